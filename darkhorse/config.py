@@ -1,0 +1,318 @@
+"""The one DarkHorse config: `darkhorse.yaml`, validated by pydantic.
+
+Every room reads the same file: the CLI passes its panel parameters to dbt as vars and its
+paths as environment variables, later stages (gate, Feast, trainers) read the same model.
+Relative paths in the file resolve against the directory that holds the file, so a config can
+live beside the user's own data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+DEFAULT_CONFIG_NAME = "darkhorse.yaml"
+
+
+class ConfigError(ValueError):
+    """The config file is missing, unreadable or invalid; the message names the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- sources
+PathList = str | list[str]
+
+
+class AmazonReviewsColumns(_Strict):
+    """Keys of an Amazon Reviews 2023 record; rename only if your export differs."""
+
+    item_id: str = Field("parent_asin", description="Key that identifies an item (a product).")
+    variant_id: str | None = Field("asin", description="Key of the variant (child asin).")
+    timestamp: str = Field("timestamp", description="Review time, epoch in `timestamp_unit`.")
+    rating: str | None = "rating"
+    title: str | None = "title"
+    user_id: str | None = "user_id"
+    helpful_votes: str | None = "helpful_vote"
+    verified: str | None = "verified_purchase"
+    images: str | None = "images"
+
+
+class OrderLinesColumns(_Strict):
+    """Columns of an invoice-line table such as UCI Online Retail."""
+
+    invoice: str = "InvoiceNo"
+    item_id: str = "StockCode"
+    description: str | None = "Description"
+    quantity: str = "Quantity"
+    timestamp: str = "InvoiceDate"
+    unit_price: str | None = "UnitPrice"
+    customer_id: str | None = "CustomerID"
+    region: str | None = "Country"
+
+
+class SalesColumns(_Strict):
+    """Columns of a long daily or weekly sales table (melted M5, a weekly store x dept file)."""
+
+    item_id: str | list[str] = Field(
+        "item_id", description="One column, or several joined with '_' (e.g. [Store, Dept])."
+    )
+    date: str = "date"
+    quantity: str = "quantity"
+    price: str | None = None
+    region: str | None = None
+
+
+class RequestLogColumns(_Strict):
+    """Columns of a request log: one row per request, or a count per timestamp."""
+
+    timestamp: str = "timestamp"
+    count: str | None = Field(None, description="Requests at that timestamp; None = one per row.")
+    series_id: str | None = Field(None, description="Column naming the series (endpoint, node).")
+
+
+class _SourceBase(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="Identifier of the source.")
+    path: PathList = Field(description="File, glob or list of files (relative to the config).")
+    format: Literal["auto", "parquet", "csv", "jsonl"] = "auto"
+
+    @field_validator("path")
+    @classmethod
+    def _non_empty(cls, v: PathList) -> PathList:
+        if (isinstance(v, str) and not v.strip()) or (isinstance(v, list) and not v):
+            raise ValueError("path must name at least one file")
+        return v
+
+    def paths(self) -> list[str]:
+        return [self.path] if isinstance(self.path, str) else list(self.path)
+
+    def resolved_format(self) -> str:
+        if self.format != "auto":
+            return self.format
+        first = self.paths()[0].lower()
+        for suffix, fmt in (
+            (".parquet", "parquet"),
+            (".csv", "csv"),
+            (".csv.gz", "csv"),
+            (".tsv", "csv"),
+            (".jsonl", "jsonl"),
+            (".jsonl.gz", "jsonl"),
+            (".json", "jsonl"),
+            (".json.gz", "jsonl"),
+            (".ndjson", "jsonl"),
+        ):
+            if first.endswith(suffix):
+                return fmt
+        raise ValueError(
+            f"source '{self.name}': cannot tell the format of {first!r}; set format: "
+            "parquet, csv or jsonl"
+        )
+
+
+class AmazonReviewsSource(_SourceBase):
+    kind: Literal["amazon_reviews"]
+    format: Literal["auto", "jsonl"] = "auto"
+    columns: AmazonReviewsColumns = AmazonReviewsColumns()
+    timestamp_unit: Literal["s", "ms", "us"] = Field(
+        "ms", description="Unit of the epoch timestamp (Amazon Reviews 2023: milliseconds)."
+    )
+
+
+class OrderLinesSource(_SourceBase):
+    kind: Literal["order_lines"]
+    columns: OrderLinesColumns = OrderLinesColumns()
+    timestamp_format: str | None = Field(
+        None, description="strptime format of text timestamps; None = ISO 8601."
+    )
+    timezone: str = Field("UTC", description="Zone of naive timestamps; stored as UTC.")
+    cancellation_prefix: str | None = Field(
+        "C", description="Invoice prefix that marks a cancellation (a return)."
+    )
+    non_product_codes: list[str] = Field(
+        default_factory=list,
+        description="Item codes that are not products (postage, fees, manual adjustments).",
+    )
+
+
+class SalesSource(_SourceBase):
+    kind: Literal["sales"]
+    columns: SalesColumns = SalesColumns()
+    granularity: Literal["daily", "weekly"] = Field(
+        "daily", description="weekly: every row is one complete week, whatever day it is dated."
+    )
+    date_format: str | None = Field(None, description="strptime format; None = ISO 8601.")
+
+
+class RequestLogSource(_SourceBase):
+    kind: Literal["request_log"]
+    columns: RequestLogColumns = RequestLogColumns()
+    timestamp_format: str | None = None
+    timezone: str = "UTC"
+    series_name: str = Field("requests", description="Series id when no series_id column.")
+
+
+Source = Annotated[
+    AmazonReviewsSource | OrderLinesSource | SalesSource | RequestLogSource,
+    Field(discriminator="kind"),
+]
+ITEM_SOURCE_KINDS = ("amazon_reviews", "order_lines", "sales")
+
+
+# --------------------------------------------------------------------------- panel, paths
+class PanelConfig(_Strict):
+    """Weekly panel and hot-seller label parameters (fed to dbt as vars)."""
+
+    week_start: Literal[WEEKDAYS] = "monday"  # type: ignore[valid-type]
+    lookback_weeks: int = Field(4, ge=1, le=104)
+    horizon_weeks: int = Field(12, ge=1, le=104)
+    hot_seller_quantile: float = Field(0.95, gt=0.0, lt=1.0)
+    min_past_activity: float = Field(
+        1.0, ge=0.0, description="Units over the lookback window needed to be eligible."
+    )
+    growth_floor: float = Field(
+        1.0, gt=0.0, description="Floor of the past weekly mean in the growth score's denominator."
+    )
+    valid_from: date = Field(date(1995, 1, 1), description="Earlier events are quarantined.")
+    valid_until: date = Field(date(2100, 1, 1), description="Later events are quarantined.")
+
+    @model_validator(mode="after")
+    def _window(self) -> PanelConfig:
+        if self.valid_from >= self.valid_until:
+            raise ValueError("panel.valid_from must be before panel.valid_until")
+        return self
+
+
+class PathsConfig(_Strict):
+    data_dir: Path = Path("data")
+    duckdb: Path = Path("data/darkhorse.duckdb")
+    marts: Path = Path("data/marts")
+    dbt_project: Path = Path("dbt_project")
+
+
+class Config(_Strict):
+    project: str = Field("darkhorse", pattern=r"^[a-z][a-z0-9_]*$")
+    sources: list[Source] = Field(min_length=1)
+    panel: PanelConfig = PanelConfig()
+    paths: PathsConfig = PathsConfig()
+    # set by load_config; not part of the file
+    root: Path = Field(Path("."), exclude=True)
+
+    @model_validator(mode="after")
+    def _sources_consistent(self) -> Config:
+        names = [s.name for s in self.sources]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"sources: duplicate name(s) {sorted(dup)}")
+        kinds = [s.kind for s in self.sources]
+        dupk = {k for k in kinds if kinds.count(k) > 1}
+        if dupk:
+            raise ValueError(
+                f"sources: more than one source of kind {sorted(dupk)}; give one source a "
+                "list or glob of files instead"
+            )
+        if not any(k in ITEM_SOURCE_KINDS for k in kinds):
+            raise ValueError(
+                "sources: at least one item source (amazon_reviews, order_lines or sales) "
+                "is needed to build item panels"
+            )
+        for s in self.sources:
+            s.resolved_format()  # raises with the source's name
+        return self
+
+    # ------------------------------------------------------------------ resolved paths
+    def resolve(self, p: Path | str) -> Path:
+        p = Path(p)
+        return p if p.is_absolute() else (self.root / p).resolve()
+
+    def source_paths(self, source: _SourceBase) -> list[str]:
+        return [str(self.resolve(p)) for p in source.paths()]
+
+    @property
+    def duckdb_path(self) -> Path:
+        return self.resolve(self.paths.duckdb)
+
+    @property
+    def marts_dir(self) -> Path:
+        return self.resolve(self.paths.marts)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.resolve(self.paths.data_dir)
+
+    @property
+    def dbt_project_dir(self) -> Path:
+        return self.resolve(self.paths.dbt_project)
+
+    def dbt_vars(self) -> dict[str, Any]:
+        """The vars dbt models read; same names and defaults as dbt_project.yml."""
+        p = self.panel
+        sources: dict[str, Any] = {}
+        for s in self.sources:
+            entry = s.model_dump(mode="json", exclude={"path", "format"})
+            entry["paths"] = self.source_paths(s)
+            entry["format"] = s.resolved_format()
+            sources[s.kind] = entry
+        return {
+            "week_start": p.week_start,
+            "lookback_weeks": p.lookback_weeks,
+            "horizon_weeks": p.horizon_weeks,
+            "hot_seller_quantile": p.hot_seller_quantile,
+            "min_past_activity": p.min_past_activity,
+            "growth_floor": p.growth_floor,
+            "valid_from": p.valid_from.isoformat(),
+            "valid_until": p.valid_until.isoformat(),
+            "raw_sources": sources,
+        }
+
+    def config_hash(self) -> str:
+        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def _format_errors(err: ValidationError, path: Path) -> str:
+    lines = [f"invalid config {path}:"]
+    for e in err.errors():
+        loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (not allowed)"
+        lines.append(f"  - {loc}: {msg}")
+    return "\n".join(lines)
+
+
+def find_config(explicit: str | Path | None = None) -> Path:
+    if explicit is not None:
+        return Path(explicit)
+    here = Path.cwd()
+    for d in (here, *here.parents):
+        if (d / DEFAULT_CONFIG_NAME).exists():
+            return d / DEFAULT_CONFIG_NAME
+    return here / DEFAULT_CONFIG_NAME
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Read and validate a config file; errors name the offending key."""
+    cfg_path = find_config(path)
+    if not cfg_path.exists():
+        raise ConfigError(f"config file not found: {cfg_path}")
+    try:
+        raw = yaml.safe_load(cfg_path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config {cfg_path} is not valid YAML: {e}") from e
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config {cfg_path} must be a mapping of keys, got {type(raw).__name__}")
+    if "root" in raw:
+        raise ConfigError(f"invalid config {cfg_path}:\n  - root: unknown key (not allowed)")
+    try:
+        return Config.model_validate({**raw, "root": cfg_path.resolve().parent})
+    except ValidationError as e:
+        raise ConfigError(_format_errors(e, cfg_path)) from None

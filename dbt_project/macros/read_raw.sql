@@ -1,0 +1,33 @@
+{#-
+    A DuckDB table function reading a raw source in place (files are never modified).
+    - parquet: typed columns, union by name over several files;
+    - csv: every column as text, so that casts in staging can set unparseable values aside;
+    - jsonl: one text column `json_line` per line (gzip detected from the extension), so a
+      malformed line becomes a quarantined row instead of failing or vanishing.
+    Every reader adds `filename`.
+-#}
+{% macro read_raw(kind) -%}
+    {%- set src = raw_source(kind) -%}
+    {%- if src is none -%}
+        {#- models of unconfigured kinds are disabled, but dbt still renders them while parsing -#}
+        {%- if execute -%}
+            {{ exceptions.raise_compiler_error("raw source kind '" ~ kind ~ "' is not configured (var raw_sources)") }}
+        {%- endif -%}
+        {%- do return("(select null as json_line, null as filename)") -%}
+    {%- endif -%}
+    {%- set files -%}
+        [{%- for p in src['paths'] -%}'{{ p | replace("'", "''") }}'{{ ", " if not loop.last }}{%- endfor -%}]
+    {%- endset -%}
+    {%- set fmt = src.get('format', 'parquet') -%}
+    {%- if fmt == 'parquet' -%}
+        read_parquet({{ files }}, filename = true, union_by_name = true)
+    {%- elif fmt == 'csv' -%}
+        read_csv({{ files }}, header = true, all_varchar = true, filename = true, union_by_name = true)
+    {%- elif fmt == 'jsonl' -%}
+        read_csv({{ files }}, columns = {'json_line': 'VARCHAR'}, header = false, delim = chr(31),
+                 quote = '', escape = '', auto_detect = false, filename = true,
+                 max_line_size = 67108864)
+    {%- else -%}
+        {{ exceptions.raise_compiler_error("raw source '" ~ kind ~ "': unknown format '" ~ fmt ~ "'") }}
+    {%- endif -%}
+{%- endmacro %}

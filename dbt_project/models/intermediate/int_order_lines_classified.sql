@@ -1,0 +1,85 @@
+{{ config(enabled=var('raw_sources', {}).get('order_lines') is not none) }}
+
+{#-
+    One row per invoice line: a sale, a return (cancellation prefix or negative quantity),
+    or a quarantined row with its reason. Zero or negative prices are kept and flagged.
+-#}
+{%- set src = raw_source('order_lines') or {} -%}
+{%- set prefix = src.get('cancellation_prefix') -%}
+
+with
+
+lines as (
+
+    select * from {{ ref('stg_order_lines__lines') }}
+
+),
+
+ranked as (
+
+    select
+        *,
+        -- a line exported twice (same invoice, item, quantity, time, price, customer)
+        row_number() over (
+            partition by invoice_id, item_id, quantity_raw, timestamp_raw, unit_price_raw, customer_id
+        ) as copy_number,
+    from lines
+
+),
+
+classified as (
+
+    select
+        *,
+        {%- if prefix %}
+        coalesce(starts_with(invoice_id, '{{ prefix | replace("'", "''") }}'), false) or quantity < 0 as is_return,
+        {%- else %}
+        quantity < 0 as is_return,
+        {%- endif %}
+        case
+            when item_id is null then 'missing_item_id'
+            when timestamp_raw is null or trim(timestamp_raw) = '' then 'missing_timestamp'
+            when event_ts is null then 'unparseable_timestamp'
+            when event_ts < cast('{{ var("valid_from") }}' as timestamp)
+                or event_ts >= cast('{{ var("valid_until") }}' as timestamp)
+                then 'timestamp_out_of_range'
+            when quantity is null then 'unparseable_quantity'
+            when quantity = 0 then 'zero_quantity'
+            when {{ glob_any('item_id', src.get('non_product_codes', [])) }} then 'non_product_code'
+            when copy_number > 1 then 'duplicate'
+        end as quarantine_reason,
+    from ranked
+
+),
+
+final as (
+
+    select
+        source_name,
+        source_kind,
+        source_file,
+        case when is_return then 'return' else 'sale' end as event_type,
+        item_id,
+        cast(null as varchar) as variant_id,
+        invoice_id,
+        customer_id,
+        region,
+        description,
+        event_ts,
+        cast(date_trunc('day', event_ts) as timestamp) as covered_from,
+        cast(date_trunc('day', event_ts) + interval 1 day as timestamp) as covered_until,
+        abs(quantity) as quantity,
+        unit_price,
+        case when unit_price > 0 then abs(quantity) * unit_price else 0 end as revenue,
+        cast(null as double) as rating,
+        cast(null as integer) as helpful_votes,
+        cast(null as boolean) as is_verified,
+        cast(null as boolean) as has_images,
+        coalesce(unit_price <= 0, true) as is_price_invalid,
+        quarantine_reason,
+        case when quarantine_reason is not null then raw_record end as raw_record,
+    from classified
+
+)
+
+select * from final

@@ -1,0 +1,82 @@
+{{ config(enabled=var('raw_sources', {}).get('sales') is not none) }}
+
+{#-
+    One row per sales row: a sale event, or a quarantined row with its reason. In a weekly
+    source each row covers its whole week (whatever weekday it is dated by), the last included.
+-#}
+
+with
+
+sales as (
+
+    select * from {{ ref('stg_sales__sales') }}
+
+),
+
+ranked as (
+
+    select
+        *,
+        -- one row per item (and region) per date; a second row for the same key is a copy
+        row_number() over (partition by item_id, region, timestamp_raw order by source_file) as copy_number,
+    from sales
+
+),
+
+classified as (
+
+    select
+        *,
+        case
+            when item_id is null then 'missing_item_id'
+            when timestamp_raw is null or trim(timestamp_raw) = '' then 'missing_timestamp'
+            when event_ts is null then 'unparseable_timestamp'
+            when event_ts < cast('{{ var("valid_from") }}' as timestamp)
+                or event_ts >= cast('{{ var("valid_until") }}' as timestamp)
+                then 'timestamp_out_of_range'
+            when quantity is null then 'unparseable_quantity'
+            when quantity < 0 then 'negative_quantity'
+            when copy_number > 1 then 'duplicate'
+        end as quarantine_reason,
+    from ranked
+
+),
+
+final as (
+
+    select
+        source_name,
+        source_kind,
+        source_file,
+        'sale' as event_type,
+        item_id,
+        cast(null as varchar) as variant_id,
+        cast(null as varchar) as invoice_id,
+        cast(null as varchar) as customer_id,
+        region,
+        cast(null as varchar) as description,
+        event_ts,
+        case
+            when granularity = 'weekly' then cast({{ week_start('event_ts') }} as timestamp)
+            else cast(date_trunc('day', event_ts) as timestamp)
+        end as covered_from,
+        case
+            when granularity = 'weekly'
+                then cast({{ week_start('event_ts') }} + interval 7 day as timestamp)
+            else cast(date_trunc('day', event_ts) + interval 1 day as timestamp)
+        end as covered_until,
+        quantity,
+        unit_price,
+        case when unit_price > 0 then quantity * unit_price end as revenue,
+        cast(null as double) as rating,
+        cast(null as integer) as helpful_votes,
+        cast(null as boolean) as is_verified,
+        cast(null as boolean) as has_images,
+        coalesce(unit_price <= 0, false) as is_price_invalid,
+        quarantine_reason,
+        case when quarantine_reason is not null then raw_record end as raw_record,
+    from classified
+
+)
+
+select * from final

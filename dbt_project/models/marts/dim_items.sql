@@ -1,0 +1,76 @@
+{#-
+    One row per item in the panel. Whole-history attributes: use them to describe items,
+    not as model inputs (totals and last dates see the future of any past origin).
+-#}
+
+with
+
+events as (
+
+    select * from {{ ref('int_events_classified') }}
+    where quarantine_reason is null
+
+),
+
+panel_items as (
+
+    select
+        item_id,
+        min(week_start) as first_week,
+        max(week_start) filter (where units > 0) as last_active_week,
+        count(*) filter (where units > 0) as n_active_weeks,
+        count(*) as n_weeks,
+        sum(units) as total_units,
+        sum(returned_units) as total_returned_units,
+        sum(revenue) as total_revenue,
+    from {{ ref('fct_item_weeks') }}
+    group by item_id
+
+),
+
+attributes as (
+
+    select
+        item_id,
+        any_value(source_name) as source_name,
+        any_value(source_kind) as source_kind,
+        mode(description) as description,
+        min(event_at) as first_event_at,
+        max(event_at) as last_event_at,
+        median(unit_price) filter (where unit_price > 0) as median_unit_price,
+        count(distinct customer_id) as n_customers,
+        count(distinct region) as n_regions,
+        mode(region) as primary_region,
+        count(distinct variant_id) as n_variants,
+    from events
+    group by item_id
+
+),
+
+final as (
+
+    select
+        panel_items.item_id,
+        attributes.source_name,
+        attributes.source_kind,
+        attributes.description,
+        attributes.first_event_at,
+        attributes.last_event_at,
+        panel_items.first_week,
+        panel_items.last_active_week,
+        panel_items.n_weeks,
+        panel_items.n_active_weeks,
+        panel_items.total_units,
+        panel_items.total_returned_units,
+        panel_items.total_revenue,
+        attributes.median_unit_price,
+        attributes.n_customers,
+        attributes.n_regions,
+        attributes.primary_region,
+        attributes.n_variants,
+    from panel_items
+    inner join attributes on panel_items.item_id = attributes.item_id
+
+)
+
+select * from final

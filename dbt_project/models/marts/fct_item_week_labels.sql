@@ -1,0 +1,101 @@
+{#-
+    One row per item per week (the forecast origin): the next `horizon_weeks` weeks' units,
+    the growth score and the hot-seller label.
+    - units_future_sum is null where the future runs past the data's last complete week;
+    - growth_score = future weekly mean / max(past `lookback_weeks` weekly mean, growth_floor);
+    - eligible: at least `min_past_activity` units over the lookback window;
+    - is_hot_seller: among eligible items of the week with a known future, the
+      ceil((1 - hot_seller_quantile) * n) highest growth scores (ties at the cut all count)
+      with a growth score above 0; false for other known rows, null where the future is unknown.
+-#}
+{%- set lookback = var('lookback_weeks') | int -%}
+{%- set horizon = var('horizon_weeks') | int -%}
+{%- set quantile = var('hot_seller_quantile') | float -%}
+
+with
+
+item_weeks as (
+
+    select * from {{ ref('fct_item_weeks') }}
+
+),
+
+future as (
+
+    select
+        item_id,
+        week_start,
+        available_at,
+        units,
+        units_lookback_sum,
+        sum(units) over next_weeks as units_next_sum,
+        count(*) over next_weeks as n_next_weeks,
+    from item_weeks
+    window next_weeks as (
+        partition by item_id order by week_start rows between 1 following and {{ horizon }} following
+    )
+
+),
+
+scored as (
+
+    select
+        item_id,
+        week_start,
+        available_at,
+        units,
+        units_lookback_sum,
+        case when n_next_weeks = {{ horizon }} then units_next_sum end as units_future_sum,
+        units_lookback_sum >= {{ var('min_past_activity') }} as is_eligible,
+    from future
+
+),
+
+growth as (
+
+    select
+        *,
+        units_future_sum is not null as is_label_known,
+        (units_future_sum / {{ horizon }})
+            / greatest(units_lookback_sum / {{ lookback }}, {{ var('growth_floor') }}) as growth_score,
+    from scored
+
+),
+
+ranked as (
+
+    select
+        *,
+        is_eligible and is_label_known as is_candidate,
+        rank() over (partition by week_start, is_eligible and is_label_known order by growth_score desc) as growth_rank,
+        count(*) filter (where is_eligible and is_label_known) over (partition by week_start) as n_candidates,
+    from growth
+
+),
+
+final as (
+
+    select
+        item_id,
+        week_start,
+        available_at,
+        -- the label is known once the last week of the horizon has closed
+        timezone('UTC', cast(week_start + interval {{ 7 * (horizon + 1) }} day as timestamp)) as label_available_at,
+        units_lookback_sum,
+        units_future_sum,
+        growth_score,
+        is_eligible,
+        is_label_known,
+        n_candidates,
+        case when is_candidate then growth_rank end as growth_rank,
+        case
+            when not is_label_known then null
+            when not is_eligible then false
+            else growth_score > 0
+                and growth_rank <= ceil(round((1 - {{ quantile }}) * n_candidates, 9))
+        end as is_hot_seller,
+    from ranked
+
+)
+
+select * from final
