@@ -1,0 +1,55 @@
+# DarkHorse: `make help` lists the targets. Every target uses one virtualenv (.venv), created
+# once and reinstalled only when pyproject.toml changes.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+CONFIG ?= darkhorse.yaml
+
+# telemetry off, no downloads at run time
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export FEAST_USAGE := False
+export BENTOML_DO_NOT_TRACK := true
+export GX_ANALYTICS_ENABLED := false
+export HF_HUB_OFFLINE := 1
+export DO_NOT_TRACK := 1
+
+.PHONY: help venv build train test test-fast lint bench clean
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP) ## Create the virtualenv and install DarkHorse (skipped when up to date)
+
+build: venv ## Build the weekly panels and hot-seller labels from the configured data (CONFIG=...)
+	$(BIN)/darkhorse build --config $(CONFIG)
+
+train: venv ## Backtest and train the ensemble (CONFIG=...)
+	$(BIN)/darkhorse train --config $(CONFIG)
+
+test: venv ## Run every test, slow ones included
+	$(BIN)/python -m pytest
+
+test-fast: venv ## Run the quick tests only (no slow, no integration)
+	$(BIN)/python -m pytest -m "not slow and not integration"
+
+lint: venv ## Lint with ruff
+	$(BIN)/ruff check darkhorse training expectations tests benchmarks
+
+bench: venv ## Benchmark the panel build: dbt vs one DuckDB statement vs pandas (1M, 10M rows)
+	$(BIN)/python benchmarks/bench_panel.py
+
+clean: ## Remove generated data, dbt artefacts and caches (keeps .venv and the raw data)
+	rm -rf dbt_project/target dbt_project/logs dbt_project/dbt_packages logs .pytest_cache .ruff_cache
+	find data -mindepth 1 -maxdepth 1 ! -name raw ! -name marts -exec rm -rf {} +
+	find data/marts -mindepth 1 ! -name .gitkeep -exec rm -rf {} +
