@@ -125,7 +125,8 @@ def print_summary(summary: dict[str, Any]) -> None:
 @app.command()
 def build(config: ConfigOpt = None) -> None:
     """Check the raw sources, build the weekly panels and labels with dbt, report the result."""
-    from darkhorse.pipeline import BuildError, SourceError, build as run_build
+    from darkhorse.pipeline import BuildError, SourceError
+    from darkhorse.pipeline import build as run_build
 
     cfg = _load(config)
     try:

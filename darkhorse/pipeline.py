@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import gzip
 import json
@@ -204,10 +205,8 @@ def _check_reviews(source: AmazonReviewsSource, check: SourceCheck) -> None:
                 )
         stamps = []
         for r in valid:
-            try:
+            with contextlib.suppress(TypeError, ValueError):
                 stamps.append(float(r.get(cols.timestamp)))
-            except (TypeError, ValueError):
-                pass
         if not stamps:
             raise SourceError(
                 f"source '{source.name}' file {file}: column '{cols.timestamp}' holds no epoch "

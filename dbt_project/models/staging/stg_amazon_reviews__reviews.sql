@@ -17,7 +17,8 @@ records as (
     select
         filename as source_file,
         json_line as raw_record,
-        coalesce(json_valid(json_line) and json_type(json_line) = 'OBJECT', false) as is_valid_json,
+        -- json functions raise on malformed input: they only ever see valid JSON
+        coalesce(json_type(case when json_valid(json_line) then json_line else 'null' end) = 'OBJECT', false) as is_valid_json,
     from source
     -- blank lines are not records (a trailing newline, say)
     where json_line is not null and trim(json_line) <> ''
@@ -30,14 +31,14 @@ extracted as (
         source_file,
         raw_record,
         is_valid_json,
-        case when is_valid_json then json_extract_string(raw_record, [
+        json_extract_string(case when is_valid_json then raw_record else '{}' end, [
             {%- for k in keys %}
             {%- set name = cols.get(k) -%}
             '$."{{ (name or '__darkhorse_unmapped__') | replace("'", "''") }}"'{{ ", " if not loop.last }}
             {%- endfor %}
-        ]) end as fields,
+        ]) as fields,
         case when is_valid_json and {{ 'true' if cols.get('images') else 'false' }}
-            then json_array_length(raw_record, '$."{{ (cols.get('images') or 'images') | replace("'", "''") }}"')
+            then json_array_length(case when is_valid_json then raw_record else '{}' end, '$."{{ (cols.get('images') or 'images') | replace("'", "''") }}"')
         end as n_images,
     from records
 

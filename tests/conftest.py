@@ -1,0 +1,50 @@
+"""Shared fixtures: configs written into tmp dirs that point at the real dbt project."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from darkhorse.config import Config, load_config
+
+REPO = Path(__file__).resolve().parents[1]
+RAW = REPO / "data" / "raw"
+
+for _k, _v in {
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    "FEAST_USAGE": "False",
+    "BENTOML_DO_NOT_TRACK": "true",
+    "GX_ANALYTICS_ENABLED": "false",
+    "HF_HUB_OFFLINE": "1",
+}.items():
+    os.environ.setdefault(_k, _v)
+
+
+def write_config(
+    workdir: Path, sources: list[dict[str, Any]], panel: dict[str, Any] | None = None
+) -> Config:
+    """A config in `workdir` whose DuckDB file and marts live there too."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "project": "darkhorse",
+        "sources": sources,
+        "panel": panel or {},
+        "paths": {
+            "data_dir": str(workdir / "data"),
+            "duckdb": str(workdir / "data" / "darkhorse.duckdb"),
+            "marts": str(workdir / "data" / "marts"),
+            "dbt_project": str(REPO / "dbt_project"),
+        },
+    }
+    path = workdir / "darkhorse.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return load_config(path)
+
+
+@pytest.fixture
+def repo() -> Path:
+    return REPO

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from darkhorse.cli import app
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("verb", [[], ["build"], ["train"], ["config"], ["dbt"], ["data"], ["data", "synth"]])
+def test_every_verb_has_help(verb):
+    result = runner.invoke(app, [*verb, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+    if verb and verb != ["data"]:
+        assert "--config" in result.output
+
+
+def test_train_says_it_is_not_available_and_fails(repo):
+    result = runner.invoke(app, ["train", "--config", str(repo / "darkhorse.yaml")])
+    assert result.exit_code != 0
+    assert "not part of this release" in result.output
+
+
+def test_bad_config_exits_2_with_the_key(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("sources: [{name: a, kind: sales, path: a.csv}]\npanel: {lookback_weeks: 0}\n")
+    result = runner.invoke(app, ["config", "--config", str(p)])
+    assert result.exit_code == 2
+    assert "panel.lookback_weeks" in result.output
+
+
+def test_config_json_is_what_dbt_receives(repo):
+    import json
+
+    result = runner.invoke(app, ["config", "--json", "--config", str(repo / "darkhorse.yaml")])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert payload["horizon_weeks"] == 12
+    assert "order_lines" in payload["raw_sources"]

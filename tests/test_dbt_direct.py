@@ -1,0 +1,35 @@
+"""`cd dbt_project && dbt build` works on its own, with the defaults in dbt_project.yml."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.integration
+
+
+def test_plain_dbt_build_passes_on_the_shipped_data(tmp_path):
+    env = {
+        **os.environ,
+        "DARKHORSE_DUCKDB_PATH": str(tmp_path / "plain.duckdb"),
+        "DARKHORSE_MARTS_DIR": str(tmp_path / "marts"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    (tmp_path / "marts").mkdir()
+    dbt = Path(sys.executable).parent / "dbt"
+    proc = subprocess.run(
+        [str(dbt), "build", "--profiles-dir", ".", "--target-path", str(tmp_path / "target"),
+         "--log-path", str(tmp_path / "logs")],
+        cwd=REPO / "dbt_project", env=env, capture_output=True, text=True, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert "ERROR=0" in proc.stdout
+    n_items = duckdb.sql(f"select count(*) from read_parquet('{tmp_path}/marts/items.parquet')").fetchall()[0][0]
+    assert n_items > 3000
