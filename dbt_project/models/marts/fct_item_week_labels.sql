@@ -62,14 +62,30 @@ growth as (
 
 ),
 
+candidates_per_week as (
+
+    -- a group-by, not a window: a filtered count over a partition that also carries the
+    -- rank's ordering degenerates to quadratic time in DuckDB on large weeks
+    select
+        week_start,
+        count(*) filter (where is_eligible and is_label_known) as n_candidates,
+    from growth
+    group by week_start
+
+),
+
 ranked as (
 
     select
-        *,
-        is_eligible and is_label_known as is_candidate,
-        rank() over (partition by week_start, is_eligible and is_label_known order by growth_score desc) as growth_rank,
-        count(*) filter (where is_eligible and is_label_known) over (partition by week_start) as n_candidates,
+        growth.*,
+        growth.is_eligible and growth.is_label_known as is_candidate,
+        rank() over (
+            partition by growth.week_start, growth.is_eligible and growth.is_label_known
+            order by growth.growth_score desc
+        ) as growth_rank,
+        candidates_per_week.n_candidates,
     from growth
+    inner join candidates_per_week on growth.week_start = candidates_per_week.week_start
 
 ),
 
