@@ -198,11 +198,42 @@ class PathsConfig(_Strict):
     dbt_project: Path = Path("dbt_project")
 
 
+class FeastConfig(_Strict):
+    """Feature store settings; the repo's declarations live in feature_repo/."""
+
+    repo: Path = Field(Path("feature_repo"), description="Feast repo (declarations only).")
+    online_store: Literal["sqlite", "redis"] = Field(
+        "sqlite", description="Online store; env DARKHORSE_ONLINE_STORE overrides."
+    )
+    redis_connection: str = Field(
+        "127.0.0.1:6379", description="host:port[,db=N] of Redis; env DARKHORSE_REDIS overrides."
+    )
+    ttl_weeks: int = Field(
+        8, ge=1, description="Feature view ttl: an online value older than this is stale."
+    )
+
+
+class GateConfig(_Strict):
+    """Great Expectations gate settings."""
+
+    max_row_count_change: float = Field(
+        0.5, gt=0, description="Largest relative change of a mart's rows against the last publish."
+    )
+    label_prevalence_tolerance: float = Field(
+        0.02, ge=0, description="Allowed gap of weekly hot-seller share above 1 - quantile."
+    )
+    sample_rows: int = Field(
+        500_000, ge=1000, description="Rows of raw and staging data the gate validates at most."
+    )
+
+
 class Config(_Strict):
     project: str = Field("darkhorse", pattern=r"^[a-z][a-z0-9_]*$")
     sources: list[Source] = Field(min_length=1)
     panel: PanelConfig = PanelConfig()
     paths: PathsConfig = PathsConfig()
+    feast: FeastConfig = FeastConfig()
+    gate: GateConfig = GateConfig()
     # set by load_config; not part of the file
     root: Path = Field(Path("."), exclude=True)
 
@@ -247,6 +278,20 @@ class Config(_Strict):
     @property
     def data_dir(self) -> Path:
         return self.resolve(self.paths.data_dir)
+
+    @property
+    def feast_repo_dir(self) -> Path:
+        return self.resolve(self.feast.repo)
+
+    @property
+    def feast_data_dir(self) -> Path:
+        """Registry and sqlite online store of this config's Feast deployment."""
+        return self.data_dir / "feast"
+
+    @property
+    def candidates_dir(self) -> Path:
+        """Where dbt builds a candidate before the gate lets it be published."""
+        return self.data_dir / "candidates"
 
     @property
     def dbt_project_dir(self) -> Path:

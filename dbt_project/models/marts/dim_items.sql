@@ -57,6 +57,8 @@ final as (
         attributes.first_event_at,
         attributes.last_event_at,
         panel_items.first_week,
+        -- when the item's first week closes: its static attributes are known from then on
+        timezone('UTC', cast(panel_items.first_week + interval 7 day as timestamp)) as first_available_at,
         panel_items.last_active_week,
         panel_items.n_weeks,
         panel_items.n_active_weeks,
