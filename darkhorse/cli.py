@@ -116,6 +116,13 @@ def print_summary(summary: dict[str, Any]) -> None:
         console.print(t)
     else:
         console.print("hot sellers: no week has a complete future horizon yet (need more weeks of data)")
+    if "gate" in summary:
+        g = summary["gate"]
+        console.print(f"gate: {'passed' if g['success'] else 'FAILED'} (data docs: {g['docs']})")
+    if "published" in summary:
+        console.print(f"published snapshot: {summary['published']}")
+    if "feast" in summary:
+        console.print(f"feast: {summary['feast']}")
     for name, path in summary["marts"].items():
         console.print(f"  {name}: {path}")
     if "summary_path" in summary:
@@ -123,19 +130,49 @@ def print_summary(summary: dict[str, Any]) -> None:
 
 
 @app.command()
-def build(config: ConfigOpt = None) -> None:
-    """Check the raw sources, build the weekly panels and labels with dbt, report the result."""
-    from darkhorse.pipeline import BuildError, SourceError
-    from darkhorse.pipeline import build as run_build
+def build(
+    config: ConfigOpt = None,
+    features: Annotated[
+        bool, typer.Option("--features/--no-features", help="Apply and materialize Feast after publishing.")
+    ] = True,
+) -> None:
+    """Check the sources, build panels and labels with dbt, gate them, publish them, refresh Feast.
+
+    Nothing is published unless dbt and the gate pass: the last published marts, Feast
+    registry and online store stay as they were.
+    """
+    from darkhorse.pipeline import BuildError, GateFailed, SourceError, build as run_build
 
     cfg = _load(config)
     try:
-        summary = run_build(cfg)
+        summary = run_build(cfg, features=features, progress=lambda m: err.print(f"[bold cyan]{m}[/bold cyan]"))
     except SourceError as e:
         _fail(str(e), 2)
+    except GateFailed as e:
+        _fail(f"the gate refused the candidate; nothing was published.\n{e}", 1)
     except BuildError as e:
         _fail(str(e), 1)
     print_summary(summary)
+
+
+@app.command()
+def gate(
+    config: ConfigOpt = None,
+    candidate: Annotated[
+        Path | None, typer.Option(help="Candidate marts folder (default: the newest under data/candidates).")
+    ] = None,
+) -> None:
+    """Run the Great Expectations gate on a built candidate; publishes nothing."""
+    from darkhorse.pipeline import BuildError, gate_only
+
+    cfg = _load(config)
+    try:
+        path, result = gate_only(cfg, candidate)
+    except BuildError as e:
+        _fail(str(e), 2)
+    console.print(f"candidate: {path}")
+    console.print(result.summary(), highlight=False)
+    raise typer.Exit(0 if result.success else 1)
 
 
 @app.command(

@@ -23,7 +23,9 @@ import shutil
 import statistics
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -241,7 +243,8 @@ def dbt_env(config: Config, marts_dir: Path | None = None) -> dict[str, str]:
     """Environment variables profiles.yml reads, from the config's paths."""
     return {
         "DARKHORSE_DUCKDB_PATH": str(config.duckdb_path),
-        "DARKHORSE_MARTS_DIR": str(marts_dir or config.marts_dir),
+        # never the published folder: a plain dbt run builds a candidate the gate has not seen
+        "DARKHORSE_MARTS_DIR": str(marts_dir or config.candidates_dir / "dbt"),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
 
@@ -284,7 +287,7 @@ def run_dbt(config: Config, command: list[str], *, marts_dir: Path | None = None
 # --------------------------------------------------------------------------- summary
 def summarize(config: Config, marts_dir: Path | None = None) -> dict[str, Any]:
     """What the last build read, kept and set aside, and the shape of the panel."""
-    marts = Path(marts_dir or config.marts_dir)
+    marts = Path(marts_dir or config.marts_dir)  # the published marts unless told otherwise
     con = duckdb.connect(str(config.duckdb_path), read_only=True)
     try:
         counts = con.sql(
@@ -353,14 +356,85 @@ def summarize(config: Config, marts_dir: Path | None = None) -> dict[str, Any]:
     }
 
 
-def build(config: Config) -> dict[str, Any]:
-    """preflight -> dbt build -> summary (written to data_dir/build_summary.json)."""
-    preflight(config)
-    if not run_dbt(config, ["build"]):
-        raise BuildError("dbt build failed: see the model or test errors above")
-    summary = summarize(config)
+class GateFailed(RuntimeError):
+    """The gate refused the candidate; nothing was published. The message lists the failures."""
+
+
+def _gate(config: Config, candidate: Path, previous: dict[str, Any] | None):
+    from expectations.gate import run_gate  # GX is slow to import: only when gating
+
+    return run_gate(config, candidate_marts=candidate, duckdb_path=config.duckdb_path, previous=previous)
+
+
+def build(
+    config: Config, *, gate: bool = True, features: bool = True, progress=print
+) -> dict[str, Any]:
+    """preflight -> dbt build into a candidate -> gate -> publish -> Feast apply + materialize.
+
+    A failure at any step before the publish (bad source, dbt error, failed gate, a crash)
+    leaves the published marts, the Feast registry and the online store as they were.
+    """
+    from darkhorse import publish as pub
+
+    checks = preflight(config)
+    run_id = pub.new_run_id()
+    candidate = pub.candidate_dir(config, run_id)
+    progress(f"[1/4] dbt build into candidate {candidate}")
+    if not run_dbt(config, ["build"], marts_dir=candidate):
+        raise BuildError(f"dbt build failed: see the model or test errors above (candidate left in {candidate})")
+    summary = summarize(config, candidate)
+    previous = pub.read_manifest(config)
+    gate_result = None
+    if gate:
+        progress("[2/4] gate: Great Expectations on raw sources, staging events and marts")
+        gate_result = _gate(config, candidate, previous)
+        summary["gate"] = {
+            "success": gate_result.success,
+            "failures": len(gate_result.failures),
+            "docs": str(gate_result.docs_path),
+        }
+        if not gate_result.success:
+            raise GateFailed(gate_result.summary())
+    pause = float(os.environ.get("DARKHORSE_PAUSE_BEFORE_PUBLISH", "0") or 0)
+    if pause > 0:  # a window to test that a crash here publishes nothing
+        progress(f"pausing {pause:.0f}s before publishing (DARKHORSE_PAUSE_BEFORE_PUBLISH)")
+        time.sleep(pause)
+    progress("[3/4] publish")
+    files = [f for c in checks for f in c.files]
+    manifest = {
+        "published_at": datetime.now(UTC).isoformat(),
+        "config_hash": config.config_hash(),
+        "data_snapshot": pub.data_snapshot_id(files),
+        "row_counts": {
+            "item_weeks": summary["panel"]["rows"],
+            **({"gate_row_counts": gate_result.row_counts} if gate_result is not None else {}),
+        },
+        "calendar": summary["calendar"],
+        "gate": summary.get("gate", {"success": None, "skipped": True}),
+    }
+    target = pub.publish(config, candidate, run_id, manifest)
+    summary["published"] = str(target)
+    summary["marts"] = {m: str(config.marts_dir / f"{m}.parquet") for m in PANEL_MARTS}
+    if features:
+        from darkhorse import features as feat
+
+        progress("[4/4] Feast: apply and materialize the online store")
+        feat.apply(config)
+        summary["feast"] = feat.materialize(config)
     out = config.data_dir / "build_summary.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2, default=str))
     summary["summary_path"] = str(out)
     return summary
+
+
+def gate_only(config: Config, candidate: Path | None = None):
+    """Run the gate on a candidate (default: the newest) without publishing anything."""
+    from darkhorse import publish as pub
+
+    if candidate is None:
+        runs = sorted(p for p in config.candidates_dir.glob("*") if p.is_dir()) if config.candidates_dir.exists() else []
+        if not runs:
+            raise BuildError(f"no candidate under {config.candidates_dir}: run `darkhorse build` first")
+        candidate = runs[-1]
+    return candidate, _gate(config, candidate, pub.read_manifest(config))

@@ -8,7 +8,7 @@ from darkhorse.cli import app
 runner = CliRunner()
 
 
-@pytest.mark.parametrize("verb", [[], ["build"], ["train"], ["config"], ["dbt"], ["data"], ["data", "synth"]])
+@pytest.mark.parametrize("verb", [[], ["build"], ["gate"], ["train"], ["config"], ["dbt"], ["data"], ["data", "synth"]])
 def test_every_verb_has_help(verb):
     result = runner.invoke(app, [*verb, "--help"])
     assert result.exit_code == 0, result.output

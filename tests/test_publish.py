@@ -1,0 +1,61 @@
+"""Publishing a candidate switches the marts link atomically and keeps older snapshots."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from darkhorse import publish as pub
+from tests.conftest import write_config
+
+
+@pytest.fixture
+def cfg(tmp_path):
+    return write_config(tmp_path, [{"name": "s", "kind": "sales", "path": "x.csv"}])
+
+
+def _candidate(cfg, run_id, payload):
+    d = pub.candidate_dir(cfg, run_id)
+    d.mkdir(parents=True)
+    (d / "item_weeks.parquet").write_text(payload)
+    return d
+
+
+def test_publish_switches_the_link_and_records_a_manifest(cfg):
+    assert pub.current_snapshot(cfg) is None and pub.read_manifest(cfg) is None
+    pub.publish(cfg, _candidate(cfg, "r1", "one"), "r1", {"row_counts": {"item_weeks": 1}})
+    assert cfg.marts_dir.is_symlink()
+    assert (cfg.marts_dir / "item_weeks.parquet").read_text() == "one"
+    pub.publish(cfg, _candidate(cfg, "r2", "two"), "r2", {"row_counts": {"item_weeks": 2}})
+    assert (cfg.marts_dir / "item_weeks.parquet").read_text() == "two"
+    assert pub.read_manifest(cfg) == {"row_counts": {"item_weeks": 2}, "run_id": "r2"}
+    # the candidate moved (nothing copied) and the older snapshot is still there
+    assert not pub.candidate_dir(cfg, "r2").exists()
+    assert (pub.published_root(cfg) / "r1" / "item_weeks.parquet").read_text() == "one"
+
+
+def test_old_snapshots_are_pruned_but_never_the_current(cfg):
+    for i in range(6):
+        pub.publish(cfg, _candidate(cfg, f"r{i}", str(i)), f"r{i}", {})
+    names = sorted(p.name for p in pub.published_root(cfg).iterdir())
+    assert names == ["r3", "r4", "r5"]
+    assert pub.current_snapshot(cfg).name == "r5"
+
+
+def test_a_real_folder_in_the_way_is_set_aside_not_deleted(cfg):
+    cfg.marts_dir.mkdir(parents=True)
+    (cfg.marts_dir / "old.parquet").write_text("keep me")
+    pub.publish(cfg, _candidate(cfg, "r1", "one"), "r1", {})
+    aside = [p for p in cfg.marts_dir.parent.iterdir() if p.name.startswith("marts.before-publish-")]
+    assert len(aside) == 1 and (aside[0] / "old.parquet").read_text() == "keep me"
+    assert cfg.marts_dir.is_symlink()
+
+
+def test_data_snapshot_id_changes_with_the_file(tmp_path):
+    f = tmp_path / "a.csv"
+    f.write_text("x")
+    a = pub.data_snapshot_id([str(f)])
+    f.write_text("xy")
+    assert pub.data_snapshot_id([str(f)]) != a
+    json.dumps(a)
