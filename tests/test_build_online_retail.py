@@ -20,7 +20,7 @@ def built(tmp_path_factory):
     src = default.sources[0].model_dump(mode="json")
     src["path"] = str(RAW)
     cfg = write_config(tmp_path_factory.mktemp("retail"), [src])
-    return cfg, build(cfg)
+    return cfg, build(cfg, features=False)
 
 
 def test_rows_read_kept_and_set_aside_add_up(built):

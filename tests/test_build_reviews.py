@@ -54,7 +54,7 @@ def built(tmp_path_factory):
         [{"name": "reviews", "kind": "amazon_reviews", "path": str(path)}],
         panel={"lookback_weeks": 1, "horizon_weeks": 2, "min_past_activity": 1},
     )
-    return cfg, build(cfg)
+    return cfg, build(cfg, features=False)
 
 
 def test_every_row_is_accounted_for_with_its_reason(built):

@@ -34,7 +34,7 @@ def built(tmp_path_factory):
          "columns": {"timestamp": "timestamp", "count": "value"}},
     ]
     cfg = write_config(tmp, sources, panel={"horizon_weeks": 4})
-    return cfg, build(cfg)
+    return cfg, build(cfg, features=False)
 
 
 def test_weekly_rows_are_complete_weeks_the_last_one_included(built):

@@ -15,22 +15,10 @@ lines as (
 
 ),
 
-ranked as (
+checked as (
 
     select
-        *,
-        -- a line exported twice (same invoice, item, quantity, time, price, customer)
-        row_number() over (
-            partition by invoice_id, item_id, quantity_raw, timestamp_raw, unit_price_raw, customer_id
-        ) as copy_number,
-    from lines
-
-),
-
-classified as (
-
-    select
-        *,
+        * exclude (raw_record),
         {%- if prefix %}
         coalesce(starts_with(invoice_id, '{{ prefix | replace("'", "''") }}'), false) or quantity < 0 as is_return,
         {%- else %}
@@ -46,8 +34,39 @@ classified as (
             when quantity is null then 'unparseable_quantity'
             when quantity = 0 then 'zero_quantity'
             when {{ glob_any('item_id', src.get('non_product_codes', [])) }} then 'non_product_code'
+        end as row_reason,
+        -- the raw record is kept only where the row is set aside
+        case when row_reason is not null then raw_record end as raw_record,
+    from lines
+
+),
+
+ranked as (
+
+    select
+        *,
+        -- a line exported twice (same invoice, item, quantity, time, price, customer)
+        row_number() over (
+            partition by row_reason, invoice_id, item_id, quantity_raw, timestamp_raw, unit_price_raw, customer_id
+        ) as copy_number,
+    from checked
+
+),
+
+classified as (
+
+    select
+        * exclude (raw_record),
+        case
+            when row_reason is not null then row_reason
             when copy_number > 1 then 'duplicate'
         end as quarantine_reason,
+        case
+            when row_reason is not null then raw_record
+            when copy_number > 1 then cast(json_object(
+                'invoice', invoice_id, 'item_id', item_id, 'quantity', quantity_raw,
+                'timestamp', timestamp_raw, 'unit_price', unit_price_raw, 'customer_id', customer_id) as varchar)
+        end as raw_record,
     from ranked
 
 ),
@@ -77,7 +96,7 @@ final as (
         cast(null as boolean) as has_images,
         coalesce(unit_price <= 0, true) as is_price_invalid,
         quarantine_reason,
-        case when quarantine_reason is not null then raw_record end as raw_record,
+        raw_record,
     from classified
 
 )

@@ -10,22 +10,10 @@ reviews as (
 
 ),
 
-ranked as (
+checked as (
 
     select
-        *,
-        -- the same review exported twice: keep the first copy
-        row_number() over (
-            partition by item_id, variant_id, customer_id, timestamp_raw, rating_raw, title
-        ) as copy_number,
-    from reviews
-
-),
-
-classified as (
-
-    select
-        *,
+        * exclude (raw_record),
         case
             when not is_valid_json then 'malformed_json'
             when item_id is null then 'missing_item_id'
@@ -36,8 +24,41 @@ classified as (
                 or event_ts >= cast('{{ var("valid_until") }}' as timestamp)
                 then 'timestamp_out_of_range'
             when rating_raw is not null and (rating is null or rating < 1 or rating > 5) then 'rating_out_of_range'
+        end as row_reason,
+        -- the raw line is kept only where the row is set aside (carrying every line through
+        -- the duplicate search would cost more than the rest of the model)
+        case when row_reason is not null then raw_record end as raw_record,
+    from reviews
+
+),
+
+ranked as (
+
+    select
+        *,
+        -- the same review exported twice: keep the first copy
+        row_number() over (
+            partition by row_reason, item_id, variant_id, customer_id, timestamp_raw, rating_raw, title
+        ) as copy_number,
+    from checked
+
+),
+
+classified as (
+
+    select
+        * exclude (raw_record),
+        case
+            when row_reason is not null then row_reason
             when copy_number > 1 then 'duplicate'
         end as quarantine_reason,
+        case
+            when row_reason is not null then raw_record
+            -- a second copy: its key identifies the review kept in the panel
+            when copy_number > 1 then cast(json_object(
+                'item_id', item_id, 'variant_id', variant_id, 'customer_id', customer_id,
+                'timestamp', timestamp_raw, 'rating', rating_raw, 'title', title) as varchar)
+        end as raw_record,
     from ranked
 
 ),
@@ -67,7 +88,7 @@ final as (
         has_images,
         false as is_price_invalid,
         quarantine_reason,
-        case when quarantine_reason is not null then raw_record end as raw_record,
+        raw_record,
     from classified
 
 )

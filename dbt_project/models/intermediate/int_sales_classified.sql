@@ -13,20 +13,10 @@ sales as (
 
 ),
 
-ranked as (
+checked as (
 
     select
-        *,
-        -- one row per item (and region) per date; a second row for the same key is a copy
-        row_number() over (partition by item_id, region, timestamp_raw order by source_file) as copy_number,
-    from sales
-
-),
-
-classified as (
-
-    select
-        *,
+        * exclude (raw_record),
         case
             when item_id is null then 'missing_item_id'
             when timestamp_raw is null or trim(timestamp_raw) = '' then 'missing_timestamp'
@@ -36,8 +26,36 @@ classified as (
                 then 'timestamp_out_of_range'
             when quantity is null then 'unparseable_quantity'
             when quantity < 0 then 'negative_quantity'
+        end as row_reason,
+        -- the raw record is kept only where the row is set aside
+        case when row_reason is not null then raw_record end as raw_record,
+    from sales
+
+),
+
+ranked as (
+
+    select
+        *,
+        -- one row per item (and region) per date; a second row for the same key is a copy
+        row_number() over (partition by row_reason, item_id, region, timestamp_raw order by source_file) as copy_number,
+    from checked
+
+),
+
+classified as (
+
+    select
+        * exclude (raw_record),
+        case
+            when row_reason is not null then row_reason
             when copy_number > 1 then 'duplicate'
         end as quarantine_reason,
+        case
+            when row_reason is not null then raw_record
+            when copy_number > 1 then cast(json_object(
+                'item_id', item_id, 'region', region, 'date', timestamp_raw, 'quantity', quantity_raw) as varchar)
+        end as raw_record,
     from ranked
 
 ),
@@ -74,7 +92,7 @@ final as (
         cast(null as boolean) as has_images,
         coalesce(unit_price <= 0, false) as is_price_invalid,
         quarantine_reason,
-        case when quarantine_reason is not null then raw_record end as raw_record,
+        raw_record,
     from classified
 
 )
