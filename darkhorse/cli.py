@@ -141,7 +141,8 @@ def build(
     Nothing is published unless dbt and the gate pass: the last published marts, Feast
     registry and online store stay as they were.
     """
-    from darkhorse.pipeline import BuildError, GateFailed, SourceError, build as run_build
+    from darkhorse.pipeline import BuildError, GateFailed, SourceError
+    from darkhorse.pipeline import build as run_build
 
     cfg = _load(config)
     try:
@@ -149,7 +150,9 @@ def build(
     except SourceError as e:
         _fail(str(e), 2)
     except GateFailed as e:
-        _fail(f"the gate refused the candidate; nothing was published.\n{e}", 1)
+        err.print("[red]error:[/red] the gate refused the candidate; nothing was published.")
+        err.print(str(e), highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
     except BuildError as e:
         _fail(str(e), 1)
     print_summary(summary)
@@ -171,7 +174,7 @@ def gate(
     except BuildError as e:
         _fail(str(e), 2)
     console.print(f"candidate: {path}")
-    console.print(result.summary(), highlight=False)
+    console.print(result.summary(), highlight=False, soft_wrap=True)
     raise typer.Exit(0 if result.success else 1)
 
 

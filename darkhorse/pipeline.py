@@ -361,9 +361,12 @@ class GateFailed(RuntimeError):
 
 
 def _gate(config: Config, candidate: Path, previous: dict[str, Any] | None):
-    from expectations.gate import run_gate  # GX is slow to import: only when gating
+    from expectations.gate import GateError, run_gate  # GX is slow to import: only when gating
 
-    return run_gate(config, candidate_marts=candidate, duckdb_path=config.duckdb_path, previous=previous)
+    try:
+        return run_gate(config, candidate_marts=candidate, duckdb_path=config.duckdb_path, previous=previous)
+    except GateError as e:
+        raise BuildError(f"the gate could not run: {e}") from None
 
 
 def build(
@@ -405,10 +408,9 @@ def build(
         "published_at": datetime.now(UTC).isoformat(),
         "config_hash": config.config_hash(),
         "data_snapshot": pub.data_snapshot_id(files),
-        "row_counts": {
-            "item_weeks": summary["panel"]["rows"],
-            **({"gate_row_counts": gate_result.row_counts} if gate_result is not None else {}),
-        },
+        "row_counts": (
+            gate_result.row_counts if gate_result is not None else {"item_weeks": summary["panel"]["rows"]}
+        ),
         "calendar": summary["calendar"],
         "gate": summary.get("gate", {"success": None, "skipped": True}),
     }
@@ -433,7 +435,12 @@ def gate_only(config: Config, candidate: Path | None = None):
     from darkhorse import publish as pub
 
     if candidate is None:
-        runs = sorted(p for p in config.candidates_dir.glob("*") if p.is_dir()) if config.candidates_dir.exists() else []
+        runs = (
+            sorted((p for p in config.candidates_dir.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+            if config.candidates_dir.exists()
+            else []
+        )
+        runs = [p for p in runs if any(p.glob("*.parquet"))]
         if not runs:
             raise BuildError(f"no candidate under {config.candidates_dir}: run `darkhorse build` first")
         candidate = runs[-1]

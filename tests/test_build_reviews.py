@@ -10,7 +10,8 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from darkhorse.pipeline import build
+from darkhorse import publish as pub
+from darkhorse.pipeline import GateFailed, build
 from tests.conftest import write_config
 
 pytestmark = pytest.mark.integration
@@ -54,7 +55,12 @@ def built(tmp_path_factory):
         [{"name": "reviews", "kind": "amazon_reviews", "path": str(path)}],
         panel={"lookback_weeks": 1, "horizon_weeks": 2, "min_past_activity": 1},
     )
-    return cfg, build(cfg, features=False)
+    # half of this file is garbage on purpose: the gate rightly refuses it and publishes nothing
+    with pytest.raises(GateFailed, match=r"raw\.reviews"):
+        build(cfg, features=False)
+    assert pub.current_snapshot(cfg) is None
+    # what dbt made of it, published without the gate
+    return cfg, build(cfg, gate=False, features=False)
 
 
 def test_every_row_is_accounted_for_with_its_reason(built):

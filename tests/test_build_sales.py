@@ -15,11 +15,11 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("sales")
-    # weekly rows dated on Fridays, like a retailer's weekly file; two stores x two departments
+    # weekly rows dated on Fridays, like a retailer's weekly file; ten stores x five departments
     fridays = pd.date_range("2023-01-06", periods=20, freq="7D")
     rows = [
         {"Store": s, "Dept": d, "Date": day.strftime("%Y-%m-%d"), "Weekly_Sales": float(10 * s + d + i)}
-        for s in (1, 2) for d in (1, 2) for i, day in enumerate(fridays)
+        for s in range(1, 11) for d in range(1, 6) for i, day in enumerate(fridays)
     ]
     rows.append(rows[0].copy())                                            # duplicate
     rows.append({"Store": 1, "Dept": 3, "Date": "2023-02-03", "Weekly_Sales": -5.0})   # negative
@@ -42,9 +42,9 @@ def test_weekly_rows_are_complete_weeks_the_last_one_included(built):
     # 20 Fridays from 2023-01-06: weeks starting Monday 2023-01-02 .. 2023-05-15, all complete
     assert summary["calendar"]["first_complete_week"] == "2023-01-02"
     assert summary["calendar"]["last_complete_week"] == "2023-05-15"
-    assert summary["panel"] == {"rows": 80, "items": 4, "weeks": 20}
+    assert summary["panel"] == {"rows": 1000, "items": 50, "weeks": 20}
     items = {r[0] for r in duckdb.sql(f"select item_id from read_parquet('{cfg.marts_dir}/items.parquet')").fetchall()}
-    assert items == {"1_1", "1_2", "2_1", "2_2"}
+    assert items == {f"{s}_{d}" for s in range(1, 11) for d in range(1, 6)}
     last = duckdb.sql(
         f"""select units from read_parquet('{cfg.marts_dir}/item_weeks.parquet')
             where item_id = '2_2' and week_start = date '2023-05-15'"""
@@ -57,7 +57,8 @@ def test_bad_sales_rows_are_set_aside_by_reason(built):
     assert summary["sources"]["stores"]["reasons"] == {
         "duplicate": 1, "negative_quantity": 1, "unparseable_timestamp": 1,
     }
-    assert summary["sources"]["stores"]["read"] == 83
+    assert summary["sources"]["stores"]["read"] == 1003
+    assert summary["gate"]["success"]
 
 
 def test_request_log_is_staged_with_counts(built):

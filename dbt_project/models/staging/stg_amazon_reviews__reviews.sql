@@ -20,8 +20,9 @@ records as (
         -- json functions raise on malformed input: they only ever see valid JSON
         coalesce(json_type(case when json_valid(json_line) then json_line else 'null' end) = 'OBJECT', false) as is_valid_json,
     from source
-    -- blank lines are not records (a trailing newline, say)
-    where json_line is not null and trim(json_line) <> ''
+    -- blank lines are not records (a trailing newline, say); trim() copies every string,
+    -- so it only looks at lines too short to hold a record
+    where json_line is not null and (length(json_line) > 16 or trim(json_line) <> '')
 
 ),
 

@@ -1,0 +1,492 @@
+"""The frames the gate validates, read with DuckDB into pandas.
+
+Great Expectations 1.x validates pandas frames here (it has no working DuckDB datasource), so
+every check starts as a DuckDB query:
+
+- raw sources: a sample of at most `gate.sample_rows` rows per source, read with the same
+  readers as the dbt staging models (`dbt_project/macros/read_raw.sql`): Parquet typed and
+  unioned by name, CSV as text, JSON Lines as one text column per line. Mapped columns keep
+  the user's names (blank text is missing, as staging treats it); derived columns named
+  `<role>__<what>` hold what staging would make of them (`timestamp__parses`,
+  `timestamp__utc`, `quantity__number`, ...);
+- staging events: a sample of the kept events of `int_events_classified`, plus one row per
+  source of full-table counts computed in SQL;
+- marts: the candidate Parquet files in full, plus the cross-row frames (one row per
+  item-week key, one row per label week, one row per mart against the last publish).
+
+Every function returns a pandas DataFrame; none writes anything.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from darkhorse.config import (
+    AmazonReviewsSource,
+    Config,
+    OrderLinesSource,
+    RequestLogSource,
+    SalesSource,
+)
+
+PANEL_MARTS = ("item_weeks", "item_week_labels", "items")
+SAMPLE_SEED = 20240101
+_EPOCH_FACTOR = {"s": 1_000_000, "ms": 1_000, "us": 1}
+
+
+# --------------------------------------------------------------------------- sql helpers
+def sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def connect(database: Path | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection, or a read-only one on a DuckDB file; session time zone UTC."""
+    con = (
+        duckdb.connect(str(database), read_only=True) if database is not None else duckdb.connect()
+    )
+    con.execute("set TimeZone = 'UTC'")
+    con.execute("set enable_progress_bar = false")
+    return con
+
+
+def _sample(con: duckdb.DuckDBPyConnection, query: str, rows: int, total: int | None = None) -> str:
+    """At most `rows` rows of `query`, each row drawn with the same chance (all when fewer).
+
+    A seeded Bernoulli sample streams in one parallel pass (a reservoir sample of the same
+    size took four times as long on the shipped data); the limit caps its random excess.
+    `total`, the rows of `query` when already known, saves a counting pass.
+    """
+    if total is None:
+        total = con.sql(f"select count(*) from ({query})").fetchall()[0][0]
+    if total <= rows:
+        return query
+    percent = 100.0 * rows / total
+    return (
+        f"select * from ({query}) using sample {percent:.9f} percent (bernoulli, {SAMPLE_SEED}) "
+        f"limit {int(rows)}"
+    )
+
+
+def widen_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
+    """Widen numbers to int64 / float64 and naive timestamps to UTC-aware, in place.
+
+    Great Expectations compares only int64, float64 and nanosecond or time-zone-aware
+    timestamps vectorized; other dtypes (int32, nullable Int64, microsecond timestamps) fall
+    back to a Python call per value, ten times slower on the panel.
+    """
+    for name, dtype in frame.dtypes.items():
+        if pd.api.types.is_bool_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
+            continue
+        if pd.api.types.is_integer_dtype(dtype):
+            has_na = bool(frame[name].isna().any())
+            frame[name] = frame[name].astype("float64" if has_na else "int64")
+        elif pd.api.types.is_float_dtype(dtype) and dtype != "float64":
+            frame[name] = frame[name].astype("float64")
+        elif pd.api.types.is_datetime64_dtype(dtype) and not isinstance(dtype, pd.DatetimeTZDtype):
+            frame[name] = frame[name].dt.tz_localize("UTC")
+    return frame
+
+
+# --------------------------------------------------------------------------- raw sources
+def raw_reader(config: Config, source: Any) -> str:
+    """The DuckDB table function that reads a source, as the dbt macro `read_raw` does."""
+    files = "[" + ", ".join(sql_str(p) for p in config.source_paths(source)) + "]"
+    fmt = source.resolved_format()
+    if fmt == "parquet":
+        return f"read_parquet({files}, filename = true, union_by_name = true)"
+    if fmt == "csv":
+        return (
+            f"read_csv({files}, header = true, all_varchar = true, filename = true, "
+            "union_by_name = true)"
+        )
+    if fmt == "jsonl":
+        return (
+            f"read_csv({files}, columns = {{'json_line': 'VARCHAR'}}, header = false, "
+            "delim = chr(31), quote = '', escape = '', auto_detect = false, filename = true, "
+            "max_line_size = 67108864)"
+        )
+    raise ValueError(f"source '{source.name}': unknown format {fmt!r}")
+
+
+def mapped_columns(source: Any) -> dict[str, str]:
+    """Role -> the user's column (or JSON key) for every role the config maps.
+
+    A role mapped to several columns (a sales item id of store x department) appears as
+    `item_id[0]`, `item_id[1]`, ...
+    """
+    roles: dict[str, str] = {}
+    for role, name in source.columns.model_dump().items():
+        if name is None:
+            continue
+        if isinstance(name, list):
+            for i, n in enumerate(name):
+                roles[f"{role}[{i}]"] = n
+        else:
+            roles[role] = name
+    return roles
+
+
+def _parse_timestamp(expr: str, fmt: str | None, tz: str | None = "UTC") -> str:
+    """Naive UTC timestamp from text, as the dbt macro `parse_timestamp` computes it."""
+    parsed = (
+        f"try_strptime(cast({expr} as varchar), {sql_str(fmt)})"
+        if fmt
+        else f"try_cast({expr} as timestamp)"
+    )
+    if tz is None or tz.upper() == "UTC":
+        return parsed
+    return f"timezone('UTC', timezone({sql_str(tz)}, {parsed}))"
+
+
+def _text(expr: str) -> str:
+    return f"nullif(trim(cast({expr} as varchar)), '')"
+
+
+def _tabular_sample(
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    source: Any,
+    timestamp: tuple[str, str | None, str | None],
+    numbers: list[str],
+    rows: int,
+    total: int | None,
+) -> pd.DataFrame:
+    reader = raw_reader(config, source)
+    present = {r[0] for r in con.sql(f"describe select * from {reader}").fetchall()}
+    roles = mapped_columns(source)
+    select: list[str] = []
+    for name in dict.fromkeys(roles.values()):
+        if name in present:
+            select.append(f"{_text(ident(name))} as {ident(name)}")
+    ts_role, ts_fmt, ts_zone = timestamp
+    ts_col = roles.get(ts_role)
+    if ts_col in present:
+        parsed = _parse_timestamp(ident(ts_col), ts_fmt, ts_zone)
+        select.append(
+            f"case when {_text(ident(ts_col))} is null then null "
+            f"else {parsed} is not null end as {ident(ts_role + '__parses')}"
+        )
+        select.append(f"{parsed} as {ident(ts_role + '__utc')}")
+    for role in numbers:
+        col = roles.get(role)
+        if col in present:
+            number = f"try_cast({ident(col)} as double)"
+            select.append(
+                f"case when {_text(ident(col))} is null then null "
+                f"else {number} is not null end as {ident(role + '__parses')}"
+            )
+            select.append(f"{number} as {ident(role + '__number')}")
+    if not select:
+        select = ["1 as no_mapped_column"]
+    query = _sample(con, f"select * from {reader}", rows, total)
+    return con.sql(f"select {', '.join(select)} from ({query})").df()
+
+
+def _reviews_sample(
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    source: AmazonReviewsSource,
+    rows: int,
+    total: int | None,
+) -> pd.DataFrame:
+    reader = raw_reader(config, source)
+    lines = _sample(
+        con,
+        f"select json_line from {reader} where json_line is not null and trim(json_line) <> ''",
+        rows,
+        total,
+    )
+    roles = mapped_columns(source)
+    keys = list(dict.fromkeys(roles.values()))
+    paths = ", ".join(sql_str("$." + ident(k)) for k in keys)
+
+    def field(key: str) -> str:
+        return f"fields[{keys.index(key) + 1}]"
+
+    # values are kept as text, cut to 64 characters (titles and image lists are long and
+    # only their presence is checked)
+    select = ["is_json_object"]
+    select += [f"left({field(k)}, 64) as {ident(k)}" for k in keys]
+    ts = field(roles["timestamp"])
+    factor = _EPOCH_FACTOR[source.timestamp_unit]
+    select += [
+        f"case when {ts} is null then null "
+        f"else try_cast({ts} as double) is not null end as timestamp__parses",
+        f"try(make_timestamp(cast(try_cast({ts} as double) * {factor} as bigint))) "
+        "as timestamp__utc",
+    ]
+    for role in ("rating", "helpful_votes"):
+        if role in roles:
+            select.append(f"try_cast({field(roles[role])} as double) as {ident(role + '__number')}")
+    return con.sql(
+        f"""
+        with lines as ({lines}),
+        checked as (
+            select
+                json_line,
+                coalesce(json_type(case when json_valid(json_line) then json_line else 'null' end)
+                    = 'OBJECT', false) as is_json_object,
+            from lines
+        ),
+        extracted as (
+            select
+                is_json_object,
+                json_extract_string(case when is_json_object then json_line else '{{}}' end,
+                    [{paths}]) as fields,
+            from checked
+        )
+        select {", ".join(select)} from extracted
+        """
+    ).df()
+
+
+def raw_sample(config: Config, source: Any, rows: int, total: int | None = None) -> pd.DataFrame:
+    """At most `rows` rows of a raw source: mapped columns as text plus parsed roles.
+
+    `total`: the source's row count (non-blank lines for JSON Lines) when already known.
+    """
+    con = connect()
+    try:
+        if isinstance(source, AmazonReviewsSource):
+            return _reviews_sample(con, config, source, rows, total)
+        if isinstance(source, OrderLinesSource):
+            return _tabular_sample(
+                con,
+                config,
+                source,
+                ("timestamp", source.timestamp_format, source.timezone),
+                ["quantity", "unit_price"],
+                rows,
+                total,
+            )
+        if isinstance(source, SalesSource):
+            return _tabular_sample(
+                con,
+                config,
+                source,
+                ("date", source.date_format, None),
+                ["quantity", "price"],
+                rows,
+                total,
+            )
+        if isinstance(source, RequestLogSource):
+            return _tabular_sample(
+                con,
+                config,
+                source,
+                ("timestamp", source.timestamp_format, source.timezone),
+                ["count"],
+                rows,
+                total,
+            )
+        raise TypeError(f"unknown source kind: {source!r}")
+    finally:
+        con.close()
+
+
+def raw_row_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Raw rows dbt read per source name (item sources only), from `rpt_source_row_counts`."""
+    try:
+        found = con.sql(
+            "select source_name, sum(n_rows) from rpt_source_row_counts group by source_name"
+        ).fetchall()
+    except duckdb.Error:
+        return {}
+    return {name: int(n) for name, n in found}
+
+
+# --------------------------------------------------------------------------- staging events
+def staging_events_sample(con: duckdb.DuckDBPyConnection, rows: int) -> pd.DataFrame:
+    """At most `rows` kept events of `int_events_classified` (the panel's input)."""
+    kept = """
+        select source_name, source_kind, event_type, item_id, customer_id, event_at,
+               week_start, quantity, unit_price, revenue, rating, helpful_votes
+        from int_events_classified
+        where quarantine_reason is null
+    """
+    return con.sql(_sample(con, kept, rows)).df()
+
+
+def staging_events_by_source(con: duckdb.DuckDBPyConnection, config: Config) -> pd.DataFrame:
+    """One row per source: full-table counts of what was read, kept and what kept rows break."""
+    valid_from = sql_str(config.panel.valid_from.isoformat())
+    valid_until = sql_str(config.panel.valid_until.isoformat())
+    return con.sql(
+        f"""
+        with events as (
+            select *, quarantine_reason is null as is_kept from int_events_classified
+        )
+        select
+            source_name,
+            count(*) as rows_read,
+            count(*) filter (where is_kept) as rows_kept,
+            count(*) filter (where not is_kept) / count(*) as quarantined_share,
+            count(*) filter (where is_kept and (quantity is null or quantity < 0))
+                as kept_bad_quantity,
+            count(*) filter (
+                where is_kept and (event_ts is null
+                    or event_ts < cast({valid_from} as timestamp)
+                    or event_ts >= cast({valid_until} as timestamp))
+            ) as kept_outside_valid_window,
+            count(*) filter (where is_kept and item_id is null) as kept_missing_item_id,
+            count(*) filter (
+                where is_kept and coalesce(event_type not in ('sale', 'return', 'review'), true)
+            ) as kept_unknown_event_type,
+        from events
+        group by source_name
+        order by source_name
+        """
+    ).df()
+
+
+# --------------------------------------------------------------------------- marts
+def mart_path(candidate_marts: Path, mart: str) -> Path:
+    return Path(candidate_marts) / f"{mart}.parquet"
+
+
+def _parquet(candidate_marts: Path, mart: str) -> str:
+    return f"read_parquet({sql_str(str(mart_path(candidate_marts, mart)))})"
+
+
+def item_weeks(con: duckdb.DuckDBPyConnection, candidate_marts: Path) -> pd.DataFrame:
+    """The whole panel, with `week_close` (week_start + 7 days, UTC) to check available_at."""
+    return con.sql(
+        f"""
+        select *, timezone('UTC', cast(week_start + interval 7 day as timestamp)) as week_close,
+        from {_parquet(candidate_marts, "item_weeks")}
+        """
+    ).df()
+
+
+def item_week_keys(con: duckdb.DuckDBPyConnection, candidate_marts: Path) -> pd.DataFrame:
+    """One row per (item_id, week_start) of the panel with the number of rows holding it."""
+    return con.sql(
+        f"""
+        select item_id, week_start, count(*) as n_rows
+        from {_parquet(candidate_marts, "item_weeks")}
+        group by item_id, week_start
+        """
+    ).df()
+
+
+def item_week_labels(
+    con: duckdb.DuckDBPyConnection, candidate_marts: Path, config: Config
+) -> pd.DataFrame:
+    """The whole label mart, with the week's close and the horizon's close to check stamps."""
+    horizon_days = 7 * (config.panel.horizon_weeks + 1)
+    return con.sql(
+        f"""
+        select
+            *,
+            timezone('UTC', cast(week_start + interval 7 day as timestamp)) as week_close,
+            timezone('UTC', cast(week_start + interval {horizon_days} day as timestamp))
+                as horizon_close,
+        from {_parquet(candidate_marts, "item_week_labels")}
+        """
+    ).df()
+
+
+def label_weeks(
+    con: duckdb.DuckDBPyConnection, candidate_marts: Path, config: Config
+) -> pd.DataFrame:
+    """One row per origin week: candidates, hot sellers and their share against the target.
+
+    - `n_candidates`: eligible items with a known label (the label's population), counted;
+      `n_candidates_reported`: what the mart's own `n_candidates` column says;
+    - `hot_seller_share` = hot sellers / candidates (null without candidates);
+    - `hot_sellers_missing`: how many fewer hot sellers than the rule gives:
+      min(ceil((1 - q) * n), candidates with growth above 0) - hot sellers, at least 0;
+    - `target_share`: the smallest share the rule can give, 1 - quantile rounded up to whole
+      items (ceil((1 - q) * n) / n); `share_above_target` = share - target_share;
+    - `weeks_after`: complete weeks of data after the origin week (the panel's last week is
+      the data's last complete week); `known_labels_past_data_end`: known labels in a week
+      whose horizon runs past that last week (0 where it does not).
+    """
+    frame = con.sql(
+        f"""
+        with labels as (
+            select * from {_parquet(candidate_marts, "item_week_labels")}
+        ),
+        panel_end as (
+            select max(week_start) as last_week from {_parquet(candidate_marts, "item_weeks")}
+        )
+        select
+            labels.week_start,
+            count(*) filter (where is_eligible and is_label_known) as n_candidates,
+            count(*) filter (where is_eligible and is_label_known and is_hot_seller)
+                as n_hot_sellers,
+            count(*) filter (where is_eligible and is_label_known and growth_score > 0)
+                as n_growing,
+            count(*) filter (where is_label_known) as n_labels_known,
+            coalesce(max(n_candidates), 0) as n_candidates_reported,
+            datediff('week', labels.week_start, any_value(panel_end.last_week)) as weeks_after,
+        from labels
+        cross join panel_end
+        group by labels.week_start
+        order by labels.week_start
+        """
+    ).df()
+    share_of_items = round(1.0 - config.panel.hot_seller_quantile, 9)
+    n = frame["n_candidates"].astype("float64")
+    with_candidates = n > 0
+    share = (frame["n_hot_sellers"] / n).where(with_candidates)
+    target = pd.Series(
+        [math.ceil(round(share_of_items * x, 9)) / x if x > 0 else math.nan for x in n],
+        index=frame.index,
+    )
+    frame["hot_seller_share"] = share.round(12)
+    frame["target_share"] = target.round(12)
+    frame["share_above_target"] = (share - target).round(12)
+    # the rule gives ceil((1 - q) * n) hot sellers, but never one whose growth is 0: a week in
+    # which fewer items grow at all has fewer hot sellers, and that is not a fault
+    floor_count = pd.Series(
+        [min(math.ceil(round(share_of_items * x, 9)), g) for x, g in zip(n, frame["n_growing"], strict=True)],
+        index=frame.index,
+    )
+    frame["hot_sellers_missing"] = (floor_count - frame["n_hot_sellers"]).clip(lower=0).where(with_candidates)
+    past_end = frame["weeks_after"] < config.panel.horizon_weeks
+    frame["known_labels_past_data_end"] = frame["n_labels_known"].where(past_end, 0)
+    return frame
+
+
+def row_counts(con: duckdb.DuckDBPyConnection, candidate_marts: Path) -> dict[str, int]:
+    """Rows of each panel mart of the candidate."""
+    return {
+        mart: int(
+            con.sql(f"select count(*) from {_parquet(candidate_marts, mart)}").fetchall()[0][0]
+        )
+        for mart in PANEL_MARTS
+    }
+
+
+def row_count_changes(
+    counts: Mapping[str, int], previous: Mapping[str, Any] | None
+) -> pd.DataFrame:
+    """One row per mart: rows now, rows at the last publish, relative change (null if unknown).
+
+    `previous` is the last published manifest ({"row_counts": {"item_weeks": N, ...}, ...}) or
+    None on the first publish; non-numeric entries are ignored.
+    """
+    before = (previous or {}).get("row_counts") or {}
+    records = []
+    for mart, rows in counts.items():
+        prev = before.get(mart)
+        prev = prev if isinstance(prev, int | float) and not isinstance(prev, bool) else None
+        change = (rows - prev) / prev if prev else None
+        records.append(
+            {"mart": mart, "rows": rows, "previous_rows": prev, "row_count_change": change}
+        )
+    frame = pd.DataFrame.from_records(records)
+    frame["previous_rows"] = frame["previous_rows"].astype("Float64")
+    frame["row_count_change"] = frame["row_count_change"].astype("float64")
+    return frame

@@ -1,0 +1,428 @@
+"""The gate's expectation suites, one function per suite.
+
+Each function builds its suite from the config and applies it with
+`context.suites.add_or_update`, so the suites stored under `data_dir/gx` always match this
+file (the generated JSON is never edited by hand). Each suite validates one frame of
+`expectations.frames`; cross-row checks (duplicate keys, weekly label prevalence, row-count
+drift) validate the aggregate frame computed there, so every check is a Great Expectations
+expectation and shows in the data docs.
+
+Division of labour with dbt: dbt's data tests guard keys and relational invariants inside
+the warehouse while it builds; these suites check distributions and edges (null rates,
+parseable shares, value ranges, prevalence, drift) on the artefacts about to be published:
+the candidate Parquet files, which is what Feast and the trainers read.
+
+The bounds that are not in `GateConfig` are the module constants below.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import great_expectations as gx
+import great_expectations.expectations as gxe
+from great_expectations.core.expectation_suite import ExpectationSuite
+from great_expectations.expectations.row_conditions import Column
+
+from darkhorse.config import (
+    AmazonReviewsSource,
+    Config,
+    OrderLinesSource,
+    RequestLogSource,
+    SalesSource,
+)
+from expectations.frames import PANEL_MARTS, mapped_columns
+
+# share of raw rows that must hold a value in a key column (item, time, quantity, ...)
+RAW_KEY_NOT_NULL = 0.99
+# share of a mapped optional column's values that must be present (it is not empty)
+RAW_OPTIONAL_PRESENT = 0.01
+# share of non-empty raw timestamps / numbers that must parse as configured
+RAW_PARSEABLE = 0.99
+# share of parsed raw timestamps that must fall in [valid_from, valid_until)
+RAW_IN_WINDOW = 0.99
+# share of raw numbers that must lie in their range (a few bad rows are quarantined)
+RAW_IN_RANGE = 0.99
+# share of JSON Lines records that must be JSON objects
+RAW_JSON_OBJECTS = 0.99
+# largest plausible absolute quantity of one invoice line / of one sales row
+MAX_LINE_QUANTITY = 1_000_000
+MAX_ROW_QUANTITY = 1_000_000_000
+# largest share of a source's rows that may be quarantined
+MAX_QUARANTINED_SHARE = 0.5
+
+EVENT_TYPES = ["sale", "return", "review"]
+ITEM_WEEKS_COLUMNS = [
+    "item_id",
+    "week_start",
+    "available_at",
+    "units",
+    "returned_units",
+    "revenue",
+    "n_events",
+    "customers",
+    "helpful_votes",
+    "verified_ratio",
+    "mean_rating",
+    "units_lookback_sum",
+    "units_12w_sum",
+    "revenue_lookback_sum",
+    "customers_lookback_sum",
+    "weeks_since_first_event",
+    "week_of_year",
+]
+LABEL_COLUMNS = [
+    "item_id",
+    "week_start",
+    "available_at",
+    "label_available_at",
+    "units_lookback_sum",
+    "units_future_sum",
+    "growth_score",
+    "is_eligible",
+    "is_label_known",
+    "n_candidates",
+    "growth_rank",
+    "is_hot_seller",
+]
+
+
+def _apply(context: Any, name: str, expectations: list, **meta: Any) -> ExpectationSuite:
+    suite = gx.ExpectationSuite(name=name, expectations=expectations, meta=meta or None)
+    return context.suites.add_or_update(suite)
+
+
+def _window(config: Config) -> tuple[datetime, datetime]:
+    """[valid_from, valid_until) as UTC instants (every timestamp frame column is UTC-aware)."""
+    p = config.panel
+    return (
+        datetime(p.valid_from.year, p.valid_from.month, p.valid_from.day, tzinfo=UTC),
+        datetime(p.valid_until.year, p.valid_until.month, p.valid_until.day, tzinfo=UTC),
+    )
+
+
+def _not_negative(*columns: str, mostly: float = 1.0) -> list:
+    return [
+        gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0, mostly=mostly) for c in columns
+    ]
+
+
+def _not_null(*columns: str, mostly: float = 1.0) -> list:
+    return [gxe.ExpectColumnValuesToNotBeNull(column=c, mostly=mostly) for c in columns]
+
+
+# --------------------------------------------------------------------------- raw sources
+def _raw_common(source: Any, keys: list[str], optional: list[str]) -> list:
+    """Mapped columns present, keys mostly filled, optional mapped columns not empty."""
+    roles = mapped_columns(source)
+    key_cols = [roles[r] for r in roles if r.split("[")[0] in keys]
+    optional_cols = [roles[r] for r in roles if r.split("[")[0] in optional]
+    expectations: list = []
+    if not isinstance(source, AmazonReviewsSource):
+        expectations.append(
+            gxe.ExpectTableColumnsToMatchSet(
+                column_set=sorted(set(roles.values())), exact_match=False
+            )
+        )
+    expectations += _not_null(*dict.fromkeys(key_cols), mostly=RAW_KEY_NOT_NULL)
+    expectations += [
+        gxe.ExpectColumnProportionOfNonNullValuesToBeBetween(
+            column=c, min_value=RAW_OPTIONAL_PRESENT
+        )
+        for c in dict.fromkeys(optional_cols)
+        if c not in key_cols
+    ]
+    return expectations
+
+
+def _raw_time(config: Config, role: str) -> list:
+    """Non-empty timestamps mostly parse, parsed ones mostly lie in the valid window."""
+    start, end = _window(config)
+    return [
+        gxe.ExpectColumnValuesToBeInSet(
+            column=f"{role}__parses",
+            value_set=[True],
+            mostly=RAW_PARSEABLE,
+            description=f"Non-empty `{role}` values parse as configured (null where empty).",
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column=f"{role}__utc",
+            min_value=start,
+            max_value=end,
+            strict_max=True,
+            mostly=RAW_IN_WINDOW,
+        ),
+    ]
+
+
+def _raw_number(role: str, low: float | None, high: float | None, *, must_parse: bool) -> list:
+    expectations: list = []
+    if must_parse:
+        expectations.append(
+            gxe.ExpectColumnValuesToBeInSet(
+                column=f"{role}__parses",
+                value_set=[True],
+                mostly=RAW_PARSEABLE,
+                description=f"Non-empty `{role}` values parse as numbers (null where empty).",
+            )
+        )
+    expectations.append(
+        gxe.ExpectColumnValuesToBeBetween(
+            column=f"{role}__number", min_value=low, max_value=high, mostly=RAW_IN_RANGE
+        )
+    )
+    return expectations
+
+
+def raw_order_lines_suite(
+    context: Any, config: Config, source: OrderLinesSource
+) -> ExpectationSuite:
+    """Invoice lines: columns, filled keys, parseable times in the window, sane quantities/prices."""
+    expectations = _raw_common(
+        source,
+        keys=["invoice", "item_id", "quantity", "timestamp"],
+        optional=["description", "unit_price", "customer_id", "region"],
+    )
+    expectations += _raw_time(config, "timestamp")
+    expectations += _raw_number("quantity", -MAX_LINE_QUANTITY, MAX_LINE_QUANTITY, must_parse=True)
+    if source.columns.unit_price:
+        expectations += _raw_number("unit_price", 0, None, must_parse=False)
+    return _apply(context, "raw_order_lines", expectations, source=source.name)
+
+
+def raw_amazon_reviews_suite(
+    context: Any, config: Config, source: AmazonReviewsSource
+) -> ExpectationSuite:
+    """Review records: JSON objects, item and time keys, epoch times in the window, ratings 1-5."""
+    expectations = [
+        gxe.ExpectColumnValuesToBeInSet(
+            column="is_json_object", value_set=[True], mostly=RAW_JSON_OBJECTS
+        ),
+        *_raw_common(
+            source,
+            keys=["item_id", "timestamp"],
+            optional=["variant_id", "rating", "title", "user_id", "helpful_votes", "verified"],
+        ),
+    ]
+    expectations += _raw_time(config, "timestamp")
+    if source.columns.rating:
+        expectations.append(
+            gxe.ExpectColumnValuesToBeBetween(
+                column="rating__number", min_value=1, max_value=5, mostly=RAW_IN_RANGE
+            )
+        )
+    if source.columns.helpful_votes:
+        expectations.append(
+            gxe.ExpectColumnValuesToBeBetween(
+                column="helpful_votes__number", min_value=0, mostly=RAW_IN_RANGE
+            )
+        )
+    return _apply(context, "raw_amazon_reviews", expectations, source=source.name)
+
+
+def raw_sales_suite(context: Any, config: Config, source: SalesSource) -> ExpectationSuite:
+    """Sales rows: columns, filled item/date/quantity, parseable dates, non-negative quantities."""
+    expectations = _raw_common(
+        source, keys=["item_id", "date", "quantity"], optional=["price", "region"]
+    )
+    expectations += _raw_time(config, "date")
+    expectations += _raw_number("quantity", 0, MAX_ROW_QUANTITY, must_parse=True)
+    if source.columns.price:
+        expectations += _raw_number("price", 0, None, must_parse=False)
+    return _apply(context, "raw_sales", expectations, source=source.name)
+
+
+def raw_request_log_suite(
+    context: Any, config: Config, source: RequestLogSource
+) -> ExpectationSuite:
+    """Request log: columns, parseable timestamps in the window, non-negative counts."""
+    keys = ["timestamp", "count", "series_id"]
+    expectations = _raw_common(source, keys=keys, optional=[])
+    expectations += _raw_time(config, "timestamp")
+    if source.columns.count:
+        expectations += _raw_number("count", 0, None, must_parse=True)
+    return _apply(context, "raw_request_log", expectations, source=source.name)
+
+
+RAW_SUITES = {
+    "order_lines": raw_order_lines_suite,
+    "amazon_reviews": raw_amazon_reviews_suite,
+    "sales": raw_sales_suite,
+    "request_log": raw_request_log_suite,
+}
+
+
+# --------------------------------------------------------------------------- staging events
+def staging_events_suite(context: Any, config: Config) -> ExpectationSuite:
+    """A sample of kept events: keys filled, known event types, quantities >= 0, times in window."""
+    start, end = _window(config)
+    expectations = [
+        gxe.ExpectTableRowCountToBeBetween(min_value=1),
+        *_not_null("source_name", "event_type", "item_id", "event_at", "week_start", "quantity"),
+        gxe.ExpectColumnValuesToBeInSet(column="event_type", value_set=EVENT_TYPES),
+        *_not_negative("quantity", "revenue", "helpful_votes"),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="event_at", min_value=start, max_value=end, strict_max=True
+        ),
+        gxe.ExpectColumnValuesToBeBetween(column="rating", min_value=1, max_value=5),
+    ]
+    return _apply(context, "staging_events", expectations)
+
+
+def staging_events_by_source_suite(context: Any, config: Config) -> ExpectationSuite:
+    """Whole-table counts per source: something kept, little quarantined, no broken kept row."""
+    expectations = [
+        gxe.ExpectTableRowCountToBeBetween(min_value=1),
+        gxe.ExpectColumnValuesToBeBetween(column="rows_kept", min_value=1),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="quarantined_share", min_value=0, max_value=MAX_QUARANTINED_SHARE
+        ),
+        *[
+            gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0, max_value=0)
+            for c in (
+                "kept_bad_quantity",
+                "kept_outside_valid_window",
+                "kept_missing_item_id",
+                "kept_unknown_event_type",
+            )
+        ],
+    ]
+    return _apply(context, "staging_events_by_source", expectations)
+
+
+# --------------------------------------------------------------------------- item_weeks
+def item_weeks_suite(context: Any, config: Config) -> ExpectationSuite:
+    """The weekly panel row by row: value ranges and the point-in-time stamp."""
+    expectations = [
+        gxe.ExpectTableColumnsToMatchSet(column_set=ITEM_WEEKS_COLUMNS, exact_match=False),
+        gxe.ExpectTableRowCountToBeBetween(min_value=1),
+        *_not_null("item_id", "week_start", "available_at", "units"),
+        *_not_negative(
+            "units",
+            "returned_units",
+            "revenue",
+            "n_events",
+            "customers",
+            "helpful_votes",
+            "units_lookback_sum",
+            "units_12w_sum",
+            "weeks_since_first_event",
+        ),
+        gxe.ExpectColumnValuesToBeBetween(column="verified_ratio", min_value=0, max_value=1),
+        gxe.ExpectColumnValuesToBeBetween(column="mean_rating", min_value=1, max_value=5),
+        gxe.ExpectColumnValuesToBeBetween(column="week_of_year", min_value=1, max_value=53),
+        gxe.ExpectColumnPairValuesToBeEqual(
+            column_A="available_at",
+            column_B="week_close",
+            description="`available_at` is the week's close: week_start + 7 days, UTC.",
+        ),
+    ]
+    return _apply(context, "item_weeks", expectations)
+
+
+def item_week_keys_suite(context: Any, config: Config) -> ExpectationSuite:
+    """One row per (item_id, week_start) key of the panel: each key must hold exactly one row."""
+    expectations = [
+        gxe.ExpectColumnValuesToBeBetween(
+            column="n_rows",
+            min_value=1,
+            max_value=1,
+            description="Each (item_id, week_start) of item_weeks appears in exactly one row.",
+        ),
+    ]
+    return _apply(context, "item_weeks_keys", expectations)
+
+
+# --------------------------------------------------------------------------- labels
+def item_week_labels_suite(context: Any, config: Config) -> ExpectationSuite:
+    """The label mart row by row: non-negative growth, hot sellers eligible, stamps consistent."""
+    expectations = [
+        gxe.ExpectTableColumnsToMatchSet(column_set=LABEL_COLUMNS, exact_match=False),
+        gxe.ExpectTableRowCountToBeBetween(min_value=1),
+        *_not_null("item_id", "week_start", "is_eligible", "is_label_known"),
+        *_not_negative("growth_score", "units_future_sum", "units_lookback_sum", "n_candidates"),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="is_eligible",
+            value_set=[True],
+            row_condition=Column("is_hot_seller") == True,  # noqa: E712 (a condition, not a test)
+            description="A hot seller is always an eligible item.",
+        ),
+        gxe.ExpectColumnPairValuesToBeEqual(
+            column_A="available_at",
+            column_B="week_close",
+            description="`available_at` is the origin week's close: week_start + 7 days, UTC.",
+        ),
+        gxe.ExpectColumnPairValuesToBeEqual(
+            column_A="label_available_at",
+            column_B="horizon_close",
+            description=(
+                "`label_available_at` is the close of the horizon's last week: "
+                f"week_start + 7 x ({config.panel.horizon_weeks} + 1) days, UTC."
+            ),
+        ),
+    ]
+    return _apply(context, "item_week_labels", expectations)
+
+
+def label_weeks_suite(context: Any, config: Config) -> ExpectationSuite:
+    """One row per origin week: hot-seller share near 1 - quantile, no label past the data."""
+    share = round(1.0 - config.panel.hot_seller_quantile, 9)
+    tolerance = config.gate.label_prevalence_tolerance
+    horizon = config.panel.horizon_weeks
+    expectations = [
+        gxe.ExpectColumnValuesToBeBetween(
+            column="hot_sellers_missing",
+            min_value=0,
+            max_value=0,
+            description=(
+                f"Per week, hot sellers are at least {share:g} (1 - hot_seller_quantile) of the "
+                "eligible items with a known label, rounded up to whole items, unless fewer "
+                "items grow at all (an item whose future is flat or falling to 0 is never hot)."
+            ),
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="share_above_target",
+            max_value=round(tolerance + 1e-9, 12),
+            description=(
+                f"Per week, the hot-seller share exceeds 1 - hot_seller_quantile (rounded up to "
+                f"whole items) by at most label_prevalence_tolerance = {tolerance:g}."
+            ),
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="known_labels_past_data_end",
+            min_value=0,
+            max_value=0,
+            description=(
+                f"No label is known in a week whose {horizon}-week horizon runs past the "
+                "data's last complete week."
+            ),
+        ),
+        gxe.ExpectColumnPairValuesToBeEqual(
+            column_A="n_candidates_reported",
+            column_B="n_candidates",
+            description="The mart's n_candidates equals the eligible items with a known label.",
+        ),
+    ]
+    return _apply(context, "item_week_labels_weekly", expectations)
+
+
+# --------------------------------------------------------------------------- drift
+def mart_row_counts_suite(context: Any, config: Config) -> ExpectationSuite:
+    """One row per mart: rows against the last publish change by at most max_row_count_change."""
+    limit = config.gate.max_row_count_change
+    expectations = [
+        gxe.ExpectColumnValuesToBeBetween(
+            column="row_count_change",
+            min_value=-limit,
+            max_value=limit,
+            row_condition=Column("mart") == mart,
+            meta={"table": mart},
+            description=(
+                f"Rows of {mart} change by at most {limit:.0%} against the last published run "
+                "(no check on the first publish)."
+            ),
+        )
+        for mart in PANEL_MARTS
+    ]
+    return _apply(context, "mart_row_counts", expectations)

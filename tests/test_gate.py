@@ -1,0 +1,314 @@
+"""The Great Expectations gate on a real candidate (the shipped Online Retail data built by dbt
+in a tmp dir) and on copies of it corrupted one way at a time.
+
+The corrupted candidates are copies of the candidate's Parquet files in tmp; the raw data and
+the project's own data folder are never written.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import duckdb
+import pytest
+
+from darkhorse.config import Config, GateConfig, load_config
+from darkhorse.pipeline import run_dbt
+from expectations.frames import row_count_changes
+from tests.conftest import REPO, write_config
+
+if TYPE_CHECKING:
+    from expectations.gate import GateResult
+
+RAW = REPO / "data/raw/online_retail/online_retail.parquet"
+MARTS = ("item_weeks", "item_week_labels", "items", "quarantined_events")
+
+
+# --------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def retail(tmp_path_factory) -> tuple[Config, Path]:
+    """A candidate built by dbt from the shipped Online Retail file (marts in tmp)."""
+    work = tmp_path_factory.mktemp("gate_retail")
+    src = load_config(REPO / "darkhorse.yaml").sources[0].model_dump(mode="json")
+    src["path"] = str(RAW)
+    cfg = write_config(work, [src])
+    candidate = work / "candidate"
+    assert run_dbt(cfg, ["build"], marts_dir=candidate)
+    return cfg, candidate
+
+
+@pytest.fixture(scope="module")
+def clean(retail) -> GateResult:
+    cfg, candidate = retail
+    return gate(cfg, candidate)
+
+
+def gate(
+    cfg: Config, candidate: Path, previous: dict | None = None, *, duckdb_path: Path | None = None
+) -> GateResult:
+    """The gate on a candidate; the DuckDB file defaults to the config's (GX loads lazily)."""
+    from expectations.gate import run_gate
+
+    return run_gate(
+        cfg,
+        candidate_marts=candidate,
+        duckdb_path=duckdb_path or cfg.duckdb_path,
+        previous=previous,
+    )
+
+
+def small_sample(cfg: Config) -> Config:
+    """The same config validating only 1,000 raw and staging rows (the marts stay whole)."""
+    return cfg.model_copy(update={"gate": GateConfig(sample_rows=1000)})
+
+
+def corrupted(candidate: Path, dest: Path, mart: str, select: str) -> Path:
+    """A copy of the candidate where `mart` is rewritten by `select` (reading `t`)."""
+    dest.mkdir(parents=True)
+    for m in MARTS:
+        if m != mart:
+            shutil.copy(candidate / f"{m}.parquet", dest / f"{m}.parquet")
+    con = duckdb.connect()
+    con.execute("set TimeZone = 'UTC'")
+    con.execute(f"create view t as select * from read_parquet('{candidate / mart}.parquet')")
+    con.execute(f"copy ({select}) to '{dest / mart}.parquet' (format parquet)")
+    con.close()
+    return dest
+
+
+def failed(result: GateResult, table: str, dataset: str, column: str):
+    found = [
+        f
+        for f in result.failures
+        if f.table == table and f.dataset == dataset and f.column == column
+    ]
+    assert found, f"no failure on {table}/{dataset}/{column}:\n{result.summary()}"
+    return found[0]
+
+
+# --------------------------------------------------------------------------- clean
+@pytest.mark.integration
+def test_clean_candidate_passes_with_docs_and_counts(retail, clean):
+    cfg, candidate = retail
+    assert clean.success, clean.summary()
+    assert clean.failures == []
+    rows = duckdb.sql(f"select count(*) from read_parquet('{candidate}/item_weeks.parquet')")
+    assert clean.row_counts["item_weeks"] == rows.fetchall()[0][0] > 100_000
+    assert set(clean.row_counts) == {"item_weeks", "item_week_labels", "items"}
+    # every dataset was validated: raw, staging (sampled), marts and the cross-row frames
+    datasets = {v.dataset: v for v in clean.validations}
+    assert set(datasets) == {
+        "raw_order_lines",
+        "staging_events",
+        "staging_events_by_source",
+        "item_weeks",
+        "item_weeks_keys",
+        "item_week_labels",
+        "item_week_labels_weekly",
+        "mart_row_counts",
+    }
+    assert datasets["raw_order_lines"].rows <= cfg.gate.sample_rows
+    assert datasets["staging_events"].rows <= cfg.gate.sample_rows
+    assert datasets["item_week_labels_weekly"].rows == 52
+    # data docs in the config's data dir, with this run's pages
+    assert clean.docs_path.is_file() and clean.docs_path.name == "index.html"
+    assert clean.docs_path.is_relative_to(cfg.data_dir / "gx")
+    index = clean.docs_path.read_text()
+    assert clean.run_name in index and "item_week_labels_weekly" in index
+    assert "gate passed" in clean.summary() and str(clean.docs_path) in clean.summary()
+    assert clean.seconds < 60
+
+
+# --------------------------------------------------------------------------- corrupted marts
+@pytest.mark.integration
+def test_a_duplicated_item_week_and_negative_units_fail(retail, tmp_path):
+    cfg, candidate = retail
+    bad = corrupted(
+        candidate,
+        tmp_path / "panel",
+        "item_weeks",
+        "with numbered as (select *, row_number() over (order by item_id, week_start) as n from t) "
+        "select * exclude (n) replace (case when n between 2 and 4 then -5.0 else units end as units) "
+        "from numbered where n > 0 "
+        "union all select * exclude (n) from numbered where n = 1",
+    )
+    result = gate(small_sample(cfg), bad)
+    assert not result.success
+    dup = failed(result, "item_weeks", "item_weeks_keys", "n_rows")
+    assert dup.expectation == "expect_column_values_to_be_between"
+    assert dup.unexpected_count == 1
+    negative = failed(result, "item_weeks", "item_weeks", "units")
+    assert negative.expectation == "expect_column_values_to_be_between"
+    assert negative.unexpected_count == 3
+    assert "-5" in negative.message and "item_id=" in negative.message
+    # nothing but the panel is blamed, and the summary names table, check and count
+    assert {f.table for f in result.failures} == {"item_weeks"}
+    text = result.summary()
+    assert "gate FAILED" in text and "item_weeks: " in text and "n_rows" in text
+    assert "3 of " in text and str(result.docs_path) in text
+
+
+@pytest.mark.integration
+def test_label_prevalence_far_off_fails_per_week(retail, tmp_path):
+    cfg, candidate = retail
+    # even weeks: a third of the candidates flagged (~0.33 against 0.05); odd weeks: none
+    bad = corrupted(
+        candidate,
+        tmp_path / "prevalence",
+        "item_week_labels",
+        "select * replace (case "
+        "  when not is_label_known then null "
+        "  when week(week_start) % 2 = 1 then false "
+        "  when is_eligible then coalesce(is_hot_seller, false) or hash(item_id) % 3 = 0 "
+        "  else is_hot_seller end as is_hot_seller) from t",
+    )
+    result = gate(small_sample(cfg), bad)
+    assert not result.success
+    weeks = duckdb.sql(
+        f"select count(distinct week_start) filter (where week(week_start) % 2 = 0), "
+        f"count(distinct week_start) filter (where week(week_start) % 2 = 1) "
+        f"from read_parquet('{candidate}/item_week_labels.parquet') where is_label_known"
+    ).fetchall()[0]
+    above = failed(result, "item_week_labels", "item_week_labels_weekly", "share_above_target")
+    assert above.expectation == "expect_column_values_to_be_between"
+    assert above.unexpected_count == weeks[0]
+    assert "week_start=" in above.message
+    below = failed(result, "item_week_labels", "item_week_labels_weekly", "hot_sellers_missing")
+    assert below.unexpected_count == weeks[1]
+    assert sum(weeks) == 40
+
+
+@pytest.mark.integration
+def test_labels_known_past_the_data_and_ineligible_hot_sellers_fail(retail, tmp_path):
+    cfg, candidate = retail
+    bad = corrupted(
+        candidate,
+        tmp_path / "leak",
+        "item_week_labels",
+        "select * replace ("
+        "  is_label_known or week_start = (select max(week_start) from t) as is_label_known,"
+        "  case when is_hot_seller and growth_rank = 1 then false else is_eligible end as is_eligible"
+        ") from t",
+    )
+    result = gate(small_sample(cfg), bad)
+    leak = failed(
+        result, "item_week_labels", "item_week_labels_weekly", "known_labels_past_data_end"
+    )
+    assert leak.unexpected_count == 1  # the last week
+    ineligible = failed(result, "item_week_labels", "item_week_labels", "is_eligible")
+    assert ineligible.expectation == "expect_column_values_to_be_in_set"
+    assert ineligible.unexpected_count == 40  # one rank-1 hot seller per known week
+
+
+# --------------------------------------------------------------------------- drift
+@pytest.mark.integration
+def test_row_count_drift_against_the_last_publish_fails(retail, clean):
+    cfg, candidate = retail
+    rows = clean.row_counts
+    # item_weeks tripled since the last publish; labels -40% and items +40%: within the limit
+    previous = {
+        "run_id": "r0",
+        "row_counts": {
+            "item_weeks": rows["item_weeks"] // 3,
+            "item_week_labels": round(rows["item_week_labels"] / 0.6),
+            "items": round(rows["items"] / 1.4),
+        },
+    }
+    result = gate(small_sample(cfg), candidate, previous)
+    assert not result.success
+    f = failed(result, "item_weeks", "mart_row_counts", "row_count_change")
+    assert f.unexpected_count == 1
+    assert "previous_rows=" in f.message
+    assert [x.table for x in result.failures] == ["item_weeks"]
+    assert result.docs_path == clean.docs_path and result.run_name != clean.run_name
+
+
+def test_row_count_changes_frame():
+    frame = row_count_changes(
+        {"item_weeks": 150, "items": 10},
+        {"row_counts": {"item_weeks": 100, "items": "n/a", "gate_row_counts": {"items": 5}}},
+    )
+    got = frame.set_index("mart")["row_count_change"].to_dict()
+    assert got["item_weeks"] == pytest.approx(0.5)
+    assert got["items"] != got["items"]  # NaN: nothing to compare against
+    first = row_count_changes({"item_weeks": 150}, None)
+    assert first["row_count_change"].isna().all()
+
+
+# --------------------------------------------------------------------------- raw sources
+def _ms(day: str) -> int:
+    return int(datetime.fromisoformat(day).replace(hour=12, tzinfo=UTC).timestamp() * 1000)
+
+
+@pytest.mark.integration
+def test_raw_suites_of_reviews_sales_and_request_logs(retail, tmp_path):
+    """Raw suites of the other source kinds (their marts: the retail candidate's)."""
+    cfg, candidate = retail
+    good = [
+        {
+            "rating": 4.0,
+            "title": "t",
+            "asin": f"A{i % 7}-1",
+            "parent_asin": f"A{i % 7}",
+            "user_id": f"u{i}",
+            "timestamp": _ms(f"2024-01-{1 + i % 28:02d}"),
+            "helpful_vote": i % 3,
+            "verified_purchase": True,
+            "images": [],
+        }
+        for i in range(300)
+    ]
+    # timestamps in seconds where milliseconds are configured, and 1 line in 10 malformed
+    bad = [{**r, "timestamp": r["timestamp"] // 1000} for r in good]
+    reviews = tmp_path / "reviews.jsonl"
+    reviews.write_text(
+        "\n".join("{not json" if i % 10 == 0 else json.dumps(r) for i, r in enumerate(bad)) + "\n"
+    )
+    sales = tmp_path / "sales.csv"
+    sales.write_text(
+        "Store,Dept,Date,Weekly_Sales\n"
+        + "".join(
+            f"{s},{d},2023-01-{6 + w * 7:02d},{10 * s + d + w}\n"
+            for s in (1, 2)
+            for d in (1, 2)
+            for w in range(4)
+        )
+    )
+    sources = [
+        {"name": "reviews", "kind": "amazon_reviews", "path": str(reviews)},
+        {
+            "name": "stores",
+            "kind": "sales",
+            "path": str(sales),
+            "granularity": "weekly",
+            "columns": {"item_id": ["Store", "Dept"], "date": "Date", "quantity": "Weekly_Sales"},
+        },
+        {
+            "name": "elb",
+            "kind": "request_log",
+            "path": str(REPO / "data/raw/request_load/elb_request_count_8c0756.csv"),
+            "columns": {"timestamp": "timestamp", "count": "value"},
+        },
+    ]
+    mixed = small_sample(write_config(tmp_path / "mixed", sources))
+    result = gate(mixed, candidate, duckdb_path=cfg.duckdb_path)
+    assert {"raw_amazon_reviews", "raw_sales", "raw_request_log"} <= {
+        v.dataset for v in result.validations
+    }
+    # the sales and request-log files are fine; the reviews file is broken two ways
+    assert {f.table for f in result.failures} == {"raw.reviews"}
+    window = failed(result, "raw.reviews", "raw_amazon_reviews", "timestamp__utc")
+    assert window.unexpected_count == 270  # every parsed timestamp lands in 1970
+    objects = failed(result, "raw.reviews", "raw_amazon_reviews", "is_json_object")
+    assert objects.unexpected_count == 30
+    # the malformed lines also empty the keys; ratings, votes and optional keys stay fine
+    assert {f.column for f in result.failures} == {
+        "is_json_object",
+        "parent_asin",
+        "timestamp",
+        "timestamp__utc",
+    }
