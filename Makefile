@@ -18,7 +18,7 @@ export GX_ANALYTICS_ENABLED := false
 export HF_HUB_OFFLINE := 1
 export DO_NOT_TRACK := 1
 
-.PHONY: help venv build train test test-fast lint bench clean
+.PHONY: help venv build train test test-fast lint bench bench-features clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -44,10 +44,13 @@ test-fast: venv ## Run the quick tests only (no slow, no integration)
 	$(BIN)/python -m pytest -m "not slow and not integration"
 
 lint: venv ## Lint with ruff
-	$(BIN)/ruff check darkhorse training expectations tests benchmarks
+	$(BIN)/ruff check darkhorse training expectations feature_repo tests benchmarks
 
 bench: venv ## Benchmark the panel build: dbt vs one DuckDB statement vs pandas (1M, 10M rows)
 	$(BIN)/python benchmarks/bench_panel.py
+
+bench-features: venv ## Benchmark the feature store: point-in-time training sets, online lookups (sqlite, redis)
+	$(BIN)/python benchmarks/bench_features.py
 
 clean: ## Remove generated data, dbt artefacts and caches (keeps .venv and the raw data)
 	rm -rf dbt_project/target dbt_project/logs dbt_project/dbt_packages logs .pytest_cache .ruff_cache

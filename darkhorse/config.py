@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -262,7 +263,8 @@ class Config(_Strict):
     # ------------------------------------------------------------------ resolved paths
     def resolve(self, p: Path | str) -> Path:
         p = Path(p)
-        return p if p.is_absolute() else (self.root / p).resolve()
+        # normpath, not resolve(): the published marts path is a symlink and must stay one
+        return p if p.is_absolute() else Path(os.path.normpath(self.root / p))
 
     def source_paths(self, source: _SourceBase) -> list[str]:
         return [str(self.resolve(p)) for p in source.paths()]

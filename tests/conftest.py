@@ -39,6 +39,7 @@ def write_config(
             "marts": str(workdir / "data" / "marts"),
             "dbt_project": str(REPO / "dbt_project"),
         },
+        "feast": {"repo": str(REPO / "feature_repo")},
     }
     path = workdir / "darkhorse.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))

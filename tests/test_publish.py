@@ -59,3 +59,22 @@ def test_data_snapshot_id_changes_with_the_file(tmp_path):
     f.write_text("xy")
     assert pub.data_snapshot_id([str(f)]) != a
     json.dumps(a)
+
+
+def test_relative_marts_path_stays_the_link_across_publishes(tmp_path):
+    """A config with relative paths (the shipped layout) keeps pointing at the link."""
+    import yaml
+
+    from darkhorse.config import load_config
+
+    (tmp_path / "darkhorse.yaml").write_text(yaml.safe_dump({
+        "sources": [{"name": "s", "kind": "sales", "path": "x.csv"}],
+        "paths": {"data_dir": "data", "duckdb": "data/d.duckdb", "marts": "data/marts"},
+    }))
+    cfg = load_config(tmp_path / "darkhorse.yaml")
+    pub.publish(cfg, _candidate(cfg, "r1", "one"), "r1", {})
+    cfg = load_config(tmp_path / "darkhorse.yaml")
+    assert cfg.marts_dir == tmp_path / "data" / "marts" and cfg.marts_dir.is_symlink()
+    pub.publish(cfg, _candidate(cfg, "r2", "two"), "r2", {})
+    assert pub.current_snapshot(cfg).name == "r2"
+    assert (cfg.marts_dir / "item_weeks.parquet").read_text() == "two"

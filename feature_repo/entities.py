@@ -1,0 +1,10 @@
+"""Entities of the DarkHorse feature store."""
+
+from feast import Entity, ValueType
+
+item = Entity(
+    name="item",
+    join_keys=["item_id"],
+    value_type=ValueType.STRING,
+    description="A product: parent_asin, stock code or the sales table's item key.",
+)

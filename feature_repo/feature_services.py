@@ -1,0 +1,19 @@
+"""Feature services, versioned per consumer. Both read the same views, so training and
+serving see the same features; a consumer that needs a change gets a new version."""
+
+from feast import FeatureService
+from feature_views import item_static, item_weekly_activity
+
+training_v1 = FeatureService(
+    name="training_v1",
+    features=[item_weekly_activity, item_static],
+    description="Point-in-time training sets (entity = item, timestamp = the forecast cutoff).",
+    tags={"consumer": "training"},
+)
+
+serving_v1 = FeatureService(
+    name="serving_v1",
+    features=[item_weekly_activity, item_static],
+    description="Online features for the serving API: the latest closed week of each item.",
+    tags={"consumer": "serving"},
+)

@@ -1,0 +1,80 @@
+"""Feature views: weekly item activity (point in time) and static item attributes.
+
+Weekly rows are stamped with the week's close (`available_at`), so a point-in-time join at a
+cutoff only sees weeks that had closed by then: a cutoff in the middle of a week sees the week
+before. Labels (item_week_labels) are targets and are never declared here.
+"""
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import yaml
+from data_sources import item_weeks_source, items_source
+from entities import item
+from feast import FeatureView, Field
+from feast.types import Float64, Int32, Int64, String, UnixTimestamp
+
+_DEFAULT_TTL_WEEKS = 8
+
+
+def _ttl_weeks() -> int:
+    """`DARKHORSE_FEATURE_TTL_WEEKS`, else `feast.ttl_weeks` of the project's darkhorse.yaml, else 8."""
+    env = os.environ.get("DARKHORSE_FEATURE_TTL_WEEKS")
+    if env:
+        return int(env)
+    project_config = Path(__file__).resolve().parents[1] / "darkhorse.yaml"
+    if project_config.is_file():
+        doc = yaml.safe_load(project_config.read_text()) or {}
+        weeks = (doc.get("feast") or {}).get("ttl_weeks")
+        if weeks:
+            return int(weeks)
+    return _DEFAULT_TTL_WEEKS
+
+
+TTL_WEEKS = _ttl_weeks()
+
+item_weekly_activity = FeatureView(
+    name="item_weekly_activity",
+    entities=[item],
+    ttl=timedelta(weeks=TTL_WEEKS),
+    schema=[
+        Field(name="units", dtype=Float64, description="Units sold (or reviews) in the week."),
+        Field(name="returned_units", dtype=Float64, description="Units returned in the week."),
+        Field(name="revenue", dtype=Float64, description="Gross revenue of the week."),
+        Field(name="n_events", dtype=Int64, description="Sale or review events in the week."),
+        Field(name="customers", dtype=Int64, description="Distinct customers in the week."),
+        Field(name="helpful_votes", dtype=Float64, description="Helpful votes of the week's reviews."),
+        Field(name="verified_ratio", dtype=Float64, description="Share of verified reviews."),
+        Field(name="mean_rating", dtype=Float64, description="Mean star rating of the week."),
+        Field(name="units_lookback_sum", dtype=Float64, description="Units over the lookback window."),
+        Field(name="units_12w_sum", dtype=Float64, description="Units over the last 12 weeks."),
+        Field(name="revenue_lookback_sum", dtype=Float64, description="Revenue over the lookback window."),
+        Field(name="customers_lookback_sum", dtype=Float64, description="Weekly customers summed over the lookback window."),
+        Field(name="weeks_since_first_event", dtype=Int32, description="Age of the item in weeks."),
+        Field(name="week_of_year", dtype=Int32, description="ISO week of the last closed week."),
+    ],
+    source=item_weeks_source,
+    online=True,
+    description=(
+        "The item's last closed week: activity and rolling past windows. An older row than "
+        "the ttl is not joined offline; online reads must check the returned timestamp."
+    ),
+    tags={"grain": "item-week", "stamp": "week close"},
+)
+
+item_static = FeatureView(
+    name="item_static",
+    entities=[item],
+    # no expiry: these attributes do not change once the item's first week has closed
+    ttl=timedelta(0),
+    schema=[
+        Field(name="source_kind", dtype=String, description="Kind of raw source of the item."),
+        Field(name="description", dtype=String, description="Item description (text)."),
+        Field(name="first_week", dtype=UnixTimestamp, description="The item's first week (start)."),
+    ],
+    source=items_source,
+    online=True,
+    description="Time-invariant item attributes, known from the close of the item's first week.",
+    tags={"grain": "item", "stamp": "first week close"},
+)
