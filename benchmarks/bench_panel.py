@@ -1278,7 +1278,16 @@ def run_benchmark(args: argparse.Namespace) -> int:
     save()
     print_table(report)
     log(f"results written to {json_path} and {md_path}")
-    return 0 if all_agree else 1
+    failed = [
+        f"{size['rows']:,} {impl}"
+        for size in report["sizes"]
+        for impl, r in size["results"].items()
+        if not r.get("ok") and not r.get("skipped")
+    ]
+    if failed:
+        log(f"failed: {', '.join(failed)}")
+    # 1: an implementation failed or the outputs disagree (skipped runs are not failures)
+    return 0 if all_agree and not failed else 1
 
 
 def main(argv: list[str] | None = None) -> int:
