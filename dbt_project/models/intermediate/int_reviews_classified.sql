@@ -32,34 +32,77 @@ checked as (
 
 ),
 
-ranked as (
+grouped as (
+
+    -- one pass finds the copies: the same review exported more than once counts once (a
+    -- window numbering every row costs about as much again as parsing the file). Rows set
+    -- aside group on their raw line too, so each of them comes back below.
+    select
+        row_reason,
+        item_id,
+        variant_id,
+        customer_id,
+        timestamp_raw,
+        rating_raw,
+        title,
+        raw_record,
+        count(*) as n_copies,
+        any_value(source_name) as source_name,
+        any_value(source_kind) as source_kind,
+        min(source_file) as source_file,
+        -- equal raw timestamp and rating give equal parsed values; for the rest take the
+        -- most informative copy (votes only grow between exports)
+        any_value(event_ts) as event_ts,
+        any_value(rating) as rating,
+        max(helpful_votes) as helpful_votes,
+        bool_or(is_verified) as is_verified,
+        bool_or(has_images) as has_images,
+    from checked
+    group by row_reason, item_id, variant_id, customer_id, timestamp_raw, rating_raw, title, raw_record
+
+),
+
+kept as (
 
     select
-        *,
-        -- the same review exported twice: keep the first copy
-        row_number() over (
-            partition by row_reason, item_id, variant_id, customer_id, timestamp_raw, rating_raw, title
-        ) as copy_number,
-    from checked
+        * exclude (row_reason, n_copies),
+        cast(null as varchar) as quarantine_reason,
+    from grouped
+    where row_reason is null
+
+),
+
+set_aside as (
+
+    -- every row set aside, as many times as it was read
+    select
+        * exclude (row_reason, n_copies, copy, raw_record),
+        row_reason as quarantine_reason,
+        raw_record,
+    from (select *, unnest(range(n_copies)) as copy from grouped where row_reason is not null)
+
+),
+
+extra_copies as (
+
+    select
+        * exclude (row_reason, n_copies, copy, raw_record),
+        'duplicate' as quarantine_reason,
+        -- a second copy: its key identifies the review kept in the panel
+        cast(json_object(
+            'item_id', item_id, 'variant_id', variant_id, 'customer_id', customer_id,
+            'timestamp', timestamp_raw, 'rating', rating_raw, 'title', title) as varchar) as raw_record,
+    from (select *, unnest(range(n_copies - 1)) as copy from grouped where row_reason is null and n_copies > 1)
 
 ),
 
 classified as (
 
-    select
-        * exclude (raw_record),
-        case
-            when row_reason is not null then row_reason
-            when copy_number > 1 then 'duplicate'
-        end as quarantine_reason,
-        case
-            when row_reason is not null then raw_record
-            -- a second copy: its key identifies the review kept in the panel
-            when copy_number > 1 then cast(json_object(
-                'item_id', item_id, 'variant_id', variant_id, 'customer_id', customer_id,
-                'timestamp', timestamp_raw, 'rating', rating_raw, 'title', title) as varchar)
-        end as raw_record,
-    from ranked
+    select * from kept
+    union all by name
+    select * from set_aside
+    union all by name
+    select * from extra_copies
 
 ),
 
