@@ -60,43 +60,13 @@ if str(REPO) not in sys.path:  # run as a script: make `darkhorse` and `benchmar
 
 import duckdb  # noqa: E402
 
+from darkhorse.config import WEEKDAYS  # noqa: E402
+from darkhorse.marts import ITEM_WEEKS_COLUMNS, LABEL_COLUMNS  # noqa: E402
+from darkhorse.sql import sql_list, sql_str  # noqa: E402
+
 IMPLEMENTATIONS = ("floor", "dbt", "pandas")
 MARTS = ("item_weeks", "item_week_labels")
 KEYS = ("item_id", "week_start")
-ITEM_WEEKS_COLUMNS = (
-    "item_id",
-    "week_start",
-    "available_at",
-    "units",
-    "returned_units",
-    "revenue",
-    "n_events",
-    "customers",
-    "helpful_votes",
-    "verified_ratio",
-    "mean_rating",
-    "units_lookback_sum",
-    "units_12w_sum",
-    "revenue_lookback_sum",
-    "customers_lookback_sum",
-    "weeks_since_first_event",
-    "week_of_year",
-)
-LABEL_COLUMNS = (
-    "item_id",
-    "week_start",
-    "available_at",
-    "label_available_at",
-    "units_lookback_sum",
-    "units_future_sum",
-    "growth_score",
-    "is_eligible",
-    "is_label_known",
-    "n_candidates",
-    "growth_rank",
-    "is_hot_seller",
-)
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 # keys of an Amazon Reviews 2023 record (the defaults of AmazonReviewsColumns)
 REVIEW_KEYS = {
     "item_id": "parent_asin",
@@ -135,16 +105,6 @@ def panel_params(panel: Any = None) -> dict[str, Any]:
     return p
 
 
-def _sql_str(s: str | Path) -> str:
-    return "'" + str(s).replace("'", "''") + "'"
-
-
-def _files_sql(paths: str | Path | list[str | Path]) -> str:
-    if isinstance(paths, str | Path):
-        paths = [paths]
-    return "[" + ", ".join(_sql_str(p) for p in paths) + "]"
-
-
 # --------------------------------------------------------------------------- floor (DuckDB)
 def _week_sql(expr: str, week_start: str) -> str:
     """First day (a date) of the week holding `expr` (same expression as the week_start macro)."""
@@ -164,7 +124,7 @@ def floor_sql(paths: str | Path | list[str | Path], panel: Any = None) -> str:
     horizon = int(p["horizon_weeks"])
     week = lambda e: _week_sql(e, p["week_start"])  # noqa: E731
     json_paths = ", ".join(
-        _sql_str(f'$."{REVIEW_KEYS[k]}"')
+        sql_str(f'$."{REVIEW_KEYS[k]}"')
         for k in (
             "item_id",
             "variant_id",
@@ -183,7 +143,7 @@ fields as (
     -- every line as text; a line that is not JSON gives null (try), one that is not an
     -- object gives null fields: either way it has no item and is set aside below
     select try(json_extract_string(json_line, [{json_paths}])) as f
-    from read_csv({_files_sql(paths)}, columns = {{'json_line': 'VARCHAR'}}, header = false,
+    from read_csv({sql_list(paths)}, columns = {{'json_line': 'VARCHAR'}}, header = false,
                   delim = chr(31), quote = '', escape = '', auto_detect = false,
                   max_line_size = 67108864)
 ),
@@ -377,7 +337,7 @@ def run_floor(
         if threads:
             con.execute(f"set threads = {int(threads)}")
         if memory_limit:
-            con.execute(f"set memory_limit = {_sql_str(memory_limit)}")
+            con.execute(f"set memory_limit = {sql_str(memory_limit)}")
         con.execute(floor_sql(paths, panel))
         for mart, columns in (
             ("item_weeks", ITEM_WEEKS_COLUMNS),
@@ -385,7 +345,7 @@ def run_floor(
         ):
             target = out / f"{mart}.parquet"
             con.execute(
-                f"copy (select {', '.join(columns)} from panel) to {_sql_str(target)} "
+                f"copy (select {', '.join(columns)} from panel) to {sql_str(target)} "
                 "(format parquet)"
             )
         rows, hot = con.sql(
@@ -651,7 +611,7 @@ def run_dbt_panel(config_path: str | Path, command: tuple[str, ...] = ("run",)) 
         raise BuildError(f"dbt {' '.join(command)} failed (see the log)")
     con = duckdb.connect()
     try:
-        labels = _sql_str(config.marts_dir / "item_week_labels.parquet")
+        labels = sql_str(config.marts_dir / "item_week_labels.parquet")
         rows, hot = con.sql(
             f"select count(*), count(*) filter (where is_hot_seller) from read_parquet({labels})"
         ).fetchone()
@@ -692,7 +652,7 @@ def compare_marts(
                 con.execute(
                     f"create or replace temp view {side} as select * replace "
                     f"(cast(week_start as date) as week_start) "
-                    f"from read_parquet({_sql_str(Path(folder) / f'{mart}.parquet')})"
+                    f"from read_parquet({sql_str(Path(folder) / f'{mart}.parquet')})"
                 )
             types = dict(con.sql("select column_name, column_type from (describe a)").fetchall())
             btypes = dict(con.sql("select column_name, column_type from (describe b)").fetchall())
@@ -779,8 +739,8 @@ def mismatch_examples(
     con = duckdb.connect()
     con.execute("set TimeZone = 'UTC'")
     try:
-        a = _sql_str(Path(ref_dir) / f"{mart}.parquet")
-        b = _sql_str(Path(other_dir) / f"{mart}.parquet")
+        a = sql_str(Path(ref_dir) / f"{mart}.parquet")
+        b = sql_str(Path(other_dir) / f"{mart}.parquet")
         return con.sql(
             f"""
             select a.item_id, cast(a.week_start as date) as week_start, a.{column} as a, b.{column} as b

@@ -4,7 +4,6 @@ searched upward from the working directory)."""
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,16 +13,10 @@ from rich.console import Console
 from rich.table import Table
 
 from darkhorse.config import Config, ConfigError, load_config
+from darkhorse.env import set_offline_defaults
 
-# telemetry stays off whatever the caller's environment says
-for _k, _v in {
-    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    "FEAST_USAGE": "False",
-    "BENTOML_DO_NOT_TRACK": "true",
-    "GX_ANALYTICS_ENABLED": "false",
-    "HF_HUB_OFFLINE": "1",
-}.items():
-    os.environ.setdefault(_k, _v)
+# telemetry off, nothing fetched at run time
+set_offline_defaults()
 
 app = typer.Typer(
     help="DarkHorse: predict product demand spikes and turn them into allocation decisions.",

@@ -48,6 +48,8 @@ import numpy as np
 import pandas as pd
 
 from darkhorse.config import Config
+from darkhorse.marts import mart_path
+from darkhorse.sql import sql_str
 
 if TYPE_CHECKING:  # feast takes seconds to import: only when a function needs it
     from feast import FeatureService, FeatureStore
@@ -265,15 +267,11 @@ def apply(config: Config, *, store: FeatureStore | None = None) -> dict[str, Any
     }
 
 
-def _sql_str(s: str | Path) -> str:
-    return "'" + str(s).replace("'", "''") + "'"
-
-
 def data_time_range(config: Config) -> tuple[datetime, datetime]:
     """(first, last) point-in-time stamp over the Parquet marts Feast reads (UTC)."""
     marts = _require_marts(config)
     parts = [
-        f"select min({col}) as lo, max({col}) as hi from read_parquet({_sql_str(marts / f'{m}.parquet')})"
+        f"select min({col}) as lo, max({col}) as hi from read_parquet({sql_str(mart_path(marts, m))})"
         for m, col in FEATURE_MARTS.items()
     ]
     con = duckdb.connect()

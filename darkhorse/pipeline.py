@@ -38,8 +38,9 @@ from darkhorse.config import (
     RequestLogSource,
     SalesSource,
 )
+from darkhorse.marts import PANEL_MARTS, mart_path
+from darkhorse.sql import quote_ident, raw_reader, sql_str
 
-PANEL_MARTS = ("item_weeks", "item_week_labels", "items")
 SAMPLE_LINES = 2000
 
 
@@ -87,18 +88,10 @@ def _required_columns(source: Any) -> dict[str, str]:
     return roles
 
 
-def _sql_str(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
-
-
 def _tabular_columns(con: duckdb.DuckDBPyConnection, fmt: str, file: str) -> list[str]:
-    reader = (
-        f"read_parquet({_sql_str(file)})"
-        if fmt == "parquet"
-        else f"read_csv({_sql_str(file)}, header = true, all_varchar = true)"
-    )
+    reader = raw_reader(fmt, file)
     try:
-        return [r[0] for r in con.sql(f"describe select * from {reader}").fetchall()]
+        return [r[0] for r in con.sql(f"describe select * exclude (filename) from {reader}").fetchall()]
     except duckdb.Error as e:
         raise SourceError(f"cannot read {file} as {fmt}: {e}") from None
 
@@ -119,14 +112,10 @@ def _check_tabular(config: Config, source: Any, check: SourceCheck) -> None:
             )
     # timestamps must parse with the configured format on a sample
     ts_col, ts_fmt = _timestamp_spec(source)
-    reader = (
-        f"read_parquet({_sql_str(check.files[0])})"
-        if fmt == "parquet"
-        else f"read_csv({_sql_str(check.files[0])}, header = true, all_varchar = true)"
-    )
-    quoted = '"' + ts_col.replace('"', '""') + '"'
+    reader = raw_reader(fmt, check.files[0])
+    quoted = quote_ident(ts_col)
     parse = (
-        f"try_strptime(cast({quoted} as varchar), {_sql_str(ts_fmt)})"
+        f"try_strptime(cast({quoted} as varchar), {sql_str(ts_fmt)})"
         if ts_fmt
         else f"try_cast({quoted} as timestamp)"
     )
@@ -316,8 +305,8 @@ def summarize(config: Config, marts_dir: Path | None = None) -> dict[str, Any]:
             s["reasons"][outcome] = n
 
     pq = duckdb.connect()
-    weeks_file = _sql_str(str(marts / "item_weeks.parquet"))
-    labels_file = _sql_str(str(marts / "item_week_labels.parquet"))
+    weeks_file = sql_str(str(marts / "item_weeks.parquet"))
+    labels_file = sql_str(str(marts / "item_week_labels.parquet"))
     rows, items, weeks = pq.sql(
         f"select count(*), count(distinct item_id), count(distinct week_start) from read_parquet({weeks_file})"
     ).fetchall()[0]
@@ -352,7 +341,7 @@ def summarize(config: Config, marts_dir: Path | None = None) -> dict[str, Any]:
                 {"week_start": str(w), "candidates": c, "hot_sellers": h} for w, c, h in per_week
             ],
         },
-        "marts": {m: str(marts / f"{m}.parquet") for m in PANEL_MARTS},
+        "marts": {m: str(mart_path(marts, m)) for m in PANEL_MARTS},
     }
 
 
@@ -416,7 +405,7 @@ def build(
     }
     target = pub.publish(config, candidate, run_id, manifest)
     summary["published"] = str(target)
-    summary["marts"] = {m: str(config.marts_dir / f"{m}.parquet") for m in PANEL_MARTS}
+    summary["marts"] = {m: str(mart_path(config.marts_dir, m)) for m in PANEL_MARTS}
     if features:
         from darkhorse import features as feat
 

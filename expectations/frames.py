@@ -27,6 +27,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from darkhorse import sql
 from darkhorse.config import (
     AmazonReviewsSource,
     Config,
@@ -34,19 +35,16 @@ from darkhorse.config import (
     RequestLogSource,
     SalesSource,
 )
+from darkhorse.marts import PANEL_MARTS, mart_path
+from darkhorse.sql import quote_ident as ident
+from darkhorse.sql import sql_str
 
-PANEL_MARTS = ("item_weeks", "item_week_labels", "items")
 SAMPLE_SEED = 20240101
 _EPOCH_FACTOR = {"s": 1_000_000, "ms": 1_000, "us": 1}
 
 
 # --------------------------------------------------------------------------- sql helpers
-def sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
-
-def ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def connect(database: Path | None = None) -> duckdb.DuckDBPyConnection:
@@ -100,22 +98,7 @@ def widen_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------- raw sources
 def raw_reader(config: Config, source: Any) -> str:
     """The DuckDB table function that reads a source, as the dbt macro `read_raw` does."""
-    files = "[" + ", ".join(sql_str(p) for p in config.source_paths(source)) + "]"
-    fmt = source.resolved_format()
-    if fmt == "parquet":
-        return f"read_parquet({files}, filename = true, union_by_name = true)"
-    if fmt == "csv":
-        return (
-            f"read_csv({files}, header = true, all_varchar = true, filename = true, "
-            "union_by_name = true)"
-        )
-    if fmt == "jsonl":
-        return (
-            f"read_csv({files}, columns = {{'json_line': 'VARCHAR'}}, header = false, "
-            "delim = chr(31), quote = '', escape = '', auto_detect = false, filename = true, "
-            "max_line_size = 67108864)"
-        )
-    raise ValueError(f"source '{source.name}': unknown format {fmt!r}")
+    return sql.raw_reader(source.resolved_format(), config.source_paths(source), name=source.name)
 
 
 def mapped_columns(source: Any) -> dict[str, str]:
@@ -350,10 +333,6 @@ def staging_events_by_source(con: duckdb.DuckDBPyConnection, config: Config) -> 
 
 
 # --------------------------------------------------------------------------- marts
-def mart_path(candidate_marts: Path, mart: str) -> Path:
-    return Path(candidate_marts) / f"{mart}.parquet"
-
-
 def _parquet(candidate_marts: Path, mart: str) -> str:
     return f"read_parquet({sql_str(str(mart_path(candidate_marts, mart)))})"
 

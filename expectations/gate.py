@@ -36,6 +36,7 @@ from great_expectations.data_context.types.resource_identifiers import (
 from great_expectations.exceptions import DataContextError
 
 from darkhorse.config import Config
+from darkhorse.marts import PANEL_MARTS, mart_path
 from expectations import frames, suites
 
 DATASOURCE = "darkhorse_gate"
@@ -376,9 +377,9 @@ def _docs_path(urls: Mapping[str, str], context: Any) -> Path:
 # --------------------------------------------------------------------------- the gate
 def _check_inputs(candidate_marts: Path, duckdb_path: Path) -> None:
     missing = [
-        str(frames.mart_path(candidate_marts, m))
-        for m in frames.PANEL_MARTS
-        if not frames.mart_path(candidate_marts, m).is_file()
+        str(mart_path(candidate_marts, m))
+        for m in PANEL_MARTS
+        if not mart_path(candidate_marts, m).is_file()
     ]
     if missing:
         raise GateError(f"the candidate lacks mart file(s): {', '.join(missing)}")

@@ -32,7 +32,8 @@ from darkhorse.config import (
     RequestLogSource,
     SalesSource,
 )
-from expectations.frames import PANEL_MARTS, mapped_columns
+from darkhorse.marts import ITEM_WEEKS_COLUMNS, LABEL_COLUMNS, PANEL_MARTS
+from expectations.frames import mapped_columns
 
 # share of raw rows that must hold a value in a key column (item, time, quantity, ...)
 RAW_KEY_NOT_NULL = 0.99
@@ -53,41 +54,6 @@ MAX_ROW_QUANTITY = 1_000_000_000
 MAX_QUARANTINED_SHARE = 0.5
 
 EVENT_TYPES = ["sale", "return", "review"]
-ITEM_WEEKS_COLUMNS = [
-    "item_id",
-    "week_start",
-    "available_at",
-    "units",
-    "returned_units",
-    "revenue",
-    "n_events",
-    "customers",
-    "helpful_votes",
-    "verified_ratio",
-    "mean_rating",
-    "units_lookback_sum",
-    "units_12w_sum",
-    "revenue_lookback_sum",
-    "customers_lookback_sum",
-    "weeks_since_first_event",
-    "week_of_year",
-]
-LABEL_COLUMNS = [
-    "item_id",
-    "week_start",
-    "available_at",
-    "label_available_at",
-    "units_lookback_sum",
-    "units_future_sum",
-    "growth_score",
-    "is_eligible",
-    "is_label_known",
-    "n_candidates",
-    "growth_rank",
-    "is_hot_seller",
-]
-
-
 def _apply(context: Any, name: str, expectations: list, **meta: Any) -> ExpectationSuite:
     suite = gx.ExpectationSuite(name=name, expectations=expectations, meta=meta or None)
     return context.suites.add_or_update(suite)
@@ -295,7 +261,7 @@ def staging_events_by_source_suite(context: Any, config: Config) -> ExpectationS
 def item_weeks_suite(context: Any, config: Config) -> ExpectationSuite:
     """The weekly panel row by row: value ranges and the point-in-time stamp."""
     expectations = [
-        gxe.ExpectTableColumnsToMatchSet(column_set=ITEM_WEEKS_COLUMNS, exact_match=False),
+        gxe.ExpectTableColumnsToMatchSet(column_set=list(ITEM_WEEKS_COLUMNS), exact_match=False),
         gxe.ExpectTableRowCountToBeBetween(min_value=1),
         *_not_null("item_id", "week_start", "available_at", "units"),
         *_not_negative(
@@ -338,7 +304,7 @@ def item_week_keys_suite(context: Any, config: Config) -> ExpectationSuite:
 def item_week_labels_suite(context: Any, config: Config) -> ExpectationSuite:
     """The label mart row by row: non-negative growth, hot sellers eligible, stamps consistent."""
     expectations = [
-        gxe.ExpectTableColumnsToMatchSet(column_set=LABEL_COLUMNS, exact_match=False),
+        gxe.ExpectTableColumnsToMatchSet(column_set=list(LABEL_COLUMNS), exact_match=False),
         gxe.ExpectTableRowCountToBeBetween(min_value=1),
         *_not_null("item_id", "week_start", "is_eligible", "is_label_known"),
         *_not_negative("growth_score", "units_future_sum", "units_lookback_sum", "n_candidates"),

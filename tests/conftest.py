@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -10,18 +9,12 @@ import pytest
 import yaml
 
 from darkhorse.config import Config, load_config
+from darkhorse.env import set_offline_defaults
 
 REPO = Path(__file__).resolve().parents[1]
 RAW = REPO / "data" / "raw"
 
-for _k, _v in {
-    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    "FEAST_USAGE": "False",
-    "BENTOML_DO_NOT_TRACK": "true",
-    "GX_ANALYTICS_ENABLED": "false",
-    "HF_HUB_OFFLINE": "1",
-}.items():
-    os.environ.setdefault(_k, _v)
+set_offline_defaults()
 
 
 def write_config(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from darkhorse import publish as pub
@@ -58,7 +56,6 @@ def test_data_snapshot_id_changes_with_the_file(tmp_path):
     a = pub.data_snapshot_id([str(f)])
     f.write_text("xy")
     assert pub.data_snapshot_id([str(f)]) != a
-    json.dumps(a)
 
 
 def test_relative_marts_path_stays_the_link_across_publishes(tmp_path):

@@ -40,6 +40,8 @@ import pandas as pd
 
 from darkhorse import features as feast_features
 from darkhorse.config import WEEKDAYS, Config
+from darkhorse.marts import mart_path
+from darkhorse.sql import sql_str
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -94,10 +96,6 @@ class TrainingSet:
         return pd.concat([self.features, lab, tgt], axis=1)
 
 
-def _sql_str(s: str | Path) -> str:
-    return "'" + str(s).replace("'", "''") + "'"
-
-
 def _origin_dates(config: Config, origins: Iterable[Any]) -> list[date]:
     week_start = WEEKDAYS.index(config.panel.week_start)
     out: list[date] = []
@@ -130,7 +128,7 @@ def _entity_frame(
             f"""
             select items.item_id, origins_df.origin, origins_df.cutoff
             from origins_df
-            inner join read_parquet({_sql_str(marts / 'items.parquet')}) as items
+            inner join read_parquet({sql_str(mart_path(marts, 'items'))}) as items
                 on items.first_available_at <= origins_df.cutoff
             """
         ).df()
@@ -150,12 +148,12 @@ def _labels_and_targets(
     k["row"] = range(len(k))
     k["origin"] = pd.to_datetime(k["origin"])
     con.register("keys_df", k)
-    weeks = f"read_parquet({_sql_str(marts / 'item_weeks.parquet')})"
+    weeks = f"read_parquet({sql_str(mart_path(marts, 'item_weeks'))})"
     labels = con.sql(
         f"""
         select keys_df.row, {", ".join(f"l.{c}" for c in LABEL_COLUMNS)}
         from keys_df
-        left join read_parquet({_sql_str(marts / 'item_week_labels.parquet')}) as l
+        left join read_parquet({sql_str(mart_path(marts, 'item_week_labels'))}) as l
             on l.item_id = keys_df.item_id and l.week_start = cast(keys_df.origin as date)
         order by keys_df.row
         """

@@ -19,10 +19,7 @@ checked as (
             when item_id is null then 'missing_item_id'
             when timestamp_raw is null then 'missing_timestamp'
             when event_ts is null and try_cast(timestamp_raw as double) is null then 'unparseable_timestamp'
-            when event_ts is null
-                or event_ts < cast('{{ var("valid_from") }}' as timestamp)
-                or event_ts >= cast('{{ var("valid_until") }}' as timestamp)
-                then 'timestamp_out_of_range'
+            when event_ts is null or {{ outside_valid_window('event_ts') }} then 'timestamp_out_of_range'
             when rating_raw is not null and (rating is null or rating < 1 or rating > 5) then 'rating_out_of_range'
         end as row_reason,
         -- the raw line is kept only where the row is set aside (carrying every line through

@@ -21,9 +21,7 @@ checked as (
             when item_id is null then 'missing_item_id'
             when timestamp_raw is null or trim(timestamp_raw) = '' then 'missing_timestamp'
             when event_ts is null then 'unparseable_timestamp'
-            when event_ts < cast('{{ var("valid_from") }}' as timestamp)
-                or event_ts >= cast('{{ var("valid_until") }}' as timestamp)
-                then 'timestamp_out_of_range'
+            when {{ outside_valid_window('event_ts') }} then 'timestamp_out_of_range'
             when quantity is null then 'unparseable_quantity'
             when quantity < 0 then 'negative_quantity'
         end as row_reason,

@@ -1,0 +1,39 @@
+"""Small SQL builders shared by the preflight, the gate, the feature store and the benchmarks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def sql_str(value: str | Path) -> str:
+    """A SQL string literal."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def sql_list(paths: str | Path | list[str] | list[Path]) -> str:
+    """A SQL list of string literals (file paths for DuckDB's readers)."""
+    if isinstance(paths, str | Path):
+        paths = [paths]
+    return "[" + ", ".join(sql_str(p) for p in paths) + "]"
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def raw_reader(fmt: str, files: str | Path | list[str] | list[Path], *, name: Any = "source") -> str:
+    """The DuckDB table function reading raw files as the dbt macro `read_raw` does:
+    parquet typed, csv all text, jsonl one `json_line` per line; each adds `filename`."""
+    listed = sql_list(files)
+    if fmt == "parquet":
+        return f"read_parquet({listed}, filename = true, union_by_name = true)"
+    if fmt == "csv":
+        return f"read_csv({listed}, header = true, all_varchar = true, filename = true, union_by_name = true)"
+    if fmt == "jsonl":
+        return (
+            f"read_csv({listed}, columns = {{'json_line': 'VARCHAR'}}, header = false, "
+            "delim = chr(31), quote = '', escape = '', auto_detect = false, filename = true, "
+            "max_line_size = 67108864)"
+        )
+    raise ValueError(f"source '{name}': unknown format {fmt!r}")
