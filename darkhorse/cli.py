@@ -188,15 +188,146 @@ def dbt(ctx: typer.Context, config: ConfigOpt = None) -> None:
     raise typer.Exit(0 if ok else 1)
 
 
+def print_forecast_metrics(metrics: dict[str, Any]) -> None:
+    table = Table(title="backtest (evaluation windows)")
+    cols = ("mase", "scaled_pinball", "coverage_80", "smape", "wape")
+    table.add_column("model")
+    for c in cols:
+        table.add_column(c, justify="right")
+    for name, m in metrics.get("models", {}).items():
+        table.add_row(name, *("–" if m.get(c) is None else f"{m[c]:.4g}" for c in cols))
+    console.print(table)
+    hot = metrics.get("hot_sellers") or {}
+    if hot:
+        t = Table(title=f"hot sellers (top {metrics.get('hot_seller_fraction', 0.05):.0%})")
+        for c in ("score", "average_precision", "precision_at_top", "recall_at_top", "lift_vs_momentum", "brier"):
+            t.add_column(c, justify="right" if c != "score" else "left")
+        for name, m in hot.items():
+            t.add_row(name, *("–" if m.get(c) is None else f"{m[c]:.4g}" for c in
+                              ("average_precision", "precision_at_top", "recall_at_top", "lift_vs_momentum", "brier")))
+        console.print(t)
+
+
+OutOpt = Annotated[
+    Path | None, typer.Option("--out", "-o", help="Output folder (default: training.out_dir of the config).")
+]
+
+
 @app.command()
-def train(config: ConfigOpt = None) -> None:
-    """Backtest and train the ensemble (not available yet in this release)."""
-    _load(config)
-    err.print(
-        "darkhorse train: the forecasting ensemble is not part of this release yet; "
-        "`darkhorse build` produces the panels and labels it will train on."
-    )
-    raise typer.Exit(3)
+def backtest(
+    config: ConfigOpt = None,
+    out: OutOpt = None,
+    no_report: Annotated[bool, typer.Option("--no-report", help="Skip the plots and report.html.")] = False,
+) -> None:
+    """Rolling-origin backtest of every configured model and the blend; writes forecasts,
+    hot-seller scores, metrics, plots and report.html."""
+    cfg = _load(config)
+    from training.backtest import BacktestError, run_backtest
+    from training.history import HistoryError
+
+    out_dir = out or cfg.out_dir
+    try:
+        result = run_backtest(cfg, out_dir=out_dir, report=not no_report, show_progress=True)
+    except (BacktestError, HistoryError, ValueError) as e:
+        _fail(str(e))
+    print_forecast_metrics(result.metrics)
+    console.print(f"outputs in {out_dir}" + ("" if no_report else f"; report: {out_dir / 'report.html'}"))
+
+
+@app.command()
+def train(
+    config: ConfigOpt = None,
+    out: OutOpt = None,
+    no_save: Annotated[bool, typer.Option("--no-save", help="Do not write to the BentoML model store.")] = False,
+) -> None:
+    """Backtest, fit the final ensemble on all data and save it to the BentoML model store."""
+    cfg = _load(config)
+    from training.backtest import BacktestError
+    from training.history import HistoryError
+    from training.train import train as run_train
+
+    try:
+        result = run_train(cfg, out_dir=out, save=not no_save)
+    except (BacktestError, HistoryError, ValueError) as e:
+        _fail(str(e))
+    print_forecast_metrics(result.metrics)
+    for kind, tag in result.tags.items():
+        console.print(f"saved {kind}: [bold]{tag}[/bold]")
+    console.print(f"outputs in {result.out_dir}; report: {result.out_dir / 'report.html'}")
+
+
+@app.command()
+def models() -> None:
+    """List the registered models."""
+    from training.models import available, model_class
+
+    for name in available():
+        cls = model_class(name)
+        doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        console.print(f"[bold]{name}[/bold]: {doc}")
+
+
+@app.command()
+def tune(
+    config: ConfigOpt = None,
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Model or alias to tune (xgboost, xgboost_individual, moving_average, statquant).")
+    ] = "xgboost",
+    trials: Annotated[
+        int, typer.Option("--trials", "-n", min=1, help="Trials the study should hold in all; a rerun resumes it.")
+    ] = 20,
+    metric: Annotated[
+        str, typer.Option(help="Backtest metric to minimise: mase, scaled_pinball, smape, mae, rmse or wape.")
+    ] = "mase",
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Tuned config to write (default: darkhorse.tuned.yaml beside the config).")
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option(help="Start no new trial after this many seconds.")
+    ] = None,
+    storage: Annotated[
+        str | None, typer.Option(help="Optuna storage URL or sqlite file (default: <data_dir>/tune/optuna.db).")
+    ] = None,
+    study: Annotated[
+        str | None, typer.Option("--study", help="Study name (default: <model>-<metric>-<config hash>).")
+    ] = None,
+) -> None:
+    """Tune one model's hyperparameters by backtest (Optuna, resumable) and write a tuned copy
+    of the config; the original config is left as it is."""
+    from darkhorse.config import find_config
+    from training.backtest import BacktestError
+    from training.history import HistoryError
+    from training.tune import TuneError, TuneFailed, tuned_config_path, write_tuned_config
+    from training.tune import tune as run_tune
+
+    cfg = _load(config)
+    config_path = find_config(config)
+    try:
+        out_path = tuned_config_path(config_path, out)
+        result = run_tune(
+            cfg, model=model, n_trials=trials, metric=metric, storage=storage, study_name=study,
+            timeout=timeout, show_progress=True,
+        )
+    except TuneError as e:
+        _fail(str(e), 2)
+    except (TuneFailed, BacktestError, HistoryError, ValueError) as e:
+        _fail(str(e))
+    base, best = result.baseline_value, result.best_value
+    t = Table(title=f"{result.study_name}: {result.n_trials_done} trials ({result.n_trials_run} run now)")
+    for col in ("", "baseline (config)", f"best (trial #{result.best_trial})"):
+        t.add_column(col, justify="left" if not col else "right")
+    t.add_row(f"[bold]{result.metric}[/bold]", "–" if base is None else f"{base:.4f}", f"{best:.4f}")
+    for k in sorted(set(result.baseline_params) | set(result.best_params)):
+        b, v = result.baseline_params.get(k, "–"), result.best_params.get(k, "–")
+        t.add_row(k, *(f"{x:.4g}" if isinstance(x, float) else str(x) for x in (b, v)))
+    console.print(t)
+    if base is not None and best >= base:
+        console.print(f"no trial beat the config's own params on {result.metric}: the tuned config keeps them")
+    elif base is not None and base > 0:
+        console.print(f"{result.metric}: {best:.4f} vs {base:.4f} ({(best - base) / base:+.1%})")
+    path = write_tuned_config(config_path, result, out_path)
+    console.print(f"tuned config written to {path} (study in {result.storage})")
+    console.print(f"try it: darkhorse backtest --config {path}")
 
 
 # --------------------------------------------------------------------------- data

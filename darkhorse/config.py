@@ -228,6 +228,120 @@ class GateConfig(_Strict):
     )
 
 
+
+# --------------------------------------------------------------------------- training
+class ModelSpec(_Strict):
+    """One member of the ensemble: a registered model and its hyperparameters."""
+
+    model: str = Field(description="Registered model name (`darkhorse models` lists them).")
+    alias: str | None = Field(
+        None,
+        pattern=r"^[a-z][a-z0-9_]*$",
+        description="Column name of its forecasts (default: the model name).",
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Hyperparameters, validated by the model's settings."
+    )
+    enabled: bool = True
+
+    @property
+    def name(self) -> str:
+        return self.alias or self.model
+
+
+def _default_models() -> list[ModelSpec]:
+    return [
+        ModelSpec(model="naive"),
+        ModelSpec(model="seasonal_naive"),
+        ModelSpec(model="moving_average"),
+        ModelSpec(model="statquant"),
+        ModelSpec(model="xgboost"),
+    ]
+
+
+class ForecastConfig(_Strict):
+    """The forecasters of the ensemble and what they predict."""
+
+    quantiles: list[float] = Field(
+        default_factory=lambda: [0.1, 0.5, 0.9],
+        description="Quantile levels every model predicts (columns `<model>-q10` ...).",
+    )
+    models: list[ModelSpec] = Field(default_factory=_default_models, min_length=1)
+
+    @field_validator("quantiles")
+    @classmethod
+    def _levels(cls, v: list[float]) -> list[float]:
+        if not v or any(not 0.0 < q < 1.0 for q in v):
+            raise ValueError("quantiles must be levels strictly between 0 and 1")
+        if len({round(q * 100) for q in v}) != len(v):
+            raise ValueError("quantiles must differ in whole percents (q10, q50, ...)")
+        return sorted(v)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> ForecastConfig:
+        names = [m.name for m in self.models if m.enabled]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"models: duplicate name(s) {sorted(dup)}; give one an alias")
+        if not names:
+            raise ValueError("models: at least one model must be enabled")
+        return self
+
+    def enabled(self) -> list[ModelSpec]:
+        return [m for m in self.models if m.enabled]
+
+
+class BacktestConfig(_Strict):
+    """Rolling-origin backtest: windows end at the data's last week with a full horizon."""
+
+    n_windows: int = Field(3, ge=1, description="Evaluation windows (metrics are over these).")
+    step_weeks: int = Field(4, ge=1, description="Weeks between consecutive origins.")
+    warmup_windows: int = Field(
+        2, ge=0, description="Earlier windows whose forecasts only train the blend weights."
+    )
+    min_train_weeks: int = Field(8, ge=2, description="Weeks of history the first origin needs.")
+
+
+class BlendConfig(_Strict):
+    """Per-series blend weights (minimum loss on earlier windows), shrunk to global weights."""
+
+    grid_step: float = Field(0.1, gt=0, le=0.5, description="Step of the weight grid.")
+    min_points: int = Field(
+        4, ge=1, description="Known validation points a series needs for its own weights."
+    )
+    shrinkage: float = Field(
+        2.0, ge=0, description="Pseudo-points of the global weights mixed into each series' own."
+    )
+    objective: Literal["smape", "mae"] = Field(
+        "mae",
+        description="Validation loss the weights minimise: mae (scaled by the series' naive "
+        "MAE, what MASE rewards) or smape.",
+    )
+
+
+class HotSellerConfig(_Strict):
+    """Hot-seller ranking: forecast-implied growth combined with a classifier."""
+
+    classifier: dict[str, Any] = Field(
+        default_factory=dict, description="XGBoost classifier hyperparameters."
+    )
+    forecast_model: str = Field("blend", description="Forecasts the growth score is read from.")
+    classifier_weight: float = Field(
+        0.5, ge=0, le=1, description="Weight of the classifier's rank in the final ranking."
+    )
+
+
+class TrainingConfig(_Strict):
+    """Where runs go and how much of the machine they use."""
+
+    out_dir: Path = Field(Path("data/backtest"), description="Backtest outputs and report.")
+    n_jobs: int = Field(0, ge=0, description="Worker processes / threads; 0 = all cores.")
+    seed: int = 0
+    model_prefix: str = Field(
+        "darkhorse", pattern=r"^[a-z][a-z0-9_]*$", description="BentoML model name prefix."
+    )
+
+
 class Config(_Strict):
     project: str = Field("darkhorse", pattern=r"^[a-z][a-z0-9_]*$")
     sources: list[Source] = Field(min_length=1)
@@ -235,6 +349,11 @@ class Config(_Strict):
     paths: PathsConfig = PathsConfig()
     feast: FeastConfig = FeastConfig()
     gate: GateConfig = GateConfig()
+    forecast: ForecastConfig = ForecastConfig()
+    backtest: BacktestConfig = BacktestConfig()
+    blend: BlendConfig = BlendConfig()
+    hot_sellers: HotSellerConfig = HotSellerConfig()
+    training: TrainingConfig = TrainingConfig()
     # set by load_config; not part of the file
     root: Path = Field(Path("."), exclude=True)
 
@@ -294,6 +413,13 @@ class Config(_Strict):
     def candidates_dir(self) -> Path:
         """Where dbt builds a candidate before the gate lets it be published."""
         return self.data_dir / "candidates"
+
+    @property
+    def out_dir(self) -> Path:
+        return self.resolve(self.training.out_dir)
+
+    def n_jobs(self) -> int:
+        return self.training.n_jobs or (os.cpu_count() or 1)
 
     @property
     def dbt_project_dir(self) -> Path:

@@ -5,6 +5,8 @@ from typer.testing import CliRunner
 
 from darkhorse.cli import app
 
+from .conftest import write_config
+
 runner = CliRunner()
 
 
@@ -17,10 +19,12 @@ def test_every_verb_has_help(verb):
         assert "--config" in result.output
 
 
-def test_train_says_it_is_not_available_and_fails(repo):
-    result = runner.invoke(app, ["train", "--config", str(repo / "darkhorse.yaml")])
-    assert result.exit_code != 0
-    assert "not part of this release" in result.output
+def test_train_without_a_published_panel_says_to_build_first(tmp_path):
+    cfg = write_config(tmp_path, [{"name": "s", "kind": "sales", "path": str(tmp_path / "s.csv")}])
+    for verb in ("train", "backtest"):
+        result = runner.invoke(app, [verb, "--config", str(cfg.root / "darkhorse.yaml")])
+        assert result.exit_code == 1, result.output
+        assert "darkhorse build" in result.output
 
 
 def test_bad_config_exits_2_with_the_key(tmp_path):

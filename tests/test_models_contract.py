@@ -1,0 +1,119 @@
+"""The model contract, run over every registered model with its tiny test settings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from training.models import TEST_PARAMS, NotFittedError, available, create
+from training.schema import SchemaError, forecast_columns
+
+from .retail_frames import weekly_retail
+
+H = 6
+QS = [0.1, 0.5, 0.9]
+
+
+def _model(name: str):
+    params = dict(TEST_PARAMS.get(name, {}))
+    cls_fields = create(name, **params).Settings.model_fields
+    if "max_horizon" in cls_fields:
+        params["max_horizon"] = H
+    return create(name, **params)
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    return weekly_retail(40)
+
+
+@pytest.mark.parametrize("name", available())
+def test_contract(name, frame, tmp_path):
+    before = frame.copy()
+    model = _model(name)
+    with pytest.raises(NotFittedError):
+        model.predict(h=H)
+    assert model.fit(frame) is model
+    pd.testing.assert_frame_equal(frame, before)  # input untouched
+
+    out = model.predict(h=H, quantiles=QS)
+    cols = forecast_columns(model.alias, QS)
+    assert list(out.columns) == ["unique_id", "ds", *cols]
+    n_series = frame["unique_id"].nunique()
+    assert len(out) == n_series * H
+    last = frame.groupby("unique_id")["ds"].max()
+    first_ds = out.groupby("unique_id")["ds"].min()
+    assert (first_ds == last + pd.Timedelta(weeks=1)).all()
+    vals = out[cols].to_numpy()
+    assert np.isfinite(vals).all() and (vals >= 0).all()
+    q = out[cols[1:]].to_numpy()
+    assert (np.diff(q, axis=1) >= 0).all(), "quantiles cross"
+    assert (q[:, -1] > q[:, 0]).mean() > 0.5, "intervals are degenerate for most rows"
+
+    # save / load round trip predicts the same
+    model.save(tmp_path / name)
+    loaded = type(model).load(tmp_path / name)
+    pd.testing.assert_frame_equal(loaded.predict(h=H, quantiles=QS), out)
+
+    # a shorter horizon is the head of the longer one, and other quantile levels work
+    short = model.predict(h=2, quantiles=[0.25, 0.75])
+    assert list(short.columns)[-2:] == [f"{model.alias}-q25", f"{model.alias}-q75"]
+    assert len(short) == n_series * 2
+
+
+def test_alias_names_columns(frame):
+    out = create("naive", alias="last_week").fit(frame).predict(h=2)
+    assert "last_week-q90" in out.columns and "naive" not in out.columns
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d.drop(columns="y"), "missing column"),
+        (lambda d: pd.concat([d, d.head(1)]), "duplicate"),
+        (lambda d: d.assign(y=d["y"].where(d.index != 3, np.nan)), "not finite"),
+        (lambda d: d.drop(index=[5]), "not consecutive"),
+        (lambda d: d.assign(ds="yesterday"), "not dates"),
+    ],
+)
+def test_bad_input_names_the_problem(frame, mutate, message):
+    with pytest.raises(SchemaError, match=message):
+        create("statquant").fit(mutate(frame.copy()))
+
+
+def test_bad_params_name_the_field():
+    with pytest.raises(ValueError, match="window"):
+        create("moving_average", window=0)
+    with pytest.raises(ValueError, match="unknown_knob"):
+        create("xgboost", unknown_knob=1)
+    with pytest.raises(KeyError, match="unknown model"):
+        create("prophet_of_doom")
+
+
+def test_horizon_beyond_training_is_refused(frame):
+    m = create("xgboost", **TEST_PARAMS["xgboost"], max_horizon=3).fit(frame)
+    with pytest.raises(ValueError, match="horizons up to 3"):
+        m.predict(h=4)
+
+
+def test_seasonal_naive_repeats_last_season_and_falls_back():
+    ds = pd.date_range("2020-01-06", periods=60, freq="7D")
+    long = pd.DataFrame({"unique_id": "a", "ds": ds, "y": np.arange(60, dtype=float)})
+    short = pd.DataFrame({"unique_id": "b", "ds": ds[-10:], "y": np.full(10, 7.0)})
+    m = create("seasonal_naive").fit(pd.concat([long, short]))
+    out = m.predict(h=3).set_index("unique_id")
+    assert list(out.loc["a", "seasonal_naive"]) == [8.0, 9.0, 10.0]  # y one season (52 weeks) back
+    assert list(out.loc["b", "seasonal_naive"]) == [7.0, 7.0, 7.0]  # shorter than a season: naive
+    assert m.n_fallback_ == 1
+
+
+def test_statquant_quantiles_are_empirical():
+    rng = np.random.default_rng(1)
+    ds = pd.date_range("2020-01-06", periods=200, freq="7D")
+    y = rng.poisson(20, 200).astype(float)
+    m = create("statquant", window=8, min_residuals=20).fit(pd.DataFrame({"unique_id": "a", "ds": ds, "y": y}))
+    out = m.predict(h=1, quantiles=[0.1, 0.9])
+    lo, hi = out["statquant-q10"].iloc[0], out["statquant-q90"].iloc[0]
+    # Poisson(20): the 10-90% range is about 14.3 .. 25.7 (plus the level's own noise)
+    assert 11 < lo < 18 and 22 < hi < 29

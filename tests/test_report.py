@@ -1,0 +1,325 @@
+"""The backtest report: plots written, images embedded, tables correct, missing inputs tolerated."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from training.report import PLOT_FILES, write_report
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+MODELS = ["naive", "seasonal_naive", "statquant", "xgboost", "blend"]
+N_SERIES, HORIZON = 30, 12
+CUTOFFS = [pd.Timestamp("2011-03-07"), pd.Timestamp("2011-05-30"), pd.Timestamp("2011-08-22")]
+ROLES = ["warmup", "eval", "eval"]
+# xgboost has the lowest MASE, so the best model is not simply the blend
+MASE = {"naive": 1.31, "seasonal_naive": 1.12, "statquant": 0.981, "xgboost": 0.874, "blend": 0.902}
+
+
+def make_outputs(out: Path, seed: int = 0) -> Path:
+    """Backtest outputs shaped like the real ones: 30 series, 3 cutoffs, 12-week horizon."""
+    rng = np.random.default_rng(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    ids = [f"item_{i:03d}" for i in range(N_SERIES)]
+    weeks = pd.date_range("2010-06-07", CUTOFFS[-1] + pd.Timedelta(weeks=HORIZON), freq="W-MON")
+    level = rng.lognormal(mean=3.0, sigma=1.0, size=N_SERIES)
+    season = 1 + 0.3 * np.sin(2 * np.pi * np.arange(len(weeks)) / 52)
+    actual = {
+        uid: pd.Series(level[i] * season * rng.gamma(5.0, 0.2, len(weeks)), index=weeks)
+        for i, uid in enumerate(ids)
+    }
+    rows = []
+    for cutoff, role in zip(CUTOFFS, ROLES, strict=True):
+        future = pd.date_range(cutoff + pd.Timedelta(weeks=1), periods=HORIZON, freq="W-MON")
+        for uid in ids:
+            y = actual[uid].loc[future].to_numpy()
+            frame = {"unique_id": uid, "ds": future, "cutoff": cutoff, "window": role, "y": y}
+            for m in MODELS:
+                point = np.maximum(y * rng.normal(1.0, 0.25 * MASE[m], HORIZON), 0.1)
+                spread = np.abs(rng.normal(0.35, 0.05, HORIZON)) * point
+                frame[m] = point
+                frame[f"{m}-q10"] = np.maximum(point - spread, 0.0)
+                frame[f"{m}-q50"] = point
+                frame[f"{m}-q90"] = point + spread
+            rows.append(pd.DataFrame(frame))
+    fc = pd.concat(rows, ignore_index=True)
+    fc.to_parquet(out / "forecasts.parquet", index=False)
+
+    ev = fc[fc["window"] == "eval"]
+    sm = []
+    for m in MODELS:
+        err = (ev["y"] - ev[m]).abs()
+        smape = 200 * err / (ev["y"].abs() + ev[m].abs())
+        g = pd.DataFrame(
+            {"unique_id": ev["unique_id"], "cutoff": ev["cutoff"], "e": err, "s": smape}
+        ).groupby(["unique_id", "cutoff"])
+        per = g.agg(mae=("e", "mean"), smape=("s", "mean")).reset_index()
+        per["model"] = m
+        per["mase"] = per["mae"] / per["mae"].mean() * MASE[m]
+        per["scaled_pinball"] = per["mase"] * 0.4
+        per["coverage_80"] = rng.uniform(0.6, 0.95, len(per))
+        sm.append(per)
+    pd.concat(sm, ignore_index=True)[
+        ["unique_id", "cutoff", "model", "smape", "mase", "mae", "scaled_pinball", "coverage_80"]
+    ].to_parquet(out / "series_metrics.parquet", index=False)
+
+    hs = []
+    for cutoff in CUTOFFS[1:]:
+        label = (rng.uniform(size=N_SERIES) < 0.15).astype(float)
+        label[-3:] = np.nan  # future not known yet
+        for scorer, signal in [
+            ("momentum", 0.5),
+            ("forecast_growth", 1.0),
+            ("classifier", 1.5),
+            ("final", 2.0),
+        ]:
+            score = signal * np.nan_to_num(label) + rng.normal(0, 1, N_SERIES)
+            hs.append(
+                pd.DataFrame(
+                    {
+                        "unique_id": ids,
+                        "cutoff": cutoff,
+                        "model": scorer,
+                        "score": score,
+                        "label": label,
+                    }
+                )
+            )
+    pd.concat(hs, ignore_index=True).to_parquet(out / "hot_sellers.parquet", index=False)
+
+    features = [f"lag_{k}" for k in range(1, 27)] + ["week_of_year", "price", "reviews_4w"]
+    fi = [
+        pd.DataFrame(
+            {"model": model, "feature": features, "importance": rng.exponential(1.0, len(features))}
+        )
+        for model in ("xgboost", "classifier")
+    ]
+    pd.concat(fi, ignore_index=True).to_parquet(out / "feature_importance.parquet", index=False)
+
+    parts = ["naive", "seasonal_naive", "statquant", "xgboost"]
+    w = rng.dirichlet(np.ones(len(parts)), size=N_SERIES)
+    bw = pd.DataFrame(
+        {
+            "unique_id": np.repeat(ids, len(parts)),
+            "model": parts * N_SERIES,
+            "weight": w.ravel(),
+            "source": "series",
+        }
+    )
+    glob = pd.DataFrame(
+        {
+            "unique_id": "__global__",
+            "model": parts,
+            "weight": [0.1, 0.2, 0.3, 0.4],
+            "source": "global",
+        }
+    )
+    pd.concat([bw, glob], ignore_index=True).to_parquet(out / "blend_weights.parquet", index=False)
+
+    metrics = {
+        "models": {
+            m: {
+                "smape": 30.0 * MASE[m],
+                "mae": 12.5 * MASE[m],
+                "rmse": 19.25 * MASE[m],
+                "mase": MASE[m],
+                "wape": 0.28 * MASE[m],
+                "scaled_pinball": 0.4 * MASE[m],
+                "coverage_80": 0.8 - (MASE[m] - 1) / 4,
+                "n_series": N_SERIES,
+            }
+            for m in MODELS
+        },
+        "ratios_vs": {
+            "seasonal_naive": {
+                m: {
+                    "mase": MASE[m] / MASE["seasonal_naive"],
+                    "scaled_pinball": MASE[m] / MASE["seasonal_naive"],
+                }
+                for m in MODELS
+            }
+        },
+        "hot_sellers": {
+            s: {
+                "average_precision": ap,
+                "precision_at_top": ap * 0.9,
+                "recall_at_top": ap * 0.8,
+                "lift_vs_momentum": ap / 0.21,
+                "brier": None if s == "momentum" else 0.11,
+                "n": 54,
+                "positives": 9,
+            }
+            for s, ap in [
+                ("momentum", 0.21),
+                ("forecast_growth", 0.33),
+                ("classifier", 0.41),
+                ("final", 0.47),
+            ]
+        },
+        "windows": [
+            {"cutoff": f"{c:%Y-%m-%d}", "role": r} for c, r in zip(CUTOFFS, ROLES, strict=True)
+        ],
+        "config_hash": "cfg-3f9a1c",
+        "data_snapshot": "snap-20110822",
+        "created_at": "2024-05-01T12:00:00Z",
+        "timings_s": {m: 1.5 + i for i, m in enumerate(MODELS)},
+    }
+    (out / "metrics.json").write_text(json.dumps(metrics))
+    return out
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_outputs(tmp_path_factory.mktemp("backtest"))
+
+
+def copy_outputs(src: Path, dst: Path) -> Path:
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in src.iterdir():
+        if f.is_file() and f.suffix in {".parquet", ".json"}:
+            (dst / f.name).write_bytes(f.read_bytes())
+    return dst
+
+
+def row_of(page: str, name: str) -> str:
+    """The HTML of the metrics-table row whose header cell is `name` (bold or not)."""
+    m = re.search(rf'<tr><th scope="row">(?:<b>)?{re.escape(name)}(?:</b>)?</th>.*?</tr>', page)
+    assert m, f"no table row for {name}"
+    return m.group(0)
+
+
+def cells(row: str) -> list[str]:
+    return re.findall(r'<td class="num">(.*?)</td>', row)
+
+
+def assert_png(path: Path) -> None:
+    assert path.is_file(), path
+    data = path.read_bytes()
+    assert len(data) > 1000 and data[:8] == PNG_MAGIC, path
+
+
+def test_full_report(outputs: Path, tmp_path: Path) -> None:
+    out = copy_outputs(outputs, tmp_path / "run")
+    path = write_report(out, title="Backtest <nightly> & co")
+    assert path == out / "report.html" and path.is_file()
+    page = path.read_text(encoding="utf-8")
+
+    assert "Backtest &lt;nightly&gt; &amp; co" in page and "<nightly>" not in page
+    for m in MODELS:
+        assert m in page
+    for header in (
+        "sMAPE",
+        "MAE",
+        "RMSE",
+        "MASE",
+        "WAPE",
+        "Scaled pinball",
+        "Coverage 80%",
+        "MASE / seasonal naive",
+        "Pinball / seasonal naive",
+    ):
+        assert f"<th>{header}</th>" in page
+    for scorer in ("momentum", "forecast_growth", "classifier", "final"):
+        assert row_of(page, scorer)
+    for text in ("cfg-3f9a1c", "snap-20110822", "2011-08-22", "How to read this"):
+        assert text in page
+
+    for name in PLOT_FILES.values():
+        assert_png(out / "plots" / name)
+    assert page.count("data:image/png;base64,") == len(PLOT_FILES)
+    assert "not available:" not in page
+    assert "http://" not in page and "https://" not in page and "<script" not in page
+
+    # best MASE (xgboost) in bold: its name and its MASE cell; other MASE cells are not
+    best = row_of(page, "xgboost")
+    assert '<th scope="row"><b>xgboost</b></th>' in best
+    mase_col = 3  # smape, mae, rmse, mase, ...
+    assert cells(best)[mase_col] == "<b>0.874</b>"
+    assert cells(row_of(page, "blend"))[mase_col] == "0.902"
+    assert "<b>blend</b>" not in page
+    # coverage: closest to 0.80 wins (statquant, 0.8048), not the largest
+    coverage_col = 6
+    assert cells(row_of(page, "statquant"))[coverage_col] == "<b>0.8048</b>"
+    # hot sellers: a null Brier is a dash, the highest average precision is bold
+    assert cells(row_of(page, "momentum"))[4] == "–"
+    assert cells(row_of(page, "final"))[0] == "<b>0.47</b>"
+    assert cells(row_of(page, "final"))[4] == "0.11"  # equal values everywhere: nothing bold
+
+
+def test_missing_optional_files(outputs: Path, tmp_path: Path) -> None:
+    out = copy_outputs(outputs, tmp_path / "run")
+    # a stale plot from an earlier run must not survive
+    (out / "plots").mkdir()
+    (out / "plots" / PLOT_FILES["hot"]).write_bytes(PNG_MAGIC + b"old")
+    (out / "hot_sellers.parquet").unlink()
+    (out / "feature_importance.parquet").unlink()
+
+    page = write_report(out).read_text(encoding="utf-8")
+
+    assert "not available" in page
+    assert "Hot sellers: precision at k not available: hot_sellers.parquet is missing" in page
+    assert "Feature importance not available: feature_importance.parquet is missing" in page
+    assert not (out / "plots" / PLOT_FILES["hot"]).exists()
+    assert not (out / "plots" / PLOT_FILES["importance"]).exists()
+    for key in ("forecast", "residuals", "smape", "weights"):
+        assert_png(out / "plots" / PLOT_FILES[key])
+    assert page.count("data:image/png;base64,") >= 4
+    for m in MODELS:
+        assert m in page
+
+
+def test_null_metric_renders_dash(outputs: Path, tmp_path: Path) -> None:
+    out = copy_outputs(outputs, tmp_path / "run")
+    metrics = json.loads((out / "metrics.json").read_text())
+    metrics["models"]["statquant"]["mase"] = None
+    metrics["models"]["naive"]["rmse"] = None
+    metrics["ratios_vs"]["seasonal_naive"]["statquant"]["mase"] = None
+    (out / "metrics.json").write_text(json.dumps(metrics))
+
+    page = write_report(out).read_text(encoding="utf-8")
+
+    statquant = cells(row_of(page, "statquant"))
+    assert statquant[3] == "–" and statquant[8] == "–"
+    assert cells(row_of(page, "naive"))[2] == "–"
+
+
+def test_only_required_inputs(outputs: Path, tmp_path: Path) -> None:
+    """Bare forecasts and a sparse metrics.json: no blend, no optional files, no metadata."""
+    out = tmp_path / "run"
+    out.mkdir()
+    fc = pd.read_parquet(outputs / "forecasts.parquet")
+    fc = fc.drop(columns=[c for c in fc.columns if c.startswith("blend")])
+    fc.to_parquet(out / "forecasts.parquet", index=False)
+    (out / "metrics.json").write_text(json.dumps({"models": {"naive": {"mase": 1.2}}}))
+
+    page = write_report(out, sample_items=3).read_text(encoding="utf-8")
+
+    for key in ("forecast", "residuals", "smape"):
+        assert_png(out / "plots" / PLOT_FILES[key])
+    for key in ("importance", "hot", "weights"):
+        assert not (out / "plots" / PLOT_FILES[key]).exists()
+    assert page.count("not available") >= 5  # 3 plots, hot-seller metrics, timings, windows
+    assert "forecasts.parquet (series_metrics.parquet not available)" in page
+    for m in ("naive", "seasonal_naive", "statquant", "xgboost"):
+        assert m in page
+
+
+def test_required_inputs_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"forecasts\.parquet"):
+        write_report(tmp_path)
+
+
+def test_import_does_not_load_matplotlib() -> None:
+    code = "import sys, training.report; print('matplotlib' in sys.modules)"
+    root = Path(__file__).resolve().parents[1]
+    res = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert res.stdout.strip() == "False"

@@ -1,0 +1,298 @@
+"""The one rolling-origin backtest every model goes through.
+
+Origins ("cutoffs") step back from the data's last week that still has a full horizon of
+actuals: the last `n_windows` are evaluation windows, the `warmup_windows` before them only
+feed the blend. At each cutoff every model is fitted on the history known at that week's close
+(`History.until`, from the point-in-time training set) and forecasts the next `horizon` weeks;
+the blend's weights come from the members' forecasts at earlier cutoffs for weeks already past
+this cutoff; hot-seller scores use labels already known at the cutoff. Nothing after a cutoff
+reaches its window.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from darkhorse.config import Config, ModelSpec
+from training import hot_sellers as hs
+from training.blend import Blend
+from training.history import History, load_history
+from training.metrics import (
+    FORECAST_METRICS,
+    naive_scale,
+    ranking_metrics,
+    series_metrics,
+    summarize,
+)
+from training.models import create, model_class
+from training.models.base import Forecaster
+from training.progress import progress_bar
+from training.schema import CUTOFF, DS, ID, WEEK, Y, forecast_columns
+
+log = logging.getLogger(__name__)
+
+BLEND = "blend"
+REFERENCE = "seasonal_naive"
+
+
+class BacktestError(RuntimeError):
+    pass
+
+
+@dataclass
+class BacktestResult:
+    forecasts: pd.DataFrame
+    series_metrics: pd.DataFrame
+    metrics: dict[str, Any]
+    hot_sellers: pd.DataFrame
+    blend_weights: pd.DataFrame
+    feature_importance: pd.DataFrame
+    cutoffs: list[tuple[pd.Timestamp, str]]
+    models: list[str]
+    fitted: dict[str, Forecaster] = field(default_factory=dict)
+
+
+def build_model(spec: ModelSpec, *, horizon: int, seed: int = 0) -> Forecaster:
+    cls = model_class(spec.model)
+    params = dict(spec.params)
+    fields = cls.Settings.model_fields
+    if "max_horizon" in fields and "max_horizon" not in params:
+        params["max_horizon"] = horizon
+    if "seed" in fields and "seed" not in params:
+        params["seed"] = seed
+    return create(spec.model, alias=spec.name, **params)
+
+
+def plan_cutoffs(history: History, config: Config, horizon: int) -> list[tuple[pd.Timestamp, str]]:
+    bt = config.backtest
+    last = history.last_week - WEEK * horizon
+    total = bt.n_windows + bt.warmup_windows
+    cutoffs = [last - WEEK * (bt.step_weeks * i) for i in range(total)][::-1]
+    earliest = history.first_week + WEEK * (bt.min_train_weeks - 1)
+    kept = [(c, "warmup" if i < bt.warmup_windows else "eval") for i, c in enumerate(cutoffs) if c >= earliest]
+    if not any(role == "eval" for _, role in kept) or len([r for _, r in kept if r == "eval"]) < bt.n_windows:
+        weeks = int((history.last_week - history.first_week) / WEEK) + 1
+        raise BacktestError(
+            f"the data has {weeks} weeks: too few for {bt.n_windows} evaluation windows "
+            f"{bt.step_weeks} weeks apart with a {horizon}-week horizon and "
+            f"{bt.min_train_weeks} training weeks (lower backtest.n_windows or step_weeks)"
+        )
+    return kept
+
+
+def _actuals(history: History, cutoff: pd.Timestamp, horizon: int) -> pd.DataFrame:
+    f = history.frame
+    m = (f[DS] > cutoff) & (f[DS] <= cutoff + WEEK * horizon)
+    return f.loc[m, [ID, DS, Y]]
+
+
+def run_backtest(
+    config: Config,
+    *,
+    history: History | None = None,
+    specs: list[ModelSpec] | None = None,
+    out_dir: Path | None = None,
+    with_hot_sellers: bool = True,
+    report: bool = True,
+    show_progress: bool = True,
+) -> BacktestResult:
+    """Backtest the configured models and their blend; write outputs to `out_dir` if given."""
+    horizon = config.panel.horizon_weeks
+    quantiles = list(config.forecast.quantiles)
+    specs = specs if specs is not None else config.forecast.enabled()
+    names = [s.name for s in specs]
+    if BLEND in names:
+        raise BacktestError("'blend' is reserved for the ensemble; give that model another alias")
+    for s in specs:  # fail on bad params before any work
+        build_model(s, horizon=horizon)
+    history = history or load_history(config)
+    cutoffs = plan_cutoffs(history, config, horizon)
+    timings: dict[str, float] = {n: 0.0 for n in [*names, BLEND, "hot_sellers"]}
+    frames, scores, weights, importance = [], [], [], []
+    scale_rows = []
+    fitted: dict[str, Forecaster] = {}
+    with progress_bar(show_progress) as bar:
+        task = bar.add_task("backtest", total=len(cutoffs) * (len(specs) + 2))
+        for cutoff, role in cutoffs:
+            train = history.until(cutoff)
+            sc = naive_scale(train).rename("scale").reset_index()
+            sc[CUTOFF] = cutoff
+            scale_rows.append(sc)
+            joined = None
+            fitted = {}
+            for spec in specs:
+                bar.update(task, description=f"{cutoff.date()} {spec.name}")
+                t0 = time.perf_counter()
+                model = build_model(spec, horizon=horizon, seed=config.training.seed).fit(train)
+                fc = model.predict(h=horizon, quantiles=quantiles)
+                timings[spec.name] += time.perf_counter() - t0
+                fitted[spec.name] = model
+                imp = getattr(model, "feature_importance_", None)
+                if imp is not None:
+                    importance.append(pd.DataFrame({"model": spec.name, CUTOFF: cutoff, "feature": imp.index, "importance": imp.to_numpy()}))
+                joined = fc if joined is None else joined.merge(fc, on=[ID, DS], how="outer")
+                bar.advance(task)
+            bar.update(task, description=f"{cutoff.date()} blend")
+            t0 = time.perf_counter()
+            validation = _validation(frames, cutoff, names, quantiles).merge(sc[[ID, "scale"]], on=ID, how="left")
+            blend = Blend.from_members(fitted, validation, **_blend_params(config, specs, horizon))
+            bfc = blend.predict(h=horizon, quantiles=quantiles)
+            timings[BLEND] += time.perf_counter() - t0
+            w = blend.weights_.copy()
+            w[CUTOFF] = cutoff
+            weights.append(w)
+            joined = joined.merge(bfc, on=[ID, DS], how="left")
+            joined.insert(2, CUTOFF, cutoff)
+            joined.insert(3, "window", role)
+            joined = joined.merge(_actuals(history, cutoff, horizon), on=[ID, DS], how="left")
+            frames.append(joined)
+            bar.advance(task)
+            if with_hot_sellers:
+                bar.update(task, description=f"{cutoff.date()} hot sellers")
+                t0 = time.perf_counter()
+                s, clf = hs.score_origin(
+                    train, joined, history.labels, cutoff=cutoff, covariates=history.covariates,
+                    forecast_column=config.hot_sellers.forecast_model, lookback=config.panel.lookback_weeks,
+                    floor=config.panel.growth_floor, classifier_params=config.hot_sellers.classifier,
+                    classifier_weight=config.hot_sellers.classifier_weight,
+                )
+                timings["hot_sellers"] += time.perf_counter() - t0
+                scores.append(s)
+                if clf is not None and getattr(clf, "feature_importance_", None) is not None:
+                    imp = clf.feature_importance_
+                    importance.append(pd.DataFrame({"model": "classifier", CUTOFF: cutoff, "feature": imp.index, "importance": imp.to_numpy()}))
+            bar.advance(task)
+    forecasts = pd.concat(frames, ignore_index=True)
+    cols = [ID, DS, CUTOFF, "window", Y] + [c for c in forecasts.columns if c not in (ID, DS, CUTOFF, "window", Y)]
+    forecasts = forecasts[cols].sort_values([CUTOFF, ID, DS], kind="stable").reset_index(drop=True)
+    scale = pd.concat(scale_rows, ignore_index=True)
+    evalf = forecasts[forecasts["window"] == "eval"]
+    per_series = pd.concat(
+        [series_metrics(evalf, m, quantiles, scale) for m in [*names, BLEND]], ignore_index=True
+    )
+    models_metrics = {m: summarize(per_series[per_series["model"] == m]) for m in [*names, BLEND]}
+    hot = _hot_seller_frame(scores, history) if with_hot_sellers else pd.DataFrame(columns=[ID, CUTOFF, "model", "score", "label"])
+    eval_cutoffs = {c for c, r in cutoffs if r == "eval"}
+    hot_eval = hot[hot[CUTOFF].isin(eval_cutoffs)]
+    metrics: dict[str, Any] = {
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "config_hash": config.config_hash(),
+        "data_snapshot": history.data_snapshot,
+        "horizon": horizon,
+        "quantiles": quantiles,
+        "windows": [{"cutoff": str(c.date()), "role": r} for c, r in cutoffs],
+        "n_series": int(history.frame[ID].nunique()),
+        "models": models_metrics,
+        "ratios_vs": {REFERENCE: _ratios(models_metrics, REFERENCE)} if REFERENCE in models_metrics else {},
+        "hot_sellers": ranking_metrics(hot_eval, fraction=1 - config.panel.hot_seller_quantile) if len(hot_eval) else {},
+        "hot_seller_fraction": round(1 - config.panel.hot_seller_quantile, 6),
+        "timings_s": {k: round(v, 2) for k, v in timings.items()},
+    }
+    result = BacktestResult(
+        forecasts=forecasts,
+        series_metrics=per_series[[ID, CUTOFF, "model", "smape", "mae", "rmse", "mase", "wape", "scaled_pinball", "coverage_80"]],
+        metrics=metrics,
+        hot_sellers=hot,
+        blend_weights=_weights_long(weights),
+        feature_importance=_importance(importance),
+        cutoffs=cutoffs,
+        models=[*names, BLEND],
+        fitted=fitted,
+    )
+    if out_dir is not None:
+        write_outputs(result, Path(out_dir), report=report)
+    return result
+
+
+def _blend_params(config: Config, specs: list[ModelSpec], horizon: int) -> dict[str, Any]:
+    b = config.blend
+    return {
+        "members": [{"model": s.model, "alias": s.name, "params": dict(s.params)} for s in specs],
+        "grid_step": b.grid_step, "min_points": b.min_points, "shrinkage": b.shrinkage,
+        "objective": b.objective, "step_weeks": config.backtest.step_weeks, "max_horizon": horizon,
+    }
+
+
+def _validation(frames: list[pd.DataFrame], cutoff: pd.Timestamp, names: list[str], quantiles: list[float]) -> pd.DataFrame:
+    """Earlier windows' member forecasts for weeks already closed at `cutoff`."""
+    cols = [c for n in names for c in forecast_columns(n, quantiles)]
+    if not frames:
+        return pd.DataFrame(columns=[ID, DS, Y, *cols])
+    prev = pd.concat([f[[ID, DS, Y, *cols]] for f in frames], ignore_index=True)
+    return prev[(prev[DS] <= cutoff) & prev[Y].notna()].reset_index(drop=True)
+
+
+def _ratios(models: dict[str, dict[str, Any]], ref: str) -> dict[str, dict[str, float | None]]:
+    out = {}
+    base = models[ref]
+    for m, v in models.items():
+        out[m] = {
+            k: (v[k] / base[k]) if (v.get(k) is not None and base.get(k)) else None
+            for k in ("mase", "scaled_pinball", "smape", "wape")
+        }
+    return out
+
+
+def _hot_seller_frame(scores: list[pd.DataFrame], history: History) -> pd.DataFrame:
+    s = pd.concat(scores, ignore_index=True)
+    lab = history.labels[[ID, DS, "label"]].rename(columns={DS: CUTOFF})
+    out = s.merge(lab, on=[ID, CUTOFF], how="left")
+    return out[[ID, CUTOFF, "model", "score", "label"]]
+
+
+def _weights_long(weights: list[pd.DataFrame]) -> pd.DataFrame:
+    weights = [w for w in weights if len(w)]
+    if not weights:
+        return pd.DataFrame(columns=[ID, CUTOFF, "model", "weight", "source", "n_points"])
+    w = pd.concat(weights, ignore_index=True)
+    long = w.melt(id_vars=[ID, CUTOFF, "n_points", "source"], var_name="model", value_name="weight")
+    return long[[ID, CUTOFF, "model", "weight", "source", "n_points"]]
+
+
+def _importance(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    if not parts:
+        return pd.DataFrame(columns=["model", "feature", "importance"])
+    imp = pd.concat(parts, ignore_index=True)
+    imp = imp.groupby(["model", "feature"], as_index=False)["importance"].mean()
+    imp["importance"] = imp["importance"] / imp.groupby("model")["importance"].transform("sum").replace(0, 1)
+    return imp.sort_values(["model", "importance"], ascending=[True, False]).reset_index(drop=True)
+
+
+def write_outputs(result: BacktestResult, out: Path, *, report: bool = True) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    result.forecasts.to_parquet(out / "forecasts.parquet", index=False)
+    result.series_metrics.to_parquet(out / "series_metrics.parquet", index=False)
+    result.hot_sellers.to_parquet(out / "hot_sellers.parquet", index=False)
+    result.blend_weights.to_parquet(out / "blend_weights.parquet", index=False)
+    result.feature_importance.to_parquet(out / "feature_importance.parquet", index=False)
+    (out / "metrics.json").write_text(json.dumps(_jsonable(result.metrics), indent=2))
+    if report:
+        from training.report import write_report
+
+        write_report(out)
+    return out
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, float | np.floating):
+        v = float(x)
+        return v if np.isfinite(v) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
+
+
+__all__ = ["FORECAST_METRICS", "BacktestError", "BacktestResult", "plan_cutoffs", "run_backtest"]

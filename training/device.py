@@ -1,0 +1,27 @@
+"""Pick the accelerator: a CUDA GPU when present, the CPU otherwise (`DARKHORSE_DEVICE` overrides)."""
+
+from __future__ import annotations
+
+import functools
+import os
+
+
+@functools.cache
+def cuda_available() -> bool:
+    choice = os.environ.get("DARKHORSE_DEVICE", "auto").lower()
+    if choice == "cpu":
+        return False
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return False
+    available = bool(torch.cuda.is_available())
+    if choice == "cuda" and not available:
+        raise RuntimeError("DARKHORSE_DEVICE=cuda but no CUDA device is available")
+    return available
+
+
+def xgboost_device(setting: str = "auto") -> str:
+    if setting == "auto":
+        return "cuda" if cuda_available() else "cpu"
+    return setting

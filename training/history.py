@@ -1,0 +1,128 @@
+"""The weekly history every model trains on, read through Feast (never the warehouse).
+
+One point-in-time training set at every week of the published panel gives, for each item and
+week `ds`, what was known at that week's close: `y` is the week's units, the covariates are the
+other weekly features and the static attributes. A backtest window at cutoff `c` keeps the rows
+with `ds <= c`, which is exactly what the training-set builder returns at that cutoff.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from darkhorse import features as feast_features
+from darkhorse.config import Config
+from training.dataset import build_training_set
+from training.schema import DS, ID, Y
+
+log = logging.getLogger(__name__)
+
+# weekly features that are not model inputs (the target itself and identifiers)
+NON_COVARIATES = {"units", "description", "first_week", "source_kind"}
+
+
+class HistoryError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class History:
+    """`frame`: `unique_id, ds, y` + covariates; `labels`: hot-seller labels per (id, ds)."""
+
+    frame: pd.DataFrame
+    labels: pd.DataFrame
+    covariates: list[str]
+    snapshot: str
+    data_snapshot: str
+    first_week: pd.Timestamp
+    last_week: pd.Timestamp
+
+    def until(self, cutoff: pd.Timestamp) -> pd.DataFrame:
+        """The frame as known at the close of week `cutoff` (rows with ds <= cutoff)."""
+        return self.frame[self.frame[DS] <= cutoff].reset_index(drop=True)
+
+    def weeks(self) -> pd.DatetimeIndex:
+        return pd.date_range(self.first_week, self.last_week, freq="7D")
+
+
+def published_calendar(config: Config) -> tuple[pd.Timestamp, pd.Timestamp, dict]:
+    marts = Path(os.path.realpath(feast_features.published_marts_dir(config)))
+    manifest_path = marts / "manifest.json"
+    if not manifest_path.is_file():
+        raise HistoryError(
+            f"no published panel at {marts} (manifest.json missing): run `darkhorse build` first"
+        )
+    manifest = json.loads(manifest_path.read_text())
+    cal = manifest["calendar"]
+    return pd.Timestamp(cal["first_complete_week"]), pd.Timestamp(cal["last_complete_week"]), manifest
+
+
+def load_history(config: Config, *, items: list[str] | None = None, store=None) -> History:
+    first, last, manifest = published_calendar(config)
+    weeks = pd.date_range(first, last, freq="7D")
+    ts = build_training_set(config, origins=list(weeks), items=items, horizon=1, store=store)
+    feats = ts.features
+    frame = pd.DataFrame({ID: feats["item_id"].astype(str), DS: pd.to_datetime(feats["origin"])})
+    frame[Y] = pd.to_numeric(feats["units"], errors="coerce").astype("float64")
+    covariates = []
+    for c in ts.feature_names:
+        if c in NON_COVARIATES:
+            continue
+        if pd.api.types.is_numeric_dtype(feats[c]):
+            frame[c] = pd.to_numeric(feats[c], errors="coerce").astype("float64").to_numpy()
+            covariates.append(c)
+    if "first_week" in feats:
+        fw = pd.to_datetime(feats["first_week"], utc=True, errors="coerce").dt.tz_localize(None)
+        frame["age_weeks"] = ((frame[DS] - fw).dt.days / 7).astype("float64").to_numpy()
+        covariates.append("age_weeks")
+    # rows before an item's first closed week have no features: not part of its history
+    frame = frame.sort_values([ID, DS], kind="stable").reset_index(drop=True)
+    started = frame[Y].notna().groupby(frame[ID]).cummax()
+    frame = frame[started].reset_index(drop=True)
+    gaps = frame[Y].isna()
+    if gaps.any():
+        log.warning("%d item-weeks had no feature row after the item started: counted as 0", int(gaps.sum()))
+        frame.loc[gaps, Y] = 0.0
+    frame[covariates] = frame[covariates].fillna(0.0) if covariates else frame[covariates]
+    lab = ts.labels
+    labels = pd.DataFrame(
+        {
+            ID: lab["item_id"].astype(str),
+            DS: pd.to_datetime(lab["origin"]),
+            "label": lab["is_hot_seller"].astype("float64"),
+            "growth_score": lab["growth_score"].astype("float64"),
+            "label_available_at": lab["label_available_at"],
+        }
+    )
+    labels = labels[labels["label"].notna()].reset_index(drop=True)
+    if frame.empty:
+        raise HistoryError("the published panel has no item history")
+    return History(
+        frame=frame,
+        labels=labels,
+        covariates=covariates,
+        snapshot=ts.marts_snapshot,
+        data_snapshot=str(manifest.get("data_snapshot", "")),
+        first_week=first,
+        last_week=last,
+    )
+
+
+def frame_from_weekly(df: pd.DataFrame) -> pd.DataFrame:
+    """Dense `unique_id, ds, y` from sparse weekly rows (missing weeks after the first = 0)."""
+    df = df[[ID, DS, Y]].copy()
+    df[DS] = pd.to_datetime(df[DS])
+    last = df[DS].max()
+    parts = []
+    for sid, g in df.groupby(ID, sort=True):
+        idx = pd.date_range(g[DS].min(), last, freq="7D")
+        s = g.set_index(DS)[Y].reindex(idx, fill_value=0.0)
+        parts.append(pd.DataFrame({ID: sid, DS: idx, Y: s.to_numpy(dtype=np.float64)}))
+    return pd.concat(parts, ignore_index=True)

@@ -1,0 +1,157 @@
+"""Forecast and ranking metrics, per series and global.
+
+* SMAPE (0..200): 200 |y - f| / (|y| + |f|), 0 where both are 0.
+* MAE, RMSE, WAPE (sum |e| / sum |y|).
+* MASE: MAE over the series' in-sample one-step naive MAE (the training weeks before the cutoff);
+  series whose history never changed (scale 0) have no MASE and are left out of its mean.
+* scaled pinball: mean pinball loss over the quantiles, over the same naive scale.
+* coverage_80: share of actuals inside [q10, q90].
+Global values are means of per-(series, window) values (M4 style), WAPE pooled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from training.schema import CUTOFF, ID, Y, quantile_columns
+
+FORECAST_METRICS = ("smape", "mae", "rmse", "mase", "wape", "scaled_pinball", "coverage_80")
+
+
+def smape(y: np.ndarray, f: np.ndarray) -> np.ndarray:
+    den = np.abs(y) + np.abs(f)
+    return np.where(den > 0, 200.0 * np.abs(y - f) / np.where(den > 0, den, 1.0), 0.0)
+
+
+def pinball(y: np.ndarray, q: np.ndarray, level: float) -> np.ndarray:
+    d = y - q
+    return np.maximum(level * d, (level - 1.0) * d)
+
+
+def naive_scale(history: pd.DataFrame) -> pd.Series:
+    """In-sample MAE of the one-step naive forecast per series (history sorted by id, ds)."""
+    d = history.groupby(ID, sort=False)[Y].diff().abs()
+    return d.groupby(history[ID], sort=False).mean()
+
+
+def series_metrics(
+    fc: pd.DataFrame, model: str, quantiles: Sequence[float], scale: pd.DataFrame
+) -> pd.DataFrame:
+    """Per (series, cutoff) metrics of one model. `scale`: `unique_id, cutoff, scale`."""
+    qs = sorted(quantiles)
+    qcols = quantile_columns(model, qs)
+    y = fc[Y].to_numpy(dtype="float64")
+    f = fc[model].to_numpy(dtype="float64")
+    e = np.abs(y - f)
+    pin = np.mean([pinball(y, fc[c].to_numpy(dtype="float64"), q) for q, c in zip(qs, qcols, strict=True)], axis=0)
+    lo, hi = _interval_columns(model, qs)
+    cov = ((y >= fc[lo].to_numpy()) & (y <= fc[hi].to_numpy())).astype("float64") if lo else np.full(len(y), np.nan)
+    tmp = pd.DataFrame(
+        {ID: fc[ID].to_numpy(), CUTOFF: fc[CUTOFF].to_numpy(), "smape": smape(y, f), "ae": e,
+         "se": (y - f) ** 2, "absy": np.abs(y), "pin": pin, "cov": cov}
+    )
+    g = tmp.groupby([ID, CUTOFF], sort=False).agg(
+        smape=("smape", "mean"), mae=("ae", "mean"), mse=("se", "mean"), sum_ae=("ae", "sum"),
+        sum_y=("absy", "sum"), pin=("pin", "mean"), coverage_80=("cov", "mean"), n=("ae", "size"),
+    ).reset_index()
+    g = g.merge(scale, on=[ID, CUTOFF], how="left")
+    sc = g["scale"].to_numpy(dtype="float64")
+    ok = np.isfinite(sc) & (sc > 0)
+    g["rmse"] = np.sqrt(g.pop("mse"))
+    g["mase"] = np.where(ok, g["mae"] / np.where(ok, sc, 1.0), np.nan)
+    g["scaled_pinball"] = np.where(ok, g["pin"] / np.where(ok, sc, 1.0), np.nan)
+    g["wape"] = np.where(g["sum_y"] > 0, g["sum_ae"] / g["sum_y"].where(g["sum_y"] > 0, 1.0), np.nan)
+    g["model"] = model
+    return g
+
+
+def _interval_columns(model: str, qs: Sequence[float]) -> tuple[str | None, str | None]:
+    names = dict(zip([round(q * 100) for q in qs], quantile_columns(model, qs), strict=True))
+    if 10 in names and 90 in names:
+        return names[10], names[90]
+    return None, None
+
+
+def summarize(per_series: pd.DataFrame) -> dict[str, float | int | None]:
+    """Global metrics of one model from its per-series rows."""
+    def mean(c: str) -> float | None:
+        v = per_series[c].to_numpy(dtype="float64")
+        v = v[np.isfinite(v)]
+        return float(v.mean()) if v.size else None
+
+    total_y = float(per_series["sum_y"].sum())
+    return {
+        "smape": mean("smape"),
+        "mae": mean("mae"),
+        "rmse": mean("rmse"),
+        "mase": mean("mase"),
+        "wape": float(per_series["sum_ae"].sum() / total_y) if total_y > 0 else None,
+        "scaled_pinball": mean("scaled_pinball"),
+        "coverage_80": mean("coverage_80"),
+        "n_series": int(per_series[ID].nunique()),
+        "n_series_scaled": int(np.isfinite(per_series["mase"].to_numpy(dtype="float64")).sum()),
+    }
+
+
+# --------------------------------------------------------------------------- ranking
+def average_precision(score: np.ndarray, label: np.ndarray) -> float | None:
+    pos = label.sum()
+    if pos == 0:
+        return None
+    order = np.argsort(-score, kind="stable")
+    hits = label[order]
+    prec = np.cumsum(hits) / np.arange(1, len(hits) + 1)
+    return float((prec * hits).sum() / pos)
+
+
+def top_fraction(score: np.ndarray, label: np.ndarray, fraction: float) -> tuple[float, float]:
+    """Precision and recall of the top `fraction` of items by score."""
+    k = max(1, round(len(score) * fraction))
+    top = np.argsort(-score, kind="stable")[:k]
+    hits = label[top].sum()
+    pos = label.sum()
+    return float(hits / k), (float(hits / pos) if pos else float("nan"))
+
+
+def ranking_metrics(
+    df: pd.DataFrame, *, fraction: float, baseline: str = "momentum"
+) -> dict[str, dict[str, float | int | None]]:
+    """Per score model, averaged over cutoffs: AP, P/R at the top fraction, lift, Brier.
+
+    `df`: `unique_id, cutoff, model, score, label` (rows with an unknown label are ignored).
+    Lift = precision at the top fraction over the baseline's. Brier only for scores that are
+    probabilities (all within [0, 1]).
+    """
+    known = df[df["label"].notna()]
+    out: dict[str, dict[str, float | int | None]] = {}
+    for model, g in known.groupby("model", sort=True):
+        aps, ps, rs, briers = [], [], [], []
+        is_prob = bool(((g["score"] >= 0) & (g["score"] <= 1)).all()) and model not in ("momentum",)
+        for _, c in g.groupby("cutoff"):
+            s = c["score"].to_numpy(dtype="float64")
+            lab = c["label"].to_numpy(dtype="float64")
+            ap = average_precision(s, lab)
+            if ap is not None:
+                aps.append(ap)
+            p, r = top_fraction(s, lab, fraction)
+            ps.append(p)
+            rs.append(r)
+            if is_prob:
+                briers.append(float(np.mean((s - lab) ** 2)))
+        out[str(model)] = {
+            "average_precision": float(np.mean(aps)) if aps else None,
+            "precision_at_top": float(np.mean(ps)) if ps else None,
+            "recall_at_top": float(np.nanmean(rs)) if rs else None,
+            "brier": float(np.mean(briers)) if briers else None,
+            "n": len(g),
+            "positives": int(g["label"].sum()),
+            "cutoffs": int(g["cutoff"].nunique()),
+        }
+    base = out.get(baseline, {}).get("precision_at_top")
+    for m in out.values():
+        p = m["precision_at_top"]
+        m["lift_vs_momentum"] = (p / base) if (base and p is not None) else None
+    return out

@@ -1,0 +1,153 @@
+"""The one model protocol (sktime/Nixtla style): settings in the constructor, data in `fit`.
+
+Public `fit` / `predict` validate inputs and outputs; subclasses implement `_fit` / `_predict`:
+
+* `_fit(df)`: `df` is a validated, sorted copy of `unique_id, ds, y` (+ covariates);
+* `_predict(h, quantiles)`: returns `unique_id, ds, <alias>, <alias>-qNN...` for the `h` weeks after
+  each series' last training week. The base class checks the rows, clips at 0 and sorts quantiles.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from training.schema import (
+    DS,
+    ID,
+    SchemaError,
+    check_quantiles,
+    future_index,
+    quantile_columns,
+    validate_forecast,
+    validate_long,
+)
+
+FORMAT_VERSION = 1
+
+
+class ModelSettings(BaseModel):
+    """Hyperparameters of a model; subclasses declare fields with defaults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NotFittedError(RuntimeError):
+    pass
+
+
+class Forecaster:
+    """Base class of every forecaster. Register subclasses with `training.models.register`."""
+
+    Settings: ClassVar[type[ModelSettings]] = ModelSettings
+    # capabilities
+    probabilistic: ClassVar[bool] = True
+    global_model: ClassVar[bool] = False
+    uses_covariates: ClassVar[bool] = False
+    uses_future_covariates: ClassVar[bool] = False
+    model_name: ClassVar[str] = "forecaster"
+
+    def __init__(self, *, alias: str | None = None, **params: Any) -> None:
+        try:
+            self.settings = self.Settings(**params)
+        except ValidationError as e:
+            errs = "; ".join(
+                f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in e.errors()
+            )
+            raise ValueError(f"model {self.model_name!r}: invalid params: {errs}") from None
+        self.alias = alias or self.model_name
+        self.fitted_ = False
+
+    # ------------------------------------------------------------------ public API
+    def fit(self, df: pd.DataFrame) -> Forecaster:
+        data = validate_long(df)
+        self.last_ds_ = data.groupby(ID, sort=True)[DS].max()
+        self.n_series_ = len(self.last_ds_)
+        self._fit(data)
+        self.fitted_ = True
+        return self
+
+    def predict(self, *, h: int, quantiles: Sequence[float] = (0.1, 0.5, 0.9)) -> pd.DataFrame:
+        if not self.fitted_:
+            raise NotFittedError(f"model {self.alias!r} must be fitted before predict")
+        if int(h) < 1:
+            raise SchemaError(f"h must be at least 1, got {h}")
+        qs = check_quantiles(quantiles)
+        expected = future_index(self.last_ds_, int(h))
+        out = self._predict(int(h), qs)
+        return validate_forecast(out, model=self.alias, quantiles=qs, expected=expected)
+
+    def params(self) -> dict[str, Any]:
+        return self.settings.model_dump(mode="json")
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted model to folder `path` (model.pkl + meta.json)."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "model": self.model_name,
+            "alias": self.alias,
+            "params": self.params(),
+            "class": f"{type(self).__module__}.{type(self).__qualname__}",
+        }
+        (path / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+        with open(path / "model.pkl", "wb") as f:
+            pickle.dump(self, f, protocol=pickle.HIGHEST_PROTOCOL)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Forecaster:
+        """Read a model written by `save` (a DarkHorse artefact: only load files you trust)."""
+        path = Path(path)
+        meta = json.loads((path / "meta.json").read_text())
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"{path}: model format {meta.get('format_version')} is not supported")
+        with open(path / "model.pkl", "rb") as f:
+            model = pickle.load(f)
+        if not isinstance(model, Forecaster):
+            raise ValueError(f"{path}: not a DarkHorse model")
+        return model
+
+    def _frame(self, h: int, quantiles: list[float], point: np.ndarray, qvals: np.ndarray) -> pd.DataFrame:
+        """Output frame from arrays: point (n_series, h), qvals (n_series, h, n_quantiles)."""
+        out = future_index(self.last_ds_, h)
+        out[self.alias] = np.asarray(point, dtype="float64").reshape(-1)
+        for j, c in enumerate(quantile_columns(self.alias, quantiles)):
+            out[c] = np.asarray(qvals[:, :, j], dtype="float64").reshape(-1)
+        return out
+
+    # ------------------------------------------------------------------ to implement
+    def _fit(self, df: pd.DataFrame) -> None:
+        raise NotImplementedError
+
+    def _predict(self, h: int, quantiles: list[float]) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(alias={self.alias!r}, {self.params()})"
+
+
+def series_matrix(df: pd.DataFrame, column: str = "y") -> tuple[np.ndarray, np.ndarray, pd.Index]:
+    """Right-aligned matrix (series x weeks, NaN-padded on the left), lengths and ids.
+
+    Every series' last week is in the last column, so the same column means the same offset
+    from each series' own end.
+    """
+    ids = pd.Index(df[ID].unique())
+    lengths = df.groupby(ID, sort=False).size().reindex(ids).to_numpy()
+    width = int(lengths.max())
+    mat = np.full((len(ids), width), np.nan)
+    pos = df.groupby(ID, sort=False).cumcount().to_numpy()
+    row = np.repeat(np.arange(len(ids)), lengths)
+    col = width - np.repeat(lengths, lengths) + pos
+    mat[row, col] = df[column].to_numpy(dtype="float64")
+    return mat, lengths, ids

@@ -1,0 +1,181 @@
+"""Baselines a user would otherwise pick: naive, seasonal naive, moving average, statquant.
+
+All are local (one series at a time, vectorized over series) and probabilistic: naive, seasonal
+naive and moving average use normal intervals from their own in-sample residuals (the textbook
+forms); statquant uses the empirical quantiles of its past multi-step residuals, pooled across
+series (scaled by level) where a series has too few of its own.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+from scipy.stats import norm
+
+from training.models.base import Forecaster, ModelSettings, series_matrix
+
+
+def _pooled_sigma(resid: np.ndarray) -> np.ndarray:
+    """Per-series RMS of residuals (rows); series with fewer than 2 use the median of others."""
+    n = np.sum(np.isfinite(resid), axis=1)
+    sq = np.where(np.isfinite(resid), resid**2, 0.0)
+    sigma = np.sqrt(sq.sum(axis=1) / np.maximum(n, 1))
+    ok = n >= 2
+    fallback = float(np.nanmedian(sigma[ok])) if ok.any() else 1.0
+    return np.where(ok, sigma, fallback)
+
+
+def _normal_quantiles(point: np.ndarray, sigma: np.ndarray, quantiles: list[float]) -> np.ndarray:
+    """point (n, h), sigma (n, h) -> (n, h, q)."""
+    z = norm.ppf(np.asarray(quantiles))
+    return point[:, :, None] + sigma[:, :, None] * z[None, None, :]
+
+
+class _MatrixModel(Forecaster):
+    def _fit(self, df: pd.DataFrame) -> None:
+        self.y_, self.lengths_, ids = series_matrix(df)
+        # the base class orders expected rows by sorted id; series_matrix keeps frame order (sorted)
+        assert list(ids) == list(self.last_ds_.index)
+
+
+class NaiveSettings(ModelSettings):
+    pass
+
+
+class Naive(_MatrixModel):
+    """Last observed week, repeated; interval sigma * sqrt(step)."""
+
+    model_name = "naive"
+    Settings = NaiveSettings
+
+    def _predict(self, h: int, quantiles: list[float]) -> pd.DataFrame:
+        y = self.y_
+        point = np.repeat(y[:, -1:], h, axis=1)
+        sigma = _pooled_sigma(np.diff(y, axis=1))
+        steps = np.sqrt(np.arange(1, h + 1))[None, :]
+        return self._frame(h, quantiles, point, _normal_quantiles(point, sigma[:, None] * steps, quantiles))
+
+
+class SeasonalNaiveSettings(ModelSettings):
+    season_length: int = Field(52, ge=2, description="Weeks in a season.")
+    fallback: str = Field("naive", pattern="^(naive|moving_average)$",
+                          description="Rule for series shorter than one season.")
+    fallback_window: int = Field(8, ge=1, description="Window of the moving-average fallback.")
+
+
+class SeasonalNaive(_MatrixModel):
+    """Same week one season ago; series shorter than a season fall back (naive by default)."""
+
+    model_name = "seasonal_naive"
+    Settings = SeasonalNaiveSettings
+
+    def _predict(self, h: int, quantiles: list[float]) -> pd.DataFrame:
+        y, m = self.y_, self.settings.season_length
+        n, width = y.shape
+        steps = np.arange(1, h + 1)
+        long_enough = self.lengths_ >= m
+        point = np.empty((n, h))
+        sigma = np.empty((n, h))
+        if width >= m:
+            cols = width - m + (steps - 1) % m
+            point[:] = y[:, cols]
+            sres = _pooled_sigma(y[:, m:] - y[:, :-m]) if width > m + 1 else np.ones(n)
+            sigma[:] = sres[:, None] * np.sqrt((steps - 1) // m + 1)[None, :]
+        short = ~long_enough
+        if short.any():
+            ys = y[short]
+            if self.settings.fallback == "naive":
+                point[short] = ys[:, -1:]
+                sigma[short] = _pooled_sigma(np.diff(ys, axis=1))[:, None] * np.sqrt(steps)[None, :]
+            else:
+                w = self.settings.fallback_window
+                point[short] = np.nanmean(ys[:, -w:], axis=1)[:, None]
+                sigma[short] = _pooled_sigma(np.diff(ys, axis=1))[:, None]
+        self.n_fallback_ = int(short.sum())
+        return self._frame(h, quantiles, point, _normal_quantiles(point, sigma, quantiles))
+
+
+class MovingAverageSettings(ModelSettings):
+    window: int = Field(8, ge=1, description="Weeks averaged.")
+
+
+def _rolling_mean(y: np.ndarray, w: int) -> np.ndarray:
+    """Trailing mean over w weeks (NaN until a full window; NaN padding propagates)."""
+    out = np.full_like(y, np.nan)
+    if y.shape[1] < w:
+        return out
+    c = np.cumsum(np.nan_to_num(y, nan=0.0), axis=1)
+    c = np.concatenate([np.zeros((y.shape[0], 1)), c], axis=1)
+    valid = np.cumsum(np.isfinite(y), axis=1)
+    valid = np.concatenate([np.zeros((y.shape[0], 1)), valid], axis=1)
+    s = c[:, w:] - c[:, :-w]
+    cnt = valid[:, w:] - valid[:, :-w]
+    out[:, w - 1:] = np.where(cnt == w, s / w, np.nan)
+    return out
+
+
+def _level(y: np.ndarray, w: int) -> np.ndarray:
+    """Mean of each series' last min(w, length) weeks."""
+    return np.nanmean(y[:, -w:], axis=1) if y.shape[1] else np.zeros(y.shape[0])
+
+
+class MovingAverage(_MatrixModel):
+    """Mean of the last `window` weeks, flat; interval from its one-step in-sample errors."""
+
+    model_name = "moving_average"
+    Settings = MovingAverageSettings
+
+    def _predict(self, h: int, quantiles: list[float]) -> pd.DataFrame:
+        y, w = self.y_, self.settings.window
+        level = _level(y, w)
+        point = np.repeat(level[:, None], h, axis=1)
+        ma = _rolling_mean(y, w)
+        resid = y[:, 1:] - ma[:, :-1]
+        sigma = _pooled_sigma(resid)[:, None] * np.ones((1, h))
+        return self._frame(h, quantiles, point, _normal_quantiles(point, sigma, quantiles))
+
+
+class StatQuantSettings(ModelSettings):
+    window: int = Field(8, ge=1, description="Weeks of the level (a moving average).")
+    min_residuals: int = Field(
+        20, ge=1, description="Own residuals a series needs; fewer = pooled, scaled residuals."
+    )
+    level_floor: float = Field(1.0, gt=0, description="Floor of the level that scales residuals.")
+
+
+class StatQuant(_MatrixModel):
+    """Level = moving average; quantile q at any step = level + the q-quantile of the series'
+    past 1..h-step residuals around its moving average (empirical, no distribution assumed).
+    Series with few residuals take the pooled residuals of all series, relative to the level."""
+
+    model_name = "statquant"
+    Settings = StatQuantSettings
+
+    def _predict(self, h: int, quantiles: list[float]) -> pd.DataFrame:
+        s = self.settings
+        y = self.y_
+        n, width = y.shape
+        ma = _rolling_mean(y, s.window)
+        scale = np.maximum(ma, s.level_floor)
+        steps = range(1, min(h, width - 1) + 1)
+        if len(steps):
+            r = np.concatenate([y[:, k:] - ma[:, :-k] for k in steps], axis=1)
+            rel = np.concatenate([(y[:, k:] - ma[:, :-k]) / scale[:, :-k] for k in steps], axis=1)
+        else:
+            r = rel = np.full((n, 1), np.nan)
+        level = _level(y, s.window)
+        levels = sorted({*quantiles, 0.5})
+        qs = np.asarray(levels)
+        own_ok = np.sum(np.isfinite(r), axis=1) >= s.min_residuals
+        own = np.zeros((n, len(qs)))
+        if own_ok.any():
+            own[own_ok] = np.nanquantile(r[own_ok], qs, axis=1).T
+        pooled_rel = rel[np.isfinite(rel)]
+        pooled = np.quantile(pooled_rel, qs) if pooled_rel.size else np.zeros(len(qs))
+        scaled = pooled[None, :] * np.maximum(level, s.level_floor)[:, None]
+        values = level[:, None] + np.where(own_ok[:, None], own, scaled)
+        self.n_pooled_ = int((~own_ok).sum())
+        point = np.repeat(values[:, [levels.index(0.5)]], h, axis=1)
+        qvals = np.repeat(values[:, None, [levels.index(q) for q in quantiles]], h, axis=1)
+        return self._frame(h, quantiles, point, qvals)

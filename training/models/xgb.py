@@ -1,0 +1,268 @@
+"""XGBoost forecasters: one global model over all items (COMBINED) and one per item (INDIVIDUAL).
+
+Both are direct multi-horizon models: a training row is (item, origin week t, step k) with the
+item's past features at t (lags, rolling windows, calendar, Feast activity covariates and the
+item's age), the step and the target week's calendar; the target is log1p(units at t + k). The
+point forecast is the model's prediction back-transformed; quantiles are split-conformal: the
+empirical quantiles of out-of-sample residuals (rows the model was not trained on), per step and
+per level of the prediction, added in log space. The default squared error in log space gives
+about the conditional median; `objective="absoluteerror"` gives it exactly (log1p is monotone)
+at ~3x the fitting time on 2 cores (27 s vs 9 s on Online Retail, same MAE within 1%).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+from concurrent.futures import ProcessPoolExecutor
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from training.device import xgboost_device
+from training.lags import add_step, direct_pairs, past_features
+from training.models.base import Forecaster, ModelSettings
+from training.schema import DS, ID, Y
+
+log = logging.getLogger(__name__)
+
+N_BINS = 4
+
+
+class XGBoostSettings(ModelSettings):
+    max_horizon: int = Field(12, ge=1, description="Longest horizon the direct model is trained for.")
+    n_estimators: int = Field(300, ge=1)
+    max_depth: int = Field(6, ge=1, le=16)
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    subsample: float = Field(0.8, gt=0, le=1)
+    colsample_bytree: float = Field(0.8, gt=0, le=1)
+    min_child_weight: float = Field(5.0, ge=0)
+    reg_lambda: float = Field(1.0, ge=0)
+    objective: Literal["absoluteerror", "squarederror"] = "squarederror"
+    n_lags: int = Field(8, ge=1, le=52)
+    use_covariates: bool = Field(True, description="Use the Feast activity features as inputs.")
+    train_weeks: int = Field(52, ge=1, description="Origins from the last N weeks are used.")
+    max_train_rows: int = Field(300_000, ge=100, description="Rows sampled for training.")
+    calibration_rows: int = Field(60_000, ge=100, description="Held-out rows for the intervals.")
+    n_jobs: int = Field(0, ge=0, description="Threads; 0 = all cores.")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    seed: int = 0
+
+
+def _objective(settings: XGBoostSettings) -> str:
+    return "reg:absoluteerror" if settings.objective == "absoluteerror" else "reg:squarederror"
+
+
+def _regressor(settings: XGBoostSettings, *, n_jobs: int, **over):
+    import xgboost as xgb
+
+    params = dict(
+        n_estimators=settings.n_estimators,
+        max_depth=settings.max_depth,
+        learning_rate=settings.learning_rate,
+        subsample=settings.subsample,
+        colsample_bytree=settings.colsample_bytree,
+        min_child_weight=settings.min_child_weight,
+        reg_lambda=settings.reg_lambda,
+        objective=_objective(settings),
+        tree_method="hist",
+        device=xgboost_device(settings.device),
+        n_jobs=n_jobs,
+        random_state=settings.seed,
+        verbosity=0,
+    )
+    params.update(over)
+    return xgb.XGBRegressor(**params)
+
+
+class ConformalBands:
+    """Out-of-sample log residuals per (step, prediction-level bin)."""
+
+    def __init__(self, pred: np.ndarray, resid: np.ndarray, step: np.ndarray, max_per_cell: int = 4000):
+        self.edges = np.quantile(pred, np.linspace(0, 1, N_BINS + 1)[1:-1]) if len(pred) else np.array([])
+        bins = np.searchsorted(self.edges, pred, side="right")
+        self.cells: dict[tuple[int, int], np.ndarray] = {}
+        self.by_step: dict[int, np.ndarray] = {}
+        rng = np.random.default_rng(0)
+        for k in np.unique(step):
+            rk = resid[step == k]
+            self.by_step[int(k)] = rk if len(rk) <= max_per_cell else rng.choice(rk, max_per_cell, replace=False)
+            for b in range(N_BINS):
+                r = resid[(step == k) & (bins == b)]
+                if len(r) >= 30:
+                    self.cells[(int(k), b)] = r if len(r) <= max_per_cell else rng.choice(r, max_per_cell, replace=False)
+        self.pooled = resid if len(resid) else np.zeros(1)
+
+    def offsets(self, pred: np.ndarray, k: int, quantiles: list[float]) -> np.ndarray:
+        bins = np.searchsorted(self.edges, pred, side="right")
+        out = np.empty((len(pred), len(quantiles)))
+        base = self.by_step.get(k, self.pooled)
+        for b in range(N_BINS):
+            mask = bins == b
+            if mask.any():
+                r = self.cells.get((k, b), base)
+                out[mask] = np.quantile(r, quantiles)[None, :]
+        return out
+
+
+def _design(df: pd.DataFrame, feats: pd.DataFrame, rows: np.ndarray, steps: np.ndarray) -> pd.DataFrame:
+    return add_step(feats.iloc[rows].reset_index(drop=True), df[DS].iloc[rows].reset_index(drop=True), steps)
+
+
+class XGBoostGlobal(Forecaster):
+    """COMBINED: one model over every item, so sparse items learn from the others."""
+
+    model_name = "xgboost"
+    Settings = XGBoostSettings
+    global_model = True
+    uses_covariates = True
+
+    def _features(self, df: pd.DataFrame) -> pd.DataFrame:
+        s = self.settings
+        covs = [c for c in df.columns if c not in (ID, DS, Y)] if s.use_covariates else []
+        return past_features(df, n_lags=s.n_lags, covariates=covs)
+
+    def _fit(self, df: pd.DataFrame) -> None:
+        s = self.settings
+        feats = self._features(df)
+        last = df[DS].max()
+        min_origin = last - pd.Timedelta(weeks=s.train_weeks + s.max_horizon)
+        rows, steps, targets = direct_pairs(df, s.max_horizon, min_origin=min_origin)
+        if len(rows) < 50:
+            raise ValueError(
+                f"xgboost: only {len(rows)} training rows (history too short for horizon {s.max_horizon})"
+            )
+        rng = np.random.default_rng(s.seed)
+        order = rng.permutation(len(rows))
+        n_cal = min(s.calibration_rows, max(len(rows) // 5, 1))
+        n_train = min(s.max_train_rows, len(rows) - n_cal)
+        cal, train = order[:n_cal], order[n_cal : n_cal + n_train]
+        y_log = np.log1p(df[Y].to_numpy())
+        X = _design(df, feats, rows[train], steps[train])
+        self.feature_names_ = list(X.columns)
+        n_jobs = s.n_jobs or (os.cpu_count() or 1)
+        self.model_ = _regressor(s, n_jobs=n_jobs).fit(X, y_log[targets[train]])
+        Xc = _design(df, feats, rows[cal], steps[cal])
+        pc = self.model_.predict(Xc)
+        self.bands_ = ConformalBands(pc, y_log[targets[cal]] - pc, steps[cal])
+        last_rows = df.groupby(ID, sort=True).tail(1).index.to_numpy()
+        self.last_features_ = feats.loc[last_rows].reset_index(drop=True)
+        self.last_ds_frame_ = df.loc[last_rows, DS].reset_index(drop=True)
+        self.n_train_rows_ = len(train)
+        gain = self.model_.get_booster().get_score(importance_type="gain")
+        self.feature_importance_ = pd.Series(
+            {f: float(gain.get(f, 0.0)) for f in self.feature_names_}
+        ).sort_values(ascending=False)
+
+    def _predict(self, h: int, quantiles: list[float]) -> pd.DataFrame:
+        if h > self.settings.max_horizon:
+            raise ValueError(f"xgboost was trained for horizons up to {self.settings.max_horizon}, asked {h}")
+        n = len(self.last_features_)
+        point = np.empty((n, h))
+        qvals = np.empty((n, h, len(quantiles)))
+        for k in range(1, h + 1):
+            X = add_step(self.last_features_, self.last_ds_frame_, k)[self.feature_names_]
+            p = self.model_.predict(X)
+            point[:, k - 1] = np.expm1(p)
+            qvals[:, k - 1, :] = np.expm1(p[:, None] + self.bands_.offsets(p, k, quantiles))
+        return self._frame(h, quantiles, point, qvals)
+
+
+# --------------------------------------------------------------------------- INDIVIDUAL
+class XGBoostIndividualSettings(XGBoostSettings):
+    n_estimators: int = Field(60, ge=1)
+    max_depth: int = Field(3, ge=1, le=16)
+    min_child_weight: float = Field(1.0, ge=0)
+    max_items: int = Field(500, ge=1, description="Items (largest recent volume) that get a model.")
+    min_rows: int = Field(60, ge=10, description="Training rows an item needs for its own model.")
+    holdout: float = Field(0.2, gt=0, lt=0.5, description="Share of rows kept for the intervals.")
+    fallback_window: int = Field(8, ge=1, description="Moving average for the other items.")
+    use_covariates: bool = False
+
+
+def _fit_one_chunk(args):
+    """Worker: fit one small model per item of the chunk (one thread each)."""
+    settings, chunk = args
+    out = []
+    for sid, X, y, Xlast, steps in chunk:
+        rng = np.random.default_rng(settings.seed)
+        idx = rng.permutation(len(y))
+        n_hold = max(int(len(y) * settings.holdout), 1)
+        hold, train = idx[:n_hold], idx[n_hold:]
+        model = _regressor(settings, n_jobs=1, device="cpu").fit(X[train], y[train])
+        resid = y[hold] - model.predict(X[hold])
+        preds = np.stack([model.predict(Xk) for Xk in Xlast], axis=1)
+        out.append((sid, preds, resid, steps[hold]))
+    return out
+
+
+class XGBoostIndividual(Forecaster):
+    """INDIVIDUAL: one small model per item, fitted in parallel processes (one thread each);
+    items outside the `max_items` largest, or with too little history, get a moving average.
+    Intervals: held-out residuals of all item models, pooled per step (log space)."""
+
+    model_name = "xgboost_individual"
+    Settings = XGBoostIndividualSettings
+
+    def _fit(self, df: pd.DataFrame) -> None:
+        s = self.settings
+        feats = past_features(df, n_lags=s.n_lags)
+        rows, steps, targets = direct_pairs(df, s.max_horizon)
+        y_log = np.log1p(df[Y].to_numpy())
+        ids = df[ID].to_numpy()
+        recent = df[df[DS] > df[DS].max() - pd.Timedelta(weeks=12)].groupby(ID)[Y].sum()
+        chosen = set(recent.sort_values(ascending=False).index[: s.max_items])
+        last_rows = df.groupby(ID, sort=True).tail(1).index.to_numpy()
+        last_feats = feats.loc[last_rows].reset_index(drop=True)
+        last_ds = df.loc[last_rows, DS].reset_index(drop=True)
+        Xlast_all = [add_step(last_feats, last_ds, k).to_numpy(dtype="float32") for k in range(1, s.max_horizon + 1)]
+        pos_of = {sid: i for i, sid in enumerate(df.loc[last_rows, ID])}
+        X_all = add_step(feats.iloc[rows].reset_index(drop=True), df[DS].iloc[rows].reset_index(drop=True), steps)
+        self.feature_names_ = list(X_all.columns)
+        X_all = X_all.to_numpy(dtype="float32")
+        row_ids = ids[rows]
+        tasks = []
+        order = np.argsort(row_ids, kind="stable")
+        bounds = np.flatnonzero(np.r_[True, row_ids[order][1:] != row_ids[order][:-1], True])
+        for a, b in itertools.pairwise(bounds):
+            sel = order[a:b]
+            sid = row_ids[sel[0]]
+            if sid not in chosen or len(sel) < s.min_rows:
+                continue
+            p = pos_of[sid]
+            tasks.append((sid, X_all[sel], y_log[targets[sel]], [x[p : p + 1] for x in Xlast_all], steps[sel]))
+        n_jobs = max(1, min(s.n_jobs or (os.cpu_count() or 1), len(tasks)))
+        chunks = [tasks[i::n_jobs] for i in range(n_jobs)] if tasks else []
+        results = []
+        if n_jobs > 1 and len(tasks) > 1:
+            with ProcessPoolExecutor(max_workers=n_jobs) as pool:
+                for part in pool.map(_fit_one_chunk, [(s, c) for c in chunks]):
+                    results.extend(part)
+        elif tasks:
+            results = _fit_one_chunk((s, tasks))
+        self.item_preds_ = {sid: preds[0] for sid, preds, _, _ in results}
+        resid = np.concatenate([r for _, _, r, _ in results]) if results else np.zeros(1)
+        rsteps = np.concatenate([k for _, _, _, k in results]) if results else np.ones(1, int)
+        self.resid_by_step_ = {int(k): resid[rsteps == k] for k in np.unique(rsteps)}
+        self.pooled_resid_ = resid
+        lvl = df.groupby(ID, sort=True)[Y].apply(lambda v: v.iloc[-s.fallback_window :].mean())
+        self.fallback_level_ = np.log1p(lvl.reindex(self.last_ds_.index).to_numpy())
+        self.n_item_models_ = len(self.item_preds_)
+
+    def _predict(self, h: int, quantiles: list[float]) -> pd.DataFrame:
+        if h > self.settings.max_horizon:
+            raise ValueError(f"xgboost_individual was trained for horizons up to {self.settings.max_horizon}")
+        ids = list(self.last_ds_.index)
+        base = np.repeat(self.fallback_level_[:, None], h, axis=1)
+        for i, sid in enumerate(ids):
+            if sid in self.item_preds_:
+                base[i] = self.item_preds_[sid][:h]
+        qvals = np.empty((len(ids), h, len(quantiles)))
+        for k in range(1, h + 1):
+            r = self.resid_by_step_.get(k, self.pooled_resid_)
+            r = r if len(r) >= 30 else self.pooled_resid_
+            qvals[:, k - 1, :] = np.expm1(base[:, k - 1, None] + np.quantile(r, quantiles)[None, :])
+        return self._frame(h, quantiles, np.expm1(base), qvals)

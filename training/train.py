@@ -1,0 +1,150 @@
+"""`darkhorse train`: backtest, then fit the final ensemble on all data and save it.
+
+The final blend's weights come from every backtest window's forecasts (all weeks now known);
+its members and the hot-seller classifier are refitted on the whole history. Both are saved to
+the BentoML model store under one version, with metadata (config hash, data snapshot, backtest
+metrics), and the forecast of the next `horizon` weeks and the latest hot-seller ranking are
+written beside the backtest outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from darkhorse.config import Config
+from training import hot_sellers as hs
+from training.backtest import BLEND, _blend_params, build_model, run_backtest, write_outputs
+from training.blend import Blend
+from training.history import History, load_history
+from training.metrics import naive_scale
+from training.progress import progress_bar
+from training.schema import DS, ID, Y, forecast_columns
+
+log = logging.getLogger(__name__)
+
+FORECASTER = "forecaster"
+CLASSIFIER = "hot_seller_classifier"
+
+
+@dataclass
+class TrainResult:
+    version: str
+    tags: dict[str, str]
+    out_dir: Path
+    metrics: dict[str, Any]
+    forecast: pd.DataFrame
+    ranking: pd.DataFrame
+
+
+def release_version(config: Config, now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    return f"{now:%Y%m%d%H%M%S}-{config.config_hash()[:8]}"
+
+
+def fit_final(config: Config, history: History, forecasts: pd.DataFrame, *, show_progress: bool = True):
+    """Members and classifier fitted on all history; blend weights from every backtest window."""
+    horizon = config.panel.horizon_weeks
+    specs = config.forecast.enabled()
+    names = [s.name for s in specs]
+    fitted = {}
+    with progress_bar(show_progress) as bar:
+        task = bar.add_task("final fit", total=len(specs) + 1)
+        for spec in specs:
+            bar.update(task, description=f"final fit {spec.name}")
+            fitted[spec.name] = build_model(spec, horizon=horizon, seed=config.training.seed).fit(history.frame)
+            bar.advance(task)
+        cols = [c for n in names for c in forecast_columns(n, config.forecast.quantiles)]
+        scale = naive_scale(history.frame).rename("scale").reset_index()
+        validation = forecasts.loc[forecasts[Y].notna(), [ID, DS, Y, *cols]].merge(scale, on=ID, how="left")
+        blend = Blend.from_members(fitted, validation, **_blend_params(config, specs, horizon))
+        bar.update(task, description="final fit hot-seller classifier")
+        forecast = blend.predict(h=horizon, quantiles=config.forecast.quantiles)
+        member_fc = None
+        for m in fitted.values():
+            fc = m.predict(h=horizon, quantiles=config.forecast.quantiles)
+            member_fc = fc if member_fc is None else member_fc.merge(fc, on=[ID, DS])
+        forecast = forecast.merge(member_fc, on=[ID, DS])
+        ranking, clf = hs.score_origin(
+            history.frame, forecast, history.labels, cutoff=history.last_week,
+            covariates=history.covariates, forecast_column=config.hot_sellers.forecast_model,
+            lookback=config.panel.lookback_weeks, floor=config.panel.growth_floor,
+            classifier_params=config.hot_sellers.classifier,
+            classifier_weight=config.hot_sellers.classifier_weight,
+        )
+        bar.advance(task)
+    return blend, clf, forecast, ranking
+
+
+def save_to_store(
+    config: Config, version: str, blend: Blend, clf, metadata: dict[str, Any]
+) -> dict[str, str]:
+    """Save the forecaster (blend + members) and the classifier as BentoML models `version`."""
+    import pickle
+
+    import bentoml
+
+    prefix = config.training.model_prefix
+    labels = {"project": config.project, "config_hash": config.config_hash()}
+    tags = {}
+    with bentoml.models.create(
+        f"{prefix}_{FORECASTER}:{version}", labels={**labels, "kind": "forecaster"},
+        metadata={**metadata, "members": list(blend.members_)},
+    ) as ref:
+        blend.save(Path(ref.path) / "blend")
+        tags[FORECASTER] = str(ref.tag)
+    with bentoml.models.create(
+        f"{prefix}_{CLASSIFIER}:{version}", labels={**labels, "kind": "hot_seller_classifier"},
+        metadata=metadata,
+    ) as ref:
+        with open(Path(ref.path) / "classifier.pkl", "wb") as f:
+            pickle.dump(clf, f, protocol=pickle.HIGHEST_PROTOCOL)
+        tags[CLASSIFIER] = str(ref.tag)
+    return tags
+
+
+def _metadata(config: Config, history: History, metrics: dict[str, Any], version: str) -> dict[str, Any]:
+    flat = {f"{m}_{k}": v for m, d in metrics["models"].items() for k, v in d.items()
+            if k in ("mase", "scaled_pinball", "smape", "coverage_80") and v is not None}
+    return {
+        "version": version,
+        "config_hash": config.config_hash(),
+        "data_snapshot": history.data_snapshot,
+        "marts_snapshot": history.snapshot,
+        "horizon": config.panel.horizon_weeks,
+        "quantiles": list(config.forecast.quantiles),
+        "last_week": str(history.last_week.date()),
+        "n_series": int(history.frame[ID].nunique()),
+        "backtest_windows": [w["cutoff"] for w in metrics["windows"] if w["role"] == "eval"],
+        "metrics": json.dumps(flat, sort_keys=True),
+    }
+
+
+def train(config: Config, *, out_dir: Path | None = None, show_progress: bool = True, save: bool = True) -> TrainResult:
+    started = time.perf_counter()
+    out = Path(out_dir) if out_dir else config.out_dir
+    history = load_history(config)
+    bt = run_backtest(config, history=history, out_dir=None, show_progress=show_progress)
+    version = release_version(config)
+    blend, clf, forecast, ranking = fit_final(config, history, bt.forecasts, show_progress=show_progress)
+    metadata = _metadata(config, history, bt.metrics, version)
+    tags = save_to_store(config, version, blend, clf, metadata) if save else {}
+    bt.metrics["release"] = {"version": version, "tags": tags, "train_seconds": round(time.perf_counter() - started, 1)}
+    write_outputs(bt, out)
+    forecast.insert(2, "cutoff", history.last_week)
+    forecast.to_parquet(out / "latest_forecast.parquet", index=False)
+    ranking.assign(rank=ranking.groupby("model")["score"].rank(ascending=False, method="first")).to_parquet(
+        out / "latest_hot_sellers.parquet", index=False
+    )
+    (out / "train.json").write_text(json.dumps({**metadata, "tags": tags}, indent=2))
+    return TrainResult(version=version, tags=tags, out_dir=out, metrics=bt.metrics, forecast=forecast, ranking=ranking)
+
+
+__all__ = ["BLEND", "CLASSIFIER", "FORECASTER", "TrainResult", "release_version", "train"]

@@ -1,0 +1,442 @@
+"""Hyperparameter search for one forecaster with Optuna, scored by the rolling-origin backtest.
+
+Every trial backtests the model alone (no blend members, no hot sellers) on the same history,
+loaded once, and returns one backtest metric to minimise. The study lives in a sqlite file
+(`<data_dir>/tune/optuna.db` unless told otherwise) under a name made of the model, the metric
+and the config's hash, so running the same command again resumes it: only the trials still
+missing up to `n_trials` run. The first trial of a study is the config's own params (the
+baseline), so the best trial is never worse than what the config already had.
+
+`write_tuned_config` writes a copy of the user's config with that model's params replaced by the
+best ones; the original file is never touched.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+
+from darkhorse.config import Config, ModelSpec, load_config
+from training.backtest import build_model, plan_cutoffs, run_backtest
+from training.history import History, load_history
+from training.models import model_class
+
+log = logging.getLogger(__name__)
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+TUNED_CONFIG_NAME = "darkhorse.tuned.yaml"
+BASELINE_ATTR = "baseline"
+
+# metrics of the backtest that are losses (lower is better); coverage_80 is not one
+METRICS = ("mase", "scaled_pinball", "smape", "mae", "rmse", "wape")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One hyperparameter's range: `kind` "int" or "float", bounds inclusive."""
+
+    kind: str
+    low: float
+    high: float
+    log: bool = False
+
+    def suggest(self, trial: Any, name: str) -> int | float:
+        if self.kind == "int":
+            return trial.suggest_int(name, int(self.low), int(self.high), log=self.log)
+        return trial.suggest_float(name, float(self.low), float(self.high), log=self.log)
+
+
+_XGB_COMMON = {
+    "learning_rate": Param("float", 0.01, 0.3, log=True),
+    "subsample": Param("float", 0.5, 1.0),
+    "colsample_bytree": Param("float", 0.5, 1.0),
+    "min_child_weight": Param("float", 1.0, 20.0, log=True),
+    "reg_lambda": Param("float", 1e-3, 10.0, log=True),
+    "n_lags": Param("int", 4, 16),
+}
+
+# search space per registered model name
+SEARCH_SPACES: dict[str, dict[str, Param]] = {
+    "xgboost": {
+        "n_estimators": Param("int", 100, 600, log=True),
+        "max_depth": Param("int", 3, 10),
+        **_XGB_COMMON,
+    },
+    # one small model per item: fewer, shallower trees than the global model
+    "xgboost_individual": {
+        "n_estimators": Param("int", 20, 300, log=True),
+        "max_depth": Param("int", 2, 6),
+        **_XGB_COMMON,
+    },
+    "moving_average": {"window": Param("int", 2, 26)},
+    "statquant": {"window": Param("int", 2, 26)},
+}
+
+
+class TuneError(ValueError):
+    """The tuning request cannot run (unknown model or metric, a study of another kind)."""
+
+
+class TuneFailed(RuntimeError):
+    """No trial of the study completed."""
+
+
+@dataclass
+class TuneResult:
+    model: str
+    metric: str
+    best_value: float
+    best_params: dict[str, Any]
+    baseline_value: float | None
+    n_trials_done: int
+    storage: str
+    study_name: str
+    # not in every caller's needs, but handy for reports
+    baseline_params: dict[str, Any] = field(default_factory=dict)
+    n_trials_run: int = 0
+    alias: str | None = None
+    best_trial: int | None = None
+
+
+def default_storage(config: Config) -> str:
+    return f"sqlite:///{config.data_dir / 'tune' / 'optuna.db'}"
+
+
+def _storage_url(config: Config, storage: str | os.PathLike | None) -> str:
+    if storage is None:
+        url = default_storage(config)
+    elif "://" in str(storage):
+        url = str(storage)
+    else:  # a plain path: a sqlite file
+        url = f"sqlite:///{Path(storage).resolve()}"
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return url
+
+
+def pick_spec(config: Config, model: str) -> ModelSpec:
+    """The config's entry for `model` (an alias or a model name; enabled entries first), or a
+    fresh entry with the model's defaults when the config does not list it."""
+    specs = sorted(config.forecast.models, key=lambda s: not s.enabled)
+    for match in (lambda s: s.alias == model, lambda s: s.model == model):
+        for s in specs:
+            if match(s):
+                return s
+    return ModelSpec(model=model)
+
+
+def search_space(model: str) -> dict[str, Param]:
+    if model not in SEARCH_SPACES:
+        raise TuneError(
+            f"cannot tune model {model!r}: no search space for it; tunable models: "
+            f"{', '.join(sorted(SEARCH_SPACES))}"
+        )
+    return SEARCH_SPACES[model]
+
+
+def _check_request(config: Config, model: str, metric: str) -> ModelSpec:
+    if metric not in METRICS:
+        hint = " (coverage is not a loss to minimise)" if metric.startswith("coverage") else ""
+        raise TuneError(f"unknown metric {metric!r}{hint}; choose one of {', '.join(METRICS)}")
+    spec = pick_spec(config, model)
+    try:
+        model_class(spec.model)
+    except KeyError as e:
+        raise TuneError(
+            f"unknown model {model!r}; tunable models: {', '.join(sorted(SEARCH_SPACES))}"
+        ) from e
+    search_space(spec.model)
+    return spec
+
+
+def _baseline_params(spec: ModelSpec, space: dict[str, Param]) -> dict[str, Any]:
+    """The config's value of every searched param (the model's default where it gives none)."""
+    defaults = model_class(spec.model).Settings.model_fields
+    out = {}
+    for name in space:
+        if name in spec.params:
+            out[name] = spec.params[name]
+        elif name in defaults:
+            out[name] = defaults[name].default
+    return out
+
+
+def tune(
+    config: Config,
+    *,
+    model: str = "xgboost",
+    n_trials: int = 20,
+    metric: str = "mase",
+    storage: str | os.PathLike | None = None,
+    study_name: str | None = None,
+    history: History | None = None,
+    timeout: float | None = None,
+    show_progress: bool = True,
+    space: dict[str, Param] | None = None,
+) -> TuneResult:
+    """Search `model`'s hyperparameters for the lowest backtest `metric`; resumable.
+
+    `space` replaces the model's search space (`SEARCH_SPACES[model]`) for this call.
+    Raises `TuneError` for an unknown model or metric, before any data is read.
+    """
+    import optuna
+
+    if n_trials < 1:
+        raise TuneError(f"n_trials must be at least 1, got {n_trials}")
+    spec = _check_request(config, model, metric)
+    space = dict(space) if space is not None else search_space(spec.model)
+    horizon = config.panel.horizon_weeks
+    build_model(spec, horizon=horizon)  # the config's own params must be valid
+
+    url = _storage_url(config, storage)
+    name = study_name or f"{model}-{metric}-{config.config_hash()}"
+    history = history or load_history(config)
+    plan_cutoffs(history, config, horizon)  # too little data fails here, not in every trial
+
+    say = _err.print if show_progress else (lambda *a, **k: None)
+    previous = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = optuna.create_study(
+            study_name=name, storage=url, direction="minimize", load_if_exists=True
+        )
+        attrs = study.user_attrs
+        if not attrs:
+            study.set_user_attr("model", spec.model)
+            study.set_user_attr("alias", spec.name)
+            study.set_user_attr("metric", metric)
+            study.set_user_attr("config_hash", config.config_hash())
+            study.set_user_attr("data_snapshot", history.data_snapshot)
+        elif (attrs.get("model"), attrs.get("alias"), attrs.get("metric")) != (spec.model, spec.name, metric):
+            raise TuneError(
+                f"study {name!r} in {url} tunes {attrs.get('alias')} ({attrs.get('model')}) for "
+                f"{attrs.get('metric')}, not {spec.name} ({spec.model}) for {metric}; give "
+                "another study name"
+            )
+        elif attrs.get("data_snapshot") != history.data_snapshot:
+            log.warning(
+                "study %r was started on data snapshot %r, the history now is %r: old and new "
+                "trials are mixed", name, attrs.get("data_snapshot"), history.data_snapshot,
+            )
+
+        S = optuna.trial.TrialState
+        trials = study.get_trials(deepcopy=False)
+        done = [t for t in trials if t.state in (S.COMPLETE, S.PRUNED)]
+        missing = n_trials - len(done)
+        base = _baseline_params(spec, space)
+        has_baseline = any(
+            t.user_attrs.get(BASELINE_ATTR) and t.state in (S.COMPLETE, S.PRUNED, S.WAITING)
+            for t in trials
+        )
+        # a new seed per resumption, or the random start-up trials would repeat the first ones
+        study.sampler = optuna.samplers.TPESampler(seed=config.training.seed + len(trials))
+        if missing <= 0:
+            say(
+                f"study {name} already has {len(done)} finished trials (asked for {n_trials}): "
+                "nothing to run; raise the number of trials to search further"
+            )
+        else:
+            if not has_baseline:
+                study.enqueue_trial(base, user_attrs={BASELINE_ATTR: True})
+            if done:
+                say(f"resuming study {name}: {len(done)} trials done, running {missing} more")
+            else:
+                say(f"study {name} ({url}): running {missing} trials of {spec.name}, minimising {metric}")
+            objective = _objective(config, spec, space, metric, history)
+            counter = {"i": len(done)}
+
+            def report(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+                counter["i"] += 1
+                tag = " (baseline)" if trial.user_attrs.get(BASELINE_ATTR) else ""
+                secs = trial.duration.total_seconds() if trial.duration else 0.0
+                if trial.state == S.COMPLETE:
+                    best = study.best_trial
+                    if "repeat_of" in trial.user_attrs:
+                        tag += f" (same params as #{trial.user_attrs['repeat_of']}, not refitted)"
+                    say(
+                        f"trial {counter['i']}/{n_trials} #{trial.number}{tag}: {metric} {trial.value:.4f} "
+                        f"[best {best.value:.4f} #{best.number}] {secs:.1f}s  {_fmt(trial.params)}"
+                    )
+                else:
+                    why = trial.user_attrs.get("pruned", trial.state.name.lower())
+                    say(f"trial {counter['i']}/{n_trials} #{trial.number}{tag}: pruned ({why}) {secs:.1f}s  {_fmt(trial.params)}")
+
+            study.optimize(
+                objective, n_trials=missing, timeout=timeout, callbacks=[report],
+                catch=(), show_progress_bar=False, gc_after_trial=False,
+            )
+        return _result(study, spec, metric, url, n_trials_run=max(len(_finished(study)) - len(done), 0))
+    finally:
+        optuna.logging.set_verbosity(previous)
+
+
+def _objective(config: Config, spec: ModelSpec, space: dict[str, Param], metric: str, history: History):
+    import optuna
+
+    def objective(trial: optuna.Trial) -> float:
+        with warnings.catch_warnings():
+            # the baseline may lie outside the search space (the config's own values): fine
+            warnings.filterwarnings("ignore", message="Fixed parameter", category=UserWarning)
+            suggested = {n: p.suggest(trial, n) for n, p in space.items()}
+        same = next(
+            (t for t in trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+             if t.params == suggested),
+            None,
+        )
+        if same is not None:  # small discrete spaces repeat themselves: do not refit
+            trial.set_user_attr("repeat_of", same.number)
+            if "metrics" in same.user_attrs:
+                trial.set_user_attr("metrics", same.user_attrs["metrics"])
+            return float(same.value)
+        params = {**spec.params, **suggested}
+        trial_spec = spec.model_copy(update={"params": params, "enabled": True})
+        t0 = time.perf_counter()
+        try:
+            result = run_backtest(
+                config, history=history, specs=[trial_spec], with_hot_sellers=False,
+                report=False, show_progress=False,
+            )
+        except ValueError as e:  # a model that cannot fit these params or this data
+            trial.set_user_attr("pruned", str(e)[:300])
+            raise optuna.TrialPruned(str(e)) from None
+        m = result.metrics["models"][trial_spec.name]
+        value = m.get(metric)
+        if value is None or not math.isfinite(value):
+            trial.set_user_attr("pruned", f"{metric} is undefined on this data")
+            raise optuna.TrialPruned(f"{metric} is undefined")
+        trial.set_user_attr("metrics", {k: v for k, v in m.items() if isinstance(v, int | float)})
+        trial.set_user_attr("seconds", round(time.perf_counter() - t0, 2))
+        return float(value)
+
+    return objective
+
+
+def _finished(study) -> list:
+    import optuna
+
+    S = optuna.trial.TrialState
+    return [t for t in study.get_trials(deepcopy=False) if t.state in (S.COMPLETE, S.PRUNED)]
+
+
+def _result(study, spec: ModelSpec, metric: str, url: str, *, n_trials_run: int) -> TuneResult:
+    import optuna
+
+    complete = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
+    if not complete:
+        raise TuneFailed(
+            f"no trial of study {study.study_name!r} completed (all pruned or failed); see the "
+            "trial lines above for why"
+        )
+    best = min(complete, key=lambda t: t.value)
+    baseline = next((t for t in complete if t.user_attrs.get(BASELINE_ATTR)), None)
+    return TuneResult(
+        model=spec.model,
+        metric=metric,
+        best_value=float(best.value),
+        best_params={**spec.params, **best.params},
+        baseline_value=None if baseline is None else float(baseline.value),
+        n_trials_done=len(_finished(study)),
+        storage=url,
+        study_name=study.study_name,
+        baseline_params={**spec.params, **baseline.params} if baseline is not None else dict(spec.params),
+        n_trials_run=n_trials_run,
+        alias=spec.alias,
+        best_trial=best.number,
+    )
+
+
+def _fmt(params: dict[str, Any]) -> str:
+    return " ".join(f"{k}={_num(v)}" for k, v in params.items())
+
+
+def _num(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+# --------------------------------------------------------------------------- tuned config
+# Path-valued keys of the config (relative ones resolve against the file's folder)
+_PATH_KEYS = {"paths": ("data_dir", "duckdb", "marts", "dbt_project"), "feast": ("repo",), "training": ("out_dir",)}
+
+
+def tuned_config_path(config_path: str | Path, out_path: str | Path | None = None) -> Path:
+    """Where the tuned copy goes; refuses the original config's own path."""
+    src = Path(config_path).resolve()
+    out = (Path(out_path) if out_path is not None else src.parent / TUNED_CONFIG_NAME).resolve()
+    if out == src:
+        raise TuneError(f"refusing to overwrite the original config {src}; choose another output path")
+    return out
+
+
+def write_tuned_config(config_path: str | Path, result: TuneResult, out_path: str | Path | None = None) -> Path:
+    """Copy the config at `config_path` to `out_path` (default `<its folder>/darkhorse.tuned.yaml`)
+    with the tuned model's params replaced by `result.best_params`; returns the written path.
+
+    Comments of the original are not kept (a header says where the file came from). When the new
+    file lives in another folder, every path in it is written absolute so it reads the same data.
+    """
+    src = Path(config_path).resolve()
+    out = tuned_config_path(src, out_path)
+    config = load_config(src)
+    doc = yaml.safe_load(src.read_text()) or {}
+    forecast = doc.setdefault("forecast", {}) or {}
+    doc["forecast"] = forecast
+    if "models" not in forecast:  # the defaults are in use: write them out, tuned one changed
+        forecast["models"] = [m.model_dump(mode="json", exclude_defaults=True) for m in config.forecast.models]
+    models = forecast["models"]
+    name = result.alias or result.model
+    entries = [m for m in models if isinstance(m, dict)]
+    matches = [m for m in entries if m.get("alias") == name] or [
+        m for m in entries if m.get("model") == result.model and not m.get("alias")
+    ]
+    matches.sort(key=lambda m: m.get("enabled", True) is False)  # enabled first, as tune picks
+    entry = matches[0] if matches else None
+    if entry is None:
+        entry = {"model": result.model}
+        if result.alias:
+            entry["alias"] = result.alias
+        models.append(entry)
+    entry["params"] = {k: _plain(v) for k, v in result.best_params.items()}
+    if out.parent != src.parent:
+        _absolute_paths(doc, config)
+    baseline = "n/a" if result.baseline_value is None else f"{result.baseline_value:.6g}"
+    header = (
+        f"# Tuned copy of {src} (written {datetime.now(UTC).date().isoformat()} by `darkhorse tune`).\n"
+        f"# Only the params of forecast.models '{name}' ({result.model}) differ from the original.\n"
+        f"# Study {result.study_name!r} in {result.storage}: {result.n_trials_done} trials,\n"
+        f"# backtest {result.metric}: baseline {baseline} -> best {result.best_value:.6g}"
+        f" (trial #{result.best_trial}).\n"
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+    load_config(tmp)  # never leave a file that does not load
+    os.replace(tmp, out)
+    return out
+
+
+def _plain(v: Any) -> Any:
+    if hasattr(v, "item") and not isinstance(v, str | bytes):
+        return v.item()
+    return v
+
+
+def _absolute_paths(doc: dict[str, Any], config: Config) -> None:
+    for section, keys in _PATH_KEYS.items():
+        sec = doc.get(section) or {}
+        for key in keys:
+            value = getattr(getattr(config, section), key)
+            sec[key] = str(config.resolve(value))
+        doc[section] = sec
+    for src, resolved in zip(doc.get("sources") or [], config.sources, strict=False):
+        paths = config.source_paths(resolved)
+        src["path"] = paths[0] if isinstance(resolved.path, str) else paths
