@@ -18,7 +18,7 @@ export GX_ANALYTICS_ENABLED := false
 export HF_HUB_OFFLINE := 1
 export DO_NOT_TRACK := 1
 
-.PHONY: help venv build train test test-fast lint bench bench-features clean
+.PHONY: help venv build train backtest tune test test-fast lint bench bench-features clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -36,6 +36,12 @@ build: venv ## Build the weekly panels and hot-seller labels from the configured
 
 train: venv ## Backtest and train the ensemble (CONFIG=...)
 	$(BIN)/darkhorse train --config $(CONFIG)
+
+backtest: venv ## Rolling-origin backtest and report only, no model saved (CONFIG=...)
+	$(BIN)/darkhorse backtest --config $(CONFIG)
+
+tune: venv ## Tune XGBoost with Optuna (resumable; TRIALS=20) and write darkhorse.tuned.yaml
+	$(BIN)/darkhorse tune --config $(CONFIG) --model xgboost --trials $${TRIALS:-20}
 
 test: venv ## Run every test, slow ones included
 	$(BIN)/python -m pytest

@@ -1,0 +1,101 @@
+"""`darkhorse train` end to end on a real weekly file: build -> backtest -> final fit -> BentoML store."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import yaml
+
+from darkhorse.config import load_config
+from darkhorse.pipeline import build
+from tests.conftest import REPO, write_config
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+
+CSV = REPO / "examples" / "weekly_sales" / "weekly_sales.csv"
+BIN = os.path.dirname(sys.executable)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("train")
+    shutil.copy(CSV, tmp / "weekly_sales.csv")
+    src = {"name": "weekly_sales", "kind": "sales", "path": str(tmp / "weekly_sales.csv"), "granularity": "weekly",
+           "columns": {"item_id": "sku", "date": "week_ending", "quantity": "units_sold"}, "date_format": "%Y-%m-%d"}
+    cfg = write_config(tmp, [src])
+    doc = yaml.safe_load((tmp / "darkhorse.yaml").read_text())
+    doc["forecast"] = {"models": [
+        {"model": "seasonal_naive"}, {"model": "statquant"},
+        {"model": "xgboost", "params": {"n_estimators": 40, "max_train_rows": 20000}},
+    ]}
+    doc["backtest"] = {"n_windows": 3, "step_weeks": 4, "warmup_windows": 1}
+    doc["hot_sellers"] = {"classifier": {"n_estimators": 30}}
+    doc["training"] = {"out_dir": str(tmp / "out"), "model_prefix": "dh_test"}
+    (tmp / "darkhorse.yaml").write_text(yaml.safe_dump(doc))
+    cfg = load_config(tmp / "darkhorse.yaml")
+    build(cfg, features=True, progress=lambda *a, **k: None)
+    env = {**os.environ, "BENTOML_HOME": str(tmp / "bentoml")}
+    proc = subprocess.run([f"{BIN}/darkhorse", "train", "--config", str(tmp / "darkhorse.yaml")],
+                          capture_output=True, text=True, env=env, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return cfg, tmp, env, proc
+
+
+def test_outputs_follow_the_documented_schema(trained):
+    _, tmp, _, _ = trained
+    out = tmp / "out"
+    for name in ("forecasts.parquet", "hot_sellers.parquet", "metrics.json", "series_metrics.parquet",
+                 "blend_weights.parquet", "feature_importance.parquet", "report.html",
+                 "latest_forecast.parquet", "latest_hot_sellers.parquet", "train.json"):
+        assert (out / name).is_file(), name
+    fc = pd.read_parquet(out / "forecasts.parquet")
+    for m in ("seasonal_naive", "statquant", "xgboost", "blend"):
+        for suffix in ("", "-q10", "-q50", "-q90"):
+            assert f"{m}{suffix}" in fc.columns
+    assert list(fc.columns[:5]) == ["unique_id", "ds", "cutoff", "window", "y"]
+    hs = pd.read_parquet(out / "hot_sellers.parquet")
+    assert list(hs.columns) == ["unique_id", "cutoff", "model", "score", "label"]
+    assert set(hs["model"]) == {"momentum", "forecast_growth", "classifier", "final"}
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["models"]) == {"seasonal_naive", "statquant", "xgboost", "blend"}
+    assert 0.0 < metrics["models"]["blend"]["coverage_80"] <= 1.0
+    latest = pd.read_parquet(out / "latest_forecast.parquet")
+    n_items = pd.read_csv(CSV)["sku"].nunique()
+    assert latest["unique_id"].nunique() == n_items and len(latest) == n_items * 12
+    assert (latest["ds"].min() - latest["cutoff"].min()).days == 7
+
+
+def test_models_are_in_the_bentoml_store_with_metadata(trained):
+    cfg, tmp, env, proc = trained
+    train_info = json.loads((tmp / "out" / "train.json").read_text())
+    tags = train_info["tags"]
+    assert set(tags) == {"forecaster", "hot_seller_classifier"}
+    version = train_info["version"]
+    assert all(t.endswith(f":{version}") for t in tags.values())
+    assert tags["forecaster"] in proc.stdout
+    code = f"""
+import json, bentoml
+from pathlib import Path
+from training.models.base import Forecaster
+m = bentoml.models.get({tags['forecaster']!r})
+blend = Forecaster.load(Path(m.path) / "blend")
+fc = blend.predict(h=12)
+print(json.dumps({{"meta": m.info.metadata, "labels": m.info.labels, "rows": len(fc),
+                   "members": list(blend.members_), "listed": [str(x.tag) for x in bentoml.models.list()]}}))
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    info = json.loads(res.stdout.strip().splitlines()[-1])
+    assert info["meta"]["config_hash"] == cfg.config_hash()
+    assert info["meta"]["data_snapshot"]
+    assert "blend_mase" in json.loads(info["meta"]["metrics"])
+    assert info["labels"]["kind"] == "forecaster"
+    assert info["members"] == ["seasonal_naive", "statquant", "xgboost"]
+    assert info["rows"] == 12 * pd.read_csv(CSV)["sku"].nunique()
+    assert set(tags.values()) <= set(info["listed"])
