@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from typing import Literal
@@ -238,7 +239,8 @@ class XGBoostIndividual(Forecaster):
         chunks = [tasks[i::n_jobs] for i in range(n_jobs)] if tasks else []
         results = []
         if n_jobs > 1 and len(tasks) > 1:
-            with ProcessPoolExecutor(max_workers=n_jobs) as pool:
+            # spawn, not fork: forking a process that already runs OpenMP/DuckDB threads can hang
+            with ProcessPoolExecutor(max_workers=n_jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
                 for part in pool.map(_fit_one_chunk, [(s, c) for c in chunks]):
                     results.extend(part)
         elif tasks:
