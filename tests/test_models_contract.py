@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.models import TEST_PARAMS, NotFittedError, available, create
+from training.models import TEST_PARAMS, NotFittedError, available, create, model_class
 from training.schema import SchemaError, forecast_columns
 
 from .retail_frames import weekly_retail
@@ -17,7 +17,7 @@ QS = [0.1, 0.5, 0.9]
 
 def _model(name: str):
     params = dict(TEST_PARAMS.get(name, {}))
-    cls_fields = create(name, **params).Settings.model_fields
+    cls_fields = model_class(name).Settings.model_fields
     if "max_horizon" in cls_fields:
         params["max_horizon"] = H
     return create(name, **params)

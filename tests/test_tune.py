@@ -15,8 +15,9 @@ from typer.testing import CliRunner
 from darkhorse.cli import app
 from darkhorse.config import Config, load_config
 from tests.conftest import RAW, write_config
-from training.history import History, frame_from_weekly
-from training.schema import DS, ID, Y
+from tests.retail_frames import weekly_retail
+from training.history import History
+from training.schema import DS, ID
 from training.tune import Param, TuneError, tune, write_tuned_config
 
 PARQUET = RAW / "online_retail" / "online_retail.parquet"
@@ -32,20 +33,8 @@ XGB_SPACE = {
 @pytest.fixture(scope="module")
 def history() -> History:
     """Weekly units of the best-selling items over the complete Monday weeks of the file."""
-    raw = pd.read_parquet(PARQUET, columns=["StockCode", "Quantity", "InvoiceDate"])
-    ts = pd.to_datetime(raw["InvoiceDate"], format="%Y-%m-%d %H:%M:%S")
-    df = pd.DataFrame(
-        {ID: raw["StockCode"].astype(str), Y: pd.to_numeric(raw["Quantity"], errors="coerce"), "ts": ts}
-    )
-    df = df[df[Y] > 0]
-    df[DS] = df["ts"].dt.normalize() - pd.to_timedelta(df["ts"].dt.weekday, unit="D")
-    start = ts.min().normalize()
-    first_week = start + pd.Timedelta(days=(7 - start.weekday()) % 7)  # first whole week
-    last_week = df[DS].max() - pd.Timedelta(weeks=1)  # the file ends inside its last week
-    df = df[(df[DS] >= first_week) & (df[DS] <= last_week)]
-    weekly = df.groupby([ID, DS], as_index=False)[Y].sum()
-    top = weekly.groupby(ID)[Y].sum().nlargest(N_ITEMS).index
-    frame = frame_from_weekly(weekly[weekly[ID].isin(top)])
+    frame = weekly_retail(N_ITEMS)
+    first_week, last_week = frame[DS].min(), frame[DS].max()
     labels = pd.DataFrame(
         {
             ID: pd.Series(dtype="object"),

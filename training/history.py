@@ -14,7 +14,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from darkhorse import features as feast_features
@@ -114,15 +113,3 @@ def load_history(config: Config, *, items: list[str] | None = None, store=None) 
         last_week=last,
     )
 
-
-def frame_from_weekly(df: pd.DataFrame) -> pd.DataFrame:
-    """Dense `unique_id, ds, y` from sparse weekly rows (missing weeks after the first = 0)."""
-    df = df[[ID, DS, Y]].copy()
-    df[DS] = pd.to_datetime(df[DS])
-    last = df[DS].max()
-    parts = []
-    for sid, g in df.groupby(ID, sort=True):
-        idx = pd.date_range(g[DS].min(), last, freq="7D")
-        s = g.set_index(DS)[Y].reindex(idx, fill_value=0.0)
-        parts.append(pd.DataFrame({ID: sid, DS: idx, Y: s.to_numpy(dtype=np.float64)}))
-    return pd.concat(parts, ignore_index=True)

@@ -21,9 +21,9 @@ import pandas as pd
 from pydantic import Field
 
 from training.device import xgboost_device
-from training.lags import past_features
+from training.lags import past_features, tail_stat
 from training.models.base import ModelSettings
-from training.schema import CUTOFF, DS, ID, WEEK, Y
+from training.schema import CUTOFF, DS, ID, WEEK
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +45,15 @@ class ClassifierSettings(ModelSettings):
 
 
 def momentum(train: pd.DataFrame, *, recent: int = 4, before: int = 12, floor: float = 1.0) -> pd.Series:
-    g = train.groupby(ID, sort=True)[Y]
-    last = g.apply(lambda v: v.iloc[-recent:].mean())
-    prev = g.apply(lambda v: v.iloc[-(recent + before) : -recent].mean() if len(v) > recent else np.nan)
+    last = tail_stat(train, recent)
+    prev = tail_stat(train, before, skip=recent)
     return (last / np.maximum(prev.fillna(0.0), floor)).rename("score")
 
 
 def forecast_growth(
     train: pd.DataFrame, forecast: pd.DataFrame, column: str, *, lookback: int, floor: float
 ) -> pd.Series:
-    past = train.groupby(ID, sort=True)[Y].apply(lambda v: v.iloc[-lookback:].sum() / lookback)
+    past = tail_stat(train, lookback, how="sum") / lookback
     future = forecast.groupby(ID, sort=True)[column].mean()
     return (future / np.maximum(past.reindex(future.index).fillna(0.0), floor)).rename("score")
 

@@ -55,6 +55,15 @@ def past_features(df: pd.DataFrame, *, n_lags: int = 8, covariates: list[str] | 
     return feats
 
 
+def tail_stat(df: pd.DataFrame, n: int, *, skip: int = 0, how: str = "mean") -> pd.Series:
+    """Per series (sorted by id), `how` of y over its last `n` weeks after skipping the last `skip`.
+    A series with no week in that range gets NaN (mean) or 0 (sum)."""
+    from_end = df.groupby(ID, sort=True).cumcount(ascending=False)
+    inside = (from_end >= skip) & (from_end < skip + n)
+    ids = pd.Index(df[ID].unique()).sort_values()
+    return df.loc[inside].groupby(ID, sort=True)[Y].agg(how).reindex(ids, fill_value=0.0 if how == "sum" else np.nan)
+
+
 def add_step(feats: pd.DataFrame, ds: pd.Series, k: np.ndarray | int) -> pd.DataFrame:
     """Direct rows: the step k and the calendar of the target week."""
     out = feats.copy()

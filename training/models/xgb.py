@@ -24,7 +24,7 @@ import pandas as pd
 from pydantic import Field
 
 from training.device import xgboost_device
-from training.lags import add_step, direct_pairs, past_features
+from training.lags import add_step, direct_pairs, past_features, tail_stat
 from training.models.base import Forecaster, ModelSettings
 from training.schema import DS, ID, Y
 
@@ -250,7 +250,7 @@ class XGBoostIndividual(Forecaster):
         rsteps = np.concatenate([k for _, _, _, k in results]) if results else np.ones(1, int)
         self.resid_by_step_ = {int(k): resid[rsteps == k] for k in np.unique(rsteps)}
         self.pooled_resid_ = resid
-        lvl = df.groupby(ID, sort=True)[Y].apply(lambda v: v.iloc[-s.fallback_window :].mean())
+        lvl = tail_stat(df, s.fallback_window)
         self.fallback_level_ = np.log1p(lvl.reindex(self.last_ds_.index).to_numpy())
         self.n_item_models_ = len(self.item_preds_)
 
