@@ -29,7 +29,16 @@ from pydantic import Field
 
 from training.metrics import naive_scale, smape
 from training.models.base import Forecaster, ModelSettings
-from training.schema import CUTOFF, DS, ID, WEEK, Y, forecast_columns, quantile_columns
+from training.schema import (
+    CUTOFF,
+    DS,
+    ID,
+    WEEK,
+    Y,
+    forecast_columns,
+    quantile_columns,
+    quantile_suffix,
+)
 
 log = logging.getLogger(__name__)
 
@@ -180,16 +189,26 @@ def _common_levels(validation: pd.DataFrame, models: Sequence[str]) -> list[floa
     return levels
 
 
+def width_factor(q: float, factors: dict[str, float]) -> float | None:
+    """The factor of level `q`: its own when calibrated, else that of the nearest calibrated
+    level on the same side of the median (so any requested level gets calibrated widths)."""
+    key = quantile_suffix(q)
+    if key in factors:
+        return factors[key]
+    side = [(abs(int(k[1:]) / 100 - q), f) for k, f in factors.items() if (int(k[1:]) - 50) * (q - 0.5) > 0]
+    return min(side)[1] if side else None
+
+
 def apply_widths(out: pd.DataFrame, name: str, quantiles: Sequence[float], factors: dict[str, float]) -> pd.DataFrame:
     mid_col = f"{name}-q50"
     if not factors or mid_col not in out:
         return out
     mid = out[mid_col].to_numpy()
     for q in quantiles:
-        key = quantile_columns("", [q])[0][1:]
-        if key in factors:
-            col = f"{name}-{key}"
-            out[col] = np.maximum(mid + factors[key] * (out[col].to_numpy() - mid), 0.0)
+        f = width_factor(q, factors)
+        if f is not None:
+            col = f"{name}-{quantile_suffix(q)}"
+            out[col] = np.maximum(mid + f * (out[col].to_numpy() - mid), 0.0)
     return out
 
 

@@ -1,0 +1,203 @@
+"""The allocation module: exact cases and hypothesis properties."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from darkhorse.allocation import (
+    AllocationError,
+    Demand,
+    balance,
+    fair_share,
+    grid_levels,
+    lower_bound_max_load,
+    newsvendor,
+    service_level,
+)
+
+K = 20
+LEVELS = grid_levels(K)
+TOL = 1e-6
+
+
+def uniform_demand(highs: list[float]) -> Demand:
+    """Item i ~ Uniform(0, highs[i]): quantile tau -> tau * high."""
+    return Demand(np.outer(highs, LEVELS), LEVELS)
+
+
+@st.composite
+def demands(draw, min_items=1, max_items=12):
+    n = draw(st.integers(min_items, max_items))
+    steps = draw(arrays("float64", (n, K), elements=st.floats(0, 50, allow_nan=False, allow_infinity=False)))
+    return Demand(np.cumsum(steps, axis=1), LEVELS)
+
+
+@st.composite
+def bounds(draw, n):
+    lo = draw(arrays("float64", n, elements=st.floats(0, 20)))
+    extra = draw(arrays("float64", n, elements=st.floats(0, 400)))
+    return lo, lo + extra
+
+
+def test_quantile_and_cdf_are_inverse_on_a_uniform():
+    d = uniform_demand([100.0, 10.0])
+    np.testing.assert_allclose(d.quantile(0.3), [30.0, 3.0])
+    np.testing.assert_allclose(d.cdf(np.array([30.0, 3.0])), [0.3, 0.3])
+    assert d.cdf(np.array([1e9, -1.0])).tolist() == [1.0, 0.0]
+    np.testing.assert_allclose(d.mean(), [50.0, 5.0])
+
+
+def test_intermittent_demand_has_an_atom_at_zero():
+    values = np.zeros((1, K))
+    values[0, 15:] = [1, 2, 3, 4, 5]
+    d = Demand(values, LEVELS)
+    # 15 of the 20 equally likely outcomes are 0: P(D <= 0) is at least 0.725 (the 15th level)
+    assert d.cdf(np.array([0.0]))[0] >= LEVELS[14] - 1e-12
+    assert d.quantile(0.5)[0] == 0.0
+
+
+def test_newsvendor_ample_capacity_gives_each_item_its_critical_ratio_quantile():
+    d = uniform_demand([100.0, 40.0, 10.0])
+    res = newsvendor(d, 1e6, underage_cost=[3.0, 1.0, 9.0], overage_cost=[1.0, 1.0, 1.0])
+    np.testing.assert_allclose(res.quantity, [75.0, 20.0, 9.0], atol=1e-9)
+    assert not res.binding and res.shadow_price == 0.0
+    np.testing.assert_allclose(res.service_level, [0.75, 0.5, 0.9], atol=1e-9)
+
+
+def test_newsvendor_tight_capacity_equalises_the_marginal_value():
+    # two uniform items, same costs: the capacity splits so both sit at the same level
+    d = uniform_demand([100.0, 50.0])
+    res = newsvendor(d, 60.0, underage_cost=4.0, overage_cost=1.0)
+    assert res.binding and res.used == pytest.approx(60.0, abs=1e-6)
+    np.testing.assert_allclose(res.quantity, [40.0, 20.0], atol=1e-6)
+    # the shadow price solves F(x) = (cu - lam) / (cu + co): 0.4 = (4 - lam) / 5
+    assert res.shadow_price == pytest.approx(2.0, abs=1e-6)
+    # expected shortfall of U(0, 100) at 40: (100 - 40)^2 / 200 = 18 (grid of 20 outcomes)
+    assert res.expected_shortfall[0] == pytest.approx(18.0, rel=0.01)
+
+
+def test_unit_cost_weights_the_capacity():
+    d = uniform_demand([100.0, 100.0])
+    res = newsvendor(d, 50.0, unit_cost=[1.0, 4.0], underage_cost=1.0, overage_cost=0.0)
+    assert float(np.dot([1.0, 4.0], res.quantity)) <= 50.0 + TOL
+    assert res.quantity[0] > res.quantity[1]  # the cheap item gets more units
+
+
+def test_clear_errors_name_the_problem():
+    d = uniform_demand([10.0, 10.0])
+    with pytest.raises(AllocationError, match="below the total of the minimum") as e:
+        newsvendor(d, 5.0, minimum=[3.0, 3.0])
+    assert e.value.field == "capacity"
+    with pytest.raises(AllocationError, match="min exceeds max"):
+        fair_share(d, 5.0, minimum=[3.0, 0.0], maximum=[2.0, 1.0])
+    with pytest.raises(AllocationError, match="capacity"):
+        service_level(d, -1.0)
+    with pytest.raises(AllocationError, match="capacity"):
+        newsvendor(d, float("nan"))
+    with pytest.raises(AllocationError, match="unit_cost"):
+        fair_share(d, 5.0, unit_cost=[0.0, 1.0])
+    with pytest.raises(AllocationError, match="headroom"):
+        balance(d, 2, headroom=1.0)
+
+
+def test_service_level_sets_safety_stock_above_the_median():
+    d = uniform_demand([100.0])
+    res = service_level(d, 1e6, level=0.9)
+    assert res.quantity[0] == pytest.approx(90.0)
+    assert res.safety_stock[0] == pytest.approx(40.0)
+    short = service_level(d, 70.0, level=0.9)
+    assert short.quantity[0] == pytest.approx(70.0, abs=1e-6) and short.target_level[0] == pytest.approx(0.7, abs=1e-6)
+
+
+def test_fair_share_serves_the_same_fraction_of_every_item():
+    d = uniform_demand([100.0, 20.0])  # means 50 and 10
+    res = fair_share(d, 30.0)
+    np.testing.assert_allclose(res.quantity, [25.0, 5.0], atol=1e-6)
+    assert res.share == pytest.approx(0.5, abs=1e-9)
+    assert fair_share(d, 1000.0).quantity.tolist() == pytest.approx([50.0, 10.0])
+
+
+def test_balance_spreads_equal_items_evenly_and_reports_node_service_level():
+    d = uniform_demand([10.0] * 6)
+    res = balance(d, 3, headroom=0.9)
+    assert np.bincount(res.node, minlength=3).tolist() == [2, 2, 2]
+    loads = [n["load"] for n in res.nodes]
+    assert max(loads) == pytest.approx(18.0)
+    capped = balance(d, 3, headroom=0.9, node_capacity=np.array([10.0, 10.0, 10.0]))
+    # two U(0,10) moving together need 2 * Q(tau) <= 10: tau = 0.5
+    assert all(n["service_level"] == pytest.approx(0.5, abs=1e-9) for n in capped.nodes)
+
+
+# ---------------------------------------------------------------- properties
+
+PROP = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+MODES = ("newsvendor", "fair_share", "service_level")
+
+
+def run(mode, d, capacity, lo=None, hi=None):
+    if mode == "newsvendor":
+        return newsvendor(d, capacity, underage_cost=3.0, overage_cost=1.0, minimum=lo, maximum=hi)
+    if mode == "fair_share":
+        return fair_share(d, capacity, minimum=lo, maximum=hi)
+    return service_level(d, capacity, level=0.9, minimum=lo, maximum=hi)
+
+
+@PROP
+@given(data=st.data(), mode=st.sampled_from(MODES), frac=st.floats(0, 2))
+def test_never_exceeds_capacity_and_respects_min_max(data, mode, frac):
+    d = data.draw(demands())
+    lo, hi = data.draw(bounds(d.n))
+    need = lo.sum()
+    capacity = need + frac * (d.values[:, -1].sum() + 1)
+    res = run(mode, d, capacity, lo, hi)
+    assert res.quantity.sum() <= capacity * (1 + 1e-9) + TOL
+    assert (res.quantity >= lo - TOL).all() and (res.quantity <= hi + TOL).all()
+    assert ((res.service_level >= -TOL) & (res.service_level <= 1 + TOL)).all()
+    assert (res.expected_shortfall >= -TOL).all() and (res.expected_leftover >= -TOL).all()
+
+
+@PROP
+@given(data=st.data(), mode=st.sampled_from(MODES), c1=st.floats(0, 500), extra=st.floats(0, 500))
+def test_monotone_in_capacity(data, mode, c1, extra):
+    d = data.draw(demands())
+    a = run(mode, d, c1)
+    b = run(mode, d, c1 + extra)
+    assert (b.quantity >= a.quantity - 1e-6 * (1 + a.quantity)).all()
+
+
+@PROP
+@given(data=st.data(), mode=st.sampled_from(MODES), copies=st.integers(2, 4), frac=st.floats(0, 1.5))
+def test_equal_items_get_equal_shares(data, mode, copies, frac):
+    one = data.draw(demands(max_items=4))
+    d = Demand(np.repeat(one.values, copies, axis=0), LEVELS)
+    res = run(mode, d, frac * d.values[:, -1].sum())
+    q = res.quantity.reshape(one.n, copies)
+    np.testing.assert_allclose(q, q[:, :1].repeat(copies, axis=1), rtol=1e-9, atol=1e-9)
+
+
+@PROP
+@given(data=st.data(), cu=st.floats(0.1, 10), co=st.floats(0.1, 10))
+def test_newsvendor_with_ample_capacity_is_the_critical_ratio_quantile(data, cu, co):
+    d = data.draw(demands())
+    res = newsvendor(d, 1e12, underage_cost=cu, overage_cost=co)
+    np.testing.assert_allclose(res.quantity, d.quantile(cu / (cu + co)), rtol=1e-12)
+    assert res.shadow_price == 0.0 and not res.binding
+
+
+@PROP
+@given(data=st.data(), n_nodes=st.integers(1, 6), headroom=st.floats(0.05, 0.95))
+def test_balance_assigns_every_item_once_within_the_list_scheduling_bound(data, n_nodes, headroom):
+    d = data.draw(demands(max_items=20))
+    res = balance(d, n_nodes, headroom=headroom)
+    assert res.node.shape == (d.n,) and ((res.node >= 0) & (res.node < n_nodes)).all()
+    load = d.quantile(headroom)
+    per_node = np.bincount(res.node, weights=load, minlength=n_nodes)
+    assert sum(n["items"] for n in res.nodes) == d.n
+    assert per_node.sum() == pytest.approx(load.sum())
+    # longest-processing-time-first: within 4/3 of the optimum, and never above mean + max item
+    assert per_node.max() <= load.sum() / n_nodes + load.max(initial=0) + TOL
+    assert per_node.max() >= lower_bound_max_load(load, n_nodes) - TOL
