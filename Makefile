@@ -9,6 +9,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CONFIG ?= darkhorse.yaml
+PORT   ?= 3000
 
 # telemetry off, no downloads at run time
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
@@ -18,7 +19,7 @@ export GX_ANALYTICS_ENABLED := false
 export HF_HUB_OFFLINE := 1
 export DO_NOT_TRACK := 1
 
-.PHONY: help venv build train backtest tune test test-fast lint bench bench-features clean
+.PHONY: help venv build train release serve backtest tune test test-fast lint bench bench-panel bench-serve bench-features clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -34,8 +35,15 @@ venv: $(STAMP) ## Create the virtualenv and install DarkHorse (skipped when up t
 build: venv ## Build the weekly panels and hot-seller labels from the configured data (CONFIG=...)
 	$(BIN)/darkhorse build --config $(CONFIG)
 
-train: venv ## Backtest and train the ensemble (CONFIG=...)
+train: venv ## Backtest and train the ensemble, then build its release bento (CONFIG=...)
 	$(BIN)/darkhorse train --config $(CONFIG)
+	$(BIN)/darkhorse release --config $(CONFIG)
+
+release: venv ## Build a release bento of the last trained ensemble (CONFIG=...)
+	$(BIN)/darkhorse release --config $(CONFIG)
+
+serve: venv ## Serve the newest release on 127.0.0.1:$(PORT) (dashboard at /ui/, API docs at /docs)
+	$(BIN)/bentoml serve $$($(BIN)/darkhorse release --latest --config $(CONFIG)) --host 127.0.0.1 --port $(PORT)
 
 backtest: venv ## Rolling-origin backtest and report only, no model saved (CONFIG=...)
 	$(BIN)/darkhorse backtest --config $(CONFIG)
@@ -52,8 +60,13 @@ test-fast: venv ## Run the quick tests only (no slow, no integration)
 lint: venv ## Lint with ruff
 	$(BIN)/ruff check darkhorse training expectations feature_repo tests benchmarks
 
-bench: venv ## Benchmark the panel build: dbt vs one DuckDB statement vs pandas (1M, 10M rows)
+bench: bench-panel bench-serve ## Every benchmark: panel build, then the served API
+
+bench-panel: venv ## Benchmark the panel build: dbt vs one DuckDB statement vs pandas (1M, 10M rows)
 	$(BIN)/python benchmarks/bench_panel.py
+
+bench-serve: venv ## Benchmark the newest release over HTTP: latency p50/p99 and requests/s (needs make train)
+	$(BIN)/python benchmarks/bench_serve.py --config $(CONFIG)
 
 bench-features: venv ## Benchmark the feature store: point-in-time training sets, online lookups (sqlite, redis)
 	$(BIN)/python benchmarks/bench_features.py

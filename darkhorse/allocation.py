@@ -1,10 +1,10 @@
 """Capacity allocation from forecast demand distributions. Pure numpy: no I/O, no service.
 
 Every item's demand over the planning period is a distribution given by its quantiles at
-`levels`, the midpoints of K equal-probability bins (`grid_levels`). The quantile function is
-piecewise linear through those points, starts at 0 at level 0 (demand is never negative) and
-is extended linearly to level 1. Expectations (mean, expected shortfall and leftover) treat the
-K quantiles as K equally likely outcomes.
+`levels` (by default the midpoints of K equal-probability bins, `grid_levels`). The quantile
+function is piecewise linear through those points, starts at 0 at level 0 (demand is never
+negative) and is extended linearly to level 1. Expectations (mean, expected shortfall and
+leftover) are exact integrals of that piecewise-linear quantile function.
 
 Modes (each respects per-item minimum and maximum and never allocates more than the capacity):
 
@@ -29,6 +29,7 @@ sum, which errs on the side of more stock and more headroom.
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -86,7 +87,8 @@ class Demand:
         return Demand(self.values[index], self.levels)
 
     def mean(self) -> np.ndarray:
-        return self.values.mean(axis=1)
+        k = self._knots
+        return (np.diff(self._tau) * (k[:, :-1] + k[:, 1:]) * 0.5).sum(axis=1)
 
     def quantile(self, tau: float | np.ndarray) -> np.ndarray:
         """Q_i(tau_i) for every item (tau a scalar or one level per item, in [0, 1])."""
@@ -112,12 +114,22 @@ class Demand:
         return out
 
     def shortfall(self, x: np.ndarray) -> np.ndarray:
-        """Expected unmet demand E[(D - x)+]."""
-        return np.maximum(self.values - np.asarray(x, dtype="float64")[:, None], 0.0).mean(axis=1)
+        """Expected unmet demand E[(D - x)+] = integral over levels of (Q(u) - x)+."""
+        x = np.asarray(x, dtype="float64")[:, None]
+        a, b = self._knots[:, :-1], self._knots[:, 1:]  # each segment rises from a to b
+        width = np.diff(self._tau)
+        above = (a + b) * 0.5 - x  # whole segment above x
+        rise = b - a
+        # segment crossing x: the part above x is a triangle of base (b - x) / rise * width
+        crossing = (a < x) & (b > x)  # implies rise > 0
+        partial = np.divide(np.where(crossing, b - x, 0.0) ** 2, 2 * rise, out=np.zeros_like(rise), where=crossing)
+        seg = np.where(a >= x, above, partial)
+        return np.maximum((seg * width).sum(axis=1), 0.0)
 
     def leftover(self, x: np.ndarray) -> np.ndarray:
-        """Expected unused allocation E[(x - D)+]."""
-        return np.maximum(np.asarray(x, dtype="float64")[:, None] - self.values, 0.0).mean(axis=1)
+        """Expected unused allocation E[(x - D)+] = x - E[D] + E[(D - x)+]."""
+        x = np.asarray(x, dtype="float64")
+        return np.maximum(x - self.mean() + self.shortfall(x), 0.0)
 
 
 @dataclass
@@ -173,14 +185,35 @@ def _check_bounds(lo: np.ndarray, hi: np.ndarray, w: np.ndarray, capacity: float
         )
 
 
-def _bisect_decreasing(total, capacity: float, lo: float, hi: float) -> float:
-    """Smallest-ish p in [lo, hi] with total(p) <= capacity, for total non-increasing in p."""
+def _bisect_decreasing(total, capacity: float, lo: float, hi: float, rtol: float = 1e-9) -> float:
+    """A p in [lo, hi] with capacity * (1 - rtol) <= total(p) <= capacity, for total
+    continuous and non-increasing in p (total(hi) <= capacity < total(lo) on entry).
+
+    Regula falsi with the Illinois correction (totals are piecewise linear, so it converges
+    in a few steps), falling back to halving when an interpolated point leaves the bracket.
+    """
+    tol = rtol * max(capacity, 1e-300)
+    flo, fhi = total(lo) - capacity, total(hi) - capacity
+    if fhi >= -tol:
+        return hi
+    side = 0
     for _ in range(_BISECT_STEPS):
-        mid = 0.5 * (lo + hi)
-        if total(mid) > capacity:
-            lo = mid
+        p = (lo * fhi - hi * flo) / (fhi - flo) if flo != fhi else 0.5 * (lo + hi)
+        if not lo < p < hi:
+            p = 0.5 * (lo + hi)
+        fp = total(p) - capacity
+        if fp > 0:
+            lo, flo = p, fp
+            if side == 1:
+                fhi *= 0.5
+            side = 1
         else:
-            hi = mid
+            hi, fhi = p, fp
+            if fp >= -tol:
+                break
+            if side == -1:
+                flo *= 0.5
+            side = -1
         if hi - lo <= 1e-13 * max(1.0, hi):
             break
     return hi
@@ -322,10 +355,19 @@ def balance(
     order = np.argsort(-load, kind="stable")
     node_load = np.zeros(n_nodes)
     node = np.empty(n, dtype="int64")
-    for i in order:  # LPT: place the largest remaining item where utilisation grows least
-        j = int(np.argmin((node_load + load[i]) / caps))
-        node[i] = j
-        node_load[j] += load[i]
+    # LPT: place the largest remaining item where utilisation grows least
+    if node_capacity is None:  # equal nodes: the least loaded one, from a heap
+        heap = [(0.0, j) for j in range(n_nodes)]
+        for i in order.tolist():
+            used, j = heapq.heappop(heap)
+            node[i] = j
+            heapq.heappush(heap, (used + float(load[i]), j))
+        node_load = np.bincount(node, weights=load, minlength=n_nodes)
+    else:
+        for i in order:
+            j = int(np.argmin((node_load + load[i]) / caps))
+            node[i] = j
+            node_load[j] += load[i]
 
     # per-node distribution: level-wise sum of its items' quantiles (scaled by unit cost)
     scaled = demand.values * w[:, None]

@@ -257,6 +257,31 @@ def train(
 
 
 @app.command()
+def release(
+    config: ConfigOpt = None,
+    list_: Annotated[bool, typer.Option("--list", help="List the releases in the store, newest first.")] = False,
+    latest: Annotated[bool, typer.Option("--latest", help="Print the newest release's tag and exit.")] = False,
+) -> None:
+    """Build a versioned bento of the last trained ensemble (models pinned by tag, model card)."""
+    cfg = _load(config)
+    from darkhorse.release import ReleaseError, build_release, latest_release, list_releases
+
+    try:
+        if latest:
+            print(latest_release(cfg))
+            return
+        if list_:
+            for r in list_releases(cfg):
+                console.print(f"{r['tag']}  {r['created']}  models: {', '.join(r['models'])}")
+            return
+        rel = build_release(cfg, progress=lambda msg: console.print(msg))
+    except ReleaseError as e:
+        _fail(str(e))
+    console.print(f"release [bold]{rel.tag}[/bold] (models: {', '.join(rel.models.values())})")
+    console.print(f"serve it: bentoml serve {rel.tag}   (or: make serve)")
+
+
+@app.command()
 def models() -> None:
     """List the registered models."""
     from training.models import available, model_class

@@ -319,6 +319,18 @@ class BlendConfig(_Strict):
     )
 
 
+class HotSellerTransformerConfig(_Strict):
+    """The transformer hot-seller classifier (training/hot_seller_transformer.py)."""
+
+    enabled: bool = Field(False, description="Score hot sellers with the transformer too.")
+    weight: float = Field(
+        0.0, ge=0, le=1, description="Weight of the transformer's rank in the final ranking."
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Transformer classifier hyperparameters."
+    )
+
+
 class HotSellerConfig(_Strict):
     """Hot-seller ranking: forecast-implied growth combined with a classifier."""
 
@@ -329,6 +341,17 @@ class HotSellerConfig(_Strict):
     classifier_weight: float = Field(
         0.5, ge=0, le=1, description="Weight of the classifier's rank in the final ranking."
     )
+    transformer: HotSellerTransformerConfig = HotSellerTransformerConfig()
+
+    @model_validator(mode="after")
+    def _weights(self) -> HotSellerConfig:
+        if self.transformer.enabled and self.classifier_weight + self.transformer.weight > 1:
+            raise ValueError("classifier_weight + transformer.weight must not exceed 1")
+        return self
+
+    def transformer_params(self) -> dict[str, Any] | None:
+        """The transformer's hyperparameters when it is enabled, else None."""
+        return dict(self.transformer.params) if self.transformer.enabled else None
 
 
 class TrainingConfig(_Strict):
@@ -340,6 +363,31 @@ class TrainingConfig(_Strict):
     model_prefix: str = Field(
         "darkhorse", pattern=r"^[a-z][a-z0-9_]*$", description="BentoML model name prefix."
     )
+
+
+class ServingConfig(_Strict):
+    """The release (bento) and the allocation API it serves."""
+
+    bento: str = Field(
+        "darkhorse", pattern=r"^[a-z][a-z0-9_-]*$", description="Bento name of every release."
+    )
+    quantile_grid: int = Field(
+        50,
+        description="Demand distribution resolution: levels 1/(2k), 3/(2k), ... (whole percents).",
+    )
+    max_feature_age_days: float = Field(
+        14.0, gt=0, description="Features older than this are reported stale (Feast does not enforce ttl online).",
+    )
+    freshness_refresh_seconds: float = Field(
+        60.0, gt=0, description="How often the service re-reads feature timestamps from the online store.",
+    )
+
+    @field_validator("quantile_grid")
+    @classmethod
+    def _whole_percents(cls, v: int) -> int:
+        if v not in (10, 25, 50):
+            raise ValueError("quantile_grid must make levels whole percents: 10, 25 or 50")
+        return v
 
 
 class Config(_Strict):
@@ -354,8 +402,10 @@ class Config(_Strict):
     blend: BlendConfig = BlendConfig()
     hot_sellers: HotSellerConfig = HotSellerConfig()
     training: TrainingConfig = TrainingConfig()
+    serving: ServingConfig = ServingConfig()
     # set by load_config; not part of the file
     root: Path = Field(Path("."), exclude=True)
+    path: Path | None = Field(None, exclude=True)
 
     @model_validator(mode="after")
     def _sources_consistent(self) -> Config:
@@ -483,9 +533,10 @@ def load_config(path: str | Path | None = None) -> Config:
         raise ConfigError(f"config {cfg_path} is not valid YAML: {e}") from e
     if not isinstance(raw, dict):
         raise ConfigError(f"config {cfg_path} must be a mapping of keys, got {type(raw).__name__}")
-    if "root" in raw:
-        raise ConfigError(f"invalid config {cfg_path}:\n  - root: unknown key (not allowed)")
+    for key in ("root", "path"):
+        if key in raw:
+            raise ConfigError(f"invalid config {cfg_path}:\n  - {key}: unknown key (not allowed)")
     try:
-        return Config.model_validate({**raw, "root": cfg_path.resolve().parent})
+        return Config.model_validate({**raw, "root": cfg_path.resolve().parent, "path": cfg_path.resolve()})
     except ValidationError as e:
         raise ConfigError(_format_errors(e, cfg_path)) from None

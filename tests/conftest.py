@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,8 @@ REPO = Path(__file__).resolve().parents[1]
 RAW = REPO / "data" / "raw"
 
 set_offline_defaults()
+# tests never touch the user's BentoML store: one throwaway store per test session
+os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="darkhorse-test-bentoml-")
 
 
 def write_config(

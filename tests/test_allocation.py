@@ -51,6 +51,18 @@ def test_quantile_and_cdf_are_inverse_on_a_uniform():
     np.testing.assert_allclose(d.mean(), [50.0, 5.0])
 
 
+def test_expectations_are_exact_for_any_level_grid():
+    # U(0, 100) on an uneven grid (whole percents plus the trained 10/50/90)
+    levels = np.array(sorted({0.01, 0.03, 0.1, 0.37, 0.5, 0.51, 0.9, 0.97, 0.99}))
+    d = Demand(np.outer([100.0], levels), levels)
+    assert d.mean()[0] == pytest.approx(50.0, rel=1e-12)
+    # E[(D - 40)+] = 60^2 / 200 = 18; E[(40 - D)+] = 40^2 / 200 = 8
+    assert d.shortfall(np.array([40.0]))[0] == pytest.approx(18.0, rel=1e-12)
+    assert d.leftover(np.array([40.0]))[0] == pytest.approx(8.0, rel=1e-12)
+    assert d.shortfall(np.array([1e12]))[0] == 0.0 and d.leftover(np.array([0.0]))[0] == pytest.approx(0.0, abs=1e-12)
+    np.testing.assert_allclose(d.quantile(np.array([0.37])), [37.0])
+
+
 def test_intermittent_demand_has_an_atom_at_zero():
     values = np.zeros((1, K))
     values[0, 15:] = [1, 2, 3, 4, 5]
@@ -76,8 +88,8 @@ def test_newsvendor_tight_capacity_equalises_the_marginal_value():
     np.testing.assert_allclose(res.quantity, [40.0, 20.0], atol=1e-6)
     # the shadow price solves F(x) = (cu - lam) / (cu + co): 0.4 = (4 - lam) / 5
     assert res.shadow_price == pytest.approx(2.0, abs=1e-6)
-    # expected shortfall of U(0, 100) at 40: (100 - 40)^2 / 200 = 18 (grid of 20 outcomes)
-    assert res.expected_shortfall[0] == pytest.approx(18.0, rel=0.01)
+    # expected shortfall of U(0, 100) at 40: (100 - 40)^2 / 200 = 18
+    assert res.expected_shortfall[0] == pytest.approx(18.0, rel=1e-6)
 
 
 def test_unit_cost_weights_the_capacity():

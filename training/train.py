@@ -84,9 +84,14 @@ def fit_final(config: Config, history: History, forecasts: pd.DataFrame, *, show
 
 
 def save_to_store(
-    config: Config, version: str, blend: Blend, clf, metadata: dict[str, Any]
+    config: Config, version: str, blend: Blend, clf, metadata: dict[str, Any],
+    ranking: pd.DataFrame | None = None,
 ) -> dict[str, str]:
-    """Save the forecaster (blend + members) and the classifier as BentoML models `version`."""
+    """Save the forecaster (blend + members) and the classifier as BentoML models `version`.
+
+    The hot-seller model also keeps `ranking.parquet`: every score of every item as of the last
+    closed week (the classifier needs each item's history, which a release does not carry).
+    """
     import pickle
 
     import bentoml
@@ -106,6 +111,8 @@ def save_to_store(
     ) as ref:
         with open(Path(ref.path) / "classifier.pkl", "wb") as f:
             pickle.dump(clf, f, protocol=pickle.HIGHEST_PROTOCOL)
+        if ranking is not None:
+            ranking.to_parquet(Path(ref.path) / "ranking.parquet", index=False)
         tags[CLASSIFIER] = str(ref.tag)
     return tags
 
@@ -135,7 +142,7 @@ def train(config: Config, *, out_dir: Path | None = None, show_progress: bool = 
     version = release_version(config)
     blend, clf, forecast, ranking = fit_final(config, history, bt.forecasts, show_progress=show_progress)
     metadata = _metadata(config, history, bt.metrics, version)
-    tags = save_to_store(config, version, blend, clf, metadata) if save else {}
+    tags = save_to_store(config, version, blend, clf, metadata, ranking) if save else {}
     bt.metrics["release"] = {"version": version, "tags": tags, "train_seconds": round(time.perf_counter() - started, 1)}
     write_outputs(bt, out)
     forecast.insert(2, "cutoff", history.last_week)

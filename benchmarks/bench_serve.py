@@ -1,0 +1,228 @@
+"""Benchmark of the served release: latency and throughput over HTTP on loopback.
+
+Starts `bentoml serve <release>` (the newest release of the config, or `--release TAG`) on a
+free 127.0.0.1 port, or uses `--url` of a running one, and drives it from this process with
+`--concurrency` clients (asyncio + httpx, keep-alive) for `--seconds` per scenario after a
+warm-up:
+
+* ``reference``: `GET /livez`, the framework's floor on this machine (every ratio is against it);
+* ``forecast_1``: `POST /v1/forecast`, 1 item, the full horizon, 3 quantiles;
+* ``allocate_1000``: `POST /v1/allocate`, newsvendor, 1,000 items, capacity binding;
+* ``balance_1000``: `POST /v1/allocate`, balance, 1,000 items over 16 nodes.
+
+Reports p50/p99 latency, requests per second and errors, and writes JSON and Markdown under
+`--out-dir` (default data/bench). The goal for `allocate_1000` is p99 <= 50 ms; it is
+reported, not asserted: the load client shares the machine's cores with the server.
+
+    python benchmarks/bench_serve.py                        # newest release of darkhorse.yaml
+    python benchmarks/bench_serve.py --seconds 5 --concurrency 1 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+GOAL_P99_MS = 50.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(url: str, proc: subprocess.Popen | None, timeout: float = 180.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"bentoml serve exited with {proc.returncode}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        time.sleep(0.5)
+    raise TimeoutError(f"{url} not ready after {timeout:.0f}s")
+
+
+@contextlib.contextmanager
+def serve(tag: str, *, log_path: Path, env: dict[str, str] | None = None):
+    """`bentoml serve TAG` on a free loopback port; yields its base URL; stops it after."""
+    port = free_port()
+    cmd = [str(Path(sys.executable).with_name("bentoml")), "serve", tag, "--host", "127.0.0.1", "--port", str(port)]
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+                                start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, proc)
+        yield url
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, 15)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+
+
+def scenarios(url: str) -> dict[str, tuple[str, str, dict | None]]:
+    """name -> (method, path, json body), built from the release's own items."""
+    import httpx
+
+    info = httpx.post(f"{url}/v1/release", json={}, timeout=30).json()
+    ranked = httpx.post(f"{url}/v1/hot-sellers", json={"k": 5000, "score": "final"}, timeout=60).json()["items"]
+    items = [r["item"] for r in ranked]
+    if len(items) < 1000:
+        raise SystemExit(f"the release has {len(items)} ranked items; the allocate scenario needs 1,000")
+    rng = np.random.default_rng(0)
+    chosen = [items[i] for i in rng.choice(len(items), 1000, replace=False)]
+    fc = httpx.post(f"{url}/v1/forecast", json={"items": chosen, "horizon": 1, "quantiles": [0.5]}, timeout=60).json()
+    demand = sum(f["weeks"][0]["point"] for f in fc["forecasts"])
+    body = [{"id": i, "underage_cost": float(rng.uniform(1, 5)), "overage_cost": 1.0} for i in chosen]
+    return {
+        "reference": ("GET", "/livez", None),
+        "forecast_1": ("POST", "/v1/forecast", {"items": [items[0]], "horizon": info["horizon"]}),
+        "allocate_1000": ("POST", "/v1/allocate", {"mode": "newsvendor", "capacity": round(0.7 * demand, 1), "items": body}),
+        "balance_1000": ("POST", "/v1/allocate", {"mode": "balance", "nodes": 16, "items": [{"id": i} for i in chosen]}),
+    }
+
+
+async def _load(url: str, method: str, path: str, body: dict | None, *, concurrency: int, seconds: float, warmup: float):
+    import httpx
+
+    payload = json.dumps(body).encode() if body is not None else None
+    headers = {"Content-Type": "application/json"}
+    latencies: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+        start = time.perf_counter()
+        measure_from = start + warmup
+        stop = measure_from + seconds
+
+        async def worker() -> None:
+            nonlocal errors
+            while True:
+                t0 = time.perf_counter()
+                if t0 >= stop:
+                    return
+                r = await client.request(method, path, content=payload, headers=headers)
+                t1 = time.perf_counter()
+                if t0 >= measure_from:
+                    latencies.append(t1 - t0)
+                    if r.status_code != 200:
+                        errors += 1
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    lat = np.array(latencies) * 1000
+    return {
+        "requests": len(lat), "errors": errors, "rps": len(lat) / seconds,
+        "p50_ms": float(np.percentile(lat, 50)) if len(lat) else None,
+        "p99_ms": float(np.percentile(lat, 99)) if len(lat) else None,
+        "mean_ms": float(lat.mean()) if len(lat) else None,
+        "bytes_in": len(payload or b""),
+    }
+
+
+def run(url: str, *, concurrency: list[int], seconds: float, warmup: float) -> list[dict[str, Any]]:
+    rows = []
+    for name, (method, path, body) in scenarios(url).items():
+        for c in concurrency:
+            res = asyncio.run(_load(url, method, path, body, concurrency=c, seconds=seconds, warmup=warmup))
+            rows.append({"scenario": name, "concurrency": c, **res})
+            print(f"  {name:<14} c={c:<3} p50 {res['p50_ms']:7.2f} ms  p99 {res['p99_ms']:7.2f} ms  "
+                  f"{res['rps']:8.1f} req/s  errors {res['errors']}", flush=True)
+    ref = {r["concurrency"]: r for r in rows if r["scenario"] == "reference"}
+    for r in rows:
+        base = ref.get(r["concurrency"])
+        r["p50_vs_reference"] = r["p50_ms"] / base["p50_ms"] if base and base["p50_ms"] else None
+        r["rps_vs_reference"] = r["rps"] / base["rps"] if base and base["rps"] else None
+    return rows
+
+
+def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+    lines = [
+        f"# Serving benchmark: {meta['release']}", "",
+        f"{meta['machine']}; server: `bentoml serve` ({meta['server']}); client: {meta['client']}.", "",
+        "| scenario | concurrency | p50 ms | p99 ms | req/s | errors | p50 / reference | req/s / reference |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['scenario']} | {r['concurrency']} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['rps']:.1f} | "
+            f"{r['errors']} | {r['p50_vs_reference']:.2f} | {r['rps_vs_reference']:.3f} |"
+        )
+    goal = [r for r in rows if r["scenario"] == "allocate_1000"]
+    lines += ["", f"Goal: allocate_1000 p99 <= {GOAL_P99_MS:.0f} ms: " + ", ".join(
+        f"c={r['concurrency']}: {r['p99_ms']:.1f} ms ({'met' if r['p99_ms'] <= GOAL_P99_MS else 'missed'})" for r in goal)]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--config", default=str(REPO / "darkhorse.yaml"))
+    p.add_argument("--release", help="bento tag to serve (default: the config's newest release)")
+    p.add_argument("--url", help="benchmark a server that is already running at this URL")
+    p.add_argument("--concurrency", type=int, nargs="+", default=[1, 4])
+    p.add_argument("--seconds", type=float, default=8.0)
+    p.add_argument("--warmup", type=float, default=1.0)
+    p.add_argument("--out-dir", default=str(REPO / "data" / "bench"))
+    args = p.parse_args(argv)
+
+    from darkhorse.env import set_offline_defaults
+
+    set_offline_defaults()
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tag = args.release
+    if args.url is None and tag is None:
+        from darkhorse.config import load_config
+        from darkhorse.release import ReleaseError, latest_release
+
+        try:
+            tag = latest_release(load_config(args.config))
+        except ReleaseError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+    meta = {
+        "release": tag or args.url, "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "server": "1 worker" if args.url is None else "external",
+        "client": f"httpx async, keep-alive, {args.seconds:g}s per run after {args.warmup:g}s warm-up",
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    print(f"benchmarking {meta['release']}", flush=True)
+    with contextlib.ExitStack() as stack:
+        url = args.url
+        if url is None:
+            log_path = Path(tempfile.mkstemp(prefix="bench_serve_", suffix=".log")[1])
+            url = stack.enter_context(serve(tag, log_path=log_path))
+        rows = run(url, concurrency=args.concurrency, seconds=args.seconds, warmup=args.warmup)
+    (out / "serve.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=2))
+    md = markdown(rows, meta)
+    (out / "serve.md").write_text(md)
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

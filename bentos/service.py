@@ -1,0 +1,131 @@
+"""The DarkHorse release service: forecasts, hot sellers and capacity allocation over HTTP.
+
+`darkhorse release` copies this file into a bento together with `release.json` (the pinned
+model tags, the config it was trained with, the backtest metrics) and a model card. Routes:
+
+* `POST /v1/forecast`: weekly quantile forecasts of the named items;
+* `POST /v1/hot-sellers`: top k (or above a threshold) items by a hot-seller score;
+* `POST /v1/allocate`: newsvendor, fair share, service level or node balance allocation;
+* `POST /v1/release`: the release, its models, feature freshness and limits;
+* `GET /ui/`: a small dashboard of the three; `GET /docs`, `/docs.json`: the OpenAPI schema.
+
+Requests that cannot be answered (unknown items, horizon beyond the trained one, capacity below
+the minimums, ...) get HTTP 400 with `{"error": ..., "field": ...}`. No route reads or writes a
+path taken from a request.
+"""
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import bentoml
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse
+from starlette.routing import Route
+
+from darkhorse import api
+
+log = logging.getLogger("darkhorse.service")
+
+HERE = Path(__file__).resolve().parent
+MANIFEST = json.loads(Path(os.environ.get("DARKHORSE_RELEASE", HERE / "release.json")).read_text())
+_DASHBOARD = (HERE / "dashboard" / "index.html").read_text()
+
+
+async def _dashboard_page(request: Request) -> HTMLResponse:
+    return HTMLResponse(_DASHBOARD)
+
+
+dashboard = Starlette(routes=[Route("/", _dashboard_page)])
+
+
+class JsonOnly:
+    """ASGI middleware: the API takes JSON bodies only; any other Content-Type gets HTTP 415
+    before BentoML tries to parse it (a multipart type without a boundary made it fail)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].startswith("/v1/"):
+            raw = dict(scope["headers"]).get(b"content-type", b"application/json")
+            ctype = raw.split(b";")[0].strip().lower()
+            if ctype not in (b"application/json", b""):
+                shown = ctype.decode("latin-1")[:100]
+                resp = JSONResponse(
+                    {"error": f"unsupported Content-Type {shown!r}: send application/json", "field": "Content-Type"},
+                    status_code=415,
+                )
+                await resp(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _load_config():
+    """The config the release was trained with (`DARKHORSE_CONFIG` overrides); None if absent."""
+    from darkhorse.config import ConfigError, load_config
+
+    path = os.environ.get("DARKHORSE_CONFIG") or MANIFEST.get("config_path")
+    if not path or not Path(path).is_file():
+        log.warning("config %s not found: feature freshness will not be checked", path)
+        return None
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        log.warning("config %s unusable (%s): feature freshness will not be checked", path, exc)
+        return None
+
+
+@bentoml.asgi_app(dashboard, path="/ui")
+@bentoml.service(name=MANIFEST.get("bento", "darkhorse"), traffic={"timeout": 60})
+class DarkHorse:
+    """One release: the forecaster and hot-seller model of one training run, pinned by tag."""
+
+    forecaster = bentoml.models.BentoModel(MANIFEST["models"]["forecaster"])
+    hot_seller_model = bentoml.models.BentoModel(MANIFEST["models"]["hot_seller_classifier"])
+
+    def __init__(self) -> None:
+        from darkhorse.serving import Engine
+
+        config = _load_config()
+        serving = config.serving if config is not None else None
+        self.engine = Engine.from_release(
+            MANIFEST, Path(self.forecaster.path), Path(self.hot_seller_model.path), config=config,
+            grid=MANIFEST.get("quantile_grid", 50),
+            max_age_days=serving.max_feature_age_days if serving else 14.0,
+            refresh_seconds=serving.freshness_refresh_seconds if serving else 60.0,
+        )
+
+    @staticmethod
+    def _answer(fn, request):
+        from darkhorse.serving import RequestError
+
+        try:
+            return fn(request)
+        except RequestError as exc:
+            return JSONResponse(exc.body(), status_code=400)
+
+    @bentoml.api(route="/v1/forecast", input_spec=api.ForecastRequest, output_spec=api.ForecastResponse)
+    def forecast(self, **fields) -> api.ForecastResponse:
+        """Weekly quantile forecasts of the named items, up to the trained horizon."""
+        return self._answer(self.engine.forecast, api.ForecastRequest.model_construct(**fields))
+
+    @bentoml.api(route="/v1/hot-sellers", input_spec=api.HotSellersRequest, output_spec=api.HotSellersResponse)
+    def hot_sellers(self, **fields) -> api.HotSellersResponse:
+        """Items ranked by a hot-seller score as of the release's last closed week."""
+        return self._answer(self.engine.hot_sellers, api.HotSellersRequest.model_construct(**fields))
+
+    @bentoml.api(route="/v1/allocate", input_spec=api.AllocateRequest, output_spec=api.AllocateResponse)
+    def allocate(self, **fields) -> api.AllocateResponse:
+        """Allocate a capacity (or nodes) across items from their forecast demand distributions."""
+        return self._answer(self.engine.allocate, api.AllocateRequest.model_construct(**fields))
+
+    @bentoml.api(route="/v1/release")
+    def release(self) -> api.Health:
+        """The release, its pinned models, its items and horizon, and feature freshness."""
+        return self.engine.health()
+
+
+DarkHorse.add_asgi_middleware(JsonOnly)

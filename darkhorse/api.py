@@ -1,0 +1,265 @@
+"""Typed requests and responses of the allocation API (`bentos/service.py` serves them).
+
+Limits are part of the schema, so the OpenAPI document states them and a request beyond them
+gets HTTP 400 naming the field: at most `MAX_ITEMS` items per request, capacities and
+quantities up to `MAX_QUANTITY`, probability levels from 0.001 to 0.999, costs of at least
+`MIN_COST`, no NaN or infinity anywhere, unknown fields rejected. Bounds are inclusive
+(`ge`/`le`): the served OpenAPI 3.0 document has no numeric exclusive bounds.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+MAX_ITEMS = 5000
+MAX_QUANTITY = 1e12
+MAX_QUANTILES = 99
+MIN_COST = 1e-6
+
+ItemId = Annotated[
+    str, StringConstraints(min_length=1, max_length=200),
+    Field(description="Item key as in the panel (parent_asin, stock code, sku, node ...)."),
+]
+Level = Annotated[float, Field(ge=0.001, le=0.999, description="A probability level, 0.001 to 0.999.")]
+Quantity = Annotated[float, Field(ge=0, le=MAX_QUANTITY)]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(allow_inf_nan=True)
+
+
+def _unique(items: list[str], what: str) -> None:
+    seen: set[str] = set()
+    dup = [i for i in items if i in seen or seen.add(i)]
+    if dup:
+        raise ValueError(f"duplicate {what}: {', '.join(dict.fromkeys(dup))}")
+
+
+# ------------------------------------------------------------------------------- requests
+class ForecastRequest(_Request):
+    items: list[ItemId] = Field(
+        min_length=1, max_length=MAX_ITEMS, description=f"Items to forecast (1 to {MAX_ITEMS}, no duplicates)."
+    )
+    horizon: int | None = Field(
+        None, ge=1, le=520, description="Weeks ahead, at most the release's trained horizon (default: all of it)."
+    )
+    quantiles: list[Level] = Field(
+        default=[0.1, 0.5, 0.9], min_length=1, max_length=MAX_QUANTILES,
+        description="Quantile levels of the weekly forecast distribution.",
+    )
+
+    @field_validator("items")
+    @classmethod
+    def _no_duplicates(cls, v: list[str]) -> list[str]:
+        _unique(v, "items")
+        return v
+
+
+class HotSellersRequest(_Request):
+    k: int | None = Field(
+        20, ge=1, le=MAX_ITEMS, description="Return the top k items (null: every item above `threshold`)."
+    )
+    threshold: float | None = Field(
+        None, ge=0, le=MAX_QUANTITY, description="Only items whose score is at least this."
+    )
+    score: str = Field(
+        "final", min_length=1, max_length=64,
+        description="Which score ranks the items: final, classifier, forecast_growth, momentum (or any other the release has).",
+    )
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> HotSellersRequest:
+        if self.k is None and self.threshold is None:
+            raise ValueError("give k, threshold or both")
+        return self
+
+
+class AllocationItem(_Request):
+    id: ItemId
+    unit_cost: float = Field(1.0, ge=MIN_COST, le=1e9, description="Capacity one unit uses (volume, price, CPU).")
+    underage_cost: float = Field(1.0, ge=MIN_COST, le=1e9, description="Cost of one unit of unmet demand (newsvendor).")
+    overage_cost: float = Field(1.0, ge=0, le=1e9, description="Cost of one unit left over (newsvendor).")
+    min: Quantity = Field(0.0, description="Least this item may get.")
+    max: Quantity | None = Field(None, description="Most this item may get (null: no limit).")
+    service_level: Level | None = Field(None, description="Target level for `service_level` mode (default: the request's).")
+
+    @model_validator(mode="after")
+    def _min_le_max(self) -> AllocationItem:
+        if self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min:g}) exceeds max ({self.max:g}) for item {self.id!r}")
+        return self
+
+
+class AllocateRequest(_Request):
+    mode: Literal["newsvendor", "fair_share", "service_level", "balance"] = Field(
+        "newsvendor",
+        description=(
+            "newsvendor: critical-ratio quantiles under one capacity (Lagrange multiplier); "
+            "fair_share: the same fraction of expected demand for every item; service_level: every "
+            "item at a target quantile; balance: assign items to nodes, minimising the largest load."
+        ),
+    )
+    capacity: Quantity | None = Field(
+        None, description="Total capacity in the items' unit_cost units (required except for balance)."
+    )
+    items: list[AllocationItem] = Field(
+        min_length=1, max_length=MAX_ITEMS, description=f"Items, regions or shards (1 to {MAX_ITEMS}, unique ids)."
+    )
+    weeks: int = Field(1, ge=1, le=520, description="Planning period: demand of the next `weeks` weeks.")
+    service_level: Level = Field(0.95, description="Default target level of `service_level` mode.")
+    headroom: Level = Field(0.9, description="Quantile of each item's load used by `balance`.")
+    nodes: int | None = Field(None, ge=1, le=10_000, description="Number of equal nodes (balance).")
+    node_capacities: list[Annotated[float, Field(ge=MIN_COST, le=MAX_QUANTITY)]] | None = Field(
+        None, min_length=1, max_length=10_000, description="Capacity of each node (balance); overrides `nodes`."
+    )
+
+    @model_validator(mode="after")
+    def _mode_inputs(self) -> AllocateRequest:
+        _unique([i.id for i in self.items], "item ids")
+        if self.mode == "balance":
+            if self.nodes is None and self.node_capacities is None:
+                raise ValueError("balance needs nodes or node_capacities")
+            if self.nodes is not None and self.node_capacities is not None and self.nodes != len(self.node_capacities):
+                raise ValueError(f"nodes ({self.nodes}) differs from the number of node_capacities ({len(self.node_capacities)})")
+        elif self.capacity is None:
+            raise ValueError(f"capacity is required for mode {self.mode}")
+        return self
+
+
+# ------------------------------------------------------------------------------ responses
+class Release(_Response):
+    release: str = Field(description="Release (bento) version.")
+    forecaster: str = Field(description="Pinned forecaster model tag.")
+    hot_seller_model: str = Field(description="Pinned hot-seller model tag.")
+    trained_through: date = Field(description="Start of the last week the models saw.")
+
+
+class Freshness(_Response):
+    source: str = Field(description="Where the feature timestamps come from.")
+    available: bool = Field(description="Whether the online store could be read.")
+    features_as_of: datetime | None = Field(description="Close of the newest week in the online store.")
+    age_days: float | None = Field(description="Days since features_as_of.")
+    max_age_days: float
+    stale: bool = Field(description="Features are older than max_age_days, or unavailable.")
+    weeks_ahead_of_model: int | None = Field(
+        description="Closed weeks the online store has that the models were not trained on (retrain when > 0)."
+    )
+    checked_at: datetime | None
+    note: str
+
+
+class WeekForecast(_Response):
+    week: date = Field(description="Week start.")
+    point: float = Field(description="The ensemble's point forecast.")
+    quantiles: dict[str, float] = Field(description="Level (as 'q10', 'q2.5', ...) to units.")
+
+
+class ItemForecast(_Response):
+    item: str
+    weeks: list[WeekForecast]
+
+
+class ForecastResponse(_Response):
+    release: Release
+    features: Freshness
+    horizon: int
+    quantiles: list[float]
+    forecasts: list[ItemForecast]
+
+
+class HotSeller(_Response):
+    item: str
+    rank: int
+    score: float
+    scores: dict[str, float] = Field(description="Every score of the item (momentum, forecast_growth, classifier, final ...).")
+    latest: dict[str, float | None] = Field(description="The item's latest online features.")
+
+
+class HotSellersResponse(_Response):
+    release: Release
+    features: Freshness
+    as_of_week: date = Field(description="Scores are as of the close of this week.")
+    score: str
+    eligible: int = Field(description="Items ranked.")
+    items: list[HotSeller]
+
+
+class ItemAllocation(_Response):
+    item: str
+    quantity: float = Field(description="Allocated units (balance: the item's load at the headroom quantile).")
+    service_level: float = Field(description="Probability that demand is at most the allocation (balance: its node's).")
+    expected_demand: float
+    expected_shortfall: float = Field(description="Expected unmet demand E[(D - x)+].")
+    expected_leftover: float = Field(description="Expected unused allocation E[(x - D)+].")
+    target_level: float | None = Field(None, description="Critical ratio or service level aimed at.")
+    safety_stock: float | None = Field(None, description="service_level mode: allocation minus the median.")
+    node: int | None = Field(None, description="balance: the node the item goes to.")
+
+
+class NodeLoad(_Response):
+    node: int
+    items: int
+    load: float = Field(description="Sum of its items' loads at the headroom quantile.")
+    expected_load: float
+    capacity: float | None
+    utilisation: float | None
+    service_level: float | None = Field(description="Probability the node's load fits its capacity.")
+    expected_overflow: float | None
+
+
+class AllocateResponse(_Response):
+    release: Release
+    features: Freshness
+    mode: str
+    weeks: int
+    capacity: float | None
+    used: float = Field(description="Capacity used (balance: total load at the headroom quantile).")
+    binding: bool = Field(description="Capacity limited the allocation (balance: some node is over capacity).")
+    shadow_price: float | None = Field(description="newsvendor: expected cost saved per extra unit of capacity.")
+    share: float | None = Field(None, description="fair_share: fraction of expected demand served.")
+    fill_rate: float = Field(description="Expected share of total demand served.")
+    expected_shortfall: float
+    expected_leftover: float
+    allocations: list[ItemAllocation]
+    nodes: list[NodeLoad] | None = None
+    max_node_load: float | None = None
+    lower_bound_max_load: float | None = Field(None, description="No assignment can do better than this.")
+
+
+class Health(_Response):
+    release: Release
+    features: Freshness
+    items: int
+    horizon: int
+    scores: list[str]
+
+
+__all__ = [
+    "MAX_ITEMS",
+    "MAX_QUANTITY",
+    "MIN_COST",
+    "AllocateRequest",
+    "AllocateResponse",
+    "AllocationItem",
+    "ForecastRequest",
+    "ForecastResponse",
+    "Freshness",
+    "Health",
+    "HotSellersRequest",
+    "HotSellersResponse",
+    "Release",
+]

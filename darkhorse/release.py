@@ -1,0 +1,206 @@
+"""`darkhorse release`: package the last trained ensemble as a versioned bento.
+
+A release is a bento named `serving.bento` whose version is the training run's version
+(`YYYYmmddHHMMSS-<config hash>`). Its build context, kept under `<data_dir>/releases/<version>`,
+holds the service (`bentos/`), the code it imports (`darkhorse/`, `training/`), `release.json`
+(the model tags pinned by full version, never `:latest`; config path and hash, data snapshot,
+horizon, backtest metrics) and `MODEL_CARD.md`, the bento's description. The bento is built with
+`bentoml build --version <version>`; older releases stay in the store and can still be served.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from darkhorse.config import Config
+
+REPO = Path(__file__).resolve().parents[1]
+SERVICE_DIR = REPO / "bentos"
+PACKAGES = ("darkhorse", "training")
+
+
+class ReleaseError(RuntimeError):
+    """No trained models to release, or the bento build failed; the message says which."""
+
+
+@dataclass(frozen=True)
+class Release:
+    tag: str
+    version: str
+    models: dict[str, str]
+    context: Path
+
+
+def trained_run(config: Config) -> dict[str, Any]:
+    """The last `darkhorse train` of this config (its `train.json`), checked against the store."""
+    import bentoml
+
+    path = config.out_dir / "train.json"
+    if not path.is_file():
+        raise ReleaseError(f"{path} not found: run `darkhorse train` (or `make train`) first")
+    run = json.loads(path.read_text())
+    tags = run.get("tags") or {}
+    if set(tags) != {"forecaster", "hot_seller_classifier"}:
+        raise ReleaseError(f"{path}: the run saved no models (trained with save=False?)")
+    for tag in tags.values():
+        try:
+            bentoml.models.get(tag)
+        except bentoml.exceptions.NotFound as exc:
+            raise ReleaseError(
+                f"model {tag} of {path} is not in the BentoML store {bentoml_home()}: "
+                "train again, or set BENTOML_HOME to the store it was saved in"
+            ) from exc
+    return run
+
+
+def bentoml_home() -> str:
+    return os.environ.get("BENTOML_HOME", str(Path.home() / "bentoml"))
+
+
+def _metrics(run: dict[str, Any]) -> dict[str, dict[str, float]]:
+    flat = json.loads(run.get("metrics") or "{}")
+    out: dict[str, dict[str, float]] = {}
+    for key, value in flat.items():
+        for metric in ("coverage_80", "scaled_pinball", "mase", "smape"):
+            if key.endswith("_" + metric):
+                out.setdefault(key[: -len(metric) - 1], {})[metric] = value
+                break
+    return out
+
+
+def model_card(manifest: dict[str, Any]) -> str:
+    metrics = manifest["backtest_metrics"]
+    rows = [
+        f"| {m} | {v.get('mase', float('nan')):.3f} | {v.get('scaled_pinball', float('nan')):.3f} | "
+        f"{v.get('coverage_80', float('nan')):.3f} |"
+        for m, v in sorted(metrics.items(), key=lambda kv: kv[1].get("mase", 1e9))
+    ]
+    models = "\n".join(f"- {k}: `{v}`" for k, v in manifest["models"].items())
+    windows = ", ".join(manifest.get("backtest_windows", []))
+    return f"""# DarkHorse release {manifest['version']}
+
+Weekly demand forecasts, hot-seller ranking and capacity allocation for
+{manifest['n_series']:,} items, trained through the week of {manifest['last_week']}.
+
+- Built: {manifest['created_at']}
+- Pinned models:
+{models}
+- Config: `{manifest['config_path']}` (hash `{manifest['config_hash']}`)
+- Data snapshot: `{manifest['data_snapshot']}`; published marts: `{manifest['marts_snapshot']}`
+- Horizon: {manifest['horizon']} weeks; trained quantiles: {manifest['quantiles']}
+
+## Rolling-origin backtest
+
+Origins: {windows}. MASE (lower is better), scaled pinball loss, share of actuals inside the
+80% interval.
+
+| model | MASE | scaled pinball | coverage 80 |
+|---|---:|---:|---:|
+{chr(10).join(rows)}
+
+## Intended use and limits
+
+- Forecasts and allocations are for the items of the training panel only; any other item is
+  rejected. Forecasts start the week after {manifest['last_week']}; retrain as weeks close
+  (every response says how far the online features are ahead of the models).
+- Allocation adds items' (and weeks') quantiles level by level, as if they moved together:
+  this errs towards more stock and headroom, never less.
+- Hot-seller scores rank items by expected growth over the next {manifest['horizon']} weeks;
+  they are as of the last closed week of the training data.
+
+Serve: `bentoml serve {manifest['bento']}:{manifest['version']}`.
+"""
+
+
+def _copy_code(ctx: Path) -> None:
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "release.json", "MODEL_CARD.md")
+    for item in SERVICE_DIR.iterdir():
+        if item.name == "__pycache__":
+            continue
+        dest = ctx / item.name
+        if item.is_dir():
+            shutil.copytree(item, dest, ignore=ignore)
+        elif item.suffix in (".py", ".html", ".md"):
+            shutil.copy2(item, dest)
+    for pkg in PACKAGES:
+        shutil.copytree(REPO / pkg, ctx / pkg, ignore=ignore)
+
+
+def build_release(config: Config, *, progress=print) -> Release:
+    """Build the bento of the last trained run; returns its tag."""
+    run = trained_run(config)
+    version = run["version"]
+    name = config.serving.bento
+    ctx = config.data_dir / "releases" / version
+    if ctx.exists():
+        shutil.rmtree(ctx)
+    ctx.mkdir(parents=True)
+    _copy_code(ctx)
+    manifest = {
+        "bento": name,
+        "version": version,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "models": dict(run["tags"]),
+        "config_path": str(config.path or config.root / "darkhorse.yaml"),
+        "config_hash": run["config_hash"],
+        "data_snapshot": run["data_snapshot"],
+        "marts_snapshot": run["marts_snapshot"],
+        "last_week": run["last_week"],
+        "horizon": run["horizon"],
+        "quantiles": run["quantiles"],
+        "n_series": run["n_series"],
+        "backtest_windows": run.get("backtest_windows", []),
+        "backtest_metrics": _metrics(run),
+        "quantile_grid": config.serving.quantile_grid,
+    }
+    (ctx / "release.json").write_text(json.dumps(manifest, indent=2))
+    (ctx / "MODEL_CARD.md").write_text(model_card(manifest))
+    bentofile = {
+        "service": "service:DarkHorse",
+        "name": name,
+        "description": "file: ./MODEL_CARD.md",
+        "labels": {"project": config.project, "config_hash": run["config_hash"],
+                   "data_snapshot": run["data_snapshot"], "last_week": run["last_week"]},
+        "include": ["*.py", "release.json", "MODEL_CARD.md", "dashboard/*", "darkhorse/**", "training/**"],
+        "exclude": ["__pycache__", "*.pyc"],
+    }
+    (ctx / "bentofile.yaml").write_text(yaml.safe_dump(bentofile, sort_keys=False))
+    progress(f"building bento {name}:{version} from {ctx}")
+    bentoml_cli = Path(sys.executable).with_name("bentoml")
+    proc = subprocess.run(
+        [str(bentoml_cli), "build", "--version", version, str(ctx)],
+        capture_output=True, text=True, cwd=ctx, env={**os.environ, "BENTOML_DO_NOT_TRACK": "true"},
+    )
+    if proc.returncode != 0:
+        raise ReleaseError(f"bentoml build failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+    return Release(tag=f"{name}:{version}", version=version, models=dict(run["tags"]), context=ctx)
+
+
+def list_releases(config: Config) -> list[dict[str, Any]]:
+    """Releases in the store, newest first: tag, creation time, pinned models."""
+    import bentoml
+
+    out = []
+    for bento in bentoml.bentos.list(config.serving.bento):
+        out.append({
+            "tag": str(bento.tag), "created": bento.info.creation_time.isoformat(timespec="seconds"),
+            "models": [str(m.tag) for m in bento.info.all_models],
+        })
+    return sorted(out, key=lambda r: r["created"], reverse=True)
+
+
+def latest_release(config: Config) -> str:
+    releases = list_releases(config)
+    if not releases:
+        raise ReleaseError(f"no release of {config.serving.bento!r} in {bentoml_home()}: run `darkhorse release`")
+    return releases[0]["tag"]

@@ -1,0 +1,384 @@
+"""What the release serves, without the HTTP layer: `Engine` answers the typed requests of
+`darkhorse.api` from a release's pinned models, and `FeatureFreshness` watches the Feast online
+store. `bentos/service.py` wraps one `Engine` in a BentoML service.
+
+At start the forecaster predicts every item's next `horizon` weeks at a grid of quantile levels
+(`serving.quantile_grid` equal-probability bins, plus the trained levels, which are therefore
+served exactly as trained); requests then only slice and interpolate
+those arrays, so a request's latency does not depend on the models. Hot-seller scores are the
+ones the release computed at its last closed week (the classifier needs history the release
+does not carry).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from darkhorse import allocation as alloc
+from darkhorse import api
+
+log = logging.getLogger(__name__)
+
+RELEASE_FILE = "release.json"
+FRESHNESS_NOTE = (
+    "Feast's online store does not enforce ttl on reads: DarkHorse compares the newest "
+    "materialized week with the clock (max_age_days) and with the weeks the models were trained on."
+)
+
+
+class RequestError(ValueError):
+    """A request the release cannot answer (unknown items, horizon too long ...): HTTP 400."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+    def body(self) -> dict[str, str]:
+        return {"error": str(self), "field": self.field}
+
+
+def level_key(q: float) -> str:
+    return f"q{round(q * 100, 6):g}"
+
+
+# --------------------------------------------------------------------------- freshness
+class FeatureFreshness:
+    """Feature timestamps in the Feast online store, re-read in the background at most every
+    `refresh_seconds` (a request never waits for the store). The check reads `probe_items`
+    items spread over the release's list: materialization writes every item's week at once,
+    and reading all of a large catalogue would stall the service's requests for the read."""
+
+    probe_items = 256
+
+    def __init__(
+        self, config, items: list[str], *, trained_through: date, max_age_days: float,
+        refresh_seconds: float, source: str,
+    ) -> None:
+        self.config = config
+        self.items = items
+        self.trained_through = trained_through
+        self.max_age_days = max_age_days
+        self.refresh_seconds = refresh_seconds
+        self.source = source
+        self._store = None
+        self._lock = threading.Lock()
+        self._refreshing = False
+        self._checked: datetime | None = None
+        self._as_of: datetime | None = None
+        self._available = False
+        self._error = ""
+
+    def _feature_store(self):
+        if self._store is None:
+            from darkhorse.features import feature_store
+
+            self._store = feature_store(self.config)
+        return self._store
+
+    def refresh(self) -> None:
+        """Read every item's latest feature stamp (blocking)."""
+        from darkhorse.features import online_features
+
+        try:
+            step = max(1, len(self.items) // self.probe_items)
+            res = online_features(self.config, self.items[::step], store=self._feature_store())
+            stamps = res.staleness["feature_at"].dropna()
+            as_of = stamps.max().to_pydatetime() if len(stamps) else None
+            available, error = True, "" if len(stamps) else "no item has materialized features"
+        except Exception as exc:  # the store is optional for forecasts: report, don't fail
+            as_of, available, error = None, False, f"{type(exc).__name__}: {exc}"[:300]
+            log.warning("online store unreadable: %s", error)
+        with self._lock:
+            self._as_of, self._available, self._error = as_of, available, error
+            self._checked = datetime.now(UTC)
+            self._refreshing = False
+
+    def _maybe_refresh(self) -> None:
+        with self._lock:
+            due = self._checked is None or (datetime.now(UTC) - self._checked).total_seconds() > self.refresh_seconds
+            if not due or self._refreshing:
+                return
+            self._refreshing = True
+        threading.Thread(target=self.refresh, name="feature-freshness", daemon=True).start()
+
+    def snapshot(self) -> api.Freshness:
+        self._maybe_refresh()
+        with self._lock:
+            as_of, available, checked, error = self._as_of, self._available, self._checked, self._error
+        now = datetime.now(UTC)
+        age = (now - as_of).total_seconds() / 86400 if as_of else None
+        ahead = None
+        if as_of is not None:
+            model_close = datetime.combine(self.trained_through, datetime.min.time(), UTC) + timedelta(weeks=1)
+            ahead = int((as_of - model_close) / timedelta(weeks=1))
+        note = FRESHNESS_NOTE if not error else f"{error}. {FRESHNESS_NOTE}"
+        return api.Freshness(
+            source=self.source, available=available, features_as_of=as_of, age_days=age,
+            max_age_days=self.max_age_days, stale=(age is None or age > self.max_age_days),
+            weeks_ahead_of_model=ahead, checked_at=checked, note=note,
+        )
+
+    def latest(self, items: list[str]) -> dict[str, dict[str, float | None]]:
+        """The items' latest online feature values (empty when the store is unreadable)."""
+        from darkhorse.features import ENTITY_KEY, online_features
+
+        try:
+            feats = online_features(self.config, items, store=self._feature_store()).features
+        except Exception as exc:
+            log.warning("online features unreadable: %s", exc)
+            return {}
+        cols = [c for c in feats.columns if c != ENTITY_KEY and pd.api.types.is_numeric_dtype(feats[c])]
+        out = {}
+        for row in feats[[ENTITY_KEY, *cols]].itertuples(index=False):
+            out[row[0]] = {c: (None if pd.isna(v) else float(v)) for c, v in zip(cols, row[1:], strict=True)}
+        return out
+
+
+class NoFreshness:
+    """Stand-in when no feature store is configured: says so in every response."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def snapshot(self) -> api.Freshness:
+        return api.Freshness(
+            source="none", available=False, features_as_of=None, age_days=None, max_age_days=0.0,
+            stale=True, weeks_ahead_of_model=None, checked_at=None, note=self.reason,
+        )
+
+    def latest(self, items: list[str]) -> dict[str, dict[str, float | None]]:
+        return {}
+
+
+# ------------------------------------------------------------------------------- engine
+@dataclass
+class Engine:
+    """Forecast arrays, hot-seller scores and release identity; answers api requests."""
+
+    ids: np.ndarray  # (n,) item keys
+    weeks: np.ndarray  # (h,) week starts (datetime64[D])
+    point: np.ndarray  # (n, h)
+    grid: np.ndarray  # (n, h, K) quantiles at `levels`
+    levels: np.ndarray  # (K,)
+    scores: pd.DataFrame  # index item, one column per score
+    as_of_week: date
+    release: api.Release
+    freshness: Any
+
+    def __post_init__(self) -> None:
+        self.position = {str(i): k for k, i in enumerate(self.ids)}
+        self.period = np.cumsum(self.grid, axis=1)  # comonotone sum over the first w weeks
+        self.period_point = np.cumsum(self.point, axis=1)
+
+    @property
+    def horizon(self) -> int:
+        return self.grid.shape[1]
+
+    # -------------------------------------------------------------------- construction
+    @classmethod
+    def from_forecast(
+        cls, forecast: pd.DataFrame, column: str, levels: np.ndarray, scores: pd.DataFrame,
+        release: api.Release, freshness: Any, as_of_week: date,
+    ) -> Engine:
+        """`forecast`: `unique_id, ds, <column>, <column>-qNN` for every level, dense per item."""
+        from training.schema import quantile_columns
+
+        fc = forecast.sort_values(["unique_id", "ds"], kind="stable")
+        ids = fc["unique_id"].astype(str).unique()
+        n = len(ids)
+        h = len(fc) // max(n, 1)
+        if n == 0 or h * n != len(fc):
+            raise ValueError("forecast is not one row per item and week")
+        qcols = quantile_columns(column, levels)
+        grid = fc[qcols].to_numpy(dtype="float64").reshape(n, h, len(levels))
+        grid = np.maximum.accumulate(np.maximum(grid, 0.0), axis=2)
+        weeks = fc["ds"].to_numpy()[:h].astype("datetime64[D]")
+        return cls(
+            ids=ids, weeks=weeks, point=fc[column].to_numpy(dtype="float64").reshape(n, h), grid=grid,
+            levels=np.asarray(levels, dtype="float64"), scores=scores, as_of_week=as_of_week,
+            release=release, freshness=freshness,
+        )
+
+    @classmethod
+    def from_release(
+        cls, manifest: dict[str, Any], forecaster_dir: Path, hot_seller_dir: Path, *, config=None,
+        grid: int = 50, max_age_days: float = 14.0, refresh_seconds: float = 60.0,
+    ) -> Engine:
+        from training.models.base import Forecaster
+
+        started = time.perf_counter()
+        model = Forecaster.load(Path(forecaster_dir) / "blend")
+        # the grid, plus the trained levels so those are served exactly as trained
+        levels = np.array(sorted({round(float(q), 6) for q in alloc.grid_levels(grid)} | {
+            round(float(q), 6) for q in [*manifest.get("quantiles", []), 0.5]}))
+        horizon = int(manifest["horizon"])
+        forecast = model.predict(h=horizon, quantiles=list(levels))
+        ranking = pd.read_parquet(Path(hot_seller_dir) / "ranking.parquet")
+        scores = ranking.pivot_table(index="unique_id", columns="model", values="score", aggfunc="first")
+        scores.index = scores.index.astype(str)
+        trained = date.fromisoformat(manifest["last_week"])
+        release = api.Release(
+            release=manifest["version"], forecaster=manifest["models"]["forecaster"],
+            hot_seller_model=manifest["models"]["hot_seller_classifier"], trained_through=trained,
+        )
+        items = sorted(forecast["unique_id"].astype(str).unique())
+        if config is None:
+            freshness: Any = NoFreshness("no DarkHorse config: feature freshness is not checked")
+        else:
+            freshness = FeatureFreshness(
+                config, items, trained_through=trained, max_age_days=max_age_days,
+                refresh_seconds=refresh_seconds, source=f"feast online store ({config.feast.online_store})",
+            )
+            freshness.refresh()
+        engine = cls.from_forecast(forecast, model.alias, levels, scores, release, freshness, trained)
+        log.info("release %s: %d items x %d weeks x %d levels ready in %.1fs", release.release,
+                 len(engine.ids), engine.horizon, len(levels), time.perf_counter() - started)
+        return engine
+
+    # ----------------------------------------------------------------------- requests
+    def _rows(self, items: list[str], field: str = "items") -> np.ndarray:
+        idx = [self.position.get(i, -1) for i in items]
+        unknown = [i for i, k in zip(items, idx, strict=True) if k < 0]
+        if unknown:
+            shown = ", ".join(repr(u) for u in unknown[:10])
+            more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+            raise RequestError(
+                field, f"{len(unknown)} unknown item(s): {shown}{more}; the release knows {len(self.ids)} items"
+            )
+        return np.asarray(idx, dtype="int64")
+
+    def _horizon(self, value: int | None, field: str) -> int:
+        if value is None:
+            return self.horizon
+        if value > self.horizon:
+            raise RequestError(field, f"{value} weeks is beyond the trained horizon of {self.horizon} weeks")
+        return value
+
+    def forecast(self, req: api.ForecastRequest) -> api.ForecastResponse:
+        rows = self._rows(req.items)
+        h = self._horizon(req.horizon, "horizon")
+        qs = sorted(set(req.quantiles))
+        flat = alloc.Demand(self.grid[rows, :h].reshape(-1, len(self.levels)), self.levels)
+        values = np.column_stack([flat.quantile(q) for q in qs]).reshape(len(rows), h, len(qs))
+        keys = [level_key(q) for q in qs]
+        weeks = [pd.Timestamp(w).date() for w in self.weeks[:h]]
+        out = []
+        for r, item in enumerate(req.items):
+            point = self.point[rows[r], :h]
+            out.append(api.ItemForecast(item=item, weeks=[
+                api.WeekForecast(week=weeks[s], point=float(point[s]),
+                                 quantiles=dict(zip(keys, values[r, s].tolist(), strict=True)))
+                for s in range(h)
+            ]))
+        return api.ForecastResponse(
+            release=self.release, features=self.freshness.snapshot(), horizon=h, quantiles=qs, forecasts=out
+        )
+
+    def hot_sellers(self, req: api.HotSellersRequest) -> api.HotSellersResponse:
+        if req.score not in self.scores.columns:
+            raise RequestError("score", f"unknown score {req.score!r}; the release has {', '.join(self.scores.columns)}")
+        col = self.scores[req.score].dropna().sort_values(ascending=False, kind="stable")
+        ranked = col
+        if req.threshold is not None:
+            ranked = ranked[ranked >= req.threshold]
+        if req.k is not None:
+            ranked = ranked.iloc[: req.k]
+        latest = self.freshness.latest(list(ranked.index)) if len(ranked) else {}
+        rows = self.scores.loc[ranked.index]
+        items = [
+            api.HotSeller(
+                item=item, rank=k + 1, score=float(score),
+                scores={c: float(v) for c, v in rows.loc[item].items() if pd.notna(v)},
+                latest=latest.get(item, {}),
+            )
+            for k, (item, score) in enumerate(ranked.items())
+        ]
+        return api.HotSellersResponse(
+            release=self.release, features=self.freshness.snapshot(), as_of_week=self.as_of_week,
+            score=req.score, eligible=len(col), items=items,
+        )
+
+    def allocate(self, req: api.AllocateRequest) -> api.AllocateResponse:
+        ids = [i.id for i in req.items]
+        rows = self._rows(ids)
+        w = self._horizon(req.weeks, "weeks")
+        demand = alloc.Demand(self.period[rows, w - 1], self.levels)
+        unit = np.array([i.unit_cost for i in req.items])
+        try:
+            if req.mode == "balance":
+                caps = None if req.node_capacities is None else np.asarray(req.node_capacities, dtype="float64")
+                n_nodes = len(caps) if caps is not None else int(req.nodes)
+                res = alloc.balance(demand, n_nodes, headroom=req.headroom, unit_cost=unit, node_capacity=caps)
+            else:
+                lo = np.array([i.min for i in req.items])
+                hi = np.array([np.inf if i.max is None else i.max for i in req.items])
+                common = {"unit_cost": unit, "minimum": lo, "maximum": hi}
+                if req.mode == "newsvendor":
+                    res = alloc.newsvendor(
+                        demand, req.capacity, underage_cost=np.array([i.underage_cost for i in req.items]),
+                        overage_cost=np.array([i.overage_cost for i in req.items]), **common,
+                    )
+                elif req.mode == "fair_share":
+                    res = alloc.fair_share(demand, req.capacity, **common)
+                else:
+                    levels = np.array([req.service_level if i.service_level is None else i.service_level for i in req.items])
+                    res = alloc.service_level(demand, req.capacity, level=levels, **common)
+        except alloc.AllocationError as exc:
+            raise RequestError(exc.field or "items", str(exc)) from exc
+        return self._allocation_response(req, ids, res, w, unit)
+
+    def _allocation_response(self, req, ids, res: alloc.Allocation, weeks: int, unit) -> api.AllocateResponse:
+        n = len(ids)
+        cols = {
+            "item": ids, "quantity": res.quantity.tolist(), "service_level": res.service_level.tolist(),
+            "expected_demand": res.expected_demand.tolist(), "expected_shortfall": res.expected_shortfall.tolist(),
+            "expected_leftover": res.expected_leftover.tolist(),
+            "target_level": res.target_level.tolist() if res.target_level is not None else [None] * n,
+            "safety_stock": res.safety_stock.tolist() if res.safety_stock is not None else [None] * n,
+            "node": res.node.tolist() if res.node is not None else [None] * n,
+        }
+        # plain dicts validated in one model_validate call (pydantic-core): building 1,000
+        # item models one by one in Python cost more than the allocation itself
+        keys = list(cols)
+        allocations = [dict(zip(keys, vals, strict=True)) for vals in zip(*cols.values(), strict=True)]
+        nodes = res.nodes if res.mode == "balance" else None
+        load = unit * res.quantity
+        return api.AllocateResponse.model_validate(dict(
+            release=self.release, features=self.freshness.snapshot(), mode=res.mode, weeks=weeks,
+            capacity=None if res.mode == "balance" and not np.isfinite(res.capacity) else res.capacity,
+            used=res.used, binding=res.binding,
+            shadow_price=res.shadow_price if res.mode == "newsvendor" else None, share=res.share,
+            fill_rate=res.fill_rate, expected_shortfall=float(res.expected_shortfall.sum()),
+            expected_leftover=float(res.expected_leftover.sum()), allocations=allocations, nodes=nodes,
+            max_node_load=max(nd["load"] for nd in nodes) if nodes else None,
+            lower_bound_max_load=(
+                alloc.lower_bound_max_load(load, len(nodes)) if nodes and req.node_capacities is None else None
+            ),
+        ))
+
+    def health(self) -> api.Health:
+        return api.Health(
+            release=self.release, features=self.freshness.snapshot(), items=len(self.ids),
+            horizon=self.horizon, scores=list(self.scores.columns),
+        )
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"{path}: no release manifest; build a release with `darkhorse release`") from exc
+
+
+__all__ = ["Engine", "FeatureFreshness", "NoFreshness", "RequestError", "level_key", "read_manifest"]

@@ -1,0 +1,305 @@
+"""The release and its allocation API: a real release (dbt -> gate -> Feast -> train -> bento),
+served in-process through BentoML's ASGI app, then over HTTP by `bentoml serve`."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from darkhorse.api import MAX_ITEMS
+
+from .serving_fixtures import BIN, bentoml_serve, import_service, make_release, run_cli
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    return make_release(tmp_path_factory.mktemp("release"))
+
+
+@pytest.fixture(scope="module")
+def client(trained):
+    from starlette.testclient import TestClient
+
+    module = import_service(trained.release_dir)
+    with TestClient(module.DarkHorse.to_asgi()) as c:
+        yield c
+
+
+def post(client, route, body):
+    return client.post(route, content=json.dumps(body), headers={"Content-Type": "application/json"})
+
+
+# ----------------------------------------------------------------------------- release
+def test_release_pins_the_trained_models_and_carries_a_model_card(trained):
+    manifest = json.loads((trained.release_dir / "release.json").read_text())
+    assert manifest["models"] == trained.train_info["tags"]
+    assert all(not t.endswith(":latest") and t.split(":")[1] == trained.train_info["version"]
+               for t in manifest["models"].values())
+    assert manifest["config_hash"] == trained.train_info["config_hash"]
+    card = (trained.release_dir / "MODEL_CARD.md").read_text()
+    assert trained.train_info["version"] in card and "| statquant |" in card and "MASE" in card
+    listed = run_cli("release", "--list", "--config", str(trained.config.path)).stdout
+    assert trained.release_tag in listed
+    assert run_cli("release", "--latest", "--config", str(trained.config.path)).stdout.strip() == trained.release_tag
+    # bentoml's own record of the bento pins both models by full tag
+    out = subprocess.run([str(BIN / "bentoml"), "get", trained.release_tag, "-o", "json"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    (service,) = json.loads(out.stdout)["services"]
+    assert sorted(m["tag"] for m in service["models"]) == sorted(manifest["models"].values())
+
+
+def test_release_info_route(client, trained):
+    r = post(client, "/v1/release", {})
+    assert r.status_code == 200, r.text
+    info = r.json()
+    assert info["release"]["release"] == trained.train_info["version"]
+    assert info["release"]["forecaster"] == trained.train_info["tags"]["forecaster"]
+    assert info["items"] == pd.read_csv(trained.root / "weekly_sales.csv")["sku"].nunique()
+    assert info["horizon"] == 12 and "final" in info["scores"]
+    f = info["features"]
+    # the example's data ends years ago: the service must say its features are stale
+    assert f["available"] is True and f["stale"] is True and f["age_days"] > 365
+    assert f["weeks_ahead_of_model"] == 0  # the online store holds exactly the trained weeks
+    assert "ttl" in f["note"]
+
+
+# ---------------------------------------------------------------------------- forecast
+def test_forecast_matches_the_trained_ensemble(client, trained):
+    latest = pd.read_parquet(trained.out / "latest_forecast.parquet")
+    item = str(latest["unique_id"].iloc[0])
+    r = post(client, "/v1/forecast", {"items": [item], "quantiles": [0.1, 0.5, 0.9]})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    weeks = body["forecasts"][0]["weeks"]
+    assert len(weeks) == 12 and body["horizon"] == 12
+    mine = latest[latest["unique_id"] == item].sort_values("ds")
+    np.testing.assert_allclose([w["point"] for w in weeks], mine["blend"], rtol=1e-9, atol=1e-9)
+    assert [w["week"] for w in weeks] == [d.date().isoformat() for d in mine["ds"]]
+    for w in weeks:
+        q = w["quantiles"]
+        assert 0 <= q["q10"] <= q["q50"] <= q["q90"]
+    # the trained levels are served exactly as trained
+    for level in ("q10", "q50", "q90"):
+        np.testing.assert_allclose([w["quantiles"][level] for w in weeks], mine[f"blend-{level}"], rtol=1e-9, atol=1e-9)
+    short = post(client, "/v1/forecast", {"items": [item], "horizon": 3, "quantiles": [0.025, 0.975]}).json()
+    assert len(short["forecasts"][0]["weeks"]) == 3 and set(short["forecasts"][0]["weeks"][0]["quantiles"]) == {"q2.5", "q97.5"}
+
+
+# -------------------------------------------------------------------------- hot sellers
+def test_hot_sellers_are_the_trained_ranking(client, trained):
+    ranking = pd.read_parquet(trained.out / "latest_hot_sellers.parquet")
+    final = ranking[ranking["model"] == "final"].sort_values("score", ascending=False, kind="stable")
+    r = post(client, "/v1/hot-sellers", {"k": 10})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [i["rank"] for i in body["items"]] == list(range(1, 11))
+    np.testing.assert_allclose([i["score"] for i in body["items"]], final["score"].iloc[:10])
+    assert body["as_of_week"] == trained.train_info["last_week"]
+    top = body["items"][0]
+    assert set(top["scores"]) >= {"momentum", "forecast_growth", "final"}
+    assert top["latest"], "the latest online features of each hot seller are returned"
+    thr = post(client, "/v1/hot-sellers", {"k": None, "threshold": 0.9, "score": "final"}).json()
+    assert all(i["score"] >= 0.9 for i in thr["items"]) and len(thr["items"]) == int((final["score"] >= 0.9).sum())
+
+
+# ----------------------------------------------------------------------------- allocate
+@pytest.fixture(scope="module")
+def items(trained):
+    latest = pd.read_parquet(trained.out / "latest_forecast.parquet")
+    return sorted(latest["unique_id"].astype(str).unique())[:40]
+
+
+def test_newsvendor_binds_capacity_and_prices_it(client, items):
+    fc = post(client, "/v1/forecast", {"items": items, "horizon": 1, "quantiles": [0.75]}).json()
+    q75 = np.array([f["weeks"][0]["quantiles"]["q75"] for f in fc["forecasts"]])
+    ample = post(client, "/v1/allocate", {"mode": "newsvendor", "capacity": 1e9, "weeks": 1,
+                                          "items": [{"id": i, "underage_cost": 3, "overage_cost": 1} for i in items]}).json()
+    got = np.array([a["quantity"] for a in ample["allocations"]])
+    np.testing.assert_allclose(got, q75, rtol=1e-6, atol=1e-6)  # critical ratio 3 / (3 + 1)
+    assert ample["binding"] is False and ample["shadow_price"] == 0
+
+    cap = 0.5 * got.sum()
+    tight = post(client, "/v1/allocate", {"mode": "newsvendor", "capacity": cap, "weeks": 1,
+                                          "items": [{"id": i, "underage_cost": 3, "overage_cost": 1} for i in items]})
+    assert tight.status_code == 200, tight.text
+    t = tight.json()
+    assert t["binding"] is True and t["shadow_price"] > 0
+    assert t["used"] <= cap * (1 + 1e-9) and t["used"] == pytest.approx(cap, rel=1e-6)
+    assert 0 < t["fill_rate"] < 1
+    assert all(0 <= a["service_level"] <= 1 and a["expected_shortfall"] >= 0 for a in t["allocations"])
+    assert t["release"]["release"] and t["features"]["stale"] is True
+
+
+def test_every_mode_answers(client, items):
+    body = {"items": [{"id": i, "min": 1} for i in items], "weeks": 4}
+    fair = post(client, "/v1/allocate", {**body, "mode": "fair_share", "capacity": 100}).json()
+    assert sum(a["quantity"] for a in fair["allocations"]) <= 100 + 1e-6 and 0 < fair["share"] <= 1
+    sl = post(client, "/v1/allocate", {**body, "mode": "service_level", "capacity": 1e9, "service_level": 0.9}).json()
+    assert all(a["target_level"] == pytest.approx(0.9) and a["safety_stock"] is not None for a in sl["allocations"])
+    bal = post(client, "/v1/allocate", {"mode": "balance", "nodes": 4, "items": [{"id": i} for i in items]})
+    assert bal.status_code == 200, bal.text
+    b = bal.json()
+    assert len(b["nodes"]) == 4 and sum(n["items"] for n in b["nodes"]) == len(items)
+    assert b["lower_bound_max_load"] <= b["max_node_load"]
+    caps = post(client, "/v1/allocate", {"mode": "balance", "node_capacities": [50, 50, 100],
+                                         "items": [{"id": i} for i in items]}).json()
+    assert all(0 <= n["service_level"] <= 1 for n in caps["nodes"])
+
+
+# ---------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    ("route", "body", "needle"),
+    [
+        ("/v1/forecast", {"items": ["no-such-item"]}, "unknown item"),
+        ("/v1/forecast", {"items": ["__ITEM__"], "horizon": 13}, "horizon"),
+        ("/v1/forecast", {"items": []}, "items"),
+        ("/v1/forecast", {"items": ["x"] * (MAX_ITEMS + 1)}, "items"),
+        ("/v1/forecast", {"items": ["__ITEM__"], "quantiles": [1.5]}, "quantiles"),
+        ("/v1/forecast", {"items": ["__ITEM__", "__ITEM__"]}, "duplicate"),
+        ("/v1/forecast", {"items": ["__ITEM__"], "path": "/etc/passwd"}, "path"),
+        ("/v1/hot-sellers", {"k": 5, "score": "nope"}, "score"),
+        ("/v1/hot-sellers", {"k": 0}, "k"),
+        ("/v1/allocate", {"capacity": -1, "items": [{"id": "__ITEM__"}]}, "capacity"),
+        ("/v1/allocate", {"capacity": 1e13, "items": [{"id": "__ITEM__"}]}, "capacity"),
+        ("/v1/allocate", {"items": [{"id": "__ITEM__"}]}, "capacity"),
+        ("/v1/allocate", {"capacity": 5, "items": [{"id": "__ITEM__", "min": 3, "max": 2}]}, "min"),
+        ("/v1/allocate", {"capacity": 1, "items": [{"id": "__ITEM__", "min": 3}]}, "capacity"),
+        ("/v1/allocate", {"capacity": 5, "weeks": 13, "items": [{"id": "__ITEM__"}]}, "weeks"),
+        ("/v1/allocate", {"capacity": 5, "items": [{"id": "ghost"}]}, "unknown item"),
+        ("/v1/allocate", {"mode": "balance", "items": [{"id": "__ITEM__"}]}, "nodes"),
+        ("/v1/allocate", {"mode": "teleport", "capacity": 1, "items": [{"id": "__ITEM__"}]}, "mode"),
+        ("/v1/allocate", {"capacity": "lots", "items": [{"id": "__ITEM__"}]}, "capacity"),
+    ],
+)
+def test_bad_input_is_a_400_naming_the_field(client, items, route, body, needle):
+    raw = json.dumps(body).replace("__ITEM__", items[0])
+    r = client.post(route, content=raw, headers={"Content-Type": "application/json"})
+    assert r.status_code == 400, (r.status_code, r.text)
+    assert needle in r.text
+
+
+def test_nan_and_infinity_are_rejected(client, items):
+    for raw in (f'{{"capacity": NaN, "items": [{{"id": "{items[0]}"}}]}}',
+                f'{{"capacity": 5, "items": [{{"id": "{items[0]}", "unit_cost": Infinity}}]}}'):
+        r = client.post("/v1/allocate", content=raw, headers={"Content-Type": "application/json"})
+        assert r.status_code == 400, r.text
+    r = client.post("/v1/allocate", content="{not json", headers={"Content-Type": "application/json"})
+    assert 400 <= r.status_code < 500
+
+
+# ------------------------------------------------------------ real server, browser, fuzz
+@pytest.fixture(scope="module")
+def served(trained, tmp_path_factory):
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    with bentoml_serve(trained.release_tag, log) as url:
+        yield url
+
+
+def test_bentoml_serve_answers_over_http(served, trained, items):
+    import httpx
+
+    info = httpx.post(f"{served}/v1/release", json={}, timeout=30).json()
+    assert info["release"]["release"] == trained.train_info["version"]
+    r = httpx.post(f"{served}/v1/allocate", json={"capacity": 10, "items": [{"id": i} for i in items[:5]]}, timeout=30)
+    assert r.status_code == 200 and sum(a["quantity"] for a in r.json()["allocations"]) <= 10 + 1e-6
+    docs = httpx.get(f"{served}/docs.json", timeout=30).json()
+    assert {"/v1/forecast", "/v1/hot-sellers", "/v1/allocate"} <= set(docs["paths"])
+
+
+class _Dom(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.rows: dict[str, list[str]] = {}
+        self.attrs: dict[str, dict[str, str]] = {}
+        self.classes: list[str] = []
+        self.body: dict[str, str] = {}
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "body":
+            self.body = a
+        if "id" in a:
+            self.attrs[a["id"]] = a
+            self.stack.append(a["id"])
+        if tag == "tr" and "data-item" in a and self.stack:
+            self.rows.setdefault(self.stack[-1], []).append(a["data-item"])
+        if tag == "path" and "class" in a:
+            self.classes.append(a["class"])
+
+    def handle_endtag(self, tag):
+        if tag in ("table", "svg", "div") and self.stack:
+            self.stack.pop()
+
+
+def chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_dashboard_in_headless_chromium(served, trained, tmp_path):
+    import httpx
+
+    browser = chromium()
+    if browser is None:
+        pytest.fail("chromium is not installed: .ci/run installs it (apt-get install chromium)")
+    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=15000",
+             f"--user-data-dir={tmp_path / 'profile'}"]
+    url = f"{served}/ui/"
+    dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    page = _Dom()
+    page.feed(dom.stdout)
+    assert page.body.get("data-ready") == "true", dom.stdout[:3000]
+    top = httpx.post(f"{served}/v1/hot-sellers", json={"k": 15}, timeout=30).json()["items"]
+    assert page.rows["hot-sellers"] == [i["item"] for i in top]
+    assert page.attrs["forecast-chart"]["data-item"] == top[0]["item"]
+    assert {"band", "median", "point"} <= set(page.classes)
+    assert page.rows["allocation"] == [i["item"] for i in top]
+    summary = page.attrs["allocation-summary"]
+    assert float(summary["data-used"]) <= float(summary["data-capacity"]) * (1 + 1e-9)
+    assert re.search(r"release \S+ · trained through", dom.stdout)
+
+    shot = trained.out / "dashboard.png"
+    png = subprocess.run([*flags, "--window-size=1280,1100", f"--screenshot={shot}", url],
+                         capture_output=True, text=True, timeout=120)
+    assert png.returncode == 0 and shot.stat().st_size > 10_000, png.stderr[-2000:]
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    keep = os.environ.get("DARKHORSE_SCREENSHOT_DIR")
+    if keep:
+        shutil.copy(shot, keep)
+
+
+def test_schemathesis_finds_no_server_error(served, tmp_path):
+    proc = subprocess.run(
+        [str(BIN / "st"), "run", f"{served}/docs.json", "--checks", "not_a_server_error",
+         "--max-examples", "25", "--generation-deterministic", "--phases", "examples,coverage,fuzzing",
+         "--report", "junit", "--report-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
+    assert re.search(r"\b[1-9]\d* passed", proc.stdout) or "passed" in proc.stdout.lower(), proc.stdout[-3000:]
+
+
+def test_an_older_release_can_still_be_served(trained, tmp_path):
+    import httpx
+
+    old = trained.release_tag
+    run_cli("train", "--config", str(trained.config.path))
+    run_cli("release", "--config", str(trained.config.path))
+    newest = run_cli("release", "--latest", "--config", str(trained.config.path)).stdout.strip()
+    assert newest != old
+    with bentoml_serve(old, tmp_path / "old.log") as url:
+        info = httpx.post(f"{url}/v1/release", json={}, timeout=30).json()
+    assert info["release"]["release"] == old.split(":")[1]
+    assert not math.isnan(info["items"])
