@@ -291,6 +291,19 @@ def test_schemathesis_finds_no_server_error(served, tmp_path):
     assert re.search(r"\b[1-9]\d* passed", proc.stdout) or "passed" in proc.stdout.lower(), proc.stdout[-3000:]
 
 
+def test_serving_benchmark_runs_against_the_server(served, tmp_path):
+    from benchmarks.bench_serve import main
+
+    assert main(["--url", served, "--seconds", "0.5", "--warmup", "0.1", "--concurrency", "1", "2",
+                 "--items", "200", "--out-dir", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "serve.json").read_text())
+    rows = {(r["scenario"], r["concurrency"]): r for r in result["results"]}
+    assert set(rows) == {(s, c) for s in ("reference", "forecast_1", "allocate_200", "balance_200") for c in (1, 2)}
+    assert all(r["requests"] > 0 and r["errors"] == 0 and r["p99_ms"] >= r["p50_ms"] > 0 for r in rows.values())
+    assert rows[("reference", 1)]["p50_vs_reference"] == 1.0
+    assert "| allocate_200 | 1 |" in (tmp_path / "serve.md").read_text()
+
+
 def test_an_older_release_can_still_be_served(trained, tmp_path):
     import httpx
 
