@@ -49,18 +49,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_ready(url: str, proc: subprocess.Popen | None, timeout: float = 180.0) -> None:
+def wait_ready(url: str, proc: subprocess.Popen | None, log_path: Path | None = None, timeout: float = 180.0) -> None:
     import httpx
+
+    def tail() -> str:
+        return log_path.read_text()[-3000:] if log_path and log_path.exists() else ""
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"bentoml serve exited with {proc.returncode}")
+            raise RuntimeError(f"bentoml serve exited with {proc.returncode}:\n{tail()}")
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
                 return
         time.sleep(0.5)
-    raise TimeoutError(f"{url} not ready after {timeout:.0f}s")
+    raise TimeoutError(f"{url} not ready after {timeout:.0f}s:\n{tail()}")
 
 
 @contextlib.contextmanager
@@ -73,7 +76,7 @@ def serve(tag: str, *, log_path: Path, env: dict[str, str] | None = None):
                                 start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(url, proc)
+        wait_ready(url, proc, log_path)
         yield url
     finally:
         with contextlib.suppress(ProcessLookupError):

@@ -168,7 +168,13 @@ def _vector(name: str, value: float | np.ndarray | None, n: int, default: float)
     return arr
 
 
-def _check_bounds(lo: np.ndarray, hi: np.ndarray, w: np.ndarray, capacity: float) -> None:
+def _limits(
+    n: int, capacity: float, unit_cost, minimum, maximum
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Checked per-item unit cost, minimum and maximum (`w, lo, hi`) for one capacity."""
+    w = _vector("unit_cost", unit_cost, n, 1.0)
+    lo = _vector("min", minimum, n, 0.0)
+    hi = _vector("max", maximum, n, np.inf)
     if not np.isfinite(capacity) or capacity < 0:
         raise AllocationError(f"capacity must be a finite number >= 0; got {capacity}", "capacity")
     if (lo < 0).any() or not np.isfinite(lo).all():
@@ -183,6 +189,7 @@ def _check_bounds(lo: np.ndarray, hi: np.ndarray, w: np.ndarray, capacity: float
         raise AllocationError(
             f"capacity {capacity:g} is below the total of the minimum allocations ({need:g})", "capacity"
         )
+    return w, lo, hi
 
 
 def _bisect_decreasing(total, capacity: float, lo: float, hi: float, rtol: float = 1e-9) -> float:
@@ -243,12 +250,9 @@ def newsvendor(
     n = demand.n
     cu = _vector("underage_cost", underage_cost, n, 1.0)
     co = _vector("overage_cost", overage_cost, n, 1.0)
-    w = _vector("unit_cost", unit_cost, n, 1.0)
-    lo = _vector("min", minimum, n, 0.0)
-    hi = _vector("max", maximum, n, np.inf)
     if (cu <= 0).any() or (co < 0).any() or not (np.isfinite(cu).all() and np.isfinite(co).all()):
         raise AllocationError("underage_cost must be > 0 and overage_cost >= 0, both finite", "underage_cost")
-    _check_bounds(lo, hi, w, capacity)
+    w, lo, hi = _limits(n, capacity, unit_cost, minimum, maximum)
     ratio = cu / (cu + co)
 
     def alloc(lam: float) -> np.ndarray:
@@ -276,11 +280,7 @@ def fair_share(
     maximum: float | np.ndarray | None = None,
 ) -> Allocation:
     """Every item gets the same fraction (at most 1) of its expected demand."""
-    n = demand.n
-    w = _vector("unit_cost", unit_cost, n, 1.0)
-    lo = _vector("min", minimum, n, 0.0)
-    hi = _vector("max", maximum, n, np.inf)
-    _check_bounds(lo, hi, w, capacity)
+    w, lo, hi = _limits(demand.n, capacity, unit_cost, minimum, maximum)
     mean = demand.mean()
 
     def alloc(theta: float) -> np.ndarray:
@@ -308,10 +308,7 @@ def service_level(
     tau = _vector("service_level", level, n, 0.95)
     if ((tau <= 0) | (tau >= 1)).any():
         raise AllocationError("service_level must be strictly between 0 and 1", "service_level")
-    w = _vector("unit_cost", unit_cost, n, 1.0)
-    lo = _vector("min", minimum, n, 0.0)
-    hi = _vector("max", maximum, n, np.inf)
-    _check_bounds(lo, hi, w, capacity)
+    w, lo, hi = _limits(n, capacity, unit_cost, minimum, maximum)
 
     def alloc(cap_level: float) -> np.ndarray:
         return np.clip(demand.quantile(np.minimum(tau, cap_level)), lo, hi)
