@@ -14,6 +14,7 @@ the minimums, ...) get HTTP 400 with `{"error": ..., "field": ...}`. No route re
 path taken from a request.
 """
 
+import gc
 import json
 import logging
 import os
@@ -97,6 +98,11 @@ class DarkHorse:
             max_age_days=serving.max_feature_age_days if serving else 14.0,
             refresh_seconds=serving.freshness_refresh_seconds if serving else 60.0,
         )
+        # Everything loaded so far (libraries, models, forecast arrays) lives as long as the
+        # process: move it out of the collector's reach. A full collection over it took
+        # ~200 ms here and stalled every request in flight (p99 of /v1/allocate at 0.5 s).
+        gc.collect()
+        gc.freeze()
 
     @staticmethod
     def _answer(fn, request):

@@ -261,6 +261,7 @@ def release(
     config: ConfigOpt = None,
     list_: Annotated[bool, typer.Option("--list", help="List the releases in the store, newest first.")] = False,
     latest: Annotated[bool, typer.Option("--latest", help="Print the newest release's tag and exit.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild the release of the last run if it exists.")] = False,
 ) -> None:
     """Build a versioned bento of the last trained ensemble (models pinned by tag, model card)."""
     cfg = _load(config)
@@ -274,7 +275,7 @@ def release(
             for r in list_releases(cfg):
                 console.print(f"{r['tag']}  {r['created']}  models: {', '.join(r['models'])}")
             return
-        rel = build_release(cfg, progress=lambda msg: console.print(msg))
+        rel = build_release(cfg, force=force, progress=lambda msg: console.print(msg))
     except ReleaseError as e:
         _fail(str(e))
     console.print(f"release [bold]{rel.tag}[/bold] (models: {', '.join(rel.models.values())})")

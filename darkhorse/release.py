@@ -136,11 +136,27 @@ def _copy_code(ctx: Path) -> None:
         shutil.copytree(REPO / pkg, ctx / pkg, ignore=ignore)
 
 
-def build_release(config: Config, *, progress=print) -> Release:
-    """Build the bento of the last trained run; returns its tag."""
+def build_release(config: Config, *, force: bool = False, progress=print) -> Release:
+    """Build the bento of the last trained run; returns its tag. A run is released once:
+    `force` deletes its existing bento and builds it again (after a code change, say)."""
+    import bentoml
+
     run = trained_run(config)
     version = run["version"]
     name = config.serving.bento
+    try:
+        bentoml.bentos.get(f"{name}:{version}")
+        exists = True
+    except bentoml.exceptions.NotFound:
+        exists = False
+    if exists and not force:
+        raise ReleaseError(
+            f"release {name}:{version} already exists (one release per training run): "
+            "train again for a new one, or pass --force to rebuild it"
+        )
+    if exists:
+        progress(f"deleting the existing bento {name}:{version}")
+        bentoml.bentos.delete(f"{name}:{version}")
     ctx = config.data_dir / "releases" / version
     if ctx.exists():
         shutil.rmtree(ctx)

@@ -52,6 +52,10 @@ def test_release_pins_the_trained_models_and_carries_a_model_card(trained):
     listed = run_cli("release", "--list", "--config", str(trained.config.path)).stdout
     assert trained.release_tag in listed
     assert run_cli("release", "--latest", "--config", str(trained.config.path)).stdout.strip() == trained.release_tag
+    # one release per training run: a second build says so instead of overwriting it
+    again = subprocess.run([str(BIN / "darkhorse"), "release", "--config", str(trained.config.path)],
+                           capture_output=True, text=True)
+    assert again.returncode != 0 and "already exists" in again.stdout + again.stderr
     # bentoml's own record of the bento pins both models by full tag
     out = subprocess.run([str(BIN / "bentoml"), "get", trained.release_tag, "-o", "json"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
