@@ -18,6 +18,7 @@ export BENTOML_DO_NOT_TRACK := true
 export GX_ANALYTICS_ENABLED := false
 export HF_HUB_OFFLINE := 1
 export DO_NOT_TRACK := 1
+export OTEL_SDK_DISABLED := true
 
 .PHONY: help venv build train release serve backtest tune test test-fast lint bench bench-panel bench-serve bench-features clean
 

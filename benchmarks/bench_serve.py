@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import platform
@@ -149,7 +150,12 @@ async def _load(url: str, method: str, path: str, body: dict | None, *, concurre
 
 def run(url: str, *, concurrency: list[int], seconds: float, warmup: float, n_items: int = 1000) -> list[dict[str, Any]]:
     rows = []
-    for name, (method, path, body) in scenarios(url, n_items).items():
+    plan = scenarios(url, n_items)
+    # the client must not measure its own pauses: a full collection over this process's heap
+    # (numpy, httpx, the config and BentoML imports) takes ~100 ms; the server does the same
+    gc.collect()
+    gc.freeze()
+    for name, (method, path, body) in plan.items():
         for c in concurrency:
             res = asyncio.run(_load(url, method, path, body, concurrency=c, seconds=seconds, warmup=warmup))
             rows.append({"scenario": name, "concurrency": c, **res})

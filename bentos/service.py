@@ -20,6 +20,11 @@ import logging
 import os
 from pathlib import Path
 
+# no OpenTelemetry SDK (no traces are exported anyway): with it on, every request left span
+# objects behind and the garbage collector's passes over them stalled requests (set it to
+# "false" before serving to trace with BentoML's tracing settings)
+os.environ.setdefault("OTEL_SDK_DISABLED", "true")
+
 import bentoml
 from starlette.applications import Starlette
 from starlette.requests import Request

@@ -10,6 +10,7 @@ OFFLINE_ENV = {
     "BENTOML_DO_NOT_TRACK": "true",
     "GX_ANALYTICS_ENABLED": "false",
     "HF_HUB_OFFLINE": "1",
+    "OTEL_SDK_DISABLED": "true",
 }
 
 
