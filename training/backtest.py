@@ -118,6 +118,7 @@ def run_backtest(
     cutoffs = plan_cutoffs(history, config, horizon)
     timings: dict[str, float] = {n: 0.0 for n in [*names, BLEND, "hot_sellers"]}
     frames, scores, weights, importance = [], [], [], []
+    model_info: dict[str, dict[str, Any]] = {}
     scale_rows = []
     fitted: dict[str, Forecaster] = {}
     with progress_bar(show_progress) as bar:
@@ -136,6 +137,9 @@ def run_backtest(
                 fc = model.predict(h=horizon, quantiles=quantiles)
                 timings[spec.name] += time.perf_counter() - t0
                 fitted[spec.name] = model
+                info = getattr(model, "fit_info_", None)
+                if info:  # what the model chose / how it trained (AutoTS's model, epochs, fallbacks)
+                    model_info.setdefault(spec.name, {})[str(cutoff.date())] = info
                 imp = getattr(model, "feature_importance_", None)
                 if imp is not None:
                     importance.append(pd.DataFrame({"model": spec.name, CUTOFF: cutoff, "feature": imp.index, "importance": imp.to_numpy()}))
@@ -164,6 +168,8 @@ def run_backtest(
                     forecast_column=config.hot_sellers.forecast_model, lookback=config.panel.lookback_weeks,
                     floor=config.panel.growth_floor, classifier_params=config.hot_sellers.classifier,
                     classifier_weight=config.hot_sellers.classifier_weight,
+                    transformer_params=config.hot_sellers.transformer_params(),
+                    transformer_weight=config.hot_sellers.transformer.weight,
                 )
                 timings["hot_sellers"] += time.perf_counter() - t0
                 scores.append(s)
@@ -196,6 +202,7 @@ def run_backtest(
         "hot_sellers": ranking_metrics(hot_eval, fraction=1 - config.panel.hot_seller_quantile) if len(hot_eval) else {},
         "hot_seller_fraction": round(1 - config.panel.hot_seller_quantile, 6),
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
+        "model_info": model_info,
     }
     result = BacktestResult(
         forecasts=forecasts,

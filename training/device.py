@@ -25,3 +25,16 @@ def xgboost_device(setting: str = "auto") -> str:
     if setting == "auto":
         return "cuda" if cuda_available() else "cpu"
     return setting
+
+
+def lightning_accelerator(setting: str = "auto") -> str:
+    """`accelerator=` of a lightning Trainer: "auto" (a GPU when present) unless the model's
+    setting or `DARKHORSE_DEVICE` asks for the CPU ("cpu") or insists on CUDA ("gpu")."""
+    env = os.environ.get("DARKHORSE_DEVICE", "auto").lower()
+    if setting == "cpu" or env == "cpu":
+        return "cpu"
+    if setting == "cuda" or env == "cuda":
+        if not cuda_available():
+            raise RuntimeError("a CUDA device was asked for but none is available")
+        return "gpu"
+    return "auto"

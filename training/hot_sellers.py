@@ -2,12 +2,16 @@
 
 * `momentum`: the heuristic a user would try first: mean units of the last 4 weeks over the
   mean of the 12 weeks before (floored), no model.
-* `forecast_growth`: the label's own growth formula applied to a forecast: mean forecast over
-  the horizon / max(mean units over the lookback window, growth floor).
+* `forecast_growth`: the label's own growth formula applied to a forecast (`forecast_model`,
+  XGBoost by default, the blend when that model is not enabled): mean forecast over the horizon
+  / max(mean units over the lookback window, growth floor).
 * `classifier`: XGBoost on the item's past features (lags, rolling windows, Feast activity
   covariates) at the origin, trained only on earlier origins whose label was already known at
   this origin (`label_available_at <= cutoff`); imbalance handled by `scale_pos_weight`.
-* `final`: weighted mean of the within-origin percentile ranks of the two scores.
+* `transformer` (when enabled): a transformer encoder over the item's recent weeks
+  (`training.hot_seller_transformer`), trained on the same known labels.
+* `final`: weighted mean of the within-origin percentile ranks of forecast growth, the classifier
+  (`classifier_weight`) and the transformer (`transformer_weight`, when enabled).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from training.schema import CUTOFF, DS, ID, WEEK
 
 log = logging.getLogger(__name__)
 
-SCORES = ("momentum", "forecast_growth", "classifier", "final")
+SCORES = ("momentum", "forecast_growth", "classifier", "transformer", "final")
 
 
 class ClassifierSettings(ModelSettings):
@@ -125,8 +129,16 @@ def score_origin(
     floor: float,
     classifier_params: dict[str, Any],
     classifier_weight: float,
+    transformer_params: dict[str, Any] | None = None,
+    transformer_weight: float = 0.0,
 ) -> tuple[pd.DataFrame, HotSellerClassifier | None]:
-    """Every score for the items of `train` at `cutoff` (`unique_id, cutoff, model, score`)."""
+    """Every score for the items of `train` at `cutoff` (`unique_id, cutoff, model, score`).
+
+    `transformer_params` not None adds the transformer classifier's score (`model="transformer"`),
+    with `transformer_weight` in the final ranking."""
+    if forecast_column not in forecast.columns:
+        log.warning("hot sellers: no %r forecast (model not enabled); the growth score reads the blend", forecast_column)
+        forecast_column = "blend"
     close = pd.Timestamp(cutoff + WEEK, tz="UTC")
     known = labels[(labels["label_available_at"] <= close) & (labels[DS] <= cutoff)]
     scores = {
@@ -138,12 +150,20 @@ def score_origin(
         clf = HotSellerClassifier(**classifier_params).fit(train, known, covariates=covariates)
         scores["classifier"] = clf.predict_proba(train, covariates=covariates)
         w = classifier_weight
+        if transformer_params is not None:
+            from training.hot_seller_transformer import TransformerHotSellerClassifier
+
+            trf = TransformerHotSellerClassifier(**transformer_params).fit(train, known, covariates=covariates)
+            scores["transformer"] = trf.predict_proba(train, covariates=covariates)
     else:
         log.warning("hot sellers at %s: no label known yet; the ranking uses the forecast only", cutoff.date())
         w = 0.0
-    final = (1 - w) * pct_rank(scores["forecast_growth"])
+    wt = transformer_weight if "transformer" in scores else 0.0
+    final = (1 - w - wt) * pct_rank(scores["forecast_growth"])
     if "classifier" in scores:
         final = final + w * pct_rank(scores["classifier"].reindex(final.index))
+    if wt > 0:
+        final = final + wt * pct_rank(scores["transformer"].reindex(final.index))
     scores["final"] = final
     rows = []
     for name, s in scores.items():

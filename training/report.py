@@ -8,6 +8,10 @@
 * optional: `series_metrics.parquet`, `hot_sellers.parquet`, `feature_importance.parquet`,
   `blend_weights.parquet`; a section whose file is missing says "not available".
 
+Models whose importances are variable-selection weights (the TFT: features named
+`static:<var>`, `encoder:<var>`, `decoder:<var>`) get their own plot, one panel per kind, written
+only when such rows exist (`plots/variable_importance.png`).
+
 It writes PNG plots into `out_dir/plots/` and one `out_dir/report.html` with those images embedded
 as base64 data URIs, so the page can be moved or mailed on its own. Plots are drawn on
 `matplotlib.figure.Figure` objects with the Agg canvas: no pyplot state, no display needed, and
@@ -52,6 +56,9 @@ PLOT_FILES = {
     "hot": "hot_sellers_precision_at_k.png",
     "weights": "blend_weights.png",
 }
+
+VARIABLE_PLOT = "variable_importance.png"
+VARIABLE_KINDS = ("static", "encoder", "decoder")
 
 _QUANTILE_COLUMN = re.compile(r"^(?P<model>.+)-q(?P<level>\d+)$")
 _RESERVED = {ID, DS, Y, CUTOFF, WINDOW}
@@ -152,7 +159,7 @@ def write_report(
     run = _load(out)
     plots_dir = out / "plots"
     plots_dir.mkdir(parents=True, exist_ok=True)
-    for name in PLOT_FILES.values():  # no stale image from an earlier run of a missing section
+    for name in [*PLOT_FILES.values(), VARIABLE_PLOT]:  # no stale image from an earlier run
         (plots_dir / name).unlink(missing_ok=True)
 
     plots = [
@@ -163,6 +170,8 @@ def write_report(
         _render(run, plots_dir, "hot", lambda: _plot_hot_sellers(run)),
         _render(run, plots_dir, "weights", lambda: _plot_blend_weights(run)),
     ]
+    if _variable_models(run):
+        plots.insert(4, _render(run, plots_dir, "variables", lambda: _plot_variable_importance(run)))
     path = out / "report.html"
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(_html(run, title, plots), encoding="utf-8")
@@ -333,6 +342,7 @@ def _render(
         "importance": "Feature importance",
         "hot": "Hot sellers: precision at k",
         "weights": "Blend weights",
+        "variables": "Variable importance (TFT variable selection)",
     }
     plot = _Plot(key, headings[key], "")
     try:
@@ -344,7 +354,7 @@ def _render(
     if fig is None:
         plot.missing = missing
         return plot
-    path = plots_dir / PLOT_FILES[key]
+    path = plots_dir / PLOT_FILES.get(key, VARIABLE_PLOT)
     fig.tight_layout()
     fig.savefig(path, dpi=DPI, format="png")
     fig.clear()
@@ -517,6 +527,8 @@ def _plot_importance(run: _Run) -> tuple[Figure | None, str, str]:
     if not {"model", "feature", "importance"} <= set(fi.columns) or fi.empty:
         return None, "", "feature_importance.parquet has no model/feature/importance rows"
     fi = fi.dropna(subset=["importance"])
+    selection = set(_variable_models(run))  # drawn in their own plot
+    fi = fi[~fi["model"].astype(str).isin(selection)]
     models = list(dict.fromkeys(fi["model"].astype(str)))
     if not models:
         return None, "", "feature_importance.parquet has no importance values"
@@ -542,6 +554,49 @@ def _plot_importance(run: _Run) -> tuple[Figure | None, str, str]:
     caption = (
         f"The {TOP_FEATURES} most important features of each model that reports importances, "
         "as the model measures it (longer bar means more influence)."
+    )
+    return fig, caption, ""
+
+
+def _variable_models(run: _Run) -> list[str]:
+    """Models whose every importance row is a `static:`/`encoder:`/`decoder:` variable weight."""
+    fi = run.feature_importance
+    if fi is None or not {"model", "feature", "importance"} <= set(fi.columns) or fi.empty:
+        return []
+    kinds = fi["feature"].astype(str).str.split(":", n=1).str[0]
+    ok = kinds.isin(VARIABLE_KINDS) & fi["feature"].astype(str).str.contains(":", regex=False)
+    by_model = ok.groupby(fi["model"].astype(str)).all()
+    return [str(m) for m in by_model.index if by_model[m]]
+
+
+def _plot_variable_importance(run: _Run) -> tuple[Figure | None, str, str]:
+    fi = run.feature_importance
+    models = _variable_models(run)
+    if fi is None or not models:
+        return None, "", "no variable-selection importances"
+    fig, axes = _figure(
+        (11.0, max(FIGSIZE[1], 3.2 * len(models))), nrows=len(models), ncols=len(VARIABLE_KINDS),
+        squeeze=False,
+    )
+    for row, m in enumerate(models):
+        part = fi[fi["model"].astype(str) == m].dropna(subset=["importance"])
+        kind = part["feature"].astype(str).str.split(":", n=1).str[0]
+        name = part["feature"].astype(str).str.split(":", n=1).str[1]
+        for col, k in enumerate(VARIABLE_KINDS):
+            ax = axes[row, col]
+            vals = part[kind == k].groupby(name[kind == k])["importance"].sum()
+            total = vals.sum()
+            vals = (vals / total if total > 0 else vals).sort_values(kind="stable").tail(TOP_FEATURES)
+            if vals.empty:
+                ax.set_visible(False)
+                continue
+            ax.barh([str(v) for v in vals.index], vals.to_numpy(), color=f"C{col}")
+            ax.set_title(f"{m}: {k} variables", fontsize=9)
+            ax.tick_params(labelsize=7)
+    caption = (
+        "Share of each input in the TFT's variable-selection networks, averaged over the backtest "
+        "windows' prediction batches: static covariates, the encoder's past inputs and the "
+        "decoder's known future inputs (each panel sums to 1)."
     )
     return fig, caption, ""
 

@@ -78,6 +78,8 @@ def fit_final(config: Config, history: History, forecasts: pd.DataFrame, *, show
             lookback=config.panel.lookback_weeks, floor=config.panel.growth_floor,
             classifier_params=config.hot_sellers.classifier,
             classifier_weight=config.hot_sellers.classifier_weight,
+            transformer_params=config.hot_sellers.transformer_params(),
+            transformer_weight=config.hot_sellers.transformer.weight,
         )
         bar.advance(task)
     return blend, clf, forecast, ranking
