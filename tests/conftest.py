@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ RAW = REPO / "data" / "raw"
 set_offline_defaults()
 # tests never touch the user's BentoML store: one throwaway store per test session
 os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="darkhorse-test-bentoml-")
+atexit.register(shutil.rmtree, os.environ["BENTOML_HOME"], ignore_errors=True)
 
 
 def write_config(
