@@ -1140,28 +1140,15 @@ def run_benchmark(args: argparse.Namespace) -> int:
         for impl in impls:
             work = run_dir / impl
             if impl == "pandas":
-                if args.skip_pandas_above is not None and rows > args.skip_pandas_above:
-                    reason = (
-                        f"skipped: {rows:,} rows > --skip-pandas-above {args.skip_pandas_above:,}"
-                    )
-                    log(f"[{label}] pandas: {reason}")
-                    size_entry["results"][impl] = {
-                        "implementation": impl,
-                        "ok": False,
-                        "skipped": reason,
-                    }
-                    continue
                 fits, why = pandas_fits(rows, pandas_bytes_per_row)
-                if not fits and not args.force_pandas:
-                    reason = (
-                        f"skipped: would not fit in memory ({why}); --force-pandas runs it anyway"
-                    )
+                reason = None
+                if args.skip_pandas_above is not None and rows > args.skip_pandas_above:
+                    reason = f"skipped: {rows:,} rows > --skip-pandas-above {args.skip_pandas_above:,}"
+                elif not fits and not args.force_pandas:
+                    reason = f"skipped: would not fit in memory ({why}); --force-pandas runs it anyway"
+                if reason:
                     log(f"[{label}] pandas: {reason}")
-                    size_entry["results"][impl] = {
-                        "implementation": impl,
-                        "ok": False,
-                        "skipped": reason,
-                    }
+                    size_entry["results"][impl] = {"implementation": impl, "ok": False, "skipped": reason}
                     continue
                 log(f"[{label}] pandas: {why}")
             if work.exists():

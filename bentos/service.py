@@ -32,6 +32,7 @@ from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
 from darkhorse import api
+from darkhorse.serving import Engine, RequestError
 
 log = logging.getLogger("darkhorse.service")
 
@@ -93,8 +94,6 @@ class DarkHorse:
     hot_seller_model = bentoml.models.BentoModel(MANIFEST["models"]["hot_seller_classifier"])
 
     def __init__(self) -> None:
-        from darkhorse.serving import Engine
-
         config = _load_config()
         serving = config.serving if config is not None else None
         self.engine = Engine.from_release(
@@ -111,8 +110,6 @@ class DarkHorse:
 
     @staticmethod
     def _answer(fn, request):
-        from darkhorse.serving import RequestError
-
         try:
             return fn(request)
         except RequestError as exc:

@@ -35,7 +35,6 @@ from typing import Literal
 
 import numpy as np
 
-MODES = ("newsvendor", "fair_share", "service_level", "balance")
 Mode = Literal["newsvendor", "fair_share", "service_level", "balance"]
 
 _BISECT_STEPS = 100
@@ -82,9 +81,6 @@ class Demand:
     @property
     def n(self) -> int:
         return self.values.shape[0]
-
-    def take(self, index: np.ndarray) -> Demand:
-        return Demand(self.values[index], self.levels)
 
     def mean(self) -> np.ndarray:
         k = self._knots
@@ -168,11 +164,18 @@ def _vector(name: str, value: float | np.ndarray | None, n: int, default: float)
     return arr
 
 
+def _unit_cost(n: int, unit_cost) -> np.ndarray:
+    w = _vector("unit_cost", unit_cost, n, 1.0)
+    if (w <= 0).any() or not np.isfinite(w).all():
+        raise AllocationError("unit_cost must be finite and > 0", "unit_cost")
+    return w
+
+
 def _limits(
     n: int, capacity: float, unit_cost, minimum, maximum
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Checked per-item unit cost, minimum and maximum (`w, lo, hi`) for one capacity."""
-    w = _vector("unit_cost", unit_cost, n, 1.0)
+    w = _unit_cost(n, unit_cost)
     lo = _vector("min", minimum, n, 0.0)
     hi = _vector("max", maximum, n, np.inf)
     if not np.isfinite(capacity) or capacity < 0:
@@ -182,8 +185,6 @@ def _limits(
     bad = np.flatnonzero(lo > hi)
     if bad.size:
         raise AllocationError(f"min exceeds max for item #{int(bad[0])}", "max")
-    if (w <= 0).any() or not np.isfinite(w).all():
-        raise AllocationError("unit_cost must be finite and > 0", "unit_cost")
     need = float(w @ lo)
     if need > capacity * (1 + 1e-12):
         raise AllocationError(
@@ -342,9 +343,7 @@ def balance(
     if not 0 < headroom < 1:
         raise AllocationError("headroom must be strictly between 0 and 1", "headroom")
     n = demand.n
-    w = _vector("unit_cost", unit_cost, n, 1.0)
-    if (w <= 0).any() or not np.isfinite(w).all():
-        raise AllocationError("unit_cost must be finite and > 0", "unit_cost")
+    w = _unit_cost(n, unit_cost)
     caps = np.ones(n_nodes) if node_capacity is None else np.asarray(node_capacity, dtype="float64")
     if caps.shape != (n_nodes,) or not np.isfinite(caps).all() or (caps <= 0).any():
         raise AllocationError("every node capacity must be a finite number > 0", "nodes")
@@ -401,10 +400,10 @@ def lower_bound_max_load(load: np.ndarray, n_nodes: int) -> float:
 
 
 __all__ = [
-    "MODES",
     "Allocation",
     "AllocationError",
     "Demand",
+    "Mode",
     "balance",
     "fair_share",
     "grid_levels",

@@ -10,7 +10,7 @@ quantities up to `MAX_QUANTITY`, probability levels from 0.001 to 0.999, costs o
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import (
     BaseModel,
@@ -20,6 +20,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from darkhorse.allocation import Mode
 
 MAX_ITEMS = 5000
 MAX_QUANTITY = 1e12
@@ -105,7 +107,7 @@ class AllocationItem(_Request):
 
 
 class AllocateRequest(_Request):
-    mode: Literal["newsvendor", "fair_share", "service_level", "balance"] = Field(
+    mode: Mode = Field(
         "newsvendor",
         description=(
             "newsvendor: critical-ratio quantiles under one capacity (Lagrange multiplier); "

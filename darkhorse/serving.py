@@ -12,7 +12,6 @@ does not carry).
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -29,7 +28,6 @@ from darkhorse import api
 
 log = logging.getLogger(__name__)
 
-RELEASE_FILE = "release.json"
 FRESHNESS_NOTE = (
     "Feast's online store does not enforce ttl on reads: DarkHorse compares the newest "
     "materialized week with the clock (max_age_days) and with the weeks the models were trained on."
@@ -179,7 +177,6 @@ class Engine:
     def __post_init__(self) -> None:
         self.position = {str(i): k for k, i in enumerate(self.ids)}
         self.period = np.cumsum(self.grid, axis=1)  # comonotone sum over the first w weeks
-        self.period_point = np.cumsum(self.point, axis=1)
 
     @property
     def horizon(self) -> int:
@@ -374,11 +371,4 @@ class Engine:
         )
 
 
-def read_manifest(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError as exc:
-        raise FileNotFoundError(f"{path}: no release manifest; build a release with `darkhorse release`") from exc
-
-
-__all__ = ["Engine", "FeatureFreshness", "NoFreshness", "RequestError", "level_key", "read_manifest"]
+__all__ = ["Engine", "FeatureFreshness", "NoFreshness", "RequestError", "level_key"]

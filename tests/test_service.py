@@ -4,7 +4,6 @@ served in-process through BentoML's ASGI app, then over HTTP by `bentoml serve`.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import shutil
@@ -292,7 +291,7 @@ def test_schemathesis_finds_no_server_error(served, tmp_path):
         capture_output=True, text=True, timeout=600, cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
-    assert re.search(r"\b[1-9]\d* passed", proc.stdout) or "passed" in proc.stdout.lower(), proc.stdout[-3000:]
+    assert re.search(r"\b[1-9]\d* passed", proc.stdout), proc.stdout[-3000:]  # it did generate cases
 
 
 def test_serving_benchmark_runs_against_the_server(served, tmp_path):
@@ -319,4 +318,4 @@ def test_an_older_release_can_still_be_served(trained, tmp_path):
     with bentoml_serve(old, tmp_path / "old.log") as url:
         info = httpx.post(f"{url}/v1/release", json={}, timeout=30).json()
     assert info["release"]["release"] == old.split(":")[1]
-    assert not math.isnan(info["items"])
+    assert info["release"]["forecaster"] == trained.train_info["tags"]["forecaster"]  # the old pins

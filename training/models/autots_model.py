@@ -30,6 +30,7 @@ import pandas as pd
 from pydantic import Field
 from scipy.stats import norm
 
+from training.lags import tail_stat
 from training.models.base import Forecaster, ModelSettings
 from training.models.fallback import FallbackName, fill_from_fallback, fit_fallback
 from training.schema import DS, ID, Y
@@ -83,7 +84,7 @@ class AutoTSForecaster(Forecaster):
     def _fit(self, df: pd.DataFrame) -> None:
         s = self.settings
         ids = self.last_ds_.index
-        recent = df[df[DS] > df[DS].max() - pd.Timedelta(weeks=12)].groupby(ID)[Y].sum().reindex(ids, fill_value=0.0)
+        recent = tail_stat(df, 12, how="sum").reindex(ids, fill_value=0.0)  # units of the last 12 weeks
         order = recent.sort_values(ascending=False, kind="stable").index
         chosen = list(order if s.max_series == 0 else order[: s.max_series])
         wide = df[df[ID].isin(set(chosen))].pivot(index=DS, columns=ID, values=Y)

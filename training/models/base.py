@@ -92,25 +92,35 @@ class Forecaster:
         """Write the fitted model to folder `path` (model.pkl + meta.json)."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
+        self._write_meta(path)
+        with open(path / "model.pkl", "wb") as f:
+            pickle.dump(self, f, protocol=pickle.HIGHEST_PROTOCOL)
+        return path
+
+    def _write_meta(self, path: Path, **extra: Any) -> None:
+        """`meta.json`: format version, model, alias, settings, class (+ `extra`)."""
         meta = {
             "format_version": FORMAT_VERSION,
             "model": self.model_name,
             "alias": self.alias,
             "params": self.params(),
             "class": f"{type(self).__module__}.{type(self).__qualname__}",
+            **extra,
         }
         (path / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
-        with open(path / "model.pkl", "wb") as f:
-            pickle.dump(self, f, protocol=pickle.HIGHEST_PROTOCOL)
-        return path
+
+    @staticmethod
+    def _read_meta(path: Path) -> dict[str, Any]:
+        meta = json.loads((path / "meta.json").read_text())
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"{path}: model format {meta.get('format_version')} is not supported")
+        return meta
 
     @classmethod
     def load(cls, path: str | Path) -> Forecaster:
         """Read a model written by `save` (a DarkHorse artefact: only load files you trust)."""
         path = Path(path)
-        meta = json.loads((path / "meta.json").read_text())
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{path}: model format {meta.get('format_version')} is not supported")
+        cls._read_meta(path)
         with open(path / "model.pkl", "rb") as f:
             model = pickle.load(f)
         if not isinstance(model, Forecaster):

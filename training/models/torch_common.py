@@ -32,7 +32,7 @@ import pandas as pd
 import torch
 
 from training.device import lightning_accelerator
-from training.models.base import FORMAT_VERSION, Forecaster
+from training.models.base import Forecaster
 from training.schema import DS, ID, Y
 
 log = logging.getLogger(__name__)
@@ -289,17 +289,7 @@ class TorchForecaster(Forecaster):
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         info, arrays, states, subs = self._payload()
-        meta = {
-            "format_version": FORMAT_VERSION,
-            "model": self.model_name,
-            "alias": self.alias,
-            "params": self.params(),
-            "class": f"{type(self).__module__}.{type(self).__qualname__}",
-            "storage": "state_dict",
-            "nets": sorted(states),
-            "subs": sorted(subs),
-        }
-        (path / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+        self._write_meta(path, storage="state_dict", nets=sorted(states), subs=sorted(subs))
         (path / "info.json").write_text(json.dumps(info, indent=2, sort_keys=True))
         np.savez(path / "arrays.npz", **arrays)
         for name, sd in states.items():
@@ -311,9 +301,7 @@ class TorchForecaster(Forecaster):
     @classmethod
     def load(cls, path: str | Path) -> Forecaster:
         path = Path(path)
-        meta = json.loads((path / "meta.json").read_text())
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{path}: model format {meta.get('format_version')} is not supported")
+        meta = cls._read_meta(path)
         if meta.get("storage") != "state_dict":
             return super().load(path)
         model = cls(alias=meta["alias"], **meta["params"])
