@@ -58,8 +58,9 @@ test: venv ## Run every test, slow ones included
 test-fast: venv ## Run the quick tests only (no slow, no integration)
 	$(BIN)/python -m pytest -m "not slow and not integration"
 
-lint: venv ## Lint with ruff
-	$(BIN)/ruff check darkhorse training expectations feature_repo tests benchmarks
+lint: venv ## Lint with ruff and check the import contracts (floors point down)
+	$(BIN)/ruff check darkhorse training expectations synthetic feature_repo tests benchmarks
+	$(BIN)/lint-imports
 
 bench: bench-panel bench-serve ## Every benchmark: panel build, then the served API
 

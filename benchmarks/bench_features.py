@@ -3,12 +3,12 @@
 On a synthetic panel written with the published marts' schema (`item_weeks`, `items`,
 `item_week_labels`; microsecond UTC timestamps), by default 2,000 items x 156 weeks:
 
-* ``pit``: `darkhorse.features.historical_features` (Feast, DuckDB offline store) for N entity
+* ``pit``: `darkhorse.core.features.historical_features` (Feast, DuckDB offline store) for N entity
   rows (random items, random cutoff instants), 100k and 1M by default; each size runs in a
   fresh process so its wall time and peak RSS are its own;
 * ``training``: `training.dataset.build_training_set` for every item at every origin week
   (features + labels + 12 weekly targets);
-* ``online``: `darkhorse.features.online_features` (what the service calls) and the bare
+* ``online``: `darkhorse.core.features.online_features` (what the service calls) and the bare
   `FeatureStore.get_online_features` for 1 and 100 items, p50/p99 over `--calls` calls, on the
   sqlite online store and on Redis (a `redis-server` started on a free loopback port).
 
@@ -406,7 +406,7 @@ def _workspace_config(work: Path, *, items: int, weeks: int, seed: int):
     on sqlite once; reused by every case."""
     import yaml
 
-    from darkhorse.config import load_config
+    from darkhorse.core.config import load_config
 
     cfg_path = work / "darkhorse.yaml"
     if not cfg_path.exists():
@@ -428,7 +428,7 @@ def _workspace_config(work: Path, *, items: int, weeks: int, seed: int):
 
 
 def case_pit(work: Path, rows: int, seed: int) -> dict[str, Any]:
-    from darkhorse import features
+    from darkhorse.core import features
 
     cfg = _workspace_config(work, items=0, weeks=0, seed=seed)
     rss0 = _peak_rss_mb()
@@ -461,7 +461,7 @@ def case_pit(work: Path, rows: int, seed: int) -> dict[str, Any]:
 
 
 def case_training(work: Path, every: int, seed: int) -> dict[str, Any]:
-    from darkhorse import features
+    from darkhorse.core import features
     from training.dataset import build_training_set
 
     cfg = _workspace_config(work, items=0, weeks=0, seed=seed)
@@ -498,7 +498,7 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
 def case_online(
     work: Path, calls: int, seed: int, *, store_kind: str, redis: str | None
 ) -> list[dict[str, Any]]:
-    from darkhorse import features
+    from darkhorse.core import features
 
     if store_kind == "redis":
         os.environ["DARKHORSE_ONLINE_STORE"] = "redis"
@@ -583,7 +583,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(res))
         return 0
 
-    from darkhorse import features
+    from darkhorse.core import features
 
     work = a.work_dir or Path(tempfile.mkdtemp(prefix="darkhorse-bench-features-"))
     t0 = time.perf_counter()

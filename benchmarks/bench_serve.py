@@ -201,15 +201,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out-dir", default=str(REPO / "data" / "bench"))
     args = p.parse_args(argv)
 
-    from darkhorse.env import set_offline_defaults
+    from darkhorse.core.env import set_offline_defaults
 
     set_offline_defaults()
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tag = args.release
     if args.url is None and tag is None:
-        from darkhorse.config import load_config
-        from darkhorse.release import ReleaseError, latest_release
+        from darkhorse.app.release import ReleaseError, latest_release
+        from darkhorse.core.config import load_config
 
         try:
             tag = latest_release(load_config(args.config))

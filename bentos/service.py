@@ -31,8 +31,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
-from darkhorse import api
-from darkhorse.serving import Engine, RequestError
+from darkhorse.serving import api
+from darkhorse.serving.engine import Engine, RequestError
 
 log = logging.getLogger("darkhorse.service")
 
@@ -72,7 +72,7 @@ class JsonOnly:
 
 def _load_config():
     """The config the release was trained with (`DARKHORSE_CONFIG` overrides); None if absent."""
-    from darkhorse.config import ConfigError, load_config
+    from darkhorse.core.config import ConfigError, load_config
 
     path = os.environ.get("DARKHORSE_CONFIG") or MANIFEST.get("config_path")
     if not path or not Path(path).is_file():

@@ -27,17 +27,17 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from darkhorse import sql
-from darkhorse.config import (
+from darkhorse.core import sql
+from darkhorse.core.config import (
     AmazonReviewsSource,
     Config,
     OrderLinesSource,
     RequestLogSource,
     SalesSource,
 )
-from darkhorse.marts import PANEL_MARTS, mart_path
-from darkhorse.sql import quote_ident as ident
-from darkhorse.sql import sql_str
+from darkhorse.core.marts import PANEL_MARTS, mart_path
+from darkhorse.core.sql import quote_ident as ident
+from darkhorse.core.sql import sql_str
 
 SAMPLE_SEED = 20240101
 _EPOCH_FACTOR = {"s": 1_000_000, "ms": 1_000, "us": 1}

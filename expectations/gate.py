@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from darkhorse.core.errors import DarkHorseError
+
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 import great_expectations as gx
@@ -35,8 +37,8 @@ from great_expectations.data_context.types.resource_identifiers import (
 )
 from great_expectations.exceptions import DataContextError
 
-from darkhorse.config import Config
-from darkhorse.marts import PANEL_MARTS, mart_path
+from darkhorse.core.config import Config
+from darkhorse.core.marts import PANEL_MARTS, mart_path
 from expectations import frames, suites
 
 DATASOURCE = "darkhorse_gate"
@@ -44,7 +46,7 @@ DOCS_SITE = "local_site"
 PARTIAL_UNEXPECTED = 5
 
 
-class GateError(RuntimeError):
+class GateError(DarkHorseError, RuntimeError):
     """The gate could not run at all (a missing candidate file or DuckDB table)."""
 
 

@@ -25,14 +25,14 @@ import great_expectations.expectations as gxe
 from great_expectations.core.expectation_suite import ExpectationSuite
 from great_expectations.expectations.row_conditions import Column
 
-from darkhorse.config import (
+from darkhorse.core.config import (
     AmazonReviewsSource,
     Config,
     OrderLinesSource,
     RequestLogSource,
     SalesSource,
 )
-from darkhorse.marts import ITEM_WEEKS_COLUMNS, LABEL_COLUMNS, PANEL_MARTS
+from darkhorse.core.marts import ITEM_WEEKS_COLUMNS, LABEL_COLUMNS, PANEL_MARTS
 from expectations.frames import mapped_columns
 
 # share of raw rows that must hold a value in a key column (item, time, quantity, ...)

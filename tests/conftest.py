@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from darkhorse.config import Config, load_config
-from darkhorse.env import set_offline_defaults
+from darkhorse.core.config import Config, load_config
+from darkhorse.core.env import set_offline_defaults
 
 REPO = Path(__file__).resolve().parents[1]
 RAW = REPO / "data" / "raw"

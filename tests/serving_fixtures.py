@@ -15,8 +15,8 @@ from pathlib import Path
 
 import yaml
 
-from darkhorse.config import Config, load_config
-from darkhorse.pipeline import build
+from darkhorse.app.build import build
+from darkhorse.core.config import Config, load_config
 from tests.conftest import REPO, write_config
 
 CSV = REPO / "examples" / "weekly_sales" / "weekly_sales.csv"

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from darkhorse.allocation import (
+from darkhorse.serving.allocation import (
     AllocationError,
     Demand,
     balance,

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from darkhorse.config import load_config
+from darkhorse.core.config import load_config
 from training.backtest import plan_cutoffs, run_backtest
 from training.history import History
 

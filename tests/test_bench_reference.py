@@ -21,9 +21,9 @@ from benchmarks.bench_panel import (
     run_pandas,
     write_dbt_config,
 )
-from darkhorse.config import load_config
-from darkhorse.pipeline import run_dbt
-from darkhorse.synth import generate_reviews
+from darkhorse.app.build import run_dbt
+from darkhorse.core.config import load_config
+from synthetic.generator import generate_reviews
 
 pytestmark = pytest.mark.integration
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from darkhorse.config import load_config
-from darkhorse.pipeline import build
+from darkhorse.app.build import build
+from darkhorse.core.config import load_config
 from tests.conftest import REPO, write_config
 
 pytestmark = pytest.mark.integration

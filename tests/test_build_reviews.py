@@ -10,8 +10,8 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from darkhorse import publish as pub
-from darkhorse.pipeline import GateFailed, build
+from darkhorse.app.build import GateFailed, build
+from darkhorse.core import publish as pub
 from tests.conftest import write_config
 
 pytestmark = pytest.mark.integration

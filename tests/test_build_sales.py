@@ -6,7 +6,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from darkhorse.pipeline import build
+from darkhorse.app.build import build
 from tests.conftest import REPO, write_config
 
 pytestmark = pytest.mark.integration

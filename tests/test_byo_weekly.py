@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from darkhorse.config import load_config
-from darkhorse.pipeline import build
+from darkhorse.app.build import build
+from darkhorse.core.config import load_config
 from tests.conftest import REPO, write_config
 from training.backtest import run_backtest
 

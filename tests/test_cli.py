@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from darkhorse.cli import app
+from darkhorse.app.cli import app
 
 from .conftest import write_config
 

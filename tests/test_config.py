@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from darkhorse.config import ConfigError, load_config
+from darkhorse.core.config import ConfigError, load_config
 
 REPO = Path(__file__).resolve().parents[1]
 

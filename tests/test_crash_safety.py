@@ -12,16 +12,16 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from darkhorse import publish as pub
-from darkhorse.config import load_config
-from darkhorse.pipeline import build
+from darkhorse.app.build import build
+from darkhorse.core import publish as pub
+from darkhorse.core.config import load_config
 from tests.conftest import REPO, write_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_killed_build_leaves_published_marts_and_online_store_serving(tmp_path):
-    from darkhorse.features import online_features
+    from darkhorse.core.features import online_features
 
     default = load_config(REPO / "darkhorse.yaml")
     src = default.sources[0].model_dump(mode="json")

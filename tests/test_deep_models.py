@@ -212,7 +212,7 @@ def test_transformer_classifier_joins_the_ranking():
 def test_backtest_takes_the_deep_models_and_sees_no_future(tmp_path):
     """Every new model in one backtest (no special case), hot-seller transformer included;
     poisoning everything after the first cutoff leaves that window unchanged."""
-    from darkhorse.config import load_config
+    from darkhorse.core.config import load_config
     from training.backtest import plan_cutoffs, run_backtest
 
     from .conftest import write_config

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from benchmarks.bench_features import publish_snapshot, redis_server, redis_server_binary
-from darkhorse import features
+from darkhorse.core import features
 from tests.conftest import write_config
 
 os.environ["FEAST_USAGE"] = "False"

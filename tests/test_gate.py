@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 import duckdb
 import pytest
 
-from darkhorse.config import Config, GateConfig, load_config
-from darkhorse.pipeline import run_dbt
+from darkhorse.app.build import run_dbt
+from darkhorse.core.config import Config, GateConfig, load_config
 from expectations.frames import row_count_changes
 from tests.conftest import REPO, write_config
 

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from darkhorse.core.schema import SchemaError, forecast_columns
 from training.models import TEST_PARAMS, NotFittedError, available, create, model_class
-from training.schema import SchemaError, forecast_columns
 
 from .retail_frames import weekly_retail
 

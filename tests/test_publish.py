@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from darkhorse import publish as pub
+from darkhorse.core import publish as pub
 from tests.conftest import write_config
 
 
@@ -62,7 +62,7 @@ def test_relative_marts_path_stays_the_link_across_publishes(tmp_path):
     """A config with relative paths (the shipped layout) keeps pointing at the link."""
     import yaml
 
-    from darkhorse.config import load_config
+    from darkhorse.core.config import load_config
 
     (tmp_path / "darkhorse.yaml").write_text(yaml.safe_dump({
         "sources": [{"name": "s", "kind": "sales", "path": "x.csv"}],

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from darkhorse.api import MAX_ITEMS
+from darkhorse.serving.api import MAX_ITEMS
 
 from .serving_fixtures import BIN, bentoml_serve, import_service, make_release, run_cli
 

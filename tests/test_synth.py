@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from darkhorse.synth import generate_reviews
+from synthetic.generator import generate_reviews
 
 KEYS = {
     "rating",
@@ -276,7 +276,7 @@ def test_users_review_several_items(tmp_path: Path) -> None:
 
 def test_surging_items_rate_higher(tmp_path: Path) -> None:
     # white-box: the generator's own catalogue says which items were given a surge
-    from darkhorse import synth
+    from synthetic import generator as synth
 
     rows, seed, n_items, weeks = 50_000, 9, 300, 104
     path = tmp_path / "q.jsonl"

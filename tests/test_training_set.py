@@ -21,7 +21,7 @@ from benchmarks.bench_features import (
     SENTINEL_INT32,
     publish_snapshot,
 )
-from darkhorse import features
+from darkhorse.core import features
 from tests.conftest import write_config
 from training.dataset import LABEL_COLUMNS, TrainingSetError, build_training_set
 

@@ -12,12 +12,12 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from darkhorse.cli import app
-from darkhorse.config import Config, load_config
+from darkhorse.app.cli import app
+from darkhorse.core.config import Config, load_config
+from darkhorse.core.schema import DS, ID
 from tests.conftest import RAW, write_config
 from tests.retail_frames import weekly_retail
 from training.history import History
-from training.schema import DS, ID
 from training.tune import Param, TuneError, tune, write_tuned_config
 
 PARQUET = RAW / "online_retail" / "online_retail.parquet"

@@ -22,7 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from darkhorse.config import Config, ModelSpec
+from darkhorse.core.config import Config, ModelSpec
+from darkhorse.core.errors import DarkHorseError
+from darkhorse.core.schema import CUTOFF, DS, ID, WEEK, Y, forecast_columns
 from training import hot_sellers as hs
 from training.blend import Blend
 from training.history import History, load_history
@@ -36,7 +38,6 @@ from training.metrics import (
 from training.models import create, model_class
 from training.models.base import Forecaster
 from training.progress import progress_bar
-from training.schema import CUTOFF, DS, ID, WEEK, Y, forecast_columns
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ BLEND = "blend"
 REFERENCE = "seasonal_naive"
 
 
-class BacktestError(RuntimeError):
+class BacktestError(DarkHorseError, RuntimeError):
     pass
 
 

@@ -27,9 +27,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from training.metrics import naive_scale, smape
-from training.models.base import Forecaster, ModelSettings
-from training.schema import (
+from darkhorse.core.schema import (
     CUTOFF,
     DS,
     ID,
@@ -39,6 +37,8 @@ from training.schema import (
     quantile_columns,
     quantile_suffix,
 )
+from training.metrics import naive_scale, smape
+from training.models.base import Forecaster, ModelSettings
 
 log = logging.getLogger(__name__)
 

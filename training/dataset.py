@@ -38,10 +38,11 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pandas as pd
 
-from darkhorse import features as feast_features
-from darkhorse.config import WEEKDAYS, Config
-from darkhorse.marts import mart_path
-from darkhorse.sql import sql_str
+from darkhorse.core import features as feast_features
+from darkhorse.core.config import WEEKDAYS, Config
+from darkhorse.core.errors import DarkHorseError
+from darkhorse.core.marts import mart_path
+from darkhorse.core.sql import sql_str
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -58,7 +59,7 @@ LABEL_COLUMNS = (
 )
 
 
-class TrainingSetError(RuntimeError):
+class TrainingSetError(DarkHorseError, RuntimeError):
     """A training set cannot be built as asked (bad origins, marts changed mid-build...)."""
 
 
@@ -209,7 +210,7 @@ def build_training_set(
 
     Args:
         config: the DarkHorse config (its published marts and Feast deployment are used;
-            `darkhorse.features.apply` must have run for them).
+            `darkhorse.core.features.apply` must have run for them).
         origins: `week_start` dates of the origin weeks (date, ISO string or Timestamp at
             00:00); each row's cutoff is the origin week's close. A date that does not start a
             week is refused rather than guessed.

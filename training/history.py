@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from darkhorse import features as feast_features
-from darkhorse.config import Config
+from darkhorse.core import features as feast_features
+from darkhorse.core.config import Config
+from darkhorse.core.errors import DarkHorseError
+from darkhorse.core.schema import DS, ID, Y
 from training.dataset import build_training_set
-from training.schema import DS, ID, Y
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 NON_COVARIATES = {"units", "description", "first_week", "source_kind"}
 
 
-class HistoryError(RuntimeError):
+class HistoryError(DarkHorseError, RuntimeError):
     pass
 
 

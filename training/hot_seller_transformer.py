@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
 
+from darkhorse.core.schema import DS, ID, Y
 from training.models.base import ModelSettings
-from training.schema import DS, ID, Y
 
 
 class TransformerClassifierSettings(ModelSettings):

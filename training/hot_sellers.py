@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from darkhorse.core.schema import CUTOFF, DS, ID, WEEK
 from training.device import xgboost_device
 from training.lags import past_features, tail_stat
 from training.models.base import ModelSettings
-from training.schema import CUTOFF, DS, ID, WEEK
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from training.schema import DS, ID, Y
+from darkhorse.core.schema import DS, ID, Y
 
 WINDOWS = (4, 12, 26)
 

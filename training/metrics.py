@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from training.schema import CUTOFF, ID, Y, quantile_columns
+from darkhorse.core.schema import CUTOFF, ID, Y, quantile_columns
 
 FORECAST_METRICS = ("smape", "mae", "rmse", "mase", "wape", "scaled_pinball", "coverage_80")
 

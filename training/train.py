@@ -19,14 +19,14 @@ from typing import Any
 
 import pandas as pd
 
-from darkhorse.config import Config
+from darkhorse.core.config import Config
+from darkhorse.core.schema import DS, ID, Y, forecast_columns
 from training import hot_sellers as hs
 from training.backtest import BLEND, _blend_params, build_model, run_backtest, write_outputs
 from training.blend import Blend
 from training.history import History, load_history
 from training.metrics import naive_scale
 from training.progress import progress_bar
-from training.schema import DS, ID, Y, forecast_columns
 
 log = logging.getLogger(__name__)
 

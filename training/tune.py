@@ -26,7 +26,8 @@ from typing import Any
 import yaml
 from rich.console import Console
 
-from darkhorse.config import Config, ModelSpec, load_config
+from darkhorse.core.config import Config, ModelSpec, load_config
+from darkhorse.core.errors import DarkHorseError
 from training.backtest import build_model, plan_cutoffs, run_backtest
 from training.history import History, load_history
 from training.models import model_class
@@ -83,11 +84,11 @@ SEARCH_SPACES: dict[str, dict[str, Param]] = {
 }
 
 
-class TuneError(ValueError):
+class TuneError(DarkHorseError, ValueError):
     """The tuning request cannot run (unknown model or metric, a study of another kind)."""
 
 
-class TuneFailed(RuntimeError):
+class TuneFailed(DarkHorseError, RuntimeError):
     """No trial of the study completed."""
 
 

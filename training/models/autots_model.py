@@ -30,10 +30,10 @@ import pandas as pd
 from pydantic import Field
 from scipy.stats import norm
 
+from darkhorse.core.schema import DS, ID, Y
 from training.lags import tail_stat
 from training.models.base import Forecaster, ModelSettings
 from training.models.fallback import FallbackName, fill_from_fallback, fit_fallback
-from training.schema import DS, ID, Y
 
 log = logging.getLogger(__name__)
 

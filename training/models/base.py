@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from training.schema import (
+from darkhorse.core.errors import DarkHorseError
+from darkhorse.core.schema import (
     DS,
     ID,
     SchemaError,
@@ -39,7 +40,7 @@ class ModelSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class NotFittedError(RuntimeError):
+class NotFittedError(DarkHorseError, RuntimeError):
     pass
 
 

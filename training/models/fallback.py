@@ -12,8 +12,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from darkhorse.core.schema import DS, ID, Y, quantile_columns
 from training.models.base import Forecaster
-from training.schema import DS, ID, Y, quantile_columns
 
 FallbackName = Literal["statquant", "moving_average", "naive", "seasonal_naive"]
 

@@ -30,6 +30,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
+from darkhorse.core.schema import DS, Y
 from training.models.base import ModelSettings
 from training.models.torch_common import (
     QUANTILE_GRID,
@@ -44,7 +45,6 @@ from training.models.torch_common import (
     series_bounds,
     torch_run,
 )
-from training.schema import DS, Y
 
 log = logging.getLogger(__name__)
 

@@ -35,6 +35,7 @@ import pandas as pd
 import torch
 from pydantic import Field, model_validator
 
+from darkhorse.core.schema import DS, ID, Y
 from training.models.base import Forecaster, ModelSettings
 from training.models.fallback import FallbackName, fill_from_fallback, fit_fallback
 from training.models.torch_common import (
@@ -48,7 +49,6 @@ from training.models.torch_common import (
     series_bounds,
     torch_run,
 )
-from training.schema import DS, ID, Y
 
 log = logging.getLogger(__name__)
 

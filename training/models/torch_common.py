@@ -31,9 +31,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from darkhorse.core.schema import DS, ID, Y
 from training.device import lightning_accelerator
 from training.models.base import Forecaster
-from training.schema import DS, ID, Y
 
 log = logging.getLogger(__name__)
 

@@ -23,10 +23,10 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from darkhorse.core.schema import DS, ID, Y
 from training.device import xgboost_device
 from training.lags import add_step, direct_pairs, past_features, tail_stat
 from training.models.base import Forecaster, ModelSettings
-from training.schema import DS, ID, Y
 
 log = logging.getLogger(__name__)
 

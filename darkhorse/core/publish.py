@@ -17,13 +17,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from darkhorse.config import Config
+from darkhorse.core.config import Config
+from darkhorse.core.errors import DarkHorseError
 
 MANIFEST = "manifest.json"
 KEEP_SNAPSHOTS = 3
 
 
-class PublishError(RuntimeError):
+class PublishError(DarkHorseError, RuntimeError):
     """The published marts path cannot be switched safely (the message says why)."""
 
 

@@ -22,14 +22,15 @@ from typing import Any
 
 import yaml
 
-from darkhorse.config import Config
+from darkhorse.core.config import Config
+from darkhorse.core.errors import DarkHorseError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SERVICE_DIR = REPO / "bentos"
 PACKAGES = ("darkhorse", "training")
 
 
-class ReleaseError(RuntimeError):
+class ReleaseError(DarkHorseError, RuntimeError):
     """No trained models to release, or the bento build failed; the message says which."""
 
 

@@ -1,5 +1,5 @@
 """What the release serves, without the HTTP layer: `Engine` answers the typed requests of
-`darkhorse.api` from a release's pinned models, and `FeatureFreshness` watches the Feast online
+`darkhorse.serving.api` from a release's pinned models, and `FeatureFreshness` watches the Feast online
 store. `bentos/service.py` wraps one `Engine` in a BentoML service.
 
 At start the forecaster predicts every item's next `horizon` weeks at a grid of quantile levels
@@ -23,8 +23,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from darkhorse import allocation as alloc
-from darkhorse import api
+from darkhorse.core.errors import DarkHorseError
+from darkhorse.serving import allocation as alloc
+from darkhorse.serving import api
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ FRESHNESS_NOTE = (
 )
 
 
-class RequestError(ValueError):
+class RequestError(DarkHorseError, ValueError):
     """A request the release cannot answer (unknown items, horizon too long ...): HTTP 400."""
 
     def __init__(self, field: str, message: str) -> None:
@@ -79,14 +80,14 @@ class FeatureFreshness:
 
     def _feature_store(self):
         if self._store is None:
-            from darkhorse.features import feature_store
+            from darkhorse.core.features import feature_store
 
             self._store = feature_store(self.config)
         return self._store
 
     def refresh(self) -> None:
         """Read every item's latest feature stamp (blocking)."""
-        from darkhorse.features import online_features
+        from darkhorse.core.features import online_features
 
         try:
             step = max(1, len(self.items) // self.probe_items)
@@ -129,7 +130,7 @@ class FeatureFreshness:
 
     def latest(self, items: list[str]) -> dict[str, dict[str, float | None]]:
         """The items' latest online feature values (empty when the store is unreadable)."""
-        from darkhorse.features import ENTITY_KEY, online_features
+        from darkhorse.core.features import ENTITY_KEY, online_features
 
         try:
             feats = online_features(self.config, items, store=self._feature_store()).features
@@ -189,7 +190,7 @@ class Engine:
         release: api.Release, freshness: Any, as_of_week: date,
     ) -> Engine:
         """`forecast`: `unique_id, ds, <column>, <column>-qNN` for every level, dense per item."""
-        from training.schema import quantile_columns
+        from darkhorse.core.schema import quantile_columns
 
         fc = forecast.sort_values(["unique_id", "ds"], kind="stable")
         ids = fc["unique_id"].astype(str).unique()

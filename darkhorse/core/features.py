@@ -47,9 +47,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from darkhorse.config import Config
-from darkhorse.marts import mart_path
-from darkhorse.sql import sql_str
+from darkhorse.core.config import Config
+from darkhorse.core.errors import DarkHorseError
+from darkhorse.core.marts import mart_path
+from darkhorse.core.sql import sql_str
 
 if TYPE_CHECKING:  # feast takes seconds to import: only when a function needs it
     from feast import FeatureService, FeatureStore
@@ -65,12 +66,12 @@ EVENT_TIMESTAMP = "event_timestamp"
 # (mart file, its point-in-time column): what Feast reads from the published marts
 FEATURE_MARTS = {"item_weeks": "available_at", "items": "first_available_at"}
 
-SHIPPED_REPO_DIR = Path(__file__).resolve().parents[1] / "feature_repo"
+SHIPPED_REPO_DIR = Path(__file__).resolve().parents[2] / "feature_repo"
 
 _DECLARATIONS_LOCK = threading.Lock()
 
 
-class FeatureStoreError(RuntimeError):
+class FeatureStoreError(DarkHorseError, RuntimeError):
     """The feature store cannot do what was asked (no published marts, bad online store...)."""
 
 
@@ -325,7 +326,7 @@ def _service(store: FeatureStore, service: str | FeatureService) -> FeatureServi
     except (FeastObjectNotFoundException, FileNotFoundError):
         raise FeatureStoreError(
             f"feature service {service!r} is not in the registry {store.config.registry.path}: "
-            "run `darkhorse build` (or darkhorse.features.apply) first"
+            "run `darkhorse build` (or darkhorse.core.features.apply) first"
         ) from None
 
 

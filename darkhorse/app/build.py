@@ -31,24 +31,25 @@ from typing import Any
 
 import duckdb
 
-from darkhorse.config import (
+from darkhorse.core.config import (
     AmazonReviewsSource,
     Config,
     OrderLinesSource,
     RequestLogSource,
     SalesSource,
 )
-from darkhorse.marts import PANEL_MARTS, mart_path
-from darkhorse.sql import quote_ident, raw_reader, sql_str
+from darkhorse.core.errors import DarkHorseError
+from darkhorse.core.marts import PANEL_MARTS, mart_path
+from darkhorse.core.sql import quote_ident, raw_reader, sql_str
 
 SAMPLE_LINES = 2000
 
 
-class SourceError(ValueError):
+class SourceError(DarkHorseError, ValueError):
     """A raw source cannot be used as configured; the message names source, file and column."""
 
 
-class BuildError(RuntimeError):
+class BuildError(DarkHorseError, RuntimeError):
     """The dbt build failed (a model or a data test); details were printed by dbt."""
 
 
@@ -345,7 +346,7 @@ def summarize(config: Config, marts_dir: Path | None = None) -> dict[str, Any]:
     }
 
 
-class GateFailed(RuntimeError):
+class GateFailed(DarkHorseError, RuntimeError):
     """The gate refused the candidate; nothing was published. The message lists the failures."""
 
 
@@ -366,7 +367,7 @@ def build(
     A failure at any step before the publish (bad source, dbt error, failed gate, a crash)
     leaves the published marts, the Feast registry and the online store as they were.
     """
-    from darkhorse import publish as pub
+    from darkhorse.core import publish as pub
 
     checks = preflight(config)
     run_id = pub.new_run_id()
@@ -407,7 +408,7 @@ def build(
     summary["published"] = str(target)
     summary["marts"] = {m: str(mart_path(config.marts_dir, m)) for m in PANEL_MARTS}
     if features:
-        from darkhorse import features as feat
+        from darkhorse.core import features as feat
 
         progress("[4/4] Feast: apply and materialize the online store")
         feat.apply(config)
@@ -421,7 +422,7 @@ def build(
 
 def gate_only(config: Config, candidate: Path | None = None):
     """Run the gate on a candidate (default: the newest) without publishing anything."""
-    from darkhorse import publish as pub
+    from darkhorse.core import publish as pub
 
     if candidate is None:
         runs = (

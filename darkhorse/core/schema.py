@@ -13,11 +13,13 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from darkhorse.core.errors import DarkHorseError
+
 ID, DS, Y, CUTOFF = "unique_id", "ds", "y", "cutoff"
 WEEK = pd.Timedelta(weeks=1)
 
 
-class SchemaError(ValueError):
+class SchemaError(DarkHorseError, ValueError):
     """A frame does not follow the long-frame schema; the message names the column."""
 
 

@@ -12,8 +12,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from darkhorse.config import Config, ConfigError, load_config
-from darkhorse.env import set_offline_defaults
+from darkhorse.core.config import Config, ConfigError, load_config
+from darkhorse.core.env import set_offline_defaults
+from darkhorse.core.errors import DarkHorseError
 
 # telemetry off, nothing fetched at run time
 set_offline_defaults()
@@ -134,8 +135,8 @@ def build(
     Nothing is published unless dbt and the gate pass: the last published marts, Feast
     registry and online store stay as they were.
     """
-    from darkhorse.pipeline import BuildError, GateFailed, SourceError
-    from darkhorse.pipeline import build as run_build
+    from darkhorse.app.build import BuildError, GateFailed, SourceError
+    from darkhorse.app.build import build as run_build
 
     cfg = _load(config)
     try:
@@ -159,7 +160,7 @@ def gate(
     ] = None,
 ) -> None:
     """Run the Great Expectations gate on a built candidate; publishes nothing."""
-    from darkhorse.pipeline import BuildError, gate_only
+    from darkhorse.app.build import BuildError, gate_only
 
     cfg = _load(config)
     try:
@@ -176,7 +177,7 @@ def gate(
 )
 def dbt(ctx: typer.Context, config: ConfigOpt = None) -> None:
     """Run any dbt command with the config's vars and paths, e.g. `darkhorse dbt run -s fct_item_weeks`."""
-    from darkhorse.pipeline import BuildError, run_dbt
+    from darkhorse.app.build import BuildError, run_dbt
 
     cfg = _load(config)
     if not ctx.args:
@@ -265,7 +266,7 @@ def release(
 ) -> None:
     """Build a versioned bento of the last trained ensemble (models pinned by tag, model card)."""
     cfg = _load(config)
-    from darkhorse.release import ReleaseError, build_release, latest_release, list_releases
+    from darkhorse.app.release import ReleaseError, build_release, latest_release, list_releases
 
     try:
         if latest:
@@ -320,7 +321,7 @@ def tune(
 ) -> None:
     """Tune one model's hyperparameters by backtest (Optuna, resumable) and write a tuned copy
     of the config; the original config is left as it is."""
-    from darkhorse.config import find_config
+    from darkhorse.core.config import find_config
     from training.backtest import BacktestError
     from training.history import HistoryError
     from training.tune import TuneError, TuneFailed, tuned_config_path, write_tuned_config
@@ -368,7 +369,7 @@ def synth(
     config: ConfigOpt = None,
 ) -> None:
     """Write synthetic Amazon Reviews 2023 records with launches, seasonality and surges."""
-    from darkhorse.synth import generate_reviews
+    from synthetic.generator import generate_reviews
 
     try:
         info = generate_reviews(
@@ -382,8 +383,13 @@ def synth(
     )
 
 
-def main() -> None:  # pragma: no cover
-    app()
+def main() -> None:
+    """The console script: any error DarkHorse explains ends as one red line, not a traceback."""
+    try:
+        app()
+    except DarkHorseError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

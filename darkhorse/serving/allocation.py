@@ -35,12 +35,14 @@ from typing import Literal
 
 import numpy as np
 
+from darkhorse.core.errors import DarkHorseError
+
 Mode = Literal["newsvendor", "fair_share", "service_level", "balance"]
 
 _BISECT_STEPS = 100
 
 
-class AllocationError(ValueError):
+class AllocationError(DarkHorseError, ValueError):
     """The request cannot be allocated; `field` names the offending input."""
 
     def __init__(self, message: str, field: str | None = None) -> None:

@@ -18,11 +18,13 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from darkhorse.core.errors import DarkHorseError
+
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 DEFAULT_CONFIG_NAME = "darkhorse.yaml"
 
 
-class ConfigError(ValueError):
+class ConfigError(DarkHorseError, ValueError):
     """The config file is missing, unreadable or invalid; the message names the key."""
 
 

@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from darkhorse.allocation import Mode
+from darkhorse.serving.allocation import Mode
 
 MAX_ITEMS = 5000
 MAX_QUANTITY = 1e12
