@@ -10,6 +10,7 @@ backtest with all of them that still sees nothing past its cutoffs.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pickle
 
@@ -192,19 +193,20 @@ def test_transformer_classifier_joins_the_ranking():
     pd.testing.assert_series_equal(p, p2)
 
     fc = create("naive").fit(train).predict(h=H)
-    kw = dict(cutoff=cutoff, covariates=[], forecast_column="naive", lookback=4, floor=1.0,
-              classifier_params={"n_estimators": 10, "max_depth": 2}, classifier_weight=0.4)
-    without, _ = hs.score_origin(train, fc, labels, **kw)
-    with_t, _ = hs.score_origin(train, fc, labels, transformer_params=TINY_TRANSFORMER, transformer_weight=0.3, **kw)
-    assert set(without["model"]) == {"momentum", "forecast_growth", "classifier", "final"}
-    assert set(with_t["model"]) == {"momentum", "forecast_growth", "classifier", "transformer", "final"}
+    settings = hs.Settings(lookback=4, horizon=H, floor=1.0, forecast_model="naive",
+                           classifier={"n_estimators": 10, "max_depth": 2})
+    without, _ = hs.score_origin(train, fc, labels, cutoff=cutoff, covariates=[], settings=settings)
+    with_t, _ = hs.score_origin(train, fc, labels, cutoff=cutoff, covariates=[],
+                                settings=dataclasses.replace(settings, transformer=TINY_TRANSFORMER))
+    assert set(without["model"]) == {"momentum", "seasonal_growth", "forecast_growth", "classifier", "final"}
+    assert set(with_t["model"]) == {"momentum", "seasonal_growth", "forecast_growth", "classifier", "transformer", "final"}
     pd.testing.assert_frame_equal(  # the other scores do not move
         without[without["model"] != "final"].reset_index(drop=True),
         with_t[~with_t["model"].isin(["transformer", "final"])].reset_index(drop=True),
     )
     s = with_t.pivot(index="unique_id", columns="model", values="score")
-    expect = 0.3 * s["forecast_growth"].rank(pct=True) + 0.4 * s["classifier"].rank(pct=True) + 0.3 * s["transformer"].rank(pct=True)
-    np.testing.assert_allclose(s["final"], expect)
+    # no earlier origin's scores: the final ranking falls back to forecast growth
+    np.testing.assert_allclose(s["final"], s["forecast_growth"].rank(pct=True))
 
 
 # --------------------------------------------------------------------------- backtest
@@ -229,7 +231,7 @@ def test_backtest_takes_the_deep_models_and_sees_no_future(tmp_path):
         {"model": "autots", "params": TEST_PARAMS["autots"]},
     ]}
     doc["hot_sellers"] = {"classifier": {"n_estimators": 10, "max_depth": 2},
-                          "transformer": {"enabled": True, "weight": 0.2, "params": TINY_TRANSFORMER}}
+                          "transformer": {"enabled": True, "params": TINY_TRANSFORMER}}
     (tmp_path / "darkhorse.yaml").write_text(yaml.safe_dump(doc))
     cfg = load_config(tmp_path / "darkhorse.yaml")
     clean_h = _history(weekly_retail(30))

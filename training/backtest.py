@@ -166,13 +166,10 @@ def run_backtest(
                 t0 = time.perf_counter()
                 s, clf = hs.score_origin(
                     train, joined, history.labels, cutoff=cutoff, covariates=history.covariates,
-                    forecast_column=config.hot_sellers.forecast_model, lookback=config.panel.lookback_weeks,
-                    floor=config.panel.growth_floor, classifier_params=config.hot_sellers.classifier,
-                    classifier_weight=config.hot_sellers.classifier_weight,
-                    transformer_params=config.hot_sellers.transformer_params(),
-                    transformer_weight=config.hot_sellers.transformer.weight,
+                    settings=hs.Settings.from_config(config), earlier_forecasts=frames[:-1], earlier_scores=scores,
                 )
                 timings["hot_sellers"] += time.perf_counter() - t0
+                model_info.setdefault("hot_sellers", {})[str(cutoff.date())] = s.attrs["choice"]
                 scores.append(s)
                 if clf is not None and getattr(clf, "feature_importance_", None) is not None:
                     imp = clf.feature_importance_

@@ -49,8 +49,13 @@ def release_version(config: Config, now: datetime | None = None) -> str:
     return f"{now:%Y%m%d%H%M%S}-{config.config_hash()[:8]}"
 
 
-def fit_final(config: Config, history: History, forecasts: pd.DataFrame, *, show_progress: bool = True):
-    """Members and classifier fitted on all history; blend weights from every backtest window."""
+def fit_final(
+    config: Config, history: History, forecasts: pd.DataFrame, *, show_progress: bool = True,
+    hot_sellers: pd.DataFrame | None = None,
+):
+    """Members and classifier fitted on all history; blend weights from every backtest window;
+    the hot-seller classifier and final combination also learn from the backtest's forecasts
+    and hot-seller scores (`hot_sellers`) at its origins."""
     horizon = config.panel.horizon_weeks
     specs = config.forecast.enabled()
     names = [s.name for s in specs]
@@ -74,12 +79,8 @@ def fit_final(config: Config, history: History, forecasts: pd.DataFrame, *, show
         forecast = forecast.merge(member_fc, on=[ID, DS])
         ranking, clf = hs.score_origin(
             history.frame, forecast, history.labels, cutoff=history.last_week,
-            covariates=history.covariates, forecast_column=config.hot_sellers.forecast_model,
-            lookback=config.panel.lookback_weeks, floor=config.panel.growth_floor,
-            classifier_params=config.hot_sellers.classifier,
-            classifier_weight=config.hot_sellers.classifier_weight,
-            transformer_params=config.hot_sellers.transformer_params(),
-            transformer_weight=config.hot_sellers.transformer.weight,
+            covariates=history.covariates, settings=hs.Settings.from_config(config),
+            earlier_forecasts=forecasts, earlier_scores=hot_sellers,
         )
         bar.advance(task)
     return blend, clf, forecast, ranking
@@ -142,7 +143,9 @@ def train(config: Config, *, out_dir: Path | None = None, show_progress: bool = 
     history = load_history(config)
     bt = run_backtest(config, history=history, out_dir=None, show_progress=show_progress)
     version = release_version(config)
-    blend, clf, forecast, ranking = fit_final(config, history, bt.forecasts, show_progress=show_progress)
+    blend, clf, forecast, ranking = fit_final(
+        config, history, bt.forecasts, show_progress=show_progress, hot_sellers=bt.hot_sellers
+    )
     metadata = _metadata(config, history, bt.metrics, version)
     tags = save_to_store(config, version, blend, clf, metadata, ranking) if save else {}
     bt.metrics["release"] = {"version": version, "tags": tags, "train_seconds": round(time.perf_counter() - started, 1)}

@@ -331,35 +331,43 @@ class HotSellerTransformerConfig(_Strict):
     """The transformer hot-seller classifier (training/hot_seller_transformer.py)."""
 
     enabled: bool = Field(False, description="Score hot sellers with the transformer too.")
-    weight: float = Field(
-        0.0, ge=0, le=1, description="Weight of the transformer's rank in the final ranking."
-    )
     params: dict[str, Any] = Field(
         default_factory=dict, description="Transformer classifier hyperparameters."
     )
 
 
 class HotSellerConfig(_Strict):
-    """Hot-seller ranking: forecast-implied growth combined with a classifier."""
+    """Hot-seller ranking: growth read from forecasts and from last season, a classifier, and
+    a final combination learned on earlier origins whose labels are known."""
 
-    classifier: dict[str, Any] = Field(
-        default_factory=dict, description="XGBoost classifier hyperparameters."
-    )
     forecast_model: str = Field(
-        "xgboost",
+        "blend",
         description="Forecasts the growth score is read from (a model's alias or `blend`; "
         "`blend` is used when that model is not enabled).",
     )
-    classifier_weight: float = Field(
-        0.5, ge=0, le=1, description="Weight of the classifier's rank in the final ranking."
+    season_length: int = Field(
+        52, ge=2, description="Weeks in a season (last season's growth, seasonal-naive growth)."
+    )
+    classifier: dict[str, Any] = Field(
+        default_factory=dict, description="XGBoost classifier hyperparameters."
+    )
+    min_labelled_origins: int = Field(
+        1,
+        ge=1,
+        description="Earlier origins with known labels needed to learn the final combination; "
+        "with fewer, the final ranking is forecast growth.",
+    )
+    stack_weight_step: float = Field(
+        0.25, gt=0, le=1, description="Step of the rank-weight grid of the learned stack."
     )
     transformer: HotSellerTransformerConfig = HotSellerTransformerConfig()
 
-    @model_validator(mode="after")
-    def _weights(self) -> HotSellerConfig:
-        if self.transformer.enabled and self.classifier_weight + self.transformer.weight > 1:
-            raise ValueError("classifier_weight + transformer.weight must not exceed 1")
-        return self
+    @field_validator("stack_weight_step")
+    @classmethod
+    def _whole_steps(cls, v: float) -> float:
+        if abs(1 / v - round(1 / v)) > 1e-9:
+            raise ValueError("stack_weight_step must divide 1 (e.g. 0.5, 0.25, 0.2, 0.1)")
+        return v
 
     def transformer_params(self) -> dict[str, Any] | None:
         """The transformer's hyperparameters when it is enabled, else None."""

@@ -1,0 +1,262 @@
+"""Hot-seller scores: seasonal and forecast-derived features by hand, the learned final
+combination and its fallback, and no label read before it is known."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from darkhorse.core.config import ConfigError, HotSellerConfig
+from training import hot_sellers as hs
+from training.hot_sellers.combine import choose, grid
+from training.hot_sellers.features import forecast_features, seasonal_features
+
+L, H = 4, 3
+SETTINGS = hs.Settings(lookback=L, horizon=H, floor=1.0, forecast_model="blend",
+                       classifier={"n_estimators": 8, "max_depth": 2, "n_jobs": 1})
+
+
+def _weeks(n: int, start: str = "2022-01-03") -> pd.DatetimeIndex:
+    return pd.date_range(start, periods=n, freq="7D")
+
+
+def _labels(frame: pd.DataFrame, *, horizon: int = H, lookback: int = L, share: float = 0.1) -> pd.DataFrame:
+    """The label definition of `fct_item_week_labels`: growth = mean of the next `horizon` weeks /
+    max(sum of the past `lookback` weeks / lookback, 1); eligible with past units >= 1; top `share`."""
+    g = frame.groupby("unique_id")["y"]
+    past = g.transform(lambda v: v.rolling(lookback, min_periods=1).sum())
+    future = g.transform(lambda v: v[::-1].rolling(horizon, min_periods=horizon).mean()[::-1].shift(-1))
+    lab = pd.DataFrame({"unique_id": frame["unique_id"], "ds": frame["ds"],
+                        "growth_score": future / np.maximum(past / lookback, 1.0), "eligible": past >= 1})
+    lab = lab[lab["growth_score"].notna()].copy()
+    rank = lab[lab["eligible"]].groupby("ds")["growth_score"].rank(ascending=False, method="min")
+    n = lab[lab["eligible"]].groupby("ds")["growth_score"].transform("size")
+    lab["label"] = 0.0
+    lab.loc[rank.index, "label"] = ((rank <= np.ceil(share * n)) & (lab.loc[rank.index, "growth_score"] > 0)).astype(float)
+    lab["label_available_at"] = (lab["ds"] + pd.Timedelta(weeks=horizon + 1)).dt.tz_localize("UTC")
+    return lab.drop(columns="eligible").reset_index(drop=True)
+
+
+def _panel(n_items: int = 40, n_weeks: int = 70, seed: int = 0) -> pd.DataFrame:
+    """Seasonal weekly counts: each item peaks at its own week of the year."""
+    rng = np.random.default_rng(seed)
+    weeks = _weeks(n_weeks)
+    rows = []
+    for i in range(n_items):
+        peak, level = rng.integers(0, 52), rng.uniform(2, 20)
+        dist = np.minimum(np.abs(np.arange(n_weeks) % 52 - peak), 52 - np.abs(np.arange(n_weeks) % 52 - peak))
+        lam = level * (1 + 3 * np.exp(-(dist / 3.0) ** 2))
+        rows.append(pd.DataFrame({"unique_id": f"i{i:02d}", "ds": weeks, "y": rng.poisson(lam).astype(float)}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def _forecast(frame: pd.DataFrame, cutoff: pd.Timestamp, seed: int) -> pd.DataFrame:
+    """A noisy forecast of the realized next H weeks (blend, its interval and two members)."""
+    rng = np.random.default_rng(seed)
+    fut = frame[(frame["ds"] > cutoff) & (frame["ds"] <= cutoff + pd.Timedelta(weeks=H))].copy()
+    fut["blend"] = fut["y"] * rng.uniform(0.7, 1.3, len(fut))
+    fut["blend-q10"], fut["blend-q50"], fut["blend-q90"] = 0.6 * fut["blend"], fut["blend"], 1.5 * fut["blend"]
+    fut["naive"] = fut["blend"] * rng.uniform(0.8, 1.2, len(fut))
+    fut["seasonal_naive"] = fut["blend"] * rng.uniform(0.8, 1.2, len(fut))
+    return fut.drop(columns="y").reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- features by hand
+def test_seasonal_features_by_hand():
+    weeks = _weeks(60)
+    frame = pd.concat([
+        pd.DataFrame({"unique_id": "a", "ds": weeks, "y": np.arange(60, dtype=float)}),
+        pd.DataFrame({"unique_id": "b", "ds": weeks[-10:], "y": 2.0}),
+    ], ignore_index=True)
+    f = seasonal_features(frame, lookback=L, horizon=H, floor=1.0, season=52)
+    a = f[frame["unique_id"] == "a"].reset_index(drop=True)
+    # week 55: past weeks 52..55; last season's coming weeks 4..6 (55+1-52 .. 55+3-52); their past 0..3
+    assert a.loc[55, "past_mean"] == pytest.approx((52 + 53 + 54 + 55) / 4)
+    assert a.loc[55, "ly_future_mean"] == pytest.approx((4 + 5 + 6) / 3)
+    assert a.loc[55, "ly_growth"] == pytest.approx(5 / max((0 + 1 + 2 + 3) / 4, 1.0))
+    assert a.loc[55, "seasonal_growth"] == pytest.approx(5 / 53.5)
+    assert a.loc[55, "yoy_4"] == pytest.approx(np.log1p(53.5) - np.log1p(1.5))
+    # week 51: a season back exists for the coming weeks (0..2) but not for their past
+    assert a.loc[51, "ly_future_mean"] == pytest.approx(1.0) and np.isnan(a.loc[51, "ly_growth"])
+    # shorter than a season: seasonal growth falls back to the naive forecast (this week's units)
+    assert np.isnan(a.loc[50, "ly_future_mean"])
+    assert a.loc[50, "seasonal_growth"] == pytest.approx(50 / ((47 + 48 + 49 + 50) / 4))
+    b = f[frame["unique_id"] == "b"].reset_index(drop=True)
+    assert b["ly_future_mean"].isna().all()  # nothing leaks across series
+    assert b.loc[9, "seasonal_growth"] == pytest.approx(2 / 2)
+    assert b.loc[0, "past_mean"] == pytest.approx(2 / 4)  # the label's sum / lookback
+    assert (f["woy"] == frame["ds"].dt.isocalendar().week.to_numpy()).all()
+
+
+def test_last_seasons_growth_is_the_label_a_season_earlier():
+    frame = _panel(n_items=6, n_weeks=70)
+    lab = _labels(frame).set_index(["unique_id", "ds"])["growth_score"]
+    f = pd.concat([frame, seasonal_features(frame, lookback=L, horizon=H, floor=1.0)], axis=1)
+    f = f[f["ly_growth"].notna()]
+    expect = lab.reindex(pd.MultiIndex.from_arrays([f["unique_id"], f["ds"] - pd.Timedelta(weeks=52)]))
+    assert len(f) > 50
+    np.testing.assert_allclose(f["ly_growth"].to_numpy(), expect.to_numpy())
+
+
+def test_forecast_features_by_hand():
+    c = pd.Timestamp("2023-01-02")
+    fc = pd.DataFrame({
+        "unique_id": ["x", "x", "y", "y"], "cutoff": c, "ds": [c + pd.Timedelta(weeks=k) for k in (1, 2, 1, 2)],
+        "blend": [4.0, 6.0, 1.0, 1.0], "blend-q10": [2.0, 2.0, 0.0, 0.0], "blend-q90": [8.0, 10.0, 3.0, 3.0],
+        "m1": [2.0, 4.0, 1.0, 1.0], "m2": [6.0, 8.0, 1.0, 1.0], "y": [1e9] * 4,
+    })
+    past = pd.DataFrame({"unique_id": ["x", "y"], "ds": c, "past_mean": [2.5, 0.25]})
+    ff = forecast_features(fc, past, models=["blend", "m1", "m2"], floor=1.0, interval_model="blend").set_index("unique_id")
+    assert ff.loc["x", "fc_growth_blend"] == pytest.approx(5 / 2.5)
+    assert ff.loc["y", "fc_growth_blend"] == pytest.approx(1 / 1.0)  # floored denominator
+    assert ff.loc["x", "fc_growth_m2"] == pytest.approx(7 / 2.5)
+    assert ff.loc["x", "fc_interval_width"] == pytest.approx((9 - 2) / 5)
+    assert ff.loc["x", "fc_disagreement"] == pytest.approx(np.std([3.0, 7.0]) / 5.0)
+    assert ff.loc["y", "fc_disagreement"] == 0.0
+    assert (ff["ds"] == c).all()
+
+
+# --------------------------------------------------------------------------- the final combination
+def _earlier(n_origins: int, n_items: int, make_label, seed: int = 0):
+    """Scores at `n_origins` earlier origins and labels from `make_label(scores) -> 0/1`."""
+    rng = np.random.default_rng(seed)
+    rows, labs = [], []
+    for k in range(n_origins):
+        c = pd.Timestamp("2023-01-02") + pd.Timedelta(weeks=4 * k)
+        s = {n: rng.normal(size=n_items) for n in ("momentum", "seasonal_growth", "forecast_growth")}
+        y = make_label(s)
+        ids = [f"i{i}" for i in range(n_items)]
+        for n, v in s.items():
+            rows.append(pd.DataFrame({"unique_id": ids, "cutoff": c, "model": n, "score": v}))
+        labs.append(pd.DataFrame({"unique_id": ids, "ds": c, "label": y.astype(float)}))
+    return pd.concat(rows, ignore_index=True), pd.concat(labs, ignore_index=True)
+
+
+def _top(v: np.ndarray, share: float = 0.1) -> np.ndarray:
+    return v >= np.quantile(v, 1 - share)
+
+
+def test_the_combination_picks_the_scorer_that_found_the_hot_sellers():
+    names = ["momentum", "seasonal_growth", "forecast_growth"]
+    earlier, labels = _earlier(3, 300, lambda s: _top(s["seasonal_growth"]))
+    c = choose(names, earlier, labels, min_origins=1, weight_step=0.25)
+    assert c.method == "single" and c.weights == {"seasonal_growth": 1.0}
+    assert c.ap["seasonal_growth"] == pytest.approx(1.0) and c.ap["forecast_growth"] < 0.5
+
+
+def test_the_combination_stacks_when_two_scorers_each_hold_half_the_signal():
+    names = ["momentum", "seasonal_growth", "forecast_growth"]
+    earlier, labels = _earlier(4, 400, lambda s: _top(s["seasonal_growth"] + s["forecast_growth"]), seed=1)
+    c = choose(names, earlier, labels, min_origins=2, weight_step=0.25)
+    assert c.method == "stack"
+    assert c.weights == {"forecast_growth": 0.5, "seasonal_growth": 0.5}
+    assert c.ap["cv_stack"] > c.ap["cv_single"]
+
+
+def test_the_combination_falls_back_to_forecast_growth_without_enough_known_origins():
+    names = ["momentum", "seasonal_growth", "forecast_growth"]
+    earlier, labels = _earlier(2, 100, lambda s: _top(s["seasonal_growth"]))
+    assert choose(names, None, labels, min_origins=1, weight_step=0.25).weights == {"forecast_growth": 1.0}
+    c = choose(names, earlier, labels, min_origins=3, weight_step=0.25)
+    assert c.method == "fallback" and c.weights == {"forecast_growth": 1.0} and len(c.origins) == 2
+    # labels of the earlier origins not known yet: nothing to learn from
+    c = choose(names, earlier, labels.iloc[:0], min_origins=1, weight_step=0.25)
+    assert c.method == "fallback"
+
+
+def test_weight_grid_is_the_simplex():
+    g = grid(["a", "b", "c"], 0.25)
+    assert len(g) == 15 and all(sum(w.values()) == pytest.approx(1.0) for w in g)
+    assert {"a": 1.0} in g and {"a": 0.5, "c": 0.5} in g
+
+
+# --------------------------------------------------------------------------- score_origin
+def _origins(frame: pd.DataFrame, cutoffs: list[pd.Timestamp], labels: pd.DataFrame, settings=SETTINGS):
+    """score_origin at each cutoff in turn, as the backtest calls it."""
+    frames, scores, out = [], [], []
+    for k, c in enumerate(cutoffs):
+        fc = _forecast(frame, c, seed=k)
+        train = frame[frame["ds"] <= c].reset_index(drop=True)
+        s, clf = hs.score_origin(train, fc, labels, cutoff=c, covariates=[], settings=settings,
+                                 earlier_forecasts=frames, earlier_scores=scores)
+        frames.append(fc.assign(cutoff=c))
+        scores.append(s)
+        out.append((s, clf))
+    return out
+
+
+def test_score_origin_without_known_labels_ranks_by_forecast_growth():
+    frame = _panel(n_items=20, n_weeks=30)
+    labels = _labels(frame)
+    c = frame["ds"].min() + pd.Timedelta(weeks=2)  # no label is known this early
+    fc = _forecast(frame, c, seed=0)
+    train = frame[frame["ds"] <= c].reset_index(drop=True)
+    s, clf = hs.score_origin(train, fc, labels, cutoff=c, covariates=[], settings=SETTINGS)
+    assert clf is None
+    assert set(s["model"]) == {"momentum", "seasonal_growth", "forecast_growth", "final"}
+    w = s.pivot(index="unique_id", columns="model", values="score")
+    np.testing.assert_allclose(w["final"], w["forecast_growth"].rank(pct=True))
+    assert s.attrs["choice"]["method"] == "fallback"
+
+
+def test_score_origin_learns_from_earlier_origins_and_reads_no_future_label():
+    frame = _panel(n_items=40, n_weeks=70)
+    labels = _labels(frame)
+    last = frame["ds"].max() - pd.Timedelta(weeks=H)
+    cutoffs = [last - pd.Timedelta(weeks=4 * k) for k in range(3, -1, -1)]
+    clean = _origins(frame, cutoffs, labels)
+    s, clf = clean[-1]
+    assert set(s["model"]) == {"momentum", "seasonal_growth", "forecast_growth", "classifier", "final"}
+    assert s.attrs["choice"]["method"] in ("single", "stack") and len(s.attrs["choice"]["origins"]) >= 1
+    assert {"ly_growth", "seasonal_growth", "yoy_4", "woy", "fc_growth_blend", "fc_growth_naive",
+            "fc_interval_width", "fc_disagreement"} <= set(clf.feature_names_)
+    # labels not yet available at a cutoff are poisoned: every score at every cutoff is unchanged
+    for (s, _), c in zip(clean, cutoffs, strict=True):
+        close = pd.Timestamp(c + pd.Timedelta(weeks=1), tz="UTC")
+        poisoned = labels.copy()
+        late = poisoned["label_available_at"] > close
+        assert late.any()
+        poisoned.loc[late, "label"] = 1.0 - poisoned.loc[late, "label"]
+        poisoned.loc[late, "label_available_at"] = close + pd.Timedelta(weeks=100)
+        earlier = [f for f in clean if f[0]["cutoff"].iloc[0] < c]
+        fcs = [_forecast(frame, e[0]["cutoff"].iloc[0], seed=k).assign(cutoff=e[0]["cutoff"].iloc[0])
+               for k, e in enumerate(earlier)]
+        train = frame[frame["ds"] <= c].reset_index(drop=True)
+        again, _ = hs.score_origin(train, _forecast(frame, c, seed=cutoffs.index(c)), poisoned, cutoff=c,
+                                   covariates=[], settings=SETTINGS, earlier_forecasts=fcs,
+                                   earlier_scores=[e[0] for e in earlier])
+        pd.testing.assert_frame_equal(s, again)
+
+
+def test_realized_values_in_earlier_forecasts_are_never_read():
+    frame = _panel(n_items=30, n_weeks=70)
+    labels = _labels(frame)
+    last = frame["ds"].max() - pd.Timedelta(weeks=H)
+    early = [last - pd.Timedelta(weeks=8), last - pd.Timedelta(weeks=4)]
+    fcs = [_forecast(frame, c, seed=k).assign(cutoff=c) for k, c in enumerate(early)]
+    train = frame[frame["ds"] <= last].reset_index(drop=True)
+    args = dict(cutoff=last, covariates=[], settings=SETTINGS)
+    plain, _ = hs.score_origin(train, _forecast(frame, last, seed=9), labels, earlier_forecasts=fcs, **args)
+    noisy = [f.assign(y=np.random.default_rng(3).normal(size=len(f))) for f in fcs]
+    again, _ = hs.score_origin(train, _forecast(frame, last, seed=9), labels, earlier_forecasts=noisy, **args)
+    pd.testing.assert_frame_equal(plain, again)
+
+
+# --------------------------------------------------------------------------- settings
+def test_settings_travel_from_the_config():
+    from darkhorse.core.config import Config
+
+    cfg = Config.model_validate({
+        "sources": [{"name": "s", "kind": "order_lines", "path": "x.parquet"}],
+        "panel": {"lookback_weeks": 6, "horizon_weeks": 8, "growth_floor": 2.0},
+        "hot_sellers": {"min_labelled_origins": 3, "classifier": {"n_estimators": 5}},
+    })
+    s = hs.Settings.from_config(cfg)
+    assert (s.lookback, s.horizon, s.floor, s.min_labelled_origins) == (6, 8, 2.0, 3)
+    assert s.forecast_model == "blend" and s.classifier == {"n_estimators": 5} and s.transformer is None
+    assert dataclasses.replace(s, weight_step=0.5).weight_step == 0.5
+    with pytest.raises((ConfigError, ValueError), match="stack_weight_step"):
+        HotSellerConfig(stack_weight_step=0.3)

@@ -1,0 +1,180 @@
+"""Hot-seller scores at a forecast origin, and the ranking that combines them.
+
+* `momentum`: the heuristic a user would try first: mean units of the last 4 weeks over the
+  mean of the 12 weeks before (floored), no model.
+* `seasonal_growth`: the label's growth formula read from a seasonal-naive forecast (the same
+  weeks a season earlier; naive for series shorter than a season), no model.
+* `forecast_growth`: the label's growth formula applied to a forecast (`forecast_model`, the
+  blend by default): mean forecast over the horizon / max(mean units over the lookback, floor).
+* `classifier`: XGBoost on the item's past features (lags, rolling windows, Feast activity
+  covariates), its season (last season's growth over the coming horizon, 52-week ratios, week of
+  year: `features.seasonal_features`) and, where forecasts were made, the forecast-derived
+  features of that origin (growth read from the blend and every member, the blend's interval
+  width, the members' disagreement: `features.forecast_features`). It trains only on labels
+  already known at this origin; the forecast-derived features of earlier origins come from the
+  forecasts made at those origins (`earlier_forecasts`). Without them (a caller that has no
+  earlier forecasts) those features are missing on every training row and the classifier
+  effectively uses the past-only features.
+* `transformer` (when enabled): a transformer encoder over the item's recent weeks
+  (`training.hot_seller_transformer`), trained on the same known labels.
+* `final`: the combination learned on earlier origins whose labels are known (`combine.choose`:
+  the best single scorer, or a rank-weighted stack when it wins on held-out origins), from the
+  scores those origins produced (`earlier_scores`); forecast growth while fewer than
+  `min_labelled_origins` origins are known.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from darkhorse.core.config import Config
+from darkhorse.core.schema import CUTOFF, DS, ID, WEEK
+from training.hot_sellers.classifier import ClassifierSettings, HotSellerClassifier
+from training.hot_sellers.combine import Choice, choose, final_score, pct_rank
+from training.hot_sellers.features import (
+    forecast_features,
+    forecast_growth,
+    momentum,
+    point_columns,
+    seasonal_features,
+)
+from training.lags import past_features
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the hot-seller scores need from the config, in one object."""
+
+    lookback: int
+    horizon: int
+    floor: float
+    season: int = 52
+    forecast_model: str = "blend"
+    classifier: dict[str, Any] = field(default_factory=dict)
+    transformer: dict[str, Any] | None = None
+    min_labelled_origins: int = 1
+    weight_step: float = 0.25
+
+    @classmethod
+    def from_config(cls, config: Config) -> Settings:
+        h, p = config.hot_sellers, config.panel
+        return cls(
+            lookback=p.lookback_weeks, horizon=p.horizon_weeks, floor=p.growth_floor,
+            season=h.season_length, forecast_model=h.forecast_model, classifier=dict(h.classifier),
+            transformer=h.transformer_params(), min_labelled_origins=h.min_labelled_origins,
+            weight_step=h.stack_weight_step,
+        )
+
+
+def _frame(parts: Sequence[pd.DataFrame] | pd.DataFrame | None) -> pd.DataFrame | None:
+    if parts is None:
+        return None
+    if isinstance(parts, pd.DataFrame):
+        return parts
+    parts = [p for p in parts if len(p)]
+    return pd.concat(parts, ignore_index=True) if parts else None
+
+
+def classifier_features(
+    train: pd.DataFrame, season: pd.DataFrame, forecast: pd.DataFrame, earlier: pd.DataFrame | None, *,
+    cutoff: pd.Timestamp, covariates: list[str], settings: Settings, models: list[str],
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Feature rows for every week of `train` (same index: `unique_id, ds` + features) and a
+    flag of the rows at origins with forecasts (earlier ones and this one). `season`:
+    `seasonal_features` of `train`; `models`: the point forecasts read (growth model first)."""
+    n_lags = ClassifierSettings(**settings.classifier).n_lags
+    past = past_features(train, n_lags=n_lags, covariates=covariates)
+    feats = pd.concat([train[[ID, DS]], past, season.drop(columns="past_mean")], axis=1)
+    fcs = [forecast.assign(**{CUTOFF: cutoff})[[ID, DS, CUTOFF, *models, *_quantiles(forecast, models[0])]]]
+    if earlier is not None:
+        fcs.insert(0, earlier[earlier[CUTOFF] < cutoff][[ID, DS, CUTOFF, *models, *_quantiles(forecast, models[0])]])
+    base = pd.concat([train[[ID, DS]], season[["past_mean"]]], axis=1)
+    ff = forecast_features(pd.concat(fcs, ignore_index=True), base, models=models, floor=settings.floor,
+                           interval_model=models[0])
+    feats = feats.merge(ff, on=[ID, DS], how="left").set_axis(train.index)
+    return feats, feats[f"fc_growth_{models[0]}"].notna()
+
+
+def _quantiles(forecast: pd.DataFrame, model: str) -> list[str]:
+    return [c for c in forecast.columns if c.startswith(f"{model}-q")]
+
+
+def score_origin(
+    train: pd.DataFrame,
+    forecast: pd.DataFrame,
+    labels: pd.DataFrame,
+    *,
+    cutoff: pd.Timestamp,
+    covariates: list[str],
+    settings: Settings,
+    earlier_forecasts: Sequence[pd.DataFrame] | pd.DataFrame | None = None,
+    earlier_scores: Sequence[pd.DataFrame] | pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, HotSellerClassifier | None]:
+    """Every score for the items of `train` at `cutoff` (`unique_id, cutoff, model, score`).
+
+    `forecast`: this origin's forecasts (`unique_id, ds` + model columns); `earlier_forecasts`:
+    the forecasts made at earlier origins (with `cutoff`; realized values are never read);
+    `earlier_scores`: the scores this function returned at earlier origins. Labels are read only
+    where `label_available_at` is at or before the close of `cutoff`. The frame's `attrs["choice"]`
+    says how the final ranking was combined."""
+    column = settings.forecast_model
+    if column not in forecast.columns:
+        log.warning("hot sellers: no %r forecast (model not enabled); the growth score reads the blend", column)
+        column = "blend"
+    close = pd.Timestamp(cutoff + WEEK, tz="UTC")
+    known = labels[(labels["label_available_at"] <= close) & (labels[DS] <= cutoff)]
+    season = seasonal_features(train, lookback=settings.lookback, horizon=settings.horizon,
+                               floor=settings.floor, season=settings.season)
+    last = train.groupby(ID, sort=True).tail(1).index
+    scores = {
+        "momentum": momentum(train, floor=settings.floor),
+        "seasonal_growth": pd.Series(season.loc[last, "seasonal_growth"].to_numpy(),
+                                     index=train.loc[last, ID].to_numpy(), name="score"),
+        "forecast_growth": forecast_growth(train, forecast, column, lookback=settings.lookback, floor=settings.floor),
+    }
+    clf = None
+    if len(known) and known["label"].sum() > 0:
+        models = [column, *[c for c in point_columns(forecast) if c != column]]
+        earlier = _frame(earlier_forecasts)
+        if earlier is not None and not set(models) <= set(earlier.columns):
+            earlier = None
+        feats, at_origin = classifier_features(train, season, forecast, earlier, cutoff=cutoff, covariates=covariates,
+                                               settings=settings, models=models)
+        clf = HotSellerClassifier(**settings.classifier).fit(feats, known, keep=at_origin)
+        scores["classifier"] = clf.predict_proba(feats.loc[last])
+        if settings.transformer is not None:
+            from training.hot_seller_transformer import TransformerHotSellerClassifier
+
+            trf = TransformerHotSellerClassifier(**settings.transformer).fit(train, known, covariates=covariates)
+            scores["transformer"] = trf.predict_proba(train, covariates=covariates)
+    else:
+        log.warning("hot sellers at %s: no label known yet; the ranking uses the forecast only", cutoff.date())
+    earlier_s = _frame(earlier_scores)
+    if earlier_s is not None:
+        earlier_s = earlier_s[pd.to_datetime(earlier_s[CUTOFF]) < cutoff]
+    choice = choose(list(scores), earlier_s, known, min_origins=settings.min_labelled_origins,
+                    weight_step=settings.weight_step)
+    if choice.method == "fallback":
+        log.info("hot sellers at %s: %d labelled origins; the final ranking is forecast growth",
+                 cutoff.date(), len(choice.origins))
+    scores["final"] = final_score(scores, choice)
+    rows = []
+    for name, s in scores.items():
+        rows.append(pd.DataFrame({ID: s.index.astype(str), CUTOFF: cutoff, "model": name,
+                                  "score": s.to_numpy(dtype="float64")}))
+    out = pd.concat(rows, ignore_index=True)
+    out.attrs["choice"] = choice.as_dict()
+    return out, clf
+
+
+__all__ = [
+    "Choice", "ClassifierSettings", "HotSellerClassifier", "Settings", "classifier_features",
+    "forecast_growth", "momentum", "pct_rank", "score_origin", "seasonal_features",
+]

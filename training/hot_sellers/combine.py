@@ -1,0 +1,124 @@
+"""The final ranking: a combination of the scorers learned on earlier origins whose labels are known.
+
+Each scorer enters as its within-origin percentile rank (a missing score ranks last). The
+candidates are every single scorer and the rank-weighted stacks on a simplex grid (weights
+multiples of `weight_step`, summing to 1); a candidate's worth is its average precision
+averaged over the known origins, computed from the scores each origin produced then (so the
+classifier's are out of sample). With at least two known origins, a stack is taken over the best
+single scorer only when it wins on held-out origins (leave one origin out: weights chosen on the
+others, scored on the one left out); otherwise the best single scorer is the final ranking. With
+fewer than `min_origins` known origins the final ranking is the fallback scorer (forecast growth).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from darkhorse.core.schema import CUTOFF, DS, ID
+from training.metrics import average_precision
+
+# ties go to the earlier name
+PREFERENCE = ("forecast_growth", "seasonal_growth", "classifier", "transformer", "momentum")
+
+
+@dataclass
+class Choice:
+    """What the final ranking is: `method` fallback / single / stack, and its rank weights."""
+
+    method: str
+    weights: dict[str, float]
+    origins: list[str] = field(default_factory=list)
+    ap: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {"method": self.method, "weights": self.weights, "origins": self.origins,
+                "ap": {k: round(v, 6) for k, v in self.ap.items()}}
+
+
+def pct_rank(s: pd.Series) -> pd.Series:
+    return s.rank(pct=True, method="average")
+
+
+def grid(names: list[str], step: float) -> list[dict[str, float]]:
+    """Every weight vector over `names` with entries multiples of `step` summing to 1."""
+    n = round(1 / step)
+    out = []
+    for cuts in itertools.combinations(range(n + len(names) - 1), len(names) - 1):
+        parts = np.diff([-1, *cuts, n + len(names) - 1]) - 1
+        out.append({k: float(p) / n for k, p in zip(names, parts, strict=True) if p > 0})
+    return out
+
+
+def _origins(earlier: pd.DataFrame, known: pd.DataFrame, names: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per known origin with a positive: (item x scorer rank matrix, labels)."""
+    lab = known[[ID, DS, "label"]].rename(columns={DS: CUTOFF})
+    out = {}
+    for cutoff, g in earlier[earlier["model"].isin(names)].groupby(CUTOFF, sort=True):
+        wide = g.pivot_table(index=ID, columns="model", values="score", aggfunc="first")
+        if not set(names) <= set(wide.columns):
+            continue
+        wide = wide.reset_index().merge(lab[lab[CUTOFF] == cutoff], on=ID)
+        y = wide["label"].to_numpy(dtype="float64")
+        if y.sum() == 0:
+            continue
+        ranks = np.column_stack([pct_rank(wide[n]).fillna(0.0).to_numpy() for n in names])
+        out[str(pd.Timestamp(cutoff).date())] = (ranks, y)
+    return out
+
+
+def _ap(weights: dict[str, float], names: list[str], data: list[tuple[np.ndarray, np.ndarray]]) -> float:
+    w = np.array([weights.get(n, 0.0) for n in names])
+    return float(np.mean([average_precision(r @ w, y) for r, y in data]))
+
+
+def _best(cands: list[dict[str, float]], names: list[str], data) -> tuple[dict[str, float], float]:
+    scored = [(_ap(c, names, data), -i, c) for i, c in enumerate(cands)]
+    ap, _, c = max(scored, key=lambda t: (t[0], t[1]))
+    return c, ap
+
+
+def choose(
+    current: list[str], earlier: pd.DataFrame | None, known: pd.DataFrame, *,
+    min_origins: int, weight_step: float, fallback: str = "forecast_growth",
+) -> Choice:
+    """The combination of the `current` scorers, learned on `earlier` scores (`unique_id, cutoff,
+    model, score`) joined to the `known` labels (`unique_id, ds, label`; only labels known at
+    the origin may be passed)."""
+    names = sorted(current, key=lambda n: PREFERENCE.index(n) if n in PREFERENCE else len(PREFERENCE))
+    if earlier is None or earlier.empty:
+        return Choice("fallback", {fallback: 1.0})
+    # scorers that existed at too few known origins (the classifier before labels) drop out
+    names = [n for n in names if n == fallback or len(_origins(earlier, known, [n])) >= min_origins]
+    origins = _origins(earlier, known, names)
+    if len(origins) < min_origins or not origins:
+        return Choice("fallback", {fallback: 1.0}, list(origins))
+    data = list(origins.values())
+    singles = [{n: 1.0} for n in names]
+    single, _ = _best(singles, names, data)
+    ap = {n: _ap({n: 1.0}, names, data) for n in names}
+    if len(data) < 2 or len(names) < 2:
+        return Choice("single", single, list(origins), ap)
+    stacks = grid(names, weight_step)
+    cv_stack, cv_single = [], []
+    for i in range(len(data)):
+        rest, held = data[:i] + data[i + 1:], [data[i]]
+        cv_stack.append(_ap(_best(stacks, names, rest)[0], names, held))
+        cv_single.append(_ap(_best(singles, names, rest)[0], names, held))
+    ap["cv_stack"], ap["cv_single"] = float(np.mean(cv_stack)), float(np.mean(cv_single))
+    if ap["cv_stack"] > ap["cv_single"]:
+        stack, ap["stack"] = _best(stacks, names, data)
+        return Choice("stack", stack, list(origins), ap)
+    return Choice("single", single, list(origins), ap)
+
+
+def final_score(scores: dict[str, pd.Series], choice: Choice) -> pd.Series:
+    """Weighted sum of the within-origin percentile ranks (a missing score ranks last)."""
+    index = scores["forecast_growth"].index
+    out = pd.Series(0.0, index=index, name="score")
+    for name, w in choice.weights.items():
+        out = out + w * pct_rank(scores[name].reindex(index)).fillna(0.0)
+    return out

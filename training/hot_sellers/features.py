@@ -1,0 +1,121 @@
+"""Hot-seller inputs computed from the history and from forecasts: the growth scores and the
+classifier's seasonal and forecast-derived features.
+
+All growth figures use the label's formula (`fct_item_week_labels`): a weekly mean over the
+coming `horizon` weeks / max(sum of the past `lookback` weeks / lookback, floor).
+
+Per row of a history frame (week `t`, weeks `<= t` only; the frame is sorted by id, ds, dense):
+
+* `past_mean`: units of weeks t-lookback+1..t / lookback (the label's denominator);
+* `ly_future_mean`: mean units of weeks t+1-season..t+horizon-season (what the coming horizon
+  did a season earlier; NaN until the series holds `season` weeks, or when horizon > season);
+* `ly_growth`: last season's growth over the coming horizon, the label's formula a season
+  earlier: `ly_future_mean` / max(`past_mean` a season earlier, floor);
+* `seasonal_growth`: growth read from a seasonal-naive forecast, `ly_future_mean` /
+  max(`past_mean`, floor); a series shorter than a season falls back to the naive forecast
+  (this week's units), as the `seasonal_naive` model does;
+* `yoy_4`, `yoy_13`: log ratio of the last 4 / 13 weeks' mean to the same weeks a season earlier;
+* `woy`: ISO week of year.
+
+Per item at a forecast origin (`forecast_features`), from the forecasts made at that origin:
+growth read from every point forecast (`fc_growth_<model>`), the blend's interval width
+(highest minus lowest quantile over the median, horizon means) and the members' disagreement
+(standard deviation of their horizon means over their mean).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from darkhorse.core.schema import CUTOFF, DS, ID, Y
+from training.lags import tail_stat
+
+SEASONAL = ("past_mean", "ly_future_mean", "ly_growth", "seasonal_growth", "yoy_4", "yoy_13", "woy")
+KEYS = {ID, DS, CUTOFF, Y, "window"}
+
+
+def momentum(train: pd.DataFrame, *, recent: int = 4, before: int = 12, floor: float = 1.0) -> pd.Series:
+    """Mean units of the last `recent` weeks over the mean of the `before` weeks before them."""
+    last = tail_stat(train, recent)
+    prev = tail_stat(train, before, skip=recent)
+    return (last / np.maximum(prev.fillna(0.0), floor)).rename("score")
+
+
+def forecast_growth(
+    train: pd.DataFrame, forecast: pd.DataFrame, column: str, *, lookback: int, floor: float
+) -> pd.Series:
+    """The label's growth formula applied to the `column` forecast of every item."""
+    past = tail_stat(train, lookback, how="sum") / lookback
+    future = forecast.groupby(ID, sort=True)[column].mean()
+    return (future / np.maximum(past.reindex(future.index).fillna(0.0), floor)).rename("score")
+
+
+def _rolling(y: pd.Series, ids: pd.Series, window: int, how: str, min_periods: int) -> np.ndarray:
+    roll = y.groupby(ids, sort=False).rolling(window, min_periods=min_periods)
+    return getattr(roll, how)().to_numpy()
+
+
+def seasonal_features(
+    df: pd.DataFrame, *, lookback: int, horizon: int, floor: float, season: int = 52
+) -> pd.DataFrame:
+    """The columns of `SEASONAL` for every row of `df` (same index and order)."""
+    ids, y = df[ID], df[Y].astype("float64")
+
+    def shift(a: np.ndarray, k: int) -> np.ndarray:
+        return pd.Series(a, index=df.index).groupby(ids, sort=False).shift(k).to_numpy()
+
+    past_mean = _rolling(y, ids, lookback, "sum", 1) / lookback
+    if horizon <= season:
+        ly_future = shift(_rolling(y, ids, horizon, "mean", horizon), season - horizon)
+    else:
+        ly_future = np.full(len(df), np.nan)
+    ly_past = shift(past_mean, season)
+    out = {
+        "past_mean": past_mean,
+        "ly_future_mean": ly_future,
+        "ly_growth": ly_future / np.maximum(np.nan_to_num(ly_past, nan=0.0), floor),
+        "seasonal_growth": np.where(np.isnan(ly_future), y.to_numpy(), ly_future) / np.maximum(past_mean, floor),
+    }
+    out["ly_growth"][np.isnan(ly_past) | np.isnan(ly_future)] = np.nan
+    for w in (4, 13):
+        now = _rolling(y, ids, w, "mean", w)
+        out[f"yoy_{w}"] = np.log1p(now) - np.log1p(shift(now, season))
+    out["woy"] = df[DS].dt.isocalendar().week.to_numpy().astype("float64")
+    return pd.DataFrame(out, index=df.index)
+
+
+def point_columns(forecast: pd.DataFrame) -> list[str]:
+    """The point-forecast columns of a forecast frame (quantile columns are `<model>-q..`)."""
+    return [c for c in forecast.columns if c not in KEYS and "-" not in c]
+
+
+def forecast_features(
+    forecasts: pd.DataFrame, past_mean: pd.DataFrame, *, models: list[str], floor: float,
+    interval_model: str,
+) -> pd.DataFrame:
+    """One row per (item, origin): `unique_id, ds` (the origin) + the forecast-derived features.
+
+    `forecasts`: forecasts made at each origin (`unique_id, cutoff, ds` + model columns; realized
+    values, if present, are never read); `past_mean`: `unique_id, ds, past_mean` at the origins;
+    `models`: the point columns read (the first is the blend or the growth model)."""
+    by = [ID, CUTOFF]
+    means = forecasts.groupby(by, sort=True)[models].mean()
+    base = past_mean.rename(columns={DS: CUTOFF}).set_index(by)["past_mean"]
+    denom = np.maximum(base.reindex(means.index).fillna(0.0).to_numpy(), floor)
+    out = pd.DataFrame(index=means.index)
+    for m in models:
+        out[f"fc_growth_{m}"] = means[m].to_numpy() / denom
+    qcols = sorted(
+        (c for c in forecasts.columns if c.startswith(f"{interval_model}-q")), key=lambda c: int(c.split("-q")[1])
+    )
+    if len(qcols) >= 2:
+        q = forecasts.groupby(by, sort=True)[[qcols[0], qcols[-1], interval_model]].mean().reindex(means.index)
+        mid = f"{interval_model}-q50" if f"{interval_model}-q50" in forecasts.columns else interval_model
+        centre = forecasts.groupby(by, sort=True)[mid].mean().reindex(means.index)
+        out["fc_interval_width"] = (q[qcols[-1]] - q[qcols[0]]).to_numpy() / np.maximum(centre.to_numpy(), floor)
+    members = models[1:]
+    if len(members) >= 2:
+        m = means[members].to_numpy()
+        out["fc_disagreement"] = m.std(axis=1) / np.maximum(m.mean(axis=1), floor)
+    return out.reset_index().rename(columns={CUTOFF: DS})
