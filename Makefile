@@ -11,14 +11,9 @@ STAMP  := $(VENV)/.installed
 CONFIG ?= darkhorse.yaml
 PORT   ?= 3000
 
-# telemetry off, no downloads at run time
-export DBT_SEND_ANONYMOUS_USAGE_STATS := false
-export FEAST_USAGE := False
-export BENTOML_DO_NOT_TRACK := true
-export GX_ANALYTICS_ENABLED := false
-export HF_HUB_OFFLINE := 1
-export DO_NOT_TRACK := 1
-export OTEL_SDK_DISABLED := true
+# telemetry off, no downloads at run time: the one list is darkhorse/core/offline.env
+include darkhorse/core/offline.env
+export $(shell sed -n 's/^\([A-Z_][A-Z0-9_]*\)=.*/\1/p' darkhorse/core/offline.env)
 
 .PHONY: help venv build train release serve backtest tune test test-fast lint bench bench-panel bench-serve bench-features clean
 

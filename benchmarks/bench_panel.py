@@ -4,7 +4,7 @@ For each size, synthetic Amazon Reviews 2023 JSON Lines are generated once (reus
 runs) and the weekly panel (``item_weeks`` + ``item_week_labels``) is built three ways, each
 in a fresh subprocess so that wall time and peak memory belong to one implementation:
 
-* ``dbt``: ``darkhorse.app.build.run_dbt(config, ["run"])`` on a config written for the file,
+* ``dbt``: ``darkhorse.app.dbt_runner.run_dbt(config, ["run"])`` on a config written for the file,
   i.e. ``dbt run`` of the whole project (staging, intermediate and every mart, no tests);
 * ``floor``: one hand-written DuckDB statement (a temp table from one CTE chain, then two
   ``COPY ... TO parquet``), the same semantics with no dbt and minimal materialization;
@@ -61,6 +61,7 @@ if str(REPO) not in sys.path:  # run as a script: make `darkhorse` and `benchmar
 import duckdb  # noqa: E402
 
 from darkhorse.core.config import WEEKDAYS  # noqa: E402
+from darkhorse.core.env import OFFLINE_ENV  # noqa: E402
 from darkhorse.core.marts import ITEM_WEEKS_COLUMNS, LABEL_COLUMNS  # noqa: E402
 from darkhorse.core.sql import sql_list, sql_str  # noqa: E402
 
@@ -593,13 +594,13 @@ def dbt_side_env(work_dir: str | Path) -> dict[str, str]:
     return {
         "DBT_TARGET_PATH": str(work / "dbt_target"),
         "DBT_LOG_PATH": str(work / "dbt_logs"),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        **OFFLINE_ENV,
     }
 
 
 def run_dbt_panel(config_path: str | Path, command: tuple[str, ...] = ("run",)) -> dict[str, Any]:
     """`dbt run` of the whole project on a config; the marts land in the config's marts folder."""
-    from darkhorse.app.build import BuildError, run_dbt
+    from darkhorse.app.dbt_runner import BuildError, run_dbt
     from darkhorse.core.config import load_config
 
     config = load_config(config_path)

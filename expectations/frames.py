@@ -101,36 +101,6 @@ def raw_reader(config: Config, source: Any) -> str:
     return sql.raw_reader(source.resolved_format(), config.source_paths(source), name=source.name)
 
 
-def mapped_columns(source: Any) -> dict[str, str]:
-    """Role -> the user's column (or JSON key) for every role the config maps.
-
-    A role mapped to several columns (a sales item id of store x department) appears as
-    `item_id[0]`, `item_id[1]`, ...
-    """
-    roles: dict[str, str] = {}
-    for role, name in source.columns.model_dump().items():
-        if name is None:
-            continue
-        if isinstance(name, list):
-            for i, n in enumerate(name):
-                roles[f"{role}[{i}]"] = n
-        else:
-            roles[role] = name
-    return roles
-
-
-def _parse_timestamp(expr: str, fmt: str | None, tz: str | None = "UTC") -> str:
-    """Naive UTC timestamp from text, as the dbt macro `parse_timestamp` computes it."""
-    parsed = (
-        f"try_strptime(cast({expr} as varchar), {sql_str(fmt)})"
-        if fmt
-        else f"try_cast({expr} as timestamp)"
-    )
-    if tz is None or tz.upper() == "UTC":
-        return parsed
-    return f"timezone('UTC', timezone({sql_str(tz)}, {parsed}))"
-
-
 def _text(expr: str) -> str:
     return f"nullif(trim(cast({expr} as varchar)), '')"
 
@@ -146,7 +116,7 @@ def _tabular_sample(
 ) -> pd.DataFrame:
     reader = raw_reader(config, source)
     present = {r[0] for r in con.sql(f"describe select * from {reader}").fetchall()}
-    roles = mapped_columns(source)
+    roles = source.mapped_columns()
     select: list[str] = []
     for name in dict.fromkeys(roles.values()):
         if name in present:
@@ -154,7 +124,7 @@ def _tabular_sample(
     ts_role, ts_fmt, ts_zone = timestamp
     ts_col = roles.get(ts_role)
     if ts_col in present:
-        parsed = _parse_timestamp(ident(ts_col), ts_fmt, ts_zone)
+        parsed = sql.parse_timestamp(ident(ts_col), ts_fmt, ts_zone)
         select.append(
             f"case when {_text(ident(ts_col))} is null then null "
             f"else {parsed} is not null end as {ident(ts_role + '__parses')}"
@@ -189,7 +159,7 @@ def _reviews_sample(
         rows,
         total,
     )
-    roles = mapped_columns(source)
+    roles = source.mapped_columns()
     keys = list(dict.fromkeys(roles.values()))
     paths = ", ".join(sql_str("$." + ident(k)) for k in keys)
 
@@ -314,17 +284,11 @@ def staging_events_by_source(con: duckdb.DuckDBPyConnection, config: Config) -> 
             count(*) as rows_read,
             count(*) filter (where is_kept) as rows_kept,
             count(*) filter (where not is_kept) / count(*) as quarantined_share,
-            count(*) filter (where is_kept and (quantity is null or quantity < 0))
-                as kept_bad_quantity,
             count(*) filter (
                 where is_kept and (event_ts is null
                     or event_ts < cast({valid_from} as timestamp)
                     or event_ts >= cast({valid_until} as timestamp))
             ) as kept_outside_valid_window,
-            count(*) filter (where is_kept and item_id is null) as kept_missing_item_id,
-            count(*) filter (
-                where is_kept and coalesce(event_type not in ('sale', 'return', 'review'), true)
-            ) as kept_unknown_event_type,
         from events
         group by source_name
         order by source_name
@@ -338,24 +302,8 @@ def _parquet(candidate_marts: Path, mart: str) -> str:
 
 
 def item_weeks(con: duckdb.DuckDBPyConnection, candidate_marts: Path) -> pd.DataFrame:
-    """The whole panel, with `week_close` (week_start + 7 days, UTC) to check available_at."""
-    return con.sql(
-        f"""
-        select *, timezone('UTC', cast(week_start + interval 7 day as timestamp)) as week_close,
-        from {_parquet(candidate_marts, "item_weeks")}
-        """
-    ).df()
-
-
-def item_week_keys(con: duckdb.DuckDBPyConnection, candidate_marts: Path) -> pd.DataFrame:
-    """One row per (item_id, week_start) of the panel with the number of rows holding it."""
-    return con.sql(
-        f"""
-        select item_id, week_start, count(*) as n_rows
-        from {_parquet(candidate_marts, "item_weeks")}
-        group by item_id, week_start
-        """
-    ).df()
+    """The whole panel."""
+    return con.sql(f"select * from {_parquet(candidate_marts, 'item_weeks')}").df()
 
 
 def item_week_labels(

@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from darkhorse.core.env import OFFLINE_ENV
 from darkhorse.core.errors import DarkHorseError
 
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+os.environ.update({**OFFLINE_ENV, **os.environ})  # defaults, before GX is imported: no analytics
 
 import great_expectations as gx
 import pandas as pd
@@ -164,13 +165,6 @@ def _datasets(
             "item_weeks",
             partial(frames.item_weeks, marts, candidate_marts),
             partial(suites.item_weeks_suite, config=config),
-            keys,
-        ),
-        _Dataset(
-            "item_weeks_keys",
-            "item_weeks",
-            partial(frames.item_week_keys, marts, candidate_marts),
-            partial(suites.item_week_keys_suite, config=config),
             keys,
         ),
         _Dataset(

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import json
 import math
 import os
 import sys
@@ -145,152 +146,33 @@ _B32 = np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", dtype=np.uint8)
 # ---------------------------------------------------------------------------
 # vocabulary
 
-_CATEGORIES: tuple[tuple[str, tuple[str, ...], float, float], ...] = (
-    # (name, nouns, holiday amplitude, summer amplitude)
-    ("Toys", ("puzzle", "board game", "building set", "plush toy", "doll"), 1.8, 0.1),
-    ("Electronics", ("charger", "headphones", "speaker", "cable", "power bank"), 1.2, 0.1),
-    ("Video Games", ("controller", "game", "headset", "gaming mouse", "keyboard"), 1.4, 0.1),
-    ("Home & Kitchen", ("pan", "knife set", "blender", "coffee maker", "towel set"), 0.9, 0.1),
-    ("Beauty", ("serum", "moisturizer", "shampoo", "lipstick", "face mask"), 0.8, 0.1),
-    ("Clothing", ("jacket", "sweater", "pair of socks", "t-shirt", "hoodie"), 1.0, 0.2),
-    ("Sports", ("yoga mat", "water bottle", "resistance band", "dumbbell", "tent"), 0.4, 0.8),
-    ("Books", ("novel", "cookbook", "notebook", "journal", "guide"), 1.0, 0.2),
-    ("Pet Supplies", ("dog bed", "cat toy", "leash", "pet brush", "feeder"), 0.3, 0.1),
-    ("Tools", ("drill", "screwdriver set", "tape measure", "flashlight", "wrench"), 0.8, 0.3),
-    ("Office", ("desk lamp", "pen set", "stapler", "planner", "label maker"), 0.4, 0.3),
-    ("Health", ("vitamin", "thermometer", "heating pad", "massager", "scale"), 0.3, 0.0),
-    ("Garden", ("hose", "planter", "pruner", "seed kit", "sprinkler"), 0.2, 1.2),
-    ("Automotive", ("phone mount", "car vacuum", "seat cover", "dash cam", "wiper"), 0.5, 0.3),
-    ("Baby", ("stroller", "bottle", "baby monitor", "swaddle", "teether"), 0.6, 0.1),
-    ("Grocery", ("coffee", "tea", "snack box", "hot sauce", "olive oil"), 0.6, 0.1),
-    ("Arts & Crafts", ("paint set", "sketchbook", "yarn", "glue gun", "marker set"), 1.0, 0.2),
-    (
-        "Cell Phones",
-        ("phone case", "screen protector", "wireless charger", "stand", "adapter"),
-        1.0,
-        0.1,
-    ),
-    ("Jewelry", ("necklace", "bracelet", "ring", "watch", "pair of earrings"), 1.6, 0.1),
-    ("Music", ("guitar strap", "tuner", "capo", "microphone", "ukulele"), 1.0, 0.1),
-)
+def _load_vocabulary(path: Path) -> dict:
+    """The words of the reviews (synthetic/vocabulary.json); errors name the file and key."""
+    doc = json.loads(path.read_text())
+    try:
+        return {
+            "categories": tuple(
+                (c["name"], tuple(c["nouns"]), float(c["holiday_amplitude"]), float(c["summer_amplitude"]))
+                for c in doc["categories"]
+            ),
+            "middle_templates": tuple(doc["middle_templates"]),
+            "titles": tuple(tuple(b) for b in doc["titles_by_rating"]),
+            "openers": tuple(tuple(b) for b in doc["openers_by_sentiment"]),
+            "closers": tuple(tuple(b) for b in doc["closers_by_sentiment"]),
+        }
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"{path}: missing or malformed vocabulary entry {e}") from None
 
-_MIDDLE_TEMPLATES: tuple[str, ...] = (
-    "The {n} arrived quickly and well packed.",
-    "I use this {n} almost every day.",
-    "Bought this {n} as a gift.",
-    "The {n} looks exactly like the photos.",
-    "This {n} replaced my old one.",
-    "Ordered a second {n} for the family.",
-    "The {n} is smaller than I expected.",
-    "Took a while to get used to the {n}.",
-)
 
-# Titles are bucketed by star rating (1..5).
-_TITLES: tuple[tuple[str, ...], ...] = (
-    (
-        "One Star",
-        "Waste of money",
-        "Does not work",
-        "Avoid",
-        "Broke quickly",
-        "Returned it",
-        "Junk",
-        "Stopped working",
-    ),
-    (
-        "Two Stars",
-        "Disappointed",
-        "Not worth it",
-        "Poor quality",
-        "Not as described",
-        "Cheaply made",
-    ),
-    (
-        "Three Stars",
-        "It is okay",
-        "Average",
-        "Mixed feelings",
-        "Could be better",
-        "Does the job",
-        "So-so",
-    ),
-    (
-        "Four Stars",
-        "Pretty good",
-        "Good value",
-        "Nice",
-        "Solid product",
-        "Works well",
-        "Happy with it",
-    ),
-    (
-        "Five Stars",
-        "Love it",
-        "Great product",
-        "Works great",
-        "Highly recommend",
-        "Excellent",
-        "Perfect",
-        "Exactly what I needed",
-        "Awesome",
-        "Better than expected",
-    ),
-)
-# Openers and closers are bucketed by sentiment: 0 = 1-2 stars, 1 = 3 stars, 2 = 4-5 stars.
-_OPENERS: tuple[tuple[str, ...], ...] = (
-    (
-        "Very disappointed.",
-        "Did not work for me.",
-        "Quality is poor.",
-        "Broke after a week.",
-        "Not what I expected.",
-        "Arrived damaged.",
-        "Would not buy again.",
-        "Feels cheap.",
-    ),
-    (
-        "It is fine.",
-        "Works, mostly.",
-        "Okay for the price.",
-        "Some good, some bad.",
-        "Not great, not terrible.",
-        "Average quality.",
-    ),
-    (
-        "Love it!",
-        "Works great.",
-        "Excellent quality.",
-        "Exactly as described.",
-        "Really happy with this.",
-        "Great value for the money.",
-        "Better than expected.",
-        "Does exactly what it should.",
-    ),
-)
-_CLOSERS: tuple[tuple[str, ...], ...] = (
-    (
-        "Returned it.",
-        "Save your money.",
-        "Asked for a refund.",
-        "Look elsewhere.",
-        "Not recommended.",
-    ),
-    (
-        "Might buy again.",
-        "Decent overall.",
-        "You get what you pay for.",
-        "Three stars from me.",
-        "Could be improved.",
-    ),
-    (
-        "Highly recommend!",
-        "Would buy again.",
-        "Great buy.",
-        "Happy customer.",
-        "Recommended to friends.",
-        "No complaints at all.",
-    ),
-)
+_VOCABULARY = _load_vocabulary(Path(__file__).with_name("vocabulary.json"))
+# (name, nouns, holiday amplitude, summer amplitude) per category
+_CATEGORIES: tuple[tuple[str, tuple[str, ...], float, float], ...] = _VOCABULARY["categories"]
+_MIDDLE_TEMPLATES: tuple[str, ...] = _VOCABULARY["middle_templates"]
+# titles bucketed by star rating (1..5); openers and closers by sentiment: 0 = 1-2 stars,
+# 1 = 3 stars, 2 = 4-5 stars
+_TITLES: tuple[tuple[str, ...], ...] = _VOCABULARY["titles"]
+_OPENERS: tuple[tuple[str, ...], ...] = _VOCABULARY["openers"]
+_CLOSERS: tuple[tuple[str, ...], ...] = _VOCABULARY["closers"]
 
 _IMAGE_PARTS = (
     '{"small_image_url": "https://example.invalid/img/',

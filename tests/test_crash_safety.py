@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import duckdb
 import pytest
@@ -18,6 +17,21 @@ from darkhorse.core.config import load_config
 from tests.conftest import REPO, write_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+PAUSED_BUILD = """
+import sys, time
+from darkhorse.core import publish
+
+def paused(*args, **kwargs):
+    print("pausing before publishing", file=sys.stderr, flush=True)
+    time.sleep(300)
+    raise SystemExit("not killed during the pause")
+
+publish.publish = paused
+sys.argv = ["darkhorse", "build", "--config", sys.argv[1]]
+from darkhorse.app.cli import main
+main()
+"""
 
 
 def test_killed_build_leaves_published_marts_and_online_store_serving(tmp_path):
@@ -34,10 +48,11 @@ def test_killed_build_leaves_published_marts_and_online_store_serving(tmp_path):
     online_before = online_features(cfg, items)
     assert online_before.unknown_items == ["no-such-item"]
 
-    env = {**os.environ, "DARKHORSE_PAUSE_BEFORE_PUBLISH": "300"}
+    # `darkhorse build` in a process whose publish step first says so and waits: the window
+    # in which it is killed (dbt has rebuilt the DuckDB file and a candidate, the gate passed)
     proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "darkhorse"), "build", "--config", str(cfg.root / "darkhorse.yaml")],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        [sys.executable, "-c", PAUSED_BUILD, str(cfg.root / "darkhorse.yaml")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 240
@@ -47,7 +62,6 @@ def test_killed_build_leaves_published_marts_and_online_store_serving(tmp_path):
             assert time.monotonic() < deadline, "the build never reached the publish step"
         else:
             pytest.fail(f"build ended before the publish step (rc={proc.wait()})")
-        # dbt has rebuilt the DuckDB file and a candidate, the gate has passed: kill it now
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:

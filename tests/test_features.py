@@ -13,11 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks.bench_features import publish_snapshot, redis_server, redis_server_binary
 from darkhorse.core import features
+from synthetic.marts import publish_snapshot
 from tests.conftest import write_config
-
-os.environ["FEAST_USAGE"] = "False"
+from tests.fixtures.servers import redis_server, redis_server_binary
 
 SOURCES = [{"name": "synthetic", "kind": "amazon_reviews", "path": "raw.jsonl"}]
 STATIC = ["source_kind", "description", "first_week"]

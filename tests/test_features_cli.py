@@ -7,7 +7,6 @@ feature_store.yaml and the default marts folder of data_sources.py are what is t
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 import warnings
@@ -17,10 +16,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from benchmarks.bench_features import publish_snapshot
+from synthetic.marts import publish_snapshot
 from tests.conftest import REPO
-
-os.environ["FEAST_USAGE"] = "False"
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import duckdb
 import pytest
 
-from darkhorse.app.build import run_dbt
+from darkhorse.app.dbt_runner import run_dbt
 from darkhorse.core.config import Config, GateConfig, load_config
 from expectations.frames import row_count_changes
 from tests.conftest import REPO, write_config
@@ -106,7 +106,6 @@ def test_clean_candidate_passes_with_docs_and_counts(retail, clean):
         "staging_events",
         "staging_events_by_source",
         "item_weeks",
-        "item_weeks_keys",
         "item_week_labels",
         "item_week_labels_weekly",
         "mart_row_counts",
@@ -125,31 +124,60 @@ def test_clean_candidate_passes_with_docs_and_counts(retail, clean):
 
 # --------------------------------------------------------------------------- corrupted marts
 @pytest.mark.integration
-def test_a_duplicated_item_week_and_negative_units_fail(retail, tmp_path):
+def test_missing_units_and_a_week_of_year_out_of_range_fail(retail, tmp_path):
     cfg, candidate = retail
     bad = corrupted(
         candidate,
         tmp_path / "panel",
         "item_weeks",
         "with numbered as (select *, row_number() over (order by item_id, week_start) as n from t) "
-        "select * exclude (n) replace (case when n between 2 and 4 then -5.0 else units end as units) "
-        "from numbered where n > 0 "
-        "union all select * exclude (n) from numbered where n = 1",
+        "select * exclude (n) replace ("
+        "  case when n between 2 and 4 then null else units end as units,"
+        "  case when n = 7 then 60 else week_of_year end as week_of_year) "
+        "from numbered",
     )
     result = gate(small_sample(cfg), bad)
     assert not result.success
-    dup = failed(result, "item_weeks", "item_weeks_keys", "n_rows")
-    assert dup.expectation == "expect_column_values_to_be_between"
-    assert dup.unexpected_count == 1
-    negative = failed(result, "item_weeks", "item_weeks", "units")
-    assert negative.expectation == "expect_column_values_to_be_between"
-    assert negative.unexpected_count == 3
-    assert "-5" in negative.message and "item_id=" in negative.message
+    missing = failed(result, "item_weeks", "item_weeks", "units")
+    assert missing.expectation == "expect_column_values_to_not_be_null"
+    assert missing.unexpected_count == 3
+    week = failed(result, "item_weeks", "item_weeks", "week_of_year")
+    assert week.expectation == "expect_column_values_to_be_between"
+    assert week.unexpected_count == 1
+    assert "60" in week.message and "item_id=" in week.message
     # nothing but the panel is blamed, and the summary names table, check and count
     assert {f.table for f in result.failures} == {"item_weeks"}
     text = result.summary()
-    assert "gate FAILED" in text and "item_weeks: " in text and "n_rows" in text
+    assert "gate FAILED" in text and "item_weeks: " in text and "week_of_year" in text
     assert "3 of " in text and str(result.docs_path) in text
+
+
+def test_no_gate_check_repeats_a_dbt_test() -> None:
+    """dbt owns keys and relational invariants: a column dbt tests `not_null` in a mart is not
+    checked for nulls again by the suite of that mart, and no suite counts key duplicates."""
+    import great_expectations as gx
+    import yaml
+
+    from expectations import suites
+
+    models = yaml.safe_load((REPO / "dbt_project/models/marts/_marts__models.yml").read_text())["models"]
+    dbt_not_null = {
+        m["config"]["alias"]: {
+            c["name"] for c in m.get("columns", []) if "not_null" in (c.get("data_tests") or [])
+        }
+        for m in models
+        if m.get("config", {}).get("alias")
+    }
+    context = gx.get_context(mode="ephemeral")
+    cfg = load_config(REPO / "darkhorse.yaml")
+    for mart, suite_fn in (("item_weeks", suites.item_weeks_suite), ("item_week_labels", suites.item_week_labels_suite)):
+        suite = suite_fn(context, cfg)
+        gx_not_null = {
+            e.column for e in suite.expectations if e.expectation_type == "expect_column_values_to_not_be_null"
+        }
+        assert dbt_not_null[mart], mart
+        assert not gx_not_null & dbt_not_null[mart], (mart, gx_not_null & dbt_not_null[mart])
+        assert "n_rows" not in {getattr(e, "column", None) for e in suite.expectations}
 
 
 @pytest.mark.integration
@@ -183,15 +211,14 @@ def test_label_prevalence_far_off_fails_per_week(retail, tmp_path):
 
 
 @pytest.mark.integration
-def test_labels_known_past_the_data_and_ineligible_hot_sellers_fail(retail, tmp_path):
+def test_labels_known_past_the_data_fail(retail, tmp_path):
     cfg, candidate = retail
     bad = corrupted(
         candidate,
         tmp_path / "leak",
         "item_week_labels",
         "select * replace ("
-        "  is_label_known or week_start = (select max(week_start) from t) as is_label_known,"
-        "  case when is_hot_seller and growth_rank = 1 then false else is_eligible end as is_eligible"
+        "  is_label_known or week_start = (select max(week_start) from t) as is_label_known"
         ") from t",
     )
     result = gate(small_sample(cfg), bad)
@@ -199,9 +226,6 @@ def test_labels_known_past_the_data_and_ineligible_hot_sellers_fail(retail, tmp_
         result, "item_week_labels", "item_week_labels_weekly", "known_labels_past_data_end"
     )
     assert leak.unexpected_count == 1  # the last week
-    ineligible = failed(result, "item_week_labels", "item_week_labels", "is_eligible")
-    assert ineligible.expectation == "expect_column_values_to_be_in_set"
-    assert ineligible.unexpected_count == 40  # one rank-1 hot seller per known week
 
 
 # --------------------------------------------------------------------------- drift

@@ -8,7 +8,7 @@ import json
 import pandas as pd
 import pytest
 
-from darkhorse.app.build import SourceError, preflight
+from darkhorse.app.preflight import SourceError, preflight
 from tests.conftest import write_config
 
 

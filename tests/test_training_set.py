@@ -15,17 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks.bench_features import (
-    SENTINEL_FLOAT,
-    SENTINEL_INT,
-    SENTINEL_INT32,
-    publish_snapshot,
-)
 from darkhorse.core import features
+from synthetic.marts import SENTINEL_FLOAT, SENTINEL_INT, SENTINEL_INT32, publish_snapshot
 from tests.conftest import write_config
 from training.dataset import LABEL_COLUMNS, TrainingSetError, build_training_set
-
-os.environ["FEAST_USAGE"] = "False"
 
 pytestmark = pytest.mark.integration
 

@@ -229,7 +229,7 @@ def build_training_set(
         raise TrainingSetError("horizon must be at least 1 week")
     origin_dates = _origin_dates(config, origins)
     wanted = None if items is None else list(dict.fromkeys(str(i) for i in items))
-    link = feast_features.published_marts_dir(config)
+    link = config.marts_dir
     snapshot = Path(os.path.realpath(link))
     store = store or feast_features.feature_store(config)
 
@@ -253,12 +253,7 @@ def build_training_set(
             "the training set was built; build it again"
         )
 
-    weekly = [
-        f.name
-        for proj in store.get_feature_service(service).feature_view_projections
-        if proj.name == feast_features.WEEKLY_VIEW
-        for f in proj.features
-    ]
+    weekly = feast_features.weekly_feature_names(store, service)
     no_history = feats[weekly].isna().all(axis=1) if weekly else pd.Series(False, index=feats.index)
     n_without = int(no_history.sum())
     if n_without:

@@ -8,17 +8,14 @@ with `ds <= c`, which is exactly what the training-set builder returns at that c
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 
-from darkhorse.core import features as feast_features
 from darkhorse.core.config import Config
 from darkhorse.core.errors import DarkHorseError
+from darkhorse.core.publish import read_manifest
 from darkhorse.core.schema import DS, ID, Y
 from training.dataset import build_training_set
 
@@ -48,18 +45,13 @@ class History:
         """The frame as known at the close of week `cutoff` (rows with ds <= cutoff)."""
         return self.frame[self.frame[DS] <= cutoff].reset_index(drop=True)
 
-    def weeks(self) -> pd.DatetimeIndex:
-        return pd.date_range(self.first_week, self.last_week, freq="7D")
-
 
 def published_calendar(config: Config) -> tuple[pd.Timestamp, pd.Timestamp, dict]:
-    marts = Path(os.path.realpath(feast_features.published_marts_dir(config)))
-    manifest_path = marts / "manifest.json"
-    if not manifest_path.is_file():
+    manifest = read_manifest(config)
+    if manifest is None:
         raise HistoryError(
-            f"no published panel at {marts} (manifest.json missing): run `darkhorse build` first"
+            f"no published panel at {config.marts_dir} (manifest.json missing): run `darkhorse build` first"
         )
-    manifest = json.loads(manifest_path.read_text())
     cal = manifest["calendar"]
     return pd.Timestamp(cal["first_complete_week"]), pd.Timestamp(cal["last_complete_week"]), manifest
 

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from darkhorse.core.config import Config
+from darkhorse.core.env import OFFLINE_ENV
 from darkhorse.core.errors import DarkHorseError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -196,7 +197,7 @@ def build_release(config: Config, *, force: bool = False, progress=print) -> Rel
     bentoml_cli = Path(sys.executable).with_name("bentoml")
     proc = subprocess.run(
         [str(bentoml_cli), "build", "--version", version, str(ctx)],
-        capture_output=True, text=True, cwd=ctx, env={**os.environ, "BENTOML_DO_NOT_TRACK": "true"},
+        capture_output=True, text=True, cwd=ctx, env={**os.environ, **OFFLINE_ENV},
     )
     if proc.returncode != 0:
         raise ReleaseError(f"bentoml build failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")

@@ -98,6 +98,22 @@ class _SourceBase(_Strict):
     def paths(self) -> list[str]:
         return [self.path] if isinstance(self.path, str) else list(self.path)
 
+    def mapped_columns(self) -> dict[str, str]:
+        """Role -> the user's column (or JSON key) for every role the config maps.
+
+        A role mapped to several columns (a sales item id of store x department) appears as
+        `item_id[0]`, `item_id[1]`, ...
+        """
+        roles: dict[str, str] = {}
+        for role, name in self.columns.model_dump().items():  # type: ignore[attr-defined]
+            if name is None:
+                continue
+            if isinstance(name, list):
+                roles.update({f"{role}[{i}]": n for i, n in enumerate(name)})
+            else:
+                roles[role] = name
+        return roles
+
     def resolved_format(self) -> str:
         if self.format != "auto":
             return self.format

@@ -1,17 +1,31 @@
-"""Environment every DarkHorse process runs with: telemetry off, nothing fetched at run time."""
+"""Environment every DarkHorse process runs with: telemetry off, nothing fetched at run time.
+
+The variables live in `offline.env` beside this file (the Makefile includes the same file);
+`OFFLINE_ENV` is that list, `set_offline_defaults()` applies it.
+"""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
-OFFLINE_ENV = {
-    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    "FEAST_USAGE": "False",
-    "BENTOML_DO_NOT_TRACK": "true",
-    "GX_ANALYTICS_ENABLED": "false",
-    "HF_HUB_OFFLINE": "1",
-    "OTEL_SDK_DISABLED": "true",
-}
+ENV_FILE = Path(__file__).with_name("offline.env")
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for n, line in enumerate(path.read_text().splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{path}:{n}: expected KEY=value, got {line!r}")
+        values[key.strip()] = value.strip()
+    return values
+
+
+OFFLINE_ENV: dict[str, str] = _read_env_file(ENV_FILE)
 
 
 def set_offline_defaults() -> None:

@@ -51,10 +51,15 @@ def current_snapshot(config: Config) -> Path | None:
 
 
 def read_manifest(config: Config) -> dict[str, Any] | None:
-    snap = current_snapshot(config)
-    if snap is None or not (snap / MANIFEST).exists():
+    """The manifest of the published snapshot (the folder the marts path points to), or None
+    before the first publish. The one reader: the build, the trainers and the tests call it."""
+    path = config.marts_dir.resolve() / MANIFEST
+    if not path.is_file():
         return None
-    return json.loads((snap / MANIFEST).read_text())
+    try:
+        return json.loads(path.read_text())
+    except ValueError as e:
+        raise PublishError(f"{path}: not valid JSON ({e})") from None
 
 
 def data_snapshot_id(paths: list[str]) -> str:

@@ -22,9 +22,20 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def parse_timestamp(expr: str, fmt: str | None = None, tz: str | None = "UTC") -> str:
+    """A naive UTC timestamp from a text (or typed) value, as the dbt macro `parse_timestamp`
+    computes it: strptime with `fmt` when given, otherwise ISO 8601; read in `tz`, converted
+    to UTC; null when unparseable. tests/test_sql.py renders the macro and compares."""
+    parsed = f"try_strptime(cast({expr} as varchar), {sql_str(fmt)})" if fmt else f"try_cast({expr} as timestamp)"
+    if tz is None or tz.upper() == "UTC":
+        return parsed
+    return f"timezone('UTC', timezone({sql_str(tz)}, {parsed}))"
+
+
 def raw_reader(fmt: str, files: str | Path | list[str] | list[Path], *, name: Any = "source") -> str:
     """The DuckDB table function reading raw files as the dbt macro `read_raw` does:
-    parquet typed, csv all text, jsonl one `json_line` per line; each adds `filename`."""
+    parquet typed, csv all text, jsonl one `json_line` per line; each adds `filename`
+    (tests/test_sql.py renders the macro and compares)."""
     listed = sql_list(files)
     if fmt == "parquet":
         return f"read_parquet({listed}, filename = true, union_by_name = true)"

@@ -18,7 +18,7 @@ lines as (
 checked as (
 
     select
-        * exclude (raw_record),
+        *,
         {%- if prefix %}
         coalesce(starts_with(invoice_id, '{{ prefix | replace("'", "''") }}'), false) or quantity < 0 as is_return,
         {%- else %}
@@ -33,39 +33,19 @@ checked as (
             when quantity = 0 then 'zero_quantity'
             when {{ glob_any('item_id', src.get('non_product_codes', [])) }} then 'non_product_code'
         end as row_reason,
-        -- the raw record is kept only where the row is set aside
-        case when row_reason is not null then raw_record end as raw_record,
     from lines
-
-),
-
-ranked as (
-
-    select
-        *,
-        -- a line exported twice (same invoice, item, quantity, time, price, customer)
-        row_number() over (
-            partition by row_reason, invoice_id, item_id, quantity_raw, timestamp_raw, unit_price_raw, customer_id
-        ) as copy_number,
-    from checked
 
 ),
 
 classified as (
 
-    select
-        * exclude (raw_record),
-        case
-            when row_reason is not null then row_reason
-            when copy_number > 1 then 'duplicate'
-        end as quarantine_reason,
-        case
-            when row_reason is not null then raw_record
-            when copy_number > 1 then cast(json_object(
-                'invoice', invoice_id, 'item_id', item_id, 'quantity', quantity_raw,
-                'timestamp', timestamp_raw, 'unit_price', unit_price_raw, 'customer_id', customer_id) as varchar)
-        end as raw_record,
-    from ranked
+    -- a line exported twice (same invoice, item, quantity, time, price, customer) is a copy
+    {{ quarantine_copies(
+        'checked',
+        keys=['invoice_id', 'item_id', 'quantity_raw', 'timestamp_raw', 'unit_price_raw', 'customer_id'],
+        record={'invoice': 'invoice_id', 'item_id': 'item_id', 'quantity': 'quantity_raw',
+                'timestamp': 'timestamp_raw', 'unit_price': 'unit_price_raw', 'customer_id': 'customer_id'},
+    ) }}
 
 ),
 

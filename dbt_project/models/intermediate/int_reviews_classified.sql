@@ -13,7 +13,7 @@ reviews as (
 checked as (
 
     select
-        * exclude (raw_record),
+        *,
         case
             when not is_valid_json then 'malformed_json'
             when item_id is null then 'missing_item_id'
@@ -22,84 +22,24 @@ checked as (
             when event_ts is null or {{ outside_valid_window('event_ts') }} then 'timestamp_out_of_range'
             when rating_raw is not null and (rating is null or rating < 1 or rating > 5) then 'rating_out_of_range'
         end as row_reason,
-        -- the raw line is kept only where the row is set aside (carrying every line through
-        -- the duplicate search would cost more than the rest of the model)
-        case when row_reason is not null then raw_record end as raw_record,
     from reviews
-
-),
-
-grouped as (
-
-    -- one pass finds the copies: the same review exported more than once counts once (a
-    -- window numbering every row costs about as much again as parsing the file). Rows set
-    -- aside group on their raw line too, so each of them comes back below.
-    select
-        row_reason,
-        item_id,
-        variant_id,
-        customer_id,
-        timestamp_raw,
-        rating_raw,
-        title,
-        raw_record,
-        count(*) as n_copies,
-        any_value(source_name) as source_name,
-        any_value(source_kind) as source_kind,
-        min(source_file) as source_file,
-        -- equal raw timestamp and rating give equal parsed values; for the rest take the
-        -- most informative copy (votes only grow between exports)
-        any_value(event_ts) as event_ts,
-        any_value(rating) as rating,
-        max(helpful_votes) as helpful_votes,
-        bool_or(is_verified) as is_verified,
-        bool_or(has_images) as has_images,
-    from checked
-    group by row_reason, item_id, variant_id, customer_id, timestamp_raw, rating_raw, title, raw_record
-
-),
-
-kept as (
-
-    select
-        * exclude (row_reason, n_copies),
-        cast(null as varchar) as quarantine_reason,
-    from grouped
-    where row_reason is null
-
-),
-
-set_aside as (
-
-    -- every row set aside, as many times as it was read
-    select
-        * exclude (row_reason, n_copies, copy, raw_record),
-        row_reason as quarantine_reason,
-        raw_record,
-    from (select *, unnest(range(n_copies)) as copy from grouped where row_reason is not null)
-
-),
-
-extra_copies as (
-
-    select
-        * exclude (row_reason, n_copies, copy, raw_record),
-        'duplicate' as quarantine_reason,
-        -- a second copy: its key identifies the review kept in the panel
-        cast(json_object(
-            'item_id', item_id, 'variant_id', variant_id, 'customer_id', customer_id,
-            'timestamp', timestamp_raw, 'rating', rating_raw, 'title', title) as varchar) as raw_record,
-    from (select *, unnest(range(n_copies - 1)) as copy from grouped where row_reason is null and n_copies > 1)
 
 ),
 
 classified as (
 
-    select * from kept
-    union all by name
-    select * from set_aside
-    union all by name
-    select * from extra_copies
+    -- the same review exported more than once counts once; copies are merged in one pass (a
+    -- window numbering every row costs about as much again as parsing the file): equal raw
+    -- timestamp and rating give equal parsed values, for the rest the most informative copy
+    {{ quarantine_copies(
+        'checked',
+        keys=['item_id', 'variant_id', 'customer_id', 'timestamp_raw', 'rating_raw', 'title'],
+        record={'item_id': 'item_id', 'variant_id': 'variant_id', 'customer_id': 'customer_id',
+                'timestamp': 'timestamp_raw', 'rating': 'rating_raw', 'title': 'title'},
+        merge={'source_name': 'any_value', 'source_kind': 'any_value', 'source_file': 'min',
+               'event_ts': 'any_value', 'rating': 'any_value', 'helpful_votes': 'max',
+               'is_verified': 'bool_or', 'has_images': 'bool_or'},
+    ) }}
 
 ),
 

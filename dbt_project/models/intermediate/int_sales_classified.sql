@@ -16,7 +16,7 @@ sales as (
 checked as (
 
     select
-        * exclude (raw_record),
+        *,
         case
             when item_id is null then 'missing_item_id'
             when timestamp_raw is null or trim(timestamp_raw) = '' then 'missing_timestamp'
@@ -25,36 +25,19 @@ checked as (
             when quantity is null then 'unparseable_quantity'
             when quantity < 0 then 'negative_quantity'
         end as row_reason,
-        -- the raw record is kept only where the row is set aside
-        case when row_reason is not null then raw_record end as raw_record,
     from sales
-
-),
-
-ranked as (
-
-    select
-        *,
-        -- one row per item (and region) per date; a second row for the same key is a copy
-        row_number() over (partition by row_reason, item_id, region, timestamp_raw order by source_file) as copy_number,
-    from checked
 
 ),
 
 classified as (
 
-    select
-        * exclude (raw_record),
-        case
-            when row_reason is not null then row_reason
-            when copy_number > 1 then 'duplicate'
-        end as quarantine_reason,
-        case
-            when row_reason is not null then raw_record
-            when copy_number > 1 then cast(json_object(
-                'item_id', item_id, 'region', region, 'date', timestamp_raw, 'quantity', quantity_raw) as varchar)
-        end as raw_record,
-    from ranked
+    -- one row per item (and region) per date; a second row for the same key is a copy
+    {{ quarantine_copies(
+        'checked',
+        keys=['item_id', 'region', 'timestamp_raw'],
+        order_by='source_file',
+        record={'item_id': 'item_id', 'region': 'region', 'date': 'timestamp_raw', 'quantity': 'quantity_raw'},
+    ) }}
 
 ),
 

@@ -1,0 +1,190 @@
+"""Check every configured raw source before dbt touches it.
+
+The files exist, the mapped columns are there, timestamps parse and are in the configured
+unit. Problems that would make the whole source meaningless stop the run with a message naming
+the source, file and column; row-level problems are left to dbt, which quarantines the rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import gzip
+import json
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from darkhorse.core.config import (
+    AmazonReviewsSource,
+    Config,
+    OrderLinesSource,
+    RequestLogSource,
+    SalesSource,
+)
+from darkhorse.core.errors import DarkHorseError
+from darkhorse.core.sql import parse_timestamp, quote_ident, raw_reader
+
+SAMPLE_LINES = 2000
+
+
+class SourceError(DarkHorseError, ValueError):
+    """A raw source cannot be used as configured; the message names source, file and column."""
+
+
+@dataclass
+class SourceCheck:
+    name: str
+    kind: str
+    files: list[str]
+    columns: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _expand(config: Config, source: Any) -> list[str]:
+    files: list[str] = []
+    for pattern in config.source_paths(source):
+        matched = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        existing = [f for f in matched if Path(f).is_file()]
+        if not existing:
+            raise SourceError(f"source '{source.name}': no file found at {pattern}")
+        files.extend(existing)
+    return files
+
+
+def _tabular_columns(con: duckdb.DuckDBPyConnection, fmt: str, file: str) -> list[str]:
+    reader = raw_reader(fmt, file)
+    try:
+        return [r[0] for r in con.sql(f"describe select * exclude (filename) from {reader}").fetchall()]
+    except duckdb.Error as e:
+        raise SourceError(f"cannot read {file} as {fmt}: {e}") from None
+
+
+def _check_tabular(config: Config, source: Any, check: SourceCheck) -> None:
+    fmt = source.resolved_format()
+    con = duckdb.connect()
+    required = source.mapped_columns()
+    for file in check.files:
+        present = _tabular_columns(con, fmt, file)
+        check.columns = present
+        missing = {role: col for role, col in required.items() if col not in present}
+        if missing:
+            listing = ", ".join(f"'{c}' (mapped as {r})" for r, c in missing.items())
+            raise SourceError(
+                f"source '{source.name}' file {file}: missing column(s) {listing}; "
+                f"the file has {present}. Fix `columns:` in the config (optional roles can be null)."
+            )
+    # timestamps must parse with the configured format on a sample
+    ts_col, ts_fmt = _timestamp_spec(source)
+    reader = raw_reader(fmt, check.files[0])
+    quoted = quote_ident(ts_col)
+    parse = parse_timestamp(quoted, ts_fmt, tz=None)
+    n, ok = con.sql(
+        f"select count(*), count({parse}) from (select {quoted} from {reader} "
+        f"where {quoted} is not null limit {SAMPLE_LINES})"
+    ).fetchall()[0]
+    if n and ok == 0:
+        how = f"format {ts_fmt!r}" if ts_fmt else "ISO 8601"
+        sample = con.sql(f"select cast({quoted} as varchar) from {reader} limit 1").fetchall()[0][0]
+        raise SourceError(
+            f"source '{source.name}' file {check.files[0]}: column '{ts_col}' does not parse "
+            f"as {how} (e.g. {sample!r}); set the source's timestamp/date format"
+        )
+    if n and ok < n:
+        check.notes.append(f"{n - ok} of {n} sampled '{ts_col}' values do not parse")
+
+
+def _timestamp_spec(source: Any) -> tuple[str, str | None]:
+    if isinstance(source, SalesSource):
+        return source.columns.date, source.date_format
+    if isinstance(source, OrderLinesSource | RequestLogSource):
+        return source.columns.timestamp, source.timestamp_format
+    raise TypeError(source)
+
+
+def _open_text(path: str):
+    if path.endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
+    return open(path, encoding="utf-8", errors="replace")
+
+
+_UNIT_RANGE = {"s": (1e8, 1e11), "ms": (1e11, 1e14), "us": (1e14, 1e17)}
+
+
+def _check_reviews(source: AmazonReviewsSource, check: SourceCheck) -> None:
+    cols = source.columns
+    for file in check.files:
+        valid: list[dict] = []
+        n_lines = 0
+        try:
+            with _open_text(file) as fh:
+                for line in fh:
+                    if not line.strip():
+                        continue
+                    n_lines += 1
+                    try:
+                        rec = json.loads(line)
+                    except ValueError:
+                        continue
+                    if isinstance(rec, dict):
+                        valid.append(rec)
+                    if n_lines >= SAMPLE_LINES:
+                        break
+        except OSError as e:
+            raise SourceError(f"source '{source.name}': cannot read {file}: {e}") from None
+        if n_lines == 0:
+            check.notes.append(f"{file} is empty")
+            continue
+        if not valid:
+            raise SourceError(
+                f"source '{source.name}' file {file}: none of the first {n_lines} lines is a "
+                "JSON object; is it JSON Lines (one record per line)?"
+            )
+        if len(valid) < n_lines:
+            check.notes.append(
+                f"{n_lines - len(valid)} of the first {n_lines} lines of {Path(file).name} "
+                "are malformed (they will be quarantined)"
+            )
+        keys = set().union(*(r.keys() for r in valid))
+        check.columns = sorted(keys)
+        for role in ("item_id", "timestamp"):
+            key = getattr(cols, role)
+            if key not in keys:
+                raise SourceError(
+                    f"source '{source.name}' file {file}: required key '{key}' (mapped as {role}) "
+                    f"is in none of the first {len(valid)} records; keys seen: {sorted(keys)}"
+                )
+        stamps = []
+        for r in valid:
+            with contextlib.suppress(TypeError, ValueError):
+                stamps.append(float(r.get(cols.timestamp)))
+        if not stamps:
+            raise SourceError(
+                f"source '{source.name}' file {file}: column '{cols.timestamp}' holds no epoch "
+                "numbers in the first records"
+            )
+        med = statistics.median(stamps)
+        lo, hi = _UNIT_RANGE[source.timestamp_unit]
+        if not lo <= med < hi:
+            guess = next((u for u, (a, b) in _UNIT_RANGE.items() if a <= med < b), None)
+            hint = f"; the values look like {guess}: set timestamp_unit: {guess}" if guess else ""
+            raise SourceError(
+                f"source '{source.name}' file {file}: column '{cols.timestamp}' is out of range "
+                f"for timestamp_unit {source.timestamp_unit} (median {med:.0f}){hint}"
+            )
+
+
+def preflight(config: Config) -> list[SourceCheck]:
+    """Check every configured source; raise SourceError naming the first unusable one."""
+    checks = []
+    for source in config.sources:
+        check = SourceCheck(source.name, source.kind, _expand(config, source))
+        if isinstance(source, AmazonReviewsSource):
+            _check_reviews(source, check)
+        else:
+            _check_tabular(config, source, check)
+        checks.append(check)
+    return checks

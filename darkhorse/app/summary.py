@@ -1,0 +1,101 @@
+"""What a dbt build read, kept and set aside, and the shape of the panel it made."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from darkhorse.app.preflight import SourceCheck
+from darkhorse.core.config import Config
+from darkhorse.core.marts import PANEL_MARTS, mart_path
+from darkhorse.core.sql import sql_str
+
+
+def summarize(config: Config, marts_dir: Path | None = None) -> dict[str, Any]:
+    """What the last build read, kept and set aside, and the shape of the panel."""
+    marts = Path(marts_dir or config.marts_dir)  # the published marts unless told otherwise
+    con = duckdb.connect(str(config.duckdb_path), read_only=True)
+    try:
+        counts = con.sql(
+            "select source_name, source_kind, outcome, reason, n_rows "
+            "from rpt_source_row_counts order by all"
+        ).fetchall()
+        cal = con.sql(
+            "select data_start, data_end, first_complete_week, last_complete_week "
+            "from int_dataset_calendar"
+        ).fetchall()[0]
+    finally:
+        con.close()
+    sources: dict[str, dict[str, Any]] = {}
+    for name, kind, outcome, reason, n in counts:
+        s = sources.setdefault(
+            name, {"kind": kind, "read": 0, "kept": 0, "quarantined": 0, "outside_complete_weeks": 0, "reasons": {}}
+        )
+        s["read"] += n
+        if outcome == "kept":
+            s["kept"] += n
+        elif outcome == "quarantined":
+            s["quarantined"] += n
+            s["reasons"][reason] = n
+        else:
+            s["outside_complete_weeks"] += n
+            s["reasons"][outcome] = n
+
+    pq = duckdb.connect()
+    weeks_file = sql_str(str(marts / "item_weeks.parquet"))
+    labels_file = sql_str(str(marts / "item_week_labels.parquet"))
+    rows, items, weeks = pq.sql(
+        f"select count(*), count(distinct item_id), count(distinct week_start) from read_parquet({weeks_file})"
+    ).fetchall()[0]
+    per_week = pq.sql(
+        f"""
+        select week_start, max(n_candidates) as candidates,
+               count(*) filter (where is_hot_seller) as hot_sellers
+        from read_parquet({labels_file})
+        where is_label_known
+        group by week_start order by week_start
+        """
+    ).fetchall()
+    pq.close()
+    prevalences = [h / c for _, c, h in per_week if c]
+    return {
+        "config_hash": config.config_hash(),
+        "sources": sources,
+        "calendar": {
+            "data_start": str(cal[0]),
+            "data_end": str(cal[1]),
+            "first_complete_week": str(cal[2]),
+            "last_complete_week": str(cal[3]),
+        },
+        "panel": {"rows": rows, "items": items, "weeks": weeks},
+        "labels": {
+            "quantile": config.panel.hot_seller_quantile,
+            "weeks_with_known_label": len(per_week),
+            "prevalence_mean": statistics.fmean(prevalences) if prevalences else None,
+            "prevalence_min": min(prevalences) if prevalences else None,
+            "prevalence_max": max(prevalences) if prevalences else None,
+            "per_week": [
+                {"week_start": str(w), "candidates": c, "hot_sellers": h} for w, c, h in per_week
+            ],
+        },
+        "marts": {m: str(mart_path(marts, m)) for m in PANEL_MARTS},
+    }
+
+
+def empty_panel_message(checks: list[SourceCheck], summary: dict[str, Any]) -> str:
+    """Why the panel has no row, source by source: an empty file, or where its rows went."""
+    parts = []
+    for check in checks:
+        s = summary["sources"].get(check.name)
+        if not s or not s["read"]:
+            parts.append(f"source '{check.name}': {', '.join(check.files)}: file is empty (no data row)")
+        else:
+            parts.append(
+                f"source '{check.name}': {s['read']} rows read, none kept in a complete week "
+                f"({s['quarantined']} quarantined, {s['outside_complete_weeks']} in a partial "
+                f"first or last week; reasons {s['reasons']})"
+            )
+    return "the panel is empty, nothing was published: " + "; ".join(parts)
