@@ -4,9 +4,13 @@
     - units_future_sum is null where the future runs past the data's last complete week;
     - growth_score = future weekly mean / max(past `lookback_weeks` weekly mean, growth_floor);
     - eligible: at least `min_past_activity` units over the lookback window;
-    - is_hot_seller: among eligible items of the week with a known future, the
-      ceil((1 - hot_seller_quantile) * n) highest growth scores (ties at the cut all count)
-      with a growth score above 0; false for other known rows, null where the future is unknown.
+    - growth_rank: the candidate's place in the week under one total order (larger growth
+      score, then larger future units, then larger past units, then item id ascending), so
+      no two candidates share a place;
+    - is_hot_seller: among eligible items of the week with a known future (n of them), the
+      first ceil((1 - hot_seller_quantile) * n) places, exactly, whatever the ties, provided
+      the growth score is above 0; false for other known rows, null where the future is
+      unknown. A week where fewer items grow at all has fewer hot sellers.
 -#}
 {%- set lookback = var('lookback_weeks') | int -%}
 {%- set horizon = var('horizon_weeks') | int -%}
@@ -79,9 +83,15 @@ ranked as (
     select
         growth.*,
         growth.is_eligible and growth.is_label_known as is_candidate,
-        rank() over (
+        -- a total order: sparse counts tie on the growth score often, and every tie at the
+        -- cut would otherwise be hot (whole weeks of them on review data)
+        row_number() over (
             partition by growth.week_start, growth.is_eligible and growth.is_label_known
-            order by growth.growth_score desc
+            order by
+                growth.growth_score desc,
+                growth.units_future_sum desc,
+                growth.units_lookback_sum desc,
+                growth.item_id asc
         ) as growth_rank,
         candidates_per_week.n_candidates,
     from growth
