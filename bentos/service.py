@@ -1,7 +1,9 @@
 """The DarkHorse release service: forecasts, hot sellers and capacity allocation over HTTP.
 
-`darkhorse release` copies this file into a bento together with `release.json` (the pinned
-model tags, the config it was trained with, the backtest metrics) and a model card. Routes:
+`darkhorse release` copies this file into a bento together with `release.json` (the release's
+`ReleaseManifest`: the pinned model tags, the config it was trained with, the backtest metrics;
+validated on import, a bad file stops the service with a message naming the file and field)
+and a model card. Routes:
 
 * `POST /v1/forecast`: weekly quantile forecasts of the named items;
 * `POST /v1/hot-sellers`: top k (or above a threshold) items by a hot-seller score;
@@ -15,7 +17,6 @@ path taken from a request.
 """
 
 import gc
-import json
 import logging
 import os
 from pathlib import Path
@@ -33,13 +34,17 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
+from darkhorse.core.manifest import RELEASE_FILE, ReleaseManifest
 from darkhorse.serving import api
 from darkhorse.serving.engine import Engine, RequestError
 
 log = logging.getLogger("darkhorse.service")
 
 HERE = Path(__file__).resolve().parent
-MANIFEST = json.loads(Path(os.environ.get("DARKHORSE_RELEASE", HERE / "release.json")).read_text())
+MANIFEST_PATH = Path(os.environ.get("DARKHORSE_RELEASE", HERE / RELEASE_FILE))
+MANIFEST = ReleaseManifest.read(MANIFEST_PATH)
+MODELS = MANIFEST.pinned(str(MANIFEST_PATH))
+RELEASE = MANIFEST.released(str(MANIFEST_PATH))
 _DASHBOARD = (HERE / "dashboard" / "index.html").read_text()
 
 
@@ -76,7 +81,7 @@ def _load_config():
     """The config the release was trained with (`DARKHORSE_CONFIG` overrides); None if absent."""
     from darkhorse.core.config import ConfigError, load_config
 
-    path = os.environ.get("DARKHORSE_CONFIG") or MANIFEST.get("config_path")
+    path = os.environ.get("DARKHORSE_CONFIG") or MANIFEST.config_path
     if not path or not Path(path).is_file():
         log.warning("config %s not found: feature freshness will not be checked", path)
         return None
@@ -88,19 +93,18 @@ def _load_config():
 
 
 @bentoml.asgi_app(dashboard, path="/ui")
-@bentoml.service(name=MANIFEST.get("bento", "darkhorse"), traffic={"timeout": 60})
+@bentoml.service(name=RELEASE.bento, traffic={"timeout": 60})
 class DarkHorse:
     """One release: the forecaster and hot-seller model of one training run, pinned by tag."""
 
-    forecaster = bentoml.models.BentoModel(MANIFEST["models"]["forecaster"])
-    hot_seller_model = bentoml.models.BentoModel(MANIFEST["models"]["hot_seller_classifier"])
+    forecaster = bentoml.models.BentoModel(MODELS.forecaster)
+    hot_seller_model = bentoml.models.BentoModel(MODELS.hot_seller_classifier)
 
     def __init__(self) -> None:
         config = _load_config()
         serving = config.serving if config is not None else None
         self.engine = Engine.from_release(
             MANIFEST, Path(self.forecaster.path), Path(self.hot_seller_model.path), config=config,
-            grid=MANIFEST.get("quantile_grid", 50),
             max_age_days=serving.max_feature_age_days if serving else 14.0,
             refresh_seconds=serving.freshness_refresh_seconds if serving else 60.0,
         )

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from darkhorse.core.manifest import ReleaseManifest
 from darkhorse.serving.api import MAX_ITEMS
 
 from .serving_fixtures import BIN, bentoml_serve, import_service, make_release, run_cli
@@ -42,10 +43,14 @@ def post(client, route, body):
 # ----------------------------------------------------------------------------- release
 def test_release_pins_the_trained_models_and_carries_a_model_card(trained):
     manifest = json.loads((trained.release_dir / "release.json").read_text())
-    assert manifest["models"] == trained.train_info["tags"]
+    assert manifest["models"] == trained.train_info["models"]
     assert all(not t.endswith(":latest") and t.split(":")[1] == trained.train_info["version"]
                for t in manifest["models"].values())
     assert manifest["config_hash"] == trained.train_info["config_hash"]
+    # release extends the trained run's manifest and changes nothing of it
+    typed = ReleaseManifest.read(trained.release_dir / "release.json")
+    assert typed.model_copy(update={"release": None}) == ReleaseManifest.read(trained.out / "train.json")
+    assert typed.released().bento == "dh-serve" and typed.metrics["blend"]["mase"] > 0
     card = (trained.release_dir / "MODEL_CARD.md").read_text()
     assert trained.train_info["version"] in card and "| statquant |" in card and "MASE" in card
     listed = run_cli("release", "--list", "--config", str(trained.config.path)).stdout
@@ -67,7 +72,7 @@ def test_release_info_route(client, trained):
     assert r.status_code == 200, r.text
     info = r.json()
     assert info["release"]["release"] == trained.train_info["version"]
-    assert info["release"]["forecaster"] == trained.train_info["tags"]["forecaster"]
+    assert info["release"]["forecaster"] == trained.train_info["models"]["forecaster"]
     assert info["items"] == pd.read_csv(trained.root / "weekly_sales.csv")["sku"].nunique()
     assert info["horizon"] == 12 and "final" in info["scores"]
     f = info["features"]
@@ -318,4 +323,4 @@ def test_an_older_release_can_still_be_served(trained, tmp_path):
     with bentoml_serve(old, tmp_path / "old.log") as url:
         info = httpx.post(f"{url}/v1/release", json={}, timeout=30).json()
     assert info["release"]["release"] == old.split(":")[1]
-    assert info["release"]["forecaster"] == trained.train_info["tags"]["forecaster"]  # the old pins
+    assert info["release"]["forecaster"] == trained.train_info["models"]["forecaster"]  # the old pins

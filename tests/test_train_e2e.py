@@ -14,6 +14,7 @@ import yaml
 
 from darkhorse.app.build import build
 from darkhorse.core.config import load_config
+from darkhorse.core.manifest import ReleaseManifest
 from tests.conftest import REPO, write_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -73,10 +74,9 @@ def test_outputs_follow_the_documented_schema(trained):
 
 def test_models_are_in_the_bentoml_store_with_metadata(trained):
     cfg, tmp, env, proc = trained
-    train_info = json.loads((tmp / "out" / "train.json").read_text())
-    tags = train_info["tags"]
-    assert set(tags) == {"forecaster", "hot_seller_classifier"}
-    version = train_info["version"]
+    manifest = ReleaseManifest.read(tmp / "out" / "train.json")
+    tags = manifest.pinned().model_dump()
+    version = manifest.version
     assert all(t.endswith(f":{version}") for t in tags.values())
     assert tags["forecaster"] in proc.stdout
     code = f"""
@@ -94,7 +94,14 @@ print(json.dumps({{"meta": m.info.metadata, "labels": m.info.labels, "rows": len
     info = json.loads(res.stdout.strip().splitlines()[-1])
     assert info["meta"]["config_hash"] == cfg.config_hash()
     assert info["meta"]["data_snapshot"]
-    assert "blend_mase" in json.loads(info["meta"]["metrics"])
+    # the store's metadata is the run's manifest (metrics nested, as in metrics.json) + its members
+    meta = dict(info["meta"])
+    assert meta.pop("members") == ["seasonal_naive", "statquant", "xgboost"]
+    assert ReleaseManifest.parse(meta, source="metadata") == manifest.model_copy(update={"models": None})
+    backtest = json.loads((tmp / "out" / "metrics.json").read_text())["models"]
+    assert set(manifest.metrics) == set(backtest)
+    assert manifest.metrics["blend"]["mase"] == pytest.approx(backtest["blend"]["mase"])
+    assert manifest.backtest_windows and manifest.last_week > max(manifest.backtest_windows)
     assert info["labels"]["kind"] == "forecaster"
     assert info["members"] == ["seasonal_naive", "statquant", "xgboost"]
     assert info["rows"] == 12 * pd.read_csv(CSV)["sku"].nunique()

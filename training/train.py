@@ -2,14 +2,14 @@
 
 The final blend's weights come from every backtest window's forecasts (all weeks now known);
 its members and the hot-seller classifier are refitted on the whole history. Both are saved to
-the BentoML model store under one version, with metadata (config hash, data snapshot, backtest
-metrics), and the forecast of the next `horizon` weeks and the latest hot-seller ranking are
-written beside the backtest outputs.
+the BentoML model store under one version with the run's `ReleaseManifest` as metadata (config
+hash, data snapshot, nested backtest metrics). The manifest with the saved model tags is
+written as `train.json` beside the backtest outputs, with the forecast of the next `horizon`
+weeks and the latest hot-seller ranking; `darkhorse release` reads it from there.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -20,33 +20,31 @@ from typing import Any
 import pandas as pd
 
 from darkhorse.core.config import Config
+from darkhorse.core.manifest import TRAIN_FILE, PinnedModels, ReleaseManifest
 from darkhorse.core.schema import DS, ID, Y, forecast_columns
 from training import hot_sellers as hs
-from training.backtest import BLEND, _blend_params, build_model, run_backtest, write_outputs
+from training.backtest import _blend_params, build_model, run_backtest, write_outputs
 from training.blend import Blend
 from training.history import History, load_history
-from training.metrics import naive_scale
+from training.metrics import FORECAST_METRICS, naive_scale
 from training.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
-FORECASTER = "forecaster"
-CLASSIFIER = "hot_seller_classifier"
-
-
 @dataclass
 class TrainResult:
-    version: str
-    tags: dict[str, str]
+    """The run's manifest (version, saved model tags, backtest metrics), its output folder, the
+    backtest's metrics.json, and the next `horizon` weeks' forecast and hot-seller ranking."""
+
+    manifest: ReleaseManifest
     out_dir: Path
     metrics: dict[str, Any]
     forecast: pd.DataFrame
     ranking: pd.DataFrame
 
 
-def release_version(config: Config, now: datetime | None = None) -> str:
-    now = now or datetime.now(UTC)
-    return f"{now:%Y%m%d%H%M%S}-{config.config_hash()[:8]}"
+def release_version(config: Config) -> str:
+    return f"{datetime.now(UTC):%Y%m%d%H%M%S}-{config.config_hash()[:8]}"
 
 
 def fit_final(
@@ -89,7 +87,7 @@ def fit_final(
 def save_to_store(
     config: Config, version: str, blend: Blend, clf, metadata: dict[str, Any],
     ranking: pd.DataFrame | None = None,
-) -> dict[str, str]:
+) -> PinnedModels:
     """Save the forecaster (blend + members) and the classifier as BentoML models `version`.
 
     The hot-seller model also keeps `ranking.parquet`: every score of every item as of the last
@@ -103,38 +101,41 @@ def save_to_store(
     labels = {"project": config.project, "config_hash": config.config_hash()}
     tags = {}
     with bentoml.models.create(
-        f"{prefix}_{FORECASTER}:{version}", labels={**labels, "kind": "forecaster"},
+        f"{prefix}_forecaster:{version}", labels={**labels, "kind": "forecaster"},
         metadata={**metadata, "members": list(blend.members_)},
     ) as ref:
         blend.save(Path(ref.path) / "blend")
-        tags[FORECASTER] = str(ref.tag)
+        tags["forecaster"] = str(ref.tag)
     with bentoml.models.create(
-        f"{prefix}_{CLASSIFIER}:{version}", labels={**labels, "kind": "hot_seller_classifier"},
+        f"{prefix}_hot_seller_classifier:{version}", labels={**labels, "kind": "hot_seller_classifier"},
         metadata=metadata,
     ) as ref:
         with open(Path(ref.path) / "classifier.pkl", "wb") as f:
             pickle.dump(clf, f, protocol=pickle.HIGHEST_PROTOCOL)
         if ranking is not None:
             ranking.to_parquet(Path(ref.path) / "ranking.parquet", index=False)
-        tags[CLASSIFIER] = str(ref.tag)
-    return tags
+        tags["hot_seller_classifier"] = str(ref.tag)
+    return PinnedModels(**tags)
 
 
-def _metadata(config: Config, history: History, metrics: dict[str, Any], version: str) -> dict[str, Any]:
-    flat = {f"{m}_{k}": v for m, d in metrics["models"].items() for k, v in d.items()
-            if k in ("mase", "scaled_pinball", "smape", "coverage_80") and v is not None}
-    return {
-        "version": version,
-        "config_hash": config.config_hash(),
-        "data_snapshot": history.data_snapshot,
-        "marts_snapshot": history.snapshot,
-        "horizon": config.panel.horizon_weeks,
-        "quantiles": list(config.forecast.quantiles),
-        "last_week": str(history.last_week.date()),
-        "n_series": int(history.frame[ID].nunique()),
-        "backtest_windows": [w["cutoff"] for w in metrics["windows"] if w["role"] == "eval"],
-        "metrics": json.dumps(flat, sort_keys=True),
-    }
+def run_manifest(config: Config, history: History, metrics: dict[str, Any], version: str) -> ReleaseManifest:
+    """The run as training hands it on: identity, data, horizon and nested backtest metrics."""
+    return ReleaseManifest(
+        version=version,
+        config_path=str(config.path or config.root / "darkhorse.yaml"),
+        config_hash=config.config_hash(),
+        data_snapshot=history.data_snapshot,
+        marts_snapshot=history.snapshot,
+        last_week=history.last_week.date(),
+        horizon=config.panel.horizon_weeks,
+        quantiles=list(config.forecast.quantiles),
+        n_series=int(history.frame[ID].nunique()),
+        backtest_windows=[w["cutoff"] for w in metrics["windows"] if w["role"] == "eval"],
+        metrics={
+            model: {k: float(v) for k, v in values.items() if k in FORECAST_METRICS and v is not None}
+            for model, values in metrics["models"].items()
+        },
+    )
 
 
 def train(config: Config, *, out_dir: Path | None = None, show_progress: bool = True, save: bool = True) -> TrainResult:
@@ -146,8 +147,10 @@ def train(config: Config, *, out_dir: Path | None = None, show_progress: bool = 
     blend, clf, forecast, ranking = fit_final(
         config, history, bt.forecasts, show_progress=show_progress, hot_sellers=bt.hot_sellers
     )
-    metadata = _metadata(config, history, bt.metrics, version)
-    tags = save_to_store(config, version, blend, clf, metadata, ranking) if save else {}
+    manifest = run_manifest(config, history, bt.metrics, version)
+    if save:
+        manifest = manifest.with_models(save_to_store(config, version, blend, clf, manifest.store_metadata(), ranking))
+    tags = manifest.models.model_dump() if manifest.models else {}
     bt.metrics["release"] = {"version": version, "tags": tags, "train_seconds": round(time.perf_counter() - started, 1)}
     write_outputs(bt, out)
     forecast.insert(2, "cutoff", history.last_week)
@@ -155,8 +158,8 @@ def train(config: Config, *, out_dir: Path | None = None, show_progress: bool = 
     ranking.assign(rank=ranking.groupby("model")["score"].rank(ascending=False, method="first")).to_parquet(
         out / "latest_hot_sellers.parquet", index=False
     )
-    (out / "train.json").write_text(json.dumps({**metadata, "tags": tags}, indent=2))
-    return TrainResult(version=version, tags=tags, out_dir=out, metrics=bt.metrics, forecast=forecast, ranking=ranking)
+    manifest.write(out / TRAIN_FILE)
+    return TrainResult(manifest=manifest, out_dir=out, metrics=bt.metrics, forecast=forecast, ranking=ranking)
 
 
-__all__ = ["BLEND", "CLASSIFIER", "FORECASTER", "TrainResult", "release_version", "train"]
+__all__ = ["TrainResult", "release_version", "run_manifest", "train"]

@@ -252,7 +252,7 @@ def train(
     except (BacktestError, HistoryError, ValueError) as e:
         _fail(str(e))
     print_forecast_metrics(result.metrics)
-    for kind, tag in result.tags.items():
+    for kind, tag in (result.manifest.models.model_dump() if result.manifest.models else {}).items():
         console.print(f"saved {kind}: [bold]{tag}[/bold]")
     console.print(f"outputs in {result.out_dir}; report: {result.out_dir / 'report.html'}")
 

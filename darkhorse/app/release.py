@@ -3,14 +3,14 @@
 A release is a bento named `serving.bento` whose version is the training run's version
 (`YYYYmmddHHMMSS-<config hash>`). Its build context, kept under `<data_dir>/releases/<version>`,
 holds the service (`bentos/`), the code it imports (`darkhorse/`, `training/`), `release.json`
-(the model tags pinned by full version, never `:latest`; config path and hash, data snapshot,
-horizon, backtest metrics) and `MODEL_CARD.md`, the bento's description. The bento is built with
+(the run's `ReleaseManifest` from `train.json`: model tags pinned by full version, never
+`:latest`; config path and hash, data snapshot, horizon, backtest metrics; plus the release
+section this step adds) and `MODEL_CARD.md`, the bento's description. The bento is built with
 `bentoml build --version <version>`; older releases stay in the store and can still be served.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -25,6 +25,7 @@ import yaml
 from darkhorse.core.config import Config
 from darkhorse.core.env import OFFLINE_ENV
 from darkhorse.core.errors import DarkHorseError
+from darkhorse.core.manifest import RELEASE_FILE, TRAIN_FILE, BentoRelease, ReleaseManifest
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICE_DIR = REPO / "bentos"
@@ -43,18 +44,15 @@ class Release:
     context: Path
 
 
-def trained_run(config: Config) -> dict[str, Any]:
+def trained_run(config: Config) -> ReleaseManifest:
     """The last `darkhorse train` of this config (its `train.json`), checked against the store."""
     import bentoml
 
-    path = config.out_dir / "train.json"
+    path = config.out_dir / TRAIN_FILE
     if not path.is_file():
         raise ReleaseError(f"{path} not found: run `darkhorse train` (or `make train`) first")
-    run = json.loads(path.read_text())
-    tags = run.get("tags") or {}
-    if set(tags) != {"forecaster", "hot_seller_classifier"}:
-        raise ReleaseError(f"{path}: the run saved no models (trained with save=False?)")
-    for tag in tags.values():
+    run = ReleaseManifest.read(path)
+    for tag in run.pinned(str(path)).model_dump().values():
         try:
             bentoml.models.get(tag)
         except bentoml.exceptions.NotFound as exc:
@@ -69,37 +67,31 @@ def bentoml_home() -> str:
     return os.environ.get("BENTOML_HOME", str(Path.home() / "bentoml"))
 
 
-def _metrics(run: dict[str, Any]) -> dict[str, dict[str, float]]:
-    flat = json.loads(run.get("metrics") or "{}")
-    out: dict[str, dict[str, float]] = {}
-    for key, value in flat.items():
-        for metric in ("coverage_80", "scaled_pinball", "mase", "smape"):
-            if key.endswith("_" + metric):
-                out.setdefault(key[: -len(metric) - 1], {})[metric] = value
-                break
-    return out
+def _cell(values: dict[str, float], metric: str) -> str:
+    return f"{values[metric]:.3f}" if metric in values else "–"
 
 
-def model_card(manifest: dict[str, Any]) -> str:
-    metrics = manifest["backtest_metrics"]
+def model_card(manifest: ReleaseManifest) -> str:
+    release = manifest.released()
+    models = manifest.pinned()
     rows = [
-        f"| {m} | {v.get('mase', float('nan')):.3f} | {v.get('scaled_pinball', float('nan')):.3f} | "
-        f"{v.get('coverage_80', float('nan')):.3f} |"
-        for m, v in sorted(metrics.items(), key=lambda kv: kv[1].get("mase", 1e9))
+        f"| {m} | {_cell(v, 'mase')} | {_cell(v, 'scaled_pinball')} | {_cell(v, 'coverage_80')} |"
+        for m, v in sorted(manifest.metrics.items(), key=lambda kv: kv[1].get("mase", float("inf")))
     ]
-    models = "\n".join(f"- {k}: `{v}`" for k, v in manifest["models"].items())
-    windows = ", ".join(manifest.get("backtest_windows", []))
-    return f"""# DarkHorse release {manifest['version']}
+    pinned = "\n".join(f"- {k}: `{v}`" for k, v in models.model_dump().items())
+    windows = ", ".join(str(w) for w in manifest.backtest_windows)
+    last_week = manifest.last_week.isoformat()
+    return f"""# DarkHorse release {manifest.version}
 
 Weekly demand forecasts, hot-seller ranking and capacity allocation for
-{manifest['n_series']:,} items, trained through the week of {manifest['last_week']}.
+{manifest.n_series:,} items, trained through the week of {last_week}.
 
-- Built: {manifest['created_at']}
+- Built: {release.created_at.isoformat(timespec="seconds")}
 - Pinned models:
-{models}
-- Config: `{manifest['config_path']}` (hash `{manifest['config_hash']}`)
-- Data snapshot: `{manifest['data_snapshot']}`; published marts: `{manifest['marts_snapshot']}`
-- Horizon: {manifest['horizon']} weeks; trained quantiles: {manifest['quantiles']}
+{pinned}
+- Config: `{manifest.config_path}` (hash `{manifest.config_hash}`)
+- Data snapshot: `{manifest.data_snapshot}`; published marts: `{manifest.marts_snapshot}`
+- Horizon: {manifest.horizon} weeks; trained quantiles: {manifest.quantiles}
 
 ## Rolling-origin backtest
 
@@ -113,19 +105,19 @@ Origins: {windows}. MASE (lower is better), scaled pinball loss, share of actual
 ## Intended use and limits
 
 - Forecasts and allocations are for the items of the training panel only; any other item is
-  rejected. Forecasts start the week after {manifest['last_week']}; retrain as weeks close
+  rejected. Forecasts start the week after {last_week}; retrain as weeks close
   (every response says how far the online features are ahead of the models).
 - Allocation adds items' (and weeks') quantiles level by level, as if they moved together:
   this errs towards more stock and headroom, never less.
-- Hot-seller scores rank items by expected growth over the next {manifest['horizon']} weeks;
+- Hot-seller scores rank items by expected growth over the next {manifest.horizon} weeks;
   they are as of the last closed week of the training data.
 
-Serve: `bentoml serve {manifest['bento']}:{manifest['version']}`.
+Serve: `bentoml serve {release.bento}:{manifest.version}`.
 """
 
 
 def _copy_code(ctx: Path) -> None:
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "release.json", "MODEL_CARD.md")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", RELEASE_FILE, "MODEL_CARD.md")
     for item in SERVICE_DIR.iterdir():
         if item.name == "__pycache__":
             continue
@@ -144,7 +136,7 @@ def build_release(config: Config, *, force: bool = False, progress=print) -> Rel
     import bentoml
 
     run = trained_run(config)
-    version = run["version"]
+    version = run.version
     name = config.serving.bento
     try:
         bentoml.bentos.get(f"{name}:{version}")
@@ -164,32 +156,19 @@ def build_release(config: Config, *, force: bool = False, progress=print) -> Rel
         shutil.rmtree(ctx)
     ctx.mkdir(parents=True)
     _copy_code(ctx)
-    manifest = {
-        "bento": name,
-        "version": version,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "models": dict(run["tags"]),
-        "config_path": str(config.path or config.root / "darkhorse.yaml"),
-        "config_hash": run["config_hash"],
-        "data_snapshot": run["data_snapshot"],
-        "marts_snapshot": run["marts_snapshot"],
-        "last_week": run["last_week"],
-        "horizon": run["horizon"],
-        "quantiles": run["quantiles"],
-        "n_series": run["n_series"],
-        "backtest_windows": run.get("backtest_windows", []),
-        "backtest_metrics": _metrics(run),
-        "quantile_grid": config.serving.quantile_grid,
-    }
-    (ctx / "release.json").write_text(json.dumps(manifest, indent=2))
+    manifest = run.with_release(BentoRelease(
+        bento=name, created_at=datetime.now(UTC).replace(microsecond=0),
+        quantile_grid=config.serving.quantile_grid,
+    ))
+    manifest.write(ctx / RELEASE_FILE)
     (ctx / "MODEL_CARD.md").write_text(model_card(manifest))
     bentofile = {
         "service": "service:DarkHorse",
         "name": name,
         "description": "file: ./MODEL_CARD.md",
-        "labels": {"project": config.project, "config_hash": run["config_hash"],
-                   "data_snapshot": run["data_snapshot"], "last_week": run["last_week"]},
-        "include": ["*.py", "release.json", "MODEL_CARD.md", "dashboard/*", "darkhorse/**", "training/**"],
+        "labels": {"project": config.project, "config_hash": run.config_hash,
+                   "data_snapshot": run.data_snapshot, "last_week": run.last_week.isoformat()},
+        "include": ["*.py", RELEASE_FILE, "MODEL_CARD.md", "dashboard/*", "darkhorse/**", "training/**"],
         "exclude": ["__pycache__", "*.pyc"],
     }
     (ctx / "bentofile.yaml").write_text(yaml.safe_dump(bentofile, sort_keys=False))
@@ -201,7 +180,7 @@ def build_release(config: Config, *, force: bool = False, progress=print) -> Rel
     )
     if proc.returncode != 0:
         raise ReleaseError(f"bentoml build failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
-    return Release(tag=f"{name}:{version}", version=version, models=dict(run["tags"]), context=ctx)
+    return Release(tag=f"{name}:{version}", version=version, models=run.pinned().model_dump(), context=ctx)
 
 
 def list_releases(config: Config) -> list[dict[str, Any]]:

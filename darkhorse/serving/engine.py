@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from darkhorse.core.errors import DarkHorseError
+from darkhorse.core.manifest import ReleaseManifest
 from darkhorse.serving import allocation as alloc
 from darkhorse.serving import api
 
@@ -210,25 +211,27 @@ class Engine:
 
     @classmethod
     def from_release(
-        cls, manifest: dict[str, Any], forecaster_dir: Path, hot_seller_dir: Path, *, config=None,
-        grid: int = 50, max_age_days: float = 14.0, refresh_seconds: float = 60.0,
+        cls, manifest: ReleaseManifest, forecaster_dir: Path, hot_seller_dir: Path, *, config=None,
+        max_age_days: float = 14.0, refresh_seconds: float = 60.0,
     ) -> Engine:
+        """The engine of a built release: `manifest` is its `release.json`, the two folders its
+        pinned models' (`manifest.release.quantile_grid` sets the served grid)."""
         from training.models.base import Forecaster
 
         started = time.perf_counter()
+        models = manifest.pinned()
         model = Forecaster.load(Path(forecaster_dir) / "blend")
         # the grid, plus the trained levels so those are served exactly as trained
-        levels = np.array(sorted({round(float(q), 6) for q in alloc.grid_levels(grid)} | {
-            round(float(q), 6) for q in [*manifest.get("quantiles", []), 0.5]}))
-        horizon = int(manifest["horizon"])
-        forecast = model.predict(h=horizon, quantiles=list(levels))
+        grid = alloc.grid_levels(manifest.released().quantile_grid)
+        levels = np.array(sorted({round(float(q), 6) for q in [*grid, *manifest.quantiles, 0.5]}))
+        forecast = model.predict(h=manifest.horizon, quantiles=list(levels))
         ranking = pd.read_parquet(Path(hot_seller_dir) / "ranking.parquet")
         scores = ranking.pivot_table(index="unique_id", columns="model", values="score", aggfunc="first")
         scores.index = scores.index.astype(str)
-        trained = date.fromisoformat(manifest["last_week"])
+        trained = manifest.last_week
         release = api.Release(
-            release=manifest["version"], forecaster=manifest["models"]["forecaster"],
-            hot_seller_model=manifest["models"]["hot_seller_classifier"], trained_through=trained,
+            release=manifest.version, forecaster=models.forecaster,
+            hot_seller_model=models.hot_seller_classifier, trained_through=trained,
         )
         items = sorted(forecast["unique_id"].astype(str).unique())
         if config is None:

@@ -1,0 +1,159 @@
+"""The hand-off from training to release to serving: one typed, versioned `ReleaseManifest`.
+
+* `darkhorse train` writes it as `train.json` beside its outputs (and, without the model tags,
+  as the metadata of both models it saves in the BentoML store);
+* `darkhorse release` reads that file, checks the pinned models, adds the `release` section and
+  writes `release.json` into the bento;
+* the service (`bentos/service.py`, `darkhorse.serving.engine`) reads `release.json`.
+
+Backtest metrics are nested, model -> metric -> value (`metrics["blend"]["mase"]`), never
+flattened into strings. Every read is validated: a file written by another schema version, or
+with a missing or malformed field, raises `ManifestError` naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from darkhorse.core.errors import DarkHorseError
+
+SCHEMA_VERSION = 1
+TRAIN_FILE = "train.json"
+RELEASE_FILE = "release.json"
+
+
+class ManifestError(DarkHorseError, ValueError):
+    """A manifest file is missing, unreadable, of another schema version or has a bad field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PinnedModels(_Strict):
+    """BentoML model tags (`name:version`, never `:latest`) of one training run."""
+
+    forecaster: str
+    hot_seller_classifier: str
+
+    @field_validator("forecaster", "hot_seller_classifier")
+    @classmethod
+    def _pinned(cls, tag: str) -> str:
+        name, _, version = tag.partition(":")
+        if not name or not version or ":" in version or version == "latest":
+            raise ValueError(f"{tag!r} is not a tag pinned by version (name:version, not :latest)")
+        return tag
+
+
+class BentoRelease(_Strict):
+    """What `darkhorse release` adds: the bento it built and the service's settings."""
+
+    bento: str = Field(min_length=1)
+    created_at: datetime
+    quantile_grid: int = Field(ge=2)
+
+
+class ReleaseManifest(_Strict):
+    """One training run, as training leaves it and as release and serving read it."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    version: str = Field(min_length=1, description="YYYYmmddHHMMSS-<config hash prefix>")
+    config_path: str = Field(description="The config the models were trained with.")
+    config_hash: str = Field(min_length=1)
+    data_snapshot: str
+    marts_snapshot: str
+    last_week: date = Field(description="Start of the last closed week the models saw.")
+    horizon: int = Field(ge=1)
+    quantiles: list[float] = Field(min_length=1)
+    n_series: int = Field(ge=0)
+    backtest_windows: list[date] = Field(description="Cutoffs of the evaluation windows.")
+    metrics: dict[str, dict[str, float]] = Field(
+        description="Backtest metrics of the evaluation windows: model -> metric -> value."
+    )
+    models: PinnedModels | None = Field(None, description="Saved models; None when not saved.")
+    release: BentoRelease | None = Field(None, description="Set by `darkhorse release`.")
+
+    # ---------------------------------------------------------------------------- files
+    @classmethod
+    def read(cls, path: str | Path) -> ReleaseManifest:
+        """Read and validate `path`; any problem is a `ManifestError` naming file and field."""
+        path = Path(path)
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ManifestError(f"{path}: not found") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ManifestError(f"{path}: unreadable ({exc})") from None
+        except json.JSONDecodeError as exc:
+            raise ManifestError(f"{path}: not JSON (line {exc.lineno}: {exc.msg})") from None
+        return cls.parse(raw, source=str(path))
+
+    @classmethod
+    def parse(cls, raw: Any, *, source: str = "manifest") -> ReleaseManifest:
+        if not isinstance(raw, dict):
+            raise ManifestError(f"{source}: expected a JSON object, got {type(raw).__name__}")
+        found = raw.get("schema_version")
+        if found != SCHEMA_VERSION:
+            shown = "missing" if found is None else repr(found)
+            raise ManifestError(
+                f"{source}: field schema_version is {shown}; this DarkHorse reads version "
+                f"{SCHEMA_VERSION} (train again, or release it with the DarkHorse that trained it)"
+            )
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"field {'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}"
+                for e in exc.errors()[:5]
+            )
+            more = f" (and {exc.error_count() - 5} more)" if exc.error_count() > 5 else ""
+            raise ManifestError(f"{source}: {problems}{more}") from None
+
+    def write(self, path: str | Path) -> Path:
+        """Write the manifest atomically (a reader never sees half a file)."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        tmp.replace(path)
+        return path
+
+    # ---------------------------------------------------------------------------- steps
+    def pinned(self, source: str = "manifest") -> PinnedModels:
+        """The saved model tags; a run trained without saving its models has none."""
+        if self.models is None:
+            raise ManifestError(
+                f"{source}: field models is null: the run saved no models (trained with --no-save?)"
+            )
+        return self.models
+
+    def released(self, source: str = "manifest") -> BentoRelease:
+        if self.release is None:
+            raise ManifestError(f"{source}: field release is null: not built by `darkhorse release`")
+        return self.release
+
+    def with_models(self, models: PinnedModels) -> ReleaseManifest:
+        return self.model_copy(update={"models": models})
+
+    def with_release(self, release: BentoRelease) -> ReleaseManifest:
+        return self.model_copy(update={"release": release})
+
+    def store_metadata(self) -> dict[str, Any]:
+        """The run as BentoML model metadata (JSON types, no nulls, no tags: they are the
+        models' own). `ReleaseManifest.parse` reads it back."""
+        return self.model_dump(mode="json", exclude={"models", "release"}, exclude_none=True)
+
+
+__all__ = [
+    "RELEASE_FILE",
+    "SCHEMA_VERSION",
+    "TRAIN_FILE",
+    "BentoRelease",
+    "ManifestError",
+    "PinnedModels",
+    "ReleaseManifest",
+]
