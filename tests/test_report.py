@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
-import re
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -188,15 +189,60 @@ def copy_outputs(src: Path, dst: Path) -> Path:
     return dst
 
 
-def row_of(page: str, name: str) -> str:
-    """The HTML of the metrics-table row whose header cell is `name` (bold or not)."""
-    m = re.search(rf'<tr><th scope="row">(?:<b>)?{re.escape(name)}(?:</b>)?</th>.*?</tr>', page)
-    assert m, f"no table row for {name}"
-    return m.group(0)
+class Page(HTMLParser):
+    """The report page as data: h2 headings, table rows (header cell, then data cells, each
+    as (text, bold)), images, and the text of the "not available" notes."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.headings: list[str] = []
+        self.rows: dict[str, list[tuple[str, bool]]] = {}
+        self.images: list[tuple[str, bytes]] = []
+        self.notes: list[str] = []
+        self._text: list[str] | None = None
+        self._tag = ""
+        self._bold = False
+        self._row: list[tuple[str, bool]] = []
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag in ("h2", "th", "td") or (tag == "p" and a.get("class") == "na"):
+            self._text, self._tag, self._bold = [], tag, False
+        elif tag == "b":
+            self._bold = True
+        elif tag == "tr":
+            self._row = []
+        elif tag == "img":
+            self.images.append((a["alt"], base64.b64decode(a["src"].split(",", 1)[1])))
+
+    def handle_data(self, data):
+        if self._text is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag):
+        if self._text is not None and tag == self._tag:
+            text = "".join(self._text).strip()
+            if tag == "h2":
+                self.headings.append(text)
+            elif tag == "p":
+                self.notes.append(text)
+            else:
+                self._row.append((text, self._bold))
+            self._text = None
+        elif tag == "tr" and self._row:
+            self.rows.setdefault(self._row[0][0], self._row)
 
 
-def cells(row: str) -> list[str]:
-    return re.findall(r'<td class="num">(.*?)</td>', row)
+def row_of(page: Page, name: str) -> list[tuple[str, bool]]:
+    """The (text, bold) cells of the table row whose header cell is `name`, header first."""
+    assert name in page.rows, f"no table row for {name}"
+    return page.rows[name]
+
+
+def cells(row: list[tuple[str, bool]]) -> list[str]:
+    """The data cells of a row as the page shows them, bold as <b>...</b>."""
+    return [f"<b>{t}</b>" if bold else t for t, bold in row[1:]]
 
 
 def assert_png(path: Path) -> None:
@@ -205,45 +251,51 @@ def assert_png(path: Path) -> None:
     assert len(data) > 1000 and data[:8] == PNG_MAGIC, path
 
 
+SECTIONS = ["Run", "How to read this", "Forecast metrics", "Hot-seller metrics", "Timings", "Plots"]
+FORECAST_HEADERS = [
+    "Model", "sMAPE", "MAE", "RMSE", "MASE", "WAPE", "Scaled pinball", "Coverage 80%", "Series",
+    "MASE / seasonal naive", "Pinball / seasonal naive",
+]
+
+
 def test_full_report(outputs: Path, tmp_path: Path) -> None:
     out = copy_outputs(outputs, tmp_path / "run")
     path = write_report(out, title="Backtest <nightly> & co")
     assert path == out / "report.html" and path.is_file()
-    page = path.read_text(encoding="utf-8")
+    html = path.read_text(encoding="utf-8")
+    page = Page(html)
 
-    assert "Backtest &lt;nightly&gt; &amp; co" in page and "<nightly>" not in page
-    for m in MODELS:
-        assert m in page
-    for header in (
-        "sMAPE",
-        "MAE",
-        "RMSE",
-        "MASE",
-        "WAPE",
-        "Scaled pinball",
-        "Coverage 80%",
-        "MASE / seasonal naive",
-        "Pinball / seasonal naive",
-    ):
-        assert f"<th>{header}</th>" in page
+    assert "<title>Backtest &lt;nightly&gt; &amp; co</title>" in html and "<nightly>" not in html
+    assert page.headings == SECTIONS
+    assert [t for t, _ in row_of(page, "Model")] == FORECAST_HEADERS
+    for m in MODELS:  # one forecast-metrics row per model, every column filled
+        assert len(cells(row_of(page, m))) == len(FORECAST_HEADERS) - 1
+        assert "–" not in cells(row_of(page, m))
+    assert cells(row_of(page, "naive"))[8] == "1.17"  # MASE ratio vs seasonal naive: 1.31 / 1.12
     for scorer in ("momentum", "forecast_growth", "classifier", "final"):
-        assert row_of(page, scorer)
-    for text in ("cfg-3f9a1c", "snap-20110822", "2011-08-22", "How to read this"):
-        assert text in page
+        assert len(cells(row_of(page, scorer))) == 7
+    assert [t for t, _ in row_of(page, "2011-08-22")] == ["2011-08-22", "eval"]
+    for text in ("cfg-3f9a1c", "snap-20110822", "<dt>Horizon (weeks)</dt><dd>12</dd>"):
+        assert text in html
 
-    for name in PLOT_FILES.values():
+    # every plot written, and embedded as the very same PNG bytes
+    assert [alt for alt, _ in page.images] == [
+        "Forecast vs actual", "Residuals", "sMAPE per series", "Feature importance",
+        "Hot sellers: precision at k", "Blend weights",
+    ]
+    for (_, data), name in zip(page.images, PLOT_FILES.values(), strict=True):
         assert_png(out / "plots" / name)
-    assert page.count("data:image/png;base64,") == len(PLOT_FILES)
-    assert "not available:" not in page
-    assert "http://" not in page and "https://" not in page and "<script" not in page
+        assert data == (out / "plots" / name).read_bytes()
+    assert page.notes == []
+    assert "http://" not in html and "https://" not in html and "<script" not in html
 
     # best MASE (xgboost) in bold: its name and its MASE cell; other MASE cells are not
     best = row_of(page, "xgboost")
-    assert '<th scope="row"><b>xgboost</b></th>' in best
+    assert best[0] == ("xgboost", True)
     mase_col = 3  # smape, mae, rmse, mase, ...
     assert cells(best)[mase_col] == "<b>0.874</b>"
     assert cells(row_of(page, "blend"))[mase_col] == "0.902"
-    assert "<b>blend</b>" not in page
+    assert [name for name, rows in page.rows.items() if rows[0][1]] == ["xgboost"]
     # coverage: closest to 0.80 wins (statquant, 0.8048), not the largest
     coverage_col = 6
     assert cells(row_of(page, "statquant"))[coverage_col] == "<b>0.8048</b>"
@@ -261,18 +313,21 @@ def test_missing_optional_files(outputs: Path, tmp_path: Path) -> None:
     (out / "hot_sellers.parquet").unlink()
     (out / "feature_importance.parquet").unlink()
 
-    page = write_report(out).read_text(encoding="utf-8")
+    page = Page(write_report(out).read_text(encoding="utf-8"))
 
-    assert "not available" in page
-    assert "Hot sellers: precision at k not available: hot_sellers.parquet is missing" in page
-    assert "Feature importance not available: feature_importance.parquet is missing" in page
+    assert page.headings == SECTIONS
+    assert page.notes == [
+        "Feature importance not available: feature_importance.parquet is missing.",
+        "Hot sellers: precision at k not available: hot_sellers.parquet is missing.",
+    ]
     assert not (out / "plots" / PLOT_FILES["hot"]).exists()
     assert not (out / "plots" / PLOT_FILES["importance"]).exists()
-    for key in ("forecast", "residuals", "smape", "weights"):
+    shown = ("forecast", "residuals", "smape", "weights")
+    for key in shown:
         assert_png(out / "plots" / PLOT_FILES[key])
-    assert page.count("data:image/png;base64,") >= 4
+    assert [data for _, data in page.images] == [(out / "plots" / PLOT_FILES[k]).read_bytes() for k in shown]
     for m in MODELS:
-        assert m in page
+        assert len(cells(row_of(page, m))) == len(FORECAST_HEADERS) - 1
 
 
 def test_null_metric_renders_dash(outputs: Path, tmp_path: Path) -> None:
@@ -283,10 +338,11 @@ def test_null_metric_renders_dash(outputs: Path, tmp_path: Path) -> None:
     metrics["ratios_vs"]["seasonal_naive"]["statquant"]["mase"] = None
     (out / "metrics.json").write_text(json.dumps(metrics))
 
-    page = write_report(out).read_text(encoding="utf-8")
+    page = Page(write_report(out).read_text(encoding="utf-8"))
 
     statquant = cells(row_of(page, "statquant"))
     assert statquant[3] == "–" and statquant[8] == "–"
+    assert statquant[5] == "0.3924"  # its other values stay
     assert cells(row_of(page, "naive"))[2] == "–"
 
 
@@ -299,16 +355,70 @@ def test_only_required_inputs(outputs: Path, tmp_path: Path) -> None:
     fc.to_parquet(out / "forecasts.parquet", index=False)
     (out / "metrics.json").write_text(json.dumps({"models": {"naive": {"mase": 1.2}}}))
 
-    page = write_report(out, sample_items=3).read_text(encoding="utf-8")
+    html = write_report(out, sample_items=3).read_text(encoding="utf-8")
+    page = Page(html)
 
     for key in ("forecast", "residuals", "smape"):
         assert_png(out / "plots" / PLOT_FILES[key])
     for key in ("importance", "hot", "weights"):
         assert not (out / "plots" / PLOT_FILES[key]).exists()
-    assert page.count("not available") >= 5  # 3 plots, hot-seller metrics, timings, windows
-    assert "forecasts.parquet (series_metrics.parquet not available)" in page
-    for m in ("naive", "seasonal_naive", "statquant", "xgboost"):
-        assert m in page
+    assert page.headings == SECTIONS
+    assert page.notes == [
+        "Window list not available in metrics.json.",
+        "Hot-seller metrics not available in metrics.json.",
+        "Timings not available in metrics.json.",
+        "Feature importance not available: feature_importance.parquet is missing.",
+        "Hot sellers: precision at k not available: hot_sellers.parquet is missing.",
+        "Blend weights not available: blend_weights.parquet is missing.",
+    ]
+    assert "forecasts.parquet (series_metrics.parquet not available)" in html
+    # no blend: the forecast plot features the model with the lowest MASE in metrics.json
+    assert "and the naive forecast with its q10–q90 band" in html
+    assert cells(row_of(page, "naive"))[3] == "1.2"
+    for m in ("seasonal_naive", "statquant", "xgboost"):  # in forecasts, not in metrics.json
+        assert set(cells(row_of(page, m))) == {"–"}
+
+
+def test_smape_without_series_metrics_is_the_backtest_metric(outputs: Path, tmp_path: Path) -> None:
+    """With no series_metrics.parquet, per-series sMAPE comes from forecasts.parquet through
+    training.metrics.smape (the backtest's own metric); a week without an actual is no error."""
+    from training.metrics import smape
+    from training.report.analysis import series_smape
+    from training.report.run import load_run
+
+    out = copy_outputs(outputs, tmp_path / "run")
+    (out / "series_metrics.parquet").unlink()
+    fc = pd.read_parquet(out / "forecasts.parquet")
+    fc.loc[fc.index[-5:], "y"] = np.nan  # weeks not yet known
+    fc.to_parquet(out / "forecasts.parquet", index=False)
+
+    data, source = series_smape(load_run(out))
+
+    assert source.startswith("forecasts.parquet")
+    ev = fc[fc["window"] == "eval"].dropna(subset=["y"])
+    for m in MODELS:
+        want = (
+            ev.assign(s=smape(ev["y"].to_numpy(), ev[m].to_numpy()))
+            .groupby(["unique_id", "cutoff"])["s"].mean()
+        )
+        np.testing.assert_allclose(np.sort(data[m]), np.sort(want.to_numpy()), rtol=1e-12)
+
+
+def test_template_ships_with_the_package() -> None:
+    """The page's template is package data: in the package and in pyproject's package-data."""
+    import tomllib
+    from fnmatch import fnmatch
+    from importlib.resources import files
+
+    template = files("training.report") / "templates" / "report.html.j2"
+    assert template.is_file()
+    root = Path(__file__).resolve().parents[1]
+    data = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    shipped = list((root / "training" / "report" / "templates").iterdir())
+    assert shipped and all(
+        any(fnmatch(f"templates/{f.name}", pattern) for pattern in data.get("training.report", []))
+        for f in shipped
+    )
 
 
 def test_required_inputs_must_exist(tmp_path: Path) -> None:

@@ -1,0 +1,244 @@
+"""The report page: the run's numbers formatted into tables and rendered through the Jinja2
+template `templates/report.html.j2` (autoescaped; the template holds all the markup and the
+style). Nothing here reads data files or draws.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+
+from darkhorse.core.schema import CUTOFF, DS, ID
+from training.report.analysis import number, reference_ratios
+from training.report.run import Run
+
+NA = "–"
+TEMPLATE = "report.html.j2"
+
+# (key, header, direction): "min"/"max" mark the lowest/highest value of the column in bold,
+# "target:x" the value closest to x, None nothing.
+Column = tuple[str, str, str | None]
+FORECAST_COLUMNS: list[Column] = [
+    ("smape", "sMAPE", "min"),
+    ("mae", "MAE", "min"),
+    ("rmse", "RMSE", "min"),
+    ("mase", "MASE", "min"),
+    ("wape", "WAPE", "min"),
+    ("scaled_pinball", "Scaled pinball", "min"),
+    ("coverage_80", "Coverage 80%", "target:0.8"),
+    ("n_series", "Series", None),
+]
+RATIO_COLUMNS: list[Column] = [("mase", "MASE", "min"), ("scaled_pinball", "Pinball", "min")]
+HOT_COLUMNS: list[Column] = [
+    ("average_precision", "Average precision", "max"),
+    ("precision_at_top", "Precision at top", "max"),
+    ("recall_at_top", "Recall at top", "max"),
+    ("lift_vs_momentum", "Lift vs momentum", "max"),
+    ("brier", "Brier", "min"),
+    ("n", "n", None),
+    ("positives", "Positives", None),
+]
+INTEGER_KEYS = {"n_series", "n", "positives"}
+
+_ENV = jinja2.Environment(
+    loader=jinja2.PackageLoader("training.report", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+)
+
+
+@dataclass(frozen=True)
+class PlotView:
+    """One plot as the page shows it: the PNG, or why there is none."""
+
+    key: str
+    heading: str
+    filename: str
+    caption: str = ""
+    png: bytes | None = None
+    missing: str = ""
+
+    @property
+    def png_base64(self) -> str:
+        return base64.b64encode(self.png).decode("ascii") if self.png else ""
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: str
+    bold: bool = False
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    cells: list[Cell]
+    bold: bool = False
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A plain table: column names and rows of text."""
+
+    columns: list[str]
+    rows: list[list[str]]
+
+
+@dataclass(frozen=True)
+class Table:
+    row_header: str
+    headers: list[str]
+    rows: list[Row]
+    note: str = ""
+
+
+def render(run: Run, title: str, plots: list[PlotView]) -> str:
+    """The report page of `run` with `plots` (in page order)."""
+    return _ENV.get_template(TEMPLATE).render(
+        title=title,
+        meta=meta_items(run),
+        windows=windows_table(run),
+        forecast=forecast_table(run),
+        hot=hot_table(run),
+        timings=timing_rows(run),
+        plots=plots,
+    )
+
+
+# ---------------------------------------------------------------------------- formatting
+def fmt(value: Any, *, integer: bool = False) -> str:
+    """3-4 significant digits; counts as integers; null as a dash."""
+    x = number(value)
+    if x is None:
+        return NA if value is None or isinstance(value, float) else str(value)
+    if math.isinf(x):
+        return "∞" if x > 0 else "−∞"
+    if integer or (float(x).is_integer() and abs(x) >= 1000):
+        return f"{round(x):,d}"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    if x == 0:
+        return "0"
+    return f"{x:.4g}" if abs(x) >= 1e-3 else f"{x:.3g}"
+
+
+def best_rows(values: list[float | None], direction: str | None) -> set[int]:
+    """Indices holding the best value of a column (all of them on ties)."""
+    if direction is None:
+        return set()
+    if direction.startswith("target:"):
+        target = float(direction.split(":", 1)[1])
+        key = [None if v is None or math.isnan(v) else abs(v - target) for v in values]
+        better = min
+    else:
+        key = [None if v is None or math.isnan(v) else v for v in values]
+        better = min if direction == "min" else max
+    present = [k for k in key if k is not None]
+    if len(set(present)) < 2:  # nothing to single out
+        return set()
+    best = better(present)
+    return {i for i, k in enumerate(key) if k is not None and k == best}
+
+
+def metric_table(
+    rows: list[tuple[str, dict[str, Any]]], columns: list[Column], *, row_header: str,
+    bold_name: str | None = None, note: str = "",
+) -> Table:
+    """One row per (name, values), the best value of each column in bold."""
+    best = [best_rows([number(vals.get(key)) for _, vals in rows], d) for key, _, d in columns]
+    return Table(
+        row_header=row_header,
+        headers=[label for _, label, _ in columns],
+        rows=[
+            Row(
+                name=name,
+                bold=name == bold_name,
+                cells=[
+                    Cell(fmt(vals.get(key), integer=key in INTEGER_KEYS), r in best[i])
+                    for i, (key, _, _) in enumerate(columns)
+                ],
+            )
+            for r, (name, vals) in enumerate(rows)
+        ],
+        note=note,
+    )
+
+
+# ------------------------------------------------------------------------------ sections
+def meta_items(run: Run) -> list[tuple[str, str]]:
+    m = run.metrics
+    items: list[tuple[str, Any]] = [
+        ("Config hash", m.get("config_hash")),
+        ("Data snapshot", m.get("data_snapshot")),
+        ("Created at", m.get("created_at")),
+        ("Series in forecasts", run.forecasts[ID].nunique()),
+        ("Models", ", ".join(run.models) or None),
+    ]
+    eval_rows = run.eval_rows
+    if not eval_rows.empty and eval_rows[CUTOFF].notna().any():
+        horizon = eval_rows.groupby([ID, CUTOFF])[DS].nunique().max()
+        items.append(("Horizon (weeks)", int(horizon)))
+    return [(k, NA if v is None or v == "" else str(v)) for k, v in items]
+
+
+def windows_table(run: Run) -> Grid | None:
+    windows = [w for w in (run.metrics.get("windows") or []) if isinstance(w, dict)]
+    if not windows:
+        return None
+    keys = list(dict.fromkeys(["cutoff", "role", *[k for w in windows for k in w]]))
+    return Grid(keys, [[NA if w.get(k) is None else str(w.get(k)) for k in keys] for w in windows])
+
+
+def forecast_table(run: Run) -> Table | None:
+    models_metrics = run.metrics.get("models")
+    if not isinstance(models_metrics, dict) or not models_metrics:
+        return None
+    names = list(models_metrics) + [m for m in run.models if m not in models_metrics]
+    reference, ratios = reference_ratios(run)
+    columns = list(FORECAST_COLUMNS)
+    rows: list[tuple[str, dict[str, Any]]] = []
+    for name in names:
+        vals = dict(models_metrics.get(name) or {})
+        if ratios:
+            r = ratios.get(name) or {}
+            vals.update({f"ratio_{key}": r.get(key) for key, _, _ in RATIO_COLUMNS})
+        rows.append((name, vals))
+    shown = (reference or "").replace("_", " ")
+    if ratios:
+        columns += [(f"ratio_{key}", f"{label} / {shown}", d) for key, label, d in RATIO_COLUMNS]
+    mase_best = best_rows([number(v.get("mase")) for _, v in rows], "min")
+    bold_name = rows[min(mase_best)][0] if len(mase_best) == 1 else None
+    note = (
+        "Best value of each column in bold; the model with the lowest MASE is in bold in the "
+        "first column. "
+        + (f"Ratios below 1 beat the {shown} baseline." if ratios else "Ratios vs seasonal naive not available.")
+    )
+    return metric_table(rows, columns, row_header="Model", bold_name=bold_name, note=note)
+
+
+def hot_table(run: Run) -> Table | None:
+    hot = run.metrics.get("hot_sellers")
+    if not isinstance(hot, dict) or not hot:
+        return None
+    rows = [(name, vals if isinstance(vals, dict) else {}) for name, vals in hot.items()]
+    return metric_table(rows, HOT_COLUMNS, row_header="Scorer")
+
+
+def timing_rows(run: Run) -> list[tuple[str, str, str]] | None:
+    timings = run.metrics.get("timings_s")
+    if not isinstance(timings, dict) or not timings:
+        return None
+    total = sum(x for x in (number(v) for v in timings.values()) if x is not None)
+    return [(str(name), fmt(secs), _share(secs, total)) for name, secs in timings.items()]
+
+
+def _share(value: Any, total: float) -> str:
+    x = number(value)
+    if x is None or not total or not math.isfinite(x):
+        return NA
+    return f"{100 * x / total:.1f}%"
