@@ -77,6 +77,6 @@ def import_service(release_dir: Path):
 
 def bentoml_serve(tag: str, log_path: Path):
     """`bentoml serve TAG` on a free loopback port until the block ends; yields the base URL."""
-    from benchmarks.bench_serve import serve
+    from tests.fixtures.servers import serve
 
     return serve(tag, log_path=log_path)

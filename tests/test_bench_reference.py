@@ -14,16 +14,16 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from benchmarks.bench_panel import (
+from darkhorse.app.build import run_dbt
+from darkhorse.core.config import load_config
+from synthetic.generator import generate_reviews
+from tests.fixtures.reference_panel import (
     compare_marts,
     dbt_side_env,
     run_floor,
     run_pandas,
     write_dbt_config,
 )
-from darkhorse.app.build import run_dbt
-from darkhorse.core.config import load_config
-from synthetic.generator import generate_reviews
 
 pytestmark = pytest.mark.integration
 
