@@ -10,12 +10,13 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CONFIG ?= darkhorse.yaml
 PORT   ?= 3000
+M4     ?= ../shared/data/m4
 
 # telemetry off, no downloads at run time: the one list is darkhorse/core/offline.env
 include darkhorse/core/offline.env
 export $(shell sed -n 's/^\([A-Z_][A-Z0-9_]*\)=.*/\1/p' darkhorse/core/offline.env)
 
-.PHONY: help venv build train release serve backtest tune test test-fast lint bench bench-panel bench-serve bench-features clean
+.PHONY: help venv build train release serve backtest tune test test-fast lint bench bench-panel bench-serve bench-features bench-accuracy clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -67,6 +68,9 @@ bench-serve: venv ## Benchmark the newest release over HTTP: latency p50/p99 and
 
 bench-features: venv ## Benchmark the feature store: point-in-time training sets, online lookups (sqlite, redis)
 	$(BIN)/python benchmarks/bench_features.py
+
+bench-accuracy: venv ## Accuracy suite: backtest CONFIG on Online Retail, M4 Weekly (M4=folder), weekly sales, synthetic reviews (ARGS=--quick ...)
+	$(BIN)/python benchmarks/bench_accuracy.py --config $(CONFIG) --m4 $(M4) $(ARGS)
 
 clean: ## Remove generated data, dbt artefacts and caches (keeps .venv and the raw data)
 	rm -rf dbt_project/target dbt_project/logs dbt_project/dbt_packages logs .pytest_cache .ruff_cache

@@ -1,0 +1,168 @@
+"""The suite's panels, each a `training.history.History` plus its own panel settings.
+
+* `online_retail`: the shipped UCI Online Retail, read through the published panel
+  (`training.history.load_history`, Feast covariates, the dbt labels as they are);
+* `m4_weekly`: the M4 competition's 359 weekly series, horizon 13, from a folder given on the
+  command line (`benchmarks.accuracy.m4`);
+* `weekly_sales`: `examples/weekly_sales/weekly_sales.csv` with the panel settings of its
+  `darkhorse.yaml`;
+* `synthetic_reviews`: `synthetic.generator.generate_reviews` over 3 years (the generator's
+  yearly seasonality: holiday peak, summer and Prime-Day bumps, launches, surges), counted per
+  item and week.
+
+Panels not built through dbt get the dbt label definition from `labels.hot_seller_labels`.
+Their frames are dense: one row per item per week from its first week to the panel's last.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.accuracy import m4 as m4mod
+from benchmarks.accuracy.labels import hot_seller_labels
+from darkhorse.core.config import PanelConfig, SalesSource, load_config
+from darkhorse.core.errors import DarkHorseError
+from darkhorse.core.schema import DS, ID, Y
+from training.history import History, load_history
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[2]
+PANELS = ("online_retail", "m4_weekly", "weekly_sales", "synthetic_reviews")
+WEEKLY_SALES_CONFIG = REPO / "examples" / "weekly_sales" / "darkhorse.yaml"
+# about 13 reviews per item-week on average (heavy-tailed): enough volume for the season to show
+SYNTHETIC = {"rows": 1_200_000, "n_items": 600, "weeks": 156, "seed": 0, "start": "2019-01-07"}
+
+
+class PanelError(DarkHorseError, RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Panel:
+    name: str
+    history: History
+    panel: PanelConfig
+    description: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def dense(frame: pd.DataFrame, last_week: pd.Timestamp) -> pd.DataFrame:
+    """One row per item per week from its first week to `last_week`, missing weeks 0."""
+    f = frame.groupby([ID, DS], as_index=False)[Y].sum()
+    first = f.groupby(ID)[DS].min()
+    n = ((last_week - first) / pd.Timedelta(weeks=1)).astype(int) + 1
+    ids = np.repeat(first.index.to_numpy(), n.to_numpy())
+    offs = np.concatenate([np.arange(k) for k in n.to_numpy()])
+    ds = np.repeat(first.to_numpy(), n.to_numpy()) + offs * np.timedelta64(7, "D")
+    spine = pd.DataFrame({ID: ids.astype(str), DS: pd.to_datetime(ds)})
+    out = spine.merge(f, on=[ID, DS], how="left")
+    out[Y] = out[Y].fillna(0.0).astype("float64")
+    return out.sort_values([ID, DS], kind="stable").reset_index(drop=True)
+
+
+def history_from_frame(frame: pd.DataFrame, panel: PanelConfig, *, snapshot: str) -> History:
+    """A History of a dense `unique_id, ds, y` frame, labels by the dbt definition."""
+    return History(
+        frame=frame[[ID, DS, Y]].reset_index(drop=True),
+        labels=hot_seller_labels(frame, panel),
+        covariates=[],
+        snapshot=snapshot,
+        data_snapshot=snapshot,
+        first_week=frame[DS].min(),
+        last_week=frame[DS].max(),
+    )
+
+
+def restrict(history: History, ids: list[str]) -> History:
+    keep = set(ids)
+    return History(
+        frame=history.frame[history.frame[ID].isin(keep)].reset_index(drop=True),
+        labels=history.labels[history.labels[ID].isin(keep)].reset_index(drop=True),
+        covariates=history.covariates, snapshot=history.snapshot, data_snapshot=history.data_snapshot,
+        first_week=history.first_week, last_week=history.last_week,
+    )
+
+
+def sample_ids(history: History, n: int | None, seed: int = 0) -> list[str] | None:
+    ids = np.sort(history.frame[ID].unique())
+    if n is None or n >= len(ids):
+        return None
+    return sorted(np.random.default_rng(seed).choice(ids, size=n, replace=False).tolist())
+
+
+# --------------------------------------------------------------------------- loaders
+def online_retail(config_path: Path = REPO / "darkhorse.yaml") -> Panel:
+    cfg = load_config(config_path)
+    try:
+        h = load_history(cfg)
+    except DarkHorseError as e:
+        raise PanelError(f"online_retail: {e} (with --config {config_path})") from e
+    return Panel("online_retail", h, cfg.panel, f"UCI Online Retail, published panel of {config_path.name} (dbt labels)")
+
+
+def m4_weekly(folder: str | Path) -> Panel:
+    data = m4mod.read_m4_weekly(folder)
+    panel = PanelConfig(horizon_weeks=m4mod.HORIZON)
+    h = history_from_frame(m4mod.long_frame(data), panel, snapshot=f"m4-weekly:{folder}")
+    return Panel("m4_weekly", h, panel, "M4 Weekly, 359 series, last 13 weeks = official test", {"m4": data})
+
+
+def weekly_sales(config_path: Path = WEEKLY_SALES_CONFIG) -> Panel:
+    cfg = load_config(config_path)
+    src = next((s for s in cfg.sources if isinstance(s, SalesSource)), None)
+    if src is None or src.granularity != "weekly":
+        raise PanelError(f"{config_path}: needs one `sales` source with granularity: weekly")
+    cols = src.columns
+    if not isinstance(cols.item_id, str):
+        raise PanelError(f"{config_path}: sources.{src.name}.columns.item_id: the suite reads one id column")
+    raw = pd.concat([pd.read_csv(p, dtype={cols.item_id: str}) for p in cfg.source_paths(src)], ignore_index=True)
+    day = pd.to_datetime(raw[cols.date], format=src.date_format)
+    if cfg.panel.week_start != "monday":
+        raise PanelError(f"{config_path}: panel.week_start: the suite handles monday weeks only")
+    week = day - pd.to_timedelta(day.dt.weekday, unit="D")  # the Monday of the week holding the row's date
+    frame = pd.DataFrame({ID: raw[cols.item_id].astype(str), DS: week.dt.normalize(), Y: raw[cols.quantity].astype("float64")})
+    frame = dense(frame, frame[DS].max())
+    h = history_from_frame(frame, cfg.panel, snapshot=f"weekly_sales:{config_path}")
+    return Panel("weekly_sales", h, cfg.panel, "examples/weekly_sales (300 products, 52 weeks)")
+
+
+def synthetic_reviews(cache: Path, **overrides: Any) -> Panel:
+    """Reviews per item and week of a generated catalogue (written once to `cache`)."""
+    import duckdb
+
+    from synthetic.generator import generate_reviews
+
+    p = {**SYNTHETIC, **overrides}
+    path = cache / f"reviews_{p['rows']}_{p['n_items']}_{p['weeks']}_{p['seed']}.jsonl"
+    if not path.is_file():
+        log.info("generating %s synthetic reviews -> %s", f"{p['rows']:,}", path)
+        generate_reviews(path, rows=p["rows"], n_items=p["n_items"], weeks=p["weeks"], seed=p["seed"], start=p["start"])
+    start = pd.Timestamp(p["start"])
+    if start.weekday() != 0:
+        raise PanelError(f"synthetic start {p['start']} is not a Monday")
+    counts = duckdb.sql(
+        f"""
+        select parent_asin as unique_id,
+               cast(date_trunc('week', make_timestamp(cast(timestamp as bigint) * 1000)) as date) as ds,
+               count(*)::double as y
+        from read_json('{path}', columns={{'parent_asin': 'varchar', 'timestamp': 'bigint'}})
+        group by all
+        """
+    ).df()
+    counts[DS] = pd.to_datetime(counts[DS])
+    last = start + pd.Timedelta(weeks=p["weeks"] - 1)
+    frame = dense(counts, last)
+    panel = PanelConfig()
+    h = history_from_frame(frame, panel, snapshot=f"synthetic:{path.name}")
+    return Panel("synthetic_reviews", h, panel, f"synthetic reviews, {p['n_items']} items x {p['weeks']} weeks, yearly season", {"generator": p})
+
+
+__all__ = ["PANELS", "Panel", "PanelError", "dense", "history_from_frame", "m4_weekly", "online_retail",
+           "restrict", "sample_ids", "synthetic_reviews", "weekly_sales"]

@@ -1,0 +1,291 @@
+"""Backtest one configuration on every panel, then the tables, the rank summary and the page.
+
+Per panel: `training.backtest.run_backtest` with the suite's forecast, backtest, blend and
+hot-seller settings and the panel's own panel settings (horizon, lookback, label quantile).
+From its result the suite reports, over the evaluation windows:
+
+* per member and the blend: MASE, scaled pinball, 80% coverage, sMAPE and the member's
+  backtest seconds (every window, warm-up included);
+* hot sellers: AP and precision at the label's top fraction for every scorer the backtest
+  returned, plus two the suite computes from the backtest's own forecasts when the scorer set
+  lacks them: `seasonal_naive_growth` and `blend_growth` (the label's growth formula applied to
+  that column's forecast: mean forecast over the horizon / max(mean units over the lookback
+  weeks, growth floor));
+* M4 Weekly: the official sMAPE / MASE / OWA of every member and the blend at the last origin,
+  which is the official split (`benchmarks.accuracy.m4`), next to the published figures.
+
+The rank summary averages, over the panels, each model's rank by MASE and by scaled pinball
+(1 = best in that panel) and each hot-seller scorer's rank by AP.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from benchmarks.accuracy import m4 as m4mod
+from benchmarks.accuracy.panels import Panel
+from darkhorse.core.config import Config, ModelSpec
+from darkhorse.core.schema import CUTOFF, DS, ID, WEEK, Y
+from training.backtest import BacktestResult, run_backtest
+from training.metrics import ranking_metrics
+
+log = logging.getLogger(__name__)
+
+BLEND = "blend"
+SUITE_GROWTH = {"seasonal_naive_growth": "seasonal_naive", "blend_growth": BLEND}
+SCORER_ORDER = ("momentum", "seasonal_naive_growth", "blend_growth", "forecast_growth", "classifier", "transformer", "final")
+
+
+# --------------------------------------------------------------------------- one panel
+def growth_from_forecast(result: BacktestResult, history_frame: pd.DataFrame, column: str, *, lookback: int, floor: float) -> pd.DataFrame:
+    """`unique_id, cutoff, score`: the label's growth formula applied to `column`'s forecasts."""
+    fc = result.forecasts
+    rows = []
+    for cutoff, g in fc.groupby(CUTOFF, sort=True):
+        f = history_frame
+        past = f[(f[DS] > cutoff - WEEK * lookback) & (f[DS] <= cutoff)].groupby(ID)[Y].sum() / lookback
+        future = g.groupby(ID)[column].mean()
+        s = future / np.maximum(past.reindex(future.index).fillna(0.0), floor)
+        rows.append(pd.DataFrame({ID: future.index.astype(str), CUTOFF: cutoff, "score": s.to_numpy(dtype="float64")}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def hot_seller_table(result: BacktestResult, panel: Panel) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Ranking metrics of every scorer over the evaluation origins; names the suite added."""
+    hot = result.hot_sellers
+    have = set(hot["model"].unique()) if len(hot) else set()
+    labels = panel.history.labels[[ID, DS, "label"]].rename(columns={DS: CUTOFF})
+    parts, added = [hot], []
+    for name, column in SUITE_GROWTH.items():
+        if name in have or column not in result.forecasts.columns:
+            continue
+        s = growth_from_forecast(result, panel.history.frame, column, lookback=panel.panel.lookback_weeks, floor=panel.panel.growth_floor)
+        s = s.merge(labels, on=[ID, CUTOFF], how="left")
+        s["model"] = name
+        parts.append(s[[ID, CUTOFF, "model", "score", "label"]])
+        added.append(name)
+    allhot = pd.concat([p for p in parts if len(p)], ignore_index=True)
+    evals = {c for c, r in result.cutoffs if r == "eval"}
+    allhot = allhot[allhot[CUTOFF].isin(evals)]
+    return ranking_metrics(allhot, fraction=1 - panel.panel.hot_seller_quantile), added
+
+
+def run_panel(panel: Panel, config: Config, specs: list[ModelSpec], *, out: Path | None, show_progress: bool) -> dict[str, Any]:
+    cfg = config.model_copy(update={"panel": panel.panel})
+    h = panel.history
+    n_series = int(h.frame[ID].nunique())
+    log.info("%s: %d series, %d rows, weeks %s..%s, horizon %d: backtest of %s",
+             panel.name, n_series, len(h.frame), h.first_week.date(), h.last_week.date(),
+             panel.panel.horizon_weeks, ", ".join(s.name for s in specs))
+    t0 = time.perf_counter()
+    result = run_backtest(cfg, history=h, specs=specs, out_dir=None, report=False, show_progress=show_progress)
+    wall = time.perf_counter() - t0
+    met = result.metrics
+    timings = met["timings_s"]
+    n_windows = len(result.cutoffs)
+    models = {}
+    for m in result.models:
+        v = met["models"][m]
+        models[m] = {k: v.get(k) for k in ("mase", "scaled_pinball", "coverage_80", "smape", "wape")}
+        models[m]["seconds"] = timings.get(m)
+        models[m]["seconds_per_window"] = (timings[m] / n_windows) if timings.get(m) is not None else None
+    hot, added = hot_seller_table(result, panel)
+    rec: dict[str, Any] = {
+        "panel": panel.name,
+        "description": panel.description,
+        "n_series": n_series,
+        "n_rows": len(h.frame),
+        "first_week": str(h.first_week.date()),
+        "last_week": str(h.last_week.date()),
+        "horizon": panel.panel.horizon_weeks,
+        "label_positive_share": float(h.labels["label"].mean()) if len(h.labels) else None,
+        "windows": met["windows"],
+        "wall_s": round(wall, 1),
+        "timings_s": timings,
+        "models": models,
+        "hot_sellers": hot,
+        "hot_seller_fraction": round(1 - panel.panel.hot_seller_quantile, 6),
+        "suite_scorers": added,
+        "model_info": met.get("model_info", {}),
+        "extra": {k: v for k, v in panel.extra.items() if k != "m4"},
+    }
+    if "m4" in panel.extra:
+        data: m4mod.M4Weekly = panel.extra["m4"]
+        official = m4mod.score_backtest(data, result.forecasts, result.models)
+        official["naive (suite scorer)"] = m4mod.score(data, m4mod.naive_forecasts(data))
+        rec["m4_official"] = official
+        rec["m4_published"] = m4mod.PUBLISHED
+        rec["m4_origin"] = str(data.split.date())
+    if out is not None:
+        d = out / "panels" / panel.name
+        d.mkdir(parents=True, exist_ok=True)
+        result.forecasts.to_parquet(d / "forecasts.parquet", index=False)
+        result.hot_sellers.to_parquet(d / "hot_sellers.parquet", index=False)
+        (d / "result.json").write_text(json.dumps(jsonable(rec), indent=2))
+    log.info("%s: done in %.0f s (blend MASE %s)", panel.name, wall, fmt(models.get(BLEND, {}).get("mase")))
+    return rec
+
+
+# --------------------------------------------------------------------------- summary
+def rank_summary(panels: list[dict[str, Any]]) -> dict[str, Any]:
+    """Average rank (1 = best) of each model by MASE and scaled pinball, of each scorer by AP."""
+    def ranks(getter, ascending: bool) -> dict[str, dict[str, float]]:
+        per: dict[str, list[float]] = {}
+        for p in panels:
+            s = pd.Series({k: v for k, v in getter(p).items() if v is not None}, dtype="float64")
+            for k, r in s.rank(ascending=ascending, method="average").items():
+                per.setdefault(str(k), []).append(float(r))
+        return {k: {"mean_rank": float(np.mean(v)), "panels": len(v)} for k, v in per.items()}
+
+    return {
+        "mase": ranks(lambda p: {m: v["mase"] for m, v in p["models"].items()}, True),
+        "scaled_pinball": ranks(lambda p: {m: v["scaled_pinball"] for m, v in p["models"].items()}, True),
+        "hot_seller_ap": ranks(lambda p: {m: v["average_precision"] for m, v in p["hot_sellers"].items()}, False),
+    }
+
+
+def fmt(v: Any, nd: int = 3) -> str:
+    if v is None or (isinstance(v, float) and not np.isfinite(v)):
+        return "-"
+    return f"{v:.{nd}f}" if isinstance(v, float) else str(v)
+
+
+def _scorer_key(name: str) -> tuple[int, str]:
+    return (SCORER_ORDER.index(name) if name in SCORER_ORDER else len(SCORER_ORDER), name)
+
+
+def panel_tables(p: dict[str, Any]) -> list[Table]:
+    m4 = p.get("m4_official")
+    n_win = len(p["windows"])
+    t = Table(title=f"{p['panel']}: {p['description']} | {p['n_series']} series, {p['first_week']}..{p['last_week']}, "
+                    f"h={p['horizon']}, {n_win} origins ({sum(w['role'] == 'eval' for w in p['windows'])} eval), wall {p['wall_s']:.0f} s")
+    t.add_column("model")
+    for c in ("MASE", "sc. pinball", "cov 80", "sMAPE", "s (all windows)"):
+        t.add_column(c, justify="right")
+    if m4:
+        for c in ("M4 sMAPE", "M4 MASE", "M4 OWA"):
+            t.add_column(c, justify="right")
+    best = min((v["mase"] for v in p["models"].values() if v["mase"] is not None), default=None)
+    for m, v in p["models"].items():
+        row = [m, fmt(v["mase"]), fmt(v["scaled_pinball"]), fmt(v["coverage_80"]), fmt(v["smape"], 2), fmt(v["seconds"], 1)]
+        if m4:
+            o = m4.get(m, {})
+            row += [fmt(o.get("smape")), fmt(o.get("mase")), fmt(o.get("owa"))]
+        style = "bold" if m == BLEND else ("green" if v["mase"] is not None and v["mase"] == best else None)
+        t.add_row(*row, style=style)
+    if p["timings_s"].get("hot_sellers") is not None:
+        t.add_row("(hot-seller scorers)", "", "", "", "", fmt(p["timings_s"]["hot_sellers"], 1), *([""] * 3 if m4 else []), style="dim")
+    if m4:
+        o = m4["naive (suite scorer)"]
+        t.add_row("naive, suite's M4 scorer", *["" for _ in range(5)], fmt(o["smape"]), fmt(o["mase"]), fmt(o["owa"]), style="dim")
+        for name, v in p["m4_published"].items():
+            owa = 0.5 * (v["smape"] / m4mod.NAIVE2["smape"] + v["mase"] / m4mod.NAIVE2["mase"]) if v["smape"] else None
+            t.add_row(f"published: {name}", *["" for _ in range(5)], fmt(v["smape"]), fmt(v["mase"]), fmt(owa), style="dim")
+    frac = p["hot_seller_fraction"]
+    h = Table(title=f"{p['panel']}: hot sellers (top {frac:.0%}, mean over eval origins; * = computed by the suite)")
+    for c in ("scorer", "AP", f"P@{frac:.0%}", f"R@{frac:.0%}", "positives"):
+        h.add_column(c, justify="left" if c == "scorer" else "right")
+    for name in sorted(p["hot_sellers"], key=_scorer_key):
+        v = p["hot_sellers"][name]
+        label = name + (" *" if name in p.get("suite_scorers", []) else "")
+        h.add_row(label, fmt(v["average_precision"]), fmt(v["precision_at_top"]), fmt(v["recall_at_top"]), str(v["positives"]),
+                  style="bold" if name == "final" else None)
+    return [t, h]
+
+
+def summary_table(summary: dict[str, Any], n_panels: int) -> list[Table]:
+    t = Table(title=f"rank summary over {n_panels} panel(s): mean rank, 1 = best")
+    for c in ("model", "MASE rank", "sc. pinball rank", "panels"):
+        t.add_column(c, justify="left" if c == "model" else "right")
+    for m, v in sorted(summary["mase"].items(), key=lambda kv: kv[1]["mean_rank"]):
+        sp = summary["scaled_pinball"].get(m, {})
+        t.add_row(m, fmt(v["mean_rank"], 2), fmt(sp.get("mean_rank"), 2), str(v["panels"]), style="bold" if m == BLEND else None)
+    h = Table(title="hot-seller scorers: mean rank by AP")
+    for c in ("scorer", "AP rank", "panels"):
+        h.add_column(c, justify="left" if c == "scorer" else "right")
+    for m, v in sorted(summary["hot_seller_ap"].items(), key=lambda kv: kv[1]["mean_rank"]):
+        h.add_row(m, fmt(v["mean_rank"], 2), str(v["panels"]))
+    return [t, h]
+
+
+def render(panels: list[dict[str, Any]], summary: dict[str, Any], *, width: int = 160) -> Console:
+    console = Console(record=True, width=width)
+    for p in panels:
+        for t in panel_tables(p):
+            console.print(t)
+        console.print()
+    for t in summary_table(summary, len(panels)):
+        console.print(t)
+    return console
+
+
+def mase_plot(panels: list[dict[str, Any]]) -> str | None:
+    """PNG (base64) of each model's MASE relative to seasonal naive, one group per panel."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    models = sorted({m for p in panels for m in p["models"]}, key=lambda m: (m == BLEND, m))
+    fig, ax = plt.subplots(figsize=(max(6, 1.8 * len(panels) + 2), 4))
+    width = 0.8 / max(len(models), 1)
+    for i, m in enumerate(models):
+        vals = []
+        for p in panels:
+            ref = p["models"].get("seasonal_naive", {}).get("mase")
+            v = p["models"].get(m, {}).get("mase")
+            vals.append(v / ref if (v is not None and ref) else np.nan)
+        ax.bar(np.arange(len(panels)) + i * width, vals, width, label=m)
+    ax.axhline(1.0, color="black", lw=0.8)
+    ax.set_xticks(np.arange(len(panels)) + 0.4 - width / 2, [p["panel"] for p in panels])
+    ax.set_ylabel("MASE / seasonal naive")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def write_page(path: Path, console: Console, panels: list[dict[str, Any]], meta: dict[str, Any]) -> None:
+    body = console.export_html(inline_styles=True, code_format="<pre style=\"font-size:12px\">{code}</pre>", clear=False)
+    png = mase_plot(panels)
+    img = f'<h2>MASE relative to seasonal naive</h2><img src="data:image/png;base64,{png}">' if png else ""
+    cmd = meta.get("command", "")
+    path.write_text(
+        "<!doctype html><html><head><meta charset='utf-8'><title>DarkHorse accuracy suite</title></head>"
+        f"<body style='font-family:sans-serif'><h1>DarkHorse accuracy suite</h1><p><code>{cmd}</code><br>"
+        f"{meta.get('created_at', '')}, config {meta.get('config', '')} ({meta.get('config_hash', '')}), "
+        f"commit {meta.get('commit', '')}</p>{img}<h2>Tables</h2>{body}</body></html>"
+    )
+
+
+def jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [jsonable(v) for v in x]
+    if isinstance(x, float | np.floating):
+        v = float(x)
+        return v if np.isfinite(v) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, pd.Timestamp | Path):
+        return str(x)
+    return x
+
+
+__all__ = ["growth_from_forecast", "hot_seller_table", "rank_summary", "render", "run_panel", "write_page"]

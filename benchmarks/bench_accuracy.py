@@ -1,0 +1,165 @@
+"""Accuracy suite: one DarkHorse configuration backtested on several real weekly panels.
+
+    python benchmarks/bench_accuracy.py --m4 ../shared/data/m4            # every panel, defaults
+    python benchmarks/bench_accuracy.py --quick --panels weekly_sales     # a quick subset
+    python benchmarks/bench_accuracy.py --config my.yaml --models naive,seasonal_naive,xgboost
+
+Panels (`benchmarks.accuracy.panels`): the shipped Online Retail (published panel; run
+`darkhorse build` first), M4 Weekly (`--m4 FOLDER`, skipped without it), the weekly-sales
+example and seasonal synthetic reviews. The forecast, backtest, blend and hot-seller settings
+come from `--config` (default: the repository's darkhorse.yaml), the panel settings (horizon,
+lookback, label quantile) from each panel. Prints one table per panel and a rank summary, and
+writes `OUT/accuracy.json`, `OUT/accuracy.html`, `OUT/accuracy.txt` and per-panel forecasts
+under `OUT/panels/` (default OUT: data/bench/accuracy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from benchmarks.accuracy import panels as P  # noqa: E402
+from benchmarks.accuracy import suite  # noqa: E402
+from darkhorse.core.config import Config, load_config  # noqa: E402
+from darkhorse.core.errors import DarkHorseError  # noqa: E402
+
+log = logging.getLogger("bench_accuracy")
+
+QUICK_SERIES = 150
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", type=Path, default=REPO / "darkhorse.yaml",
+                    help="config whose forecast/backtest/blend/hot_sellers settings are tested (default: darkhorse.yaml)")
+    ap.add_argument("--panels", default=",".join(P.PANELS), help=f"comma-separated subset of {','.join(P.PANELS)}")
+    ap.add_argument("--models", default=None, help="comma-separated member names to keep (default: every enabled member)")
+    ap.add_argument("--m4", type=Path, default=None, help="folder holding M4 Weekly-train.csv / Weekly-test.csv")
+    ap.add_argument("--quick", action="store_true",
+                    help=f"{QUICK_SERIES} series per panel, 2 eval + 1 warm-up windows: for iteration, not for figures")
+    ap.add_argument("--max-series", type=int, default=None, help="sample this many series per panel (seed 0)")
+    ap.add_argument("--out", type=Path, default=REPO / "data" / "bench" / "accuracy", help="output folder")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
+    ap.add_argument("--report-only", action="store_true",
+                    help="run nothing: make the tables and page from OUT/panels/*/result.json of earlier runs")
+    return ap.parse_args(argv)
+
+
+def suite_config(args: argparse.Namespace) -> Config:
+    cfg = load_config(args.config)
+    if args.quick:
+        cfg = cfg.model_copy(update={"backtest": cfg.backtest.model_copy(update={"n_windows": 2, "warmup_windows": 1})})
+    return cfg
+
+
+def select_specs(cfg: Config, models: str | None) -> list:
+    specs = cfg.forecast.enabled()
+    if not models:
+        return specs
+    want = [m.strip() for m in models.split(",") if m.strip()]
+    names = [s.name for s in specs]
+    unknown = [m for m in want if m not in names]
+    if unknown:
+        raise SystemExit(f"--models: {unknown} not among the enabled members of {cfg.path}: {names}")
+    return [s for s in specs if s.name in want]
+
+
+def load_panel(name: str, args: argparse.Namespace) -> P.Panel | None:
+    if name == "online_retail":
+        return P.online_retail()
+    if name == "m4_weekly":
+        if args.m4 is None:
+            log.warning("m4_weekly skipped: no --m4 folder given")
+            return None
+        return P.m4_weekly(args.m4)
+    if name == "weekly_sales":
+        return P.weekly_sales()
+    if name == "synthetic_reviews":
+        return P.synthetic_reviews(args.out / "cache")
+    raise SystemExit(f"--panels: unknown panel {name!r}; choose from {', '.join(P.PANELS)}")
+
+
+def shrink(panel: P.Panel, n: int | None) -> P.Panel:
+    ids = P.sample_ids(panel.history, n)
+    if ids is None:
+        return panel
+    extra = dict(panel.extra)
+    if "m4" in extra:
+        from benchmarks.accuracy.m4 import subset
+
+        extra["m4"] = subset(extra["m4"], ids)
+    return P.Panel(panel.name, P.restrict(panel.history, ids), panel.panel, panel.description + f" (sample of {n})", extra)
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    args = parse_args(argv)
+    cfg = suite_config(args)
+    specs = select_specs(cfg, args.models)
+    n = args.max_series or (QUICK_SERIES if args.quick else None)
+    names = [x.strip() for x in args.panels.split(",") if x.strip()]
+    args.out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    load_before = os.getloadavg()[0]
+    results = []
+    for name in names:
+        if args.report_only:
+            f = args.out / "panels" / name / "result.json"
+            if f.is_file():
+                results.append(json.loads(f.read_text()))
+            else:
+                log.warning("%s: no %s", name, f)
+            continue
+        try:
+            panel = load_panel(name, args)
+        except DarkHorseError as e:
+            log.error("%s skipped: %s", name, e)
+            continue
+        if panel is None:
+            continue
+        results.append(suite.run_panel(shrink(panel, n), cfg, specs, out=args.out, show_progress=not args.no_progress))
+    if not results:
+        log.error("no panel ran")
+        return 1
+    summary = suite.rank_summary(results)
+    meta = {
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": "python benchmarks/bench_accuracy.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])),
+        "config": str(args.config), "config_hash": cfg.config_hash(), "commit": git_commit(),
+        "members": [s.model_dump(mode="json") for s in specs],
+        "backtest": cfg.backtest.model_dump(mode="json"), "blend": cfg.blend.model_dump(mode="json"),
+        "hot_sellers": cfg.hot_sellers.model_dump(mode="json"),
+        "quick": args.quick, "max_series": n, "cpus": os.cpu_count(), "python": platform.python_version(),
+        "wall_s": round(time.perf_counter() - t0, 1), "load_avg_1m": [load_before, os.getloadavg()[0]],
+        "report_only": args.report_only,
+    }
+    console = suite.render(results, summary)
+    (args.out / "accuracy.txt").write_text(console.export_text(clear=False))
+    (args.out / "accuracy.json").write_text(json.dumps(suite.jsonable({"meta": meta, "panels": results, "rank_summary": summary}), indent=2))
+    suite.write_page(args.out / "accuracy.html", console, results, meta)
+    log.info("suite done in %.0f s: %s", meta["wall_s"], args.out / "accuracy.html")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,195 @@
+"""The accuracy suite: its label, its M4 scorer, its panels and one small end-to-end run."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks.accuracy import m4
+from benchmarks.accuracy import panels as P
+from benchmarks.accuracy.labels import hot_seller_labels
+from benchmarks.accuracy.suite import growth_from_forecast, rank_summary
+from darkhorse.core.config import PanelConfig
+from darkhorse.core.schema import DS, ID, Y
+from training.backtest import BacktestResult
+from training.models import create
+
+REPO = Path(__file__).resolve().parents[1]
+M4_DIR = Path(os.environ.get("DARKHORSE_M4", REPO.parent / "shared" / "data" / "m4"))
+needs_m4 = pytest.mark.skipif(not (M4_DIR / "Weekly-train.csv").is_file(), reason=f"M4 Weekly files not at {M4_DIR}")
+
+
+def _weeks(n: int, start: str = "2024-01-01") -> pd.DatetimeIndex:
+    return pd.date_range(start, periods=n, freq="7D")
+
+
+# --------------------------------------------------------------------------- label
+def test_label_by_hand():
+    """lookback 2, horizon 2, top 50%: growth, eligibility, ties at the cut and unknown futures."""
+    w = _weeks(5)
+    frame = pd.DataFrame({
+        ID: ["a"] * 5 + ["b"] * 5 + ["c"] * 5 + ["d"] * 5,
+        DS: list(w) * 4,
+        Y: [2, 2, 4, 4, 9, 2, 2, 2, 2, 2, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0],
+    })
+    panel = PanelConfig(lookback_weeks=2, horizon_weeks=2, hot_seller_quantile=0.5, min_past_activity=1, growth_floor=1.0)
+    lab = hot_seller_labels(frame, panel).set_index([ID, DS])
+    # the last 2 weeks of every item have no known future
+    assert len(lab) == 4 * 3
+    # week 1 (index 1): a past 4 -> 2/wk, future 8 -> 4/wk: growth 2; b: past 4, future 4: 1;
+    # c: past 0 -> not eligible; d not eligible. 2 candidates, ceil(0.5 * 2) = 1 hot: a
+    g = lab.xs(w[1], level=DS)
+    assert g.loc["a", "growth_score"] == pytest.approx(2.0)
+    assert g.loc["b", "growth_score"] == pytest.approx(1.0)
+    assert list(g["label"].sort_index()) == [1.0, 0.0, 0.0, 0.0]
+    # week 0: past = the first week only (2 -> 1/wk, floored at 1); a future 6 -> 3, b 4 -> 2
+    g0 = lab.xs(w[0], level=DS)
+    assert g0.loc["a", "growth_score"] == pytest.approx(3.0)
+    assert g0.loc["c", "growth_score"] == pytest.approx(0.5)  # future 1/2 over the floor
+    assert g0.loc["c", "label"] == 0.0  # not eligible (no past units)
+    # week 2: a past 6 -> 3, future 13 -> 6.5: 2.1667; b 1; c past 1 -> floor 1, future 1 -> 0.5
+    g2 = lab.xs(w[2], level=DS)
+    assert g2.loc["a", "label"] == 1.0 and g2.loc["c", "label"] == 0.0
+    assert (lab["label_available_at"] == (lab.index.get_level_values(DS) + pd.Timedelta(days=21)).tz_localize("UTC")).all()
+
+
+def test_label_ties_at_the_cut_are_broken_like_dbt_s():
+    w = _weeks(3)
+    frame = pd.DataFrame({ID: ["a"] * 3 + ["b"] * 3 + ["c"] * 3, DS: list(w) * 3, Y: [1, 3, 3] * 2 + [1, 1, 1]})
+    panel = PanelConfig(lookback_weeks=1, horizon_weeks=1, hot_seller_quantile=0.9, growth_floor=1.0)
+    lab = hot_seller_labels(frame, panel)
+    first = lab[lab[DS] == w[0]].set_index(ID)["label"]
+    # a and b tie at growth 3 (and future and past units) for ceil(0.1 * 3) = 1 place: the
+    # item id decides, as in fct_item_week_labels
+    assert first.to_dict() == {"a": 1.0, "b": 0.0, "c": 0.0}
+    # a tie on growth (3: x 6 over past 2, y 3 over the floor 1) goes to larger future units first
+    frame = pd.DataFrame({ID: ["y"] * 3 + ["x"] * 3 + ["z"] * 3, DS: list(w) * 3, Y: [1, 3, 0, 2, 6, 0, 1, 1, 0]})
+    lab = hot_seller_labels(frame, panel)
+    assert lab[lab[DS] == w[0]].set_index(ID)["label"].to_dict() == {"x": 1.0, "y": 0.0, "z": 0.0}
+
+
+@pytest.mark.slow
+def test_label_matches_the_dbt_mart_on_online_retail():
+    """The suite's label on the published Online Retail panel equals dbt's, row for row."""
+    try:
+        panel = P.online_retail()
+    except P.PanelError as e:
+        pytest.skip(f"no published panel: {e}")
+    h = panel.history
+    mine = hot_seller_labels(h.frame, panel.panel)
+    both = h.labels.merge(mine, on=[ID, DS], how="outer", suffixes=("_dbt", "_suite"), indicator=True)
+    assert (both["_merge"] == "both").all(), both["_merge"].value_counts()
+    assert (both["label_dbt"] == both["label_suite"]).all()
+    assert np.allclose(both["growth_score_dbt"], both["growth_score_suite"], rtol=1e-9, equal_nan=True)
+    assert (both["label_available_at_dbt"] == both["label_available_at_suite"]).all()
+    assert both["label_dbt"].sum() > 100
+
+
+# --------------------------------------------------------------------------- M4
+@needs_m4
+def test_m4_naive_reproduces_the_published_naive2():
+    data = m4.read_m4_weekly(M4_DIR)
+    assert len(data.train) == m4.N_SERIES
+    s = m4.score(data, m4.naive_forecasts(data))
+    assert round(s["smape"], 3) == 9.161
+    assert round(s["mase"], 3) == 2.777
+    assert s["owa"] == pytest.approx(1.0, abs=1e-3)
+
+
+@needs_m4
+def test_m4_panel_ends_together_and_the_naive_member_scores_as_naive2():
+    """Dated so that all series end on one week; the project's naive model at the official
+    origin (the last training week) scores exactly what the scorer's own naive does."""
+    panel = P.m4_weekly(M4_DIR)
+    data = panel.extra["m4"]
+    f = panel.history.frame
+    assert f.groupby(ID)[DS].max().nunique() == 1
+    assert panel.history.last_week - data.split == pd.Timedelta(weeks=m4.HORIZON)
+    train = panel.history.until(data.split)
+    assert train.groupby(ID).size().to_dict() == {k: len(v) for k, v in data.train.items()}
+    fc = create("naive").fit(train).predict(h=m4.HORIZON, quantiles=[0.1, 0.5, 0.9])
+    fc["cutoff"] = data.split
+    got = m4.score_backtest(data, fc, ["naive"])["naive"]
+    ref = m4.score(data, m4.naive_forecasts(data))
+    assert got == pytest.approx(ref, rel=1e-12)
+
+
+def test_m4_measures_by_hand():
+    train = np.array([1.0, 3.0, 2.0, 4.0])  # in-sample naive MAE = (2 + 1 + 2) / 3
+    y, f = np.array([4.0, 6.0]), np.array([2.0, 6.0])
+    assert m4.smape(y, f) == pytest.approx((200 * 2 / 6 + 0) / 2)
+    assert m4.mase(train, y, f) == pytest.approx(1.0 / (5 / 3))
+
+
+# --------------------------------------------------------------------------- panels, suite
+def test_synthetic_panel_is_dense_and_spans_the_window(tmp_path):
+    p = P.synthetic_reviews(tmp_path, rows=20_000, n_items=40, weeks=130)
+    f = p.history.frame
+    assert p.history.first_week == pd.Timestamp("2019-01-07")
+    assert p.history.last_week == pd.Timestamp("2019-01-07") + pd.Timedelta(weeks=129)
+    per = f.groupby(ID)[DS].agg(["min", "max", "size"])
+    assert (per["max"] == p.history.last_week).all()
+    assert ((per["max"] - per["min"]) / pd.Timedelta(weeks=1) + 1 == per["size"]).all()
+    assert f[Y].sum() == 20_000
+    assert 0 < p.history.labels["label"].mean() < 0.2
+
+
+def test_weekly_sales_panel_keeps_every_unit():
+    p = P.weekly_sales()
+    raw = pd.read_csv(P.WEEKLY_SALES_CONFIG.parent / "weekly_sales.csv")
+    assert p.history.frame[Y].sum() == raw["units_sold"].sum()
+    assert p.history.frame[ID].nunique() == raw["sku"].nunique()
+    assert (p.history.frame[DS].dt.weekday == 0).all()
+
+
+def test_growth_from_forecast_reads_the_column():
+    w = _weeks(6)
+    hist = pd.DataFrame({ID: ["a"] * 6 + ["b"] * 6, DS: list(w) * 2, Y: [0, 0, 2, 6, 0, 0, 0, 0, 0, 0, 0, 0]})
+    cutoff = w[3]
+    fc = pd.DataFrame({ID: ["a", "a", "b", "b"], DS: [w[4], w[5]] * 2, "cutoff": cutoff, "window": "eval",
+                       Y: 0.0, "blend": [8.0, 4.0, 3.0, 1.0]})
+    res = BacktestResult(forecasts=fc, series_metrics=pd.DataFrame(), metrics={}, hot_sellers=pd.DataFrame(),
+                         blend_weights=pd.DataFrame(), feature_importance=pd.DataFrame(), cutoffs=[(cutoff, "eval")], models=["blend"])
+    s = growth_from_forecast(res, hist, "blend", lookback=2, floor=1.0).set_index(ID)["score"]
+    assert s["a"] == pytest.approx(6.0 / 4.0)  # mean forecast 6 over past mean (2 + 6) / 2
+    assert s["b"] == pytest.approx(2.0)  # past 0 -> floor 1
+
+
+def test_rank_summary_averages_ranks():
+    panels = [
+        {"models": {"x": {"mase": 1.0, "scaled_pinball": 2.0}, "y": {"mase": 2.0, "scaled_pinball": 1.0}},
+         "hot_sellers": {"s": {"average_precision": 0.3}, "t": {"average_precision": 0.1}}},
+        {"models": {"x": {"mase": 3.0, "scaled_pinball": 2.0}, "y": {"mase": 2.0, "scaled_pinball": None}},
+         "hot_sellers": {"s": {"average_precision": 0.3}, "t": {"average_precision": 0.5}}},
+    ]
+    r = rank_summary(panels)
+    assert r["mase"]["x"]["mean_rank"] == 1.5 and r["mase"]["y"]["mean_rank"] == 1.5
+    assert r["scaled_pinball"]["y"] == {"mean_rank": 1.0, "panels": 1}
+    assert r["hot_seller_ap"]["s"]["mean_rank"] == 1.5
+
+
+@pytest.mark.slow
+def test_suite_end_to_end_on_a_small_sample(tmp_path):
+    from benchmarks.bench_accuracy import main
+
+    rc = main(["--panels", "weekly_sales", "--quick", "--max-series", "40", "--models", "naive,seasonal_naive,moving_average",
+               "--out", str(tmp_path), "--no-progress"])
+    assert rc == 0
+    out = json.loads((tmp_path / "accuracy.json").read_text())
+    (p,) = out["panels"]
+    assert p["panel"] == "weekly_sales" and p["n_series"] == 40
+    assert set(p["models"]) == {"naive", "seasonal_naive", "moving_average", "blend"}
+    assert all(v["mase"] is not None and v["mase"] > 0 for v in p["models"].values())
+    assert {"momentum", "seasonal_naive_growth", "blend_growth", "final"} <= set(p["hot_sellers"])
+    # forecast growth already reads the blend here (no xgboost): the suite's blend growth agrees
+    if "forecast_growth" in p["hot_sellers"]:
+        assert p["hot_sellers"]["forecast_growth"]["average_precision"] == pytest.approx(p["hot_sellers"]["blend_growth"]["average_precision"])
+    assert out["rank_summary"]["mase"]["blend"]["panels"] == 1
+    html = (tmp_path / "accuracy.html").read_text()
+    assert "weekly_sales" in html and "seasonal_naive_growth" in html
+    assert (tmp_path / "panels" / "weekly_sales" / "forecasts.parquet").is_file()
