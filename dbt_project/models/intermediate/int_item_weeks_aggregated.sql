@@ -22,7 +22,7 @@ aggregated as (
         events.week_start,
         sum(case when event_type in ('sale', 'review') then quantity else 0 end) as units,
         sum(case when event_type = 'return' then quantity else 0 end) as returned_units,
-        sum(case when event_type in ('sale', 'review') then coalesce(revenue, 0) else 0 end) as revenue,
+        {{ exact_sum("case when event_type in ('sale', 'review') then coalesce(revenue, 0) else 0 end") }} as revenue,
         count(*) filter (where event_type in ('sale', 'review')) as n_events,
         count(distinct customer_id) filter (where event_type in ('sale', 'review')) as customers,
         sum(coalesce(helpful_votes, 0)) as helpful_votes,

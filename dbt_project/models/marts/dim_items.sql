@@ -22,7 +22,7 @@ panel_items as (
         count(*) as n_weeks,
         sum(units) as total_units,
         sum(returned_units) as total_returned_units,
-        sum(revenue) as total_revenue,
+        {{ exact_sum('revenue') }} as total_revenue,
     from {{ ref('fct_item_weeks') }}
     group by item_id
 
@@ -34,16 +34,26 @@ attributes as (
         item_id,
         any_value(source_name) as source_name,
         any_value(source_kind) as source_kind,
-        mode(description) as description,
         min(event_at) as first_event_at,
         max(event_at) as last_event_at,
         median(unit_price) filter (where unit_price > 0) as median_unit_price,
         count(distinct customer_id) as n_customers,
         count(distinct region) as n_regions,
-        mode(region) as primary_region,
         count(distinct variant_id) as n_variants,
     from events
     group by item_id
+
+),
+
+descriptions as (
+
+    {{ most_frequent('events', 'item_id', 'description') }}
+
+),
+
+regions as (
+
+    {{ most_frequent('events', 'item_id', 'region') }}
 
 ),
 
@@ -53,7 +63,7 @@ final as (
         panel_items.item_id,
         attributes.source_name,
         attributes.source_kind,
-        attributes.description,
+        descriptions.description,
         attributes.first_event_at,
         attributes.last_event_at,
         panel_items.first_week,
@@ -68,10 +78,12 @@ final as (
         attributes.median_unit_price,
         attributes.n_customers,
         attributes.n_regions,
-        attributes.primary_region,
+        regions.region as primary_region,
         attributes.n_variants,
     from panel_items
     inner join attributes on panel_items.item_id = attributes.item_id
+    left join descriptions on panel_items.item_id = descriptions.item_id
+    left join regions on panel_items.item_id = regions.item_id
 
 )
 

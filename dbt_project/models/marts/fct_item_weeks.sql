@@ -19,7 +19,7 @@ windowed as (
         *,
         sum(units) over past_lookback as units_lookback_sum,
         sum(units) over past_12 as units_12w_sum,
-        sum(revenue) over past_lookback as revenue_lookback_sum,
+        {{ exact_sum('revenue', over='past_lookback') }} as revenue_lookback_sum,
         sum(customers) over past_lookback as customers_lookback_sum,
     from spined
     window
