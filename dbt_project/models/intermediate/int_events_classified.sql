@@ -4,6 +4,8 @@
     Every raw row of every configured item source, in one event shape, with
     `quarantine_reason` null for kept events. Materialized once so that the raw files are
     read once per run; the panel reads kept events, the quarantine mart the others.
+    The shape (columns, types, order) is declared once below; each int_*_classified model
+    gives the columns its source has and the union leaves the others null.
 -#}
 {%- set parts = [] -%}
 {%- if raw_source('amazon_reviews') is not none %}{% do parts.append('int_reviews_classified') %}{% endif -%}
@@ -15,13 +17,43 @@
 
 with
 
+event_shape as (
+
+    select
+        cast(null as varchar) as source_name,
+        cast(null as varchar) as source_kind,
+        cast(null as varchar) as source_file,
+        cast(null as varchar) as event_type,
+        cast(null as varchar) as item_id,
+        cast(null as varchar) as variant_id,
+        cast(null as varchar) as invoice_id,
+        cast(null as varchar) as customer_id,
+        cast(null as varchar) as region,
+        cast(null as varchar) as description,
+        cast(null as timestamp) as event_ts,
+        cast(null as timestamp) as covered_from,
+        cast(null as timestamp) as covered_until,
+        cast(null as double) as quantity,
+        cast(null as double) as unit_price,
+        cast(null as double) as revenue,
+        cast(null as double) as rating,
+        cast(null as integer) as helpful_votes,
+        cast(null as boolean) as is_verified,
+        cast(null as boolean) as has_images,
+        cast(null as boolean) as is_price_invalid,
+        cast(null as varchar) as quarantine_reason,
+        cast(null as varchar) as raw_record,
+    where false
+
+),
+
 unioned as (
 
+    select * from event_shape
     {% for part in parts -%}
+    union all by name
     select * from {{ ref(part) }}
-    {% if not loop.last %}union all by name
-    {% endif -%}
-    {%- endfor %}
+    {% endfor %}
 
 ),
 

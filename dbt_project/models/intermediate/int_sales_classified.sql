@@ -49,11 +49,7 @@ final as (
         source_file,
         'sale' as event_type,
         item_id,
-        cast(null as varchar) as variant_id,
-        cast(null as varchar) as invoice_id,
-        cast(null as varchar) as customer_id,
         region,
-        cast(null as varchar) as description,
         event_ts,
         case
             when granularity = 'weekly' then cast({{ week_start('event_ts') }} as timestamp)
@@ -67,10 +63,6 @@ final as (
         quantity,
         unit_price,
         case when unit_price > 0 then quantity * unit_price end as revenue,
-        cast(null as double) as rating,
-        cast(null as integer) as helpful_votes,
-        cast(null as boolean) as is_verified,
-        cast(null as boolean) as has_images,
         coalesce(unit_price <= 0, false) as is_price_invalid,
         quarantine_reason,
         raw_record,
