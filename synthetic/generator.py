@@ -60,6 +60,7 @@ from typing import BinaryIO
 import numpy as np
 import pyarrow as pa
 
+from darkhorse.core.errors import DarkHorseError
 from synthetic.draw import _concat_blocks, _draw_block
 from synthetic.lines import _format_lines, _payload
 from synthetic.world import (
@@ -72,7 +73,11 @@ from synthetic.world import (
     _default_n_items,
 )
 
-__all__ = ["generate_reviews"]
+__all__ = ["SynthError", "generate_reviews"]
+
+
+class SynthError(DarkHorseError, ValueError):
+    """An argument of `generate_reviews` is out of range or malformed; the message names it."""
 
 # ---------------------------------------------------------------------------
 # public entry point
@@ -81,9 +86,9 @@ __all__ = ["generate_reviews"]
 def _check_int(name: str, value: object, minimum: int) -> int:
     """``value`` as an int, or ValueError naming the argument."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
+        raise SynthError(f"{name} must be an integer, got {value!r}")
     if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+        raise SynthError(f"{name} must be >= {minimum}, got {value!r}")
     return int(value)
 
 
@@ -96,16 +101,16 @@ def _check_start(start: object) -> dt.date:
             return dt.date.fromisoformat(start)
         except ValueError:
             pass
-    raise ValueError(f"start must be an ISO date string (YYYY-MM-DD), got {start!r}")
+    raise SynthError(f"start must be an ISO date string (YYYY-MM-DD), got {start!r}")
 
 
 def _check_out(out: object) -> Path:
     """The output path, or ValueError when ``out`` is not a usable file path."""
     if not isinstance(out, str | os.PathLike) or isinstance(out, bytes):
-        raise ValueError(f"out must be a file path, got {out!r}")
+        raise SynthError(f"out must be a file path, got {out!r}")
     path = Path(out)
     if str(out) == "" or path.is_dir():
-        raise ValueError(f"out must be a file path, not a directory or empty, got {str(out)!r}")
+        raise SynthError(f"out must be a file path, not a directory or empty, got {str(out)!r}")
     return path
 
 
@@ -203,7 +208,7 @@ def generate_reviews(
         (the exclusive end date of the window, ISO format).
 
     Raises:
-        ValueError: an argument is out of range or malformed; the message names it.
+        SynthError (a ValueError): an argument is out of range or malformed; the message names it.
     """
     rows = _check_int("rows", rows, 1)
     seed = _check_int("seed", seed, 0)
@@ -211,14 +216,14 @@ def generate_reviews(
     chunk_rows = _check_int("chunk_rows", chunk_rows, 1)
     n_items = _default_n_items(rows) if n_items is None else _check_int("n_items", n_items, 1)
     if n_items * weeks > _MAX_CELLS:
-        raise ValueError(
+        raise SynthError(
             f"n_items * weeks must be <= {_MAX_CELLS:,} (memory), got {n_items} * {weeks}"
         )
     start_date = _check_start(start)
     try:
         end_date = start_date + dt.timedelta(weeks=weeks)
     except OverflowError:
-        raise ValueError(f"weeks={weeks} runs past the year 9999 from start={start}") from None
+        raise SynthError(f"weeks={weeks} runs past the year 9999 from start={start}") from None
     path = _check_out(out)
 
     world = _build_world(rows=rows, seed=seed, n_items=n_items, weeks=weeks, start=start_date)

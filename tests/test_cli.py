@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from typer.testing import CliRunner
 
 from darkhorse.app.cli import app
 
 from .conftest import write_config
+
+DARKHORSE = Path(sys.executable).with_name("darkhorse")
 
 runner = CliRunner()
 
@@ -15,7 +21,7 @@ def test_every_verb_has_help(verb):
     result = runner.invoke(app, [*verb, "--help"])
     assert result.exit_code == 0, result.output
     assert "Usage" in result.output
-    if verb and verb != ["data"]:
+    if verb and verb[0] != "data":
         assert "--config" in result.output
 
 
@@ -43,3 +49,36 @@ def test_config_json_is_what_dbt_receives(repo):
     payload = json.loads(result.output)
     assert payload["horizon_weeks"] == 12
     assert "order_lines" in payload["raw_sources"]
+
+
+def test_the_console_script_prints_one_line_not_a_traceback(tmp_path):
+    """An error DarkHorse explains leaves the console script as one red line and an exit code:
+    1 for a step that failed (no published panel), 2 for a bad input (an invalid config)."""
+    cfg = write_config(tmp_path, [{"name": "s", "kind": "sales", "path": str(tmp_path / "s.csv")}])
+    proc = subprocess.run([str(DARKHORSE), "train", "--config", str(cfg.path)], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("error: no published panel at ") and line.endswith("run `darkhorse build` first")
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("sources: [{name: a, kind: sales, path: a.csv}]\npanel: {horizon_weeks: -1}\n")
+    proc = subprocess.run([str(DARKHORSE), "backtest", "--config", str(bad)], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: ") and "panel.horizon_weeks" in proc.stderr
+
+
+def test_error_text_is_printed_literally(tmp_path):
+    """A message with rich markup characters (a path like [bold]/x) is printed as it is."""
+    cfg = write_config(tmp_path / "[bold]x", [{"name": "s", "kind": "sales", "path": "s.csv"}])
+    result = runner.invoke(app, ["train", "--config", str(cfg.path)])
+    assert result.exit_code == 1
+    assert "[bold]x" in result.output.replace("\n", "")
+
+
+def test_a_bad_synth_argument_exits_2_naming_it(tmp_path):
+    result = runner.invoke(app, ["data", "synth", "--out", str(tmp_path / "r.jsonl"), "--rows", "0"])
+    assert result.exit_code == 2, result.output
+    assert "rows must be >= 1" in result.output and not (tmp_path / "r.jsonl").exists()

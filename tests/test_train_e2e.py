@@ -62,7 +62,7 @@ def test_outputs_follow_the_documented_schema(trained):
     assert list(fc.columns[:5]) == ["unique_id", "ds", "cutoff", "window", "y"]
     hs = pd.read_parquet(out / "hot_sellers.parquet")
     assert list(hs.columns) == ["unique_id", "cutoff", "model", "score", "label"]
-    assert set(hs["model"]) == {"momentum", "forecast_growth", "classifier", "final"}
+    assert set(hs["model"]) == {"momentum", "seasonal_growth", "forecast_growth", "classifier", "final"}
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["models"]) == {"seasonal_naive", "statquant", "xgboost", "blend"}
     assert 0.0 < metrics["models"]["blend"]["coverage_80"] <= 1.0
@@ -106,3 +106,27 @@ print(json.dumps({{"meta": m.info.metadata, "labels": m.info.labels, "rows": len
     assert info["members"] == ["seasonal_naive", "statquant", "xgboost"]
     assert info["rows"] == 12 * pd.read_csv(CSV)["sku"].nunique()
     assert set(tags.values()) <= set(info["listed"])
+
+
+def test_a_broken_feature_store_is_one_line_not_a_traceback(trained, tmp_path):
+    """Feast failing under `darkhorse train` (here its registry file is unreadable) ends as one
+    line naming the registry, exit code 1; it used to escape as a protobuf DecodeError traceback."""
+    _, tmp, env, _ = trained
+    shutil.copytree(tmp / "data", tmp_path / "data", symlinks=True)
+    doc = yaml.safe_load((tmp / "darkhorse.yaml").read_text())
+    doc["paths"].update(data_dir=str(tmp_path / "data"), duckdb=str(tmp_path / "data" / "darkhorse.duckdb"),
+                        marts=str(tmp_path / "data" / "marts"))
+    doc["training"]["out_dir"] = str(tmp_path / "out")
+    (tmp_path / "darkhorse.yaml").write_text(yaml.safe_dump(doc))
+    registry = load_config(tmp_path / "darkhorse.yaml").feast_data_dir / "registry.db"
+    assert registry.is_file()
+    registry.write_bytes(b"\x0a\xff not a registry " * 20)
+
+    proc = subprocess.run([f"{BIN}/darkhorse", "train", "--no-save", "--config", str(tmp_path / "darkhorse.yaml")],
+                          capture_output=True, text=True, env=env, timeout=600)
+
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    (line,) = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+    assert f"(registry {registry})" in line and "DecodeError" in line and "darkhorse build" in line
+    assert not (tmp_path / "out" / "train.json").exists()

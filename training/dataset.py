@@ -27,9 +27,10 @@ two snapshots.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -197,6 +198,23 @@ def _labels_and_targets(
     return labels, future.drop(columns="row").reset_index(drop=True)
 
 
+@contextlib.contextmanager
+def _feast_failures(store: FeatureStore, service: str) -> Iterator[None]:
+    """Feast's own failures (an unreadable registry, an offline file gone ...) as one
+    `TrainingSetError` naming the registry; DarkHorse's own errors pass through unchanged."""
+    try:
+        yield
+    except DarkHorseError:
+        raise
+    except Exception as exc:
+        reason = (str(exc).strip().splitlines() or [""])[0][:300]
+        raise TrainingSetError(
+            f"the Feast feature store could not serve {service!r} (registry "
+            f"{store.config.registry.path}): {type(exc).__name__}: {reason}; "
+            "`darkhorse build` applies and materializes it again"
+        ) from exc
+
+
 def build_training_set(
     config: Config,
     *,
@@ -242,7 +260,8 @@ def build_training_set(
                 feast_features.EVENT_TIMESTAMP: keys["cutoff"],
             }
         )
-        feats = feast_features.historical_features(config, entities, service=service, store=store)
+        with _feast_failures(store, service):
+            feats = feast_features.historical_features(config, entities, service=service, store=store)
         feats = feats.drop(columns=[feast_features.ENTITY_KEY, feast_features.EVENT_TIMESTAMP])
         labels, targets = _labels_and_targets(con, snapshot, keys, horizon)
     finally:

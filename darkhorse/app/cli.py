@@ -1,5 +1,11 @@
 """The `darkhorse` command line. Every verb takes `--config PATH` (default: ./darkhorse.yaml,
-searched upward from the working directory)."""
+searched upward from the working directory).
+
+Errors: every command runs inside `ExplainedGroup.invoke`, the one place that catches
+`DarkHorseError`. Its message is printed as one red line and the exit code says what kind it
+is: 2 for a bad input (the error is also a `ValueError`: config, source, tune request ...), 1
+for a step that failed (no published panel, a broken feature store, a failed gate ...). Any
+other exception is a bug and keeps its traceback."""
 
 from __future__ import annotations
 
@@ -11,15 +17,40 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+from typer.core import TyperGroup
 
-from darkhorse.core.config import Config, ConfigError, load_config
+from darkhorse.core.config import Config, load_config
 from darkhorse.core.env import set_offline_defaults
 from darkhorse.core.errors import DarkHorseError
 
 # telemetry off, nothing fetched at run time
 set_offline_defaults()
 
+console = Console(stderr=False)
+err = Console(stderr=True)
+
+
+def explain(error: DarkHorseError) -> int:
+    """Print an error DarkHorse explains as one red line (its text taken literally, not as rich
+    markup); return the exit code: 2 for a bad input, 1 for a failed step."""
+    err.print(Text.assemble(("error:", "red"), " ", str(error)), highlight=False, soft_wrap=True)
+    return 2 if isinstance(error, ValueError) else 1
+
+
+class ExplainedGroup(TyperGroup):
+    """The command group: runs the chosen command and turns a `DarkHorseError` into its message
+    and exit code (the one place the CLI catches errors)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except DarkHorseError as e:
+            raise typer.Exit(explain(e)) from None
+
+
 app = typer.Typer(
+    cls=ExplainedGroup,
     help="DarkHorse: predict product demand spikes and turn them into allocation decisions.",
     no_args_is_help=True,
     add_completion=False,
@@ -28,9 +59,6 @@ app = typer.Typer(
 data_app = typer.Typer(help="Data utilities (synthetic data).", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
-console = Console(stderr=False)
-err = Console(stderr=True)
-
 ConfigOpt = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="Config file (default: darkhorse.yaml, searched upward)."),
@@ -38,16 +66,13 @@ ConfigOpt = Annotated[
 
 
 def _load(config: Path | None) -> Config:
-    try:
-        return load_config(config)
-    except ConfigError as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False)
-        raise typer.Exit(2) from None
+    return load_config(config)
 
 
-def _fail(msg: str, code: int = 1) -> None:
-    err.print(f"[red]error:[/red] {msg}", highlight=False)
-    raise typer.Exit(code)
+def _usage(msg: str) -> None:
+    """A command called the wrong way: the message, exit code 2."""
+    err.print(Text.assemble(("error:", "red"), " ", msg), highlight=False)
+    raise typer.Exit(2)
 
 
 # --------------------------------------------------------------------------- config
@@ -135,20 +160,10 @@ def build(
     Nothing is published unless dbt and the gate pass: the last published marts, Feast
     registry and online store stay as they were.
     """
-    from darkhorse.app.build import BuildError, GateFailed, SourceError
     from darkhorse.app.build import build as run_build
 
     cfg = _load(config)
-    try:
-        summary = run_build(cfg, features=features, progress=lambda m: err.print(f"[bold cyan]{m}[/bold cyan]"))
-    except SourceError as e:
-        _fail(str(e), 2)
-    except GateFailed as e:
-        err.print("[red]error:[/red] the gate refused the candidate; nothing was published.")
-        err.print(str(e), highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
-    except BuildError as e:
-        _fail(str(e), 1)
+    summary = run_build(cfg, features=features, progress=lambda m: err.print(f"[bold cyan]{m}[/bold cyan]"))
     print_summary(summary)
 
 
@@ -160,13 +175,10 @@ def gate(
     ] = None,
 ) -> None:
     """Run the Great Expectations gate on a built candidate; publishes nothing."""
-    from darkhorse.app.build import BuildError, gate_only
+    from darkhorse.app.build import gate_only
 
     cfg = _load(config)
-    try:
-        path, result = gate_only(cfg, candidate)
-    except BuildError as e:
-        _fail(str(e), 2)
+    path, result = gate_only(cfg, candidate)
     console.print(f"candidate: {path}")
     console.print(result.summary(), highlight=False, soft_wrap=True)
     raise typer.Exit(0 if result.success else 1)
@@ -177,16 +189,12 @@ def gate(
 )
 def dbt(ctx: typer.Context, config: ConfigOpt = None) -> None:
     """Run any dbt command with the config's vars and paths, e.g. `darkhorse dbt run -s fct_item_weeks`."""
-    from darkhorse.app.build import BuildError, run_dbt
+    from darkhorse.app.build import run_dbt
 
     cfg = _load(config)
     if not ctx.args:
-        _fail("give a dbt command, e.g. `darkhorse dbt build`", 2)
-    try:
-        ok = run_dbt(cfg, list(ctx.args))
-    except BuildError as e:
-        _fail(str(e))
-    raise typer.Exit(0 if ok else 1)
+        _usage("give a dbt command, e.g. `darkhorse dbt build`")
+    raise typer.Exit(0 if run_dbt(cfg, list(ctx.args)) else 1)
 
 
 def print_forecast_metrics(metrics: dict[str, Any]) -> None:
@@ -223,14 +231,10 @@ def backtest(
     """Rolling-origin backtest of every configured model and the blend; writes forecasts,
     hot-seller scores, metrics, plots and report.html."""
     cfg = _load(config)
-    from training.backtest import BacktestError, run_backtest
-    from training.history import HistoryError
+    from training.backtest import run_backtest
 
     out_dir = out or cfg.out_dir
-    try:
-        result = run_backtest(cfg, out_dir=out_dir, report=not no_report, show_progress=True)
-    except (BacktestError, HistoryError, ValueError) as e:
-        _fail(str(e))
+    result = run_backtest(cfg, out_dir=out_dir, report=not no_report, show_progress=True)
     print_forecast_metrics(result.metrics)
     console.print(f"outputs in {out_dir}" + ("" if no_report else f"; report: {out_dir / 'report.html'}"))
 
@@ -243,14 +247,9 @@ def train(
 ) -> None:
     """Backtest, fit the final ensemble on all data and save it to the BentoML model store."""
     cfg = _load(config)
-    from training.backtest import BacktestError
-    from training.history import HistoryError
     from training.train import train as run_train
 
-    try:
-        result = run_train(cfg, out_dir=out, save=not no_save)
-    except (BacktestError, HistoryError, ValueError) as e:
-        _fail(str(e))
+    result = run_train(cfg, out_dir=out, save=not no_save)
     print_forecast_metrics(result.metrics)
     for kind, tag in (result.manifest.models.model_dump() if result.manifest.models else {}).items():
         console.print(f"saved {kind}: [bold]{tag}[/bold]")
@@ -266,19 +265,16 @@ def release(
 ) -> None:
     """Build a versioned bento of the last trained ensemble (models pinned by tag, model card)."""
     cfg = _load(config)
-    from darkhorse.app.release import ReleaseError, build_release, latest_release, list_releases
+    from darkhorse.app.release import build_release, latest_release, list_releases
 
-    try:
-        if latest:
-            print(latest_release(cfg))
-            return
-        if list_:
-            for r in list_releases(cfg):
-                console.print(f"{r['tag']}  {r['created']}  models: {', '.join(r['models'])}")
-            return
-        rel = build_release(cfg, force=force, progress=lambda msg: console.print(msg))
-    except ReleaseError as e:
-        _fail(str(e))
+    if latest:
+        print(latest_release(cfg))
+        return
+    if list_:
+        for r in list_releases(cfg):
+            console.print(f"{r['tag']}  {r['created']}  models: {', '.join(r['models'])}")
+        return
+    rel = build_release(cfg, force=force, progress=lambda msg: console.print(msg))
     console.print(f"release [bold]{rel.tag}[/bold] (models: {', '.join(rel.models.values())})")
     console.print(f"serve it: bentoml serve {rel.tag}   (or: make serve)")
 
@@ -322,23 +318,16 @@ def tune(
     """Tune one model's hyperparameters by backtest (Optuna, resumable) and write a tuned copy
     of the config; the original config is left as it is."""
     from darkhorse.core.config import find_config
-    from training.backtest import BacktestError
-    from training.history import HistoryError
-    from training.tune import TuneError, TuneFailed, tuned_config_path, write_tuned_config
     from training.tune import tune as run_tune
+    from training.tune import tuned_config_path, write_tuned_config
 
     cfg = _load(config)
     config_path = find_config(config)
-    try:
-        out_path = tuned_config_path(config_path, out)
-        result = run_tune(
-            cfg, model=model, n_trials=trials, metric=metric, storage=storage, study_name=study,
-            timeout=timeout, show_progress=True,
-        )
-    except TuneError as e:
-        _fail(str(e), 2)
-    except (TuneFailed, BacktestError, HistoryError, ValueError) as e:
-        _fail(str(e))
+    out_path = tuned_config_path(config_path, out)
+    result = run_tune(
+        cfg, model=model, n_trials=trials, metric=metric, storage=storage, study_name=study,
+        timeout=timeout, show_progress=True,
+    )
     base, best = result.baseline_value, result.best_value
     t = Table(title=f"{result.study_name}: {result.n_trials_done} trials ({result.n_trials_run} run now)")
     for col in ("", "baseline (config)", f"best (trial #{result.best_trial})"):
@@ -366,17 +355,13 @@ def synth(
     items: Annotated[int | None, typer.Option("--items", help="Number of items (default scales with rows).")] = None,
     start: Annotated[str, typer.Option(help="First day (ISO date).")] = "2019-01-07",
     weeks: Annotated[int, typer.Option(help="Weeks covered.")] = 156,
-    config: ConfigOpt = None,
 ) -> None:
     """Write synthetic Amazon Reviews 2023 records with launches, seasonality and surges."""
     from synthetic.generator import generate_reviews
 
-    try:
-        info = generate_reviews(
-            out, rows=rows, seed=seed, n_items=items, start=start, weeks=weeks, progress=sys.stderr.isatty()
-        )
-    except ValueError as e:
-        _fail(str(e), 2)
+    info = generate_reviews(
+        out, rows=rows, seed=seed, n_items=items, start=start, weeks=weeks, progress=sys.stderr.isatty()
+    )
     console.print(
         f"wrote {info['rows']:,} reviews of {info['items']:,} items by {info['users']:,} users "
         f"({info['surging_items']:,} surging items), {info['start']} .. {info['end']}, to {info['path']}"
@@ -384,12 +369,8 @@ def synth(
 
 
 def main() -> None:
-    """The console script: any error DarkHorse explains ends as one red line, not a traceback."""
-    try:
-        app()
-    except DarkHorseError as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False)
-        sys.exit(1)
+    """The console script (`ExplainedGroup` turns DarkHorse's errors into one line)."""
+    app()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -38,10 +38,10 @@ class ReleaseError(DarkHorseError, RuntimeError):
 
 @dataclass(frozen=True)
 class Release:
+    """A built bento: its tag and the model tags it pins."""
+
     tag: str
-    version: str
     models: dict[str, str]
-    context: Path
 
 
 def trained_run(config: Config) -> ReleaseManifest:
@@ -180,7 +180,7 @@ def build_release(config: Config, *, force: bool = False, progress=print) -> Rel
     )
     if proc.returncode != 0:
         raise ReleaseError(f"bentoml build failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
-    return Release(tag=f"{name}:{version}", version=version, models=run.pinned().model_dump(), context=ctx)
+    return Release(tag=f"{name}:{version}", models=run.pinned().model_dump())
 
 
 def list_releases(config: Config) -> list[dict[str, Any]]:
