@@ -25,11 +25,7 @@ checked as (
         quantity < 0 as is_return,
         {%- endif %}
         case
-            when item_id is null then 'missing_item_id'
-            when timestamp_raw is null or trim(timestamp_raw) = '' then 'missing_timestamp'
-            when event_ts is null then 'unparseable_timestamp'
-            when {{ outside_valid_window('event_ts') }} then 'timestamp_out_of_range'
-            when quantity is null then 'unparseable_quantity'
+            {{ tabular_row_reasons() }}
             when quantity = 0 then 'zero_quantity'
             when {{ glob_any('item_id', src.get('non_product_codes', [])) }} then 'non_product_code'
         end as row_reason,

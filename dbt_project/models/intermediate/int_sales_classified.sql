@@ -18,11 +18,7 @@ checked as (
     select
         *,
         case
-            when item_id is null then 'missing_item_id'
-            when timestamp_raw is null or trim(timestamp_raw) = '' then 'missing_timestamp'
-            when event_ts is null then 'unparseable_timestamp'
-            when {{ outside_valid_window('event_ts') }} then 'timestamp_out_of_range'
-            when quantity is null then 'unparseable_quantity'
+            {{ tabular_row_reasons() }}
             when quantity < 0 then 'negative_quantity'
         end as row_reason,
     from sales

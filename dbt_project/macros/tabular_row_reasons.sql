@@ -1,0 +1,12 @@
+{#-
+    The first `when` branches of a tabular source's `row_reason` (order lines, sales): the
+    checks every row of a table with an item, a text timestamp and a quantity must pass, in
+    the order their reasons are given. The model adds its own branches after them.
+-#}
+{% macro tabular_row_reasons() -%}
+            when item_id is null then 'missing_item_id'
+            when timestamp_raw is null or trim(timestamp_raw) = '' then 'missing_timestamp'
+            when event_ts is null then 'unparseable_timestamp'
+            when {{ outside_valid_window('event_ts') }} then 'timestamp_out_of_range'
+            when quantity is null then 'unparseable_quantity'
+{%- endmacro %}
