@@ -306,6 +306,11 @@ def item_weeks(con: duckdb.DuckDBPyConnection, candidate_marts: Path) -> pd.Data
     return con.sql(f"select * from {_parquet(candidate_marts, 'item_weeks')}").df()
 
 
+def series_intervals(con: duckdb.DuckDBPyConnection, candidate_marts: Path) -> pd.DataFrame:
+    """The whole interval load panel."""
+    return con.sql(f"select * from {_parquet(candidate_marts, 'series_intervals')}").df()
+
+
 def item_week_labels(
     con: duckdb.DuckDBPyConnection, candidate_marts: Path, config: Config
 ) -> pd.DataFrame:

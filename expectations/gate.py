@@ -181,6 +181,19 @@ def _datasets(
             partial(suites.label_weeks_suite, config=config),
             ("week_start",),
         ),
+        *(
+            [
+                _Dataset(
+                    "series_intervals",
+                    "series_intervals",
+                    partial(frames.series_intervals, marts, candidate_marts),
+                    partial(suites.series_intervals_suite, config=config),
+                    ("series_id", "interval_start"),
+                )
+            ]
+            if any(s.kind == "request_log" for s in config.sources)
+            else []
+        ),
         _Dataset(
             "mart_row_counts",
             "marts",

@@ -32,7 +32,12 @@ from darkhorse.core.config import (
     RequestLogSource,
     SalesSource,
 )
-from darkhorse.core.marts import ITEM_WEEKS_COLUMNS, LABEL_COLUMNS, PANEL_MARTS
+from darkhorse.core.marts import (
+    ITEM_WEEKS_COLUMNS,
+    LABEL_COLUMNS,
+    PANEL_MARTS,
+    SERIES_INTERVALS_COLUMNS,
+)
 
 # share of raw rows that must hold a value in a key column (item, time, quantity, ...)
 RAW_KEY_NOT_NULL = 0.99
@@ -263,6 +268,21 @@ def item_weeks_suite(context: Any, config: Config) -> ExpectationSuite:
         gxe.ExpectColumnValuesToBeBetween(column="week_of_year", min_value=1, max_value=53),
     ]
     return _apply(context, "item_weeks", expectations)
+
+
+# --------------------------------------------------------------------------- series_intervals
+def series_intervals_suite(context: Any, config: Config) -> ExpectationSuite:
+    """The interval load panel of a request_log source: its columns, rows, filled loads.
+
+    dbt's tests of fct_series_intervals own the key (one row per series and interval), the
+    not-null keys, the point-in-time stamp, the signs of loads and windows and the calendar."""
+    expectations = [
+        gxe.ExpectTableColumnsToMatchSet(column_set=list(SERIES_INTERVALS_COLUMNS), exact_match=False),
+        gxe.ExpectTableRowCountToBeBetween(min_value=1),
+        *_not_null("requests", "work_units", "requests_lookback_sum"),
+        *_not_negative("log_rows", "intervals_since_first"),
+    ]
+    return _apply(context, "series_intervals", expectations)
 
 
 # --------------------------------------------------------------------------- labels

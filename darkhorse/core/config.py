@@ -81,6 +81,11 @@ class RequestLogColumns(_Strict):
     timestamp: str = "timestamp"
     count: str | None = Field(None, description="Requests at that timestamp; None = one per row.")
     series_id: str | None = Field(None, description="Column naming the series (endpoint, node).")
+    work: str | list[str] | None = Field(
+        None,
+        description="Column(s) of work per row (the tokens of an LLM request), summed into "
+        "work units; None = no work columns.",
+    )
 
 
 class _SourceBase(_Strict):
@@ -245,6 +250,61 @@ class GateConfig(_Strict):
         500_000, ge=1000, description="Rows of raw and staging data the gate validates at most."
     )
 
+
+
+# --------------------------------------------------------------------------- load
+LOAD_GRAINS = {"1min": 1, "5min": 5, "15min": 15, "30min": 30, "1h": 60}
+
+
+class LoadPlanConfig(_Strict):
+    """How a load forecast becomes replicas (darkhorse/serving/capacity.py)."""
+
+    throughput_per_replica: float = Field(
+        1.0, gt=0, description="Requests (or work units) one replica serves in one interval."
+    )
+    quantile: float = Field(
+        0.95, gt=0, lt=1, description="Provision for this quantile of the interval's load (the SLO)."
+    )
+    min_replicas: int = Field(1, ge=0)
+    max_replicas: int = Field(1000, ge=1)
+    lead_intervals: int = Field(
+        1, ge=0, description="Scale-up lead time: capacity for interval t is decided at t - lead."
+    )
+    cooldown_intervals: int = Field(
+        3, ge=0, description="Intervals after a scaling action before capacity may go down."
+    )
+    target_utilisation: float = Field(
+        0.7, gt=0, le=1, description="The reactive baseline's target load / capacity."
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> LoadPlanConfig:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError("load.plan.min_replicas must not exceed load.plan.max_replicas")
+        return self
+
+
+class LoadConfig(_Strict):
+    """The interval panel of `request_log` sources (dbt vars) and the replica plan."""
+
+    grain: Literal["1min", "5min", "15min", "30min", "1h"] = Field(
+        "1h", description="Length of one interval of the series x interval panel."
+    )
+    lookback_intervals: int = Field(
+        12, ge=1, le=10_000, description="Intervals of the panel's rolling past window."
+    )
+    target: Literal["requests", "work_units"] = Field(
+        "requests", description="What the load forecasters and the plan read."
+    )
+    plan: LoadPlanConfig = LoadPlanConfig()
+
+    @property
+    def grain_minutes(self) -> int:
+        return LOAD_GRAINS[self.grain]
+
+    @property
+    def intervals_per_day(self) -> int:
+        return 1440 // self.grain_minutes
 
 
 # --------------------------------------------------------------------------- training
@@ -439,6 +499,7 @@ class Config(_Strict):
     hot_sellers: HotSellerConfig = HotSellerConfig()
     training: TrainingConfig = TrainingConfig()
     serving: ServingConfig = ServingConfig()
+    load: LoadConfig = LoadConfig()
     # set by load_config; not part of the file
     root: Path = Field(Path("."), exclude=True)
     path: Path | None = Field(None, exclude=True)
@@ -530,6 +591,16 @@ class Config(_Strict):
             "valid_from": p.valid_from.isoformat(),
             "valid_until": p.valid_until.isoformat(),
             "raw_sources": sources,
+            # only with a request_log source, so item-only configs keep their vars
+            **({"load": self.load_dbt_vars()} if "request_log" in sources else {}),
+        }
+
+    def load_dbt_vars(self) -> dict[str, Any]:
+        """The vars of the interval panel (dbt var `load`)."""
+        return {
+            "grain_minutes": self.load.grain_minutes,
+            "lookback_intervals": self.load.lookback_intervals,
+            "intervals_per_day": self.load.intervals_per_day,
         }
 
     def config_hash(self) -> str:

@@ -27,6 +27,27 @@ ITEM_WEEKS_COLUMNS = (
 )
 
 
+# the interval load panel of request_log sources (always exported; no rows without one)
+LOAD_MARTS = ("series_intervals",)
+
+SERIES_INTERVALS_COLUMNS = (
+    "series_id",
+    "interval_start",
+    "available_at",
+    "requests",
+    "work_units",
+    "log_rows",
+    "requests_lookback_sum",
+    "requests_day_sum",
+    "work_units_lookback_sum",
+    "requests_day_ago",
+    "requests_week_ago",
+    "minute_of_day",
+    "day_of_week",
+    "intervals_since_first",
+)
+
+
 def mart_path(folder: Path, mart: str) -> Path:
     return Path(folder) / f"{mart}.parquet"
 

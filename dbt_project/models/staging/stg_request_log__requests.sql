@@ -27,6 +27,15 @@ renamed as (
         {%- else %}
         cast(1 as double) as requests,
         {%- endif %}
+        {%- set work = cols.get('work') %}
+        {%- if work %}
+        {%- set work = [work] if work is string else work %}
+        {%- for w in work %}
+        {{ '' if loop.first else '+ ' }}try_cast({{ raw_column(w) }} as double)
+        {%- endfor %} as work_units,
+        {%- else %}
+        cast(0 as double) as work_units,
+        {%- endif %}
     from source
 
 ),
