@@ -20,7 +20,7 @@ import pytest
 import torch
 import yaml
 
-from training.models import TEST_PARAMS, create
+from training.models import create, model_class
 from training.models.base import Forecaster
 
 from .retail_frames import weekly_retail
@@ -29,7 +29,11 @@ H = 6
 
 
 def _tiny(name: str, **over):
-    return create(name, **{**TEST_PARAMS[name], "max_horizon": H, **over})
+    return create(name, **{**model_class(name).test_params(), **over})
+
+
+def _tp(name: str) -> dict:
+    return model_class(name).test_params()
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +42,7 @@ def frame() -> pd.DataFrame:
 
 
 def test_lstm_weights_are_a_state_dict_read_with_weights_only(frame, tmp_path):
-    m = _tiny("lstm").fit(frame)
+    m = _tiny("lstm").fit(frame, horizon=H)
     out = m.predict(h=H)
     m.save(tmp_path / "m")
     assert not (tmp_path / "m" / "model.pkl").exists()
@@ -50,10 +54,10 @@ def test_lstm_weights_are_a_state_dict_read_with_weights_only(frame, tmp_path):
 
 
 def test_training_is_deterministic_on_cpu(frame):
-    a = _tiny("lstm").fit(frame).predict(h=H)
-    b = _tiny("lstm").fit(frame).predict(h=H)
+    a = _tiny("lstm").fit(frame, horizon=H).predict(h=H)
+    b = _tiny("lstm").fit(frame, horizon=H).predict(h=H)
     pd.testing.assert_frame_equal(a, b)
-    c = _tiny("lstm", seed=1).fit(frame).predict(h=H)
+    c = _tiny("lstm", seed=1).fit(frame, horizon=H).predict(h=H)
     assert not np.allclose(a["lstm"], c["lstm"])
 
 
@@ -62,12 +66,11 @@ def test_blend_with_deep_members_round_trips(frame, tmp_path):
         "blend",
         members=[
             {"model": "naive"},
-            {"model": "lstm", "params": {**TEST_PARAMS["lstm"], "max_horizon": H}},
-            {"model": "autots", "params": {**TEST_PARAMS["autots"], "max_horizon": H}},
+            {"model": "lstm", "params": _tp("lstm")},
+            {"model": "autots", "params": _tp("autots")},
         ],
         inner_windows=2,
-        max_horizon=H,
-    ).fit(frame)
+    ).fit(frame, horizon=H)
     out = blend.predict(h=H)
     blend.save(tmp_path / "blend")
     loaded = Forecaster.load(tmp_path / "blend")
@@ -81,7 +84,7 @@ def test_blend_with_deep_members_round_trips(frame, tmp_path):
 def test_tft_short_series_go_to_the_fallback(frame):
     short_ids = sorted(frame["unique_id"].unique())[:3]
     cut = frame[~frame["unique_id"].isin(short_ids) | (frame.groupby("unique_id").cumcount(ascending=False) < 2)]
-    m = _tiny("tft").fit(cut)
+    m = _tiny("tft").fit(cut, horizon=H)
     out = m.predict(h=H, quantiles=[0.1, 0.5, 0.9])
     assert m.n_fallback_ == 3 and set(m.short_ids_) == set(short_ids)
     assert out["unique_id"].nunique() == cut["unique_id"].nunique()  # nobody dropped
@@ -95,7 +98,7 @@ def test_tft_short_series_go_to_the_fallback(frame):
 def test_tft_variable_importance_is_reported(frame, tmp_path):
     from training.report import VARIABLE_PLOT, write_report
 
-    m = _tiny("tft").fit(frame)
+    m = _tiny("tft").fit(frame, horizon=H)
     imp = m.feature_importance_
     for kind in ("static", "encoder", "decoder"):
         part = imp[imp.index.str.startswith(f"{kind}:")]
@@ -114,8 +117,8 @@ def test_tft_variable_importance_is_reported(frame, tmp_path):
 
 
 def test_autots_maps_its_band_to_quantiles_and_records_its_choice(frame):
-    m = _tiny("autots").fit(frame)
-    assert m.fit_info_["best_model"] in TEST_PARAMS["autots"]["model_list"]
+    m = _tiny("autots").fit(frame, horizon=H)
+    assert m.fit_info_["best_model"] in _tp("autots")["model_list"]
     assert m.fit_info_["n_series_autots"] == 20 and m.n_fallback_ == frame["unique_id"].nunique() - 20
     out = m.predict(h=H, quantiles=[0.1, 0.25, 0.5, 0.9]).set_index("unique_id")
     i = list(m.last_ds_.index).index(pd.Index(m.last_ds_.index).difference(m.fallback_ids_)[0])
@@ -155,7 +158,7 @@ def test_device_switch(monkeypatch):
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_lstm_trains_on_the_gpu(frame):
-    m = _tiny("lstm", device="cuda").fit(frame)
+    m = _tiny("lstm", device="cuda").fit(frame, horizon=H)
     assert m.fit_info_["accelerator"] == "gpu"
     assert np.isfinite(m.predict(h=H)["lstm"]).all()
 
@@ -226,9 +229,9 @@ def test_backtest_takes_the_deep_models_and_sees_no_future(tmp_path):
     doc["backtest"] = {"n_windows": 2, "step_weeks": 4, "warmup_windows": 1}
     doc["forecast"] = {"models": [
         {"model": "naive"},
-        {"model": "lstm", "params": TEST_PARAMS["lstm"]},
-        {"model": "tft", "params": TEST_PARAMS["tft"]},
-        {"model": "autots", "params": TEST_PARAMS["autots"]},
+        {"model": "lstm", "params": _tp("lstm")},
+        {"model": "tft", "params": _tp("tft")},
+        {"model": "autots", "params": _tp("autots")},
     ]}
     doc["hot_sellers"] = {"classifier": {"n_estimators": 10, "max_depth": 2},
                           "transformer": {"enabled": True, "params": TINY_TRANSFORMER}}
@@ -253,7 +256,7 @@ def test_backtest_takes_the_deep_models_and_sees_no_future(tmp_path):
 
 def test_pickled_model_never_unpickles_torch_objects(frame):
     """The bytes of a pickled LSTM hold no torch module class (weights go through torch.load)."""
-    m = _tiny("lstm").fit(frame)
+    m = _tiny("lstm").fit(frame, horizon=H)
     blob = pickle.dumps(m)
     assert b"torch.nn" not in blob and b"LSTM\n" not in blob
     pd.testing.assert_frame_equal(pickle.loads(blob).predict(h=H), m.predict(h=H))

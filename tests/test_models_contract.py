@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from darkhorse.core.schema import SchemaError, forecast_columns
-from training.models import TEST_PARAMS, NotFittedError, available, create, model_class
+from training.models import NotFittedError, available, create, model_class
 
 from .retail_frames import weekly_retail
 
@@ -16,11 +16,7 @@ QS = [0.1, 0.5, 0.9]
 
 
 def _model(name: str):
-    params = dict(TEST_PARAMS.get(name, {}))
-    cls_fields = model_class(name).Settings.model_fields
-    if "max_horizon" in cls_fields:
-        params["max_horizon"] = H
-    return create(name, **params)
+    return create(name, **model_class(name).test_params())
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +30,7 @@ def test_contract(name, frame, tmp_path):
     model = _model(name)
     with pytest.raises(NotFittedError):
         model.predict(h=H)
-    assert model.fit(frame) is model
+    assert model.fit(frame, horizon=H) is model
     pd.testing.assert_frame_equal(frame, before)  # input untouched
 
     out = model.predict(h=H, quantiles=QS)
@@ -91,10 +87,22 @@ def test_bad_params_name_the_field():
         create("prophet_of_doom")
 
 
-def test_horizon_beyond_training_is_refused(frame):
-    m = create("xgboost", **TEST_PARAMS["xgboost"], max_horizon=3).fit(frame)
+@pytest.mark.parametrize("name", [n for n in available() if model_class(n).fixed_horizon])
+def test_fixed_horizon_models_take_the_horizon_as_data(name, frame):
+    cls = model_class(name)
+    with pytest.raises(ValueError, match="fixed horizon"):
+        cls(**cls.test_params()).fit(frame)
+    if name in ("lstm", "tft", "autots"):  # minutes in total: the contract test above covers them
+        return
+    m = cls(**cls.test_params()).fit(frame, horizon=3)
+    assert m.horizon_ == 3
     with pytest.raises(ValueError, match="horizons up to 3"):
         m.predict(h=4)
+
+
+def test_horizon_free_models_accept_any_horizon(frame):
+    m = create("naive").fit(frame)
+    assert m.horizon_ is None and len(m.predict(h=30)) == frame["unique_id"].nunique() * 30
 
 
 def test_seasonal_naive_repeats_last_season_and_falls_back():

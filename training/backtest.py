@@ -26,7 +26,7 @@ from darkhorse.core.config import Config, ModelSpec
 from darkhorse.core.errors import DarkHorseError
 from darkhorse.core.schema import CUTOFF, DS, ID, WEEK, Y, forecast_columns
 from training import hot_sellers as hs
-from training.blend import Blend
+from training.blend import Blend, combine, learn_weights
 from training.history import History, load_history
 from training.metrics import (
     FORECAST_METRICS,
@@ -62,13 +62,11 @@ class BacktestResult:
     fitted: dict[str, Forecaster] = field(default_factory=dict)
 
 
-def build_model(spec: ModelSpec, *, horizon: int, seed: int = 0) -> Forecaster:
+def build_model(spec: ModelSpec, *, seed: int = 0) -> Forecaster:
+    """The member of `spec`, unfitted (the horizon reaches it as data: `fit(df, horizon=H)`)."""
     cls = model_class(spec.model)
     params = dict(spec.params)
-    fields = cls.Settings.model_fields
-    if "max_horizon" in fields and "max_horizon" not in params:
-        params["max_horizon"] = horizon
-    if "seed" in fields and "seed" not in params:
+    if "seed" in cls.Settings.model_fields and "seed" not in params:
         params["seed"] = seed
     return create(spec.model, alias=spec.name, **params)
 
@@ -114,7 +112,7 @@ def run_backtest(
     if BLEND in names:
         raise BacktestError("'blend' is reserved for the ensemble; give that model another alias")
     for s in specs:  # fail on bad params before any work
-        build_model(s, horizon=horizon)
+        build_model(s)
     history = history or load_history(config)
     cutoffs = plan_cutoffs(history, config, horizon)
     timings: dict[str, float] = {n: 0.0 for n in [*names, BLEND, "hot_sellers"]}
@@ -122,6 +120,8 @@ def run_backtest(
     model_info: dict[str, dict[str, Any]] = {}
     scale_rows = []
     fitted: dict[str, Forecaster] = {}
+    stored: list[tuple[pd.DataFrame, pd.DataFrame]] = []  # eval windows: (validation, member forecasts)
+    shrinkage: list[float | None] = []  # the blend's shrinkage per cutoff (chosen on the data)
     with progress_bar(show_progress) as bar:
         task = bar.add_task("backtest", total=len(cutoffs) * (len(specs) + 2))
         for cutoff, role in cutoffs:
@@ -134,7 +134,7 @@ def run_backtest(
             for spec in specs:
                 bar.update(task, description=f"{cutoff.date()} {spec.name}")
                 t0 = time.perf_counter()
-                model = build_model(spec, horizon=horizon, seed=config.training.seed).fit(train)
+                model = build_model(spec, seed=config.training.seed).fit(train, horizon=horizon)
                 fc = model.predict(h=horizon, quantiles=quantiles)
                 timings[spec.name] += time.perf_counter() - t0
                 fitted[spec.name] = model
@@ -149,9 +149,10 @@ def run_backtest(
             bar.update(task, description=f"{cutoff.date()} blend")
             t0 = time.perf_counter()
             validation = _validation(frames, cutoff, names, quantiles).merge(sc[[ID, "scale"]], on=ID, how="left")
-            blend = Blend.from_members(fitted, validation, **_blend_params(config, specs, horizon))
+            blend = Blend.from_members(fitted, validation, **_blend_params(config, specs))
             bfc = blend.predict(h=horizon, quantiles=quantiles)
             timings[BLEND] += time.perf_counter() - t0
+            shrinkage.append(blend.shrinkage_)
             w = blend.weights_.copy()
             w[CUTOFF] = cutoff
             weights.append(w)
@@ -159,6 +160,8 @@ def run_backtest(
             joined.insert(2, CUTOFF, cutoff)
             joined.insert(3, "window", role)
             joined = joined.merge(_actuals(history, cutoff, horizon), on=[ID, DS], how="left")
+            if role == "eval":
+                stored.append((validation, joined))
             frames.append(joined)
             bar.advance(task)
             if with_hot_sellers:
@@ -200,6 +203,8 @@ def run_backtest(
         "hot_sellers": ranking_metrics(hot_eval, fraction=1 - config.panel.hot_seller_quantile) if len(hot_eval) else {},
         "hot_seller_fraction": round(1 - config.panel.hot_seller_quantile, 6),
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
+        "contributions": contributions(stored, names, quantiles, scale, config, models_metrics, timings),
+        "blend_shrinkage": shrinkage,
         "model_info": model_info,
     }
     result = BacktestResult(
@@ -218,22 +223,54 @@ def run_backtest(
     return result
 
 
-def _blend_params(config: Config, specs: list[ModelSpec], horizon: int) -> dict[str, Any]:
+def _blend_params(config: Config, specs: list[ModelSpec]) -> dict[str, Any]:
+    """The blend's settings from the config (its horizon is its members')."""
+    return {"members": [{"model": s.model, "alias": s.name, "params": dict(s.params)} for s in specs],
+            **_weight_params(config), "step_weeks": config.backtest.step_weeks}
+
+
+def _weight_params(config: Config) -> dict[str, Any]:
     b = config.blend
-    return {
-        "members": [{"model": s.model, "alias": s.name, "params": dict(s.params)} for s in specs],
-        "grid_step": b.grid_step, "min_points": b.min_points, "shrinkage": b.shrinkage,
-        "objective": b.objective, "step_weeks": config.backtest.step_weeks, "max_horizon": horizon,
-    }
+    return {"grid_step": b.grid_step, "min_points": b.min_points, "shrinkage": b.shrinkage,
+            "objective": b.objective, "horizon_buckets": list(b.horizon_buckets)}
 
 
 def _validation(frames: list[pd.DataFrame], cutoff: pd.Timestamp, names: list[str], quantiles: list[float]) -> pd.DataFrame:
     """Earlier windows' member forecasts for weeks already closed at `cutoff`."""
     cols = [c for n in names for c in forecast_columns(n, quantiles)]
     if not frames:
-        return pd.DataFrame(columns=[ID, DS, Y, *cols])
-    prev = pd.concat([f[[ID, DS, Y, *cols]] for f in frames], ignore_index=True)
+        return pd.DataFrame(columns=[ID, CUTOFF, DS, Y, *cols])
+    prev = pd.concat([f[[ID, CUTOFF, DS, Y, *cols]] for f in frames], ignore_index=True)
     return prev[(prev[DS] <= cutoff) & prev[Y].notna()].reset_index(drop=True)
+
+
+def contributions(
+    stored: list[tuple[pd.DataFrame, pd.DataFrame]], names: list[str], quantiles: list[float],
+    scale: pd.DataFrame, config: Config, models_metrics: dict[str, dict[str, Any]], timings: dict[str, float],
+) -> dict[str, dict[str, float | None]]:
+    """Each member's worth to the blend: the blend's MASE over the evaluation windows with the
+    member left out (weights re-learned from the same stored validation forecasts, nothing
+    refitted), the difference to the full blend's (positive = the member helps) and its seconds."""
+    with_all = models_metrics.get(BLEND, {}).get("mase")
+    out: dict[str, dict[str, float | None]] = {}
+    if len(names) < 2 or not stored:
+        return out
+    params = _weight_params(config)
+    for m in names:
+        rest = [n for n in names if n != m]
+        parts = []
+        for validation, joined in stored:
+            w, g = learn_weights(validation, rest, **params)
+            parts.append(combine(joined, rest, w, g, quantiles, name="without",
+                                 horizon_buckets=params["horizon_buckets"]))
+        fc = pd.concat(parts, ignore_index=True)
+        mase = summarize(series_metrics(fc[fc[Y].notna()], "without", quantiles, scale))["mase"]
+        out[m] = {
+            "mase_without": mase,
+            "delta": (mase - with_all) if (mase is not None and with_all is not None) else None,
+            "seconds": round(timings.get(m, 0.0), 2),
+        }
+    return out
 
 
 def _ratios(models: dict[str, dict[str, Any]], ref: str) -> dict[str, dict[str, float | None]]:
@@ -257,10 +294,10 @@ def _hot_seller_frame(scores: list[pd.DataFrame], history: History) -> pd.DataFr
 def _weights_long(weights: list[pd.DataFrame]) -> pd.DataFrame:
     weights = [w for w in weights if len(w)]
     if not weights:
-        return pd.DataFrame(columns=[ID, CUTOFF, "model", "weight", "source", "n_points"])
+        return pd.DataFrame(columns=[ID, CUTOFF, "bucket", "model", "weight", "source", "n_points"])
     w = pd.concat(weights, ignore_index=True)
-    long = w.melt(id_vars=[ID, CUTOFF, "n_points", "source"], var_name="model", value_name="weight")
-    return long[[ID, CUTOFF, "model", "weight", "source", "n_points"]]
+    long = w.melt(id_vars=[ID, CUTOFF, "bucket", "n_points", "source"], var_name="model", value_name="weight")
+    return long[[ID, CUTOFF, "bucket", "model", "weight", "source", "n_points"]]
 
 
 def _importance(parts: list[pd.DataFrame]) -> pd.DataFrame:

@@ -90,3 +90,83 @@ def direct_pairs(df: pd.DataFrame, h: int, *, min_origin: pd.Timestamp | None = 
     rows_a = np.concatenate(rows)
     steps_a = np.concatenate(steps)
     return rows_a, steps_a, rows_a + steps_a
+
+
+# --------------------------------------------------------------------------- series-matrix features
+SEASON = 52
+
+
+class WindowSums:
+    """O(1) window means over a right-aligned series matrix (`base.series_matrix`: rows = series,
+    NaN before each series' first week)."""
+
+    def __init__(self, mat: np.ndarray) -> None:
+        self.mat = mat
+        ok = np.isfinite(mat)
+        zero = np.zeros((mat.shape[0], 1))
+        self.sums = np.concatenate([zero, np.cumsum(np.where(ok, mat, 0.0), axis=1)], axis=1)
+        self.counts = np.concatenate([zero, np.cumsum(ok, axis=1)], axis=1)
+        self.zeros = np.concatenate([zero, np.cumsum(ok & (mat == 0), axis=1)], axis=1)
+        cols = np.broadcast_to(np.arange(mat.shape[1]), mat.shape)
+        self.last_sale = np.maximum.accumulate(np.where(mat > 0, cols, -1), axis=1)
+
+    def _bounds(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        width = self.mat.shape[1]
+        return np.clip(a, 0, width), np.clip(b + 1, 0, width)
+
+    def mean(self, rows: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Mean of the known weeks in columns a..b (inclusive) of `rows`; NaN where none."""
+        lo, hi = self._bounds(a, b)
+        n = self.counts[rows, hi] - self.counts[rows, lo]
+        s = self.sums[rows, hi] - self.sums[rows, lo]
+        return np.where(n > 0, s / np.maximum(n, 1), np.nan)
+
+    def zero_share(self, rows: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        lo, hi = self._bounds(a, b)
+        n = self.counts[rows, hi] - self.counts[rows, lo]
+        z = self.zeros[rows, hi] - self.zeros[rows, lo]
+        return np.where(n > 0, z / np.maximum(n, 1), np.nan)
+
+    def at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        ok = (cols >= 0) & (cols < self.mat.shape[1])
+        return np.where(ok, self.mat[rows, np.clip(cols, 0, self.mat.shape[1] - 1)], np.nan)
+
+
+def series_level(w: WindowSums, rows: np.ndarray, t: np.ndarray, *, window: int = 13) -> np.ndarray:
+    """Each row's level at origin column `t`: mean of its last `window` known weeks, else of its
+    whole past, else 1 (a series that never sold); always > 0, so y / level is a ratio."""
+    recent = w.mean(rows, t - window + 1, t)
+    whole = w.mean(rows, np.zeros_like(t), t)
+    level = np.where(recent > 0, recent, np.where(whole > 0, whole, np.nan))
+    return np.where(np.isfinite(level), level, 1.0)
+
+
+def scaled_features(
+    w: WindowSums, rows: np.ndarray, t: np.ndarray, k: np.ndarray, level: np.ndarray, *, n_lags: int = 8
+) -> dict[str, np.ndarray]:
+    """Features of target week t + k known at origin column t, values divided by `level`:
+    recent lags and windows, and the season (what the weeks around t + k did 52 weeks earlier,
+    and last year's growth from the same origin)."""
+    out: dict[str, np.ndarray] = {}
+    lv = level
+    for i in range(n_lags):
+        out[f"lag_{i}"] = w.at(rows, t - i) / lv
+    for n in (4, 8, 13, 26, 52):
+        out[f"mean_{n}"] = w.mean(rows, t - n + 1, t) / lv
+    for n in (4, 13, 52):
+        out[f"zero_share_{n}"] = w.zero_share(rows, t - n + 1, t)
+    ly = t + k - SEASON  # the target week, one season back
+    out["season_lag"] = w.at(rows, ly) / lv
+    out["season_mean_1"] = w.mean(rows, ly - 1, ly + 1) / lv
+    out["season_mean_3"] = w.mean(rows, ly - 3, ly + 3) / lv
+    out["season2_lag"] = w.at(rows, ly - SEASON) / lv
+    # last year's path: the weeks around t + k a season back over the level then
+    ly_level = w.mean(rows, t - SEASON - 12, t - SEASON)
+    out["season_growth"] = np.where(ly_level > 0, w.mean(rows, ly - 1, ly + 1) / np.where(ly_level > 0, ly_level, 1.0), np.nan)
+    out["level_vs_last_year"] = np.where(ly_level > 0, lv / np.where(ly_level > 0, ly_level, 1.0), np.nan)
+    out["log_level"] = np.log1p(lv)
+    known = w.counts[rows, np.clip(t + 1, 0, w.mat.shape[1])]
+    out["history_weeks"] = known.astype("float64")
+    last = w.last_sale[rows, t]
+    out["weeks_since_sale"] = np.where(last >= 0, t - last, known).astype("float64")
+    return out

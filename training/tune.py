@@ -197,7 +197,7 @@ def tune(
     spec = _check_request(config, model, metric)
     space = dict(space) if space is not None else search_space(spec.model)
     horizon = config.panel.horizon_weeks
-    build_model(spec, horizon=horizon)  # the config's own params must be valid
+    build_model(spec)  # the config's own params must be valid
 
     url = _storage_url(config, storage)
     name = study_name or f"{model}-{metric}-{config.config_hash()}"

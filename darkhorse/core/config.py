@@ -393,8 +393,15 @@ class BlendConfig(_Strict):
     min_points: int = Field(
         4, ge=1, description="Known validation points a series needs for its own weights."
     )
-    shrinkage: float = Field(
-        2.0, ge=0, description="Pseudo-points of the global weights mixed into each series' own."
+    shrinkage: float | Literal["auto"] = Field(
+        "auto",
+        description="Pseudo-points of the global weights mixed into each series' own; `auto` "
+        "picks it on the latest validation window (large on noisy, sparse series).",
+    )
+    horizon_buckets: list[int] = Field(
+        default_factory=lambda: [4, 8],
+        description="Last step of each horizon bucket but the last ([4, 8]: steps 1-4, 5-8, 9+); "
+        "each bucket has its own weights, learned from that bucket's past errors.",
     )
     objective: Literal["smape", "mae"] = Field(
         "mae",

@@ -11,7 +11,7 @@ Quantiles: AutoTS returns a point forecast and a `prediction_interval` band (def
 band's edges are the (1 - p)/2 and (1 + p)/2 quantiles (q10 and q90 for p = 0.8), the point is
 taken as q50, and other levels come from a split normal through those three values.
 
-The forecasts of the `max_horizon` weeks are computed once at fit time and kept as arrays (so
+The forecasts of the `horizon` weeks (given to `fit`) are computed once at fit time and kept as arrays (so
 `predict(h)` is their head and a saved model holds no AutoTS object). The chosen model, its
 parameters and transformations are kept in `chosen_` (and `fit_info_`) for the run's records.
 """
@@ -49,7 +49,6 @@ DEFAULT_METRIC_WEIGHTING = {
 
 
 class AutoTSSettings(ModelSettings):
-    max_horizon: int = Field(12, ge=1, le=104, description="Weeks AutoTS forecasts (forecast_length).")
     model_list: list[str] | str = Field(
         default_factory=lambda: list(DEFAULT_MODELS),
         description="AutoTS model names, or one of its named lists ('superfast', 'fast', ...).",
@@ -80,6 +79,12 @@ class AutoTSForecaster(Forecaster):
     model_name = "autots"
     Settings = AutoTSSettings
     global_model = True
+    fixed_horizon = True
+
+    @classmethod
+    def test_params(cls) -> dict[str, Any]:
+        return {"model_list": ["LastValueNaive", "AverageValueNaive", "SeasonalNaive"], "max_generations": 0,
+                "num_validations": 1, "transformer_list": "superfast", "max_series": 20, "n_jobs": 2}
 
     def _fit(self, df: pd.DataFrame) -> None:
         s = self.settings
@@ -91,7 +96,7 @@ class AutoTSForecaster(Forecaster):
         wide = wide.reindex(pd.date_range(df[DS].min(), df[DS].max(), freq="7D")).fillna(0.0)
         wide = wide[sorted(wide.columns)]
         wide.index.name = None
-        H = s.max_horizon
+        H = self.horizon_
         point = np.full((len(ids), H), np.nan)
         lower = np.full((len(ids), H), np.nan)
         upper = np.full((len(ids), H), np.nan)
@@ -116,7 +121,7 @@ class AutoTSForecaster(Forecaster):
 
         s = self.settings
         model = AutoTS(
-            forecast_length=s.max_horizon,
+            forecast_length=self.horizon_,
             frequency="W-MON" if wide.index[0].dayofweek == 0 else "infer",
             prediction_interval=s.prediction_interval,
             metric_weighting=dict(s.metric_weighting),
@@ -137,7 +142,7 @@ class AutoTSForecaster(Forecaster):
         with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
             warnings.simplefilter("ignore")
             model = model.fit(wide)
-            pred = model.predict(forecast_length=s.max_horizon)
+            pred = model.predict(forecast_length=self.horizon_)
         chosen = {
             "best_model": str(model.best_model_name),
             "best_model_params": _jsonable(model.best_model_params),
@@ -151,8 +156,6 @@ class AutoTSForecaster(Forecaster):
 
     def _predict(self, h: int, quantiles: list[float]) -> pd.DataFrame:
         s = self.settings
-        if h > s.max_horizon:
-            raise ValueError(f"autots was trained for horizons up to {s.max_horizon}, asked {h}")
         point, lower, upper = self.point_[:, :h], self.lower_[:, :h], self.upper_[:, :h]
         z_edge = norm.ppf(0.5 + s.prediction_interval / 2)
         qvals = np.empty((len(point), h, len(quantiles)))

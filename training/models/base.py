@@ -3,6 +3,9 @@
 Public `fit` / `predict` validate inputs and outputs; subclasses implement `_fit` / `_predict`:
 
 * `_fit(df)`: `df` is a validated, sorted copy of `unique_id, ds, y` (+ covariates);
+  the horizon the caller will ask for is data too: `fit(df, horizon=H)` stores it as
+  `self.horizon_` (a model with the `fixed_horizon` capability is trained for it and refuses
+  `fit` without it, and `predict` beyond it);
 * `_predict(h, quantiles)`: returns `unique_id, ds, <alias>, <alias>-qNN...` for the `h` weeks after
   each series' last training week. The base class checks the rows, clips at 0 and sorts quantiles.
 """
@@ -44,6 +47,11 @@ class NotFittedError(DarkHorseError, RuntimeError):
     pass
 
 
+class ModelError(DarkHorseError, ValueError):
+    """A model cannot be built or fitted as asked (invalid params, a history too short for it);
+    the message names the model."""
+
+
 class Forecaster:
     """Base class of every forecaster. Register subclasses with `training.models.register`."""
 
@@ -53,6 +61,8 @@ class Forecaster:
     global_model: ClassVar[bool] = False
     uses_covariates: ClassVar[bool] = False
     uses_future_covariates: ClassVar[bool] = False
+    # trained for the horizon given to `fit` (direct multi-step models): predicts up to it only
+    fixed_horizon: ClassVar[bool] = False
     model_name: ClassVar[str] = "forecaster"
 
     def __init__(self, *, alias: str | None = None, **params: Any) -> None:
@@ -62,12 +72,24 @@ class Forecaster:
             errs = "; ".join(
                 f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in e.errors()
             )
-            raise ValueError(f"model {self.model_name!r}: invalid params: {errs}") from None
+            raise ModelError(f"model {self.model_name!r}: invalid params: {errs}") from None
         self.alias = alias or self.model_name
         self.fitted_ = False
 
+    @classmethod
+    def test_params(cls) -> dict[str, Any]:
+        """Tiny settings for the contract test and CI smoke runs (seconds, not minutes)."""
+        return {}
+
     # ------------------------------------------------------------------ public API
-    def fit(self, df: pd.DataFrame) -> Forecaster:
+    def fit(self, df: pd.DataFrame, *, horizon: int | None = None) -> Forecaster:
+        if horizon is not None and int(horizon) < 1:
+            raise SchemaError(f"model {self.alias!r}: horizon must be at least 1, got {horizon}")
+        if self.fixed_horizon and horizon is None:
+            raise ValueError(
+                f"model {self.alias!r} is trained for a fixed horizon: call fit(df, horizon=H)"
+            )
+        self.horizon_ = None if horizon is None else int(horizon)
         data = validate_long(df)
         self.last_ds_ = data.groupby(ID, sort=True)[DS].max()
         self.n_series_ = len(self.last_ds_)
@@ -80,6 +102,9 @@ class Forecaster:
             raise NotFittedError(f"model {self.alias!r} must be fitted before predict")
         if int(h) < 1:
             raise SchemaError(f"h must be at least 1, got {h}")
+        horizon = getattr(self, "horizon_", None)
+        if self.fixed_horizon and horizon is not None and int(h) > horizon:
+            raise ValueError(f"model {self.alias!r} was trained for horizons up to {horizon}, asked {h}")
         qs = check_quantiles(quantiles)
         expected = future_index(self.last_ds_, int(h))
         out = self._predict(int(h), qs)

@@ -2,7 +2,7 @@
 
 Training samples are windows of the long frame: for an origin week `t` of a series, the
 `lookback` weeks ending at `t` (left-padded with zeros and a 0 "observed" flag when the series
-is younger) and the targets `t+1 .. t+max_horizon` (weeks past the series' end are masked out of
+is younger) and the targets `t+1 .. t+horizon` (weeks past the series' end are masked out of
 the loss, so the most recent origins still teach the network). Inputs per week: log1p(units)
 minus the window's mean log1p level (the level itself is a static input: a scale-free network
 that still knows the size of the item), the observed flag, the annual phase (sine, cosine) and,
@@ -31,7 +31,7 @@ from pydantic import Field
 from torch import nn
 
 from darkhorse.core.schema import DS, Y
-from training.models.base import ModelSettings
+from training.models.base import ModelError, ModelSettings
 from training.models.torch_common import (
     QUANTILE_GRID,
     Standardizer,
@@ -52,7 +52,6 @@ DAYS_PER_YEAR = 365.2425
 
 
 class LSTMSettings(ModelSettings):
-    max_horizon: int = Field(12, ge=1, le=104, description="Weeks ahead the network predicts.")
     lookback: int = Field(26, ge=2, le=156, description="Weeks of history per window.")
     hidden_size: int = Field(32, ge=1, le=1024)
     num_layers: int = Field(1, ge=1, le=4)
@@ -178,6 +177,12 @@ class LSTMForecaster(TorchForecaster):
     Settings = LSTMSettings
     global_model = True
     uses_covariates = True
+    fixed_horizon = True
+
+    @classmethod
+    def test_params(cls) -> dict[str, Any]:
+        return {"lookback": 8, "hidden_size": 8, "head_size": 16, "max_epochs": 2, "batch_size": 128,
+                "max_windows_per_epoch": 512, "max_val_windows": 256, "n_threads": 2}
 
     # ------------------------------------------------------------------ features
     def _table(self, df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -207,17 +212,17 @@ class LSTMForecaster(TorchForecaster):
         recent = (df[DS] >= last_origin - pd.Timedelta(weeks=s.train_weeks)).to_numpy()
         origins = np.flatnonzero((np.arange(len(df)) < ends[row_series]) & recent)
         if len(origins) == 0:
-            raise ValueError("lstm: no training window (every series has a single week)")
+            raise ModelError("lstm: no training window (every series has a single week)")
         o_series = row_series[origins]
         is_val = val_series[o_series]
 
         def windows(sel: np.ndarray) -> _Windows:
             o = origins[sel]
-            return _Windows(table, days, o, starts[row_series[o]], ends[row_series[o]], s.lookback, s.max_horizon)
+            return _Windows(table, days, o, starts[row_series[o]], ends[row_series[o]], s.lookback, self.horizon_)
 
         n_inputs = table.shape[1] + 1
         with torch_run(s.n_threads, s.seed) as gen:
-            self.net_ = _Net(n_inputs, 2, s.max_horizon, s)
+            self.net_ = _Net(n_inputs, 2, self.horizon_, s)
             module = _Module(self.net_, s)
             train_loader = _loader(windows(~is_val), s.batch_size, shuffle=True, generator=gen,
                                    max_windows=s.max_windows_per_epoch)
@@ -247,10 +252,8 @@ class LSTMForecaster(TorchForecaster):
     # ------------------------------------------------------------------ predict
     def _predict(self, h: int, quantiles: list[float]) -> pd.DataFrame:
         s = self.settings
-        if h > s.max_horizon:
-            raise ValueError(f"lstm was trained for horizons up to {s.max_horizon}, asked {h}")
         data = _Windows(self.tail_table_, self.tail_days_, self.tail_ends_, self.tail_starts_,
-                        self.tail_ends_, s.lookback, s.max_horizon)
+                        self.tail_ends_, s.lookback, self.horizon_)
         outs = []
         with torch_run(s.n_threads, s.seed), torch.no_grad():
             self.net_.eval()
@@ -282,6 +285,6 @@ class LSTMForecaster(TorchForecaster):
         self.tail_starts_ = arrays["tail_starts"]
         self.tail_ends_ = arrays["tail_ends"]
         self.tail_age_ = arrays["tail_age"]
-        self.net_ = _Net(int(info["n_inputs"]), 2, self.settings.max_horizon, self.settings)
+        self.net_ = _Net(int(info["n_inputs"]), 2, self.horizon_, self.settings)
         self.net_.load_state_dict(states["net"])
         self.net_.eval()

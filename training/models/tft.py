@@ -36,7 +36,7 @@ import torch
 from pydantic import Field, model_validator
 
 from darkhorse.core.schema import DS, ID, Y
-from training.models.base import Forecaster, ModelSettings
+from training.models.base import Forecaster, ModelError, ModelSettings
 from training.models.fallback import FallbackName, fill_from_fallback, fit_fallback
 from training.models.torch_common import (
     QUANTILE_GRID,
@@ -59,7 +59,6 @@ CALENDAR_COVARIATES = {"week_of_year", "weeks_since_first_event", "age_weeks"}
 
 
 class TFTSettings(ModelSettings):
-    max_horizon: int = Field(12, ge=1, le=104, description="Weeks ahead (decoder length).")
     max_encoder_length: int = Field(16, ge=2, le=156, description="Weeks of history the encoder sees.")
     min_encoder_length: int = Field(4, ge=1, description="Shorter series go to the fallback model.")
     hidden_size: int = Field(16, ge=1, le=512)
@@ -91,7 +90,7 @@ class TFTSettings(ModelSettings):
         return self
 
 
-def _dataset(frame: pd.DataFrame, s: TFTSettings, statics: list[str], observed: list[str], *, predict: bool):
+def _dataset(frame: pd.DataFrame, s: TFTSettings, horizon: int, statics: list[str], observed: list[str], *, predict: bool):
     """A TimeSeriesDataSet with no fitted state of its own (all scaling done before)."""
     from pytorch_forecasting import TimeSeriesDataSet
     from pytorch_forecasting.data import EncoderNormalizer
@@ -104,8 +103,8 @@ def _dataset(frame: pd.DataFrame, s: TFTSettings, statics: list[str], observed: 
         group_ids=["sid"],
         max_encoder_length=s.max_encoder_length,
         min_encoder_length=s.min_encoder_length,
-        max_prediction_length=s.max_horizon,
-        min_prediction_length=s.max_horizon if predict else 1,
+        max_prediction_length=horizon,
+        min_prediction_length=horizon if predict else 1,
         static_reals=statics,
         time_varying_known_reals=list(KNOWN),
         time_varying_unknown_reals=[TARGET, *observed],
@@ -126,6 +125,13 @@ class TFTForecaster(TorchForecaster):
     global_model = True
     uses_covariates = True
     uses_future_covariates = True
+    fixed_horizon = True
+
+    @classmethod
+    def test_params(cls) -> dict[str, Any]:
+        return {"max_encoder_length": 8, "min_encoder_length": 4, "hidden_size": 8, "attention_head_size": 1,
+                "hidden_continuous_size": 4, "max_epochs": 1, "batch_size": 64, "batches_per_epoch": 4,
+                "max_val_windows": 128, "n_threads": 2}
 
     # ------------------------------------------------------------------ frames
     def _observed(self, df: pd.DataFrame) -> list[str]:
@@ -204,14 +210,14 @@ class TFTForecaster(TorchForecaster):
         val_frame = fit_rows[fit_rows["sid"].isin(val_ids)]
         self._keep_prediction_frame(df, frame, ids, lengths)
         if train_frame.empty:
-            raise ValueError(f"tft: no series has the {s.min_encoder_length + 1} weeks a training window needs")
+            raise ModelError(f"tft: no series has the {s.min_encoder_length + 1} weeks a training window needs")
         with torch_run(s.n_threads, s.seed) as gen:
-            train_ds = _dataset(train_frame, s, self.statics_, self.observed_, predict=False)
+            train_ds = _dataset(train_frame, s, self.horizon_, self.statics_, self.observed_, predict=False)
             self.net_ = self._network(train_ds)
             train_loader = train_ds.to_dataloader(train=True, batch_size=s.batch_size, generator=gen, num_workers=0)
             val_loader = None
             if len(val_frame):
-                val_ds = _dataset(val_frame, s, self.statics_, self.observed_, predict=False)
+                val_ds = _dataset(val_frame, s, self.horizon_, self.statics_, self.observed_, predict=False)
                 n = len(val_ds)
                 keep = np.sort(np.random.default_rng(s.seed).permutation(n)[: s.max_val_windows]).tolist()
                 val_loader = val_ds.to_dataloader(train=False, batch_size=s.batch_size * 4, sampler=keep,
@@ -244,14 +250,14 @@ class TFTForecaster(TorchForecaster):
         )
 
     def _keep_prediction_frame(self, df: pd.DataFrame, frame: pd.DataFrame, ids: np.ndarray, lengths: np.ndarray) -> None:
-        """Each long-enough series' last `max_encoder_length` weeks and its `max_horizon` future
+        """Each long-enough series' last `max_encoder_length` weeks and its `horizon_` future
         weeks (known reals filled in, observed values 0: the decoder never reads them)."""
         s = self.settings
         ok = set(ids[lengths >= s.min_encoder_length])
         enc = frame[frame["sid"].isin(ok)].groupby("sid", sort=True).tail(s.max_encoder_length)
         last = enc.groupby("sid", sort=True).tail(1)
-        steps = np.arange(1, s.max_horizon + 1)
-        fut = last.loc[last.index.repeat(s.max_horizon)].copy()
+        steps = np.arange(1, self.horizon_ + 1)
+        fut = last.loc[last.index.repeat(self.horizon_)].copy()
         k = np.tile(steps, len(last))
         fut["time_idx"] = fut["time_idx"].to_numpy() + k
         fut["age"] = fut["age"].to_numpy() + k / 52.0
@@ -265,9 +271,9 @@ class TFTForecaster(TorchForecaster):
 
     # ------------------------------------------------------------------ predict
     def _raw_quantiles(self) -> tuple[np.ndarray, list[str], list[dict]]:
-        """(series, max_horizon, grid) in log space for the TFT series, their ids, raw outputs."""
+        """(series, horizon_, grid) in log space for the TFT series, their ids, raw outputs."""
         s = self.settings
-        ds = _dataset(self.pred_frame_, s, self.statics_, self.observed_, predict=True)
+        ds = _dataset(self.pred_frame_, s, self.horizon_, self.statics_, self.observed_, predict=True)
         loader = ds.to_dataloader(train=False, batch_size=512, num_workers=0)
         outs, sids, raws = [], [], []
         self.net_.eval()
@@ -301,8 +307,6 @@ class TFTForecaster(TorchForecaster):
 
     def _predict(self, h: int, quantiles: list[float]) -> pd.DataFrame:
         s = self.settings
-        if h > s.max_horizon:
-            raise ValueError(f"tft was trained for horizons up to {s.max_horizon}, asked {h}")
         ids = list(self.last_ds_.index)
         grid = np.full((len(ids), h, len(QUANTILE_GRID)), np.nan)
         if not self.pred_frame_.empty:
@@ -347,6 +351,6 @@ class TFTForecaster(TorchForecaster):
         self.short_ids_ = arrays["short_ids"].astype(str)
         self.fallback_ = subs.get("fallback")
         with torch_run(self.settings.n_threads, self.settings.seed):
-            self.net_ = self._network(_dataset(self.pred_frame_, self.settings, self.statics_, self.observed_, predict=True))
+            self.net_ = self._network(_dataset(self.pred_frame_, self.settings, self.horizon_, self.statics_, self.observed_, predict=True))
             self.net_.load_state_dict(states["net"])
         self.net_.eval()

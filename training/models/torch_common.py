@@ -178,10 +178,6 @@ def interpolate_quantiles(values: np.ndarray, grid: Sequence[float], levels: Seq
 
 
 # --------------------------------------------------------------------------- features
-def log1p_clip(x: np.ndarray) -> np.ndarray:
-    return np.log1p(np.clip(np.asarray(x, dtype="float64"), 0.0, None))
-
-
 def calendar(ds: pd.Series | pd.DatetimeIndex) -> np.ndarray:
     """(n, 2): sine and cosine of the ISO week of year."""
     woy = pd.DatetimeIndex(ds).isocalendar().week.to_numpy().astype("float64")
@@ -268,6 +264,7 @@ class TorchForecaster(Forecaster):
         arrays = dict(arrays)
         arrays["_ids"] = self.last_ds_.index.to_numpy().astype(str)
         arrays["_last_ds"] = self.last_ds_.to_numpy().astype("datetime64[ns]").astype("int64")
+        arrays["_horizon"] = np.array([self.horizon_ or 0], dtype="int64")
         states = {}
         for name in self.nets:
             net = getattr(self, f"{name}_", None)
@@ -280,6 +277,7 @@ class TorchForecaster(Forecaster):
         last = pd.to_datetime(arrays.pop("_last_ds").astype("int64"))
         self.last_ds_ = pd.Series(last, index=pd.Index(ids.astype(object), name=ID), name=DS)
         self.n_series_ = len(ids)
+        self.horizon_ = int(arrays.pop("_horizon")[0]) or None
         self._import(info, arrays, states, subs)
         self.fitted_ = True
 
