@@ -42,3 +42,15 @@ items_source = FileSource(
         "time-invariant columns are features (totals and last dates see the future)."
     ),
 )
+
+series_intervals_source = FileSource(
+    name="series_intervals",
+    path=str(MARTS_DIR / "series_intervals.parquet"),
+    file_format=ParquetFormat(),
+    timestamp_field="available_at",
+    description=(
+        "Interval load panel of the request logs, one row per series per interval; stamped "
+        "with the interval's close (available_at = interval_start + grain, UTC). No rows "
+        "without a request_log source."
+    ),
+)

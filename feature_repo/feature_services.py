@@ -2,7 +2,7 @@
 serving see the same features; a consumer that needs a change gets a new version."""
 
 from feast import FeatureService
-from feature_views import item_static, item_weekly_activity
+from feature_views import item_static, item_weekly_activity, series_interval_activity
 
 training_v1 = FeatureService(
     name="training_v1",
@@ -16,4 +16,18 @@ serving_v1 = FeatureService(
     features=[item_weekly_activity, item_static],
     description="Online features for the serving API: the latest closed week of each item.",
     tags={"consumer": "serving"},
+)
+
+load_training_v1 = FeatureService(
+    name="load_training_v1",
+    features=[series_interval_activity],
+    description="Point-in-time load training sets (entity = series, timestamp = the origin).",
+    tags={"consumer": "load-training"},
+)
+
+load_serving_v1 = FeatureService(
+    name="load_serving_v1",
+    features=[series_interval_activity],
+    description="Online load features: the latest closed interval of each series.",
+    tags={"consumer": "load-serving"},
 )

@@ -10,8 +10,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import yaml
-from data_sources import item_weeks_source, items_source
-from entities import item
+from data_sources import item_weeks_source, items_source, series_intervals_source
+from entities import item, series
 from feast import FeatureView, Field
 from feast.types import Float64, Int32, Int64, String, UnixTimestamp
 
@@ -77,4 +77,29 @@ item_static = FeatureView(
     online=True,
     description="Time-invariant item attributes, known from the close of the item's first week.",
     tags={"grain": "item", "stamp": "first week close"},
+)
+
+series_interval_activity = FeatureView(
+    name="series_interval_activity",
+    entities=[series],
+    ttl=timedelta(weeks=TTL_WEEKS),
+    schema=[
+        Field(name="requests", dtype=Float64, description="Requests in the interval."),
+        Field(name="work_units", dtype=Float64, description="Work units (e.g. tokens) in the interval."),
+        Field(name="requests_lookback_sum", dtype=Float64, description="Requests over the lookback window."),
+        Field(name="requests_day_sum", dtype=Float64, description="Requests over the last day."),
+        Field(name="work_units_lookback_sum", dtype=Float64, description="Work units over the lookback window."),
+        Field(name="requests_day_ago", dtype=Float64, description="Requests of the same interval a day before."),
+        Field(name="requests_week_ago", dtype=Float64, description="Requests of the same interval a week before."),
+        Field(name="minute_of_day", dtype=Int32, description="Minute of day (UTC) the interval starts."),
+        Field(name="day_of_week", dtype=Int32, description="ISO day of week of the interval."),
+        Field(name="intervals_since_first", dtype=Int32, description="Age of the series in intervals."),
+    ],
+    source=series_intervals_source,
+    online=True,
+    description=(
+        "The series' last closed interval: load and rolling past windows. Offline joins at a "
+        "timestamp see only intervals closed by then; online reads return the latest window."
+    ),
+    tags={"grain": "series-interval", "stamp": "interval close"},
 )

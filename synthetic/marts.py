@@ -43,6 +43,24 @@ ITEM_WEEKS_SCHEMA = pa.schema(
         ("week_of_year", pa.int32()),
     ]
 )
+SERIES_INTERVALS_SCHEMA = pa.schema(
+    [
+        ("series_id", pa.string()),
+        ("interval_start", TS),
+        ("available_at", TS),
+        ("requests", pa.float64()),
+        ("work_units", pa.float64()),
+        ("log_rows", pa.int64()),
+        ("requests_lookback_sum", pa.float64()),
+        ("requests_day_sum", pa.float64()),
+        ("work_units_lookback_sum", pa.float64()),
+        ("requests_day_ago", pa.float64()),
+        ("requests_week_ago", pa.float64()),
+        ("minute_of_day", pa.int32()),
+        ("day_of_week", pa.int32()),
+        ("intervals_since_first", pa.int32()),
+    ]
+)
 LABELS_SCHEMA = pa.schema(
     [
         ("item_id", pa.string()),
@@ -258,6 +276,8 @@ def write_synthetic_marts(marts_dir: Path, **kwargs: Any) -> dict[str, pd.DataFr
     for name, df in frames.items():
         table = pa.Table.from_pandas(df, schema=schemas[name], preserve_index=False)
         pq.write_table(table, marts_dir / f"{name}.parquet")
+    # a build without a request_log source exports the interval load panel without rows
+    pq.write_table(SERIES_INTERVALS_SCHEMA.empty_table(), marts_dir / "series_intervals.parquet")
     return frames
 
 

@@ -90,12 +90,14 @@ def test_declarations_follow_the_config(tmp_path):
     cfg = write_config(tmp_path, SOURCES)
     decl = features.load_declarations(cfg)
     views = {fv.name: fv for fv in decl.feature_views}
-    assert set(views) == {features.WEEKLY_VIEW, features.STATIC_VIEW}
+    assert set(views) == {features.WEEKLY_VIEW, features.STATIC_VIEW, "series_interval_activity"}
     assert views[features.WEEKLY_VIEW].ttl == timedelta(weeks=cfg.feast.ttl_weeks)
     assert not views[features.STATIC_VIEW].ttl  # static attributes never expire
     paths = {ds.name: ds.path for ds in decl.data_sources}
     assert paths["item_weeks"] == str(cfg.data_dir / "marts" / "item_weeks.parquet")
-    assert {fs.name for fs in decl.feature_services} == {"training_v1", "serving_v1"}
+    assert {fs.name for fs in decl.feature_services} == {
+        "training_v1", "serving_v1", "load_training_v1", "load_serving_v1",
+    }
     # labels and whole-history item attributes are never features
     names = {f.name for fv in decl.feature_views for f in fv.features}
     assert not names & {"units_future_sum", "growth_score", "is_hot_seller", "total_units",
@@ -173,7 +175,7 @@ def test_apply_removes_objects_no_longer_declared(deployment):
     out = features.apply(cfg)
     assert "retired_v0" in out["removed"]
     assert {s.name for s in features.feature_store(cfg).list_feature_services()} == {
-        "training_v1", "serving_v1"}
+        "training_v1", "serving_v1", "load_training_v1", "load_serving_v1"}
 
 
 @pytest.mark.integration

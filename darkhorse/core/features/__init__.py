@@ -13,12 +13,15 @@ editing any YAML. One module a job:
 * `columns`: a service's features and dtypes (`feature_columns`, `weekly_feature_names`);
 * `offline`: `historical_features(config, entities) -> DataFrame` (point in time, `training_v1`);
 * `online`: `online_features(config, item_ids) -> OnlineFeatures(features, unknown_items,
-  staleness)`.
+  staleness)`;
+* `load`: the interval load panel (entity = series): `series_historical_features`,
+  `series_online_features`.
 
 The names below are the public API; import them from `darkhorse.core.features`.
 """
 
 from darkhorse.core.features.columns import feature_columns, weekly_feature_names
+from darkhorse.core.features.load import series_historical_features, series_online_features
 from darkhorse.core.features.materialization import data_time_range, materialize
 from darkhorse.core.features.offline import historical_features
 from darkhorse.core.features.online import OnlineFeatures, online_features
@@ -58,5 +61,7 @@ __all__ = [
     "materialize",
     "online_features",
     "repo_config",
+    "series_historical_features",
+    "series_online_features",
     "weekly_feature_names",
 ]

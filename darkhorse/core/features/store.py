@@ -36,8 +36,17 @@ WEEKLY_VIEW = "item_weekly_activity"
 STATIC_VIEW = "item_static"
 ENTITY_KEY = "item_id"
 EVENT_TIMESTAMP = "event_timestamp"
+# the interval load panel of request_log sources (no rows without one)
+LOAD_TRAINING_SERVICE = "load_training_v1"
+LOAD_SERVING_SERVICE = "load_serving_v1"
+LOAD_VIEW = "series_interval_activity"
+SERIES_KEY = "series_id"
 # (mart file, its point-in-time column): what Feast reads from the published marts
-FEATURE_MARTS = {"item_weeks": "available_at", "items": "first_available_at"}
+FEATURE_MARTS = {
+    "item_weeks": "available_at",
+    "items": "first_available_at",
+    "series_intervals": "available_at",
+}
 
 SHIPPED_REPO_DIR = Path(__file__).resolve().parents[3] / "feature_repo"
 
