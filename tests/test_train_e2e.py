@@ -130,3 +130,20 @@ def test_a_broken_feature_store_is_one_line_not_a_traceback(trained, tmp_path):
     (line,) = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
     assert f"(registry {registry})" in line and "DecodeError" in line and "darkhorse build" in line
     assert not (tmp_path / "out" / "train.json").exists()
+
+
+def test_invalid_model_params_are_one_line_exit_2(trained, tmp_path):
+    """A model's params failing its settings is a bad input (exit 2, one line naming the field)."""
+    _, tmp, env, _ = trained
+    doc = yaml.safe_load((tmp / "darkhorse.yaml").read_text())
+    doc["paths"] = {k: str((tmp / v).resolve()) for k, v in doc["paths"].items()}
+    doc["forecast"] = {"models": [{"model": "statquant", "params": {"no_such_param": 1}}]}
+    (tmp_path / "darkhorse.yaml").write_text(yaml.safe_dump(doc))
+
+    proc = subprocess.run([f"{BIN}/darkhorse", "backtest", "--out", str(tmp_path / "out"), "--config",
+                           str(tmp_path / "darkhorse.yaml")], capture_output=True, text=True, env=env, timeout=600)
+
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    (line,) = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+    assert "model 'statquant': invalid params: no_such_param" in line
