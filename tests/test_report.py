@@ -379,6 +379,33 @@ def test_only_required_inputs(outputs: Path, tmp_path: Path) -> None:
         assert set(cells(row_of(page, m))) == {"–"}
 
 
+def test_timings_show_each_members_worth_to_the_blend(outputs: Path, tmp_path: Path) -> None:
+    out = copy_outputs(outputs, tmp_path / "run")
+    page = Page(write_report(out).read_text(encoding="utf-8"))
+    assert [t for t, _ in row_of(page, "Model / step")] == ["Model / step", "Seconds", "Share"]
+    assert "makes the blend better" not in (out / "report.html").read_text(encoding="utf-8")
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    metrics["contributions"] = {
+        "xgboost": {"mase_without": 0.951, "delta": 0.049, "seconds": 2.5},
+        "naive": {"mase_without": 0.899, "delta": -0.003, "seconds": 1.5},
+    }
+    (out / "metrics.json").write_text(json.dumps(metrics))
+    html = write_report(out).read_text(encoding="utf-8")
+    page = Page(html)
+
+    assert [t for t, _ in row_of(page, "Model / step")] == [
+        "Model / step", "Seconds", "Share", "Blend MASE without it", "Change in blend MASE",
+    ]
+    # timings rows come after the forecast table's rows of the same names: read them by section
+    timings = html.split("<h2>Timings</h2>", 1)[1].split("<h2>", 1)[0]
+    rows = Page(timings).rows
+    assert cells(rows["xgboost"]) == ["4.5", "25.7%", "0.951", "0.049"]  # 4.5 of 17.5 s
+    assert cells(rows["naive"]) == ["1.5", "8.6%", "0.899", "-0.003"]
+    assert cells(rows["blend"])[2:] == ["–", "–"]
+    assert "positive change means the member makes the blend better" in timings
+
+
 def test_smape_without_series_metrics_is_the_backtest_metric(outputs: Path, tmp_path: Path) -> None:
     """With no series_metrics.parquet, per-series sMAPE comes from forecasts.parquet through
     training.metrics.smape (the backtest's own metric); a week without an actual is no error."""

@@ -105,7 +105,7 @@ def render(run: Run, title: str, plots: list[PlotView]) -> str:
         windows=windows_table(run),
         forecast=forecast_table(run),
         hot=hot_table(run),
-        timings=timing_rows(run),
+        timings=timing_table(run),
         plots=plots,
     )
 
@@ -229,12 +229,28 @@ def hot_table(run: Run) -> Table | None:
     return metric_table(rows, HOT_COLUMNS, row_header="Scorer")
 
 
-def timing_rows(run: Run) -> list[tuple[str, str, str]] | None:
+def timing_table(run: Run) -> Grid | None:
+    """Seconds per model or step and their share; for blend members, when metrics.json has
+    their `contributions`, the blend's MASE without the member and the change (positive: the
+    member helps the blend)."""
     timings = run.metrics.get("timings_s")
     if not isinstance(timings, dict) or not timings:
         return None
     total = sum(x for x in (number(v) for v in timings.values()) if x is not None)
-    return [(str(name), fmt(secs), _share(secs, total)) for name, secs in timings.items()]
+    contributions = run.metrics.get("contributions")
+    contributions = contributions if isinstance(contributions, dict) and contributions else None
+    columns = ["Model / step", "Seconds", "Share"]
+    if contributions:
+        columns += ["Blend MASE without it", "Change in blend MASE"]
+    rows = []
+    for name, secs in timings.items():
+        row = [str(name), fmt(secs), _share(secs, total)]
+        if contributions:
+            c = contributions.get(name)
+            c = c if isinstance(c, dict) else {}
+            row += [fmt(c.get("mase_without")), fmt(c.get("delta"))]
+        rows.append(row)
+    return Grid(columns, rows)
 
 
 def _share(value: Any, total: float) -> str:
