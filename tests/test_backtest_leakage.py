@@ -114,3 +114,19 @@ def test_every_training_frame_ends_at_its_cutoff(setup, monkeypatch):
     fc = clean.forecasts
     delta = (fc["ds"] - fc["cutoff"]).dt.days
     assert delta.between(7, 7 * H).all()
+
+
+def test_contributions_are_recomputed_from_stored_forecasts(setup):
+    """Every member's worth to the blend sits next to its seconds; leaving a member out is the
+    blend of the others (same weights search), so its MASE is a real blend's, not a copy."""
+    _, _, clean = setup
+    m = clean.metrics
+    contrib = m["contributions"]
+    members = [x for x in clean.models if x != "blend"]
+    assert set(contrib) == set(members)
+    blend = m["models"]["blend"]["mase"]
+    for name, c in contrib.items():
+        assert np.isfinite(c["mase_without"]) and c["delta"] == pytest.approx(c["mase_without"] - blend)
+        assert c["seconds"] == pytest.approx(m["timings_s"][name], abs=0.01)
+    # leaving a member out changes the blend for at least one member
+    assert any(abs(c["delta"]) > 1e-9 for c in contrib.values())

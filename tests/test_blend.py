@@ -1,0 +1,89 @@
+"""The blend's weights: per horizon bucket, shrinkage chosen on the data, members dropped cleanly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from training.blend import SHRINKAGE_GRID, bucket_of, combine, learn_weights
+
+QS: list[float] = []
+
+
+def _validation(n_series: int, cutoffs: int, rule, seed: int = 0) -> pd.DataFrame:
+    """Rows (series, cutoff, step 1..12) with members a and b; `rule(series, cutoff, step, rng)`
+    returns (error of a, error of b)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    base = pd.Timestamp("2024-01-01")
+    for i in range(n_series):
+        for c in range(cutoffs):
+            cutoff = base + pd.Timedelta(weeks=4 * c)
+            for k in range(1, 13):
+                y = 10.0 + rng.normal()
+                ea, eb = rule(i, c, k, rng)
+                rows.append({"unique_id": f"s{i}", "cutoff": cutoff, "ds": cutoff + pd.Timedelta(weeks=k),
+                             "y": y, "a": y + ea, "b": y + eb, "scale": 1.0})
+    return pd.DataFrame(rows)
+
+
+def test_bucket_of_splits_steps():
+    assert list(bucket_of(np.arange(1, 13), [4, 8])) == [0] * 4 + [1] * 4 + [2] * 4
+
+
+def test_each_horizon_bucket_learns_from_its_own_errors():
+    # a is exact for steps 1-4 and poor later; b the other way round
+    v = _validation(20, 2, lambda i, c, k, r: (0.0, 5.0) if k <= 4 else (5.0, 0.0))
+    w, g = learn_weights(v, ["a", "b"], shrinkage=0.0)
+    assert g.loc[0, "a"] == 1.0 and g.loc[2, "b"] == 1.0 and g.loc[1, "b"] == 1.0
+    preds = v[v["cutoff"] == v["cutoff"].max()].drop(columns="y")
+    out = combine(preds, ["a", "b"], w, g, QS)
+    exact = np.where((out["ds"] - out["cutoff"]).dt.days // 7 <= 4, preds["a"], preds["b"])
+    np.testing.assert_allclose(out["blend"].to_numpy(), exact)
+
+
+def test_shrinkage_is_large_when_series_errors_are_noise():
+    # which member is closer flips at random: a series' own past says nothing
+    v = _validation(60, 3, lambda i, c, k, r: (r.normal(0, 2), r.normal(0, 2)))
+    w, _ = learn_weights(v, ["a", "b"])
+    assert w.attrs["shrinkage"] >= 16.0
+
+
+def test_shrinkage_is_small_when_series_differ_for_good():
+    # even series: a is exact; odd series: b is exact, at every cutoff
+    v = _validation(40, 3, lambda i, c, k, r: (0.0, 4.0) if i % 2 == 0 else (4.0, 0.0))
+    w, _ = learn_weights(v, ["a", "b"])
+    assert w.attrs["shrinkage"] <= 4.0
+    even = w[w["unique_id"] == "s0"]
+    assert (even["a"] > 0.8).all()
+
+
+def test_one_cutoff_uses_the_fallback_shrinkage():
+    v = _validation(10, 1, lambda i, c, k, r: (0.0, 1.0))
+    w, _ = learn_weights(v, ["a", "b"], fallback_shrinkage=7.0)
+    assert w.attrs["shrinkage"] == 7.0
+    assert 7.0 not in SHRINKAGE_GRID
+
+
+def test_missing_bucket_takes_the_nearest_shorter_one():
+    v = _validation(20, 2, lambda i, c, k, r: (0.0, 5.0))
+    v = v[(v["ds"] - v["cutoff"]).dt.days // 7 <= 4]  # only steps 1-4 are known
+    w, g = learn_weights(v, ["a", "b"], shrinkage=0.0)
+    assert (g["a"] == 1.0).all()
+    assert set(w["bucket"]) == {0, 1, 2}
+
+
+def test_blend_fit_takes_the_horizon(frame=None):
+    from training.models import create
+
+    from .retail_frames import weekly_retail
+
+    frame = weekly_retail(20)
+    b = create("blend", members=[{"model": "naive"}, {"model": "seasonal_naive"}], inner_windows=3)
+    with pytest.raises(ValueError, match="fixed horizon"):
+        b.fit(frame)
+    b.fit(frame, horizon=6)
+    assert b.horizon_ == 6 and b.shrinkage_ in SHRINKAGE_GRID
+    out = b.predict(h=6)
+    assert len(out) == frame["unique_id"].nunique() * 6
