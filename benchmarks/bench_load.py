@@ -1,0 +1,192 @@
+"""Replay of the replica plan on the three shipped request traces, against the two plans a
+platform team runs without a forecast.
+
+For each trace (data/raw/request_load/): the load per interval (complete intervals only, gaps
+as zeros, like dbt's `series_intervals`), then over the evaluation window (the trace's last
+intervals):
+
+* rolling forecasts (training.load.replay): every interval's forecast made at its decision
+  time t - lead, members refitted every `refit` intervals;
+* the DarkHorse plan from each member's and the ensemble's quantiles: replicas =
+  ceil(q_0.95 / throughput) (darkhorse.serving.capacity.forecast_plan);
+* the reactive autoscaler at 70% target utilisation on the last closed interval, same lead and
+  cooldown; and the same autoscaler at the highest target whose violations do not exceed the
+  ensemble plan's ("same SLO": what it costs to reach the same violations by reacting);
+* static provisioning at the peak of the history before the window.
+
+Throughput per replica is set so the history's peak needs 20 replicas. Reports violations
+(intervals whose load exceeds capacity), replica-hours and scaling actions per plan, with the
+forecasts' MAE and the share of intervals above their q95; writes JSON under --out-dir.
+
+    python benchmarks/bench_load.py                 # all three traces
+    python benchmarks/bench_load.py --traces elb    # one
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from darkhorse.core.env import set_offline_defaults  # noqa: E402
+from darkhorse.core.schema import DS, ID, Y, quantile_columns  # noqa: E402
+from darkhorse.serving import capacity  # noqa: E402
+from training.load import create, rolling_forecasts  # noqa: E402
+
+RAW = REPO / "data" / "raw" / "request_load"
+LEVELS = tuple(round(x, 2) for x in np.arange(0.05, 0.96, 0.05))
+SLO_QUANTILE = 0.95
+PEAK_REPLICAS = 20
+
+
+@dataclass(frozen=True)
+class Trace:
+    name: str
+    file: str
+    timestamp: str
+    count: str | None  # None: one row per request
+    freq: str
+    eval_intervals: int
+    refit: int
+    lead: int
+    cooldown: int
+
+
+TRACES = {
+    "elb": Trace("elb", "elb_request_count_8c0756.csv", "timestamp", "value", "5min", 2 * 288, 12, 1, 3),
+    "nyc_taxi": Trace("nyc_taxi", "nyc_taxi.csv", "timestamp", "value", "30min", 14 * 48, 48, 1, 2),
+    "azure_llm": Trace("azure_llm", "AzureLLMInferenceTrace_conv.csv", "TIMESTAMP", None, "1min", 20, 5, 1, 2),
+}
+
+
+def interval_load(trace: Trace) -> pd.DataFrame:
+    """`unique_id, ds, y`: the trace's load per complete interval, dense (the dbt panel's rules:
+    the partial first interval and the interval holding the last timestamp are left out)."""
+    raw = pd.read_csv(RAW / trace.file)
+    ts = pd.to_datetime(raw[trace.timestamp])
+    counts = raw[trace.count].astype("float64") if trace.count else pd.Series(1.0, index=raw.index)
+    start = ts.dt.floor(trace.freq)
+    first = ts.min().floor(trace.freq)
+    first = first if first == ts.min() else first + pd.Timedelta(trace.freq)
+    last = ts.max().floor(trace.freq) - pd.Timedelta(trace.freq)
+    per = counts.groupby(start).sum()
+    spine = pd.date_range(first, last, freq=trace.freq)
+    y = per.reindex(spine, fill_value=0.0)
+    return pd.DataFrame({ID: trace.name, DS: spine, Y: y.to_numpy()})
+
+
+def _members(trace: Trace, n_history: int) -> dict[str, Any]:
+    per_day = int(pd.Timedelta("1D") / pd.Timedelta(trace.freq))
+    members = {"seasonal_naive_day": lambda: create("seasonal_naive", period="day")}
+    if n_history > 7 * per_day:
+        members["seasonal_naive_week"] = lambda: create("seasonal_naive", period="week")
+    members["mstl"] = lambda: create("mstl")
+    return members
+
+
+def replay(trace: Trace) -> dict[str, Any]:
+    load = interval_load(trace)
+    n = len(load)
+    eval_start = load[DS].iloc[n - trace.eval_intervals]
+    history = load[Y].to_numpy()[: n - trace.eval_intervals]
+    members = _members(trace, len(history))
+    t0 = time.perf_counter()
+    fc = rolling_forecasts(
+        load, freq=trace.freq, members=members, eval_start=eval_start, lead=trace.lead,
+        refit_every=trace.refit, quantiles=LEVELS,
+    )
+    forecast_seconds = time.perf_counter() - t0
+    actual = fc[Y].to_numpy()
+    hours = pd.Timedelta(trace.freq) / pd.Timedelta("1h")
+    throughput = max(history.max(), 1.0) / PEAK_REPLICAS
+    settings = capacity.PlanSettings(
+        throughput=throughput, quantile=SLO_QUANTILE, min_replicas=1, max_replicas=10 * PEAK_REPLICAS,
+        lead=trace.lead, cooldown=trace.cooldown, target_utilisation=0.7,
+    )
+    rows: list[dict[str, Any]] = []
+
+    def add(name: str, plan: capacity.Plan, **extra: Any) -> capacity.Outcome:
+        out = capacity.evaluate(plan, actual, interval_hours=hours)
+        rows.append({"plan": name, **asdict(out), **extra})
+        return out
+
+    outcomes = {}
+    for m in [*members, "ensemble"]:
+        q = fc[quantile_columns(m, LEVELS)].to_numpy()
+        plan = capacity.forecast_plan(np.array(LEVELS), q, settings)
+        outcomes[m] = add(
+            f"darkhorse ({m})", plan,
+            expected_violations=round(plan.expected_over_capacity, 1),
+            mae=float(np.mean(np.abs(actual - fc[m].to_numpy()))),
+            above_q95=float(np.mean(actual > fc[f"{m}-q95"].to_numpy())),
+        )
+    before = history[-(trace.lead + 1):]
+    add("reactive (70% target)", capacity.reactive_plan(actual, settings, history=before))
+    # the reactive scaler at the same SLO: the highest target with no more violations
+    goal = outcomes["ensemble"].violations
+    for target in np.arange(1.0, 0.04, -0.05):
+        s = capacity.PlanSettings(**{**asdict(settings), "target_utilisation": round(float(target), 2)})
+        plan = capacity.reactive_plan(actual, s, history=before)
+        if capacity.evaluate(plan, actual, interval_hours=hours).violations <= goal:
+            add(f"reactive, same SLO ({target:.0%} target)", plan)
+            break
+    else:
+        rows.append({"plan": "reactive, same SLO", "note": "no target down to 5% reaches it"})
+    add("static peak", capacity.static_plan(history, len(actual), settings))
+    return {
+        "trace": trace.name, "freq": trace.freq, "intervals": n, "eval_intervals": len(actual),
+        "eval_start": str(eval_start), "lead": trace.lead, "cooldown": trace.cooldown, "refit": trace.refit,
+        "throughput_per_replica": throughput, "slo_quantile": SLO_QUANTILE,
+        "forecast_seconds": round(forecast_seconds, 1), "rows": rows,
+    }
+
+
+def render(result: dict[str, Any]) -> str:
+    head = (
+        f"{result['trace']} ({result['freq']}, last {result['eval_intervals']} of {result['intervals']} intervals, "
+        f"lead {result['lead']}, cooldown {result['cooldown']}, refit every {result['refit']}, "
+        f"{result['throughput_per_replica']:.1f} per replica per interval, forecasts {result['forecast_seconds']} s)"
+    )
+    lines = [head, f"{'plan':<38} {'violations':>10} {'exp.viol':>8} {'replica-h':>10} {'actions':>8} {'util':>6} {'MAE':>9} {'>q95':>6}"]
+    for r in result["rows"]:
+        if "violations" not in r:
+            lines.append(f"{r['plan']:<38} {r.get('note', '')}")
+            continue
+        lines.append(
+            f"{r['plan']:<38} {r['violations']:>10d} {r.get('expected_violations', ''):>8} {r['replica_hours']:>10.1f} "
+            f"{r['scaling_actions']:>8d} {r['mean_utilisation']:>6.2f} "
+            f"{'' if 'mae' not in r else format(r['mae'], '.1f'):>9} {'' if 'above_q95' not in r else format(r['above_q95'], '.3f'):>6}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    set_offline_defaults()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--traces", nargs="+", choices=sorted(TRACES), default=list(TRACES))
+    parser.add_argument("--out-dir", type=Path, default=REPO / "data" / "bench" / "load")
+    args = parser.parse_args(argv)
+    results = []
+    for name in args.traces:
+        result = replay(TRACES[name])
+        print(render(result), "\n", flush=True)
+        results.append(result)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    (args.out_dir / "load_replay.json").write_text(json.dumps(results, indent=2, default=float))
+    print(f"written {args.out_dir / 'load_replay.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
