@@ -1,0 +1,184 @@
+"""The streaming load predictor: a buffer of recent intervals per series, seeded from the
+published interval panel, appended to by observations, forecast and planned from on request.
+
+* `observe(series_id, points)`: counts per interval start. Timestamps must sit on the grain and
+  increase; loads must be finite and non-negative (else `RequestError` naming the field).
+  Points at or before the series' last interval are late: reported, not applied (the buffer
+  never rewrites the past). Intervals skipped between the last one and a new point become zero
+  rows, as in the panel, and are reported as filled.
+* `forecast(series_id, h, quantiles)`: the next `h` intervals after the buffer's end, from a
+  `training.load` member fitted on the buffer.
+* `plan(series_id, h, settings)`: `capacity.forecast_plan` over that forecast.
+
+State survives a restart: every accepted observation rewrites the series' buffer file
+(`<state_dir>/<sha256 of the series id>.npz`, written beside and renamed into place), and a
+new `LoadStream` on the same folder reads the buffers back instead of seeding again. Only the
+series of the seed panel are known: no request names a file or creates one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from darkhorse.core.schema import DS, ID, Y, check_quantiles, quantile_columns
+from darkhorse.serving import capacity
+from darkhorse.serving.engine import RequestError
+from training.load import create, periods
+from training.load.frame import step
+
+STATE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What `observe` did with a request's points."""
+
+    series_id: str
+    accepted: int
+    late: list[str]  # ISO timestamps of points at or before the buffer's last interval
+    filled: int  # skipped intervals written as zero rows
+    last_interval: str
+
+
+class LoadStream:
+    def __init__(
+        self,
+        state_dir: str | Path,
+        *,
+        freq: str,
+        model: str = "seasonal_naive",
+        params: dict[str, Any] | None = None,
+        history_days: int = 28,
+    ) -> None:
+        self.state_dir = Path(state_dir)
+        self.freq = freq
+        self.delta = step(freq)
+        self.model, self.params = model, dict(params or {})
+        self.max_len = history_days * periods(freq)["day"]
+        self._lock = threading.Lock()
+        self._ds: dict[str, np.ndarray] = {}  # int64 nanoseconds since the epoch, UTC
+        self._y: dict[str, np.ndarray] = {}
+        create(model, **self.params)  # fail at start, not on the first request, on a bad spec
+
+    # ------------------------------------------------------------------ state
+    def _file(self, series_id: str) -> Path:
+        return self.state_dir / f"{hashlib.sha256(series_id.encode()).hexdigest()[:32]}.npz"
+
+    def _write(self, series_id: str) -> None:
+        path = self._file(series_id)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, format=STATE_FORMAT, series_id=series_id, freq=self.freq, ds=self._ds[series_id], y=self._y[series_id])
+        os.replace(tmp, path)
+
+    @classmethod
+    def open(cls, state_dir: str | Path, panel: pd.DataFrame | None = None, *, freq: str, **kwargs: Any) -> LoadStream:
+        """The buffers of `state_dir` when it holds any (a restart), else seeded from `panel`
+        (`unique_id, ds, y`, e.g. the published `series_intervals` read with the config's target)."""
+        stream = cls(state_dir, freq=freq, **kwargs)
+        stream.state_dir.mkdir(parents=True, exist_ok=True)
+        files = sorted(stream.state_dir.glob("*.npz"))
+        if files:
+            for f in files:
+                with np.load(f, allow_pickle=False) as z:
+                    if int(z["format"]) != STATE_FORMAT or str(z["freq"]) != freq:
+                        raise RequestError("state", f"{f}: written at another format or grain than {freq}")
+                    sid = str(z["series_id"])
+                    stream._ds[sid], stream._y[sid] = z["ds"].astype("int64"), z["y"].astype("float64")
+            return stream
+        if panel is None or panel.empty:
+            raise RequestError("state", f"no load state in {stream.state_dir} and no panel to seed it from")
+        for sid, g in panel.sort_values([ID, DS]).groupby(ID, sort=True):
+            ds = pd.to_datetime(g[DS], utc=True).astype("datetime64[ns, UTC]")
+            stream._ds[str(sid)] = ds.array.asi8[-stream.max_len :].astype("int64")
+            stream._y[str(sid)] = g[Y].to_numpy(dtype="float64")[-stream.max_len :]
+            stream._write(str(sid))
+        return stream
+
+    @property
+    def series(self) -> list[str]:
+        return sorted(self._ds)
+
+    def last_interval(self, series_id: str) -> pd.Timestamp:
+        return pd.Timestamp(int(self._known(series_id)[-1]), tz="UTC")
+
+    def _known(self, series_id: str) -> np.ndarray:
+        if series_id not in self._ds:
+            raise RequestError("series_id", f"unknown series {series_id!r}; known: {self.series[:20]}")
+        return self._ds[series_id]
+
+    # ------------------------------------------------------------------ observe
+    def observe(self, series_id: str, timestamps: Sequence[Any], values: Sequence[float]) -> Observed:
+        if len(timestamps) != len(values):
+            raise RequestError("values", f"{len(values)} values for {len(timestamps)} timestamps")
+        if not len(timestamps):
+            raise RequestError("timestamps", "no points")
+        try:
+            ts = pd.to_datetime(pd.Series(list(timestamps)), utc=True)
+        except (ValueError, TypeError) as e:
+            raise RequestError("timestamps", f"not timestamps: {e}") from None
+        y = np.asarray(values, dtype="float64")
+        if not np.isfinite(y).all() or (y < 0).any():
+            raise RequestError("values", "loads must be finite and non-negative")
+        if (ts != ts.dt.floor(self.delta)).any():
+            bad = ts[ts != ts.dt.floor(self.delta)].iloc[0]
+            raise RequestError("timestamps", f"{bad.isoformat()} is not the start of a {self.freq} interval")
+        ns = ts.astype("datetime64[ns, UTC]").array.asi8
+        if (np.diff(ns) <= 0).any():
+            raise RequestError("timestamps", "timestamps must increase")
+        with self._lock:
+            known = self._known(series_id)
+            last = int(known[-1])
+            late = ns <= last
+            new_ns, new_y = ns[~late], y[~late]
+            filled = 0
+            if new_ns.size:
+                step_ns = self.delta.value
+                grid = np.arange(last + step_ns, int(new_ns[-1]) + 1, step_ns, dtype="int64")
+                grid_y = np.zeros(grid.size)
+                grid_y[((new_ns - last) // step_ns - 1).astype(int)] = new_y
+                filled = int(grid.size - new_ns.size)
+                self._ds[series_id] = np.concatenate([known, grid])[-self.max_len :]
+                self._y[series_id] = np.concatenate([self._y[series_id], grid_y])[-self.max_len :]
+                self._write(series_id)
+            return Observed(
+                series_id=series_id,
+                accepted=int(new_ns.size),
+                late=[t.isoformat() for t in ts[late]],
+                filled=filled,
+                last_interval=self.last_interval(series_id).isoformat(),
+            )
+
+    # ------------------------------------------------------------------ forecast, plan
+    def forecast(self, series_id: str, h: int, quantiles: Sequence[float]) -> pd.DataFrame:
+        """`ds` (UTC), `point` and one column per quantile (`q<level>`), the next `h` intervals."""
+        if not 1 <= int(h) <= periods(self.freq)["week"]:
+            raise RequestError("h", f"h must lie in 1..{periods(self.freq)['week']} intervals (a week)")
+        with self._lock:
+            ds, y = self._known(series_id).copy(), self._y[series_id].copy()
+        frame = pd.DataFrame({ID: series_id, DS: pd.to_datetime(ds, utc=True).tz_localize(None), Y: y})
+        model = create(self.model, alias="f", **self.params).fit(frame, freq=self.freq, horizon=int(h))
+        try:
+            qs = check_quantiles(quantiles)
+        except ValueError as e:
+            raise RequestError("quantiles", str(e)) from None
+        fc = model.predict(h=int(h), quantiles=qs)
+        out = pd.DataFrame({"ds": pd.to_datetime(fc[DS]).dt.tz_localize("UTC"), "point": fc["f"].to_numpy()})
+        for q, col in zip(qs, quantile_columns("f", qs), strict=True):
+            out[f"q{q:g}"] = fc[col].to_numpy()
+        return out
+
+    def plan(self, series_id: str, h: int, settings: capacity.PlanSettings, *, levels: Sequence[float] | None = None):
+        """(the plan, the forecast it came from) for the next `h` intervals."""
+        levels = list(levels or np.round(np.arange(0.05, 0.96, 0.05), 2))
+        fc = self.forecast(series_id, h, levels)
+        q = fc[[f"q{lv:g}" for lv in levels]].to_numpy()
+        return capacity.forecast_plan(np.asarray(levels), q, settings), fc

@@ -1,0 +1,78 @@
+"""The streaming load predictor (darkhorse/serving/load.py): seed, observe, forecast, plan, restart."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from darkhorse.serving import capacity
+from darkhorse.serving.engine import RequestError
+from darkhorse.serving.load import LoadStream
+
+
+def _panel(n=48, freq="1h"):
+    ds = pd.date_range("2024-01-01", periods=n, freq=freq, tz="UTC")
+    return pd.DataFrame({"unique_id": "api", "ds": ds, "y": np.arange(n, dtype=float)})
+
+
+@pytest.fixture
+def stream(tmp_path):
+    return LoadStream.open(tmp_path / "state", _panel(), freq="1h", params={"period": "day"})
+
+
+def test_forecast_continues_the_buffer_by_hand(stream):
+    fc = stream.forecast("api", 3, [0.1, 0.9])
+    assert fc["ds"].iloc[0] == pd.Timestamp("2024-01-03 00:00", tz="UTC")
+    assert fc["point"].tolist() == [24.0, 25.0, 26.0]  # the same hour one day before
+    assert (fc["q0.1"] == fc["point"] + 24).all()  # its errors at lag 24 are all +24
+
+
+def test_observe_appends_reports_late_points_and_fills_gaps(stream):
+    out = stream.observe("api", ["2024-01-03T00:00:00Z", "2024-01-03T02:00:00Z"], [100.0, 7.0])
+    assert out.accepted == 2 and out.filled == 1 and out.late == []
+    assert out.last_interval == "2024-01-03T02:00:00+00:00"
+    again = stream.observe("api", ["2024-01-03T02:00:00Z", "2024-01-03T03:00:00Z"], [1.0, 2.0])
+    assert again.accepted == 1 and again.late == ["2024-01-03T02:00:00+00:00"]
+    fc = stream.forecast("api", 1, [0.5])
+    assert fc["ds"].iloc[0] == pd.Timestamp("2024-01-03 04:00", tz="UTC")
+    assert fc["point"].iloc[0] == 28.0  # 04:00 one day before
+
+
+@pytest.mark.parametrize(
+    ("series", "stamps", "values", "field"),
+    [
+        ("nope", ["2024-01-03T00:00:00Z"], [1.0], "series_id"),
+        ("api", ["2024-01-03T00:30:00Z"], [1.0], "timestamps"),
+        ("api", ["2024-01-03T01:00:00Z", "2024-01-03T00:00:00Z"], [1.0, 1.0], "timestamps"),
+        ("api", ["2024-01-03T00:00:00Z"], [-1.0], "values"),
+        ("api", ["2024-01-03T00:00:00Z"], [float("nan")], "values"),
+        ("api", ["2024-01-03T00:00:00Z"], [1.0, 2.0], "values"),
+        ("api", ["yesterday-ish"], [1.0], "timestamps"),
+    ],
+)
+def test_bad_observations_name_the_field_and_change_nothing(stream, series, stamps, values, field):
+    before = stream.last_interval("api")
+    with pytest.raises(RequestError) as e:
+        stream.observe(series, stamps, values)
+    assert e.value.field == field
+    assert stream.last_interval("api") == before
+
+
+def test_state_survives_a_restart(tmp_path):
+    first = LoadStream.open(tmp_path / "s", _panel(), freq="1h")
+    first.observe("api", ["2024-01-03T00:00:00Z"], [500.0])
+    # a new process on the same folder: the observation is there, the panel is not read again
+    second = LoadStream.open(tmp_path / "s", None, freq="1h")
+    assert second.last_interval("api") == pd.Timestamp("2024-01-03 00:00", tz="UTC")
+    assert second.forecast("api", 24, [0.5])["point"].iloc[-1] == 500.0
+    with pytest.raises(RequestError, match="another format or grain"):
+        LoadStream.open(tmp_path / "s", None, freq="30min")
+
+
+def test_plan_turns_the_forecast_into_replicas(stream):
+    settings = capacity.PlanSettings(throughput=10, quantile=0.95, cooldown=0)
+    plan, fc = stream.plan("api", 4, settings)
+    assert len(plan.replicas) == 4
+    q95 = fc["q0.95"].to_numpy()
+    assert (plan.replicas * 10 >= q95 * (1 - 1e-9)).all() and ((plan.replicas - 1) * 10 < q95).all()
