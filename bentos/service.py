@@ -9,6 +9,11 @@ and a model card. Routes:
 * `POST /v1/hot-sellers`: top k (or above a threshold) items by a hot-seller score;
 * `POST /v1/allocate`: newsvendor, fair share, service level or node balance allocation;
 * `POST /v1/release`: the release, its models, feature freshness and limits;
+* `POST /v1/load/observe`, `/v1/load/forecast`, `/v1/load/plan`: request load per interval of
+  the config's `request_log` series (darkhorse/serving/load.py): append observed loads, forecast
+  the next intervals with quantiles, plan replicas; buffers seeded from the published interval
+  panel on the first start and kept under `DARKHORSE_LOAD_STATE` (default
+  `<data_dir>/load_state`), so they survive a restart;
 * `GET /ui/`: a small dashboard of the three; `GET /docs`, `/docs.json`: the OpenAPI schema.
 
 Requests that cannot be answered (unknown items, horizon beyond the trained one, capacity below
@@ -92,6 +97,19 @@ def _load_config():
         return None
 
 
+def _load_routes(config):
+    """The load routes' engine when the config has a request_log source, else None."""
+    if config is None or not any(s.kind == "request_log" for s in config.sources):
+        return None
+    from darkhorse.serving.load import LoadRoutes
+
+    try:
+        return LoadRoutes.from_config(config, state_dir=os.environ.get("DARKHORSE_LOAD_STATE") or None)
+    except RequestError as exc:
+        log.warning("load routes off: %s", exc)
+        return None
+
+
 @bentoml.asgi_app(dashboard, path="/ui")
 @bentoml.service(name=RELEASE.bento, traffic={"timeout": 60})
 class DarkHorse:
@@ -108,6 +126,7 @@ class DarkHorse:
             max_age_days=serving.max_feature_age_days if serving else 14.0,
             refresh_seconds=serving.freshness_refresh_seconds if serving else 60.0,
         )
+        self.load = _load_routes(config)
         # Everything loaded so far (libraries, models, forecast arrays) lives as long as the
         # process: move it out of the collector's reach. A full collection over it took
         # ~200 ms here and stalled every request in flight (p99 of /v1/allocate at 0.5 s).
@@ -135,6 +154,28 @@ class DarkHorse:
     def allocate(self, **fields) -> api.AllocateResponse:
         """Allocate a capacity (or nodes) across items from their forecast demand distributions."""
         return self._answer(self.engine.allocate, api.AllocateRequest.model_construct(**fields))
+
+    def _load_answer(self, method: str, request):
+        if self.load is None:
+            body = {"error": "this release serves no load series: its config has no request_log source "
+                    "or no published interval panel", "field": "series_id"}
+            return JSONResponse(body, status_code=400)
+        return self._answer(getattr(self.load, method), request)
+
+    @bentoml.api(route="/v1/load/observe", input_spec=api.LoadObserveRequest, output_spec=api.LoadObserveResponse)
+    def load_observe(self, **fields) -> api.LoadObserveResponse:
+        """Append observed loads (interval starts on the grain, increasing); late points are reported."""
+        return self._load_answer("observe", api.LoadObserveRequest.model_construct(**fields))
+
+    @bentoml.api(route="/v1/load/forecast", input_spec=api.LoadForecastRequest, output_spec=api.LoadForecastResponse)
+    def load_forecast(self, **fields) -> api.LoadForecastResponse:
+        """Quantile forecasts of a series' next intervals, from its buffer."""
+        return self._load_answer("forecast", api.LoadForecastRequest.model_construct(**fields))
+
+    @bentoml.api(route="/v1/load/plan", input_spec=api.LoadPlanRequest, output_spec=api.LoadPlanResponse)
+    def load_plan(self, **fields) -> api.LoadPlanResponse:
+        """Replicas per interval: ceil(q_tau(load) / throughput) within limits, lead and cooldown."""
+        return self._load_answer("plan", api.LoadPlanRequest.model_construct(**fields))
 
     @bentoml.api(route="/v1/release")
     def release(self) -> api.Health:

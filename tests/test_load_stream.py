@@ -6,9 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from darkhorse.serving import capacity
+from darkhorse.core.config import LoadPlanConfig
+from darkhorse.serving import api
 from darkhorse.serving.engine import RequestError
-from darkhorse.serving.load import LoadStream
+from darkhorse.serving.load import LoadRoutes, LoadStream
+from tests.conftest import write_config
 
 
 def _panel(n=48, freq="1h"):
@@ -70,9 +72,31 @@ def test_state_survives_a_restart(tmp_path):
         LoadStream.open(tmp_path / "s", None, freq="30min")
 
 
-def test_plan_turns_the_forecast_into_replicas(stream):
-    settings = capacity.PlanSettings(throughput=10, quantile=0.95, cooldown=0)
-    plan, fc = stream.plan("api", 4, settings)
-    assert len(plan.replicas) == 4
+def test_plan_route_turns_the_forecast_into_replicas(stream):
+    routes = LoadRoutes(stream, LoadPlanConfig(throughput_per_replica=10, quantile=0.95, lead_intervals=1, cooldown_intervals=0))
+    out = routes.plan(api.LoadPlanRequest(series_id="api", horizon=4))
+    fc = stream.forecast("api", 4, [0.95])
     q95 = fc["q0.95"].to_numpy()
-    assert (plan.replicas * 10 >= q95 * (1 - 1e-9)).all() and ((plan.replicas - 1) * 10 < q95).all()
+    replicas = np.array([i.replicas for i in out.intervals])
+    assert (replicas * 10 >= q95 * (1 - 1e-9)).all() and ((replicas - 1) * 10 < q95).all()
+    assert [i.actionable for i in out.intervals] == [False, True, True, True]  # lead 1
+    assert out.replica_hours == replicas.sum()  # hourly grain
+    assert out.expected_intervals_over_capacity <= 4 * 0.05 + 1e-9
+    # the request's settings win over the config's
+    wider = routes.plan(api.LoadPlanRequest(series_id="api", horizon=4, throughput_per_replica=1000))
+    assert all(i.replicas == 1 for i in wider.intervals)
+    with pytest.raises(RequestError) as e:
+        routes.plan(api.LoadPlanRequest(series_id="api", min_replicas=9, max_replicas=3))
+    assert e.value.field == "max_replicas"
+
+
+def test_routes_from_a_config_seed_from_the_published_panel(tmp_path):
+    cfg = write_config(tmp_path, [{"name": "shop", "kind": "sales", "path": "sales.csv"}])
+    cfg.marts_dir.mkdir(parents=True)
+    panel = _panel().rename(columns={"unique_id": "series_id", "ds": "interval_start", "y": "requests"})
+    panel.to_parquet(cfg.marts_dir / "series_intervals.parquet")
+    routes = LoadRoutes.from_config(cfg)  # load.grain defaults to 1h
+    out = routes.observe(api.LoadObserveRequest(series_id="api", timestamps=["2024-01-03T00:00:00Z"], values=[3.0]))
+    assert out.accepted == 1 and (cfg.data_dir / "load_state").is_dir()
+    fc = routes.forecast(api.LoadForecastRequest(series_id="api", horizon=2, quantiles=[0.5, 0.9]))
+    assert [i.point for i in fc.intervals] == [25.0, 26.0] and set(fc.intervals[0].quantiles) == {"q0.5", "q0.9"}

@@ -250,6 +250,90 @@ class Health(_Response):
     scores: list[str]
 
 
+# ------------------------------------------------------------------------------- load
+MAX_POINTS = 10_000
+SeriesId = Annotated[
+    str, StringConstraints(min_length=1, max_length=200),
+    Field(description="Series key as in the interval panel (the log's series column, or its series_name)."),
+]
+LoadHorizon = Annotated[int, Field(ge=1, le=2016, description="Intervals ahead (at most a week of them).")]
+
+
+class LoadObserveRequest(_Request):
+    series_id: SeriesId
+    timestamps: list[datetime] = Field(
+        min_length=1, max_length=MAX_POINTS,
+        description="Interval starts (on the grain, increasing; naive = UTC).",
+    )
+    values: list[Quantity] = Field(
+        min_length=1, max_length=MAX_POINTS, description="Load of each interval (requests or work units), >= 0."
+    )
+
+    @model_validator(mode="after")
+    def _same_length(self) -> LoadObserveRequest:
+        if len(self.timestamps) != len(self.values):
+            raise ValueError(f"{len(self.values)} values for {len(self.timestamps)} timestamps")
+        return self
+
+
+class LoadObserveResponse(_Response):
+    series_id: str
+    accepted: int = Field(description="Points appended to the series' buffer.")
+    late: list[str] = Field(description="Points at or before the buffer's last interval: reported, not applied.")
+    filled: int = Field(description="Skipped intervals written as zero loads (the panel's rule).")
+    last_interval: str = Field(description="Start of the buffer's last interval (UTC).")
+
+
+class LoadForecastRequest(_Request):
+    series_id: SeriesId
+    horizon: LoadHorizon = 12
+    quantiles: list[Level] = Field(default=[0.1, 0.5, 0.9], min_length=1, max_length=MAX_QUANTILES)
+
+
+class LoadInterval(_Response):
+    start: datetime
+    point: float
+    quantiles: dict[str, float] = Field(description="Level (e.g. q0.9) -> load.")
+
+
+class LoadForecastResponse(_Response):
+    series_id: str
+    grain: str
+    intervals: list[LoadInterval]
+
+
+class LoadPlanRequest(_Request):
+    series_id: SeriesId
+    horizon: LoadHorizon = 12
+    throughput_per_replica: float | None = Field(None, gt=0, le=MAX_QUANTITY, description="Default: load.plan of the config.")
+    quantile: Level | None = Field(None, description="Provision for this quantile of the load (default: the config's).")
+    min_replicas: int | None = Field(None, ge=0, le=100_000)
+    max_replicas: int | None = Field(None, ge=1, le=100_000)
+    lead_intervals: int | None = Field(None, ge=0, le=2016)
+    cooldown_intervals: int | None = Field(None, ge=0, le=2016)
+    current_replicas: int | None = Field(None, ge=0, le=100_000, description="Replicas running now (the cooldown starts from them).")
+
+
+class PlannedInterval(_Response):
+    start: datetime
+    replicas: int
+    capacity: float
+    load_at_quantile: float
+    p_over_capacity: float
+    actionable: bool = Field(description="False for the first lead intervals: their capacity was decided before now.")
+
+
+class LoadPlanResponse(_Response):
+    series_id: str
+    grain: str
+    quantile: float
+    throughput_per_replica: float
+    expected_intervals_over_capacity: float
+    replica_hours: float
+    scaling_actions: int
+    intervals: list[PlannedInterval]
+
+
 __all__ = [
     "MAX_ITEMS",
     "MAX_QUANTITY",
@@ -263,5 +347,11 @@ __all__ = [
     "Health",
     "HotSellersRequest",
     "HotSellersResponse",
+    "LoadForecastRequest",
+    "LoadForecastResponse",
+    "LoadObserveRequest",
+    "LoadObserveResponse",
+    "LoadPlanRequest",
+    "LoadPlanResponse",
     "Release",
 ]

@@ -8,7 +8,9 @@ published interval panel, appended to by observations, forecast and planned from
   rows, as in the panel, and are reported as filled.
 * `forecast(series_id, h, quantiles)`: the next `h` intervals after the buffer's end, from a
   `training.load` member fitted on the buffer.
-* `plan(series_id, h, settings)`: `capacity.forecast_plan` over that forecast.
+* `LoadRoutes`: the three routes' work on typed requests (`api.Load*`): observe, forecast, and
+  plan (`capacity.forecast_plan` over the forecast at a grid of levels and the plan's quantile,
+  with `load.plan` of the config and the request's overrides).
 
 State survives a restart: every accepted observation rewrites the series' buffer file
 (`<state_dir>/<sha256 of the series id>.npz`, written beside and renamed into place), and a
@@ -30,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from darkhorse.core.schema import DS, ID, Y, check_quantiles, quantile_columns
-from darkhorse.serving import capacity
+from darkhorse.serving import api, capacity
 from darkhorse.serving.engine import RequestError
 from training.load import create, periods
 from training.load.frame import step
@@ -176,9 +178,84 @@ class LoadStream:
             out[f"q{q:g}"] = fc[col].to_numpy()
         return out
 
-    def plan(self, series_id: str, h: int, settings: capacity.PlanSettings, *, levels: Sequence[float] | None = None):
-        """(the plan, the forecast it came from) for the next `h` intervals."""
-        levels = list(levels or np.round(np.arange(0.05, 0.96, 0.05), 2))
-        fc = self.forecast(series_id, h, levels)
+
+# --------------------------------------------------------------------------- the routes' work
+def plan_settings(config_plan: Any, req: api.LoadPlanRequest | None = None) -> capacity.PlanSettings:
+    """`load.plan` of the config, with a request's overrides."""
+    def pick(name: str, default: Any) -> Any:
+        value = getattr(req, name, None) if req is not None else None
+        return default if value is None else value
+
+    try:
+        return capacity.PlanSettings(
+            throughput=pick("throughput_per_replica", config_plan.throughput_per_replica),
+            quantile=pick("quantile", config_plan.quantile),
+            min_replicas=pick("min_replicas", config_plan.min_replicas),
+            max_replicas=pick("max_replicas", config_plan.max_replicas),
+            lead=pick("lead_intervals", config_plan.lead_intervals),
+            cooldown=pick("cooldown_intervals", config_plan.cooldown_intervals),
+            target_utilisation=config_plan.target_utilisation,
+        )
+    except capacity.CapacityError as e:
+        raise RequestError(e.field or "plan", str(e)) from None
+
+
+class LoadRoutes:
+    """What `/v1/load/observe`, `/v1/load/forecast` and `/v1/load/plan` do, on typed requests."""
+
+    def __init__(self, stream: LoadStream, config_plan: Any) -> None:
+        self.stream = stream
+        self.config_plan = config_plan
+
+    @classmethod
+    def from_config(cls, config: Any, *, state_dir: str | Path | None = None, **kwargs: Any) -> LoadRoutes:
+        """Buffers under `state_dir` (default `<data_dir>/load_state`), seeded on first start
+        from the published `series_intervals` (the config's `load.target` column)."""
+        panel_path = config.marts_dir / "series_intervals.parquet"
+        panel = None
+        if panel_path.is_file():
+            raw = pd.read_parquet(panel_path, columns=["series_id", "interval_start", config.load.target])
+            panel = raw.rename(columns={"series_id": ID, "interval_start": DS, config.load.target: Y})
+        stream = LoadStream.open(
+            Path(state_dir) if state_dir else config.data_dir / "load_state", panel, freq=config.load.grain, **kwargs
+        )
+        return cls(stream, config.load.plan)
+
+    def observe(self, req: api.LoadObserveRequest) -> api.LoadObserveResponse:
+        out = self.stream.observe(req.series_id, req.timestamps, req.values)
+        return api.LoadObserveResponse(**out.__dict__)
+
+    def forecast(self, req: api.LoadForecastRequest) -> api.LoadForecastResponse:
+        fc = self.stream.forecast(req.series_id, req.horizon, req.quantiles)
+        qcols = [c for c in fc.columns if c.startswith("q")]
+        intervals = [
+            api.LoadInterval(start=row["ds"].to_pydatetime(), point=float(row["point"]),
+                             quantiles={c: float(row[c]) for c in qcols})
+            for _, row in fc.iterrows()
+        ]
+        return api.LoadForecastResponse(series_id=req.series_id, grain=self.stream.freq, intervals=intervals)
+
+    def plan(self, req: api.LoadPlanRequest) -> api.LoadPlanResponse:
+        settings = plan_settings(self.config_plan, req)
+        levels = sorted({*np.round(np.arange(0.05, 0.96, 0.05), 2).tolist(), settings.quantile})
+        fc = self.stream.forecast(req.series_id, req.horizon, levels)
         q = fc[[f"q{lv:g}" for lv in levels]].to_numpy()
-        return capacity.forecast_plan(np.asarray(levels), q, settings), fc
+        plan = capacity.forecast_plan(np.asarray(levels), q, settings, initial=req.current_replicas)
+        at = fc[f"q{settings.quantile:g}"].to_numpy()
+        hours = self.stream.delta / pd.Timedelta("1h")
+        intervals = [
+            api.PlannedInterval(
+                start=fc["ds"].iloc[k].to_pydatetime(), replicas=int(plan.replicas[k]),
+                capacity=float(plan.capacity[k]), load_at_quantile=float(at[k]),
+                p_over_capacity=float(plan.p_over_capacity[k]), actionable=k >= settings.lead,
+            )
+            for k in range(len(plan.replicas))
+        ]
+        return api.LoadPlanResponse(
+            series_id=req.series_id, grain=self.stream.freq, quantile=settings.quantile,
+            throughput_per_replica=settings.throughput,
+            expected_intervals_over_capacity=float(plan.expected_over_capacity),
+            replica_hours=float(plan.replicas.sum() * hours),
+            scaling_actions=int((np.diff(np.r_[plan.replicas[:1] if req.current_replicas is None else [req.current_replicas], plan.replicas]) != 0).sum()),
+            intervals=intervals,
+        )
