@@ -58,6 +58,8 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Data utilities (synthetic data).", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+load_app = typer.Typer(help="Request load: replica plans from the interval panel.", no_args_is_help=True)
+app.add_typer(load_app, name="load")
 
 ConfigOpt = Annotated[
     Path | None,
@@ -366,6 +368,41 @@ def synth(
         f"wrote {info['rows']:,} reviews of {info['items']:,} items by {info['users']:,} users "
         f"({info['surging_items']:,} surging items), {info['start']} .. {info['end']}, to {info['path']}"
     )
+
+
+# --------------------------------------------------------------------------- load
+@load_app.command("plan")
+def load_plan(
+    config: ConfigOpt = None,
+    series: Annotated[str | None, typer.Option("--series", help="Series id (default: every series).")] = None,
+    horizon: Annotated[int, typer.Option("--horizon", "-h", help="Intervals ahead.")] = 12,
+    throughput: Annotated[float | None, typer.Option(help="Load one replica serves per interval (default: load.plan).")] = None,
+) -> None:
+    """Plan replicas for the intervals after the published interval panel (offline: nothing
+    the service keeps is touched), with load.plan of the config."""
+    import tempfile
+
+    from darkhorse.serving import api
+    from darkhorse.serving.load import LoadRoutes
+
+    cfg = _load(config)
+    if not any(s.kind == "request_log" for s in cfg.sources):
+        _usage(f"{cfg.path}: no request_log source, so no interval panel to plan from")
+    with tempfile.TemporaryDirectory(prefix="darkhorse-load-") as state:
+        routes = LoadRoutes.from_config(cfg, state_dir=state)
+        for sid in [series] if series else routes.stream.series:
+            out = routes.plan(api.LoadPlanRequest(series_id=sid, horizon=horizon, throughput_per_replica=throughput))
+            table = Table(title=f"{sid}: {out.grain} intervals, q{out.quantile:g} load, {out.throughput_per_replica:g} per replica")
+            for col in ("interval start (UTC)", f"load q{out.quantile:g}", "replicas", "capacity", "P(over)", "actionable"):
+                table.add_column(col, justify="right")
+            for i in out.intervals:
+                table.add_row(i.start.strftime("%Y-%m-%d %H:%M"), f"{i.load_at_quantile:,.1f}", str(i.replicas),
+                              f"{i.capacity:,.1f}", f"{i.p_over_capacity:.3f}", "yes" if i.actionable else "no")
+            console.print(table)
+            console.print(
+                f"expected intervals over capacity {out.expected_intervals_over_capacity:.2f}, "
+                f"replica-hours {out.replica_hours:.2f}, scaling actions {out.scaling_actions}"
+            )
 
 
 def main() -> None:
