@@ -20,6 +20,7 @@ forecasts' MAE and the share of intervals above their q95; writes JSON under --o
 
     python benchmarks/bench_load.py                 # all three traces
     python benchmarks/bench_load.py --traces elb    # one
+    python benchmarks/bench_load.py --latency       # in-process p50/p99 of the load routes' work
 """
 
 from __future__ import annotations
@@ -171,12 +172,48 @@ def render(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def latency(n: int = 300) -> dict[str, dict[str, float]]:
+    """In-process p50/p99 (ms) of the load routes' work for one series (the ELB trace at 5 min,
+    28 days of buffer at most): observe one interval, forecast 12 intervals, plan 12 intervals.
+    The route's work only: no HTTP, no JSON (bench_serve measures the served API)."""
+    import tempfile
+
+    from darkhorse.core.config import LoadPlanConfig
+    from darkhorse.serving import api
+    from darkhorse.serving.load import LoadRoutes, LoadStream
+
+    load = interval_load(TRACES["elb"])
+    out: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as state:
+        routes = LoadRoutes(LoadStream.open(state, load, freq="5min"), LoadPlanConfig(throughput_per_replica=20))
+        start = load[DS].iloc[-1] + pd.Timedelta("5min")
+        calls = {
+            "observe": lambda k: routes.observe(api.LoadObserveRequest(
+                series_id="elb", timestamps=[start + k * pd.Timedelta("5min")], values=[100.0])),
+            "forecast": lambda k: routes.forecast(api.LoadForecastRequest(series_id="elb", horizon=12)),
+            "plan": lambda k: routes.plan(api.LoadPlanRequest(series_id="elb", horizon=12)),
+        }
+        for name, call in calls.items():
+            times = []
+            for k in range(n):
+                t0 = time.perf_counter()
+                call(k)
+                times.append((time.perf_counter() - t0) * 1000)
+            out[name] = {"p50_ms": float(np.percentile(times, 50)), "p99_ms": float(np.percentile(times, 99))}
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     set_offline_defaults()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--traces", nargs="+", choices=sorted(TRACES), default=list(TRACES))
     parser.add_argument("--out-dir", type=Path, default=REPO / "data" / "bench" / "load")
+    parser.add_argument("--latency", action="store_true", help="only the in-process latency of the load routes")
     args = parser.parse_args(argv)
+    if args.latency:
+        for name, v in latency().items():
+            print(f"{name:<9} p50 {v['p50_ms']:.2f} ms  p99 {v['p99_ms']:.2f} ms")
+        return 0
     results = []
     for name in args.traces:
         result = replay(TRACES[name])

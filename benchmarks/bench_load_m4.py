@@ -1,0 +1,126 @@
+"""M4 Hourly with the official measures: the load members and their ensemble, one run.
+
+The organisers' files (`Hourly-train.csv`, `Hourly-test.csv`: 414 series, the last 48 hours
+held out) are read from a folder given on the command line and never copied into the
+repository. They hold no dates: every series is dated hourly so that all end on the same hour.
+
+Official measures (M4 competitor's guide), per series then averaged over the 414 series:
+sMAPE = 200/h sum |y - f| / (|y| + |f|); MASE = mean |y - f| over the in-sample mean
+|y_t - y_{t-24}| (m = 24 for hourly data); OWA = the mean of sMAPE and MASE each divided by
+Naive2's published hourly figures (sMAPE 18.383, MASE 2.395). The seasonal naive (the last
+day repeated) must give the published 13.912 / 1.193, which checks the reading and the scores.
+
+    python benchmarks/bench_load_m4.py /work/shared/data/m4
+    python benchmarks/bench_load_m4.py /work/shared/data/m4 --series 50   # a first subset
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from benchmarks.accuracy.m4 import M4Error, mase, smape  # noqa: E402
+from darkhorse.core.env import set_offline_defaults  # noqa: E402
+from darkhorse.core.schema import DS, ID, Y  # noqa: E402
+from training.load import create  # noqa: E402
+
+HORIZON = 48
+SEASON = 24
+N_SERIES = 414
+NAIVE2 = {"smape": 18.383, "mase": 2.395}
+# M4 "Evaluation and Ranks.xlsx", hourly columns, and the issue's published references
+PUBLISHED = {
+    "Naive2": {"smape": 18.383, "mase": 2.395},
+    "sNaive (seasonal naive)": {"smape": 13.912, "mase": 1.193},
+    "Smyl (M4 winner)": {"smape": None, "mase": 0.893},
+    "FFORMA": {"smape": None, "mase": 0.819},
+    "best hourly MASE": {"smape": None, "mase": 0.801},
+}
+END = pd.Timestamp("2017-01-01 00:00")
+
+
+def read_hourly(folder: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    out = []
+    for name in ("Hourly-train.csv", "Hourly-test.csv"):
+        path = Path(folder) / name
+        if not path.is_file():
+            raise M4Error(f"{path}: M4 file not found (pass the folder that holds Hourly-train.csv and Hourly-test.csv)")
+        wide = pd.read_csv(path, index_col=0, dtype={0: str})
+        out.append({str(k): row[~np.isnan(row)] for k, row in zip(wide.index, wide.to_numpy(dtype="float64"), strict=True)})
+    train, test = out
+    if set(train) != set(test) or any(len(v) != HORIZON for v in test.values()):
+        raise M4Error(f"{folder}: Hourly-test.csv must hold {HORIZON} hours for every series of Hourly-train.csv")
+    return train, test
+
+
+def long_frame(train: dict[str, np.ndarray]) -> pd.DataFrame:
+    parts = [
+        pd.DataFrame({ID: sid, DS: pd.date_range(end=END, periods=len(y), freq="1h"), Y: y})
+        for sid, y in train.items()
+    ]
+    return pd.concat(parts, ignore_index=True)
+
+
+def score(train: dict[str, np.ndarray], test: dict[str, np.ndarray], fc: dict[str, np.ndarray]) -> dict[str, float]:
+    s = float(np.mean([smape(test[k], fc[k]) for k in test]))
+    m = float(np.mean([mase(train[k], test[k], fc[k], m=SEASON) for k in test]))
+    return {"smape": s, "mase": m, "owa": 0.5 * (s / NAIVE2["smape"] + m / NAIVE2["mase"])}
+
+
+def main(argv: list[str] | None = None) -> int:
+    set_offline_defaults()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", type=Path, help="folder with Hourly-train.csv and Hourly-test.csv")
+    parser.add_argument("--series", type=int, default=None, help="only the first N series")
+    parser.add_argument("--out-dir", type=Path, default=REPO / "data" / "bench" / "load")
+    args = parser.parse_args(argv)
+    train, test = read_hourly(args.folder)
+    if args.series:
+        keep = list(train)[: args.series]
+        train, test = {k: train[k] for k in keep}, {k: test[k] for k in keep}
+    df = long_frame(train)
+    members = {
+        "seasonal_naive_day": lambda: create("seasonal_naive", period="day"),
+        "seasonal_naive_week": lambda: create("seasonal_naive", period="week"),
+        "mstl": lambda: create("mstl"),
+    }
+    points: dict[str, dict[str, np.ndarray]] = {}
+    seconds: dict[str, float] = {}
+    for name, make in members.items():
+        t0 = time.perf_counter()
+        model = make()
+        model.alias = name
+        fc = model.fit(df, freq="1h", horizon=HORIZON).predict(h=HORIZON, quantiles=[0.5])
+        points[name] = {sid: g[name].to_numpy() for sid, g in fc.groupby(ID, sort=False)}
+        seconds[name] = round(time.perf_counter() - t0, 1)
+        print(f"{name}: {seconds[name]} s", flush=True)
+    points["ensemble"] = {sid: np.mean([points[m][sid] for m in members], axis=0) for sid in train}
+    scores = {name: score(train, test, fc) for name, fc in points.items()}
+    lines = [f"M4 Hourly ({len(train)} series, h = {HORIZON}, MASE m = {SEASON}, OWA against Naive2 18.383 / 2.395)",
+             f"{'method':<28} {'sMAPE':>7} {'MASE':>7} {'OWA':>7} {'seconds':>8}"]
+    for name, sc in scores.items():
+        lines.append(f"{name:<28} {sc['smape']:>7.3f} {sc['mase']:>7.3f} {sc['owa']:>7.3f} {seconds.get(name, ''):>8}")
+    lines.append("published:")
+    for name, p in PUBLISHED.items():
+        sm = "" if p["smape"] is None else f"{p['smape']:.3f}"
+        lines.append(f"{name:<28} {sm:>7} {p['mase']:>7.3f}")
+    print("\n".join(lines))
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    out = args.out_dir / "m4_hourly.json"
+    out.write_text(json.dumps({"series": len(train), "scores": scores, "seconds": seconds, "published": PUBLISHED}, indent=2))
+    print(f"written {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
