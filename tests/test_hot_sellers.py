@@ -231,6 +231,27 @@ def test_score_origin_learns_from_earlier_origins_and_reads_no_future_label():
         pd.testing.assert_frame_equal(s, again)
 
 
+def test_the_final_fit_learns_from_every_backtest_origin():
+    """As `darkhorse train` calls it: the backtest's forecasts and scored frame (with labels)."""
+    frame = _panel(n_items=40, n_weeks=70)
+    labels = _labels(frame)
+    last = frame["ds"].max()
+    cutoffs = [last - pd.Timedelta(weeks=H + 4 * k) for k in range(3, -1, -1)]
+    runs = _origins(frame, cutoffs, labels)
+    forecasts = pd.concat([_forecast(frame, c, seed=k).assign(cutoff=c) for k, c in enumerate(cutoffs)])
+    scored = pd.concat([s for s, _ in runs]).merge(
+        labels[["unique_id", "ds", "label"]].rename(columns={"ds": "cutoff"}), on=["unique_id", "cutoff"], how="left")
+    future = pd.DataFrame({"unique_id": sorted(frame["unique_id"].unique())}).merge(
+        pd.DataFrame({"ds": [last + pd.Timedelta(weeks=k) for k in range(1, H + 1)]}), how="cross")
+    future["blend"] = future["blend-q50"] = 5.0
+    future["blend-q10"], future["blend-q90"], future["naive"], future["seasonal_naive"] = 2.0, 9.0, 4.0, 6.0
+    s, clf = hs.score_origin(frame, future, labels, cutoff=last, covariates=[], settings=SETTINGS,
+                             earlier_forecasts=forecasts, earlier_scores=scored)
+    assert len(s.attrs["choice"]["origins"]) == len(cutoffs)  # every backtest origin's label is known
+    assert s.attrs["choice"]["method"] in ("single", "stack")
+    assert clf is not None and clf.n_train_ > 0
+
+
 def test_realized_values_in_earlier_forecasts_are_never_read():
     frame = _panel(n_items=30, n_weeks=70)
     labels = _labels(frame)
