@@ -21,7 +21,7 @@ import pandas as pd
 
 from darkhorse.core.config import Config
 from darkhorse.core.manifest import TRAIN_FILE, PinnedModels, ReleaseManifest
-from darkhorse.core.schema import DS, ID, Y, forecast_columns
+from darkhorse.core.schema import CUTOFF, DS, ID, Y, forecast_columns
 from training import hot_sellers as hs
 from training.backtest import _blend_params, build_model, run_backtest, write_outputs
 from training.blend import Blend
@@ -62,12 +62,12 @@ def fit_final(
         task = bar.add_task("final fit", total=len(specs) + 1)
         for spec in specs:
             bar.update(task, description=f"final fit {spec.name}")
-            fitted[spec.name] = build_model(spec, horizon=horizon, seed=config.training.seed).fit(history.frame)
+            fitted[spec.name] = build_model(spec, seed=config.training.seed).fit(history.frame, horizon=horizon)
             bar.advance(task)
         cols = [c for n in names for c in forecast_columns(n, config.forecast.quantiles)]
         scale = naive_scale(history.frame).rename("scale").reset_index()
-        validation = forecasts.loc[forecasts[Y].notna(), [ID, DS, Y, *cols]].merge(scale, on=ID, how="left")
-        blend = Blend.from_members(fitted, validation, **_blend_params(config, specs, horizon))
+        validation = forecasts.loc[forecasts[Y].notna(), [ID, CUTOFF, DS, Y, *cols]].merge(scale, on=ID, how="left")
+        blend = Blend.from_members(fitted, validation, **_blend_params(config, specs))
         bar.update(task, description="final fit hot-seller classifier")
         forecast = blend.predict(h=horizon, quantiles=config.forecast.quantiles)
         member_fc = None
