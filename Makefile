@@ -16,7 +16,7 @@ M4     ?= ../shared/data/m4
 include darkhorse/core/offline.env
 export $(shell sed -n 's/^\([A-Z_][A-Z0-9_]*\)=.*/\1/p' darkhorse/core/offline.env)
 
-.PHONY: help venv build train release serve backtest tune test test-fast lint bench bench-panel bench-serve bench-features bench-accuracy clean
+.PHONY: help venv build train release serve backtest tune test test-fast lint bench bench-panel bench-serve bench-features bench-accuracy bench-load clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -71,6 +71,10 @@ bench-features: venv ## Benchmark the feature store: point-in-time training sets
 
 bench-accuracy: venv ## Accuracy suite: backtest CONFIG on Online Retail, M4 Weekly (M4=folder), weekly sales, synthetic reviews (ARGS=--quick ...)
 	$(BIN)/python benchmarks/bench_accuracy.py --config $(CONFIG) --m4 $(M4) $(ARGS)
+
+bench-load: venv ## Replica-plan replay on the shipped request traces (vs reactive and static peak), then M4 Hourly from M4=folder (empty: skipped)
+	$(BIN)/python benchmarks/bench_load.py
+	$(if $(M4),$(BIN)/python benchmarks/bench_load_m4.py $(M4))
 
 clean: ## Remove generated data, dbt artefacts and caches (keeps .venv and the raw data)
 	rm -rf dbt_project/target dbt_project/logs dbt_project/dbt_packages logs .pytest_cache .ruff_cache

@@ -16,7 +16,8 @@ intervals):
 
 Throughput per replica is set so the history's peak needs 20 replicas. Reports violations
 (intervals whose load exceeds capacity), replica-hours and scaling actions per plan, with the
-forecasts' MAE and the share of intervals above their q95; writes JSON under --out-dir.
+forecasts' MAE and the share of intervals above their q95; writes JSON and a plot of the last
+replayed day per trace under --out-dir.
 
     python benchmarks/bench_load.py                 # all three traces
     python benchmarks/bench_load.py --traces elb    # one
@@ -145,12 +146,46 @@ def replay(trace: Trace) -> dict[str, Any]:
     else:
         rows.append({"plan": "reactive, same SLO", "note": "no target down to 5% reaches it"})
     add("static peak", capacity.static_plan(history, len(actual), settings))
+    plans = {
+        "DarkHorse (ensemble, q0.95)": capacity.forecast_plan(
+            np.array(LEVELS), fc[quantile_columns("ensemble", LEVELS)].to_numpy(), settings),
+        "reactive (70% target)": capacity.reactive_plan(actual, settings, history=before),
+        "static peak": capacity.static_plan(history, len(actual), settings),
+    }
+    replayed_day = {"fc": fc, "plans": plans}
     return {
+        "_day": replayed_day,
         "trace": trace.name, "freq": trace.freq, "intervals": n, "eval_intervals": len(actual),
         "eval_start": str(eval_start), "lead": trace.lead, "cooldown": trace.cooldown, "refit": trace.refit,
         "throughput_per_replica": throughput, "slo_quantile": SLO_QUANTILE,
         "forecast_seconds": round(forecast_seconds, 1), "rows": rows,
     }
+
+
+def plot_day(result: dict[str, Any], path: Path) -> Path:
+    """The last replayed day: load, the ensemble's forecast and its 5-95% interval, and the
+    capacity of the forecast plan, the reactive autoscaler and static peak."""
+    from matplotlib.figure import Figure
+
+    fc, plans = result["_day"]["fc"], result["_day"]["plans"]
+    per_day = int(pd.Timedelta("1D") / pd.Timedelta(result["freq"]))
+    last = fc.iloc[-per_day:]
+    fig = Figure(figsize=(10, 4.2), dpi=100)
+    ax = fig.add_subplot()
+    ax.fill_between(last[DS], last["ensemble-q5"], last["ensemble-q95"], color="tab:blue", alpha=0.18,
+                    label="forecast 5-95%")
+    ax.plot(last[DS], last["ensemble"], color="tab:blue", lw=1, label="forecast (ensemble)")
+    ax.plot(last[DS], last[Y], color="black", lw=1.2, label="load")
+    styles = {"DarkHorse (ensemble, q0.95)": "tab:green", "reactive (70% target)": "tab:orange", "static peak": "tab:gray"}
+    for name, plan in plans.items():
+        ax.step(last[DS], plan.capacity[-per_day:], where="mid", color=styles[name], lw=1.4, label=f"capacity: {name}")
+    ax.set_title(f"{result['trace']}: the last replayed day ({result['freq']} intervals, lead {result['lead']})")
+    ax.set_ylabel("requests per interval")
+    ax.legend(loc="upper left", fontsize=7, ncol=2)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    return path
 
 
 def render(result: dict[str, Any]) -> str:
@@ -218,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.traces:
         result = replay(TRACES[name])
         print(render(result), "\n", flush=True)
-        results.append(result)
+        print(f"plot: {plot_day(result, args.out_dir / f'replay_{name}.png')}")
+        results.append({k: v for k, v in result.items() if k != "_day"})
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "load_replay.json").write_text(json.dumps(results, indent=2, default=float))
     print(f"written {args.out_dir / 'load_replay.json'}")
