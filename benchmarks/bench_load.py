@@ -16,7 +16,8 @@ intervals):
 
 Throughput per replica is set so the history's peak needs 20 replicas. Reports violations
 (intervals whose load exceeds capacity), replica-hours and scaling actions per plan, with the
-forecasts' MAE and the share of intervals above their q95; writes JSON and a plot of the last
+forecasts' MAE, MASE (scaled by the history's daily seasonal naive, as the M4 guide scales
+by the grain's season) and the share of intervals above their q95; writes JSON and a plot of the last
 replayed day per trace under --out-dir.
 
     python benchmarks/bench_load.py                 # all three traces
@@ -123,6 +124,9 @@ def replay(trace: Trace) -> dict[str, Any]:
         rows.append({"plan": name, **asdict(out), **extra})
         return out
 
+    per_day = int(pd.Timedelta("1D") / pd.Timedelta(trace.freq))
+    lag = per_day if len(history) > per_day else 1  # MASE scaled by the daily seasonal naive (M4 style)
+    scale = float(np.mean(np.abs(history[lag:] - history[:-lag])))
     outcomes = {}
     for m in [*members, "ensemble"]:
         q = fc[quantile_columns(m, LEVELS)].to_numpy()
@@ -131,6 +135,7 @@ def replay(trace: Trace) -> dict[str, Any]:
             f"darkhorse ({m})", plan,
             expected_violations=round(plan.expected_over_capacity, 1),
             mae=float(np.mean(np.abs(actual - fc[m].to_numpy()))),
+            mase=float(np.mean(np.abs(actual - fc[m].to_numpy())) / scale),
             above_q95=float(np.mean(actual > fc[f"{m}-q95"].to_numpy())),
         )
     before = history[-(trace.lead + 1):]
@@ -194,7 +199,7 @@ def render(result: dict[str, Any]) -> str:
         f"lead {result['lead']}, cooldown {result['cooldown']}, refit every {result['refit']}, "
         f"{result['throughput_per_replica']:.1f} per replica per interval, forecasts {result['forecast_seconds']} s)"
     )
-    lines = [head, f"{'plan':<38} {'violations':>10} {'exp.viol':>8} {'replica-h':>10} {'actions':>8} {'util':>6} {'MAE':>9} {'>q95':>6}"]
+    lines = [head, f"{'plan':<38} {'violations':>10} {'exp.viol':>8} {'replica-h':>10} {'actions':>8} {'util':>6} {'MAE':>9} {'MASE':>6} {'>q95':>6}"]
     for r in result["rows"]:
         if "violations" not in r:
             lines.append(f"{r['plan']:<38} {r.get('note', '')}")
@@ -202,7 +207,8 @@ def render(result: dict[str, Any]) -> str:
         lines.append(
             f"{r['plan']:<38} {r['violations']:>10d} {r.get('expected_violations', ''):>8} {r['replica_hours']:>10.1f} "
             f"{r['scaling_actions']:>8d} {r['mean_utilisation']:>6.2f} "
-            f"{'' if 'mae' not in r else format(r['mae'], '.1f'):>9} {'' if 'above_q95' not in r else format(r['above_q95'], '.3f'):>6}"
+            f"{'' if 'mae' not in r else format(r['mae'], '.1f'):>9} {'' if 'mase' not in r else format(r['mase'], '.3f'):>6} "
+            f"{'' if 'above_q95' not in r else format(r['above_q95'], '.3f'):>6}"
         )
     return "\n".join(lines)
 
