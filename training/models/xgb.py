@@ -63,7 +63,11 @@ class XGBoostSettings(ModelSettings):
     train_weeks: int = Field(52, ge=1, description="Origins from the last N weeks are used.")
     max_train_rows: int = Field(60_000, ge=100, description="Rows sampled for training.")
     calibration_rows: int = Field(40_000, ge=100, description="Held-out rows for the intervals.")
-    n_jobs: int = Field(0, ge=0, description="Threads; 0 = all cores.")
+    n_jobs: int = Field(
+        1, ge=0,
+        description="Threads; 0 = all cores. One by default: the trees are small, and on busy "
+        "cores OpenMP threads wait on each other (2 threads cost 10x the CPU of 1 on 2 shared cores).",
+    )
     device: Literal["auto", "cpu", "cuda"] = "auto"
     seed: int = 0
 
@@ -243,6 +247,7 @@ class XGBoostIndividualSettings(XGBoostSettings):
     holdout: float = Field(0.2, gt=0, lt=0.5, description="Share of rows kept for the intervals.")
     fallback_window: int = Field(8, ge=1, description="Moving average for the other items.")
     use_covariates: bool = False
+    n_jobs: int = Field(0, ge=0, description="Processes (one thread each); 0 = all cores.")
 
 
 def _fit_one_chunk(args):
