@@ -305,7 +305,7 @@ class LoadForecastResponse(_Response):
 class LoadPlanRequest(_Request):
     series_id: SeriesId
     horizon: LoadHorizon = 12
-    throughput_per_replica: float | None = Field(None, gt=0, le=MAX_QUANTITY, description="Default: load.plan of the config.")
+    throughput_per_replica: float | None = Field(None, ge=MIN_COST, le=MAX_QUANTITY, description="Default: load.plan of the config.")
     quantile: Level | None = Field(None, description="Provision for this quantile of the load (default: the config's).")
     min_replicas: int | None = Field(None, ge=0, le=100_000)
     max_replicas: int | None = Field(None, ge=1, le=100_000)
