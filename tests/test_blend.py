@@ -87,3 +87,56 @@ def test_blend_fit_takes_the_horizon(frame=None):
     assert b.horizon_ == 6 and b.shrinkage_ in SHRINKAGE_GRID
     out = b.predict(h=6)
     assert len(out) == frame["unique_id"].nunique() * 6
+
+
+def _sparse_validation(seed: int = 0) -> pd.DataFrame:
+    """Intermittent demand: 70% zero weeks, members whose q10 sits above zero."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    base = pd.Timestamp("2024-01-01")
+    for i in range(40):
+        for c in range(2):
+            cutoff = base + pd.Timedelta(weeks=4 * c)
+            for k in range(1, 13):
+                y = 0.0 if rng.random() < 0.7 else float(rng.poisson(4) + 1)
+                row = {"unique_id": f"s{i}", "cutoff": cutoff, "ds": cutoff + pd.Timedelta(weeks=k), "y": y, "scale": 1.0}
+                for m in ("a", "b"):
+                    row[m] = 1.5
+                    row[f"{m}-q10"], row[f"{m}-q50"], row[f"{m}-q90"] = 1.0, 1.5, 2.5
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_calibration_lowers_a_low_bound_to_zero_on_intermittent_demand():
+    from training.blend import apply_widths, calibrate_widths
+
+    v = _sparse_validation()
+    w, g = learn_weights(v, ["a", "b"], shrinkage=0.0)
+    factors = calibrate_widths(v, ["a", "b"], w, g)
+    out = combine(v.drop(columns="y"), ["a", "b"], w, g, [0.1, 0.5, 0.9])
+    out = apply_widths(out, "blend", [0.1, 0.5, 0.9], factors)
+    # the 10% quantile of a demand that is zero 70% of the time is zero
+    assert (out["blend-q10"] == 0.0).all()
+    y = v["y"].to_numpy()
+    inside = (y >= out["blend-q10"].to_numpy()) & (y <= out["blend-q90"].to_numpy())
+    assert inside.mean() >= 0.8
+    # and the 90% bound is the lowest one that holds 90% of the weeks, not wider
+    assert np.mean(y <= out["blend-q90"].to_numpy()) >= 0.9
+    assert np.mean(y < out["blend-q90"].to_numpy()) < 0.95
+
+
+def test_calibration_keeps_continuous_bounds_at_their_level():
+    from training.blend import apply_widths, calibrate_widths
+
+    rng = np.random.default_rng(3)
+    v = _validation(30, 2, lambda i, c, k, r: (0.0, 0.0))
+    v["y"] = 10.0 + rng.normal(size=len(v)) * 2.0
+    for m in ("a", "b"):
+        v[m] = 10.0
+        v[f"{m}-q50"], v[f"{m}-q10"], v[f"{m}-q90"] = 10.0, 9.0, 11.0  # far too narrow
+    w, g = learn_weights(v, ["a", "b"], shrinkage=0.0)
+    factors = calibrate_widths(v, ["a", "b"], w, g)
+    out = apply_widths(combine(v.drop(columns="y"), ["a", "b"], w, g, [0.1, 0.5, 0.9]), "blend", [0.1, 0.5, 0.9], factors)
+    below10 = np.mean(v["y"].to_numpy() <= out["blend-q10"].to_numpy())
+    below90 = np.mean(v["y"].to_numpy() <= out["blend-q90"].to_numpy())
+    assert 0.08 <= below10 <= 0.14 and 0.88 <= below90 <= 0.93

@@ -280,7 +280,9 @@ def combine(
     return out
 
 
-WIDTH_GRID = np.round(np.exp(np.linspace(np.log(0.25), np.log(4.0), 57)), 4)
+# factors of the distance from the median: narrower (0.25) to far wider (64, which lets a low
+# bound of a sparse series reach zero)
+WIDTH_GRID = np.round(np.exp(np.linspace(np.log(0.25), np.log(64.0), 81)), 4)
 
 
 def calibrate_widths(
@@ -306,8 +308,22 @@ def calibrate_widths(
         col = f"b-{quantile_columns('b', [q])[0].split('-', 1)[1]}"
         d = b[col].to_numpy() - mid
         below = np.array([np.mean(y <= np.maximum(mid + f * d, 0.0)) for f in WIDTH_GRID])
-        out[quantile_columns("", [q])[0][1:]] = float(WIDTH_GRID[np.argmin(np.abs(below - q))])
+        out[quantile_columns("", [q])[0][1:]] = float(WIDTH_GRID[_quantile_factor(below, q)])
     return out
+
+
+def _quantile_factor(below: np.ndarray, q: float) -> int:
+    """The grid index whose bound is the level-`q` quantile of the validation actuals: the
+    lowest bound with at least a share `q` of actuals at or below it (the quantile's definition,
+    which holds for discrete demand too). Below the median the bound falls as the factor grows,
+    so that is the largest such factor; above it, the smallest. On sparse series with many
+    zero weeks no factor brings the share at or below a low bound down to `q`; the rule then
+    widens it to zero instead of keeping it above the zeros. When no factor reaches `q` (an
+    upper bound that stays too low), the closest share wins."""
+    ok = np.flatnonzero(below >= q)
+    if len(ok) == 0:
+        return int(np.argmin(np.abs(below - q)))
+    return int(ok[-1] if q < 0.5 else ok[0])
 
 
 def _common_levels(validation: pd.DataFrame, models: Sequence[str]) -> list[float]:
