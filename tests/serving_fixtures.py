@@ -75,6 +75,19 @@ def import_service(release_dir: Path):
     return module
 
 
+def asgi_app(module):
+    """The service's ASGI app for an in-process client. BentoML registers its request metrics
+    in prometheus_client's process-wide registry when an app first serves; a second app in the
+    same test process (another module's release) would register them again and answer 500, so
+    the previous app's BentoML collectors are dropped first."""
+    from prometheus_client import REGISTRY
+
+    for collector, names in list(REGISTRY._collector_to_names.items()):
+        if any(n.startswith("bentoml_") for n in names):
+            REGISTRY.unregister(collector)
+    return module.DarkHorse.to_asgi()
+
+
 def bentoml_serve(tag: str, log_path: Path):
     """`bentoml serve TAG` on a free loopback port until the block ends; yields the base URL."""
     from tests.fixtures.servers import serve

@@ -177,13 +177,13 @@ def test_rank_summary_averages_ranks():
 def test_suite_end_to_end_on_a_small_sample(tmp_path):
     from benchmarks.bench_accuracy import main
 
-    rc = main(["--panels", "weekly_sales", "--quick", "--max-series", "40", "--models", "naive,seasonal_naive,moving_average",
+    rc = main(["--panels", "weekly_sales", "--quick", "--max-series", "40", "--models", "naive,seasonal_naive,xgboost",
                "--out", str(tmp_path), "--no-progress"])
     assert rc == 0
     out = json.loads((tmp_path / "accuracy.json").read_text())
     (p,) = out["panels"]
     assert p["panel"] == "weekly_sales" and p["n_series"] == 40
-    assert set(p["models"]) == {"naive", "seasonal_naive", "moving_average", "blend"}
+    assert set(p["models"]) == {"naive", "seasonal_naive", "xgboost", "blend"}
     assert all(v["mase"] is not None and v["mase"] > 0 for v in p["models"].values())
     assert {"momentum", "seasonal_naive_growth", "blend_growth", "final"} <= set(p["hot_sellers"])
     # forecast growth already reads the blend here (no xgboost): the suite's blend growth agrees

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from .serving_fixtures import import_service, make_release
+from .serving_fixtures import asgi_app, import_service, make_release
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -42,7 +42,7 @@ def _client(trained, monkeypatch, config_path, state):
     monkeypatch.setenv("DARKHORSE_CONFIG", str(config_path))
     monkeypatch.setenv("DARKHORSE_LOAD_STATE", str(state))
     module = import_service(trained.release_dir)
-    return TestClient(module.DarkHorse.to_asgi())
+    return TestClient(asgi_app(module))
 
 
 def post(client, route, body):

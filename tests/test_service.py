@@ -17,7 +17,7 @@ import pytest
 from darkhorse.core.manifest import ReleaseManifest
 from darkhorse.serving.api import MAX_ITEMS
 
-from .serving_fixtures import BIN, bentoml_serve, import_service, make_release, run_cli
+from .serving_fixtures import BIN, asgi_app, bentoml_serve, import_service, make_release, run_cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -32,7 +32,7 @@ def client(trained):
     from starlette.testclient import TestClient
 
     module = import_service(trained.release_dir)
-    with TestClient(module.DarkHorse.to_asgi()) as c:
+    with TestClient(asgi_app(module)) as c:
         yield c
 
 
