@@ -281,3 +281,16 @@ def test_settings_travel_from_the_config():
     assert dataclasses.replace(s, weight_step=0.5).weight_step == 0.5
     with pytest.raises((ConfigError, ValueError), match="stack_weight_step"):
         HotSellerConfig(stack_weight_step=0.3)
+
+
+def test_score_origin_falls_back_to_the_classifier_when_it_is_trained_but_no_origin_is_scored():
+    frame = _panel(n_items=40, n_weeks=70)
+    labels = _labels(frame)
+    c = frame["ds"].max() - pd.Timedelta(weeks=H)  # labels of earlier weeks are known, no earlier scores
+    fc = _forecast(frame, c, seed=0)
+    train = frame[frame["ds"] <= c].reset_index(drop=True)
+    s, clf = hs.score_origin(train, fc, labels, cutoff=c, covariates=[], settings=SETTINGS)
+    assert clf is not None
+    w = s.pivot(index="unique_id", columns="model", values="score")
+    np.testing.assert_allclose(w["final"], w["classifier"].rank(pct=True))
+    assert s.attrs["choice"]["method"] == "fallback" and s.attrs["choice"]["weights"] == {"classifier": 1.0}

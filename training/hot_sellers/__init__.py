@@ -159,11 +159,16 @@ def score_origin(
     earlier_s = _frame(earlier_scores)
     if earlier_s is not None:
         earlier_s = earlier_s[pd.to_datetime(earlier_s[CUTOFF]) < cutoff]
+    # Before enough scored origins have known labels, the classifier (already trained on every
+    # label known at this origin) is the fallback; forecast growth when nothing is labelled yet.
+    # Chosen on the accuracy suite: the classifier ranked at or above forecast growth on every
+    # panel but M4 Weekly (0.771 vs 0.772 AP), and far above it on the 52-week weekly-sales panel.
+    fallback = "classifier" if "classifier" in scores else "forecast_growth"
     choice = choose(list(scores), earlier_s, known, min_origins=settings.min_labelled_origins,
-                    weight_step=settings.weight_step)
+                    weight_step=settings.weight_step, fallback=fallback)
     if choice.method == "fallback":
-        log.info("hot sellers at %s: %d labelled origins; the final ranking is forecast growth",
-                 cutoff.date(), len(choice.origins))
+        log.info("hot sellers at %s: %d labelled origins; the final ranking is the %s score",
+                 cutoff.date(), len(choice.origins), fallback)
     scores["final"] = final_score(scores, choice)
     rows = []
     for name, s in scores.items():

@@ -7,7 +7,8 @@ averaged over the known origins, computed from the scores each origin produced t
 classifier's are out of sample). With at least two known origins, a stack is taken over the best
 single scorer only when it wins on held-out origins (leave one origin out: weights chosen on the
 others, scored on the one left out); otherwise the best single scorer is the final ranking. With
-fewer than `min_origins` known origins the final ranking is the fallback scorer (forecast growth).
+fewer than `min_origins` known origins the final ranking is the fallback scorer (the classifier
+when one could be trained, else forecast growth).
 """
 
 from __future__ import annotations
