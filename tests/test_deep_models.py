@@ -208,8 +208,8 @@ def test_transformer_classifier_joins_the_ranking():
         with_t[~with_t["model"].isin(["transformer", "final"])].reset_index(drop=True),
     )
     s = with_t.pivot(index="unique_id", columns="model", values="score")
-    # no earlier origin's scores: the final ranking falls back to forecast growth
-    np.testing.assert_allclose(s["final"], s["forecast_growth"].rank(pct=True))
+    # no earlier origin's scores: the final ranking falls back to the classifier trained at this origin
+    np.testing.assert_allclose(s["final"], s["classifier"].rank(pct=True))
 
 
 # --------------------------------------------------------------------------- backtest

@@ -451,7 +451,7 @@ class HotSellerConfig(_Strict):
         1,
         ge=1,
         description="Earlier origins with known labels needed to learn the final combination; "
-        "with fewer, the final ranking is forecast growth.",
+        "with fewer, the final ranking is the classifier (forecast growth before any label is known).",
     )
     stack_weight_step: float = Field(
         0.25, gt=0, le=1, description="Step of the rank-weight grid of the learned stack."

@@ -19,8 +19,8 @@
   (`training.hot_seller_transformer`), trained on the same known labels.
 * `final`: the combination learned on earlier origins whose labels are known (`combine.choose`:
   the best single scorer, or a rank-weighted stack when it wins on held-out origins), from the
-  scores those origins produced (`earlier_scores`); forecast growth while fewer than
-  `min_labelled_origins` origins are known.
+  scores those origins produced (`earlier_scores`); while fewer than `min_labelled_origins`
+  scored origins are known, the classifier (forecast growth when no label is known at all).
 """
 
 from __future__ import annotations
