@@ -38,7 +38,7 @@ HORIZON = 48
 SEASON = 24
 N_SERIES = 414
 NAIVE2 = {"smape": 18.383, "mase": 2.395}
-# M4 "Evaluation and Ranks.xlsx", hourly columns, and the published references
+# M4 "Evaluation and Ranks.xlsx", hourly columns: the published references
 PUBLISHED = {
     "Naive2": {"smape": 18.383, "mase": 2.395},
     "sNaive (seasonal naive)": {"smape": 13.912, "mase": 1.193},
