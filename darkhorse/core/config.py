@@ -244,7 +244,11 @@ class GateConfig(_Strict):
         0.5, gt=0, description="Largest relative change of a mart's rows against the last publish."
     )
     label_prevalence_tolerance: float = Field(
-        0.02, ge=0, description="Allowed gap of weekly hot-seller share above 1 - quantile."
+        0.02,
+        ge=0,
+        description="Ignored: the label marks exactly ceil((1 - quantile) x n) items a week and the "
+        "gate checks that count exactly; accepted so that older configs still validate.",
+        deprecated=True,
     )
     sample_rows: int = Field(
         500_000, ge=1000, description="Rows of raw and staging data the gate validates at most."
