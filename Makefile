@@ -10,7 +10,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CONFIG ?= darkhorse.yaml
 PORT   ?= 3000
-M4     ?= ../shared/data/m4
+M4     ?=
 
 # telemetry off, no downloads at run time: the one list is darkhorse/core/offline.env
 include darkhorse/core/offline.env
@@ -70,7 +70,7 @@ bench-features: venv ## Benchmark the feature store: point-in-time training sets
 	$(BIN)/python benchmarks/bench_features.py
 
 bench-accuracy: venv ## Accuracy suite: backtest CONFIG on Online Retail, M4 Weekly (M4=folder), weekly sales, synthetic reviews (ARGS=--quick ...)
-	$(BIN)/python benchmarks/bench_accuracy.py --config $(CONFIG) --m4 $(M4) $(ARGS)
+	$(BIN)/python benchmarks/bench_accuracy.py --config $(CONFIG) $(if $(M4),--m4 $(M4)) $(ARGS)
 
 bench-load: venv ## Replica-plan replay on the shipped request traces (vs reactive and static peak), then M4 Hourly from M4=folder (empty: skipped)
 	$(BIN)/python benchmarks/bench_load.py

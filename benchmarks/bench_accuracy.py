@@ -1,6 +1,6 @@
 """Accuracy suite: one DarkHorse configuration backtested on several real weekly panels.
 
-    python benchmarks/bench_accuracy.py --m4 ../shared/data/m4            # every panel, defaults
+    python benchmarks/bench_accuracy.py --m4 path/to/m4                  # every panel, defaults
     python benchmarks/bench_accuracy.py --quick --panels weekly_sales     # a quick subset
     python benchmarks/bench_accuracy.py --config my.yaml --models naive,seasonal_naive,xgboost
 

@@ -10,8 +10,8 @@ sMAPE = 200/h sum |y - f| / (|y| + |f|); MASE = mean |y - f| over the in-sample 
 Naive2's published hourly figures (sMAPE 18.383, MASE 2.395). The seasonal naive (the last
 day repeated) must give the published 13.912 / 1.193, which checks the reading and the scores.
 
-    python benchmarks/bench_load_m4.py /work/shared/data/m4
-    python benchmarks/bench_load_m4.py /work/shared/data/m4 --series 50   # a first subset
+    python benchmarks/bench_load_m4.py path/to/m4
+    python benchmarks/bench_load_m4.py path/to/m4 --series 50   # a first subset
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from darkhorse.core.schema import DS, ID, Y
 HORIZON = 13
 N_SERIES = 359
 NAIVE2 = {"smape": 9.161, "mase": 2.777}
-# M4 "Evaluation and Ranks.xlsx", weekly columns (see /work/shared/data/README.md)
+# M4 "Evaluation and Ranks.xlsx", weekly columns (the README beside the data files)
 PUBLISHED = {
     "Naive2": {"smape": 9.161, "mase": 2.777},
     "Theta": {"smape": 9.093, "mase": 2.637},
