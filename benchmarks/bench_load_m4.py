@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchmarks.accuracy.m4 import M4Error, mase, smape  # noqa: E402
+from benchmarks.accuracy.m4 import official_scores, read_split  # noqa: E402
 from darkhorse.core.env import set_offline_defaults  # noqa: E402
 from darkhorse.core.schema import DS, ID, Y  # noqa: E402
 from training.load import create  # noqa: E402
@@ -49,20 +49,6 @@ PUBLISHED = {
 END = pd.Timestamp("2017-01-01 00:00")
 
 
-def read_hourly(folder: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    out = []
-    for name in ("Hourly-train.csv", "Hourly-test.csv"):
-        path = Path(folder) / name
-        if not path.is_file():
-            raise M4Error(f"{path}: M4 file not found (pass the folder that holds Hourly-train.csv and Hourly-test.csv)")
-        wide = pd.read_csv(path, index_col=0, dtype={0: str})
-        out.append({str(k): row[~np.isnan(row)] for k, row in zip(wide.index, wide.to_numpy(dtype="float64"), strict=True)})
-    train, test = out
-    if set(train) != set(test) or any(len(v) != HORIZON for v in test.values()):
-        raise M4Error(f"{folder}: Hourly-test.csv must hold {HORIZON} hours for every series of Hourly-train.csv")
-    return train, test
-
-
 def long_frame(train: dict[str, np.ndarray]) -> pd.DataFrame:
     parts = [
         pd.DataFrame({ID: sid, DS: pd.date_range(end=END, periods=len(y), freq="1h"), Y: y})
@@ -72,9 +58,7 @@ def long_frame(train: dict[str, np.ndarray]) -> pd.DataFrame:
 
 
 def score(train: dict[str, np.ndarray], test: dict[str, np.ndarray], fc: dict[str, np.ndarray]) -> dict[str, float]:
-    s = float(np.mean([smape(test[k], fc[k]) for k in test]))
-    m = float(np.mean([mase(train[k], test[k], fc[k], m=SEASON) for k in test]))
-    return {"smape": s, "mase": m, "owa": 0.5 * (s / NAIVE2["smape"] + m / NAIVE2["mase"])}
+    return official_scores(train, test, fc, m=SEASON, naive2=NAIVE2)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--series", type=int, default=None, help="only the first N series")
     parser.add_argument("--out-dir", type=Path, default=REPO / "data" / "bench" / "load")
     args = parser.parse_args(argv)
-    train, test = read_hourly(args.folder)
+    train, test = read_split(args.folder, "Hourly", HORIZON)
     if args.series:
         keep = list(train)[: args.series]
         train, test = {k: train[k] for k in keep}, {k: test[k] for k in keep}

@@ -52,26 +52,31 @@ class M4Weekly:
         return END_WEEK - pd.Timedelta(weeks=HORIZON)
 
 
-def _read_wide(path: Path) -> dict[str, np.ndarray]:
+def _read_wide(path: Path, frequency: str) -> dict[str, np.ndarray]:
     if not path.is_file():
-        raise M4Error(f"{path}: M4 file not found (pass the folder that holds Weekly-train.csv and Weekly-test.csv)")
+        raise M4Error(
+            f"{path}: M4 file not found (pass the folder that holds {frequency}-train.csv and {frequency}-test.csv)"
+        )
     wide = pd.read_csv(path, index_col=0, dtype={0: str})
-    out = {}
-    for sid, row in zip(wide.index.astype(str), wide.to_numpy(dtype="float64"), strict=True):
-        v = row[~np.isnan(row)]
-        out[sid] = v
-    return out
+    return {sid: row[~np.isnan(row)] for sid, row in zip(wide.index.astype(str), wide.to_numpy(dtype="float64"), strict=True)}
+
+
+def read_split(folder: str | Path, frequency: str, horizon: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The organisers' `<frequency>-train.csv` / `-test.csv` as series id -> values, checked:
+    the same series in both, and `horizon` held-out values each."""
+    folder = Path(folder)
+    train = _read_wide(folder / f"{frequency}-train.csv", frequency)
+    test = _read_wide(folder / f"{frequency}-test.csv", frequency)
+    if set(train) != set(test):
+        raise M4Error(f"{folder}: {frequency}-train.csv and {frequency}-test.csv name different series")
+    bad = [s for s, v in test.items() if len(v) != horizon]
+    if bad:
+        raise M4Error(f"{folder / (frequency + '-test.csv')}: series {bad[:3]} do not hold {horizon} test values")
+    return train, test
 
 
 def read_m4_weekly(folder: str | Path) -> M4Weekly:
-    folder = Path(folder)
-    train = _read_wide(folder / "Weekly-train.csv")
-    test = _read_wide(folder / "Weekly-test.csv")
-    if set(train) != set(test):
-        raise M4Error(f"{folder}: Weekly-train.csv and Weekly-test.csv name different series")
-    bad = [s for s, v in test.items() if len(v) != HORIZON]
-    if bad:
-        raise M4Error(f"{folder / 'Weekly-test.csv'}: series {bad[:3]} do not hold {HORIZON} test weeks")
+    train, test = read_split(folder, "Weekly", HORIZON)
     return M4Weekly(train=train, test=test)
 
 
@@ -94,16 +99,26 @@ def mase(train: np.ndarray, y: np.ndarray, f: np.ndarray, m: int = 1) -> float:
     return float(np.mean(np.abs(y - f)) / scale)
 
 
-def score(m4: M4Weekly, forecasts: dict[str, np.ndarray]) -> dict[str, float]:
-    """Official sMAPE, MASE and OWA of one method: `forecasts` maps series id -> 13 values."""
-    missing = set(m4.test) - set(forecasts)
+def official_scores(
+    train: dict[str, np.ndarray], test: dict[str, np.ndarray], forecasts: dict[str, np.ndarray],
+    *, m: int, naive2: dict[str, float],
+) -> dict[str, float]:
+    """The M4 guide's sMAPE, MASE (in-sample seasonal naive scale, period `m`) and OWA against
+    Naive2's published figures, means over the series; `forecasts` maps series id -> values."""
+    missing = set(test) - set(forecasts)
     if missing:
         raise M4Error(f"M4 scoring: {len(missing)} series have no forecast (e.g. {sorted(missing)[:3]})")
-    s = [smape(m4.test[k], forecasts[k]) for k in m4.test]
-    m = [mase(m4.train[k], m4.test[k], forecasts[k]) for k in m4.test]
-    out = {"smape": float(np.mean(s)), "mase": float(np.mean(m))}
-    out["owa"] = 0.5 * (out["smape"] / NAIVE2["smape"] + out["mase"] / NAIVE2["mase"])
+    out = {
+        "smape": float(np.mean([smape(test[k], forecasts[k]) for k in test])),
+        "mase": float(np.mean([mase(train[k], test[k], forecasts[k], m=m) for k in test])),
+    }
+    out["owa"] = 0.5 * (out["smape"] / naive2["smape"] + out["mase"] / naive2["mase"])
     return out
+
+
+def score(m4: M4Weekly, forecasts: dict[str, np.ndarray]) -> dict[str, float]:
+    """Official sMAPE, MASE and OWA of one method on M4 Weekly (13 values per series)."""
+    return official_scores(m4.train, m4.test, forecasts, m=1, naive2=NAIVE2)
 
 
 def naive_forecasts(m4: M4Weekly) -> dict[str, np.ndarray]:
