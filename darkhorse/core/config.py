@@ -485,6 +485,28 @@ class TrainingConfig(_Strict):
     )
 
 
+class CustomersConfig(_Strict):
+    """Customer and region marts (dbt var `customers`) and the item x region hierarchy."""
+
+    reference_price_weeks: int = Field(
+        8, ge=1, le=104, description="Trailing closed weeks whose median line price is an item's reference price."
+    )
+    segment_quantiles: int = Field(
+        4, ge=2, le=10, description="Recency, frequency and monetary are scored 1..k by quantile among customers."
+    )
+    hierarchy_top_items: int = Field(20, ge=1, le=10_000, description="Items (by units) of the region hierarchy.")
+    hierarchy_top_regions: int = Field(8, ge=1, le=1_000, description="Regions (by units) of the region hierarchy.")
+    reconciliation: Literal["bottom_up", "mint_shrink"] = Field(
+        "mint_shrink", description="How the hierarchy's forecasts are made to add up."
+    )
+
+    def dbt_vars(self) -> dict[str, Any]:
+        return {
+            "reference_price_weeks": self.reference_price_weeks,
+            "segment_quantiles": self.segment_quantiles,
+        }
+
+
 class ServingConfig(_Strict):
     """The release (bento) and the allocation API it serves."""
 
@@ -524,6 +546,7 @@ class Config(_Strict):
     training: TrainingConfig = TrainingConfig()
     serving: ServingConfig = ServingConfig()
     load: LoadConfig = LoadConfig()
+    customers: CustomersConfig = CustomersConfig()
     # set by load_config; not part of the file
     root: Path = Field(Path("."), exclude=True)
     path: Path | None = Field(None, exclude=True)
@@ -615,6 +638,7 @@ class Config(_Strict):
             "valid_from": p.valid_from.isoformat(),
             "valid_until": p.valid_until.isoformat(),
             "raw_sources": sources,
+            "customers": self.customers.dbt_vars(),
             # only with a request_log source, so item-only configs keep their vars
             **({"load": self.load_dbt_vars()} if "request_log" in sources else {}),
         }
