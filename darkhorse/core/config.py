@@ -474,6 +474,46 @@ class HotSellerConfig(_Strict):
         return dict(self.transformer.params) if self.transformer.enabled else None
 
 
+class GraphConfig(_Strict):
+    """The product graph and item text marts (dbt var `graph`): items linked when the same
+    customers bought (order lines) or reviewed (reviews) both, stamped with when each link
+    became known."""
+
+    customer_window: int = Field(
+        20, ge=1, le=1000,
+        description="Per-customer fan-out cap: each item a customer buys links only to that customer's "
+        "previous N distinct items, so a customer of many items adds about N links per item, not a square.",
+    )
+    min_shared_customers: int = Field(
+        2, ge=1, description="Shared customers (reviewers) before a link is an edge; the edge is known "
+        "from the week the last of them arrived.",
+    )
+    max_neighbours: int = Field(
+        20, ge=1, le=1000, description="Neighbours kept per item and week: the heaviest by shared customers then Jaccard.",
+    )
+    text_max_chars: int = Field(
+        2000, ge=50, le=100_000, description="Characters of text kept per item and week (order-line "
+        "descriptions; review titles and bodies).",
+    )
+    review_text_key: str = Field(
+        "text", description="JSON key of a review's body (Amazon Reviews 2023: text); read when present.",
+    )
+
+    def dbt_vars(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class MultitaskConfig(_Strict):
+    """The multi-task graph + text + time hot-seller model (training/multitask/)."""
+
+    enabled: bool = Field(False, description="Score hot sellers with the multi-task model too (opt-in).")
+    text_encoder: Path | None = Field(
+        None, description="Folder of a pretrained text encoder (encoder.pt TorchScript + vocab.json); "
+        "None = TF-IDF + truncated SVD learned from the training origins' text.",
+    )
+    params: dict[str, Any] = Field(default_factory=dict, description="Multi-task model hyperparameters.")
+
+
 class TrainingConfig(_Strict):
     """Where runs go and how much of the machine they use."""
 
@@ -543,6 +583,8 @@ class Config(_Strict):
     backtest: BacktestConfig = BacktestConfig()
     blend: BlendConfig = BlendConfig()
     hot_sellers: HotSellerConfig = HotSellerConfig()
+    graph: GraphConfig = GraphConfig()
+    multitask: MultitaskConfig = MultitaskConfig()
     training: TrainingConfig = TrainingConfig()
     serving: ServingConfig = ServingConfig()
     load: LoadConfig = LoadConfig()
@@ -638,6 +680,7 @@ class Config(_Strict):
             "valid_from": p.valid_from.isoformat(),
             "valid_until": p.valid_until.isoformat(),
             "raw_sources": sources,
+            "graph": self.graph.dbt_vars(),
             "customers": self.customers.dbt_vars(),
             # only with a request_log source, so item-only configs keep their vars
             **({"load": self.load_dbt_vars()} if "request_log" in sources else {}),
