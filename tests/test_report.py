@@ -302,7 +302,10 @@ def test_full_report(outputs: Path, tmp_path: Path) -> None:
     # hot sellers: a null Brier is a dash, the highest average precision is bold
     assert cells(row_of(page, "momentum"))[4] == "–"
     assert cells(row_of(page, "final"))[0] == "<b>0.47</b>"
-    assert cells(row_of(page, "final"))[4] == "0.11"  # equal values everywhere: nothing bold
+    # Brier only for probabilities: the final ranking's 0.11 in metrics.json is not shown
+    assert cells(row_of(page, "final"))[4] == "–"
+    assert cells(row_of(page, "forecast_growth"))[4] == "–"
+    assert cells(row_of(page, "classifier"))[4] in ("0.11", "<b>0.11</b>")
 
 
 def test_missing_optional_files(outputs: Path, tmp_path: Path) -> None:

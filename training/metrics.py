@@ -2,8 +2,12 @@
 
 * SMAPE (0..200): 200 |y - f| / (|y| + |f|), 0 where both are 0.
 * MAE, RMSE, WAPE (sum |e| / sum |y|).
-* MASE: MAE over the series' in-sample one-step naive MAE (the training weeks before the cutoff);
-  series whose history never changed (scale 0) have no MASE and are left out of its mean.
+* MASE: MAE over the series' in-sample one-step naive MAE (the training weeks before the cutoff).
+  A series whose history never changed (scale 0, or a single week: new items) has no MASE of
+  its own; it is not dropped silently but reported apart: `n_series_unscaled` counts the
+  series with such a window and `mase_unscaled` is their MAE over the panel's mean naive scale at the same cutoff
+  (the mean of the positive scales), so their errors are on the same footing as the rest.
+  `n_series_scaled` counts the series (not the rows) that have a MASE.
 * scaled pinball: mean pinball loss over the quantiles, over the same naive scale.
 * coverage_80: share of actuals inside [q10, q90].
 Global values are means of per-(series, window) values (M4 style), WAPE pooled.
@@ -18,6 +22,10 @@ import pandas as pd
 
 from darkhorse.core.schema import CUTOFF, ID, Y, quantile_columns
 
+# hot-seller scorers whose score is a probability (the classifiers, prior-corrected): the only
+# ones with a Brier score. `final` is a ranking (a rank-weighted stack), momentum and the
+# growth scores are ratios; a value that happens to lie in [0, 1] is not a probability.
+PROBABILITY_SCORES = ("classifier", "transformer")
 FORECAST_METRICS = ("smape", "mae", "rmse", "mase", "wape", "scaled_pinball", "coverage_80")
 
 
@@ -35,6 +43,12 @@ def naive_scale(history: pd.DataFrame) -> pd.Series:
     """In-sample MAE of the one-step naive forecast per series (history sorted by id, ds)."""
     d = history.groupby(ID, sort=False)[Y].diff().abs()
     return d.groupby(history[ID], sort=False).mean()
+
+
+def panel_scale(scale: pd.DataFrame) -> pd.DataFrame:
+    """`cutoff, panel_scale`: the mean of the positive, finite naive scales at each cutoff."""
+    v = scale[np.isfinite(scale["scale"].to_numpy(dtype="float64")) & (scale["scale"] > 0)]
+    return v.groupby(CUTOFF, sort=False)["scale"].mean().rename("panel_scale").reset_index()
 
 
 def series_metrics(
@@ -57,11 +71,13 @@ def series_metrics(
         smape=("smape", "mean"), mae=("ae", "mean"), mse=("se", "mean"), sum_ae=("ae", "sum"),
         sum_y=("absy", "sum"), pin=("pin", "mean"), coverage_80=("cov", "mean"), n=("ae", "size"),
     ).reset_index()
-    g = g.merge(scale, on=[ID, CUTOFF], how="left")
+    g = g.merge(scale, on=[ID, CUTOFF], how="left").merge(panel_scale(scale), on=CUTOFF, how="left")
     sc = g["scale"].to_numpy(dtype="float64")
     ok = np.isfinite(sc) & (sc > 0)
     g["rmse"] = np.sqrt(g.pop("mse"))
     g["mase"] = np.where(ok, g["mae"] / np.where(ok, sc, 1.0), np.nan)
+    ps = g.pop("panel_scale").to_numpy(dtype="float64")
+    g["mase_unscaled"] = np.where(~ok & (ps > 0), g["mae"] / np.where(ps > 0, ps, 1.0), np.nan)
     g["scaled_pinball"] = np.where(ok, g["pin"] / np.where(ok, sc, 1.0), np.nan)
     g["wape"] = np.where(g["sum_y"] > 0, g["sum_ae"] / g["sum_y"].where(g["sum_y"] > 0, 1.0), np.nan)
     g["model"] = model
@@ -83,6 +99,8 @@ def summarize(per_series: pd.DataFrame) -> dict[str, float | int | None]:
         return float(v.mean()) if v.size else None
 
     total_y = float(per_series["sum_y"].sum())
+    scaled = np.isfinite(per_series["mase"].to_numpy(dtype="float64"))
+    unscaled = per_series.loc[~scaled, ID].unique()
     return {
         "smape": mean("smape"),
         "mae": mean("mae"),
@@ -92,7 +110,9 @@ def summarize(per_series: pd.DataFrame) -> dict[str, float | int | None]:
         "scaled_pinball": mean("scaled_pinball"),
         "coverage_80": mean("coverage_80"),
         "n_series": int(per_series[ID].nunique()),
-        "n_series_scaled": int(np.isfinite(per_series["mase"].to_numpy(dtype="float64")).sum()),
+        "n_series_scaled": int(per_series.loc[scaled, ID].nunique()),
+        "n_series_unscaled": len(unscaled),
+        "mase_unscaled": mean("mase_unscaled") if "mase_unscaled" in per_series else None,
     }
 
 
@@ -117,19 +137,20 @@ def top_fraction(score: np.ndarray, label: np.ndarray, fraction: float) -> tuple
 
 
 def ranking_metrics(
-    df: pd.DataFrame, *, fraction: float, baseline: str = "momentum"
+    df: pd.DataFrame, *, fraction: float, baseline: str = "momentum",
+    probabilities: Sequence[str] = PROBABILITY_SCORES,
 ) -> dict[str, dict[str, float | int | None]]:
     """Per score model, averaged over cutoffs: AP, P/R at the top fraction, lift, Brier.
 
     `df`: `unique_id, cutoff, model, score, label` (rows with an unknown label are ignored).
-    Lift = precision at the top fraction over the baseline's. Brier only for scores that are
-    probabilities (all within [0, 1]).
+    Lift = precision at the top fraction over the baseline's. Brier only for the scorers named
+    in `probabilities` (None for the others, `final` included).
     """
     known = df[df["label"].notna()]
     out: dict[str, dict[str, float | int | None]] = {}
     for model, g in known.groupby("model", sort=True):
         aps, ps, rs, briers = [], [], [], []
-        is_prob = bool(((g["score"] >= 0) & (g["score"] <= 1)).all()) and model not in ("momentum",)
+        is_prob = str(model) in probabilities
         for _, c in g.groupby("cutoff"):
             s = c["score"].to_numpy(dtype="float64")
             lab = c["label"].to_numpy(dtype="float64")

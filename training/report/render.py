@@ -13,6 +13,7 @@ from typing import Any
 import jinja2
 
 from darkhorse.core.schema import CUTOFF, DS, ID
+from training.metrics import PROBABILITY_SCORES
 from training.report.analysis import number, reference_ratios
 from training.report.run import Run
 
@@ -225,7 +226,12 @@ def hot_table(run: Run) -> Table | None:
     hot = run.metrics.get("hot_sellers")
     if not isinstance(hot, dict) or not hot:
         return None
-    rows = [(name, vals if isinstance(vals, dict) else {}) for name, vals in hot.items()]
+    rows = []
+    for name, vals in hot.items():
+        vals = dict(vals) if isinstance(vals, dict) else {}
+        if name not in PROBABILITY_SCORES:  # a ranking score is not a probability: no Brier
+            vals["brier"] = None
+        rows.append((name, vals))
     return metric_table(rows, HOT_COLUMNS, row_header="Scorer")
 
 
