@@ -1,0 +1,45 @@
+{#-
+    Kept sales, reviews and returns inside the dataset's complete weeks, with the customer and
+    region columns the customer and region marts read (null where a source has none).
+    `order_key` is the invoice, or the event's timestamp where a source has no invoice.
+-#}
+
+with
+
+events as (
+
+    select * from {{ ref('int_events_classified') }}
+    where quarantine_reason is null
+
+),
+
+calendar as (
+
+    select * from {{ ref('int_dataset_calendar') }}
+
+),
+
+final as (
+
+    select
+        events.source_name,
+        events.event_type,
+        events.event_type in ('sale', 'review') as is_purchase,
+        events.item_id,
+        coalesce(events.invoice_id, strftime(events.event_ts, '%Y-%m-%dT%H:%M:%S.%f')) as order_key,
+        events.customer_id,
+        events.region,
+        events.event_ts,
+        events.event_at,
+        events.week_start,
+        events.quantity,
+        events.unit_price,
+        coalesce(events.revenue, 0) as revenue,
+        coalesce(events.is_price_invalid, true) as is_price_invalid,
+    from events
+    inner join calendar
+        on events.week_start between calendar.first_complete_week and calendar.last_complete_week
+
+)
+
+select * from final
