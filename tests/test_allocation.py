@@ -16,6 +16,7 @@ from darkhorse.serving.allocation import (
     grid_levels,
     lower_bound_max_load,
     newsvendor,
+    period_quantiles,
     service_level,
 )
 
@@ -90,6 +91,22 @@ def test_newsvendor_tight_capacity_equalises_the_marginal_value():
     assert res.shadow_price == pytest.approx(2.0, abs=1e-6)
     # expected shortfall of U(0, 100) at 40: (100 - 40)^2 / 200 = 18
     assert res.expected_shortfall[0] == pytest.approx(18.0, rel=1e-6)
+    # a binding newsvendor reports the level it allocated at, (4 - 2) / 5, not the ratio 0.8
+    np.testing.assert_allclose(res.target_level, [0.4, 0.4], atol=1e-6)
+
+
+def test_shadow_price_when_the_capacity_equals_the_minimums():
+    # two U(0, 10) items at their minimum 5 (F = 0.5); cu 3, co 1: one more unit given to
+    # either saves cu (1 - F) - co F = 3 * 0.5 - 0.5 = 1, the shadow price (not the top of the
+    # search bracket, cu / w = 3)
+    d = uniform_demand([10.0, 10.0])
+    res = newsvendor(d, 10.0, underage_cost=3.0, overage_cost=1.0, minimum=[5.0, 5.0])
+    np.testing.assert_allclose(res.quantity, [5.0, 5.0])
+    assert res.binding and res.shadow_price == pytest.approx(1.0, abs=1e-9)
+    np.testing.assert_allclose(res.target_level, [0.5, 0.5], atol=1e-9)
+    # the same with one item capped at its maximum 5: only the other can grow, same value
+    capped = newsvendor(d, 10.0, underage_cost=[3.0, 9.0], overage_cost=1.0, minimum=[5.0, 5.0], maximum=[np.inf, 5.0])
+    assert capped.shadow_price == pytest.approx(1.0, abs=1e-9)
 
 
 def test_unit_cost_weights_the_capacity():
@@ -144,6 +161,41 @@ def test_balance_spreads_equal_items_evenly_and_reports_node_service_level():
     assert all(n["service_level"] == pytest.approx(0.5, abs=1e-9) for n in capped.nodes)
 
 
+def test_balance_node_expectations_are_exact_integrals_on_uneven_levels():
+    # two U(0, 10) items on one node, quantiles at unevenly spaced levels: the node's load is
+    # U(0, 20) (comonotone sum); E = 10, E[(load - 10)+] = 10^2 / 40 = 2.5. A plain average of
+    # the quantiles over these levels would give 2 * 10 * mean(levels) = 12.6 and 4.2.
+    levels = np.array([0.01, 0.05, 0.1, 0.5, 0.9, 0.95, 0.99, 0.999])
+    d = Demand(np.outer([10.0, 10.0], levels), levels)
+    res = balance(d, 1, headroom=0.9, node_capacity=np.array([10.0]))
+    node = res.nodes[0]
+    assert node["expected_load"] == pytest.approx(10.0, rel=1e-12)
+    assert node["expected_overflow"] == pytest.approx(2.5, rel=1e-12)
+    assert node["service_level"] == pytest.approx(0.5, abs=1e-12)
+
+
+def test_period_quantiles_from_paths():
+    """Two U(0, 1) weeks: independent paths give the total's quantiles (its 25% quantile is
+    sqrt(0.5) = 0.707), comonotone paths the sum of the weekly quantiles (0.5)."""
+    levels = grid_levels(100)
+    weekly = np.broadcast_to(levels, (1, 2, 100))  # U(0, 1) each week
+    grid = (np.arange(300) + 0.5) / 300
+    u1, u2 = np.meshgrid(grid, grid)
+    independent = np.column_stack([u1.ravel(), u2.ravel()])
+    out = np.array([0.25, 0.5, 0.75])
+    ind = period_quantiles(weekly, levels, independent, out)
+    np.testing.assert_allclose(ind[0, 0], out, atol=2e-3)  # one week: the weekly quantiles
+    # the triangular total: P(T <= t) = t^2 / 2 below 1 -> 0.707; 1; 2 - 0.707
+    np.testing.assert_allclose(ind[0, 1], [0.5**0.5, 1.0, 2 - 0.5**0.5], atol=3e-3)
+    como = period_quantiles(weekly, levels, np.column_stack([grid, grid]), out)
+    np.testing.assert_allclose(como[0, 1], 2 * out, atol=3e-3)
+    # a path whose second week is unknown counts for one-week totals only
+    partial = np.vstack([np.column_stack([grid, grid]), np.column_stack([np.full(300, 0.999), np.full(300, np.nan)])])
+    got = period_quantiles(weekly, levels, partial, out)
+    np.testing.assert_allclose(got[0, 1], 2 * out, atol=3e-3)
+    assert got[0, 0, 2] > 0.9  # half the one-week paths sit at 0.999
+
+
 # ---------------------------------------------------------------- properties
 
 PROP = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -168,8 +220,9 @@ def test_never_exceeds_capacity_and_respects_min_max(data, mode, frac):
     res = run(mode, d, capacity, lo, hi)
     assert res.quantity.sum() <= capacity * (1 + 1e-9) + TOL
     assert (res.quantity >= lo - TOL).all() and (res.quantity <= hi + TOL).all()
-    assert ((res.service_level >= -TOL) & (res.service_level <= 1 + TOL)).all()
-    assert (res.expected_shortfall >= -TOL).all() and (res.expected_leftover >= -TOL).all()
+    # expectations agree with each other: E[(x - D)+] - E[(D - x)+] = x - E[D]
+    np.testing.assert_allclose(res.expected_leftover - res.expected_shortfall, res.quantity - res.expected_demand,
+                               rtol=1e-9, atol=1e-6 * (1 + res.quantity.max(initial=0)))
 
 
 @PROP

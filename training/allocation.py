@@ -12,7 +12,9 @@ Modes (each respects per-item minimum and maximum and never allocates more than 
   item gets its critical-ratio quantile Q(cu / (cu + co)). With one, a Lagrange multiplier λ
   on the capacity lowers every item's ratio to (cu - λ·w) / (cu + co); λ is found by bisection
   so the total meets the capacity. λ is the shadow price: the expected cost saved by one more
-  unit of capacity.
+  unit of capacity (when the capacity equals the minimums, the value of the next unit, not an
+  end of the search bracket); each item's `target_level` is the level it is allocated at,
+  (cu - λ·w) / (cu + co), not the unconstrained ratio.
 * `fair_share`: under scarcity every item gets the same fraction θ of its expected demand
   (θ <= 1: never more than the demand), for when there is no cost to rank items by.
 * `service_level`: every item at its target quantile τ (safety stock = Q(τ) - Q(0.5)); when
@@ -22,9 +24,13 @@ Modes (each respects per-item minimum and maximum and never allocates more than 
   node load, measured at a headroom quantile, is as small as possible (longest-processing-time
   first: each item, largest first, to the node where it raises the utilisation least).
 
-The sum of several items' quantiles at one level is the quantile of their total only when the
-items move together (comonotone); the same holds for a period's weeks. DarkHorse uses that
-sum, which errs on the side of more stock and more headroom.
+Totals over several weeks or items: the sum of their quantiles at one level is the quantile
+of the total only when they move together (comonotone). It is not a safe side: above the
+median it usually gives more than the total's quantile, below the median less (two independent
+U(0, 1) weeks: the total's 25% quantile is 0.707, the sum of the 25% quantiles 0.5). A period's
+distribution should come from sample paths (`period_quantiles`: weekly quantile functions
+evaluated along paths of probability levels, for example the PIT paths the backtest realized,
+`training.periods`); `balance` still adds its items' quantiles level by level.
 """
 
 from __future__ import annotations
@@ -57,6 +63,56 @@ def grid_levels(k: int = 100) -> np.ndarray:
     return (np.arange(k) + 0.5) / k
 
 
+def _knots(values: np.ndarray, levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`(tau, knots)` of the piecewise-linear quantile functions through `values[..., k]` at
+    `levels[k]`: made non-negative and non-crossing, 0 at level 0, extended linearly to level 1."""
+    v = np.maximum.accumulate(np.maximum(values, 0.0), axis=-1)
+    top = v[..., -1] + (v[..., -1] - v[..., -2]) * (1 - levels[-1]) / (levels[-1] - levels[-2])
+    knots = np.concatenate([np.zeros((*v.shape[:-1], 1)), v, top[..., None]], axis=-1)
+    return np.concatenate([[0.0], levels, [1.0]]), knots
+
+
+def period_quantiles(
+    weekly: np.ndarray, levels: np.ndarray, paths: np.ndarray, out_levels: np.ndarray | None = None,
+    *, chunk: int = 256,
+) -> np.ndarray:
+    """Quantiles of every item's total over its first w weeks, for every w, from sample paths.
+
+    `weekly[i, t, k]`: item i's week-t quantile at `levels[k]`; `paths[s, t]`: path s's
+    probability level in week t (in [0, 1]; NaN where the path is unknown: a path is used for
+    the totals up to its first unknown week). Each path gives the total sum_t Q_it(paths[s, t]);
+    the result `[i, w - 1, k]` is the level-`out_levels[k]` quantile (default `levels`) of those
+    totals over the first w weeks. With comonotone paths (u, u, ..., u) this is the sum of the
+    weekly quantiles; independent weeks give narrower totals.
+    """
+    weekly = np.asarray(weekly, dtype="float64")
+    levels = np.asarray(levels, dtype="float64")
+    out = levels if out_levels is None else np.asarray(out_levels, dtype="float64")
+    paths = np.asarray(paths, dtype="float64")
+    n, h, _ = weekly.shape
+    if paths.ndim != 2 or paths.shape[1] < h:
+        raise ValueError(f"paths must be (samples, >= {h} weeks); got {paths.shape}")
+    paths = paths[:, :h]
+    tau, knots = _knots(weekly, levels)
+    u = np.clip(np.nan_to_num(paths, nan=0.5), 0.0, 1.0)
+    j = np.clip(np.searchsorted(tau, u, side="right"), 1, tau.size - 1)  # (S, h)
+    frac = (u - tau[j - 1]) / (tau[j] - tau[j - 1])
+    known = np.cumprod(np.isfinite(paths), axis=1).astype(bool)  # path known up to week t
+    if not known[:, 0].any():
+        raise ValueError("no path has a known first week")
+    result = np.empty((n, h, out.size))
+    steps = np.arange(h)
+    for a in range(0, n, chunk):
+        kn = knots[a: a + chunk]  # (c, h, K + 2)
+        v0 = kn[:, steps[None, :], j - 1]  # (c, S, h)
+        v1 = kn[:, steps[None, :], j]
+        totals = np.cumsum(v0 + (v1 - v0) * frac[None], axis=2)
+        for w in range(h):
+            ok = known[:, w]
+            result[a: a + chunk, w] = np.quantile(totals[:, ok, w], out, axis=1).T
+    return result
+
+
 @dataclass(frozen=True)
 class Demand:
     """Demand distributions of n items: `values[i, k]` is item i's quantile at `levels[k]`."""
@@ -73,12 +129,11 @@ class Demand:
             raise ValueError("levels must increase strictly inside (0, 1)")
         if not np.isfinite(v).all():
             raise ValueError("demand quantiles must be finite")
-        v = np.maximum.accumulate(np.maximum(v, 0.0), axis=1)  # non-negative, non-crossing
-        top = v[:, -1] + (v[:, -1] - v[:, -2]) * (1 - lv[-1]) / (lv[-1] - lv[-2])
-        object.__setattr__(self, "values", v)
+        tau, knots = _knots(v, lv)  # non-negative, non-crossing
+        object.__setattr__(self, "values", knots[:, 1:-1])
         object.__setattr__(self, "levels", lv)
-        object.__setattr__(self, "_tau", np.concatenate([[0.0], lv, [1.0]]))
-        object.__setattr__(self, "_knots", np.column_stack([np.zeros(len(v)), v, top]))
+        object.__setattr__(self, "_tau", tau)
+        object.__setattr__(self, "_knots", knots)
 
     @property
     def n(self) -> int:
@@ -144,7 +199,7 @@ class Allocation:
     used: float
     binding: bool
     shadow_price: float | None = None
-    target_level: np.ndarray | None = None  # critical ratio / service level aimed at
+    target_level: np.ndarray | None = None  # level allocated at (newsvendor: ratio after λ)
     safety_stock: np.ndarray | None = None
     share: float | None = None  # fair_share: fraction of demand served
     node: np.ndarray | None = None  # balance: node index per item
@@ -256,7 +311,6 @@ def newsvendor(
     if (cu <= 0).any() or (co < 0).any() or not (np.isfinite(cu).all() and np.isfinite(co).all()):
         raise AllocationError("underage_cost must be > 0 and overage_cost >= 0, both finite", "underage_cost")
     w, lo, hi = _limits(n, capacity, unit_cost, minimum, maximum)
-    ratio = cu / (cu + co)
 
     def alloc(lam: float) -> np.ndarray:
         return np.clip(demand.quantile(np.clip((cu - lam * w) / (cu + co), 0.0, 1.0)), lo, hi)
@@ -265,12 +319,24 @@ def newsvendor(
         return float(w @ alloc(lam))
 
     lam = 0.0
-    if total(0.0) > capacity:
+    binding = total(0.0) > capacity
+    if binding:
         lam = _bisect_decreasing(total, capacity, 0.0, float(np.max(cu / w)))
     x = alloc(lam)
     used = float(w @ x)
+    if binding:
+        # the shadow price is the expected cost one more unit of capacity saves: the best
+        # marginal saving (cu - (cu + co) F(x)) / w over the items that may still grow. Inside
+        # a bracket where the total stays at the capacity (every item at its minimum, or on a
+        # flat stretch of its quantile function) any lambda of the bracket fits; this is its
+        # lower end, the value of the next unit, not the top of the bracket.
+        grow = x < hi
+        marginal = (cu - (cu + co) * demand.cdf(x)) / w
+        lam = float(max(0.0, marginal[grow].max(initial=0.0)))
+    # the level each item is allocated at: the critical ratio lowered by the capacity's price
+    level = np.clip((cu - lam * w) / (cu + co), 0.0, 1.0)
     return _finish(
-        "newsvendor", demand, x, capacity, used, lam > 0, shadow_price=lam, target_level=ratio
+        "newsvendor", demand, x, capacity, used, binding, shadow_price=lam, target_level=level
     )
 
 
@@ -337,8 +403,10 @@ def balance(
 ) -> Allocation:
     """Assign whole items to nodes; minimise the largest load at the `headroom` quantile.
 
-    Node loads add their items' quantiles at each level (comonotone, so conservative). A
-    node's service level is the highest level at which its load fits its capacity.
+    Node loads add their items' quantiles at each level (comonotone: above the median usually
+    more than the total's quantile, below it less). A node's service level is the highest level
+    at which its load fits its capacity; its expected load and overflow are exact integrals of
+    its piecewise-linear quantile function (as for items), whatever the spacing of the levels.
     """
     if n_nodes < 1:
         raise AllocationError("nodes must be at least 1", "nodes")
@@ -380,10 +448,10 @@ def balance(
             node_level[j] = fit
         nodes.append({
             "node": j, "items": int(members.sum()), "load": float(node_load[j]),
-            "expected_load": float(q.mean()), "capacity": None if node_capacity is None else float(caps[j]),
+            "expected_load": float(dist.mean()[0]), "capacity": None if node_capacity is None else float(caps[j]),
             "utilisation": None if node_capacity is None else float(node_load[j] / caps[j]),
             "service_level": fit,
-            "expected_overflow": None if node_capacity is None else float(np.maximum(q - caps[j], 0).mean()),
+            "expected_overflow": None if node_capacity is None else float(dist.shortfall(np.array([caps[j]]))[0]),
         })
     x = demand.quantile(headroom)
     total_cap = float(caps.sum()) if node_capacity is not None else float("inf")
@@ -411,5 +479,6 @@ __all__ = [
     "grid_levels",
     "lower_bound_max_load",
     "newsvendor",
+    "period_quantiles",
     "service_level",
 ]
