@@ -1,0 +1,137 @@
+"""The item x region hierarchy: summing matrix, MinT-shrink against its textbook formulas,
+coherence of means, quantiles and sample paths, and the per-level backtest."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from training import hierarchy as H
+
+
+def _panel(seed: int = 0, weeks: int = 30) -> pd.DataFrame:
+    """4 items x 4 regions of noisy weekly units, correlated within a region."""
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp("2024-01-01")
+    rows = []
+    region_shock = rng.normal(0, 3, size=(4, weeks))
+    for i, item in enumerate(["a", "b", "c", "d"]):
+        for r, region in enumerate(["UK", "FR", "DE", "NL"]):
+            level = (40 - 8 * i) * (1.0 - 0.2 * r)
+            y = np.maximum(level + region_shock[r] + rng.normal(0, 4, size=weeks), 0).round()
+            rows += [(item, region, start + pd.Timedelta(weeks=t), float(y[t])) for t in range(weeks)]
+    return pd.DataFrame(rows, columns=["item_id", "region", "week_start", "units"])
+
+
+def test_summing_matrix_adds_items_regions_and_the_rest():
+    panel = _panel()
+    h = H.build(panel, top_items=3, top_regions=2)
+    keys = h.keys.set_index("unique_id")
+    assert list(h.keys["level"].unique()) == list(H.LEVELS)
+    # top 3 items by units, top 2 regions, the other two summed into OTHER
+    assert set(keys.loc[keys["level"] == "item", "item_id"]) == {"a", "b", "c"}
+    assert set(keys.loc[keys["level"] == "region", "region"]) == {"UK", "FR", H.OTHER}
+    assert h.S.shape == (1 + 3 + 3 + 9, 9)
+    row = dict(zip(h.keys["unique_id"], h.values, strict=True))
+    wk = panel.pivot_table(index="week_start", columns=["item_id", "region"], values="units")
+    np.testing.assert_allclose(row["a"], wk["a"].sum(axis=1).to_numpy())
+    np.testing.assert_allclose(row["b@" + H.OTHER], (wk[("b", "DE")] + wk[("b", "NL")]).to_numpy())
+    np.testing.assert_allclose(row[H.TOTAL], wk[["a", "b", "c"]].sum(axis=1).to_numpy())
+    assert H.coherence_gap(h.S, h.values) == 0.0
+
+
+def test_items_are_chosen_with_the_history_only():
+    panel = _panel()
+    late = panel["week_start"] >= pd.Timestamp("2024-04-01")
+    panel.loc[late & (panel["item_id"] == "d"), "units"] += 10_000  # d sells only later
+    early = H.build(panel, top_items=1, top_regions=4, end_week="2024-03-25")
+    full = H.build(panel, top_items=1, top_regions=4)
+    assert set(early.keys["item_id"].dropna()) == {"a"}
+    assert set(full.keys["item_id"].dropna()) == {"d"}
+
+
+def test_shrinkage_matches_the_schafer_strimmer_formula():
+    rng = np.random.default_rng(3)
+    common = rng.normal(size=40)
+    resid = np.vstack([common + rng.normal(scale=s, size=40) for s in (0.5, 1.0, 2.0, 3.0)])
+    W, lam = H.shrunk_covariance(resid)
+    n, T = resid.shape
+    x = resid - resid.mean(axis=1, keepdims=True)
+    sd = x.std(axis=1, ddof=1)
+    z = x / sd[:, None]
+    r = np.corrcoef(resid)
+    num = den = 0.0
+    for i in range(n):
+        for j in range(n):
+            if i != j:
+                w = z[i] * z[j]
+                num += T / (T - 1) ** 3 * np.sum((w - w.mean()) ** 2)
+                den += r[i, j] ** 2
+    assert lam == pytest.approx(num / den)
+    assert 0 < lam < 1
+    want = (1 - lam) * r + lam * np.eye(n)
+    np.testing.assert_allclose(W, want * np.outer(sd, sd))
+    assert np.all(np.linalg.eigvalsh(W) > 0)
+
+
+@pytest.mark.parametrize("method", H.METHODS)
+def test_projection_is_unbiased_and_mint_is_the_gls_formula(method):
+    h = H.build(_panel(), top_items=3, top_regions=3)
+    _, _, resid = H.base_forecasts(h.values, h=4, quantiles=[0.1, 0.5, 0.9])
+    P = H.projection(h.S, method, resid)
+    np.testing.assert_allclose(P @ h.S, np.eye(h.S.shape[1]), atol=1e-8)  # coherent stays put
+    if method == "mint_shrink":
+        Winv = np.linalg.inv(H.shrunk_covariance(resid)[0])
+        want = np.linalg.inv(h.S.T @ Winv @ h.S) @ h.S.T @ Winv
+        np.testing.assert_allclose(P, want, atol=1e-8)
+    else:
+        assert (P[:, : len(h.keys) - h.S.shape[1]] == 0).all()
+
+
+def test_reconciled_means_quantiles_and_paths_add_up():
+    h = H.build(_panel(), top_items=4, top_regions=3)
+    qs = [0.1, 0.5, 0.9]
+    mean, quant, resid = H.base_forecasts(h.values, h=6, quantiles=qs)
+    assert H.coherence_gap(h.S, mean) > 1.0  # the base forecasts do not add up
+    P = H.projection(h.S, "mint_shrink", resid)
+    rmean, rquant = H.reconcile(h.S, P, mean, quant)
+    assert H.coherence_gap(h.S, rmean) < 1e-9
+    assert H.coherence_gap(h.S, rquant) < 1e-9
+    assert (np.diff(rquant, axis=2) >= 0).all() and (rquant >= 0).all()
+    paths = H.reconciled_paths(h.S, P, mean, resid, paths=200, seed=1)
+    assert H.coherence_gap(h.S, np.moveaxis(paths, 0, 1)) < 1e-9
+    pq = H.path_quantiles(paths, qs)
+    assert (np.diff(pq, axis=2) >= 0).all()
+    # the spread of the paths grows with the step
+    width = (pq[..., 2] - pq[..., 0]).mean(axis=0)
+    assert width[-1] > width[0]
+
+
+def test_forecast_frame_long_format():
+    out = H.forecast_frame(_panel(), top_items=2, top_regions=2, horizon=3, quantiles=[0.1, 0.5, 0.9],
+                           method="mint_shrink", end_week="2024-06-24")
+    assert out["ds"].min() == pd.Timestamp("2024-07-01") and out["ds"].nunique() == 3
+    assert {"unique_id", "level", "item_id", "region", "mean", "q0.1", "q0.5", "q0.9"} <= set(out.columns)
+    wide = out.pivot(index="unique_id", columns="ds", values="q0.9")
+    kids = out[out["level"] == "item_region"].groupby("ds")["q0.9"].sum()
+    np.testing.assert_allclose(wide.loc[H.TOTAL].to_numpy(), kids.to_numpy())
+
+
+def test_backtest_reports_every_level_and_coherence():
+    table, gaps = H.backtest(_panel(weeks=40), top_items=3, top_regions=3, horizon=4, windows=2, paths=200)
+    assert set(table["level"]) == set(H.LEVELS)
+    assert set(table["method"]) == {"base", *H.METHODS}
+    assert table["mase"].between(0, 10).all()
+    assert gaps["base"] > 0
+    assert max(v for k, v in gaps.items() if k != "base") < 1e-9
+    # bottom-up leaves the bottom level's forecasts as they were
+    bottom = table[table["level"] == "item_region"].set_index("method")["mase"]
+    assert bottom["bottom_up"] == pytest.approx(bottom["base"])
+
+
+def test_a_panel_without_regions_is_refused():
+    with pytest.raises(H.HierarchyError, match="no rows"):
+        H.build(_panel().iloc[:0], top_items=2, top_regions=2)
+    with pytest.raises(H.HierarchyError, match="unknown method"):
+        H.projection(np.ones((1, 1)), "top_down")
