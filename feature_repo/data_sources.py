@@ -54,3 +54,15 @@ series_intervals_source = FileSource(
         "without a request_log source."
     ),
 )
+
+item_week_covariates_source = FileSource(
+    name="item_week_covariates",
+    path=str(MARTS_DIR / "item_week_covariates.parquet"),
+    file_format=ParquetFormat(),
+    timestamp_field="known_at",
+    description=(
+        "Known-future covariates, one row per item per week (the panel's weeks and a horizon "
+        "after them); stamped with when the week's values are known (known_at = week_start - "
+        "(horizon - 1) weeks, UTC). Only published when the config declares known_future."
+    ),
+)

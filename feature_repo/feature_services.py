@@ -2,7 +2,12 @@
 serving see the same features; a consumer that needs a change gets a new version."""
 
 from feast import FeatureService
-from feature_views import item_static, item_weekly_activity, series_interval_activity
+from feature_views import (
+    item_static,
+    item_week_covariates,
+    item_weekly_activity,
+    series_interval_activity,
+)
 
 training_v1 = FeatureService(
     name="training_v1",
@@ -30,4 +35,16 @@ load_serving_v1 = FeatureService(
     features=[series_interval_activity],
     description="Online load features: the latest closed interval of each series.",
     tags={"consumer": "load-serving"},
+)
+
+# only with declared known-future covariates (the view exists then)
+known_future_v1 = (
+    FeatureService(
+        name="known_future_v1",
+        features=[item_week_covariates],
+        description="Known-future covariates (entity = item, timestamp = the week's known_at).",
+        tags={"consumer": "training"},
+    )
+    if item_week_covariates is not None
+    else None
 )

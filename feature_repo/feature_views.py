@@ -10,7 +10,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import yaml
-from data_sources import item_weeks_source, items_source, series_intervals_source
+from data_sources import (
+    item_week_covariates_source,
+    item_weeks_source,
+    items_source,
+    series_intervals_source,
+)
 from entities import item, series
 from feast import FeatureView, Field
 from feast.types import Float64, Int32, Int64, String, UnixTimestamp
@@ -102,4 +107,34 @@ series_interval_activity = FeatureView(
         "timestamp see only intervals closed by then; online reads return the latest window."
     ),
     tags={"grain": "series-interval", "stamp": "interval close"},
+)
+
+
+def _known_future_names() -> list[str]:
+    """`DARKHORSE_KNOWN_FUTURE`: the config's known-future covariates, comma-separated (the
+    columns of item_week_covariates.parquet); empty = no covariates, no view."""
+    return [n for n in os.environ.get("DARKHORSE_KNOWN_FUTURE", "").split(",") if n]
+
+
+KNOWN_FUTURE = _known_future_names()
+
+# Point in time by `known_at`: the row of week w is served from the close of the origin week a
+# horizon before w on. Asked at the stamp `w - (horizon - 1) weeks`, the view returns week w's
+# row (the latest one known then); `covariate_week` says which week a served row describes.
+item_week_covariates = (
+    FeatureView(
+        name="item_week_covariates",
+        entities=[item],
+        ttl=timedelta(0),  # a plan does not expire; the stamp alone decides what is known
+        schema=[
+            Field(name="covariate_week", dtype=UnixTimestamp, description="The week the values describe."),
+            *(Field(name=n, dtype=Float64, description="Known-future covariate (config known_future).") for n in KNOWN_FUTURE),
+        ],
+        source=item_week_covariates_source,
+        online=False,
+        description="Known-future covariates of an item's week (price plans, promotions, holidays).",
+        tags={"grain": "item-week", "stamp": "known_at"},
+    )
+    if KNOWN_FUTURE
+    else None
 )

@@ -134,7 +134,9 @@ def run_backtest(
             for spec in specs:
                 bar.update(task, description=f"{cutoff.date()} {spec.name}")
                 t0 = time.perf_counter()
-                model = build_model(spec, seed=config.training.seed).fit(train, horizon=horizon)
+                model = build_model(spec, seed=config.training.seed).fit(
+                    train, horizon=horizon, future=history.future(cutoff, horizon)
+                )
                 fc = model.predict(h=horizon, quantiles=quantiles)
                 timings[spec.name] += time.perf_counter() - t0
                 fitted[spec.name] = model

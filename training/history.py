@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
+from darkhorse.core import features as feast_features
 from darkhorse.core.config import Config
 from darkhorse.core.errors import DarkHorseError
 from darkhorse.core.publish import read_manifest
@@ -40,10 +42,24 @@ class History:
     data_snapshot: str
     first_week: pd.Timestamp
     last_week: pd.Timestamp
+    # known-future covariates (config known_future): `unique_id, ds` + columns, over the panel's
+    # weeks and the horizon after them; their values in the panel's weeks are also frame columns
+    known_future: pd.DataFrame | None = None
 
     def until(self, cutoff: pd.Timestamp) -> pd.DataFrame:
         """The frame as known at the close of week `cutoff` (rows with ds <= cutoff)."""
         return self.frame[self.frame[DS] <= cutoff].reset_index(drop=True)
+
+    def future(self, cutoff: pd.Timestamp, horizon: int) -> pd.DataFrame | None:
+        """Known-future covariates at origin `cutoff`: the weeks cutoff + 1 .. cutoff + horizon
+        of the series known then (None without declared covariates). Feast serves a week's row
+        from the close of the origin week a horizon before it, so these are known at `cutoff`."""
+        if self.known_future is None:
+            return None
+        kf = self.known_future
+        ids = self.frame.loc[self.frame[DS] <= cutoff, ID].unique()
+        keep = (kf[DS] > cutoff) & (kf[DS] <= cutoff + pd.Timedelta(weeks=horizon)) & kf[ID].isin(ids)
+        return kf[keep].reset_index(drop=True)
 
 
 def published_calendar(config: Config) -> tuple[pd.Timestamp, pd.Timestamp, dict]:
@@ -83,6 +99,12 @@ def load_history(config: Config, *, items: list[str] | None = None, store=None) 
         log.warning("%d item-weeks had no feature row after the item started: counted as 0", int(gaps.sum()))
         frame.loc[gaps, Y] = 0.0
     frame[covariates] = frame[covariates].fillna(0.0) if covariates else frame[covariates]
+    known_future = None
+    if config.known_future():
+        known_future = _known_future(config, frame, last, store)
+        names = [c for c in known_future.columns if c not in (ID, DS)]
+        frame = frame.merge(known_future, on=[ID, DS], how="left", validate="one_to_one")
+        covariates += names
     lab = ts.labels
     labels = pd.DataFrame(
         {
@@ -104,5 +126,20 @@ def load_history(config: Config, *, items: list[str] | None = None, store=None) 
         data_snapshot=str(manifest.get("data_snapshot", "")),
         first_week=first,
         last_week=last,
+        known_future=known_future,
     )
+
+
+def _known_future(config: Config, frame: pd.DataFrame, last: pd.Timestamp, store) -> pd.DataFrame:
+    """Every item's known-future covariates from its first week to a horizon after `last`,
+    read through Feast (`known_future_v1`, point in time by `known_at`)."""
+    horizon = config.panel.horizon_weeks
+    first = frame.groupby(ID, sort=True)[DS].min()
+    n_weeks = ((last + pd.Timedelta(weeks=horizon) - first) // pd.Timedelta(weeks=1)).astype(int) + 1
+    ids = np.repeat(first.index.to_numpy(), n_weeks.to_numpy())
+    offsets = np.concatenate([np.arange(n) for n in n_weeks.to_numpy()]) if len(n_weeks) else np.array([], int)
+    weeks = np.repeat(first.to_numpy(), n_weeks.to_numpy()) + offsets * np.timedelta64(7, "D")
+    pairs = pd.DataFrame({"item_id": ids, "week_start": pd.to_datetime(weeks)})
+    got = feast_features.known_future_features(config, pairs, store=store)
+    return got.rename(columns={"item_id": ID, "week_start": DS})
 

@@ -62,7 +62,9 @@ def fit_final(
         task = bar.add_task("final fit", total=len(specs) + 1)
         for spec in specs:
             bar.update(task, description=f"final fit {spec.name}")
-            fitted[spec.name] = build_model(spec, seed=config.training.seed).fit(history.frame, horizon=horizon)
+            fitted[spec.name] = build_model(spec, seed=config.training.seed).fit(
+                history.frame, horizon=horizon, future=history.future(history.last_week, horizon)
+            )
             bar.advance(task)
         cols = [c for n in names for c in forecast_columns(n, config.forecast.quantiles)]
         scale = naive_scale(history.frame).rename("scale").reset_index()

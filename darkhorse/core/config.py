@@ -88,6 +88,69 @@ class RequestLogColumns(_Strict):
     )
 
 
+# known-future covariates: declared per item source, built by dbt (mart item_week_covariates)
+KNOWN_FUTURE_CALENDAR = ("christmas", "new_year", "easter", "black_friday")
+KNOWN_FUTURE_DEFAULT_FILL = {"mean": "carry_forward", "last": "carry_forward", "min": "carry_forward",
+                             "max": "zero", "sum": "zero"}
+# names a covariate may not take: the keys of its mart and the panel's own columns
+KNOWN_FUTURE_RESERVED = frozenset({"item_id", "week_start", "known_at", "covariate_week", "first_week",
+                                   "source_kind", "description", "age_weeks"})
+
+
+class KnownFutureCovariate(_Strict):
+    """A covariate whose future values are known at the forecast origin (a price plan, a
+    promotion calendar, holidays): the value of week w is a model input for target week w.
+
+    Either `column` (a column of the source's raw rows, aggregated per item and week with
+    `agg`) or `calendar` (a holiday flag dbt derives from the week itself). Weeks without a
+    value are filled by `fill`: `carry_forward` repeats the item's last known value (before its
+    first one: the first one), `zero` gives 0 (a flag not raised, no promotion).
+    """
+
+    name: str | None = Field(
+        None, pattern=r"^[a-z][a-z0-9_]*$",
+        description="Feature name (lowercase identifier); default: the column or calendar name.",
+    )
+    column: str | None = Field(None, description="Column of the source's raw rows.")
+    calendar: Literal[KNOWN_FUTURE_CALENDAR] | None = Field(  # type: ignore[valid-type]
+        None, description="1 in the week that holds the day: christmas (Dec 25), new_year (Jan 1), "
+        "easter (Easter Sunday), black_friday (the day after the 4th Thursday of November).",
+    )
+    agg: Literal["mean", "min", "max", "sum", "last"] = Field(
+        "mean", description="How a week's rows of the column become one value (calendar: unused)."
+    )
+    fill: Literal["carry_forward", "zero"] | None = Field(
+        None, description="Weeks without a value; default carry_forward for mean/min/last, "
+        "zero for max/sum and calendar flags.",
+    )
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> KnownFutureCovariate:
+        if (self.column is None) == (self.calendar is None):
+            raise ValueError("known_future: give exactly one of column or calendar")
+        return self
+
+    @property
+    def feature(self) -> str:
+        """The covariate's column in the mart, Feast and the model frames."""
+        if self.name:
+            return self.name
+        if self.calendar:
+            return self.calendar
+        derived = "".join(ch if ch.isalnum() else "_" for ch in str(self.column).lower()).strip("_")
+        return derived if derived[:1].isalpha() else f"cov_{derived}"
+
+    @property
+    def fill_rule(self) -> str:
+        if self.fill:
+            return self.fill
+        return "zero" if self.calendar else KNOWN_FUTURE_DEFAULT_FILL[self.agg]
+
+    def dbt_var(self) -> dict[str, Any]:
+        return {"name": self.feature, "column": self.column, "calendar": self.calendar,
+                "agg": self.agg, "fill": self.fill_rule}
+
+
 class _SourceBase(_Strict):
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="Identifier of the source.")
     path: PathList = Field(description="File, glob or list of files (relative to the config).")
@@ -155,6 +218,20 @@ class OrderLinesSource(_SourceBase):
     kind: Literal["order_lines"]
     columns: OrderLinesColumns = OrderLinesColumns()
     timestamp_format: str | None = Field(
+    known_future: list[KnownFutureCovariate] = Field(
+        default_factory=list, description="Covariates known ahead for every week (see KnownFutureCovariate)."
+    )
+
+    @field_validator("known_future")
+    @classmethod
+    def _calendar_only(cls, v: list[KnownFutureCovariate]) -> list[KnownFutureCovariate]:
+        for i, c in enumerate(v):
+            if c.column is not None:
+                raise ValueError(
+                    f"known_future.{i}: column covariates need a tabular source (order_lines, sales); "
+                    "a review source takes calendar flags only"
+                )
+        return v
         None, description="strptime format of text timestamps; None = ISO 8601."
     )
     timezone: str = Field("UTC", description="Zone of naive timestamps; stored as UTC.")
@@ -171,6 +248,9 @@ class SalesSource(_SourceBase):
     kind: Literal["sales"]
     columns: SalesColumns = SalesColumns()
     granularity: Literal["daily", "weekly"] = Field(
+    known_future: list[KnownFutureCovariate] = Field(
+        default_factory=list, description="Covariates known ahead for every week (see KnownFutureCovariate)."
+    )
         "daily", description="weekly: every row is one complete week, whatever day it is dated."
     )
     date_format: str | None = Field(None, description="strptime format; None = ISO 8601.")
@@ -180,6 +260,9 @@ class RequestLogSource(_SourceBase):
     kind: Literal["request_log"]
     columns: RequestLogColumns = RequestLogColumns()
     timestamp_format: str | None = None
+    known_future: list[KnownFutureCovariate] = Field(
+        default_factory=list, description="Covariates known ahead for every week (see KnownFutureCovariate)."
+    )
     timezone: str = "UTC"
     series_name: str = Field("requests", description="Series id when no series_id column.")
 
@@ -645,8 +728,26 @@ class Config(_Strict):
         """Registry and sqlite online store of this config's Feast deployment."""
         return self.data_dir / "feast"
 
+        self._known_future_names()
     @property
     def candidates_dir(self) -> Path:
+    def _known_future_names(self) -> None:
+        from darkhorse.core.marts import ITEM_WEEKS_COLUMNS
+
+        seen: dict[str, str] = {}
+        for s in self.sources:
+            for i, c in enumerate(getattr(s, "known_future", [])):
+                where = f"sources.{s.name}.known_future.{i}"
+                if c.feature in KNOWN_FUTURE_RESERVED or c.feature in ITEM_WEEKS_COLUMNS:
+                    raise ValueError(f"{where}: name {c.feature!r} is a panel column; set name: to another")
+                if c.feature in seen:
+                    raise ValueError(f"{where}: name {c.feature!r} is already declared at {seen[c.feature]}")
+                seen[c.feature] = where
+
+    def known_future(self) -> list[KnownFutureCovariate]:
+        """Every declared known-future covariate, in source order (their names are unique)."""
+        return [c for s in self.sources for c in getattr(s, "known_future", [])]
+
         """Where dbt builds a candidate before the gate lets it be published."""
         return self.data_dir / "candidates"
 
@@ -666,7 +767,9 @@ class Config(_Strict):
         p = self.panel
         sources: dict[str, Any] = {}
         for s in self.sources:
-            entry = s.model_dump(mode="json", exclude={"path", "format"})
+            entry = s.model_dump(mode="json", exclude={"path", "format", "known_future"})
+            if getattr(s, "known_future", None):  # only when declared, so other configs keep their vars
+                entry["known_future"] = [c.dbt_var() for c in s.known_future]
             entry["paths"] = self.source_paths(s)
             entry["format"] = s.resolved_format()
             sources[s.kind] = entry

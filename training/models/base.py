@@ -82,7 +82,13 @@ class Forecaster:
         return {}
 
     # ------------------------------------------------------------------ public API
-    def fit(self, df: pd.DataFrame, *, horizon: int | None = None) -> Forecaster:
+    def fit(
+        self, df: pd.DataFrame, *, horizon: int | None = None, future: pd.DataFrame | None = None
+    ) -> Forecaster:
+        """Fit on `df`. `future`: known-future covariates (`unique_id, ds` + columns that `df`
+        also has) for the weeks after each series' last week; a model with the
+        `uses_future_covariates` capability reads those columns at the target week and keeps
+        `future` for `predict`, the others ignore it."""
         if horizon is not None and int(horizon) < 1:
             raise SchemaError(f"model {self.alias!r}: horizon must be at least 1, got {horizon}")
         if self.fixed_horizon and horizon is None:
@@ -93,11 +99,18 @@ class Forecaster:
         data = validate_long(df)
         self.last_ds_ = data.groupby(ID, sort=True)[DS].max()
         self.n_series_ = len(self.last_ds_)
+        self.future_ = None
+        if future is not None and self.uses_future_covariates:
+            self.future_ = self._check_future(future, data, self.horizon_ or 1)
         self._fit(data)
         self.fitted_ = True
         return self
 
-    def predict(self, *, h: int, quantiles: Sequence[float] = (0.1, 0.5, 0.9)) -> pd.DataFrame:
+    def predict(
+        self, *, h: int, quantiles: Sequence[float] = (0.1, 0.5, 0.9), future: pd.DataFrame | None = None
+    ) -> pd.DataFrame:
+        """`h` weeks after each series' last week. `future`: other known-future values of the
+        columns given to `fit` (a new price plan) for this call; default: those given to `fit`."""
         if not self.fitted_:
             raise NotFittedError(f"model {self.alias!r} must be fitted before predict")
         if int(h) < 1:
@@ -107,7 +120,12 @@ class Forecaster:
             raise ValueError(f"model {self.alias!r} was trained for horizons up to {horizon}, asked {h}")
         qs = check_quantiles(quantiles)
         expected = future_index(self.last_ds_, int(h))
-        out = self._predict(int(h), qs)
+        fitted_future = getattr(self, "future_", None)
+        if fitted_future is not None:
+            plan = fitted_future if future is None else self._check_future(future, None, int(h))
+            out = self._predict_future(int(h), qs, plan)
+        else:
+            out = self._predict(int(h), qs)
         return validate_forecast(out, model=self.alias, quantiles=qs, expected=expected)
 
     def params(self) -> dict[str, Any]:
@@ -160,6 +178,48 @@ class Forecaster:
         for j, c in enumerate(quantile_columns(self.alias, quantiles)):
             out[c] = np.asarray(qvals[:, :, j], dtype="float64").reshape(-1)
         return out
+
+    # ------------------------------------------------------------------ known-future covariates
+    def _check_future(self, future: pd.DataFrame, data: pd.DataFrame | None, h: int) -> pd.DataFrame:
+        """The rows of `future` for the `h` weeks after each series' last week, checked: the
+        columns of the fit (or, at fit, numeric columns `data` also has), every week present,
+        finite values. Rows beyond the `h` weeks are dropped, never read."""
+        if not isinstance(future, pd.DataFrame) or ID not in future or DS not in future:
+            raise SchemaError(f"model {self.alias!r}: future must be a frame with {ID}, {DS} and covariates")
+        if data is None:
+            cols = list(self.future_.columns.drop([ID, DS]))
+            missing = [c for c in cols if c not in future]
+            if missing:
+                raise SchemaError(f"model {self.alias!r}: future lacks the covariates {missing} it was fitted with")
+        else:
+            cols = [c for c in future.columns if c not in (ID, DS)]
+            absent = [c for c in cols if c not in data]
+            if not cols or absent:
+                raise SchemaError(
+                    f"model {self.alias!r}: future needs covariate columns that the history also has "
+                    f"(missing from the history: {absent})"
+                )
+        grid = future_index(self.last_ds_, h)
+        f = future[[ID, DS, *cols]].copy()
+        ds = pd.to_datetime(f[DS])
+        f[DS] = (ds.dt.tz_convert("UTC").dt.tz_localize(None) if ds.dt.tz is not None else ds).astype("datetime64[ns]")
+        f[ID] = f[ID].astype(grid[ID].dtype) if len(grid) else f[ID]
+        out = grid.merge(f.drop_duplicates([ID, DS], keep="last"), on=[ID, DS], how="left")
+        values = out[cols].apply(pd.to_numeric, errors="coerce").to_numpy(dtype="float64")
+        bad = ~np.isfinite(values)
+        if bad.any():
+            row = out.loc[bad.any(axis=1)].iloc[0]
+            raise SchemaError(
+                f"model {self.alias!r}: future has no finite value of {[c for c, b in zip(cols, bad.any(axis=0), strict=True) if b]} "
+                f"for {int(bad.any(axis=1).sum())} of {len(out)} series-weeks (first: {row[ID]} {pd.Timestamp(row[DS]).date()})"
+            )
+        out[cols] = values
+        return out
+
+    def _predict_future(self, h: int, quantiles: list[float], future: pd.DataFrame) -> pd.DataFrame:
+        """`_predict` with known-future values (`unique_id, ds` + the fitted columns, every
+        series x the `h` weeks); models that read them override it."""
+        return self._predict(h, quantiles)
 
     # ------------------------------------------------------------------ to implement
     def _fit(self, df: pd.DataFrame) -> None:

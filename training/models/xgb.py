@@ -60,6 +60,9 @@ class XGBoostSettings(ModelSettings):
     n_lags: int = Field(8, ge=1, le=52)
     level_weeks: int = Field(13, ge=1, description="Weeks of the level every item is scaled by.")
     use_covariates: bool = Field(True, description="Use the Feast activity features as inputs.")
+    use_known_future: bool = Field(
+        True, description="Read known-future covariates (given to fit as `future`) at the target week."
+    )
     train_weeks: int = Field(52, ge=1, description="Origins from the last N weeks are used.")
     max_train_rows: int = Field(60_000, ge=100, description="Rows sampled for training.")
     calibration_rows: int = Field(40_000, ge=100, description="Held-out rows for the intervals.")
@@ -133,7 +136,13 @@ class _Panel:
     """The frame as matrices (series x weeks, right-aligned) and the design of any
     (series, origin column, step) rows."""
 
-    def __init__(self, df: pd.DataFrame, covariates: list[str], settings: XGBoostSettings) -> None:
+    def __init__(
+        self,
+        df: pd.DataFrame,
+        covariates: list[str],
+        settings: XGBoostSettings,
+        known_future: pd.DataFrame | None = None,
+    ) -> None:
         self.settings = settings
         mat, self.lengths, self.ids = series_matrix(df)
         self.sums = WindowSums(mat)
@@ -141,6 +150,33 @@ class _Panel:
         last = df.groupby(ID, sort=False)[DS].max().reindex(self.ids)
         self.last_day = last.to_numpy().astype("datetime64[D]").astype("int64")
         self.covs = {c: series_matrix(df, c)[0] for c in covariates}
+        # known-future covariates: the history's columns, then the future's weeks 1..h after it
+        # (column width - 1 + k is week k after the series' last week)
+        self.known: dict[str, np.ndarray] = {}
+        if known_future is not None:
+            h = int(known_future.groupby(ID).size().max())
+            pos = pd.Series(np.arange(len(self.ids)), index=self.ids)
+            rows = pos.reindex(known_future[ID]).to_numpy()
+            step = ((known_future[DS].to_numpy() - last.reindex(known_future[ID]).to_numpy()) // np.timedelta64(7, "D")).astype(int)
+            for c in known_future.columns.drop([ID, DS]):
+                m = np.full((len(self.ids), self.width + h), np.nan)
+                m[:, : self.width] = series_matrix(df, c)[0]
+                m[rows, self.width - 1 + step] = known_future[c].to_numpy(dtype="float64")
+                self.known[c] = m
+
+    def known_features(self, rows: np.ndarray, t: np.ndarray, k: np.ndarray) -> dict[str, np.ndarray]:
+        """Each known-future covariate at the target week t + k, and over its mean of the 13
+        weeks up to the origin (a price against its recent level: a discount, a rise)."""
+        out: dict[str, np.ndarray] = {}
+        for c, m in self.known.items():
+            v = m[rows, t + k]
+            past = np.stack([m[rows, np.maximum(t - j, 0)] for j in range(13)], axis=1)
+            base = _nanmean_rows(past)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                rel = np.where(np.abs(base) > 1e-12, v / base, np.nan)
+            out[f"kf_{c}"] = v
+            out[f"kf_{c}_rel"] = rel
+        return out
 
     def design(self, rows: np.ndarray, t: np.ndarray, k: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
         s = self.settings
@@ -151,10 +187,19 @@ class _Panel:
             feats[f"cov_{c}"] = np.log1p(np.clip(v, 0.0, None)) if np.nanmin(m, initial=0.0) >= 0 else v
         day = self.last_day[rows] + 7 * (t - (self.width - 1) + k)
         phase = 2 * np.pi * (day % DAYS_PER_YEAR) / DAYS_PER_YEAR
+        feats.update(self.known_features(rows, t, k))
         feats["step"] = k.astype("float64")
         feats["target_woy_sin"] = np.sin(phase)
         feats["target_woy_cos"] = np.cos(phase)
         return pd.DataFrame(feats), level
+
+
+def _nanmean_rows(a: np.ndarray) -> np.ndarray:
+    """Mean of each row's finite values (NaN for a row without any)."""
+    finite = np.isfinite(a)
+    n = finite.sum(axis=1)
+    total = np.where(finite, a, 0.0).sum(axis=1)
+    return np.where(n > 0, total / np.maximum(n, 1), np.nan)
 
 
 def _covariates(df: pd.DataFrame) -> list[str]:
@@ -169,6 +214,7 @@ class XGBoostGlobal(Forecaster):
     Settings = XGBoostSettings
     global_model = True
     uses_covariates = True
+    uses_future_covariates = True
     fixed_horizon = True
 
     @classmethod
@@ -178,7 +224,11 @@ class XGBoostGlobal(Forecaster):
     def _fit(self, df: pd.DataFrame) -> None:
         s = self.settings
         h = self.horizon_
-        panel = _Panel(df, _covariates(df) if s.use_covariates else [], s)
+        known = self.future_ if s.use_known_future else None
+        known_cols = [] if known is None else list(known.columns.drop([ID, DS]))
+        self.known_columns_ = known_cols
+        past_covs = [c for c in _covariates(df) if c not in known_cols] if s.use_covariates else []
+        panel = _Panel(df, past_covs, s, known)
         W = panel.width
         first_col = W - panel.lengths  # each series' first known column
         # candidate rows: origins in the last train_weeks + h weeks with a known target
@@ -219,18 +269,42 @@ class XGBoostGlobal(Forecaster):
         # what prediction needs: the design of every series' last week for steps 1..h
         last = np.arange(n)
         self.pred_design_ = [panel.design(last, np.full(n, W - 1), np.full(n, step)) for step in range(1, h + 1)]
+        self.pred_ids_ = panel.ids
+        # the recent level of each known-future covariate at the last week (a new plan's ratio)
+        self.known_base_ = {c: _nanmean_rows(m[:, max(W - 13, 0) : W]) for c, m in panel.known.items()}
         self.n_train_rows_ = len(train)
         gain = self.model_.get_booster().get_score(importance_type="gain")
         self.feature_importance_ = pd.Series(
             {f: float(gain.get(f, 0.0)) for f in self.feature_names_}
         ).sort_values(ascending=False)
 
-    def _predict(self, h: int, quantiles: list[float]) -> pd.DataFrame:
+    def _predict_future(self, h: int, quantiles: list[float], future: pd.DataFrame) -> pd.DataFrame:
+        if not getattr(self, "known_columns_", None) or future is self.future_:
+            return self._predict(h, quantiles)  # the designs already hold the fitted plan
+        return self._predict(h, quantiles, future=future)
+
+    def _predict(self, h: int, quantiles: list[float], future: pd.DataFrame | None = None) -> pd.DataFrame:
         n = len(self.last_ds_)
         point = np.empty((n, h))
         qvals = np.empty((n, h, len(quantiles)))
+        plan = None
+        if future is not None:  # another plan than the fitted one: its values at each step
+            steps = ((future[DS].to_numpy() - self.last_ds_.reindex(future[ID]).to_numpy()) // np.timedelta64(7, "D")).astype(int)
+            rows = pd.Series(np.arange(n), index=self.pred_ids_).reindex(future[ID]).to_numpy()
+            plan = {}
+            for c in self.known_columns_:
+                m = np.full((n, h), np.nan)
+                m[rows, steps - 1] = future[c].to_numpy(dtype="float64")
+                plan[c] = m
         for k in range(1, h + 1):
             X, level = self.pred_design_[k - 1]
+            if plan is not None:
+                X = X.copy()
+                for c, m in plan.items():
+                    base = self.known_base_[c]
+                    X[f"kf_{c}"] = m[:, k - 1]
+                    with np.errstate(invalid="ignore", divide="ignore"):
+                        X[f"kf_{c}_rel"] = np.where(np.abs(base) > 1e-12, m[:, k - 1] / base, np.nan)
             p = self.model_.predict(X[self.feature_names_])
             point[:, k - 1] = level * np.expm1(p)
             qvals[:, k - 1, :] = level[:, None] * np.expm1(p[:, None] + self.bands_.offsets(p, k, quantiles))

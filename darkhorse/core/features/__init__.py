@@ -12,6 +12,8 @@ editing any YAML. One module a job:
   `data_time_range`;
 * `columns`: a service's features and dtypes (`feature_columns`, `weekly_feature_names`);
 * `offline`: `historical_features(config, entities) -> DataFrame` (point in time, `training_v1`);
+* `covariates`: `known_future_features(config, pairs)`: known-future covariates (point in time
+  by `known_at`, service `known_future_v1`);
 * `online`: `online_features(config, item_ids) -> OnlineFeatures(features, unknown_items,
   staleness)`;
 * `load`: the interval load panel (entity = series): `series_historical_features`,
@@ -21,6 +23,7 @@ The names below are the public API; import them from `darkhorse.core.features`.
 """
 
 from darkhorse.core.features.columns import feature_columns, weekly_feature_names
+from darkhorse.core.features.covariates import known_future_features
 from darkhorse.core.features.load import series_historical_features, series_online_features
 from darkhorse.core.features.materialization import data_time_range, materialize
 from darkhorse.core.features.offline import historical_features
@@ -29,6 +32,8 @@ from darkhorse.core.features.registration import apply
 from darkhorse.core.features.store import (
     ENTITY_KEY,
     EVENT_TIMESTAMP,
+    KNOWN_FUTURE_SERVICE,
+    KNOWN_FUTURE_VIEW,
     SERVING_SERVICE,
     STATIC_VIEW,
     TRAINING_SERVICE,
@@ -44,6 +49,8 @@ from darkhorse.core.features.store import (
 __all__ = [
     "ENTITY_KEY",
     "EVENT_TIMESTAMP",
+    "KNOWN_FUTURE_SERVICE",
+    "KNOWN_FUTURE_VIEW",
     "SERVING_SERVICE",
     "STATIC_VIEW",
     "TRAINING_SERVICE",
@@ -57,6 +64,7 @@ __all__ = [
     "feature_repo_dir",
     "feature_store",
     "historical_features",
+    "known_future_features",
     "load_declarations",
     "materialize",
     "online_features",

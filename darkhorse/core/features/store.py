@@ -48,6 +48,11 @@ FEATURE_MARTS = {
     "series_intervals": "available_at",
 }
 
+# known-future covariates (config known_future): a view and a service, only when declared
+KNOWN_FUTURE_SERVICE = "known_future_v1"
+KNOWN_FUTURE_VIEW = "item_week_covariates"
+KNOWN_FUTURE_MART = "item_week_covariates"
+
 SHIPPED_REPO_DIR = Path(__file__).resolve().parents[3] / "feature_repo"
 
 _DECLARATIONS_LOCK = threading.Lock()
@@ -165,6 +170,7 @@ def load_declarations(config: Config) -> Declarations:
     env = {
         "DARKHORSE_MARTS_DIR": str(config.marts_dir),
         "DARKHORSE_FEATURE_TTL_WEEKS": str(config.feast.ttl_weeks),
+        "DARKHORSE_KNOWN_FUTURE": ",".join(c.feature for c in config.known_future()),
     }
     found: dict[str, list[Any]] = {k: [] for k in Declarations.__dataclass_fields__}
 
@@ -193,7 +199,8 @@ def load_declarations(config: Config) -> Declarations:
 
 def require_marts(config: Config) -> Path:
     marts = config.marts_dir
-    missing = [f"{m}.parquet" for m in FEATURE_MARTS if not (marts / f"{m}.parquet").is_file()]
+    needed = [*FEATURE_MARTS, *([KNOWN_FUTURE_MART] if config.known_future() else [])]
+    missing = [f"{m}.parquet" for m in needed if not (marts / f"{m}.parquet").is_file()]
     if missing:
         raise FeatureStoreError(
             f"no published marts in {marts} (missing {', '.join(missing)}): run `darkhorse build` first"
