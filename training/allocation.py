@@ -79,11 +79,13 @@ def period_quantiles(
     """Quantiles of every item's total over its first w weeks, for every w, from sample paths.
 
     `weekly[i, t, k]`: item i's week-t quantile at `levels[k]`; `paths[s, t]`: path s's
-    probability level in week t (in [0, 1]; NaN where the path is unknown: a path is used for
-    the totals up to its first unknown week). Each path gives the total sum_t Q_it(paths[s, t]);
-    the result `[i, w - 1, k]` is the level-`out_levels[k]` quantile (default `levels`) of those
-    totals over the first w weeks. With comonotone paths (u, u, ..., u) this is the sum of the
-    weekly quantiles; independent weeks give narrower totals.
+    probability level in week t (NaN where the path is unknown: a path is used for the totals
+    up to its first unknown week). A level above 1 continues the quantile function past its
+    top with the slope of its last segment (an actual above every quantile, `training.periods`).
+    Each path gives the total sum_t Q_it(paths[s, t]); the result `[i, w - 1, k]` is the
+    level-`out_levels[k]` quantile (default `levels`) of those totals over the first w weeks.
+    Comonotone paths (u, u, ..., u) give the sum of the weekly quantiles; independent weeks
+    give narrower totals.
     """
     weekly = np.asarray(weekly, dtype="float64")
     levels = np.asarray(levels, dtype="float64")
@@ -94,8 +96,8 @@ def period_quantiles(
         raise ValueError(f"paths must be (samples, >= {h} weeks); got {paths.shape}")
     paths = paths[:, :h]
     tau, knots = _knots(weekly, levels)
-    u = np.clip(np.nan_to_num(paths, nan=0.5), 0.0, 1.0)
-    j = np.clip(np.searchsorted(tau, u, side="right"), 1, tau.size - 1)  # (S, h)
+    u = np.maximum(np.nan_to_num(paths, nan=0.5), 0.0)
+    j = np.clip(np.searchsorted(tau, u, side="right"), 1, tau.size - 1)  # (S, h); above 1: last segment
     frac = (u - tau[j - 1]) / (tau[j] - tau[j - 1])
     known = np.cumprod(np.isfinite(paths), axis=1).astype(bool)  # path known up to week t
     if not known[:, 0].any():

@@ -27,6 +27,7 @@ from darkhorse.core.errors import DarkHorseError
 from darkhorse.core.schema import CUTOFF, DS, ID, WEEK, Y, forecast_columns
 from training import hot_sellers as hs
 from training.blend import Blend, combine, learn_weights
+from training.decisions import replay as decision_replay
 from training.history import History, load_history
 from training.metrics import (
     FORECAST_METRICS,
@@ -209,6 +210,7 @@ def run_backtest(
         "blend_shrinkage": shrinkage,
         "model_info": model_info,
     }
+    metrics["decisions"] = decision_replay(forecasts, [*names, BLEND], sorted(eval_cutoffs))
     result = BacktestResult(
         forecasts=forecasts,
         series_metrics=per_series[[ID, CUTOFF, "model", "smape", "mae", "rmse", "mase", "wape", "scaled_pinball", "coverage_80"]],

@@ -23,10 +23,11 @@ from darkhorse.core.config import Config
 from darkhorse.core.manifest import TRAIN_FILE, PinnedModels, ReleaseManifest
 from darkhorse.core.schema import CUTOFF, DS, ID, Y, forecast_columns
 from training import hot_sellers as hs
-from training.backtest import _blend_params, build_model, run_backtest, write_outputs
+from training.backtest import BLEND, _blend_params, build_model, run_backtest, write_outputs
 from training.blend import Blend
 from training.history import History, load_history
 from training.metrics import FORECAST_METRICS, naive_scale
+from training.periods import pit_paths
 from training.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -149,6 +150,7 @@ def train(config: Config, *, out_dir: Path | None = None, show_progress: bool = 
     blend, clf, forecast, ranking = fit_final(
         config, history, bt.forecasts, show_progress=show_progress, hot_sellers=bt.hot_sellers
     )
+    blend.period_paths_ = pit_paths(bt.forecasts, BLEND, horizon=config.panel.horizon_weeks)  # allocation periods
     manifest = run_manifest(config, history, bt.metrics, version)
     if save:
         manifest = manifest.with_models(save_to_store(config, version, blend, clf, manifest.store_metadata(), ranking))

@@ -1,0 +1,146 @@
+"""Decision replay: what `/v1/allocate`'s newsvendor would have cost at every evaluation origin.
+
+At each evaluation cutoff, for the blend and each member, every item's demand over the next
+`period` weeks (1 and 4 by default) is given to `training.allocation.newsvendor` with a capacity
+of a fraction (50/80/100/120%) of the realized total and an underage/overage cost ratio cu/co
+(1, 4, 9; co = 1); the allocation then meets the realized demand:
+
+* cost = sum_i cu (D_i - x_i)+ + co (x_i - D_i)+;
+* hindsight = the best cost knowing D: cu * max(sum D - capacity, 0) (the demand that cannot fit);
+* regret = cost - hindsight. Both are reported per unit of realized demand (summed over cutoffs).
+
+The period's demand distribution comes two ways:
+
+* `sum`: the weekly quantiles added level by level (the weeks moving together perfectly);
+* `paths`: sample paths of the probability levels the actuals took at earlier origins
+  (`training.periods`, only weeks closed before the cutoff), through this cutoff's weekly
+  quantile functions (`training.allocation.period_quantiles`).
+
+`coverage` gives, per model, period and method, the share of realized period totals at or below
+the predicted quantile at the levels allocation uses (critical ratios 0.5, 0.8, 0.9 and the
+tails), and the coverage of the central 80% and 98% intervals: a calibrated distribution gives
+each level back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from darkhorse.core.schema import CUTOFF, DS, ID, WEEK, Y
+from training.allocation import Demand, grid_levels, newsvendor, period_quantiles
+from training.periods import model_levels, pit_paths
+
+PERIODS = (1, 4)
+CAPACITY_FRACTIONS = (0.5, 0.8, 1.0, 1.2)
+COST_RATIOS = (1.0, 4.0, 9.0)
+COVERAGE_LEVELS = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.8, 0.9, 0.95, 0.99)
+INTERVALS = {"80": (0.1, 0.9), "98": (0.01, 0.99)}
+METHODS = ("sum", "paths")
+OUT_LEVELS = grid_levels(200)
+
+
+def _weekly(frame: pd.DataFrame, cols: list[str], period: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Items with all `period` weeks known: ids, weekly quantiles (n, period, L), totals (n,)."""
+    f = frame.assign(_step=((frame[DS] - frame[CUTOFF]) // WEEK).astype("int64"))
+    f = f[(f["_step"] >= 1) & (f["_step"] <= period)].dropna(subset=[Y, *cols])
+    full = f.groupby(ID)["_step"].transform("nunique") == period
+    f = f[full].sort_values([ID, "_step"], kind="stable")
+    ids = f[ID].unique()
+    q = f[cols].to_numpy(dtype="float64").reshape(len(ids), period, len(cols))
+    totals = f[Y].to_numpy(dtype="float64").reshape(len(ids), period).sum(axis=1)
+    return ids, q, totals
+
+
+def period_demand(
+    weekly: np.ndarray, levels: np.ndarray, method: str, paths: np.ndarray | None
+) -> Demand:
+    """The distribution of each item's total over all weeks of `weekly` (n, weeks, levels)."""
+    if method == "sum" or paths is None or len(paths) == 0:
+        return Demand(weekly.sum(axis=1), levels)
+    w = weekly.shape[1]
+    q = period_quantiles(weekly, levels, paths[:, :w], OUT_LEVELS)[:, w - 1]
+    return Demand(q, OUT_LEVELS)
+
+
+def realized_cost(x: np.ndarray, demand: np.ndarray, cu: float, co: float) -> float:
+    return float((cu * np.maximum(demand - x, 0.0) + co * np.maximum(x - demand, 0.0)).sum())
+
+
+def replay(
+    forecasts: pd.DataFrame, models: Sequence[str], eval_cutoffs: Sequence[pd.Timestamp], *,
+    periods: Sequence[int] = PERIODS, capacities: Sequence[float] = CAPACITY_FRACTIONS,
+    cost_ratios: Sequence[float] = COST_RATIOS, seed: int = 0,
+) -> dict[str, Any]:
+    """Cost and regret of the newsvendor per (model, period, capacity, cost ratio, method),
+    and the coverage of period totals; see the module docstring."""
+    rows: list[dict[str, Any]] = []
+    hits: dict[tuple, list[np.ndarray]] = {}
+    for cutoff in sorted(pd.Timestamp(c) for c in eval_cutoffs):
+        at = forecasts[forecasts[CUTOFF] == cutoff]
+        for model in models:
+            levels, cols = model_levels(at.columns, model)
+            if len(levels) < 2 or model not in at:
+                continue
+            paths = pit_paths(forecasts, model, known_at=cutoff, seed=seed)
+            for period in periods:
+                ids, weekly, totals = _weekly(at, cols, period)
+                if not len(ids) or totals.sum() <= 0:
+                    continue
+                for method in METHODS:
+                    if method == "paths" and (len(paths) == 0 or np.isfinite(paths[:, :period]).all(axis=1).sum() == 0):
+                        continue
+                    demand = period_demand(weekly, levels, method, paths)
+                    key = (model, period, method)
+                    q = np.column_stack([demand.quantile(t) for t in _levels()])
+                    hits.setdefault(key, []).append(np.column_stack([totals, q]))
+                    for frac in capacities:
+                        cap = frac * float(totals.sum())
+                        for ratio in cost_ratios:
+                            res = newsvendor(demand, cap, underage_cost=ratio, overage_cost=1.0)
+                            cost = realized_cost(res.quantity, totals, ratio, 1.0)
+                            rows.append({
+                                "model": model, "period": period, "method": method, "capacity": frac,
+                                "cost_ratio": ratio, "cutoff": str(cutoff.date()), "items": len(ids),
+                                "demand": float(totals.sum()), "cost": cost,
+                                "hindsight": ratio * max(float(totals.sum()) - cap, 0.0),
+                            })
+    return {"scenarios": _summarize(rows), "coverage": _coverage(hits), "periods": list(periods),
+            "capacities": list(capacities), "cost_ratios": list(cost_ratios)}
+
+
+def _levels() -> list[float]:
+    return sorted({*COVERAGE_LEVELS, *(q for pair in INTERVALS.values() for q in pair)})
+
+
+def _summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if not rows:
+        return []
+    df = pd.DataFrame(rows)
+    g = df.groupby(["model", "period", "method", "capacity", "cost_ratio"], sort=True).agg(
+        demand=("demand", "sum"), cost=("cost", "sum"), hindsight=("hindsight", "sum"),
+        cutoffs=("cutoff", "nunique"), items=("items", "mean"),
+    ).reset_index()
+    g["cost_per_unit"] = g["cost"] / g["demand"]
+    g["regret_per_unit"] = (g["cost"] - g["hindsight"]) / g["demand"]
+    return g.to_dict(orient="records")
+
+
+def _coverage(hits: dict[tuple, list[np.ndarray]]) -> list[dict[str, Any]]:
+    levels = _levels()
+    out = []
+    for (model, period, method), parts in sorted(hits.items()):
+        a = np.vstack(parts)
+        y, q = a[:, 0], dict(zip(levels, a[:, 1:].T, strict=True))
+        row: dict[str, Any] = {"model": model, "period": period, "method": method, "n": len(y)}
+        row["below"] = {f"{t:g}": float(np.mean(y <= q[t])) for t in COVERAGE_LEVELS}
+        for name, (lo, hi) in INTERVALS.items():  # closed, as coverage_80 in training.metrics
+            row[f"interval_{name}"] = float(np.mean((y >= q[lo]) & (y <= q[hi])))
+        out.append(row)
+    return out
+
+
+__all__ = ["CAPACITY_FRACTIONS", "COST_RATIOS", "PERIODS", "period_demand", "realized_cost", "replay"]
