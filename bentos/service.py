@@ -7,7 +7,8 @@ and a model card. Routes:
 
 * `POST /v1/forecast`: weekly quantile forecasts of the named items;
 * `POST /v1/hot-sellers`: top k (or above a threshold) items by a hot-seller score;
-* `POST /v1/allocate`: newsvendor, fair share, service level or node balance allocation;
+* `POST /v1/allocate`: newsvendor, fair share, service level or node balance allocation, of
+  items, or (`level: region` / `item_region`) of the release's reconciled region forecasts;
 * `POST /v1/release`: the release, its models, feature freshness and limits;
 * `POST /v1/load/observe`, `/v1/load/forecast`, `/v1/load/plan`: request load per interval of
   the config's `request_log` series (darkhorse/serving/load.py): append observed loads, forecast
@@ -42,6 +43,7 @@ from starlette.routing import Route
 from darkhorse.core.manifest import RELEASE_FILE, ReleaseManifest
 from darkhorse.serving import api
 from darkhorse.serving.engine import Engine, RequestError
+from darkhorse.serving.regions import REGIONS_FILE
 
 log = logging.getLogger("darkhorse.service")
 
@@ -125,6 +127,7 @@ class DarkHorse:
             MANIFEST, Path(self.forecaster.path), Path(self.hot_seller_model.path), config=config,
             max_age_days=serving.max_feature_age_days if serving else 14.0,
             refresh_seconds=serving.freshness_refresh_seconds if serving else 60.0,
+            regions_path=MANIFEST_PATH.parent / REGIONS_FILE,
         )
         self.load = _load_routes(config)
         # Everything loaded so far (libraries, models, forecast arrays) lives as long as the

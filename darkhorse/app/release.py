@@ -26,6 +26,8 @@ from darkhorse.core.config import Config
 from darkhorse.core.env import OFFLINE_ENV
 from darkhorse.core.errors import DarkHorseError
 from darkhorse.core.manifest import RELEASE_FILE, TRAIN_FILE, BentoRelease, ReleaseManifest
+from darkhorse.serving import regions
+from darkhorse.serving.allocation import grid_levels
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICE_DIR = REPO / "bentos"
@@ -117,7 +119,7 @@ Serve: `bentoml serve {release.bento}:{manifest.version}`.
 
 
 def _copy_code(ctx: Path) -> None:
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", RELEASE_FILE, "MODEL_CARD.md")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", RELEASE_FILE, "MODEL_CARD.md", regions.REGIONS_FILE)
     for item in SERVICE_DIR.iterdir():
         if item.name == "__pycache__":
             continue
@@ -161,6 +163,11 @@ def build_release(config: Config, *, force: bool = False, progress=print) -> Rel
         quantile_grid=config.serving.quantile_grid,
     ))
     manifest.write(ctx / RELEASE_FILE)
+    # the reconciled item x region forecasts at the service's grid (none without a region column)
+    levels = sorted({round(float(q), 6) for q in [*grid_levels(config.serving.quantile_grid), *run.quantiles, 0.5]})
+    n_regions = regions.write(config, last_week=run.last_week, horizon=run.horizon, levels=levels,
+                              path=ctx / regions.REGIONS_FILE)
+    progress(f"region forecasts: {n_regions} reconciled series" if n_regions else "region forecasts: none (no item x region panel)")
     (ctx / "MODEL_CARD.md").write_text(model_card(manifest))
     bentofile = {
         "service": "service:DarkHorse",
@@ -168,7 +175,7 @@ def build_release(config: Config, *, force: bool = False, progress=print) -> Rel
         "description": "file: ./MODEL_CARD.md",
         "labels": {"project": config.project, "config_hash": run.config_hash,
                    "data_snapshot": run.data_snapshot, "last_week": run.last_week.isoformat()},
-        "include": ["*.py", RELEASE_FILE, "MODEL_CARD.md", "dashboard/*", "darkhorse/**", "training/**"],
+        "include": ["*.py", RELEASE_FILE, regions.REGIONS_FILE, "MODEL_CARD.md", "dashboard/*", "darkhorse/**", "training/**"],
         "exclude": ["__pycache__", "*.pyc"],
     }
     (ctx / "bentofile.yaml").write_text(yaml.safe_dump(bentofile, sort_keys=False))

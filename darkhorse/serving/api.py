@@ -10,7 +10,7 @@ quantities up to `MAX_QUANTITY`, probability levels from 0.001 to 0.999, costs o
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -98,6 +98,7 @@ class AllocationItem(_Request):
     min: Quantity = Field(0.0, description="Least this item may get.")
     max: Quantity | None = Field(None, description="Most this item may get (null: no limit).")
     service_level: Level | None = Field(None, description="Target level for `service_level` mode (default: the request's).")
+    region: ItemId | None = Field(None, description="level item_region: the item's region (country, store).")
 
     @model_validator(mode="after")
     def _min_le_max(self) -> AllocationItem:
@@ -121,6 +122,13 @@ class AllocateRequest(_Request):
     items: list[AllocationItem] = Field(
         min_length=1, max_length=MAX_ITEMS, description=f"Items, regions or shards (1 to {MAX_ITEMS}, unique ids)."
     )
+    level: Literal["item", "region", "item_region"] = Field(
+        "item",
+        description=(
+            "item: ids are items; region: ids are regions (all of the release's top items); item_region: "
+            "ids are items, each with its region. Region series are the release's reconciled hierarchy."
+        ),
+    )
     weeks: int = Field(1, ge=1, le=520, description="Planning period: demand of the next `weeks` weeks.")
     service_level: Level = Field(0.95, description="Default target level of `service_level` mode.")
     headroom: Level = Field(0.9, description="Quantile of each item's load used by `balance`.")
@@ -131,7 +139,13 @@ class AllocateRequest(_Request):
 
     @model_validator(mode="after")
     def _mode_inputs(self) -> AllocateRequest:
-        _unique([i.id for i in self.items], "item ids")
+        _unique([i.id if i.region is None else f"{i.id}@{i.region}" for i in self.items], "item ids")
+        if self.level == "item_region" and any(i.region is None for i in self.items):
+            raise ValueError("level item_region needs a region for every item")
+        if self.level != "item_region" and any(i.region is not None for i in self.items):
+            raise ValueError(f"region is only for level item_region (level is {self.level})")
+        if self.level != "item" and self.mode == "balance":
+            raise ValueError("balance allocates items to nodes: use level item")
         if self.mode == "balance":
             if self.nodes is None and self.node_capacities is None:
                 raise ValueError("balance needs nodes or node_capacities")
@@ -210,6 +224,7 @@ class ItemAllocation(_Response):
     target_level: float | None = Field(None, description="Critical ratio or service level aimed at.")
     safety_stock: float | None = Field(None, description="service_level mode: allocation minus the median.")
     node: int | None = Field(None, description="balance: the node the item goes to.")
+    region: str | None = Field(None, description="level region or item_region: the series' region.")
 
 
 class NodeLoad(_Response):
@@ -248,6 +263,8 @@ class Health(_Response):
     items: int
     horizon: int
     scores: list[str]
+    regions: list[str] = Field(default_factory=list, description="Regions of the release's hierarchy (allocate level region).")
+    region_items: list[str] = Field(default_factory=list, description="Items of the release's hierarchy (level item_region).")
 
 
 # ------------------------------------------------------------------------------- load

@@ -27,6 +27,7 @@ from darkhorse.core.errors import DarkHorseError
 from darkhorse.core.manifest import ReleaseManifest
 from darkhorse.serving import allocation as alloc
 from darkhorse.serving import api
+from darkhorse.serving import regions as region_forecasts
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +176,7 @@ class Engine:
     as_of_week: date
     release: api.Release
     freshness: Any
+    regions: Any = None  # darkhorse.serving.regions.RegionForecasts; None: the release carries none
     paths: np.ndarray | None = None  # (samples, weeks) backtest PIT paths (training.periods)
 
     def __post_init__(self) -> None:
@@ -218,7 +220,7 @@ class Engine:
     @classmethod
     def from_release(
         cls, manifest: ReleaseManifest, forecaster_dir: Path, hot_seller_dir: Path, *, config=None,
-        max_age_days: float = 14.0, refresh_seconds: float = 60.0,
+        max_age_days: float = 14.0, refresh_seconds: float = 60.0, regions_path: Path | None = None,
     ) -> Engine:
         """The engine of a built release: `manifest` is its `release.json`, the two folders its
         pinned models' (`manifest.release.quantile_grid` sets the served grid)."""
@@ -250,6 +252,7 @@ class Engine:
             freshness.refresh()
         engine = cls.from_forecast(forecast, model.alias, levels, scores, release, freshness, trained,
                                    paths=getattr(model, "period_paths_", None))
+        engine.regions = region_forecasts.load(regions_path)
         log.info("release %s: %d items x %d weeks x %d levels ready in %.1fs", release.release,
                  len(engine.ids), engine.horizon, len(levels), time.perf_counter() - started)
         return engine
@@ -319,9 +322,9 @@ class Engine:
 
     def allocate(self, req: api.AllocateRequest) -> api.AllocateResponse:
         ids = [i.id for i in req.items]
-        rows = self._rows(ids)
+        rows = self._rows(ids) if req.level == "item" else None
         w = self._horizon(req.weeks, "weeks")
-        demand = alloc.Demand(self.period[rows, w - 1], self.levels)
+        demand = alloc.Demand(self.period[rows, w - 1], self.levels) if rows is not None else self._region_demand(req, ids, w)
         unit = np.array([i.unit_cost for i in req.items])
         try:
             if req.mode == "balance":
@@ -346,6 +349,16 @@ class Engine:
             raise RequestError(exc.field or "items", str(exc)) from exc
         return self._allocation_response(req, ids, res, w, unit)
 
+    def _region_demand(self, req: api.AllocateRequest, ids: list[str], weeks: int) -> alloc.Demand:
+        """Demand of regions or item x region pairs from the release's reconciled hierarchy."""
+        if self.regions is None:
+            raise RequestError("level", f"this release carries no region forecasts (level {req.level} needs them)")
+        try:
+            rows = self.regions.rows(req.level, ids, [i.region for i in req.items])
+        except region_forecasts.RegionLookupError as exc:
+            raise RequestError(exc.field, exc.message) from exc
+        return alloc.Demand(self.regions.period_quantiles(rows, weeks), self.regions.levels)
+
     def _allocation_response(self, req, ids, res: alloc.Allocation, weeks: int, unit) -> api.AllocateResponse:
         n = len(ids)
         cols = {
@@ -355,6 +368,7 @@ class Engine:
             "target_level": res.target_level.tolist() if res.target_level is not None else [None] * n,
             "safety_stock": res.safety_stock.tolist() if res.safety_stock is not None else [None] * n,
             "node": res.node.tolist() if res.node is not None else [None] * n,
+            "region": [i.id if req.level == "region" else i.region for i in req.items],
         }
         # plain dicts validated in one model_validate call (pydantic-core): building 1,000
         # item models one by one in Python cost more than the allocation itself
@@ -379,6 +393,8 @@ class Engine:
         return api.Health(
             release=self.release, features=self.freshness.snapshot(), items=len(self.ids),
             horizon=self.horizon, scores=list(self.scores.columns),
+            regions=self.regions.regions if self.regions is not None else [],
+            region_items=self.regions.items if self.regions is not None else [],
         )
 
 

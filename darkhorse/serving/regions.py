@@ -1,0 +1,130 @@
+"""Region forecasts of a release: written by `darkhorse release`, read by the service.
+
+`regions.parquet`, beside the bento's `release.json`, holds the reconciled item x region
+hierarchy (`training.hierarchy`: total, regions, items, item x region of the top items and
+regions, the rest of the regions as `OTHER`) fitted on the published item x region panel
+through the release's last trained week, at the service's quantile grid: one row per series
+and week, `unique_id, level, item_id, region, ds, mean` and `q<level>` columns. Every level
+adds up (the quantiles too: each is the sum of its bottom quantiles). `/v1/allocate` with
+`level: region` or `item_region` splits a capacity across these series with the same modes
+as items; a period of w weeks is the weekly quantiles added level by level.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from darkhorse.core.errors import DarkHorseError
+
+REGIONS_FILE = "regions.parquet"
+
+
+class RegionLookupError(DarkHorseError, LookupError):
+    """Unknown regions or item x region pairs in a request; `field` names the input."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def write(config, *, last_week, horizon: int, levels, path: Path) -> int:
+    """Fit and reconcile the hierarchy on the config's published item x region panel through
+    `last_week` and write it to `path`; returns the number of series (0, nothing written,
+    when the marts have no item x region rows: no source with a region column)."""
+    from darkhorse.core.marts import mart_path
+    from training import hierarchy
+
+    src = mart_path(config.marts_dir, "item_region_weeks")
+    if not src.is_file():
+        return 0
+    panel = pd.read_parquet(src, columns=["item_id", "region", "week_start", "units"])
+    panel = panel[pd.to_datetime(panel["week_start"]) <= pd.Timestamp(last_week)]
+    if panel.empty:
+        return 0
+    c = config.customers
+    frame = hierarchy.forecast_frame(
+        panel, top_items=c.hierarchy_top_items, top_regions=c.hierarchy_top_regions, horizon=horizon,
+        quantiles=[float(q) for q in levels], method=c.reconciliation,
+    )
+    frame.to_parquet(path, index=False)
+    return int(frame["unique_id"].nunique())
+
+
+@dataclass
+class RegionForecasts:
+    """The reconciled series of a release as arrays: `grid[s, week, k]` at `levels[k]`."""
+
+    keys: pd.DataFrame  # unique_id, level, item_id, region (row order of the arrays)
+    weeks: np.ndarray
+    mean: np.ndarray  # (n, h)
+    grid: np.ndarray  # (n, h, K)
+    levels: np.ndarray  # (K,)
+
+    def __post_init__(self) -> None:
+        self.position = {
+            (lv, "" if pd.isna(i) else str(i), "" if pd.isna(r) else str(r)): k
+            for k, (lv, i, r) in enumerate(self.keys[["level", "item_id", "region"]].itertuples(index=False))
+        }
+        self.period = np.cumsum(self.grid, axis=1)  # comonotone sum over the first w weeks
+
+    @classmethod
+    def read(cls, path: Path) -> RegionForecasts:
+        df = pd.read_parquet(path)
+        # the file's series order (total, regions, items, pairs), weeks ascending within each
+        df = df.assign(_series=pd.factorize(df["unique_id"])[0]).sort_values(["_series", "ds"], kind="stable")
+        qcols = sorted((c for c in df.columns if c.startswith("q")), key=lambda c: float(c[1:]))
+        levels = np.array([float(c[1:]) for c in qcols])
+        keys = df.drop_duplicates("unique_id")[["unique_id", "level", "item_id", "region"]].reset_index(drop=True)
+        n = len(keys)
+        h = len(df) // max(n, 1)
+        if n == 0 or h * n != len(df) or not qcols:
+            raise ValueError(f"{path}: not one row per series and week with quantile columns")
+        grid = np.maximum.accumulate(np.maximum(df[qcols].to_numpy("float64").reshape(n, h, len(qcols)), 0.0), axis=2)
+        return cls(keys=keys, weeks=df["ds"].to_numpy()[:h].astype("datetime64[D]"),
+                   mean=df["mean"].to_numpy("float64").reshape(n, h), grid=grid, levels=levels)
+
+    @property
+    def regions(self) -> list[str]:
+        return self.keys.loc[self.keys["level"] == "region", "region"].astype(str).tolist()
+
+    @property
+    def items(self) -> list[str]:
+        return self.keys.loc[self.keys["level"] == "item", "item_id"].astype(str).tolist()
+
+    def rows(self, level: str, ids: list[str], regions: list[str | None]) -> np.ndarray:
+        """Rows of the requested series: `region` level: ids are regions; `item_region`: ids are
+        items, each with its region. Unknown ones raise `RegionLookupError` naming them."""
+        if level == "region":
+            wanted = [("region", "", i) for i in ids]
+        else:
+            wanted = [("item_region", i, r or "") for i, r in zip(ids, regions, strict=True)]
+        idx = [self.position.get(w, -1) for w in wanted]
+        unknown = [w for w, k in zip(wanted, idx, strict=True) if k < 0]
+        if unknown:
+            shown = ", ".join((w[2] if level == "region" else f"{w[1]}@{w[2]}") for w in unknown[:10])
+            more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+            raise RegionLookupError(
+                "items",
+                f"{len(unknown)} unknown {level.replace('_', ' x ')} series: {shown}{more}; the release's regions "
+                f"are {', '.join(self.regions)} for its {len(self.items)} top items",
+            )
+        return np.asarray(idx, dtype="int64")
+
+    def period_quantiles(self, rows: np.ndarray, weeks: int) -> np.ndarray:
+        """(len(rows), K) quantiles of each series' total over the first `weeks` weeks."""
+        return self.period[rows, weeks - 1]
+
+
+def load(path: Path | None) -> RegionForecasts | None:
+    """The release's region forecasts, or None when it carries none."""
+    if path is None or not Path(path).is_file():
+        return None
+    return RegionForecasts.read(Path(path))
+
+
+__all__ = ["REGIONS_FILE", "RegionForecasts", "RegionLookupError", "load", "write"]

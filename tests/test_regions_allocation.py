@@ -1,0 +1,128 @@
+"""Allocation across regions: the engine's `/v1/allocate` with `level: region` and
+`item_region` on a release's reconciled hierarchy (written and read by darkhorse.serving.regions),
+the request's validation, and the hierarchy's coherence seen through the API."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from darkhorse.serving import api
+from darkhorse.serving.allocation import grid_levels
+from darkhorse.serving.engine import Engine, NoFreshness, RequestError
+from darkhorse.serving.regions import RegionForecasts
+from training import hierarchy
+
+REGIONS = ["UK", "FR", "DE", "NL", "ES"]
+
+
+def _panel(weeks: int = 30, seed: int = 2) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp("2024-01-01")
+    rows = []
+    for i, item in enumerate(["a", "b", "c"]):
+        for r, region in enumerate(REGIONS):
+            y = rng.poisson((30 - 8 * i) * (1.0 - 0.18 * r), size=weeks)
+            rows += [(item, region, start + pd.Timedelta(weeks=t), float(y[t])) for t in range(weeks)]
+    return pd.DataFrame(rows, columns=["item_id", "region", "week_start", "units"])
+
+
+@pytest.fixture(scope="module")
+def regions(tmp_path_factory) -> RegionForecasts:
+    levels = grid_levels(50)
+    frame = hierarchy.forecast_frame(_panel(), top_items=3, top_regions=4, horizon=4, quantiles=levels,
+                                     method="mint_shrink")
+    path = tmp_path_factory.mktemp("regions") / "regions.parquet"
+    frame.to_parquet(path, index=False)
+    return RegionForecasts.read(path)
+
+
+def _engine(regions: RegionForecasts | None) -> Engine:
+    levels = grid_levels(50)
+    n, h = 3, 4
+    grid = np.broadcast_to(np.linspace(1, 40, len(levels)), (n, h, len(levels))).copy()
+    release = api.Release(release="r", forecaster="f:1", hot_seller_model="h:1", trained_through=date(2024, 7, 22))
+    return Engine(ids=np.array(["a", "b", "c"]), weeks=np.arange("2024-07-29", "2024-08-26", 7, dtype="datetime64[D]"),
+                  point=grid[:, :, 25], grid=grid, levels=levels, scores=pd.DataFrame(index=["a", "b", "c"]),
+                  as_of_week=date(2024, 7, 22), release=release, freshness=NoFreshness("test"), regions=regions)
+
+
+def test_the_release_file_reads_back_as_coherent_arrays(regions):
+    assert regions.regions == ["UK", "FR", "DE", "NL", hierarchy.OTHER]
+    assert regions.items == ["a", "b", "c"]
+    assert regions.grid.shape == (1 + 5 + 3 + 15, 4, 50)
+    bottom = regions.keys["level"].to_numpy() == "item_region"
+    total = regions.keys["level"].to_numpy() == "total"
+    np.testing.assert_allclose(regions.grid[total][0], regions.grid[bottom].sum(axis=0))
+
+
+def test_regions_split_a_capacity_and_add_up(regions):
+    engine = _engine(regions)
+    req = api.AllocateRequest(mode="fair_share", capacity=150, weeks=2, level="region",
+                              items=[{"id": r} for r in regions.regions])
+    res = engine.allocate(req)
+    assert [a.item for a in res.allocations] == regions.regions
+    assert [a.region for a in res.allocations] == regions.regions
+    assert res.used == pytest.approx(150) and res.binding
+    # fair share: every region gets the same fraction of its expected demand
+    fractions = [a.quantity / a.expected_demand for a in res.allocations]
+    assert max(fractions) - min(fractions) < 1e-6
+    # a region's expected demand is the sum of its item x region pairs' (the quantiles add up)
+    pairs = api.AllocateRequest(mode="fair_share", capacity=1e6, weeks=2, level="item_region",
+                                items=[{"id": i, "region": r} for i in regions.items for r in regions.regions])
+    got = engine.allocate(pairs)
+    by_region = pd.Series({a.region: 0.0 for a in got.allocations})
+    for a in got.allocations:
+        by_region[a.region] += a.expected_demand
+    for a in res.allocations:
+        assert a.expected_demand == pytest.approx(by_region[a.region], rel=1e-9)
+
+
+@pytest.mark.parametrize("mode", ["newsvendor", "service_level"])
+def test_item_region_pairs_use_the_same_modes(regions, mode):
+    engine = _engine(regions)
+    items = [{"id": "a", "region": r, "underage_cost": 3.0} for r in ("UK", "FR", "DE")]
+    res = engine.allocate(api.AllocateRequest(mode=mode, capacity=25, level="item_region", items=items))
+    assert [(a.item, a.region) for a in res.allocations] == [("a", "UK"), ("a", "FR"), ("a", "DE")]
+    assert res.used <= 25 * (1 + 1e-9)
+    # the region that sells most gets most
+    q = [a.quantity for a in res.allocations]
+    assert q[0] >= q[1] >= q[2] and q[0] > q[2]
+
+
+def test_unknown_regions_and_releases_without_regions_are_400s(regions):
+    with pytest.raises(RequestError) as e:
+        _engine(regions).allocate(api.AllocateRequest(capacity=5, level="region", items=[{"id": "Mars"}]))
+    assert e.value.field == "items" and "Mars" in e.value.message and "UK" in e.value.message
+    with pytest.raises(RequestError) as e:
+        _engine(regions).allocate(api.AllocateRequest(capacity=5, level="item_region", items=[{"id": "zz", "region": "UK"}]))
+    assert "zz@UK" in e.value.message
+    with pytest.raises(RequestError) as e:
+        _engine(None).allocate(api.AllocateRequest(capacity=5, level="region", items=[{"id": "UK"}]))
+    assert e.value.field == "level"
+    # items still allocate as before
+    res = _engine(None).allocate(api.AllocateRequest(capacity=5, items=[{"id": "a"}, {"id": "b"}]))
+    assert [a.region for a in res.allocations] == [None, None]
+
+
+def test_request_validation_of_levels():
+    with pytest.raises(ValidationError, match="needs a region"):
+        api.AllocateRequest(capacity=5, level="item_region", items=[{"id": "a"}])
+    with pytest.raises(ValidationError, match="only for level item_region"):
+        api.AllocateRequest(capacity=5, items=[{"id": "a", "region": "UK"}])
+    with pytest.raises(ValidationError, match="duplicate"):
+        api.AllocateRequest(capacity=5, level="item_region", items=[{"id": "a", "region": "UK"}] * 2)
+    with pytest.raises(ValidationError, match="balance"):
+        api.AllocateRequest(mode="balance", nodes=2, level="region", items=[{"id": "UK"}])
+    ok = api.AllocateRequest(capacity=5, level="item_region", items=[{"id": "a", "region": "UK"}, {"id": "a", "region": "FR"}])
+    assert len(ok.items) == 2
+
+
+def test_health_lists_the_hierarchy(regions):
+    h = _engine(regions).health()
+    assert h.regions == regions.regions and h.region_items == ["a", "b", "c"]
+    assert _engine(None).health().regions == []
