@@ -1,0 +1,151 @@
+"""A real release with region forecasts: Online Retail (its top items, every country) built,
+trained with fast models and released; `bentoml serve` splits a capacity across countries
+over HTTP and the dashboard draws the split in headless chromium (screenshot kept in
+`DARKHORSE_SCREENSHOT_DIR` when set)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+
+from darkhorse.app.build import build
+from darkhorse.core.config import load_config
+from darkhorse.core.sql import sql_str
+from tests.conftest import REPO, write_config
+
+from .serving_fixtures import bentoml_serve, run_cli
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+
+RAW = REPO / "data/raw/online_retail/online_retail.parquet"
+TOP_ITEMS = 150
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("regions-release")
+    subset = tmp / "online_retail_top.parquet"
+    duckdb.sql(
+        f"copy (select * from read_parquet({sql_str(str(RAW))}) where StockCode in ("
+        f"  select StockCode from read_parquet({sql_str(str(RAW))}) where not starts_with(InvoiceNo, 'C')"
+        f"  group by StockCode order by count(*) desc limit {TOP_ITEMS})"
+        f") to {sql_str(str(subset))} (format parquet)"
+    )
+    src = load_config(REPO / "darkhorse.yaml").sources[0].model_dump(mode="json")
+    src["path"] = str(subset)
+    write_config(tmp, [src])
+    doc = yaml.safe_load((tmp / "darkhorse.yaml").read_text())
+    doc["forecast"] = {"models": [{"model": "naive"}, {"model": "moving_average"}]}
+    doc["backtest"] = {"n_windows": 2, "step_weeks": 4, "warmup_windows": 1}
+    doc["hot_sellers"] = {"classifier": {"n_estimators": 20}}
+    doc["training"] = {"out_dir": str(tmp / "out"), "model_prefix": "dh_regions"}
+    doc["serving"] = {"bento": "dh-regions"}
+    (tmp / "darkhorse.yaml").write_text(yaml.safe_dump(doc))
+    cfg = load_config(tmp / "darkhorse.yaml")
+    build(cfg, gate=False, features=True, progress=lambda *a, **k: None)
+    run_cli("train", "--config", str(cfg.path))
+    proc = run_cli("release", "--config", str(cfg.path))
+    assert "region forecasts:" in proc.stdout and "reconciled series" in proc.stdout
+    info = json.loads((tmp / "out" / "train.json").read_text())
+    tag = f"dh-regions:{info['version']}"
+    release_dir = Path(os.environ["BENTOML_HOME"]) / "bentos" / "dh-regions" / info["version"] / "src"
+    with bentoml_serve(tag, tmp / "serve.log") as url:
+        yield cfg, url, release_dir, tmp
+
+
+def test_the_release_carries_reconciled_region_forecasts(released):
+    import pandas as pd
+
+    cfg, _, release_dir, _ = released
+    frame = pd.read_parquet(release_dir / "regions.parquet")
+    assert set(frame["level"]) == {"total", "region", "item", "item_region"}
+    regions = frame.loc[frame["level"] == "region", "region"].unique()
+    assert "United Kingdom" in regions and len(regions) == cfg.customers.hierarchy_top_regions + 1  # + OTHER
+    bottom = frame[frame["level"] == "item_region"].groupby("ds")["q0.9"].sum()
+    total = frame[frame["level"] == "total"].set_index("ds")["q0.9"]
+    assert (total - bottom).abs().max() < 1e-6 * max(1.0, total.max())
+
+
+def test_capacity_split_across_countries_over_http(released):
+    import httpx
+
+    _, url, _, _ = released
+    info = httpx.post(f"{url}/v1/release", json={}, timeout=30).json()
+    countries = info["regions"]
+    item = info["region_items"][0]
+    body = {"mode": "newsvendor", "capacity": 100, "weeks": 4, "level": "item_region",
+            "items": [{"id": item, "region": c, "underage_cost": 3} for c in countries]}
+    r = httpx.post(f"{url}/v1/allocate", json=body, timeout=30)
+    assert r.status_code == 200, r.text
+    res = r.json()
+    assert [a["region"] for a in res["allocations"]] == countries
+    assert res["used"] <= 100 * (1 + 1e-9)
+    uk = next(a for a in res["allocations"] if a["region"] == "United Kingdom")
+    assert uk["quantity"] == max(a["quantity"] for a in res["allocations"])
+    keep = os.environ.get("DARKHORSE_SCREENSHOT_DIR")
+    if keep:  # the example request and response of the README
+        Path(keep, "regions_allocate_example.json").write_text(json.dumps({"request": body, "response": res}, indent=2))
+    bad = httpx.post(f"{url}/v1/allocate", json={**body, "items": [{"id": item, "region": "Atlantis"}]}, timeout=30)
+    assert bad.status_code == 400 and bad.json()["field"] == "items" and "Atlantis" in bad.json()["error"]
+
+
+class _Rows(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body: dict[str, str] = {}
+        self.in_regions = False
+        self.rows: list[str] = []
+        self.bars: list[str] = []
+        self.summary: dict[str, str] = {}
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "body":
+            self.body = a
+        if a.get("id") == "regions":
+            self.in_regions = True
+        if a.get("id") == "regions-summary":
+            self.summary = a
+        if tag == "tr" and self.in_regions and "data-item" in a:
+            self.rows.append(a["data-item"])
+        if tag == "rect" and "data-region" in a:
+            self.bars.append(a["data-region"])
+
+    def handle_endtag(self, tag):
+        if tag == "table":
+            self.in_regions = False
+
+
+def test_dashboard_draws_the_region_split(released):
+    import httpx
+
+    _, url, _, tmp = released
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.fail("chromium is not installed: .ci/run installs it (apt-get install chromium)")
+    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=20000",
+             f"--user-data-dir={tmp / 'profile'}"]
+    dom = subprocess.run([*flags, "--dump-dom", f"{url}/ui/"], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    page = _Rows()
+    page.feed(dom.stdout)
+    assert page.body.get("data-ready") == "true", dom.stdout[:3000]
+    regions = httpx.post(f"{url}/v1/release", json={}, timeout=30).json()["regions"]
+    assert page.rows == regions and page.bars == regions
+    assert float(page.summary["data-used"]) <= float(page.summary["data-capacity"]) * (1 + 1e-9)
+
+    shot = tmp / "dashboard_regions.png"
+    png = subprocess.run([*flags, "--window-size=1280,1500", f"--screenshot={shot}", f"{url}/ui/"],
+                         capture_output=True, text=True, timeout=120)
+    assert png.returncode == 0 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png.stderr[-2000:]
+    keep = os.environ.get("DARKHORSE_SCREENSHOT_DIR")
+    if keep:
+        shutil.copy(shot, keep)
