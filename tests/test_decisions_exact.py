@@ -12,7 +12,7 @@ from darkhorse.serving import api
 from darkhorse.serving.engine import Engine, NoFreshness
 from training.allocation import grid_levels
 from training.decisions import replay
-from training.periods import pit, pit_paths
+from training.periods import STRATA, PathBank, path_bank, pit, stratum_of
 
 LEVELS = np.array([0.1, 0.5, 0.9])
 C0, C1 = pd.Timestamp("2024-01-01"), pd.Timestamp("2024-01-08")
@@ -42,14 +42,32 @@ def test_pit_paths_keep_only_weeks_known_at_the_cutoff():
             y = high * (0.5 if k == 1 else 0.9)
             rows.append((item, C0 + pd.Timedelta(weeks=k), C0, y, high / 2, high * 0.1, high / 2, high * 0.9))
     fc = _frame(rows)
-    full = pit_paths(fc, "m")
-    np.testing.assert_allclose(full, [[0.5, 0.9], [0.5, 0.9]])
+    full = path_bank(fc, "m")
+    np.testing.assert_allclose(full.paths, [[0.5, 0.9], [0.5, 0.9]])
+    # strata from the forecast's mean weekly median: a 5 (4-16), b 10 (4-16)
+    assert full.stratum.tolist() == [3, 3]
     # at C1 = C0 + 1 week only step 1 has closed
-    early = pit_paths(fc, "m", known_at=C1, horizon=2)
+    early = path_bank(fc, "m", known_at=C1, horizon=2).paths
     assert early.shape == (2, 2) and np.isnan(early[:, 1]).all()
     np.testing.assert_allclose(early[:, 0], [0.5, 0.5])
     # nothing is known at C0 itself
-    assert pit_paths(fc, "m", known_at=C0).shape[0] == 0
+    assert len(path_bank(fc, "m", known_at=C0)) == 0
+
+
+def test_items_take_their_own_strata_paths():
+    assert STRATA == (0.25, 1.0, 4.0, 16.0)
+    assert stratum_of(np.array([0.0, 0.3, 2.0, 5.0, 100.0])).tolist() == [0, 1, 2, 3, 4]
+    levels = np.array([0.1, 0.5, 0.9])
+    # paths of stratum 0 sit at the top (0.9), those of stratum 3 at the bottom (0.1)
+    bank = PathBank(np.array([[0.9]] * 300 + [[0.1]] * 300), np.array([0] * 300 + [3] * 300))
+    small = np.array([[[0.0, 0.1, 0.2]]])  # median 0.1: stratum 0
+    big = np.array([[[1.0, 5.0, 9.0]]])  # median 5: stratum 3
+    q = bank.period_quantiles(np.vstack([small, big]), levels, np.array([0.5]))
+    np.testing.assert_allclose(q[:, 0, 0], [0.2, 1.0])
+    # a stratum with fewer than MIN_STRATUM paths borrows all of them: the median of 0.1 and 0.9
+    mixed = PathBank(np.array([[0.9]] * 300 + [[0.1]] * 300), np.array([0] * 300 + [2] * 300))
+    q = mixed.period_quantiles(big, levels, np.array([0.25, 0.75]))
+    np.testing.assert_allclose(q[0, 0], [1.0, 9.0])
 
 
 def _replay_frame(with_history: bool) -> pd.DataFrame:
@@ -110,7 +128,7 @@ def test_engine_uses_paths_for_periods_of_several_weeks():
     common = dict(ids=np.array(["a"]), weeks=np.array(["2024-01-08", "2024-01-15"], dtype="datetime64[D]"), point=np.full((1, 2), 0.5),
                   grid=grid, levels=levels, scores=pd.DataFrame(index=["a"]), as_of_week=date(2024, 1, 1),
                   release=release, freshness=NoFreshness("test"))
-    with_paths = Engine(**common, paths=paths)
+    with_paths = Engine(**common, paths=PathBank(paths, np.ones(len(paths), dtype="int64")))
     without = Engine(**common)
     k25 = int(np.searchsorted(levels, 0.25))  # level 0.255
     # one week: the forecast itself either way

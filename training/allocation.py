@@ -111,6 +111,8 @@ def period_quantiles(
         totals = np.cumsum(v0 + (v1 - v0) * frac[None], axis=2)
         for w in range(h):
             ok = known[:, w]
+            if not ok.any():
+                raise ValueError(f"no path reaches week {w + 1}")
             result[a: a + chunk, w] = np.quantile(totals[:, ok, w], out, axis=1).T
     return result
 

@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 
 from darkhorse.core.schema import CUTOFF, DS, ID, WEEK, Y
-from training.allocation import Demand, grid_levels, newsvendor, period_quantiles
-from training.periods import model_levels, pit_paths
+from training.allocation import Demand, grid_levels, newsvendor
+from training.periods import PathBank, model_levels, path_bank
 
 PERIODS = (1, 4)
 CAPACITY_FRACTIONS = (0.5, 0.8, 1.0, 1.2)
@@ -44,25 +44,28 @@ OUT_LEVELS = grid_levels(200)
 
 
 def _weekly(frame: pd.DataFrame, cols: list[str], period: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Items with all `period` weeks known: ids, weekly quantiles (n, period, L), totals (n,)."""
+    """Items with a forecast for every step and the first `period` actuals known: ids, weekly
+    quantiles of the whole horizon (n, h, L), realized totals of the period (n,)."""
     f = frame.assign(_step=((frame[DS] - frame[CUTOFF]) // WEEK).astype("int64"))
-    f = f[(f["_step"] >= 1) & (f["_step"] <= period)].dropna(subset=[Y, *cols])
-    full = f.groupby(ID)["_step"].transform("nunique") == period
-    f = f[full].sort_values([ID, "_step"], kind="stable")
+    f = f[f["_step"] >= 1].dropna(subset=cols)
+    h = int(f["_step"].max()) if len(f) else 0
+    known = f[Y].notna() & (f["_step"] <= period)
+    ok = (f.groupby(ID)["_step"].transform("nunique") == h) & (known.groupby(f[ID]).transform("sum") == period)
+    f = f[ok & (h >= period)].sort_values([ID, "_step"], kind="stable")
     ids = f[ID].unique()
-    q = f[cols].to_numpy(dtype="float64").reshape(len(ids), period, len(cols))
-    totals = f[Y].to_numpy(dtype="float64").reshape(len(ids), period).sum(axis=1)
-    return ids, q, totals
+    q = f[cols].to_numpy(dtype="float64").reshape(len(ids), h, len(cols))
+    y = f[Y].to_numpy(dtype="float64").reshape(len(ids), h)
+    return ids, q, y[:, :period].sum(axis=1)
 
 
 def period_demand(
-    weekly: np.ndarray, levels: np.ndarray, method: str, paths: np.ndarray | None
+    weekly: np.ndarray, levels: np.ndarray, period: int, method: str, bank: PathBank | None
 ) -> Demand:
-    """The distribution of each item's total over all weeks of `weekly` (n, weeks, levels)."""
-    if method == "sum" or paths is None or len(paths) == 0:
-        return Demand(weekly.sum(axis=1), levels)
-    w = weekly.shape[1]
-    q = period_quantiles(weekly, levels, paths[:, :w], OUT_LEVELS)[:, w - 1]
+    """The distribution of each item's total over the first `period` weeks of `weekly`
+    (n, weeks, levels): the level-by-level sum, or through the bank's paths."""
+    if method == "sum" or bank is None or len(bank) == 0:
+        return Demand(weekly[:, :period].sum(axis=1), levels)
+    q = bank.period_quantiles(weekly, levels, OUT_LEVELS, weeks=period)[:, period - 1]
     return Demand(q, OUT_LEVELS)
 
 
@@ -85,15 +88,15 @@ def replay(
             levels, cols = model_levels(at.columns, model)
             if len(levels) < 2 or model not in at:
                 continue
-            paths = pit_paths(forecasts, model, known_at=cutoff, seed=seed)
+            bank = path_bank(forecasts, model, known_at=cutoff, seed=seed)
             for period in periods:
                 ids, weekly, totals = _weekly(at, cols, period)
                 if not len(ids) or totals.sum() <= 0:
                     continue
                 for method in METHODS:
-                    if method == "paths" and (len(paths) == 0 or np.isfinite(paths[:, :period]).all(axis=1).sum() == 0):
+                    if method == "paths" and not np.isfinite(bank.paths[:, :period]).all(axis=1).any():
                         continue
-                    demand = period_demand(weekly, levels, method, paths)
+                    demand = period_demand(weekly, levels, period, method, bank)
                     key = (model, period, method)
                     q = np.column_stack([demand.quantile(t) for t in _levels()])
                     hits.setdefault(key, []).append(np.column_stack([totals, q]))

@@ -27,7 +27,7 @@ from training.backtest import BLEND, _blend_params, build_model, run_backtest, w
 from training.blend import Blend
 from training.history import History, load_history
 from training.metrics import FORECAST_METRICS, naive_scale
-from training.periods import pit_paths
+from training.periods import path_bank
 from training.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -150,7 +150,7 @@ def train(config: Config, *, out_dir: Path | None = None, show_progress: bool = 
     blend, clf, forecast, ranking = fit_final(
         config, history, bt.forecasts, show_progress=show_progress, hot_sellers=bt.hot_sellers
     )
-    blend.period_paths_ = pit_paths(bt.forecasts, BLEND, horizon=config.panel.horizon_weeks)  # allocation periods
+    blend.period_paths_ = path_bank(bt.forecasts, BLEND, horizon=config.panel.horizon_weeks)  # allocation periods
     manifest = run_manifest(config, history, bt.metrics, version)
     if save:
         manifest = manifest.with_models(save_to_store(config, version, blend, clf, manifest.store_metadata(), ranking))

@@ -177,7 +177,7 @@ class Engine:
     release: api.Release
     freshness: Any
     regions: Any = None  # darkhorse.serving.regions.RegionForecasts; None: the release carries none
-    paths: np.ndarray | None = None  # (samples, weeks) backtest PIT paths (training.periods)
+    paths: Any = None  # training.periods.PathBank: the backtest's sample paths
 
     def __post_init__(self) -> None:
         self.position = {str(i): k for k, i in enumerate(self.ids)}
@@ -186,7 +186,7 @@ class Engine:
         # from the weekly quantiles added level by level (comonotone).
         self.period = np.cumsum(self.grid, axis=1)
         if self.paths is not None and len(self.paths) and self.horizon > 1:
-            self.period[:, 1:] = alloc.period_quantiles(self.grid, self.levels, self.paths)[:, 1:]
+            self.period[:, 1:] = self.paths.period_quantiles(self.grid, self.levels, self.levels)[:, 1:]
 
     @property
     def horizon(self) -> int:
@@ -196,7 +196,7 @@ class Engine:
     @classmethod
     def from_forecast(
         cls, forecast: pd.DataFrame, column: str, levels: np.ndarray, scores: pd.DataFrame,
-        release: api.Release, freshness: Any, as_of_week: date, paths: np.ndarray | None = None,
+        release: api.Release, freshness: Any, as_of_week: date, paths: Any = None,
     ) -> Engine:
         """`forecast`: `unique_id, ds, <column>, <column>-qNN` for every level, dense per item."""
         from darkhorse.core.schema import quantile_columns
