@@ -164,6 +164,15 @@ def make_outputs(out: Path, seed: int = 0) -> Path:
                 ("final", 0.47),
             ]
         },
+        "decisions": {
+            "scenarios": [
+                {"model": m, "period": 4, "method": meth, "capacity": 1.0, "cost_ratio": 4.0,
+                 "regret_per_unit": r}
+                for m, meth, r in [("blend", "sum", 1.464), ("blend", "paths", 1.459), ("naive", "sum", 1.841)]
+            ],
+            "coverage": [{"model": "blend", "period": 4, "method": "paths", "below": {"0.5": 0.52, "0.9": 0.88},
+                          "interval_80": 0.79, "interval_98": 0.95}],
+        },
         "windows": [
             {"cutoff": f"{c:%Y-%m-%d}", "role": r} for c, r in zip(CUTOFFS, ROLES, strict=True)
         ],
@@ -251,7 +260,7 @@ def assert_png(path: Path) -> None:
     assert len(data) > 1000 and data[:8] == PNG_MAGIC, path
 
 
-SECTIONS = ["Run", "How to read this", "Forecast metrics", "Hot-seller metrics", "Timings", "Plots"]
+SECTIONS = ["Run", "How to read this", "Forecast metrics", "Hot-seller metrics", "Timings", "Decisions", "Plots"]
 FORECAST_HEADERS = [
     "Model", "sMAPE", "MAE", "RMSE", "MASE", "WAPE", "Scaled pinball", "Coverage 80%", "Series",
     "MASE / seasonal naive", "Pinball / seasonal naive",
@@ -277,6 +286,9 @@ def test_full_report(outputs: Path, tmp_path: Path) -> None:
     assert [t for t, _ in row_of(page, "2011-08-22")] == ["2011-08-22", "eval"]
     for text in ("cfg-3f9a1c", "snap-20110822", "<dt>Horizon (weeks)</dt><dd>12</dd>"):
         assert text in html
+    # the decision replay: one row per (capacity, cost ratio), sum then paths per model
+    assert [t for t, _ in row_of(page, "100%")] == ["100%", "4", "1.464 → 1.459", "1.841"]
+    assert "".join(f'<td class="num">{v}</td>' for v in ("paths", "0.52", "0.88", "0.79", "0.95")) in html
 
     # every plot written, and embedded as the very same PNG bytes
     assert [alt for alt, _ in page.images] == [
@@ -370,6 +382,7 @@ def test_only_required_inputs(outputs: Path, tmp_path: Path) -> None:
         "Window list not available in metrics.json.",
         "Hot-seller metrics not available in metrics.json.",
         "Timings not available in metrics.json.",
+        "Decision replay not available in metrics.json.",
         "Feature importance not available: feature_importance.parquet is missing.",
         "Hot sellers: precision at k not available: hot_sellers.parquet is missing.",
         "Blend weights not available: blend_weights.parquet is missing.",

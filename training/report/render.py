@@ -107,6 +107,7 @@ def render(run: Run, title: str, plots: list[PlotView]) -> str:
         forecast=forecast_table(run),
         hot=hot_table(run),
         timings=timing_table(run),
+        decisions=decision_tables(run),
         plots=plots,
     )
 
@@ -257,6 +258,37 @@ def timing_table(run: Run) -> Grid | None:
             row += [fmt(c.get("mase_without")), fmt(c.get("delta"))]
         rows.append(row)
     return Grid(columns, rows)
+
+
+def decision_tables(run: Run) -> list[tuple[str, Grid]]:
+    """The decision replay (metrics.json `decisions`, `training.decisions`): per period, the
+    newsvendor's regret per unit of realized demand for each model, level-by-level sum then
+    sample paths; then the share of period totals at or below each predicted quantile."""
+    d = run.metrics.get("decisions")
+    if not isinstance(d, dict) or not d.get("scenarios"):
+        return []
+    rows = [r for r in d["scenarios"] if isinstance(r, dict)]
+    models = list(dict.fromkeys(str(r.get("model")) for r in rows))
+    out = []
+    for period in sorted({int(r["period"]) for r in rows}):
+        def cell(model: str, cap: float, ratio: float, period: int = period) -> str:
+            got = {r.get("method"): r.get("regret_per_unit") for r in rows if r.get("model") == model
+                   and int(r["period"]) == period and r.get("capacity") == cap and r.get("cost_ratio") == ratio}
+            return " → ".join(fmt(got[m]) for m in ("sum", "paths") if m in got) or NA
+
+        keys = sorted({(r["capacity"], r["cost_ratio"]) for r in rows if int(r["period"]) == period})
+        grid = Grid(["Capacity", "cu / co", *models],
+                    [[f"{100 * cap:g}%", f"{ratio:g}", *(cell(m, cap, ratio) for m in models)] for cap, ratio in keys])
+        out.append((f"Regret per unit of demand, {period}-week periods (sum → paths)", grid))
+    cov = [c for c in d.get("coverage") or [] if isinstance(c, dict)]
+    if cov:
+        levels = list((cov[0].get("below") or {}).keys())
+        grid = Grid(["Model", "Weeks", "Method", *[f"≤ q{100 * float(q):g}" for q in levels], "80% interval", "98% interval"],
+                    [[str(c.get("model")), str(c.get("period")), str(c.get("method")),
+                      *(fmt((c.get("below") or {}).get(q)) for q in levels),
+                      fmt(c.get("interval_80")), fmt(c.get("interval_98"))] for c in cov])
+        out.append(("Share of period totals at or below the predicted quantile", grid))
+    return out
 
 
 def _share(value: Any, total: float) -> str:
