@@ -112,3 +112,22 @@ def test_poisoning_after_the_origin_changes_nothing_at_the_origin(panel):
     frame2.loc[future, Y] = 1000.0
     _, dirty = _score(frame2, labels, poisoned, cutoff)
     pd.testing.assert_series_equal(clean.sort_index(), dirty.sort_index())
+
+
+def test_its_score_joins_the_hot_seller_ranking(panel, tmp_path):
+    from training import hot_sellers as hs
+
+    frame, labels, ctx = panel
+    for name, part in (("item_edges", ctx.edges), ("item_week_texts", ctx.texts),
+                       ("item_graph_features", ctx.features.astype({c: "float64" for c in GRAPH_FEATURES}))):
+        part.rename(columns={ID: "item_id", DS: "week_start"}).to_parquet(tmp_path / f"{name}.parquet")
+    cutoff = WEEKS[30]
+    train = frame[frame[DS] <= cutoff].reset_index(drop=True)
+    last = train.groupby(ID).tail(1)
+    forecast = pd.concat([last.assign(**{DS: cutoff + pd.Timedelta(weeks=k)}) for k in range(1, H + 1)])
+    forecast = forecast[[ID, DS]].assign(blend=forecast[Y].to_numpy())
+    settings = hs.Settings(lookback=LB, horizon=H, floor=1.0, multitask={**SMALL, "marts_dir": str(tmp_path)})
+    scores, _ = hs.score_origin(train, forecast, labels, cutoff=cutoff, covariates=["customers"], settings=settings)
+    mt = scores[scores["model"] == "multitask"]
+    assert len(mt) == train[ID].nunique() and mt["score"].between(0, 1).all()
+    assert {"classifier", "momentum", "final"} <= set(scores["model"])

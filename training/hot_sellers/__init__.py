@@ -44,6 +44,7 @@ from training.hot_sellers.features import (
     seasonal_features,
 )
 from training.lags import past_features
+from training.multitask import multitask_params
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class Settings:
     transformer: dict[str, Any] | None = None
     min_labelled_origins: int = 1
     weight_step: float = 0.25
+    multitask: dict[str, Any] | None = None
 
     @classmethod
     def from_config(cls, config: Config) -> Settings:
@@ -69,7 +71,7 @@ class Settings:
             lookback=p.lookback_weeks, horizon=p.horizon_weeks, floor=p.growth_floor,
             season=h.season_length, forecast_model=h.forecast_model, classifier=dict(h.classifier),
             transformer=h.transformer_params(), min_labelled_origins=h.min_labelled_origins,
-            weight_step=h.stack_weight_step,
+            weight_step=h.stack_weight_step, multitask=multitask_params(config),
         )
 
 
@@ -154,6 +156,11 @@ def score_origin(
 
             trf = TransformerHotSellerClassifier(**settings.transformer).fit(train, known, covariates=covariates)
             scores["transformer"] = trf.predict_proba(train, covariates=covariates)
+        if settings.multitask is not None:  # opt-in: training/multitask (graph, text and time)
+            from training.multitask.scorer import MultiTaskHotSellerScorer
+
+            mt = MultiTaskHotSellerScorer(**settings.multitask).fit(train, known, covariates=covariates, cutoff=cutoff)
+            scores["multitask"] = mt.predict_proba(train, covariates=covariates, cutoff=cutoff)
     else:
         log.warning("hot sellers at %s: no label known yet; the ranking uses the forecast only", cutoff.date())
     earlier_s = _frame(earlier_scores)
