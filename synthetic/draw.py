@@ -19,9 +19,13 @@ from synthetic.words import (
 )
 from synthetic.world import (
     _BASE_RATING_SHARE,
+    _BUZZ_WINDOW,
+    _CIRCLE_SIZE,
     _MS_PER_DAY,
     _MS_PER_HOUR,
     _MS_PER_WEEK,
+    _P_BUZZ,
+    _P_CIRCLE,
     _P_HOME_CATEGORY,
     _P_SIBLING_CATEGORY,
     _USER_ACTIVITY_EXPONENT,
@@ -51,6 +55,8 @@ class _Block:
     verified: np.ndarray
     n_images: np.ndarray
     image_ids: np.ndarray
+    # planted text signal (spread=True): -1, or the buzz phrase the review carries
+    buzz: np.ndarray | None = None
 
 
 def _pick_in_bucket(
@@ -82,8 +88,11 @@ def _user_bias(world: _World, user: np.ndarray) -> np.ndarray:
     return 0.15 * np.log(u / (1.0 - u))
 
 
-def _draw_block(world: _World, rng: np.random.Generator, n: int) -> _Block:
-    """Draw ``n`` rows from the world with one generator."""
+def _draw_block(
+    world: _World, rng: np.random.Generator, n: int, spread_rng: np.random.Generator | None = None
+) -> _Block:
+    """Draw ``n`` rows from the world with one generator (and, for a world with planted
+    effects, their own generator ``spread_rng``, so the default rows stay the same)."""
     # which item, which week
     u = rng.random(n) * world.cdf[-1]
     flat = np.minimum(np.searchsorted(world.cdf, u, side="right"), world.cdf.size - 1)
@@ -133,6 +142,9 @@ def _draw_block(world: _World, rng: np.random.Generator, n: int) -> _Block:
         (rng.random(n) * world.n_casual).astype(np.int64), world.n_casual - 1
     )
     user = np.where(from_pool, world.pool_offset[pool] + local, casual)
+    buzz = None
+    if world.group is not None and spread_rng is not None:
+        user, buzz = _planted(world, spread_rng, item, t, user, from_pool)
 
     # rating: ordinal logit around the item's quality and the reviewer's bias
     z = world.quality[item] + _user_bias(world, user) + 0.3 * phase
@@ -181,7 +193,32 @@ def _draw_block(world: _World, rng: np.random.Generator, n: int) -> _Block:
         verified=verified,
         n_images=n_images,
         image_ids=image_ids,
+        buzz=buzz,
     )
+
+
+def _planted(
+    world: _World, rng: np.random.Generator, item: np.ndarray, t: np.ndarray, user: np.ndarray,
+    from_pool: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The planted effects of a row: a group item's pool review is written by the group's
+    circle of reviewers with probability `_P_CIRCLE` (so a leader and its followers are
+    co-reviewed all their life), and a surging item's review near its onset carries a buzz
+    phrase with probability `_P_BUZZ`. Returns the reviewers and the buzz index (-1: none)."""
+    n = item.size
+    assert world.group is not None
+    group = world.group[item]
+    circle = (group >= 0) & from_pool & (rng.random(n) < _P_CIRCLE)
+    member = (rng.random(n) * _CIRCLE_SIZE).astype(np.int64)
+    cat = world.item_cat[np.maximum(group, 0)]
+    h = _mix64((np.maximum(group, 0) * _CIRCLE_SIZE + member).astype(np.uint64) ^ world.user_keys[0])
+    local = (h % world.pool_size[cat].astype(np.uint64)).astype(np.int64)
+    user = np.where(circle, world.pool_offset[cat] + local, user)
+    t_onset = t - world.surges.onset[item]
+    near = world.surging[item] & (t_onset > _BUZZ_WINDOW[0]) & (t_onset < _BUZZ_WINDOW[1])
+    pick = rng.integers(0, 1 << 30, size=n)
+    buzz = np.where(near & (rng.random(n) < _P_BUZZ), pick, -1)
+    return user, buzz
 
 
 def _concat_blocks(blocks: Sequence[_Block]) -> _Block:
@@ -189,4 +226,7 @@ def _concat_blocks(blocks: Sequence[_Block]) -> _Block:
     if len(blocks) == 1:
         return blocks[0]
     names = [f.name for f in fields(_Block)]
-    return _Block(**{name: np.concatenate([getattr(b, name) for b in blocks]) for name in names})
+    return _Block(**{
+        name: None if getattr(blocks[0], name) is None else np.concatenate([getattr(b, name) for b in blocks])
+        for name in names
+    })

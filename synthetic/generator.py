@@ -69,6 +69,7 @@ from synthetic.world import (
     _MAX_CELLS,
     _MAX_CHUNK_ROWS,
     _TAG_BLOCK,
+    _TAG_SPREAD_BLOCK,
     _build_world,
     _default_n_items,
 )
@@ -179,6 +180,7 @@ def generate_reviews(
     weeks: int = 156,
     chunk_rows: int = 200_000,
     progress: bool = False,
+    spread: bool = False,
 ) -> dict:
     """Write `rows` review records to `out`; return a summary dict
     {"rows": int, "items": int, "users": int, "surging_items": int, "path": str,
@@ -200,6 +202,13 @@ def generate_reviews(
             to a whole number of 8,192-row blocks and capped at about one
             million; it does not change the output.
         progress: show a progress bar on stderr.
+        spread: plant the effects a product graph and review text can show: every surge
+            spreads a few weeks later to up to two items of its category, reviewed all along
+            by the same circle of reviewers (so they are co-reviewed before the surge), and
+            reviews around a surge's onset (from 5 weeks before) often carry a buzz phrase in
+            their title and body. The ground truth is written beside the output as
+            ``<name>.truth.parquet`` (per item: ``parent_asin, surging, onset_week, group``).
+            Off by default: the default output is unchanged.
 
     Returns:
         ``rows`` written, ``items`` (distinct ``parent_asin`` written),
@@ -226,7 +235,9 @@ def generate_reviews(
         raise SynthError(f"weeks={weeks} runs past the year 9999 from start={start}") from None
     path = _check_out(out)
 
-    world = _build_world(rows=rows, seed=seed, n_items=n_items, weeks=weeks, start=start_date)
+    if not isinstance(spread, bool):
+        raise SynthError(f"spread must be True or False, got {spread!r}")
+    world = _build_world(rows=rows, seed=seed, n_items=n_items, weeks=weeks, start=start_date, spread=spread)
     n_blocks = -(-rows // _BLOCK_ROWS)
     blocks_per_chunk = max(1, min(-(-chunk_rows // _BLOCK_ROWS), _MAX_CHUNK_ROWS // _BLOCK_ROWS))
     items_seen = np.zeros(n_items, dtype=bool)
@@ -252,8 +263,9 @@ def generate_reviews(
                 parts = []
                 for k in range(first, min(n_blocks, first + blocks_per_chunk)):
                     n = min(_BLOCK_ROWS, rows - k * _BLOCK_ROWS)
+                    extra = np.random.default_rng([seed, _TAG_SPREAD_BLOCK, k]) if spread else None
                     parts.append(
-                        _draw_block(world, np.random.default_rng([seed, _TAG_BLOCK, k]), n)
+                        _draw_block(world, np.random.default_rng([seed, _TAG_BLOCK, k]), n, extra)
                     )
                 block = _concat_blocks(parts)
                 del parts
@@ -270,7 +282,7 @@ def generate_reviews(
         if bar is not None:
             bar.close()
 
-    return {
+    summary = {
         "rows": rows,
         "items": int(items_seen.sum()),
         "users": int(users_seen.sum()),
@@ -279,3 +291,28 @@ def generate_reviews(
         "start": start_date.isoformat(),
         "end": end_date.isoformat(),
     }
+    if spread:
+        summary["truth"] = str(_write_truth(world, path, items_seen))
+        summary["spread_items"] = int((items_seen & (world.group >= 0) & (world.group != np.arange(n_items))).sum())
+    return summary
+
+
+def _write_truth(world, path: Path, items_seen: np.ndarray) -> Path:
+    """The planted ground truth beside the output: per item written, whether it surges, its
+    onset week (from the window's start; null without a surge) and its group's leader."""
+    import pyarrow.parquet as pq
+
+    idx = np.flatnonzero(items_seen)
+    group = world.group[idx]
+    table = pa.table({
+        "parent_asin": world.parent_table.take(pa.array(idx)),
+        "surging": pa.array(world.surging[idx]),
+        "onset_week": pa.array(np.where(world.surging[idx], world.surges.onset[idx], np.nan), from_pandas=True),
+        "leader_asin": world.parent_table.take(pa.array(np.maximum(group, 0))).to_pylist(),
+        "is_follower": pa.array((group >= 0) & (group != idx)),
+    })
+    table = table.set_column(3, "leader_asin", pa.array(
+        [a if g >= 0 else None for a, g in zip(table.column("leader_asin").to_pylist(), group, strict=True)]))
+    out = path.with_name(path.name.split(".")[0] + ".truth.parquet")
+    pq.write_table(table, out)
+    return out

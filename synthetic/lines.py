@@ -9,6 +9,8 @@ import pyarrow.compute as pc
 from synthetic.draw import _Block
 from synthetic.words import (
     _BOOL_TABLE,
+    _BUZZ_PHRASES,
+    _BUZZ_TITLES,
     _CLOSER_TABLE,
     _IMAGE_PARTS,
     _IMAGE_SEP_TABLE,
@@ -61,18 +63,32 @@ def _image_lists(block: _Block) -> pa.Array:
     return table.take(index)
 
 
+def _titles_and_buzz(block: _Block) -> tuple[pa.Array, list[pa.Array]]:
+    """Each row's title and what is appended to its body (the planted buzz; nothing without)."""
+    titles = _TITLE_TABLE.take(block.title)
+    if block.buzz is None:
+        return titles, []
+    has = pa.array(block.buzz >= 0)
+    k = np.maximum(block.buzz, 0)
+    titles = pc.if_else(has, _BUZZ_TITLES.take(k % len(_BUZZ_TITLES)), titles)
+    extra = pc.if_else(has, _BUZZ_PHRASES.take(k // len(_BUZZ_TITLES) % len(_BUZZ_PHRASES)), "")
+    return titles, [extra]
+
+
 def _format_lines(world: _World, block: _Block) -> pa.Array:
     """Render a block as JSON lines (each string ends with a newline)."""
+    titles, extra = _titles_and_buzz(block)
     return pc.binary_join_element_wise(
         '{"rating": ',
         _RATING_TABLE.take(block.rating - 1),
         ', "title": "',
-        _TITLE_TABLE.take(block.title),
+        titles,
         '", "text": "',
         _OPENER_TABLE.take(block.opener),
         " ",
         _MIDDLE_TABLE.take(block.middle),
         _CLOSER_TABLE.take(block.closer),
+        *extra,
         '", "images": ',
         _image_lists(block),
         ', "asin": "',

@@ -80,3 +80,14 @@ _CLOSER_TABLE, _CLOSER_OFF, _CLOSER_CNT = _bucketed_table(_CLOSERS)
 _MIDDLE_TABLE, _MIDDLE_OFF, _MIDDLE_CNT = _bucketed_table(_middle_buckets())
 _RATING_TABLE = pa.array(["1.0", "2.0", "3.0", "4.0", "5.0"])
 _BOOL_TABLE = pa.array(["false", "true"])
+
+# planted text signal (spread=True): reviews just before and at a surge's onset say so
+_BUZZ_TITLES = pa.array([
+    "Everyone is talking about this", "Saw it all over my feed", "Get it before it sells out",
+    "The one everybody wants now", "Going viral for a reason",
+])
+_BUZZ_PHRASES = pa.array([
+    " My friends keep asking where I got it.", " It is trending everywhere right now.",
+    " Half my group chat ordered one this week.", " Stock keeps running out, grab it early.",
+])
+_check_vocabulary([*_BUZZ_TITLES.to_pylist(), *_BUZZ_PHRASES.to_pylist()])

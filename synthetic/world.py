@@ -38,6 +38,21 @@ _MS_PER_WEEK = 7 * _MS_PER_DAY
 
 _TAG_WORLD = 0x5EED_0001
 _TAG_BLOCK = 0x5EED_0002
+_TAG_SPREAD = 0x5EED_0003
+"""The planted graph and text effects (``spread=True``) draw from their own streams, so the
+default output does not change."""
+_TAG_SPREAD_BLOCK = 0x5EED_0004
+_SPREAD_FOLLOWERS = 2
+"""Items a surge spreads to: same category, co-reviewed by the leader's circle of reviewers."""
+_SPREAD_LAG = (3.0, 8.0)
+"""Weeks between a leader's onset and its followers' (uniform)."""
+_CIRCLE_SIZE = 12
+"""Engaged reviewers of a group (a leader and its followers) who review all of its items."""
+_P_CIRCLE = 0.3
+"""Share of a group item's pool reviews written by the group's circle."""
+_BUZZ_WINDOW = (-5.0, 0.5)
+"""Weeks around a surge's onset when reviews may carry an early signal in their text."""
+_P_BUZZ = 0.5
 
 _SURGE_SHARE = 0.065
 _SURGE_MIN_HISTORY = 6.0
@@ -229,6 +244,8 @@ class _World:
     sibling: np.ndarray
     pool_prob: np.ndarray
     user_keys: np.ndarray
+    # planted effects (spread=True): the group (leader item) of every item, -1 outside one
+    group: np.ndarray | None = None
 
 
 def _default_n_items(rows: int) -> int:
@@ -276,7 +293,38 @@ def _place_surges(
     return chosen[ok][order], onsets[ok][order]
 
 
-def _build_world(*, rows: int, seed: int, n_items: int, weeks: int, start: dt.date) -> _World:
+def _spread_surges(
+    seed: int, surges: _Surges, surging: np.ndarray, item_cat: np.ndarray, launch: np.ndarray, weeks: int
+) -> tuple[_Surges, np.ndarray, np.ndarray]:
+    """Planted effect: every surge spreads to up to `_SPREAD_FOLLOWERS` items of its category
+    (not surging, launched well before) a few weeks later. Returns the surges, the surging
+    flags and each item's group (its leader's index; -1 outside a group)."""
+    rng = np.random.default_rng([seed, _TAG_SPREAD])
+    onset, mult, surging = surges.onset.copy(), surges.mult.copy(), surging.copy()
+    group = np.full(item_cat.size, -1, dtype=np.int64)
+    leaders = np.flatnonzero(surging)
+    group[leaders] = leaders
+    for lead in leaders[rng.permutation(leaders.size)]:
+        lag = rng.uniform(*_SPREAD_LAG)
+        start = surges.onset[lead] + lag
+        if start >= weeks - 2.0:
+            continue
+        free = np.flatnonzero((item_cat == item_cat[lead]) & (group < 0) & (launch < start - _SURGE_MIN_HISTORY))
+        if free.size == 0:
+            continue
+        chosen = rng.choice(free, size=min(_SPREAD_FOLLOWERS, free.size), replace=False)
+        onset[chosen] = start + rng.uniform(0.0, 1.0, chosen.size)
+        mult[chosen] = np.clip(mult[lead] * rng.uniform(0.6, 1.2, chosen.size), 2.0, _SURGE_MAX_MULT)
+        surging[chosen] = True
+        group[chosen] = lead
+    spread = _Surges(onset=onset, ramp=surges.ramp, plateau=surges.plateau, halflife=surges.halflife,
+                     residual=surges.residual, mult=mult)
+    return spread, surging, group
+
+
+def _build_world(
+    *, rows: int, seed: int, n_items: int, weeks: int, start: dt.date, spread: bool = False
+) -> _World:
     """Draw the catalogue, the per-item weekly intensities and the reviewer pools."""
     rng = np.random.default_rng([seed, _TAG_WORLD])
     start_ms = (start - dt.date(1970, 1, 1)).days * _MS_PER_DAY
@@ -352,6 +400,10 @@ def _build_world(*, rows: int, seed: int, n_items: int, weeks: int, start: dt.da
         residual=rng.uniform(0.05, 0.3, n_items),
         mult=mult,
     )
+    group = None
+    if spread:
+        surges, surging, group = _spread_surges(seed, surges, surging, item_cat, launch, weeks)
+        mult = surges.mult
 
     # item-level review attributes
     quality = 0.15 * (log_pop / 1.25) + rng.normal(0.0, 0.4, n_items) + 0.3 * surging
@@ -452,4 +504,5 @@ def _build_world(*, rows: int, seed: int, n_items: int, weeks: int, start: dt.da
         sibling=sibling,
         pool_prob=pool_prob,
         user_keys=user_keys,
+        group=group,
     )
