@@ -1,9 +1,11 @@
-"""Hyperparameter tuning on the shipped UCI Online Retail data: a resumable sqlite study whose
-best trial is never worse than the config's own params, and a tuned copy of the config."""
+"""Hyperparameter tuning on the shipped UCI Online Retail data: a resumable sqlite study that
+searches on the windows before the last one and reports the best params on that held-out
+window, which the search never sees; a tuned copy of the config."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
@@ -13,10 +15,11 @@ import yaml
 from typer.testing import CliRunner
 
 from darkhorse.app.cli import app
-from darkhorse.core.config import Config, load_config
+from darkhorse.core.config import Config, ModelSpec, load_config
 from darkhorse.core.schema import DS, ID
 from tests.conftest import RAW, write_config
 from tests.retail_frames import weekly_retail
+from training.backtest import plan_cutoffs, run_backtest
 from training.history import History
 from training.tune import Param, TuneError, tune, write_tuned_config
 
@@ -83,11 +86,11 @@ def test_study_is_stored_in_sqlite_and_resumes(cfg: Config, history: History, ca
     db = cfg.data_dir / "tune" / "optuna.db"
     first = tune(cfg, model="moving_average", n_trials=6, history=history)
     assert db.is_file() and first.storage == f"sqlite:///{db}"
-    assert first.study_name == f"moving_average-mase-{cfg.config_hash()}"
+    assert first.study_name == f"moving_average-mase-h1-{cfg.config_hash()}"
     assert first.n_trials_done == first.n_trials_run == 6
     assert _stored_trials(first) == 6
     assert first.baseline_params == {"window": 8}
-    assert first.baseline_value is not None and first.best_value <= first.baseline_value
+    assert first.baseline_value is not None
     assert set(first.best_params) == {"window"}
     capsys.readouterr()
 
@@ -101,10 +104,32 @@ def test_study_is_stored_in_sqlite_and_resumes(cfg: Config, history: History, ca
 
     more = tune(cfg, model="moving_average", n_trials=8, history=history, show_progress=False)
     assert more.n_trials_run == 2 and more.n_trials_done == 8 and _stored_trials(more) == 8
-    assert more.best_value <= first.best_value
     # the baseline ran once, as the study's first trial
     study = optuna.load_study(study_name=more.study_name, storage=more.storage)
     assert [t.number for t in study.trials if t.user_attrs.get("baseline")] == [0]
+
+
+def test_the_search_never_sees_the_held_out_window(cfg: Config, history: History, tmp_path: Path) -> None:
+    """The held-out score is a backtest of the best params on the config's last window; the
+    search runs on earlier weeks only: poisoning every week after the held-out origin leaves
+    every trial's score unchanged and changes only the held-out figures."""
+    clean = tune(cfg, model="moving_average", n_trials=5, history=history, show_progress=False,
+                 storage=tmp_path / "clean.db")
+    last = [c for c, r in plan_cutoffs(history, cfg, cfg.panel.horizon_weeks) if r == "eval"]
+    assert clean.holdout_cutoffs == [str(last[-1].date())]
+    for c in clean.selection_cutoffs:  # every week the search forecast closed before the held-out origin
+        assert pd.Timestamp(c) + pd.Timedelta(weeks=cfg.panel.horizon_weeks) <= last[-1]
+    spec = ModelSpec(model="moving_average", params=clean.best_params)
+    direct = run_backtest(cfg, history=history, specs=[spec], with_hot_sellers=False, report=False, show_progress=False)
+    assert clean.holdout_value == pytest.approx(direct.metrics["models"]["moving_average"]["mase"], rel=1e-12)
+
+    frame = history.frame.copy()
+    frame.loc[frame[DS] > last[-1], "y"] = 1e7
+    poisoned = tune(cfg, model="moving_average", n_trials=5, history=replace(history, frame=frame),
+                    show_progress=False, storage=tmp_path / "poisoned.db")
+    assert (poisoned.best_value, poisoned.best_params, poisoned.baseline_value) == (
+        clean.best_value, clean.best_params, clean.baseline_value)
+    assert poisoned.holdout_value > 100 * clean.holdout_value
 
 
 def test_xgboost_tuned_config_loads_with_best_params(cfg: Config, history: History, tmp_path: Path) -> None:
@@ -112,7 +137,7 @@ def test_xgboost_tuned_config_loads_with_best_params(cfg: Config, history: Histo
     before = original.read_bytes()
     result = tune(cfg, model="xgboost", n_trials=3, history=history, space=XGB_SPACE, show_progress=False)
     assert result.n_trials_done == 3 and _stored_trials(result) == 3
-    assert result.baseline_value is not None and result.best_value <= result.baseline_value
+    assert result.baseline_value is not None and result.holdout_value is not None
     # tuned params override the config's; the untuned ones are kept
     assert result.best_params["max_train_rows"] == 3000 and result.best_params["device"] == "cpu"
     assert set(XGB_SPACE) <= set(result.best_params)
@@ -122,6 +147,7 @@ def test_xgboost_tuned_config_loads_with_best_params(cfg: Config, history: Histo
     assert original.read_bytes() == before
     text = path.read_text()
     assert text.startswith("#") and result.study_name in text and "baseline" in text
+    assert f"held-out windows {result.holdout_cutoffs[0]}" in text
     tuned = load_config(path)
     by_name = {m.name: m for m in tuned.forecast.models}
     assert by_name["xgboost"].params == result.best_params

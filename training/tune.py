@@ -1,11 +1,17 @@
 """Hyperparameter search for one forecaster with Optuna, scored by the rolling-origin backtest.
 
-Every trial backtests the model alone (no blend members, no hot sellers) on the same history,
-loaded once, and returns one backtest metric to minimise. The study lives in a sqlite file
-(`<data_dir>/tune/optuna.db` unless told otherwise) under a name made of the model, the metric
-and the config's hash, so running the same command again resumes it: only the trials still
-missing up to `n_trials` run. The first trial of a study is the config's own params (the
-baseline), so the best trial is never worse than what the config already had.
+Every trial backtests the model alone (no blend members, no hot sellers) and returns one
+backtest metric to minimise. The search never sees the last `holdout` evaluation windows of
+the config's backtest: its trials run on the history cut at the first held-out origin (every
+week they forecast closes before any held-out window starts), with the remaining evaluation
+windows. Once the search is done, the baseline and the best params are backtested on the
+held-out windows with the whole history, and that is the figure to believe: the selection
+score of the best trial is optimistic by construction (it is the minimum over the trials).
+
+The study lives in a sqlite file (`<data_dir>/tune/optuna.db` unless told otherwise) under a
+name made of the model, the metric, the held-out count and the config's hash, so running the
+same command again resumes it: only the trials still missing up to `n_trials` run. The first
+trial of a study is the config's own params (the baseline).
 
 `write_tuned_config` writes a copy of the user's config with that model's params replaced by the
 best ones; the original file is never touched.
@@ -18,7 +24,7 @@ import math
 import os
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +34,7 @@ from rich.console import Console
 
 from darkhorse.core.config import Config, ModelSpec, load_config
 from darkhorse.core.errors import DarkHorseError
+from darkhorse.core.schema import DS, WEEK
 from training.backtest import build_model, plan_cutoffs, run_backtest
 from training.history import History, load_history
 from training.models import model_class
@@ -107,6 +114,11 @@ class TuneResult:
     n_trials_run: int = 0
     alias: str | None = None
     best_trial: int | None = None
+    # the last `holdout` evaluation windows, never seen by the search: baseline and best there
+    holdout_value: float | None = None
+    holdout_baseline_value: float | None = None
+    holdout_cutoffs: list[str] = field(default_factory=list)
+    selection_cutoffs: list[str] = field(default_factory=list)
 
 
 def default_storage(config: Config) -> str:
@@ -184,8 +196,11 @@ def tune(
     timeout: float | None = None,
     show_progress: bool = True,
     space: dict[str, Param] | None = None,
+    holdout: int = 1,
 ) -> TuneResult:
-    """Search `model`'s hyperparameters for the lowest backtest `metric`; resumable.
+    """Search `model`'s hyperparameters for the lowest backtest `metric` on the evaluation
+    windows before the last `holdout` ones, then score the baseline and the best on those held
+    out; resumable.
 
     `space` replaces the model's search space (`SEARCH_SPACES[model]`) for this call.
     Raises `TuneError` for an unknown model or metric, before any data is read.
@@ -199,10 +214,12 @@ def tune(
     horizon = config.panel.horizon_weeks
     build_model(spec)  # the config's own params must be valid
 
+    if holdout < 1:
+        raise TuneError(f"holdout must be at least 1 window, got {holdout}")
     url = _storage_url(config, storage)
-    name = study_name or f"{model}-{metric}-{config.config_hash()}"
+    name = study_name or f"{model}-{metric}-h{holdout}-{config.config_hash()}"
     history = history or load_history(config)
-    plan_cutoffs(history, config, horizon)  # too little data fails here, not in every trial
+    held_config, sel_config, sel_history = split(config, history, horizon, holdout)
 
     say = _err.print if show_progress else (lambda *a, **k: None)
     previous = optuna.logging.get_verbosity()
@@ -253,7 +270,7 @@ def tune(
                 say(f"resuming study {name}: {len(done)} trials done, running {missing} more")
             else:
                 say(f"study {name} ({url}): running {missing} trials of {spec.name}, minimising {metric}")
-            objective = _objective(config, spec, space, metric, history)
+            objective = _objective(sel_config, spec, space, metric, sel_history)
             counter = {"i": len(done)}
 
             def report(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -276,9 +293,55 @@ def tune(
                 objective, n_trials=missing, timeout=timeout, callbacks=[report],
                 catch=(), show_progress_bar=False, gc_after_trial=False,
             )
-        return _result(study, spec, metric, url, n_trials_run=max(len(_finished(study)) - len(done), 0))
+        result = _result(study, spec, metric, url, n_trials_run=max(len(_finished(study)) - len(done), 0))
     finally:
         optuna.logging.set_verbosity(previous)
+    result.selection_cutoffs = [str(c.date()) for c, r in plan_cutoffs(sel_history, sel_config, horizon) if r == "eval"]
+    result.holdout_cutoffs = [str(c.date()) for c, r in plan_cutoffs(history, held_config, horizon) if r == "eval"]
+    result.holdout_baseline_value = holdout_score(held_config, history, spec, result.baseline_params, metric)
+    result.holdout_value = (
+        result.holdout_baseline_value if result.best_params == result.baseline_params
+        else holdout_score(held_config, history, spec, result.best_params, metric)
+    )
+    say(
+        f"held-out windows {', '.join(result.holdout_cutoffs)} (never seen by the search): {metric} "
+        f"baseline {_num(result.holdout_baseline_value)}, best {_num(result.holdout_value)}"
+    )
+    return result
+
+
+def split(config: Config, history: History, horizon: int, holdout: int) -> tuple[Config, Config, History]:
+    """The held-out backtest (the config's last `holdout` evaluation windows, whole history) and
+    the search's backtest (the history cut at the first held-out origin, the evaluation windows
+    left; at least one)."""
+    bt = config.backtest
+    held = config.model_copy(update={"backtest": bt.model_copy(update={"n_windows": holdout})})
+    held_cutoffs = [c for c, r in plan_cutoffs(history, held, horizon) if r == "eval"]
+    first = min(held_cutoffs)
+    cut = replace(history, frame=history.frame[history.frame[DS] <= first].reset_index(drop=True), last_week=first)
+    sel = config.model_copy(update={"backtest": bt.model_copy(update={"n_windows": max(bt.n_windows - holdout, 1)})})
+    try:
+        sel_cutoffs = [c for c, r in plan_cutoffs(cut, sel, horizon) if r == "eval"]
+    except Exception as e:
+        raise TuneError(
+            f"too little data to hold out {holdout} window(s) ending {first.date()} and tune on the "
+            f"weeks before them: {e}"
+        ) from e
+    assert max(sel_cutoffs) + WEEK * horizon <= first  # every week the search scores precedes the held-out windows
+    return held, sel, cut
+
+
+def holdout_score(config: Config, history: History, spec: ModelSpec, params: dict[str, Any], metric: str) -> float | None:
+    """`metric` of `spec` with `params` on the held-out windows (`config` plans only those)."""
+    trial_spec = spec.model_copy(update={"params": dict(params), "enabled": True})
+    try:
+        result = run_backtest(config, history=history, specs=[trial_spec], with_hot_sellers=False,
+                              report=False, show_progress=False)
+    except ValueError as e:
+        log.warning("held-out backtest of %s failed: %s", params, e)
+        return None
+    value = result.metrics["models"][trial_spec.name].get(metric)
+    return float(value) if value is not None and math.isfinite(value) else None
 
 
 def _objective(config: Config, spec: ModelSpec, space: dict[str, Param], metric: str, history: History):
@@ -414,8 +477,10 @@ def write_tuned_config(config_path: str | Path, result: TuneResult, out_path: st
         f"# Tuned copy of {src} (written {datetime.now(UTC).date().isoformat()} by `darkhorse tune`).\n"
         f"# Only the params of forecast.models '{name}' ({result.model}) differ from the original.\n"
         f"# Study {result.study_name!r} in {result.storage}: {result.n_trials_done} trials,\n"
-        f"# backtest {result.metric}: baseline {baseline} -> best {result.best_value:.6g}"
-        f" (trial #{result.best_trial}).\n"
+        f"# backtest {result.metric} on the search's windows: baseline {baseline} -> best {result.best_value:.6g}"
+        f" (trial #{result.best_trial});\n"
+        f"# on the held-out windows {', '.join(result.holdout_cutoffs) or 'n/a'} (never seen by the search): "
+        f"baseline {_num(result.holdout_baseline_value)} -> best {_num(result.holdout_value)}.\n"
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
