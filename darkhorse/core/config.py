@@ -212,12 +212,6 @@ class AmazonReviewsSource(_SourceBase):
     timestamp_unit: Literal["s", "ms", "us"] = Field(
         "ms", description="Unit of the epoch timestamp (Amazon Reviews 2023: milliseconds)."
     )
-
-
-class OrderLinesSource(_SourceBase):
-    kind: Literal["order_lines"]
-    columns: OrderLinesColumns = OrderLinesColumns()
-    timestamp_format: str | None = Field(
     known_future: list[KnownFutureCovariate] = Field(
         default_factory=list, description="Covariates known ahead for every week (see KnownFutureCovariate)."
     )
@@ -232,6 +226,12 @@ class OrderLinesSource(_SourceBase):
                     "a review source takes calendar flags only"
                 )
         return v
+
+
+class OrderLinesSource(_SourceBase):
+    kind: Literal["order_lines"]
+    columns: OrderLinesColumns = OrderLinesColumns()
+    timestamp_format: str | None = Field(
         None, description="strptime format of text timestamps; None = ISO 8601."
     )
     timezone: str = Field("UTC", description="Zone of naive timestamps; stored as UTC.")
@@ -242,27 +242,27 @@ class OrderLinesSource(_SourceBase):
         default_factory=list,
         description="Item codes that are not products (postage, fees, manual adjustments).",
     )
+    known_future: list[KnownFutureCovariate] = Field(
+        default_factory=list, description="Covariates known ahead for every week (see KnownFutureCovariate)."
+    )
 
 
 class SalesSource(_SourceBase):
     kind: Literal["sales"]
     columns: SalesColumns = SalesColumns()
     granularity: Literal["daily", "weekly"] = Field(
-    known_future: list[KnownFutureCovariate] = Field(
-        default_factory=list, description="Covariates known ahead for every week (see KnownFutureCovariate)."
-    )
         "daily", description="weekly: every row is one complete week, whatever day it is dated."
     )
     date_format: str | None = Field(None, description="strptime format; None = ISO 8601.")
+    known_future: list[KnownFutureCovariate] = Field(
+        default_factory=list, description="Covariates known ahead for every week (see KnownFutureCovariate)."
+    )
 
 
 class RequestLogSource(_SourceBase):
     kind: Literal["request_log"]
     columns: RequestLogColumns = RequestLogColumns()
     timestamp_format: str | None = None
-    known_future: list[KnownFutureCovariate] = Field(
-        default_factory=list, description="Covariates known ahead for every week (see KnownFutureCovariate)."
-    )
     timezone: str = "UTC"
     series_name: str = Field("requests", description="Series id when no series_id column.")
 
@@ -696,7 +696,25 @@ class Config(_Strict):
             )
         for s in self.sources:
             s.resolved_format()  # raises with the source's name
+        self._known_future_names()
         return self
+
+    def _known_future_names(self) -> None:
+        from darkhorse.core.marts import ITEM_WEEKS_COLUMNS
+
+        seen: dict[str, str] = {}
+        for s in self.sources:
+            for i, c in enumerate(getattr(s, "known_future", [])):
+                where = f"sources.{s.name}.known_future.{i}"
+                if c.feature in KNOWN_FUTURE_RESERVED or c.feature in ITEM_WEEKS_COLUMNS:
+                    raise ValueError(f"{where}: name {c.feature!r} is a panel column; set name: to another")
+                if c.feature in seen:
+                    raise ValueError(f"{where}: name {c.feature!r} is already declared at {seen[c.feature]}")
+                seen[c.feature] = where
+
+    def known_future(self) -> list[KnownFutureCovariate]:
+        """Every declared known-future covariate, in source order (their names are unique)."""
+        return [c for s in self.sources for c in getattr(s, "known_future", [])]
 
     # ------------------------------------------------------------------ resolved paths
     def resolve(self, p: Path | str) -> Path:
@@ -728,26 +746,8 @@ class Config(_Strict):
         """Registry and sqlite online store of this config's Feast deployment."""
         return self.data_dir / "feast"
 
-        self._known_future_names()
     @property
     def candidates_dir(self) -> Path:
-    def _known_future_names(self) -> None:
-        from darkhorse.core.marts import ITEM_WEEKS_COLUMNS
-
-        seen: dict[str, str] = {}
-        for s in self.sources:
-            for i, c in enumerate(getattr(s, "known_future", [])):
-                where = f"sources.{s.name}.known_future.{i}"
-                if c.feature in KNOWN_FUTURE_RESERVED or c.feature in ITEM_WEEKS_COLUMNS:
-                    raise ValueError(f"{where}: name {c.feature!r} is a panel column; set name: to another")
-                if c.feature in seen:
-                    raise ValueError(f"{where}: name {c.feature!r} is already declared at {seen[c.feature]}")
-                seen[c.feature] = where
-
-    def known_future(self) -> list[KnownFutureCovariate]:
-        """Every declared known-future covariate, in source order (their names are unique)."""
-        return [c for s in self.sources for c in getattr(s, "known_future", [])]
-
         """Where dbt builds a candidate before the gate lets it be published."""
         return self.data_dir / "candidates"
 
