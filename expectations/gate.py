@@ -40,7 +40,7 @@ from great_expectations.exceptions import DataContextError
 
 from darkhorse.core.config import Config
 from darkhorse.core.marts import PANEL_MARTS, mart_path
-from expectations import frames, suites
+from expectations import covariates, frames, suites
 
 DATASOURCE = "darkhorse_gate"
 DOCS_SITE = "local_site"
@@ -192,6 +192,12 @@ def _datasets(
                 )
             ]
             if any(s.kind == "request_log" for s in config.sources)
+            else []
+        ),
+        *(
+            [_Dataset(covariates.MART, covariates.MART, partial(covariates.frame, marts, candidate_marts, config),
+                      partial(covariates.suite, config=config), ("item_id", "week_start"))]
+            if config.known_future()
             else []
         ),
         _Dataset(

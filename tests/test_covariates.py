@@ -175,3 +175,118 @@ def test_config_declares_covariates_with_their_fill_rule(tmp_path):
 def test_config_errors_name_the_field(tmp_path, known_future, kind, message):
     with pytest.raises(ConfigError, match=message):
         _config(tmp_path, known_future, kind)
+
+
+# --------------------------------------------------------------------------- dbt -> gate -> Feast -> history
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """A weekly sales file with a price and a promotion flag: 6 items x 30 weeks (Monday-dated),
+    item 'b' has no row in week 10 (its price carried forward, its promotion 0)."""
+    from darkhorse.app.build import build
+
+    from .conftest import write_config
+
+    tmp = tmp_path_factory.mktemp("covariates")
+    weeks = pd.date_range("2010-11-01", periods=30, freq="7D")
+    rows = []
+    for i, item in enumerate("abcdef"):
+        for w, day in enumerate(weeks):
+            if item == "b" and w == 10:
+                continue
+            promo = "yes" if (w + i) % 5 == 0 else "no"
+            rows.append({"sku": item, "week": day.strftime("%Y-%m-%d"), "units": 10 + i + (20 if promo == "yes" else 0),
+                         "Unit Price": 2.0 + i + 0.1 * w, "on_promo": promo})
+    path = tmp / "sales.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    kf = [{"column": "Unit Price", "agg": "mean", "name": "price"}, {"column": "on_promo", "agg": "max"},
+          {"calendar": "christmas"}]
+    cfg = write_config(tmp, [{"name": "shop", "kind": "sales", "path": str(path), "granularity": "weekly",
+                              "columns": {"item_id": "sku", "date": "week", "quantity": "units"},
+                              "known_future": kf}], panel={"horizon_weeks": H})
+    return cfg, build(cfg, progress=lambda *_: None)
+
+
+def _mart(cfg) -> pd.DataFrame:
+    import duckdb
+
+    return duckdb.sql(f"select * from read_parquet('{cfg.marts_dir}/item_week_covariates.parquet')").df()
+
+
+@pytest.mark.integration
+def test_the_mart_is_dense_filled_and_reaches_a_horizon_past_the_data(built):
+    cfg, summary = built
+    assert summary["gate"]["success"]
+    m = _mart(cfg).sort_values(["item_id", "week_start"])
+    assert len(m) == 6 * (30 + H) and m[["price", "on_promo", "christmas"]].notna().all().all()
+    b = m[m["item_id"] == "b"].set_index("week_start")
+    w10 = pd.Timestamp("2010-11-01") + pd.Timedelta(weeks=10)
+    assert b.loc[w10, "price"] == pytest.approx(3.0 + 0.9)      # week 9's price, carried forward
+    assert b.loc[w10, "on_promo"] == 0.0                         # no row: no promotion
+    assert set(m["on_promo"]) == {0.0, 1.0}
+    last = pd.Timestamp("2010-11-01") + pd.Timedelta(weeks=29)
+    future = b[b.index > last]
+    assert len(future) == H and np.allclose(future["price"], 3.0 + 2.9)  # the last price, carried
+    # Christmas 2010 (a Saturday) is in the week of Monday 2010-12-20, and only there
+    flagged = sorted(m.loc[m["christmas"] == 1, "week_start"].unique())
+    assert [pd.Timestamp(d) for d in flagged] == [pd.Timestamp("2010-12-20")]
+    stamp = pd.to_datetime(m["known_at"]).dt.tz_convert(None)
+    assert (pd.to_datetime(m["week_start"]) - stamp == pd.Timedelta(weeks=H - 1)).all()
+
+
+@pytest.mark.integration
+def test_feast_serves_a_week_only_from_an_origin_a_horizon_before_it(built):
+    from darkhorse.core import features as feat
+
+    cfg, _ = built
+    week = pd.Timestamp("2011-01-10")
+    stamp = week - pd.Timedelta(weeks=H - 1)  # the close of the origin week H weeks before
+    rows = pd.DataFrame({"item_id": ["a", "a"], "event_timestamp": [stamp, stamp - pd.Timedelta(seconds=1)]})
+    rows["event_timestamp"] = rows["event_timestamp"].dt.tz_localize("UTC")
+    got = feat.historical_features(cfg, rows, service=feat.KNOWN_FUTURE_SERVICE)
+    served = pd.to_datetime(got["covariate_week"]).dt.tz_convert(None)
+    assert served.iloc[0] == week                          # known at that origin
+    assert served.iloc[1] == week - pd.Timedelta(weeks=1)  # a moment earlier: not yet
+
+
+@pytest.mark.integration
+def test_history_gives_each_origin_only_the_horizon_ahead(built):
+    from training.history import load_history
+
+    cfg, _ = built
+    h = load_history(cfg)
+    assert {"price", "on_promo", "christmas"} <= set(h.covariates) <= set(h.frame.columns)
+    cutoff = h.last_week - pd.Timedelta(weeks=8)
+    plan = h.future(cutoff, H)
+    assert plan[DS].min() == cutoff + pd.Timedelta(weeks=1) and plan[DS].max() == cutoff + pd.Timedelta(weeks=H)
+    assert len(plan) == 6 * H
+    # the plan's values are the mart's (read through Feast), the history's columns too
+    m = _mart(cfg).rename(columns={"item_id": ID, "week_start": DS})
+    m[DS] = pd.to_datetime(m[DS])
+    joined = plan.merge(m, on=[ID, DS], suffixes=("", "_mart"))
+    assert np.allclose(joined["price"], joined["price_mart"])
+    past = h.until(cutoff).merge(m, on=[ID, DS], suffixes=("", "_mart"))
+    assert np.allclose(past["on_promo"], past["on_promo_mart"])
+    # after the data: a horizon of plans for the final fit
+    assert h.future(h.last_week, H)[DS].max() == h.last_week + pd.Timedelta(weeks=H)
+
+
+@pytest.mark.integration
+def test_the_gate_refuses_a_covariate_left_unfilled(built, tmp_path):
+    import shutil
+
+    import duckdb
+
+    from darkhorse.app.build import gate_only
+
+    cfg, _ = built
+    cand = tmp_path / "candidate"
+    shutil.copytree(cfg.marts_dir, cand)
+    path = cand / "item_week_covariates.parquet"
+    duckdb.sql(
+        f"copy (select * replace (case when item_id = 'c' then 'nan'::double else price end as price) "
+        f"from read_parquet('{path}')) to '{path}.tmp' (format parquet)"
+    )
+    (cand / "item_week_covariates.parquet.tmp").replace(path)
+    _, result = gate_only(cfg, cand)
+    assert not result.success
+    assert any("item_week_covariates" in str(f) and "price" in str(f) for f in result.failures)
