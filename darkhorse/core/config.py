@@ -689,10 +689,10 @@ class Config(_Strict):
                 f"sources: more than one source of kind {sorted(dupk)}; give one source a "
                 "list or glob of files instead"
             )
-        if not any(k in ITEM_SOURCE_KINDS for k in kinds):
+        if not any(k in ITEM_SOURCE_KINDS or k == "request_log" for k in kinds):
             raise ValueError(
                 "sources: at least one item source (amazon_reviews, order_lines or sales) "
-                "is needed to build item panels"
+                "or a request_log source is needed to build a panel"
             )
         for s in self.sources:
             s.resolved_format()  # raises with the source's name
