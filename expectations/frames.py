@@ -40,6 +40,9 @@ from darkhorse.core.sql import quote_ident as ident
 from darkhorse.core.sql import sql_str
 
 SAMPLE_SEED = 20240101
+# quarantine reasons that are no fault of the data: a second copy of a row, a configured
+# non-product code; they do not count in a source's quarantined share
+NOT_FAULTS = "('duplicate', 'non_product_code')"
 _EPOCH_FACTOR = {"s": 1_000_000, "ms": 1_000, "us": 1}
 
 
@@ -279,21 +282,116 @@ def staging_events_by_source(con: duckdb.DuckDBPyConnection, config: Config) -> 
         with events as (
             select *, quarantine_reason is null as is_kept from int_events_classified
         )
+        , reasons as (
+            select source_name, quarantine_reason, count(*) as n
+            from events
+            where quarantine_reason is not null and quarantine_reason not in {NOT_FAULTS}
+            group by all
+        )
         select
             source_name,
             count(*) as rows_read,
             count(*) filter (where is_kept) as rows_kept,
-            count(*) filter (where not is_kept) / count(*) as quarantined_share,
+            count(*) filter (where quarantine_reason not in {NOT_FAULTS}) / count(*)
+                as quarantined_share,
             count(*) filter (
                 where is_kept and (event_ts is null
                     or event_ts < cast({valid_from} as timestamp)
                     or event_ts >= cast({valid_until} as timestamp))
             ) as kept_outside_valid_window,
+            coalesce((
+                select string_agg(quarantine_reason || ' ' || n, ', ' order by n desc, quarantine_reason)
+                from reasons r where r.source_name = events.source_name
+            ), '') as reasons,
         from events
         group by source_name
         order by source_name
         """
     ).df()
+
+
+def source_row_changes(
+    sources: pd.DataFrame, previous: Mapping[str, Any] | None
+) -> pd.DataFrame:
+    """One row per source: kept rows now and at the last publish, and the relative change
+    (null for a source the last publish did not record, and on the first publish).
+
+    `sources` is `staging_events_by_source`; `previous` the last published manifest, whose
+    `source_rows` is {source: {"read": n, "kept": n}}.
+    """
+    before = (previous or {}).get("source_rows") or {}
+    now = dict(zip(sources["source_name"], sources["rows_kept"], strict=True))
+    # a source of the last publish with no row at all now (an empty file) kept 0 rows
+    now.update({name: 0 for name in before if name not in now})
+    records = []
+    for name, kept in now.items():
+        prev = (before.get(name) or {}).get("kept")
+        prev = prev if isinstance(prev, int | float) and not isinstance(prev, bool) else None
+        records.append(
+            {
+                "source_name": name,
+                "rows_kept": int(kept),
+                "previous_rows_kept": prev,
+                "kept_change": (int(kept) - prev) / prev if prev else None,
+            }
+        )
+    frame = pd.DataFrame.from_records(
+        records, columns=["source_name", "rows_kept", "previous_rows_kept", "kept_change"]
+    )
+    frame["previous_rows_kept"] = frame["previous_rows_kept"].astype("Float64")
+    frame["kept_change"] = frame["kept_change"].astype("float64")
+    return frame
+
+
+def vanished_items(
+    con: duckdb.DuckDBPyConnection, candidate_marts: Path, previous_marts: Path | None
+) -> pd.DataFrame:
+    """One row per item of the last published panel: `item_id`, `in_candidate` (whether the
+    candidate's panel still has it). Empty on the first publish."""
+    before = mart_path(previous_marts, "item_weeks") if previous_marts is not None else None
+    if before is None or not before.is_file():
+        return pd.DataFrame({"item_id": pd.Series(dtype="object"), "in_candidate": pd.Series(dtype="bool")})
+    return con.sql(
+        f"""
+        with previous as (select distinct item_id from read_parquet({sql_str(str(before))})),
+        now as (select distinct item_id from {_parquet(candidate_marts, "item_weeks")})
+        select previous.item_id, now.item_id is not null as in_candidate
+        from previous left join now using (item_id)
+        order by in_candidate, previous.item_id
+        """
+    ).df()
+
+
+def week_coverage(
+    con: duckdb.DuckDBPyConnection, candidate_marts: Path, previous_marts: Path | None
+) -> pd.DataFrame:
+    """One row: the panel's first and last week now and at the last publish, and the weeks
+    lost at either end (0 when it starts no later and ends no earlier; 0 on the first publish)."""
+    now = con.sql(
+        f"select min(week_start), max(week_start) from {_parquet(candidate_marts, 'item_weeks')}"
+    ).fetchall()[0]
+    before = mart_path(previous_marts, "item_weeks") if previous_marts is not None else None
+    prev = (
+        con.sql(f"select min(week_start), max(week_start) from read_parquet({sql_str(str(before))})").fetchall()[0]
+        if before is not None and before.is_file()
+        else (None, None)
+    )
+
+    def weeks(a: Any, b: Any) -> int:
+        return max(0, (pd.Timestamp(b) - pd.Timestamp(a)).days // 7) if a is not None and b is not None else 0
+
+    return pd.DataFrame(
+        [
+            {
+                "first_week": now[0],
+                "last_week": now[1],
+                "previous_first_week": prev[0],
+                "previous_last_week": prev[1],
+                "weeks_lost_at_start": weeks(prev[0], now[0]),
+                "weeks_lost_at_end": weeks(now[1], prev[1]),
+            }
+        ]
+    )
 
 
 # --------------------------------------------------------------------------- marts

@@ -5,7 +5,14 @@ candidate marts of one build.
 `gate.sample_rows` rows, the marts in full, the DuckDB file read-only), validates each against
 its suite (`expectations.suites`) in a file-backed context under `data_dir/gx`, builds the
 data docs there and returns a `GateResult`: success, the failed expectations with counts,
-the marts' row counts (what the next publish compares against) and the data docs path.
+the marts' row counts and each source's rows read and kept (what the next publish compares
+against) and the data docs path.
+
+Drift against the last publish (`previous`, its manifest, and `previous_marts`, its folder) is
+checked per source (kept rows may fall by `gate.max_source_row_drop`), per item (items of the
+last panel missing now: `gate.max_vanished_items`, the message lists them) and per week (the
+panel may start later or end earlier by `gate.max_weeks_lost` weeks). The first build has
+nothing to compare against and passes these checks.
 """
 
 from __future__ import annotations
@@ -90,6 +97,10 @@ class GateResult:
     validations: list[Validation] = field(default_factory=list)
     run_name: str = ""
     seconds: float = 0.0
+    # {source: {"read": n, "kept": n}}: what the next publish compares against
+    source_rows: dict[str, dict[str, int]] = field(default_factory=dict)
+    # items of the last published panel the candidate no longer has
+    vanished_items: list[str] = field(default_factory=list)
 
     def failures_for(self, table: str) -> list[Failure]:
         return [f for f in self.failures if f.table == table]
@@ -123,6 +134,7 @@ class _Dataset:
     load: Callable[[], pd.DataFrame]
     suite: Callable[[Any], Any]  # context -> ExpectationSuite
     index_columns: tuple[str, ...] = ()
+    examples: int = PARTIAL_UNEXPECTED  # unexpected rows the message shows at most
 
 
 def _datasets(
@@ -132,6 +144,9 @@ def _datasets(
     counts: dict[str, int],
     marts: Any,
     warehouse: Any,
+    by_source: pd.DataFrame,
+    vanished: pd.DataFrame,
+    previous_marts: Path | None,
 ) -> list[_Dataset]:
     rows = config.gate.sample_rows
     keys = ("item_id", "week_start")
@@ -156,9 +171,31 @@ def _datasets(
         _Dataset(
             "staging_events_by_source",
             "staging_events",
-            partial(frames.staging_events_by_source, warehouse, config),
+            by_source.copy,
             partial(suites.staging_events_by_source_suite, config=config),
-            ("source_name",),
+            ("source_name", "rows_read", "reasons"),
+        ),
+        _Dataset(
+            "source_rows",
+            "drift",
+            partial(frames.source_row_changes, by_source, previous),
+            partial(suites.source_rows_suite, config=config),
+            ("source_name", "rows_kept", "previous_rows_kept"),
+        ),
+        _Dataset(
+            "vanished_items",
+            "drift",
+            vanished.copy,
+            partial(suites.vanished_items_suite, config=config),
+            ("item_id",),
+            examples=20,
+        ),
+        _Dataset(
+            "week_coverage",
+            "drift",
+            partial(frames.week_coverage, marts, candidate_marts, previous_marts),
+            partial(suites.week_coverage_suite, config=config),
+            ("first_week", "last_week", "previous_first_week", "previous_last_week"),
         ),
         _Dataset(
             "item_weeks",
@@ -323,17 +360,17 @@ def _condition(condition: Any) -> str:
     return str(condition)
 
 
-def _examples(result: Mapping[str, Any], index_columns: tuple[str, ...]) -> str:
+def _examples(
+    result: Mapping[str, Any], index_columns: tuple[str, ...], limit: int = PARTIAL_UNEXPECTED
+) -> str:
     indexed = result.get("partial_unexpected_index_list") or []
     if indexed and isinstance(indexed[0], dict) and index_columns:
         shown = [
-            ", ".join(f"{k}={_fmt(v)}" for k, v in row.items())
-            for row in indexed[:PARTIAL_UNEXPECTED]
+            ", ".join(f"{k}={_fmt(v)}" for k, v in row.items() if k in index_columns)
+            for row in indexed[:limit]
         ]
     else:
-        shown = [
-            _fmt(v) for v in (result.get("partial_unexpected_list") or [])[:PARTIAL_UNEXPECTED]
-        ]
+        shown = [_fmt(v) for v in (result.get("partial_unexpected_list") or [])[:limit]]
     return f"; e.g. {' | '.join(shown)}" if shown else ""
 
 
@@ -346,13 +383,13 @@ def _failure(dataset: _Dataset, outcome: Any) -> Failure:
     exception = outcome.exception_info or {}
     unexpected = result.get("unexpected_count")
     total = result.get("element_count")
-    rule = _rule(kind, kwargs)
+    rule = (config.meta or {}).get("rule") or _rule(kind, kwargs)
     if exception.get("raised_exception"):
         detail = str(exception.get("exception_message") or "error").splitlines()[0][:200]
         message = f"{rule}: could not be evaluated: {detail}"
     elif unexpected is not None:
         of = f" of {total:,}" if total is not None else ""
-        message = f"{rule}: {unexpected:,}{of} unexpected{_examples(result, dataset.index_columns)}"
+        message = f"{rule}: {unexpected:,}{of} unexpected{_examples(result, dataset.index_columns, dataset.examples)}"
     else:
         observed = result.get("observed_value")
         missing = ((result.get("details") or {}).get("mismatched") or {}).get("missing")
@@ -374,10 +411,10 @@ def _failure(dataset: _Dataset, outcome: Any) -> Failure:
 
 def _result_format(dataset: _Dataset) -> Any:
     if not dataset.index_columns:
-        return {"result_format": "SUMMARY", "partial_unexpected_count": PARTIAL_UNEXPECTED}
+        return {"result_format": "SUMMARY", "partial_unexpected_count": dataset.examples}
     return {
         "result_format": "SUMMARY",
-        "partial_unexpected_count": PARTIAL_UNEXPECTED,
+        "partial_unexpected_count": dataset.examples,
         "unexpected_index_column_names": list(dataset.index_columns),
     }
 
@@ -408,12 +445,14 @@ def run_gate(
     candidate_marts: Path,
     duckdb_path: Path,
     previous: dict | None,
+    previous_marts: Path | None = None,
 ) -> GateResult:
     """Validate a candidate build; nothing is published or changed outside `data_dir/gx`.
 
     `candidate_marts`: the folder of the candidate Parquet marts; `duckdb_path`: the DuckDB
     file dbt has finished writing (opened read-only); `previous`: the manifest of the last
-    published run ({"row_counts": {"item_weeks": N, ...}}) or None on the first publish.
+    published run ({"row_counts": {"item_weeks": N, ...}, "source_rows": {...}}) or None on
+    the first publish; `previous_marts`: the folder of that publish (its items and weeks).
     """
     started = time.perf_counter()
     candidate_marts = Path(candidate_marts)
@@ -431,8 +470,17 @@ def run_gate(
     with _quiet():
         try:
             counts = frames.row_counts(marts, candidate_marts)
+            try:
+                by_source = frames.staging_events_by_source(warehouse, config)
+                vanished = frames.vanished_items(marts, candidate_marts, previous_marts)
+            except Exception as e:  # a missing table or file: the gate cannot pass
+                raise GateError(f"cannot read the source counts or the last publish: {e}") from None
             context = open_context(config)
-            for dataset in _datasets(config, candidate_marts, previous, counts, marts, warehouse):
+            datasets = _datasets(
+                config, candidate_marts, previous, counts, marts, warehouse,
+                by_source, vanished, previous_marts,
+            )
+            for dataset in datasets:
                 t0 = time.perf_counter()
                 try:
                     frame = frames.widen_dtypes(dataset.load())
@@ -469,6 +517,13 @@ def run_gate(
         validations=validations,
         run_name=run_id.run_name or "",
         seconds=time.perf_counter() - started,
+        source_rows={
+            str(name): {"read": int(read), "kept": int(kept)}
+            for name, read, kept in zip(
+                by_source["source_name"], by_source["rows_read"], by_source["rows_kept"], strict=True
+            )
+        },
+        vanished_items=[str(i) for i in vanished.loc[~vanished["in_candidate"], "item_id"]],
     )
 
 

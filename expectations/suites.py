@@ -39,23 +39,22 @@ from darkhorse.core.marts import (
     SERIES_INTERVALS_COLUMNS,
 )
 
-# share of raw rows that must hold a value in a key column (item, time, quantity, ...)
-RAW_KEY_NOT_NULL = 0.99
+# One policy for bad values: dbt quarantines every bad row with its reason; a source may lose
+# at most `gate.max_quarantined_share` of its rows so. The raw checks below (keys filled,
+# values parse, lie in their window and range, lines are JSON objects) hold on that same
+# share, `_mostly(config)`, so that a kind of fault is refused or published the same way
+# whichever check sees it first; they name the column, the staging check names the reasons.
 # share of a mapped optional column's values that must be present (it is not empty)
 RAW_OPTIONAL_PRESENT = 0.01
-# share of non-empty raw timestamps / numbers that must parse as configured
-RAW_PARSEABLE = 0.99
-# share of parsed raw timestamps that must fall in [valid_from, valid_until)
-RAW_IN_WINDOW = 0.99
-# share of raw numbers that must lie in their range (a few bad rows are quarantined)
-RAW_IN_RANGE = 0.99
-# share of JSON Lines records that must be JSON objects
-RAW_JSON_OBJECTS = 0.99
-# largest plausible absolute quantity of one invoice line / of one sales row
+# largest plausible absolute quantity of one invoice line / of one sales row (the same bounds
+# as the dbt models' `tabular_row_reasons(max_abs_quantity=...)`)
 MAX_LINE_QUANTITY = 1_000_000
 MAX_ROW_QUANTITY = 1_000_000_000
-# largest share of a source's rows that may be quarantined
-MAX_QUARANTINED_SHARE = 0.5
+
+
+def _mostly(config: Config) -> float:
+    """The share of raw rows a row-level check must hold on: 1 - gate.max_quarantined_share."""
+    return round(1.0 - config.gate.max_quarantined_share, 9)
 
 def _apply(context: Any, name: str, expectations: list, **meta: Any) -> ExpectationSuite:
     suite = gx.ExpectationSuite(name=name, expectations=expectations, meta=meta or None)
@@ -82,7 +81,7 @@ def _not_null(*columns: str, mostly: float = 1.0) -> list:
 
 
 # --------------------------------------------------------------------------- raw sources
-def _raw_common(source: Any, keys: list[str], optional: list[str]) -> list:
+def _raw_common(config: Config, source: Any, keys: list[str], optional: list[str]) -> list:
     """Mapped columns present, keys mostly filled, optional mapped columns not empty."""
     roles = source.mapped_columns()
     key_cols = [roles[r] for r in roles if r.split("[")[0] in keys]
@@ -94,7 +93,7 @@ def _raw_common(source: Any, keys: list[str], optional: list[str]) -> list:
                 column_set=sorted(set(roles.values())), exact_match=False
             )
         )
-    expectations += _not_null(*dict.fromkeys(key_cols), mostly=RAW_KEY_NOT_NULL)
+    expectations += _not_null(*dict.fromkeys(key_cols), mostly=_mostly(config))
     expectations += [
         gxe.ExpectColumnProportionOfNonNullValuesToBeBetween(
             column=c, min_value=RAW_OPTIONAL_PRESENT
@@ -112,7 +111,7 @@ def _raw_time(config: Config, role: str) -> list:
         gxe.ExpectColumnValuesToBeInSet(
             column=f"{role}__parses",
             value_set=[True],
-            mostly=RAW_PARSEABLE,
+            mostly=_mostly(config),
             description=f"Non-empty `{role}` values parse as configured (null where empty).",
         ),
         gxe.ExpectColumnValuesToBeBetween(
@@ -120,25 +119,27 @@ def _raw_time(config: Config, role: str) -> list:
             min_value=start,
             max_value=end,
             strict_max=True,
-            mostly=RAW_IN_WINDOW,
+            mostly=_mostly(config),
         ),
     ]
 
 
-def _raw_number(role: str, low: float | None, high: float | None, *, must_parse: bool) -> list:
+def _raw_number(
+    config: Config, role: str, low: float | None, high: float | None, *, must_parse: bool
+) -> list:
     expectations: list = []
     if must_parse:
         expectations.append(
             gxe.ExpectColumnValuesToBeInSet(
                 column=f"{role}__parses",
                 value_set=[True],
-                mostly=RAW_PARSEABLE,
+                mostly=_mostly(config),
                 description=f"Non-empty `{role}` values parse as numbers (null where empty).",
             )
         )
     expectations.append(
         gxe.ExpectColumnValuesToBeBetween(
-            column=f"{role}__number", min_value=low, max_value=high, mostly=RAW_IN_RANGE
+            column=f"{role}__number", min_value=low, max_value=high, mostly=_mostly(config)
         )
     )
     return expectations
@@ -149,14 +150,15 @@ def raw_order_lines_suite(
 ) -> ExpectationSuite:
     """Invoice lines: columns, filled keys, parseable times in the window, sane quantities/prices."""
     expectations = _raw_common(
+        config,
         source,
         keys=["invoice", "item_id", "quantity", "timestamp"],
         optional=["description", "unit_price", "customer_id", "region"],
     )
     expectations += _raw_time(config, "timestamp")
-    expectations += _raw_number("quantity", -MAX_LINE_QUANTITY, MAX_LINE_QUANTITY, must_parse=True)
+    expectations += _raw_number(config, "quantity", -MAX_LINE_QUANTITY, MAX_LINE_QUANTITY, must_parse=True)
     if source.columns.unit_price:
-        expectations += _raw_number("unit_price", 0, None, must_parse=False)
+        expectations += _raw_number(config, "unit_price", 0, None, must_parse=False)
     return _apply(context, "raw_order_lines", expectations, source=source.name)
 
 
@@ -166,9 +168,10 @@ def raw_amazon_reviews_suite(
     """Review records: JSON objects, item and time keys, epoch times in the window, ratings 1-5."""
     expectations = [
         gxe.ExpectColumnValuesToBeInSet(
-            column="is_json_object", value_set=[True], mostly=RAW_JSON_OBJECTS
+            column="is_json_object", value_set=[True], mostly=_mostly(config)
         ),
         *_raw_common(
+            config,
             source,
             keys=["item_id", "timestamp"],
             optional=["variant_id", "rating", "title", "user_id", "helpful_votes", "verified"],
@@ -178,13 +181,13 @@ def raw_amazon_reviews_suite(
     if source.columns.rating:
         expectations.append(
             gxe.ExpectColumnValuesToBeBetween(
-                column="rating__number", min_value=1, max_value=5, mostly=RAW_IN_RANGE
+                column="rating__number", min_value=1, max_value=5, mostly=_mostly(config)
             )
         )
     if source.columns.helpful_votes:
         expectations.append(
             gxe.ExpectColumnValuesToBeBetween(
-                column="helpful_votes__number", min_value=0, mostly=RAW_IN_RANGE
+                column="helpful_votes__number", min_value=0, mostly=_mostly(config)
             )
         )
     return _apply(context, "raw_amazon_reviews", expectations, source=source.name)
@@ -193,12 +196,13 @@ def raw_amazon_reviews_suite(
 def raw_sales_suite(context: Any, config: Config, source: SalesSource) -> ExpectationSuite:
     """Sales rows: columns, filled item/date/quantity, parseable dates, non-negative quantities."""
     expectations = _raw_common(
+        config,
         source, keys=["item_id", "date", "quantity"], optional=["price", "region"]
     )
     expectations += _raw_time(config, "date")
-    expectations += _raw_number("quantity", 0, MAX_ROW_QUANTITY, must_parse=True)
+    expectations += _raw_number(config, "quantity", 0, MAX_ROW_QUANTITY, must_parse=True)
     if source.columns.price:
-        expectations += _raw_number("price", 0, None, must_parse=False)
+        expectations += _raw_number(config, "price", 0, None, must_parse=False)
     return _apply(context, "raw_sales", expectations, source=source.name)
 
 
@@ -207,10 +211,10 @@ def raw_request_log_suite(
 ) -> ExpectationSuite:
     """Request log: columns, parseable timestamps in the window, non-negative counts."""
     keys = ["timestamp", "count", "series_id"]
-    expectations = _raw_common(source, keys=keys, optional=[])
+    expectations = _raw_common(config, source, keys=keys, optional=[])
     expectations += _raw_time(config, "timestamp")
     if source.columns.count:
-        expectations += _raw_number("count", 0, None, must_parse=True)
+        expectations += _raw_number(config, "count", 0, None, must_parse=True)
     return _apply(context, "raw_request_log", expectations, source=source.name)
 
 
@@ -240,13 +244,17 @@ def staging_events_suite(context: Any, config: Config) -> ExpectationSuite:
 
 
 def staging_events_by_source_suite(context: Any, config: Config) -> ExpectationSuite:
-    """Whole-table counts per source: something kept, little quarantined, no kept row outside
-    the valid window."""
+    """Whole-table counts per source: something kept, at most `gate.max_quarantined_share` set
+    aside for a bad value, no kept row outside the valid window."""
+    limit = config.gate.max_quarantined_share
     expectations = [
         gxe.ExpectTableRowCountToBeBetween(min_value=1),
         gxe.ExpectColumnValuesToBeBetween(column="rows_kept", min_value=1),
         gxe.ExpectColumnValuesToBeBetween(
-            column="quarantined_share", min_value=0, max_value=MAX_QUARANTINED_SHARE
+            column="quarantined_share",
+            min_value=0,
+            max_value=limit,
+            meta={"rule": f"rows quarantined for a bad value at most {limit:.0%} of a source (gate.max_quarantined_share)"},
         ),
         gxe.ExpectColumnValuesToBeBetween(column="kept_outside_valid_window", min_value=0, max_value=0),
     ]
@@ -373,3 +381,55 @@ def mart_row_counts_suite(context: Any, config: Config) -> ExpectationSuite:
         for mart in PANEL_MARTS
     ]
     return _apply(context, "mart_row_counts", expectations)
+
+
+def source_rows_suite(context: Any, config: Config) -> ExpectationSuite:
+    """One row per source: its kept rows fall by at most `gate.max_source_row_drop` against
+    the last publish (a file cut short, a glob that lost files); growth is never refused."""
+    limit = config.gate.max_source_row_drop
+    expectations = [
+        gxe.ExpectColumnValuesToBeBetween(
+            column="kept_change",
+            min_value=-limit,
+            meta={"rule": f"kept rows per source fall by at most {limit:.0%} against the last publish (gate.max_source_row_drop)"},
+            description="No check for a source the last publish did not record, or on the first publish.",
+        )
+    ]
+    return _apply(context, "source_rows", expectations)
+
+
+def vanished_items_suite(context: Any, config: Config) -> ExpectationSuite:
+    """One row per item of the last published panel: it is still in the panel, but for at
+    most `gate.max_vanished_items` of them."""
+    limit = config.gate.max_vanished_items
+    expectations = [
+        gxe.ExpectColumnValuesToBeInSet(
+            column="in_candidate",
+            value_set=[True],
+            mostly=round(1.0 - limit, 9),
+            meta={"rule": f"items of the last publish still in the panel (at most {limit:.0%} may vanish: gate.max_vanished_items); vanished"},
+        )
+    ]
+    return _apply(context, "vanished_items", expectations)
+
+
+def week_coverage_suite(context: Any, config: Config) -> ExpectationSuite:
+    """One row: the panel starts no later and ends no earlier than the last publish's, but for
+    `gate.max_weeks_lost` weeks at either end."""
+    limit = config.gate.max_weeks_lost
+    return _apply(
+        context,
+        "week_coverage",
+        [
+            gxe.ExpectColumnValuesToBeBetween(
+                column=column,
+                min_value=0,
+                max_value=limit,
+                meta={"rule": f"weeks covered: {what} at most {limit} week(s) against the last publish (gate.max_weeks_lost)"},
+            )
+            for column, what in (
+                ("weeks_lost_at_start", "the panel starts later by"),
+                ("weeks_lost_at_end", "the panel ends earlier by"),
+            )
+        ],
+    )

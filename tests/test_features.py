@@ -57,7 +57,9 @@ def deployment(tmp_path_factory):
 def redis_binary():
     binary, how = redis_server_binary(install=True)
     if binary is None:
-        pytest.skip(f"no Redis server for the Redis online-store test: {how}")
+        if os.environ.get("DARKHORSE_REQUIRE_REDIS") == "1":
+            pytest.fail(f"no Redis server, and DARKHORSE_REQUIRE_REDIS=1 makes the test mandatory: {how}")
+        pytest.skip(f"no Redis server for the Redis online-store test: {how}; set DARKHORSE_REQUIRE_REDIS=1 to make it fail instead")
     return binary
 
 

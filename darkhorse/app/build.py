@@ -9,6 +9,12 @@
 
 The summary is also written as JSON. A failure at any step before the publish leaves the
 published marts, the Feast registry and the online store as they were.
+
+One build runs at a time per data folder (`darkhorse/app/lock.py`: a second one stops with
+"another build is running (pid N since T)"; the lock of a killed build is taken over). dbt
+runs as a child that dies with the build, so a killed build leaves no dbt holding the DuckDB
+file. Items of the last published panel that the new one no longer has (allowed by
+`gate.max_vanished_items`) are removed from the online store after the publish.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from darkhorse.app.dbt_runner import BuildError, run_dbt
+from darkhorse.app.lock import BuildLocked, build_lock
 from darkhorse.app.preflight import SourceError, preflight
 from darkhorse.app.summary import empty_panel_message, summarize
 from darkhorse.core import publish as pub
@@ -27,7 +34,17 @@ from darkhorse.core.errors import DarkHorseError
 from darkhorse.core.marts import PANEL_MARTS, mart_path
 
 # what callers of `darkhorse.app.build` use besides `build` and `gate_only`
-__all__ = ["BuildError", "GateFailed", "SourceError", "build", "gate_only", "preflight", "run_dbt", "summarize"]
+__all__ = [
+    "BuildError",
+    "BuildLocked",
+    "GateFailed",
+    "SourceError",
+    "build",
+    "gate_only",
+    "preflight",
+    "run_dbt",
+    "summarize",
+]
 
 
 class GateFailed(DarkHorseError, RuntimeError):
@@ -38,7 +55,13 @@ def _gate(config: Config, candidate: Path, previous: dict[str, Any] | None):
     from expectations.gate import GateError, run_gate  # GX is slow to import: only when gating
 
     try:
-        return run_gate(config, candidate_marts=candidate, duckdb_path=config.duckdb_path, previous=previous)
+        return run_gate(
+            config,
+            candidate_marts=candidate,
+            duckdb_path=config.duckdb_path,
+            previous=previous,
+            previous_marts=pub.current_snapshot(config) if previous is not None else None,
+        )
     except GateError as e:
         raise BuildError(f"the gate could not run: {e}") from None
 
@@ -50,12 +73,22 @@ def build(
 
     A failure at any step before the publish (bad source, dbt error, failed gate, a crash)
     leaves the published marts, the Feast registry and the online store as they were.
+    Raises BuildLocked while another build of the same data folder runs.
     """
+    with build_lock(config, progress=progress):
+        return _build(config, gate=gate, features=features, progress=progress)
+
+
+def _build(config: Config, *, gate: bool, features: bool, progress) -> dict[str, Any]:
     checks = preflight(config)
     run_id = pub.new_run_id()
     candidate = pub.candidate_dir(config, run_id)
     progress(f"[1/4] dbt build into candidate {candidate}")
-    if not run_dbt(config, ["build"], marts_dir=candidate):
+    rejected: dict[str, list] = {}
+    for check in checks:
+        rejected.setdefault(check.kind, []).extend(check.rejected)
+    extra = {"rejected_lines": {k: v for k, v in rejected.items() if v}}
+    if not run_dbt(config, ["build"], marts_dir=candidate, extra_vars=extra):
         raise BuildError(f"dbt build failed: see the model or test errors above (candidate left in {candidate})")
     summary = summarize(config, candidate)
     if not summary["panel"]["rows"]:
@@ -81,6 +114,11 @@ def build(
         "row_counts": (
             gate_result.row_counts if gate_result is not None else {"item_weeks": summary["panel"]["rows"]}
         ),
+        "source_rows": (
+            gate_result.source_rows
+            if gate_result is not None
+            else {n: {"read": s["read"], "kept": s["read"] - s["quarantined"]} for n, s in summary["sources"].items()}
+        ),
         "calendar": summary["calendar"],
         "gate": summary.get("gate", {"success": None, "skipped": True}),
     }
@@ -93,6 +131,13 @@ def build(
         progress("[4/4] Feast: apply and materialize the online store")
         feat.apply(config)
         summary["feast"] = feat.materialize(config)
+        vanished = gate_result.vanished_items if gate_result is not None else []
+        if vanished:
+            from darkhorse.core.features.online import forget_items
+
+            summary["feast"]["items_removed"] = vanished
+            summary["feast"]["online_rows_removed"] = forget_items(config, vanished)
+            progress(f"online store: removed {len(vanished)} item(s) that left the panel")
     out = config.data_dir / "build_summary.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2, default=str))

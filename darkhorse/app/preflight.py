@@ -1,17 +1,23 @@
 """Check every configured raw source before dbt touches it.
 
-The files exist, the mapped columns are there, timestamps parse and are in the configured
-unit. Problems that would make the whole source meaningless stop the run with a message naming
-the source, file and column; row-level problems are left to dbt, which quarantines the rows.
+The files exist and are files, text files are whole (a gzip stream that ends early) and UTF-8
+throughout, the mapped columns are there, timestamps parse and are in the configured unit.
+Problems that would make the whole source meaningless stop the run with a message naming the
+source, file, line and column; row-level problems are left to dbt, which quarantines the rows
+(each with its reason). CSV lines with too many or too few columns are found here (DuckDB's
+reject table, with the reader options dbt uses) and handed to dbt as quarantine rows with
+their line numbers (`SourceCheck.rejected`, dbt var `rejected_lines`).
 """
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import glob
 import gzip
 import json
 import statistics
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +35,9 @@ from darkhorse.core.errors import DarkHorseError
 from darkhorse.core.sql import parse_timestamp, quote_ident, raw_reader
 
 SAMPLE_LINES = 2000
+# malformed CSV lines handed to dbt as quarantine rows at most; a file with more is refused
+MAX_REJECTED_LINES = 5000
+_CHUNK = 8 << 20
 
 
 class SourceError(DarkHorseError, ValueError):
@@ -42,6 +51,8 @@ class SourceCheck:
     files: list[str]
     columns: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # CSV lines the reader skips: [file, line number, error, text]
+    rejected: list[list[Any]] = field(default_factory=list)
 
 
 def _expand(config: Config, source: Any) -> list[str]:
@@ -50,9 +61,78 @@ def _expand(config: Config, source: Any) -> list[str]:
         matched = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
         existing = [f for f in matched if Path(f).is_file()]
         if not existing:
+            folders = [f for f in matched if Path(f).is_dir()]
+            if folders:
+                raise SourceError(
+                    f"source '{source.name}': {folders[0]} is a folder, not a file; give a file "
+                    f"or a glob of files (e.g. '{folders[0].rstrip('/')}/*.csv')"
+                )
             raise SourceError(f"source '{source.name}': no file found at {pattern}")
         files.extend(existing)
     return files
+
+
+def _check_text(source: Any, file: str) -> int:
+    """Read a text file (CSV or JSON Lines, gzip or not) through: the gzip stream must be
+    whole and every byte UTF-8. Returns the file's size in bytes after decompression; raises
+    SourceError naming the file and the line."""
+    name = source.name
+    line = 1
+    size = 0
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    try:
+        opener = gzip.open if file.endswith(".gz") else open
+        with opener(file, "rb") as fh:
+            while chunk := fh.read1(_CHUNK):
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as e:
+                    at = line + chunk[: max(e.start, 0)].count(b"\n")
+                    bad = chunk[e.start : e.start + 1].hex() if e.start >= 0 else "?"
+                    raise SourceError(
+                        f"source '{name}' file {file} line {at}: byte 0x{bad} is not UTF-8 "
+                        "(the file must be UTF-8 text; re-encode it, e.g. with iconv)"
+                    ) from None
+                line += chunk.count(b"\n")
+                size += len(chunk)
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                raise SourceError(
+                    f"source '{name}' file {file} line {line}: the file ends inside a UTF-8 "
+                    "character (cut short?)"
+                ) from None
+    except EOFError:
+        raise SourceError(
+            f"source '{name}' file {file}: the gzip stream ends early, after line {line} "
+            "(the file is truncated: copy or download it again)"
+        ) from None
+    except (gzip.BadGzipFile, zlib.error) as e:
+        raise SourceError(f"source '{name}' file {file}: not a valid gzip file ({e})") from None
+    except OSError as e:
+        raise SourceError(f"source '{name}': cannot read {file}: {e}") from None
+    return size
+
+
+def _rejected_lines(con: duckdb.DuckDBPyConnection, source: Any, file: str) -> list[list[Any]]:
+    """Lines of a CSV file the staging reader skips (wrong number of columns): [file, line,
+    error, text] each, from DuckDB's reject table with the same reader options."""
+    # one file at a time: the reject table does not go with union_by_name
+    reader = raw_reader("csv", file).replace("union_by_name = true", "union_by_name = false")[: -len(")")]
+    reader += ", store_rejects = true, rejects_table = 'dh_rejects', rejects_scan = 'dh_scans')"
+    try:
+        con.sql(f"select count(*) from {reader}").fetchall()
+        found = con.sql(
+            "select distinct line, error_type, csv_line from dh_rejects order by line"
+        ).fetchall()
+    except duckdb.Error as e:
+        raise SourceError(f"source '{source.name}' file {file}: cannot read it as CSV: {e}") from None
+    finally:
+        con.execute("drop table if exists dh_rejects; drop table if exists dh_scans")
+    lines: dict[int, list[Any]] = {}
+    for number, error, text in found:
+        lines.setdefault(int(number), [file, int(number), str(error).lower(), text or ""])
+    return list(lines.values())
 
 
 def _tabular_columns(con: duckdb.DuckDBPyConnection, fmt: str, file: str) -> list[str]:
@@ -68,6 +148,22 @@ def _check_tabular(config: Config, source: Any, check: SourceCheck) -> None:
     con = duckdb.connect()
     required = source.mapped_columns()
     for file in check.files:
+        if fmt == "csv":
+            if _check_text(source, file) == 0:
+                raise SourceError(f"source '{source.name}': {file}: file is empty (no header, no rows)")
+            rejected = _rejected_lines(con, source, file)
+            if len(rejected) > MAX_REJECTED_LINES:
+                first = ", ".join(f"line {r[1]} ({r[2]})" for r in rejected[:5])
+                raise SourceError(
+                    f"source '{source.name}' file {file}: {len(rejected):,} malformed lines "
+                    f"(wrong number of columns), e.g. {first}; is the delimiter or quoting right?"
+                )
+            if rejected:
+                first = ", ".join(f"line {r[1]} ({r[2]})" for r in rejected[:5])
+                check.notes.append(
+                    f"{len(rejected)} malformed line(s) of {Path(file).name} will be quarantined: {first}"
+                )
+                check.rejected += rejected
         present = _tabular_columns(con, fmt, file)
         check.columns = present
         missing = {role: col for role, col in required.items() if col not in present}
@@ -117,23 +213,27 @@ _UNIT_RANGE = {"s": (1e8, 1e11), "ms": (1e11, 1e14), "us": (1e14, 1e17)}
 def _check_reviews(source: AmazonReviewsSource, check: SourceCheck) -> None:
     cols = source.columns
     for file in check.files:
+        _check_text(source, file)
         valid: list[dict] = []
+        malformed: list[int] = []
         n_lines = 0
         try:
             with _open_text(file) as fh:
-                for line in fh:
+                for number, line in enumerate(fh, start=1):
                     if not line.strip():
                         continue
                     n_lines += 1
                     try:
                         rec = json.loads(line)
                     except ValueError:
-                        continue
+                        rec = None
                     if isinstance(rec, dict):
                         valid.append(rec)
+                    else:
+                        malformed.append(number)
                     if n_lines >= SAMPLE_LINES:
                         break
-        except OSError as e:
+        except (OSError, EOFError, zlib.error) as e:
             raise SourceError(f"source '{source.name}': cannot read {file}: {e}") from None
         if n_lines == 0:
             check.notes.append(f"{file} is empty")
@@ -143,10 +243,11 @@ def _check_reviews(source: AmazonReviewsSource, check: SourceCheck) -> None:
                 f"source '{source.name}' file {file}: none of the first {n_lines} lines is a "
                 "JSON object; is it JSON Lines (one record per line)?"
             )
-        if len(valid) < n_lines:
+        if malformed:
+            shown = ", ".join(str(n) for n in malformed[:5])
             check.notes.append(
-                f"{n_lines - len(valid)} of the first {n_lines} lines of {Path(file).name} "
-                "are malformed (they will be quarantined)"
+                f"{len(malformed)} of the first {n_lines} lines of {Path(file).name} "
+                f"are malformed (they will be quarantined): line {shown}"
             )
         keys = set().union(*(r.keys() for r in valid))
         check.columns = sorted(keys)

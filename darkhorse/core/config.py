@@ -199,6 +199,12 @@ class _SourceBase(_Strict):
         ):
             if first.endswith(suffix):
                 return fmt
+        given = self.paths()[0]
+        if given.endswith("/") or Path(given).is_dir():
+            raise ValueError(
+                f"source '{self.name}': {given!r} is a folder, not a file; give a file or a "
+                f"glob of files (e.g. '{given.rstrip('/')}/*.csv')"
+            )
         raise ValueError(
             f"source '{self.name}': cannot tell the format of {first!r}; set format: "
             "parquet, csv or jsonl"
@@ -325,6 +331,32 @@ class GateConfig(_Strict):
 
     max_row_count_change: float = Field(
         0.5, gt=0, description="Largest relative change of a mart's rows against the last publish."
+    )
+    max_source_row_drop: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="Largest relative fall of a source's kept rows against the last publish "
+        "(a file cut short); growth is never refused.",
+    )
+    max_vanished_items: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Largest share of the last publish's items that may be missing from the "
+        "new panel (they also leave the online store).",
+    )
+    max_weeks_lost: int = Field(
+        0, ge=0, description="Weeks the panel may lose at its start or end against the last publish."
+    )
+    max_quarantined_share: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="Largest share of a source's rows set aside for a bad value (missing, "
+        "unparseable, NaN, infinite, out of range, malformed line); duplicates and configured "
+        "non-product codes do not count. Above it the build is refused, below it published "
+        "with the rows quarantined.",
     )
     label_prevalence_tolerance: float = Field(
         0.02,

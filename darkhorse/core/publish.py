@@ -5,6 +5,11 @@ passed the gate is published: it moves to `data/published/<run_id>/` (a rename o
 file system) with a `manifest.json`, and the published marts path (`paths.marts`, by default
 `data/marts`) is a symlink switched to it with one atomic `rename(2)`. Readers (Feast, the
 trainers, the service) never see a half-written panel: they see the old snapshot or the new one.
+
+dbt also leaves views in the DuckDB file over the Parquet marts it wrote into the candidate;
+after the switch they are pointed at the published marts path (`repoint_relations`), so the
+warehouse's `item_weeks`, `item_week_labels`, ... read the published snapshot, not a folder
+that no longer exists.
 """
 
 from __future__ import annotations
@@ -13,9 +18,12 @@ import hashlib
 import json
 import os
 import shutil
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import duckdb
 
 from darkhorse.core.config import Config
 from darkhorse.core.errors import DarkHorseError
@@ -104,8 +112,37 @@ def publish(config: Config, candidate: Path, run_id: str, manifest: dict[str, An
         tmp.unlink()
     os.symlink(os.path.relpath(target, link.parent), tmp, target_is_directory=True)
     os.replace(tmp, link)  # the switch: readers see the old snapshot or the new one
+    repoint_relations(config, candidate)
     prune(config)
     return target
+
+
+def repoint_relations(config: Config, candidate: Path) -> list[str]:
+    """Point the DuckDB file's views over `candidate`'s Parquet files at the published marts
+    path (the link, so they follow every later publish); return the views changed.
+
+    The caller holds the build lock: nothing else writes the file. A missing DuckDB file
+    (marts published from elsewhere) changes nothing.
+    """
+    database = config.duckdb_path
+    if not database.is_file():
+        return []
+    old = str(candidate).rstrip("/") + "/"
+    new = str(config.marts_dir).rstrip("/") + "/"
+    changed = []
+    with closing(duckdb.connect(str(database))) as con:
+        views = con.execute(
+            "select schema_name, view_name, sql from duckdb_views() "
+            "where not internal and contains(sql, ?)",
+            [old],
+        ).fetchall()
+        for schema, name, sql in views:
+            head = "CREATE VIEW "
+            if not sql.startswith(head):
+                continue
+            con.execute("CREATE OR REPLACE VIEW " + sql[len(head) :].replace(old, new))
+            changed.append(f"{schema}.{name}")
+    return changed
 
 
 def prune(config: Config, keep: int = KEEP_SNAPSHOTS) -> None:

@@ -40,7 +40,10 @@ def raw_reader(fmt: str, files: str | Path | list[str] | list[Path], *, name: An
     if fmt == "parquet":
         return f"read_parquet({listed}, filename = true, union_by_name = true)"
     if fmt == "csv":
-        return f"read_csv({listed}, header = true, all_varchar = true, filename = true, union_by_name = true)"
+        return (
+            f"read_csv({listed}, header = true, all_varchar = true, filename = true, union_by_name = true, "
+            "ignore_errors = true)"
+        )
     if fmt == "jsonl":
         return (
             f"read_csv({listed}, columns = {{'json_line': 'VARCHAR'}}, header = false, "

@@ -2,6 +2,8 @@
     A DuckDB table function reading a raw source in place (files are never modified).
     - parquet: typed columns, union by name over several files;
     - csv: every column as text, so that casts in staging can set unparseable values aside;
+      a line with too many or too few columns is skipped here and quarantined with its line
+      number (macro `rejected_lines`);
     - jsonl: one text column `json_line` per line (gzip detected from the extension), so a
       malformed line becomes a quarantined row instead of failing or vanishing.
     Every reader adds `filename`.
@@ -22,7 +24,8 @@
     {%- if fmt == 'parquet' -%}
         read_parquet({{ files }}, filename = true, union_by_name = true)
     {%- elif fmt == 'csv' -%}
-        read_csv({{ files }}, header = true, all_varchar = true, filename = true, union_by_name = true)
+        read_csv({{ files }}, header = true, all_varchar = true, filename = true, union_by_name = true,
+                 ignore_errors = true)
     {%- elif fmt == 'jsonl' -%}
         read_csv({{ files }}, columns = {'json_line': 'VARCHAR'}, header = false, delim = chr(31),
                  quote = '', escape = '', auto_detect = false, filename = true,

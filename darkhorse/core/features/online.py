@@ -11,7 +11,12 @@ import pandas as pd
 
 from darkhorse.core.config import Config
 from darkhorse.core.features.columns import column_array, service_info
-from darkhorse.core.features.store import ENTITY_KEY, SERVING_SERVICE, feature_store
+from darkhorse.core.features.store import (
+    ENTITY_KEY,
+    SERVING_SERVICE,
+    FeatureStoreError,
+    feature_store,
+)
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -104,3 +109,58 @@ def online_features(
     )
     unknown = [i for i in unique if not found[i]]
     return OnlineFeatures(features, unknown, staleness)
+
+
+def forget_items(config: Config, item_ids: Iterable[str], *, store: FeatureStore | None = None) -> int:
+    """Remove `item_ids` from the online store (every item feature view): items that left the
+    published panel must not go on being served with their last features. Materializing only
+    writes rows, it never removes one. Returns the rows (sqlite) or keys (Redis) removed.
+
+    The sqlite and Redis stores (the two DarkHorse configures) are handled; any other raises
+    FeatureStoreError rather than leaving the items in place silently.
+    """
+    from feast.infra.key_encoding_utils import serialize_entity_key
+    from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
+    from feast.protos.feast.types.Value_pb2 import Value as ValueProto
+
+    items = list(dict.fromkeys(str(i) for i in item_ids))
+    if not items:
+        return 0
+    store = store or feature_store(config)
+    repo = store.config
+    version = repo.entity_key_serialization_version
+    keys = [
+        EntityKeyProto(join_keys=[ENTITY_KEY], entity_values=[ValueProto(string_val=i)]) for i in items
+    ]
+    kind = repo.online_store.type
+    if kind == "sqlite":
+        import sqlite3
+
+        from feast.infra.online_stores.sqlite import SqliteOnlineStore, _table_id
+
+        path = SqliteOnlineStore._get_db_path(repo)
+        views = [v for v in store.list_feature_views() if list(v.join_keys) == [ENTITY_KEY]]
+        serialized = [serialize_entity_key(k, entity_key_serialization_version=version) for k in keys]
+        removed = 0
+        with sqlite3.connect(path) as con:
+            tables = {r[0] for r in con.execute("select name from sqlite_master where type = 'table'")}
+            for view in views:
+                table = _table_id(repo.project, view, repo.registry.enable_online_feature_view_versioning)
+                if table not in tables:
+                    continue
+                for start in range(0, len(serialized), 500):
+                    part = serialized[start : start + 500]
+                    cur = con.execute(
+                        f'delete from "{table}" where entity_key in ({",".join("?" * len(part))})', part
+                    )
+                    removed += cur.rowcount
+        return removed
+    if kind == "redis":
+        from feast.infra.online_stores.helpers import _redis_key
+
+        client = store._get_provider().online_store._get_client(repo.online_store)
+        return int(client.delete(*[_redis_key(repo.project, k, entity_key_serialization_version=version) for k in keys]))
+    raise FeatureStoreError(
+        f"online store {kind!r}: cannot remove the {len(items)} item(s) that left the panel "
+        f"(e.g. {items[:3]}); use sqlite or redis"
+    )

@@ -25,8 +25,10 @@ checked as (
         quantity < 0 as is_return,
         {%- endif %}
         case
-            {{ tabular_row_reasons() }}
+            {{ tabular_row_reasons(max_abs_quantity=1000000) }}
             when quantity = 0 then 'zero_quantity'
+            {#- a zero or negative price is kept and flagged (is_price_invalid); one that is not a number is not #}
+            {{ number_reasons('unit_price', 'unit_price_raw', 'unit_price', required=false) }}
             when {{ glob_any('item_id', src.get('non_product_codes', [])) }} then 'non_product_code'
         end as row_reason,
     from lines
@@ -65,9 +67,14 @@ final as (
         case when unit_price > 0 then abs(quantity) * unit_price else 0 end as revenue,
         coalesce(unit_price <= 0, true) as is_price_invalid,
         quarantine_reason,
-        raw_record,
+        -- text, as every source's: a JSON-typed column would make the union parse every
+        -- source's raw lines as JSON, the malformed ones included
+        cast(raw_record as varchar) as raw_record,
     from classified
 
 )
 
 select * from final
+union all by name
+-- lines of a CSV file its reader skipped (wrong number of columns), with their line numbers
+select * from ({{ rejected_lines('order_lines') }})

@@ -27,9 +27,9 @@ checked as (
             when event_ts is null then 'unparseable_timestamp'
             when {{ outside_valid_window('event_ts') }} then 'timestamp_out_of_range'
             when requests is null then 'unparseable_count'
-            when requests < 0 then 'negative_count'
+            {{ number_reasons('count', none, 'requests', required=false, low=0, below_reason='negative_count') }}
             when work_units is null then 'unparseable_work'
-            when work_units < 0 then 'negative_work'
+            {{ number_reasons('work', none, 'work_units', required=false, low=0, below_reason='negative_work') }}
         end as row_reason,
         cast(json_object('series_id', series_id, 'timestamp', timestamp_raw) as varchar) as raw_record,
     from requests
@@ -73,3 +73,6 @@ final as (
 )
 
 select * from final
+union all by name
+-- lines of a CSV file its reader skipped (wrong number of columns), with their line numbers
+select * exclude (source_kind) from ({{ rejected_lines('request_log') }})

@@ -17,10 +17,13 @@ checked as (
         case
             when not is_valid_json then 'malformed_json'
             when item_id is null then 'missing_item_id'
-            when timestamp_raw is null then 'missing_timestamp'
-            when event_ts is null and try_cast(timestamp_raw as double) is null then 'unparseable_timestamp'
+            -- numbers by the common policy (number_reasons): missing, unparseable, NaN,
+            -- infinite, out of range; an epoch too large for a timestamp (1e300) is out of range
+            {{ number_reasons('timestamp', 'timestamp_raw', 'try_cast(timestamp_raw as double)') }}
             when event_ts is null or {{ outside_valid_window('event_ts') }} then 'timestamp_out_of_range'
-            when rating_raw is not null and (rating is null or rating < 1 or rating > 5) then 'rating_out_of_range'
+            {{ number_reasons('rating', 'rating_raw', 'rating', required=false, low=1, high=5) }}
+            {{ number_reasons('helpful_votes', 'helpful_votes_raw', 'try_cast(helpful_votes_raw as double)',
+                              required=false, low=0, below_reason='negative_helpful_votes') }}
         end as row_reason,
     from reviews
 

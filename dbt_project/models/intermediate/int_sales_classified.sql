@@ -20,6 +20,8 @@ checked as (
         case
             {{ tabular_row_reasons() }}
             when quantity < 0 then 'negative_quantity'
+            {#- the price has no raw text here: an unparseable price is a missing one (kept) #}
+            {{ number_reasons('unit_price', none, 'unit_price', required=false) }}
         end as row_reason,
     from sales
 
@@ -61,9 +63,14 @@ final as (
         case when unit_price > 0 then quantity * unit_price end as revenue,
         coalesce(unit_price <= 0, false) as is_price_invalid,
         quarantine_reason,
-        raw_record,
+        -- text, as every source's: a JSON-typed column would make the union parse every
+        -- source's raw lines as JSON, the malformed ones included
+        cast(raw_record as varchar) as raw_record,
     from classified
 
 )
 
 select * from final
+union all by name
+-- lines of a CSV file its reader skipped (wrong number of columns), with their line numbers
+select * from ({{ rejected_lines('sales') }})

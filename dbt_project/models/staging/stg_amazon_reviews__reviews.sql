@@ -59,6 +59,7 @@ renamed as (
         try_cast(fields[4] as double) as rating,
         fields[5] as title,
         nullif(trim(fields[6]), '') as customer_id,
+        fields[7] as helpful_votes_raw,
         try_cast(fields[7] as integer) as helpful_votes,
         try_cast(fields[8] as boolean) as is_verified,
         coalesce(n_images, 0) > 0 as has_images,
