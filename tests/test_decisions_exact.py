@@ -71,12 +71,16 @@ def test_items_take_their_own_strata_paths():
 
 
 def _replay_frame(with_history: bool) -> pd.DataFrame:
-    """Items a ~ U(0, 10), b ~ U(0, 20) at C1 (one week ahead), realized 6 and 10; optionally
-    an origin C0 one week earlier whose actuals were exactly the medians (levels 0.5)."""
-    rows = [("a", C1 + pd.Timedelta(weeks=1), C1, 6.0, 5.0, 1.0, 5.0, 9.0),
-            ("b", C1 + pd.Timedelta(weeks=1), C1, 10.0, 10.0, 2.0, 10.0, 18.0)]
-    if with_history:
-        rows += [("a", C1, C0, 5.0, 5.0, 1.0, 5.0, 9.0), ("b", C1, C0, 10.0, 10.0, 2.0, 10.0, 18.0)]
+    """Items a ~ U(0, 10), b ~ U(0, 20) each week at C1, realized 6, 6 and 10, 10; optionally
+    an origin two weeks earlier whose actuals were exactly the medians (levels 0.5, 0.5)."""
+    c0 = C1 - pd.Timedelta(weeks=2)
+    rows = []
+    for k in (1, 2):
+        rows += [("a", C1 + pd.Timedelta(weeks=k), C1, 6.0, 5.0, 1.0, 5.0, 9.0),
+                 ("b", C1 + pd.Timedelta(weeks=k), C1, 10.0, 10.0, 2.0, 10.0, 18.0)]
+        if with_history:
+            rows += [("a", c0 + pd.Timedelta(weeks=k), c0, 5.0, 5.0, 1.0, 5.0, 9.0),
+                     ("b", c0 + pd.Timedelta(weeks=k), c0, 10.0, 10.0, 2.0, 10.0, 18.0)]
     return _frame(rows)
 
 
@@ -107,14 +111,20 @@ def test_replay_costs_by_hand():
 
 
 def test_replay_paths_come_from_earlier_origins_only():
-    # at C0 both actuals sat exactly at their medians: every path is (0.5), so the period's
-    # distribution is the median; the newsvendor allocates it whatever the cost ratio
-    out = replay(_replay_frame(True), ["m"], [C1], periods=(1,), capacities=(1.2,), cost_ratios=(4.0,))
-    s = _scenario(out, method="paths", capacity=1.2, cost_ratio=4.0)
-    assert s["cost"] == pytest.approx(4.0 * 1.0, rel=1e-6)  # 5 and 10 allocated: a short by 1
-    # the level-by-level sum aims at the 80% quantiles 8 and 16 (capacity 19.2 holds 19.2/30)
-    t = _scenario(out, method="sum", capacity=1.2, cost_ratio=4.0)
-    assert t["cost"] == pytest.approx((6.4 - 6.0) + (12.8 - 10.0), rel=1e-6)
+    # two weeks from C1: realized totals a 12, b 20 (32 in all). At the origin two weeks
+    # earlier both actuals sat exactly at their medians: every path is (0.5, 0.5), so the
+    # period's distribution is the sum of the medians (10, 20); the newsvendor allocates it
+    out = replay(_replay_frame(True), ["m"], [C1], periods=(1, 2), capacities=(1.2,), cost_ratios=(4.0,))
+    assert {(s["period"], s["method"]) for s in out["scenarios"]} == {(1, "sum"), (2, "sum"), (2, "paths")}
+    s = _scenario(out, period=2, method="paths")
+    assert s["cost"] == pytest.approx(4.0 * 2.0, rel=1e-6)  # a short by 2, b exact
+    # the level-by-level sum: a ~ U(0, 20), b ~ U(0, 40); the 80% quantiles 16 + 32 exceed the
+    # capacity 38.4, so both sit at level 38.4 / 60: 12.8 and 25.6, both over by 0.8 and 5.6
+    t = _scenario(out, period=2, method="sum")
+    assert t["cost"] == pytest.approx(0.8 + 5.6, rel=1e-6)
+    # without an earlier origin there is nothing to draw paths from
+    alone = replay(_replay_frame(False), ["m"], [C1], periods=(2,), capacities=(1.2,), cost_ratios=(4.0,))
+    assert {s["method"] for s in alone["scenarios"]} == {"sum"}
 
 
 def test_engine_uses_paths_for_periods_of_several_weeks():

@@ -14,7 +14,8 @@ The period's demand distribution comes two ways:
 * `sum`: the weekly quantiles added level by level (the weeks moving together perfectly);
 * `paths`: sample paths of the probability levels the actuals took at earlier origins
   (`training.periods`, only weeks closed before the cutoff), through this cutoff's weekly
-  quantile functions (`training.allocation.period_quantiles`).
+  quantile functions (`training.allocation.period_quantiles`); periods of two weeks or more
+  only (a one-week period is the forecast itself, as the service allocates it).
 
 `coverage` gives, per model, period and method, the share of realized period totals at or below
 the predicted quantile at the levels allocation uses (critical ratios 0.5, 0.8, 0.9 and the
@@ -40,7 +41,7 @@ COST_RATIOS = (1.0, 4.0, 9.0)
 COVERAGE_LEVELS = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.8, 0.9, 0.95, 0.99)
 INTERVALS = {"80": (0.1, 0.9), "98": (0.01, 0.99)}
 METHODS = ("sum", "paths")
-OUT_LEVELS = grid_levels(200)
+OUT_LEVELS = grid_levels(100)  # the served grid's default
 
 
 def _weekly(frame: pd.DataFrame, cols: list[str], period: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -94,7 +95,7 @@ def replay(
                 if not len(ids) or totals.sum() <= 0:
                     continue
                 for method in METHODS:
-                    if method == "paths" and not np.isfinite(bank.paths[:, :period]).all(axis=1).any():
+                    if method == "paths" and (period < 2 or not np.isfinite(bank.paths[:, :period]).all(axis=1).any()):
                         continue
                     demand = period_demand(weekly, levels, period, method, bank)
                     key = (model, period, method)

@@ -36,7 +36,7 @@ from darkhorse.core.schema import CUTOFF, DS, ID, WEEK, Y
 from training.allocation import Demand, period_quantiles
 
 _LEVEL = re.compile(r"-q(\d+)$")
-MAX_PATHS = 2000  # per stratum
+MAX_PATHS = 1000  # per stratum
 MAX_LEVEL = 3.0
 STRATA = (0.25, 1.0, 4.0, 16.0)
 MIN_STRATUM = 200
