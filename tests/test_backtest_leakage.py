@@ -1,96 +1,122 @@
 """No backtest window sees past its origin: poison the future, the window's output is unchanged.
 
-The history and labels are real (UCI Online Retail weekly). For a cutoff `c`, every value after
-`c` (units, covariates) and every label that was not yet known at `c` is replaced by absurd
-values; forecasts and hot-seller scores at `c` must be identical to the clean run, while the
-windows after `c` (which may see those weeks) change, proving the poison was there to be seen.
+The panel is real: the weekly-sales example (40 SKUs) built by dbt into a temp data folder,
+gated and published, and read back through Feast (`load_history`): the hot-seller labels are
+dbt's (top 5% with eligibility, exact ceil count), the covariates Feast's point-in-time features.
+
+For an evaluation origin `c` (the first of two, so a later evaluation window follows it), every
+value after `c` (units and every covariate) and every label not yet known at `c` is replaced by
+absurd values. At `c`, the forecasts of every member, the blend's calibrated intervals, the
+blend weights and the hot-seller scores must be identical to the clean run; the window after it
+(which may see those weeks) changes, proving the poison was there to be seen. The same holds
+for the first (warm-up) origin.
 """
 
 from __future__ import annotations
+
+import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
+from darkhorse.app.build import build
 from darkhorse.core.config import load_config
 from training.backtest import plan_cutoffs, run_backtest
-from training.history import History
+from training.history import History, load_history
 
-from .conftest import write_config
-from .retail_frames import RETAIL, weekly_retail
+from .conftest import REPO, write_config
 
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+
+CSV = REPO / "examples" / "weekly_sales" / "weekly_sales.csv"
 H = 6
+N_SKUS = 40
 
 
-def _history(frame: pd.DataFrame) -> History:
-    f = frame.copy()
-    f["customers"] = (f["y"] / 3).round()  # a covariate, derived from the same week
-    g = f.groupby("unique_id")["y"]
-    past = g.transform(lambda v: v.rolling(4, min_periods=1).mean())
-    future = g.transform(lambda v: v[::-1].rolling(H, min_periods=H).mean()[::-1].shift(-1))
-    growth = future / np.maximum(past, 1.0)
-    labels = pd.DataFrame({"unique_id": f["unique_id"], "ds": f["ds"], "growth_score": growth})
-    labels = labels[labels["growth_score"].notna()].copy()
-    cut = labels.groupby("ds")["growth_score"].transform(lambda s: s.quantile(0.9))
-    labels["label"] = (labels["growth_score"] > cut).astype(float)
-    labels["label_available_at"] = (labels["ds"] + pd.Timedelta(weeks=H + 1)).dt.tz_localize("UTC")
-    return History(frame=f, labels=labels.reset_index(drop=True), covariates=["customers"], snapshot="t",
-                   data_snapshot="t", first_week=f["ds"].min(), last_week=f["ds"].max())
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("leak")
+    sales = pd.read_csv(CSV)
+    keep = sorted(sales["sku"].unique())[:N_SKUS]
+    sales[sales["sku"].isin(keep)].to_csv(tmp / "weekly_sales.csv", index=False)
+    src = {"name": "weekly_sales", "kind": "sales", "path": str(tmp / "weekly_sales.csv"), "granularity": "weekly",
+           "columns": {"item_id": "sku", "date": "week_ending", "quantity": "units_sold"}, "date_format": "%Y-%m-%d"}
+    write_config(tmp, [src], {"horizon_weeks": H})
+    doc = yaml.safe_load((tmp / "darkhorse.yaml").read_text())
+    doc["backtest"] = {"n_windows": 2, "step_weeks": 4, "warmup_windows": 1, "min_train_weeks": 8}
+    doc["forecast"] = {"models": [
+        {"model": "naive"}, {"model": "statquant"},
+        {"model": "xgboost", "params": {"n_estimators": 15, "max_depth": 3, "max_train_rows": 4000, "device": "cpu"}},
+    ]}
+    doc["hot_sellers"] = {"classifier": {"n_estimators": 15, "max_depth": 3, "device": "cpu"}}
+    (tmp / "darkhorse.yaml").write_text(yaml.safe_dump(doc))
+    cfg = load_config(tmp / "darkhorse.yaml")
+    build(cfg, features=True, progress=lambda *a, **k: None)
+    clean_h = load_history(cfg)
+    clean = run_backtest(cfg, history=clean_h, show_progress=False)
+    yield cfg, clean_h, clean
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _poison(h: History, cutoff: pd.Timestamp) -> History:
     f = h.frame.copy()
     after = f["ds"] > cutoff
     f.loc[after, "y"] = 1e7
-    f.loc[after, "customers"] = 1e6
+    for c in h.covariates:
+        f.loc[after, c] = 1e6
     lab = h.labels.copy()
-    unknown = lab["label_available_at"] > pd.Timestamp(cutoff + pd.Timedelta(weeks=1), tz="UTC")
+    closed = pd.Timestamp(cutoff + pd.Timedelta(weeks=1), tz="UTC")
+    unknown = pd.to_datetime(lab["label_available_at"], utc=True) > closed
     lab.loc[unknown, "label"] = 1.0 - lab.loc[unknown, "label"]
     lab.loc[unknown, "growth_score"] = 1e9
     return History(frame=f, labels=lab, covariates=h.covariates, snapshot="p", data_snapshot="p",
-                   first_week=h.first_week, last_week=h.last_week)
-
-
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("leak")
-    cfg = write_config(tmp, [{"name": "r", "kind": "order_lines", "path": str(RETAIL)}], {"horizon_weeks": H})
-    doc = yaml.safe_load((tmp / "darkhorse.yaml").read_text())
-    doc["backtest"] = {"n_windows": 2, "step_weeks": 4, "warmup_windows": 1}
-    doc["forecast"] = {"models": [
-        {"model": "naive"}, {"model": "statquant"},
-        {"model": "xgboost", "params": {"n_estimators": 15, "max_depth": 3, "max_train_rows": 4000}},
-    ]}
-    doc["hot_sellers"] = {"classifier": {"n_estimators": 15, "max_depth": 3}}
-    (tmp / "darkhorse.yaml").write_text(yaml.safe_dump(doc))
-    cfg = load_config(tmp / "darkhorse.yaml")
-    clean_h = _history(weekly_retail(60))
-    clean = run_backtest(cfg, history=clean_h, show_progress=False)
-    return cfg, clean_h, clean
+                   first_week=h.first_week, last_week=h.last_week, known_future=h.known_future)
 
 
 def _window(result, cutoff):
     fc = result.forecasts[result.forecasts["cutoff"] == cutoff].drop(columns="y").reset_index(drop=True)
     hs = result.hot_sellers[result.hot_sellers["cutoff"] == cutoff].drop(columns="label").reset_index(drop=True)
-    return fc, hs
+    bw = result.blend_weights[result.blend_weights["cutoff"] == cutoff].reset_index(drop=True)
+    return fc, hs, bw
 
 
-def test_poisoned_future_does_not_reach_any_window(setup):
+def test_the_panel_is_dbts(setup):
+    cfg, clean_h, _ = setup
+    # dbt's labels (0/1 with some hot sellers), Feast's covariates, the 40 SKUs
+    lab = clean_h.labels
+    assert set(lab["label"].unique()) <= {0.0, 1.0} and lab["label"].sum() > 0
+    assert len(clean_h.covariates) > 0 and clean_h.frame["unique_id"].nunique() == N_SKUS
+    roles = [r for _, r in plan_cutoffs(clean_h, cfg, H)]
+    assert roles == ["warmup", "eval", "eval"]
+
+
+@pytest.mark.parametrize("which", ["first_eval", "warmup"])
+def test_poisoned_future_does_not_reach_the_window(setup, which):
     cfg, clean_h, clean = setup
-    cutoffs = [c for c, _ in plan_cutoffs(clean_h, cfg, H)]
-    first = cutoffs[0]
-    poisoned = run_backtest(cfg, history=_poison(clean_h, first), show_progress=False)
-    fc_clean, hs_clean = _window(clean, first)
-    fc_poison, hs_poison = _window(poisoned, first)
+    plan = plan_cutoffs(clean_h, cfg, H)
+    cutoffs = [c for c, _ in plan]
+    origin = cutoffs[1] if which == "first_eval" else cutoffs[0]
+    assert dict(plan)[origin] == ("eval" if which == "first_eval" else "warmup")
+    poisoned = run_backtest(cfg, history=_poison(clean_h, origin), show_progress=False)
+    fc_clean, hs_clean, bw_clean = _window(clean, origin)
+    fc_poison, hs_poison, bw_poison = _window(poisoned, origin)
+    # every member, the blend and its calibrated quantiles
+    assert {"naive", "statquant", "xgboost", "blend", "blend-q10", "blend-q90"} <= set(fc_clean.columns)
     pd.testing.assert_frame_equal(fc_clean, fc_poison)
+    pd.testing.assert_frame_equal(bw_clean, bw_poison)
     pd.testing.assert_frame_equal(hs_clean, hs_poison)
     assert set(hs_clean["model"]) >= {"momentum", "forecast_growth", "classifier", "final"}
-    # the later windows could see the poison, and do
-    later = cutoffs[-1]
-    fc_later_clean, _ = _window(clean, later)
-    fc_later_poison, _ = _window(poisoned, later)
+    # the window after it could see the poison, and does: forecasts, weights and intervals
+    later = cutoffs[cutoffs.index(origin) + 1]
+    fc_later_clean, _, bw_later_clean = _window(clean, later)
+    fc_later_poison, _, bw_later_poison = _window(poisoned, later)
     assert fc_later_poison["naive"].max() >= 1e6 > fc_later_clean["naive"].max()
+    width = lambda fc: (fc["blend-q90"] - fc["blend-q10"]).mean()  # noqa: E731
+    assert width(fc_later_poison) > 10 * width(fc_later_clean)
+    if which == "first_eval":  # the next evaluation window's weights learn from poisoned weeks
+        assert not np.allclose(bw_later_clean["weight"].to_numpy(), bw_later_poison["weight"].to_numpy())
 
 
 def test_every_training_frame_ends_at_its_cutoff(setup, monkeypatch):
