@@ -68,3 +68,71 @@ def test_missing_file_is_named(tmp_path):
     cfg = write_config(tmp_path, [{"name": "s", "kind": "sales", "path": str(tmp_path / "none*.csv")}])
     with pytest.raises(SourceError, match=r"source 's': no file found"):
         preflight(cfg)
+
+
+SALES = {"name": "s", "kind": "sales", "columns": {"item_id": "sku", "date": "day", "quantity": "qty"}}
+
+
+def _sales(tmp_path, text: bytes, name: str = "sales.csv"):
+    f = tmp_path / name
+    f.write_bytes(text)
+    return write_config(tmp_path, [{**SALES, "path": str(f)}]), f
+
+
+def _rows(n: int) -> list[bytes]:
+    return [b"day,sku,qty"] + [f"2024-01-{1 + i % 28:02d},S{i % 5},{i % 4}".encode() for i in range(n)]
+
+
+def test_a_truncated_gzip_names_the_file_not_aborted(tmp_path):
+    f = tmp_path / "r.jsonl.gz"
+    _reviews(f, [1_700_000_000_000 + i for i in range(5000)])
+    data = f.read_bytes()
+    f.write_bytes(data[: len(data) // 2])
+    cfg = write_config(tmp_path, [{"name": "rev", "kind": "amazon_reviews", "path": str(f)}])
+    with pytest.raises(SourceError, match=r"r\.jsonl\.gz: the gzip stream ends early.*truncated"):
+        preflight(cfg)
+
+
+def test_a_byte_that_is_not_utf8_names_file_and_line(tmp_path):
+    f = tmp_path / "r.jsonl"
+    lines = [json.dumps({"parent_asin": "P", "timestamp": 1_700_000_000_000, "title": "fine"}) for _ in range(150)]
+    body = "\n".join(lines).encode().split(b"\n")
+    body[100] = body[100].replace(b"fine", b"fin\xe9")
+    f.write_bytes(b"\n".join(body) + b"\n")
+    cfg = write_config(tmp_path, [{"name": "rev", "kind": "amazon_reviews", "path": str(f)}])
+    with pytest.raises(SourceError, match=r"r\.jsonl line 101: byte 0xe9 is not UTF-8"):
+        preflight(cfg)
+    cfg, _ = _sales(tmp_path, b"\n".join([*_rows(30)[:20], b"2024-01-02,S\xff,3", *_rows(30)[20:]]) + b"\n")
+    with pytest.raises(SourceError, match=r"sales\.csv line 21: byte 0xff is not UTF-8"):
+        preflight(cfg)
+
+
+def test_an_empty_csv_is_named_as_empty(tmp_path):
+    cfg, f = _sales(tmp_path, b"")
+    with pytest.raises(SourceError, match=rf"{f}: file is empty"):
+        preflight(cfg)
+
+
+def test_a_folder_as_the_path_is_named(tmp_path):
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    with pytest.raises(ValueError, match=r"exports' is a folder, not a file"):
+        write_config(tmp_path, [{**SALES, "path": str(folder)}])
+    cfg = write_config(tmp_path, [{**SALES, "path": str(tmp_path / "e*"), "format": "csv"}])
+    with pytest.raises(SourceError, match=r"exports is a folder, not a file"):
+        preflight(cfg)
+
+
+def test_malformed_csv_lines_are_listed_with_line_numbers_not_missing_columns(tmp_path):
+    rows = _rows(300)
+    rows[2] = b"2024-01-05,S1,3,9,9"  # line 3: too many columns, inside the sniffer's sample
+    rows[5] = b"2024-01-05"  # line 6: too few
+    cfg, f = _sales(tmp_path, b"\n".join(rows) + b"\n")
+    (check,) = preflight(cfg)
+    assert check.columns == ["day", "sku", "qty"]
+    assert [(r[1], r[2], r[3]) for r in check.rejected] == [
+        (3, "too many columns", "2024-01-05,S1,3,9,9"),
+        (6, "missing columns", "2024-01-05"),
+    ]
+    assert all(r[0] == str(f) for r in check.rejected)
+    assert any("line 3 (too many columns)" in n for n in check.notes)

@@ -75,3 +75,27 @@ def test_relative_marts_path_stays_the_link_across_publishes(tmp_path):
     pub.publish(cfg, _candidate(cfg, "r2", "two"), "r2", {})
     assert pub.current_snapshot(cfg).name == "r2"
     assert (cfg.marts_dir / "item_weeks.parquet").read_text() == "two"
+
+
+def test_the_warehouse_views_over_the_marts_follow_the_publish(cfg):
+    """dbt leaves views in the DuckDB file over the candidate's Parquet files; after the publish
+    renames the candidate they read the published marts (not "No files found")."""
+    import duckdb
+
+    d = pub.candidate_dir(cfg, "r1")
+    d.mkdir(parents=True)
+    cfg.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(cfg.duckdb_path))
+    con.execute(f"copy (select range as n from range(5)) to '{d}/item_weeks.parquet' (format parquet)")
+    con.execute(f"create view item_weeks as select * from read_parquet('{d}/item_weeks.parquet')")
+    con.execute("create view other as select 1 as one")
+    con.close()
+    pub.publish(cfg, d, "r1", {"row_counts": {"item_weeks": 5}})
+    con = duckdb.connect(str(cfg.duckdb_path), read_only=True)
+    try:
+        assert con.sql("select count(*) from item_weeks").fetchall() == [(5,)]
+        sql = con.sql("select sql from duckdb_views() where view_name = 'item_weeks'").fetchall()[0][0]
+        assert str(cfg.marts_dir) in sql and str(d) not in sql
+        assert con.sql("select * from other").fetchall() == [(1,)]
+    finally:
+        con.close()
