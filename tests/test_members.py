@@ -80,3 +80,13 @@ def test_seasonal_stats_fall_back_without_two_seasons():
     one = short[short["unique_id"] == "i00"].head(5)  # too short for any fit: the fallback
     m = create("autoets").fit(pd.concat([short, one.assign(unique_id="tiny")]), horizon=4)
     assert m.fit_info_["n_fallback"] == 1
+
+
+def test_theta_fits_only_its_latest_weeks():
+    # an old regime far from the latest weeks: with max_weeks the level is read from those weeks only
+    ds = pd.date_range("2010-01-04", periods=400, freq="7D")
+    y = np.r_[np.full(300, 1000.0), np.full(100, 10.0)] + np.random.default_rng(1).normal(0, 1, 400)
+    df = pd.DataFrame({"unique_id": "s", "ds": ds, "y": y})
+    recent = create("theta", max_weeks=60).fit(df, horizon=4).predict(h=4)
+    assert recent["theta"].between(5, 15).all()
+    assert (recent["theta-q90"] - recent["theta-q10"]).max() < 20

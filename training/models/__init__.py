@@ -25,6 +25,7 @@ _REGISTRY: dict[str, str] = {
     "autots": "training.models.autots_model:AutoTSForecaster",
     "autoets": "training.models.stats:AutoETSForecaster",
     "autotheta": "training.models.stats:AutoThetaForecaster",
+    "theta": "training.models.stats:ThetaForecaster",
     "mstl": "training.models.stats:MSTLForecaster",
     "croston_sba": "training.models.stats:CrostonSBAForecaster",
     "tsb": "training.models.stats:TSBForecaster",
