@@ -7,7 +7,6 @@
 -#}
 {%- set g = var('graph') -%}
 {%- set reviews = raw_source('amazon_reviews') or {} -%}
-{%- set title_key = (reviews.get('columns', {}).get('title') or 'title') | replace("'", "''") -%}
 {%- set body_key = g['review_text_key'] | replace("'", "''") -%}
 
 with
@@ -20,19 +19,32 @@ events as (
 
 pieces as (
 
+    -- order lines: the description of every kept sale
     select
         item_id,
         week_start,
         event_ts,
-        case
-            when source_kind = 'amazon_reviews' then nullif(trim(concat_ws(' ',
-                json_extract_string(raw_record, '$."{{ title_key }}"'),
-                json_extract_string(raw_record, '$."{{ body_key }}"'))), '')
-            else description
-        end as piece,
+        description as piece,
     from events
     where quarantine_reason is null
-        and event_type in ('sale', 'review')
+        and event_type = 'sale'
+    {%- if reviews %}
+
+    union all
+
+    -- reviews: title and body from the staged record (the classified events keep the raw
+    -- record of set-aside rows only); rows the panel sets aside have no item or time
+    select
+        item_id,
+        {{ week_start('event_ts') }} as week_start,
+        event_ts,
+        nullif(trim(concat_ws(' ', title, json_extract_string(raw_record, '$."{{ body_key }}"'))), '') as piece,
+    from {{ ref('stg_amazon_reviews__reviews') }}
+    where is_valid_json
+        and item_id is not null
+        and event_ts is not null
+        and not {{ outside_valid_window('event_ts') }}
+    {%- endif %}
 
 ),
 
