@@ -3,8 +3,11 @@ weekly room, with the grain declared as data (`freq`, a pandas offset such as "5
 
 * `frame`: checks a long frame is regular at its grain; the grain's seasonal periods (a day,
   a week, in intervals);
-* `members`: the load forecasters (seasonal naive over a day or a week, MSTL with the daily
-  and weekly seasons) and their equal-weight quantile average;
+* `members`: the base class, seasonal naive over a day or a week, MSTL with the daily and
+  weekly seasons, and the registry (`create`);
+* `windows`, `gbm`, `lstm`: the global models over level-scaled windows (XGBoost with lags at
+  the seasonal periods, a stacked LSTM with quantile outputs);
+* `blend`: member weights learned on held-out windows, and the ensemble forecaster;
 * `replay`: rolling-origin forecasts for every interval of an evaluation window, each made at
   the interval's decision time (t - lead), the input of a replica plan.
 
@@ -12,15 +15,19 @@ Kept apart from `training.models` (whose protocol and backtest are weekly) until
 protocol takes a frequency.
 """
 
+from training.load.blend import LoadEnsemble, combine, learn_weights
 from training.load.frame import LoadFrameError, periods, validate_intervals
 from training.load.members import MEMBERS, LoadForecaster, create, quantile_average
 from training.load.replay import rolling_forecasts
 
 __all__ = [
     "MEMBERS",
+    "LoadEnsemble",
     "LoadForecaster",
     "LoadFrameError",
+    "combine",
     "create",
+    "learn_weights",
     "periods",
     "quantile_average",
     "rolling_forecasts",

@@ -16,12 +16,16 @@ quantiles sorted and clipped at 0 (a load is never negative).
   intervals, and in-sample errors, are too narrow: the seasons absorb part of the noise (a
   90% interval held about 70% of clean seasonal data). The replay reports how often the load
   lands above q95.
-* `quantile_average`: the equal-weight average of members' quantiles (each level averaged):
-  the ensemble, with no weights learned.
+* `quantile_average`: the equal-weight average of members' quantiles (each level averaged);
+  the load ensemble learns its weights instead (`training.load.blend`).
+* `xgboost` (`training.load.gbm`), `lstm` (`training.load.lstm`) and `ensemble`
+  (`training.load.blend`) are registered here and imported on first use.
 """
 
 from __future__ import annotations
 
+import copy
+import importlib
 import warnings
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
@@ -39,10 +43,17 @@ class LoadSettings(BaseModel):
 
 
 class LoadForecaster:
-    """Base class: validation and output shape; subclasses implement `_fit` and `_predict`."""
+    """Base class: validation and output shape; subclasses implement `_fit` and `_predict`.
+
+    `refresh(df)` points a fitted model at a newer history of its series (the streaming
+    buffer): global models (`conditional`) keep what they learned and only read the new
+    windows; the others are fitted again. `validation()` gives each series' last `horizon`
+    intervals as forecast by a fit that did not see them (the blend's held-out window).
+    """
 
     Settings: ClassVar[type[LoadSettings]] = LoadSettings
     name: ClassVar[str] = "load"
+    conditional: ClassVar[bool] = False
 
     def __init__(self, *, alias: str | None = None, **params: Any) -> None:
         try:
@@ -58,12 +69,67 @@ class LoadForecaster:
         data = validate_intervals(df, freq)
         self.freq_, self.horizon_ = freq, int(horizon)
         self.periods_ = periods(freq)
-        self.ids_ = pd.Index(data[ID].unique())
-        self.last_ds_ = data.groupby(ID, sort=False)[DS].max().reindex(self.ids_)
-        self.series_ = [g.to_numpy(dtype="float64") for _, g in data.groupby(ID, sort=False)[Y]]
+        self._read(data)
         self._fit(data)
         self.fitted_ = True
         return self
+
+    def _read(self, data: pd.DataFrame) -> None:
+        self.ids_ = pd.Index(data[ID].unique())
+        self.last_ds_ = data.groupby(ID, sort=False)[DS].max().reindex(self.ids_)
+        self.series_ = [g.to_numpy(dtype="float64") for _, g in data.groupby(ID, sort=False)[Y]]
+        self._validation: np.ndarray | None = None
+
+    def refresh(self, df: pd.DataFrame) -> LoadForecaster:
+        """A copy of this fitted model that forecasts from `df` (a newer history, same grain):
+        conditional models keep their learned state, the others are fitted on `df`."""
+        if not self.fitted_:
+            raise LoadFrameError(f"load model {self.alias!r} must be fitted before refresh")
+        data = validate_intervals(df, self.freq_)
+        out = copy.copy(self)
+        out._read(data)
+        if self.conditional:
+            out._refresh(data)
+        else:
+            out._fit(data)
+        return out
+
+    def _refresh(self, data: pd.DataFrame) -> None:
+        raise NotImplementedError
+
+    def validation(self) -> np.ndarray:
+        """(series, horizon): each series' last `horizon` intervals forecast by a fit on the
+        history less them (NaN for a series too short to hold them out)."""
+        if not self.fitted_:
+            raise LoadFrameError(f"load model {self.alias!r} must be fitted before validation")
+        if self._validation is None:
+            self._validation = self._holdout_points()
+        return self._validation
+
+    def _holdout_points(self) -> np.ndarray:
+        """By default: a fresh model of the same settings fitted on the truncated series."""
+        h = self.horizon_
+        out = np.full((len(self.series_), h), np.nan)
+        keep = [i for i, y in enumerate(self.series_) if len(y) > h + 1]
+        if not keep:
+            return out
+        delta = step(self.freq_)
+        frame = pd.concat(
+            [
+                pd.DataFrame({
+                    ID: self.ids_[i],
+                    DS: pd.date_range(end=self.last_ds_.iloc[i] - h * delta, periods=len(self.series_[i]) - h,
+                                      freq=self.freq_),
+                    Y: self.series_[i][:-h],
+                })
+                for i in keep
+            ],
+            ignore_index=True,
+        )
+        model = type(self)(alias="v", **self.settings.model_dump()).fit(frame, freq=self.freq_, horizon=h)
+        fc = model.predict(h=h, quantiles=[0.5])
+        out[keep] = fc["v"].to_numpy().reshape(len(keep), h)
+        return out
 
     def predict(self, *, h: int, quantiles: Sequence[float] = (0.1, 0.5, 0.9)) -> pd.DataFrame:
         if not self.fitted_:
@@ -135,6 +201,7 @@ class MSTL(LoadForecaster):
     def _fit(self, df: pd.DataFrame) -> None:
         self.points_: list[np.ndarray] = []
         self.residuals_: list[np.ndarray] = []
+        self.holdout_: list[np.ndarray] = []
         holdout = max(self.horizon_, self.periods_["day"])
         for sid, y in zip(self.ids_, self.series_, strict=True):
             seasons = self._seasons(len(y))
@@ -145,10 +212,18 @@ class MSTL(LoadForecaster):
             # errors understate them (the seasons absorb part of the noise)
             if len(y) - holdout >= 2 * (max(seasons) if seasons else 4):
                 head = y[:-holdout]
-                errors = y[-holdout:] - self._forecast(sid, head, self._seasons(len(head)), holdout)
+                held = self._forecast(sid, head, self._seasons(len(head)), holdout)
+                errors = y[-holdout:] - held
+                if holdout == self.horizon_:  # the blend's held-out window, at no extra cost
+                    self.holdout_.append(held)
             else:
                 errors = np.diff(y) if len(y) > 1 else np.zeros(1)
             self.residuals_.append(errors)
+
+    def _holdout_points(self) -> np.ndarray:
+        if len(self.holdout_) == len(self.series_):
+            return np.vstack(self.holdout_)
+        return super()._holdout_points()
 
     def _seasons(self, n: int) -> list[int]:
         return [self.periods_[s] for s in self.settings.seasons if n >= 2 * self.periods_[s]]
@@ -176,13 +251,25 @@ class MSTL(LoadForecaster):
         return point, point[:, :, None] + spread[:, None, :]
 
 
-MEMBERS: dict[str, type[LoadForecaster]] = {"seasonal_naive": SeasonalNaive, "mstl": MSTL}
+# name -> "module:class"; each module imported on first use (xgboost, torch stay unloaded)
+MEMBERS: dict[str, str] = {
+    "seasonal_naive": "training.load.members:SeasonalNaive",
+    "mstl": "training.load.members:MSTL",
+    "xgboost": "training.load.gbm:XGBoostLoad",
+    "lstm": "training.load.lstm:LSTMLoad",
+    "ensemble": "training.load.blend:LoadEnsemble",
+}
+
+
+def model_class(name: str) -> type[LoadForecaster]:
+    if name not in MEMBERS:
+        raise LoadFrameError(f"unknown load model {name!r}; known: {sorted(MEMBERS)}")
+    module, cls = MEMBERS[name].split(":")
+    return getattr(importlib.import_module(module), cls)
 
 
 def create(name: str, *, alias: str | None = None, **params: Any) -> LoadForecaster:
-    if name not in MEMBERS:
-        raise LoadFrameError(f"unknown load model {name!r}; known: {sorted(MEMBERS)}")
-    return MEMBERS[name](alias=alias, **params)
+    return model_class(name)(alias=alias, **params)
 
 
 def quantile_average(forecasts: Sequence[pd.DataFrame], members: Sequence[str], *, alias: str = "ensemble",

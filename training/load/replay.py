@@ -16,8 +16,9 @@ from typing import Any
 import pandas as pd
 
 from darkhorse.core.schema import DS, ID, Y
+from training.load.blend import combine, learn_weights
 from training.load.frame import LoadFrameError, step, validate_intervals
-from training.load.members import LoadForecaster, quantile_average
+from training.load.members import LoadForecaster
 
 CUTOFF = "cutoff"
 STEP = "step"
@@ -33,10 +34,13 @@ def rolling_forecasts(
     refit_every: int = 1,
     quantiles: Sequence[float] = (0.1, 0.5, 0.9),
     ensemble: str | None = "ensemble",
+    shrinkage: float = 0.2,
     progress: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
     """`unique_id, ds, cutoff, step, y, <member>, <member>-qNN..., [<ensemble>...]` for every
-    interval from `eval_start` to the frame's end; `cutoff` is the last interval the forecast saw."""
+    interval from `eval_start` to the frame's end; `cutoff` is the last interval the forecast saw.
+    The ensemble's weights are learned at every origin on the members' held-out windows
+    (`blend.learn_weights`, only data up to the origin); `attrs["weights"]` lists them."""
     if lead < 0 or refit_every < 1:
         raise LoadFrameError(f"lead must be >= 0 and refit_every >= 1; got {lead}, {refit_every}")
     if not members:
@@ -51,16 +55,19 @@ def rolling_forecasts(
     parts = []
     origin = start - (lead + 1) * delta
     n = 0
+    weight_rows: list[dict[str, Any]] = []
     while origin + (lead + 1) * delta <= end:
         history = data[data[DS] <= origin]
-        frames = []
+        frames, fitted = [], {}
         for name, make in members.items():
             model = make()
             model.alias = name
-            fc = model.fit(history, freq=freq, horizon=horizon).predict(h=horizon, quantiles=quantiles)
-            frames.append(fc)
+            fitted[name] = model.fit(history, freq=freq, horizon=horizon)
+            frames.append(fitted[name].predict(h=horizon, quantiles=quantiles))
         if ensemble:
-            frames.append(quantile_average(frames, list(members), alias=ensemble, quantiles=quantiles))
+            weights = learn_weights(fitted, shrinkage=shrinkage)
+            frames.append(combine(frames, list(members), list(weights.values()), alias=ensemble, quantiles=quantiles))
+            weight_rows.append({CUTOFF: origin, **weights})
         merged = frames[0]
         for f in frames[1:]:
             merged = merged.merge(f, on=[ID, DS], validate="one_to_one")
@@ -74,4 +81,6 @@ def rolling_forecasts(
     out = pd.concat(parts, ignore_index=True)
     out = out.merge(data, on=[ID, DS], how="left", validate="many_to_one")
     cols = [ID, DS, CUTOFF, STEP, Y] + [c for c in out.columns if c not in (ID, DS, CUTOFF, STEP, Y)]
-    return out[cols].sort_values([ID, DS], ignore_index=True)
+    out = out[cols].sort_values([ID, DS], ignore_index=True)
+    out.attrs["weights"] = weight_rows  # the ensemble's weights at every origin
+    return out

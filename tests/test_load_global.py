@@ -1,0 +1,134 @@
+"""The global load models (XGBoost, LSTM over level-scaled windows) and the learned blend."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from training.load import LoadFrameError, create, learn_weights, rolling_forecasts
+
+TINY_LSTM = {"seq_days": [1.0], "hidden": [8], "layers": [1, 2], "epochs": 3, "max_windows": 400, "batch_size": 64}
+TINY_XGB = {"n_estimators": 30, "max_depth": 4, "learning_rate": 0.3, "max_train_rows": 5000}
+
+
+def _panel(n_series=4, days=10, freq="1h", seed=0):
+    """Hourly series with a daily shape, each at its own volume, with noise."""
+    rng = np.random.default_rng(seed)
+    per_day = int(pd.Timedelta("1D") / pd.Timedelta(freq))
+    n = days * per_day
+    shape = 1.0 + 0.8 * np.sin(2 * np.pi * np.arange(n) / per_day)
+    parts = []
+    for i in range(n_series):
+        y = (10 ** (i % 3 + 1)) * shape * rng.lognormal(0, 0.05, n)
+        parts.append(pd.DataFrame({"unique_id": f"s{i}", "ds": pd.date_range("2024-01-01", periods=n, freq=freq), "y": y}))
+    return pd.concat(parts, ignore_index=True)
+
+
+@pytest.mark.parametrize("name,params", [("xgboost", TINY_XGB), ("lstm", TINY_LSTM)])
+def test_global_members_shape_quantiles_and_inputs_unchanged(name, params):
+    df = _panel()
+    before = df.copy()
+    model = create(name, **params).fit(df, freq="1h", horizon=6)
+    fc = model.predict(h=6, quantiles=[0.1, 0.5, 0.9])
+    pd.testing.assert_frame_equal(df, before)
+    assert len(fc) == 4 * 6 and fc["ds"].min() == df["ds"].max() + pd.Timedelta("1h")
+    q = fc[[f"{name}-q10", f"{name}-q50", f"{name}-q90"]].to_numpy()
+    assert (np.diff(q, axis=1) >= 0).all() and (q >= 0).all()
+    assert model.validation().shape == (4, 6)
+
+
+def test_xgboost_learns_the_shape_across_volumes():
+    df = _panel(n_series=6, days=14)
+    model = create("xgboost", **TINY_XGB, calendar=False).fit(df, freq="1h", horizon=24)
+    fc = model.predict(h=24, quantiles=[0.1, 0.9])
+    # the truth without noise: every series' daily shape at its own volume
+    shape = 1.0 + 0.8 * np.sin(2 * np.pi * np.arange(14 * 24, 15 * 24) / 24)
+    truth = np.concatenate([(10 ** (i % 3 + 1)) * shape for i in range(6)])
+    err = np.abs(fc["xgboost"].to_numpy() - truth) / truth.clip(1e-9).reshape(6, 24).mean(axis=1).repeat(24)
+    assert err.mean() < 0.1
+    covered = (truth >= fc["xgboost-q10"].to_numpy() * 0.9) & (truth <= fc["xgboost-q90"].to_numpy() * 1.1)
+    assert covered.mean() > 0.8
+
+
+@pytest.mark.parametrize("name,params", [("xgboost", TINY_XGB), ("lstm", TINY_LSTM)])
+def test_validation_never_sees_the_held_out_window(name, params):
+    """Changing the last `horizon` intervals changes nothing in the held-out forecast."""
+    df = _panel(days=8)
+    changed = df.copy()
+    last = changed.groupby("unique_id")["ds"].transform("max") - changed["ds"] < pd.Timedelta("6h")
+    changed.loc[last, "y"] *= 50
+    a = create(name, **params).fit(df, freq="1h", horizon=6).validation()
+    b = create(name, **params).fit(changed, freq="1h", horizon=6).validation()
+    np.testing.assert_allclose(a, b, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name,params", [("xgboost", TINY_XGB), ("lstm", TINY_LSTM)])
+def test_refresh_reads_a_new_history_without_refitting(name, params):
+    df = _panel(n_series=3)
+    model = create(name, **params).fit(df, freq="1h", horizon=6)
+    learned = model.model_ if name == "xgboost" else model.net_
+    doubled = df.assign(y=df["y"] * 2, ds=df["ds"] + pd.Timedelta("7D"))
+    fresh = model.refresh(doubled)
+    assert (fresh.model_ if name == "xgboost" else fresh.net_) is learned
+    a = model.predict(h=6)[name].to_numpy()
+    np.testing.assert_allclose(model.refresh(df).predict(h=6)[name].to_numpy(), a, rtol=1e-6)
+    b = fresh.predict(h=6)
+    # level x shape: the LSTM is scale-free, the XGBoost also reads the level (log) itself
+    np.testing.assert_allclose(b[name].to_numpy(), 2 * a, rtol=1e-4 if name == "lstm" else 0.15)
+    assert b["ds"].min() == doubled["ds"].max() + pd.Timedelta("1h")
+    # the model it came from still forecasts its own history
+    np.testing.assert_allclose(model.predict(h=6)[name].to_numpy(), a)
+
+
+def test_lstm_searches_its_grid_and_keeps_the_best():
+    model = create("lstm", **TINY_LSTM).fit(_panel(), freq="1h", horizon=4)
+    assert [(g["layers"]) for g in model.grid_] == [1, 2]
+    assert model.config_["val_loss"] == min(g["val_loss"] for g in model.grid_)
+    assert all(1 <= g["epochs"] <= 3 for g in model.grid_)
+
+
+def test_global_member_rejects_a_history_too_short():
+    df = _panel(n_series=1, days=1)
+    with pytest.raises(LoadFrameError, match=r"before its last|training windows"):
+        create("xgboost", **TINY_XGB).fit(df.iloc[:20], freq="1h", horizon=12)
+
+
+def test_weights_favour_the_member_right_on_the_held_out_window():
+    df = _panel(n_series=3, days=9)
+    good = create("seasonal_naive", alias="good", period="day").fit(df, freq="1h", horizon=6)
+    bad = create("seasonal_naive", alias="bad", period="day").fit(df.assign(y=df["y"] * 3), freq="1h", horizon=6)
+    bad.validation()  # held out from the tripled history: three times too high
+    bad.series_ = good.series_  # scored against the same actuals
+    w = learn_weights({"good": good, "bad": bad}, shrinkage=0.2)
+    assert w["good"] == pytest.approx(0.9) and w["bad"] == pytest.approx(0.1)
+    assert learn_weights({"good": good, "bad": bad}, shrinkage=1.0) == {"good": 0.5, "bad": 0.5}
+
+
+def test_ensemble_combines_members_with_learned_weights():
+    df = _panel(n_series=3, days=9)
+    members = [
+        {"model": "seasonal_naive", "alias": "day", "params": {"period": "day"}},
+        {"model": "xgboost", "params": TINY_XGB},
+    ]
+    ens = create("ensemble", members=members).fit(df, freq="1h", horizon=6)
+    assert set(ens.weights_) == {"day", "xgboost"} and sum(ens.weights_.values()) == pytest.approx(1.0)
+    fc = ens.member_forecasts(h=6, quantiles=[0.5, 0.9])
+    expected = sum(w * fc[m] for m, w in ens.weights_.items())
+    np.testing.assert_allclose(fc["ensemble"], expected)
+    np.testing.assert_allclose(ens.predict(h=6, quantiles=[0.5, 0.9])["ensemble-q90"],
+                               sum(w * fc[f"{m}-q90"] for m, w in ens.weights_.items()))
+    fresh = ens.refresh(df.assign(ds=df["ds"] + pd.Timedelta("1h")))
+    assert fresh.weights_ == ens.weights_ and len(fresh.predict(h=6)) == 18
+
+
+def test_replay_learns_the_ensemble_weights_at_every_origin():
+    df = _panel(n_series=1, days=4)
+    fc = rolling_forecasts(
+        df, freq="1h", eval_start=df["ds"].iloc[-6], lead=1, refit_every=3,
+        members={"day": lambda: create("seasonal_naive", period="day"), "last": lambda: create("seasonal_naive", period="week")},
+    )
+    weights = fc.attrs["weights"]
+    assert len(weights) == fc["cutoff"].nunique() == 2
+    for row in weights:
+        assert row["day"] + row["last"] == pytest.approx(1.0)
