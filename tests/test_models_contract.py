@@ -41,10 +41,14 @@ def test_contract(name, frame, tmp_path):
     last = frame.groupby("unique_id")["ds"].max()
     first_ds = out.groupby("unique_id")["ds"].min()
     assert (first_ds == last + pd.Timedelta(weeks=1)).all()
-    vals = out[cols].to_numpy()
-    assert np.isfinite(vals).all() and (vals >= 0).all()
+    # the base class sorts quantiles and clips at 0 before anyone sees them; what the model
+    # itself produced must already be finite with non-crossing quantiles (sorting is a safety
+    # net, not a repair of a model that orders its levels wrongly)
+    raw = model._predict(H, QS)
+    vals = raw[cols].to_numpy(dtype="float64")
+    assert np.isfinite(vals).all()
+    assert (np.diff(vals[:, 1:], axis=1) >= -1e-9).all(), "the model's own quantiles cross"
     q = out[cols[1:]].to_numpy()
-    assert (np.diff(q, axis=1) >= 0).all(), "quantiles cross"
     assert (q[:, -1] > q[:, 0]).mean() > 0.5, "intervals are degenerate for most rows"
 
     # save / load round trip predicts the same
