@@ -109,8 +109,11 @@ Origins: {windows}. MASE (lower is better), scaled pinball loss, share of actual
 - Forecasts and allocations are for the items of the training panel only; any other item is
   rejected. Forecasts start the week after {last_week}; retrain as weeks close
   (every response says how far the online features are ahead of the models).
-- Allocation adds items' (and weeks') quantiles level by level, as if they moved together:
-  this errs towards more stock and headroom, never less.
+- Allocation over several weeks reads the weekly forecasts along the backtest's sample paths
+  (the levels the actuals took week after week), so a period's total has its own spread; one
+  week is the forecast itself. `balance` adds its items' quantiles level by level, as if they
+  moved together: that widens both tails (more headroom above the median, less below it), it
+  is not a bound.
 - Hot-seller scores rank items by expected growth over the next {manifest.horizon} weeks;
   they are as of the last closed week of the training data.
 
