@@ -21,7 +21,8 @@ from tests.conftest import RAW, write_config
 from tests.retail_frames import weekly_retail
 from training.backtest import plan_cutoffs, run_backtest
 from training.history import History
-from training.tune import Param, TuneError, tune, write_tuned_config
+from training.tune import Param, TuneError, tune
+from training.tuned_config import write_tuned_config
 
 PARQUET = RAW / "online_retail" / "online_retail.parquet"
 N_ITEMS = 150

@@ -321,7 +321,7 @@ def tune(
     of the config; the original config is left as it is."""
     from darkhorse.core.config import find_config
     from training.tune import tune as run_tune
-    from training.tune import tuned_config_path, write_tuned_config
+    from training.tuned_config import tuned_config_path, write_tuned_config
 
     cfg = _load(config)
     config_path = find_config(config)
