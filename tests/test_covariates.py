@@ -290,3 +290,43 @@ def test_the_gate_refuses_a_covariate_left_unfilled(built, tmp_path):
     _, result = gate_only(cfg, cand)
     assert not result.success
     assert any("item_week_covariates" in str(f) and "price" in str(f) for f in result.failures)
+
+
+# --------------------------------------------------------------------------- the backtest
+def _promo_history(full: pd.DataFrame, n_future: int = 10):
+    from training.history import History
+
+    last = full[DS].max() - pd.Timedelta(weeks=n_future)
+    frame = full[full[DS] <= last].reset_index(drop=True)
+    labels = pd.DataFrame(columns=[ID, DS, "label", "growth_score", "label_available_at"])
+    return History(frame=frame, labels=labels, covariates=["promo"], snapshot="t", data_snapshot="t",
+                   first_week=frame[DS].min(), last_week=last, known_future=full[[ID, DS, "promo"]].copy())
+
+
+def test_the_backtest_gives_each_origin_only_its_horizon(tmp_path, promo_panel):
+    """Poison every covariate value after an origin's target window: that origin's forecasts
+    are unchanged, the next origin (whose window holds those weeks) sees the poison."""
+    from darkhorse.core.config import ModelSpec
+    from training.backtest import plan_cutoffs, run_backtest
+
+    from .conftest import write_config
+    from .retail_frames import RETAIL
+
+    full, _ = promo_panel
+    cfg = write_config(tmp_path, [{"name": "r", "kind": "order_lines", "path": str(RETAIL)}], {"horizon_weeks": H})
+    cfg = cfg.model_copy(update={"backtest": cfg.backtest.model_copy(update={"n_windows": 2, "warmup_windows": 1})})
+    specs = [ModelSpec(model="naive"), ModelSpec(model="xgboost", params=XGB)]
+    clean_h = _promo_history(full)
+    origin = plan_cutoffs(clean_h, cfg, H)[1][0]
+    poisoned_kf = clean_h.known_future.copy()
+    poisoned_kf.loc[poisoned_kf[DS] > origin + pd.Timedelta(weeks=H), "promo"] = 50.0
+    poisoned_h = _promo_history(full)
+    object.__setattr__(poisoned_h, "known_future", poisoned_kf)
+    run = lambda h: run_backtest(cfg, history=h, specs=specs, with_hot_sellers=False, report=False,  # noqa: E731
+                                 show_progress=False).forecasts
+    clean, poisoned = run(clean_h), run(poisoned_h)
+    at = lambda fc, c: fc[fc["cutoff"] == c].reset_index(drop=True)  # noqa: E731
+    pd.testing.assert_frame_equal(at(clean, origin), at(poisoned, origin))
+    later = origin + pd.Timedelta(weeks=cfg.backtest.step_weeks)
+    assert not np.allclose(at(clean, later)["xgboost"], at(poisoned, later)["xgboost"])
+    pd.testing.assert_frame_equal(at(clean, later)[[ID, DS, "naive"]], at(poisoned, later)[[ID, DS, "naive"]])
