@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         "seasonal_naive_week": lambda: create("seasonal_naive", period="week"),
         "mstl": lambda: create("mstl"),
         "xgboost": lambda: create("xgboost", calendar=False, objective="absoluteerror"),
-        "lstm": lambda: create("lstm"),
+        "lstm": lambda: create("lstm", epochs=20, max_windows=10_000),
     }
     members = {name: available[name] for name in args.members}
     points: dict[str, dict[str, np.ndarray]] = {}

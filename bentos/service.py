@@ -12,8 +12,9 @@ and a model card. Routes:
 * `POST /v1/release`: the release, its models, feature freshness and limits;
 * `POST /v1/load/observe`, `/v1/load/forecast`, `/v1/load/plan`: request load per interval of
   the config's `request_log` series (darkhorse/serving/load.py): append observed loads, forecast
-  the next intervals with quantiles, plan replicas; buffers seeded from the published interval
-  panel on the first start and kept under `DARKHORSE_LOAD_STATE` (default
+  the next intervals with quantiles, plan replicas; from the load model the release pins
+  (`load_release.json`) and buffers the release seeded from the interval panel (`load_seed/`),
+  copied on the first start (from the published panel for a release without them) and kept under `DARKHORSE_LOAD_STATE` (default
   `<data_dir>/load_state`), so they survive a restart;
 * `GET /ui/`: a small dashboard of the three; `GET /docs`, `/docs.json`: the OpenAPI schema.
 
@@ -23,6 +24,7 @@ path taken from a request.
 """
 
 import gc
+import json
 import logging
 import os
 from pathlib import Path
@@ -43,6 +45,7 @@ from starlette.routing import Route
 from darkhorse.core.manifest import RELEASE_FILE, ReleaseManifest
 from darkhorse.serving import api
 from darkhorse.serving.engine import Engine, RequestError
+from darkhorse.serving.load import LOAD_RELEASE_FILE, LOAD_SEED_DIR
 from darkhorse.serving.regions import REGIONS_FILE
 
 log = logging.getLogger("darkhorse.service")
@@ -52,6 +55,8 @@ MANIFEST_PATH = Path(os.environ.get("DARKHORSE_RELEASE", HERE / RELEASE_FILE))
 MANIFEST = ReleaseManifest.read(MANIFEST_PATH)
 MODELS = MANIFEST.pinned(str(MANIFEST_PATH))
 RELEASE = MANIFEST.released(str(MANIFEST_PATH))
+_LOAD_RELEASE = MANIFEST_PATH.parent / LOAD_RELEASE_FILE
+LOAD_TAG = json.loads(_LOAD_RELEASE.read_text())["tag"] if _LOAD_RELEASE.is_file() else None
 _DASHBOARD = (HERE / "dashboard" / "index.html").read_text()
 
 
@@ -99,14 +104,18 @@ def _load_config():
         return None
 
 
-def _load_routes(config):
-    """The load routes' engine when the config has a request_log source, else None."""
+def _load_routes(config, model_dir=None):
+    """The load routes' engine when the config has a request_log source, else None: the
+    release's pinned load model and its seeded buffers when it has them."""
     if config is None or not any(s.kind == "request_log" for s in config.sources):
         return None
     from darkhorse.serving.load import LoadRoutes
 
     try:
-        return LoadRoutes.from_config(config, state_dir=os.environ.get("DARKHORSE_LOAD_STATE") or None)
+        return LoadRoutes.from_config(
+            config, state_dir=os.environ.get("DARKHORSE_LOAD_STATE") or None,
+            seed_dir=MANIFEST_PATH.parent / LOAD_SEED_DIR, model_dir=model_dir,
+        )
     except RequestError as exc:
         log.warning("load routes off: %s", exc)
         return None
@@ -119,6 +128,8 @@ class DarkHorse:
 
     forecaster = bentoml.models.BentoModel(MODELS.forecaster)
     hot_seller_model = bentoml.models.BentoModel(MODELS.hot_seller_classifier)
+    if LOAD_TAG:
+        load_model = bentoml.models.BentoModel(LOAD_TAG)
 
     def __init__(self) -> None:
         config = _load_config()
@@ -129,7 +140,7 @@ class DarkHorse:
             refresh_seconds=serving.freshness_refresh_seconds if serving else 60.0,
             regions_path=MANIFEST_PATH.parent / REGIONS_FILE,
         )
-        self.load = _load_routes(config)
+        self.load = _load_routes(config, Path(self.load_model.path) if LOAD_TAG else None)
         # Everything loaded so far (libraries, models, forecast arrays) lives as long as the
         # process: move it out of the collector's reach. A full collection over it took
         # ~200 ms here and stalled every request in flight (p99 of /v1/allocate at 0.5 s).

@@ -251,6 +251,14 @@ def train(
     cfg = _load(config)
     from training.train import train as run_train
 
+    if not any(s.kind != "request_log" for s in cfg.sources):  # request load only
+        from training.load.train import train_load
+        from training.train import release_version
+
+        run = train_load(cfg, version=release_version(cfg), out_dir=out or cfg.out_dir, save=not no_save)
+        console.print(f"load ensemble weights {run['weights']}; held-out MASE {run['held_out_mase']}")
+        console.print(f"saved load_forecaster: [bold]{run['tag']}[/bold]")
+        return
     result = run_train(cfg, out_dir=out, save=not no_save)
     print_forecast_metrics(result.metrics)
     for kind, tag in (result.manifest.models.model_dump() if result.manifest.models else {}).items():

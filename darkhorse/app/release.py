@@ -11,6 +11,7 @@ section this step adds) and `MODEL_CARD.md`, the bento's description. The bento 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -28,6 +29,7 @@ from darkhorse.core.errors import DarkHorseError
 from darkhorse.core.manifest import RELEASE_FILE, TRAIN_FILE, BentoRelease, ReleaseManifest
 from darkhorse.serving import regions
 from darkhorse.serving.allocation import grid_levels
+from darkhorse.serving.load import LOAD_RELEASE_FILE, LOAD_SEED_DIR
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICE_DIR = REPO / "bentos"
@@ -172,6 +174,7 @@ def build_release(config: Config, *, force: bool = False, progress=print) -> Rel
                               path=ctx / regions.REGIONS_FILE)
     progress(f"region forecasts: {n_regions} reconciled series" if n_regions else "region forecasts: none (no item x region panel)")
     (ctx / "MODEL_CARD.md").write_text(model_card(manifest))
+    load_tag = _pin_load(config, run.version, ctx, progress)
     bentofile = {
         "service": "service:DarkHorse",
         "name": name,
@@ -190,7 +193,32 @@ def build_release(config: Config, *, force: bool = False, progress=print) -> Rel
     )
     if proc.returncode != 0:
         raise ReleaseError(f"bentoml build failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
-    return Release(tag=f"{name}:{version}", models=run.pinned().model_dump())
+    models = run.pinned().model_dump()
+    return Release(tag=f"{name}:{version}", models={**models, **({"load_forecaster": load_tag} if load_tag else {})})
+
+
+def _pin_load(config: Config, version: str, ctx: Path, progress) -> str | None:
+    """With a request_log source: the run's load model (`load_train.json` of the same training
+    run) pinned in `load_release.json`, and the streaming buffers seeded now from the published
+    interval panel into `load_seed/` (the service starts from them). None without one."""
+    from darkhorse.serving.load import write_seed
+    from training.load.train import LOAD_TRAIN_FILE, has_request_log
+
+    if not has_request_log(config):
+        return None
+    path = config.out_dir / LOAD_TRAIN_FILE
+    if not path.is_file():
+        raise ReleaseError(f"{path} not found: the config has a request_log source; run `darkhorse train` again")
+    load = json.loads(path.read_text())
+    if load.get("version") != version or not load.get("tag"):
+        raise ReleaseError(
+            f"{path}: version {load.get('version')} (tag {load.get('tag')}) is not the run {version} being released; "
+            "run `darkhorse train` again"
+        )
+    series = write_seed(config, ctx / LOAD_SEED_DIR)
+    (ctx / LOAD_RELEASE_FILE).write_text(json.dumps(load, indent=2))
+    progress(f"load model {load['tag']} pinned; buffers of {len(series)} series seeded from the interval panel")
+    return load["tag"]
 
 
 def list_releases(config: Config) -> list[dict[str, Any]]:

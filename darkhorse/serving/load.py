@@ -6,13 +6,15 @@ published interval panel, appended to by observations, forecast and planned from
   Points at or before the series' last interval are late: reported, not applied (the buffer
   never rewrites the past). Intervals skipped between the last one and a new point become zero
   rows, as in the panel, and are reported as filled.
-* `forecast(series_id, h, quantiles)`: the next `h` intervals after the buffer's end, from a
-  `training.load` member fitted on the buffer.
+* `forecast(series_id, h, quantiles)`: the next `h` intervals after the buffer's end: from the
+  release's trained load model (`darkhorse train`) reading the buffer (`refresh`: the global
+  members are not refitted), or without one from a `training.load` member fitted on the buffer.
 * `LoadRoutes`: the three routes' work on typed requests (`api.Load*`): observe, forecast, and
   plan (`capacity.forecast_plan` over the forecast at a grid of levels and the plan's quantile,
   with `load.plan` of the config and the request's overrides).
 
-State survives a restart: every accepted observation rewrites the series' buffer file
+The release seeds the buffers from the published panel at release time (`write_seed`, into
+the bento); a service's first start copies them. State survives a restart: every accepted observation rewrites the series' buffer file
 (`<state_dir>/<sha256 of the series id>.npz`, written beside and renamed into place), and a
 new `LoadStream` on the same folder reads the buffers back instead of seeding again. Only the
 series of the seed panel are known: no request names a file or creates one.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,10 +37,13 @@ import pandas as pd
 from darkhorse.core.schema import DS, ID, Y, check_quantiles, quantile_columns
 from darkhorse.serving import api, capacity
 from darkhorse.serving.engine import RequestError
-from training.load import create, periods
+from training.load import LoadForecaster, create, periods
 from training.load.frame import step
+from training.load.train import read_load_model
 
 STATE_FORMAT = 1
+LOAD_RELEASE_FILE = "load_release.json"  # in a release: the pinned load model (request_log sources)
+LOAD_SEED_DIR = "load_seed"  # in a release: the streaming buffers, seeded at release time
 
 
 @dataclass(frozen=True)
@@ -60,11 +66,15 @@ class LoadStream:
         model: str = "seasonal_naive",
         params: dict[str, Any] | None = None,
         history_days: int = 28,
+        fitted: LoadForecaster | None = None,
     ) -> None:
         self.state_dir = Path(state_dir)
         self.freq = freq
         self.delta = step(freq)
         self.model, self.params = model, dict(params or {})
+        if fitted is not None and fitted.freq_ != freq:
+            raise RequestError("state", f"the load model was trained at {fitted.freq_}, the buffers hold {freq}")
+        self.fitted = fitted
         self.max_len = history_days * periods(freq)["day"]
         self._lock = threading.Lock()
         self._ds: dict[str, np.ndarray] = {}  # int64 nanoseconds since the epoch, UTC
@@ -82,12 +92,21 @@ class LoadStream:
         os.replace(tmp, path)
 
     @classmethod
-    def open(cls, state_dir: str | Path, panel: pd.DataFrame | None = None, *, freq: str, **kwargs: Any) -> LoadStream:
-        """The buffers of `state_dir` when it holds any (a restart), else seeded from `panel`
+    def open(
+        cls, state_dir: str | Path, panel: pd.DataFrame | None = None, *, freq: str,
+        seed_dir: str | Path | None = None, **kwargs: Any,
+    ) -> LoadStream:
+        """The buffers of `state_dir` when it holds any (a restart), else those of `seed_dir`
+        (written by the release from the panel at release time), else seeded from `panel`
         (`unique_id, ds, y`, e.g. the published `series_intervals` read with the config's target)."""
         stream = cls(state_dir, freq=freq, **kwargs)
         stream.state_dir.mkdir(parents=True, exist_ok=True)
         files = sorted(stream.state_dir.glob("*.npz"))
+        seeds = sorted(Path(seed_dir).glob("*.npz")) if seed_dir is not None and Path(seed_dir).is_dir() else []
+        if not files and seeds:
+            for f in seeds:
+                shutil.copy2(f, stream.state_dir / f.name)
+            files = sorted(stream.state_dir.glob("*.npz"))
         if files:
             for f in files:
                 with np.load(f, allow_pickle=False) as z:
@@ -167,16 +186,38 @@ class LoadStream:
         with self._lock:
             ds, y = self._known(series_id).copy(), self._y[series_id].copy()
         frame = pd.DataFrame({ID: series_id, DS: pd.to_datetime(ds, utc=True).tz_localize(None), Y: y})
-        model = create(self.model, alias="f", **self.params).fit(frame, freq=self.freq, horizon=int(h))
         try:
             qs = check_quantiles(quantiles)
         except ValueError as e:
             raise RequestError("quantiles", str(e)) from None
+        if self.fitted is not None:  # the release's trained model, reading the buffer
+            if int(h) > self.fitted.horizon_:
+                raise RequestError("horizon", f"the release's load model forecasts at most {self.fitted.horizon_} intervals")
+            model = self.fitted.refresh(frame)
+        else:
+            model = create(self.model, alias="f", **self.params).fit(frame, freq=self.freq, horizon=int(h))
         fc = model.predict(h=int(h), quantiles=qs)
-        out = pd.DataFrame({"ds": pd.to_datetime(fc[DS]).dt.tz_localize("UTC"), "point": fc["f"].to_numpy()})
-        for q, col in zip(qs, quantile_columns("f", qs), strict=True):
+        out = pd.DataFrame({"ds": pd.to_datetime(fc[DS]).dt.tz_localize("UTC"), "point": fc[model.alias].to_numpy()})
+        for q, col in zip(qs, quantile_columns(model.alias, qs), strict=True):
             out[f"q{q:g}"] = fc[col].to_numpy()
         return out
+
+
+def _panel(config: Any) -> pd.DataFrame | None:
+    panel_path = config.marts_dir / "series_intervals.parquet"
+    if not panel_path.is_file():
+        return None
+    raw = pd.read_parquet(panel_path, columns=["series_id", "interval_start", config.load.target])
+    return raw.rename(columns={"series_id": ID, "interval_start": DS, config.load.target: Y})
+
+
+def write_seed(config: Any, seed_dir: str | Path) -> list[str]:
+    """The buffers of every series of the published panel, written into `seed_dir` (the
+    release's copy: the service starts from them, not from the panel of its start time)."""
+    panel = _panel(config)
+    if panel is None or panel.empty:
+        raise RequestError("state", f"{config.marts_dir / 'series_intervals.parquet'}: no interval panel to seed from")
+    return LoadStream.open(seed_dir, panel, freq=config.load.grain).series
 
 
 # --------------------------------------------------------------------------- the routes' work
@@ -208,16 +249,21 @@ class LoadRoutes:
         self.config_plan = config_plan
 
     @classmethod
-    def from_config(cls, config: Any, *, state_dir: str | Path | None = None, **kwargs: Any) -> LoadRoutes:
-        """Buffers under `state_dir` (default `<data_dir>/load_state`), seeded on first start
-        from the published `series_intervals` (the config's `load.target` column)."""
-        panel_path = config.marts_dir / "series_intervals.parquet"
-        panel = None
-        if panel_path.is_file():
-            raw = pd.read_parquet(panel_path, columns=["series_id", "interval_start", config.load.target])
-            panel = raw.rename(columns={"series_id": ID, "interval_start": DS, config.load.target: Y})
+    def from_config(
+        cls, config: Any, *, state_dir: str | Path | None = None, seed_dir: str | Path | None = None,
+        model_dir: str | Path | None = None, **kwargs: Any,
+    ) -> LoadRoutes:
+        """Buffers under `state_dir` (default `<data_dir>/load_state`), on first start copied
+        from the release's `seed_dir` (seeded at release time), else seeded from the published
+        `series_intervals` (the config's `load.target` column); forecasts from the release's
+        trained load model in `model_dir` when given, else a `seasonal_naive` fitted per request."""
+        seeded = seed_dir is not None and any(Path(seed_dir).glob("*.npz"))
+        panel = None if seeded else _panel(config)
+        if model_dir is not None:
+            kwargs["fitted"] = read_load_model(model_dir)
         stream = LoadStream.open(
-            Path(state_dir) if state_dir else config.data_dir / "load_state", panel, freq=config.load.grain, **kwargs
+            Path(state_dir) if state_dir else config.data_dir / "load_state", panel, freq=config.load.grain,
+            seed_dir=seed_dir, **kwargs,
         )
         return cls(stream, config.load.plan)
 
