@@ -10,13 +10,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CONFIG ?= darkhorse.yaml
 PORT   ?= 3000
+LOAD_CONFIG ?= examples/request_load/darkhorse.yaml
 M4     ?=
 
 # telemetry off, no downloads at run time: the one list is darkhorse/core/offline.env
 include darkhorse/core/offline.env
 export $(shell sed -n 's/^\([A-Z_][A-Z0-9_]*\)=.*/\1/p' darkhorse/core/offline.env)
 
-.PHONY: help venv build train release serve backtest tune test test-fast lint bench bench-panel bench-serve bench-features bench-accuracy bench-load clean
+.PHONY: help venv build train release serve backtest tune test test-fast lint bench bench-panel bench-serve bench-load-serve bench-features bench-accuracy bench-load clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -58,13 +59,16 @@ lint: venv ## Lint with ruff and check the import contracts (floors point down)
 	$(BIN)/ruff check darkhorse training expectations synthetic feature_repo tests benchmarks
 	$(BIN)/lint-imports
 
-bench: bench-panel bench-serve ## Every benchmark: panel build, then the served API
+bench: bench-panel bench-serve bench-load-serve ## Every benchmark: panel build, then the served API (weekly and load routes)
 
 bench-panel: venv ## Benchmark the panel build: dbt vs one DuckDB statement vs pandas (1M, 10M rows)
 	$(BIN)/python benchmarks/bench_panel.py
 
 bench-serve: venv ## Benchmark the newest release over HTTP: latency p50/p99 and requests/s (needs make train)
 	$(BIN)/python benchmarks/bench_serve.py --config $(CONFIG)
+
+bench-load-serve: venv ## Benchmark the load routes over HTTP: forecast and observe p50/p99 for one series (needs make train CONFIG=$(LOAD_CONFIG))
+	$(BIN)/python benchmarks/bench_load_serve.py --config $(LOAD_CONFIG)
 
 bench-features: venv ## Benchmark the feature store: point-in-time training sets, online lookups (sqlite, redis)
 	$(BIN)/python benchmarks/bench_features.py
