@@ -35,8 +35,10 @@ from darkhorse.core.errors import DarkHorseError
 from darkhorse.core.sql import parse_timestamp, quote_ident, raw_reader
 
 SAMPLE_LINES = 2000
-# malformed CSV lines handed to dbt as quarantine rows at most; a file with more is refused
-MAX_REJECTED_LINES = 5000
+# malformed CSV lines handed to dbt as quarantine rows at most (they travel as a dbt var on
+# its command line, each line's text cut to MAX_LINE_TEXT characters); more are refused
+MAX_REJECTED_LINES = 300
+MAX_LINE_TEXT = 200
 _CHUNK = 8 << 20
 
 
@@ -131,7 +133,7 @@ def _rejected_lines(con: duckdb.DuckDBPyConnection, source: Any, file: str) -> l
         con.execute("drop table if exists dh_rejects; drop table if exists dh_scans")
     lines: dict[int, list[Any]] = {}
     for number, error, text in found:
-        lines.setdefault(int(number), [file, int(number), str(error).lower(), text or ""])
+        lines.setdefault(int(number), [file, int(number), str(error).lower(), (text or "")[:MAX_LINE_TEXT]])
     return list(lines.values())
 
 
@@ -156,7 +158,8 @@ def _check_tabular(config: Config, source: Any, check: SourceCheck) -> None:
                 first = ", ".join(f"line {r[1]} ({r[2]})" for r in rejected[:5])
                 raise SourceError(
                     f"source '{source.name}' file {file}: {len(rejected):,} malformed lines "
-                    f"(wrong number of columns), e.g. {first}; is the delimiter or quoting right?"
+                    f"(wrong number of columns; at most {MAX_REJECTED_LINES} are quarantined), "
+                    f"e.g. {first}; is the delimiter or quoting right?"
                 )
             if rejected:
                 first = ", ".join(f"line {r[1]} ({r[2]})" for r in rejected[:5])

@@ -96,7 +96,7 @@ def online_rows(cfg: Config) -> list[dict]:
 
 def record(case: str, outcome: str, message: str, intact: bool, kind: str = "bad input") -> None:
     RESULTS.append(
-        {"case": case, "kind": kind, "outcome": outcome, "message": " ".join(message.split())[:220],
+        {"case": case, "kind": kind, "outcome": outcome, "message": " ".join(message.split())[:320],
          "intact": "yes" if intact else "NO"}
     )
 

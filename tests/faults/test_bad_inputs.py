@@ -245,7 +245,7 @@ def _write(key: str, data: bytes, *, raw: bool = False) -> Callable[[Workspace],
 
 
 REFUSALS = [
-    Refusal("reviews: 20% JSON NaN ratings (malformed lines)",
+    Refusal("reviews: 20% ratings NaN (JSON literal)",
             lambda ws: _reviews(ws, _share(ws, 0.2, lambda i: rv(user_id=f"n{i}").replace('"rating": 4.0', '"rating": NaN'))),
             r"quarantined for a bad value at most 10%.*source_name=reviews.*nan_rating"),
     Refusal("reviews: 20% ratings out of 1..5",
@@ -314,7 +314,8 @@ def _focus(message: str, pattern: str) -> str:
     """The line of a long gate report that the pattern found, else the message's start."""
     for line in message.splitlines():
         if re.search(pattern.split(".*")[0], line):
-            return line.strip()
+            # a gate failure: its rule and what broke it, without the expectation's name
+            return re.sub(r"^- expect_\w+(\([^)]*\))? on \w+: ", "", line.strip())
     return message.splitlines()[0]
 
 
