@@ -132,3 +132,28 @@ def test_replay_learns_the_ensemble_weights_at_every_origin():
     assert len(weights) == fc["cutoff"].nunique() == 2
     for row in weights:
         assert row["day"] + row["last"] == pytest.approx(1.0)
+
+
+def test_replay_with_retrains_and_refreshes_never_sees_past_its_origin():
+    """Global members trained at the first origin and refreshed at the next ones: changing
+    every load after an origin changes no forecast (members, ensemble, its weights) made at
+    or before it."""
+    df = _panel(n_series=1, days=6)
+    members = {
+        "day": lambda: create("seasonal_naive", period="day"),
+        "xgb": lambda: create("xgboost", **TINY_XGB),
+    }
+    kw = dict(freq="1h", members=members, eval_start=df["ds"].iloc[-20], lead=1, refit_every=4,
+              retrain_every=8, quantiles=[0.5, 0.9])
+    fc = rolling_forecasts(df, **kw)
+    cutoffs = sorted(fc["cutoff"].unique())
+    assert len(cutoffs) == 5
+    origin = cutoffs[1]  # refreshed: trained at cutoffs[0] and again at cutoffs[2] (8 intervals on)
+    later = df.assign(y=np.where(df["ds"] > origin, 1e5, df["y"]))
+    again = rolling_forecasts(later, **kw)
+    same = fc["cutoff"] <= origin
+    for col in ("xgb", "xgb-q90", "ensemble", "ensemble-q90"):
+        np.testing.assert_allclose(fc.loc[same, col], again.loc[same, col], rtol=1e-6)
+        assert not np.allclose(fc.loc[~same, col], again.loc[~same, col])
+    w = pd.DataFrame(fc.attrs["weights"])
+    assert (w.loc[w["cutoff"] <= origin].to_numpy() == pd.DataFrame(again.attrs["weights"]).loc[w["cutoff"] <= origin].to_numpy()).all()
