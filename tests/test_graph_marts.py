@@ -123,3 +123,26 @@ def test_texts_hold_each_distinct_description_once_per_week(marts):
     t = marts[0]["item_week_texts"].set_index(["item_id", "week_start"])
     row = t.loc[("A", pd.Timestamp(MONDAY))]
     assert row.text == "PRODUCT A" and row.n_texts == 3  # c1, c2 and a filler line
+
+
+def test_review_texts_hold_titles_and_bodies(tmp_path):
+    import json
+
+    from synthetic.generator import generate_reviews
+
+    path = tmp_path / "reviews.jsonl"
+    generate_reviews(path, rows=3000, seed=1, n_items=40, weeks=30, spread=True)
+    first = json.loads(path.read_text().splitlines()[0])
+    doc = {
+        "sources": [{"name": "r", "kind": "amazon_reviews", "path": str(path)}],
+        "paths": {"data_dir": str(tmp_path / "data"), "duckdb": str(tmp_path / "data" / "dh.duckdb"),
+                  "marts": str(tmp_path / "data" / "marts"), "dbt_project": str(REPO / "dbt_project")},
+    }
+    (tmp_path / "darkhorse.yaml").write_text(yaml.safe_dump(doc))
+    out = tmp_path / "out"
+    assert run_dbt(load_config(tmp_path / "darkhorse.yaml"), SELECT, marts_dir=out)
+    texts = duckdb.sql(f"select * from '{out}/item_week_texts.parquet'").df()
+    mine = texts[texts.item_id == first["parent_asin"]].text.str.cat(sep=" ")
+    assert first["title"] in mine and first["text"] in mine
+    assert texts.n_texts.sum() == 3000
+    assert duckdb.sql(f"select count(*) from '{out}/item_edges.parquet'").fetchall()[0][0] > 0
