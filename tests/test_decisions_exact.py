@@ -68,6 +68,11 @@ def test_items_take_their_own_strata_paths():
     mixed = PathBank(np.array([[0.9]] * 300 + [[0.1]] * 300), np.array([0] * 300 + [2] * 300))
     q = mixed.period_quantiles(big, levels, np.array([0.25, 0.75]))
     np.testing.assert_allclose(q[0, 0], [1.0, 9.0])
+    # a stratum whose paths stop before the period borrows the paths that reach its end
+    short = PathBank(np.array([[0.9, 0.9]] * 300 + [[0.1, np.nan]] * 300), np.array([0] * 300 + [3] * 300))
+    two = np.concatenate([big, big], axis=1)  # two weeks of U(0, 10)-like forecasts
+    q = short.period_quantiles(two, levels, np.array([0.5]))
+    assert q[0, 1, 0] == pytest.approx(18.0)  # both weeks at 0.9: 9 + 9
 
 
 def _replay_frame(with_history: bool) -> pd.DataFrame:

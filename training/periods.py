@@ -83,9 +83,11 @@ class PathBank:
     def __len__(self) -> int:
         return len(self.paths)
 
-    def for_stratum(self, s: int) -> np.ndarray:
-        own = self.paths[self.stratum == s]
-        return own if len(own) >= MIN_STRATUM else self.paths
+    def for_stratum(self, s: int, weeks: int | None = None) -> np.ndarray:
+        """The paths of stratum `s` known through `weeks` (all of them when too few)."""
+        whole = np.isfinite(self.paths[:, : (weeks or self.paths.shape[1])]).all(axis=1)
+        own = self.paths[whole & (self.stratum == s)]
+        return own if len(own) >= MIN_STRATUM else self.paths[whole]
 
     def period_quantiles(
         self, weekly: np.ndarray, levels: np.ndarray, out_levels: np.ndarray, *, weeks: int | None = None
@@ -101,7 +103,7 @@ class PathBank:
         out = np.empty((weekly.shape[0], w, len(out_levels)))
         for s in np.unique(strata):
             m = strata == s
-            out[m] = period_quantiles(weekly[m][:, :w], levels, bank.for_stratum(int(s)), out_levels)
+            out[m] = period_quantiles(weekly[m][:, :w], levels, bank.for_stratum(int(s), w), out_levels)
         return out
 
 
