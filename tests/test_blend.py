@@ -6,7 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.blend import SHRINKAGE_GRID, bucket_of, combine, learn_weights
+from training.blend import (
+    BEST_MEMBER,
+    CANDIDATES,
+    SHRINKAGE_GRID,
+    bucket_of,
+    combine,
+    learn_weights,
+)
 
 QS: list[float] = []
 
@@ -140,3 +147,100 @@ def test_calibration_keeps_continuous_bounds_at_their_level():
     below10 = np.mean(v["y"].to_numpy() <= out["blend-q10"].to_numpy())
     below90 = np.mean(v["y"].to_numpy() <= out["blend-q90"].to_numpy())
     assert 0.08 <= below10 <= 0.14 and 0.88 <= below90 <= 0.93
+
+
+def test_held_out_choice_falls_back_to_the_best_member():
+    # a is better on every series and cutoff; b's per-series wins are noise
+    v = _validation(40, 4, lambda i, c, k, r: (r.normal(0, 1.0), r.normal(0, 3.0)))
+    w, g = learn_weights(v, ["a", "b"])
+    assert w.attrs["choice"] in (BEST_MEMBER, float("inf"), 64.0)
+    assert (g["a"] >= 0.7).all()
+    losses = w.attrs["heldout_loss"]
+    assert set(losses) == {str(c) for c in CANDIDATES}
+    assert losses[str(w.attrs["choice"])] == min(losses.values())
+
+
+def _noisy(n_series: int, cutoffs: int, seed: int, start: int = 0) -> pd.DataFrame:
+    """Errors that grow with the step (sd 1 + step/2) around members whose 10-90% band is a
+    constant +-1: far too narrow, more so the further ahead."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    base = pd.Timestamp("2024-01-01")
+    for i in range(n_series):
+        for c in range(start, start + cutoffs):
+            cutoff = base + pd.Timedelta(weeks=4 * c)
+            for k in range(1, 13):
+                f = 50.0 + i
+                y = f + rng.normal(0, 1 + k / 2)
+                row = {"unique_id": f"s{i}", "cutoff": cutoff, "ds": cutoff + pd.Timedelta(weeks=k), "y": y, "scale": 2.0}
+                for m in ("a", "b"):
+                    row[m] = row[f"{m}-q50"] = f
+                    row[f"{m}-q10"], row[f"{m}-q90"] = f - 1.0, f + 1.0
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_conformal_intervals_hold_on_later_weeks_per_horizon_bucket():
+    from training.blend import (
+        _bounds,
+        _learn,
+        _sides,
+        bucket_of,
+        conformal_offsets,
+        conformal_table,
+    )
+
+    v = _noisy(60, 4, seed=1)
+    w, g, held, choice = _learn(v, ["a", "b"], grid_step=0.1, min_points=4, shrinkage="auto",
+                                objective="mae", horizon_buckets=[4, 8], fallback_shrinkage=16.0)
+    # held out in time order: every cutoff but the first, weights learned on the earlier ones
+    assert len(held) == 3
+    table = conformal_table(held, choice, ["a", "b"], (0.1, 0.9), 3)
+    assert table.shape == (3, 99)
+    assert (np.diff(table, axis=1) >= 0).all()
+    assert table[2, 89] > table[0, 89]  # far steps need a wider band than near ones
+    test = _noisy(60, 2, seed=2, start=10)
+    b = combine(test, ["a", "b"], w, g, [0.1, 0.5, 0.9], name="x")
+    steps = ((test["ds"] - test["cutoff"]).dt.days // 7).to_numpy()
+    buckets = bucket_of(steps, [4, 8])
+    below, above = _sides(b["x-q50"].to_numpy(), b["x-q10"].to_numpy(), b["x-q90"].to_numpy(), test["scale"].to_numpy())
+    y = test["y"].to_numpy()
+    for lo, hi, target in ((0.1, 0.9, 0.8), (0.01, 0.99, 0.98)):
+        low = _bounds(b["x-q50"].to_numpy(), below, above, conformal_offsets(table, buckets, lo))
+        high = _bounds(b["x-q50"].to_numpy(), below, above, conformal_offsets(table, buckets, hi))
+        for k in range(3):
+            inside = ((y >= low) & (y <= high))[buckets == k].mean()
+            assert abs(inside - target) < (0.05 if target == 0.8 else 0.025), (lo, k, inside)
+    # the members' own band (+-1) covers far less than 80% at the far steps
+    assert ((y >= b["x-q10"]) & (y <= b["x-q90"]))[buckets == 2].mean() < 0.4
+
+
+def test_blend_serves_any_level_from_the_conformal_scores():
+    from training.models import create
+
+    from .retail_frames import weekly_retail
+
+    frame = weekly_retail(40)
+    b = create("blend", members=[{"model": "naive"}, {"model": "moving_average", "params": {"window": 4}}],
+               inner_windows=4).fit(frame, horizon=6)
+    assert b.conformal_ is not None and b.conformal_.shape == (3, 99)
+    out = b.predict(h=6, quantiles=[0.01, 0.03, 0.5, 0.97, 0.99])
+    q = out[["blend-q1", "blend-q3", "blend-q50", "blend-q97", "blend-q99"]].to_numpy()
+    assert (np.diff(q, axis=1) >= 0).all() and (q >= 0).all()
+    assert (q[:, -1] > q[:, 0]).mean() > 0.9
+
+
+def test_coverage_by_bucket_counts_each_interval_per_step_bucket():
+    from training.metrics import coverage_by_bucket
+
+    cutoff = pd.Timestamp("2024-01-01")
+    ds = cutoff + pd.to_timedelta(7 * np.arange(1, 13), unit="D")
+    y = np.arange(12, dtype="float64")
+    fc = pd.DataFrame({"unique_id": "s", "cutoff": cutoff, "ds": ds, "y": y,
+                       "m-q1": y - 1, "m-q10": y - 1, "m-q90": y + 1, "m-q99": y + 1})
+    fc.loc[fc.index[:2], "m-q10"] = 100.0  # steps 1-2 miss the 80% interval
+    fc.loc[fc.index[-1], "m-q99"] = -1.0  # step 12 misses the 98% one
+    out = coverage_by_bucket(fc, "m", [0.01, 0.1, 0.5, 0.9, 0.99], [4, 8])
+    assert out["1-4"] == {"n": 4, "coverage_80": 0.5, "coverage_98": 1.0}
+    assert out["5-8"]["coverage_80"] == 1.0 and out["9+"]["coverage_98"] == 0.75
+    assert set(coverage_by_bucket(fc, "m", [0.1, 0.9], [4, 8])["9+"]) == {"n", "coverage_80"}

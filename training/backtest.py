@@ -24,13 +24,14 @@ import pandas as pd
 
 from darkhorse.core.config import Config, ModelSpec
 from darkhorse.core.errors import DarkHorseError
-from darkhorse.core.schema import CUTOFF, DS, ID, WEEK, Y, forecast_columns
+from darkhorse.core.schema import CUTOFF, DS, ID, WEEK, Y, forecast_columns, quantile_columns
 from training import hot_sellers as hs
 from training.blend import Blend, combine, learn_weights
 from training.decisions import replay as decision_replay
 from training.history import History, load_history
 from training.metrics import (
     FORECAST_METRICS,
+    coverage_by_bucket,
     naive_scale,
     ranking_metrics,
     series_metrics,
@@ -44,6 +45,8 @@ log = logging.getLogger(__name__)
 
 BLEND = "blend"
 REFERENCE = "seasonal_naive"
+# the blend's forecasts carry these levels too, so the backtest measures its 98% interval
+WIDE_INTERVAL = (0.01, 0.99)
 
 
 class BacktestError(DarkHorseError, RuntimeError):
@@ -123,6 +126,8 @@ def run_backtest(
     fitted: dict[str, Forecaster] = {}
     stored: list[tuple[pd.DataFrame, pd.DataFrame]] = []  # eval windows: (validation, member forecasts)
     shrinkage: list[float | None] = []  # the blend's shrinkage per cutoff (chosen on the data)
+    wide: list[pd.DataFrame] = []  # the blend's levels beyond the configured ones
+    choices: list[dict[str, Any]] = []  # what the blend chose at each cutoff, on held-out cutoffs
     with progress_bar(show_progress) as bar:
         task = bar.add_task("backtest", total=len(cutoffs) * (len(specs) + 2))
         for cutoff, role in cutoffs:
@@ -153,9 +158,15 @@ def run_backtest(
             t0 = time.perf_counter()
             validation = _validation(frames, cutoff, names, quantiles).merge(sc[[ID, "scale"]], on=ID, how="left")
             blend = Blend.from_members(fitted, validation, **_blend_params(config, specs))
-            bfc = blend.predict(h=horizon, quantiles=quantiles)
+            bfc = blend.predict(h=horizon, quantiles=sorted({*quantiles, *WIDE_INTERVAL}))
             timings[BLEND] += time.perf_counter() - t0
+            # the wide levels join the forecasts at the end: hot sellers read the configured ones
+            extra = quantile_columns(BLEND, [q for q in WIDE_INTERVAL if q not in quantiles])
+            wide.append(bfc[[ID, DS, *extra]].assign(**{CUTOFF: cutoff}))
+            bfc = bfc.drop(columns=extra)
             shrinkage.append(blend.shrinkage_)
+            choices.append({"cutoff": str(cutoff.date()), "choice": str(blend.choice_),
+                            "heldout_loss": blend.heldout_loss_, "conformal": blend.conformal_ is not None})
             w = blend.weights_.copy()
             w[CUTOFF] = cutoff
             weights.append(w)
@@ -181,7 +192,7 @@ def run_backtest(
                     imp = clf.feature_importance_
                     importance.append(pd.DataFrame({"model": "classifier", CUTOFF: cutoff, "feature": imp.index, "importance": imp.to_numpy()}))
             bar.advance(task)
-    forecasts = pd.concat(frames, ignore_index=True)
+    forecasts = pd.concat(frames, ignore_index=True).merge(pd.concat(wide, ignore_index=True), on=[ID, DS, CUTOFF], how="left")
     cols = [ID, DS, CUTOFF, "window", Y] + [c for c in forecasts.columns if c not in (ID, DS, CUTOFF, "window", Y)]
     forecasts = forecasts[cols].sort_values([CUTOFF, ID, DS], kind="stable").reset_index(drop=True)
     scale = pd.concat(scale_rows, ignore_index=True)
@@ -208,6 +219,12 @@ def run_backtest(
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
         "contributions": contributions(stored, names, quantiles, scale, config, models_metrics, timings),
         "blend_shrinkage": shrinkage,
+        "blend_choice": choices,
+        "coverage_by_bucket": {
+            m: coverage_by_bucket(evalf, m, [*quantiles, *(WIDE_INTERVAL if m == BLEND else ())],
+                                  config.blend.horizon_buckets)
+            for m in [*names, BLEND]
+        },
         "model_info": model_info,
     }
     metrics["decisions"] = decision_replay(forecasts, [*names, BLEND], sorted(eval_cutoffs))

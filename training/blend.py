@@ -55,6 +55,10 @@ log = logging.getLogger(__name__)
 MAX_GRID = 3000
 INNER_QUANTILES = (0.1, 0.5, 0.9)
 SHRINKAGE_GRID = (0.0, 1.0, 4.0, 16.0, 64.0, float("inf"))
+BEST_MEMBER = "best_member"
+# what the held-out choice picks from: a shrinkage of each series' own weights to the bucket's
+# global weights (inf: global only), or the single member with the lowest loss in the bucket
+CANDIDATES: tuple[float | str, ...] = (float("inf"), 64.0, 16.0, 4.0, 1.0, 0.0, BEST_MEMBER)
 MIN_BUCKET_ROWS = 30
 BUCKET = "bucket"
 STEP = "step"
@@ -99,27 +103,37 @@ def with_steps(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-class _Search:
-    """Per-series loss of every grid combination on one set of validation rows."""
+def _loss_sums(
+    v: pd.DataFrame, models: list[str], grid: np.ndarray, objective: str, starts: np.ndarray
+) -> np.ndarray:
+    """Loss sums of every grid combination over consecutive row segments (`starts`)."""
+    P = v[models].to_numpy(dtype="float64")
+    y = v[Y].to_numpy(dtype="float64")
+    scale = v["scale"].to_numpy(dtype="float64") if "scale" in v else None
+    sums = np.zeros((len(starts), len(grid)))
+    chunk = max(1, 2_000_000 // len(grid))
+    for a in range(0, len(y), chunk):
+        b = min(a + chunk, len(y))
+        loss = _loss(y[a:b], P[a:b] @ grid.T, objective, None if scale is None else scale[a:b])
+        seg = np.searchsorted(starts, np.arange(a, b), side="right") - 1
+        first = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]])
+        sums[seg[first]] += np.add.reduceat(loss, first, axis=0)
+    return sums
 
-    def __init__(self, v: pd.DataFrame, models: list[str], grid: np.ndarray, objective: str) -> None:
+
+class _Search:
+    """Per-series mean loss of every grid combination on one set of validation rows."""
+
+    def __init__(self, ids: np.ndarray, counts: np.ndarray, sums: np.ndarray) -> None:
+        self.ids, self.counts = ids, counts
+        self.mean = sums / np.maximum(counts, 1)[:, None]
+
+    @classmethod
+    def of_rows(cls, v: pd.DataFrame, models: list[str], grid: np.ndarray, objective: str) -> _Search:
         v = v.sort_values(ID, kind="stable")
-        P = v[models].to_numpy(dtype="float64")
-        y = v[Y].to_numpy(dtype="float64")
-        scale = v["scale"].to_numpy(dtype="float64") if "scale" in v else None
         ids = v[ID].to_numpy()
         starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else np.zeros(0, int)
-        self.counts = np.diff(np.r_[starts, len(ids)])
-        self.ids = ids[starts]
-        sums = np.zeros((len(starts), len(grid)))
-        chunk = max(1, 2_000_000 // len(grid))
-        for a in range(0, len(y), chunk):
-            b = min(a + chunk, len(y))
-            loss = _loss(y[a:b], P[a:b] @ grid.T, objective, None if scale is None else scale[a:b])
-            seg = np.searchsorted(starts, np.arange(a, b), side="right") - 1
-            np.add.at(sums, seg, loss)
-        self.mean = sums / np.maximum(self.counts, 1)[:, None]
-        self.P, self.y, self.scale, self.row_series = P, y, scale, np.repeat(np.arange(len(starts)), self.counts)
+        return cls(ids[starts], np.diff(np.r_[starts, len(ids)]), _loss_sums(v, models, grid, objective, starts))
 
     def global_index(self) -> int:
         return int(np.argmin(self.mean.mean(axis=0)))
@@ -130,6 +144,29 @@ class _Search:
         tie = np.isclose(self.mean, best, rtol=1e-9, atol=1e-12)
         dist = ((grid - 1 / grid.shape[1]) ** 2).sum(axis=1)
         return grid[np.argmin(np.where(tie, dist[None, :], np.inf), axis=1)]
+
+
+class _Groups:
+    """One bucket's validation rows as groups (series, cutoff, first cutoff at which the week is
+    known) with their loss sums per grid combination, computed once: the rows known at any
+    later cutoff are a union of groups, so every held-out fit sums groups instead of rows."""
+
+    def __init__(self, vb: pd.DataFrame, models: list[str], grid: np.ndarray, objective: str, cutoffs: np.ndarray) -> None:
+        known = np.searchsorted(cutoffs, vb[DS].to_numpy(), side="left")  # index of the first cutoff >= ds
+        vb = vb.assign(_known=known).sort_values([ID, CUTOFF, "_known"], kind="stable")
+        ids, cut, kn = vb[ID].to_numpy(), vb[CUTOFF].to_numpy(), vb["_known"].to_numpy()
+        change = np.r_[True, (ids[1:] != ids[:-1]) | (cut[1:] != cut[:-1]) | (kn[1:] != kn[:-1])]
+        starts = np.flatnonzero(change)
+        self.ids, self.cut, self.known = ids[starts], cut[starts], kn[starts]
+        self.counts = np.diff(np.r_[starts, len(ids)])
+        self.sums = _loss_sums(vb, models, grid, objective, starts)
+
+    def search(self, mask: np.ndarray) -> _Search | None:
+        if self.counts[mask].sum() < MIN_BUCKET_ROWS:
+            return None
+        ids, counts, sums = self.ids[mask], self.counts[mask], self.sums[mask]
+        first = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])  # groups are sorted by series
+        return _Search(ids[first], np.add.reduceat(counts, first), np.add.reduceat(sums, first, axis=0))
 
 
 def _mix(own: np.ndarray, counts: np.ndarray, global_w: np.ndarray, k: float, min_points: int) -> np.ndarray:
@@ -148,47 +185,98 @@ def _bucket_weights(
     for b, vb in v.groupby(BUCKET, sort=True):
         if len(vb) < MIN_BUCKET_ROWS:
             continue
-        search = _Search(vb, models, grid, objective)
+        search = _Search.of_rows(vb, models, grid, objective)
         out[int(b)] = (search, search.own(grid), grid[search.global_index()])
     return out
 
 
-def _choose_shrinkage(
-    v: pd.DataFrame, models: list[str], grid: np.ndarray, objective: str, min_points: int
-) -> float | None:
-    """The k of SHRINKAGE_GRID whose weights, learned on every cutoff but the latest, have the
-    lowest loss on the latest cutoff; None when the validation holds fewer than two cutoffs."""
-    if CUTOFF not in v or v[CUTOFF].nunique() < 2:
-        return None
-    last = v[CUTOFF].max()
-    early, late = v[v[CUTOFF] < last], v[v[CUTOFF] == last]
-    learned = _bucket_weights(early, models, grid, objective)
-    if not learned:
-        return None
-    totals = np.zeros(len(SHRINKAGE_GRID))
-    n_series = 0
-    for b, lb in late.groupby(BUCKET, sort=True):
+def _best_member(search: _Search, grid: np.ndarray) -> np.ndarray:
+    """The one-hot weights of the member with the lowest mean loss over the search's series."""
+    onehot = np.flatnonzero(np.isclose(grid.max(axis=1), 1.0))
+    return grid[onehot[int(np.argmin(search.mean[:, onehot].mean(axis=0)))]]
+
+
+def _row_weights(
+    rows: pd.DataFrame, learned: dict[int, tuple[_Search, np.ndarray, np.ndarray]], candidate: float | str,
+    grid: np.ndarray, min_points: int,
+) -> np.ndarray:
+    """The weights `candidate` (a shrinkage, or BEST_MEMBER) learned elsewhere gives each row
+    of `rows` (sorted as given; a bucket with no learned weights takes the nearest shorter one)."""
+    w = np.zeros((len(rows), grid.shape[1]))
+    buckets = rows[BUCKET].to_numpy()
+    ids = rows[ID].to_numpy()
+    for b in np.unique(buckets):
         key = max((k for k in learned if k <= b), default=min(learned))
         search, own, global_w = learned[key]
-        lb = lb.sort_values(ID, kind="stable")
-        pos = pd.Index(search.ids).get_indexer(lb[ID].to_numpy())
-        P = lb[models].to_numpy(dtype="float64")
-        y = lb[Y].to_numpy(dtype="float64")
-        scale = lb["scale"].to_numpy(dtype="float64") if "scale" in lb else None
-        ids = lb[ID].to_numpy()
-        starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
-        counts = np.diff(np.r_[starts, len(ids)])
-        seg = np.repeat(np.arange(len(starts)), counts)
-        n_series += len(starts)
-        for j, k in enumerate(SHRINKAGE_GRID):
-            w = _mix(own, search.counts, global_w, k, min_points)
-            wr = np.where((pos >= 0)[:, None], w[np.clip(pos, 0, None)], global_w[None, :])
-            pred = (P * wr).sum(axis=1)
-            loss = _loss(y, pred[:, None], objective, scale)[:, 0]
-            totals[j] += (np.bincount(seg, loss) / counts).sum()
-    if not n_series:
-        return None
-    return float(SHRINKAGE_GRID[int(np.argmin(totals))])
+        sel = buckets == b
+        if candidate == BEST_MEMBER:
+            w[sel] = _best_member(search, grid)
+            continue
+        mixed = _mix(own, search.counts, global_w, float(candidate), min_points)
+        pos = pd.Index(search.ids).get_indexer(ids[sel])
+        w[sel] = np.where((pos >= 0)[:, None], mixed[np.clip(pos, 0, None)], global_w[None, :])
+    return w
+
+
+def _series_mean_loss(rows: pd.DataFrame, loss: np.ndarray) -> np.ndarray:
+    """Mean loss per (series, cutoff) of `rows` (what MASE averages)."""
+    key = pd.MultiIndex.from_arrays([rows[ID].to_numpy(), rows[CUTOFF].to_numpy()])
+    codes, _ = pd.factorize(key)
+    return np.bincount(codes, loss) / np.bincount(codes)
+
+
+def _group_buckets(v: pd.DataFrame, models: list[str], grid: np.ndarray, objective: str) -> dict[int, _Groups]:
+    cutoffs = np.sort(v[CUTOFF].unique())
+    return {int(b): _Groups(vb, models, grid, objective, cutoffs) for b, vb in v.groupby(BUCKET, sort=True)}
+
+
+def heldout(
+    v: pd.DataFrame, models: list[str], grid: np.ndarray, objective: str, min_points: int,
+    candidates: Sequence[float | str], groups: dict[int, _Groups] | None = None,
+) -> list[tuple[pd.DataFrame, dict[float | str, np.ndarray]]]:
+    """Time-ordered held-out forecasts: for every validation cutoff but the first, each
+    candidate's weights learned from the earlier cutoffs' weeks known at that cutoff, applied
+    to that cutoff's rows. Returns (rows, {candidate: row weights}) per held-out cutoff."""
+    if CUTOFF not in v or v[CUTOFF].nunique() < 2:
+        return []
+    cutoffs = np.sort(v[CUTOFF].unique())
+    groups = groups if groups is not None else _group_buckets(v, models, grid, objective)
+    out = []
+    for j in range(1, len(cutoffs)):
+        learned = {}
+        for b, g in groups.items():
+            search = g.search((g.cut < cutoffs[j]) & (g.known <= j))
+            if search is not None:
+                learned[b] = (search, search.own(grid), grid[search.global_index()])
+        if not learned:
+            continue
+        rows = v[v[CUTOFF] == cutoffs[j]]
+        out.append((rows, {k: _row_weights(rows, learned, k, grid, min_points) for k in candidates}))
+    return out
+
+
+def _choose(
+    held: list[tuple[pd.DataFrame, dict[float | str, np.ndarray]]], models: list[str], objective: str,
+) -> tuple[float | str | None, dict[str, float]]:
+    """The candidate with the lowest held-out loss (mean over series and held-out cutoffs) and
+    every candidate's loss; None when nothing was held out."""
+    if not held:
+        return None, {}
+    cands = list(held[0][1])
+    totals = dict.fromkeys(cands, 0.0)
+    n = 0
+    for rows, ws in held:
+        P = rows[models].to_numpy(dtype="float64")
+        y = rows[Y].to_numpy(dtype="float64")
+        scale = rows["scale"].to_numpy(dtype="float64") if "scale" in rows else None
+        for k, w in ws.items():
+            loss = _loss(y, (P * w).sum(axis=1)[:, None], objective, scale)[:, 0]
+            per = _series_mean_loss(rows, loss)
+            totals[k] += per.sum()
+        n += len(per)
+    losses = {str(k): v / max(n, 1) for k, v in totals.items()}
+    best = min(cands, key=lambda k: totals[k])
+    return best, losses
 
 
 def learn_weights(
@@ -206,8 +294,18 @@ def learn_weights(
     and global weights per bucket (index: bucket 0..len(horizon_buckets)).
 
     `validation`: `unique_id, y` + one point column per model, and `cutoff` (for the steps and
-    the choice of the shrinkage) or `step`; rows with a missing member forecast are dropped.
+    the held-out choice of the shrinkage) or `step`; rows with a missing member forecast are
+    dropped. `weights.attrs`: `shrinkage` (the k used), `choice` (the k, or `best_member`) and
+    `heldout_loss` (every candidate's held-out loss).
     """
+    return _learn(validation, models, grid_step=grid_step, min_points=min_points, shrinkage=shrinkage,
+                  objective=objective, horizon_buckets=horizon_buckets, fallback_shrinkage=fallback_shrinkage)[:2]
+
+
+def _learn(
+    validation: pd.DataFrame, models: Sequence[str], *, grid_step: float, min_points: int,
+    shrinkage: float | Literal["auto"], objective: str, horizon_buckets: Sequence[int], fallback_shrinkage: float,
+) -> tuple[pd.DataFrame, pd.DataFrame, list[tuple[pd.DataFrame, dict[float | str, np.ndarray]]], float | str]:
     models = list(models)
     n_buckets = len(horizon_buckets) + 1
     grid = simplex_grid(len(models), grid_step)
@@ -215,32 +313,49 @@ def learn_weights(
     equal = np.full(len(models), 1 / len(models))
     if v.empty:
         g = pd.DataFrame([equal] * n_buckets, columns=models, index=pd.RangeIndex(n_buckets, name=BUCKET))
-        return pd.DataFrame(columns=[ID, BUCKET, *models, "n_points", "source"]), g
+        return pd.DataFrame(columns=[ID, BUCKET, *models, "n_points", "source"]), g, [], fallback_shrinkage
     v = v.assign(**{BUCKET: bucket_of(v[STEP].to_numpy(), horizon_buckets)})
-    k = shrinkage
-    if k == "auto":
-        chosen = _choose_shrinkage(v, models, grid, objective, min_points)
-        k = fallback_shrinkage if chosen is None else chosen
-    learned = _bucket_weights(v, models, grid, objective)
+    choice: float | str = shrinkage
+    losses: dict[str, float] = {}
+    held: list[tuple[pd.DataFrame, dict[float | str, np.ndarray]]] = []
+    groups = _group_buckets(v, models, grid, objective) if CUTOFF in v else None
+    if shrinkage == "auto":
+        held = heldout(v, models, grid, objective, min_points, CANDIDATES, groups)
+        chosen, losses = _choose(held, models, objective)
+        choice = fallback_shrinkage if chosen is None else chosen
+    else:
+        held = heldout(v, models, grid, objective, min_points, [float(shrinkage)], groups)
+    if groups is not None:  # every row: all groups
+        learned = {}
+        for b, g in groups.items():
+            search = g.search(np.ones(len(g.counts), dtype=bool))
+            if search is not None:
+                learned[b] = (search, search.own(grid), grid[search.global_index()])
+    else:
+        learned = _bucket_weights(v, models, grid, objective)
     if not learned:  # too few rows for any bucket alone: one set of weights for all
-        search = _Search(v, models, grid, objective)
+        search = _Search.of_rows(v, models, grid, objective)
         learned = {0: (search, search.own(grid), grid[search.global_index()])}
+    k = float("inf") if choice == BEST_MEMBER else float(choice)
     glob, parts = [], []
     for b in range(n_buckets):
         key = max((x for x in learned if x <= b), default=min(learned))
         search, own, global_w = learned[key]
+        if choice == BEST_MEMBER:
+            global_w = _best_member(search, grid)
         glob.append(global_w)
-        w = _mix(own, search.counts, global_w, float(k), min_points)
+        w = _mix(own, search.counts, global_w, k, min_points)
         part = pd.DataFrame(w, columns=models)
         part.insert(0, BUCKET, b)
         part.insert(0, ID, search.ids)
         part["n_points"] = search.counts
-        part["source"] = np.where((search.counts >= min_points) & ~np.isinf(k), "series", "global")
+        part["source"] = np.where((search.counts >= min_points) & ~np.isinf(k), "series",
+                                  BEST_MEMBER if choice == BEST_MEMBER else "global")
         parts.append(part)
     weights = pd.concat(parts, ignore_index=True)
-    weights.attrs["shrinkage"] = float(k)
+    weights.attrs.update(shrinkage=k, choice=choice if choice == BEST_MEMBER else k, heldout_loss=losses)
     g = pd.DataFrame(glob, columns=models, index=pd.RangeIndex(n_buckets, name=BUCKET))
-    return weights, g
+    return weights, g, held, choice
 
 
 def combine(
@@ -278,6 +393,102 @@ def combine(
     q = out[targets[1:]].to_numpy()
     out[targets[1:]] = np.sort(q, axis=1)
     return out
+
+
+# ---------------------------------------------------------------- conformal intervals
+# levels of the held-out score table: whole percents (every level of the service's grid); a
+# level between two takes the linear interpolation, one beyond them the nearest
+CONFORMAL_LEVELS = np.round(np.arange(1, 100) / 100, 2)
+MIN_CONFORMAL_ROWS = 200
+# the interval width never falls below this share of the series' naive scale, so a member
+# spread of zero (a constant history) does not blow up the scores
+MIN_WIDTH_OF_SCALE = 0.5
+
+
+def spread_levels(columns: Sequence[str], models: Sequence[str]) -> tuple[float, float] | None:
+    """The widest pair of levels symmetric about the median that every member forecasts (with
+    the median); None without one."""
+    levels = _common_levels(pd.DataFrame(columns=list(columns)), models)
+    if 0.5 not in levels:
+        return None
+    pairs = [q for q in levels if q < 0.5 and round(1 - q, 2) in levels]
+    return (min(pairs), round(1 - min(pairs), 2)) if pairs else None
+
+
+def _sides(center: np.ndarray, lo: np.ndarray, hi: np.ndarray, scale: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """The widths that scale the scores below and above the center."""
+    floor = 0.0 if scale is None else MIN_WIDTH_OF_SCALE * np.nan_to_num(scale, nan=0.0)
+    if SHAPE == "symmetric":
+        w = np.maximum(hi - lo, floor)
+        return w, w
+    return np.maximum(center - lo, floor / 2), np.maximum(hi - center, floor / 2)
+
+
+def _scores(y: np.ndarray, center: np.ndarray, below: np.ndarray, above: np.ndarray) -> np.ndarray:
+    d = y - center
+    return np.where(d < 0, d / np.where(below > 0, below, 1.0), d / np.where(above > 0, above, 1.0))
+
+
+def _bounds(center: np.ndarray, below: np.ndarray, above: np.ndarray, score: np.ndarray) -> np.ndarray:
+    return np.maximum(center + np.where(score < 0, score * below, score * above), 0.0)
+
+
+SHAPE = "asymmetric"
+CENTER = "median"
+
+
+def conformal_table(
+    held: list[tuple[pd.DataFrame, dict[float | str, np.ndarray]]], choice: float | str, models: Sequence[str],
+    pair: tuple[float, float], n_buckets: int,
+) -> np.ndarray | None:
+    """Split-conformal scores of the blend on time-ordered held-out cutoffs: per horizon bucket,
+    the quantiles (at CONFORMAL_LEVELS) of the actual's distance from the blended median, over
+    the blended interval's width on its side, the weights of each held-out cutoff learned on
+    the cutoffs before it only. A bucket with fewer than MIN_CONFORMAL_ROWS held-out rows takes
+    the nearest shorter bucket's scores (the width already grows with the step); None when no
+    bucket has enough."""
+    cols = {lvl: [quantile_columns(m, [lvl])[0] for m in models] for lvl in (pair[0], 0.5, pair[1])}
+    mid_cols = cols[0.5] if CENTER == "median" else list(models)
+    scores, buckets = [], []
+    for rows, ws in held:
+        if choice not in ws:
+            continue
+        need = [*mid_cols, *cols[pair[0]], *cols[pair[1]]]
+        if any(c not in rows for c in need):
+            continue
+        ok = rows[need].notna().all(axis=1).to_numpy() & rows[Y].notna().to_numpy()
+        r, w = rows[ok], ws[choice][ok]
+        center = (r[mid_cols].to_numpy(dtype="float64") * w).sum(axis=1)
+        lo = (r[cols[pair[0]]].to_numpy(dtype="float64") * w).sum(axis=1)
+        hi = (r[cols[pair[1]]].to_numpy(dtype="float64") * w).sum(axis=1)
+        below, above = _sides(center, lo, hi, r["scale"].to_numpy(dtype="float64") if "scale" in r else None)
+        keep = (below > 1e-9) & (above > 1e-9)
+        scores.append(_scores(r[Y].to_numpy(dtype="float64")[keep], center[keep], below[keep], above[keep]))
+        buckets.append(r[BUCKET].to_numpy()[keep])
+    if not scores:
+        return None
+    sc, bk = np.concatenate(scores), np.concatenate(buckets)
+    table = np.full((n_buckets, len(CONFORMAL_LEVELS)), np.nan)
+    for b in range(n_buckets):
+        sel = bk == b
+        if sel.sum() >= MIN_CONFORMAL_ROWS:
+            table[b] = np.quantile(sc[sel], CONFORMAL_LEVELS, method="inverted_cdf")
+    if np.isnan(table).all():
+        if len(sc) < MIN_CONFORMAL_ROWS:
+            return None
+        table[0] = np.quantile(sc, CONFORMAL_LEVELS, method="inverted_cdf")
+    for b in range(n_buckets):  # buckets without scores: the nearest shorter one, else the nearest longer
+        if np.isnan(table[b]).any():
+            src = [x for x in range(b - 1, -1, -1) if not np.isnan(table[x]).any()] or \
+                  [x for x in range(b + 1, n_buckets) if not np.isnan(table[x]).any()]
+            table[b] = table[src[0]]
+    return table
+
+
+def conformal_offsets(table: np.ndarray, buckets: np.ndarray, q: float) -> np.ndarray:
+    """The score of level `q` for rows in `buckets` (interpolated between whole percents)."""
+    col = np.array([np.interp(q, CONFORMAL_LEVELS, row) for row in table])
+    return col[np.minimum(buckets, len(table) - 1)]
 
 
 # factors of the distance from the median: narrower (0.25) to far wider (64, which lets a low
@@ -459,26 +670,62 @@ class Blend(Forecaster):
 
     def _set(self, members: dict[str, Forecaster], validation: pd.DataFrame) -> None:
         s = self.settings
+        names = list(members)
         self.members_ = members
-        self.weights_, self.global_weights_ = learn_weights(
-            validation, list(members), grid_step=s.grid_step, min_points=s.min_points,
-            shrinkage=s.shrinkage, objective=s.objective, horizon_buckets=s.horizon_buckets,
+        self.weights_, self.global_weights_, held, choice = _learn(
+            validation, names, grid_step=s.grid_step, min_points=s.min_points, shrinkage=s.shrinkage,
+            objective=s.objective, horizon_buckets=s.horizon_buckets, fallback_shrinkage=16.0,
         )
         self.shrinkage_ = self.weights_.attrs.get("shrinkage")
+        self.choice_ = choice
+        self.heldout_loss_ = self.weights_.attrs.get("heldout_loss", {})
         self.width_factors_: dict[str, float] = {}
-        if s.calibrate:
+        self.conformal_: np.ndarray | None = None
+        self.pair_ = spread_levels(validation.columns, names)
+        scale = validation.dropna(subset=["scale"]) if "scale" in validation else validation.iloc[:0]
+        if len(scale) and CUTOFF in scale:
+            scale = scale.sort_values(CUTOFF, kind="stable")
+        self.scale_ = scale.groupby(ID)["scale"].last() if len(scale) else pd.Series(dtype="float64")
+        if not s.calibrate:
+            return
+        if self.pair_ is not None:
+            self.conformal_ = conformal_table(held, choice, names, self.pair_, len(s.horizon_buckets) + 1)
+        if self.conformal_ is None:  # too few held-out rows: the width factors of every window
             self.width_factors_ = calibrate_widths(
-                validation, list(members), self.weights_, self.global_weights_, horizon_buckets=s.horizon_buckets
+                validation, names, self.weights_, self.global_weights_, horizon_buckets=s.horizon_buckets
             )
 
-    def _predict(self, h: int, quantiles: list[float]) -> pd.DataFrame:
+    def _member_forecasts(self, h: int, quantiles: list[float]) -> pd.DataFrame:
         preds = None
         for m in self.members_.values():
             fc = m.predict(h=h, quantiles=quantiles)
             preds = fc if preds is None else preds.merge(fc, on=[ID, DS], how="outer")
         preds[STEP] = ((preds[DS] - self.last_ds_.reindex(preds[ID]).to_numpy()) // WEEK).astype("int64")
-        out = combine(
-            preds, list(self.members_), self.weights_, self.global_weights_, quantiles,
-            name=self.alias, horizon_buckets=self.settings.horizon_buckets,
-        )
-        return apply_widths(out, self.alias, quantiles, getattr(self, "width_factors_", {}))
+        return preds
+
+    def _predict(self, h: int, quantiles: list[float]) -> pd.DataFrame:
+        names = list(self.members_)
+        buckets_at = self.settings.horizon_buckets
+        table = getattr(self, "conformal_", None)
+        if table is None:
+            preds = self._member_forecasts(h, quantiles)
+            out = combine(preds, names, self.weights_, self.global_weights_, quantiles,
+                          name=self.alias, horizon_buckets=buckets_at)
+            return apply_widths(out, self.alias, quantiles, getattr(self, "width_factors_", {}))
+        # conformal: the blended median plus each level's held-out score times the blended
+        # interval's width on that side
+        lo, hi = self.pair_
+        preds = self._member_forecasts(h, [lo, 0.5, hi])
+        b = combine(preds, names, self.weights_, self.global_weights_, [lo, 0.5, hi], name="b", horizon_buckets=buckets_at)
+        point = b["b"].to_numpy()
+        center = b["b-q50"].to_numpy() if CENTER == "median" else point
+        scale = self.scale_.reindex(preds[ID]).to_numpy(dtype="float64") if len(self.scale_) else None
+        below, above = _sides(center, b[quantile_columns("b", [lo])[0]].to_numpy(),
+                              b[quantile_columns("b", [hi])[0]].to_numpy(), scale)
+        buckets = bucket_of(preds[STEP].to_numpy(), buckets_at)
+        out = preds[[ID, DS]].copy()
+        out[self.alias] = point
+        cols = quantile_columns(self.alias, quantiles)
+        vals = np.stack([_bounds(center, below, above, conformal_offsets(table, buckets, q)) for q in quantiles], axis=1)
+        out[cols] = np.sort(vals, axis=1)
+        return out

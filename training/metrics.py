@@ -15,6 +15,7 @@ Global values are means of per-(series, window) values (M4 style), WAPE pooled.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -82,6 +83,38 @@ def series_metrics(
     g["wape"] = np.where(g["sum_y"] > 0, g["sum_ae"] / g["sum_y"].where(g["sum_y"] > 0, 1.0), np.nan)
     g["model"] = model
     return g
+
+
+def coverage_by_bucket(
+    fc: pd.DataFrame, model: str, quantiles: Sequence[float], edges: Sequence[int],
+    intervals: Sequence[tuple[float, float]] = ((0.1, 0.9), (0.01, 0.99)),
+) -> dict[str, dict[str, float | int]]:
+    """Share of actuals inside each central interval of `model` whose two levels it forecasts
+    (`coverage_80` for q10-q90, `coverage_98` for q1-q99), per horizon-step bucket (`edges`
+    as the blend's: [4, 8] gives "1-4", "5-8", "9+"), over the rows of `fc` with an actual
+    (`cutoff` and `ds` give the step)."""
+    have = {round(q, 6) for q in quantiles}
+    pairs = [(lo, hi) for lo, hi in intervals if round(lo, 6) in have and round(hi, 6) in have]
+    f = fc[fc[Y].notna()]
+    if not pairs or f.empty:
+        return {}
+    step = ((f["ds"] - f[CUTOFF]) // pd.Timedelta(weeks=1)).to_numpy()
+    bucket = np.searchsorted(np.asarray(list(edges)), step, side="left")
+    bounds = [0, *edges]
+    names = [f"{a + 1}-{b}" for a, b in itertools.pairwise(bounds)] + [f"{bounds[-1] + 1}+"]
+    y = f[Y].to_numpy(dtype="float64")
+    out: dict[str, dict[str, float | int]] = {}
+    for b, name in enumerate(names):
+        sel = bucket == b
+        if not sel.any():
+            continue
+        row: dict[str, float | int] = {"n": int(sel.sum())}
+        for lo, hi in pairs:
+            lo_c, hi_c = quantile_columns(model, [lo, hi])
+            inside = (y[sel] >= f[lo_c].to_numpy()[sel]) & (y[sel] <= f[hi_c].to_numpy()[sel])
+            row[f"coverage_{round((hi - lo) * 100)}"] = float(inside.mean())
+        out[name] = row
+    return out
 
 
 def _interval_columns(model: str, qs: Sequence[float]) -> tuple[str | None, str | None]:
