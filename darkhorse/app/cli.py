@@ -263,6 +263,8 @@ def train(
     print_forecast_metrics(result.metrics)
     for kind, tag in (result.manifest.models.model_dump() if result.manifest.models else {}).items():
         console.print(f"saved {kind}: [bold]{tag}[/bold]")
+    if "load" in result.metrics.get("release", {}):
+        console.print(f"saved load_forecaster: [bold]{result.metrics['release']['load']['tag']}[/bold]")
     console.print(f"outputs in {result.out_dir}; report: {result.out_dir / 'report.html'}")
 
 
