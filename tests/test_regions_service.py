@@ -90,9 +90,20 @@ def test_capacity_split_across_countries_over_http(released):
     assert res["used"] <= 100 * (1 + 1e-9)
     uk = next(a for a in res["allocations"] if a["region"] == "United Kingdom")
     assert uk["quantity"] == max(a["quantity"] for a in res["allocations"])
+    # the top hot sellers of the hierarchy across every country, in one request
+    hot = httpx.post(f"{url}/v1/hot-sellers", json={"k": 200}, timeout=30).json()["items"]
+    top = [h["item"] for h in hot if h["item"] in info["region_items"]][:3]
+    assert top
+    pairs = {"mode": "newsvendor", "capacity": 2000, "weeks": 4, "level": "item_region",
+             "items": [{"id": i, "region": c, "underage_cost": 3} for i in top for c in countries]}
+    r = httpx.post(f"{url}/v1/allocate", json=pairs, timeout=30)
+    assert r.status_code == 200, r.text
+    split = r.json()
+    assert len(split["allocations"]) == len(top) * len(countries) and split["used"] <= 2000 * (1 + 1e-9)
     keep = os.environ.get("DARKHORSE_SCREENSHOT_DIR")
-    if keep:  # the example request and response of the README
-        Path(keep, "regions_allocate_example.json").write_text(json.dumps({"request": body, "response": res}, indent=2))
+    if keep:  # the example requests and responses of the README
+        Path(keep, "regions_allocate_example.json").write_text(json.dumps(
+            {"one_item": {"request": body, "response": res}, "hot_sellers": {"request": pairs, "response": split}}, indent=2))
     bad = httpx.post(f"{url}/v1/allocate", json={**body, "items": [{"id": item, "region": "Atlantis"}]}, timeout=30)
     assert bad.status_code == 400 and bad.json()["field"] == "items" and "Atlantis" in bad.json()["error"]
 

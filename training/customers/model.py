@@ -11,6 +11,9 @@ of the closed week, the customer's region.
 * temporal comparison branches: one small layer per window (week, month, quarter, year) and
   one over the windows' rate ratios;
 * a customer feature encoder (RFM, value, diversity, tenure, segment) and a region embedding;
+* a repeat term: the customer's own items, weighted by how recently they were bought, added to
+  the next-product logits with a gain the trunk sets per customer (retail customers rebuy; a
+  softmax over embeddings alone finds a customer's own items only through the sequence);
 * heads: next product (cross-entropy against the next order's items, uniform over them),
   quantity and revenue (smooth L1 on log1p), discount (smooth L1, lines with a reference price).
 
@@ -83,6 +86,8 @@ class _Net(nn.Module):
         self.next_item = nn.Linear(p.trunk, e)
         self.item_bias = nn.Parameter(torch.zeros(n_items))
         self.sizes = nn.Linear(p.trunk, 3)  # log1p quantity, log1p revenue, discount
+        self.repeat_gain = nn.Linear(p.trunk, 2)  # per customer: gain of the recency-weighted own items
+        self.recency = nn.Parameter(torch.tensor(0.1))  # decay per line back in the sequence
 
     def forward(self, seq, steps, temporal, customer, region):
         x = self.items(seq) + self.steps(steps)
@@ -97,6 +102,12 @@ class _Net(nn.Module):
         z = torch.cat([pooled[:, 0], states[:, -1], *branches, self.customer(customer), self.region(region)], dim=1)
         t = self.trunk(z)
         logits = self.next_item(t) @ self.items.weight.T + self.item_bias
+        # the customer's own items, most recent weighing most (padding and unknown items left out)
+        back = torch.arange(seq.shape[1] - 1, -1, -1, device=seq.device, dtype=torch.float32)
+        weight = torch.exp(-nn.functional.softplus(self.recency) * back).expand_as(seq) * (seq > cdata.OOV)
+        own = torch.zeros_like(logits).scatter_add_(1, seq, weight)
+        gain = nn.functional.softplus(self.repeat_gain(t))
+        logits = logits + gain[:, :1] * torch.log1p(own) + gain[:, 1:] * (own > 0)
         return logits, self.sizes(t)
 
 
