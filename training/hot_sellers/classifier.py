@@ -27,7 +27,10 @@ class ClassifierSettings(ModelSettings):
     min_child_weight: float = Field(2.0, ge=0)
     n_lags: int = Field(8, ge=1, le=52)
     max_train_rows: int = Field(400_000, ge=100)
-    n_jobs: int = Field(0, ge=0)
+    n_jobs: int = Field(
+        1, ge=0, description="XGBoost threads (0: all cores). One: two OpenMP threads on two busy cores "
+        "spin and cost many times the CPU of one.",
+    )
     device: str = Field("auto", pattern="^(auto|cpu|cuda)$")
     seed: int = 0
 

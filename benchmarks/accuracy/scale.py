@@ -1,0 +1,89 @@
+"""Cost of the default backtest at the size of a store x department panel.
+
+    python -m benchmarks.accuracy.scale                 # 2,660 series x 143 weeks, 5 windows
+    python -m benchmarks.accuracy.scale --series 500    # smaller, for a quick look
+
+A generated panel of that shape (yearly season with its own amplitude and phase per series, a
+slow trend, negative-binomial noise, 30% of series sparse, 20% starting late) is backtested with
+the configuration's members, backtest and blend settings (3 evaluation + 2 warm-up windows unless
+the config says otherwise), forecasts and blend only (hot sellers need labels the generated
+panel does not define). Prints wall time, CPU seconds, each model's MASE and seconds and each
+member's contribution to the blend.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from darkhorse.core.config import load_config  # noqa: E402
+from darkhorse.core.schema import DS, ID, Y  # noqa: E402
+from training.backtest import run_backtest  # noqa: E402
+from training.history import History  # noqa: E402
+
+
+def panel(n_series: int = 2660, weeks: int = 143, *, seed: int = 0, sparse_share: float = 0.3) -> pd.DataFrame:
+    """`unique_id, ds, y`: weekly counts with a yearly season, dense from each series' start."""
+    rng = np.random.default_rng(seed)
+    ds = pd.date_range("2021-01-04", periods=weeks, freq="7D")
+    t = np.arange(weeks)
+    ids, dss, ys = [], [], []
+    for i in range(n_series):
+        start = 0 if rng.random() < 0.8 else int(rng.integers(10, 100))
+        level = np.exp(rng.normal(2.5, 1.2))
+        amp, phase, trend = rng.uniform(0, 0.8), rng.uniform(0, 2 * np.pi), rng.normal(0, 0.004)
+        mu = level * np.exp(trend * t) * (1 + amp * np.sin(2 * np.pi * t / 52.18 + phase))
+        if rng.random() < sparse_share:
+            mu = mu / level * rng.uniform(0.05, 0.6)
+        y = rng.negative_binomial(5, 5 / (5 + mu)).astype("float64")
+        ids.append(np.full(weeks - start, f"s{i:05d}"))
+        dss.append(ds[start:])
+        ys.append(y[start:])
+    return pd.DataFrame({ID: np.concatenate(ids), DS: np.concatenate(dss), Y: np.concatenate(ys)})
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--config", type=Path, default=REPO / "darkhorse.yaml")
+    ap.add_argument("--series", type=int, default=2660)
+    ap.add_argument("--weeks", type=int, default=143)
+    ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    a = ap.parse_args(argv)
+    cfg = load_config(a.config)
+    frame = panel(a.series, a.weeks).sort_values([ID, DS]).reset_index(drop=True)
+    history = History(frame=frame, labels=pd.DataFrame(columns=[ID, DS, "label"]), covariates=[],
+                      snapshot="scale", data_snapshot="scale", first_week=frame[DS].min(), last_week=frame[DS].max())
+    t0 = time.perf_counter()
+    r = run_backtest(cfg, history=history, with_hot_sellers=False, report=False, show_progress=False)
+    wall = time.perf_counter() - t0
+    usage = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    m = r.metrics
+    out = {
+        "series": a.series, "weeks": a.weeks, "windows": len(r.cutoffs), "wall_s": round(wall, 1),
+        "cpu_s": round(sum(u.ru_utime + u.ru_stime for u in usage), 1),
+        "models": {k: {"mase": v["mase"], "seconds": m["timings_s"].get(k)} for k, v in m["models"].items()},
+        "contributions": m["contributions"], "blend_choice": [c["choice"] for c in m["blend_choice"]],
+    }
+    print(f"{a.series} series x {a.weeks} weeks, {out['windows']} windows: wall {wall:.1f} s, CPU {out['cpu_s']} s")
+    for k, v in out["models"].items():
+        c = m["contributions"].get(k, {})
+        delta = c.get("delta")
+        print(f"  {k:16s} MASE {v['mase']:.4f}  {v['seconds']:7.1f} s" + (f"  blend MASE without it {delta:+.4f}" if delta is not None else ""))
+    if a.json:
+        a.json.write_text(json.dumps(out, indent=2))
+    return out
+
+
+if __name__ == "__main__":
+    main()
