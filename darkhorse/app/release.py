@@ -181,7 +181,8 @@ def build_release(config: Config, *, force: bool = False, progress=print) -> Rel
         "description": "file: ./MODEL_CARD.md",
         "labels": {"project": config.project, "config_hash": run.config_hash,
                    "data_snapshot": run.data_snapshot, "last_week": run.last_week.isoformat()},
-        "include": ["*.py", RELEASE_FILE, regions.REGIONS_FILE, "MODEL_CARD.md", "dashboard/*", "darkhorse/**", "training/**"],
+        "include": ["*.py", RELEASE_FILE, regions.REGIONS_FILE, "MODEL_CARD.md", "dashboard/*", "darkhorse/**", "training/**",
+                    LOAD_RELEASE_FILE, f"{LOAD_SEED_DIR}/*"],
         "exclude": ["__pycache__", "*.pyc"],
     }
     (ctx / "bentofile.yaml").write_text(yaml.safe_dump(bentofile, sort_keys=False))
