@@ -366,7 +366,7 @@ def _examples(
     indexed = result.get("partial_unexpected_index_list") or []
     if indexed and isinstance(indexed[0], dict) and index_columns:
         shown = [
-            ", ".join(f"{k}={_fmt(v)}" for k, v in row.items() if k in index_columns)
+            ", ".join(f"{k}={_fmt(v)}" for k, v in row.items())
             for row in indexed[:limit]
         ]
     else:
