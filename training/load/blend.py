@@ -144,7 +144,7 @@ class LoadEnsemble(LoadForecaster):
         self.weights_ = learn_weights(self.members_, shrinkage=self.settings.shrinkage, step=self.settings.weight_step)
 
     def _refresh(self, df: pd.DataFrame) -> None:
-        self.members_ = {n: m.refresh(df) for n, m in self.members_.items()}
+        self.members_ = {n: m._refreshed(df) for n, m in self.members_.items()}
 
     def _holdout_points(self) -> np.ndarray:
         return np.tensordot(list(self.weights_.values()), [m.validation() for m in self.members_.values()], axes=1)
@@ -158,8 +158,7 @@ class LoadEnsemble(LoadForecaster):
         return out
 
     def _predict(self, h: int, quantiles: list[float]) -> tuple[np.ndarray, np.ndarray]:
-        n = len(self.ids_)
-        fc = self.member_forecasts(h=h, quantiles=quantiles)
-        point = fc[self.alias].to_numpy().reshape(n, h)
-        qvals = fc[quantile_columns(self.alias, quantiles)].to_numpy().reshape(n, h, len(quantiles))
-        return point, qvals
+        parts = [m._clean_predict(h, quantiles) for m in self.members_.values()]
+        w = np.asarray(list(self.weights_.values()))
+        w = w / w.sum()
+        return (np.tensordot(w, [p for p, _ in parts], axes=1), np.tensordot(w, [q for _, q in parts], axes=1))

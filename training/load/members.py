@@ -85,7 +85,10 @@ class LoadForecaster:
         conditional models keep their learned state, the others are fitted on `df`."""
         if not self.fitted_:
             raise LoadFrameError(f"load model {self.alias!r} must be fitted before refresh")
-        data = validate_intervals(df, self.freq_)
+        return self._refreshed(validate_intervals(df, self.freq_))
+
+    def _refreshed(self, data: pd.DataFrame) -> LoadForecaster:
+        """`refresh` on a frame already validated at the model's grain."""
         out = copy.copy(self)
         out._read(data)
         if self.conditional:
@@ -137,19 +140,23 @@ class LoadForecaster:
         if not 1 <= int(h) <= self.horizon_:
             raise LoadFrameError(f"load model {self.alias!r} was fitted for h <= {self.horizon_}, asked {h}")
         qs = check_quantiles(quantiles)
-        point, qvals = self._predict(int(h), qs)  # (series, h), (series, h, quantiles)
-        qvals = np.sort(np.maximum(qvals, 0.0), axis=2)
+        point, qvals = self._clean_predict(int(h), qs)
         delta = step(self.freq_)
         out = pd.DataFrame(
             {
                 ID: np.repeat(self.ids_.to_numpy(), h),
                 DS: (np.repeat(self.last_ds_.to_numpy(), h) + np.tile(np.arange(1, h + 1), len(self.ids_)) * delta),
-                self.alias: np.maximum(point, 0.0).reshape(-1),
+                self.alias: point.reshape(-1),
             }
         )
         for j, col in enumerate(quantile_columns(self.alias, qs)):
             out[col] = qvals[:, :, j].reshape(-1)
         return out
+
+    def _clean_predict(self, h: int, quantiles: list[float]) -> tuple[np.ndarray, np.ndarray]:
+        """(series, h) points and (series, h, quantiles) values, clipped at 0, levels sorted."""
+        point, qvals = self._predict(h, quantiles)
+        return np.maximum(point, 0.0), np.sort(np.maximum(qvals, 0.0), axis=2)
 
     def _fit(self, df: pd.DataFrame) -> None:
         raise NotImplementedError
