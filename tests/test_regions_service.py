@@ -94,12 +94,15 @@ def test_capacity_split_across_countries_over_http(released):
     hot = httpx.post(f"{url}/v1/hot-sellers", json={"k": 200}, timeout=30).json()["items"]
     top = [h["item"] for h in hot if h["item"] in info["region_items"]][:3]
     assert top
-    pairs = {"mode": "newsvendor", "capacity": 2000, "weeks": 4, "level": "item_region",
+    pairs = {"mode": "newsvendor", "capacity": 1e9, "weeks": 4, "level": "item_region",
              "items": [{"id": i, "region": c, "underage_cost": 3} for i in top for c in countries]}
+    demand = sum(a["expected_demand"] for a in httpx.post(f"{url}/v1/allocate", json=pairs, timeout=30).json()["allocations"])
+    pairs["capacity"] = round(demand / 2)  # half the expected demand: the capacity binds
     r = httpx.post(f"{url}/v1/allocate", json=pairs, timeout=30)
     assert r.status_code == 200, r.text
     split = r.json()
-    assert len(split["allocations"]) == len(top) * len(countries) and split["used"] <= 2000 * (1 + 1e-9)
+    assert len(split["allocations"]) == len(top) * len(countries) and split["binding"]
+    assert split["used"] <= pairs["capacity"] * (1 + 1e-9)
     keep = os.environ.get("DARKHORSE_SCREENSHOT_DIR")
     if keep:  # the example requests and responses of the README
         Path(keep, "regions_allocate_example.json").write_text(json.dumps(
