@@ -11,8 +11,10 @@ A row is (series, origin t, step k); its inputs, all over the window's level:
 * the means of the last day and week, the spread of the last day, the level (log);
 * the step, and (with `calendar`) the target's minute of day and day of week.
 
-The target is the load at t + k over the level (squared or absolute error); the forecast is
-the level times the prediction. Training rows have their target before the held-out window
+The target is the load at t + k over the level (squared or absolute error); with `weight: mase`
+each row is weighted by its level over its series' mean absolute daily seasonal difference
+(the weight its error has in the series' MASE: on M4 Hourly MASE 0.936 -> 0.893, sMAPE
+9.0 -> 12.2); the forecast is the level times the prediction. Training rows have their target before the held-out window
 (`max(horizon, day)` intervals, the calibration window); quantiles are split-conformal: the
 point plus the empirical quantiles, per step, of the scaled residuals of rows whose origin
 lies in that window (rows the model never trained on), times the level. The held-out window's
@@ -56,6 +58,9 @@ class XGBoostLoadSettings(LoadSettings):
     calendar: bool = Field(True, description="The target's minute of day and day of week as inputs.")
     max_train_rows: int = Field(300_000, ge=100, description="(series, origin, step) rows sampled for training.")
     max_calibration_rows: int = Field(200_000, ge=100, description="Held-out rows behind the quantiles.")
+    weight: Literal["none", "mase"] = Field(
+        "none", description="Row weights: none, or level over the series' daily seasonal MAE (MASE's scale)."
+    )
     refit_full: bool = Field(False, description="Train again on every row (the held-out window too) for the forecast.")
     n_jobs: int = Field(1, ge=0, description="Threads; 0 = all cores.")
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -132,7 +137,8 @@ class XGBoostLoad(LoadForecaster):
         r, tt, k = sample_triples(rows, t, cut=cut, horizon=h, n=s.max_train_rows, rng=rng)
         X, level = self._design(win, r, tt, k)
         target = win.mat[r, tt + k] / level
-        self.model_ = self._regressor().fit(X, target)
+        weight = self._weights(win, r, level, cut)
+        self.model_ = self._regressor().fit(X, target, sample_weight=weight)
         # calibration: origins inside the held-out window, every step whose target is known
         co = np.arange(max(cut - 1, 0), W - 1)
         crow = np.repeat(np.arange(len(self.series_)), len(co))
@@ -157,9 +163,28 @@ class XGBoostLoad(LoadForecaster):
             rows, t = training_origins(win, cut=W, horizon=h, min_history=min_history)
             r, tt, k = sample_triples(rows, t, cut=W, horizon=h, n=s.max_train_rows, rng=rng)
             X, level = self._design(win, r, tt, k)
-            self.model_ = self._regressor().fit(X, win.mat[r, tt + k] / level)
+            self.model_ = self._regressor().fit(X, win.mat[r, tt + k] / level,
+                                                sample_weight=self._weights(win, r, level, W))
         self._refresh(df)
         self._holdout = np.maximum(val, 0.0)
+
+    def _weights(self, win: Windows, rows: np.ndarray, level: np.ndarray, cut: int) -> np.ndarray | None:
+        """With `weight: mase`, each row's weight is its level over its series' mean absolute
+        daily seasonal difference (before column `cut`): the scaled error the row's error
+        becomes under MASE (clipped to the 1st..99th percentiles, mean 1)."""
+        if self.settings.weight == "none":
+            return None
+        day = self.periods_["day"]
+        head = win.mat[:, :cut]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            scale = np.nanmean(np.abs(head[:, day:] - head[:, :-day]), axis=1) if cut > day else np.full(len(head), np.nan)
+        scale = np.where(np.nan_to_num(scale) > 0, scale, np.nan)
+        w = level / scale[rows]
+        w = np.where(np.isfinite(w), w, np.nanmedian(w) if np.isfinite(w).any() else 1.0)
+        lo, hi = np.percentile(w, [1, 99])
+        w = np.clip(w, lo, hi)
+        return w / w.mean()
 
     def _refresh(self, df: pd.DataFrame) -> None:
         win = self._windows()
