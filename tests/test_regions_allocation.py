@@ -126,3 +126,24 @@ def test_health_lists_the_hierarchy(regions):
     h = _engine(regions).health()
     assert h.regions == regions.regions and h.region_items == ["a", "b", "c"]
     assert _engine(None).health().regions == []
+
+
+def test_the_release_writer_fits_through_the_trained_week_or_writes_nothing(tmp_path):
+    from darkhorse.serving import regions as release_regions
+    from tests.conftest import REPO, write_config
+
+    src = {"name": "weekly_sales", "kind": "sales", "path": str(REPO / "examples/weekly_sales/weekly_sales.csv"),
+           "granularity": "weekly", "columns": {"item_id": "sku", "date": "week_ending", "quantity": "units_sold"}}
+    cfg = write_config(tmp_path / "p", [src])
+    cfg.marts_dir.mkdir(parents=True)
+    out = tmp_path / "regions.parquet"
+    panel = _panel()
+    panel.iloc[:0].to_parquet(cfg.marts_dir / "item_region_weeks.parquet")  # a source without regions
+    assert release_regions.write(cfg, last_week="2024-06-24", horizon=4, levels=[0.1, 0.5, 0.9], path=out) == 0
+    assert not out.exists()
+    panel.to_parquet(cfg.marts_dir / "item_region_weeks.parquet")
+    n = release_regions.write(cfg, last_week="2024-06-24", horizon=4, levels=[0.1, 0.5, 0.9], path=out)
+    got = RegionForecasts.read(out)
+    assert n == len(got.keys) == 1 + 5 + 3 + 15  # the default top 8 regions hold all 5: no OTHER
+    # fitted through the trained week: the first forecast week is the one after it
+    assert str(got.weeks[0]) == "2024-07-01"
