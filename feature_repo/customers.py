@@ -31,7 +31,7 @@ if DECLARED:
         name="customer",
         join_keys=["customer_id"],
         value_type=ValueType.STRING,
-        description="A buyer: CustomerID of order lines, the reviewer of reviews.",
+        description="A buyer: CustomerID of order lines.",
     )
 
     region = Entity(

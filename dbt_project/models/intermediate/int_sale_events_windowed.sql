@@ -1,7 +1,8 @@
 {#-
-    Kept sales, reviews and returns inside the dataset's complete weeks, with the customer and
-    region columns the customer and region marts read (null where a source has none).
-    `order_key` is the invoice, or the event's timestamp where a source has no invoice.
+    Kept sales and returns inside the dataset's complete weeks, with the customer and region
+    columns the customer and region marts read (null where a source has none). Reviews are not
+    purchases (a reviewer is not a buyer, and review sources have millions of reviewers): they
+    are left out. `order_key` is the invoice, or the event's timestamp where a source has none.
 -#}
 
 with
@@ -24,7 +25,7 @@ final as (
     select
         events.source_name,
         events.event_type,
-        events.event_type in ('sale', 'review') as is_purchase,
+        events.event_type = 'sale' as is_purchase,
         events.item_id,
         coalesce(events.invoice_id, strftime(events.event_ts, '%Y-%m-%dT%H:%M:%S.%f')) as order_key,
         events.customer_id,
@@ -39,6 +40,7 @@ final as (
     from events
     inner join calendar
         on events.week_start between calendar.first_complete_week and calendar.last_complete_week
+    where events.event_type in ('sale', 'return')
 
 )
 
