@@ -157,3 +157,18 @@ def test_replay_with_retrains_and_refreshes_never_sees_past_its_origin():
         assert not np.allclose(fc.loc[~same, col], again.loc[~same, col])
     w = pd.DataFrame(fc.attrs["weights"])
     assert (w.loc[w["cutoff"] <= origin].to_numpy() == pd.DataFrame(again.attrs["weights"]).loc[w["cutoff"] <= origin].to_numpy()).all()
+
+
+def test_mase_weights_are_the_level_over_the_series_seasonal_scale():
+    df = _panel(n_series=2, days=4)  # series s1 has 10x the volume (and seasonal scale) of s0
+    model = create("xgboost", **TINY_XGB, weight="mase").fit(df, freq="1h", horizon=6)
+    from training.load.windows import Windows
+
+    win = Windows(model.series_, day=24)
+    rows = np.repeat([0, 1], 50)
+    same_ratio = model._weights(win, rows, np.repeat([10.0, 100.0], 50), win.width)
+    np.testing.assert_allclose(same_ratio[:50].mean() / same_ratio[50:].mean(), 1.0, rtol=0.3)
+    same_level = model._weights(win, rows, np.full(100, 10.0), win.width)
+    assert same_level.mean() == pytest.approx(1.0)
+    assert same_level[:50].mean() / same_level[50:].mean() == pytest.approx(10.0, rel=0.3)
+    assert create("xgboost", **TINY_XGB).fit(df, freq="1h", horizon=6)._weights(win, rows, np.ones(100), 48) is None
