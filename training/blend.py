@@ -13,12 +13,25 @@ Weights live on a grid over the simplex (step `grid_step`; coarser when many mem
 bucket, each series' weights with the lowest loss over its validation points are mixed with the
 bucket's global weights (lowest mean loss over all series) as `(n w_series + k w_global) / (n + k)`,
 with `n` the series' validation points and `k` the shrinkage; a series with fewer than
-`min_points` points, or unseen in validation, takes the global weights. With
-`shrinkage="auto"` (the default) `k` is chosen on the data: weights are learned on every
-validation cutoff but the latest and `k` is the value of `SHRINKAGE_GRID` whose blend does best
-on the latest (on sparse, noisy series that is usually a large `k`: their own errors say little).
-A member with no forecast for a row drops out of that row and the remaining weights are
-renormalised. Quantiles are blended with the same weights and re-sorted.
+`min_points` points, or unseen in validation, takes the global weights.
+
+With `shrinkage="auto"` (the default) the combination is chosen on time-ordered held-out
+cutoffs: for every validation cutoff but the first, each candidate (`k` in `SHRINKAGE_GRID`,
+inf = the bucket's global weights, or `best_member`: the single member with the lowest loss in
+the bucket) is learned from the earlier cutoffs' weeks already known at that cutoff and scored
+on that cutoff's rows; the candidate with the lowest loss pooled over every held-out cutoff is
+then learned on all of them. So the blend falls back to its best member when no combination
+beat it out of sample. A member with no forecast for a row drops out of that row and the
+remaining weights are renormalised.
+
+Intervals are split-conformal on the same held-out rows: per horizon bucket, the quantiles at
+every whole percent of the actual's distance from the blended median over the blended band's
+width on its side (the widest member levels symmetric about the median, q10/q90 by default;
+never below half the series' naive scale). Any level the service asks (0.01-0.99) is the
+blended median plus its score times that width; a bucket without enough held-out rows takes
+the nearest shorter one's scores, and a later bucket is never narrower than an earlier one.
+With too few held-out rows the blended member quantiles are rescaled by one factor per level
+(`calibrate_widths`).
 
 `Blend` is a model behind the protocol: `fit(df, horizon=H)` fits its members and learns the
 weights from an inner rolling backtest on `df`; the backtest builds it from members it has
@@ -417,11 +430,8 @@ def spread_levels(columns: Sequence[str], models: Sequence[str]) -> tuple[float,
 
 def _sides(center: np.ndarray, lo: np.ndarray, hi: np.ndarray, scale: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """The widths that scale the scores below and above the center."""
-    floor = 0.0 if scale is None else MIN_WIDTH_OF_SCALE * np.nan_to_num(scale, nan=0.0)
-    if SHAPE == "symmetric":
-        w = np.maximum(hi - lo, floor)
-        return w, w
-    return np.maximum(center - lo, floor / 2), np.maximum(hi - center, floor / 2)
+    floor = 0.0 if scale is None else MIN_WIDTH_OF_SCALE / 2 * np.nan_to_num(scale, nan=0.0)
+    return np.maximum(center - lo, floor), np.maximum(hi - center, floor)
 
 
 def _scores(y: np.ndarray, center: np.ndarray, below: np.ndarray, above: np.ndarray) -> np.ndarray:
@@ -433,8 +443,6 @@ def _bounds(center: np.ndarray, below: np.ndarray, above: np.ndarray, score: np.
     return np.maximum(center + np.where(score < 0, score * below, score * above), 0.0)
 
 
-SHAPE = "asymmetric"
-CENTER = "median"
 
 
 def conformal_table(
@@ -448,7 +456,7 @@ def conformal_table(
     the nearest shorter bucket's scores (the width already grows with the step); None when no
     bucket has enough."""
     cols = {lvl: [quantile_columns(m, [lvl])[0] for m in models] for lvl in (pair[0], 0.5, pair[1])}
-    mid_cols = cols[0.5] if CENTER == "median" else list(models)
+    mid_cols = cols[0.5]
     scores, buckets = [], []
     for rows, ws in held:
         if choice not in ws:
@@ -482,6 +490,11 @@ def conformal_table(
             src = [x for x in range(b - 1, -1, -1) if not np.isnan(table[x]).any()] or \
                   [x for x in range(b + 1, n_buckets) if not np.isnan(table[x]).any()]
             table[b] = table[src[0]]
+    # a later bucket's band is never narrower (in width units) than an earlier one's: held-out
+    # long steps come from older cutoffs only, and a calm past must not shrink them
+    upper = CONFORMAL_LEVELS > 0.5
+    for b in range(1, n_buckets):
+        table[b] = np.where(upper, np.maximum(table[b], table[b - 1]), np.minimum(table[b], table[b - 1]))
     return table
 
 
@@ -718,7 +731,7 @@ class Blend(Forecaster):
         preds = self._member_forecasts(h, [lo, 0.5, hi])
         b = combine(preds, names, self.weights_, self.global_weights_, [lo, 0.5, hi], name="b", horizon_buckets=buckets_at)
         point = b["b"].to_numpy()
-        center = b["b-q50"].to_numpy() if CENTER == "median" else point
+        center = b["b-q50"].to_numpy()
         scale = self.scale_.reindex(preds[ID]).to_numpy(dtype="float64") if len(self.scale_) else None
         below, above = _sides(center, b[quantile_columns("b", [lo])[0]].to_numpy(),
                               b[quantile_columns("b", [hi])[0]].to_numpy(), scale)
