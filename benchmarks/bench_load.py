@@ -6,7 +6,10 @@ as zeros, like dbt's `series_intervals`), then over the evaluation window (the t
 intervals):
 
 * rolling forecasts (training.load.replay): every interval's forecast made at its decision
-  time t - lead, members refitted every `refit` intervals;
+  time t - lead, every `refit` intervals; members (seasonal naive over a day and a week, MSTL,
+  the global XGBoost and LSTM) trained at the window's start and again a week on, refreshed on
+  the history up to each origin between (the local ones refitted), the ensemble's weights
+  learned on the members' held-out windows at each training;
 * the DarkHorse plan from each member's and the ensemble's quantiles: replicas =
   ceil(q_0.95 / throughput) (darkhorse.serving.capacity.forecast_plan);
 * the reactive autoscaler at 70% target utilisation on the last closed interval, same lead and
@@ -89,25 +92,28 @@ def interval_load(trace: Trace) -> pd.DataFrame:
     return pd.DataFrame({ID: trace.name, DS: spine, Y: y.to_numpy()})
 
 
-def _members(trace: Trace, n_history: int) -> dict[str, Any]:
+def _members(trace: Trace, n_history: int, names: list[str] | None = None) -> dict[str, Any]:
     per_day = int(pd.Timedelta("1D") / pd.Timedelta(trace.freq))
     members = {"seasonal_naive_day": lambda: create("seasonal_naive", period="day")}
     if n_history > 7 * per_day:
         members["seasonal_naive_week"] = lambda: create("seasonal_naive", period="week")
     members["mstl"] = lambda: create("mstl")
-    return members
+    if n_history > 3 * per_day:  # the global models need a few days of windows
+        members["xgboost"] = lambda: create("xgboost")
+        members["lstm"] = lambda: create("lstm", seq_days=[0.5, 1.0], max_windows=5_000, epochs=20)
+    return {k: v for k, v in members.items() if names is None or k in names}
 
 
-def replay(trace: Trace) -> dict[str, Any]:
+def replay(trace: Trace, names: list[str] | None = None) -> dict[str, Any]:
     load = interval_load(trace)
     n = len(load)
     eval_start = load[DS].iloc[n - trace.eval_intervals]
     history = load[Y].to_numpy()[: n - trace.eval_intervals]
-    members = _members(trace, len(history))
+    members = _members(trace, len(history), names)
     t0 = time.perf_counter()
     fc = rolling_forecasts(
         load, freq=trace.freq, members=members, eval_start=eval_start, lead=trace.lead,
-        refit_every=trace.refit, quantiles=LEVELS,
+        refit_every=trace.refit, quantiles=LEVELS, retrain_every=7 * int(pd.Timedelta("1D") / pd.Timedelta(trace.freq)),
     )
     forecast_seconds = time.perf_counter() - t0
     actual = fc[Y].to_numpy()
@@ -163,7 +169,7 @@ def replay(trace: Trace) -> dict[str, Any]:
         "trace": trace.name, "freq": trace.freq, "intervals": n, "eval_intervals": len(actual),
         "eval_start": str(eval_start), "lead": trace.lead, "cooldown": trace.cooldown, "refit": trace.refit,
         "throughput_per_replica": throughput, "slo_quantile": SLO_QUANTILE,
-        "forecast_seconds": round(forecast_seconds, 1), "rows": rows,
+        "forecast_seconds": round(forecast_seconds, 1), "rows": rows, "weights": fc.attrs.get("weights", [])[:1],
     }
 
 
@@ -244,11 +250,17 @@ def latency(n: int = 300) -> dict[str, dict[str, float]]:
     return out
 
 
+def _json(o: Any) -> Any:
+    return str(o) if isinstance(o, pd.Timestamp) else float(o)
+
+
 def main(argv: list[str] | None = None) -> int:
     set_offline_defaults()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--traces", nargs="+", choices=sorted(TRACES), default=list(TRACES))
     parser.add_argument("--out-dir", type=Path, default=REPO / "data" / "bench" / "load")
+    parser.add_argument("--members", nargs="+", default=None,
+                        help="members of the replay (default: every one the trace's history allows)")
     parser.add_argument("--latency", action="store_true", help="only the in-process latency of the load routes")
     args = parser.parse_args(argv)
     if args.latency:
@@ -257,12 +269,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     results = []
     for name in args.traces:
-        result = replay(TRACES[name])
+        result = replay(TRACES[name], args.members)
         print(render(result), "\n", flush=True)
         print(f"plot: {plot_day(result, args.out_dir / f'replay_{name}.png')}")
         results.append({k: v for k, v in result.items() if k != "_day"})
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    (args.out_dir / "load_replay.json").write_text(json.dumps(results, indent=2, default=float))
+    (args.out_dir / "load_replay.json").write_text(json.dumps(results, indent=2, default=_json))
     print(f"written {args.out_dir / 'load_replay.json'}")
     return 0
 
