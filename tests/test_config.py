@@ -88,7 +88,7 @@ def test_two_sources_of_one_kind_are_refused(tmp_path):
 def test_request_log_alone_is_a_config_but_no_source_is_not(tmp_path):
     doc = {"sources": [{"name": "lb", "kind": "request_log", "path": "r.csv"}]}
     assert [s.kind for s in load_config(_write(tmp_path, doc)).sources] == ["request_log"]
-    with pytest.raises(ConfigError, match="at least 1 item|sources"):
+    with pytest.raises(ConfigError, match="sources"):
         load_config(_write(tmp_path, {"sources": []}))
 
 
