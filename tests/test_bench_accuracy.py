@@ -143,6 +143,17 @@ def test_synthetic_panel_is_dense_and_spans_the_window(tmp_path):
     assert 0 < p.history.labels["label"].mean() < 0.2
 
 
+def test_scale_panel_has_the_store_department_shape():
+    from benchmarks.accuracy.scale import panel
+
+    f = panel(200, 143)
+    per = f.groupby(ID)[DS].agg(["min", "max", "size"])
+    assert len(per) == 200 and per["size"].max() == 143
+    assert (per["max"] == f[DS].max()).all()  # every series runs to the last week
+    assert 0.1 < (per["size"] < 143).mean() < 0.3  # about 20% start late
+    assert (f[Y] >= 0).all() and (f[Y] == 0).mean() > 0.05
+
+
 def test_weekly_sales_panel_keeps_every_unit():
     p = P.weekly_sales()
     raw = pd.read_csv(P.WEEKLY_SALES_CONFIG.parent / "weekly_sales.csv")
