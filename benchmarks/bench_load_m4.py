@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--members", nargs="+", default=DEFAULT_MEMBERS,
                         choices=["seasonal_naive_day", "seasonal_naive_week", "mstl", "xgboost", "xgboost_unweighted", "lstm"],
                         help="members of the ensemble (mstl takes about ten minutes on two cores)")
+    parser.add_argument("--xgb-rows", type=int, default=300_000, help="training rows of each XGBoost member")
     parser.add_argument("--shrinkage", type=float, default=0.2, help="share of equal weights in the blend")
     parser.add_argument("--out-dir", type=Path, default=REPO / "data" / "bench" / "load")
     args = parser.parse_args(argv)
@@ -87,8 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         "seasonal_naive_day": lambda: create("seasonal_naive", period="day"),
         "seasonal_naive_week": lambda: create("seasonal_naive", period="week"),
         "mstl": lambda: create("mstl"),
-        "xgboost": lambda: create("xgboost", calendar=False, objective="absoluteerror", weight="mase"),
-        "xgboost_unweighted": lambda: create("xgboost", calendar=False, objective="absoluteerror", weight="none"),
+        "xgboost": lambda: create("xgboost", calendar=False, objective="absoluteerror", weight="mase",
+                                  max_train_rows=args.xgb_rows),
+        "xgboost_unweighted": lambda: create("xgboost", calendar=False, objective="absoluteerror", weight="none",
+                                             max_train_rows=args.xgb_rows),
         "lstm": lambda: create("lstm", epochs=20, max_windows=10_000),
     }
     members = {name: available[name] for name in args.members}
