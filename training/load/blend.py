@@ -4,7 +4,7 @@ Every fitted member gives `validation()`: each series' last `horizon` intervals 
 by a fit that did not see them. The weights are the point on the simplex (a grid of `step`)
 with the lowest mean scaled error over those windows, each series' error scaled by the mean
 absolute error of its daily seasonal naive on the history before the window (MASE, as the
-M4 guide scales hourly series), then shrunk towards equal weights by `shrinkage` (one held-out
+M4 guide scales hourly series; by its level where its history repeats exactly), then shrunk towards equal weights by `shrinkage` (one held-out
 window is a small sample: a member that wins it by luck keeps part of the others). Series
 that some member could not hold out are left out; with none left the weights are equal.
 
@@ -36,13 +36,16 @@ def _simplex(m: int, step: float) -> np.ndarray:
 
 def held_out_scale(series: Sequence[np.ndarray], horizon: int, period: int) -> np.ndarray:
     """Per series: the mean |y_t - y_{t-period}| over the history before its last `horizon`
-    intervals (the one-step naive's where that history is shorter than a period)."""
+    intervals (the one-step naive's where that history is shorter than a period); NaN where
+    that history repeats itself exactly (rounding noise is no scale)."""
     out = np.full(len(series), np.nan)
     for i, y in enumerate(series):
         head = y[:-horizon]
         lag = period if len(head) > period else 1
         if len(head) > lag:
             out[i] = np.mean(np.abs(head[lag:] - head[:-lag]))
+            if out[i] <= 1e-9 * np.mean(np.abs(head)):  # a history that repeats exactly: no scale
+                out[i] = np.nan
     return out
 
 
@@ -64,6 +67,9 @@ def learn_weights(
         if len(y) > h:
             actual[i] = y[-h:]
     scale = held_out_scale(series, h, period)
+    # a series without a seasonal scale (its history repeats exactly) is scaled by its level
+    level = np.array([np.mean(np.abs(y[:-h])) if len(y) > h else np.nan for y in series])
+    scale = np.where(np.isfinite(scale), scale, level)
     ok = np.isfinite(val).all(axis=(0, 2)) & np.isfinite(actual).all(axis=1) & (np.nan_to_num(scale) > 0)
     equal = {n: 1.0 / len(names) for n in names}
     if not ok.any():
