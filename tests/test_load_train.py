@@ -94,3 +94,19 @@ def test_release_seed_and_the_saved_model_serve_forecasts(trained):
         routes.forecast(api.LoadForecastRequest(series_id="checkout", horizon=49))
     plan = routes.plan(api.LoadPlanRequest(series_id="search", horizon=4))
     assert len(plan.intervals) == 4 and all(i.capacity == i.replicas * 50 for i in plan.intervals)
+
+
+def test_darkhorse_train_on_a_request_log_alone_trains_the_load_model(tmp_path):
+    from typer.testing import CliRunner
+
+    from darkhorse.app.cli import app
+
+    _panel(tmp_path, days=5)
+    doc = {"project": "loadonly", "sources": [{"name": "lb", "kind": "request_log", "path": "log.csv"}],
+           "load": {"grain": "30min"}, "paths": {"data_dir": str(tmp_path / "data"), "marts": str(tmp_path / "marts")},
+           "training": {"out_dir": str(tmp_path / "out"), "model_prefix": "dh_cli_load"}}
+    (tmp_path / "darkhorse.yaml").write_text(yaml.safe_dump(doc))
+    res = CliRunner().invoke(app, ["train", "--config", str(tmp_path / "darkhorse.yaml"), "--no-save"])
+    assert res.exit_code == 0, res.output
+    run = json.loads((tmp_path / "out" / LOAD_TRAIN_FILE).read_text())
+    assert run["tag"] is None and run["series"] == 2 and not (tmp_path / "out" / "train.json").exists()
