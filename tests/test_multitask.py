@@ -80,6 +80,7 @@ def test_it_trains_on_known_labels_and_scores_every_item(panel):
     assert m.n_train_ == int((known[DS] <= cutoff - pd.Timedelta(weeks=H)).sum()) > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", [
     {"use_graph": False}, {"use_text": False}, {"multi_task": False}, {"cross_attention": False}, {"staged": True},
 ])
@@ -114,6 +115,7 @@ def test_poisoning_after_the_origin_changes_nothing_at_the_origin(panel):
     pd.testing.assert_series_equal(clean.sort_index(), dirty.sort_index())
 
 
+@pytest.mark.slow
 def test_its_score_joins_the_hot_seller_ranking(panel, tmp_path):
     from training import hot_sellers as hs
 
