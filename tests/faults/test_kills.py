@@ -5,8 +5,9 @@ dbt child runs (only the build's pid is killed, not its group: dbt must die with
 the DuckDB file). For the later stages a wrapper holds the build at the stage (the gate with
 its GX context open, the publish after the candidate was renamed and before the link switch,
 Feast after apply, the online store after one feature view was written) and it is killed
-there. After each kill the published data must be intact and an immediate rebuild must
-succeed, taking over the dead build's lock; while a build holds the lock, a second one stops
+there. After each kill the published data must be intact (a kill inside Feast's materialize
+leaves the interrupted view MATERIALIZING: Feast refuses to serve it until the next
+materialize, which the rebuild runs) and an immediate rebuild must succeed, taking over the dead build's lock; while a build holds the lock, a second one stops
 with "another build is running (pid N since T)".
 """
 
@@ -162,7 +163,15 @@ def test_a_build_killed_at_a_stage_leaves_published_data_and_rebuilds_at_once(wo
         intact = panel_content(cfg) == ws.content
     else:
         intact = published_files(cfg) == ws.published
-    intact = intact and online_rows(cfg) == ws.online
+    guarded = ""
+    try:
+        online_ok = online_rows(cfg) == ws.online
+    except ValueError as e:
+        # killed inside `materialize`: Feast left the view MATERIALIZING and refuses to serve
+        # it (rather than a mix of old and new rows) until the next materialize completes
+        online_ok = stage == "online_write" and "MATERIALIZING" in str(e)
+        guarded = "; until the rebuild Feast refuses reads of the interrupted view (MATERIALIZING), no mixed rows served"
+    intact = intact and online_ok
 
     said: list[str] = []
     summary = build(cfg, progress=said.append)  # at once: no wait for a lock or a dbt
@@ -178,7 +187,7 @@ def test_a_build_killed_at_a_stage_leaves_published_data_and_rebuilds_at_once(wo
     record(
         f"SIGKILL during {stage.replace('_', ' ')}",
         ("rebuild ok" if rebuilt else "rebuild FAILED") + (", stale lock taken over" if took_over else ""),
-        f"killed at {stage}{extra}; immediate rebuild published, gate passed",
+        f"killed at {stage}{extra}; immediate rebuild published, gate passed{guarded}",
         intact,
         kind="kill point",
     )
