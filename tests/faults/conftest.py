@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,8 @@ def online_rows(cfg: Config) -> list[dict]:
 
 
 def record(case: str, outcome: str, message: str, intact: bool, kind: str = "bad input") -> None:
+    # the session's temporary folder is no part of the message: shown as <workspace>
+    message = re.sub(r"/\S*?/(faults\d+|test_a_folder_given_as\w*)/", "<workspace>/", message)
     RESULTS.append(
         {"case": case, "kind": kind, "outcome": outcome, "message": " ".join(message.split())[:320],
          "intact": "yes" if intact else "NO"}
