@@ -18,13 +18,14 @@ and a model card. Routes:
   `<data_dir>/load_state`), so they survive a restart;
 * `GET /ui/`: a small dashboard of the three; `GET /docs`, `/docs.json`: the OpenAPI schema.
 
-Requests that cannot be answered (unknown items, horizon beyond the trained one, capacity below
+A request_log-only release (no `release.json`, only `load_release.json`) serves the load
+routes and `/v1/release`; the weekly routes answer HTTP 404 "this release has no weekly
+forecaster". Requests that cannot be answered (unknown items, horizon beyond the trained one, capacity below
 the minimums, ...) get HTTP 400 with `{"error": ..., "field": ...}`. No route reads or writes a
 path taken from a request.
 """
 
 import gc
-import json
 import logging
 import os
 from pathlib import Path
@@ -42,21 +43,34 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
-from darkhorse.core.manifest import RELEASE_FILE, ReleaseManifest
+from darkhorse.core.manifest import (
+    LOAD_RELEASE_FILE,
+    RELEASE_FILE,
+    LoadManifest,
+    ManifestError,
+    ReleaseManifest,
+)
 from darkhorse.serving import api
 from darkhorse.serving.engine import Engine, RequestError
-from darkhorse.serving.load import LOAD_RELEASE_FILE, LOAD_SEED_DIR
+from darkhorse.serving.load import LOAD_SEED_DIR
 from darkhorse.serving.regions import REGIONS_FILE
 
 log = logging.getLogger("darkhorse.service")
 
 HERE = Path(__file__).resolve().parent
 MANIFEST_PATH = Path(os.environ.get("DARKHORSE_RELEASE", HERE / RELEASE_FILE))
-MANIFEST = ReleaseManifest.read(MANIFEST_PATH)
-MODELS = MANIFEST.pinned(str(MANIFEST_PATH))
-RELEASE = MANIFEST.released(str(MANIFEST_PATH))
 _LOAD_RELEASE = MANIFEST_PATH.parent / LOAD_RELEASE_FILE
-LOAD_TAG = json.loads(_LOAD_RELEASE.read_text())["tag"] if _LOAD_RELEASE.is_file() else None
+if not MANIFEST_PATH.is_file() and not _LOAD_RELEASE.is_file():
+    raise ManifestError(f"{MANIFEST_PATH}: not found, nor {_LOAD_RELEASE}: not a DarkHorse release")
+# the weekly part (release.json) and the load part (load_release.json): a release has one or both
+MANIFEST = ReleaseManifest.read(MANIFEST_PATH) if MANIFEST_PATH.is_file() else None
+LOAD_MANIFEST = LoadManifest.read(_LOAD_RELEASE) if _LOAD_RELEASE.is_file() else None
+MODELS = MANIFEST.pinned(str(MANIFEST_PATH)) if MANIFEST is not None else None
+LOAD_TAG = LOAD_MANIFEST.pinned(str(_LOAD_RELEASE)) if LOAD_MANIFEST is not None else None
+RELEASE = (MANIFEST.released(str(MANIFEST_PATH)) if MANIFEST is not None
+           else LOAD_MANIFEST.released(str(_LOAD_RELEASE)))
+NO_WEEKLY = {"error": f"this release has no weekly forecaster: it carries {'+'.join(RELEASE.parts)} "
+             "(its config has no sales source); see /v1/release", "field": "release"}
 _DASHBOARD = (HERE / "dashboard" / "index.html").read_text()
 
 
@@ -93,7 +107,7 @@ def _load_config():
     """The config the release was trained with (`DARKHORSE_CONFIG` overrides); None if absent."""
     from darkhorse.core.config import ConfigError, load_config
 
-    path = os.environ.get("DARKHORSE_CONFIG") or MANIFEST.config_path
+    path = os.environ.get("DARKHORSE_CONFIG") or (MANIFEST or LOAD_MANIFEST).config_path
     if not path or not Path(path).is_file():
         log.warning("config %s not found: feature freshness will not be checked", path)
         return None
@@ -124,17 +138,19 @@ def _load_routes(config, model_dir=None):
 @bentoml.asgi_app(dashboard, path="/ui")
 @bentoml.service(name=RELEASE.bento, traffic={"timeout": 60})
 class DarkHorse:
-    """One release: the forecaster and hot-seller model of one training run, pinned by tag."""
+    """One release: the forecaster and hot-seller model of one training run, and/or its load
+    forecaster, pinned by tag."""
 
-    forecaster = bentoml.models.BentoModel(MODELS.forecaster)
-    hot_seller_model = bentoml.models.BentoModel(MODELS.hot_seller_classifier)
+    if MODELS is not None:
+        forecaster = bentoml.models.BentoModel(MODELS.forecaster)
+        hot_seller_model = bentoml.models.BentoModel(MODELS.hot_seller_classifier)
     if LOAD_TAG:
         load_model = bentoml.models.BentoModel(LOAD_TAG)
 
     def __init__(self) -> None:
         config = _load_config()
         serving = config.serving if config is not None else None
-        self.engine = Engine.from_release(
+        self.engine = None if MANIFEST is None else Engine.from_release(
             MANIFEST, Path(self.forecaster.path), Path(self.hot_seller_model.path), config=config,
             max_age_days=serving.max_feature_age_days if serving else 14.0,
             refresh_seconds=serving.freshness_refresh_seconds if serving else 60.0,
@@ -154,20 +170,25 @@ class DarkHorse:
         except RequestError as exc:
             return JSONResponse(exc.body(), status_code=400)
 
+    def _weekly_answer(self, method: str, request):
+        if self.engine is None:
+            return JSONResponse(NO_WEEKLY, status_code=404)
+        return self._answer(getattr(self.engine, method), request)
+
     @bentoml.api(route="/v1/forecast", input_spec=api.ForecastRequest, output_spec=api.ForecastResponse)
     def forecast(self, **fields) -> api.ForecastResponse:
         """Weekly quantile forecasts of the named items, up to the trained horizon."""
-        return self._answer(self.engine.forecast, api.ForecastRequest.model_construct(**fields))
+        return self._weekly_answer("forecast", api.ForecastRequest.model_construct(**fields))
 
     @bentoml.api(route="/v1/hot-sellers", input_spec=api.HotSellersRequest, output_spec=api.HotSellersResponse)
     def hot_sellers(self, **fields) -> api.HotSellersResponse:
         """Items ranked by a hot-seller score as of the release's last closed week."""
-        return self._answer(self.engine.hot_sellers, api.HotSellersRequest.model_construct(**fields))
+        return self._weekly_answer("hot_sellers", api.HotSellersRequest.model_construct(**fields))
 
     @bentoml.api(route="/v1/allocate", input_spec=api.AllocateRequest, output_spec=api.AllocateResponse)
     def allocate(self, **fields) -> api.AllocateResponse:
         """Allocate a capacity (or nodes) across items from their forecast demand distributions."""
-        return self._answer(self.engine.allocate, api.AllocateRequest.model_construct(**fields))
+        return self._weekly_answer("allocate", api.AllocateRequest.model_construct(**fields))
 
     def _load_answer(self, method: str, request):
         if self.load is None:
@@ -193,8 +214,18 @@ class DarkHorse:
 
     @bentoml.api(route="/v1/release")
     def release(self) -> api.Health:
-        """The release, its pinned models, its items and horizon, and feature freshness."""
-        return self.engine.health()
+        """What the release carries (`parts`): the weekly part's pinned models, items, horizon and
+        feature freshness, and the load part's model, grain, horizon and series."""
+        health = self.engine.health() if self.engine is not None else api.Health(parts=[])
+        load = None
+        if LOAD_MANIFEST is not None:
+            load = api.LoadRelease(
+                release=LOAD_MANIFEST.version, load_forecaster=LOAD_TAG, grain=LOAD_MANIFEST.grain,
+                target=LOAD_MANIFEST.target, horizon=LOAD_MANIFEST.horizon,
+                trained_through=LOAD_MANIFEST.last_interval,
+                series=self.load.stream.series if self.load is not None else [],
+            )
+        return health.model_copy(update={"parts": list(RELEASE.parts), "load": load})
 
 
 DarkHorse.add_asgi_middleware(JsonOnly)

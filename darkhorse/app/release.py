@@ -7,11 +7,15 @@ holds the service (`bentos/`), the code it imports (`darkhorse/`, `training/`), 
 `:latest`; config path and hash, data snapshot, horizon, backtest metrics; plus the release
 section this step adds) and `MODEL_CARD.md`, the bento's description. The bento is built with
 `bentoml build --version <version>`; older releases stay in the store and can still be served.
+
+With a `request_log` source the release also carries the load part: `load_release.json` (the
+run's `LoadManifest` from `load_train.json`, with the same release section) and `load_seed/`.
+A request_log-only config releases the load part alone: no `release.json`, a load model card;
+the release section's `parts` says which the bento carries.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -26,10 +30,19 @@ import yaml
 from darkhorse.core.config import Config
 from darkhorse.core.env import OFFLINE_ENV
 from darkhorse.core.errors import DarkHorseError
-from darkhorse.core.manifest import RELEASE_FILE, TRAIN_FILE, BentoRelease, ReleaseManifest
+from darkhorse.core.manifest import (
+    LOAD_RELEASE_FILE,
+    LOAD_TRAIN_FILE,
+    RELEASE_FILE,
+    TRAIN_FILE,
+    BentoRelease,
+    LoadManifest,
+    ManifestError,
+    ReleaseManifest,
+)
 from darkhorse.serving import regions
 from darkhorse.serving.allocation import grid_levels
-from darkhorse.serving.load import LOAD_RELEASE_FILE, LOAD_SEED_DIR
+from darkhorse.serving.load import LOAD_SEED_DIR
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICE_DIR = REPO / "bentos"
@@ -124,7 +137,8 @@ Serve: `bentoml serve {release.bento}:{manifest.version}`.
 
 
 def _copy_code(ctx: Path) -> None:
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", RELEASE_FILE, "MODEL_CARD.md", regions.REGIONS_FILE)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", RELEASE_FILE, LOAD_RELEASE_FILE, "MODEL_CARD.md",
+                                    regions.REGIONS_FILE)
     for item in SERVICE_DIR.iterdir():
         if item.name == "__pycache__":
             continue
@@ -137,13 +151,82 @@ def _copy_code(ctx: Path) -> None:
         shutil.copytree(REPO / pkg, ctx / pkg, ignore=ignore)
 
 
-def build_release(config: Config, *, force: bool = False, progress=print) -> Release:
-    """Build the bento of the last trained run; returns its tag. A run is released once:
-    `force` deletes its existing bento and builds it again (after a code change, say)."""
+def release_parts(config: Config) -> list[str]:
+    """What a release of `config` carries: `weekly` with a sales source, `load` with a
+    request_log source (a request_log-only config releases the load part alone)."""
+    from training.load.train import has_request_log
+
+    parts = ["weekly"] if any(s.kind != "request_log" for s in config.sources) else []
+    return [*parts, "load"] if has_request_log(config) else parts
+
+
+def trained_load(config: Config, version: str | None = None) -> LoadManifest:
+    """The config's last load training run (`load_train.json`), checked against the store and,
+    when the weekly part rides along, against its run `version`."""
     import bentoml
 
-    run = trained_run(config)
-    version = run.version
+    path = config.out_dir / LOAD_TRAIN_FILE
+    if not path.is_file():
+        raise ReleaseError(f"{path} not found: the config has a request_log source; run `darkhorse train` first")
+    try:
+        load = LoadManifest.read(path)
+        tag = load.pinned(str(path))
+    except ManifestError as exc:
+        raise ReleaseError(f"{exc}; run `darkhorse train` again") from None
+    if version is not None and load.version != version:
+        raise ReleaseError(
+            f"{path}: version {load.version} (tag {tag}) is not the run {version} being released; "
+            "run `darkhorse train` again"
+        )
+    try:
+        bentoml.models.get(tag)
+    except bentoml.exceptions.NotFound as exc:
+        raise ReleaseError(
+            f"model {tag} of {path} is not in the BentoML store {bentoml_home()}: "
+            "train again, or set BENTOML_HOME to the store it was saved in"
+        ) from exc
+    return load
+
+
+def load_model_card(load: LoadManifest) -> str:
+    release = load.released()
+    rows = "\n".join(
+        f"| {m} | {load.weights.get(m, 0.0):.3f} | {'–' if v is None else f'{v:.3f}'} |"
+        for m, v in load.held_out_mase.items()
+    )
+    return f"""# DarkHorse release {load.version}
+
+Request-load forecasts ({load.target} per {load.grain} interval) and replica plans for
+{load.series:,} series, trained through the interval starting {load.last_interval} (UTC).
+This release has no weekly forecaster: `/v1/forecast`, `/v1/hot-sellers` and `/v1/allocate`
+answer 404.
+
+- Built: {release.created_at.isoformat(timespec="seconds")}
+- Pinned load model: `{load.tag}`
+- Config: `{load.config_path}` (hash `{load.config_hash}`)
+- Horizon: {load.horizon} intervals
+
+## Held-out day (the last {load.horizon} intervals of each series)
+
+| member | weight | MASE |
+|---|---:|---:|
+{rows}
+
+Serve: `bentoml serve {release.bento}:{load.version}`.
+"""
+
+
+def build_release(config: Config, *, force: bool = False, progress=print) -> Release:
+    """Build the bento of the last trained run; returns its tag. A run is released once:
+    `force` deletes its existing bento and builds it again (after a code change, say). The
+    release carries the weekly part (`release.json`), the load part (`load_release.json` and
+    seeded buffers) or both, as the config's sources say (`release_parts`)."""
+    import bentoml
+
+    parts = release_parts(config)
+    run = trained_run(config) if "weekly" in parts else None
+    load = trained_load(config, run.version if run else None) if "load" in parts else None
+    version = run.version if run is not None else load.version
     name = config.serving.bento
     try:
         bentoml.bentos.get(f"{name}:{version}")
@@ -163,30 +246,42 @@ def build_release(config: Config, *, force: bool = False, progress=print) -> Rel
         shutil.rmtree(ctx)
     ctx.mkdir(parents=True)
     _copy_code(ctx)
-    manifest = run.with_release(BentoRelease(
+    bento_release = BentoRelease(
         bento=name, created_at=datetime.now(UTC).replace(microsecond=0),
-        quantile_grid=config.serving.quantile_grid,
-    ))
-    manifest.write(ctx / RELEASE_FILE)
-    # the reconciled item x region forecasts at the service's grid (none without a region column)
-    levels = sorted({round(float(q), 6) for q in [*grid_levels(config.serving.quantile_grid), *run.quantiles, 0.5]})
-    n_regions = regions.write(config, last_week=run.last_week, horizon=run.horizon, levels=levels,
-                              path=ctx / regions.REGIONS_FILE)
-    progress(f"region forecasts: {n_regions} reconciled series" if n_regions else "region forecasts: none (no item x region panel)")
-    (ctx / "MODEL_CARD.md").write_text(model_card(manifest))
-    load_tag = _pin_load(config, run.version, ctx, progress)
+        quantile_grid=config.serving.quantile_grid, parts=parts,
+    )
+    models: dict[str, str] = {}
+    labels = {"project": config.project, "parts": "+".join(parts)}
+    if run is not None:
+        manifest = run.with_release(bento_release)
+        manifest.write(ctx / RELEASE_FILE)
+        # the reconciled item x region forecasts at the service's grid (none without a region column)
+        levels = sorted({round(float(q), 6) for q in [*grid_levels(config.serving.quantile_grid), *run.quantiles, 0.5]})
+        n_regions = regions.write(config, last_week=run.last_week, horizon=run.horizon, levels=levels,
+                                  path=ctx / regions.REGIONS_FILE)
+        progress(f"region forecasts: {n_regions} reconciled series" if n_regions else "region forecasts: none (no item x region panel)")
+        (ctx / "MODEL_CARD.md").write_text(model_card(manifest))
+        models.update(run.pinned().model_dump())
+        labels.update({"config_hash": run.config_hash, "data_snapshot": run.data_snapshot,
+                       "last_week": run.last_week.isoformat()})
+    if load is not None:
+        _pin_load(config, load.with_release(bento_release), ctx, progress)
+        if run is None:
+            (ctx / "MODEL_CARD.md").write_text(load_model_card(load.with_release(bento_release)))
+            labels.update({"config_hash": load.config_hash, "last_interval": load.last_interval})
+        models["load_forecaster"] = load.pinned()
     bentofile = {
         "service": "service:DarkHorse",
         "name": name,
         "description": "file: ./MODEL_CARD.md",
-        "labels": {"project": config.project, "config_hash": run.config_hash,
-                   "data_snapshot": run.data_snapshot, "last_week": run.last_week.isoformat()},
-        "include": ["*.py", RELEASE_FILE, regions.REGIONS_FILE, "MODEL_CARD.md", "dashboard/*", "darkhorse/**", "training/**",
-                    LOAD_RELEASE_FILE, f"{LOAD_SEED_DIR}/*"],
+        "labels": labels,
+        "include": ["*.py", "MODEL_CARD.md", "dashboard/*", "darkhorse/**", "training/**",
+                    *([RELEASE_FILE, regions.REGIONS_FILE] if run is not None else []),
+                    *([LOAD_RELEASE_FILE, f"{LOAD_SEED_DIR}/*"] if load is not None else [])],
         "exclude": ["__pycache__", "*.pyc"],
     }
     (ctx / "bentofile.yaml").write_text(yaml.safe_dump(bentofile, sort_keys=False))
-    progress(f"building bento {name}:{version} from {ctx}")
+    progress(f"building bento {name}:{version} ({' + '.join(parts)}) from {ctx}")
     bentoml_cli = Path(sys.executable).with_name("bentoml")
     proc = subprocess.run(
         [str(bentoml_cli), "build", "--version", version, str(ctx)],
@@ -194,32 +289,18 @@ def build_release(config: Config, *, force: bool = False, progress=print) -> Rel
     )
     if proc.returncode != 0:
         raise ReleaseError(f"bentoml build failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
-    models = run.pinned().model_dump()
-    return Release(tag=f"{name}:{version}", models={**models, **({"load_forecaster": load_tag} if load_tag else {})})
+    return Release(tag=f"{name}:{version}", models=models)
 
 
-def _pin_load(config: Config, version: str, ctx: Path, progress) -> str | None:
-    """With a request_log source: the run's load model (`load_train.json` of the same training
-    run) pinned in `load_release.json`, and the streaming buffers seeded now from the published
-    interval panel into `load_seed/` (the service starts from them). None without one."""
+def _pin_load(config: Config, load: LoadManifest, ctx: Path, progress) -> None:
+    """The run's load model pinned in `load_release.json` (with the release section), and the
+    streaming buffers seeded now from the published interval panel into `load_seed/` (the
+    service starts from them)."""
     from darkhorse.serving.load import write_seed
-    from training.load.train import LOAD_TRAIN_FILE, has_request_log
 
-    if not has_request_log(config):
-        return None
-    path = config.out_dir / LOAD_TRAIN_FILE
-    if not path.is_file():
-        raise ReleaseError(f"{path} not found: the config has a request_log source; run `darkhorse train` again")
-    load = json.loads(path.read_text())
-    if load.get("version") != version or not load.get("tag"):
-        raise ReleaseError(
-            f"{path}: version {load.get('version')} (tag {load.get('tag')}) is not the run {version} being released; "
-            "run `darkhorse train` again"
-        )
     series = write_seed(config, ctx / LOAD_SEED_DIR)
-    (ctx / LOAD_RELEASE_FILE).write_text(json.dumps(load, indent=2))
-    progress(f"load model {load['tag']} pinned; buffers of {len(series)} series seeded from the interval panel")
-    return load["tag"]
+    load.write(ctx / LOAD_RELEASE_FILE)
+    progress(f"load model {load.tag} pinned; buffers of {len(series)} series seeded from the interval panel")
 
 
 def list_releases(config: Config) -> list[dict[str, Any]]:

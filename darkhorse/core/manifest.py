@@ -6,6 +6,11 @@
   writes `release.json` into the bento;
 * the service (`bentos/service.py`, `darkhorse.serving.engine`) reads `release.json`.
 
+A config with a `request_log` source also trains the load forecaster: `LoadManifest`, written
+as `load_train.json` by `training.load.train` and, with the same `release` section, as
+`load_release.json` into the bento. A release carries the weekly part, the load part or both;
+`BentoRelease.parts` says which (a request_log-only release has no `release.json`).
+
 Backtest metrics are nested, model -> metric -> value (`metrics["blend"]["mase"]`), never
 flattened into strings. Every read is validated: a file written by another schema version, or
 with a missing or malformed field, raises `ManifestError` naming the file and the field.
@@ -25,6 +30,9 @@ from darkhorse.core.errors import DarkHorseError
 SCHEMA_VERSION = 1
 TRAIN_FILE = "train.json"
 RELEASE_FILE = "release.json"
+LOAD_TRAIN_FILE = "load_train.json"  # the load run, beside train.json
+LOAD_RELEASE_FILE = "load_release.json"  # in a release: the pinned load model
+Part = Literal["weekly", "load"]
 
 
 class ManifestError(DarkHorseError, ValueError):
@@ -33,6 +41,13 @@ class ManifestError(DarkHorseError, ValueError):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _pinned_tag(tag: str) -> str:
+    name, _, version = tag.partition(":")
+    if not name or not version or ":" in version or version == "latest":
+        raise ValueError(f"{tag!r} is not a tag pinned by version (name:version, not :latest)")
+    return tag
 
 
 class PinnedModels(_Strict):
@@ -44,10 +59,7 @@ class PinnedModels(_Strict):
     @field_validator("forecaster", "hot_seller_classifier")
     @classmethod
     def _pinned(cls, tag: str) -> str:
-        name, _, version = tag.partition(":")
-        if not name or not version or ":" in version or version == "latest":
-            raise ValueError(f"{tag!r} is not a tag pinned by version (name:version, not :latest)")
-        return tag
+        return _pinned_tag(tag)
 
 
 class BentoRelease(_Strict):
@@ -56,6 +68,10 @@ class BentoRelease(_Strict):
     bento: str = Field(min_length=1)
     created_at: datetime
     quantile_grid: int = Field(ge=2)
+    parts: list[Part] = Field(
+        default_factory=lambda: ["weekly"], min_length=1,
+        description="What the release carries: the weekly forecaster (release.json), the load forecaster (load_release.json).",
+    )
 
 
 class ReleaseManifest(_Strict):
@@ -82,45 +98,15 @@ class ReleaseManifest(_Strict):
     @classmethod
     def read(cls, path: str | Path) -> ReleaseManifest:
         """Read and validate `path`; any problem is a `ManifestError` naming file and field."""
-        path = Path(path)
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ManifestError(f"{path}: not found") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ManifestError(f"{path}: unreadable ({exc})") from None
-        except json.JSONDecodeError as exc:
-            raise ManifestError(f"{path}: not JSON (line {exc.lineno}: {exc.msg})") from None
-        return cls.parse(raw, source=str(path))
+        return _read(cls, path)
 
     @classmethod
     def parse(cls, raw: Any, *, source: str = "manifest") -> ReleaseManifest:
-        if not isinstance(raw, dict):
-            raise ManifestError(f"{source}: expected a JSON object, got {type(raw).__name__}")
-        found = raw.get("schema_version")
-        if found != SCHEMA_VERSION:
-            shown = "missing" if found is None else repr(found)
-            raise ManifestError(
-                f"{source}: field schema_version is {shown}; this DarkHorse reads version "
-                f"{SCHEMA_VERSION} (train again, or release it with the DarkHorse that trained it)"
-            )
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"field {'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}"
-                for e in exc.errors()[:5]
-            )
-            more = f" (and {exc.error_count() - 5} more)" if exc.error_count() > 5 else ""
-            raise ManifestError(f"{source}: {problems}{more}") from None
+        return _parse(cls, raw, source)
 
     def write(self, path: str | Path) -> Path:
         """Write the manifest atomically (a reader never sees half a file)."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")
-        tmp.replace(path)
-        return path
+        return _write(self, path)
 
     # ---------------------------------------------------------------------------- steps
     def pinned(self, source: str = "manifest") -> PinnedModels:
@@ -148,12 +134,105 @@ class ReleaseManifest(_Strict):
         return self.model_dump(mode="json", exclude={"models", "release"}, exclude_none=True)
 
 
+def _read(cls, path: str | Path):
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ManifestError(f"{path}: not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{path}: unreadable ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise ManifestError(f"{path}: not JSON (line {exc.lineno}: {exc.msg})") from None
+    return _parse(cls, raw, str(path))
+
+
+def _parse(cls, raw: Any, source: str):
+    if not isinstance(raw, dict):
+        raise ManifestError(f"{source}: expected a JSON object, got {type(raw).__name__}")
+    found = raw.get("schema_version")
+    if found != SCHEMA_VERSION:
+        shown = "missing" if found is None else repr(found)
+        raise ManifestError(
+            f"{source}: field schema_version is {shown}; this DarkHorse reads version "
+            f"{SCHEMA_VERSION} (train again, or release it with the DarkHorse that trained it)"
+        )
+    try:
+        return cls.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"field {'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}"
+            for e in exc.errors()[:5]
+        )
+        more = f" (and {exc.error_count() - 5} more)" if exc.error_count() > 5 else ""
+        raise ManifestError(f"{source}: {problems}{more}") from None
+
+
+def _write(manifest: BaseModel, path: str | Path) -> Path:
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+class LoadManifest(_Strict):
+    """One load training run (`load_train.json`), and in a release `load_release.json`."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    version: str = Field(min_length=1, description="The training run's version (the weekly run's when both train).")
+    config_path: str = Field(description="The config the model was trained with.")
+    config_hash: str = Field(min_length=1)
+    grain: str = Field(min_length=1)
+    target: str = Field(min_length=1)
+    horizon: int = Field(ge=1, description="Intervals the model forecasts ahead.")
+    series: int = Field(ge=1)
+    last_interval: str = Field(description="Start of the last interval the model saw (UTC).")
+    weights: dict[str, float]
+    held_out_mase: dict[str, float | None] = Field(description="Member and ensemble MASE on the held-out day.")
+    tag: str | None = Field(None, description="The saved model's tag; None when not saved.")
+    release: BentoRelease | None = Field(None, description="Set by `darkhorse release`.")
+
+    @field_validator("tag")
+    @classmethod
+    def _pinned(cls, tag: str | None) -> str | None:
+        return None if tag is None else _pinned_tag(tag)
+
+    @classmethod
+    def read(cls, path: str | Path) -> LoadManifest:
+        return _read(cls, path)
+
+    @classmethod
+    def parse(cls, raw: Any, *, source: str = "manifest") -> LoadManifest:
+        return _parse(cls, raw, source)
+
+    def write(self, path: str | Path) -> Path:
+        return _write(self, path)
+
+    def pinned(self, source: str = "manifest") -> str:
+        if self.tag is None:
+            raise ManifestError(f"{source}: field tag is null: the run saved no model (trained with --no-save?)")
+        return self.tag
+
+    def released(self, source: str = "manifest") -> BentoRelease:
+        if self.release is None:
+            raise ManifestError(f"{source}: field release is null: not built by `darkhorse release`")
+        return self.release
+
+    def with_release(self, release: BentoRelease) -> LoadManifest:
+        return self.model_copy(update={"release": release})
+
+
 __all__ = [
+    "LOAD_RELEASE_FILE",
+    "LOAD_TRAIN_FILE",
     "RELEASE_FILE",
     "SCHEMA_VERSION",
     "TRAIN_FILE",
     "BentoRelease",
+    "LoadManifest",
     "ManifestError",
+    "Part",
     "PinnedModels",
     "ReleaseManifest",
 ]

@@ -257,12 +257,24 @@ class AllocateResponse(_Response):
     lower_bound_max_load: float | None = Field(None, description="No assignment can do better than this.")
 
 
+class LoadRelease(_Response):
+    release: str = Field(description="Release (bento) version.")
+    load_forecaster: str = Field(description="Pinned load model tag.")
+    grain: str
+    target: str = Field(description="The panel column forecast as the load.")
+    horizon: int = Field(description="Intervals the model forecasts ahead.")
+    trained_through: str = Field(description="Start of the last interval the model saw (UTC).")
+    series: list[str] = Field(description="Series the load routes know.")
+
+
 class Health(_Response):
-    release: Release
-    features: Freshness
-    items: int
-    horizon: int
-    scores: list[str]
+    parts: list[str] = Field(default_factory=lambda: ["weekly"], description="What the release carries: weekly, load.")
+    release: Release | None = Field(None, description="The weekly part; null when the release has none.")
+    features: Freshness | None = None
+    items: int = 0
+    horizon: int | None = Field(None, description="Weeks ahead of the weekly part.")
+    scores: list[str] = Field(default_factory=list)
+    load: LoadRelease | None = Field(None, description="The load part; null when the release has none.")
     regions: list[str] = Field(default_factory=list, description="Regions of the release's hierarchy (allocate level region).")
     region_items: list[str] = Field(default_factory=list, description="Items of the release's hierarchy (level item_region).")
 
@@ -370,5 +382,6 @@ __all__ = [
     "LoadObserveResponse",
     "LoadPlanRequest",
     "LoadPlanResponse",
+    "LoadRelease",
     "Release",
 ]

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from darkhorse.core.manifest import LOAD_RELEASE_FILE
 from darkhorse.core.schema import DS, ID, Y, check_quantiles, quantile_columns
 from darkhorse.serving import api, capacity
 from darkhorse.serving.engine import RequestError
@@ -42,8 +43,8 @@ from training.load.frame import step
 from training.load.train import read_load_model
 
 STATE_FORMAT = 1
-LOAD_RELEASE_FILE = "load_release.json"  # in a release: the pinned load model (request_log sources)
 LOAD_SEED_DIR = "load_seed"  # in a release: the streaming buffers, seeded at release time
+__all__ = ["LOAD_RELEASE_FILE", "LOAD_SEED_DIR", "LoadRoutes", "LoadStream", "Observed", "plan_settings", "write_seed"]
 
 
 @dataclass(frozen=True)

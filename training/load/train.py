@@ -7,8 +7,9 @@ members: seasonal naive over a day and a week, the global XGBoost) is fitted for
 one day of intervals (at most `MAX_HORIZON`), its weights learned on each series' held-out
 last horizon. The model is saved as `<prefix>_load_forecaster:<version>` (the run's version)
 with the grain, target, horizon, weights and held-out MASE per member as metadata; the run
-is written as `load_train.json` beside the weekly run's `train.json`, where `darkhorse
-release` reads the tag to pin and the panel to seed the streaming buffers from.
+is written as `load_train.json` (a `darkhorse.core.manifest.LoadManifest`) beside the weekly
+run's `train.json`, where `darkhorse release` reads the tag to pin (the panel then seeds the
+streaming buffers).
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ import numpy as np
 import pandas as pd
 
 from darkhorse.core.errors import DarkHorseError
+from darkhorse.core.manifest import LOAD_TRAIN_FILE, SCHEMA_VERSION, LoadManifest
 from darkhorse.core.schema import DS, ID, Y
 from training.load.blend import LoadEnsemble, held_out_scale
 from training.load.frame import periods
 
-LOAD_TRAIN_FILE = "load_train.json"
 MODEL_FILE = "load_model.pkl"
 MAX_HORIZON = 288
 
@@ -79,7 +80,9 @@ def train_load(config: Any, *, version: str, out_dir: Path, save: bool = True) -
     panel = load_panel(config)
     model = fit_load_model(config, panel)
     run: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
         "version": version,
+        "config_path": str(config.path),
         "grain": config.load.grain,
         "target": config.load.target,
         "horizon": model.horizon_,
@@ -103,6 +106,7 @@ def train_load(config: Any, *, version: str, out_dir: Path, save: bool = True) -
             run["tag"] = str(ref.tag)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    LoadManifest.parse(json.loads(json.dumps(run, default=str)), source=LOAD_TRAIN_FILE)  # the schema release reads
     (out_dir / LOAD_TRAIN_FILE).write_text(json.dumps(run, indent=2, default=str))
     return run
 

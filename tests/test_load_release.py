@@ -1,0 +1,122 @@
+"""A request_log-only deployment end to end: the ELB example's config with its request log
+alone, trained, released and served in process: the release carries the load part only, the
+load routes answer and the weekly routes say there is no weekly forecaster.
+
+The interval panel is built through dbt, the gate and Feast from the example's full config
+(its request log and the weekly sales file that rides along): `darkhorse build` of a
+request_log-only config stops in dbt today (`int_events_classified`: "no item source
+configured"), so the build uses the example as shipped and the load-only config reads the
+same published marts."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from darkhorse.app.build import build
+from darkhorse.core.config import load_config
+from darkhorse.core.manifest import LOAD_RELEASE_FILE, LOAD_TRAIN_FILE, RELEASE_FILE, LoadManifest
+
+from .conftest import REPO
+from .serving_fixtures import asgi_app, import_service, run_cli
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+EXAMPLE = REPO / "examples" / "request_load" / "darkhorse.yaml"
+
+
+def _configs(tmp: Path) -> tuple[Path, Path]:
+    """The example's config (for the build) and its request_log-only copy (train, release,
+    serve), paths made absolute, data and outputs in `tmp`."""
+    doc = yaml.safe_load(EXAMPLE.read_text())
+    for s in doc["sources"]:
+        s["path"] = str((EXAMPLE.parent / s["path"]).resolve())
+    doc["paths"] = {"data_dir": str(tmp / "data"), "duckdb": str(tmp / "data" / "darkhorse.duckdb"),
+                    "marts": str(tmp / "data" / "marts"), "dbt_project": str(REPO / "dbt_project")}
+    doc["feast"] = {"repo": str(REPO / "feature_repo")}
+    doc["training"] = {"out_dir": str(tmp / "out"), "model_prefix": "dh_loadonly"}
+    doc["serving"] = {"bento": "dh-loadonly"}
+    (tmp / "build.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    sources = [s for s in doc["sources"] if s["kind"] == "request_log"]
+    assert sources and len(sources) < len(doc["sources"])  # the example also carries a weekly source
+    doc["sources"] = sources
+    for key in ("forecast", "backtest"):
+        doc.pop(key, None)
+    (tmp / "darkhorse.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    return tmp / "build.yaml", tmp / "darkhorse.yaml"
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("load_only_release")
+    build_path, path = _configs(tmp)
+    build(load_config(build_path), features=True, progress=lambda *a, **k: None)
+    cfg = load_config(path)
+    run_cli("train", "--config", str(cfg.path))
+    proc = run_cli("release", "--config", str(cfg.path))
+    run = LoadManifest.read(tmp / "out" / LOAD_TRAIN_FILE)
+    assert f"dh-loadonly:{run.version}" in proc.stdout
+    release_dir = Path(os.environ["BENTOML_HOME"]) / "bentos" / "dh-loadonly" / run.version / "src"
+    return cfg, run, release_dir, tmp
+
+
+def post(client, route, body):
+    return client.post(route, content=json.dumps(body), headers={"Content-Type": "application/json"})
+
+
+def test_the_release_carries_the_load_part_only(released):
+    cfg, run, release_dir, _ = released
+    assert not (cfg.out_dir / "train.json").exists()
+    assert not (release_dir / RELEASE_FILE).exists()
+    pinned = LoadManifest.read(release_dir / LOAD_RELEASE_FILE)
+    assert pinned.release is not None and pinned.release.parts == ["load"]
+    assert pinned.tag == run.tag == f"dh_loadonly_load_forecaster:{run.version}"
+    assert pinned.grain == "15min" and pinned.horizon == 96
+    assert list((release_dir / "load_seed").glob("*.npz"))
+    assert "no weekly forecaster" in (release_dir / "MODEL_CARD.md").read_text()
+
+
+def test_the_service_forecasts_load_and_refuses_weekly_routes(released, monkeypatch):
+    from starlette.testclient import TestClient
+
+    _, run, release_dir, tmp = released
+    monkeypatch.delenv("DARKHORSE_CONFIG", raising=False)  # the release's own config path
+    monkeypatch.setenv("DARKHORSE_LOAD_STATE", str(tmp / "state"))
+    module = import_service(release_dir)
+    with TestClient(asgi_app(module)) as client:
+        info = post(client, "/v1/release", {})
+        assert info.status_code == 200, info.text
+        body = info.json()
+        assert body["parts"] == ["load"] and body["release"] is None and body["items"] == 0
+        assert body["load"]["load_forecaster"] == run.tag and body["load"]["grain"] == "15min"
+        series = body["load"]["series"]
+        assert len(series) == run.series == 1
+
+        r = post(client, "/v1/load/forecast", {"series_id": series[0], "horizon": 8, "quantiles": [0.1, 0.5, 0.9]})
+        assert r.status_code == 200, r.text
+        intervals = r.json()["intervals"]
+        assert len(intervals) == 8
+        first = pd.Timestamp(intervals[0]["start"])
+        assert first == pd.Timestamp(run.last_interval, tz="UTC") + pd.Timedelta("15min")
+        for iv in intervals:
+            q = iv["quantiles"]
+            assert 0 <= q["q0.1"] <= q["q0.5"] <= q["q0.9"]
+
+        nxt = first.isoformat()
+        r = post(client, "/v1/load/observe", {"series_id": series[0], "timestamps": [nxt], "values": [250.0]})
+        assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
+        r = post(client, "/v1/load/plan", {"series_id": series[0], "horizon": 4})
+        assert r.status_code == 200, r.text
+        assert all(i["capacity"] == i["replicas"] * 100 for i in r.json()["intervals"])
+
+        for route, req in [("/v1/forecast", {"items": ["x"], "horizon": 1}),
+                           ("/v1/hot-sellers", {"k": 3}),
+                           ("/v1/allocate", {"items": [{"id": "x"}], "capacity": 10})]:
+            r = post(client, route, req)
+            assert r.status_code == 404, (route, r.status_code, r.text)
+            assert "no weekly forecaster" in r.json()["error"] and r.json()["field"] == "release"
