@@ -120,3 +120,24 @@ def test_the_service_forecasts_load_and_refuses_weekly_routes(released, monkeypa
             r = post(client, route, req)
             assert r.status_code == 404, (route, r.status_code, r.text)
             assert "no weekly forecaster" in r.json()["error"] and r.json()["field"] == "release"
+
+
+def test_feast_load_training_v1_at_each_close_returns_the_panel_training_reads(released):
+    """`load_training_v1` point-in-time at each interval's close joins that interval's row:
+    what `training.load.train.load_panel` reads from the published Parquet, value for value
+    (so reading training through Feast would change no number; see the README's load section)."""
+    from darkhorse.core import features
+    from training.load.frame import step
+    from training.load.train import load_panel
+
+    cfg, *_ = released
+    panel = load_panel(cfg)
+    closes = pd.to_datetime(panel["ds"]).dt.tz_localize("UTC") + step(cfg.load.grain)
+    entities = pd.DataFrame({"series_id": panel["unique_id"], "event_timestamp": closes})
+    got = features.series_historical_features(cfg, entities)
+    assert len(got) == len(panel) > 1000
+    assert got[cfg.load.target].notna().all()
+    assert (got[cfg.load.target].to_numpy() == panel["y"].to_numpy()).all()
+    # a second before the close, the interval is not visible yet: Feast joins the one before it
+    early = features.series_historical_features(cfg, entities.assign(event_timestamp=closes - pd.Timedelta("1s")))
+    assert (early[cfg.load.target].to_numpy()[1:] == panel["y"].to_numpy()[:-1]).all()

@@ -87,3 +87,5 @@ def test_a_release_without_a_request_log_says_so(trained, tmp_path, monkeypatch)
     assert svc.load is None
     r = svc.load_forecast(series_id="checkout", horizon=12, quantiles=[0.5])
     assert r.status_code == 400 and "no load series" in json.loads(r.body)["error"]
+    info = svc.release()
+    assert info.parts == ["weekly"] and info.load is None and info.release.release == trained.train_info["version"]
