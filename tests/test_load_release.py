@@ -141,3 +141,29 @@ def test_feast_load_training_v1_at_each_close_returns_the_panel_training_reads(r
     # a second before the close, the interval is not visible yet: Feast joins the one before it
     early = features.series_historical_features(cfg, entities.assign(event_timestamp=closes - pd.Timedelta("1s")))
     assert (early[cfg.load.target].to_numpy()[1:] == panel["y"].to_numpy()[:-1]).all()
+
+
+def test_the_example_as_shipped_releases_both_parts(released, monkeypatch):
+    """The example's full config (request log and weekly sales): one run, one bento carrying
+    the weekly part and the load part, pinned to the same version; both kinds of routes answer."""
+    _, _, _, tmp = released
+    path = tmp / "build.yaml"
+    run_cli("train", "--config", str(path))
+    run_cli("release", "--config", str(path))
+    weekly = json.loads((tmp / "out" / "train.json").read_text())
+    load = LoadManifest.read(tmp / "out" / LOAD_TRAIN_FILE)
+    assert load.version == weekly["version"]
+    release_dir = Path(os.environ["BENTOML_HOME"]) / "bentos" / "dh-loadonly" / weekly["version"] / "src"
+    both = json.loads((release_dir / RELEASE_FILE).read_text())
+    assert both["release"]["parts"] == ["weekly", "load"]
+    assert LoadManifest.read(release_dir / LOAD_RELEASE_FILE).release.parts == ["weekly", "load"]
+
+    monkeypatch.setenv("DARKHORSE_LOAD_STATE", str(tmp / "state_both"))
+    svc = import_service(release_dir).DarkHorse()
+    info = svc.release()
+    assert info.parts == ["weekly", "load"] and info.release.release == weekly["version"]
+    assert info.load.load_forecaster == load.tag and info.items > 0
+    item = svc.engine.ids[0]
+    assert len(svc.forecast(items=[str(item)], horizon=2, quantiles=[0.5]).forecasts[0].weeks) == 2
+    fc = svc.load_forecast(series_id=info.load.series[0], horizon=3, quantiles=[0.5])
+    assert len(fc.intervals) == 3
