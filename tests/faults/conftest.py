@@ -129,14 +129,17 @@ def table_markdown() -> str:
     )
     refused = sum(r["outcome"].startswith("refused") for r in RESULTS if r["kind"] == "bad input")
     published = sum(r["outcome"].startswith("published") for r in RESULTS if r["kind"] == "bad input")
-    kills = [r for r in RESULTS if r["kind"] != "bad input"]
+    kills = [r for r in RESULTS if r["kind"] == "kill point"]
     rebuilt = sum("rebuild ok" in r["outcome"] for r in kills)
+    concurrent = [r for r in RESULTS if r["kind"] == "concurrent run"]
+    locked = sum(r["outcome"] == "refused" for r in concurrent)
     intact = sum(r["intact"] == "yes" for r in RESULTS)
+    bad = len(RESULTS) - len(kills) - len(concurrent)
     return (
-        f"{len(RESULTS) - len(kills)} bad inputs: {refused} refused with a named reason, "
-        f"{published} published with the bad rows quarantined; {len(kills)} kill points and "
-        f"concurrent runs, {rebuilt} rebuilt at once; published data intact in {intact} of "
-        f"{len(RESULTS)} cases.\n\n" + head + body
+        f"{bad} bad inputs: {refused} refused with a named reason, {published} published with "
+        f"the bad rows quarantined; {len(kills)} kill points (SIGKILL), {rebuilt} rebuilt at "
+        f"once; {len(concurrent)} concurrent build(s), {locked} refused naming the running one; "
+        f"published data intact in {intact} of {len(RESULTS)} cases.\n\n" + head + body
     )
 
 
