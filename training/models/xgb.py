@@ -10,9 +10,13 @@ last year's growth over the same weeks), the level itself (log), zero shares, we
 last sale, the item's age, the Feast covariates at t, the step and the target week's calendar;
 the target is log1p(units at t + k / level). One model learns the shape of every item's future
 relative to its own volume, so large and small items share what they teach. The point forecast
-is level * expm1(prediction); quantiles are split-conformal: the empirical quantiles of
-out-of-sample residuals (rows the model was not trained on), per step and per level of the
-prediction, added in log space.
+is level * expm1(prediction); quantiles are split-conformal and time-ordered: the rows whose
+target falls in the latest `calibration_weeks` weeks are held out, a booster fitted on the rows
+whose targets all lie before them scores them, and the empirical quantiles of those log
+residuals, per horizon-step bucket (`step_buckets` equal spans of the horizon: 1-4, 5-8, 9-12 for
+12 weeks) and per level of the prediction, are added to the final booster's prediction (refitted
+on every row when `refit`). A random split of the rows would put the same target weeks (and the
+same items' neighbouring origins) on both sides and yield intervals too narrow for unseen weeks.
 """
 
 from __future__ import annotations
@@ -65,7 +69,18 @@ class XGBoostSettings(ModelSettings):
     )
     train_weeks: int = Field(52, ge=1, description="Origins from the last N weeks are used.")
     max_train_rows: int = Field(60_000, ge=100, description="Rows sampled for training.")
-    calibration_rows: int = Field(40_000, ge=100, description="Held-out rows for the intervals.")
+    calibration_rows: int = Field(40_000, ge=100, description="Held-out rows for the intervals (sampled).")
+    calibration_weeks: int = Field(
+        13, ge=1,
+        description="The latest target weeks held out for the intervals; the booster that scores "
+        "them is fitted on rows whose targets all lie before them (at most a quarter of the weeks).",
+    )
+    step_buckets: int = Field(
+        3, ge=1, description="Horizon-step buckets with their own residuals (3: 1-4, 5-8, 9-12 of 12)."
+    )
+    refit: bool = Field(
+        True, description="Refit the booster on every row (calibration weeks included) for the forecast."
+    )
     n_jobs: int = Field(
         1, ge=0,
         description="Threads; 0 = all cores. One by default: the trees are small, and on busy "
@@ -102,28 +117,35 @@ def _regressor(settings: XGBoostSettings, *, n_jobs: int, **over):
     return xgb.XGBRegressor(**params)
 
 
-class ConformalBands:
-    """Out-of-sample log residuals per (step, prediction-level bin)."""
+def step_bucket(k: np.ndarray | int, horizon: int, n_buckets: int) -> np.ndarray:
+    """The bucket of each step 1..horizon: `n_buckets` equal spans (12 steps, 3 buckets: 1-4, 5-8, 9-12)."""
+    n_b = max(1, min(n_buckets, horizon))
+    return (np.asarray(k) - 1) * n_b // horizon
 
-    def __init__(self, pred: np.ndarray, resid: np.ndarray, step: np.ndarray, max_per_cell: int = 4000):
+
+class ConformalBands:
+    """Out-of-sample log residuals per (step bucket, prediction-level bin)."""
+
+    def __init__(self, pred: np.ndarray, resid: np.ndarray, bucket: np.ndarray, max_per_cell: int = 4000):
         self.edges = np.quantile(pred, np.linspace(0, 1, N_BINS + 1)[1:-1]) if len(pred) else np.array([])
         bins = np.searchsorted(self.edges, pred, side="right")
         self.cells: dict[tuple[int, int], np.ndarray] = {}
-        self.by_step: dict[int, np.ndarray] = {}
+        self.by_bucket: dict[int, np.ndarray] = {}
         rng = np.random.default_rng(0)
-        for k in np.unique(step):
-            rk = resid[step == k]
-            self.by_step[int(k)] = rk if len(rk) <= max_per_cell else rng.choice(rk, max_per_cell, replace=False)
+        for k in np.unique(bucket):
+            rk = resid[bucket == k]
+            self.by_bucket[int(k)] = rk if len(rk) <= max_per_cell else rng.choice(rk, max_per_cell, replace=False)
             for b in range(N_BINS):
-                r = resid[(step == k) & (bins == b)]
+                r = resid[(bucket == k) & (bins == b)]
                 if len(r) >= 30:
                     self.cells[(int(k), b)] = r if len(r) <= max_per_cell else rng.choice(r, max_per_cell, replace=False)
         self.pooled = resid if len(resid) else np.zeros(1)
 
     def offsets(self, pred: np.ndarray, k: int, quantiles: list[float]) -> np.ndarray:
+        """The residual quantiles of bucket `k` for each prediction (its level bin's, else the bucket's)."""
         bins = np.searchsorted(self.edges, pred, side="right")
         out = np.empty((len(pred), len(quantiles)))
-        base = self.by_step.get(k, self.pooled)
+        base = self.by_bucket.get(k, self.pooled)
         for b in range(N_BINS):
             mask = bins == b
             if mask.any():
@@ -202,6 +224,11 @@ def _nanmean_rows(a: np.ndarray) -> np.ndarray:
     return np.where(n > 0, total / np.maximum(n, 1), np.nan)
 
 
+def _as_day(day: int) -> pd.Timestamp:
+    """A day number (days since 1970-01-01) as a timestamp."""
+    return pd.Timestamp(np.datetime64(int(day), "D"))
+
+
 def _covariates(df: pd.DataFrame) -> list[str]:
     return [c for c in df.columns if c not in (ID, DS, Y) and pd.api.types.is_numeric_dtype(df[c])]
 
@@ -248,24 +275,49 @@ class XGBoostGlobal(Forecaster):
         rows, t, k = np.concatenate(rr), np.concatenate(tt), np.concatenate(kk)
         if len(rows) < 50:
             raise ModelError(f"xgboost: only {len(rows)} training rows (history too short for horizon {h})")
-        rng = np.random.default_rng(s.seed)
-        order = rng.permutation(len(rows))
-        n_cal = min(s.calibration_rows, max(len(rows) // 5, 1))
-        n_train = min(s.max_train_rows, len(rows) - n_cal)
-        cal, train = order[:n_cal], order[n_cal : n_cal + n_train]
         target = panel.sums.mat[rows, t + k]
+        # time-ordered split: the latest weeks of targets (calendar weeks) calibrate the intervals
+        day = panel.last_day[rows] + 7 * (t + k - (W - 1))
+        weeks = np.unique(day)
+        n_cal_weeks = max(1, min(s.calibration_weeks, len(weeks) // 4))
+        first_cal = weeks[-n_cal_weeks]
+        is_cal = day >= first_cal
+        rng = np.random.default_rng(s.seed)
+        cal = rng.permutation(np.flatnonzero(is_cal))[: s.calibration_rows]
+        early = np.flatnonzero(~is_cal)
+        if len(early) < 50:
+            raise ModelError(
+                f"xgboost: only {len(early)} rows have targets before the {n_cal_weeks} calibration weeks "
+                f"(history too short for horizon {h})"
+            )
+        train = rng.permutation(early)[: s.max_train_rows]
 
         def xy(sel):
             X, level = panel.design(rows[sel], t[sel], k[sel])
             return X, np.log1p(np.clip(target[sel], 0.0, None) / level)
 
+        n_jobs = s.n_jobs or (os.cpu_count() or 1)
         X, y = xy(train)
         self.feature_names_ = list(X.columns)
-        n_jobs = s.n_jobs or (os.cpu_count() or 1)
-        self.model_ = _regressor(s, n_jobs=n_jobs).fit(X, y)
+        model = _regressor(s, n_jobs=n_jobs).fit(X, y)
         Xc, yc = xy(cal)
-        pc = self.model_.predict(Xc)
-        self.bands_ = ConformalBands(pc, yc - pc, k[cal])
+        pc = model.predict(Xc)
+        self.bands_ = ConformalBands(pc, yc - pc, step_bucket(k[cal], h, s.step_buckets))
+        self.calibration_ = {
+            "weeks": n_cal_weeks,
+            "last_train_target": _as_day(day[train].max()),
+            "first_calibration_target": _as_day(day[cal].min()) if len(cal) else None,
+            "n_train": len(train),
+            "n_calibration": len(cal),
+            "buckets": {int(b): int((step_bucket(k[cal], h, s.step_buckets) == b).sum())
+                        for b in np.unique(step_bucket(np.arange(1, h + 1), h, s.step_buckets))},
+            "refit": s.refit,
+        }
+        if s.refit:  # the forecast's booster sees every week, the calibration weeks included
+            train = rng.permutation(len(rows))[: s.max_train_rows]
+            X, y = xy(train)
+            model = _regressor(s, n_jobs=n_jobs).fit(X, y)
+        self.model_ = model
         # what prediction needs: the design of every series' last week for steps 1..h
         last = np.arange(n)
         self.pred_design_ = [panel.design(last, np.full(n, W - 1), np.full(n, step)) for step in range(1, h + 1)]
@@ -307,7 +359,8 @@ class XGBoostGlobal(Forecaster):
                         X[f"kf_{c}_rel"] = np.where(np.abs(base) > 1e-12, m[:, k - 1] / base, np.nan)
             p = self.model_.predict(X[self.feature_names_])
             point[:, k - 1] = level * np.expm1(p)
-            qvals[:, k - 1, :] = level[:, None] * np.expm1(p[:, None] + self.bands_.offsets(p, k, quantiles))
+            offsets = self.bands_.offsets(p, int(step_bucket(k, self.horizon_, self.settings.step_buckets)), quantiles)
+            qvals[:, k - 1, :] = level[:, None] * np.expm1(p[:, None] + offsets)
         return self._frame(h, quantiles, point, qvals)
 
 
