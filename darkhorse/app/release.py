@@ -63,25 +63,30 @@ class Release:
 
 def trained_run(config: Config) -> ReleaseManifest:
     """The last `darkhorse train` of this config (its `train.json`), checked against the store."""
-    import bentoml
-
     path = config.out_dir / TRAIN_FILE
     if not path.is_file():
         raise ReleaseError(f"{path} not found: run `darkhorse train` (or `make train`) first")
     run = ReleaseManifest.read(path)
     for tag in run.pinned(str(path)).model_dump().values():
-        try:
-            bentoml.models.get(tag)
-        except bentoml.exceptions.NotFound as exc:
-            raise ReleaseError(
-                f"model {tag} of {path} is not in the BentoML store {bentoml_home()}: "
-                "train again, or set BENTOML_HOME to the store it was saved in"
-            ) from exc
+        require_stored(tag, path)
     return run
 
 
 def bentoml_home() -> str:
     return os.environ.get("BENTOML_HOME", str(Path.home() / "bentoml"))
+
+
+def require_stored(tag: str, path: Path) -> None:
+    """Raise ReleaseError unless the model `tag` pinned by the manifest `path` is in the BentoML store."""
+    import bentoml
+
+    try:
+        bentoml.models.get(tag)
+    except bentoml.exceptions.NotFound as exc:
+        raise ReleaseError(
+            f"model {tag} of {path} is not in the BentoML store {bentoml_home()}: "
+            "train again, or set BENTOML_HOME to the store it was saved in"
+        ) from exc
 
 
 def _cell(values: dict[str, float], metric: str) -> str:
@@ -163,8 +168,6 @@ def release_parts(config: Config) -> list[str]:
 def trained_load(config: Config, version: str | None = None) -> LoadManifest:
     """The config's last load training run (`load_train.json`), checked against the store and,
     when the weekly part rides along, against its run `version`."""
-    import bentoml
-
     path = config.out_dir / LOAD_TRAIN_FILE
     if not path.is_file():
         raise ReleaseError(f"{path} not found: the config has a request_log source; run `darkhorse train` first")
@@ -178,13 +181,7 @@ def trained_load(config: Config, version: str | None = None) -> LoadManifest:
             f"{path}: version {load.version} (tag {tag}) is not the run {version} being released; "
             "run `darkhorse train` again"
         )
-    try:
-        bentoml.models.get(tag)
-    except bentoml.exceptions.NotFound as exc:
-        raise ReleaseError(
-            f"model {tag} of {path} is not in the BentoML store {bentoml_home()}: "
-            "train again, or set BENTOML_HOME to the store it was saved in"
-        ) from exc
+    require_stored(tag, path)
     return load
 
 
