@@ -164,23 +164,10 @@ class TransformerHotSellerClassifier:
         return out
 
     def _loader(self, table, row_start, origins, labels, *, shuffle: bool, generator=None):
-        import torch
-        from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
+        from training.models.torch_common import sample_loader
 
-        batcher = self
-
-        class Samples(torch.utils.data.Dataset):
-            def __len__(self) -> int:
-                return len(origins)
-
-            def __getitem__(self, b):
-                b = np.asarray(b, dtype="int64")
-                return batcher._batch(table, row_start, origins[b], labels[b])
-
-        n = len(origins)
-        base = RandomSampler(range(n), generator=generator) if shuffle else SequentialSampler(range(n))
-        bs = self.settings.batch_size if shuffle else self.settings.batch_size * 4
-        return DataLoader(Samples(), batch_size=None, sampler=BatchSampler(base, bs, drop_last=False))
+        return sample_loader(len(origins), lambda b: self._batch(table, row_start, origins[b], labels[b]),
+                             self.settings.batch_size, shuffle=shuffle, generator=generator)
 
     # ------------------------------------------------------------------ fit / predict
     def fit(self, frame: pd.DataFrame, labels: pd.DataFrame, *, covariates: list[str]) -> TransformerHotSellerClassifier:

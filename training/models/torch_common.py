@@ -22,7 +22,7 @@ import logging
 import os
 import tempfile
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -243,6 +243,25 @@ def gather_windows(n_rows: int, origins: np.ndarray, starts: np.ndarray, length:
     idx = origins[:, None] + offsets[None, :]
     real = idx >= starts[:, None]
     return np.where(real, idx, n_rows), real.astype("float32")
+
+
+def sample_loader(n: int, batch: Callable[[np.ndarray], dict[str, torch.Tensor]], batch_size: int, *,
+                  shuffle: bool, generator: torch.Generator | None = None) -> torch.utils.data.DataLoader:
+    """A DataLoader over `n` samples that hands `batch` whole int64 index arrays (one call per
+    batch, no per-sample collation): shuffled batches of `batch_size` for training, evaluation
+    batches four times as large in sample order."""
+    from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
+
+    class Samples(torch.utils.data.Dataset):
+        def __len__(self) -> int:
+            return n
+
+        def __getitem__(self, b):
+            return batch(np.asarray(b, dtype="int64"))
+
+    base = RandomSampler(range(n), generator=generator) if shuffle else SequentialSampler(range(n))
+    size = batch_size if shuffle else batch_size * 4
+    return DataLoader(Samples(), batch_size=None, sampler=BatchSampler(base, size, drop_last=False))
 
 
 # --------------------------------------------------------------------------- persistence

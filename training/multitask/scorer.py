@@ -187,21 +187,10 @@ class MultiTaskHotSellerScorer:
         return b
 
     def _loader(self, t, inp, idx, targets, *, shuffle: bool, generator=None):
-        import torch
-        from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
+        from training.models.torch_common import sample_loader
 
-        scorer = self
-
-        class Samples(torch.utils.data.Dataset):
-            def __len__(self) -> int:
-                return len(idx)
-
-            def __getitem__(self, b):
-                return scorer._batch(t, inp, idx[np.asarray(b, dtype="int64")], targets)
-
-        base = RandomSampler(range(len(idx)), generator=generator) if shuffle else SequentialSampler(range(len(idx)))
-        bs = self.settings.batch_size if shuffle else self.settings.batch_size * 4
-        return DataLoader(Samples(), batch_size=None, sampler=BatchSampler(base, bs, drop_last=False))
+        return sample_loader(len(idx), lambda b: self._batch(t, inp, idx[b], targets), self.settings.batch_size,
+                             shuffle=shuffle, generator=generator)
 
     # ------------------------------------------------------------------ fit / predict
     def fit(self, frame: pd.DataFrame, labels: pd.DataFrame, *, covariates: list[str], cutoff: pd.Timestamp,
