@@ -23,25 +23,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
-import json
-import os
-import platform
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tests.fixtures.servers import serve  # noqa: E402
+from benchmarks import http_timing  # noqa: E402
 
 
 def _series(client, url: str) -> tuple[str, pd.Timestamp, str]:
@@ -59,23 +53,13 @@ def _series(client, url: str) -> tuple[str, pd.Timestamp, str]:
 
 def measure(client, method: str, path: str, body: Callable[[int], dict | None], *, seconds: float,
             warmup: float) -> dict[str, Any]:
-    latencies, errors, k = [], 0, 0
-    start = time.perf_counter()
-    measure_from, stop = start + warmup, start + warmup + seconds
-    while True:
-        t0 = time.perf_counter()
-        if t0 >= stop:
-            break
+    window, k = http_timing.Window(seconds, warmup), 0
+    while (t0 := window.start()) is not None:
         payload = body(k)
         r = client.request(method, path, json=payload) if payload is not None else client.request(method, path)
-        t1 = time.perf_counter()
+        window.record(t0, r.status_code)
         k += 1
-        if t0 >= measure_from:
-            latencies.append((t1 - t0) * 1000)
-            errors += r.status_code != 200
-    lat = np.array(latencies)
-    return {"requests": len(lat), "errors": int(errors),
-            "p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99))}
+    return {"requests": len(window.latencies_ms), "errors": int(window.errors), **window.percentiles()}
 
 
 def run(url: str, *, seconds: float, warmup: float) -> list[dict[str, Any]]:
@@ -92,8 +76,7 @@ def run(url: str, *, seconds: float, warmup: float) -> list[dict[str, Any]]:
                              lambda k: {"series_id": sid, "timestamps": [(last + (k + 1) * step).isoformat()],
                                         "values": [100.0]}),
         }
-        gc.collect()
-        gc.freeze()
+        http_timing.freeze_gc()
         rows = []
         for name, (method, path, body) in plan.items():
             res = measure(client, method, path, body, seconds=seconds, warmup=warmup)
@@ -123,49 +106,20 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--config", default=str(REPO / "darkhorse.yaml"))
-    p.add_argument("--release", help="bento tag to serve (default: the config's newest release)")
-    p.add_argument("--url", help="benchmark a server that is already running at this URL (its state is appended to)")
-    p.add_argument("--seconds", type=float, default=8.0)
-    p.add_argument("--warmup", type=float, default=1.0)
-    p.add_argument("--out-dir", default=str(REPO / "data" / "bench"))
+    http_timing.add_server_args(
+        p, url_help="benchmark a server that is already running at this URL (its state is appended to)")
     args = p.parse_args(argv)
 
-    from darkhorse.core.env import set_offline_defaults
-
-    set_offline_defaults()
-    tag = args.release
-    if args.url is None and tag is None:
-        from darkhorse.app.release import ReleaseError, latest_release
-        from darkhorse.core.config import load_config
-
-        try:
-            tag = latest_release(load_config(args.config))
-        except ReleaseError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-    meta = {
-        "release": tag or args.url,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-        "server": "1 worker" if args.url is None else "external",
-        "client": f"httpx, one client, keep-alive, {args.seconds:g}s per scenario after {args.warmup:g}s warm-up",
-        "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
-    }
+    tag = http_timing.release_tag(args)
+    meta = http_timing.meta(
+        args, tag, f"httpx, one client, keep-alive, {args.seconds:g}s per scenario after {args.warmup:g}s warm-up")
     print(f"benchmarking the load routes of {meta['release']}", flush=True)
     with contextlib.ExitStack() as stack:
-        url = args.url
-        if url is None:
-            state = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench_load_state_"))
-            log_path = Path(tempfile.mkstemp(prefix="bench_load_serve_", suffix=".log")[1])
-            env = {"DARKHORSE_LOAD_STATE": state, "DARKHORSE_CONFIG": str(Path(args.config).resolve())}
-            url = stack.enter_context(serve(tag, log_path=log_path, env=env))
+        state = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench_load_state_"))
+        env = {"DARKHORSE_LOAD_STATE": state, "DARKHORSE_CONFIG": str(Path(args.config).resolve())}
+        url = stack.enter_context(http_timing.server(args, tag, log_prefix="bench_load_serve_", env=env))
         rows = run(url, seconds=args.seconds, warmup=args.warmup)
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "load_serve.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=2))
-    md = markdown(rows, meta)
-    (out / "load_serve.md").write_text(md)
-    print(md)
+    http_timing.write_report(args.out_dir, "load_serve", meta, rows, markdown(rows, meta))
     return 0
 
 

@@ -22,14 +22,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import gc
 import json
-import os
-import platform
 import sys
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tests.fixtures.servers import serve  # noqa: E402
+from benchmarks import http_timing  # noqa: E402
 
 GOAL_P99_MS = 50.0
 
@@ -71,33 +65,20 @@ async def _load(url: str, method: str, path: str, body: dict | None, *, concurre
 
     payload = json.dumps(body).encode() if body is not None else None
     headers = {"Content-Type": "application/json"}
-    latencies: list[float] = []
-    errors = 0
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
-        start = time.perf_counter()
-        measure_from = start + warmup
-        stop = measure_from + seconds
+        window = http_timing.Window(seconds, warmup)
 
         async def worker() -> None:
-            nonlocal errors
-            while True:
-                t0 = time.perf_counter()
-                if t0 >= stop:
-                    return
+            while (t0 := window.start()) is not None:
                 r = await client.request(method, path, content=payload, headers=headers)
-                t1 = time.perf_counter()
-                if t0 >= measure_from:
-                    latencies.append(t1 - t0)
-                    if r.status_code != 200:
-                        errors += 1
+                window.record(t0, r.status_code)
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-    lat = np.array(latencies) * 1000
+    lat = np.array(window.latencies_ms)
     return {
-        "requests": len(lat), "errors": errors, "rps": len(lat) / seconds,
-        "p50_ms": float(np.percentile(lat, 50)) if len(lat) else None,
-        "p99_ms": float(np.percentile(lat, 99)) if len(lat) else None,
+        "requests": len(lat), "errors": window.errors, "rps": len(lat) / seconds,
+        **window.percentiles(),
         "mean_ms": float(lat.mean()) if len(lat) else None,
         "bytes_in": len(payload or b""),
     }
@@ -106,10 +87,7 @@ async def _load(url: str, method: str, path: str, body: dict | None, *, concurre
 def run(url: str, *, concurrency: list[int], seconds: float, warmup: float, n_items: int = 1000) -> list[dict[str, Any]]:
     rows = []
     plan = scenarios(url, n_items)
-    # the client must not measure its own pauses: a full collection over this process's heap
-    # (numpy, httpx, the config and BentoML imports) takes ~100 ms; the server does the same
-    gc.collect()
-    gc.freeze()
+    http_timing.freeze_gc()
     for name, (method, path, body) in plan.items():
         for c in concurrency:
             res = asyncio.run(_load(url, method, path, body, concurrency=c, seconds=seconds, warmup=warmup))
@@ -146,48 +124,17 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--config", default=str(REPO / "darkhorse.yaml"))
-    p.add_argument("--release", help="bento tag to serve (default: the config's newest release)")
-    p.add_argument("--url", help="benchmark a server that is already running at this URL")
+    http_timing.add_server_args(p, url_help="benchmark a server that is already running at this URL")
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 4])
-    p.add_argument("--seconds", type=float, default=8.0)
-    p.add_argument("--warmup", type=float, default=1.0)
     p.add_argument("--items", type=int, default=1000, help="items per allocate request")
-    p.add_argument("--out-dir", default=str(REPO / "data" / "bench"))
     args = p.parse_args(argv)
 
-    from darkhorse.core.env import set_offline_defaults
-
-    set_offline_defaults()
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    tag = args.release
-    if args.url is None and tag is None:
-        from darkhorse.app.release import ReleaseError, latest_release
-        from darkhorse.core.config import load_config
-
-        try:
-            tag = latest_release(load_config(args.config))
-        except ReleaseError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-    meta = {
-        "release": tag or args.url, "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-        "server": "1 worker" if args.url is None else "external",
-        "client": f"httpx async, keep-alive, {args.seconds:g}s per run after {args.warmup:g}s warm-up",
-        "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
-    }
+    tag = http_timing.release_tag(args)
+    meta = http_timing.meta(args, tag, f"httpx async, keep-alive, {args.seconds:g}s per run after {args.warmup:g}s warm-up")
     print(f"benchmarking {meta['release']}", flush=True)
-    with contextlib.ExitStack() as stack:
-        url = args.url
-        if url is None:
-            log_path = Path(tempfile.mkstemp(prefix="bench_serve_", suffix=".log")[1])
-            url = stack.enter_context(serve(tag, log_path=log_path))
+    with http_timing.server(args, tag, log_prefix="bench_serve_") as url:
         rows = run(url, concurrency=args.concurrency, seconds=args.seconds, warmup=args.warmup, n_items=args.items)
-    (out / "serve.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=2))
-    md = markdown(rows, meta)
-    (out / "serve.md").write_text(md)
-    print(md)
+    http_timing.write_report(args.out_dir, "serve", meta, rows, markdown(rows, meta))
     return 0
 
 
