@@ -17,7 +17,7 @@ M4     ?=
 include darkhorse/core/offline.env
 export $(shell sed -n 's/^\([A-Z_][A-Z0-9_]*\)=.*/\1/p' darkhorse/core/offline.env)
 
-.PHONY: help venv build train release serve backtest tune test test-fast lint bench bench-panel bench-serve bench-load-serve bench-features bench-accuracy bench-load clean
+.PHONY: help venv build train release serve backtest tune test test-fast lint bench bench-panel bench-serve bench-load-serve bench-features bench-accuracy bench-load bench-hierarchy bench-customers bench-graph bench-multitask clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -79,6 +79,18 @@ bench-accuracy: venv ## Accuracy suite: backtest CONFIG on Online Retail, M4 Wee
 bench-load: venv ## Replica-plan replay on the shipped request traces (vs reactive and static peak), then M4 Hourly from M4=folder (empty: skipped)
 	$(BIN)/python benchmarks/bench_load.py
 	$(if $(M4),$(BIN)/python benchmarks/bench_load_m4.py $(M4))
+
+bench-hierarchy: venv ## Item x region hierarchy: MASE per level before/after reconciliation, coherence (needs make build; ARGS=--top-items 50 ...)
+	$(BIN)/python benchmarks/bench_hierarchy.py --config $(CONFIG) $(ARGS)
+
+bench-customers: venv ## Customers' next orders: the sequence model vs popular, own last items, co-purchase (needs make build; ARGS=...)
+	$(BIN)/python benchmarks/bench_customers.py --config $(CONFIG) $(ARGS)
+
+bench-graph: venv ## Build time and memory of the product-graph and text marts on synthetic reviews (ARGS=...)
+	$(BIN)/python benchmarks/bench_graph.py $(ARGS)
+
+bench-multitask: venv ## Hot-seller AP of the multi-task model and its ablations beside the other scorers (ARGS=...)
+	$(BIN)/python benchmarks/bench_multitask.py $(ARGS)
 
 clean: ## Remove generated data, dbt artefacts and caches (keeps .venv and the raw data)
 	rm -rf dbt_project/target dbt_project/logs dbt_project/dbt_packages logs .pytest_cache .ruff_cache
