@@ -4,14 +4,7 @@ with
 
 events as (
 
-    select * from {{ ref('int_events_classified') }}
-    where quarantine_reason is null
-
-),
-
-calendar as (
-
-    select * from {{ ref('int_dataset_calendar') }}
+    {{ complete_week_events() }}
 
 ),
 
@@ -31,8 +24,6 @@ aggregated as (
         sum(rating) as rating_sum,
         count(rating) as n_ratings,
     from events
-    inner join calendar
-        on events.week_start between calendar.first_complete_week and calendar.last_complete_week
     group by events.item_id, events.week_start
 
 ),

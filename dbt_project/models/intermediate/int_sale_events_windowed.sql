@@ -9,14 +9,7 @@ with
 
 events as (
 
-    select * from {{ ref('int_events_classified') }}
-    where quarantine_reason is null
-
-),
-
-calendar as (
-
-    select * from {{ ref('int_dataset_calendar') }}
+    {{ complete_week_events() }}
 
 ),
 
@@ -38,8 +31,6 @@ final as (
         coalesce(events.revenue, 0) as revenue,
         coalesce(events.is_price_invalid, true) as is_price_invalid,
     from events
-    inner join calendar
-        on events.week_start between calendar.first_complete_week and calendar.last_complete_week
     where events.event_type in ('sale', 'return')
 
 )
