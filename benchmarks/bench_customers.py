@@ -14,7 +14,6 @@ before it); the validation weeks before the held-out ones stop the training earl
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -24,13 +23,13 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script: make `darkhorse`, `training` importable
     sys.path.insert(0, str(REPO))
 
+from benchmarks.config_args import config_parser  # noqa: E402
 from darkhorse.core.config import load_config  # noqa: E402
 from training.customers.evaluate import compare  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", default=None, help="darkhorse config (default: darkhorse.yaml, searched upward)")
+    ap = config_parser(__doc__)
     ap.add_argument("--marts", default=None, help="folder of the customer marts (default: the config's published marts)")
     ap.add_argument("--holdout-weeks", type=int, default=8)
     ap.add_argument("--val-weeks", type=int, default=4)

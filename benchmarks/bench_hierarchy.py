@@ -14,7 +14,6 @@ absolute difference between a series and the sum of its bottom series, for every
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -26,14 +25,14 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script: make `darkhorse`, `training` importable
     sys.path.insert(0, str(REPO))
 
+from benchmarks.config_args import config_parser  # noqa: E402
 from darkhorse.core.config import load_config  # noqa: E402
 from darkhorse.core.marts import mart_path  # noqa: E402
 from training import hierarchy  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", default=None, help="darkhorse config (default: darkhorse.yaml, searched upward)")
+    ap = config_parser(__doc__)
     ap.add_argument("--panel", default=None, help="item x region Parquet (default: the config's published mart)")
     ap.add_argument("--top-items", type=int, default=None, help="default: customers.hierarchy_top_items")
     ap.add_argument("--top-regions", type=int, default=None, help="default: customers.hierarchy_top_regions")
