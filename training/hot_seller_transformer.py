@@ -171,7 +171,12 @@ class TransformerHotSellerClassifier:
 
     # ------------------------------------------------------------------ fit / predict
     def fit(self, frame: pd.DataFrame, labels: pd.DataFrame, *, covariates: list[str]) -> TransformerHotSellerClassifier:
-        from training.models.torch_common import Standardizer, fit_lightning, torch_run
+        from training.models.torch_common import (
+            Standardizer,
+            fit_lightning,
+            held_out_series,
+            torch_run,
+        )
 
         s = self.settings
         frame = frame.sort_values([ID, DS], kind="stable").reset_index(drop=True)
@@ -186,10 +191,7 @@ class TransformerHotSellerClassifier:
         self.net_ = None
         if pos == 0 or pos == len(y):
             return self
-        items = np.sort(keyed[ID].unique())
-        rng = np.random.default_rng(s.seed)
-        n_val = round(s.val_fraction * len(items)) if len(items) >= 10 else 0
-        val_items = set(items[rng.permutation(len(items))[:n_val]])
+        val_items = held_out_series(np.sort(keyed[ID].unique()), s.val_fraction, s.seed)
         is_val = keyed[ID].isin(val_items).to_numpy()
         if y[is_val].sum() == 0:  # a validation split without positives says nothing
             is_val[:] = False

@@ -44,6 +44,7 @@ from training.models.torch_common import (
     TorchForecaster,
     calendar,
     fit_lightning,
+    held_out_series,
     interpolate_quantiles,
     numeric_covariates,
     series_bounds,
@@ -179,9 +180,7 @@ class TFTForecaster(TorchForecaster):
         starts, ends = series_bounds(df)
         lengths = ends - starts + 1
         ids = df[ID].to_numpy()[starts]
-        rng = np.random.default_rng(s.seed)
-        n_val = round(s.val_fraction * len(ids)) if len(ids) >= 10 else 0
-        val_ids = set(ids[rng.permutation(len(ids))[:n_val]])
+        val_ids = held_out_series(ids, s.val_fraction, s.seed)
         is_val_row = df[ID].isin(val_ids).to_numpy()
         observed = self._observed(df)
         self.obs_scaler_ = Standardizer.fit(df[~is_val_row], observed)

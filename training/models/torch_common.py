@@ -245,6 +245,13 @@ def gather_windows(n_rows: int, origins: np.ndarray, starts: np.ndarray, length:
     return np.where(real, idx, n_rows), real.astype("float32")
 
 
+def held_out_series(ids: np.ndarray, fraction: float, seed: int) -> set:
+    """The series held out for early stopping: a random `fraction` of the unique `ids` (drawn
+    with `seed`, so the same ids in the same order give the same split); none below 10 series."""
+    n_val = round(fraction * len(ids)) if len(ids) >= 10 else 0
+    return set(ids[np.random.default_rng(seed).permutation(len(ids))[:n_val]])
+
+
 def sample_loader(n: int, batch: Callable[[np.ndarray], dict[str, torch.Tensor]], batch_size: int, *,
                   shuffle: bool, generator: torch.Generator | None = None) -> torch.utils.data.DataLoader:
     """A DataLoader over `n` samples that hands `batch` whole int64 index arrays (one call per

@@ -197,7 +197,12 @@ class MultiTaskHotSellerScorer:
             context: GraphText | None = None) -> MultiTaskHotSellerScorer:
         """Train on `labels` (only labels known at `cutoff` may be passed) over `frame` (rows
         up to `cutoff`); graph and text from `context` (default: the marts of `marts_dir`)."""
-        from training.models.torch_common import Standardizer, fit_lightning, torch_run
+        from training.models.torch_common import (
+            Standardizer,
+            fit_lightning,
+            held_out_series,
+            torch_run,
+        )
 
         t0 = time.perf_counter()
         s = self.settings
@@ -213,10 +218,7 @@ class MultiTaskHotSellerScorer:
         self.net_ = None
         if self.n_pos_ == 0 or self.n_pos_ == len(y):
             return self
-        items = np.sort(keyed[ID].unique())
-        rng = np.random.default_rng(s.seed)
-        n_val = round(s.val_fraction * len(items)) if len(items) >= 10 else 0
-        val_items = set(items[rng.permutation(len(items))[:n_val]])
+        val_items = held_out_series(np.sort(keyed[ID].unique()), s.val_fraction, s.seed)
         is_val = keyed[ID].isin(val_items).to_numpy()
         if y[is_val].sum() == 0:
             is_val[:] = False
