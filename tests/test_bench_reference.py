@@ -81,7 +81,8 @@ def _messy_lines(records: list[dict]) -> tuple[list[str], dict[str, int]]:
         "missing_timestamp": 2,
         "unparseable_timestamp": 1,
         "timestamp_out_of_range": 2,
-        "rating_out_of_range": 2,
+        "rating_out_of_range": 1,
+        "unparseable_rating": 1,
         "duplicate": N_COPIES,
     }
     return lines, expected

@@ -95,9 +95,10 @@ def test_bad_inputs_name_the_field():
 
 # --------------------------------------------------------------------------- properties
 LEVELS = np.array([0.1, 0.5, 0.9])
-loads = st.lists(
-    st.tuples(st.floats(0, 1e4), st.floats(0, 1e4), st.floats(0, 1e4)).map(sorted), min_size=1, max_size=40
-)
+# no subnormal loads (below 2.2e-308 requests): there the plan's interpolation and np.interp
+# round the same quantile to 0 and to 5e-324, one replica apart
+load = st.floats(0, 1e4, allow_subnormal=False)
+loads = st.lists(st.tuples(load, load, load).map(sorted), min_size=1, max_size=40)
 
 
 @settings(max_examples=80, deadline=None)

@@ -213,6 +213,27 @@ def test_transformer_classifier_joins_the_ranking():
 
 
 # --------------------------------------------------------------------------- backtest
+def _labelled_history(frame: pd.DataFrame):
+    """A small in-memory history of the retail weeks with labels computed here (top 10% of
+    growth over the horizon, known H + 1 weeks later): enough for the deep members and the
+    transformer classifier to run in one backtest in seconds. The real dbt labels and Feast
+    features are exercised by tests/test_backtest_leakage.py."""
+    from training.history import History
+
+    f = frame.copy()
+    g = f.groupby("unique_id")["y"]
+    past = g.transform(lambda v: v.rolling(4, min_periods=1).mean())
+    future = g.transform(lambda v: v[::-1].rolling(H, min_periods=H).mean()[::-1].shift(-1))
+    labels = pd.DataFrame({"unique_id": f["unique_id"], "ds": f["ds"],
+                           "growth_score": future / np.maximum(past, 1.0)})
+    labels = labels[labels["growth_score"].notna()].copy()
+    cut = labels.groupby("ds")["growth_score"].transform(lambda s: s.quantile(0.9))
+    labels["label"] = (labels["growth_score"] > cut).astype(float)
+    labels["label_available_at"] = (labels["ds"] + pd.Timedelta(weeks=H + 1)).dt.tz_localize("UTC")
+    return History(frame=f, labels=labels.reset_index(drop=True), covariates=[], snapshot="t",
+                   data_snapshot="t", first_week=f["ds"].min(), last_week=f["ds"].max())
+
+
 @pytest.mark.slow
 def test_backtest_takes_the_deep_models_and_sees_no_future(tmp_path):
     """Every new model in one backtest (no special case), hot-seller transformer included;
@@ -222,7 +243,7 @@ def test_backtest_takes_the_deep_models_and_sees_no_future(tmp_path):
 
     from .conftest import write_config
     from .retail_frames import RETAIL
-    from .test_backtest_leakage import _history, _poison, _window
+    from .test_backtest_leakage import _poison, _window
 
     write_config(tmp_path, [{"name": "r", "kind": "order_lines", "path": str(RETAIL)}], {"horizon_weeks": H})
     doc = yaml.safe_load((tmp_path / "darkhorse.yaml").read_text())
@@ -237,7 +258,7 @@ def test_backtest_takes_the_deep_models_and_sees_no_future(tmp_path):
                           "transformer": {"enabled": True, "params": TINY_TRANSFORMER}}
     (tmp_path / "darkhorse.yaml").write_text(yaml.safe_dump(doc))
     cfg = load_config(tmp_path / "darkhorse.yaml")
-    clean_h = _history(weekly_retail(30))
+    clean_h = _labelled_history(weekly_retail(30))
     clean = run_backtest(cfg, history=clean_h, show_progress=False, out_dir=tmp_path / "out")
     for m in ("lstm", "tft", "autots", "blend"):
         assert clean.metrics["models"][m]["mase"] is not None
@@ -248,10 +269,11 @@ def test_backtest_takes_the_deep_models_and_sees_no_future(tmp_path):
 
     first = plan_cutoffs(clean_h, cfg, H)[0][0]
     poisoned = run_backtest(cfg, history=_poison(clean_h, first), show_progress=False)
-    fc_clean, hs_clean = _window(clean, first)
-    fc_poison, hs_poison = _window(poisoned, first)
+    fc_clean, hs_clean, bw_clean = _window(clean, first)
+    fc_poison, hs_poison, bw_poison = _window(poisoned, first)
     pd.testing.assert_frame_equal(fc_clean, fc_poison)
     pd.testing.assert_frame_equal(hs_clean, hs_poison)
+    pd.testing.assert_frame_equal(bw_clean, bw_poison)
 
 
 def test_pickled_model_never_unpickles_torch_objects(frame):
