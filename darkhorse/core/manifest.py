@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -74,7 +74,63 @@ class BentoRelease(_Strict):
     )
 
 
-class ReleaseManifest(_Strict):
+class _ManifestFile(_Strict):
+    """A manifest file: validated reads and atomic writes, and the `release` section that
+    `darkhorse release` adds (each subclass declares its `release` field)."""
+
+    @classmethod
+    def read(cls, path: str | Path) -> Self:
+        """Read and validate `path`; any problem is a `ManifestError` naming file and field."""
+        path = Path(path)
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ManifestError(f"{path}: not found") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ManifestError(f"{path}: unreadable ({exc})") from None
+        except json.JSONDecodeError as exc:
+            raise ManifestError(f"{path}: not JSON (line {exc.lineno}: {exc.msg})") from None
+        return cls.parse(raw, source=str(path))
+
+    @classmethod
+    def parse(cls, raw: Any, *, source: str = "manifest") -> Self:
+        if not isinstance(raw, dict):
+            raise ManifestError(f"{source}: expected a JSON object, got {type(raw).__name__}")
+        found = raw.get("schema_version")
+        if found != SCHEMA_VERSION:
+            shown = "missing" if found is None else repr(found)
+            raise ManifestError(
+                f"{source}: field schema_version is {shown}; this DarkHorse reads version "
+                f"{SCHEMA_VERSION} (train again, or release it with the DarkHorse that trained it)"
+            )
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"field {'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}"
+                for e in exc.errors()[:5]
+            )
+            more = f" (and {exc.error_count() - 5} more)" if exc.error_count() > 5 else ""
+            raise ManifestError(f"{source}: {problems}{more}") from None
+
+    def write(self, path: str | Path) -> Path:
+        """Write the manifest atomically (a reader never sees half a file)."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        tmp.replace(path)
+        return path
+
+    def released(self, source: str = "manifest") -> BentoRelease:
+        if self.release is None:
+            raise ManifestError(f"{source}: field release is null: not built by `darkhorse release`")
+        return self.release
+
+    def with_release(self, release: BentoRelease) -> Self:
+        return self.model_copy(update={"release": release})
+
+
+class ReleaseManifest(_ManifestFile):
     """One training run, as training leaves it and as release and serving read it."""
 
     schema_version: Literal[1] = SCHEMA_VERSION
@@ -94,20 +150,6 @@ class ReleaseManifest(_Strict):
     models: PinnedModels | None = Field(None, description="Saved models; None when not saved.")
     release: BentoRelease | None = Field(None, description="Set by `darkhorse release`.")
 
-    # ---------------------------------------------------------------------------- files
-    @classmethod
-    def read(cls, path: str | Path) -> ReleaseManifest:
-        """Read and validate `path`; any problem is a `ManifestError` naming file and field."""
-        return _read(cls, path)
-
-    @classmethod
-    def parse(cls, raw: Any, *, source: str = "manifest") -> ReleaseManifest:
-        return _parse(cls, raw, source)
-
-    def write(self, path: str | Path) -> Path:
-        """Write the manifest atomically (a reader never sees half a file)."""
-        return _write(self, path)
-
     # ---------------------------------------------------------------------------- steps
     def pinned(self, source: str = "manifest") -> PinnedModels:
         """The saved model tags; a run trained without saving its models has none."""
@@ -117,16 +159,8 @@ class ReleaseManifest(_Strict):
             )
         return self.models
 
-    def released(self, source: str = "manifest") -> BentoRelease:
-        if self.release is None:
-            raise ManifestError(f"{source}: field release is null: not built by `darkhorse release`")
-        return self.release
-
     def with_models(self, models: PinnedModels) -> ReleaseManifest:
         return self.model_copy(update={"models": models})
-
-    def with_release(self, release: BentoRelease) -> ReleaseManifest:
-        return self.model_copy(update={"release": release})
 
     def store_metadata(self) -> dict[str, Any]:
         """The run as BentoML model metadata (JSON types, no nulls, no tags: they are the
@@ -134,49 +168,7 @@ class ReleaseManifest(_Strict):
         return self.model_dump(mode="json", exclude={"models", "release"}, exclude_none=True)
 
 
-def _read(cls, path: str | Path):
-    path = Path(path)
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ManifestError(f"{path}: not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"{path}: unreadable ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise ManifestError(f"{path}: not JSON (line {exc.lineno}: {exc.msg})") from None
-    return _parse(cls, raw, str(path))
-
-
-def _parse(cls, raw: Any, source: str):
-    if not isinstance(raw, dict):
-        raise ManifestError(f"{source}: expected a JSON object, got {type(raw).__name__}")
-    found = raw.get("schema_version")
-    if found != SCHEMA_VERSION:
-        shown = "missing" if found is None else repr(found)
-        raise ManifestError(
-            f"{source}: field schema_version is {shown}; this DarkHorse reads version "
-            f"{SCHEMA_VERSION} (train again, or release it with the DarkHorse that trained it)"
-        )
-    try:
-        return cls.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"field {'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}"
-            for e in exc.errors()[:5]
-        )
-        more = f" (and {exc.error_count() - 5} more)" if exc.error_count() > 5 else ""
-        raise ManifestError(f"{source}: {problems}{more}") from None
-
-
-def _write(manifest: BaseModel, path: str | Path) -> Path:
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
-
-
-class LoadManifest(_Strict):
+class LoadManifest(_ManifestFile):
     """One load training run (`load_train.json`), and in a release `load_release.json`."""
 
     schema_version: Literal[1] = SCHEMA_VERSION
@@ -198,29 +190,10 @@ class LoadManifest(_Strict):
     def _pinned(cls, tag: str | None) -> str | None:
         return None if tag is None else _pinned_tag(tag)
 
-    @classmethod
-    def read(cls, path: str | Path) -> LoadManifest:
-        return _read(cls, path)
-
-    @classmethod
-    def parse(cls, raw: Any, *, source: str = "manifest") -> LoadManifest:
-        return _parse(cls, raw, source)
-
-    def write(self, path: str | Path) -> Path:
-        return _write(self, path)
-
     def pinned(self, source: str = "manifest") -> str:
         if self.tag is None:
             raise ManifestError(f"{source}: field tag is null: the run saved no model (trained with --no-save?)")
         return self.tag
-
-    def released(self, source: str = "manifest") -> BentoRelease:
-        if self.release is None:
-            raise ManifestError(f"{source}: field release is null: not built by `darkhorse release`")
-        return self.release
-
-    def with_release(self, release: BentoRelease) -> LoadManifest:
-        return self.model_copy(update={"release": release})
 
 
 __all__ = [
