@@ -26,7 +26,7 @@ import time
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -36,6 +36,9 @@ from darkhorse.core.schema import DS, WEEK
 from training.backtest import build_model, plan_cutoffs, run_backtest
 from training.history import History, load_history
 from training.models import model_class
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -216,7 +219,7 @@ def tune(
     url = _storage_url(config, storage)
     name = study_name or f"{model}-{metric}-h{holdout}-{config.config_hash()}"
     history = history or load_history(config)
-    held_config, sel_config, sel_history = split(config, history, horizon, holdout)
+    held_config, sel_config, sel_history, held_cutoffs, sel_cutoffs = split(config, history, horizon, holdout)
 
     say = _err.print if show_progress else (lambda *a, **k: None)
     previous = optuna.logging.get_verbosity()
@@ -293,8 +296,8 @@ def tune(
         result = _result(study, spec, metric, url, n_trials_run=max(len(_finished(study)) - len(done), 0))
     finally:
         optuna.logging.set_verbosity(previous)
-    result.selection_cutoffs = [str(c.date()) for c, r in plan_cutoffs(sel_history, sel_config, horizon) if r == "eval"]
-    result.holdout_cutoffs = [str(c.date()) for c, r in plan_cutoffs(history, held_config, horizon) if r == "eval"]
+    result.selection_cutoffs = [str(c.date()) for c in sel_cutoffs]
+    result.holdout_cutoffs = [str(c.date()) for c in held_cutoffs]
     result.holdout_baseline_value = holdout_score(held_config, history, spec, result.baseline_params, metric)
     result.holdout_value = (
         result.holdout_baseline_value if result.best_params == result.baseline_params
@@ -307,10 +310,12 @@ def tune(
     return result
 
 
-def split(config: Config, history: History, horizon: int, holdout: int) -> tuple[Config, Config, History]:
+def split(
+    config: Config, history: History, horizon: int, holdout: int
+) -> tuple[Config, Config, History, list[pd.Timestamp], list[pd.Timestamp]]:
     """The held-out backtest (the config's last `holdout` evaluation windows, whole history) and
     the search's backtest (the history cut at the first held-out origin, the evaluation windows
-    left; at least one)."""
+    left; at least one), with the evaluation origins each plans."""
     bt = config.backtest
     held = config.model_copy(update={"backtest": bt.model_copy(update={"n_windows": holdout})})
     held_cutoffs = [c for c, r in plan_cutoffs(history, held, horizon) if r == "eval"]
@@ -325,7 +330,7 @@ def split(config: Config, history: History, horizon: int, holdout: int) -> tuple
             f"weeks before them: {e}"
         ) from e
     assert max(sel_cutoffs) + WEEK * horizon <= first  # every week the search scores precedes the held-out windows
-    return held, sel, cut
+    return held, sel, cut, held_cutoffs, sel_cutoffs
 
 
 def holdout_score(config: Config, history: History, spec: ModelSpec, params: dict[str, Any], metric: str) -> float | None:
