@@ -50,7 +50,6 @@ FEATURE_MARTS = {
 
 # known-future covariates (config known_future): a view and a service, only when declared
 KNOWN_FUTURE_SERVICE = "known_future_v1"
-KNOWN_FUTURE_VIEW = "item_week_covariates"
 KNOWN_FUTURE_MART = "item_week_covariates"
 
 SHIPPED_REPO_DIR = Path(__file__).resolve().parents[3] / "feature_repo"
