@@ -83,12 +83,11 @@ def replay(
     and the coverage of period totals; see the module docstring."""
     rows: list[dict[str, Any]] = []
     hits: dict[tuple, list[np.ndarray]] = {}
+    quantiled = {m: model_levels(forecasts.columns, m) for m in models if m in forecasts}
+    quantiled = {m: lc for m, lc in quantiled.items() if len(lc[0]) >= 2}
     for cutoff in sorted(pd.Timestamp(c) for c in eval_cutoffs):
         at = forecasts[forecasts[CUTOFF] == cutoff]
-        for model in models:
-            levels, cols = model_levels(at.columns, model)
-            if len(levels) < 2 or model not in at:
-                continue
+        for model, (levels, cols) in quantiled.items():
             bank = path_bank(forecasts, model, known_at=cutoff, seed=seed)
             for period in periods:
                 ids, weekly, totals = _weekly(at, cols, period)
