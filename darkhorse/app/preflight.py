@@ -154,15 +154,14 @@ def _check_tabular(config: Config, source: Any, check: SourceCheck) -> None:
             if _check_text(source, file) == 0:
                 raise SourceError(f"source '{source.name}': {file}: file is empty (no header, no rows)")
             rejected = _rejected_lines(con, source, file)
+            first = ", ".join(f"line {r[1]} ({r[2]})" for r in rejected[:5])
             if len(rejected) > MAX_REJECTED_LINES:
-                first = ", ".join(f"line {r[1]} ({r[2]})" for r in rejected[:5])
                 raise SourceError(
                     f"source '{source.name}' file {file}: {len(rejected):,} malformed lines "
                     f"(wrong number of columns; at most {MAX_REJECTED_LINES} are quarantined), "
                     f"e.g. {first}; is the delimiter or quoting right?"
                 )
             if rejected:
-                first = ", ".join(f"line {r[1]} ({r[2]})" for r in rejected[:5])
                 check.notes.append(
                     f"{len(rejected)} malformed line(s) of {Path(file).name} will be quarantined: {first}"
                 )
