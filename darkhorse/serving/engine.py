@@ -187,6 +187,13 @@ class Engine:
         self.period = np.cumsum(self.grid, axis=1)
         if self.paths is not None and len(self.paths) and self.horizon > 1:
             self.period[:, 1:] = self.paths.period_quantiles(self.grid, self.levels, self.levels)[:, 1:]
+        # hot sellers: each score's ranking and each item's non-null scores, once per release
+        # (a sort of every item and a `.loc` per listed item on each request, otherwise)
+        self.ranked = {c: self.scores[c].dropna().sort_values(ascending=False, kind="stable") for c in self.scores.columns}
+        self.item_scores = {
+            item: {c: float(v) for c, v in row.items() if pd.notna(v)}
+            for item, row in self.scores.to_dict("index").items()
+        }
 
     @property
     def horizon(self) -> int:
@@ -299,18 +306,16 @@ class Engine:
     def hot_sellers(self, req: api.HotSellersRequest) -> api.HotSellersResponse:
         if req.score not in self.scores.columns:
             raise RequestError("score", f"unknown score {req.score!r}; the release has {', '.join(self.scores.columns)}")
-        col = self.scores[req.score].dropna().sort_values(ascending=False, kind="stable")
+        col = self.ranked[req.score]
         ranked = col
         if req.threshold is not None:
             ranked = ranked[ranked >= req.threshold]
         if req.k is not None:
             ranked = ranked.iloc[: req.k]
         latest = self.freshness.latest(list(ranked.index)) if len(ranked) else {}
-        rows = self.scores.loc[ranked.index]
         items = [
             api.HotSeller(
-                item=item, rank=k + 1, score=float(score),
-                scores={c: float(v) for c, v in rows.loc[item].items() if pd.notna(v)},
+                item=item, rank=k + 1, score=float(score), scores=dict(self.item_scores[item]),
                 latest=latest.get(item, {}),
             )
             for k, (item, score) in enumerate(ranked.items())
