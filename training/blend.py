@@ -60,7 +60,7 @@ from darkhorse.core.schema import (
     quantile_columns,
     quantile_suffix,
 )
-from training.metrics import naive_scale, smape
+from training.metrics import bucket_of, naive_scale, smape
 from training.models.base import Forecaster, ModelSettings
 
 log = logging.getLogger(__name__)
@@ -97,11 +97,6 @@ def _loss(y: np.ndarray, pred: np.ndarray, objective: str, scale: np.ndarray | N
         return smape(y[:, None], pred)
     s = np.where(scale > 0, scale, 1.0)[:, None] if scale is not None else 1.0
     return np.abs(y[:, None] - pred) / s
-
-
-def bucket_of(step: np.ndarray, edges: Sequence[int]) -> np.ndarray:
-    """Bucket index of each step: edges [4, 8] give 0 for 1-4, 1 for 5-8, 2 for 9 and beyond."""
-    return np.searchsorted(np.asarray(list(edges), dtype="int64"), np.asarray(step, dtype="int64"), side="left")
 
 
 def with_steps(frame: pd.DataFrame) -> pd.DataFrame:

@@ -85,6 +85,11 @@ def series_metrics(
     return g
 
 
+def bucket_of(step: np.ndarray, edges: Sequence[int]) -> np.ndarray:
+    """Bucket index of each step: edges [4, 8] give 0 for 1-4, 1 for 5-8, 2 for 9 and beyond."""
+    return np.searchsorted(np.asarray(list(edges), dtype="int64"), np.asarray(step, dtype="int64"), side="left")
+
+
 def coverage_by_bucket(
     fc: pd.DataFrame, model: str, quantiles: Sequence[float], edges: Sequence[int],
     intervals: Sequence[tuple[float, float]] = ((0.1, 0.9), (0.01, 0.99)),
@@ -99,7 +104,7 @@ def coverage_by_bucket(
     if not pairs or f.empty:
         return {}
     step = ((f["ds"] - f[CUTOFF]) // pd.Timedelta(weeks=1)).to_numpy()
-    bucket = np.searchsorted(np.asarray(list(edges)), step, side="left")
+    bucket = bucket_of(step, edges)
     bounds = [0, *edges]
     names = [f"{a + 1}-{b}" for a, b in itertools.pairwise(bounds)] + [f"{bounds[-1] + 1}+"]
     y = f[Y].to_numpy(dtype="float64")
