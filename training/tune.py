@@ -305,7 +305,7 @@ def tune(
     )
     say(
         f"held-out windows {', '.join(result.holdout_cutoffs)} (never seen by the search): {metric} "
-        f"baseline {_num(result.holdout_baseline_value)}, best {_num(result.holdout_value)}"
+        f"baseline {format_number(result.holdout_baseline_value)}, best {format_number(result.holdout_value)}"
     )
     return result
 
@@ -329,7 +329,11 @@ def split(
             f"too little data to hold out {holdout} window(s) ending {first.date()} and tune on the "
             f"weeks before them: {e}"
         ) from e
-    assert max(sel_cutoffs) + WEEK * horizon <= first  # every week the search scores precedes the held-out windows
+    if max(sel_cutoffs) + WEEK * horizon > first:  # every week the search scores must precede the held-out windows
+        raise TuneError(
+            f"the search's last window (origin {max(sel_cutoffs).date()}, {horizon} weeks) reaches into the "
+            f"held-out windows starting {first.date()}: hold out fewer windows or use a shorter horizon"
+        )
     return held, sel, cut, held_cutoffs, sel_cutoffs
 
 
@@ -422,8 +426,9 @@ def _result(study, spec: ModelSpec, metric: str, url: str, *, n_trials_run: int)
 
 
 def _fmt(params: dict[str, Any]) -> str:
-    return " ".join(f"{k}={_num(v)}" for k, v in params.items())
+    return " ".join(f"{k}={format_number(v)}" for k, v in params.items())
 
 
-def _num(v: Any) -> str:
+def format_number(v: Any) -> str:
+    """A parameter or score as the tuner prints it: floats to 4 significant digits."""
     return f"{v:.4g}" if isinstance(v, float) else str(v)

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from darkhorse.core.config import Config, load_config
-from training.tune import TuneError, TuneResult, _num
+from training.tune import TuneError, TuneResult, format_number
 
 TUNED_CONFIG_NAME = "darkhorse.tuned.yaml"
 
@@ -68,7 +68,7 @@ def write_tuned_config(config_path: str | Path, result: TuneResult, out_path: st
         f"# backtest {result.metric} on the search's windows: baseline {baseline} -> best {result.best_value:.6g}"
         f" (trial #{result.best_trial});\n"
         f"# on the held-out windows {', '.join(result.holdout_cutoffs) or 'n/a'} (never seen by the search): "
-        f"baseline {_num(result.holdout_baseline_value)} -> best {_num(result.holdout_value)}.\n"
+        f"baseline {format_number(result.holdout_baseline_value)} -> best {format_number(result.holdout_value)}.\n"
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
