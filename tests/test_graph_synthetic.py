@@ -72,3 +72,27 @@ def test_buzz_appears_only_around_an_onset(spread):
 def test_spread_must_be_a_bool(tmp_path):
     with pytest.raises(SynthError, match="spread"):
         generate_reviews(tmp_path / "r.jsonl", rows=10, spread="yes")
+
+
+def test_data_synth_spread_writes_the_planted_effects_and_the_default_does_not(tmp_path):
+    from typer.testing import CliRunner
+
+    from darkhorse.app.cli import app
+
+    runner = CliRunner()
+    args = ["data", "synth", "--rows", "20000", "--seed", "5", "--items", "150", "--weeks", "60"]
+    planted = runner.invoke(app, [*args, "--out", str(tmp_path / "p.jsonl"), "--spread"])
+    assert planted.exit_code == 0, planted.output
+    truth = pd.read_parquet(tmp_path / "p.truth.parquet")
+    assert truth["is_follower"].sum() > 0
+    assert f"planted: {int(truth['is_follower'].sum()):,} items a surge spreads to" in planted.output
+    text = (tmp_path / "p.jsonl").read_text()
+    assert any(b in text for b in BUZZ)
+    plain = runner.invoke(app, [*args, "--out", str(tmp_path / "d.jsonl")])
+    assert plain.exit_code == 0, plain.output
+    assert not (tmp_path / "d.truth.parquet").exists() and "planted" not in plain.output
+    assert not any(b in (tmp_path / "d.jsonl").read_text() for b in BUZZ)
+    # the flag is the generator's option: the same arguments give the same bytes
+    same = tmp_path / "same.jsonl"
+    generate_reviews(same, rows=20_000, seed=5, n_items=150, weeks=60, spread=True)
+    assert same.read_bytes() == (tmp_path / "p.jsonl").read_bytes()

@@ -367,17 +367,23 @@ def synth(
     items: Annotated[int | None, typer.Option("--items", help="Number of items (default scales with rows).")] = None,
     start: Annotated[str, typer.Option(help="First day (ISO date).")] = "2019-01-07",
     weeks: Annotated[int, typer.Option(help="Weeks covered.")] = 156,
+    spread: Annotated[bool, typer.Option(
+        "--spread", help="Plant graph and text effects: surges spread to co-reviewed items of the category, "
+        "reviews near a surge's onset carry a buzz phrase; ground truth in <out>.truth.parquet.")] = False,
 ) -> None:
     """Write synthetic Amazon Reviews 2023 records with launches, seasonality and surges."""
     from synthetic.generator import generate_reviews
 
     info = generate_reviews(
-        out, rows=rows, seed=seed, n_items=items, start=start, weeks=weeks, progress=sys.stderr.isatty()
+        out, rows=rows, seed=seed, n_items=items, start=start, weeks=weeks, progress=sys.stderr.isatty(),
+        spread=spread,
     )
     console.print(
         f"wrote {info['rows']:,} reviews of {info['items']:,} items by {info['users']:,} users "
         f"({info['surging_items']:,} surging items), {info['start']} .. {info['end']}, to {info['path']}"
     )
+    if spread:
+        console.print(f"planted: {info['spread_items']:,} items a surge spreads to; ground truth in {info['truth']}")
 
 
 # --------------------------------------------------------------------------- load
