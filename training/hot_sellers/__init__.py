@@ -42,6 +42,7 @@ from training.hot_sellers.features import (
     momentum,
     point_columns,
     seasonal_features,
+    with_customer_signals,
 )
 from training.lags import past_features
 from training.multitask import multitask_params
@@ -63,6 +64,7 @@ class Settings:
     min_labelled_origins: int = 1
     weight_step: float = 0.25
     multitask: dict[str, Any] | None = None
+    marts_dir: str | None = None  # published marts: the customer signals read customer_purchases there
 
     @classmethod
     def from_config(cls, config: Config) -> Settings:
@@ -71,7 +73,7 @@ class Settings:
             lookback=p.lookback_weeks, horizon=p.horizon_weeks, floor=p.growth_floor,
             season=h.season_length, forecast_model=h.forecast_model, classifier=dict(h.classifier),
             transformer=h.transformer_params(), min_labelled_origins=h.min_labelled_origins,
-            weight_step=h.stack_weight_step, multitask=multitask_params(config),
+            weight_step=h.stack_weight_step, multitask=multitask_params(config), marts_dir=str(config.marts_dir),
         )
 
 
@@ -91,9 +93,11 @@ def classifier_features(
     """Feature rows for every week of `train` (same index: `unique_id, ds` + features) and a
     flag of the rows at origins with forecasts (earlier ones and this one). `season`:
     `seasonal_features` of `train`; `models`: the point forecasts read (growth model first)."""
-    n_lags = ClassifierSettings(**settings.classifier).n_lags
-    past = past_features(train, n_lags=n_lags, covariates=covariates)
+    cs = ClassifierSettings(**settings.classifier)
+    past = past_features(train, n_lags=cs.n_lags, covariates=covariates)
     feats = pd.concat([train[[ID, DS]], past, season.drop(columns="past_mean")], axis=1)
+    if cs.customer_signals:
+        feats = with_customer_signals(feats, settings.marts_dir, cutoff=cutoff, lookback=settings.lookback)
     fcs = [forecast.assign(**{CUTOFF: cutoff})[[ID, DS, CUTOFF, *models, *_quantiles(forecast, models[0])]]]
     if earlier is not None:
         fcs.insert(0, earlier[earlier[CUTOFF] < cutoff][[ID, DS, CUTOFF, *models, *_quantiles(forecast, models[0])]])

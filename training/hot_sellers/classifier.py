@@ -32,6 +32,10 @@ class ClassifierSettings(ModelSettings):
         "spin and cost many times the CPU of one.",
     )
     device: str = Field("auto", pattern="^(auto|cpu|cuda)$")
+    customer_signals: bool = Field(
+        True, description="Join the customer signals (features.customer_signals: buyers, their growth, new-customer "
+        "share, repeat rate) where the marts hold customer purchase lines; absent otherwise.",
+    )
     seed: int = 0
 
 

@@ -21,18 +21,33 @@ Per item at a forecast origin (`forecast_features`), from the forecasts made at 
 growth read from every point forecast (`fc_growth_<model>`), the blend's interval width
 (highest minus lowest quantile over the median, horizon means) and the members' disagreement
 (standard deviation of their horizon means over their mean).
+
+Per row of a history frame, from the customers' purchase lines (`customer_signals`; only where
+the panel has order lines with a customer id, `customer_purchases.parquet` of the marts; absent
+otherwise), over the lookback window W = weeks t-lookback+1..t of lines known at the origin:
+
+* `cust_buyers`: distinct customers who bought the item in W;
+* `cust_buyers_growth`: log(1 + `cust_buyers`) minus the same a window earlier;
+* `cust_new_share`: share of them whose first purchase from the shop (any item) is in W;
+* `cust_repeat_rate`: share of them who had bought the item before W;
+* `cust_buyers_to_date`: distinct customers of the item up to week t.
+The shares are missing where nobody bought the item in W.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
-from darkhorse.core.schema import CUTOFF, DS, ID, Y
+from darkhorse.core.schema import CUTOFF, DS, ID, WEEK, Y
 from training.lags import tail_stat
 
 SEASONAL = ("past_mean", "ly_future_mean", "ly_growth", "seasonal_growth", "yoy_4", "yoy_13", "woy")
 KEYS = {ID, DS, CUTOFF, Y, "window"}
+CUSTOMER_SIGNALS = ("cust_buyers", "cust_buyers_growth", "cust_new_share", "cust_repeat_rate", "cust_buyers_to_date")
+CUSTOMER_LINES = "customer_purchases"  # the mart of purchase lines (dbt fct_customer_purchases)
 
 
 def momentum(train: pd.DataFrame, *, recent: int = 4, before: int = 12, floor: float = 1.0) -> pd.Series:
@@ -119,3 +134,70 @@ def forecast_features(
         m = means[members].to_numpy()
         out["fc_disagreement"] = m.std(axis=1) / np.maximum(m.mean(axis=1), floor)
     return out.reset_index().rename(columns={CUTOFF: DS})
+
+
+def read_customer_lines(marts_dir: str | Path | None) -> pd.DataFrame | None:
+    """`customer_id, item_id, week_start, available_at` of every purchase line of a known
+    customer; None where the marts hold no such line (reviews-only or region-less panels)."""
+    if marts_dir is None:
+        return None
+    path = Path(marts_dir) / f"{CUSTOMER_LINES}.parquet"
+    if not path.is_file():
+        return None
+    lines = pd.read_parquet(path, columns=["customer_id", "item_id", "week_start", "available_at"])
+    return lines if len(lines) else None
+
+
+def customer_signals(
+    spine: pd.DataFrame, lines: pd.DataFrame, *, cutoff: pd.Timestamp, lookback: int
+) -> pd.DataFrame:
+    """The columns of `CUSTOMER_SIGNALS` for every row of `spine` (`unique_id, ds`, weekly; same
+    index and order), from the `lines` known at the close of week `cutoff`."""
+    close = pd.Timestamp(cutoff + WEEK, tz="UTC")
+    known = lines[pd.to_datetime(lines["available_at"], utc=True) <= close]
+    bought = pd.DataFrame({
+        ID: known["item_id"].astype(str).to_numpy(),
+        "customer": known["customer_id"].astype(str).to_numpy(),
+        "week": pd.to_datetime(known["week_start"]).dt.tz_localize(None).astype("datetime64[ns]").to_numpy(),
+    }).drop_duplicates()
+    window = pd.Timedelta(weeks=lookback)
+    shop_first = bought.groupby("customer")["week"].min().rename("shop_first")
+    item_first = bought.groupby([ID, "customer"])["week"].min().rename("item_first")
+    # a purchase in week w counts in the windows ending at w .. w + lookback - 1
+    spread = pd.concat([bought.assign(**{DS: bought["week"] + k * WEEK}) for k in range(lookback)])
+    spread = spread.drop_duplicates([ID, "customer", DS]).join(shop_first, on="customer").join(item_first, on=[ID, "customer"])
+    start = spread[DS] - window  # the week before the window
+    spread["new"] = spread["shop_first"] > start
+    spread["repeat"] = spread["item_first"] <= start
+    agg = spread.groupby([ID, DS]).agg(buyers=("customer", "size"), new=("new", "sum"), repeat=("repeat", "sum"))
+    keys = pd.MultiIndex.from_frame(spine[[ID, DS]].astype({ID: str}))
+    now = agg.reindex(keys)
+    before = agg["buyers"].reset_index()  # each window's buyers, read a window later
+    before = before.assign(**{DS: before[DS] + window}).set_index([ID, DS])["buyers"]
+    buyers = now["buyers"].fillna(0.0).to_numpy()
+    prev = before.reindex(keys).fillna(0.0).to_numpy()
+    firsts = item_first.reset_index().groupby([ID, "item_first"]).size().groupby(level=0).cumsum()
+    firsts = firsts.rename("to_date").reset_index().rename(columns={"item_first": DS}).sort_values(DS)
+    order = spine[[ID, DS]].astype({ID: str}).assign(_row=np.arange(len(spine))).sort_values(DS)
+    to_date = pd.merge_asof(order, firsts, on=DS, by=ID).sort_values("_row")["to_date"].fillna(0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = {
+            "cust_buyers": buyers,
+            "cust_buyers_growth": np.log1p(buyers) - np.log1p(prev),
+            "cust_new_share": now["new"].to_numpy(dtype="float64") / buyers,
+            "cust_repeat_rate": now["repeat"].to_numpy(dtype="float64") / buyers,
+            "cust_buyers_to_date": to_date.to_numpy(dtype="float64"),
+        }
+    return pd.DataFrame(out, index=spine.index)
+
+
+def with_customer_signals(
+    feats: pd.DataFrame, marts_dir: str | Path | None, *, cutoff: pd.Timestamp, lookback: int
+) -> pd.DataFrame:
+    """`feats` (`unique_id, ds` + features) with `CUSTOMER_SIGNALS` joined where the marts hold
+    customer purchase lines of the panel's items; unchanged otherwise (a panel read from elsewhere
+    than these marts shares no item with them)."""
+    lines = read_customer_lines(marts_dir)
+    if lines is None or not lines["item_id"].astype(str).isin(feats[ID].astype(str)).any():
+        return feats
+    return pd.concat([feats, customer_signals(feats[[ID, DS]], lines, cutoff=cutoff, lookback=lookback)], axis=1)
