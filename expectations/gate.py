@@ -11,8 +11,14 @@ against) and the data docs path.
 Drift against the last publish (`previous`, its manifest, and `previous_marts`, its folder) is
 checked per source (kept rows may fall by `gate.max_source_row_drop`), per item (items of the
 last panel missing now: `gate.max_vanished_items`, the message lists them) and per week (the
-panel may start later or end earlier by `gate.max_weeks_lost` weeks). The first build has
-nothing to compare against and passes these checks.
+panel may start later or end earlier by `gate.max_weeks_lost` weeks). The interval load panel
+of a request_log source is compared the same way: per load series (series of the last panel
+missing now: `gate.max_vanished_series`) and per series' first and last interval
+(`gate.max_intervals_lost`), the request log's kept rows with the other sources'. The first
+build has nothing to compare against and passes these checks.
+
+A config without an item source (a request_log alone) builds the weekly marts empty: the gate
+then skips the weekly suites and gates the interval panel only.
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ from great_expectations.exceptions import DataContextError
 
 from darkhorse.core.config import Config
 from darkhorse.core.marts import PANEL_MARTS, mart_path
-from expectations import covariates, frames, suites
+from expectations import covariates, frames, graph, suites
 
 DATASOURCE = "darkhorse_gate"
 DOCS_SITE = "local_site"
@@ -101,6 +107,8 @@ class GateResult:
     source_rows: dict[str, dict[str, int]] = field(default_factory=dict)
     # items of the last published panel the candidate no longer has
     vanished_items: list[str] = field(default_factory=list)
+    # load series of the last published interval panel the candidate no longer has
+    vanished_series: list[str] = field(default_factory=list)
 
     def failures_for(self, table: str) -> list[Failure]:
         return [f for f in self.failures if f.table == table]
@@ -147,10 +155,12 @@ def _datasets(
     by_source: pd.DataFrame,
     vanished: pd.DataFrame,
     previous_marts: Path | None,
+    series: pd.DataFrame,
 ) -> list[_Dataset]:
     rows = config.gate.sample_rows
     keys = ("item_id", "week_start")
     read_by_dbt = frames.raw_row_counts(warehouse)
+    weekly, load = frames.has_items(config), frames.has_load(config)
     out: list[_Dataset] = []
     for source in config.sources:
         out.append(
@@ -161,13 +171,16 @@ def _datasets(
                 suite=partial(suites.RAW_SUITES[source.kind], config=config, source=source),
             )
         )
+    if weekly:
+        out.append(
+            _Dataset(
+                "staging_events",
+                "staging_events",
+                partial(frames.staging_events_sample, warehouse, rows),
+                partial(suites.staging_events_suite, config=config),
+            )
+        )
     out += [
-        _Dataset(
-            "staging_events",
-            "staging_events",
-            partial(frames.staging_events_sample, warehouse, rows),
-            partial(suites.staging_events_suite, config=config),
-        ),
         _Dataset(
             "staging_events_by_source",
             "staging_events",
@@ -182,6 +195,33 @@ def _datasets(
             partial(suites.source_rows_suite, config=config),
             ("source_name", "rows_kept", "previous_rows_kept"),
         ),
+    ]
+    if weekly:
+        out += _weekly_datasets(config, candidate_marts, marts, vanished, previous_marts, keys)
+    if load:
+        out += _load_datasets(config, candidate_marts, marts, series, previous_marts)
+    out.append(
+        _Dataset(
+            "mart_row_counts",
+            "marts",
+            partial(frames.row_count_changes, counts, previous),
+            partial(suites.mart_row_counts_suite, config=config),
+            ("mart", "rows", "previous_rows"),
+        )
+    )
+    return out
+
+
+def _weekly_datasets(
+    config: Config,
+    candidate_marts: Path,
+    marts: Any,
+    vanished: pd.DataFrame,
+    previous_marts: Path | None,
+    keys: tuple[str, ...],
+) -> list[_Dataset]:
+    """The weekly panel's marts and its drift against the last publish (item sources)."""
+    return [
         _Dataset(
             "vanished_items",
             "drift",
@@ -219,33 +259,45 @@ def _datasets(
             ("week_start",),
         ),
         *(
-            [
-                _Dataset(
-                    "series_intervals",
-                    "series_intervals",
-                    partial(frames.series_intervals, marts, candidate_marts),
-                    partial(suites.series_intervals_suite, config=config),
-                    ("series_id", "interval_start"),
-                )
-            ]
-            if any(s.kind == "request_log" for s in config.sources)
-            else []
-        ),
-        *(
             [_Dataset(covariates.MART, covariates.MART, partial(covariates.frame, marts, candidate_marts, config),
                       partial(covariates.suite, config=config), ("item_id", "week_start"))]
             if config.known_future()
             else []
         ),
+        *(_Dataset(name, name, load, suite, index) for name, load, suite, index in graph.datasets(marts, candidate_marts, config)),
+    ]
+
+
+def _load_datasets(
+    config: Config, candidate_marts: Path, marts: Any, series: pd.DataFrame, previous_marts: Path | None
+) -> list[_Dataset]:
+    """The interval load panel and its drift against the last publish (a request_log source):
+    load series that vanished, intervals lost at either end of a series."""
+    return [
         _Dataset(
-            "mart_row_counts",
-            "marts",
-            partial(frames.row_count_changes, counts, previous),
-            partial(suites.mart_row_counts_suite, config=config),
-            ("mart", "rows", "previous_rows"),
+            "series_intervals",
+            "series_intervals",
+            partial(frames.series_intervals, marts, candidate_marts),
+            partial(suites.series_intervals_suite, config=config),
+            ("series_id", "interval_start"),
+        ),
+        _Dataset(
+            "vanished_series",
+            "drift",
+            series.copy,
+            partial(suites.vanished_series_suite, config=config),
+            ("series_id", "previous_last_interval"),
+            examples=20,
+        ),
+        _Dataset(
+            "interval_coverage",
+            "drift",
+            partial(frames.interval_coverage, marts, candidate_marts, previous_marts, config.load.grain_minutes),
+            partial(suites.interval_coverage_suite, config=config),
+            ("series_id", "first_interval", "last_interval", "previous_first_interval", "previous_last_interval"),
+            examples=20,
         ),
     ]
-    return out
 
 
 # --------------------------------------------------------------------------- context
@@ -427,10 +479,10 @@ def _docs_path(urls: Mapping[str, str], context: Any) -> Path:
 
 
 # --------------------------------------------------------------------------- the gate
-def _check_inputs(candidate_marts: Path, duckdb_path: Path) -> None:
+def _check_inputs(config: Config, candidate_marts: Path, duckdb_path: Path) -> None:
     missing = [
         str(mart_path(candidate_marts, m))
-        for m in PANEL_MARTS
+        for m in dict.fromkeys((*PANEL_MARTS, *frames.gated_marts(config)))
         if not mart_path(candidate_marts, m).is_file()
     ]
     if missing:
@@ -456,7 +508,7 @@ def run_gate(
     """
     started = time.perf_counter()
     candidate_marts = Path(candidate_marts)
-    _check_inputs(candidate_marts, Path(duckdb_path))
+    _check_inputs(config, candidate_marts, Path(duckdb_path))
     now = datetime.now(UTC)
     run_id = RunIdentifier(run_name=f"gate-{now:%Y%m%dT%H%M%S%fZ}", run_time=now)
     marts = frames.connect()
@@ -469,16 +521,17 @@ def run_gate(
     validations: list[Validation] = []
     with _quiet():
         try:
-            counts = frames.row_counts(marts, candidate_marts)
+            counts = frames.row_counts(marts, candidate_marts, frames.gated_marts(config))
             try:
-                by_source = frames.staging_events_by_source(warehouse, config)
+                by_source = frames.sources_by_name(warehouse, config)
                 vanished = frames.vanished_items(marts, candidate_marts, previous_marts)
+                series = frames.vanished_series(marts, candidate_marts, previous_marts)
             except Exception as e:  # a missing table or file: the gate cannot pass
                 raise GateError(f"cannot read the source counts or the last publish: {e}") from None
             context = open_context(config)
             datasets = _datasets(
                 config, candidate_marts, previous, counts, marts, warehouse,
-                by_source, vanished, previous_marts,
+                by_source, vanished, previous_marts, series,
             )
             for dataset in datasets:
                 t0 = time.perf_counter()
@@ -524,6 +577,7 @@ def run_gate(
             )
         },
         vanished_items=[str(i) for i in vanished.loc[~vanished["in_candidate"], "item_id"]],
+        vanished_series=[str(i) for i in series.loc[~series["in_candidate"], "series_id"]],
     )
 
 
