@@ -66,12 +66,15 @@ class BacktestResult:
     fitted: dict[str, Forecaster] = field(default_factory=dict)
 
 
-def build_model(spec: ModelSpec, *, seed: int = 0) -> Forecaster:
-    """The member of `spec`, unfitted (the horizon reaches it as data: `fit(df, horizon=H)`)."""
+def build_model(spec: ModelSpec, *, seed: int = 0, marts_dir: Path | None = None) -> Forecaster:
+    """The member of `spec`, unfitted (the horizon reaches it as data: `fit(df, horizon=H)`);
+    a member that reads marts (`marts_dir` setting) gets the config's."""
     cls = model_class(spec.model)
     params = dict(spec.params)
     if "seed" in cls.Settings.model_fields and "seed" not in params:
         params["seed"] = seed
+    if "marts_dir" in cls.Settings.model_fields and "marts_dir" not in params and marts_dir is not None:
+        params["marts_dir"] = str(marts_dir)
     return create(spec.model, alias=spec.name, **params)
 
 
@@ -140,7 +143,7 @@ def run_backtest(
             for spec in specs:
                 bar.update(task, description=f"{cutoff.date()} {spec.name}")
                 t0 = time.perf_counter()
-                model = build_model(spec, seed=config.training.seed).fit(
+                model = build_model(spec, seed=config.training.seed, marts_dir=config.marts_dir).fit(
                     train, horizon=horizon, future=history.future(cutoff, horizon)
                 )
                 fc = model.predict(h=horizon, quantiles=quantiles)

@@ -64,7 +64,7 @@ def fit_final(
         task = bar.add_task("final fit", total=len(specs) + 1)
         for spec in specs:
             bar.update(task, description=f"final fit {spec.name}")
-            fitted[spec.name] = build_model(spec, seed=config.training.seed).fit(
+            fitted[spec.name] = build_model(spec, seed=config.training.seed, marts_dir=config.marts_dir).fit(
                 history.frame, horizon=horizon, future=history.future(history.last_week, horizon)
             )
             bar.advance(task)

@@ -210,21 +210,38 @@ class SequenceModel:
         return self
 
     @torch.no_grad()
-    def predict(self, samples: cdata.Samples, *, k: int = 100) -> dict[str, object]:
+    def _batches(self, samples: cdata.Samples):
+        """(next-product logits over the vocabulary's items, sizes) per batch of 1024 samples."""
         net = self.module_.net.cpu().eval()
         x = _tensors(samples, self.vocab)
-        ranked, sizes = [], []
         for lo in range(0, len(samples), 1024):
             logits, size = net(*(t[lo: lo + 1024] for t in x[:5]))
-            logits[:, cdata.PAD] = -torch.inf
-            logits[:, cdata.OOV] = -torch.inf
-            top = torch.topk(logits, min(k, logits.shape[1] - 2), dim=1).indices.numpy()
-            ranked += [[self.vocab.items[i - 2] for i in row] for row in top]
-            sizes.append(size.numpy())
+            yield logits[:, 2:], size.numpy()  # padding and out-of-vocabulary left out
+
+    @staticmethod
+    def _sizes(sizes: list[np.ndarray]) -> dict[str, np.ndarray]:
         s = np.concatenate(sizes) if sizes else np.zeros((0, 3))
         s[:, 2] = np.clip(s[:, 2], -1, 1)
-        return {"ranked": ranked, "quantity": np.expm1(s[:, 0]).clip(min=0), "revenue": np.expm1(s[:, 1]).clip(min=0),
+        return {"quantity": np.expm1(s[:, 0]).clip(min=0), "revenue": np.expm1(s[:, 1]).clip(min=0),
                 "discount": s[:, 2]}
+
+    def predict(self, samples: cdata.Samples, *, k: int = 100) -> dict[str, object]:
+        ranked, sizes = [], []
+        for logits, size in self._batches(samples):
+            top = torch.topk(logits, min(k, logits.shape[1]), dim=1).indices.numpy()
+            ranked += [[self.vocab.items[i] for i in row] for row in top]
+            sizes.append(size)
+        return {"ranked": ranked, **self._sizes(sizes)}
+
+    def item_probabilities(self, samples: cdata.Samples) -> dict[str, np.ndarray]:
+        """`probability` (samples x the vocabulary's items, in `vocab.items` order: the chance
+        that an item of the next order is that item) and the next order's sizes."""
+        probs, sizes = [], []
+        for logits, size in self._batches(samples):
+            probs.append(torch.softmax(logits, dim=1).numpy())
+            sizes.append(size)
+        n = len(self.vocab.items)
+        return {"probability": np.concatenate(probs) if probs else np.zeros((0, n)), **self._sizes(sizes)}
 
 
 __all__ = ["SequenceModel", "SequenceParams"]

@@ -31,6 +31,7 @@ _REGISTRY: dict[str, str] = {
     "tsb": "training.models.stats:TSBForecaster",
     "adida": "training.models.stats:ADIDAForecaster",
     "imapa": "training.models.stats:IMAPAForecaster",
+    "customer_demand": "training.models.customer_demand:CustomerDemand",
     "blend": "training.blend:Blend",
 }
 

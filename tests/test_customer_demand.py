@@ -1,0 +1,105 @@
+"""The customer-demand member: its forecast follows the customers who buy each item, reads no
+customer line after its origin, and falls back to the recent mean without customer lines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from training.backtest import build_model
+from training.models import create
+from training.models.customer_demand import CustomerDemand
+
+START = pd.Timestamp("2024-01-01")
+N_WEEKS = 30
+TINY = CustomerDemand.test_params()
+
+
+def _marts(folder, *, n_customers: int = 60, seed: int = 0) -> pd.DataFrame:
+    """Customer marts where item a has three times the buyers of item b, and item c is bought by
+    nobody with a customer id; returns the weekly panel of all three."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(n_customers):
+        item = "a" if c % 4 else "b"
+        for t in range(N_WEEKS):
+            if rng.random() < 0.5:
+                continue
+            ts = START + pd.Timedelta(weeks=t, days=int(rng.integers(0, 5)), hours=10)
+            rows.append({"customer_id": f"c{c}", "region": "UK", "order_key": f"o{c}-{t}", "item_id": item,
+                         "event_at": ts.tz_localize("UTC"), "week_start": START + pd.Timedelta(weeks=t),
+                         "quantity": 2.0, "unit_price": 1.0, "revenue": 2.0})
+    lines = pd.DataFrame(rows).sort_values(["customer_id", "event_at"], kind="stable")
+    lines["order_index"] = lines.groupby("customer_id").cumcount() + 1
+    lines["line_index"] = lines["order_index"]
+    lines["available_at"] = (lines["week_start"] + pd.Timedelta(weeks=1)).dt.tz_localize("UTC")
+    weeks = lines.groupby(["customer_id", "week_start", "available_at"]).agg(orders=("order_key", "nunique")).reset_index()
+    weeks["frequency"] = weeks.groupby("customer_id")["orders"].cumsum()
+    weeks = weeks.assign(recency_days=3.0, monetary=2.0, lifetime_value=2.0 * weeks["frequency"], product_diversity=1,
+                         tenure_weeks=weeks.groupby("customer_id").cumcount(), recency_score=2, frequency_score=2,
+                         monetary_score=2, segment="regular")
+    prices = lines[["item_id", "week_start"]].drop_duplicates().assign(reference_price=1.0)
+    lines.to_parquet(folder / "customer_purchases.parquet", index=False)
+    weeks.to_parquet(folder / "customer_weeks.parquet", index=False)
+    prices.to_parquet(folder / "line_prices.parquet", index=False)
+    units = lines.groupby(["item_id", "week_start"])["quantity"].sum()
+    ds = pd.date_range(START, periods=N_WEEKS, freq="7D")
+    panel = pd.DataFrame([(i, d) for i in ("a", "b") for d in ds], columns=["unique_id", "ds"])
+    panel["y"] = [float(units.get((i, d), 0.0)) for i, d in zip(panel["unique_id"], panel["ds"], strict=True)]
+    other = pd.DataFrame({"unique_id": "c", "ds": ds, "y": np.tile([3.0, 5.0], N_WEEKS // 2)})
+    return pd.concat([panel, other], ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("customer_marts")
+    return folder, _marts(folder)
+
+
+@pytest.mark.slow
+def test_the_forecast_follows_the_customers_and_reads_nothing_after_the_origin(shop, tmp_path):
+    folder, panel = shop
+    cutoff = START + pd.Timedelta(weeks=24)
+    train = panel[panel["ds"] <= cutoff].reset_index(drop=True)
+    model = create("customer_demand", marts_dir=str(folder), **TINY).fit(train, horizon=4)
+    fc = model.predict(h=4).groupby("unique_id")["customer_demand"].mean()
+    info = model.fit_info_
+    assert info["customers"] == 60 and info["fallback_items"] == 1 and info["vocabulary"] == 2
+    # a has three times b's buyers: about three times its demand; c (no customer lines) its recent mean
+    assert 2.0 < fc["a"] / fc["b"] < 4.5
+    assert fc["c"] == pytest.approx(4.0)
+    # scaled to the panel: a + b forecast their recent units
+    recent = train[train["unique_id"].isin(["a", "b"])].groupby("ds")["y"].sum().tail(8).mean()
+    assert fc["a"] + fc["b"] == pytest.approx(recent, rel=1e-6)
+    # lines after the origin (a flood of new buyers of b) change nothing
+    lines = pd.read_parquet(folder / "customer_purchases.parquet")
+    for name in ("customer_weeks", "line_prices"):
+        pd.read_parquet(folder / f"{name}.parquet").to_parquet(tmp_path / f"{name}.parquet", index=False)
+    late = lines["week_start"] > cutoff
+    assert late.any()
+    flooded = lines.copy()
+    flooded.loc[late, "item_id"] = "b"
+    flooded.to_parquet(tmp_path / "customer_purchases.parquet", index=False)
+    again = create("customer_demand", marts_dir=str(tmp_path), **TINY).fit(train, horizon=4)
+    pd.testing.assert_frame_equal(model.predict(h=4), again.predict(h=4))
+
+
+def test_without_customer_lines_every_item_gets_its_recent_mean(tmp_path):
+    ds = pd.date_range(START, periods=12, freq="7D")
+    panel = pd.DataFrame({"unique_id": np.repeat(["x", "y"], 12), "ds": np.tile(ds, 2),
+                          "y": np.r_[np.arange(12.0), np.full(12, 2.0)]})
+    model = create("customer_demand", marts_dir=str(tmp_path), level_weeks=4).fit(panel, horizon=3)
+    fc = model.predict(h=3).groupby("unique_id")["customer_demand"].mean()
+    assert fc.to_dict() == {"x": pytest.approx(9.5), "y": pytest.approx(2.0)}
+    assert model.fit_info_["fallback_items"] == 2 and model.fit_info_["customers"] == 0
+
+
+def test_the_backtest_gives_the_member_the_configs_marts(tmp_path):
+    from darkhorse.core.config import ModelSpec
+
+    built = build_model(ModelSpec(model="customer_demand"), marts_dir=tmp_path)
+    assert built.settings.marts_dir == str(tmp_path)
+    own = build_model(ModelSpec(model="customer_demand", params={"marts_dir": "elsewhere"}), marts_dir=tmp_path)
+    assert own.settings.marts_dir == "elsewhere"
+    assert "marts_dir" not in build_model(ModelSpec(model="naive"), marts_dir=tmp_path).params()

@@ -1,0 +1,134 @@
+"""Customer demand: each item's weekly demand as the sum, over the shop's active customers, of
+what the multi-task sequence model (`training.customers.model`) expects each to buy.
+
+At the origin (the last week of the history given to `fit`), the sequence model is trained on
+the customers' orders known then (`customer_purchases`, `customer_weeks` and `line_prices` of
+the marts in `marts_dir`; targets before the last `val_weeks` weeks train it, those weeks stop
+it early) and scores every customer who ordered in the last `active_weeks` weeks on their next
+order: the chance `p(c, i)` that an item of that order is item i and the order's units `q(c)`.
+With `r(c)` the customer's orders per week over the last `rate_weeks` weeks:
+
+    demand(i) = scale * sum over c of r(c) * q(c) * p(c, i)
+
+`scale` maps the customers' units onto the panel's (anonymous buyers, returns and the panel's
+own cleaning are not in the customer lines): the panel's mean weekly units of the scored items
+over the last `level_weeks` weeks over the sum of their raw demand. The forecast is flat over
+the horizon. Items outside the sequence model's vocabulary get their mean of the last
+`level_weeks` weeks (`fit_info_["fallback_items"]` counts them; every item without customer
+lines, with a warning). Intervals are normal, from each series' one-step errors around that
+moving mean.
+
+Opt-in (`enabled: true` in the config's models) and slow: one sequence-model fit per origin.
+The marts folder is the config's (`training.backtest.build_model` passes it).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from darkhorse.core.schema import DS, WEEK
+from training.models.base import Forecaster, ModelError, ModelSettings, series_matrix
+from training.models.baselines import _normal_quantiles, _pooled_sigma, _rolling_mean
+
+log = logging.getLogger(__name__)
+
+
+class CustomerDemandSettings(ModelSettings):
+    marts_dir: str | None = Field(None, description="Folder of the customer marts (set from the config).")
+    val_weeks: int = Field(4, ge=1, le=26, description="Last weeks of orders that stop the training early.")
+    active_weeks: int = Field(26, ge=1, description="Customers with an order in these last weeks are scored.")
+    rate_weeks: int = Field(26, ge=1, description="Weeks over which a customer's orders per week are counted.")
+    level_weeks: int = Field(8, ge=1, description="Weeks of the panel's level (scale and fallback).")
+    max_train_orders: int = Field(
+        20_000, ge=100, description="Most recent training orders kept (the fit's cost grows with them)."
+    )
+    sequence: dict = Field(
+        default_factory=lambda: {"max_epochs": 4, "max_items": 1000, "seq_len": 30, "patience": 1},
+        description="Sequence-model hyperparameters (training.customers.model.SequenceParams).",
+    )
+    seed: int = 0
+
+
+class CustomerDemand(Forecaster):
+    model_name = "customer_demand"
+    Settings = CustomerDemandSettings
+    global_model = True
+
+    @classmethod
+    def test_params(cls) -> dict:
+        return {"max_train_orders": 200, "sequence": {"max_epochs": 1, "max_items": 50, "seq_len": 5, "embed_dim": 8,
+                                                        "hidden": 8, "trunk": 16, "batch_size": 64}}
+
+    def _fit(self, df: pd.DataFrame) -> None:
+        s = self.settings
+        t0 = time.perf_counter()
+        self.y_, _, ids = series_matrix(df)
+        level = np.nanmean(self.y_[:, -s.level_weeks:], axis=1)
+        raw, info = self._customers(df[DS].max() + WEEK)
+        known = pd.Index(ids).isin(raw.index) if raw is not None else np.zeros(len(ids), dtype=bool)
+        demand = raw.reindex(ids).to_numpy() if raw is not None else np.zeros(len(ids))
+        total = float(np.nansum(demand[known]))
+        self.scale_ = float(np.nansum(level[known]) / total) if total > 0 else 0.0
+        self.point_ = np.where(known, demand * self.scale_, level)
+        self.fit_info_ = {**info, "fallback_items": int((~known).sum()), "scale": round(self.scale_, 4),
+                          "seconds": round(time.perf_counter() - t0, 1)}
+
+    def _customers(self, origin: pd.Timestamp) -> tuple[pd.Series | None, dict]:
+        """Raw weekly demand per vocabulary item at `origin` (the start of the first forecast
+        week) from the customer lines known then; None without customer lines."""
+        from training.customers import data as cdata
+
+        s = self.settings
+        if s.marts_dir is None or not (Path(s.marts_dir) / "customer_purchases.parquet").is_file():
+            log.warning("%s: no customer purchase lines (marts_dir %s): every item gets its recent mean",
+                        self.alias, s.marts_dir)
+            return None, {"customers": 0}
+        lines, weeks = cdata.read_marts(Path(s.marts_dir))
+        close = pd.Timestamp(origin, tz="UTC")  # the close of the last history week
+        lines = lines[pd.to_datetime(lines["available_at"], utc=True) <= close]
+        weeks = weeks[pd.to_datetime(weeks["available_at"], utc=True) <= close]
+        if lines.empty:
+            log.warning("%s: no customer purchase line before %s: every item gets its recent mean", self.alias,
+                        origin.date())
+            return None, {"customers": 0}
+        from training.customers.model import SequenceModel, SequenceParams
+
+        p = SequenceParams(**{"seed": s.seed, **s.sequence})
+        split = cdata.Split(val_start=origin - s.val_weeks * WEEK, test_start=origin, last_week=origin - WEEK)
+        vocab = cdata.Vocab.fit(lines[pd.to_datetime(lines["week_start"]) < split.val_start], max_items=p.max_items)
+        tg = cdata.targets(lines, split)
+        train = tg["train"].sort_values("origin", kind="stable").tail(s.max_train_orders)  # the latest orders
+        if train.empty or tg["val"].empty or not vocab.items:
+            raise ModelError(f"model {self.alias!r}: too few customer orders before {origin.date()} in "
+                             f"{s.marts_dir} ({len(train)} training, {len(tg['val'])} validation)")
+        sets = {k: cdata.build_samples(lines, weeks, vocab, targets=t, seq_len=p.seq_len)
+                for k, t in (("train", train), ("val", tg["val"]))}
+        model = SequenceModel(p, vocab).fit(sets["train"], sets["val"], progress=log.info)
+        # every recently active customer, scored on its next order from the origin
+        orders = lines.groupby(["customer_id", "order_index"], sort=True)["week_start"].first().reset_index()
+        orders["week_start"] = pd.to_datetime(orders["week_start"])
+        recent = orders[orders["week_start"] >= origin - s.active_weeks * WEEK]
+        active = recent.groupby("customer_id", sort=True)["order_index"].max().reset_index()
+        rate = (orders[orders["week_start"] >= origin - s.rate_weeks * WEEK].groupby("customer_id").size()
+                / s.rate_weeks).reindex(active["customer_id"]).fillna(0.0).to_numpy()
+        scored = cdata.build_samples(lines, weeks, vocab, targets=active.assign(origin=origin), seq_len=p.seq_len)
+        pred = model.item_probabilities(scored)
+        raw = pd.Series((rate * pred["quantity"]) @ pred["probability"], index=vocab.items)
+        return raw, {"customers": len(active), "vocabulary": len(vocab.items), "epochs": model.epochs_,
+                     "train_orders": len(train)}
+
+    def _predict(self, h: int, quantiles: list[float]) -> pd.DataFrame:
+        w = self.settings.level_weeks
+        point = np.repeat(self.point_[:, None], h, axis=1)
+        resid = self.y_[:, 1:] - _rolling_mean(self.y_, w)[:, :-1]
+        sigma = _pooled_sigma(resid)[:, None] * np.ones((1, h))
+        return self._frame(h, quantiles, point, _normal_quantiles(point, sigma, quantiles))
+
+
+__all__ = ["CustomerDemand", "CustomerDemandSettings"]
