@@ -44,6 +44,7 @@ from training.hot_sellers.features import (
     seasonal_features,
     with_customer_signals,
 )
+from training.hot_sellers.graph_features import add_graph_features
 from training.lags import past_features
 from training.multitask import multitask_params
 
@@ -98,6 +99,8 @@ def classifier_features(
     feats = pd.concat([train[[ID, DS]], past, season.drop(columns="past_mean")], axis=1)
     if cs.customer_signals:
         feats = with_customer_signals(feats, settings.marts_dir, cutoff=cutoff, lookback=settings.lookback)
+    if cs.graph_features:
+        feats = add_graph_features(feats, settings.marts_dir)
     fcs = [forecast.assign(**{CUTOFF: cutoff})[[ID, DS, CUTOFF, *models, *_quantiles(forecast, models[0])]]]
     if earlier is not None:
         fcs.insert(0, earlier[earlier[CUTOFF] < cutoff][[ID, DS, CUTOFF, *models, *_quantiles(forecast, models[0])]])

@@ -36,6 +36,10 @@ class ClassifierSettings(ModelSettings):
         True, description="Join the customer signals (features.customer_signals: buyers, their growth, new-customer "
         "share, repeat rate) where the marts hold customer purchase lines; absent otherwise.",
     )
+    graph_features: bool = Field(
+        False, description="Join the product-graph features (graph_features: degree, neighbours' growth, share of "
+        "hot neighbours) where the marts hold item_graph_features; absent otherwise.",
+    )
     seed: int = 0
 
 

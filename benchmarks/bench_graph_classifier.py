@@ -1,0 +1,135 @@
+"""The XGBoost hot-seller classifier with and without the product-graph features, on the same
+rolling origins.
+
+Per dataset the graph marts and the weekly panel are built by dbt (`bench_graph.build_marts`):
+synthetic reviews with and without the planted graph effects (`generate_reviews(spread=...)`)
+and, with `--online-retail`, the shipped Online Retail. At each origin (the last `--origins`
+labelled weeks, `--step` weeks apart) `training.hot_sellers.score_origin` scores the items twice,
+with `classifier.graph_features` off and on (a naive forecast as the growth forecast); both see
+only the labels known at the origin, and the graph features of a week are those known at its
+close (training/hot_sellers/graph_features.py). It prints the classifier's hot-seller AP and
+precision at the top 5% per origin and their mean, and writes them as JSON.
+
+    nice -n 10 python benchmarks/bench_graph_classifier.py --rows 200000 --items 600 --origins 6
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.bench_graph import build_marts
+from benchmarks.bench_multitask import naive_forecast, panel
+from darkhorse.core.config import load_config
+from darkhorse.core.schema import CUTOFF, DS, ID
+from training import hot_sellers as hs
+from training.metrics import average_precision, top_fraction
+
+REPO = Path(__file__).resolve().parents[1]
+ARMS = {"without": False, "with": True}
+
+
+def _metrics(scores: pd.Series, labels: pd.DataFrame, cutoff: pd.Timestamp) -> tuple[float | None, float | None]:
+    lab = labels[labels[DS] == cutoff].set_index(ID)["label"]
+    both = pd.concat([scores.rename("score"), lab], axis=1, join="inner")
+    s, y = both["score"].to_numpy(dtype="float64"), both["label"].to_numpy(dtype="float64")
+    ap = average_precision(s, y)
+    return ap, (top_fraction(s, y, 0.05)[0] if ap is not None else None)
+
+
+def run_dataset(name: str, marts: Path, *, origins: int, step: int, horizon: int, lookback: int) -> dict[str, Any]:
+    frame, labels, covs = panel(marts)
+    last = labels[DS].max()
+    cutoffs = [last - pd.Timedelta(weeks=step * i) for i in range(origins)][::-1]
+    rows = []
+    for cutoff in cutoffs:
+        train = frame[frame[DS] <= cutoff].reset_index(drop=True)
+        fc = naive_forecast(train, cutoff, horizon)
+        for arm, on in ARMS.items():
+            settings = hs.Settings(lookback=lookback, horizon=horizon, floor=1.0, marts_dir=str(marts),
+                                   classifier={"graph_features": on, "customer_signals": False})
+            t0 = time.perf_counter()
+            s, clf = hs.score_origin(train, fc, labels, cutoff=cutoff, covariates=covs, settings=settings)
+            wall = time.perf_counter() - t0
+            for model in ("classifier", "momentum"):
+                got = s[s["model"] == model].set_index(ID)["score"]
+                ap, p5 = _metrics(got, labels, cutoff)
+                rows.append({"dataset": name, CUTOFF: str(cutoff.date()), "arm": arm, "model": model,
+                             "ap": ap, "p_at_5": p5, "wall_s": round(wall, 1)})
+            gain = getattr(clf, "feature_importance_", pd.Series(dtype="float64"))
+            share = float(gain.filter(like="graph_").sum() / gain.sum()) if on and gain.sum() else 0.0
+            rows[-2]["graph_gain_share"] = round(share, 3)
+            print(f"  {name} {cutoff.date()} {arm:>7}: classifier AP {rows[-2]['ap']:.3f} "
+                  f"P@5% {rows[-2]['p_at_5']:.3f} ({wall:.0f} s, graph gain share {share:.2f})", flush=True)
+    return {"dataset": name, "cutoffs": [str(c.date()) for c in cutoffs], "rows": rows,
+            "items": int(frame[ID].nunique()), "weeks": int(frame[DS].nunique())}
+
+
+def summary(results: list[dict[str, Any]]) -> pd.DataFrame:
+    df = pd.DataFrame([r for d in results for r in d["rows"] if r["model"] == "classifier"])
+    wide = df.pivot_table(index=["dataset", CUTOFF], columns="arm", values="ap")
+    out = []
+    for name, g in wide.groupby(level=0):
+        diff = g["with"] - g["without"]
+        p5 = df[df["dataset"] == name].groupby("arm")["p_at_5"].mean()
+        out.append({"dataset": name, "origins": len(g), "ap_without": g["without"].mean(), "ap_with": g["with"].mean(),
+                    "ap_diff_mean": diff.mean(), "ap_diff_se": diff.std(ddof=1) / np.sqrt(len(g)) if len(g) > 1 else np.nan,
+                    "origins_better": int((diff > 0).sum()), "p5_without": p5.get("without"), "p5_with": p5.get("with")})
+    return pd.DataFrame(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out-dir", type=Path, default=REPO / "data" / "bench" / "graph_classifier")
+    p.add_argument("--rows", type=int, default=200_000, help="synthetic reviews per dataset")
+    p.add_argument("--items", type=int, default=600)
+    p.add_argument("--weeks", type=int, default=104)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--origins", type=int, default=6)
+    p.add_argument("--step", type=int, default=4)
+    p.add_argument("--online-retail", action="store_true", help="also the shipped Online Retail")
+    args = p.parse_args(argv)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    cfg = load_config(REPO / "darkhorse.yaml")
+    horizon, lookback = cfg.panel.horizon_weeks, cfg.panel.lookback_weeks
+    datasets: list[tuple[str, list[dict[str, Any]]]] = []
+    for name, spread in (("synthetic_spread", True), ("synthetic", False)):
+        from synthetic.generator import generate_reviews
+
+        reviews = args.out_dir / f"{name}_{args.rows}_{args.seed}.jsonl.gz"
+        if not reviews.exists():
+            generate_reviews(reviews, rows=args.rows, seed=args.seed, n_items=args.items, weeks=args.weeks, spread=spread)
+        datasets.append((name, [{"name": "reviews", "kind": "amazon_reviews", "path": str(reviews)}]))
+    if args.online_retail:
+        src = cfg.sources[0].model_dump(mode="json", exclude_none=True)
+        src["path"] = [str(pth) for pth in cfg.source_paths(cfg.sources[0])]
+        datasets.append(("online_retail", [src]))
+    results = []
+    for name, sources in datasets:
+        work = args.out_dir / name
+        marts = work / "marts"
+        if not (marts / "item_graph_features.parquet").exists():
+            marts, _ = build_marts(work, sources)
+        print(f"{name}: marts in {marts}", flush=True)
+        results.append(run_dataset(name, marts, origins=args.origins, step=args.step, horizon=horizon,
+                                   lookback=lookback))
+        (args.out_dir / "bench_graph_classifier.json").write_text(json.dumps({"datasets": results}, indent=2))
+    table = summary(results)
+    (args.out_dir / "bench_graph_classifier.json").write_text(
+        json.dumps({"datasets": results, "summary": table.to_dict("records")}, indent=2, default=float))
+    print("\nclassifier hot-seller AP without / with graph features (mean over origins)")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

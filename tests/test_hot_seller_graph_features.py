@@ -1,0 +1,128 @@
+"""Graph features of the hot-seller classifier: joined per (item, week) from the
+item_graph_features mart, absent when switched off or without the mart, and rows of weeks after
+an origin never reach that origin's scores."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from training import hot_sellers as hs
+from training.hot_sellers.graph_features import GRAPH_COLUMNS, add_graph_features
+
+L, H = 4, 3
+START = pd.Timestamp("2022-01-03")
+SETTINGS = hs.Settings(lookback=L, horizon=H, floor=1.0, classifier={"n_estimators": 8, "max_depth": 2, "n_jobs": 1,
+                                                                    "graph_features": True})
+
+
+def _week(k: int) -> pd.Timestamp:
+    return START + pd.Timedelta(weeks=k)
+
+
+def _mart(rows: list[tuple]) -> pd.DataFrame:
+    """(item, week index, degree, neighbour_growth, hot share) -> the mart's columns."""
+    df = pd.DataFrame(rows, columns=["item_id", "k", "degree", "neighbour_growth", "hot_neighbour_share"])
+    df["week_start"] = pd.to_datetime([_week(k) for k in df["k"]]).date
+    df["available_at"] = pd.to_datetime([_week(k + 1) for k in df["k"]]).tz_localize("UTC")
+    df["neighbours"] = df["degree"].clip(upper=3)
+    return df.drop(columns="k")
+
+
+def test_graph_features_join_per_item_and_week_with_their_defaults(tmp_path):
+    _mart([("a", 1, 2, 1.5, 0.5), ("a", 2, 3, 2.0, None), ("b", 2, 1, 0.7, 1.0)]).to_parquet(
+        tmp_path / "item_graph_features.parquet", index=False)
+    feats = pd.DataFrame({"unique_id": ["b", "a", "a", "a", "c"], "ds": [_week(2), _week(0), _week(1), _week(2), _week(2)],
+                          "lag_1": [1.0, 2, 3, 4, 5]}, index=[10, 11, 12, 13, 14])
+    got = add_graph_features(feats, tmp_path)
+    assert list(got.index) == [10, 11, 12, 13, 14]
+    assert list(got.columns) == ["unique_id", "ds", "lag_1", *GRAPH_COLUMNS]
+    assert got["graph_degree"].tolist() == [1, 0, 2, 3, 0]  # no edge known yet: 0
+    assert got["graph_neighbour_growth"].tolist() == [0.7, 0, 1.5, 2.0, 0]
+    share = got["graph_hot_share"].to_numpy()
+    assert share[0] == 1.0 and share[2] == 0.5 and np.isnan(share[[1, 3, 4]]).all()  # none labelled: missing
+    # no folder, or no mart in it: the rows as they were
+    assert add_graph_features(feats, None) is feats
+    assert add_graph_features(feats, tmp_path / "nothing") is feats
+
+
+# --------------------------------------------------------------------------- in score_origin
+def _panel(n_items: int = 40, n_weeks: int = 50, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """A weekly panel with surges, its labels, and a graph mart whose neighbour growth leads
+    each item's surge by a few weeks (what a spread along co-bought items looks like)."""
+    rng = np.random.default_rng(seed)
+    rows, graph = [], []
+    for i in range(n_items):
+        item, onset, level = f"i{i:02d}", int(rng.integers(5, n_weeks)), float(rng.uniform(1, 4))
+        for k in range(n_weeks):
+            surge = 4.0 if onset <= k < onset + 6 else 0.0
+            rows.append((item, _week(k), float(rng.poisson(level * (1 + surge)))))
+            if k >= 3:
+                lead = 3.0 if onset - 4 <= k < onset + 2 else 0.0
+                graph.append((item, k, int(rng.integers(1, 6)), float(lead + rng.uniform(0, 1)),
+                              float(rng.uniform()) if k >= 3 + H else None))
+    frame = pd.DataFrame(rows, columns=["unique_id", "ds", "y"])
+    g = frame.groupby("unique_id")["y"]
+    past = g.transform(lambda v: v.rolling(L, min_periods=1).sum())
+    future = g.transform(lambda v: v[::-1].rolling(H, min_periods=H).mean()[::-1].shift(-1))
+    lab = pd.DataFrame({"unique_id": frame["unique_id"], "ds": frame["ds"], "growth": future / np.maximum(past / L, 1)})
+    lab = lab[lab["growth"].notna()].copy()
+    lab["label"] = (lab["growth"] >= lab.groupby("ds")["growth"].transform(lambda v: v.quantile(0.9))).astype(float)
+    lab["label_available_at"] = (lab["ds"] + pd.Timedelta(weeks=H + 1)).dt.tz_localize("UTC")
+    return frame, lab.reset_index(drop=True), _mart(graph)
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory):
+    frame, labels, mart = _panel()
+    folder = tmp_path_factory.mktemp("marts")
+    mart.to_parquet(folder / "item_graph_features.parquet", index=False)
+    return frame, labels, mart, folder, _week(40)
+
+
+def _score(frame, labels, folder, cutoff, settings=SETTINGS):
+    train = frame[frame["ds"] <= cutoff].reset_index(drop=True)
+    fut = frame[(frame["ds"] > cutoff) & (frame["ds"] <= cutoff + pd.Timedelta(weeks=H))].drop(columns="y")
+    fc = fut.assign(blend=2.0).reset_index(drop=True)
+    return hs.score_origin(train, fc, labels, cutoff=cutoff, covariates=[],
+                           settings=dataclasses.replace(settings, marts_dir=None if folder is None else str(folder)))
+
+
+def test_the_classifier_reads_graph_features_when_switched_on_and_the_mart_exists(shop, tmp_path):
+    frame, labels, _, folder, c = shop
+    s, clf = _score(frame, labels, folder, c)
+    assert set(GRAPH_COLUMNS) <= set(clf.feature_names_)
+    assert clf.feature_importance_[list(GRAPH_COLUMNS)].sum() > 0
+    plain, plain_clf = _score(frame, labels, None, c)
+    assert not set(GRAPH_COLUMNS) & set(plain_clf.feature_names_)
+    missing, _ = _score(frame, labels, tmp_path, c)  # a folder without the mart
+    pd.testing.assert_frame_equal(plain, missing)
+    off = dataclasses.replace(SETTINGS, classifier={**SETTINGS.classifier, "graph_features": False})
+    unused, _ = _score(frame, labels, folder, c, settings=off)
+    pd.testing.assert_frame_equal(plain, unused)
+    assert not np.allclose(s.loc[s["model"] == "classifier", "score"], plain.loc[plain["model"] == "classifier", "score"])
+    # off by default
+    assert hs.ClassifierSettings().graph_features is False
+
+
+def test_graph_rows_after_the_origin_change_nothing_at_the_origin(shop, tmp_path):
+    frame, labels, mart, _, c = shop
+    folder = tmp_path / "poisoned"
+    folder.mkdir()
+    clean, _ = _score(frame, labels, shop[3], c)
+    late = pd.to_datetime(mart["week_start"]) > c
+    assert late.any()
+    poisoned = mart.copy()
+    poisoned.loc[late, ["degree", "neighbour_growth", "hot_neighbour_share"]] = [99, 1e6, 1.0]
+    poisoned.to_parquet(folder / "item_graph_features.parquet", index=False)
+    again, _ = _score(frame, labels, folder, c)
+    pd.testing.assert_frame_equal(clean, again)
+    # the same poison at or before the origin does change the scores: the file is read
+    early = mart.copy()
+    early.loc[~late, "neighbour_growth"] = early.loc[~late, "neighbour_growth"].to_numpy()[::-1]
+    early.to_parquet(folder / "item_graph_features.parquet", index=False)
+    moved, _ = _score(frame, labels, folder, c)
+    assert not clean["score"].equals(moved["score"])

@@ -1,0 +1,88 @@
+"""The hot-seller classifier's product-graph features: per item and week, read from the
+`item_graph_features` mart (dbt_project/models/marts/_graph__models.yml).
+
+The mart's row of (item, week t) is built from the edges known at the close of week t, the
+neighbours' weeks up to t and their labels known at t's close (the label of week t - horizon),
+so joining it on the classifier's feature row of week t adds nothing from after t: the same
+point in time as the row's own lags. Columns added (`GRAPH_COLUMNS`):
+
+* `graph_degree`: edges known (before the neighbour cap); 0 for an item without one;
+* `graph_neighbour_growth`: the kept neighbours' momentum, weighted by shared customers (0
+  without neighbours);
+* `graph_hot_share`: share of kept neighbours that were hot sellers at the last known label;
+  missing where none was labelled (XGBoost learns a direction for it).
+
+On when `hot_sellers.classifier.graph_features` is set and the marts folder holds the mart with
+rows; otherwise the feature rows are returned unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from darkhorse.core.errors import DarkHorseError
+from darkhorse.core.marts import mart_path
+from darkhorse.core.schema import DS, ID
+from darkhorse.core.sql import sql_str
+
+log = logging.getLogger(__name__)
+
+MART = "item_graph_features"
+GRAPH_COLUMNS = ("graph_degree", "graph_neighbour_growth", "graph_hot_share")
+_READ = {"degree": "graph_degree", "neighbour_growth": "graph_neighbour_growth",
+         "hot_neighbour_share": "graph_hot_share"}
+
+
+class GraphFeaturesError(DarkHorseError, ValueError):
+    """The graph feature mart lacks a column; the message names the file."""
+
+
+@lru_cache(maxsize=4)
+def _load(path: str, stamp: tuple[int, int]) -> pd.DataFrame:
+    con = duckdb.connect()
+    try:
+        frame = con.sql(f"select * from read_parquet({sql_str(path)})").df()
+    finally:
+        con.close()
+    missing = [c for c in ("item_id", "week_start", *_READ) if c not in frame.columns]
+    if missing:
+        raise GraphFeaturesError(f"{path}: missing column(s) {missing}")
+    out = pd.DataFrame({ID: frame["item_id"].astype(str), DS: pd.to_datetime(frame["week_start"])})
+    for src, dst in _READ.items():
+        out[dst] = pd.to_numeric(frame[src], errors="coerce").astype("float64")
+    return out
+
+
+def load(marts_dir: str | Path | None) -> pd.DataFrame | None:
+    """`unique_id, ds` + GRAPH_COLUMNS of every item week with a known edge, or None when the
+    folder is not given or has no graph feature rows (read once per change of the file)."""
+    if marts_dir is None:
+        return None
+    path = mart_path(Path(marts_dir), MART)
+    if not path.is_file():
+        log.info("hot sellers: %s not found; the classifier runs without graph features", path)
+        return None
+    stat = path.stat()
+    frame = _load(str(path), (stat.st_mtime_ns, stat.st_size))
+    return frame if len(frame) else None
+
+
+def add_graph_features(feats: pd.DataFrame, marts_dir: str | Path | None) -> pd.DataFrame:
+    """`feats` (`unique_id, ds` + features, any index) with GRAPH_COLUMNS joined on (item,
+    week), same index and order; unchanged when graph features are off or missing."""
+    graph = load(marts_dir)
+    if graph is None:
+        return feats
+    keys = pd.MultiIndex.from_arrays([feats[ID].astype(str).to_numpy(), pd.to_datetime(feats[DS]).to_numpy()])
+    found = graph.set_index([ID, DS]).reindex(keys)
+    out = feats.copy()
+    out["graph_degree"] = found["graph_degree"].fillna(0.0).to_numpy()
+    out["graph_neighbour_growth"] = found["graph_neighbour_growth"].fillna(0.0).to_numpy()
+    out["graph_hot_share"] = found["graph_hot_share"].to_numpy(dtype="float64", na_value=np.nan)
+    return out
