@@ -100,3 +100,42 @@ def test_routes_from_a_config_seed_from_the_published_panel(tmp_path):
     assert out.accepted == 1 and (cfg.data_dir / "load_state").is_dir()
     fc = routes.forecast(api.LoadForecastRequest(series_id="api", horizon=2, quantiles=[0.5, 0.9]))
     assert [i.point for i in fc.intervals] == [25.0, 26.0] and set(fc.intervals[0].quantiles) == {"q0.5", "q0.9"}
+
+
+def test_forecasts_are_cached_until_an_observe_changes_the_buffer(stream):
+    first = stream.forecast("api", 3, [0.1, 0.9])
+    first.loc[0, "point"] = -1.0  # a caller's edit does not reach the cache
+    second = stream.forecast("api", 3, [0.1, 0.9])
+    assert stream.cache_info() == {"computed": 1, "cached": 1}
+    assert second["point"].tolist() == [24.0, 25.0, 26.0]
+    stream.forecast("api", 3, [0.5])  # another question of the same buffer is computed once
+    stream.forecast("api", 3, [0.5])
+    assert stream.cache_info() == {"computed": 2, "cached": 2}
+    # a late point alone leaves the buffer, and so the cache, as it was
+    assert stream.observe("api", ["2024-01-02T23:00:00Z"], [9.0]).accepted == 0
+    stream.forecast("api", 3, [0.1, 0.9])
+    assert stream.cache_info() == {"computed": 2, "cached": 3}
+    # an accepted point changes the buffer: the next forecast starts after it
+    stream.observe("api", ["2024-01-03T00:00:00Z"], [100.0])
+    after = stream.forecast("api", 3, [0.1, 0.9])
+    assert stream.cache_info() == {"computed": 3, "cached": 3}
+    assert after["ds"].iloc[0] == pd.Timestamp("2024-01-03 01:00", tz="UTC")
+    assert after["point"].tolist() == [25.0, 26.0, 27.0]
+
+
+def test_cached_answers_of_a_trained_model_equal_fresh_ones(tmp_path):
+    from training.load import create
+
+    panel = _panel(n=72)
+    fitted = create("seasonal_naive", period="day").fit(panel, freq="1h", horizon=24)
+    cached = LoadStream.open(tmp_path / "a", panel, freq="1h", fitted=fitted)
+    asks = [(3, [0.1, 0.9]), (24, [0.5]), (3, [0.1, 0.9]), (24, [0.5])]
+    got = [cached.forecast("api", h, q) for h, q in asks]
+    assert cached.cache_info() == {"computed": 2, "cached": 2}
+    for (h, q), frame in zip(asks, got, strict=True):
+        fresh = LoadStream.open(tmp_path / f"fresh{h}{len(q)}", panel, freq="1h", fitted=fitted)
+        pd.testing.assert_frame_equal(frame, fresh.forecast("api", h, q))
+    # an observe invalidates the trained model's answers too
+    cached.observe("api", ["2024-01-04T00:00:00Z"], [7.0])
+    assert cached.forecast("api", 3, [0.1, 0.9])["ds"].iloc[0] == pd.Timestamp("2024-01-04 01:00", tz="UTC")
+    assert cached.cache_info() == {"computed": 3, "cached": 2}

@@ -9,6 +9,10 @@ published interval panel, appended to by observations, forecast and planned from
 * `forecast(series_id, h, quantiles)`: the next `h` intervals after the buffer's end: from the
   release's trained load model (`darkhorse train`) reading the buffer (`refresh`: the global
   members are not refitted), or without one from a `training.load` member fitted on the buffer.
+  A series' forecast is computed once per state of its buffer: the refreshed model and each
+  (h, quantiles) answer are kept until an observe changes that series' buffer (late points
+  alone change nothing), so repeated forecasts and plans between observations cost a lookup.
+  `cache_info()` counts the forecasts computed and those answered from the cache.
 * `LoadRoutes`: the three routes' work on typed requests (`api.Load*`): observe, forecast, and
   plan (`capacity.forecast_plan` over the forecast at a grid of levels and the plan's quantile,
   with `load.plan` of the config and the request's overrides).
@@ -43,6 +47,7 @@ from training.load.frame import step
 from training.load.train import read_load_model
 
 STATE_FORMAT = 1
+CACHED_ANSWERS = 16  # (h, quantiles) answers kept per series and buffer state
 LOAD_SEED_DIR = "load_seed"  # in a release: the streaming buffers, seeded at release time
 __all__ = ["LOAD_RELEASE_FILE", "LOAD_SEED_DIR", "LoadRoutes", "LoadStream", "Observed", "plan_settings", "write_seed"]
 
@@ -80,6 +85,13 @@ class LoadStream:
         self._lock = threading.Lock()
         self._ds: dict[str, np.ndarray] = {}  # int64 nanoseconds since the epoch, UTC
         self._y: dict[str, np.ndarray] = {}
+        # per series: its buffer's version (bumped by an observe that changes it) and what was
+        # computed from that version: the refreshed model and the answers per (h, quantiles)
+        self._version: dict[str, int] = {}
+        self._models: dict[str, tuple[int, Any]] = {}
+        self._answers: dict[str, tuple[int, dict[tuple[int, tuple[float, ...]], pd.DataFrame]]] = {}
+        self._computed = 0
+        self._hits = 0
         create(model, **self.params)  # fail at start, not on the first request, on a bad spec
 
     # ------------------------------------------------------------------ state
@@ -171,6 +183,7 @@ class LoadStream:
                 self._ds[series_id] = np.concatenate([known, grid])[-self.max_len :]
                 self._y[series_id] = np.concatenate([self._y[series_id], grid_y])[-self.max_len :]
                 self._write(series_id)
+                self._version[series_id] = self._version.get(series_id, 0) + 1  # cached forecasts are stale
             return Observed(
                 series_id=series_id,
                 accepted=int(new_ns.size),
@@ -184,24 +197,51 @@ class LoadStream:
         """`ds` (UTC), `point` and one column per quantile (`q<level>`), the next `h` intervals."""
         if not 1 <= int(h) <= periods(self.freq)["week"]:
             raise RequestError("h", f"h must lie in 1..{periods(self.freq)['week']} intervals (a week)")
-        with self._lock:
-            ds, y = self._known(series_id).copy(), self._y[series_id].copy()
-        frame = pd.DataFrame({ID: series_id, DS: pd.to_datetime(ds, utc=True).tz_localize(None), Y: y})
+        self._known(series_id)
         try:
             qs = check_quantiles(quantiles)
         except ValueError as e:
             raise RequestError("quantiles", str(e)) from None
-        if self.fitted is not None:  # the release's trained model, reading the buffer
-            if int(h) > self.fitted.horizon_:
-                raise RequestError("horizon", f"the release's load model forecasts at most {self.fitted.horizon_} intervals")
-            model = self.fitted.refresh(frame)
-        else:
-            model = create(self.model, alias="f", **self.params).fit(frame, freq=self.freq, horizon=int(h))
+        if self.fitted is not None and int(h) > self.fitted.horizon_:
+            raise RequestError("horizon", f"the release's load model forecasts at most {self.fitted.horizon_} intervals")
+        key = (int(h), tuple(float(q) for q in qs))
+        with self._lock:
+            version = self._version.get(series_id, 0)
+            seen, answers = self._answers.get(series_id, (version, {}))
+            if seen == version and key in answers:
+                self._hits += 1
+                return answers[key].copy()
+            ds, y = self._ds[series_id].copy(), self._y[series_id].copy()
+            cached = self._models.get(series_id)
+            model = cached[1] if cached is not None and cached[0] == version else None
+        if model is None:
+            frame = pd.DataFrame({ID: series_id, DS: pd.to_datetime(ds, utc=True).tz_localize(None), Y: y})
+            if self.fitted is not None:  # the release's trained model, reading the buffer
+                model = self.fitted.refresh(frame)
+            else:  # a member fitted on the buffer for this horizon: kept per answer, not per series
+                model = create(self.model, alias="f", **self.params).fit(frame, freq=self.freq, horizon=int(h))
         fc = model.predict(h=int(h), quantiles=qs)
         out = pd.DataFrame({"ds": pd.to_datetime(fc[DS]).dt.tz_localize("UTC"), "point": fc[model.alias].to_numpy()})
         for q, col in zip(qs, quantile_columns(model.alias, qs), strict=True):
             out[f"q{q:g}"] = fc[col].to_numpy()
-        return out
+        with self._lock:
+            self._computed += 1
+            if self._version.get(series_id, 0) == version:  # no observe meanwhile: keep it
+                if self.fitted is not None:
+                    self._models[series_id] = (version, model)
+                seen, answers = self._answers.get(series_id, (version, {}))
+                answers = answers if seen == version else {}
+                if len(answers) >= CACHED_ANSWERS:
+                    answers.pop(next(iter(answers)))
+                answers[key] = out
+                self._answers[series_id] = (version, answers)
+        return out.copy()
+
+    def cache_info(self) -> dict[str, int]:
+        """Forecasts computed (a model refreshed or fitted, then predicted) and answered from the
+        cache since the stream opened."""
+        with self._lock:
+            return {"computed": self._computed, "cached": self._hits}
 
 
 def _panel(config: Any) -> pd.DataFrame | None:
