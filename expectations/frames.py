@@ -10,7 +10,7 @@ every check starts as a DuckDB query:
   `<role>__<what>` hold what staging would make of them (`timestamp__parses`,
   `timestamp__utc`, `quantity__number`, ...);
 - staging events: a sample of the kept events of `int_events_classified`, plus one row per
-  source of full-table counts computed in SQL;
+  source of full-table counts computed in SQL (request logs counted in `int_requests_classified`);
 - marts: the candidate Parquet files in full, plus the cross-row frames (one row per
   item-week key, one row per label week, one row per mart against the last publish).
 
@@ -35,7 +35,7 @@ from darkhorse.core.config import (
     RequestLogSource,
     SalesSource,
 )
-from darkhorse.core.marts import PANEL_MARTS, mart_path
+from darkhorse.core.marts import LOAD_MARTS, PANEL_MARTS, mart_path
 from darkhorse.core.sql import quote_ident as ident
 from darkhorse.core.sql import sql_str
 
@@ -310,6 +310,62 @@ def staging_events_by_source(con: duckdb.DuckDBPyConnection, config: Config) -> 
     ).df()
 
 
+def request_log_by_source(con: duckdb.DuckDBPyConnection, config: Config) -> pd.DataFrame:
+    """`staging_events_by_source`'s columns for the request-log source (no row without one):
+    rows read, kept, the share set aside for a bad value, kept rows outside the valid window."""
+    if not has_load(config):
+        return con.sql(
+            "select cast(null as varchar) as source_name, 0 as rows_read, 0 as rows_kept, "
+            "0.0 as quarantined_share, 0 as kept_outside_valid_window, '' as reasons where false"
+        ).df()
+    valid_from = sql_str(config.panel.valid_from.isoformat())
+    valid_until = sql_str(config.panel.valid_until.isoformat())
+    return con.sql(
+        f"""
+        with requests as (
+            select *, quarantine_reason is null as is_kept from int_requests_classified
+        )
+        , reasons as (
+            select source_name, quarantine_reason, count(*) as n
+            from requests
+            where quarantine_reason is not null and quarantine_reason not in {NOT_FAULTS}
+            group by all
+        )
+        select
+            source_name,
+            count(*) as rows_read,
+            count(*) filter (where is_kept) as rows_kept,
+            count(*) filter (where quarantine_reason not in {NOT_FAULTS}) / count(*)
+                as quarantined_share,
+            count(*) filter (
+                where is_kept and (event_ts is null
+                    or event_ts < cast({valid_from} as timestamp)
+                    or event_ts >= cast({valid_until} as timestamp))
+            ) as kept_outside_valid_window,
+            coalesce((
+                select string_agg(quarantine_reason || ' ' || n, ', ' order by n desc, quarantine_reason)
+                from reasons r where r.source_name = requests.source_name
+            ), '') as reasons,
+        from requests
+        group by source_name
+        order by source_name
+        """
+    ).df()
+
+
+def sources_by_name(con: duckdb.DuckDBPyConnection, config: Config) -> pd.DataFrame:
+    """One row per configured source with its full-table counts: the item sources
+    (`staging_events_by_source`, when the config has one) and the request log."""
+    parts = []
+    if has_items(config):
+        parts.append(staging_events_by_source(con, config))
+    if has_load(config):
+        parts.append(request_log_by_source(con, config))
+    if not parts:
+        return request_log_by_source(con, config)
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+
 def source_row_changes(
     sources: pd.DataFrame, previous: Mapping[str, Any] | None
 ) -> pd.DataFrame:
@@ -394,7 +450,90 @@ def week_coverage(
     )
 
 
+def vanished_series(
+    con: duckdb.DuckDBPyConnection, candidate_marts: Path, previous_marts: Path | None
+) -> pd.DataFrame:
+    """One row per load series of the last published interval panel: `series_id`, its last
+    published interval and `in_candidate` (whether the candidate's panel still has it).
+    Empty on the first publish, or when the last publish had no interval panel."""
+    before = mart_path(previous_marts, "series_intervals") if previous_marts is not None else None
+    if before is None or not before.is_file():
+        return pd.DataFrame(
+            {
+                "series_id": pd.Series(dtype="object"),
+                "previous_last_interval": pd.Series(dtype="datetime64[us, UTC]"),
+                "in_candidate": pd.Series(dtype="bool"),
+            }
+        )
+    return con.sql(
+        f"""
+        with previous as (
+            select series_id, max(interval_start) as previous_last_interval
+            from read_parquet({sql_str(str(before))}) group by series_id
+        ),
+        now as (select distinct series_id from {_parquet(candidate_marts, "series_intervals")})
+        select previous.series_id, previous.previous_last_interval,
+               now.series_id is not null as in_candidate
+        from previous left join now using (series_id)
+        order by in_candidate, previous.series_id
+        """
+    ).df()
+
+
+def interval_coverage(
+    con: duckdb.DuckDBPyConnection, candidate_marts: Path, previous_marts: Path | None, grain_minutes: int
+) -> pd.DataFrame:
+    """One row per load series in both the candidate and the last publish: its first and last
+    interval now and then, and the intervals (of `grain_minutes`) lost at either end (0 when it
+    starts no later and ends no earlier). Empty on the first publish; a series gone altogether
+    is `vanished_series`' row."""
+    before = mart_path(previous_marts, "series_intervals") if previous_marts is not None else None
+    if before is None or not before.is_file():
+        before_sql = (
+            "select cast(null as varchar) as series_id, cast(null as timestamptz) as interval_start where false"
+        )
+    else:
+        before_sql = f"select series_id, interval_start from read_parquet({sql_str(str(before))})"
+    return con.sql(
+        f"""
+        with now as (
+            select series_id, min(interval_start) as first_interval, max(interval_start) as last_interval
+            from {_parquet(candidate_marts, "series_intervals")} group by series_id
+        ),
+        previous as (
+            select series_id, min(interval_start) as previous_first_interval,
+                   max(interval_start) as previous_last_interval
+            from ({before_sql}) group by series_id
+        )
+        select
+            series_id, first_interval, last_interval, previous_first_interval, previous_last_interval,
+            cast(greatest(0, datediff('minute', previous_first_interval, first_interval)) / {int(grain_minutes)}
+                as bigint) as intervals_lost_at_start,
+            cast(greatest(0, datediff('minute', last_interval, previous_last_interval)) / {int(grain_minutes)}
+                as bigint) as intervals_lost_at_end,
+        from now join previous using (series_id)
+        order by series_id
+        """
+    ).df()
+
+
 # --------------------------------------------------------------------------- marts
+def has_items(config: Config) -> bool:
+    """Whether the config has an item source (the weekly panel has rows to gate)."""
+    return any(not isinstance(s, RequestLogSource) for s in config.sources)
+
+
+def has_load(config: Config) -> bool:
+    """Whether the config has a request_log source (the interval panel has rows to gate)."""
+    return any(isinstance(s, RequestLogSource) for s in config.sources)
+
+
+def gated_marts(config: Config) -> tuple[str, ...]:
+    """The marts whose rows the gate counts and compares with the last publish: the weekly
+    panel's with an item source, the interval panel with a request log."""
+    return (PANEL_MARTS if has_items(config) else ()) + (LOAD_MARTS if has_load(config) else ())
+
+
 def _parquet(candidate_marts: Path, mart: str) -> str:
     return f"read_parquet({sql_str(str(mart_path(candidate_marts, mart)))})"
 
@@ -489,13 +628,15 @@ def label_weeks(
     return frame
 
 
-def row_counts(con: duckdb.DuckDBPyConnection, candidate_marts: Path) -> dict[str, int]:
-    """Rows of each panel mart of the candidate."""
+def row_counts(
+    con: duckdb.DuckDBPyConnection, candidate_marts: Path, marts: tuple[str, ...] = PANEL_MARTS
+) -> dict[str, int]:
+    """Rows of each of `marts` (default: the weekly panel's) in the candidate."""
     return {
         mart: int(
             con.sql(f"select count(*) from {_parquet(candidate_marts, mart)}").fetchall()[0][0]
         )
-        for mart in PANEL_MARTS
+        for mart in marts
     }
 
 

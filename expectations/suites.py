@@ -35,9 +35,9 @@ from darkhorse.core.config import (
 from darkhorse.core.marts import (
     ITEM_WEEKS_COLUMNS,
     LABEL_COLUMNS,
-    PANEL_MARTS,
     SERIES_INTERVALS_COLUMNS,
 )
+from expectations.frames import gated_marts
 
 # One policy for bad values: dbt quarantines every bad row with its reason; a source may lose
 # at most `gate.max_quarantined_share` of its rows so. The raw checks below (keys filled,
@@ -364,7 +364,8 @@ def label_weeks_suite(context: Any, config: Config) -> ExpectationSuite:
 
 # --------------------------------------------------------------------------- drift
 def mart_row_counts_suite(context: Any, config: Config) -> ExpectationSuite:
-    """One row per mart: rows against the last publish change by at most max_row_count_change."""
+    """One row per gated mart (the weekly panel's with an item source, the interval panel
+    with a request log): rows against the last publish change by at most max_row_count_change."""
     limit = config.gate.max_row_count_change
     expectations = [
         gxe.ExpectColumnValuesToBeBetween(
@@ -378,7 +379,7 @@ def mart_row_counts_suite(context: Any, config: Config) -> ExpectationSuite:
                 "(no check on the first publish)."
             ),
         )
-        for mart in PANEL_MARTS
+        for mart in gated_marts(config)
     ]
     return _apply(context, "mart_row_counts", expectations)
 
@@ -430,6 +431,44 @@ def week_coverage_suite(context: Any, config: Config) -> ExpectationSuite:
             for column, what in (
                 ("weeks_lost_at_start", "the panel starts later by"),
                 ("weeks_lost_at_end", "the panel ends earlier by"),
+            )
+        ],
+    )
+
+
+def vanished_series_suite(context: Any, config: Config) -> ExpectationSuite:
+    """One row per load series of the last published interval panel: it is still in the
+    panel, but for at most `gate.max_vanished_series` of them."""
+    limit = config.gate.max_vanished_series
+    expectations = [
+        gxe.ExpectColumnValuesToBeInSet(
+            column="in_candidate",
+            value_set=[True],
+            mostly=round(1.0 - limit, 9),
+            meta={"rule": f"load series of the last publish still in the interval panel (at most {limit:.0%} may vanish: gate.max_vanished_series); vanished"},
+        )
+    ]
+    return _apply(context, "vanished_series", expectations)
+
+
+def interval_coverage_suite(context: Any, config: Config) -> ExpectationSuite:
+    """One row per load series: it starts no later and ends no earlier than at the last
+    publish, but for `gate.max_intervals_lost` intervals at either end (a cut trace)."""
+    limit = config.gate.max_intervals_lost
+    grain = config.load.grain
+    return _apply(
+        context,
+        "interval_coverage",
+        [
+            gxe.ExpectColumnValuesToBeBetween(
+                column=column,
+                min_value=0,
+                max_value=limit,
+                meta={"rule": f"intervals covered: {what} at most {limit} {grain} interval(s) against the last publish (gate.max_intervals_lost)"},
+            )
+            for column, what in (
+                ("intervals_lost_at_start", "the series starts later by"),
+                ("intervals_lost_at_end", "the series ends earlier by"),
             )
         ],
     )

@@ -15,6 +15,10 @@ One build runs at a time per data folder (`darkhorse/app/lock.py`: a second one 
 runs as a child that dies with the build, so a killed build leaves no dbt holding the DuckDB
 file. Items of the last published panel that the new one no longer has (allowed by
 `gate.max_vanished_items`) are removed from the online store after the publish.
+
+A config whose only source is a `request_log` builds the interval load panel alone: dbt builds
+the weekly marts empty (their columns, no row), the gate checks the interval panel, and the
+publish and Feast steps carry it (the weekly feature views have no row to serve).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from darkhorse.app.lock import BuildLocked, build_lock
 from darkhorse.app.preflight import SourceError, preflight
 from darkhorse.app.summary import empty_panel_message, summarize
 from darkhorse.core import publish as pub
-from darkhorse.core.config import Config
+from darkhorse.core.config import ITEM_SOURCE_KINDS, Config
 from darkhorse.core.errors import DarkHorseError
 from darkhorse.core.marts import PANEL_MARTS, mart_path
 
@@ -91,8 +95,7 @@ def _build(config: Config, *, gate: bool, features: bool, progress) -> dict[str,
     if not run_dbt(config, ["build"], marts_dir=candidate, extra_vars=extra):
         raise BuildError(f"dbt build failed: see the model or test errors above (candidate left in {candidate})")
     summary = summarize(config, candidate)
-    if not summary["panel"]["rows"]:
-        raise BuildError(empty_panel_message(checks, summary))
+    _require_rows(config, checks, summary, candidate)
     previous = pub.read_manifest(config)
     gate_result = None
     if gate:
@@ -143,6 +146,21 @@ def _build(config: Config, *, gate: bool, features: bool, progress) -> dict[str,
     out.write_text(json.dumps(summary, indent=2, default=str))
     summary["summary_path"] = str(out)
     return summary
+
+
+def _require_rows(config: Config, checks: list, summary: dict[str, Any], candidate: Path) -> None:
+    """Refuse a build whose panel is empty: the weekly one with an item source, the interval
+    one with a request_log source (a request_log-only config has no weekly panel to fill)."""
+    if any(s.kind in ITEM_SOURCE_KINDS for s in config.sources) and not summary["panel"]["rows"]:
+        raise BuildError(empty_panel_message(checks, summary))
+    load = summary.get("load_panel")
+    if load is not None and not load["rows"]:
+        names = ", ".join(s.name for s in config.sources if s.kind == "request_log")
+        raise BuildError(
+            f"the interval load panel is empty, nothing was published: request_log source {names} "
+            f"has no row in a complete {config.load.grain} interval "
+            f"({mart_path(candidate, 'series_intervals')}; rows set aside are in quarantined_events)"
+        )
 
 
 def gate_only(config: Config, candidate: Path | None = None):

@@ -59,6 +59,14 @@ def summarize(config: Config, marts_dir: Path | None = None) -> dict[str, Any]:
         group by week_start order by week_start
         """
     ).fetchall()
+    load = None
+    if any(src.kind == "request_log" for src in config.sources):
+        intervals_file = sql_str(str(mart_path(marts, "series_intervals")))
+        n, series, first, last = pq.sql(
+            "select count(*), count(distinct series_id), min(interval_start), max(interval_start) "
+            f"from read_parquet({intervals_file})"
+        ).fetchall()[0]
+        load = {"rows": n, "series": series, "first_interval": str(first), "last_interval": str(last)}
     pq.close()
     prevalences = [h / c for _, c, h in per_week if c]
     return {
@@ -71,6 +79,8 @@ def summarize(config: Config, marts_dir: Path | None = None) -> dict[str, Any]:
             "last_complete_week": str(cal[3]),
         },
         "panel": {"rows": rows, "items": items, "weeks": weeks},
+        # the interval load panel, with a request_log source
+        **({"load_panel": load} if load is not None else {}),
         "labels": {
             "quantile": config.panel.hot_seller_quantile,
             "weeks_with_known_label": len(per_week),

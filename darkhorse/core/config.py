@@ -61,6 +61,7 @@ class OrderLinesColumns(_Strict):
     unit_price: str | None = "UnitPrice"
     customer_id: str | None = "CustomerID"
     region: str | None = "Country"
+    category: str | None = Field(None, description="Column of the item's category: adds a category level to the region hierarchy.")
 
 
 class SalesColumns(_Strict):
@@ -73,6 +74,7 @@ class SalesColumns(_Strict):
     quantity: str = "quantity"
     price: str | None = None
     region: str | None = None
+    category: str | None = Field(None, description="Column of the item's category: adds a category level to the region hierarchy.")
 
 
 class RequestLogColumns(_Strict):
@@ -349,6 +351,18 @@ class GateConfig(_Strict):
     max_weeks_lost: int = Field(
         0, ge=0, description="Weeks the panel may lose at its start or end against the last publish."
     )
+    max_vanished_series: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Largest share of the last publish's load series (request_log) that may be "
+        "missing from the new interval panel.",
+    )
+    max_intervals_lost: int = Field(
+        0,
+        ge=0,
+        description="Intervals a load series may lose at its start or end against the last publish.",
+    )
     max_quarantined_share: float = Field(
         0.1,
         ge=0,
@@ -517,6 +531,11 @@ class BacktestConfig(_Strict):
     warmup_windows: int = Field(
         2, ge=0, description="Earlier windows whose forecasts only train the blend weights."
     )
+    blend_warmup_windows: int = Field(
+        0, ge=0,
+        description="Windows before the warm-up ones that only train the blend weights: no "
+        "hot-seller scores there, so the hot-seller ranking learns from the same origins as without them.",
+    )
     min_train_weeks: int = Field(8, ge=2, description="Weeks of history the first origin needs.")
 
 
@@ -541,6 +560,11 @@ class BlendConfig(_Strict):
         "mae",
         description="Validation loss the weights minimise: mae (scaled by the series' naive "
         "MAE, what MASE rewards) or smape.",
+    )
+    origin_decay: float = Field(
+        1.0, gt=0, le=1,
+        description="Weight of a validation cutoff's errors, per later cutoff, when the weights "
+        "are learned and the combination chosen (1: every cutoff alike; below 1: recent ones count more).",
     )
 
 

@@ -6,13 +6,15 @@
     read once per run; the panel reads kept events, the quarantine mart the others.
     The shape (columns, types, order) is declared once below; each int_*_classified model
     gives the columns its source has and the union leaves the others null.
+    A config with a request_log source and no item source builds the weekly models empty
+    (their columns, no row), as fct_series_intervals is empty without a request log.
 -#}
 {%- set parts = [] -%}
 {%- if raw_source('amazon_reviews') is not none %}{% do parts.append('int_reviews_classified') %}{% endif -%}
 {%- if raw_source('order_lines') is not none %}{% do parts.append('int_order_lines_classified') %}{% endif -%}
 {%- if raw_source('sales') is not none %}{% do parts.append('int_sales_classified') %}{% endif -%}
-{%- if parts | length == 0 -%}
-    {{ exceptions.raise_compiler_error("no item source configured: var raw_sources needs amazon_reviews, order_lines or sales") }}
+{%- if parts | length == 0 and raw_source('request_log') is none -%}
+    {{ exceptions.raise_compiler_error("no source configured: var raw_sources needs amazon_reviews, order_lines, sales or request_log") }}
 {%- endif %}
 
 with
