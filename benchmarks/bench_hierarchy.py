@@ -4,7 +4,7 @@ Reads the published item x region panel (`item_region_weeks.parquet` of the conf
 `--panel FILE`), keeps the top items and regions by units (the other regions summed into one,
 `OTHER`), and backtests `training.hierarchy` at rolling origins: base forecasts (simple
 exponential smoothing per series, every level on its own), bottom-up and MinT-shrink. Prints,
-per level (total, region, item, item x region), MASE and the scaled pinball loss of the two
+per level (total, category where the panel names one, region, item, item x region), MASE and the scaled pinball loss of the two
 quantile methods (reconciled sample paths, per-quantile), and the coherence proof: the largest
 absolute difference between a series and the sum of its bottom series, for every method.
 
@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     if not path.is_file():
         print(f"{path} not found: run `darkhorse build` (or give --panel)", file=sys.stderr)
         return 2
-    panel = pd.read_parquet(path, columns=["item_id", "region", "week_start", "units"])
+    panel = pd.read_parquet(path)
+    panel = panel[[c for c in ("item_id", "region", "category", "week_start", "units") if c in panel.columns]]
     top_items = args.top_items or config.customers.hierarchy_top_items
     top_regions = args.top_regions or config.customers.hierarchy_top_regions
     t0 = time.perf_counter()
@@ -59,12 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"item x region hierarchy of {path.name}: top {top_items} items x top {top_regions} regions "
           f"(+ {hierarchy.OTHER}), {args.windows} origins x {args.horizon} weeks, {seconds:.1f} s")
     print("\nMASE per level (mean over series and origins; lower is better)")
-    mase = table.pivot(index="level", columns="method", values="mase").reindex(list(hierarchy.LEVELS))
-    series = table.groupby("level")["series"].max().reindex(list(hierarchy.LEVELS)).astype(str)
+    levels = [lv for lv in hierarchy.LEVELS if lv in set(table["level"])]
+    mase = table.pivot(index="level", columns="method", values="mase").reindex(levels)
+    series = table.groupby("level")["series"].max().reindex(levels).astype(str)
     print(mase.assign(series=series).to_markdown(floatfmt=".3f"))
     for col, title in (("pinball_paths", "reconciled sample paths"), ("pinball_per_quantile", "per-quantile")):
         print(f"\nscaled pinball per level, quantiles from {title} (base: its own quantiles)")
-        print(table.pivot(index="level", columns="method", values=col).reindex(list(hierarchy.LEVELS))
+        print(table.pivot(index="level", columns="method", values=col).reindex(levels)
               .to_markdown(floatfmt=".3f"))
     print("\ncoherence: largest |series - sum of its bottom series| over levels, weeks and origins")
     for name, gap in gaps.items():

@@ -16,6 +16,7 @@ from tests.conftest import write_config
 pytestmark = pytest.mark.integration
 
 FIRST_WEEK = pd.Timestamp("2024-01-01")  # a Monday
+CATEGORY = {"A": "cards", "B": "cards", "C": "gifts", "D": "gifts"}
 N_WEEKS = 8
 
 
@@ -42,6 +43,7 @@ def _lines(seed: int = 7) -> pd.DataFrame:
     rows.append(("9999", "A", 1, FIRST_WEEK + pd.Timedelta(days=N_WEEKS * 7 - 1, hours=20), 2.0, "17099.0", "France"))
     df = pd.DataFrame(rows, columns=["InvoiceNo", "StockCode", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country"])
     df["Description"] = "item " + df["StockCode"]
+    df["Category"] = df["StockCode"].map(CATEGORY)  # E has none
     df["InvoiceDate"] = df["InvoiceDate"].dt.strftime("%Y-%m-%d %H:%M:%S")
     return df
 
@@ -52,7 +54,8 @@ def built(tmp_path_factory):
     lines = _lines()
     path = work / "lines.csv"
     lines.to_csv(path, index=False)
-    src = {"name": "shop", "kind": "order_lines", "path": str(path), "timestamp_format": "%Y-%m-%d %H:%M:%S"}
+    src = {"name": "shop", "kind": "order_lines", "path": str(path), "timestamp_format": "%Y-%m-%d %H:%M:%S",
+           "columns": {"category": "Category"}}
     cfg = write_config(work, [src])
     build(cfg, gate=False, features=True, progress=lambda *_: None)
     marts = {m: pd.read_parquet(cfg.marts_dir / f"{m}.parquet")
@@ -114,6 +117,20 @@ def test_item_region_weeks_are_dense_with_new_customer_share(built):
         assert row["new_customers"] == new
         assert row["new_customer_share"] == pytest.approx(new / g["customer"].nunique())
     assert irw.groupby(["item_id", "region"])["units"].sum().sum() == sales["Quantity"].sum()
+
+
+def test_a_declared_category_reaches_the_item_region_panel_and_the_hierarchy(built):
+    from training import hierarchy
+
+    irw = built[1]["item_region_weeks"]
+    got = irw.groupby("item_id")["category"].agg(lambda s: set(s.dropna()))
+    assert got.to_dict() == {i: {CATEGORY[i]} if i in CATEGORY else set() for i in "ABCDE"}
+    h = hierarchy.build(irw, top_items=5, top_regions=3)
+    cats = h.keys[h.keys["level"] == "category"]
+    assert list(cats["unique_id"]) == ["#cards", "#gifts", "#" + hierarchy.OTHER]  # E: no category
+    row = dict(zip(h.keys["unique_id"], h.values, strict=True))
+    np.testing.assert_allclose(row["#cards"], row["A"] + row["B"])
+    assert hierarchy.coherence_gap(h.S, h.values) == 0.0
 
 
 def test_reference_price_uses_earlier_weeks_only(built):

@@ -28,7 +28,8 @@ def test_summing_matrix_adds_items_regions_and_the_rest():
     panel = _panel()
     h = H.build(panel, top_items=3, top_regions=2)
     keys = h.keys.set_index("unique_id")
-    assert list(h.keys["level"].unique()) == list(H.LEVELS)
+    assert list(h.keys["level"].unique()) == [lv for lv in H.LEVELS if lv != "category"]  # no category named
+    assert "category" not in h.keys
     # top 3 items by units, top 2 regions, the other two summed into OTHER
     assert set(keys.loc[keys["level"] == "item", "item_id"]) == {"a", "b", "c"}
     assert set(keys.loc[keys["level"] == "region", "region"]) == {"UK", "FR", H.OTHER}
@@ -120,7 +121,7 @@ def test_forecast_frame_long_format():
 
 def test_backtest_reports_every_level_and_coherence():
     table, gaps = H.backtest(_panel(weeks=40), top_items=3, top_regions=3, horizon=4, windows=2, paths=200)
-    assert set(table["level"]) == set(H.LEVELS)
+    assert set(table["level"]) == set(H.LEVELS) - {"category"}
     assert set(table["method"]) == {"base", *H.METHODS}
     assert table["mase"].between(0, 10).all()
     assert gaps["base"] > 0
@@ -135,3 +136,27 @@ def test_a_panel_without_regions_is_refused():
         H.build(_panel().iloc[:0], top_items=2, top_regions=2)
     with pytest.raises(H.HierarchyError, match="unknown method"):
         H.projection(np.ones((1, 1)), "top_down")
+
+
+def test_a_category_column_adds_a_category_level_that_adds_up():
+    panel = _panel(weeks=40)
+    panel["category"] = panel["item_id"].map({"a": "cards", "b": "cards", "c": "gifts"})  # d: none named
+    h = H.build(panel, top_items=4, top_regions=2)
+    assert list(h.keys["level"].unique()) == list(H.LEVELS)
+    cats = h.keys[h.keys["level"] == "category"]
+    assert list(cats["unique_id"]) == ["#cards", "#gifts", "#" + H.OTHER]
+    row = dict(zip(h.keys["unique_id"], h.values, strict=True))
+    np.testing.assert_allclose(row["#cards"], row["a"] + row["b"])
+    np.testing.assert_allclose(row["#" + H.OTHER], row["d"])
+    assert h.keys.set_index("unique_id").loc["c@UK", "category"] == "gifts"
+    np.testing.assert_allclose(row[H.TOTAL], sum(row[c] for c in cats["unique_id"]))
+    assert H.coherence_gap(h.S, h.values) == 0.0
+    # the backtest reports the category level, before and after reconciliation, coherent
+    table, gaps = H.backtest(panel, top_items=4, top_regions=2, horizon=4, windows=2, paths=100)
+    assert set(table["level"]) == set(H.LEVELS)
+    cat = table[table["level"] == "category"].set_index("method")
+    assert set(cat.index) == {"base", *H.METHODS} and (cat["series"] == 3).all()
+    assert max(v for k, v in gaps.items() if k != "base") < 1e-9
+    out = H.forecast_frame(panel, top_items=4, top_regions=2, horizon=2, quantiles=[0.5], method="mint_shrink")
+    wide = out.pivot(index="unique_id", columns="ds", values="mean")
+    np.testing.assert_allclose(wide.loc["#cards"].to_numpy(), (wide.loc["a"] + wide.loc["b"]).to_numpy())

@@ -1,9 +1,11 @@
 """Item x region hierarchy: base forecasts at every level, reconciled so that every level adds up.
 
-Levels (top to bottom): `total` -> `region` -> `item` -> `item_region`; the bottom series are
-the item x region pairs of the top items and top regions by units (regions outside the top
-are summed into one region, `OTHER`, so that an item's and the total's series are the whole
-demand of those items). `S` (series x bottom) is the summing matrix.
+Levels (top to bottom): `total` -> `region` -> `item` -> `item_region`, and `total` ->
+`category` -> `item` where the panel names the items' categories (a source's `category`
+column); the bottom series are the item x region pairs of the top items and top regions by
+units (regions outside the top are summed into one region, `OTHER`, so that an item's and the
+total's series are the whole demand of those items; items without a category form the category
+`OTHER`). `S` (series x bottom) is the summing matrix.
 
 * Base forecasts: simple exponential smoothing fitted per series at every level on its own
   (the smoothing weight picked from a grid by in-sample one-step squared error), quantiles
@@ -39,7 +41,7 @@ import pandas as pd
 
 from darkhorse.core.errors import DarkHorseError
 
-LEVELS = ("total", "region", "item", "item_region")
+LEVELS = ("total", "category", "region", "item", "item_region")
 METHODS = ("bottom_up", "mint_shrink")
 OTHER = "OTHER"
 TOTAL = "TOTAL"
@@ -54,7 +56,7 @@ class HierarchyError(DarkHorseError, ValueError):
 class Hierarchy:
     """Series of every level (rows of `values`, weeks as columns) and the summing matrix."""
 
-    keys: pd.DataFrame  # one row per series: unique_id, level, item_id, region
+    keys: pd.DataFrame  # one row per series: unique_id, level, item_id, region (+ category where named)
     S: np.ndarray  # (n_series, n_bottom)
     weeks: np.ndarray  # (T,) week starts
     values: np.ndarray  # (n_series, T)
@@ -64,8 +66,10 @@ class Hierarchy:
         return np.flatnonzero(self.keys["level"].to_numpy() == "item_region")
 
 
-def series_id(item: str | None, region: str | None) -> str:
-    """`item@region`, `item`, `@region` or `TOTAL`."""
+def series_id(item: str | None, region: str | None, category: str | None = None) -> str:
+    """`item@region`, `item`, `@region`, `#category` or `TOTAL`."""
+    if category is not None:
+        return f"#{category}"
     if item is None and region is None:
         return TOTAL
     if region is None:
@@ -77,7 +81,8 @@ def build(
     panel: pd.DataFrame, *, top_items: int, top_regions: int, end_week=None,
     items: Sequence[str] | None = None,
 ) -> Hierarchy:
-    """The hierarchy of `panel` (`item_id, region, week_start, units`, the item x region mart).
+    """The hierarchy of `panel` (`item_id, region, week_start, units`, the item x region mart;
+    with a `category` column naming any item's category, a category level too).
 
     Items and regions are ranked by units up to `end_week` (inclusive; default: all weeks),
     so that a backtest origin never chooses its series with the future; `items` fixes the
@@ -89,6 +94,10 @@ def build(
     if panel.empty:
         raise HierarchyError("item x region panel: no rows (does a source have a region column?)")
     df = panel.loc[:, ["item_id", "region", "week_start", "units"]].copy()
+    category = None
+    if "category" in panel.columns and panel["category"].notna().any():
+        named = panel.loc[panel["category"].notna(), ["item_id", "category"]].astype(str)
+        category = named.groupby("item_id")["category"].min()
     df["week_start"] = pd.to_datetime(df["week_start"])
     known = df if end_week is None else df[df["week_start"] <= pd.Timestamp(end_week)]
     if items is None:
@@ -106,17 +115,27 @@ def build(
         .unstack("week_start").reindex(index=bottom, columns=weeks).fillna(0.0)
     )
     nb = len(bottom)
-    rows: list[tuple[str, str, str | None, str | None]] = [(TOTAL, "total", None, None)]
-    rows += [(series_id(None, r), "region", None, r) for r in all_regions]
-    rows += [(series_id(i, None), "item", i, None) for i in items]
-    rows += [(series_id(i, r), "item_region", i, r) for i, r in bottom]
-    keys = pd.DataFrame(rows, columns=["unique_id", "level", "item_id", "region"])
+    item_category = {i: None if category is None else str(category.get(i, OTHER)) for i in items}
+    rows: list[tuple[str, str, str | None, str | None, str | None]] = [(TOTAL, "total", None, None, None)]
+    if category is not None:
+        named = sorted({c for i, c in item_category.items() if i in category.index})
+        unnamed = [OTHER] if OTHER not in named and len(named) < len(set(item_category.values())) else []
+        rows += [(series_id(None, None, c), "category", None, None, c) for c in named + unnamed]
+    rows += [(series_id(None, r), "region", None, r, None) for r in all_regions]
+    rows += [(series_id(i, None), "item", i, None, item_category[i]) for i in items]
+    rows += [(series_id(i, r), "item_region", i, r, item_category[i]) for i, r in bottom]
+    keys = pd.DataFrame(rows, columns=["unique_id", "level", "item_id", "region", "category"])
+    if category is None:
+        keys = keys.drop(columns="category")
     b_item = np.array([i for i, _ in bottom])
     b_region = np.array([r for _, r in bottom])
+    b_category = np.array([item_category[i] for i, _ in bottom])
     S = np.zeros((len(keys), nb))
-    for k, (_, level, item, region) in enumerate(rows):
+    for k, (_, level, item, region, cat) in enumerate(rows):
         if level == "total":
             S[k] = 1.0
+        elif level == "category":
+            S[k] = b_category == cat
         elif level == "region":
             S[k] = b_region == region
         elif level == "item":
@@ -335,6 +354,8 @@ def backtest(
             ok = scale > 0
             for level in LEVELS:
                 sel = (h.keys["level"].to_numpy() == level) & ok
+                if not sel.any():  # no category level without categories
+                    continue
                 rows.append({"cutoff": pd.Timestamp(full.weeks[cut - 1]), "level": level, "method": name,
                              "mase": float(np.mean(mae[sel] / scale[sel])),
                              "pinball_paths": float(np.mean(pin_paths[sel] / scale[sel])),

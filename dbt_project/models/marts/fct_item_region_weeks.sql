@@ -1,8 +1,9 @@
 {#-
     One row per item per region per week (dense, from the pair's first week with a sale to
     the dataset's last complete week): units, revenue, distinct customers and the share of
-    them buying for the first time from the shop (any item). Sources without a region column
-    give no rows. Stamped with the week's close (`available_at`).
+    them buying for the first time from the shop (any item), and the item's category where a
+    source declares one. Sources without a region column give no rows. Stamped with the
+    week's close (`available_at`).
 -#}
 {%- set lookback = var('lookback_weeks') | int -%}
 
@@ -18,6 +19,12 @@ events as (
 calendar as (
 
     select * from {{ ref('int_dataset_calendar') }}
+
+),
+
+categories as (
+
+    select * from {{ ref('int_item_categories') }}
 
 ),
 
@@ -91,9 +98,10 @@ filled as (
 final as (
 
     select
-        item_id,
-        region,
-        week_start,
+        filled.item_id,
+        filled.region,
+        categories.category,
+        filled.week_start,
         timezone('UTC', cast(week_start + interval 7 day as timestamp)) as available_at,
         units,
         revenue,
@@ -104,7 +112,9 @@ final as (
         sum(units) over past_lookback as units_lookback_sum,
         sum(customers) over past_lookback as customers_lookback_sum,
     from filled
-    window past_lookback as (partition by item_id, region order by week_start rows between {{ lookback - 1 }} preceding and current row)
+    left join categories
+        on filled.item_id = categories.item_id
+    window past_lookback as (partition by filled.item_id, filled.region order by filled.week_start rows between {{ lookback - 1 }} preceding and current row)
 
 )
 

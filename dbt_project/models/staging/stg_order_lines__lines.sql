@@ -28,6 +28,7 @@ renamed as (
         -- customer ids exported from spreadsheets come as '17850.0'
         nullif(regexp_replace(trim(cast({{ raw_column(cols.get('customer_id')) }} as varchar)), '\.0$', ''), '') as customer_id,
         nullif(trim(cast({{ raw_column(cols.get('region')) }} as varchar)), '') as region,
+        nullif(trim(cast({{ raw_column(cols.get('category')) }} as varchar)), '') as category,
         {{- known_future_columns(src) }}
     from source
 

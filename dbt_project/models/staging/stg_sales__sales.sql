@@ -32,6 +32,7 @@ renamed as (
         try_cast({{ raw_column(cols.get('quantity', 'quantity')) }} as double) as quantity,
         try_cast({{ raw_column(cols.get('price')) }} as double) as unit_price,
         nullif(trim(cast({{ raw_column(cols.get('region')) }} as varchar)), '') as region,
+        nullif(trim(cast({{ raw_column(cols.get('category')) }} as varchar)), '') as category,
         {{- known_future_columns(src) }}
     from source
 
