@@ -71,6 +71,7 @@ def features_frame(con: duckdb.DuckDBPyConnection, candidate_marts: Path, config
     return con.sql(
         f"""
         select item_id, week_start, degree, neighbours, shared_customers, mean_jaccard, neighbour_growth,
+            max_neighbour_growth,
             neighbours * {int(config.graph.min_shared_customers)} as min_shared_total,
         from read_parquet({features})
         """
@@ -104,7 +105,8 @@ def features_suite(context: Any, config: Config) -> Any:
         gxe.ExpectColumnValuesToBeBetween(column="neighbours", min_value=1, max_value=g.max_neighbours),
         gxe.ExpectColumnValuesToBeBetween(column="degree", min_value=1),
         gxe.ExpectColumnValuesToBeBetween(column="mean_jaccard", min_value=0, max_value=1, strict_min=True),
-        gxe.ExpectColumnValuesToBeBetween(column="neighbour_growth", min_value=0, max_value=MAX_GROWTH),
+        *(gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0, max_value=MAX_GROWTH)
+          for c in ("neighbour_growth", "max_neighbour_growth")),
         gxe.ExpectColumnPairValuesAToBeGreaterThanB(
             column_A="shared_customers", column_B="min_shared_total", or_equal=True
         ),

@@ -78,6 +78,7 @@ if DECLARED:
             Field(name="mean_jaccard", dtype=Float64, description="Mean Jaccard weight of the kept neighbours."),
             Field(name="neighbour_growth", dtype=Float64,
                   description="Kept neighbours' momentum, weighted by shared customers."),
+            Field(name="max_neighbour_growth", dtype=Float64, description="The highest momentum among kept neighbours."),
             Field(name="hot_neighbour_share", dtype=Float64,
                   description="Share of kept neighbours hot at the last label known then (null: none labelled)."),
             Field(name="neighbours_labelled", dtype=Int32, description="Kept neighbours with a known label."),

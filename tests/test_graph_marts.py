@@ -103,6 +103,8 @@ def test_graph_features_use_the_edges_known_that_week_and_cap_neighbours(marts):
     assert row.degree == 1 and row.neighbours == 1
     e = g.loc[("E", pd.Timestamp(MONDAY + timedelta(weeks=2)))]
     assert e.degree == 2 and e.neighbours == 1  # D and F, capped at one
+    # one neighbour kept: its momentum is both the weighted mean and the highest
+    assert (g["max_neighbour_growth"] == g["neighbour_growth"]).all() and (g["max_neighbour_growth"] > 0).any()
 
 
 def test_poisoning_after_a_week_changes_nothing_known_at_that_week(marts):

@@ -29,6 +29,7 @@ def _mart(rows: list[tuple]) -> pd.DataFrame:
     df["week_start"] = pd.to_datetime([_week(k) for k in df["k"]]).date
     df["available_at"] = pd.to_datetime([_week(k + 1) for k in df["k"]]).tz_localize("UTC")
     df["neighbours"] = df["degree"].clip(upper=3)
+    df["max_neighbour_growth"] = 2 * df["neighbour_growth"]
     return df.drop(columns="k")
 
 
@@ -42,6 +43,7 @@ def test_graph_features_join_per_item_and_week_with_their_defaults(tmp_path):
     assert list(got.columns) == ["unique_id", "ds", "lag_1", *GRAPH_COLUMNS]
     assert got["graph_degree"].tolist() == [1, 0, 2, 3, 0]  # no edge known yet: 0
     assert got["graph_neighbour_growth"].tolist() == [0.7, 0, 1.5, 2.0, 0]
+    assert got["graph_max_neighbour_growth"].tolist() == [1.4, 0, 3.0, 4.0, 0]
     share = got["graph_hot_share"].to_numpy()
     assert share[0] == 1.0 and share[2] == 0.5 and np.isnan(share[[1, 3, 4]]).all()  # none labelled: missing
     # no folder, or no mart in it: the rows as they were
@@ -116,7 +118,7 @@ def test_graph_rows_after_the_origin_change_nothing_at_the_origin(shop, tmp_path
     late = pd.to_datetime(mart["week_start"]) > c
     assert late.any()
     poisoned = mart.copy()
-    poisoned.loc[late, ["degree", "neighbour_growth", "hot_neighbour_share"]] = [99, 1e6, 1.0]
+    poisoned.loc[late, ["degree", "neighbour_growth", "max_neighbour_growth", "hot_neighbour_share"]] = [99, 1e6, 1e6, 1.0]
     poisoned.to_parquet(folder / "item_graph_features.parquet", index=False)
     again, _ = _score(frame, labels, folder, c)
     pd.testing.assert_frame_equal(clean, again)

@@ -9,6 +9,7 @@ point in time as the row's own lags. Columns added (`GRAPH_COLUMNS`):
 * `graph_degree`: edges known (before the neighbour cap); 0 for an item without one;
 * `graph_neighbour_growth`: the kept neighbours' momentum, weighted by shared customers (0
   without neighbours);
+* `graph_max_neighbour_growth`: the highest momentum among them (0 without neighbours);
 * `graph_hot_share`: share of kept neighbours that were hot sellers at the last known label;
   missing where none was labelled (XGBoost learns a direction for it).
 
@@ -34,9 +35,9 @@ from darkhorse.core.sql import sql_str
 log = logging.getLogger(__name__)
 
 MART = "item_graph_features"
-GRAPH_COLUMNS = ("graph_degree", "graph_neighbour_growth", "graph_hot_share")
+GRAPH_COLUMNS = ("graph_degree", "graph_neighbour_growth", "graph_max_neighbour_growth", "graph_hot_share")
 _READ = {"degree": "graph_degree", "neighbour_growth": "graph_neighbour_growth",
-         "hot_neighbour_share": "graph_hot_share"}
+         "max_neighbour_growth": "graph_max_neighbour_growth", "hot_neighbour_share": "graph_hot_share"}
 
 
 class GraphFeaturesError(DarkHorseError, ValueError):
@@ -84,5 +85,6 @@ def add_graph_features(feats: pd.DataFrame, marts_dir: str | Path | None) -> pd.
     out = feats.copy()
     out["graph_degree"] = found["graph_degree"].fillna(0.0).to_numpy()
     out["graph_neighbour_growth"] = found["graph_neighbour_growth"].fillna(0.0).to_numpy()
+    out["graph_max_neighbour_growth"] = found["graph_max_neighbour_growth"].fillna(0.0).to_numpy()
     out["graph_hot_share"] = found["graph_hot_share"].to_numpy(dtype="float64", na_value=np.nan)
     return out

@@ -7,6 +7,8 @@
     - neighbour_growth: mean over kept neighbours (weighted by shared customers) of their
       momentum: weekly mean of the last `lookback_weeks` / max(weekly mean of the 12 - lookback
       weeks before, growth_floor) (null when lookback_weeks >= 12);
+    - max_neighbour_growth: the highest momentum among kept neighbours (one surging neighbour
+      among many quiet ones barely moves the weighted mean);
     - hot_neighbour_share: share of kept neighbours that were hot sellers at the last label
       known at the week's close (the label of `horizon_weeks` weeks earlier); null when none
       of them had a known label then.
@@ -107,6 +109,7 @@ final as (
             sum(shared_customers * neighbour_momentum) / nullif(sum(shared_customers) filter (where neighbour_momentum is not null), 0),
             0.0
         ) as neighbour_growth,
+        coalesce(max(neighbour_momentum), 0.0) as max_neighbour_growth,
         avg(neighbour_was_hot) as hot_neighbour_share,
         cast(count(neighbour_was_hot) as integer) as neighbours_labelled,
     from described
