@@ -16,14 +16,15 @@ N_WEEKS = 30
 TINY = CustomerDemand.test_params()
 
 
-def _marts(folder, *, n_customers: int = 60, seed: int = 0) -> pd.DataFrame:
-    """Customer marts where item a has three times the buyers of item b, and item c is bought by
-    nobody with a customer id; returns the weekly panel of all three."""
+def _marts(folder, *, n_customers: int = 60, newcomers: int = 40, seed: int = 0) -> pd.DataFrame:
+    """Customer marts where item a has three times the steady buyers of item b, `newcomers`
+    more customers start buying b in week 21, and item c is bought by nobody with a customer
+    id; returns the weekly panel of all three."""
     rng = np.random.default_rng(seed)
     rows = []
-    for c in range(n_customers):
-        item = "a" if c % 4 else "b"
-        for t in range(N_WEEKS):
+    for c in range(n_customers + newcomers):
+        item = "a" if c % 4 and c < n_customers else "b"
+        for t in range(0 if c < n_customers else 21, N_WEEKS):
             if rng.random() < 0.5:
                 continue
             ts = START + pd.Timedelta(weeks=t, days=int(rng.integers(0, 5)), hours=10)
@@ -62,18 +63,23 @@ def test_the_forecast_follows_the_customers_and_reads_nothing_after_the_origin(s
     folder, panel = shop
     cutoff = START + pd.Timedelta(weeks=24)
     train = panel[panel["ds"] <= cutoff].reset_index(drop=True)
+    level = train.groupby("unique_id")["y"].apply(lambda v: v.tail(8).mean())
     model = create("customer_demand", marts_dir=str(folder), **TINY).fit(train, horizon=4)
     fc = model.predict(h=4).groupby("unique_id")["customer_demand"].mean()
     info = model.fit_info_
-    assert info["customers"] == 60 and info["fallback_items"] == 1 and info["vocabulary"] == 2
-    # a has three times b's buyers: about three times its demand; c (no customer lines) its recent mean
-    assert 2.0 < fc["a"] / fc["b"] < 4.5
-    assert fc["c"] == pytest.approx(4.0)
-    # scaled to the panel: a + b forecast their recent units
-    recent = train[train["unique_id"].isin(["a", "b"])].groupby("ds")["y"].sum().tail(8).mean()
-    assert fc["a"] + fc["b"] == pytest.approx(recent, rel=1e-6)
-    # lines after the origin (a flood of new buyers of b) change nothing
     lines = pd.read_parquet(folder / "customer_purchases.parquet")
+    assert info["customers"] == lines.loc[lines["week_start"] <= cutoff, "customer_id"].nunique() > 90
+    assert info["fallback_items"] == 1 and info["vocabulary"] == 2
+    # a's customers are steady: about its level; b gained customers since the middle of the
+    # level's weeks (week 21): above its level; c (no customer lines): its level
+    assert 0.7 < fc["a"] / level["a"] < 1.4
+    assert fc["b"] / level["b"] > 1.2
+    assert fc["c"] == pytest.approx(level["c"])
+    # global_scale: one factor maps the customers' units onto the panel's recent units
+    scaled = create("customer_demand", marts_dir=str(folder), calibration="global_scale", **TINY).fit(train, horizon=4)
+    sfc = scaled.predict(h=4).groupby("unique_id")["customer_demand"].mean()
+    assert sfc["a"] + sfc["b"] == pytest.approx(level["a"] + level["b"], rel=1e-6)
+    # lines after the origin (a flood of new buyers of b) change nothing
     for name in ("customer_weeks", "line_prices"):
         pd.read_parquet(folder / f"{name}.parquet").to_parquet(tmp_path / f"{name}.parquet", index=False)
     late = lines["week_start"] > cutoff

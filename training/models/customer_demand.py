@@ -1,22 +1,30 @@
-"""Customer demand: each item's weekly demand as the sum, over the shop's active customers, of
-what the multi-task sequence model (`training.customers.model`) expects each to buy.
+"""Customer demand: each item's weekly demand from what the multi-task sequence model
+(`training.customers.model`) expects the shop's active customers to buy.
 
 At the origin (the last week of the history given to `fit`), the sequence model is trained on
 the customers' orders known then (`customer_purchases`, `customer_weeks` and `line_prices` of
 the marts in `marts_dir`; targets before the last `val_weeks` weeks train it, those weeks stop
-it early) and scores every customer who ordered in the last `active_weeks` weeks on their next
-order: the chance `p(c, i)` that an item of that order is item i and the order's units `q(c)`.
-With `r(c)` the customer's orders per week over the last `rate_weeks` weeks:
+it early) and scores every customer who ordered in the `active_weeks` before a date on their
+next order: the chance `p(c, i)` that an item of that order is item i and the order's units
+`q(c)`. With `r(c)` the customer's orders per week over the `rate_weeks` before that date, the
+customers' expected weekly units of item i are
 
-    demand(i) = scale * sum over c of r(c) * q(c) * p(c, i)
+    D(i) = sum over c of r(c) * q(c) * p(c, i)
 
-`scale` maps the customers' units onto the panel's (anonymous buyers, returns and the panel's
-own cleaning are not in the customer lines): the panel's mean weekly units of the scored items
-over the last `level_weeks` weeks over the sum of their raw demand. The forecast is flat over
-the horizon. Items outside the sequence model's vocabulary get their mean of the last
-`level_weeks` weeks (`fit_info_["fallback_items"]` counts them; every item without customer
-lines, with a warning). Intervals are normal, from each series' one-step errors around that
-moving mean.
+and the forecast (flat over the horizon), by `calibration`:
+
+* `level_ratio` (default): the item's mean units of the last `level_weeks` weeks times how its
+  customers' expected demand moved since the middle of those weeks: level(i) * (D_now(i) + m) /
+  (D_then(i) + m), `m` the median D_then over the items (small items stay near their level),
+  the ratio clipped to [1 / `max_ratio`, `max_ratio`]. Both D come from the one model fitted
+  at the origin, each from the customers and lines known at its date.
+* `global_scale`: D_now(i) times one factor for all items, the panel's mean weekly units of the
+  scored items over the last `level_weeks` weeks over the sum of their D_now (anonymous buyers,
+  returns and the panel's cleaning are not in the customer lines).
+
+Items outside the sequence model's vocabulary get their mean of the last `level_weeks` weeks
+(`fit_info_["fallback_items"]` counts them; every item without customer lines, with a
+warning). Intervals are normal, from each series' one-step errors around that moving mean.
 
 Opt-in (`enabled: true` in the config's models) and slow: one sequence-model fit per origin.
 The marts folder is the config's (`training.backtest.build_model` passes it).
@@ -27,6 +35,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -44,7 +53,11 @@ class CustomerDemandSettings(ModelSettings):
     val_weeks: int = Field(4, ge=1, le=26, description="Last weeks of orders that stop the training early.")
     active_weeks: int = Field(26, ge=1, description="Customers with an order in these last weeks are scored.")
     rate_weeks: int = Field(26, ge=1, description="Weeks over which a customer's orders per week are counted.")
-    level_weeks: int = Field(8, ge=1, description="Weeks of the panel's level (scale and fallback).")
+    level_weeks: int = Field(8, ge=2, description="Weeks of the panel's level (calibration and fallback).")
+    calibration: Literal["level_ratio", "global_scale"] = Field(
+        "level_ratio", description="How the customers' expected units become the panel's (module docstring)."
+    )
+    max_ratio: float = Field(4.0, ge=1.0, description="level_ratio: the largest change from the level either way.")
     max_train_orders: int = Field(
         20_000, ge=100, description="Most recent training orders kept (the fit's cost grows with them)."
     )
@@ -70,18 +83,28 @@ class CustomerDemand(Forecaster):
         t0 = time.perf_counter()
         self.y_, _, ids = series_matrix(df)
         level = np.nanmean(self.y_[:, -s.level_weeks:], axis=1)
-        raw, info = self._customers(df[DS].max() + WEEK)
+        origin = df[DS].max() + WEEK
+        then = origin - (s.level_weeks // 2) * WEEK  # the middle of the level's weeks
+        raw, info = self._customers(origin, [origin, then] if s.calibration == "level_ratio" else [origin])
         known = pd.Index(ids).isin(raw.index) if raw is not None else np.zeros(len(ids), dtype=bool)
-        demand = raw.reindex(ids).to_numpy() if raw is not None else np.zeros(len(ids))
-        total = float(np.nansum(demand[known]))
-        self.scale_ = float(np.nansum(level[known]) / total) if total > 0 else 0.0
-        self.point_ = np.where(known, demand * self.scale_, level)
-        self.fit_info_ = {**info, "fallback_items": int((~known).sum()), "scale": round(self.scale_, 4),
-                          "seconds": round(time.perf_counter() - t0, 1)}
+        now = raw[origin].reindex(ids).to_numpy() if raw is not None else np.zeros(len(ids))
+        if s.calibration == "level_ratio" and raw is not None:
+            before = raw[then].reindex(ids).to_numpy()
+            m = float(np.nanmedian(raw[then])) or 1e-9
+            ratio = np.clip((now + m) / (before + m), 1.0 / s.max_ratio, s.max_ratio)
+            self.point_ = np.where(known, level * np.nan_to_num(ratio, nan=1.0), level)
+            info["median_ratio"] = round(float(np.nanmedian(ratio[known])), 4) if known.any() else None
+        else:
+            total = float(np.nansum(now[known]))
+            scale = float(np.nansum(level[known]) / total) if total > 0 else 0.0
+            self.point_ = np.where(known, now * scale, level)
+            info["scale"] = round(scale, 4)
+        self.fit_info_ = {**info, "fallback_items": int((~known).sum()), "seconds": round(time.perf_counter() - t0, 1)}
 
-    def _customers(self, origin: pd.Timestamp) -> tuple[pd.Series | None, dict]:
-        """Raw weekly demand per vocabulary item at `origin` (the start of the first forecast
-        week) from the customer lines known then; None without customer lines."""
+    def _customers(self, origin: pd.Timestamp, dates: list[pd.Timestamp]) -> tuple[pd.DataFrame | None, dict]:
+        """Expected weekly units per vocabulary item (rows) at each of `dates` (columns), from
+        the sequence model trained on the customer lines known at `origin` (the start of the
+        first forecast week); None without customer lines."""
         from training.customers import data as cdata
 
         s = self.settings
@@ -110,17 +133,21 @@ class CustomerDemand(Forecaster):
         sets = {k: cdata.build_samples(lines, weeks, vocab, targets=t, seq_len=p.seq_len)
                 for k, t in (("train", train), ("val", tg["val"]))}
         model = SequenceModel(p, vocab).fit(sets["train"], sets["val"], progress=log.info)
-        # every recently active customer, scored on its next order from the origin
         orders = lines.groupby(["customer_id", "order_index"], sort=True)["week_start"].first().reset_index()
         orders["week_start"] = pd.to_datetime(orders["week_start"])
-        recent = orders[orders["week_start"] >= origin - s.active_weeks * WEEK]
-        active = recent.groupby("customer_id", sort=True)["order_index"].max().reset_index()
-        rate = (orders[orders["week_start"] >= origin - s.rate_weeks * WEEK].groupby("customer_id").size()
-                / s.rate_weeks).reindex(active["customer_id"]).fillna(0.0).to_numpy()
-        scored = cdata.build_samples(lines, weeks, vocab, targets=active.assign(origin=origin), seq_len=p.seq_len)
-        pred = model.item_probabilities(scored)
-        raw = pd.Series((rate * pred["quantity"]) @ pred["probability"], index=vocab.items)
-        return raw, {"customers": len(active), "vocabulary": len(vocab.items), "epochs": model.epochs_,
+        out, n_active = {}, 0
+        for date in dates:  # every customer active before the date, scored on its next order from it
+            known = orders[orders["week_start"] < date]
+            recent = known[known["week_start"] >= date - s.active_weeks * WEEK]
+            active = recent.groupby("customer_id", sort=True)["order_index"].max().reset_index()
+            rate = (known[known["week_start"] >= date - s.rate_weeks * WEEK].groupby("customer_id").size()
+                    / s.rate_weeks).reindex(active["customer_id"]).fillna(0.0).to_numpy()
+            scored = cdata.build_samples(lines, weeks, vocab, targets=active.assign(origin=date), seq_len=p.seq_len)
+            pred = model.item_probabilities(scored)
+            out[date] = (rate * pred["quantity"]) @ pred["probability"]
+            n_active = n_active or len(active)
+        raw = pd.DataFrame(out, index=pd.Index(vocab.items))
+        return raw, {"customers": n_active, "vocabulary": len(vocab.items), "epochs": model.epochs_,
                      "train_orders": len(train)}
 
     def _predict(self, h: int, quantiles: list[float]) -> pd.DataFrame:
