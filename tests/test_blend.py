@@ -244,3 +244,40 @@ def test_coverage_by_bucket_counts_each_interval_per_step_bucket():
     assert out["1-4"] == {"n": 4, "coverage_80": 0.5, "coverage_98": 1.0}
     assert out["5-8"]["coverage_80"] == 1.0 and out["9+"]["coverage_98"] == 0.75
     assert set(coverage_by_bucket(fc, "m", [0.1, 0.9], [4, 8])["9+"]) == {"n", "coverage_80"}
+
+
+def test_origin_decay_weighs_recent_cutoffs_more():
+    # a is exact on the two older cutoffs and off by 1 on the latest; b is off by 1.5 on the
+    # older ones and exact on the latest: every cutoff alike favours a, a strong decay b
+    def rule(i, c, k, r):
+        return (0.0, 1.5) if c < 2 else (1.0, 0.0)
+
+    v = _validation(20, 3, rule)
+    _, flat = learn_weights(v, ["a", "b"], shrinkage=float("inf"))
+    _, recent = learn_weights(v, ["a", "b"], shrinkage=float("inf"), origin_decay=0.2)
+    assert (flat["a"] == 1.0).all()
+    assert (recent["b"] == 1.0).all()
+    # a decay of 1 is the unweighted fit
+    w1, g1 = learn_weights(v, ["a", "b"], origin_decay=1.0)
+    w0, g0 = learn_weights(v, ["a", "b"])
+    pd.testing.assert_frame_equal(g1, g0)
+    pd.testing.assert_frame_equal(w1, w0)
+
+
+def _choice(v):
+    from training.blend import _learn
+
+    return _learn(v, ["a", "b"], grid_step=0.1, min_points=4, shrinkage="auto", objective="mae",
+                  horizon_buckets=[4, 8], fallback_shrinkage=16.0)[3]
+
+
+def test_a_combination_is_kept_only_when_it_beats_the_best_member_beyond_noise():
+    # independent errors of the same size: the average is clearly better than either member
+    assert _choice(_validation(60, 4, lambda i, c, k, r: (r.normal(0, 2), r.normal(0, 2)))) != BEST_MEMBER
+
+    # b is a's error plus a little noise of its own: mixing them moves the loss by noise only
+    def near_copy(i, c, k, r):
+        e = r.normal(0, 2)
+        return e, e + r.normal(0, 0.3)
+
+    assert _choice(_validation(60, 4, near_copy)) == BEST_MEMBER

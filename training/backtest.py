@@ -2,7 +2,8 @@
 
 Origins ("cutoffs") step back from the data's last week that still has a full horizon of
 actuals: the last `n_windows` are evaluation windows, the `warmup_windows` before them only
-feed the blend. At each cutoff every model is fitted on the history known at that week's close
+feed the blend and the hot-seller ranking, and the `blend_warmup_windows` before those only
+feed the blend (no hot-seller scores there). At each cutoff every model is fitted on the history known at that week's close
 (`History.until`, from the point-in-time training set) and forecasts the next `horizon` weeks;
 the blend's weights come from the members' forecasts at earlier cutoffs for weeks already past
 this cutoff; hot-seller scores use labels already known at the cutoff. Nothing after a cutoff
@@ -81,10 +82,11 @@ def build_model(spec: ModelSpec, *, seed: int = 0, marts_dir: Path | None = None
 def plan_cutoffs(history: History, config: Config, horizon: int) -> list[tuple[pd.Timestamp, str]]:
     bt = config.backtest
     last = history.last_week - WEEK * horizon
-    total = bt.n_windows + bt.warmup_windows
+    total = bt.n_windows + bt.warmup_windows + bt.blend_warmup_windows
     cutoffs = [last - WEEK * (bt.step_weeks * i) for i in range(total)][::-1]
     earliest = history.first_week + WEEK * (bt.min_train_weeks - 1)
-    kept = [(c, "warmup" if i < bt.warmup_windows else "eval") for i, c in enumerate(cutoffs) if c >= earliest]
+    roles = ["blend_warmup"] * bt.blend_warmup_windows + ["warmup"] * bt.warmup_windows + ["eval"] * bt.n_windows
+    kept = [(c, r) for c, r in zip(cutoffs, roles, strict=True) if c >= earliest]
     if not any(role == "eval" for _, role in kept) or len([r for _, r in kept if r == "eval"]) < bt.n_windows:
         weeks = int((history.last_week - history.first_week) / WEEK) + 1
         raise BacktestError(
@@ -181,12 +183,13 @@ def run_backtest(
                 stored.append((validation, joined))
             frames.append(joined)
             bar.advance(task)
-            if with_hot_sellers:
+            if with_hot_sellers and role != "blend_warmup":
                 bar.update(task, description=f"{cutoff.date()} hot sellers")
                 t0 = time.perf_counter()
                 s, clf = hs.score_origin(
                     train, joined, history.labels, cutoff=cutoff, covariates=history.covariates,
-                    settings=hs.Settings.from_config(config), earlier_forecasts=frames[:-1], earlier_scores=scores,
+                    settings=hs.Settings.from_config(config), earlier_scores=scores,
+                    earlier_forecasts=[f for f, (_, r) in zip(frames[:-1], cutoffs, strict=False) if r != "blend_warmup"],
                 )
                 timings["hot_sellers"] += time.perf_counter() - t0
                 model_info.setdefault("hot_sellers", {})[str(cutoff.date())] = s.attrs["choice"]
@@ -256,7 +259,7 @@ def _blend_params(config: Config, specs: list[ModelSpec]) -> dict[str, Any]:
 def _weight_params(config: Config) -> dict[str, Any]:
     b = config.blend
     return {"grid_step": b.grid_step, "min_points": b.min_points, "shrinkage": b.shrinkage,
-            "objective": b.objective, "horizon_buckets": list(b.horizon_buckets)}
+            "objective": b.objective, "horizon_buckets": list(b.horizon_buckets), "origin_decay": b.origin_decay}
 
 
 def _validation(frames: list[pd.DataFrame], cutoff: pd.Timestamp, names: list[str], quantiles: list[float]) -> pd.DataFrame:

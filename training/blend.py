@@ -20,8 +20,12 @@ cutoffs: for every validation cutoff but the first, each candidate (`k` in `SHRI
 inf = the bucket's global weights, or `best_member`: the single member with the lowest loss in
 the bucket) is learned from the earlier cutoffs' weeks already known at that cutoff and scored
 on that cutoff's rows; the candidate with the lowest loss pooled over every held-out cutoff is
-then learned on all of them. So the blend falls back to its best member when no combination
-beat it out of sample. A member with no forecast for a row drops out of that row and the
+then learned on all of them, unless it beats the best member by less than one standard error
+of their paired per-series differences (`ONE_SE`): then the best member is kept. So the blend
+falls back to its best member when no combination beat it out of sample by more than noise.
+With `origin_decay` below 1 a validation cutoff's errors count that factor less per later
+cutoff, both when the weights are learned and when the candidates are compared: the earliest
+origins (where a learned member had the least history) weigh less than the latest. A member with no forecast for a row drops out of that row and the
 remaining weights are renormalised.
 
 Intervals are split-conformal on the same held-out rows: per horizon bucket, the quantiles at
@@ -73,6 +77,9 @@ BEST_MEMBER = "best_member"
 # global weights (inf: global only), or the single member with the lowest loss in the bucket
 CANDIDATES: tuple[float | str, ...] = (float("inf"), 64.0, 16.0, 4.0, 1.0, 0.0, BEST_MEMBER)
 MIN_BUCKET_ROWS = 30
+# a combination must beat the best single member on held-out cutoffs by this many standard
+# errors of the paired per-series differences to be chosen over it
+ONE_SE = 1.0
 BUCKET = "bucket"
 STEP = "step"
 
@@ -132,9 +139,12 @@ def _loss_sums(
 class _Search:
     """Per-series mean loss of every grid combination on one set of validation rows."""
 
-    def __init__(self, ids: np.ndarray, counts: np.ndarray, sums: np.ndarray) -> None:
+    def __init__(self, ids: np.ndarray, counts: np.ndarray, sums: np.ndarray, weighted: np.ndarray | None = None) -> None:
+        """`counts`: validation points per series (what the shrinkage counts); `sums` and
+        `weighted` (the points' total weight, default `counts`): their loss sums and weight."""
         self.ids, self.counts = ids, counts
-        self.mean = sums / np.maximum(counts, 1)[:, None]
+        w = counts if weighted is None else weighted
+        self.mean = sums / np.maximum(w, 1e-12)[:, None]
 
     @classmethod
     def of_rows(cls, v: pd.DataFrame, models: list[str], grid: np.ndarray, objective: str) -> _Search:
@@ -159,7 +169,10 @@ class _Groups:
     known) with their loss sums per grid combination, computed once: the rows known at any
     later cutoff are a union of groups, so every held-out fit sums groups instead of rows."""
 
-    def __init__(self, vb: pd.DataFrame, models: list[str], grid: np.ndarray, objective: str, cutoffs: np.ndarray) -> None:
+    def __init__(
+        self, vb: pd.DataFrame, models: list[str], grid: np.ndarray, objective: str, cutoffs: np.ndarray,
+        origin_decay: float = 1.0,
+    ) -> None:
         known = np.searchsorted(cutoffs, vb[DS].to_numpy(), side="left")  # index of the first cutoff >= ds
         vb = vb.assign(_known=known).sort_values([ID, CUTOFF, "_known"], kind="stable")
         ids, cut, kn = vb[ID].to_numpy(), vb[CUTOFF].to_numpy(), vb["_known"].to_numpy()
@@ -168,13 +181,18 @@ class _Groups:
         self.ids, self.cut, self.known = ids[starts], cut[starts], kn[starts]
         self.counts = np.diff(np.r_[starts, len(ids)])
         self.sums = _loss_sums(vb, models, grid, objective, starts)
+        # a group's weight: origin_decay per origin between its cutoff and the latest one
+        age = len(cutoffs) - 1 - np.searchsorted(cutoffs, self.cut)
+        self.weight = origin_decay ** age.astype("float64")
 
     def search(self, mask: np.ndarray) -> _Search | None:
         if self.counts[mask].sum() < MIN_BUCKET_ROWS:
             return None
-        ids, counts, sums = self.ids[mask], self.counts[mask], self.sums[mask]
+        ids, counts = self.ids[mask], self.counts[mask]
+        w = self.weight[mask]
         first = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])  # groups are sorted by series
-        return _Search(ids[first], np.add.reduceat(counts, first), np.add.reduceat(sums, first, axis=0))
+        return _Search(ids[first], np.add.reduceat(counts, first), np.add.reduceat(self.sums[mask] * w[:, None], first, axis=0),
+                       np.add.reduceat(counts * w, first))
 
 
 def _mix(own: np.ndarray, counts: np.ndarray, global_w: np.ndarray, k: float, min_points: int) -> np.ndarray:
@@ -233,9 +251,11 @@ def _series_mean_loss(rows: pd.DataFrame, loss: np.ndarray) -> np.ndarray:
     return np.bincount(codes, loss) / np.bincount(codes)
 
 
-def _group_buckets(v: pd.DataFrame, models: list[str], grid: np.ndarray, objective: str) -> dict[int, _Groups]:
+def _group_buckets(
+    v: pd.DataFrame, models: list[str], grid: np.ndarray, objective: str, origin_decay: float = 1.0,
+) -> dict[int, _Groups]:
     cutoffs = np.sort(v[CUTOFF].unique())
-    return {int(b): _Groups(vb, models, grid, objective, cutoffs) for b, vb in v.groupby(BUCKET, sort=True)}
+    return {int(b): _Groups(vb, models, grid, objective, cutoffs, origin_decay) for b, vb in v.groupby(BUCKET, sort=True)}
 
 
 def heldout(
@@ -265,25 +285,38 @@ def heldout(
 
 def _choose(
     held: list[tuple[pd.DataFrame, dict[float | str, np.ndarray]]], models: list[str], objective: str,
+    origin_decay: float = 1.0,
 ) -> tuple[float | str | None, dict[str, float]]:
-    """The candidate with the lowest held-out loss (mean over series and held-out cutoffs) and
-    every candidate's loss; None when nothing was held out."""
+    """The candidate with the lowest held-out loss (mean over series and held-out cutoffs, a
+    cutoff weighted by `origin_decay` per later held-out cutoff) and every candidate's loss;
+    None when nothing was held out. A combination that beats the best single member by less
+    than ONE_SE standard errors of their paired per-series differences is noise: the best
+    member is chosen instead (it is the simpler rule, and a tie costs nothing)."""
     if not held:
         return None, {}
     cands = list(held[0][1])
-    totals = dict.fromkeys(cands, 0.0)
-    n = 0
-    for rows, ws in held:
+    per: dict[float | str, list[np.ndarray]] = {k: [] for k in cands}
+    age: list[np.ndarray] = []
+    for i, (rows, ws) in enumerate(held):
         P = rows[models].to_numpy(dtype="float64")
         y = rows[Y].to_numpy(dtype="float64")
         scale = rows["scale"].to_numpy(dtype="float64") if "scale" in rows else None
         for k, w in ws.items():
             loss = _loss(y, (P * w).sum(axis=1)[:, None], objective, scale)[:, 0]
-            per = _series_mean_loss(rows, loss)
-            totals[k] += per.sum()
-        n += len(per)
-    losses = {str(k): v / max(n, 1) for k, v in totals.items()}
+            per[k].append(_series_mean_loss(rows, loss))
+        age.append(np.full(len(per[cands[0]][-1]), origin_decay ** (len(held) - 1 - i)))
+    wt = np.concatenate(age)
+    unit = {k: np.concatenate(v) for k, v in per.items()}
+    totals = {k: float((wt * v).sum()) for k, v in unit.items()}
+    losses = {str(k): v / max(wt.sum(), 1e-12) for k, v in totals.items()}
     best = min(cands, key=lambda k: totals[k])
+    if BEST_MEMBER in unit and best != BEST_MEMBER:
+        d = unit[BEST_MEMBER] - unit[best]  # > 0 where the combination did better
+        mean = np.average(d, weights=wt)
+        n_eff = wt.sum() ** 2 / max((wt**2).sum(), 1e-12)
+        se = np.sqrt(np.average((d - mean) ** 2, weights=wt) / max(n_eff - 1, 1.0))
+        if mean < ONE_SE * se:
+            best = BEST_MEMBER
     return best, losses
 
 
@@ -297,6 +330,7 @@ def learn_weights(
     objective: Literal["smape", "mae"] = "mae",
     horizon_buckets: Sequence[int] = (4, 8),
     fallback_shrinkage: float = 16.0,
+    origin_decay: float = 1.0,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Weights per (series, bucket) (`unique_id, bucket` x models, plus `n_points`, `source`)
     and global weights per bucket (index: bucket 0..len(horizon_buckets)).
@@ -304,15 +338,18 @@ def learn_weights(
     `validation`: `unique_id, y` + one point column per model, and `cutoff` (for the steps and
     the held-out choice of the shrinkage) or `step`; rows with a missing member forecast are
     dropped. `weights.attrs`: `shrinkage` (the k used), `choice` (the k, or `best_member`) and
-    `heldout_loss` (every candidate's held-out loss).
+    `heldout_loss` (every candidate's held-out loss). `origin_decay` weighs a validation row
+    by that factor per cutoff between its own and the latest (1: every cutoff alike).
     """
     return _learn(validation, models, grid_step=grid_step, min_points=min_points, shrinkage=shrinkage,
-                  objective=objective, horizon_buckets=horizon_buckets, fallback_shrinkage=fallback_shrinkage)[:2]
+                  objective=objective, horizon_buckets=horizon_buckets, fallback_shrinkage=fallback_shrinkage,
+                  origin_decay=origin_decay)[:2]
 
 
 def _learn(
     validation: pd.DataFrame, models: Sequence[str], *, grid_step: float, min_points: int,
     shrinkage: float | Literal["auto"], objective: str, horizon_buckets: Sequence[int], fallback_shrinkage: float,
+    origin_decay: float = 1.0,
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[tuple[pd.DataFrame, dict[float | str, np.ndarray]]], float | str]:
     models = list(models)
     n_buckets = len(horizon_buckets) + 1
@@ -326,10 +363,10 @@ def _learn(
     choice: float | str = shrinkage
     losses: dict[str, float] = {}
     held: list[tuple[pd.DataFrame, dict[float | str, np.ndarray]]] = []
-    groups = _group_buckets(v, models, grid, objective) if CUTOFF in v else None
+    groups = _group_buckets(v, models, grid, objective, origin_decay) if CUTOFF in v else None
     if shrinkage == "auto":
         held = heldout(v, models, grid, objective, min_points, CANDIDATES, groups)
-        chosen, losses = _choose(held, models, objective)
+        chosen, losses = _choose(held, models, objective, origin_decay)
         choice = fallback_shrinkage if chosen is None else chosen
     else:
         held = heldout(v, models, grid, objective, min_points, [float(shrinkage)], groups)
@@ -585,6 +622,9 @@ class BlendSettings(ModelSettings):
     shrinkage: float | Literal["auto"] = Field("auto")
     horizon_buckets: list[int] = Field(default_factory=lambda: [4, 8])
     objective: Literal["smape", "mae"] = "mae"
+    origin_decay: float = Field(
+        1.0, gt=0, le=1, description="Weight of a validation cutoff per later cutoff (1: all alike)."
+    )
     calibrate: bool = Field(
         True, description="Rescale the blended interval widths so validation coverage is nominal."
     )
@@ -683,6 +723,7 @@ class Blend(Forecaster):
         self.weights_, self.global_weights_, held, choice = _learn(
             validation, names, grid_step=s.grid_step, min_points=s.min_points, shrinkage=s.shrinkage,
             objective=s.objective, horizon_buckets=s.horizon_buckets, fallback_shrinkage=16.0,
+            origin_decay=s.origin_decay,
         )
         self.shrinkage_ = self.weights_.attrs.get("shrinkage")
         self.choice_ = choice

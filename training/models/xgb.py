@@ -68,7 +68,12 @@ class XGBoostSettings(ModelSettings):
         True, description="Read known-future covariates (given to fit as `future`) at the target week."
     )
     train_weeks: int = Field(52, ge=1, description="Origins from the last N weeks are used.")
-    max_train_rows: int = Field(60_000, ge=100, description="Rows sampled for training.")
+    max_train_rows: int = Field(60_000, ge=100, description="Rows sampled for training (per bag).")
+    n_bags: int = Field(
+        3, ge=1, le=32,
+        description="Boosters averaged (in log space), each with its own seed and its own sample "
+        "of up to max_train_rows rows: the forecast varies less from seed to seed.",
+    )
     calibration_rows: int = Field(40_000, ge=100, description="Held-out rows for the intervals (sampled).")
     calibration_weeks: int = Field(
         13, ge=1,
@@ -152,6 +157,23 @@ class ConformalBands:
                 r = self.cells.get((k, b), base)
                 out[mask] = np.quantile(r, quantiles)[None, :]
         return out
+
+
+class _Bag:
+    """Boosters whose predictions (log scale) are averaged; gain importance summed over them."""
+
+    def __init__(self, boosters: list, feature_names: list[str]) -> None:
+        self.boosters, self.feature_names = boosters, feature_names
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return np.mean([b.predict(X) for b in self.boosters], axis=0)
+
+    def importance(self) -> pd.Series:
+        total = dict.fromkeys(self.feature_names, 0.0)
+        for b in self.boosters:
+            for f, g in b.get_booster().get_score(importance_type="gain").items():
+                total[f] += float(g) / len(self.boosters)
+        return pd.Series(total).sort_values(ascending=False)
 
 
 class _Panel:
@@ -297,9 +319,18 @@ class XGBoostGlobal(Forecaster):
             return X, np.log1p(np.clip(target[sel], 0.0, None) / level)
 
         n_jobs = s.n_jobs or (os.cpu_count() or 1)
-        X, y = xy(train)
-        self.feature_names_ = list(X.columns)
-        model = _regressor(s, n_jobs=n_jobs).fit(X, y)
+
+        def bag(pool: np.ndarray) -> _Bag:
+            """n_bags boosters, each on its own sample of `pool` (all of it when it is small)."""
+            boosters = []
+            for b in range(s.n_bags):
+                sel = pool if b == 0 else np.random.default_rng([s.seed, b]).permutation(pool)
+                X, y = xy(sel[: s.max_train_rows])
+                boosters.append(_regressor(s, n_jobs=n_jobs, random_state=s.seed + 7919 * b).fit(X, y))
+            return _Bag(boosters, list(X.columns))
+
+        model = bag(train)
+        self.feature_names_ = model.feature_names
         Xc, yc = xy(cal)
         pc = model.predict(Xc)
         self.bands_ = ConformalBands(pc, yc - pc, step_bucket(k[cal], h, s.step_buckets))
@@ -314,9 +345,9 @@ class XGBoostGlobal(Forecaster):
             "refit": s.refit,
         }
         if s.refit:  # the forecast's booster sees every week, the calibration weeks included
-            train = rng.permutation(len(rows))[: s.max_train_rows]
-            X, y = xy(train)
-            model = _regressor(s, n_jobs=n_jobs).fit(X, y)
+            train = rng.permutation(len(rows))
+            model = bag(train)
+            train = train[: s.max_train_rows]
         self.model_ = model
         # what prediction needs: the design of every series' last week for steps 1..h
         last = np.arange(n)
@@ -325,10 +356,7 @@ class XGBoostGlobal(Forecaster):
         # the recent level of each known-future covariate at the last week (a new plan's ratio)
         self.known_base_ = {c: _nanmean_rows(m[:, max(W - 13, 0) : W]) for c, m in panel.known.items()}
         self.n_train_rows_ = len(train)
-        gain = self.model_.get_booster().get_score(importance_type="gain")
-        self.feature_importance_ = pd.Series(
-            {f: float(gain.get(f, 0.0)) for f in self.feature_names_}
-        ).sort_values(ascending=False)
+        self.feature_importance_ = self.model_.importance()
 
     def _predict_future(self, h: int, quantiles: list[float], future: pd.DataFrame) -> pd.DataFrame:
         if not getattr(self, "known_columns_", None) or future is self.future_:

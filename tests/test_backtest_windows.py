@@ -1,0 +1,74 @@
+"""Blend-only warm-up windows: origins before the warm-up ones whose member forecasts train the
+blend weights and nothing else (no hot-seller scores, and the hot-seller classifier does not read
+their forecasts), so the hot-seller ranking learns from the same origins as without them."""
+
+from __future__ import annotations
+
+import itertools
+
+import pandas as pd
+import pytest
+
+from benchmarks.accuracy import panels as P
+from darkhorse.core.config import load_config
+from darkhorse.core.schema import CUTOFF, WEEK
+from training.backtest import plan_cutoffs, run_backtest
+
+from .conftest import REPO
+
+H = 6
+
+
+@pytest.fixture(scope="module")
+def panel():
+    p = P.weekly_sales()
+    return P.Panel(p.name, P.restrict(p.history, P.sample_ids(p.history, 30)), p.panel, p.description)
+
+
+def _config(panel, **backtest):
+    cfg = load_config(REPO / "darkhorse.yaml")
+    bt = cfg.backtest.model_copy(update={"n_windows": 2, "warmup_windows": 1, "min_train_weeks": 8,
+                                         "blend_warmup_windows": 0, **backtest})
+    pc = panel.panel.model_copy(update={"horizon_weeks": H})
+    hs = cfg.hot_sellers.model_copy(update={"classifier": {"n_estimators": 10, "max_depth": 2, "device": "cpu"}})
+    return cfg.model_copy(update={"backtest": bt, "panel": pc, "hot_sellers": hs})
+
+
+def test_blend_warmup_origins_come_first_and_keep_the_other_roles(panel):
+    without = plan_cutoffs(panel.history, _config(panel), H)
+    with_two = plan_cutoffs(panel.history, _config(panel, blend_warmup_windows=2), H)
+    assert [r for _, r in without] == ["warmup", "eval", "eval"]
+    assert [r for _, r in with_two] == ["blend_warmup", "blend_warmup", "warmup", "eval", "eval"]
+    assert with_two[2:] == without  # the same warm-up and evaluation origins
+    gaps = {b - a for (a, _), (b, _) in itertools.pairwise(with_two)}
+    assert gaps == {WEEK * 4}
+
+
+def test_too_short_a_history_drops_blend_warmup_origins_not_evaluation_ones(panel):
+    cfg = _config(panel, blend_warmup_windows=40)
+    kept = plan_cutoffs(panel.history, cfg, H)
+    assert [r for _, r in kept][-3:] == ["warmup", "eval", "eval"]
+    assert kept[0][0] >= panel.history.first_week + WEEK * 7
+
+
+@pytest.mark.slow
+def test_blend_warmup_origins_feed_the_blend_only(panel):
+    from darkhorse.core.config import ModelSpec
+
+    specs = [ModelSpec(model="naive"), ModelSpec(model="moving_average", params={"window": 4})]
+    base = run_backtest(_config(panel), history=panel.history, specs=specs, show_progress=False)
+    more = run_backtest(_config(panel, blend_warmup_windows=2), history=panel.history, specs=specs, show_progress=False)
+    extra = [c for c, r in more.cutoffs if r == "blend_warmup"]
+    assert len(extra) == 2
+    # no hot-seller scores at the blend-only origins; the same scorers at every other origin
+    assert not more.hot_sellers[CUTOFF].isin(extra).any()
+    assert set(more.hot_sellers[CUTOFF]) == set(base.hot_sellers[CUTOFF])
+    # the members' forecasts at shared origins are the same; the blend learned from more rows
+    shared = more.forecasts[~more.forecasts[CUTOFF].isin(extra)].reset_index(drop=True)
+    pd.testing.assert_series_equal(shared["naive"], base.forecasts["naive"])
+    first_eval = min(c for c, r in base.cutoffs if r == "eval")
+    n = {name: r.blend_weights.loc[r.blend_weights[CUTOFF] == first_eval, "n_points"].sum()
+         for name, r in (("base", base), ("more", more))}
+    assert n["more"] > n["base"] > 0
+    # metrics cover the evaluation origins only, in both runs
+    assert more.metrics["windows"][:2] == [{"cutoff": str(c.date()), "role": "blend_warmup"} for c in extra]
