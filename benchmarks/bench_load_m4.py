@@ -36,7 +36,8 @@ if str(REPO) not in sys.path:
 from benchmarks.accuracy.m4 import official_scores, read_split  # noqa: E402
 from darkhorse.core.env import set_offline_defaults  # noqa: E402
 from darkhorse.core.schema import DS, ID, Y  # noqa: E402
-from training.load import create, learn_weights  # noqa: E402
+from training.load import create  # noqa: E402
+from training.load.blend import learn_grouped_weights  # noqa: E402
 
 HORIZON = 48
 SEASON = 24
@@ -51,7 +52,8 @@ PUBLISHED = {
     "best hourly MASE": {"smape": None, "mase": 0.801},
 }
 END = pd.Timestamp("2017-01-01 00:00")
-DEFAULT_MEMBERS = ["seasonal_naive_day", "seasonal_naive_week", "xgboost", "xgboost_unweighted", "lstm"]
+DEFAULT_MEMBERS = ["seasonal_naive_day", "seasonal_naive_week", "xgboost", "xgboost_unweighted", "xgboost_seasonal",
+                   "lstm"]
 
 
 def long_frame(train: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -72,11 +74,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folder", type=Path, help="folder with Hourly-train.csv and Hourly-test.csv")
     parser.add_argument("--series", type=int, default=None, help="only the first N series")
     parser.add_argument("--members", nargs="+", default=DEFAULT_MEMBERS,
-                        choices=["seasonal_naive_day", "seasonal_naive_week", "mstl", "xgboost", "xgboost_unweighted", "lstm"],
+                        choices=["seasonal_naive_day", "seasonal_naive_week", "mstl", "xgboost", "xgboost_unweighted",
+                                 "xgboost_seasonal", "lstm"],
                         help="members of the ensemble (mstl takes about ten minutes on two cores)")
     parser.add_argument("--xgb-rows", type=int, default=300_000, help="training rows of each XGBoost member")
-    parser.add_argument("--shrinkage", type=float, default=0.2, help="share of equal weights in the blend")
+    parser.add_argument("--xgb-boosters", type=int, default=1, help="boosters averaged in each XGBoost member")
+    parser.add_argument("--shrinkage", type=float, default=0.0,
+                        help="share of equal weights in the blend (414 series' windows: none needed)")
+    parser.add_argument("--groups", type=int, default=3, help="groups of series by noise ratio, each with its weights")
     parser.add_argument("--out-dir", type=Path, default=REPO / "data" / "bench" / "load")
+    parser.add_argument("--save-forecasts", action="store_true",
+                        help="also write m4_hourly_forecasts.npz: each member's test and held-out points per series")
     args = parser.parse_args(argv)
     train, test = read_split(args.folder, "Hourly", HORIZON)
     if args.series:
@@ -89,9 +97,11 @@ def main(argv: list[str] | None = None) -> int:
         "seasonal_naive_week": lambda: create("seasonal_naive", period="week"),
         "mstl": lambda: create("mstl"),
         "xgboost": lambda: create("xgboost", calendar=False, objective="absoluteerror", weight="mase",
-                                  max_train_rows=args.xgb_rows),
+                                  max_train_rows=args.xgb_rows, n_boosters=args.xgb_boosters),
         "xgboost_unweighted": lambda: create("xgboost", calendar=False, objective="absoluteerror", weight="none",
-                                             max_train_rows=args.xgb_rows),
+                                             max_train_rows=args.xgb_rows, n_boosters=args.xgb_boosters),
+        "xgboost_seasonal": lambda: create("xgboost", calendar=False, objective="absoluteerror", scaling="seasonal",
+                                           max_train_rows=args.xgb_rows, n_boosters=args.xgb_boosters),
         "lstm": lambda: create("lstm", epochs=20, max_windows=10_000),
     }
     members = {name: available[name] for name in args.members}
@@ -108,10 +118,22 @@ def main(argv: list[str] | None = None) -> int:
         points[name] = {sid: g[name].to_numpy() for sid, g in fc.groupby(ID, sort=False)}
         seconds[name] = round(time.perf_counter() - t0, 1)
         print(f"{name}: {seconds[name]} s", flush=True)
-    weights = learn_weights(fitted, shrinkage=args.shrinkage)
-    print("ensemble weights (learned on each series' last 48 training hours):",
-          {k: round(v, 3) for k, v in weights.items()})
-    points["ensemble"] = {sid: sum(w * points[m][sid] for m, w in weights.items()) for sid in train}
+    if args.save_forecasts:
+        args.out_dir.mkdir(parents=True, exist_ok=True)
+        ids = list(train)
+        arrays = {f"test__{m}": np.vstack([points[m][sid] for sid in ids]) for m in points}
+        arrays |= {f"validation__{m}": fitted[m].validation()[fitted[m].ids_.get_indexer(ids)] for m in fitted}
+        np.savez_compressed(args.out_dir / "m4_hourly_forecasts.npz", ids=np.array(ids), **arrays)
+    grouped = learn_grouped_weights(fitted, groups=args.groups, shrinkage=args.shrinkage)
+    weights = grouped.as_dict()
+    print("ensemble weights (learned on each series' last 48 training hours), per noise-ratio group:")
+    for j, row in enumerate(weights["weights"]):
+        print(f"  group {j} (edges {weights['noise_ratio_edges']}):", {k: round(v, 3) for k, v in row.items()})
+    ids = list(train)
+    first = next(iter(fitted.values()))
+    per_series = grouped.of([train[sid] for sid in ids], horizon=0, period=first.periods_["day"])
+    points["ensemble"] = {sid: sum(w * points[m][sid] for m, w in zip(grouped.names, row, strict=True))
+                          for sid, row in zip(ids, per_series, strict=True)}
     scores = {name: score(train, test, fc) for name, fc in points.items()}
     lines = [f"M4 Hourly ({len(train)} series, h = {HORIZON}, MASE m = {SEASON}, OWA against Naive2 18.383 / 2.395)",
              f"{'method':<28} {'sMAPE':>7} {'MASE':>7} {'OWA':>7} {'seconds':>8}"]

@@ -67,10 +67,10 @@ def test_validation_never_sees_the_held_out_window(name, params):
 def test_refresh_reads_a_new_history_without_refitting(name, params):
     df = _panel(n_series=3)
     model = create(name, **params).fit(df, freq="1h", horizon=6)
-    learned = model.model_ if name == "xgboost" else model.net_
+    learned = model.boosters_ if name == "xgboost" else model.net_
     doubled = df.assign(y=df["y"] * 2, ds=df["ds"] + pd.Timedelta("7D"))
     fresh = model.refresh(doubled)
-    assert (fresh.model_ if name == "xgboost" else fresh.net_) is learned
+    assert (fresh.boosters_ if name == "xgboost" else fresh.net_) is learned
     a = model.predict(h=6)[name].to_numpy()
     np.testing.assert_allclose(model.refresh(df).predict(h=6)[name].to_numpy(), a, rtol=1e-6)
     b = fresh.predict(h=6)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -40,7 +41,7 @@ def held_out_scale(series: Sequence[np.ndarray], horizon: int, period: int) -> n
     that history repeats itself exactly (rounding noise is no scale)."""
     out = np.full(len(series), np.nan)
     for i, y in enumerate(series):
-        head = y[:-horizon]
+        head = y[: len(y) - horizon]
         lag = period if len(head) > period else 1
         if len(head) > lag:
             out[i] = np.mean(np.abs(head[lag:] - head[:-lag]))
@@ -49,15 +50,43 @@ def held_out_scale(series: Sequence[np.ndarray], horizon: int, period: int) -> n
     return out
 
 
-def learn_weights(
-    models: Mapping[str, LoadForecaster], *, shrinkage: float = 0.2, step: float = 0.05
-) -> dict[str, float]:
-    """Weights per member (summing to 1) from the members' held-out windows."""
+def noise_ratio(series: Sequence[np.ndarray], horizon: int, period: int) -> np.ndarray:
+    """Per series: its daily seasonal scale (`held_out_scale`) over its mean absolute level,
+    both over the history before its last `horizon` intervals (0: the whole history); NaN
+    where there is no scale. Small for a smooth series, large for a noisy one."""
+    scale = held_out_scale(series, horizon, period)
+    level = np.array([np.mean(np.abs(y[: len(y) - horizon])) if len(y) > horizon else np.nan for y in series])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(level > 0, scale / np.where(level > 0, level, 1.0), np.nan)
+
+
+@dataclass(frozen=True)
+class GroupedWeights:
+    """Member weights per group of series cut by their noise ratio (`noise_ratio`) at
+    `edges`; `overall` for a series whose ratio is unknown. Rows of `weights` sum to 1."""
+
+    names: list[str]
+    edges: np.ndarray  # (groups - 1,) increasing noise ratios
+    weights: np.ndarray  # (groups, members)
+    overall: np.ndarray  # (members,)
+
+    def of(self, series: Sequence[np.ndarray], *, horizon: int, period: int) -> np.ndarray:
+        """(series, members): each series' weights from its history before its last `horizon`."""
+        ratio = noise_ratio(series, horizon, period)
+        group = np.searchsorted(self.edges, np.nan_to_num(ratio, nan=0.0), side="right")
+        out = self.weights[group]
+        out[~np.isfinite(ratio)] = self.overall
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"noise_ratio_edges": [float(e) for e in self.edges],
+                "weights": [{n: float(x) for n, x in zip(self.names, row, strict=True)} for row in self.weights]}
+
+
+def _held_out(models: Mapping[str, LoadForecaster]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The members' held-out windows (members, series, h), the actuals (series, h), each
+    series' MASE scale and its noise ratio, for the series every member held out (`ok`)."""
     names = list(models)
-    if not names:
-        raise LoadFrameError("learn_weights needs at least one fitted member")
-    if len(names) == 1:
-        return {names[0]: 1.0}
     first = models[names[0]]
     h, series = first.horizon_, first.series_
     period = first.periods_["day"]
@@ -71,17 +100,63 @@ def learn_weights(
     level = np.array([np.mean(np.abs(y[:-h])) if len(y) > h else np.nan for y in series])
     scale = np.where(np.isfinite(scale), scale, level)
     ok = np.isfinite(val).all(axis=(0, 2)) & np.isfinite(actual).all(axis=1) & (np.nan_to_num(scale) > 0)
-    equal = {n: 1.0 / len(names) for n in names}
-    if not ok.any():
-        return equal
-    v = val[:, ok, :].reshape(len(names), -1)  # (members, cells)
-    a = actual[ok].reshape(-1)
-    w_cell = np.repeat(1.0 / scale[ok], h) / ok.sum() / h  # mean over series of each one's mean scaled error
-    grid = _simplex(len(names), step) if len(names) <= 6 else np.eye(len(names))
+    return val, actual, scale, ok
+
+
+def _best(val: np.ndarray, actual: np.ndarray, scale: np.ndarray, *, shrinkage: float, step: float) -> np.ndarray:
+    """The simplex point with the lowest mean scaled error over these series, shrunk to equal."""
+    m, n, h = val.shape
+    v = val.reshape(m, -1)  # (members, cells)
+    a = actual.reshape(-1)
+    w_cell = np.repeat(1.0 / scale, h) / n / h  # mean over series of each one's mean scaled error
+    grid = _simplex(m, step) if m <= 6 else np.eye(m)
     loss = np.abs(grid @ v - a[None, :]) @ w_cell
     best = grid[int(np.argmin(loss))]
-    w = (1 - shrinkage) * best + shrinkage / len(names)
+    return (1 - shrinkage) * best + shrinkage / m
+
+
+def learn_weights(
+    models: Mapping[str, LoadForecaster], *, shrinkage: float = 0.2, step: float = 0.05
+) -> dict[str, float]:
+    """Weights per member (summing to 1) from the members' held-out windows."""
+    names = list(models)
+    if not names:
+        raise LoadFrameError("learn_weights needs at least one fitted member")
+    if len(names) == 1:
+        return {names[0]: 1.0}
+    val, actual, scale, ok = _held_out(models)
+    if not ok.any():
+        return {n: 1.0 / len(names) for n in names}
+    w = _best(val[:, ok], actual[ok], scale[ok], shrinkage=shrinkage, step=step)
     return {n: float(x) for n, x in zip(names, w, strict=True)}
+
+
+def learn_grouped_weights(
+    models: Mapping[str, LoadForecaster], *, groups: int = 3, min_series: int = 30,
+    shrinkage: float = 0.2, step: float = 0.05,
+) -> GroupedWeights:
+    """`learn_weights` per group of series of about equal size, cut by their noise ratio over
+    the history before the held-out window: smooth series and noisy ones each get the members
+    that forecast them best (on M4 Hourly a global model weighted by MASE wins the smooth
+    ones, one over seasonally scaled windows the noisy ones). Fewer groups where the series
+    held out are fewer than `groups x min_series`; one group is `learn_weights`."""
+    overall = learn_weights(models, shrinkage=shrinkage, step=step)
+    names = list(overall)
+    flat = np.array([overall[n] for n in names])
+    if len(names) == 1:
+        return GroupedWeights(names, np.zeros(0), flat[None, :], flat)
+    val, actual, scale, ok = _held_out(models)
+    first = models[names[0]]
+    ratio = noise_ratio(first.series_, first.horizon_, first.periods_["day"])
+    ok &= np.isfinite(ratio)
+    g = max(1, min(int(groups), int(ok.sum()) // max(int(min_series), 1)))
+    if g == 1:
+        return GroupedWeights(names, np.zeros(0), flat[None, :], flat)
+    edges = np.quantile(ratio[ok], np.arange(1, g) / g)
+    member = np.searchsorted(edges, ratio, side="right")
+    rows = [_best(val[:, ok & (member == j)], actual[ok & (member == j)], scale[ok & (member == j)],
+                  shrinkage=shrinkage, step=step) for j in range(g)]
+    return GroupedWeights(names, edges, np.vstack(rows), flat)
 
 
 def combine(
@@ -129,11 +204,15 @@ class EnsembleSettings(LoadSettings):
     members: list[MemberSpec] = Field(default_factory=default_members, min_length=1)
     shrinkage: float = Field(0.2, ge=0, le=1, description="Share of equal weights mixed into the learned ones.")
     weight_step: float = Field(0.05, gt=0, le=0.5, description="Grid step of the weights' simplex.")
+    noise_groups: int = Field(3, ge=1, le=10, description="Groups of series by noise ratio, each with its weights.")
+    min_group_series: int = Field(30, ge=1, description="Held-out series per group at least (else fewer groups).")
 
 
 class LoadEnsemble(LoadForecaster):
     """The members fitted on the same frame, combined with weights learned on their held-out
-    windows; `refresh` refreshes every member and keeps the weights."""
+    windows, per group of series by noise ratio (`groups_`; `weights_` are the weights over all
+    series, which a series of unknown ratio gets); `refresh` refreshes every member and keeps
+    the weights, a series' group read from its current history."""
 
     Settings = EnsembleSettings
     name = "ensemble"
@@ -147,24 +226,32 @@ class LoadEnsemble(LoadForecaster):
         for spec in self.settings.members:
             model = create(spec.model, alias=spec.name, **spec.params)
             self.members_[spec.name] = model.fit(df, freq=self.freq_, horizon=self.horizon_)
-        self.weights_ = learn_weights(self.members_, shrinkage=self.settings.shrinkage, step=self.settings.weight_step)
+        s = self.settings
+        self.groups_ = learn_grouped_weights(self.members_, groups=s.noise_groups, min_series=s.min_group_series,
+                                             shrinkage=s.shrinkage, step=s.weight_step)
+        self.weights_ = dict(zip(self.groups_.names, self.groups_.overall.tolist(), strict=True))
 
     def _refresh(self, df: pd.DataFrame) -> None:
         self.members_ = {n: m._refreshed(df) for n, m in self.members_.items()}
 
+    def _series_weights(self, horizon: int) -> np.ndarray:
+        """(series, members): each series' weights, its group read from its history before
+        its last `horizon` intervals."""
+        return self.groups_.of(self.series_, horizon=horizon, period=self.periods_["day"])
+
     def _holdout_points(self) -> np.ndarray:
-        return np.tensordot(list(self.weights_.values()), [m.validation() for m in self.members_.values()], axes=1)
+        w = self._series_weights(self.horizon_)
+        return np.einsum("sm,msh->sh", w, np.stack([m.validation() for m in self.members_.values()]))
 
     def member_forecasts(self, *, h: int, quantiles: Sequence[float]) -> pd.DataFrame:
         """Every member's forecast and the ensemble's, side by side."""
-        frames = [m.predict(h=h, quantiles=quantiles) for m in self.members_.values()]
-        out = combine(frames, list(self.members_), list(self.weights_.values()), alias=self.alias, quantiles=quantiles)
-        for f in frames:
-            out = out.merge(f, on=[ID, DS], validate="one_to_one")
+        out = self.predict(h=h, quantiles=quantiles)
+        for m in self.members_.values():
+            out = out.merge(m.predict(h=h, quantiles=quantiles), on=[ID, DS], validate="one_to_one")
         return out
 
     def _predict(self, h: int, quantiles: list[float]) -> tuple[np.ndarray, np.ndarray]:
         parts = [m._clean_predict(h, quantiles) for m in self.members_.values()]
-        w = np.asarray(list(self.weights_.values()))
-        w = w / w.sum()
-        return (np.tensordot(w, [p for p, _ in parts], axes=1), np.tensordot(w, [q for _, q in parts], axes=1))
+        w = self._series_weights(0)
+        return (np.einsum("sm,msh->sh", w, np.stack([p for p, _ in parts])),
+                np.einsum("sm,mshq->shq", w, np.stack([q for _, q in parts])))

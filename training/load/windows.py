@@ -5,7 +5,10 @@ first interval, the last column every series' last interval), so that an origin 
 `t` and a forecast step `k` reads column `t + k`. Every window is scaled by its own level: the
 mean load of the day up to the origin (the mean of the last week where that day was all zero,
 1 where the week was too), the per-window normalisation of the M4 hourly winners: series of
-any volume share one model, and a level shift moves the scale, not the shape.
+any volume share one model, and a level shift moves the scale, not the shape. A window can
+also be measured by its seasonal spread (`seasonal_scale`: the mean absolute difference from
+one day to the next over its last days, the scale of MASE), so that a smooth series and a
+noisy one of the same level are not the same window to a global model.
 
 The rows of a global model come in three sets, split by the target's column (never by the
 origin alone, so no training target lies in the held-out intervals):
@@ -38,6 +41,13 @@ class Windows:
         self._ccnt = np.concatenate(
             [np.zeros((len(series), 1)), np.cumsum(~np.isnan(mat), axis=1)], axis=1
         )
+        # |y_t - y_{t-day}| where both are known, summed and counted up to each column
+        diff = np.full(mat.shape, np.nan)
+        if self.width > self.day:
+            diff[:, self.day:] = np.abs(mat[:, self.day:] - mat[:, : -self.day])
+        zeros = np.zeros((len(series), 1))
+        self._dsum = np.concatenate([zeros, np.cumsum(np.nan_to_num(diff), axis=1)], axis=1)
+        self._dcnt = np.concatenate([zeros, np.cumsum(~np.isnan(diff), axis=1)], axis=1)
 
     def window_mean(self, rows: np.ndarray, t: np.ndarray, n: int) -> np.ndarray:
         """Mean of the known values in columns t-n+1..t (NaN where none is known)."""
@@ -54,6 +64,18 @@ class Windows:
         week = self.window_mean(rows, t, 7 * self.day)
         lvl = np.where(np.nan_to_num(lvl) > 0, lvl, week)
         return np.where(np.nan_to_num(lvl) > 0, lvl, 1.0)
+
+    def seasonal_scale(self, rows: np.ndarray, t: np.ndarray, n: int) -> np.ndarray:
+        """The mean |y_s - y_{s-day}| over columns t-n+1..t (the window's MASE scale), floored
+        at a thousandth of its level; the level where no day-apart pair is known or the
+        window repeats itself exactly."""
+        lo = np.clip(t - n + 1, 0, None)
+        s = self._dsum[rows, t + 1] - self._dsum[rows, lo]
+        c = self._dcnt[rows, t + 1] - self._dcnt[rows, lo]
+        level = self.level(rows, t)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            spread = np.where(c > 0, s / np.where(c > 0, c, 1), 0.0)
+        return np.where(spread > 0, np.maximum(spread, 1e-3 * level), level)
 
     def at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Values at (row, column), NaN for columns before the matrix."""
