@@ -8,6 +8,12 @@ M4 guide scales hourly series; by its level where its history repeats exactly), 
 window is a small sample: a member that wins it by luck keeps part of the others). Series
 that some member could not hold out are left out; with none left the weights are equal.
 
+With `noise_groups` > 1 (and at least `min_group_series` held-out series a group) the series
+are cut into groups of about equal size by their noise ratio (daily seasonal scale over mean
+level) and each group learns its own weights (`learn_grouped_weights`): on M4 Hourly the
+MASE-weighted global XGBoost wins the smooth series and the seasonally scaled one the noisy
+ones. A series' group at forecast time is read from its current history.
+
 Points and every quantile level are the weighted averages of the members' (the equal-weight
 `quantile_average` is the special case).
 """

@@ -21,6 +21,13 @@ lies in that window (rows the model never trained on), times the level. The held
 last `horizon` intervals give `validation()` at no extra cost. With `refit_full` the model is
 trained again on every row for the forecast (the residuals stay those of the first fit).
 
+With `scaling: seasonal` every input and the target are the load less the level over
+the window's seasonal spread (`Windows.seasonal_scale`: the mean day-apart absolute change over
+its last `scale_days` days), with the log of spread over level as one more input: a smooth
+series and a noisy one of the same level stop looking alike, and an absolute error of the
+scaled target is close to the row's share of its series' MASE. `n_boosters` > 1 trains that
+many boosters, each on its own sample of rows, and averages them.
+
 `refresh(df)` reads new windows (the streaming buffer) with the trained booster: nothing is
 refitted, the forecast of a series that moved to a new level follows that level.
 """
