@@ -139,7 +139,11 @@ def test_the_gate_passes_the_graph_marts_and_names_a_broken_cap_and_an_early_edg
     result = _gate(built, broken)
     graph_failures = {(f.dataset, f.expectation, f.column) for f in result.failures if f.table in GRAPH_TABLES}
     assert ("item_graph_features", "expect_column_values_to_be_between", "neighbours") in graph_failures
-    early = [f for f in result.failures if f.dataset == "item_edges"]
-    assert {f.expectation for f in early} == {"expect_column_pair_values_a_to_be_greater_than_b",
-                                              "expect_column_pair_values_to_be_equal"}, result.summary()
-    assert any(f.unexpected_count == 1 for f in early)
+    early = {(f.expectation, f.column): f for f in result.failures if f.dataset == "item_edges"}
+    assert set(early) == {("expect_column_pair_values_a_to_be_greater_than_b", "first_edge_known_at, item_first_event_at"),
+                          ("expect_column_values_to_be_between", "min_seconds_after_neighbour_first_event"),
+                          ("expect_column_values_to_be_between", "edges_reverse_stamped_apart")}, result.summary()
+    # A's edge to B is stamped before A's and B's first sales; A-B and B-A disagree on the stamp
+    assert early[("expect_column_pair_values_a_to_be_greater_than_b", "first_edge_known_at, item_first_event_at")].unexpected_count == 1
+    assert early[("expect_column_values_to_be_between", "min_seconds_after_neighbour_first_event")].unexpected_count == 1
+    assert early[("expect_column_values_to_be_between", "edges_reverse_stamped_apart")].unexpected_count == 2
