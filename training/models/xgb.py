@@ -268,7 +268,7 @@ class XGBoostGlobal(Forecaster):
 
     @classmethod
     def test_params(cls) -> dict[str, Any]:
-        return {"n_estimators": 20, "max_depth": 3, "max_train_rows": 5000}
+        return {"n_estimators": 20, "max_depth": 3, "max_train_rows": 5000, "n_bags": 2}
 
     def _fit(self, df: pd.DataFrame) -> None:
         s = self.settings
