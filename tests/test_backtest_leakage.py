@@ -45,7 +45,7 @@ def setup(tmp_path_factory):
            "columns": {"item_id": "sku", "date": "week_ending", "quantity": "units_sold"}, "date_format": "%Y-%m-%d"}
     write_config(tmp, [src], {"horizon_weeks": H})
     doc = yaml.safe_load((tmp / "darkhorse.yaml").read_text())
-    doc["backtest"] = {"n_windows": 2, "step_weeks": 4, "warmup_windows": 1, "min_train_weeks": 8}
+    doc["backtest"] = {"n_windows": 2, "step_weeks": 4, "warmup_windows": 1, "min_train_weeks": 8, "blend_warmup_windows": 0}
     doc["forecast"] = {"models": [
         {"model": "naive"}, {"model": "statquant"},
         {"model": "xgboost", "params": {"n_estimators": 15, "max_depth": 3, "max_train_rows": 4000, "device": "cpu"}},

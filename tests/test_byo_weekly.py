@@ -88,7 +88,7 @@ def run(tmp_path_factory):
             {"model": "xgboost", "params": {"n_estimators": 30, "max_train_rows": 20000}},
         ]
     }
-    doc["backtest"] = {"n_windows": 3, "step_weeks": 4, "warmup_windows": 1}
+    doc["backtest"] = {"n_windows": 3, "step_weeks": 4, "warmup_windows": 1, "blend_warmup_windows": 0}
     doc["hot_sellers"] = {"classifier": {"n_estimators": 30}}
     cfg.root.joinpath("darkhorse.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
     cfg = load_config(cfg.root / "darkhorse.yaml")
