@@ -49,7 +49,7 @@ def _rows(path) -> int:
     return duckdb.sql(f"select count(*) from read_parquet('{path}')").fetchall()[0][0]
 
 
-def test_a_request_log_alone_builds_gates_publishes_and_serves_features(built):
+def test_a_request_log_alone_builds_gates_publishes_and_serves_features(built, capsys):
     cfg, summary, _ = built
     assert summary["gate"]["success"] is True
     # 00:04 .. 2014-04-12 23:59: the partial first interval and the one holding the last point are out
@@ -57,6 +57,21 @@ def test_a_request_log_alone_builds_gates_publishes_and_serves_features(built):
     assert load == {"rows": 287, "series": 1, "first_interval": "2014-04-10 00:15:00+00:00",
                     "last_interval": "2014-04-12 23:45:00+00:00"}
     assert summary["panel"] == {"rows": 0, "items": 0, "weeks": 0}
+    # the request log's rows: those before 00:15 fall in the partial first interval, those from
+    # 04-13 00:00 in the interval holding the last timestamp
+    stamps = pd.to_datetime(pd.read_csv(ELB).head(ROWS)["timestamp"])
+    first = int((stamps < pd.Timestamp("2014-04-10 00:15")).sum())
+    last = int((stamps >= pd.Timestamp("2014-04-13 00:00")).sum())
+    lb = summary["sources"]["lb"]
+    assert (lb["read"], lb["kept"], lb["quarantined"]) == (ROWS, ROWS - first - last, 0)
+    assert lb["reasons"] == {"partial_first_interval": first, "partial_last_interval": last} == {
+        "partial_first_interval": 3, "partial_last_interval": 1}
+    from darkhorse.app.cli import print_summary
+
+    print_summary(summary)
+    printed = capsys.readouterr().out
+    assert "interval load panel: 1 series, 287 rows" in printed
+    assert "hot sellers" not in printed and "items x" not in printed  # no weekly panel to speak of
     marts = cfg.marts_dir
     assert _rows(mart_path(marts, "series_intervals")) == 287
     # the weekly marts are published empty, with their columns (no all-null row)
@@ -116,6 +131,11 @@ def test_a_vanished_series_is_named_and_allowed_only_under_its_knob(built, tmp_p
     result = run_gate(cfg, candidate_marts=candidate, duckdb_path=cfg.duckdb_path,
                       previous=manifest, previous_marts=previous)
     assert not result.success
+    # the request log's raw suite and the interval panel's checks ran; no weekly suite did
+    assert {v.dataset for v in result.validations} == {
+        "raw_request_log", "staging_events_by_source", "source_rows", "series_intervals",
+        "vanished_series", "interval_coverage", "mart_row_counts",
+    }
     assert result.vanished_series == ["eu-west"]
     [failure] = result.failures
     assert failure.dataset == "vanished_series" and failure.table == "drift"

@@ -99,27 +99,7 @@ def config_cmd(
 
 
 # --------------------------------------------------------------------------- build
-def print_summary(summary: dict[str, Any]) -> None:
-    t = Table(title="rows per source", title_justify="left")
-    for col in ("source", "kind", "read", "kept", "quarantined", "outside weeks"):
-        t.add_column(col, justify="left" if col in ("source", "kind") else "right")
-    for name, s in summary["sources"].items():
-        t.add_row(
-            name, s["kind"], f"{s['read']:,}", f"{s['kept']:,}", f"{s['quarantined']:,}",
-            f"{s['outside_complete_weeks']:,}",
-        )
-    console.print(t)
-    t = Table("source", "set aside because", "rows", title="rows not in the panel", title_justify="left")
-    for name, s in summary["sources"].items():
-        for reason, n in sorted(s["reasons"].items()):
-            t.add_row(name, reason, f"{n:,}")
-    if t.row_count:
-        console.print(t)
-    console.print(
-        "  (quarantined rows with their raw record: quarantined_events.parquet; "
-        "partial_*_week: events in a week the data covers only in part)"
-    )
-    cal, panel, labels = summary["calendar"], summary["panel"], summary["labels"]
+def _print_weekly(cal: dict[str, Any], panel: dict[str, Any], labels: dict[str, Any]) -> None:
     console.print(
         f"panel: {panel['items']:,} items x {panel['weeks']:,} weeks = {panel['rows']:,} rows "
         f"(complete weeks {cal['first_complete_week']} .. {cal['last_complete_week']})"
@@ -137,6 +117,38 @@ def print_summary(summary: dict[str, Any]) -> None:
         console.print(t)
     else:
         console.print("hot sellers: no week has a complete future horizon yet (need more weeks of data)")
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    t = Table(title="rows per source", title_justify="left")
+    for col in ("source", "kind", "read", "kept", "quarantined", "outside panel"):
+        t.add_column(col, justify="left" if col in ("source", "kind") else "right")
+    for name, s in summary["sources"].items():
+        t.add_row(
+            name, s["kind"], f"{s['read']:,}", f"{s['kept']:,}", f"{s['quarantined']:,}",
+            f"{s['outside_complete_weeks']:,}",
+        )
+    console.print(t)
+    t = Table("source", "set aside because", "rows", title="rows not in the panel", title_justify="left")
+    for name, s in summary["sources"].items():
+        for reason, n in sorted(s["reasons"].items()):
+            t.add_row(name, reason, f"{n:,}")
+    if t.row_count:
+        console.print(t)
+    console.print(
+        "  (quarantined rows with their raw record: quarantined_events.parquet; "
+        "partial_*_week: events in a week the data covers only in part; partial_*_interval: "
+        "a request log's rows in an interval it covers only in part)"
+    )
+    cal, panel, labels = summary["calendar"], summary["panel"], summary["labels"]
+    load = summary.get("load_panel")
+    if load is not None:
+        console.print(
+            f"interval load panel: {load['series']:,} series, {load['rows']:,} rows "
+            f"(complete intervals {load['first_interval']} .. {load['last_interval']})"
+        )
+    if load is None or panel["rows"]:  # a request_log-only config has no weekly panel
+        _print_weekly(cal, panel, labels)
     if "gate" in summary:
         g = summary["gate"]
         console.print(f"gate: {'passed' if g['success'] else 'FAILED'} (data docs: {g['docs']})")

@@ -27,6 +27,8 @@ def summarize(config: Config, marts_dir: Path | None = None) -> dict[str, Any]:
             "select data_start, data_end, first_complete_week, last_complete_week "
             "from int_dataset_calendar"
         ).fetchall()[0]
+        if any(src.kind == "request_log" for src in config.sources):
+            counts += _request_log_counts(con)
     finally:
         con.close()
     sources: dict[str, dict[str, Any]] = {}
@@ -93,6 +95,31 @@ def summarize(config: Config, marts_dir: Path | None = None) -> dict[str, Any]:
         },
         "marts": {m: str(mart_path(marts, m)) for m in PANEL_MARTS},
     }
+
+
+def _request_log_counts(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    """The request log's rows per outcome, as `rpt_source_row_counts` gives the item sources'
+    (kept = in a complete interval of the load panel; rows of the partial first or last
+    interval are outside it)."""
+    return con.sql(
+        """
+        select
+            r.source_name,
+            'request_log' as source_kind,
+            case
+                when r.quarantine_reason is not null then 'quarantined'
+                when r.interval_start < c.first_complete_interval then 'partial_first_interval'
+                when r.interval_start > c.last_complete_interval then 'partial_last_interval'
+                else 'kept'
+            end as outcome,
+            coalesce(r.quarantine_reason, '') as reason,
+            count(*) as n_rows,
+        from int_requests_classified r
+        cross join int_load_calendar c
+        group by all
+        order by all
+        """
+    ).fetchall()
 
 
 def empty_panel_message(checks: list[SourceCheck], summary: dict[str, Any]) -> str:
