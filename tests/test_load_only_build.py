@@ -145,3 +145,33 @@ def test_a_vanished_series_is_named_and_allowed_only_under_its_knob(built, tmp_p
                      previous=manifest, previous_marts=previous)
     assert again.success, again.summary()
     assert again.vanished_series == ["eu-west"]
+
+
+def test_a_series_allowed_to_vanish_leaves_the_online_store(tmp_path):
+    """Two series (endpoints a and b) built and materialized; b leaves the log: refused by
+    default, published under gate.max_vanished_series, and b is no longer served online."""
+    from darkhorse.core.features import series_online_features
+
+    day = pd.read_csv(ELB).head(288)
+    log = tmp_path / "endpoints.csv"
+    pd.concat([day.assign(endpoint="a"), day.assign(endpoint="b")]).to_csv(log, index=False)
+    cfg = write_config(
+        tmp_path, [{"name": "lb", "kind": "request_log", "path": str(log),
+                    "columns": {"timestamp": "timestamp", "count": "value", "series_id": "endpoint"}}]
+    )
+    doc = cfg.model_dump(mode="json")
+    doc["load"] = {"grain": "1h"}
+    (tmp_path / "darkhorse.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    cfg = load_config(tmp_path / "darkhorse.yaml")
+    build(cfg, features=True, progress=_quiet)
+    assert series_online_features(cfg, ["a", "b"])["feature_at"].notna().all()
+    day.assign(endpoint="a").to_csv(log, index=False)
+    with pytest.raises(GateFailed, match="series_id=b"):
+        build(cfg, features=True, progress=_quiet)
+    doc["gate"] = {"max_vanished_series": 0.5, "max_source_row_drop": 0.5, "max_row_count_change": 0.5}
+    (tmp_path / "darkhorse.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    summary = build(load_config(tmp_path / "darkhorse.yaml"), features=True, progress=_quiet)
+    assert summary["feast"]["series_removed"] == ["b"]
+    assert summary["feast"]["online_series_rows_removed"] >= 1
+    online = series_online_features(cfg, ["a", "b"])
+    assert online["feature_at"].notna().tolist() == [True, False]

@@ -14,7 +14,8 @@ One build runs at a time per data folder (`darkhorse/app/lock.py`: a second one 
 "another build is running (pid N since T)"; the lock of a killed build is taken over). dbt
 runs as a child that dies with the build, so a killed build leaves no dbt holding the DuckDB
 file. Items of the last published panel that the new one no longer has (allowed by
-`gate.max_vanished_items`) are removed from the online store after the publish.
+`gate.max_vanished_items`) are removed from the online store after the publish, and so are the
+load series of the last interval panel that the new one lacks (`gate.max_vanished_series`).
 
 A config whose only source is a `request_log` builds the interval load panel alone: dbt builds
 the weekly marts empty (their columns, no row), the gate checks the interval panel, and the
@@ -141,6 +142,14 @@ def _build(config: Config, *, gate: bool, features: bool, progress) -> dict[str,
             summary["feast"]["items_removed"] = vanished
             summary["feast"]["online_rows_removed"] = forget_items(config, vanished)
             progress(f"online store: removed {len(vanished)} item(s) that left the panel")
+        series = gate_result.vanished_series if gate_result is not None else []
+        if series:
+            from darkhorse.core.features.online import forget_items
+            from darkhorse.core.features.store import SERIES_KEY
+
+            summary["feast"]["series_removed"] = series
+            summary["feast"]["online_series_rows_removed"] = forget_items(config, series, key=SERIES_KEY)
+            progress(f"online store: removed {len(series)} load series that left the interval panel")
     out = config.data_dir / "build_summary.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2, default=str))

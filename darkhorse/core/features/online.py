@@ -111,8 +111,11 @@ def online_features(
     return OnlineFeatures(features, unknown, staleness)
 
 
-def forget_items(config: Config, item_ids: Iterable[str], *, store: FeatureStore | None = None) -> int:
-    """Remove `item_ids` from the online store (every item feature view): items that left the
+def forget_items(
+    config: Config, item_ids: Iterable[str], *, store: FeatureStore | None = None, key: str = ENTITY_KEY
+) -> int:
+    """Remove `item_ids` from the online store (every feature view keyed by `key`: the item
+    views, or with `key="series_id"` the load series' view): items or series that left the
     published panel must not go on being served with their last features. Materializing only
     writes rows, it never removes one. Returns the rows (sqlite) or keys (Redis) removed.
 
@@ -130,7 +133,7 @@ def forget_items(config: Config, item_ids: Iterable[str], *, store: FeatureStore
     repo = store.config
     version = repo.entity_key_serialization_version
     keys = [
-        EntityKeyProto(join_keys=[ENTITY_KEY], entity_values=[ValueProto(string_val=i)]) for i in items
+        EntityKeyProto(join_keys=[key], entity_values=[ValueProto(string_val=i)]) for i in items
     ]
     kind = repo.online_store.type
     if kind == "sqlite":
@@ -139,7 +142,7 @@ def forget_items(config: Config, item_ids: Iterable[str], *, store: FeatureStore
         from feast.infra.online_stores.sqlite import SqliteOnlineStore, _table_id
 
         path = SqliteOnlineStore._get_db_path(repo)
-        views = [v for v in store.list_feature_views() if list(v.join_keys) == [ENTITY_KEY]]
+        views = [v for v in store.list_feature_views() if list(v.join_keys) == [key]]
         serialized = [serialize_entity_key(k, entity_key_serialization_version=version) for k in keys]
         removed = 0
         with sqlite3.connect(path) as con:
@@ -161,6 +164,6 @@ def forget_items(config: Config, item_ids: Iterable[str], *, store: FeatureStore
         client = store._get_provider().online_store._get_client(repo.online_store)
         return int(client.delete(*[_redis_key(repo.project, k, entity_key_serialization_version=version) for k in keys]))
     raise FeatureStoreError(
-        f"online store {kind!r}: cannot remove the {len(items)} item(s) that left the panel "
+        f"online store {kind!r}: cannot remove the {len(items)} {key} value(s) that left the panel "
         f"(e.g. {items[:3]}); use sqlite or redis"
     )
