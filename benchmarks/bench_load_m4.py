@@ -68,6 +68,36 @@ def score(train: dict[str, np.ndarray], test: dict[str, np.ndarray], fc: dict[st
     return official_scores(train, test, fc, m=SEASON, naive2=NAIVE2)
 
 
+class HeldOut:
+    """A member's held-out window (series, h) in the order of `series`: what the blend reads of it."""
+
+    def __init__(self, series: list[np.ndarray], validation: np.ndarray) -> None:
+        self.series_, self.horizon_, self.periods_ = series, HORIZON, {"day": SEASON}
+        self._validation = validation
+
+    def validation(self) -> np.ndarray:
+        return self._validation
+
+
+def fit_members(members: dict, df: pd.DataFrame, ids: list[str]) -> tuple[dict, dict, dict]:
+    """Each member fitted once: its test points per series, its held-out window (in `ids`
+    order) and its seconds (fit, forecast and held-out window together)."""
+    points: dict[str, dict[str, np.ndarray]] = {}
+    held: dict[str, np.ndarray] = {}
+    seconds: dict[str, float] = {}
+    for name, make in members.items():
+        t0 = time.perf_counter()
+        model = make()
+        model.alias = name
+        model.fit(df, freq="1h", horizon=HORIZON)
+        fc = model.predict(h=HORIZON, quantiles=[0.5])
+        held[name] = model.validation()[model.ids_.get_indexer(ids)]
+        points[name] = {sid: g[name].to_numpy() for sid, g in fc.groupby(ID, sort=False)}
+        seconds[name] = round(time.perf_counter() - t0, 1)
+        print(f"{name}: {seconds[name]} s", flush=True)
+    return points, held, seconds
+
+
 def main(argv: list[str] | None = None) -> int:
     set_offline_defaults()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -83,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="share of equal weights in the blend (414 series' windows: none needed)")
     parser.add_argument("--groups", type=int, default=3, help="groups of series by noise ratio, each with its weights")
     parser.add_argument("--out-dir", type=Path, default=REPO / "data" / "bench" / "load")
+    parser.add_argument("--forecasts", type=Path, default=None,
+                        help="blend and score a run saved by --save-forecasts instead of fitting the members")
     parser.add_argument("--save-forecasts", action="store_true",
                         help="also write m4_hourly_forecasts.npz: each member's test and held-out points per series")
     args = parser.parse_args(argv)
@@ -104,34 +136,32 @@ def main(argv: list[str] | None = None) -> int:
                                            max_train_rows=args.xgb_rows, n_boosters=args.xgb_boosters),
         "lstm": lambda: create("lstm", epochs=20, max_windows=10_000),
     }
-    members = {name: available[name] for name in args.members}
-    points: dict[str, dict[str, np.ndarray]] = {}
-    seconds: dict[str, float] = {}
-    fitted = {}
-    for name, make in members.items():
-        t0 = time.perf_counter()
-        model = make()
-        model.alias = name
-        fitted[name] = model.fit(df, freq="1h", horizon=HORIZON)
-        fc = fitted[name].predict(h=HORIZON, quantiles=[0.5])
-        fitted[name].validation()  # the held-out window, timed with its member
-        points[name] = {sid: g[name].to_numpy() for sid, g in fc.groupby(ID, sort=False)}
-        seconds[name] = round(time.perf_counter() - t0, 1)
-        print(f"{name}: {seconds[name]} s", flush=True)
+    ids = list(train)
+    if args.forecasts:  # a saved run: its members' points, held-out windows and seconds
+        saved = np.load(args.forecasts)
+        if list(saved["ids"]) != ids:
+            raise SystemExit(f"{args.forecasts}: its series are not those read from {args.folder}")
+        names = [k.removeprefix("test__") for k in saved.files if k.startswith("test__")]
+        points = {m: dict(zip(ids, saved[f"test__{m}"], strict=True)) for m in names}
+        held = {m: saved[f"validation__{m}"] for m in names}
+        seconds = {m: float(saved[f"seconds__{m}"]) for m in names if f"seconds__{m}" in saved.files}
+    else:
+        points, held, seconds = fit_members({name: available[name] for name in args.members}, df, ids)
     if args.save_forecasts:
         args.out_dir.mkdir(parents=True, exist_ok=True)
-        ids = list(train)
         arrays = {f"test__{m}": np.vstack([points[m][sid] for sid in ids]) for m in points}
-        arrays |= {f"validation__{m}": fitted[m].validation()[fitted[m].ids_.get_indexer(ids)] for m in fitted}
+        arrays |= {f"validation__{m}": v for m, v in held.items()}
+        arrays |= {f"seconds__{m}": np.array(v) for m, v in seconds.items()}
         np.savez_compressed(args.out_dir / "m4_hourly_forecasts.npz", ids=np.array(ids), **arrays)
-    grouped = learn_grouped_weights(fitted, groups=args.groups, shrinkage=args.shrinkage)
+    series = [train[sid] for sid in ids]
+    grouped = learn_grouped_weights({m: HeldOut(series, v) for m, v in held.items()},
+                                    groups=args.groups, shrinkage=args.shrinkage)
     weights = grouped.as_dict()
     print("ensemble weights (learned on each series' last 48 training hours), per noise-ratio group:")
     for j, row in enumerate(weights["weights"]):
-        print(f"  group {j} (edges {weights['noise_ratio_edges']}):", {k: round(v, 3) for k, v in row.items()})
-    ids = list(train)
-    first = next(iter(fitted.values()))
-    per_series = grouped.of([train[sid] for sid in ids], horizon=0, period=first.periods_["day"])
+        print(f"  group {j} (edges {[round(e, 4) for e in weights['noise_ratio_edges']]}):",
+              {k: round(v, 3) for k, v in row.items()})
+    per_series = grouped.of(series, horizon=0, period=SEASON)
     points["ensemble"] = {sid: sum(w * points[m][sid] for m, w in zip(grouped.names, row, strict=True))
                           for sid, row in zip(ids, per_series, strict=True)}
     scores = {name: score(train, test, fc) for name, fc in points.items()}

@@ -33,6 +33,8 @@ from darkhorse.core.schema import DS, ID, check_quantiles, quantile_columns
 from training.load.frame import LoadFrameError
 from training.load.members import LoadForecaster, LoadSettings, create
 
+CELLS_AT_ONCE = 10_000_000  # (weights, cells) losses held at once: 80 MB
+
 
 def _simplex(m: int, step: float) -> np.ndarray:
     n = round(1 / step)
@@ -116,7 +118,10 @@ def _best(val: np.ndarray, actual: np.ndarray, scale: np.ndarray, *, shrinkage: 
     a = actual.reshape(-1)
     w_cell = np.repeat(1.0 / scale, h) / n / h  # mean over series of each one's mean scaled error
     grid = _simplex(m, step) if m <= 6 else np.eye(m)
-    loss = np.abs(grid @ v - a[None, :]) @ w_cell
+    loss = np.empty(len(grid))
+    chunk = max(1, CELLS_AT_ONCE // max(v.shape[1], 1))  # bounded memory: 6 members x 20k cells is 53k x 20k
+    for i in range(0, len(grid), chunk):
+        loss[i : i + chunk] = np.abs(grid[i : i + chunk] @ v - a[None, :]) @ w_cell
     best = grid[int(np.argmin(loss))]
     return (1 - shrinkage) * best + shrinkage / m
 
