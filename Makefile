@@ -12,12 +12,13 @@ CONFIG ?= darkhorse.yaml
 PORT   ?= 3000
 LOAD_CONFIG ?= examples/request_load/darkhorse.yaml
 M4     ?=
+BACKTEST ?= data/backtest
 
 # telemetry off, no downloads at run time: the one list is darkhorse/core/offline.env
 include darkhorse/core/offline.env
 export $(shell sed -n 's/^\([A-Z_][A-Z0-9_]*\)=.*/\1/p' darkhorse/core/offline.env)
 
-.PHONY: help venv build train release serve backtest tune test test-fast lint bench bench-panel bench-serve bench-load-serve bench-features bench-accuracy bench-load bench-hierarchy bench-customers bench-graph bench-multitask clean
+.PHONY: help venv build train release serve backtest tune test test-fast lint bench bench-panel bench-serve bench-load-serve bench-features bench-accuracy bench-load bench-hierarchy bench-customers bench-graph bench-multitask bench-graph-classifier bench-customer-signals bench-customer-demand clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -91,6 +92,15 @@ bench-graph: venv ## Build time and memory of the product-graph and text marts o
 
 bench-multitask: venv ## Hot-seller AP of the multi-task model and its ablations beside the other scorers (ARGS=...)
 	$(BIN)/python benchmarks/bench_multitask.py $(ARGS)
+
+bench-graph-classifier: venv ## Hot-seller classifier AP with and without the product-graph features, same origins (ARGS=--online-retail ...)
+	$(BIN)/python benchmarks/bench_graph_classifier.py $(ARGS)
+
+bench-customer-signals: venv ## Hot-seller scorers with and without the customer signals, replayed on a backtest (after make backtest; BACKTEST=its folder)
+	$(BIN)/python benchmarks/bench_customer_signals.py --config $(CONFIG) $(BACKTEST)
+
+bench-customer-demand: venv ## The customer_demand member's MASE and the blend's with and without it (needs make build; ARGS=--max-series 300 ...)
+	$(BIN)/python benchmarks/bench_customer_demand.py --config $(CONFIG) $(ARGS)
 
 clean: ## Remove generated data, dbt artefacts and caches (keeps .venv and the raw data)
 	rm -rf dbt_project/target dbt_project/logs dbt_project/dbt_packages logs .pytest_cache .ruff_cache
