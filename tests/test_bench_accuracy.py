@@ -160,6 +160,9 @@ def test_weekly_sales_panel_keeps_every_unit():
     assert p.history.frame[Y].sum() == raw["units_sold"].sum()
     assert p.history.frame[ID].nunique() == raw["sku"].nunique()
     assert (p.history.frame[DS].dt.weekday == 0).all()
+    # read from a CSV, not from the config's marts: its hot-seller features never see those
+    # marts' customer lines (its item ids overlap Online Retail's)
+    assert p.marts is None
 
 
 def test_growth_from_forecast_reads_the_column():

@@ -51,6 +51,9 @@ class Panel:
     panel: PanelConfig
     description: str
     extra: dict[str, Any] = field(default_factory=dict)
+    # the published marts the panel was read from: the hot-seller features that read marts
+    # (customer signals, graph features) see them only there, never another panel's
+    marts: Path | None = None
 
 
 def dense(frame: pd.DataFrame, last_week: pd.Timestamp) -> pd.DataFrame:
@@ -104,7 +107,8 @@ def online_retail(config_path: Path = REPO / "darkhorse.yaml") -> Panel:
         h = load_history(cfg)
     except DarkHorseError as e:
         raise PanelError(f"online_retail: {e} (with --config {config_path})") from e
-    return Panel("online_retail", h, cfg.panel, f"UCI Online Retail, published panel of {config_path.name} (dbt labels)")
+    return Panel("online_retail", h, cfg.panel, f"UCI Online Retail, published panel of {config_path.name} (dbt labels)",
+                 marts=cfg.marts_dir)
 
 
 def m4_weekly(folder: str | Path) -> Panel:

@@ -82,7 +82,10 @@ def hot_seller_table(result: BacktestResult, panel: Panel) -> tuple[dict[str, di
 
 
 def run_panel(panel: Panel, config: Config, specs: list[ModelSpec], *, out: Path | None, show_progress: bool) -> dict[str, Any]:
-    cfg = config.model_copy(update={"panel": panel.panel})
+    # marts: the panel's own, or a folder that does not exist (no customer or graph features
+    # from the config's marts leak into a panel read from elsewhere)
+    marts = panel.marts or Path(config.data_dir) / f"no-marts-for-{panel.name}"
+    cfg = config.model_copy(update={"panel": panel.panel, "paths": config.paths.model_copy(update={"marts": marts})})
     h = panel.history
     n_series = int(h.frame[ID].nunique())
     log.info("%s: %d series, %d rows, weeks %s..%s, horizon %d: backtest of %s",
