@@ -281,3 +281,23 @@ def test_a_combination_is_kept_only_when_it_beats_the_best_member_beyond_noise()
         return e, e + r.normal(0, 0.3)
 
     assert _choice(_validation(60, 4, near_copy)) == BEST_MEMBER
+
+
+def test_pooled_horizon_weights_learn_from_every_step_and_keep_the_buckets_for_intervals():
+    # a is exact on steps 1-4 and off by 1 later; b is off by 0.6 everywhere: per bucket a wins
+    # steps 1-4 and b the rest; pooled over all steps b wins (mean 0.6 against 0.67) everywhere
+    from training.blend import BUCKET, _learn
+
+    def rule(i, c, k, r):
+        return (0.0 if k <= 4 else 1.0, 0.6)
+
+    v = _validation(20, 3, rule)
+    _, per_bucket = learn_weights(v, ["a", "b"], shrinkage=float("inf"))
+    assert per_bucket.loc[0, "a"] == 1.0 and (per_bucket.loc[[1, 2], "b"] == 1.0).all()
+    w, pooled = learn_weights(v, ["a", "b"], shrinkage=float("inf"), horizon_weights="pooled")
+    assert (pooled["b"] == 1.0).all() and list(pooled.index) == [0, 1, 2]
+    assert set(w[BUCKET]) == {0, 1, 2} and (w["b"] == 1.0).all()
+    # the held-out rows the conformal intervals are scored on keep their own horizon buckets
+    held = _learn(v, ["a", "b"], grid_step=0.1, min_points=4, shrinkage="auto", objective="mae",
+                  horizon_buckets=[4, 8], fallback_shrinkage=16.0, horizon_weights="pooled")[2]
+    assert held and set(np.concatenate([rows[BUCKET].to_numpy() for rows, _ in held])) == {0, 1, 2}

@@ -259,7 +259,8 @@ def _blend_params(config: Config, specs: list[ModelSpec]) -> dict[str, Any]:
 def _weight_params(config: Config) -> dict[str, Any]:
     b = config.blend
     return {"grid_step": b.grid_step, "min_points": b.min_points, "shrinkage": b.shrinkage,
-            "objective": b.objective, "horizon_buckets": list(b.horizon_buckets), "origin_decay": b.origin_decay}
+            "objective": b.objective, "horizon_buckets": list(b.horizon_buckets), "origin_decay": b.origin_decay,
+            "horizon_weights": b.horizon_weights}
 
 
 def _validation(frames: list[pd.DataFrame], cutoff: pd.Timestamp, names: list[str], quantiles: list[float]) -> pd.DataFrame:
