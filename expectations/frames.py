@@ -275,39 +275,7 @@ def staging_events_sample(con: duckdb.DuckDBPyConnection, rows: int) -> pd.DataF
 
 def staging_events_by_source(con: duckdb.DuckDBPyConnection, config: Config) -> pd.DataFrame:
     """One row per source: full-table counts of what was read, kept and what kept rows break."""
-    valid_from = sql_str(config.panel.valid_from.isoformat())
-    valid_until = sql_str(config.panel.valid_until.isoformat())
-    return con.sql(
-        f"""
-        with events as (
-            select *, quarantine_reason is null as is_kept from int_events_classified
-        )
-        , reasons as (
-            select source_name, quarantine_reason, count(*) as n
-            from events
-            where quarantine_reason is not null and quarantine_reason not in {NOT_FAULTS}
-            group by all
-        )
-        select
-            source_name,
-            count(*) as rows_read,
-            count(*) filter (where is_kept) as rows_kept,
-            count(*) filter (where quarantine_reason not in {NOT_FAULTS}) / count(*)
-                as quarantined_share,
-            count(*) filter (
-                where is_kept and (event_ts is null
-                    or event_ts < cast({valid_from} as timestamp)
-                    or event_ts >= cast({valid_until} as timestamp))
-            ) as kept_outside_valid_window,
-            coalesce((
-                select string_agg(quarantine_reason || ' ' || n, ', ' order by n desc, quarantine_reason)
-                from reasons r where r.source_name = events.source_name
-            ), '') as reasons,
-        from events
-        group by source_name
-        order by source_name
-        """
-    ).df()
+    return _rows_by_source(con, config, "int_events_classified")
 
 
 def request_log_by_source(con: duckdb.DuckDBPyConnection, config: Config) -> pd.DataFrame:
@@ -318,16 +286,23 @@ def request_log_by_source(con: duckdb.DuckDBPyConnection, config: Config) -> pd.
             "select cast(null as varchar) as source_name, 0 as rows_read, 0 as rows_kept, "
             "0.0 as quarantined_share, 0 as kept_outside_valid_window, '' as reasons where false"
         ).df()
+    return _rows_by_source(con, config, "int_requests_classified")
+
+
+def _rows_by_source(con: duckdb.DuckDBPyConnection, config: Config, classified: str) -> pd.DataFrame:
+    """Per source of the `classified` model (one row per raw row with its quarantine reason):
+    rows read, kept, the share quarantined for a fault, kept rows outside the valid window, and
+    the reasons with their counts."""
     valid_from = sql_str(config.panel.valid_from.isoformat())
     valid_until = sql_str(config.panel.valid_until.isoformat())
     return con.sql(
         f"""
-        with requests as (
-            select *, quarantine_reason is null as is_kept from int_requests_classified
+        with classified as (
+            select *, quarantine_reason is null as is_kept from {classified}
         )
         , reasons as (
             select source_name, quarantine_reason, count(*) as n
-            from requests
+            from classified
             where quarantine_reason is not null and quarantine_reason not in {NOT_FAULTS}
             group by all
         )
@@ -344,9 +319,9 @@ def request_log_by_source(con: duckdb.DuckDBPyConnection, config: Config) -> pd.
             ) as kept_outside_valid_window,
             coalesce((
                 select string_agg(quarantine_reason || ' ' || n, ', ' order by n desc, quarantine_reason)
-                from reasons r where r.source_name = requests.source_name
+                from reasons r where r.source_name = classified.source_name
             ), '') as reasons,
-        from requests
+        from classified
         group by source_name
         order by source_name
         """
