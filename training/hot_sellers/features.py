@@ -36,6 +36,7 @@ The shares are missing where nobody bought the item in W.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -144,8 +145,16 @@ def read_customer_lines(marts_dir: str | Path | None) -> pd.DataFrame | None:
     path = Path(marts_dir) / f"{CUSTOMER_LINES}.parquet"
     if not path.is_file():
         return None
-    lines = pd.read_parquet(path, columns=["customer_id", "item_id", "week_start", "available_at"])
+    stat = path.stat()
+    lines = _read_lines(str(path), (stat.st_mtime_ns, stat.st_size))
     return lines if len(lines) else None
+
+
+@lru_cache(maxsize=2)
+def _read_lines(path: str, stamp: tuple[int, int]) -> pd.DataFrame:
+    """The mart's lines, read once per version of the file (`stamp`: mtime, size): every origin
+    of a backtest and the final fit read the same published file (callers do not modify it)."""
+    return pd.read_parquet(path, columns=["customer_id", "item_id", "week_start", "available_at"])
 
 
 def customer_signals(
