@@ -402,16 +402,8 @@ def source_rows_suite(context: Any, config: Config) -> ExpectationSuite:
 def vanished_items_suite(context: Any, config: Config) -> ExpectationSuite:
     """One row per item of the last published panel: it is still in the panel, but for at
     most `gate.max_vanished_items` of them."""
-    limit = config.gate.max_vanished_items
-    expectations = [
-        gxe.ExpectColumnValuesToBeInSet(
-            column="in_candidate",
-            value_set=[True],
-            mostly=round(1.0 - limit, 9),
-            meta={"rule": f"items of the last publish still in the panel (at most {limit:.0%} may vanish: gate.max_vanished_items); vanished"},
-        )
-    ]
-    return _apply(context, "vanished_items", expectations)
+    return _still_published(context, "vanished_items", config.gate.max_vanished_items,
+                            "items of the last publish still in the panel", "gate.max_vanished_items")
 
 
 def week_coverage_suite(context: Any, config: Config) -> ExpectationSuite:
@@ -439,16 +431,22 @@ def week_coverage_suite(context: Any, config: Config) -> ExpectationSuite:
 def vanished_series_suite(context: Any, config: Config) -> ExpectationSuite:
     """One row per load series of the last published interval panel: it is still in the
     panel, but for at most `gate.max_vanished_series` of them."""
-    limit = config.gate.max_vanished_series
+    return _still_published(context, "vanished_series", config.gate.max_vanished_series,
+                            "load series of the last publish still in the interval panel", "gate.max_vanished_series")
+
+
+def _still_published(context: Any, name: str, limit: float, what: str, knob: str) -> ExpectationSuite:
+    """One row per key of the last publish with `in_candidate`: at most a share `limit` (the
+    config's `knob`) may be missing from the candidate."""
     expectations = [
         gxe.ExpectColumnValuesToBeInSet(
             column="in_candidate",
             value_set=[True],
             mostly=round(1.0 - limit, 9),
-            meta={"rule": f"load series of the last publish still in the interval panel (at most {limit:.0%} may vanish: gate.max_vanished_series); vanished"},
+            meta={"rule": f"{what} (at most {limit:.0%} may vanish: {knob}); vanished"},
         )
     ]
-    return _apply(context, "vanished_series", expectations)
+    return _apply(context, name, expectations)
 
 
 def interval_coverage_suite(context: Any, config: Config) -> ExpectationSuite:
