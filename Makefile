@@ -51,7 +51,7 @@ tune: venv ## Tune XGBoost with Optuna (resumable; TRIALS=20) and write darkhors
 	$(BIN)/darkhorse tune --config $(CONFIG) --model xgboost --trials $${TRIALS:-20}
 
 test: venv ## Run every test, slow ones included
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=25
 
 test-fast: venv ## Run the quick tests only (no slow, no integration)
 	$(BIN)/python -m pytest -m "not slow and not integration"
