@@ -16,10 +16,12 @@ N_WEEKS = 30
 TINY = CustomerDemand.test_params()
 
 
-def _marts(folder, *, n_customers: int = 60, newcomers: int = 40, seed: int = 0) -> pd.DataFrame:
+def _marts(
+    folder, *, n_customers: int = 60, newcomers: int = 40, seed: int = 0, newcomer_region: str = "UK",
+) -> pd.DataFrame:
     """Customer marts where item a has three times the steady buyers of item b, `newcomers`
-    more customers start buying b in week 21, and item c is bought by nobody with a customer
-    id; returns the weekly panel of all three."""
+    more customers (in `newcomer_region`; the others in the UK) start buying b in week 21, and
+    item c is bought by nobody with a customer id; returns the weekly panel of all three."""
     rng = np.random.default_rng(seed)
     rows = []
     for c in range(n_customers + newcomers):
@@ -28,7 +30,7 @@ def _marts(folder, *, n_customers: int = 60, newcomers: int = 40, seed: int = 0)
             if rng.random() < 0.5:
                 continue
             ts = START + pd.Timedelta(weeks=t, days=int(rng.integers(0, 5)), hours=10)
-            rows.append({"customer_id": f"c{c}", "region": "UK", "order_key": f"o{c}-{t}", "item_id": item,
+            rows.append({"customer_id": f"c{c}", "region": "UK" if c < n_customers else newcomer_region, "order_key": f"o{c}-{t}", "item_id": item,
                          "event_at": ts.tz_localize("UTC"), "week_start": START + pd.Timedelta(weeks=t),
                          "quantity": 2.0, "unit_price": 1.0, "revenue": 2.0})
     lines = pd.DataFrame(rows).sort_values(["customer_id", "event_at"], kind="stable")
@@ -109,3 +111,87 @@ def test_the_backtest_gives_the_member_the_configs_marts(tmp_path):
     own = build_model(ModelSpec(model="customer_demand", params={"marts_dir": "elsewhere"}), marts_dir=tmp_path)
     assert own.settings.marts_dir == "elsewhere"
     assert "marts_dir" not in build_model(ModelSpec(model="naive"), marts_dir=tmp_path).params()
+
+
+# ------------------------------------------------------------- per item x region (the hierarchy's member)
+@pytest.fixture(scope="module")
+def two_regions(tmp_path_factory):
+    """The shop's marts with the newcomers (buyers of b from week 21) in France."""
+    from training.customers import data as cdata
+
+    folder = tmp_path_factory.mktemp("customer_regions")
+    _marts(folder, newcomer_region="France")
+    return cdata.read_marts(folder)
+
+
+def _settings():
+    from training.customers.demand import DemandSettings
+
+    return DemandSettings(max_train_orders=TINY["max_train_orders"], sequence=TINY["sequence"])
+
+
+@pytest.mark.slow
+def test_the_regions_sum_to_the_per_item_demand_and_follow_the_buyers(two_regions):
+    from training.customers import demand
+
+    lines, weeks = two_regions
+    origin = START + pd.Timedelta(weeks=25)
+    then = origin - pd.Timedelta(weeks=4)
+    d, info = demand.expected_demand(lines, weeks, origin=origin, dates=[origin, then], settings=_settings())
+    # France's customers all buy b and arrived in week 21: none was active before it
+    assert set(d.loc[d["date"] == then, "region"]) == {"UK"}
+    assert set(d.loc[d["date"] == origin, "region"]) == {"UK", "France"} and set(d["item_id"]) == {"a", "b"}
+    assert len(d) == 2 * (1 + 2) and (d["units"] >= 0).all()
+    items = demand.per_item(d)
+    by_hand = d.groupby(["item_id", "date"])["units"].sum().unstack("date")
+    pd.testing.assert_frame_equal(items.sort_index(), by_hand.reindex(columns=items.columns).sort_index(),
+                                  check_names=False)
+    at = d[d["date"] == origin].set_index(["region", "item_id"])["units"]
+    assert at[("France", "b")] > at[("France", "a")] and at[("France", "b")] > 0
+    assert info["customers"] == lines.loc[pd.to_datetime(lines["week_start"]) < origin, "customer_id"].nunique()
+    with pytest.raises(ValueError, match="after the origin"):
+        demand.expected_demand(lines, weeks, origin=then, dates=[origin], settings=_settings())
+
+
+@pytest.mark.slow
+def test_lines_after_the_origin_change_nothing(two_regions):
+    from training.customers import demand
+
+    lines, weeks = two_regions
+    origin = START + pd.Timedelta(weeks=24)
+    late = pd.to_datetime(lines["available_at"], utc=True) > origin.tz_localize("UTC")
+    assert late.any() and (~late).any()
+    poisoned = lines.copy()
+    poisoned.loc[late, ["item_id", "region"]] = ["a", "Germany"]
+    poisoned.loc[late, "quantity"] = 1e6
+    wlate = pd.to_datetime(weeks["available_at"], utc=True) > origin.tz_localize("UTC")
+    pweeks = weeks.copy()
+    pweeks.loc[wlate, "frequency"] = 999
+    first, _ = demand.expected_demand(lines, weeks, origin=origin, dates=[origin], settings=_settings())
+    again, _ = demand.expected_demand(poisoned, pweeks, origin=origin, dates=[origin], settings=_settings())
+    pd.testing.assert_frame_equal(first, again)
+
+
+@pytest.mark.slow
+def test_the_hierarchy_member_sums_other_regions_into_other(two_regions):
+    from training import hierarchy
+    from training.customers import demand
+
+    lines, weeks = two_regions
+    origin = START + pd.Timedelta(weeks=25)
+    keys = pd.DataFrame({"item_id": ["a", "b", "a", "b", "zz"], "region": ["UK", "UK", "OTHER", "OTHER", "UK"]})
+    hist = np.tile(np.arange(1.0, 26.0), (5, 1))  # level of the last 8 weeks: 21.5
+    info: list = []
+    member = demand.hierarchy_member(lines, weeks, settings=_settings(), info=info)
+    got = member(keys, hist, origin)
+    d, _ = demand.expected_demand(lines, weeks, origin=origin, dates=[origin, origin - pd.Timedelta(weeks=4)],
+                                  settings=_settings())
+    d["region"] = d["region"].where(d["region"] == "UK", hierarchy.OTHER)
+    wide = d.groupby(["item_id", "region", "date"])["units"].sum().unstack("date").fillna(0.0)
+    now, then = wide.iloc[:, 1].to_numpy(), wide.iloc[:, 0].to_numpy()
+    m = np.median(then) or 1e-9
+    want = 21.5 * np.clip((now + m) / (then + m), 0.25, 4.0)
+    np.testing.assert_allclose(got[:4], pd.Series(want, index=wide.index).reindex(
+        pd.MultiIndex.from_frame(keys.iloc[:4])).to_numpy())
+    assert got[4] == 21.5  # not in the model's vocabulary: its level
+    assert info[0]["bottom_known"] == 4 and info[0]["origin"] == str(origin.date())

@@ -160,3 +160,65 @@ def test_a_category_column_adds_a_category_level_that_adds_up():
     out = H.forecast_frame(panel, top_items=4, top_regions=2, horizon=2, quantiles=[0.5], method="mint_shrink")
     wide = out.pivot(index="unique_id", columns="ds", values="mean")
     np.testing.assert_allclose(wide.loc["#cards"].to_numpy(), (wide.loc["a"] + wide.loc["b"]).to_numpy())
+
+
+# ----------------------------------------------------------------------- bottom members
+def _distances(km: dict[tuple[str, str], float], regions: list[str]) -> pd.DataFrame:
+    rows = [(a, b, 0.0 if a == b else km.get((a, b), km.get((b, a)))) for a in regions for b in regions]
+    return pd.DataFrame(rows, columns=["region", "other_region", "distance_km"])
+
+
+def test_the_neighbour_member_weighs_other_regions_by_distance():
+    dist = _distances({("UK", "FR"): 500.0, ("UK", "DE"): 1000.0, ("FR", "DE"): 800.0}, ["UK", "FR", "DE"])
+    keys = pd.DataFrame({"item_id": ["a", "a", "a", "a", "b", "b", "b", "b"],
+                         "region": ["UK", "FR", "DE", H.OTHER] * 2})
+    level = np.array([10.0, 4.0, 2.0, 3.0, 30.0, 2.0, 6.0, 1.0])
+    hist = np.repeat(level[:, None], 8, axis=1)
+    got = H.neighbour_member(dist, scale_km=1000.0)(keys, hist, pd.Timestamp("2024-03-04"))
+    L = {(i, r): v for i, r, v in zip(keys["item_id"], keys["region"], level, strict=True)}
+    total = {r: L[("a", r)] + L[("b", r)] for r in ("UK", "FR", "DE")}
+    w = {("UK", "FR"): np.exp(-0.5), ("UK", "DE"): np.exp(-1.0), ("FR", "DE"): np.exp(-0.8)}
+    for k, (i, r) in enumerate(zip(keys["item_id"], keys["region"], strict=True)):
+        if r == H.OTHER:  # no coordinates: its own level, never a distance of zero
+            assert got[k] == L[(i, r)]
+            continue
+        others = [o for o in ("UK", "FR", "DE") if o != r]
+        ww = [w.get((r, o), w.get((o, r))) for o in others]
+        want = total[r] * sum(x * L[(i, o)] for x, o in zip(ww, others, strict=True)) / sum(
+            x * total[o] for x, o in zip(ww, others, strict=True))
+        assert got[k] == pytest.approx(want)
+    # a region whose distances are unknown keeps its own level too
+    unknown = dist.assign(distance_km=np.where(dist["region"].eq("DE") | dist["other_region"].eq("DE"), np.nan,
+                                               dist["distance_km"]))
+    de = H.neighbour_member(unknown)(keys, hist, pd.Timestamp("2024-03-04"))
+    assert de[2] == 2.0 and de[6] == 6.0
+    with pytest.raises(H.HierarchyError, match="distance_km"):
+        H.distance_matrix(dist.drop(columns="distance_km"), ["UK"])
+
+
+def test_members_enter_the_bottom_and_stay_coherent_and_see_only_the_history():
+    panel = _panel(weeks=40)
+    seen = []
+
+    def recording(keys, hist, origin):
+        weeks = pd.date_range(panel["week_start"].min(), periods=hist.shape[1], freq="7D")
+        seen.append((origin, weeks[-1], hist.shape, list(keys.columns)))
+        return np.full(len(keys), 1000.0)  # far above every series: it must move the bottom
+
+    table, gaps = H.backtest(panel, top_items=3, top_regions=3, horizon=4, windows=2, paths=100,
+                             members={"level": H.level_member(), "flood": recording})
+    assert set(table["member"]) == {"none", "level", "flood"}
+    assert max(v for k, v in gaps.items() if not k.endswith("base")) < 1e-9
+    assert [o - last for o, last, _, _ in seen] == [pd.Timedelta(weeks=1)] * 2  # the origin follows the history
+    assert [o for o, *_ in seen] == [pd.Timestamp("2024-08-12"), pd.Timestamp("2024-09-09")]  # weeks 32 and 36 of 40
+    assert seen[0][3] == ["item_id", "region"] and seen[0][2] == (12, 32)
+    mase = table.set_index(["level", "member", "method"])["mase"]
+    assert mase[("item_region", "flood", "base")] > 5 * mase[("item_region", "none", "base")]
+    # weight 0: the members change nothing
+    zero, _ = H.backtest(panel, top_items=3, top_regions=3, horizon=4, windows=2, paths=100,
+                         members={"flood": recording}, member_weight=0.0)
+    z = zero.set_index(["level", "member", "method"])["mase"]
+    for level in ("total", "item", "item_region"):
+        assert z[(level, "flood", "mint_shrink")] == pytest.approx(z[(level, "none", "mint_shrink")])
+    with pytest.raises(H.HierarchyError, match="member_weight"):
+        H.backtest(panel, top_items=3, top_regions=3, horizon=4, windows=2, member_weight=2.0)

@@ -26,14 +26,23 @@ total's series are the whole demand of those items; items without a category for
   themselves add up; an upper level's is the comonotone sum (children moving together), which
   errs wide, never narrow. On Online Retail (benchmarks/bench_hierarchy.py) it scored better
   at the region, item and item x region levels, the paths at the total.
+* Members at the bottom (`backtest(members=...)`): a member gives each item x region series a
+  weekly forecast from its history up to the origin; the bottom base forecasts become
+  (1 - `member_weight`) x SES + `member_weight` x member (the quantiles shifted with the mean),
+  then reconciled like the plain ones (MinT's covariance still from the SES residuals).
+  `level_member`: the mean of the last weeks (the control: what any member's level alone
+  gives); `neighbour_member`: the distance-weighted demand of the item in the other regions
+  (`region_distances`, great-circle km between region centroids), scaled to the region's size;
+  the customers' expected demand per item x region is `training.customers.demand.hierarchy_member`.
 * `backtest()`: rolling origins, MASE (MAE over the in-sample one-step naive MAE) and scaled
-  pinball loss per level, base vs each reconciliation, and the coherence check: the largest
-  absolute difference between a series and the sum of its bottom series.
+  pinball loss per level, base vs each reconciliation, with and without each member, and the
+  coherence check: the largest absolute difference between a series and the sum of its bottom
+  series.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -307,6 +316,75 @@ def quantile_key(q: float) -> str:
     return f"q{round(float(q), 6):g}"
 
 
+# ------------------------------------------------------------------------------ members
+BottomMember = Callable[[pd.DataFrame, np.ndarray, pd.Timestamp], np.ndarray]
+"""(bottom keys `item_id, region`, their history (n_bottom, weeks before the origin), the origin:
+the start of the first forecast week) -> a weekly forecast per bottom series (n_bottom,)."""
+
+
+def level_member(*, weeks: int = 8) -> BottomMember:
+    """Each series' mean of its last `weeks` weeks."""
+
+    def member(keys: pd.DataFrame, hist: np.ndarray, origin: pd.Timestamp) -> np.ndarray:
+        return hist[:, -weeks:].mean(axis=1)
+
+    return member
+
+
+def distance_matrix(distances: pd.DataFrame, regions: Sequence[str]) -> np.ndarray:
+    """(len(regions), len(regions)) km from the `region_distances` mart (`region, other_region,
+    distance_km`); NaN where a region has no coordinates or is not in the mart (`OTHER`)."""
+    need = {"region", "other_region", "distance_km"}
+    if missing := need - set(distances.columns):
+        raise HierarchyError(f"region_distances: missing column(s) {sorted(missing)}")
+    wide = distances.pivot_table(index="region", columns="other_region", values="distance_km", aggfunc="first")
+    regions = [str(r) for r in regions]
+    return wide.reindex(index=regions, columns=regions).to_numpy(dtype="float64")
+
+
+def neighbour_member(distances: pd.DataFrame, *, scale_km: float = 1000.0, weeks: int = 8) -> BottomMember:
+    """The item's demand in the other regions, weighted by exp(-km / `scale_km`), scaled to the
+    region's size: for item i in region r, with L the means of the last `weeks` weeks,
+
+        L(r) * sum over r' != r of w(r, r') L(i, r') / sum over r' != r of w(r, r') L(r')
+
+    (L(r): the region's units of the hierarchy's items). Regions without coordinates (`OTHER`,
+    "Unspecified") neither get nor give a neighbour estimate: their series keep their own mean,
+    as do those whose neighbours sold nothing."""
+    if scale_km <= 0:
+        raise HierarchyError(f"neighbour_member: scale_km must be positive, got {scale_km}")
+
+    def member(keys: pd.DataFrame, hist: np.ndarray, origin: pd.Timestamp) -> np.ndarray:
+        own = hist[:, -weeks:].mean(axis=1)
+        items = pd.Index(pd.unique(keys["item_id"].astype(str)))
+        regions = pd.Index(pd.unique(keys["region"].astype(str)))
+        ii = items.get_indexer(keys["item_id"].astype(str))
+        rr = regions.get_indexer(keys["region"].astype(str))
+        level = np.zeros((len(items), len(regions)))
+        level[ii, rr] = own
+        d = distance_matrix(distances, regions)
+        w = np.exp(-np.nan_to_num(d, nan=np.inf) / scale_km)
+        np.fill_diagonal(w, 0.0)  # other regions only
+        region_level = level.sum(axis=0)  # (regions,)
+        near_item = level @ w.T  # (items, regions): sum over r' of w(r, r') L(i, r')
+        near_total = w @ region_level  # (regions,)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            est = region_level[None, :] * near_item / near_total[None, :]
+        out = est[ii, rr]
+        return np.where(np.isfinite(out) & (near_total[rr] > 0), out, own)
+
+    return member
+
+
+def _with_member(mean: np.ndarray, quant: np.ndarray, forecast: np.ndarray, weight: float, nb: int):
+    """Base forecasts whose bottom rows blend in a member's (quantiles shifted with the mean)."""
+    mean, quant = mean.copy(), quant.copy()
+    blended = (1.0 - weight) * mean[-nb:] + weight * np.maximum(forecast, 0.0)[:, None]
+    quant[-nb:] = np.maximum(quant[-nb:] + (blended - mean[-nb:])[:, :, None], 0.0)
+    mean[-nb:] = blended
+    return mean, quant
+
+
 # ------------------------------------------------------------------------------ backtest
 def _pinball(y: np.ndarray, q: np.ndarray, levels: np.ndarray) -> np.ndarray:
     d = y[..., None] - q
@@ -316,12 +394,19 @@ def _pinball(y: np.ndarray, q: np.ndarray, levels: np.ndarray) -> np.ndarray:
 def backtest(
     panel: pd.DataFrame, *, top_items: int, top_regions: int, horizon: int, windows: int,
     quantiles: Sequence[float] = (0.1, 0.5, 0.9), methods: Sequence[str] = METHODS, paths: int = 1000,
+    members: Mapping[str, BottomMember] | None = None, member_weight: float = 0.5,
 ) -> tuple[pd.DataFrame, dict[str, float]]:
     """Rolling-origin backtest of the hierarchy: the last `windows` origins, `horizon` weeks
-    apart. Returns one row per level and method (`base`: the unreconciled forecasts) with MASE
+    apart. Returns one row per level, member (`none`: SES alone; else the bottom blended with
+    that member at `member_weight`) and method (`base`: the unreconciled forecasts) with MASE
     and the scaled pinball loss of both quantile methods (means over series and origins), and
     the coherence gap of every method's means, sample paths and per-quantile quantiles
-    (largest over origins)."""
+    (largest over origins; keys `<member> <method>...` for members other than none)."""
+    if not 0.0 <= member_weight <= 1.0:
+        raise HierarchyError(f"member_weight must be within [0, 1], got {member_weight}")
+    members = dict(members or {})
+    if "none" in members:
+        raise HierarchyError("members: 'none' names the forecasts without a member")
     full = build(panel, top_items=top_items, top_regions=top_regions)
     T = full.values.shape[1]
     qs = np.asarray(sorted(quantiles), dtype="float64")
@@ -337,32 +422,43 @@ def backtest(
         hist = h.values[:, :cut]
         actual = h.values[:, cut:cut + horizon]
         scale = np.mean(np.abs(np.diff(hist, axis=1)), axis=1)
-        mean, quant, resid = base_forecasts(hist, h=horizon, quantiles=qs)
-        results = {"base": (mean, quant, quant)}
-        for m in methods:
-            P = projection(h.S, m, resid)
-            rmean, per_q = reconcile(h.S, P, mean, quant)
-            sampled = reconciled_paths(h.S, P, mean, resid, paths=paths, seed=w)
-            results[m] = (rmean, path_quantiles(sampled, qs), per_q)
-            gaps[f"{m} paths"] = max(gaps.get(f"{m} paths", 0.0), coherence_gap(h.S, np.moveaxis(sampled, 0, 1)))
-            gaps[f"{m} per-quantile"] = max(gaps.get(f"{m} per-quantile", 0.0), coherence_gap(h.S, per_q))
-        for name, (f, fq_paths, fq_per) in results.items():
-            gaps[name] = max(gaps.get(name, 0.0), coherence_gap(h.S, f))
-            mae = np.mean(np.abs(actual - f), axis=1)
-            pin_paths = np.mean(_pinball(actual, fq_paths, qs), axis=1)
-            pin_per = np.mean(_pinball(actual, fq_per, qs), axis=1)
-            ok = scale > 0
-            for level in LEVELS:
-                sel = (h.keys["level"].to_numpy() == level) & ok
-                if not sel.any():  # no category level without categories
-                    continue
-                rows.append({"cutoff": pd.Timestamp(full.weeks[cut - 1]), "level": level, "method": name,
-                             "mase": float(np.mean(mae[sel] / scale[sel])),
-                             "pinball_paths": float(np.mean(pin_paths[sel] / scale[sel])),
-                             "pinball_per_quantile": float(np.mean(pin_per[sel] / scale[sel])),
-                             "series": int(sel.sum())})
+        ses_mean, ses_quant, resid = base_forecasts(hist, h=horizon, quantiles=qs)
+        nb = h.S.shape[1]
+        bottom_keys = h.keys.iloc[-nb:][["item_id", "region"]].reset_index(drop=True)
+        origin = pd.Timestamp(full.weeks[cut])
+        variants = {"none": (ses_mean, ses_quant)}
+        for name, member in members.items():
+            forecast_ = np.asarray(member(bottom_keys, hist[-nb:], origin), dtype="float64")
+            if forecast_.shape != (nb,):
+                raise HierarchyError(f"member {name!r}: {forecast_.shape} forecasts for {nb} bottom series")
+            variants[name] = _with_member(ses_mean, ses_quant, forecast_, member_weight, nb)
+        for variant, (mean, quant) in variants.items():
+            tag = "" if variant == "none" else f"{variant} "
+            results = {"base": (mean, quant, quant)}
+            for m in methods:
+                P = projection(h.S, m, resid)
+                rmean, per_q = reconcile(h.S, P, mean, quant)
+                sampled = reconciled_paths(h.S, P, mean, resid, paths=paths, seed=w)
+                results[m] = (rmean, path_quantiles(sampled, qs), per_q)
+                for key, vals in ((f"{tag}{m} paths", np.moveaxis(sampled, 0, 1)), (f"{tag}{m} per-quantile", per_q)):
+                    gaps[key] = max(gaps.get(key, 0.0), coherence_gap(h.S, vals))
+            for name, (f, fq_paths, fq_per) in results.items():
+                gaps[f"{tag}{name}"] = max(gaps.get(f"{tag}{name}", 0.0), coherence_gap(h.S, f))
+                mae = np.mean(np.abs(actual - f), axis=1)
+                pin_paths = np.mean(_pinball(actual, fq_paths, qs), axis=1)
+                pin_per = np.mean(_pinball(actual, fq_per, qs), axis=1)
+                ok = scale > 0
+                for level in LEVELS:
+                    sel = (h.keys["level"].to_numpy() == level) & ok
+                    if not sel.any():  # no category level without categories
+                        continue
+                    rows.append({"cutoff": pd.Timestamp(full.weeks[cut - 1]), "level": level, "member": variant,
+                                 "method": name, "mase": float(np.mean(mae[sel] / scale[sel])),
+                                 "pinball_paths": float(np.mean(pin_paths[sel] / scale[sel])),
+                                 "pinball_per_quantile": float(np.mean(pin_per[sel] / scale[sel])),
+                                 "series": int(sel.sum())})
     per = pd.DataFrame(rows)
-    table = per.groupby(["level", "method"], sort=False).agg(
+    table = per.groupby(["level", "member", "method"], sort=False).agg(
         mase=("mase", "mean"), pinball_paths=("pinball_paths", "mean"),
         pinball_per_quantile=("pinball_per_quantile", "mean"), series=("series", "max"),
     ).reset_index()
@@ -370,7 +466,8 @@ def backtest(
 
 
 __all__ = [
-    "LEVELS", "METHODS", "OTHER", "QUANTILE_METHODS", "TOTAL", "Hierarchy", "HierarchyError", "backtest", "base_forecasts",
-    "build", "coherence_gap", "forecast", "forecast_frame", "path_quantiles", "projection", "quantile_key", "reconcile", "reconciled_paths",
-    "series_id", "shrunk_covariance",
+    "LEVELS", "METHODS", "OTHER", "QUANTILE_METHODS", "TOTAL", "BottomMember", "Hierarchy", "HierarchyError", "backtest",
+    "base_forecasts", "build", "coherence_gap", "distance_matrix", "forecast", "forecast_frame", "level_member",
+    "neighbour_member", "path_quantiles", "projection", "quantile_key", "reconcile", "reconciled_paths", "series_id",
+    "shrunk_covariance",
 ]

@@ -104,8 +104,10 @@ class CustomerDemand(Forecaster):
     def _customers(self, origin: pd.Timestamp, dates: list[pd.Timestamp]) -> tuple[pd.DataFrame | None, dict]:
         """Expected weekly units per vocabulary item (rows) at each of `dates` (columns), from
         the sequence model trained on the customer lines known at `origin` (the start of the
-        first forecast week); None without customer lines."""
+        first forecast week; `training.customers.demand`, summed over the regions); None
+        without customer lines."""
         from training.customers import data as cdata
+        from training.customers import demand
 
         s = self.settings
         if s.marts_dir is None or not (Path(s.marts_dir) / "customer_purchases.parquet").is_file():
@@ -113,42 +115,18 @@ class CustomerDemand(Forecaster):
                         self.alias, s.marts_dir)
             return None, {"customers": 0}
         lines, weeks = cdata.read_marts(Path(s.marts_dir))
-        close = pd.Timestamp(origin, tz="UTC")  # the close of the last history week
-        lines = lines[pd.to_datetime(lines["available_at"], utc=True) <= close]
-        weeks = weeks[pd.to_datetime(weeks["available_at"], utc=True) <= close]
-        if lines.empty:
+        if demand.known_at(lines, weeks, origin)[0].empty:
             log.warning("%s: no customer purchase line before %s: every item gets its recent mean", self.alias,
                         origin.date())
             return None, {"customers": 0}
-        from training.customers.model import SequenceModel, SequenceParams
-
-        p = SequenceParams(**{"seed": s.seed, **s.sequence})
-        split = cdata.Split(val_start=origin - s.val_weeks * WEEK, test_start=origin, last_week=origin - WEEK)
-        vocab = cdata.Vocab.fit(lines[pd.to_datetime(lines["week_start"]) < split.val_start], max_items=p.max_items)
-        tg = cdata.targets(lines, split)
-        train = tg["train"].sort_values("origin", kind="stable").tail(s.max_train_orders)  # the latest orders
-        if train.empty or tg["val"].empty or not vocab.items:
-            raise ModelError(f"model {self.alias!r}: too few customer orders before {origin.date()} in "
-                             f"{s.marts_dir} ({len(train)} training, {len(tg['val'])} validation)")
-        sets = {k: cdata.build_samples(lines, weeks, vocab, targets=t, seq_len=p.seq_len)
-                for k, t in (("train", train), ("val", tg["val"]))}
-        model = SequenceModel(p, vocab).fit(sets["train"], sets["val"], progress=log.info)
-        orders = lines.groupby(["customer_id", "order_index"], sort=True)["week_start"].first().reset_index()
-        orders["week_start"] = pd.to_datetime(orders["week_start"])
-        out, n_active = {}, 0
-        for date in dates:  # every customer active before the date, scored on its next order from it
-            known = orders[orders["week_start"] < date]
-            recent = known[known["week_start"] >= date - s.active_weeks * WEEK]
-            active = recent.groupby("customer_id", sort=True)["order_index"].max().reset_index()
-            rate = (known[known["week_start"] >= date - s.rate_weeks * WEEK].groupby("customer_id").size()
-                    / s.rate_weeks).reindex(active["customer_id"]).fillna(0.0).to_numpy()
-            scored = cdata.build_samples(lines, weeks, vocab, targets=active.assign(origin=date), seq_len=p.seq_len)
-            pred = model.item_probabilities(scored)
-            out[date] = (rate * pred["quantity"]) @ pred["probability"]
-            n_active = n_active or len(active)
-        raw = pd.DataFrame(out, index=pd.Index(vocab.items))
-        return raw, {"customers": n_active, "vocabulary": len(vocab.items), "epochs": model.epochs_,
-                     "train_orders": len(train)}
+        settings = demand.DemandSettings(val_weeks=s.val_weeks, active_weeks=s.active_weeks, rate_weeks=s.rate_weeks,
+                                         max_train_orders=s.max_train_orders, sequence=s.sequence, seed=s.seed)
+        try:
+            by_region, info = demand.expected_demand(lines, weeks, origin=origin, dates=dates, settings=settings,
+                                                     progress=log.info)
+        except cdata.CustomerDataError as e:
+            raise ModelError(f"model {self.alias!r}: {e} in {s.marts_dir}") from None
+        return demand.per_item(by_region), info
 
     def _predict(self, h: int, quantiles: list[float]) -> pd.DataFrame:
         w = self.settings.level_weeks

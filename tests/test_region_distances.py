@@ -1,0 +1,46 @@
+"""Region coordinates (dbt seed `region_coordinates`) and the great-circle distances the
+`region_distances` mart computes from them (the built mart is checked in
+tests/test_customers_marts.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from tests.conftest import RAW, REPO
+
+SEED = REPO / "dbt_project" / "seeds" / "region_coordinates.csv"
+EARTH_KM = 6371.0088
+
+
+def haversine_km(lat1, lon1, lat2, lon2) -> float:
+    p1, p2, dl = np.radians(lat1), np.radians(lat2), np.radians(lon2 - lon1)
+    a = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return float(2 * EARTH_KM * np.arcsin(np.sqrt(a)))
+
+
+def test_the_seed_places_every_online_retail_country_it_can():
+    seed = pd.read_csv(SEED)
+    assert list(seed.columns) == ["region", "latitude", "longitude"]
+    assert seed["region"].is_unique and seed.notna().all().all()
+    assert seed["latitude"].between(-90, 90).all() and seed["longitude"].between(-180, 180).all()
+    countries = set(pd.read_parquet(RAW / "online_retail" / "online_retail.parquet", columns=["Country"])["Country"])
+    assert len(countries) == 38
+    # two keys name no place: they get no coordinates (null distances), not a guess
+    assert countries - set(seed["region"]) == {"Unspecified", "European Community"}
+
+
+def test_seed_centroids_are_where_the_countries_are():
+    at = pd.read_csv(SEED).set_index("region")
+
+    def km(a: str, b: str) -> float:
+        return haversine_km(at.loc[a, "latitude"], at.loc[a, "longitude"], at.loc[b, "latitude"], at.loc[b, "longitude"])
+
+    # centroid to centroid, from atlases: a few hundred km between neighbours, antipodes far
+    assert 150 < km("Belgium", "Netherlands") < 250
+    assert 700 < km("United Kingdom", "France") < 1000
+    assert 15_000 < km("United Kingdom", "Australia") < 16_500
+    assert 330 < km("United Kingdom", "EIRE") < 470
+    assert 2_300 < km("Hong Kong", "Singapore") < 2_900
+    # the formula itself: a quarter of a great circle
+    assert abs(haversine_km(0, 0, 0, 90) - EARTH_KM * np.pi / 2) < 1e-6
