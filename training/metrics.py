@@ -2,7 +2,8 @@
 
 * SMAPE (0..200): 200 |y - f| / (|y| + |f|), 0 where both are 0.
 * MAE, RMSE, WAPE (sum |e| / sum |y|).
-* MASE: MAE over the series' in-sample one-step naive MAE (the training weeks before the cutoff).
+* MASE: MAE over the series' in-sample naive MAE before the cutoff: the one-step naive for
+  weeks, the seasonal naive of the grain's day for intervals (`naive_scale(season=...)`).
   A series whose history never changed (scale 0, or a single week: new items) has no MASE of
   its own; it is not dropped silently but reported apart: `n_series_unscaled` counts the
   series with such a window and `mase_unscaled` is their MAE over the panel's mean naive scale at the same cutoff
@@ -40,9 +41,18 @@ def pinball(y: np.ndarray, q: np.ndarray, level: float) -> np.ndarray:
     return np.maximum(level * d, (level - 1.0) * d)
 
 
-def naive_scale(history: pd.DataFrame) -> pd.Series:
-    """In-sample MAE of the one-step naive forecast per series (history sorted by id, ds)."""
-    d = history.groupby(ID, sort=False)[Y].diff().abs()
+def naive_scale(history: pd.DataFrame, *, season: int = 1) -> pd.Series:
+    """In-sample MAE of the naive forecast `season` steps back per series (history sorted by
+    id, ds): the one-step naive for weeks (`season` 1), the seasonal naive of the grain's day
+    for intervals (288 at 5 min, as the M4 guide scales hourly series with m = 24). A series
+    no longer than its season is scaled by its one-step naive instead."""
+    if season < 1:
+        raise ValueError(f"naive_scale: season must be at least 1, got {season}")
+    groups = history.groupby(ID, sort=False)[Y]
+    d = groups.diff().abs()
+    if season > 1:
+        long = groups.transform("size").to_numpy() > season
+        d = d.where(~long, groups.diff(season).abs())
     return d.groupby(history[ID], sort=False).mean()
 
 

@@ -243,11 +243,21 @@ def backtest(
     no_report: Annotated[bool, typer.Option("--no-report", help="Skip the plots and report.html.")] = False,
 ) -> None:
     """Rolling-origin backtest of every configured model and the blend; writes forecasts,
-    hot-seller scores, metrics, plots and report.html."""
+    hot-seller scores, metrics, plots and report.html. A request_log source's load members and
+    ensemble are backtested at the load grain into <out>/load/ (a config with both runs both)."""
     cfg = _load(config)
+    out_dir = out or cfg.out_dir
+    if any(s.kind == "request_log" for s in cfg.sources):
+        from training.load.backtest import OUT_SUBDIR, backtest_config
+
+        load = backtest_config(cfg, out_dir=out_dir, report=not no_report, progress=console.print)
+        print_forecast_metrics({"models": load.metrics["models"]})
+        load_dir = out_dir / OUT_SUBDIR
+        console.print(f"load outputs in {load_dir}" + ("" if no_report else f"; report: {load_dir / 'report.html'}"))
+    if all(s.kind == "request_log" for s in cfg.sources):
+        return
     from training.backtest import run_backtest
 
-    out_dir = out or cfg.out_dir
     result = run_backtest(cfg, out_dir=out_dir, report=not no_report, show_progress=True)
     print_forecast_metrics(result.metrics)
     console.print(f"outputs in {out_dir}" + ("" if no_report else f"; report: {out_dir / 'report.html'}"))

@@ -80,15 +80,32 @@ def ranked_models(run: Run, candidates: Sequence[str]) -> list[str]:
     return sorted(scores, key=lambda m: (scores[m], order[m]))
 
 
+def ensemble(run: Run) -> str:
+    """The ensemble's column: metrics.json `ensemble` (the load backtest's), else the blend."""
+    return str(run.metrics.get("ensemble") or BLEND)
+
+
+def grain(run: Run) -> str | None:
+    """metrics.json `freq` (an interval backtest's grain, e.g. "5min"); None for weeks."""
+    freq = run.metrics.get("freq")
+    return str(freq) if freq else None
+
+
+def period_unit(run: Run) -> str:
+    """What one forecast step is, in words: "weeks", or "5min intervals"."""
+    freq = grain(run)
+    return f"{freq} intervals" if freq else "weeks"
+
+
 def best_single(run: Run) -> str | None:
-    ranked = ranked_models(run, [m for m in run.models if m != BLEND])
+    ranked = ranked_models(run, [m for m in run.models if m != ensemble(run)])
     return ranked[0] if ranked else None
 
 
 def featured_model(run: Run) -> str | None:
-    """The blend when there is one, else the best-ranked model."""
-    if BLEND in run.models:
-        return BLEND
+    """The blend (or the ensemble) when there is one, else the best-ranked model."""
+    if ensemble(run) in run.models:
+        return ensemble(run)
     ranked = ranked_models(run, run.models)
     return ranked[0] if ranked else None
 

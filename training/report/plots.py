@@ -18,7 +18,6 @@ import pandas as pd
 
 from darkhorse.core.errors import DarkHorseError
 from darkhorse.core.schema import CUTOFF, DS, ID, Y
-from training.backtest import BLEND
 from training.report import analysis
 from training.report.analysis import VARIABLE_KINDS
 from training.report.run import Run
@@ -118,10 +117,13 @@ def forecasts(run: Run, sample_items: int) -> Drawn:
     for ax in list(axes.flat)[len(items) :]:
         ax.set_visible(False)
     axes.flat[0].legend(fontsize=7, loc="upper left")
-    cutoff_text = f"{pd.Timestamp(last):%Y-%m-%d}" if pd.notna(last) else "the last cutoff"
+    freq = analysis.grain(run)
+    stamp = "%Y-%m-%d %H:%M" if freq else "%Y-%m-%d"
+    cutoff_text = f"{pd.Timestamp(last):{stamp}}" if pd.notna(last) else "the last cutoff"
     band_text = f" with its {band[2]} band" if band else ""
+    what = f"load per {freq} interval (black) for {len(items)} series" if freq else f"weekly demand (black) for {len(items)} items"
     caption = (
-        f"Actual weekly demand (black) for {len(items)} items (the largest by volume in the last "
+        f"Actual {what} (the largest by volume in the last "
         f"evaluation window, then median-volume ones) and the {model} forecast{band_text} made "
         f"at cutoff {cutoff_text} (dashed line)."
     )
@@ -130,8 +132,9 @@ def forecasts(run: Run, sample_items: int) -> Drawn:
 
 def residuals(run: Run) -> Drawn:
     shown = []
-    if BLEND in run.models:
-        shown.append(BLEND)
+    blend = analysis.ensemble(run)
+    if blend in run.models:
+        shown.append(blend)
     best = analysis.best_single(run)
     if best is not None:
         shown.append(best)
@@ -146,7 +149,7 @@ def residuals(run: Run) -> Drawn:
     fig, ax = _figure()
     for i, (m, r) in enumerate(errors.items()):
         clipped = r[(r >= lo) & (r <= hi)]
-        label = f"{m} (best single model)" if m == best and m != BLEND else m
+        label = f"{m} (best single model)" if m == best and m != blend else m
         ax.hist(clipped, bins=bins, alpha=0.5, color=f"C{i}", label=label)
     ax.axvline(0, color="#444", lw=0.8)
     ax.set_xlabel("y − point forecast")

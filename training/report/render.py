@@ -14,7 +14,7 @@ import jinja2
 
 from darkhorse.core.schema import CUTOFF, DS, ID
 from training.metrics import PROBABILITY_SCORES
-from training.report.analysis import number, reference_ratios
+from training.report.analysis import grain, number, period_unit, reference_ratios
 from training.report.run import Run
 
 NA = "–"
@@ -103,6 +103,8 @@ def render(run: Run, title: str, plots: list[PlotView]) -> str:
     return _ENV.get_template(TEMPLATE).render(
         title=title,
         meta=meta_items(run),
+        unit=period_unit(run),
+        scale=scale_text(run),
         windows=windows_table(run),
         forecast=forecast_table(run),
         hot=hot_table(run),
@@ -184,8 +186,20 @@ def meta_items(run: Run) -> list[tuple[str, str]]:
     eval_rows = run.eval_rows
     if not eval_rows.empty and eval_rows[CUTOFF].notna().any():
         horizon = eval_rows.groupby([ID, CUTOFF])[DS].nunique().max()
-        items.append(("Horizon (weeks)", int(horizon)))
+        items.append((f"Horizon ({period_unit(run)})", int(horizon)))
+    if grain(run):
+        items.append(("MASE season", f"{run.metrics.get('season_length')} intervals (a day)"))
     return [(k, NA if v is None or v == "" else str(v)) for k, v in items]
+
+
+def scale_text(run: Run) -> str:
+    """What MASE and the scaled pinball are scaled by, in words."""
+    m = run.metrics.get("season_length")
+    if grain(run) and m:
+        return (f"the seasonal naive forecast a day back (m = {m} intervals of {grain(run)}, the M4 "
+                "guide's scaling; the one-step naive for a series shorter than a day) on the "
+                "series' history before the origin")
+    return "the one-step naive forecast on the series' training weeks"
 
 
 def windows_table(run: Run) -> Grid | None:
