@@ -38,6 +38,8 @@ def _lines(seed: int = 7) -> pd.DataFrame:
     # a cancellation of customer 17000's first line
     first = next(r for r in rows if r[5] == "17000.0")
     rows.append(("C" + first[0], first[1], -1, first[3] + pd.Timedelta(hours=1), first[4], first[5], first[6]))
+    # a customer whose country names no place: no coordinates, so no distances
+    rows.append(("998", "B", 2, FIRST_WEEK + pd.Timedelta(days=9, hours=11), 3.5, "17098.0", "Unspecified"))
     # the data covers whole weeks: first day Monday, last day a Sunday
     rows.append(("999", "A", 1, FIRST_WEEK + pd.Timedelta(hours=1), 2.0, "17099.0", "France"))
     rows.append(("9999", "A", 1, FIRST_WEEK + pd.Timedelta(days=N_WEEKS * 7 - 1, hours=20), 2.0, "17099.0", "France"))
@@ -59,7 +61,7 @@ def built(tmp_path_factory):
     cfg = write_config(work, [src])
     build(cfg, gate=False, features=True, progress=lambda *_: None)
     marts = {m: pd.read_parquet(cfg.marts_dir / f"{m}.parquet")
-             for m in ("customer_weeks", "customer_purchases", "item_region_weeks", "line_prices")}
+             for m in ("customer_weeks", "customer_purchases", "item_region_weeks", "line_prices", "region_distances")}
     sales = lines[~lines["InvoiceNo"].str.startswith("C")].copy()
     sales["ts"] = pd.to_datetime(sales["InvoiceDate"]).dt.tz_localize("UTC")
     sales["week"] = (sales["ts"].dt.tz_localize(None).dt.normalize()
@@ -191,3 +193,23 @@ def test_feast_joins_customers_and_regions_point_in_time(built):
         features=["item_region_activity:units_lookback_sum"], entity_rows=rows
     ).to_df()
     np.testing.assert_allclose(online["units_lookback_sum"], latest["units_lookback_sum"])
+
+
+def test_region_distances_are_great_circle_km_and_null_without_coordinates(built):
+    from tests.test_region_distances import SEED, haversine_km
+
+    rd = built[1]["region_distances"]
+    regions = {"United Kingdom", "France", "Germany", "Unspecified"}
+    assert set(rd["region"]) == set(rd["other_region"]) == regions and len(rd) == 16
+    wide = rd.pivot(index="region", columns="other_region", values="distance_km")
+    located = sorted(regions - {"Unspecified"})
+    km = wide.loc[located, located].to_numpy()
+    np.testing.assert_array_equal(km, km.T)  # symmetric
+    np.testing.assert_array_equal(np.diag(km), 0.0)  # zero on the diagonal
+    seed = pd.read_csv(SEED).set_index("region")
+    uk, fr = seed.loc["United Kingdom"], seed.loc["France"]
+    assert wide.loc["United Kingdom", "France"] == pytest.approx(
+        haversine_km(uk["latitude"], uk["longitude"], fr["latitude"], fr["longitude"]), rel=1e-9)
+    assert 700 < wide.loc["United Kingdom", "France"] < 1000 and 750 < wide.loc["United Kingdom", "Germany"] < 1050
+    # a region without coordinates: null distances, its own included, never zero
+    assert wide.loc["Unspecified"].isna().all() and wide["Unspecified"].isna().all()
