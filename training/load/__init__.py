@@ -9,10 +9,12 @@ weekly room, with the grain declared as data (`freq`, a pandas offset such as "5
   the seasonal periods, a stacked LSTM with quantile outputs);
 * `blend`: member weights learned on held-out windows, and the ensemble forecaster;
 * `replay`: rolling-origin forecasts for every interval of an evaluation window, each made at
-  the interval's decision time (t - lead), the input of a replica plan.
+  the interval's decision time (t - lead), the input of a replica plan;
+* `backtest`: rolling origins at the grain, scored with `training.metrics` (MASE scaled by the
+  grain's daily seasonal naive) and written by the weekly backtest's writer and report.
 
-Kept apart from `training.models` (whose protocol and backtest are weekly) until that
-protocol takes a frequency.
+The members keep their own protocol (`LoadForecaster`: windows at the grain, refresh between
+retrains for the stream) apart from `training.models`, whose members read weekly calendars.
 """
 
 from training.load.blend import LoadEnsemble, combine, learn_weights
