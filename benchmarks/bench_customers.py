@@ -35,13 +35,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--val-weeks", type=int, default=4)
     ap.add_argument("--epochs", type=int, default=10, help="most epochs of the sequence model")
     ap.add_argument("--max-items", type=int, default=1000, help="item vocabulary of the sequence model")
+    ap.add_argument("--home-distance", action="store_true",
+                    help="add each customer's km to the home region (region_distances) to its features")
     ap.add_argument("--json", default=None, help="also write the table as JSON here")
     args = ap.parse_args(argv)
 
     marts = Path(args.marts) if args.marts else load_config(args.config).marts_dir
     t0 = time.perf_counter()
     table, info = compare(marts, holdout_weeks=args.holdout_weeks, val_weeks=args.val_weeks,
-                          params={"max_epochs": args.epochs, "max_items": args.max_items},
+                          params={"max_epochs": args.epochs, "max_items": args.max_items,
+                                  "home_distance": args.home_distance},
                           progress=lambda m: print(m, flush=True))
     print(f"\nnext order of {info['test_customers']} customers in the held-out weeks from {info['test_start']} "
           f"(to {info['last_week']}); trained on {info['train_samples']} earlier orders, validation from "

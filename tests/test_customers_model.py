@@ -108,3 +108,22 @@ def test_sequence_model_learns_the_next_items():
     # order sizes: 4, 6 or 8 units, revenue from the prices; the model is within a unit
     assert got["quantity_mae"] < 1.0
     assert model.epochs_ >= 1
+
+
+def test_home_distance_features_come_from_the_distance_mart_and_flag_unknown_places():
+    lines, weeks = _marts(n_customers=6, n_weeks=8)
+    lines.loc[lines["customer_id"] == "c5", "region"] = "Unspecified"  # a region with no coordinates
+    dist = pd.DataFrame({"region": ["UK", "UK", "FR", "FR"], "other_region": ["UK", "FR", "UK", "FR"],
+                         "distance_km": [0.0, 880.0, 880.0, 0.0]})
+    vocab = cdata.Vocab.fit(lines, max_items=50)
+    assert vocab.regions[0] == "UK" and vocab.customer_width == cdata.CUSTOMER_FEATURES
+    home = vocab.with_home_distances(dist)
+    assert home.home_km == {"UK": 0.0, "FR": 880.0}  # Unspecified: none, not zero
+    assert home.customer_width == cdata.CUSTOMER_FEATURES + cdata.HOME_FEATURES
+    targets = pd.DataFrame({"customer_id": ["c0", "c1", "c5"], "origin": START + pd.Timedelta(weeks=4),
+                            "order_index": 5})
+    plain = cdata.build_samples(lines, weeks, vocab, targets=targets, seq_len=4)
+    s = cdata.build_samples(lines, weeks, home, targets=targets, seq_len=4)
+    np.testing.assert_array_equal(s.customer_feats[:, :cdata.CUSTOMER_FEATURES], plain.customer_feats)
+    extra = s.customer_feats[:, cdata.CUSTOMER_FEATURES:]
+    np.testing.assert_allclose(extra, [[0.0, 1.0], [np.log1p(880.0) / 10, 1.0], [0.0, 0.0]], rtol=1e-6)

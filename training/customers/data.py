@@ -23,11 +23,20 @@ WINDOWS_DAYS = (7, 28, 91, 364)  # week, month, quarter, year
 SEGMENTS = ("new", "champion", "loyal", "at_risk", "hibernating", "regular")
 STEP_FEATURES = 4  # log units, log unit price, discount, log days before the origin
 CUSTOMER_FEATURES = 9 + len(SEGMENTS)
+HOME_FEATURES = 2  # log1p(km to the home region) / 10, and 1 where that distance is known
 TEMPORAL_FEATURES = 4 * len(WINDOWS_DAYS) + len(WINDOWS_DAYS) - 1
 
 
 class CustomerDataError(DarkHorseError, ValueError):
     """The customer marts cannot give samples (the message names the mart or the reason)."""
+
+
+def read_distances(marts_dir: Path) -> pd.DataFrame:
+    """The `region_distances` mart of a marts folder (`region, other_region, distance_km`)."""
+    path = Path(marts_dir) / "region_distances.parquet"
+    if not path.is_file():
+        raise CustomerDataError(f"missing mart {path}: run `darkhorse build`")
+    return pd.read_parquet(path, columns=["region", "other_region", "distance_km"])
 
 
 def read_marts(marts_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -74,10 +83,12 @@ def make_split(lines: pd.DataFrame, *, holdout_weeks: int, val_weeks: int) -> Sp
 
 @dataclass
 class Vocab:
-    """Item and region indices (0 padding, 1 out of vocabulary), from training lines only."""
+    """Item and region indices (0 padding, 1 out of vocabulary), from training lines only;
+    with `home_km` (`with_home_distances`), each region's km to the home region."""
 
     items: list[str]
     regions: list[str]
+    home_km: dict[str, float] | None = None
     item_index: dict[str, int] = field(init=False)
     region_index: dict[str, int] = field(init=False)
 
@@ -93,11 +104,28 @@ class Vocab:
     def n_regions(self) -> int:
         return len(self.regions) + 2
 
+    @property
+    def customer_width(self) -> int:
+        """Customer features per sample: RFM and segment, + km to home and its flag with `home_km`."""
+        return CUSTOMER_FEATURES + (HOME_FEATURES if self.home_km is not None else 0)
+
     @classmethod
     def fit(cls, lines: pd.DataFrame, *, max_items: int) -> Vocab:
         items = lines["item_id"].value_counts().head(max_items).index.astype(str).tolist()
         regions = lines["region"].dropna().astype(str).value_counts().index.tolist()
         return cls(items=items, regions=regions)
+
+    def with_home_distances(self, distances: pd.DataFrame) -> Vocab:
+        """This vocabulary with each region's great-circle km (`region_distances` mart) to the
+        home region: the region of the most training lines (the retailer's own country).
+        Regions without coordinates, or not in the mart, get none (a flag says so)."""
+        if not self.regions:
+            raise CustomerDataError("home distances: the training lines name no region")
+        home = self.regions[0]
+        to_home = distances[distances["other_region"].astype(str) == home]
+        km = dict(zip(to_home["region"].astype(str), to_home["distance_km"].astype("float64"), strict=True))
+        return Vocab(items=self.items, regions=self.regions,
+                     home_km={r: km[r] for r in self.regions if r in km and np.isfinite(km[r])})
 
 
 @dataclass
@@ -107,7 +135,7 @@ class Samples:
     seq_items: np.ndarray  # (n, L) vocab indices, left-padded, most recent last
     seq_steps: np.ndarray  # (n, L, STEP_FEATURES)
     temporal: np.ndarray  # (n, TEMPORAL_FEATURES)
-    customer_feats: np.ndarray  # (n, CUSTOMER_FEATURES)
+    customer_feats: np.ndarray  # (n, vocab.customer_width)
     region: np.ndarray  # (n,)
     basket: list[list[str]]  # items of the next order
     quantity: np.ndarray  # units of the next order
@@ -171,7 +199,7 @@ def build_samples(
     seq_items = np.zeros((n, seq_len), dtype="int64")
     seq_steps = np.zeros((n, seq_len, STEP_FEATURES), dtype="float32")
     temporal = np.zeros((n, TEMPORAL_FEATURES), dtype="float32")
-    cust = np.zeros((n, CUSTOMER_FEATURES), dtype="float32")
+    cust = np.zeros((n, vocab.customer_width), dtype="float32")
     region = np.zeros(n, dtype="int64")
     basket, history = [], []
     qty, rev, disc = np.zeros(n), np.zeros(n), np.zeros(n)
@@ -199,7 +227,9 @@ def build_samples(
             ])
         temporal[s] = _temporal(ts[:end], keys[:end], items[:end], units[:end], revenue[:end], origin64)
         key = (c, pd.Timestamp(origin) - pd.Timedelta(weeks=1))
-        cust[s] = _customer_row(cw.loc[key] if key in cw.index else None)
+        cust[s, :CUSTOMER_FEATURES] = _customer_row(cw.loc[key] if key in cw.index else None)
+        if vocab.home_km is not None and reg is not None and str(reg) in vocab.home_km:
+            cust[s, CUSTOMER_FEATURES:] = [np.log1p(vocab.home_km[str(reg)]) / 10, 1.0]
         region[s] = vocab.region_index.get(str(reg), OOV) if reg is not None else OOV
         o = orders.loc[(c, oi)]
         basket.append(list(o["basket"]))
@@ -235,6 +265,6 @@ def targets(lines: pd.DataFrame, split: Split) -> dict[str, pd.DataFrame]:
 
 
 __all__ = [
-    "CUSTOMER_FEATURES", "OOV", "PAD", "STEP_FEATURES", "TEMPORAL_FEATURES", "CustomerDataError", "Samples",
-    "Split", "Vocab", "build_samples", "make_split", "read_marts", "targets", "with_discount",
+    "CUSTOMER_FEATURES", "HOME_FEATURES", "OOV", "PAD", "STEP_FEATURES", "TEMPORAL_FEATURES", "CustomerDataError", "Samples",
+    "Split", "Vocab", "build_samples", "make_split", "read_distances", "read_marts", "targets", "with_discount",
 ]

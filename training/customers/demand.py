@@ -51,11 +51,12 @@ def known_at(lines: pd.DataFrame, weeks: pd.DataFrame, origin: pd.Timestamp) -> 
 
 def expected_demand(
     lines: pd.DataFrame, weeks: pd.DataFrame, *, origin: pd.Timestamp, dates: Sequence[pd.Timestamp],
-    settings: DemandSettings = DemandSettings(), progress=None,
+    settings: DemandSettings = DemandSettings(), distances: pd.DataFrame | None = None, progress=None,
 ) -> tuple[pd.DataFrame, dict]:
     """Expected weekly units per item of the model's vocabulary, region and date: a long frame
     `item_id, region, date, units` (every vocabulary item x every region with a scored customer
-    x every date) and facts about the fit. `lines` carry `discount` (`data.read_marts`).
+    x every date) and facts about the fit. `lines` carry `discount` (`data.read_marts`);
+    `distances` (the `region_distances` mart) where the sequence model's `home_distance` is on.
     Raises CustomerDataError when too few orders are known at the origin."""
     from training.customers.model import SequenceModel, SequenceParams
 
@@ -69,6 +70,10 @@ def expected_demand(
     p = SequenceParams(**{"seed": s.seed, **s.sequence})
     split = cdata.Split(val_start=origin - s.val_weeks * WEEK, test_start=origin, last_week=origin - WEEK)
     vocab = cdata.Vocab.fit(lines[pd.to_datetime(lines["week_start"]) < split.val_start], max_items=p.max_items)
+    if p.home_distance:
+        if distances is None:
+            raise cdata.CustomerDataError("expected demand: home_distance needs the region_distances mart")
+        vocab = vocab.with_home_distances(distances)
     tg = cdata.targets(lines, split)
     train = tg["train"].sort_values("origin", kind="stable").tail(s.max_train_orders)  # the latest orders
     if train.empty or tg["val"].empty or not vocab.items:
@@ -116,7 +121,7 @@ def per_item(demand: pd.DataFrame) -> pd.DataFrame:
 
 def hierarchy_member(
     lines: pd.DataFrame, weeks: pd.DataFrame, *, settings: DemandSettings = DemandSettings(), level_weeks: int = 8,
-    max_ratio: float = 4.0, info: list | None = None, progress=None,
+    max_ratio: float = 4.0, distances: pd.DataFrame | None = None, info: list | None = None, progress=None,
 ):
     """A bottom member of `training.hierarchy.backtest`: each item x region series' mean of its
     last `level_weeks` weeks times how its customers' expected demand D(i, region) moved since
@@ -132,7 +137,7 @@ def hierarchy_member(
         level = hist[:, -level_weeks:].mean(axis=1)
         then = origin - (level_weeks // 2) * WEEK  # the middle of the level's weeks
         d, facts = expected_demand(lines, weeks, origin=origin, dates=[origin, then], settings=settings,
-                                   progress=progress)
+                                   distances=distances, progress=progress)
         regions = set(keys["region"].astype(str))
         d = d[d["region"].notna()].copy()
         d["region"] = d["region"].astype(str).where(d["region"].astype(str).isin(regions), OTHER)

@@ -59,6 +59,8 @@ def compare(
     before = lines[pd.to_datetime(lines["week_start"]) < split.test_start]
     p = SequenceParams(**(params or {}))
     vocab = cdata.Vocab.fit(before[pd.to_datetime(before["week_start"]) < split.val_start], max_items=p.max_items)
+    if p.home_distance:
+        vocab = vocab.with_home_distances(cdata.read_distances(marts_dir))
     tg = cdata.targets(lines, split)
     t0 = time.perf_counter()
     sets = {name: cdata.build_samples(lines, weeks, vocab, targets=t, seq_len=p.seq_len) for name, t in tg.items()}

@@ -67,13 +67,16 @@ class SequenceParams(BaseModel):
         0.05, gt=0, description="Where the size heads' smooth L1 turns from squared to absolute error: small, so "
         "they aim at the median (what MAE rewards), not the mean of skewed orders and discounts."
     )
+    home_distance: bool = Field(
+        False, description="Add the customer's km to the home region (`region_distances` mart) to its features."
+    )
     threads: int = Field(1, ge=0, description="Torch threads (0: all cores); one, since two threads on two busy cores ran ten times slower.")
     seed: int = 0
     accelerator: str = Field("cpu", description="cpu, cuda or auto (lightning).")
 
 
 class _Net(nn.Module):
-    def __init__(self, p: SequenceParams, n_items: int, n_regions: int) -> None:
+    def __init__(self, p: SequenceParams, n_items: int, n_regions: int, n_customer: int) -> None:
         super().__init__()
         e, h = p.embed_dim, p.hidden
         self.items = nn.Embedding(n_items, e, padding_idx=cdata.PAD)
@@ -84,7 +87,7 @@ class _Net(nn.Module):
                                           dropout=p.dropout)
         self.windows = nn.ModuleList(nn.Sequential(nn.Linear(4, 8), nn.ReLU()) for _ in cdata.WINDOWS_DAYS)
         self.ratios = nn.Sequential(nn.Linear(len(cdata.WINDOWS_DAYS) - 1, 8), nn.ReLU())
-        self.customer = nn.Sequential(nn.Linear(cdata.CUSTOMER_FEATURES, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU())
+        self.customer = nn.Sequential(nn.Linear(n_customer, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU())
         self.region = nn.Embedding(n_regions, p.region_dim)
         width = 4 * h + 8 * (len(cdata.WINDOWS_DAYS) + 1) + 32 + p.region_dim
         self.trunk = nn.Sequential(nn.Linear(width, p.trunk), nn.ReLU(), nn.Dropout(p.dropout), nn.Linear(p.trunk, p.trunk), nn.ReLU())
@@ -133,10 +136,10 @@ def _tensors(s: cdata.Samples, vocab: cdata.Vocab) -> list[torch.Tensor]:
 
 
 class _Module(pl.LightningModule):
-    def __init__(self, p: SequenceParams, n_items: int, n_regions: int) -> None:
+    def __init__(self, p: SequenceParams, n_items: int, n_regions: int, n_customer: int) -> None:
         super().__init__()
         self.p = p
-        self.net = _Net(p, n_items, n_regions)
+        self.net = _Net(p, n_items, n_regions, n_customer)
         self.best_loss = float("inf")
         self.best_state: dict | None = None
         self.epochs_run = 0
@@ -192,7 +195,7 @@ class SequenceModel:
         p = self.params
         t0 = time.perf_counter()
         with torch_run(p.threads, p.seed) as gen:
-            self.module_ = _Module(p, self.vocab.n_items, self.vocab.n_regions)
+            self.module_ = _Module(p, self.vocab.n_items, self.vocab.n_regions, self.vocab.customer_width)
             train_dl = DataLoader(TensorDataset(*_tensors(train, self.vocab)), batch_size=p.batch_size, shuffle=True,
                                   generator=gen)
             val_dl = DataLoader(TensorDataset(*_tensors(val, self.vocab)), batch_size=4 * p.batch_size)

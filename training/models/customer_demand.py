@@ -122,8 +122,9 @@ class CustomerDemand(Forecaster):
         settings = demand.DemandSettings(val_weeks=s.val_weeks, active_weeks=s.active_weeks, rate_weeks=s.rate_weeks,
                                          max_train_orders=s.max_train_orders, sequence=s.sequence, seed=s.seed)
         try:
+            distances = cdata.read_distances(Path(s.marts_dir)) if s.sequence.get("home_distance") else None
             by_region, info = demand.expected_demand(lines, weeks, origin=origin, dates=dates, settings=settings,
-                                                     progress=log.info)
+                                                     distances=distances, progress=log.info)
         except cdata.CustomerDataError as e:
             raise ModelError(f"model {self.alias!r}: {e} in {s.marts_dir}") from None
         return demand.per_item(by_region), info
