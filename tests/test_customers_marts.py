@@ -196,7 +196,7 @@ def test_feast_joins_customers_and_regions_point_in_time(built):
 
 
 def test_region_distances_are_great_circle_km_and_null_without_coordinates(built):
-    from tests.test_region_distances import SEED, haversine_km
+    from tests.test_region_distances import coordinates, haversine_km
 
     rd = built[1]["region_distances"]
     regions = {"United Kingdom", "France", "Germany", "Unspecified"}
@@ -206,8 +206,8 @@ def test_region_distances_are_great_circle_km_and_null_without_coordinates(built
     km = wide.loc[located, located].to_numpy()
     np.testing.assert_array_equal(km, km.T)  # symmetric
     np.testing.assert_array_equal(np.diag(km), 0.0)  # zero on the diagonal
-    seed = pd.read_csv(SEED).set_index("region")
-    uk, fr = seed.loc["United Kingdom"], seed.loc["France"]
+    coords = coordinates().set_index("region")
+    uk, fr = coords.loc["United Kingdom"], coords.loc["France"]
     assert wide.loc["United Kingdom", "France"] == pytest.approx(
         haversine_km(uk["latitude"], uk["longitude"], fr["latitude"], fr["longitude"]), rel=1e-9)
     assert 700 < wide.loc["United Kingdom", "France"] < 1000 and 750 < wide.loc["United Kingdom", "Germany"] < 1050

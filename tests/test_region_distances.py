@@ -1,16 +1,26 @@
-"""Region coordinates (dbt seed `region_coordinates`) and the great-circle distances the
+"""Region coordinates (dbt model `int_region_coordinates`) and the great-circle distances the
 `region_distances` mart computes from them (the built mart is checked in
 tests/test_customers_marts.py)."""
 
 from __future__ import annotations
 
+import re
+
+import duckdb
 import numpy as np
 import pandas as pd
 
 from tests.conftest import RAW, REPO
 
-SEED = REPO / "dbt_project" / "seeds" / "region_coordinates.csv"
+MODEL = REPO / "dbt_project" / "models" / "intermediate" / "int_region_coordinates.sql"
 EARTH_KM = 6371.0088
+
+
+def coordinates() -> pd.DataFrame:
+    """The model's rows: its SQL (no ref, no macro) run by DuckDB without its Jinja comment."""
+    sql = re.sub(r"\{#-.*?-#\}", "", MODEL.read_text(), flags=re.S)
+    assert "{{" not in sql and "{%" not in sql
+    return duckdb.sql(sql).df()
 
 
 def haversine_km(lat1, lon1, lat2, lon2) -> float:
@@ -19,19 +29,19 @@ def haversine_km(lat1, lon1, lat2, lon2) -> float:
     return float(2 * EARTH_KM * np.arcsin(np.sqrt(a)))
 
 
-def test_the_seed_places_every_online_retail_country_it_can():
-    seed = pd.read_csv(SEED)
-    assert list(seed.columns) == ["region", "latitude", "longitude"]
-    assert seed["region"].is_unique and seed.notna().all().all()
-    assert seed["latitude"].between(-90, 90).all() and seed["longitude"].between(-180, 180).all()
+def test_the_coordinates_place_every_online_retail_country_they_can():
+    coords = coordinates()
+    assert list(coords.columns) == ["region", "latitude", "longitude"]
+    assert coords["region"].is_unique and coords.notna().all().all()
+    assert coords["latitude"].between(-90, 90).all() and coords["longitude"].between(-180, 180).all()
     countries = set(pd.read_parquet(RAW / "online_retail" / "online_retail.parquet", columns=["Country"])["Country"])
     assert len(countries) == 38
     # two keys name no place: they get no coordinates (null distances), not a guess
-    assert countries - set(seed["region"]) == {"Unspecified", "European Community"}
+    assert countries - set(coords["region"]) == {"Unspecified", "European Community"}
 
 
-def test_seed_centroids_are_where_the_countries_are():
-    at = pd.read_csv(SEED).set_index("region")
+def test_centroids_are_where_the_countries_are():
+    at = coordinates().set_index("region")
 
     def km(a: str, b: str) -> float:
         return haversine_km(at.loc[a, "latitude"], at.loc[a, "longitude"], at.loc[b, "latitude"], at.loc[b, "longitude"])

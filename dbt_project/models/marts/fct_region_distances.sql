@@ -1,7 +1,7 @@
 {#-
     One row per ordered pair of regions the sales name (the diagonal included): the
-    great-circle distance in km between their approximate centroids (seed
-    `region_coordinates`; haversine on a sphere of the Earth's mean radius, 6371.0088 km).
+    great-circle distance in km between their approximate centroids (model
+    `int_region_coordinates`; haversine on a sphere of the Earth's mean radius, 6371.0088 km).
     Null where either region has no coordinates: an unknown place is not a distance of zero.
 -#}
 
@@ -17,7 +17,7 @@ regions as (
 
 coordinates as (
 
-    select * from {{ ref('region_coordinates') }}
+    select * from {{ ref('int_region_coordinates') }}
 
 ),
 
