@@ -5,10 +5,12 @@ Per dataset the graph marts and the weekly panel are built by dbt (`bench_graph.
 synthetic reviews with and without the planted graph effects (`generate_reviews(spread=...)`)
 and, with `--online-retail`, the shipped Online Retail. At each origin (the last `--origins`
 labelled weeks, `--step` weeks apart) `training.hot_sellers.score_origin` scores the items twice,
-with `classifier.graph_features` off and on (a naive forecast as the growth forecast); both see
-only the labels known at the origin, and the graph features of a week are those known at its
-close (training/hot_sellers/graph_features.py). It prints the classifier's hot-seller AP and
-precision at the top 5% per origin and their mean, and writes them as JSON.
+with `classifier.graph_features` off, on and `auto` (kept only where they won on the labelled
+weeks before the origin; a naive forecast as the growth forecast); all see only the labels known
+at the origin, and the graph features of a week are those known at its close
+(training/hot_sellers/graph_features.py). It prints the classifier's hot-seller AP and precision
+at the top 5% per origin, and per dataset the mean of each arm, the difference to `without`
+(mean +- standard error over origins) and the origins where the arm was better; JSON beside.
 
     nice -n 10 python benchmarks/bench_graph_classifier.py --rows 200000 --items 600 --origins 6
 """
@@ -35,7 +37,7 @@ from training import hot_sellers as hs
 from training.metrics import average_precision, top_fraction
 
 REPO = Path(__file__).resolve().parents[1]
-ARMS = {"without": False, "with": True}
+ARMS = {"without": False, "with": True, "auto": "auto"}
 
 
 def _metrics(scores: pd.Series, labels: pd.DataFrame, cutoff: pd.Timestamp) -> tuple[float | None, float | None]:
@@ -68,22 +70,31 @@ def run_dataset(name: str, marts: Path, *, origins: int, step: int, horizon: int
             gain = getattr(clf, "feature_importance_", pd.Series(dtype="float64"))
             share = float(gain.filter(like="graph_").sum() / gain.sum()) if on and gain.sum() else 0.0
             rows[-2]["graph_gain_share"] = round(share, 3)
+            picked = getattr(clf, "selection_", {}).get("graph_features")
+            if picked is not None:
+                rows[-2]["auto"] = picked
+            note = "" if picked is None else (f", auto {'kept' if picked['kept'] else 'dropped'} "
+                                              f"(gains {picked['gains']})")
             print(f"  {name} {cutoff.date()} {arm:>7}: classifier AP {rows[-2]['ap']:.3f} "
-                  f"P@5% {rows[-2]['p_at_5']:.3f} ({wall:.0f} s, graph gain share {share:.2f})", flush=True)
+                  f"P@5% {rows[-2]['p_at_5']:.3f} ({wall:.0f} s, graph gain share {share:.2f}{note})", flush=True)
     return {"dataset": name, "cutoffs": [str(c.date()) for c in cutoffs], "rows": rows,
             "items": int(frame[ID].nunique()), "weeks": int(frame[DS].nunique())}
 
 
 def summary(results: list[dict[str, Any]]) -> pd.DataFrame:
+    """Per dataset and arm: mean AP and P@5%; against `without`: mean difference of AP, its
+    standard error over origins and the origins where the arm was better."""
     df = pd.DataFrame([r for d in results for r in d["rows"] if r["model"] == "classifier"])
     wide = df.pivot_table(index=["dataset", CUTOFF], columns="arm", values="ap")
     out = []
     for name, g in wide.groupby(level=0):
-        diff = g["with"] - g["without"]
         p5 = df[df["dataset"] == name].groupby("arm")["p_at_5"].mean()
-        out.append({"dataset": name, "origins": len(g), "ap_without": g["without"].mean(), "ap_with": g["with"].mean(),
-                    "ap_diff_mean": diff.mean(), "ap_diff_se": diff.std(ddof=1) / np.sqrt(len(g)) if len(g) > 1 else np.nan,
-                    "origins_better": int((diff > 0).sum()), "p5_without": p5.get("without"), "p5_with": p5.get("with")})
+        for arm in [a for a in ARMS if a in g.columns]:
+            diff = g[arm] - g["without"]
+            out.append({"dataset": name, "arm": arm, "origins": len(g), "ap": g[arm].mean(), "p_at_5": p5.get(arm),
+                        "ap_diff": diff.mean(),
+                        "ap_diff_se": diff.std(ddof=1) / np.sqrt(len(g)) if len(g) > 1 else np.nan,
+                        "origins_better": int((diff > 0).sum()), "origins_worse": int((diff < 0).sum())})
     return pd.DataFrame(out)
 
 
@@ -115,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         datasets.append(("online_retail", [src]))
     results = []
     for name, sources in datasets:
-        work = args.out_dir / name
+        work = args.out_dir / (name if name == "online_retail" else f"{name}_{args.rows}_{args.seed}")
         marts = work / "marts"
         if not (marts / "item_graph_features.parquet").exists():
             marts, _ = build_marts(work, sources)
@@ -126,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     table = summary(results)
     (args.out_dir / "bench_graph_classifier.json").write_text(
         json.dumps({"datasets": results, "summary": table.to_dict("records")}, indent=2, default=float))
-    print("\nclassifier hot-seller AP without / with graph features (mean over origins)")
+    print("\nclassifier hot-seller AP without / with / auto graph features (mean over origins; diff to without)")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     return 0
 

@@ -105,6 +105,9 @@ def test_graph_features_use_the_edges_known_that_week_and_cap_neighbours(marts):
     assert e.degree == 2 and e.neighbours == 1  # D and F, capped at one
     # one neighbour kept: its momentum is both the weighted mean and the highest
     assert (g["max_neighbour_growth"] == g["neighbour_growth"]).all() and (g["max_neighbour_growth"] > 0).any()
+    # ...and it is surging (counted, holding all the shared customers) exactly when its momentum is at least 2
+    surging = (g["max_neighbour_growth"] >= 2).astype(int)
+    assert (g["surging_neighbours"] == surging).all() and (g["surging_neighbour_share"] == surging).all()
 
 
 def test_poisoning_after_a_week_changes_nothing_known_at_that_week(marts):

@@ -58,6 +58,14 @@ def test_surges_spread_to_co_reviewed_items(spread):
     random_pairs = [len(users[a] & users[b]) for a, b in rng.choice(ids, size=(200, 2)) if a != b]
     assert np.mean(shared) > 3 * max(np.mean(random_pairs), 0.1)
 
+    # the link is there before the spread: most followers share two reviewers (an edge of the
+    # product graph) with their leader before their own onset (0.68 with half the circle's share)
+    before = rows[rows["t_week"] < rows["parent_asin"].map(followers.set_index("parent_asin")["onset_week"])]
+    early = before.groupby("parent_asin")["user_id"].agg(set)
+    pre = [len(early.get(f, set()) & set(rows.loc[(rows["parent_asin"] == lead) & (rows["t_week"] < o), "user_id"]))
+           for f, lead, o in zip(followers["parent_asin"], followers["leader_asin"], followers["onset_week"], strict=True)]
+    assert np.mean(np.array(pre) >= 2) > 0.8
+
 
 def test_buzz_appears_only_around_an_onset(spread):
     _, rows, truth = spread

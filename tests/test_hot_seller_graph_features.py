@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from training import hot_sellers as hs
+from training.hot_sellers.classifier import ClassifierSelectionError
 from training.hot_sellers.graph_features import GRAPH_COLUMNS, add_graph_features
 
 L, H = 4, 3
@@ -30,6 +31,8 @@ def _mart(rows: list[tuple]) -> pd.DataFrame:
     df["available_at"] = pd.to_datetime([_week(k + 1) for k in df["k"]]).tz_localize("UTC")
     df["neighbours"] = df["degree"].clip(upper=3)
     df["max_neighbour_growth"] = 2 * df["neighbour_growth"]
+    df["surging_neighbours"] = (df["neighbour_growth"] >= 2).astype(int)
+    df["surging_neighbour_share"] = df["surging_neighbours"] / df["neighbours"]
     return df.drop(columns="k")
 
 
@@ -44,6 +47,8 @@ def test_graph_features_join_per_item_and_week_with_their_defaults(tmp_path):
     assert got["graph_degree"].tolist() == [1, 0, 2, 3, 0]  # no edge known yet: 0
     assert got["graph_neighbour_growth"].tolist() == [0.7, 0, 1.5, 2.0, 0]
     assert got["graph_max_neighbour_growth"].tolist() == [1.4, 0, 3.0, 4.0, 0]
+    assert got["graph_surging_neighbours"].tolist() == [0, 0, 0, 1, 0]
+    assert got["graph_surging_share"].tolist() == [0, 0, 0, 1 / 3, 0]
     share = got["graph_hot_share"].to_numpy()
     assert share[0] == 1.0 and share[2] == 0.5 and np.isnan(share[[1, 3, 4]]).all()  # none labelled: missing
     # no folder, or no mart in it: the rows as they were
@@ -118,13 +123,55 @@ def test_graph_rows_after_the_origin_change_nothing_at_the_origin(shop, tmp_path
     late = pd.to_datetime(mart["week_start"]) > c
     assert late.any()
     poisoned = mart.copy()
-    poisoned.loc[late, ["degree", "neighbour_growth", "max_neighbour_growth", "hot_neighbour_share"]] = [99, 1e6, 1e6, 1.0]
+    poisoned.loc[late, ["degree", "neighbour_growth", "max_neighbour_growth", "surging_neighbours",
+                        "surging_neighbour_share", "hot_neighbour_share"]] = [99, 1e6, 1e6, 99, 1.0, 1.0]
     poisoned.to_parquet(folder / "item_graph_features.parquet", index=False)
     again, _ = _score(frame, labels, folder, c)
     pd.testing.assert_frame_equal(clean, again)
     # the same poison at or before the origin does change the scores: the file is read
     early = mart.copy()
-    early.loc[~late, "neighbour_growth"] = early.loc[~late, "neighbour_growth"].to_numpy()[::-1]
+    for col in ("neighbour_growth", "surging_neighbours", "surging_neighbour_share"):
+        early.loc[~late, col] = early.loc[~late, col].to_numpy()[::-1]
     early.to_parquet(folder / "item_graph_features.parquet", index=False)
     moved, _ = _score(frame, labels, folder, c)
     assert not clean["score"].equals(moved["score"])
+    # `auto` validates on earlier weeks with the same rows: late poison changes nothing there either
+    auto = dataclasses.replace(SETTINGS, classifier={**SETTINGS.classifier, "graph_features": "auto"})
+    poisoned.to_parquet(folder / "item_graph_features.parquet", index=False)
+    clean_auto, clf = _score(frame, labels, shop[3], c, settings=auto)
+    again_auto, again_clf = _score(frame, labels, folder, c, settings=auto)
+    pd.testing.assert_frame_equal(clean_auto, again_auto)
+    assert clf.selection_ == again_clf.selection_
+
+
+# --------------------------------------------------------------------------- auto
+AUTO = dataclasses.replace(SETTINGS, classifier={**SETTINGS.classifier, "graph_features": "auto",
+                                                 "n_estimators": 30})
+
+
+def test_auto_keeps_graph_features_that_lead_and_drops_noise(shop, tmp_path):
+    frame, labels, mart, folder, c = shop
+    _, clf = _score(frame, labels, folder, c, settings=AUTO)
+    picked = clf.selection_["graph_features"]
+    assert picked["kept"] and len(picked["gains"]) == 3 and picked["mean"] > picked["se"] > 0
+    assert set(GRAPH_COLUMNS) <= set(clf.feature_names_)
+    # the same mart with every graph value shuffled across rows: no signal left, auto drops it
+    rng = np.random.default_rng(1)
+    noise = mart.copy()
+    for col in ("degree", "neighbour_growth", "max_neighbour_growth", "surging_neighbours",
+                "surging_neighbour_share", "hot_neighbour_share"):
+        noise[col] = noise[col].to_numpy()[rng.permutation(len(noise))]
+    noise.to_parquet(tmp_path / "item_graph_features.parquet", index=False)
+    dropped, dclf = _score(frame, labels, tmp_path, c, settings=AUTO)
+    assert not dclf.selection_["graph_features"]["kept"]
+    assert not set(GRAPH_COLUMNS) & set(dclf.feature_names_)
+    plain, _ = _score(frame, labels, None, c, settings=AUTO)  # dropped: the scores of a run without the mart
+    pd.testing.assert_frame_equal(dropped, plain)
+
+
+def test_auto_needs_when_each_label_was_known():
+    feats = pd.DataFrame({"unique_id": ["a", "b"], "ds": [START, START], "graph_degree": [1.0, 2.0], "lag_1": [1.0, 0.0]})
+    labels = pd.DataFrame({"unique_id": ["a", "b"], "ds": [START, START], "label": [1.0, 0.0]})
+    with pytest.raises(ClassifierSelectionError, match="label_available_at"):
+        hs.HotSellerClassifier(graph_features="auto").fit(feats, labels)
+    hs.HotSellerClassifier(graph_features=True, n_estimators=2).fit(feats, labels)  # only auto reads it

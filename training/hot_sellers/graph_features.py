@@ -10,6 +10,10 @@ point in time as the row's own lags. Columns added (`GRAPH_COLUMNS`):
 * `graph_neighbour_growth`: the kept neighbours' momentum, weighted by shared customers (0
   without neighbours);
 * `graph_max_neighbour_growth`: the highest momentum among them (0 without neighbours);
+* `graph_surging_neighbours`, `graph_surging_share`: kept neighbours surging now (momentum at
+  least 2) and their share of the shared customers (0 without neighbours): a surge spreading
+  along co-bought items shows here weeks before the item's own onset, while its own momentum and
+  the neighbours' weighted mean barely move;
 * `graph_hot_share`: share of kept neighbours that were hot sellers at the last known label;
   missing where none was labelled (XGBoost learns a direction for it).
 
@@ -35,9 +39,12 @@ from darkhorse.core.sql import sql_str
 log = logging.getLogger(__name__)
 
 MART = "item_graph_features"
-GRAPH_COLUMNS = ("graph_degree", "graph_neighbour_growth", "graph_max_neighbour_growth", "graph_hot_share")
+GRAPH_COLUMNS = ("graph_degree", "graph_neighbour_growth", "graph_max_neighbour_growth", "graph_surging_neighbours",
+                 "graph_surging_share", "graph_hot_share")
 _READ = {"degree": "graph_degree", "neighbour_growth": "graph_neighbour_growth",
-         "max_neighbour_growth": "graph_max_neighbour_growth", "hot_neighbour_share": "graph_hot_share"}
+         "max_neighbour_growth": "graph_max_neighbour_growth", "surging_neighbours": "graph_surging_neighbours",
+         "surging_neighbour_share": "graph_surging_share", "hot_neighbour_share": "graph_hot_share"}
+_ZERO_WITHOUT_EDGE = GRAPH_COLUMNS[:-1]  # an item week without a known edge: no neighbour, no growth
 
 
 class GraphFeaturesError(DarkHorseError, ValueError):
@@ -83,8 +90,7 @@ def add_graph_features(feats: pd.DataFrame, marts_dir: str | Path | None) -> pd.
     keys = pd.MultiIndex.from_arrays([feats[ID].astype(str).to_numpy(), pd.to_datetime(feats[DS]).to_numpy()])
     found = graph.set_index([ID, DS]).reindex(keys)
     out = feats.copy()
-    out["graph_degree"] = found["graph_degree"].fillna(0.0).to_numpy()
-    out["graph_neighbour_growth"] = found["graph_neighbour_growth"].fillna(0.0).to_numpy()
-    out["graph_max_neighbour_growth"] = found["graph_max_neighbour_growth"].fillna(0.0).to_numpy()
+    for c in _ZERO_WITHOUT_EDGE:
+        out[c] = found[c].fillna(0.0).to_numpy()
     out["graph_hot_share"] = found["graph_hot_share"].to_numpy(dtype="float64", na_value=np.nan)
     return out

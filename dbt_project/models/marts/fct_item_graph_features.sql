@@ -9,6 +9,10 @@
       weeks before, growth_floor) (null when lookback_weeks >= 12);
     - max_neighbour_growth: the highest momentum among kept neighbours (one surging neighbour
       among many quiet ones barely moves the weighted mean);
+    - surging_neighbours: kept neighbours surging now (momentum at least `surge`: their last
+      `lookback_weeks` at least double the weeks before), the count a spread along co-bought
+      items lifts weeks before the item's own onset; surging_neighbour_share: their share of
+      the shared customers (0 when momentum is unknown);
     - hot_neighbour_share: share of kept neighbours that were hot sellers at the last label
       known at the week's close (the label of `horizon_weeks` weeks earlier); null when none
       of them had a known label then.
@@ -17,6 +21,7 @@
 {%- set lookback = var('lookback_weeks') | int -%}
 {%- set horizon = var('horizon_weeks') | int -%}
 {%- set floor = var('growth_floor') | float -%}
+{%- set surge = 2.0 -%}
 
 with
 
@@ -110,6 +115,11 @@ final as (
             0.0
         ) as neighbour_growth,
         coalesce(max(neighbour_momentum), 0.0) as max_neighbour_growth,
+        cast(count(*) filter (where neighbour_momentum >= {{ surge }}) as integer) as surging_neighbours,
+        coalesce(
+            sum(shared_customers) filter (where neighbour_momentum >= {{ surge }}) / nullif(sum(shared_customers), 0),
+            0.0
+        ) as surging_neighbour_share,
         avg(neighbour_was_hot) as hot_neighbour_share,
         cast(count(neighbour_was_hot) as integer) as neighbours_labelled,
     from described
