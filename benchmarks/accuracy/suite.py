@@ -121,6 +121,8 @@ def run_panel(panel: Panel, config: Config, specs: list[ModelSpec], *, out: Path
         "hot_seller_fraction": round(1 - panel.panel.hot_seller_quantile, 6),
         "suite_scorers": added,
         "model_info": met.get("model_info", {}),
+        # the blend's MASE with each member left out (weights re-learned, nothing refitted)
+        "contributions": met.get("contributions", {}),
         "extra": {k: v for k, v in panel.extra.items() if k != "m4"},
     }
     if "m4" in panel.extra:
@@ -174,27 +176,28 @@ def panel_tables(p: dict[str, Any]) -> list[Table]:
     t = Table(title=f"{p['panel']}: {p['description']} | {p['n_series']} series, {p['first_week']}..{p['last_week']}, "
                     f"h={p['horizon']}, {n_win} origins ({sum(w['role'] == 'eval' for w in p['windows'])} eval), wall {p['wall_s']:.0f} s")
     t.add_column("model")
-    for c in ("MASE", "sc. pinball", "cov 80", "sMAPE", "s (all windows)"):
+    for c in ("MASE", "sc. pinball", "cov 80", "sMAPE", "s (all windows)", "blend MASE without"):
         t.add_column(c, justify="right")
     if m4:
         for c in ("M4 sMAPE", "M4 MASE", "M4 OWA"):
             t.add_column(c, justify="right")
     best = min((v["mase"] for v in p["models"].values() if v["mase"] is not None), default=None)
     for m, v in p["models"].items():
-        row = [m, fmt(v["mase"]), fmt(v["scaled_pinball"]), fmt(v["coverage_80"]), fmt(v["smape"], 2), fmt(v["seconds"], 1)]
+        without = p.get("contributions", {}).get(m, {}).get("mase_without")
+        row = [m, fmt(v["mase"]), fmt(v["scaled_pinball"]), fmt(v["coverage_80"]), fmt(v["smape"], 2), fmt(v["seconds"], 1), fmt(without)]
         if m4:
             o = m4.get(m, {})
             row += [fmt(o.get("smape")), fmt(o.get("mase")), fmt(o.get("owa"))]
         style = "bold" if m == BLEND else ("green" if v["mase"] is not None and v["mase"] == best else None)
         t.add_row(*row, style=style)
     if p["timings_s"].get("hot_sellers") is not None:
-        t.add_row("(hot-seller scorers)", "", "", "", "", fmt(p["timings_s"]["hot_sellers"], 1), *([""] * 3 if m4 else []), style="dim")
+        t.add_row("(hot-seller scorers)", "", "", "", "", fmt(p["timings_s"]["hot_sellers"], 1), "", *([""] * 3 if m4 else []), style="dim")
     if m4:
         o = m4["naive (suite scorer)"]
-        t.add_row("naive, suite's M4 scorer", *["" for _ in range(5)], fmt(o["smape"]), fmt(o["mase"]), fmt(o["owa"]), style="dim")
+        t.add_row("naive, suite's M4 scorer", *["" for _ in range(6)], fmt(o["smape"]), fmt(o["mase"]), fmt(o["owa"]), style="dim")
         for name, v in p["m4_published"].items():
             owa = 0.5 * (v["smape"] / m4mod.NAIVE2["smape"] + v["mase"] / m4mod.NAIVE2["mase"]) if v["smape"] else None
-            t.add_row(f"published: {name}", *["" for _ in range(5)], fmt(v["smape"]), fmt(v["mase"]), fmt(owa), style="dim")
+            t.add_row(f"published: {name}", *["" for _ in range(6)], fmt(v["smape"]), fmt(v["mase"]), fmt(owa), style="dim")
     frac = p["hot_seller_fraction"]
     h = Table(title=f"{p['panel']}: hot sellers (top {frac:.0%}, mean over eval origins; * = computed by the suite)")
     for c in ("scorer", "AP", f"P@{frac:.0%}", f"R@{frac:.0%}", "positives"):

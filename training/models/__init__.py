@@ -20,6 +20,7 @@ _REGISTRY: dict[str, str] = {
     "statquant": "training.models.baselines:StatQuant",
     "xgboost": "training.models.xgb:XGBoostGlobal",
     "xgboost_individual": "training.models.xgb:XGBoostIndividual",
+    "ridge": "training.models.ridge:RidgeGlobal",
     "lstm": "training.models.lstm:LSTMForecaster",
     "tft": "training.models.tft:TFTForecaster",
     "autots": "training.models.autots_model:AutoTSForecaster",
