@@ -93,7 +93,7 @@ bench-graph: venv ## Build time and memory of the product-graph and text marts o
 bench-multitask: venv ## Hot-seller AP of the multi-task model and its ablations beside the other scorers (ARGS=...)
 	$(BIN)/python benchmarks/bench_multitask.py $(ARGS)
 
-bench-graph-classifier: venv ## Hot-seller classifier AP with and without the product-graph features, same origins (ARGS=--online-retail ...)
+bench-graph-classifier: venv ## Hot-seller classifier AP without, with and auto-selected product-graph features, same origins (ARGS=--online-retail ...)
 	$(BIN)/python benchmarks/bench_graph_classifier.py $(ARGS)
 
 bench-customer-signals: venv ## Hot-seller scorers with and without the customer signals, replayed on a backtest (after make backtest; BACKTEST=its folder)
