@@ -118,7 +118,6 @@ def per_item(demand: pd.DataFrame) -> pd.DataFrame:
                               dropna=False).fillna(0.0)
 
 
-
 def hierarchy_member(
     lines: pd.DataFrame, weeks: pd.DataFrame, *, settings: DemandSettings = DemandSettings(), level_weeks: int = 8,
     max_ratio: float = 4.0, distances: pd.DataFrame | None = None, info: list | None = None, progress=None,
