@@ -49,3 +49,20 @@ def write_config(
 @pytest.fixture
 def repo() -> Path:
     return REPO
+
+
+@pytest.fixture(scope="session")
+def weekly_sales_built(tmp_path_factory):
+    """The weekly-sales example built once per session (tests/fixtures/weekly_sales.py)."""
+    from tests.fixtures.weekly_sales import build_weekly_sales
+
+    return build_weekly_sales(tmp_path_factory.mktemp("weekly_sales_built"))
+
+
+@pytest.fixture(scope="session")
+def weekly_release(weekly_sales_built, tmp_path_factory):
+    """One trained and released weekly-sales bento shared by the serving tests
+    (tests/serving_fixtures.py); tests that train again write to outputs of their own."""
+    from tests.serving_fixtures import make_release
+
+    return make_release(weekly_sales_built, tmp_path_factory.mktemp("release"))

@@ -1,25 +1,20 @@
 """A real trained release for the serving tests: the weekly-sales example built through dbt,
-the gate and Feast (sqlite online store), trained with fast models, released as a bento in the
-session's throwaway BentoML store."""
+the gate and Feast (sqlite online store) once per session (tests/fixtures/weekly_sales.py),
+trained with fast models, released as a bento in the session's throwaway BentoML store."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from darkhorse.core.config import Config
+from tests.fixtures.weekly_sales import Built, config_reading
 
-from darkhorse.app.build import build
-from darkhorse.core.config import Config, load_config
-from tests.conftest import REPO, write_config
-
-CSV = REPO / "examples" / "weekly_sales" / "weekly_sales.csv"
 BIN = Path(sys.executable).parent
 
 
@@ -42,27 +37,28 @@ def run_cli(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
     return proc
 
 
-def make_release(tmp: Path) -> Trained:
-    shutil.copy(CSV, tmp / "weekly_sales.csv")
-    src = {"name": "weekly_sales", "kind": "sales", "path": str(tmp / "weekly_sales.csv"), "granularity": "weekly",
-           "columns": {"item_id": "sku", "date": "week_ending", "quantity": "units_sold"}, "date_format": "%Y-%m-%d"}
-    write_config(tmp, [src])
-    doc = yaml.safe_load((tmp / "darkhorse.yaml").read_text())
-    doc["forecast"] = {"models": [{"model": "seasonal_naive"}, {"model": "moving_average"}, {"model": "statquant"}]}
-    doc["backtest"] = {"n_windows": 2, "step_weeks": 4, "warmup_windows": 1}
-    doc["hot_sellers"] = {"classifier": {"n_estimators": 20}}
-    doc["training"] = {"out_dir": str(tmp / "out"), "model_prefix": "dh_serve"}
-    doc["serving"] = {"bento": "dh-serve"}
-    (tmp / "darkhorse.yaml").write_text(yaml.safe_dump(doc))
-    cfg = load_config(tmp / "darkhorse.yaml")
-    build(cfg, features=True, progress=lambda *a, **k: None)
+def release_src(bento: str, version: str) -> Path:
+    """The src folder of bento `bento:version` in the session's BentoML store."""
+    return Path(os.environ["BENTOML_HOME"]) / "bentos" / bento / version / "src"
+
+
+def make_release(built: Built, tmp: Path) -> Trained:
+    """Train fast members on the shared weekly-sales build and release them as `dh-serve`."""
+    cfg = config_reading(
+        built, tmp,
+        forecast={"models": [{"model": "seasonal_naive"}, {"model": "moving_average"}, {"model": "statquant"}]},
+        # no blend-only warm-up origins: nothing here tests the blend's warm-up
+        backtest={"n_windows": 2, "step_weeks": 4, "warmup_windows": 1, "blend_warmup_windows": 0},
+        hot_sellers={"classifier": {"n_estimators": 20}},
+        training={"out_dir": str(tmp / "out"), "model_prefix": "dh_serve"},
+        serving={"bento": "dh-serve"},
+    )
     run_cli("train", "--config", str(cfg.path))
     proc = run_cli("release", "--config", str(cfg.path))
     info = json.loads((tmp / "out" / "train.json").read_text())
     tag = f"dh-serve:{info['version']}"
     assert tag in proc.stdout
-    release_dir = Path(os.environ["BENTOML_HOME"]) / "bentos" / "dh-serve" / info["version"] / "src"
-    return Trained(cfg, tmp, info, tag, release_dir)
+    return Trained(cfg, tmp, info, tag, release_src("dh-serve", info["version"]))
 
 
 def import_service(release_dir: Path):

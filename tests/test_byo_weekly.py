@@ -9,29 +9,20 @@ from __future__ import annotations
 
 import filecmp
 import importlib.util
-import shutil
 from itertools import pairwise
 
 import pandas as pd
 import pytest
-import yaml
 
-from darkhorse.app.build import build
 from darkhorse.core.config import load_config
-from tests.conftest import REPO, write_config
+from tests.conftest import REPO
+from tests.fixtures.weekly_sales import config_reading
 from training.backtest import run_backtest
 
 EXAMPLE = REPO / "examples" / "weekly_sales"
 CSV = EXAMPLE / "weekly_sales.csv"
 HORIZON = 12
 MODELS = ["naive", "seasonal_naive", "statquant", "xgboost"]
-SOURCE = {
-    "name": "weekly_sales",
-    "kind": "sales",
-    "granularity": "weekly",
-    "columns": {"item_id": "sku", "date": "week_ending", "quantity": "units_sold"},
-    "date_format": "%Y-%m-%d",
-}
 
 
 def _csv() -> pd.DataFrame:
@@ -74,28 +65,27 @@ def test_example_config_resolves_inside_the_example_folder():
 
 # --------------------------------------------------------------------------- end to end
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(weekly_sales_built, tmp_path_factory):
+    """The session's build of the example CSV (tests/fixtures/weekly_sales.py: the same SOURCE,
+    the default panel) and a backtest of it."""
+    assert weekly_sales_built.config.panel.horizon_weeks == HORIZON
     tmp = tmp_path_factory.mktemp("byo_weekly")
-    csv = tmp / "weekly_sales.csv"
-    shutil.copy(CSV, csv)
-    cfg = write_config(tmp, [{**SOURCE, "path": str(csv)}], panel={"horizon_weeks": HORIZON})
-    doc = yaml.safe_load(cfg.root.joinpath("darkhorse.yaml").read_text())
-    doc["forecast"] = {
-        "models": [
-            {"model": "naive"},
-            {"model": "seasonal_naive"},
-            {"model": "statquant"},
-            {"model": "xgboost", "params": {"n_estimators": 30, "max_train_rows": 20000}},
-        ]
-    }
-    doc["backtest"] = {"n_windows": 3, "step_weeks": 4, "warmup_windows": 1, "blend_warmup_windows": 0}
-    doc["hot_sellers"] = {"classifier": {"n_estimators": 30}}
-    cfg.root.joinpath("darkhorse.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
-    cfg = load_config(cfg.root / "darkhorse.yaml")
-    summary = build(cfg, progress=lambda _m: None)
+    cfg = config_reading(
+        weekly_sales_built, tmp,
+        forecast={
+            "models": [
+                {"model": "naive"},
+                {"model": "seasonal_naive"},
+                {"model": "statquant"},
+                {"model": "xgboost", "params": {"n_estimators": 30, "max_train_rows": 20000}},
+            ]
+        },
+        backtest={"n_windows": 3, "step_weeks": 4, "warmup_windows": 1, "blend_warmup_windows": 0},
+        hot_sellers={"classifier": {"n_estimators": 30}},
+    )
     out = tmp / "bt"
     result = run_backtest(cfg, out_dir=out, report=True, show_progress=False)
-    return cfg, summary, result, out
+    return cfg, weekly_sales_built.summary, result, out
 
 
 @pytest.mark.slow

@@ -9,14 +9,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from .serving_fixtures import asgi_app, import_service, make_release
+from .serving_fixtures import asgi_app, import_service
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    return make_release(tmp_path_factory.mktemp("load_release"))
+def trained(weekly_release):
+    return weekly_release
 
 
 def _load_config(trained, tmp):

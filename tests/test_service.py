@@ -4,11 +4,8 @@ served in-process through BentoML's ASGI app, then over HTTP by `bentoml serve`.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
-from html.parser import HTMLParser
 
 import numpy as np
 import pandas as pd
@@ -17,14 +14,16 @@ import pytest
 from darkhorse.core.manifest import ReleaseManifest
 from darkhorse.serving.api import MAX_ITEMS
 
-from .serving_fixtures import BIN, asgi_app, bentoml_serve, import_service, make_release, run_cli
+from .fixtures.browser import Chromium
+from .fixtures.weekly_sales import CSV, config_reading
+from .serving_fixtures import BIN, asgi_app, bentoml_serve, import_service, run_cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    return make_release(tmp_path_factory.mktemp("release"))
+def trained(weekly_release):
+    return weekly_release
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +72,7 @@ def test_release_info_route(client, trained):
     info = r.json()
     assert info["release"]["release"] == trained.train_info["version"]
     assert info["release"]["forecaster"] == trained.train_info["models"]["forecaster"]
-    assert info["items"] == pd.read_csv(trained.root / "weekly_sales.csv")["sku"].nunique()
+    assert info["items"] == pd.read_csv(CSV)["sku"].nunique()
     assert info["horizon"] == 12 and "final" in info["scores"]
     f = info["features"]
     # the example's data ends years ago: the service must say its features are stale
@@ -225,70 +224,23 @@ def test_bentoml_serve_answers_over_http(served, trained, items):
     assert {"/v1/forecast", "/v1/hot-sellers", "/v1/allocate"} <= set(docs["paths"])
 
 
-class _Dom(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.stack: list[str] = []
-        self.rows: dict[str, list[str]] = {}
-        self.attrs: dict[str, dict[str, str]] = {}
-        self.classes: list[str] = []
-        self.body: dict[str, str] = {}
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "body":
-            self.body = a
-        if "id" in a:
-            self.attrs[a["id"]] = a
-            self.stack.append(a["id"])
-        if tag == "tr" and "data-item" in a and self.stack:
-            self.rows.setdefault(self.stack[-1], []).append(a["data-item"])
-        if tag == "path" and "class" in a:
-            self.classes.append(a["class"])
-
-    def handle_endtag(self, tag):
-        if tag in ("table", "svg", "div") and self.stack:
-            self.stack.pop()
-
-
-def chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 def test_dashboard_in_headless_chromium(served, trained, tmp_path):
     import httpx
 
-    browser = chromium()
-    if browser is None:
-        why = "chromium is not installed (apt-get install chromium; .ci/run installs it)"
-        if os.environ.get("DARKHORSE_REQUIRE_CHROMIUM") == "1":
-            pytest.fail(f"{why}, and DARKHORSE_REQUIRE_CHROMIUM=1 makes the dashboard test mandatory")
-        pytest.skip(f"dashboard test skipped: {why}; set DARKHORSE_REQUIRE_CHROMIUM=1 to make it fail instead")
-    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=15000",
-             f"--user-data-dir={tmp_path / 'profile'}"]
+    browser = Chromium(tmp_path / "profile")
     url = f"{served}/ui/"
-    dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120)
-    assert dom.returncode == 0, dom.stderr[-2000:]
-    page = _Dom()
-    page.feed(dom.stdout)
-    assert page.body.get("data-ready") == "true", dom.stdout[:3000]
+    page, text = browser.page(url)
     top = httpx.post(f"{served}/v1/hot-sellers", json={"k": 15}, timeout=30).json()["items"]
-    assert page.rows["hot-sellers"] == [i["item"] for i in top]
+    assert page.column("hot-sellers", "data-item") == [i["item"] for i in top]
     assert page.attrs["forecast-chart"]["data-item"] == top[0]["item"]
-    assert {"band", "median", "point"} <= set(page.classes)
-    assert page.rows["allocation"] == [i["item"] for i in top]
+    assert {"band", "median", "point"} <= set(page.shape_values("path", "class"))
+    assert page.column("allocation", "data-item") == [i["item"] for i in top]
     summary = page.attrs["allocation-summary"]
     assert float(summary["data-used"]) <= float(summary["data-capacity"]) * (1 + 1e-9)
-    assert re.search(r"release \S+ · trained through", dom.stdout)
+    assert re.search(r"release \S+ · trained through", text)
 
-    shot = trained.out / "dashboard.png"
-    png = subprocess.run([*flags, "--window-size=1280,1100", f"--screenshot={shot}", url],
-                         capture_output=True, text=True, timeout=120)
-    assert png.returncode == 0 and shot.stat().st_size > 10_000, png.stderr[-2000:]
-    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    keep = os.environ.get("DARKHORSE_SCREENSHOT_DIR")
-    if keep:
-        shutil.copy(shot, keep)
+    shot = browser.screenshot(url, trained.out / "dashboard.png", height=1100)
+    assert shot.stat().st_size > 10_000
 
 
 def test_schemathesis_finds_no_server_error(served, tmp_path):
@@ -315,14 +267,19 @@ def test_serving_benchmark_runs_against_the_server(served, tmp_path):
     assert "| allocate_200 | 1 |" in (tmp_path / "serve.md").read_text()
 
 
-def test_an_older_release_can_still_be_served(trained, tmp_path):
+def test_an_older_release_can_still_be_served(trained, weekly_sales_built, tmp_path):
     import httpx
+    import yaml
 
     old = trained.release_tag
-    run_cli("train", "--config", str(trained.config.path))
-    run_cli("release", "--config", str(trained.config.path))
+    # a newer run of the same config, written to outputs of its own (the shared release's stay as they are)
+    doc = yaml.safe_load(trained.config.path.read_text())
+    newer = config_reading(weekly_sales_built, tmp_path, **{k: doc[k] for k in ("forecast", "backtest", "hot_sellers", "serving")},
+                           training={**doc["training"], "out_dir": str(tmp_path / "out")})
+    run_cli("train", "--config", str(newer.path))
+    run_cli("release", "--config", str(newer.path))
     newest = run_cli("release", "--latest", "--config", str(trained.config.path)).stdout.strip()
-    assert newest != old
+    assert newest != old and newest.startswith("dh-serve:")
     with bentoml_serve(old, tmp_path / "old.log") as url:
         info = httpx.post(f"{url}/v1/release", json={}, timeout=30).json()
     assert info["release"]["release"] == old.split(":")[1]

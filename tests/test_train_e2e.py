@@ -12,37 +12,31 @@ import pandas as pd
 import pytest
 import yaml
 
-from darkhorse.app.build import build
 from darkhorse.core.config import load_config
 from darkhorse.core.manifest import ReleaseManifest
-from tests.conftest import REPO, write_config
+from tests.fixtures.weekly_sales import CSV, config_reading
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
-CSV = REPO / "examples" / "weekly_sales" / "weekly_sales.csv"
 BIN = os.path.dirname(sys.executable)
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(weekly_sales_built, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("train")
-    shutil.copy(CSV, tmp / "weekly_sales.csv")
-    src = {"name": "weekly_sales", "kind": "sales", "path": str(tmp / "weekly_sales.csv"), "granularity": "weekly",
-           "columns": {"item_id": "sku", "date": "week_ending", "quantity": "units_sold"}, "date_format": "%Y-%m-%d"}
-    cfg = write_config(tmp, [src])
-    doc = yaml.safe_load((tmp / "darkhorse.yaml").read_text())
-    doc["forecast"] = {"models": [
-        {"model": "seasonal_naive"}, {"model": "statquant"},
-        {"model": "xgboost", "params": {"n_estimators": 40, "max_train_rows": 20000}},
-    ]}
-    doc["backtest"] = {"n_windows": 3, "step_weeks": 4, "warmup_windows": 1}
-    doc["hot_sellers"] = {"classifier": {"n_estimators": 30}}
-    doc["training"] = {"out_dir": str(tmp / "out"), "model_prefix": "dh_test"}
-    (tmp / "darkhorse.yaml").write_text(yaml.safe_dump(doc))
-    cfg = load_config(tmp / "darkhorse.yaml")
-    build(cfg, features=True, progress=lambda *a, **k: None)
+    cfg = config_reading(
+        weekly_sales_built, tmp,
+        forecast={"models": [
+            {"model": "seasonal_naive"}, {"model": "statquant"},
+            {"model": "xgboost", "params": {"n_estimators": 40, "max_train_rows": 20000}},
+        ]},
+        # no blend-only warm-up origins: this test checks the outputs' schema, not the warm-up
+        backtest={"n_windows": 3, "step_weeks": 4, "warmup_windows": 1, "blend_warmup_windows": 0},
+        hot_sellers={"classifier": {"n_estimators": 30}},
+        training={"out_dir": str(tmp / "out"), "model_prefix": "dh_test"},
+    )
     env = {**os.environ, "BENTOML_HOME": str(tmp / "bentoml")}
-    proc = subprocess.run([f"{BIN}/darkhorse", "train", "--config", str(tmp / "darkhorse.yaml")],
+    proc = subprocess.run([f"{BIN}/darkhorse", "train", "--config", str(cfg.path)],
                           capture_output=True, text=True, env=env, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return cfg, tmp, env, proc
@@ -111,8 +105,8 @@ print(json.dumps({{"meta": m.info.metadata, "labels": m.info.labels, "rows": len
 def test_a_broken_feature_store_is_one_line_not_a_traceback(trained, tmp_path):
     """Feast failing under `darkhorse train` (here its registry file is unreadable) ends as one
     line naming the registry, exit code 1; it used to escape as a protobuf DecodeError traceback."""
-    _, tmp, env, _ = trained
-    shutil.copytree(tmp / "data", tmp_path / "data", symlinks=True)
+    cfg, tmp, env, _ = trained
+    shutil.copytree(cfg.data_dir, tmp_path / "data", symlinks=True)
     doc = yaml.safe_load((tmp / "darkhorse.yaml").read_text())
     doc["paths"].update(data_dir=str(tmp_path / "data"), duckdb=str(tmp_path / "data" / "darkhorse.duckdb"),
                         marts=str(tmp_path / "data" / "marts"))
