@@ -90,6 +90,8 @@ def replay_panel(
         fitted = {m: Stored(rows[[ID, DS, *forecast_columns(m, quantiles)]].dropna(subset=[m]), alias=m, cutoff=cutoff, horizon=horizon)
                   for m in members}
         blend = Blend.from_members(fitted, validation, **blend_params)
+        log.info("%s: choice %s, global weights %s", cutoff.date(), blend.choice_,
+                 blend.global_weights_.iloc[0].round(2).to_dict())
         bfc = blend.predict(h=horizon, quantiles=quantiles)
         keep = rows[[ID, DS, CUTOFF, "window", Y, *cols]]
         parts.append(keep.merge(bfc, on=[ID, DS], how="left"))
@@ -125,7 +127,7 @@ def parse_sets(items: list[str]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--run", type=Path, required=True, help="a suite run's output folder (panels/*/forecasts.parquet)")
     ap.add_argument("--add", type=Path, action="append", default=[], help="another run whose member columns join the saved ones")
@@ -135,7 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--panels", default=",".join(P.PANELS))
     ap.add_argument("--m4", type=Path, default=None)
     ap.add_argument("--json", type=Path, default=None, help="write the figures here")
+    ap.add_argument("-v", "--verbose", action="store_true", help="log each origin's choice and global weights")
     args = ap.parse_args(argv)
+    if args.verbose:
+        log.setLevel(logging.INFO)
     cfg = load_config(args.config)
     blend_cfg = BlendConfig(**{**cfg.blend.model_dump(), **parse_sets(args.set)})
     cfg = cfg.model_copy(update={"blend": blend_cfg})
