@@ -11,10 +11,6 @@ of each release is checked in headless Chromium over a real `bentoml serve`."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
@@ -26,7 +22,8 @@ from darkhorse.core.config import load_config
 from darkhorse.core.manifest import LOAD_RELEASE_FILE, LOAD_TRAIN_FILE, RELEASE_FILE, LoadManifest
 
 from .conftest import REPO
-from .serving_fixtures import asgi_app, bentoml_serve, import_service, run_cli
+from .fixtures.browser import Chromium, Dashboard
+from .serving_fixtures import asgi_app, bentoml_serve, import_service, release_src, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -64,7 +61,7 @@ def released(tmp_path_factory):
     proc = run_cli("release", "--config", str(cfg.path))
     run = LoadManifest.read(tmp / "out" / LOAD_TRAIN_FILE)
     assert f"dh-loadonly:{run.version}" in proc.stdout
-    release_dir = Path(os.environ["BENTOML_HOME"]) / "bentos" / "dh-loadonly" / run.version / "src"
+    release_dir = release_src("dh-loadonly", run.version)
     return cfg, run, release_dir, tmp
 
 
@@ -155,7 +152,7 @@ def both(released):
     run_cli("release", "--config", str(path))
     weekly = json.loads((tmp / "out" / "train.json").read_text())
     load = LoadManifest.read(tmp / "out" / LOAD_TRAIN_FILE)
-    release_dir = Path(os.environ["BENTOML_HOME"]) / "bentos" / "dh-loadonly" / weekly["version"] / "src"
+    release_dir = release_src("dh-loadonly", weekly["version"])
     return weekly, load, release_dir
 
 
@@ -181,56 +178,16 @@ def test_the_example_as_shipped_releases_both_parts(released, both, monkeypatch)
 
 
 # ------------------------------------------------------------------ the dashboard in Chromium
-class _Page(HTMLParser):
-    """What a test reads of the rendered dashboard: attributes by id, the replica plan's rows,
-    the chart paths' classes and the body's attributes."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.attrs: dict[str, dict[str, str | None]] = {}
-        self.plan_rows: list[dict[str, str | None]] = []
-        self.classes: list[str] = []
-        self.body: dict[str, str | None] = {}
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "body":
-            self.body = a
-        if "id" in a:
-            self.attrs[str(a["id"])] = a
-        if tag == "tr" and "data-interval" in a:
-            self.plan_rows.append(a)
-        if tag == "path" and "class" in a:
-            self.classes.append(str(a["class"]))
-
-
-def _dashboard(url: str, tmp: Path) -> tuple[_Page, str]:
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        why = "chromium is not installed (apt-get install chromium; .ci/run installs it)"
-        if os.environ.get("DARKHORSE_REQUIRE_CHROMIUM") == "1":
-            pytest.fail(f"{why}, and DARKHORSE_REQUIRE_CHROMIUM=1 makes the dashboard test mandatory")
-        pytest.skip(f"dashboard test skipped: {why}; set DARKHORSE_REQUIRE_CHROMIUM=1 to make it fail instead")
-    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=15000",
-             f"--user-data-dir={tmp / 'profile'}"]
-    dom = subprocess.run([*flags, "--dump-dom", f"{url}/ui/"], capture_output=True, text=True, timeout=120)
-    assert dom.returncode == 0, dom.stderr[-2000:]
-    page = _Page()
-    page.feed(dom.stdout)
-    assert page.body.get("data-ready") == "true", dom.stdout[:3000]
-    return page, dom.stdout
-
-
-def _assert_load_part(page: _Page, text: str, url: str, version: str, series: str) -> None:
+def _assert_load_part(page: Dashboard, text: str, url: str, version: str, series: str) -> None:
     import httpx
 
     assert "hidden" not in page.attrs["load-card"]
     assert f"load release {version}" in text
     chart = page.attrs["load-chart"]
     assert chart["data-series"] == series and chart["data-intervals"] == "96"  # a day of 15 minutes
-    assert {"band", "median", "capacity"} <= set(page.classes)
+    assert {"band", "median", "capacity"} <= set(page.shape_values("path", "class"))
     plan = httpx.post(f"{url}/v1/load/plan", json={"series_id": series, "horizon": 96}, timeout=60).json()
-    assert [(r["data-interval"], int(str(r["data-replicas"]))) for r in page.plan_rows] == [
+    assert [(r["data-interval"], int(str(r["data-replicas"]))) for r in page.rows["replica-plan"]] == [
         (i["start"], i["replicas"]) for i in plan["intervals"]
     ]
     assert float(str(page.attrs["load-plan-summary"]["data-replica-hours"])) == pytest.approx(plan["replica_hours"])
@@ -239,7 +196,7 @@ def _assert_load_part(page: _Page, text: str, url: str, version: str, series: st
 def test_dashboard_of_a_load_only_release_shows_the_load_part(released, tmp_path):
     _, run, _, _ = released
     with bentoml_serve(f"dh-loadonly:{run.version}", tmp_path / "serve.log") as url:
-        page, text = _dashboard(url, tmp_path)
+        page, text = Chromium(tmp_path / "profile").page(f"{url}/ui/")
         assert page.body.get("data-parts") == "load"
         assert "hidden" in page.attrs["weekly-part"]  # no hot sellers, forecast or allocation to show
         _assert_load_part(page, text, url, run.version, "requests")
@@ -248,7 +205,7 @@ def test_dashboard_of_a_load_only_release_shows_the_load_part(released, tmp_path
 def test_dashboard_of_a_release_of_both_parts_shows_both(both, tmp_path):
     weekly, load, _ = both
     with bentoml_serve(f"dh-loadonly:{weekly['version']}", tmp_path / "serve.log") as url:
-        page, text = _dashboard(url, tmp_path)
+        page, text = Chromium(tmp_path / "profile").page(f"{url}/ui/")
         assert page.body.get("data-parts") == "weekly load"
         assert "hidden" not in page.attrs["weekly-part"]
         assert page.attrs["forecast-chart"].get("data-item")

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
-from html.parser import HTMLParser
 from pathlib import Path
 
 import duckdb
@@ -21,7 +18,8 @@ from darkhorse.core.config import load_config
 from darkhorse.core.sql import sql_str
 from tests.conftest import REPO, write_config
 
-from .serving_fixtures import bentoml_serve, run_cli
+from .fixtures.browser import Chromium
+from .serving_fixtures import bentoml_serve, release_src, run_cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -44,7 +42,8 @@ def released(tmp_path_factory):
     write_config(tmp, [src])
     doc = yaml.safe_load((tmp / "darkhorse.yaml").read_text())
     doc["forecast"] = {"models": [{"model": "naive"}, {"model": "moving_average"}]}
-    doc["backtest"] = {"n_windows": 2, "step_weeks": 4, "warmup_windows": 1}
+    # no blend-only warm-up origins: nothing here tests the blend's warm-up
+    doc["backtest"] = {"n_windows": 2, "step_weeks": 4, "warmup_windows": 1, "blend_warmup_windows": 0}
     doc["hot_sellers"] = {"classifier": {"n_estimators": 20}}
     doc["training"] = {"out_dir": str(tmp / "out"), "model_prefix": "dh_regions"}
     doc["serving"] = {"bento": "dh-regions"}
@@ -56,7 +55,7 @@ def released(tmp_path_factory):
     assert "region forecasts:" in proc.stdout and "reconciled series" in proc.stdout
     info = json.loads((tmp / "out" / "train.json").read_text())
     tag = f"dh-regions:{info['version']}"
-    release_dir = Path(os.environ["BENTOML_HOME"]) / "bentos" / "dh-regions" / info["version"] / "src"
+    release_dir = release_src("dh-regions", info["version"])
     with bentoml_serve(tag, tmp / "serve.log") as url:
         yield cfg, url, release_dir, tmp
 
@@ -111,55 +110,16 @@ def test_capacity_split_across_countries_over_http(released):
     assert bad.status_code == 400 and bad.json()["field"] == "items" and "Atlantis" in bad.json()["error"]
 
 
-class _Rows(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.body: dict[str, str] = {}
-        self.in_regions = False
-        self.rows: list[str] = []
-        self.bars: list[str] = []
-        self.summary: dict[str, str] = {}
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "body":
-            self.body = a
-        if a.get("id") == "regions":
-            self.in_regions = True
-        if a.get("id") == "regions-summary":
-            self.summary = a
-        if tag == "tr" and self.in_regions and "data-item" in a:
-            self.rows.append(a["data-item"])
-        if tag == "rect" and "data-region" in a:
-            self.bars.append(a["data-region"])
-
-    def handle_endtag(self, tag):
-        if tag == "table":
-            self.in_regions = False
-
-
 def test_dashboard_draws_the_region_split(released):
     import httpx
 
     _, url, _, tmp = released
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        pytest.fail("chromium is not installed: .ci/run installs it (apt-get install chromium)")
-    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=20000",
-             f"--user-data-dir={tmp / 'profile'}"]
-    dom = subprocess.run([*flags, "--dump-dom", f"{url}/ui/"], capture_output=True, text=True, timeout=120)
-    assert dom.returncode == 0, dom.stderr[-2000:]
-    page = _Rows()
-    page.feed(dom.stdout)
-    assert page.body.get("data-ready") == "true", dom.stdout[:3000]
+    browser = Chromium(tmp / "profile", budget_ms=20000)
+    page, _ = browser.page(f"{url}/ui/")
     regions = httpx.post(f"{url}/v1/release", json={}, timeout=30).json()["regions"]
-    assert page.rows == regions and page.bars == regions
-    assert float(page.summary["data-used"]) <= float(page.summary["data-capacity"]) * (1 + 1e-9)
+    assert page.column("regions", "data-item") == regions
+    assert page.shape_values("rect", "data-region") == regions
+    summary = page.attrs["regions-summary"]
+    assert float(summary["data-used"]) <= float(summary["data-capacity"]) * (1 + 1e-9)
 
-    shot = tmp / "dashboard_regions.png"
-    png = subprocess.run([*flags, "--window-size=1280,1500", f"--screenshot={shot}", f"{url}/ui/"],
-                         capture_output=True, text=True, timeout=120)
-    assert png.returncode == 0 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png.stderr[-2000:]
-    keep = os.environ.get("DARKHORSE_SCREENSHOT_DIR")
-    if keep:
-        shutil.copy(shot, keep)
+    browser.screenshot(f"{url}/ui/", tmp / "dashboard_regions.png", height=1500)
