@@ -18,6 +18,7 @@ _REGISTRY: dict[str, str] = {
     "seasonal_naive": "training.models.baselines:SeasonalNaive",
     "moving_average": "training.models.baselines:MovingAverage",
     "statquant": "training.models.baselines:StatQuant",
+    "seasonal_index": "training.models.seasonal_index:SeasonalIndex",
     "xgboost": "training.models.xgb:XGBoostGlobal",
     "xgboost_individual": "training.models.xgb:XGBoostIndividual",
     "ridge": "training.models.ridge:RidgeGlobal",
