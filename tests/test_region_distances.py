@@ -52,5 +52,8 @@ def test_centroids_are_where_the_countries_are():
     assert 15_000 < km("United Kingdom", "Australia") < 16_500
     assert 330 < km("United Kingdom", "EIRE") < 470
     assert 2_300 < km("Hong Kong", "Singapore") < 2_900
-    # the formula itself: a quarter of a great circle
+    # the formula itself, on pairs whose central angle is known without it: a quarter of the
+    # equator, a quarter of a meridian, and (0, 0) to (45 N, 45 E): cos c = cos 45 * cos 45, c = 60 degrees
     assert abs(haversine_km(0, 0, 0, 90) - EARTH_KM * np.pi / 2) < 1e-6
+    assert abs(haversine_km(0, 0, 90, 0) - EARTH_KM * np.pi / 2) < 1e-6
+    assert abs(haversine_km(0, 0, 45, 45) - EARTH_KM * np.pi / 3) < 1e-6

@@ -432,11 +432,12 @@ def backtest(
             if forecast_.shape != (nb,):
                 raise HierarchyError(f"member {name!r}: {forecast_.shape} forecasts for {nb} bottom series")
             variants[name] = _with_member(ses_mean, ses_quant, forecast_, member_weight, nb)
+        projections = {m: projection(h.S, m, resid) for m in methods}  # from the SES residuals: one per method
+        ok = scale > 0
         for variant, (mean, quant) in variants.items():
             tag = "" if variant == "none" else f"{variant} "
             results = {"base": (mean, quant, quant)}
-            for m in methods:
-                P = projection(h.S, m, resid)
+            for m, P in projections.items():
                 rmean, per_q = reconcile(h.S, P, mean, quant)
                 sampled = reconciled_paths(h.S, P, mean, resid, paths=paths, seed=w)
                 results[m] = (rmean, path_quantiles(sampled, qs), per_q)
@@ -447,7 +448,6 @@ def backtest(
                 mae = np.mean(np.abs(actual - f), axis=1)
                 pin_paths = np.mean(_pinball(actual, fq_paths, qs), axis=1)
                 pin_per = np.mean(_pinball(actual, fq_per, qs), axis=1)
-                ok = scale > 0
                 for level in LEVELS:
                     sel = (h.keys["level"].to_numpy() == level) & ok
                     if not sel.any():  # no category level without categories

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import fields
 from pathlib import Path
 from typing import Literal
 
@@ -119,8 +120,8 @@ class CustomerDemand(Forecaster):
             log.warning("%s: no customer purchase line before %s: every item gets its recent mean", self.alias,
                         origin.date())
             return None, {"customers": 0}
-        settings = demand.DemandSettings(val_weeks=s.val_weeks, active_weeks=s.active_weeks, rate_weeks=s.rate_weeks,
-                                         max_train_orders=s.max_train_orders, sequence=s.sequence, seed=s.seed)
+        # the settings this member shares with training.customers.demand, by name
+        settings = demand.DemandSettings(**{f.name: getattr(s, f.name) for f in fields(demand.DemandSettings)})
         try:
             distances = cdata.read_distances(Path(s.marts_dir)) if s.sequence.get("home_distance") else None
             by_region, info = demand.expected_demand(lines, weeks, origin=origin, dates=dates, settings=settings,
