@@ -251,7 +251,7 @@ def backtest(
         from training.load.backtest import OUT_SUBDIR, backtest_config
 
         load = backtest_config(cfg, out_dir=out_dir, report=not no_report, progress=console.print)
-        print_forecast_metrics({"models": load.metrics["models"]})
+        print_forecast_metrics(load.metrics)
         load_dir = out_dir / OUT_SUBDIR
         console.print(f"load outputs in {load_dir}" + ("" if no_report else f"; report: {load_dir / 'report.html'}"))
     if all(s.kind == "request_log" for s in cfg.sources):

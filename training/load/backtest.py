@@ -148,7 +148,7 @@ def run_load_backtest(
         "models": models_metrics,
         "skipped_members": skipped,
         "timings_s": {m: round(timings.get(m, 0.0), 2) for m in models},
-        "contributions": contributions(models_metrics, summary, names, timings),
+        "contributions": contributions(summary, names, timings),
         "weights": [{**w, CUTOFF: str(w[CUTOFF])} for w in weight_rows],
     }
     forecasts = fc.drop(columns=[c for m in loo for c in (m, *quantile_columns(m, qs))])
@@ -171,25 +171,28 @@ def run_load_backtest(
 
 
 def contributions(
-    models: dict[str, dict[str, Any]], summary: dict[str, dict[str, Any]], names: list[str],
-    timings: dict[str, float],
+    summary: dict[str, dict[str, Any]], names: list[str], timings: dict[str, float],
 ) -> dict[str, dict[str, float | None]]:
     """Per member: the ensemble's MASE and scaled pinball without it (weights learned again on
     the others' held-out windows at every origin), the change against the full ensemble
     (positive: the member helps), and its seconds."""
-    full = models[ENSEMBLE]
+    full = summary[ENSEMBLE]
+
+    def delta(a: float | None, b: float | None) -> float | None:
+        return a - b if a is not None and b is not None else None
+
     out: dict[str, dict[str, float | None]] = {}
     for m in names:
         rest = summary.get(without(ENSEMBLE, m))
-        if rest is None:
+        if rest is None:  # a lone member has no ensemble without it
             continue
-        row: dict[str, float | None] = {}
-        for key, short in (("mase", "mase"), ("scaled_pinball", "pinball")):
-            a, b = rest.get(key), full.get(key)
-            row[f"{key}_without"] = a
-            row["delta" if key == "mase" else f"delta_{short}"] = (a - b) if (a is not None and b is not None) else None
-        row["seconds"] = round(timings.get(m, 0.0), 2)
-        out[m] = row
+        out[m] = {
+            "mase_without": rest.get("mase"),
+            "delta": delta(rest.get("mase"), full.get("mase")),
+            "scaled_pinball_without": rest.get("scaled_pinball"),
+            "delta_pinball": delta(rest.get("scaled_pinball"), full.get("scaled_pinball")),
+            "seconds": round(timings.get(m, 0.0), 2),
+        }
     return out
 
 
