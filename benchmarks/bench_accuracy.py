@@ -77,18 +77,20 @@ def select_specs(cfg: Config, models: str | None) -> list:
     return [s for s in specs if s.name in want]
 
 
-def load_panel(name: str, args: argparse.Namespace) -> P.Panel | None:
+def load_panel(name: str, m4: Path | None, cache: Path) -> P.Panel | None:
+    """Panel `name`; M4 Weekly from the folder `m4` (None: skipped), the synthetic panel cached
+    under `cache`."""
     if name == "online_retail":
         return P.online_retail()
     if name == "m4_weekly":
-        if args.m4 is None:
+        if m4 is None:
             log.warning("m4_weekly skipped: no --m4 folder given")
             return None
-        return P.m4_weekly(args.m4)
+        return P.m4_weekly(m4)
     if name == "weekly_sales":
         return P.weekly_sales()
     if name == "synthetic_reviews":
-        return P.synthetic_reviews(args.out / "cache")
+        return P.synthetic_reviews(cache)
     raise SystemExit(f"--panels: unknown panel {name!r}; choose from {', '.join(P.PANELS)}")
 
 
@@ -131,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                 log.warning("%s: no %s", name, f)
             continue
         try:
-            panel = load_panel(name, args)
+            panel = load_panel(name, args.m4, args.out / "cache")
         except DarkHorseError as e:
             log.error("%s skipped: %s", name, e)
             continue

@@ -213,30 +213,22 @@ def test_suite_end_to_end_on_a_small_sample(tmp_path):
     assert (tmp_path / "panels" / "weekly_sales" / "forecasts.parquet").is_file()
 
 
-def test_replay_reproduces_the_run_s_blend_and_leaves_a_member_out(tmp_path):
+def test_replay_reproduces_the_run_s_blend_and_leaves_a_member_out(tmp_path, monkeypatch):
     """The replay of a run's saved member forecasts gives the run's blend; without a member it
     gives the blend the run reports in its `contributions` for that member."""
-    from benchmarks.accuracy.replay import main as replay
-    from benchmarks.bench_accuracy import main
+    from benchmarks.accuracy import replay as R
+    from benchmarks.bench_accuracy import main, shrink
 
     rc = main(["--panels", "weekly_sales", "--quick", "--max-series", "30", "--models", "naive,seasonal_naive,theta",
                "--out", str(tmp_path), "--no-progress"])
     assert rc == 0
     run = json.loads((tmp_path / "panels" / "weekly_sales" / "result.json").read_text())
     # the replay reads the whole panel: keep the run's sample (the suite's seed-0 sample)
-    import benchmarks.accuracy.replay as R
-
-    ids = P.sample_ids(P.weekly_sales().history, 30)
-
-    full = R.load_panel
-    R.load_panel = lambda name, m4, cache: P.Panel(name, P.restrict(full(name, m4, cache).history, list(ids)),
-                                                    full(name, m4, cache).panel, "sample")
-    try:
-        assert replay(["--run", str(tmp_path), "--panels", "weekly_sales", "--json", str(tmp_path / "all.json")]) == 0
-        assert replay(["--run", str(tmp_path), "--panels", "weekly_sales", "--members", "naive,seasonal_naive",
-                       "--json", str(tmp_path / "without.json")]) == 0
-    finally:
-        R.load_panel = full
+    sample = shrink(P.weekly_sales(), 30)
+    monkeypatch.setattr(R, "load_panel", lambda name, m4, cache: sample)
+    assert R.main(["--run", str(tmp_path), "--panels", "weekly_sales", "--json", str(tmp_path / "all.json")]) == 0
+    assert R.main(["--run", str(tmp_path), "--panels", "weekly_sales", "--members", "naive,seasonal_naive",
+                   "--json", str(tmp_path / "without.json")]) == 0
     got = json.loads((tmp_path / "all.json").read_text())["weekly_sales"]["members"]
     assert got["blend"]["mase"] == pytest.approx(run["models"]["blend"]["mase"], rel=1e-9)
     assert got["blend"]["coverage_80"] == pytest.approx(run["models"]["blend"]["coverage_80"], rel=1e-9)

@@ -17,7 +17,7 @@ def _frame(values: dict[str, np.ndarray]) -> pd.DataFrame:
 
 
 def _seasonal(n: int, m: int, growth: float) -> np.ndarray:
-    pattern = 10.0 + 40.0 * (np.arange(m) % m == m - 3) + 5.0 * np.sin(np.arange(m))
+    pattern = 10.0 + 40.0 * (np.arange(m) == m - 3) + 5.0 * np.sin(np.arange(m))
     return np.array([pattern[t % m] * growth**t for t in range(n)])
 
 

@@ -29,6 +29,7 @@ import pandas as pd
 
 from benchmarks.accuracy import m4 as m4mod
 from benchmarks.accuracy import panels as P
+from benchmarks.bench_accuracy import REPO, load_panel
 from darkhorse.core.config import BlendConfig, load_config
 from darkhorse.core.schema import CUTOFF, DS, ID, Y, forecast_columns
 from training.backtest import _blend_params
@@ -38,7 +39,6 @@ from training.models.base import Forecaster
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[2]
 BLEND = "blend"
 
 
@@ -104,18 +104,6 @@ def score(evalf: pd.DataFrame, names: list[str], quantiles: list[float], scale: 
         s = summarize(series_metrics(evalf[evalf[Y].notna()], m, quantiles, scale))
         out[m] = {k: s.get(k) for k in ("mase", "scaled_pinball", "coverage_80", "smape")}
     return out
-
-
-def load_panel(name: str, m4: Path | None, cache: Path) -> P.Panel | None:
-    if name == "online_retail":
-        return P.online_retail()
-    if name == "m4_weekly":
-        return P.m4_weekly(m4) if m4 is not None else None
-    if name == "weekly_sales":
-        return P.weekly_sales()
-    if name == "synthetic_reviews":
-        return P.synthetic_reviews(cache)
-    raise SystemExit(f"unknown panel {name!r}")
 
 
 def parse_sets(items: list[str]) -> dict[str, Any]:

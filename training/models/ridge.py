@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from training.lags import WindowSums
 from training.models.base import Forecaster, ModelError, ModelSettings, series_matrix
 
 # the in-sample scaled residuals are kept as their quantiles at these levels (every half percent)
@@ -56,18 +57,12 @@ class RidgeSettings(ModelSettings):
         "each series' MASE rather than its error relative to its level.")
 
 
-def _trailing_mean(y: np.ndarray, w: int) -> np.ndarray:
-    """Mean of the observed weeks among the last `w` up to each column (NaN where none)."""
-    v = np.nan_to_num(y, nan=0.0)
-    ok = np.isfinite(y).astype("float64")
-    cs = np.concatenate([np.zeros((y.shape[0], 1)), np.cumsum(v, axis=1)], axis=1)
-    cn = np.concatenate([np.zeros((y.shape[0], 1)), np.cumsum(ok, axis=1)], axis=1)
-    lo = np.maximum(np.arange(1, y.shape[1] + 1) - w, 0)
-    hi = np.arange(1, y.shape[1] + 1)
-    s = cs[:, hi] - cs[:, lo]
-    n = cn[:, hi] - cn[:, lo]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n > 0, s / np.maximum(n, 1), np.nan)
+def _trailing_means(y: np.ndarray, windows: tuple[int, ...]) -> list[np.ndarray]:
+    """Per window w: the mean of the observed weeks among the last w up to each column (NaN where
+    none)."""
+    sums = WindowSums(y)
+    rows, cols = np.arange(y.shape[0])[:, None], np.arange(y.shape[1])
+    return [sums.mean(rows, cols - w + 1, cols) for w in windows]
 
 
 class RidgeGlobal(Forecaster):
@@ -86,8 +81,8 @@ class RidgeGlobal(Forecaster):
     def _base(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Level (n, W) and the step-free features (n, W, p) of every origin column."""
         s = self.settings
-        level = _trailing_mean(y, s.level_weeks)
-        longer = _trailing_mean(y, 52)
+        level, *means = _trailing_means(y, (s.level_weeks, 4, 26, 52))
+        longer = means[-1]
         # a level of zero (no sale in the last weeks) takes a share of the longer mean, then a floor
         floor = np.nan_to_num(0.1 * longer, nan=0.0)
         level = np.maximum(np.nan_to_num(level, nan=0.0), np.maximum(floor, self.floor_))
@@ -98,9 +93,7 @@ class RidgeGlobal(Forecaster):
             if i < w:
                 lag[:, i:] = y[:, : w - i]
             feats.append(lag)
-        for win in (4, 26, 52):
-            feats.append(_trailing_mean(y, win))
-        x = np.stack(feats, axis=2) / level[:, :, None]
+        x = np.stack(feats + means, axis=2) / level[:, :, None]
         x = np.where(np.isfinite(x), x, 1.0)
         return level, np.clip(x, -s.clip, s.clip)
 
@@ -113,7 +106,7 @@ class RidgeGlobal(Forecaster):
         out = np.full((n, w, 5), np.nan)
         cols = np.arange(w)
         past_level = np.full((n, w), np.nan)
-        lm = _trailing_mean(y, s.level_weeks)
+        (lm,) = _trailing_means(y, (s.level_weeks,))
         src = cols - m
         ok = src >= 0
         past_level[:, ok] = lm[:, src[ok]]
@@ -128,7 +121,6 @@ class RidgeGlobal(Forecaster):
         out[:, :, :3] = out[:, :, :3] / level[:, :, None]
         out[:, :, 3] = ratio
         have = np.isfinite(out[:, :, 1])
-        out[:, :, 4] = have.astype("float64")
         out = np.where(np.isfinite(out), out, 1.0)
         out[:, :, 4] = have.astype("float64")
         return np.clip(out, -s.clip, s.clip)

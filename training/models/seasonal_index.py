@@ -21,7 +21,7 @@ import pandas as pd
 from pydantic import Field
 
 from training.models.base import ModelSettings
-from training.models.baselines import _MatrixModel, _normal_quantiles, _pooled_sigma
+from training.models.baselines import _level, _MatrixModel, _normal_quantiles, _pooled_sigma
 
 
 class SeasonalIndexSettings(ModelSettings):
@@ -50,7 +50,7 @@ def seasonal_index_point(y: np.ndarray, origin: int, steps: np.ndarray, s: Seaso
     m, w = s.season_length, s.window
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows of short series
-        recent = np.nanmean(y[:, -w:], axis=1) if y.shape[1] else np.zeros(y.shape[0])
+        recent = _level(y, w)
     recent = np.where(np.isfinite(recent), recent, 0.0)
     ago = _window_mean(y, origin - m, w)
     ratio = (recent + s.level_floor) / (ago + s.level_floor)
