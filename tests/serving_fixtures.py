@@ -42,9 +42,10 @@ def release_src(bento: str, version: str) -> Path:
     return Path(os.environ["BENTOML_HOME"]) / "bentos" / bento / version / "src"
 
 
-def make_release(built: Built, tmp: Path) -> Trained:
-    """Train fast members on the shared weekly-sales build and release them as `dh-serve`."""
-    cfg = config_reading(
+def release_config(built: Built, tmp: Path) -> Config:
+    """The serving release's config in `tmp`: fast members on `built`, outputs in `tmp / "out"`,
+    released as `dh-serve`."""
+    return config_reading(
         built, tmp,
         forecast={"models": [{"model": "seasonal_naive"}, {"model": "moving_average"}, {"model": "statquant"}]},
         # no blend-only warm-up origins: nothing here tests the blend's warm-up
@@ -53,6 +54,11 @@ def make_release(built: Built, tmp: Path) -> Trained:
         training={"out_dir": str(tmp / "out"), "model_prefix": "dh_serve"},
         serving={"bento": "dh-serve"},
     )
+
+
+def make_release(built: Built, tmp: Path) -> Trained:
+    """Train fast members on the shared weekly-sales build and release them as `dh-serve`."""
+    cfg = release_config(built, tmp)
     run_cli("train", "--config", str(cfg.path))
     proc = run_cli("release", "--config", str(cfg.path))
     info = json.loads((tmp / "out" / "train.json").read_text())

@@ -16,11 +16,10 @@ import pytest
 
 from darkhorse.core.config import load_config
 from tests.conftest import REPO
-from tests.fixtures.weekly_sales import config_reading
+from tests.fixtures.weekly_sales import CSV, config_reading
 from training.backtest import run_backtest
 
-EXAMPLE = REPO / "examples" / "weekly_sales"
-CSV = EXAMPLE / "weekly_sales.csv"
+EXAMPLE = CSV.parent
 HORIZON = 12
 MODELS = ["naive", "seasonal_naive", "statquant", "xgboost"]
 

@@ -15,8 +15,8 @@ from darkhorse.core.manifest import ReleaseManifest
 from darkhorse.serving.api import MAX_ITEMS
 
 from .fixtures.browser import Chromium
-from .fixtures.weekly_sales import CSV, config_reading
-from .serving_fixtures import BIN, asgi_app, bentoml_serve, import_service, run_cli
+from .fixtures.weekly_sales import CSV
+from .serving_fixtures import BIN, asgi_app, bentoml_serve, import_service, release_config, run_cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -239,7 +239,7 @@ def test_dashboard_in_headless_chromium(served, trained, tmp_path):
     assert float(summary["data-used"]) <= float(summary["data-capacity"]) * (1 + 1e-9)
     assert re.search(r"release \S+ · trained through", text)
 
-    shot = browser.screenshot(url, trained.out / "dashboard.png", height=1100)
+    shot = browser.screenshot(url, tmp_path / "dashboard.png")
     assert shot.stat().st_size > 10_000
 
 
@@ -269,13 +269,10 @@ def test_serving_benchmark_runs_against_the_server(served, tmp_path):
 
 def test_an_older_release_can_still_be_served(trained, weekly_sales_built, tmp_path):
     import httpx
-    import yaml
 
     old = trained.release_tag
     # a newer run of the same config, written to outputs of its own (the shared release's stay as they are)
-    doc = yaml.safe_load(trained.config.path.read_text())
-    newer = config_reading(weekly_sales_built, tmp_path, **{k: doc[k] for k in ("forecast", "backtest", "hot_sellers", "serving")},
-                           training={**doc["training"], "out_dir": str(tmp_path / "out")})
+    newer = release_config(weekly_sales_built, tmp_path)
     run_cli("train", "--config", str(newer.path))
     run_cli("release", "--config", str(newer.path))
     newest = run_cli("release", "--latest", "--config", str(trained.config.path)).stdout.strip()
