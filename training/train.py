@@ -26,7 +26,7 @@ from training import hot_sellers as hs
 from training.backtest import BLEND, _blend_params, build_model, run_backtest, write_outputs
 from training.blend import Blend
 from training.history import History, load_history
-from training.load.train import has_request_log, train_load
+from training.load.train import train_load
 from training.metrics import FORECAST_METRICS, naive_scale
 from training.periods import path_bank
 from training.progress import progress_bar
@@ -157,7 +157,7 @@ def train(config: Config, *, out_dir: Path | None = None, show_progress: bool = 
         manifest = manifest.with_models(save_to_store(config, version, blend, clf, manifest.store_metadata(), ranking))
     tags = manifest.models.model_dump() if manifest.models else {}
     bt.metrics["release"] = {"version": version, "tags": tags, "train_seconds": round(time.perf_counter() - started, 1)}
-    if has_request_log(config):  # the load ensemble of the interval panel, same version
+    if config.has_request_log:  # the load ensemble of the interval panel, same version
         bt.metrics["release"]["load"] = train_load(config, version=version, out_dir=out, save=save)
     write_outputs(bt, out)
     forecast.insert(2, "cutoff", history.last_week)

@@ -34,7 +34,7 @@ from darkhorse.app.lock import BuildLocked, build_lock
 from darkhorse.app.preflight import SourceError, preflight
 from darkhorse.app.summary import empty_panel_message, summarize
 from darkhorse.core import publish as pub
-from darkhorse.core.config import ITEM_SOURCE_KINDS, Config
+from darkhorse.core.config import Config
 from darkhorse.core.errors import DarkHorseError
 from darkhorse.core.marts import PANEL_MARTS, mart_path
 
@@ -160,7 +160,7 @@ def _build(config: Config, *, gate: bool, features: bool, progress) -> dict[str,
 def _require_rows(config: Config, checks: list, summary: dict[str, Any], candidate: Path) -> None:
     """Refuse a build whose panel is empty: the weekly one with an item source, the interval
     one with a request_log source (a request_log-only config has no weekly panel to fill)."""
-    if any(s.kind in ITEM_SOURCE_KINDS for s in config.sources) and not summary["panel"]["rows"]:
+    if config.has_item_sources and not summary["panel"]["rows"]:
         raise BuildError(empty_panel_message(checks, summary))
     load = summary.get("load_panel")
     if load is not None and not load["rows"]:

@@ -247,14 +247,14 @@ def backtest(
     ensemble are backtested at the load grain into <out>/load/ (a config with both runs both)."""
     cfg = _load(config)
     out_dir = out or cfg.out_dir
-    if any(s.kind == "request_log" for s in cfg.sources):
+    if cfg.has_request_log:
         from training.load.backtest import OUT_SUBDIR, backtest_config
 
         load = backtest_config(cfg, out_dir=out_dir, report=not no_report, progress=console.print)
         print_forecast_metrics(load.metrics)
         load_dir = out_dir / OUT_SUBDIR
         console.print(f"load outputs in {load_dir}" + ("" if no_report else f"; report: {load_dir / 'report.html'}"))
-    if all(s.kind == "request_log" for s in cfg.sources):
+    if not cfg.has_item_sources:
         return
     from training.backtest import run_backtest
 
@@ -273,7 +273,7 @@ def train(
     cfg = _load(config)
     from training.train import train as run_train
 
-    if not any(s.kind != "request_log" for s in cfg.sources):  # request load only
+    if not cfg.has_item_sources:  # request load only
         from training.load.train import train_load
         from training.train import release_version
 
@@ -424,7 +424,7 @@ def load_plan(
     from darkhorse.serving.load import LoadRoutes
 
     cfg = _load(config)
-    if not any(s.kind == "request_log" for s in cfg.sources):
+    if not cfg.has_request_log:
         _usage(f"{cfg.path}: no request_log source, so no interval panel to plan from")
     with tempfile.TemporaryDirectory(prefix="darkhorse-load-") as state:
         routes = LoadRoutes.from_config(cfg, state_dir=state)

@@ -159,10 +159,8 @@ def _copy_code(ctx: Path) -> None:
 def release_parts(config: Config) -> list[str]:
     """What a release of `config` carries: `weekly` with a sales source, `load` with a
     request_log source (a request_log-only config releases the load part alone)."""
-    from training.load.train import has_request_log
-
-    parts = ["weekly"] if any(s.kind != "request_log" for s in config.sources) else []
-    return [*parts, "load"] if has_request_log(config) else parts
+    parts = ["weekly"] if config.has_item_sources else []
+    return [*parts, "load"] if config.has_request_log else parts
 
 
 def trained_load(config: Config, version: str | None = None) -> LoadManifest:

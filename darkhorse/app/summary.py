@@ -27,7 +27,7 @@ def summarize(config: Config, marts_dir: Path | None = None) -> dict[str, Any]:
             "select data_start, data_end, first_complete_week, last_complete_week "
             "from int_dataset_calendar"
         ).fetchall()[0]
-        if any(src.kind == "request_log" for src in config.sources):
+        if config.has_request_log:
             counts += _request_log_counts(con)
     finally:
         con.close()
@@ -62,7 +62,7 @@ def summarize(config: Config, marts_dir: Path | None = None) -> dict[str, Any]:
         """
     ).fetchall()
     load = None
-    if any(src.kind == "request_log" for src in config.sources):
+    if config.has_request_log:
         intervals_file = sql_str(str(mart_path(marts, "series_intervals")))
         n, series, first, last = pq.sql(
             "select count(*), count(distinct series_id), min(interval_start), max(interval_start) "

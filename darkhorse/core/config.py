@@ -792,6 +792,16 @@ class Config(_Strict):
         return [str(self.resolve(p)) for p in source.paths()]
 
     @property
+    def has_request_log(self) -> bool:
+        """A request_log source is declared: the interval load panel, its models and release part."""
+        return any(s.kind == "request_log" for s in self.sources)
+
+    @property
+    def has_item_sources(self) -> bool:
+        """An item source (reviews, order lines, sales) is declared: the weekly panel and its part."""
+        return any(s.kind in ITEM_SOURCE_KINDS for s in self.sources)
+
+    @property
     def duckdb_path(self) -> Path:
         return self.resolve(self.paths.duckdb)
 

@@ -36,10 +36,6 @@ class LoadTrainError(DarkHorseError, RuntimeError):
     """No interval panel to train on, or a saved load model that cannot be read."""
 
 
-def has_request_log(config: Any) -> bool:
-    return any(s.kind == "request_log" for s in config.sources)
-
-
 def load_panel(config: Any) -> pd.DataFrame:
     """`unique_id, ds, y` from the published `series_intervals` (ds in UTC, naive)."""
     path = config.marts_dir / "series_intervals.parquet"
