@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from training import hot_sellers as hs
-from training.hot_sellers.classifier import ClassifierSelectionError
+from training.hot_sellers.classifier import ClassifierSelectionError, keeps
 from training.hot_sellers.graph_features import GRAPH_COLUMNS, add_graph_features
 
 L, H = 4, 3
@@ -153,7 +153,8 @@ def test_auto_keeps_graph_features_that_lead_and_drops_noise(shop, tmp_path):
     frame, labels, mart, folder, c = shop
     _, clf = _score(frame, labels, folder, c, settings=AUTO)
     picked = clf.selection_["graph_features"]
-    assert picked["kept"] and len(picked["gains"]) == 3 and picked["mean"] > picked["se"] > 0
+    assert picked["kept"] and len(picked["gains"]) == clf.settings.auto_folds
+    assert picked["mean"] > picked["t"] * picked["se"] > 0
     assert set(GRAPH_COLUMNS) <= set(clf.feature_names_)
     # the same mart with every graph value shuffled across rows: no signal left, auto drops it
     rng = np.random.default_rng(1)
@@ -175,3 +176,31 @@ def test_auto_needs_when_each_label_was_known():
     with pytest.raises(ClassifierSelectionError, match="label_available_at"):
         hs.HotSellerClassifier(graph_features="auto").fit(feats, labels)
     hs.HotSellerClassifier(graph_features=True, n_estimators=2).fit(feats, labels)  # only auto reads it
+
+
+def test_auto_folds_score_blocks_of_weeks_whose_labels_the_fold_did_not_train_on(shop):
+    frame, labels, _, folder, c = shop
+    _, clf = _score(frame, labels, folder, c, settings=AUTO)
+    picked, step = clf.selection_["graph_features"], clf.settings.auto_step
+    known = labels[labels["label_available_at"] <= pd.Timestamp(c + pd.Timedelta(weeks=1), tz="UTC")]
+    last = known["ds"].max()
+    for k, weeks in enumerate(picked["weeks"]):
+        close = last - pd.Timedelta(weeks=k * step) + pd.Timedelta(weeks=1)
+        # the block (v - step, v], less the weeks whose label (H + 1 weeks after the week) was known at v's close
+        assert [pd.Timestamp(w) for w in weeks] == [close - pd.Timedelta(weeks=j) for j in range(H, 0, -1)]
+    flat = [w for weeks in picked["weeks"] for w in weeks]
+    assert len(flat) == len(set(flat)) == clf.settings.auto_folds * H
+
+
+def test_auto_keeps_a_group_only_when_its_gain_is_clearly_positive():
+    assert keeps([0.02, 0.025, 0.018, 0.022], 0.05)[0]
+    # mean above one standard error (the older rule kept these), but not above the t quantile
+    gains = [0.03, 0.0, 0.012, 0.01]
+    kept, mean, se, crit = keeps(gains, 0.05)
+    assert mean > se and crit > 2 and not kept
+    assert keeps(gains, 0.25)[0]  # a looser level keeps them
+    # a large mean carried by half the folds: the t-test passes, the majority does not
+    half = [0.1] * 6 + [-0.001] * 6
+    _, mean, se, crit = keeps(half, 0.05)
+    assert mean > crit * se and not keeps(half, 0.05)[0]
+    assert not keeps([0.5], 0.05)[0] and not keeps([], 0.05)[0]

@@ -6,12 +6,16 @@ Rows without a value for a feature (forecast-derived features exist only at the 
 forecasts were made) are left missing: XGBoost learns a default direction for them.
 
 `graph_features: auto` keeps the product-graph columns (`graph_*`) only where they won on the
-labels already known (`select_groups`): at each of the `auto_folds` latest labelled weeks
-(`auto_step` weeks apart) the classifier is fitted twice on the labels known at that week's close,
-with and without the group, and scored on that week's labels; the group stays only when its mean
-gain in average precision exceeds one standard error of the gains (the one-standard-error rule:
-the smaller feature set unless the larger one is clearly better), so a group that does not help
-on a panel is dropped there."""
+labels already known (`select_groups`). Fold k (of `auto_folds`) closes at week v_k, `k * auto_step`
+weeks before the latest labelled week: the classifier is fitted twice on the labels known at v_k's
+close, with and without the group, and scored on every week of the block (v_k - auto_step, v_k]
+whose labels were not known then; the fold's gain is the mean over those weeks of the AP with minus
+without (a block of weeks, not one week: each week's AP rests on a few dozen positives). The group
+stays only when a one-sided t-test over the fold gains rejects "no gain" at level `auto_alpha`
+(mean > t quantile x standard error) and more than half the folds gained: the smaller feature set
+unless the larger one is clearly better. Neighbouring folds share surging items (a label spans
+`horizon` weeks), so their gains are positively correlated and the standard error is if anything
+too small; the test's level is a floor on the strictness, not its exact rate."""
 
 from __future__ import annotations
 
@@ -59,8 +63,10 @@ class ClassifierSettings(ModelSettings):
         "neighbours, share of hot neighbours) where the marts hold item_graph_features; absent otherwise. `auto`: "
         "join them and keep them only where they win on earlier labelled weeks (select_groups).",
     )
-    auto_folds: int = Field(3, ge=2, le=12, description="Labelled weeks `auto` validates a feature group on.")
-    auto_step: int = Field(4, ge=1, le=52, description="Weeks between the labelled weeks `auto` validates on.")
+    auto_folds: int = Field(3, ge=2, le=12, description="Folds `auto` validates a feature group on.")
+    auto_step: int = Field(4, ge=1, le=52, description="Weeks between the folds' closes; each fold scores the "
+                           "weeks of its block.")
+    auto_alpha: float = Field(0.05, gt=0, lt=0.5, description="Level of `auto`'s one-sided t-test of the fold gains.")
     seed: int = 0
 
 
@@ -141,25 +147,54 @@ def _available(labels: pd.DataFrame, auto: list[str]) -> list[str]:
     return ["label_available_at"]
 
 
-def _fold_ap(clf: HotSellerClassifier, train: pd.DataFrame, test: pd.DataFrame, columns: list[str]) -> float | None:
+def _fold_gain(clf: HotSellerClassifier, train: pd.DataFrame, test: pd.DataFrame, columns: list[str],
+               without: list[str]) -> tuple[float, list[str]] | None:
+    """The mean over `test`'s weeks of the AP with `columns` minus the AP with `without`, both
+    fitted on `train`, and the weeks it averaged (those with a positive label)."""
     y = train["label"].to_numpy(dtype="float64")
     if y.sum() in (0, len(y)):
         return None
-    model = clf._booster(y).fit(train[columns], y)
-    return average_precision(model.predict_proba(test[columns])[:, 1], test["label"].to_numpy(dtype="float64"))
+    p_with = clf._booster(y).fit(train[columns], y).predict_proba(test[columns])[:, 1]
+    p_without = clf._booster(y).fit(train[without], y).predict_proba(test[without])[:, 1]
+    diffs, weeks = [], []
+    for week, rows in test.groupby(DS).indices.items():
+        label = test["label"].to_numpy(dtype="float64")[rows]
+        a, b = average_precision(p_with[rows], label), average_precision(p_without[rows], label)
+        if a is not None and b is not None:
+            diffs.append(a - b)
+            weeks.append(str(pd.Timestamp(week).date()))
+    return (float(np.mean(diffs)), weeks) if diffs else None
+
+
+def keeps(gains: list[float], alpha: float) -> tuple[bool, float, float, float]:
+    """Whether fold gains show the larger feature set clearly better: at least two folds, a
+    one-sided t-test rejecting "mean gain <= 0" at level `alpha`, and more than half the folds
+    positive. Also the mean, its standard error and the t quantile the mean had to exceed in
+    standard errors."""
+    from scipy.stats import t
+
+    n = len(gains)
+    mean = float(np.mean(gains)) if n else float("nan")
+    if n < 2:
+        return False, mean, float("nan"), float("nan")
+    se = float(np.std(gains, ddof=1) / np.sqrt(n))
+    crit = float(t.ppf(1 - alpha, n - 1))
+    return bool(mean > crit * se and 2 * sum(g > 0 for g in gains) > n), mean, se, crit
 
 
 def select_groups(clf: HotSellerClassifier, keyed: pd.DataFrame, columns: list[str]) -> dict[str, dict]:
-    """Per feature group set to `auto`: whether it stays (`kept`), its AP gain per validated week
-    (`gains`, with minus without) and their mean and standard error.
+    """Per feature group set to `auto`: whether it stays (`kept`), its AP gain per fold (`gains`,
+    with minus without), the weeks each fold scored (`weeks`), the mean gain, its standard error
+    and the t quantile it had to exceed (`keeps`).
 
     `keyed`: the labelled feature rows (`unique_id, ds, label, label_available_at` + `columns`).
-    A validated week v: fit on the rows whose label was known at v's close, score v's rows. A
-    group stays only when the mean gain exceeds one standard error over at least two weeks."""
+    Fold k closes at v = the latest week - k * auto_step: fit on the rows whose label was known at
+    v's close, score the rows of the weeks (v - auto_step, v] whose label was not."""
     s = clf.settings
     weeks = sorted(pd.to_datetime(keyed[DS]).unique())
     out: dict[str, dict] = {}
     known_at = pd.to_datetime(keyed["label_available_at"], utc=True)
+    ds = pd.to_datetime(keyed[DS])
     for group in clf._auto():
         prefix = GROUPS[group]
         inner = [c for c in columns if c.startswith(prefix)]
@@ -168,22 +203,17 @@ def select_groups(clf: HotSellerClassifier, keyed: pd.DataFrame, columns: list[s
             continue
         without = [c for c in columns if not c.startswith(prefix)]
         gains, folds = [], []
-        for k in range(s.auto_folds):
-            if not weeks:
-                break
+        for k in range(s.auto_folds if weeks else 0):
             v = weeks[-1] - pd.Timedelta(weeks=k * s.auto_step)
-            test = keyed[keyed[DS] == v]
-            train = clf._subsample(keyed[known_at <= pd.Timestamp(v + WEEK, tz="UTC")])
+            close = pd.Timestamp(v + WEEK, tz="UTC")
+            test = keyed[(ds > v - pd.Timedelta(weeks=s.auto_step)) & (ds <= v) & (known_at > close)]
             if not len(test) or test["label"].sum() == 0:
                 continue
-            with_ap, without_ap = _fold_ap(clf, train, test, columns), _fold_ap(clf, train, test, without)
-            if with_ap is None or without_ap is None:
-                continue
-            gains.append(with_ap - without_ap)
-            folds.append(str(pd.Timestamp(v).date()))
-        mean = float(np.mean(gains)) if gains else float("nan")
-        se = float(np.std(gains, ddof=1) / np.sqrt(len(gains))) if len(gains) > 1 else float("nan")
-        kept = len(gains) > 1 and mean > se
-        out[group] = {"kept": bool(kept), "gains": [round(g, 4) for g in gains], "weeks": folds,
-                      "mean": mean, "se": se}
+            got = _fold_gain(clf, clf._subsample(keyed[known_at <= close]), test, columns, without)
+            if got is not None:
+                gains.append(got[0])
+                folds.append(got[1])
+        kept, mean, se, crit = keeps(gains, s.auto_alpha)
+        out[group] = {"kept": kept, "gains": [round(g, 4) for g in gains], "weeks": folds,
+                      "mean": mean, "se": se, "t": crit}
     return out

@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 GRAPH_MARTS = ("item_edges", "item_graph_features", "item_week_texts")
 GRAPH_FEATURES = ("degree", "neighbours", "shared_customers", "mean_jaccard", "neighbour_growth",
-                  "hot_neighbour_share", "neighbours_labelled")
+                  "max_neighbour_growth", "surging_neighbours", "surging_neighbour_share", "hot_neighbour_share",
+                  "neighbours_labelled")
 
 
 class GraphTextError(DarkHorseError, ValueError):

@@ -148,10 +148,12 @@ class MultiTaskHotSellerScorer:
                     # one message-passing step: the weighted mean of the neighbours' node vectors
                     agg = (adj @ t["node"]) / np.maximum(deg, 1e-9)[:, None]
             out["agg"] = agg.astype("float32")
-            g = ctx.graph_features(queries).to_numpy(dtype="float64")
-            g[:, [0, 1, 2, 6]] = np.log1p(g[:, [0, 1, 2, 6]])
-            g[:, 4] = np.log1p(np.clip(g[:, 4], 0, None))
-            out["graph"] = g.astype("float32")
+            g = ctx.graph_features(queries)
+            counts = ["degree", "neighbours", "shared_customers", "surging_neighbours", "neighbours_labelled"]
+            g[counts] = np.log1p(g[counts])
+            growth = ["neighbour_growth", "max_neighbour_growth"]
+            g[growth] = np.log1p(g[growth].clip(lower=0))
+            out["graph"] = g.to_numpy(dtype="float32")
         if s.use_text:
             recent, history = ctx.documents(queries, recent_weeks=s.text_recent_weeks, history_weeks=s.text_history_weeks)
             out["docs"] = np.array([recent, history], dtype=object).T
