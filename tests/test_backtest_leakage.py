@@ -156,3 +156,8 @@ def test_contributions_are_recomputed_from_stored_forecasts(setup):
         assert c["seconds"] == pytest.approx(m["timings_s"][name], abs=0.01)
     # leaving a member out changes the blend for at least one member
     assert any(abs(c["delta"]) > 1e-9 for c in contrib.values())
+    # the blend against its best member: the paired difference on the same rows, with its error
+    vs = m["blend_vs_best"]
+    assert vs["best"] == min(members, key=lambda x: m["models"][x]["mase"])
+    assert vs["diff"] == pytest.approx(blend - m["models"][vs["best"]]["mase"], abs=1e-9)
+    assert vs["se"] > 0 and vs["n_series"] == m["n_series"]

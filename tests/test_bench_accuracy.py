@@ -233,5 +233,8 @@ def test_replay_reproduces_the_run_s_blend_and_leaves_a_member_out(tmp_path, mon
     assert got["blend"]["mase"] == pytest.approx(run["models"]["blend"]["mase"], rel=1e-9)
     assert got["blend"]["coverage_80"] == pytest.approx(run["models"]["blend"]["coverage_80"], rel=1e-9)
     assert got["theta"]["mase"] == pytest.approx(run["models"]["theta"]["mase"], rel=1e-9)
+    vs = json.loads((tmp_path / "all.json").read_text())["weekly_sales"]["blend_vs_best"]
+    assert vs["best"] == run["blend_vs_best"]["best"]
+    assert (vs["diff"], vs["se"]) == pytest.approx((run["blend_vs_best"]["diff"], run["blend_vs_best"]["se"]), rel=1e-9, abs=1e-12)
     without = json.loads((tmp_path / "without.json").read_text())["weekly_sales"]["members"]["blend"]["mase"]
     assert without == pytest.approx(run["contributions"]["theta"]["mase_without"], rel=1e-9)

@@ -16,6 +16,7 @@ from training.hot_sellers.features import momentum
 from training.metrics import (
     average_precision,
     naive_scale,
+    paired_difference,
     pinball,
     ranking_metrics,
     series_metrics,
@@ -170,3 +171,27 @@ def test_classifier_probabilities_are_mapped_back_to_the_base_rate():
     # without the correction the model would say 0.206 and 0.7 (odds times 7/3)
     raw = clf.model_.predict_proba(pd.DataFrame({"x": [0.0]}))[0, 1]
     assert raw == pytest.approx(0.1 * 7 / 3 / (0.9 + 0.1 * 7 / 3), abs=0.02)
+
+
+def test_paired_difference_is_clustered_by_series():
+    """Blend minus member on rows (series, window): s1 differs by -1 and -3, s2 by +1 and +1,
+    s3 by 0 (its second window has no member MASE: dropped). Mean over the 5 rows -0.4;
+    residuals summed per series: s1 -2 - (-0.4)*2... = -4 + 0.8 = -3.2, s2 2 + 0.8 = 2.8,
+    s3 0 + 0.4 = 0.4; se = sqrt((3.2^2 + 2.8^2 + 0.4^2) * 3/2) / 5 = sqrt(27.36) / 5 = 1.04614."""
+    rows = []
+    for sid, cutoff, member, blend in [("s1", 1, 4.0, 3.0), ("s1", 2, 5.0, 2.0), ("s2", 1, 2.0, 3.0),
+                                       ("s2", 2, 2.0, 3.0), ("s3", 1, 1.0, 1.0), ("s3", 2, np.nan, 7.0)]:
+        rows += [{"unique_id": sid, "cutoff": cutoff, "model": "member", "mase": member},
+                 {"unique_id": sid, "cutoff": cutoff, "model": "blend", "mase": blend}]
+    per = pd.DataFrame(rows)
+    d = paired_difference(per, "blend", "member")
+    assert d["n_series"] == 3
+    assert d["diff"] == pytest.approx(-0.4)
+    assert d["se"] == pytest.approx(np.sqrt(27.36) / 5)
+    assert d["pct"] == pytest.approx(100 * -0.4 / 2.8)  # the member's mean over the same 5 rows
+    # a constant difference has no spread; one series alone has no standard error
+    member = per[per["model"] == "member"].dropna()
+    same = pd.concat([member, member.assign(model="blend", mase=member["mase"] + 0.5)])
+    c = paired_difference(same, "blend", "member")
+    assert c["diff"] == pytest.approx(0.5) and c["se"] == pytest.approx(0.0, abs=1e-12)
+    assert paired_difference(per[per["unique_id"] == "s1"], "blend", "member") is None

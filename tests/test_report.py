@@ -422,6 +422,20 @@ def test_timings_show_each_members_worth_to_the_blend(outputs: Path, tmp_path: P
     assert "positive change means the member makes the blend better" in timings
 
 
+def test_the_forecast_note_says_whether_the_blend_beat_its_best_member(outputs: Path, tmp_path: Path) -> None:
+    out = copy_outputs(outputs, tmp_path / "run")
+    metrics = json.loads((out / "metrics.json").read_text())
+    for diff, se, verdict in ((0.004, 0.003, "a tie"), (-0.02, 0.005, "better"), (0.02, 0.005, "worse")):
+        metrics["blend_vs_best"] = {"best": "xgboost", "diff": diff, "se": se, "pct": 100 * diff / 1.9, "n_series": 298}
+        (out / "metrics.json").write_text(json.dumps(metrics))
+        html = write_report(out).read_text(encoding="utf-8")
+        assert f"Blend minus its best member (xgboost) in MASE: {diff:g} ± {se:g}" in html
+        assert f"over 298 series, {100 * diff / 1.9:.4g}%): {verdict}." in html
+    metrics.pop("blend_vs_best")
+    (out / "metrics.json").write_text(json.dumps(metrics))
+    assert "Blend minus its best member" not in write_report(out).read_text(encoding="utf-8")
+
+
 def test_smape_without_series_metrics_is_the_backtest_metric(outputs: Path, tmp_path: Path) -> None:
     """With no series_metrics.parquet, per-series sMAPE comes from forecasts.parquet through
     training.metrics.smape (the backtest's own metric); a week without an actual is no error."""

@@ -34,6 +34,7 @@ from training.metrics import (
     FORECAST_METRICS,
     coverage_by_bucket,
     naive_scale,
+    paired_difference,
     ranking_metrics,
     series_metrics,
     summarize,
@@ -224,6 +225,7 @@ def run_backtest(
         "hot_seller_fraction": round(1 - config.panel.hot_seller_quantile, 6),
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
         "contributions": contributions(stored, names, quantiles, scale, config, models_metrics, timings),
+        "blend_vs_best": blend_vs_best(per_series, models_metrics, names),
         "blend_shrinkage": shrinkage,
         "blend_choice": choices,
         "coverage_by_bucket": {
@@ -299,6 +301,20 @@ def contributions(
             "seconds": round(timings.get(m, 0.0), 2),
         }
     return out
+
+
+def blend_vs_best(
+    per_series: pd.DataFrame, models_metrics: dict[str, dict[str, Any]], names: list[str]
+) -> dict[str, Any] | None:
+    """The blend's MASE minus its best member's over the evaluation windows, with the standard
+    error of that paired difference (clustered by series): a difference within about two
+    standard errors is a tie, not a win or a loss."""
+    ranked = [m for m in names if models_metrics.get(m, {}).get("mase") is not None]
+    if not ranked or models_metrics.get(BLEND, {}).get("mase") is None:
+        return None
+    best = min(ranked, key=lambda m: models_metrics[m]["mase"])
+    d = paired_difference(per_series, BLEND, best)
+    return None if d is None else {"best": best, **d}
 
 
 def _ratios(models: dict[str, dict[str, Any]], ref: str) -> dict[str, dict[str, float | None]]:

@@ -164,6 +164,29 @@ def summarize(per_series: pd.DataFrame) -> dict[str, float | int | None]:
     }
 
 
+def paired_difference(per_series: pd.DataFrame, a: str, b: str, column: str = "mase") -> dict[str, float | int] | None:
+    """Model `a` minus model `b` on the (series, window) rows where both have `column`
+    (`series_metrics` rows of both models): the mean difference, its standard error clustered
+    by series (a series' windows are not independent: residuals are summed within a series
+    before they are squared), the difference in percent of `b`'s mean on the same rows, and the number of series.
+    None when fewer than two series have both."""
+    keys = [ID, CUTOFF]
+    va = per_series.loc[per_series["model"] == a, [*keys, column]]
+    vb = per_series.loc[per_series["model"] == b, [*keys, column]]
+    j = va.merge(vb, on=keys, suffixes=("_a", "_b"))
+    j = j[np.isfinite(j[f"{column}_a"].to_numpy(dtype="float64")) & np.isfinite(j[f"{column}_b"].to_numpy(dtype="float64"))]
+    d = (j[f"{column}_a"] - j[f"{column}_b"]).to_numpy(dtype="float64")
+    n_series = int(j[ID].nunique())
+    if n_series < 2:
+        return None
+    diff = float(d.mean())
+    # cluster-robust: the residuals summed within a series, squared, summed over series
+    sums = pd.Series(d - diff).groupby(j[ID].to_numpy(), sort=False).sum().to_numpy()
+    se = float(np.sqrt((sums**2).sum() * n_series / (n_series - 1)) / len(d))
+    base = float(j[f"{column}_b"].mean())
+    return {"diff": diff, "se": se, "pct": 100.0 * diff / base if base else float("nan"), "n_series": n_series}
+
+
 # --------------------------------------------------------------------------- ranking
 def average_precision(score: np.ndarray, label: np.ndarray) -> float | None:
     pos = label.sum()

@@ -13,7 +13,8 @@ refitting. With the run's own members and settings the replay reproduces the run
 own, `bench_accuracy.py --models NAME`) into the saved forecasts first; a member saved in both
 takes the added run's forecasts.
 Prints, per panel, the blend's MASE / scaled pinball / 80% coverage against its best member's
-MASE (and the official measures on M4).
+MASE, the difference in percent with its standard error (paired, clustered by series:
+`training.metrics.paired_difference`), and the official measures on M4.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from darkhorse.core.config import BlendConfig, load_config
 from darkhorse.core.schema import CUTOFF, DS, ID, Y, forecast_columns
 from training.backtest import _blend_params
 from training.blend import Blend
-from training.metrics import naive_scale, series_metrics, summarize
+from training.metrics import naive_scale, paired_difference, series_metrics, summarize
 from training.models.base import Forecaster
 
 log = logging.getLogger(__name__)
@@ -98,12 +99,15 @@ def replay_panel(
     return pd.concat(parts, ignore_index=True), pd.concat(scales, ignore_index=True)
 
 
-def score(evalf: pd.DataFrame, names: list[str], quantiles: list[float], scale: pd.DataFrame) -> dict[str, dict[str, Any]]:
-    out = {}
+def score(evalf: pd.DataFrame, names: list[str], quantiles: list[float], scale: pd.DataFrame) -> tuple[dict[str, dict[str, Any]], pd.DataFrame]:
+    """Each model's global metrics, and the per-(series, window) rows they come from."""
+    out, rows = {}, []
     for m in names:
-        s = summarize(series_metrics(evalf[evalf[Y].notna()], m, quantiles, scale))
+        per = series_metrics(evalf[evalf[Y].notna()], m, quantiles, scale)
+        s = summarize(per)
         out[m] = {k: s.get(k) for k in ("mase", "scaled_pinball", "coverage_80", "smape")}
-    return out
+        rows.append(per)
+    return out, pd.concat(rows, ignore_index=True)
 
 
 def parse_sets(items: list[str]) -> dict[str, Any]:
@@ -155,17 +159,19 @@ def main(argv: list[str] | None = None) -> int:
         params = _blend_params(cfg, [])
         params.pop("members")
         evalf, scale = replay_panel(fc, panel.history.frame, members, params, quantiles, horizon)
-        res = score(evalf[evalf["window"] == "eval"], [*members, BLEND], quantiles, scale)
+        res, per_series = score(evalf[evalf["window"] == "eval"], [*members, BLEND], quantiles, scale)
         best = min(members, key=lambda m: res[m]["mase"])
+        vs = paired_difference(per_series, BLEND, best)
         rec = {"members": res, "best_member": best,
-               "blend_vs_best_pct": 100 * (res[BLEND]["mase"] / res[best]["mase"] - 1)}
+               "blend_vs_best_pct": 100 * (res[BLEND]["mase"] / res[best]["mase"] - 1), "blend_vs_best": {"best": best, **vs} if vs else None}
         if "m4" in panel.extra:
             rec["m4_official"] = m4mod.score_backtest(panel.extra["m4"], evalf, [*members, BLEND])
         results[name] = rec
         b = res[BLEND]
         m4s = rec.get("m4_official", {}).get(BLEND)
         print(f"{name:18s} blend {b['mase']:.4f} / {b['scaled_pinball']:.4f} / {b['coverage_80']:.3f}  "
-              f"best {best} {res[best]['mase']:.4f}  ({rec['blend_vs_best_pct']:+.2f}%)"
+              f"best {best} {res[best]['mase']:.4f}  ({rec['blend_vs_best_pct']:+.2f}%"
+              + (f" +- {100 * vs['se'] / res[best]['mase']:.2f}%)" if vs else ")")
               + (f"  M4 sMAPE/MASE/OWA {m4s['smape']:.3f}/{m4s['mase']:.3f}/{m4s['owa']:.3f}" if m4s else ""),
               flush=True)
     if args.json:

@@ -123,6 +123,8 @@ def run_panel(panel: Panel, config: Config, specs: list[ModelSpec], *, out: Path
         "model_info": met.get("model_info", {}),
         # the blend's MASE with each member left out (weights re-learned, nothing refitted)
         "contributions": met.get("contributions", {}),
+        # the blend minus its best member in MASE, with the paired standard error
+        "blend_vs_best": met.get("blend_vs_best"),
         "extra": {k: v for k, v in panel.extra.items() if k != "m4"},
     }
     if "m4" in panel.extra:
@@ -198,6 +200,10 @@ def panel_tables(p: dict[str, Any]) -> list[Table]:
         for name, v in p["m4_published"].items():
             owa = 0.5 * (v["smape"] / m4mod.NAIVE2["smape"] + v["mase"] / m4mod.NAIVE2["mase"]) if v["smape"] else None
             t.add_row(f"published: {name}", *["" for _ in range(6)], fmt(v["smape"]), fmt(v["mase"]), fmt(owa), style="dim")
+    vs = p.get("blend_vs_best")
+    if vs:
+        t.caption = (f"blend - best member ({vs['best']}): MASE {vs['diff']:+.4f} +- {vs['se']:.4f} "
+                     f"(s.e. over {vs['n_series']} series, {vs['pct']:+.2f}%)")
     frac = p["hot_seller_fraction"]
     h = Table(title=f"{p['panel']}: hot sellers (top {frac:.0%}, mean over eval origins; * = computed by the suite)")
     for c in ("scorer", "AP", f"P@{frac:.0%}", f"R@{frac:.0%}", "positives"):

@@ -233,8 +233,21 @@ def forecast_table(run: Run) -> Table | None:
         "Best value of each column in bold; the model with the lowest MASE is in bold in the "
         "first column. "
         + (f"Ratios below 1 beat the {shown} baseline." if ratios else "Ratios vs seasonal naive not available.")
+        + blend_vs_best_text(run)
     )
     return metric_table(rows, columns, row_header="Model", bold_name=bold_name, note=note)
+
+
+def blend_vs_best_text(run: Run) -> str:
+    """One sentence on the blend against its best member (metrics.json `blend_vs_best`): the
+    paired MASE difference and its standard error, called a tie within two standard errors."""
+    d = run.metrics.get("blend_vs_best")
+    if not isinstance(d, dict) or number(d.get("diff")) is None or number(d.get("se")) is None:
+        return ""
+    diff, se = float(d["diff"]), float(d["se"])
+    verdict = "a tie" if abs(diff) <= 2 * se else ("better" if diff < 0 else "worse")
+    return (f" Blend minus its best member ({d.get('best')}) in MASE: {fmt(diff)} ± {fmt(se)} (standard error "
+            f"over {d.get('n_series')} series, {fmt(d.get('pct'))}%): {verdict}.")
 
 
 def hot_table(run: Run) -> Table | None:
