@@ -48,7 +48,8 @@ def _metrics(scores: pd.Series, labels: pd.DataFrame, cutoff: pd.Timestamp) -> t
     return ap, (top_fraction(s, y, 0.05)[0] if ap is not None else None)
 
 
-def run_dataset(name: str, marts: Path, *, origins: int, step: int, horizon: int, lookback: int) -> dict[str, Any]:
+def run_dataset(name: str, marts: Path, *, origins: int, step: int, horizon: int, lookback: int,
+                arms: list[str]) -> dict[str, Any]:
     frame, labels, covs = panel(marts)
     last = labels[DS].max()
     cutoffs = [last - pd.Timedelta(weeks=step * i) for i in range(origins)][::-1]
@@ -56,7 +57,8 @@ def run_dataset(name: str, marts: Path, *, origins: int, step: int, horizon: int
     for cutoff in cutoffs:
         train = frame[frame[DS] <= cutoff].reset_index(drop=True)
         fc = naive_forecast(train, cutoff, horizon)
-        for arm, on in ARMS.items():
+        for arm in arms:
+            on = ARMS[arm]
             settings = hs.Settings(lookback=lookback, horizon=horizon, floor=1.0, marts_dir=str(marts),
                                    classifier={"graph_features": on, "customer_signals": False})
             t0 = time.perf_counter()
@@ -108,12 +110,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--origins", type=int, default=6)
     p.add_argument("--step", type=int, default=4)
     p.add_argument("--online-retail", action="store_true", help="also the shipped Online Retail")
+    p.add_argument("--arms", nargs="+", choices=list(ARMS), default=list(ARMS),
+                   help="which arms to run (`without` is always run: the others are compared with it)")
+    p.add_argument("--skip-synthetic", action="store_true", help="only the shipped Online Retail (with --online-retail)")
     args = p.parse_args(argv)
+    args.out_dir = args.out_dir.resolve()
     args.out_dir.mkdir(parents=True, exist_ok=True)
     cfg = load_config(REPO / "darkhorse.yaml")
     horizon, lookback = cfg.panel.horizon_weeks, cfg.panel.lookback_weeks
+    out_json = args.out_dir / f"bench_graph_classifier_{args.seed}{'_or' if args.online_retail else ''}.json"
+    arms = ["without", *[a for a in args.arms if a != "without"]]
     datasets: list[tuple[str, list[dict[str, Any]]]] = []
-    for name, spread in (("synthetic_spread", True), ("synthetic", False)):
+    for name, spread in () if args.skip_synthetic else (("synthetic_spread", True), ("synthetic", False)):
         from synthetic.generator import generate_reviews
 
         reviews = args.out_dir / f"{name}_{args.rows}_{args.seed}.jsonl.gz"
@@ -132,10 +140,10 @@ def main(argv: list[str] | None = None) -> int:
             marts, _ = build_marts(work, sources)
         print(f"{name}: marts in {marts}", flush=True)
         results.append(run_dataset(name, marts, origins=args.origins, step=args.step, horizon=horizon,
-                                   lookback=lookback))
-        (args.out_dir / "bench_graph_classifier.json").write_text(json.dumps({"datasets": results}, indent=2))
+                                   lookback=lookback, arms=arms))
+        out_json.write_text(json.dumps({"datasets": results}, indent=2))
     table = summary(results)
-    (args.out_dir / "bench_graph_classifier.json").write_text(
+    out_json.write_text(
         json.dumps({"datasets": results, "summary": table.to_dict("records")}, indent=2, default=float))
     print("\nclassifier hot-seller AP without / with / auto graph features (mean over origins; diff to without)")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))

@@ -178,18 +178,22 @@ def test_auto_needs_when_each_label_was_known():
     hs.HotSellerClassifier(graph_features=True, n_estimators=2).fit(feats, labels)  # only auto reads it
 
 
-def test_auto_folds_score_blocks_of_weeks_whose_labels_the_fold_did_not_train_on(shop):
+def test_auto_folds_score_blocks_of_weeks_no_nearer_their_training_labels_than_the_origin(shop):
     frame, labels, _, folder, c = shop
     _, clf = _score(frame, labels, folder, c, settings=AUTO)
     picked, step = clf.selection_["graph_features"], clf.settings.auto_step
     known = labels[labels["label_available_at"] <= pd.Timestamp(c + pd.Timedelta(weeks=1), tz="UTC")]
     last = known["ds"].max()
+    gap = c - last  # the origin's week is this far from the latest label it trains on
     for k, weeks in enumerate(picked["weeks"]):
-        close = last - pd.Timedelta(weeks=k * step) + pd.Timedelta(weeks=1)
-        # the block (v - step, v], less the weeks whose label (H + 1 weeks after the week) was known at v's close
-        assert [pd.Timestamp(w) for w in weeks] == [close - pd.Timedelta(weeks=j) for j in range(H, 0, -1)]
+        block = [last - pd.Timedelta(weeks=k * step + j) for j in range(step - 1, -1, -1)]
+        assert [pd.Timestamp(w) for w in weeks] == block
+        # the fold trains on the labels known at the close of the block's first week: the latest
+        # of them is `gap` before that week, no nearer any scored week
+        close = pd.Timestamp(block[0] + pd.Timedelta(weeks=1), tz="UTC")
+        assert known.loc[known["label_available_at"] <= close, "ds"].max() == block[0] - gap
     flat = [w for weeks in picked["weeks"] for w in weeks]
-    assert len(flat) == len(set(flat)) == clf.settings.auto_folds * H
+    assert len(flat) == len(set(flat)) == clf.settings.auto_folds * step
 
 
 def test_auto_keeps_a_group_only_when_its_gain_is_clearly_positive():

@@ -6,12 +6,16 @@ Rows without a value for a feature (forecast-derived features exist only at the 
 forecasts were made) are left missing: XGBoost learns a default direction for them.
 
 `graph_features: auto` keeps the product-graph columns (`graph_*`) only where they won on the
-labels already known (`select_groups`). Fold k (of `auto_folds`) closes at week v_k, `k * auto_step`
-weeks before the latest labelled week: the classifier is fitted twice on the labels known at v_k's
-close, with and without the group, and scored on every week of the block (v_k - auto_step, v_k]
-whose labels were not known then; the fold's gain is the mean over those weeks of the AP with minus
-without (a block of weeks, not one week: each week's AP rests on a few dozen positives). The group
-stays only when a one-sided t-test over the fold gains rejects "no gain" at level `auto_alpha`
+labels already known (`select_groups`). Fold k (of `auto_folds`) scores the block of `auto_step`
+weeks ending `k * auto_step` weeks before the latest labelled week: the classifier is fitted twice
+on the labels known at the close of the block's first week, with and without the group, and scored
+on the block's weeks whose labels were not known then; the fold's gain is the mean over those weeks
+of the AP with minus without (a block of weeks, not one week: each week's AP rests on a few dozen
+positives). Training at the block's first week keeps every scored week at least as far from its
+training labels as the origin's week is from its own: fitted at the block's last week instead, the
+earlier weeks' label windows overlap the training labels' more than the origin's do, and the fold
+gains misjudged the group (measured: positive on a panel where the graph columns lost at every
+origin). The group stays only when a one-sided t-test over the fold gains rejects "no gain" at level `auto_alpha`
 (mean > t quantile x standard error) and more than half the folds gained: the smaller feature set
 unless the larger one is clearly better. Neighbouring folds share surging items (a label spans
 `horizon` weeks), so their gains are positively correlated and the standard error is if anything
@@ -188,8 +192,9 @@ def select_groups(clf: HotSellerClassifier, keyed: pd.DataFrame, columns: list[s
     and the t quantile it had to exceed (`keeps`).
 
     `keyed`: the labelled feature rows (`unique_id, ds, label, label_available_at` + `columns`).
-    Fold k closes at v = the latest week - k * auto_step: fit on the rows whose label was known at
-    v's close, score the rows of the weeks (v - auto_step, v] whose label was not."""
+    Fold k scores the block of weeks (v - auto_step, v], v = the latest week - k * auto_step: fit on
+    the rows whose label was known at the close of the block's first week, score the block's rows
+    whose label was not."""
     s = clf.settings
     weeks = sorted(pd.to_datetime(keyed[DS]).unique())
     out: dict[str, dict] = {}
@@ -205,8 +210,9 @@ def select_groups(clf: HotSellerClassifier, keyed: pd.DataFrame, columns: list[s
         gains, folds = [], []
         for k in range(s.auto_folds if weeks else 0):
             v = weeks[-1] - pd.Timedelta(weeks=k * s.auto_step)
-            close = pd.Timestamp(v + WEEK, tz="UTC")
-            test = keyed[(ds > v - pd.Timedelta(weeks=s.auto_step)) & (ds <= v) & (known_at > close)]
+            first = v - pd.Timedelta(weeks=s.auto_step - 1)
+            close = pd.Timestamp(first + WEEK, tz="UTC")  # no scored week nearer its training labels than the origin
+            test = keyed[(ds >= first) & (ds <= v) & (known_at > close)]
             if not len(test) or test["label"].sum() == 0:
                 continue
             got = _fold_gain(clf, clf._subsample(keyed[known_at <= close]), test, columns, without)
