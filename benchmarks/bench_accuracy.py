@@ -91,6 +91,8 @@ def load_panel(name: str, m4: Path | None, cache: Path) -> P.Panel | None:
         return P.weekly_sales()
     if name == "synthetic_reviews":
         return P.synthetic_reviews(cache)
+    if name == "synthetic_sparse":
+        return P.synthetic_sparse(cache)
     raise SystemExit(f"--panels: unknown panel {name!r}; choose from {', '.join(P.PANELS)}")
 
 

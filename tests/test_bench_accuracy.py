@@ -143,6 +143,16 @@ def test_synthetic_panel_is_dense_and_spans_the_window(tmp_path):
     assert 0 < p.history.labels["label"].mean() < 0.2
 
 
+def test_sparse_panel_is_intermittent_and_keeps_every_review(tmp_path):
+    p = P.synthetic_sparse(tmp_path)
+    f = p.history.frame
+    assert p.name == "synthetic_sparse" and f[Y].sum() == P.SPARSE["rows"]
+    zero = (f[Y] == 0).mean()
+    assert zero > 0.8  # intermittent: most item-weeks without a review
+    assert f"{zero:.0%} zero weeks" in p.description
+    assert p.history.last_week - p.history.first_week == pd.Timedelta(weeks=P.SYNTHETIC["weeks"] - 1)
+
+
 def test_scale_panel_has_the_store_department_shape():
     from benchmarks.accuracy.scale import panel
 

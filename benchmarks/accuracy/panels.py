@@ -9,6 +9,8 @@
 * `synthetic_reviews`: `synthetic.generator.generate_reviews` over 3 years (the generator's
   yearly seasonality: holiday peak, summer and Prime-Day bumps, launches, surges), counted per
   item and week.
+* `synthetic_sparse`: the same catalogue with 8,000 reviews in 3 years: intermittent counts
+  (87% zero item-weeks), where the intermittent-demand members are meant to earn their place.
 
 Panels not built through dbt get the dbt label definition from `labels.hot_seller_labels`.
 Their frames are dense: one row per item per week from its first week to the panel's last.
@@ -34,10 +36,13 @@ from training.history import History, load_history
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[2]
-PANELS = ("online_retail", "m4_weekly", "weekly_sales", "synthetic_reviews")
+PANELS = ("online_retail", "m4_weekly", "weekly_sales", "synthetic_reviews", "synthetic_sparse")
 WEEKLY_SALES_CONFIG = REPO / "examples" / "weekly_sales" / "darkhorse.yaml"
 # about 13 reviews per item-week on average (heavy-tailed): enough volume for the season to show
 SYNTHETIC = {"rows": 1_200_000, "n_items": 600, "weeks": 156, "seed": 0, "start": "2019-01-07"}
+# the same catalogue with 150 times fewer reviews (about 0.09 per item-week): 87% of item-weeks
+# are zero (the median item 91%), as in real review counts of a long-tail catalogue
+SPARSE = {"rows": 8_000}
 
 
 class PanelError(DarkHorseError, RuntimeError):
@@ -168,5 +173,13 @@ def synthetic_reviews(cache: Path, **overrides: Any) -> Panel:
     return Panel("synthetic_reviews", h, panel, f"synthetic reviews, {p['n_items']} items x {p['weeks']} weeks, yearly season", {"generator": p})
 
 
+def synthetic_sparse(cache: Path) -> Panel:
+    """The synthetic catalogue with few reviews: an intermittent panel (mostly zero weeks)."""
+    p = synthetic_reviews(cache, **SPARSE)
+    zero = float((p.history.frame[Y] == 0).mean())
+    return Panel("synthetic_sparse", p.history, p.panel,
+                 f"sparse synthetic reviews, {p.extra['generator']['rows']:,} reviews, {zero:.0%} zero weeks", p.extra)
+
+
 __all__ = ["PANELS", "Panel", "PanelError", "dense", "history_from_frame", "m4_weekly", "online_retail",
-           "restrict", "sample_ids", "synthetic_reviews", "weekly_sales"]
+           "restrict", "sample_ids", "synthetic_reviews", "synthetic_sparse", "weekly_sales"]
