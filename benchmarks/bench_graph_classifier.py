@@ -4,8 +4,8 @@ rolling origins.
 Per dataset the graph marts and the weekly panel are built by dbt (`bench_graph.build_marts`):
 synthetic reviews with and without the planted graph effects (`generate_reviews(spread=...)`)
 and, with `--online-retail`, the shipped Online Retail. At each origin (the last `--origins`
-labelled weeks, `--step` weeks apart) `training.hot_sellers.score_origin` scores the items twice,
-with `classifier.graph_features` off, on and `auto` (kept only where they won on the labelled
+labelled weeks, `--step` weeks apart) `training.hot_sellers.score_origin` scores the items once per
+arm (`--arms`): `classifier.graph_features` off, on and `auto` (kept only where they won on the labelled
 weeks before the origin; a naive forecast as the growth forecast); all see only the labels known
 at the origin, and the graph features of a week are those known at its close
 (training/hot_sellers/graph_features.py). It prints the classifier's hot-seller AP and precision
@@ -49,7 +49,7 @@ def _metrics(scores: pd.Series, labels: pd.DataFrame, cutoff: pd.Timestamp) -> t
 
 
 def run_dataset(name: str, marts: Path, *, origins: int, step: int, horizon: int, lookback: int,
-                arms: list[str]) -> dict[str, Any]:
+                arms: list[str], classifier: dict[str, Any]) -> dict[str, Any]:
     frame, labels, covs = panel(marts)
     last = labels[DS].max()
     cutoffs = [last - pd.Timedelta(weeks=step * i) for i in range(origins)][::-1]
@@ -60,7 +60,7 @@ def run_dataset(name: str, marts: Path, *, origins: int, step: int, horizon: int
         for arm in arms:
             on = ARMS[arm]
             settings = hs.Settings(lookback=lookback, horizon=horizon, floor=1.0, marts_dir=str(marts),
-                                   classifier={"graph_features": on, "customer_signals": False})
+                                   classifier={**classifier, "graph_features": on, "customer_signals": False})
             t0 = time.perf_counter()
             s, clf = hs.score_origin(train, fc, labels, cutoff=cutoff, covariates=covs, settings=settings)
             wall = time.perf_counter() - t0
@@ -112,13 +112,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--online-retail", action="store_true", help="also the shipped Online Retail")
     p.add_argument("--arms", nargs="+", choices=list(ARMS), default=list(ARMS),
                    help="which arms to run (`without` is always run: the others are compared with it)")
+    p.add_argument("--classifier", type=json.loads, default={},
+                   help='more classifier settings (JSON) for every arm, e.g. \'{"auto_folds": 6}\'')
+    p.add_argument("--tag", default="", help="suffix of the JSON file's name")
     p.add_argument("--skip-synthetic", action="store_true", help="only the shipped Online Retail (with --online-retail)")
     args = p.parse_args(argv)
     args.out_dir = args.out_dir.resolve()
     args.out_dir.mkdir(parents=True, exist_ok=True)
     cfg = load_config(REPO / "darkhorse.yaml")
     horizon, lookback = cfg.panel.horizon_weeks, cfg.panel.lookback_weeks
-    out_json = args.out_dir / f"bench_graph_classifier_{args.seed}{'_or' if args.online_retail else ''}.json"
+    out_json = args.out_dir / f"bench_graph_classifier_{args.seed}{'_or' if args.online_retail else ''}{args.tag}.json"
     arms = ["without", *[a for a in args.arms if a != "without"]]
     datasets: list[tuple[str, list[dict[str, Any]]]] = []
     for name, spread in () if args.skip_synthetic else (("synthetic_spread", True), ("synthetic", False)):
@@ -140,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             marts, _ = build_marts(work, sources)
         print(f"{name}: marts in {marts}", flush=True)
         results.append(run_dataset(name, marts, origins=args.origins, step=args.step, horizon=horizon,
-                                   lookback=lookback, arms=arms))
+                                   lookback=lookback, arms=arms, classifier=args.classifier))
         out_json.write_text(json.dumps({"datasets": results}, indent=2))
     table = summary(results)
     out_json.write_text(
