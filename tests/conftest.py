@@ -60,6 +60,15 @@ def weekly_sales_built(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def online_retail_built(tmp_path_factory):
+    """The shipped Online Retail file built (no Feast) once per session
+    (tests/fixtures/online_retail.py)."""
+    from tests.fixtures.online_retail import build_online_retail
+
+    return build_online_retail(tmp_path_factory.mktemp("online_retail_built"))
+
+
+@pytest.fixture(scope="session")
 def weekly_release(weekly_sales_built, tmp_path_factory):
     """One trained and released weekly-sales bento shared by the serving tests
     (tests/serving_fixtures.py); tests that train again write to outputs of their own."""

@@ -5,22 +5,17 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from darkhorse.app.build import build
 from darkhorse.core.config import load_config
-from tests.conftest import REPO, write_config
+from tests.conftest import REPO
+from tests.fixtures.online_retail import RAW
 
 pytestmark = pytest.mark.integration
 
-RAW = REPO / "data/raw/online_retail/online_retail.parquet"
-
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    default = load_config(REPO / "darkhorse.yaml")
-    src = default.sources[0].model_dump(mode="json")
-    src["path"] = str(RAW)
-    cfg = write_config(tmp_path_factory.mktemp("retail"), [src])
-    return cfg, build(cfg, features=False)
+def built(online_retail_built):
+    """The session's build of the shipped file (tests/fixtures/online_retail.py)."""
+    return online_retail_built.config, online_retail_built.summary
 
 
 def test_rows_read_kept_and_set_aside_add_up(built):

@@ -1,5 +1,6 @@
 """The Great Expectations gate on a real candidate (the shipped Online Retail data built by dbt
-in a tmp dir) and on copies of it corrupted one way at a time.
+in a tmp dir, once per session: tests/fixtures/online_retail.py) and on copies of it corrupted
+one way at a time.
 
 The corrupted candidates are copies of the candidate's Parquet files in tmp; the raw data and
 the project's own data folder are never written.
@@ -17,7 +18,6 @@ import duckdb
 import pandas as pd
 import pytest
 
-from darkhorse.app.dbt_runner import run_dbt
 from darkhorse.core.config import Config, GateConfig, load_config
 from expectations.frames import row_count_changes
 from tests.conftest import REPO, write_config
@@ -25,21 +25,15 @@ from tests.conftest import REPO, write_config
 if TYPE_CHECKING:
     from expectations.gate import GateResult
 
-RAW = REPO / "data/raw/online_retail/online_retail.parquet"
 MARTS = ("item_weeks", "item_week_labels", "items", "quarantined_events")
 
 
 # --------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
-def retail(tmp_path_factory) -> tuple[Config, Path]:
-    """A candidate built by dbt from the shipped Online Retail file (marts in tmp)."""
-    work = tmp_path_factory.mktemp("gate_retail")
-    src = load_config(REPO / "darkhorse.yaml").sources[0].model_dump(mode="json")
-    src["path"] = str(RAW)
-    cfg = write_config(work, [src])
-    candidate = work / "candidate"
-    assert run_dbt(cfg, ["build"], marts_dir=candidate)
-    return cfg, candidate
+def retail(online_retail_built) -> tuple[Config, Path]:
+    """The marts dbt built from the shipped Online Retail file, as the candidate: the session's
+    build (tests/fixtures/online_retail.py), whose published snapshot the tests only read."""
+    return online_retail_built.config, online_retail_built.marts
 
 
 @pytest.fixture(scope="module")

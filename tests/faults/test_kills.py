@@ -3,12 +3,16 @@
 The build runs as a real `darkhorse build` process. For the dbt stage it is killed while its
 dbt child runs (only the build's pid is killed, not its group: dbt must die with it and free
 the DuckDB file). For the later stages a wrapper holds the build at the stage (the gate with
-its GX context open, the publish after the candidate was renamed and before the link switch,
-Feast after apply, the online store after one feature view was written) and it is killed
-there. After each kill the published data must be intact (a kill inside Feast's materialize
-leaves the interrupted view MATERIALIZING: Feast refuses to serve it until the next
-materialize, which the rebuild runs) and an immediate rebuild must succeed, taking over the dead build's lock; while a build holds the lock, a second one stops
-with "another build is running (pid N since T)".
+its GX context open, the publish step entered after the gate passed and before anything moved,
+the publish after the candidate was renamed and before the link switch, Feast after apply, the
+online store after one feature view was written) and it is killed there. After each kill the
+published data must be intact (a kill inside Feast's materialize leaves the interrupted view
+MATERIALIZING: Feast refuses to serve it until the next materialize, which the rebuild runs)
+and an immediate rebuild must succeed, taking over the dead build's lock; while a build holds
+the lock, a second one stops with "another build is running (pid N since T)". Killed before the
+publish moved anything, the published snapshot and its manifest are the ones published before,
+the manifest counts the published panel's rows, and the gated candidate stays in the
+candidates folder to inspect, not what readers see.
 """
 
 from __future__ import annotations
@@ -54,6 +58,9 @@ def after(owner, name):
 if stage == "gate":
     import expectations.gate as gate
     after(gate, "open_context")
+elif stage == "publish_start":
+    from darkhorse.core import publish
+    publish.publish = lambda *args, **kwargs: hold()
 elif stage == "publish_rename":
     from darkhorse.core import publish
     publish._prepare_link_location = lambda link: hold()
@@ -68,7 +75,7 @@ from darkhorse.app.cli import main
 main()
 """
 
-STAGES = ["dbt", "gate", "publish_rename", "feast_apply", "online_write"]
+STAGES = ["dbt", "gate", "publish_start", "publish_rename", "feast_apply", "online_write"]
 # stages after which the new snapshot is already published (same data: same rows)
 PUBLISHED_BEFORE = {"feast_apply", "online_write"}
 
@@ -122,6 +129,29 @@ def _wait_for_point(proc: subprocess.Popen, stage: str, deadline: float) -> int 
     pytest.fail(f"the build ended before {stage} (rc={proc.wait()})")
 
 
+def _candidates(cfg) -> set:
+    if not cfg.candidates_dir.is_dir():
+        return set()
+    return {p for p in cfg.candidates_dir.iterdir() if p.is_dir() and p.name != "dbt"}
+
+
+def _left_unpublished(cfg, before, manifest, candidates_before: set) -> dict[str, bool]:
+    """Killed after the gate passed and before the publish moved anything: the snapshot and its
+    manifest are the ones published before, the manifest counts the published panel's rows, and
+    the gated candidate is still there to inspect, not what readers see."""
+    now = pub.read_manifest(cfg)
+    rows = duckdb.sql(f"select count(*) from read_parquet('{cfg.marts_dir}/item_weeks.parquet')").fetchall()[0][0]
+    new = _candidates(cfg) - candidates_before
+    return {
+        "snapshot": pub.current_snapshot(cfg) == before,
+        "manifest": now == manifest,
+        "rows": now is not None and rows == now["row_counts"]["item_weeks"],
+        "candidate": len(new) == 1 and all(
+            p.resolve() != before and (p / "item_weeks.parquet").is_file() for p in new
+        ),
+    }
+
+
 def _relations_read_the_published_marts(cfg) -> bool:
     con = duckdb.connect(str(cfg.duckdb_path), read_only=True)
     try:
@@ -135,6 +165,7 @@ def _relations_read_the_published_marts(cfg) -> bool:
 def test_a_build_killed_at_a_stage_leaves_published_data_and_rebuilds_at_once(workspace, stage):
     ws = workspace
     cfg = ws.config
+    before, manifest, candidates_before = pub.current_snapshot(cfg), pub.read_manifest(cfg), _candidates(cfg)
     proc = _start(cfg, stage)
     dbt_pid = None
     concurrent = ""
@@ -163,6 +194,7 @@ def test_a_build_killed_at_a_stage_leaves_published_data_and_rebuilds_at_once(wo
         intact = panel_content(cfg) == ws.content
     else:
         intact = published_files(cfg) == ws.published
+    unpublished = _left_unpublished(cfg, before, manifest, candidates_before) if stage == "publish_start" else {}
     guarded = ""
     try:
         online_ok = online_rows(cfg) == ws.online
@@ -197,6 +229,7 @@ def test_a_build_killed_at_a_stage_leaves_published_data_and_rebuilds_at_once(wo
                concurrent.split(";")[0], intact, kind="concurrent run")
         assert named, concurrent
     assert dbt_pid is None or dbt_gone, "dbt outlived the killed build"
+    assert all(unpublished.values()), unpublished
     assert intact
     assert rebuilt
     assert took_over
