@@ -58,6 +58,7 @@ def build_marts(work: Path, sources: list[dict[str, Any]]) -> tuple[Path, dict[s
     from darkhorse.app.dbt_runner import run_dbt
     from darkhorse.core.config import load_config
 
+    work = work.resolve()  # dbt resolves a relative --target-path against its project folder
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     cfg = load_config(_config(work, sources))
@@ -90,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out-dir", type=Path, default=REPO / "data" / "bench" / "graph")
     p.add_argument("--plain", action="store_true", help="reviews without the planted graph effects")
     args = p.parse_args(argv)
+    args.out_dir = args.out_dir.resolve()  # the generated config names its sources relative to itself
     args.out_dir.mkdir(parents=True, exist_ok=True)
     out = []
     for rows in args.rows:

@@ -155,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="multi-task hyperparameters (JSON) for every variant")
     p.add_argument("--time-default", action="store_true", help="also time one fit at the default hyperparameters")
     args = p.parse_args(argv)
+    args.out_dir = args.out_dir.resolve()  # the generated config names its sources relative to itself
     args.out_dir.mkdir(parents=True, exist_ok=True)
     cfg = load_config(REPO / "darkhorse.yaml")
     horizon, lookback = cfg.panel.horizon_weeks, cfg.panel.lookback_weeks
