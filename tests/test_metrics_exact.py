@@ -176,7 +176,7 @@ def test_classifier_probabilities_are_mapped_back_to_the_base_rate():
 def test_paired_difference_is_clustered_by_series():
     """Blend minus member on rows (series, window): s1 differs by -1 and -3, s2 by +1 and +1,
     s3 by 0 (its second window has no member MASE: dropped). Mean over the 5 rows -0.4;
-    residuals summed per series: s1 -2 - (-0.4)*2... = -4 + 0.8 = -3.2, s2 2 + 0.8 = 2.8,
+    residuals summed per series: s1 (-1 + 0.4) + (-3 + 0.4) = -3.2, s2 1.4 + 1.4 = 2.8,
     s3 0 + 0.4 = 0.4; se = sqrt((3.2^2 + 2.8^2 + 0.4^2) * 3/2) / 5 = sqrt(27.36) / 5 = 1.04614."""
     rows = []
     for sid, cutoff, member, blend in [("s1", 1, 4.0, 3.0), ("s1", 2, 5.0, 2.0), ("s2", 1, 2.0, 3.0),

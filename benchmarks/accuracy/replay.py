@@ -14,7 +14,7 @@ own, `bench_accuracy.py --models NAME`) into the saved forecasts first; a member
 takes the added run's forecasts.
 Prints, per panel, the blend's MASE / scaled pinball / 80% coverage against its best member's
 MASE, the difference in percent with its standard error (paired, clustered by series:
-`training.metrics.paired_difference`), and the official measures on M4.
+`training.backtest.blend_vs_best`), and the official measures on M4.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ from benchmarks.accuracy import panels as P
 from benchmarks.bench_accuracy import REPO, load_panel
 from darkhorse.core.config import BlendConfig, load_config
 from darkhorse.core.schema import CUTOFF, DS, ID, Y, forecast_columns
-from training.backtest import _blend_params
+from training.backtest import _blend_params, blend_vs_best
 from training.blend import Blend
-from training.metrics import naive_scale, paired_difference, series_metrics, summarize
+from training.metrics import naive_scale, series_metrics, summarize
 from training.models.base import Forecaster
 
 log = logging.getLogger(__name__)
@@ -161,9 +161,9 @@ def main(argv: list[str] | None = None) -> int:
         evalf, scale = replay_panel(fc, panel.history.frame, members, params, quantiles, horizon)
         res, per_series = score(evalf[evalf["window"] == "eval"], [*members, BLEND], quantiles, scale)
         best = min(members, key=lambda m: res[m]["mase"])
-        vs = paired_difference(per_series, BLEND, best)
+        vs = blend_vs_best(per_series, res, members)
         rec = {"members": res, "best_member": best,
-               "blend_vs_best_pct": 100 * (res[BLEND]["mase"] / res[best]["mase"] - 1), "blend_vs_best": {"best": best, **vs} if vs else None}
+               "blend_vs_best_pct": 100 * (res[BLEND]["mase"] / res[best]["mase"] - 1), "blend_vs_best": vs}
         if "m4" in panel.extra:
             rec["m4_official"] = m4mod.score_backtest(panel.extra["m4"], evalf, [*members, BLEND])
         results[name] = rec

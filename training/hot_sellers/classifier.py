@@ -161,9 +161,9 @@ def _fold_gain(clf: HotSellerClassifier, train: pd.DataFrame, test: pd.DataFrame
     p_with = clf._booster(y).fit(train[columns], y).predict_proba(test[columns])[:, 1]
     p_without = clf._booster(y).fit(train[without], y).predict_proba(test[without])[:, 1]
     diffs, weeks = [], []
+    labels = test["label"].to_numpy(dtype="float64")
     for week, rows in test.groupby(DS).indices.items():
-        label = test["label"].to_numpy(dtype="float64")[rows]
-        a, b = average_precision(p_with[rows], label), average_precision(p_without[rows], label)
+        a, b = average_precision(p_with[rows], labels[rows]), average_precision(p_without[rows], labels[rows])
         if a is not None and b is not None:
             diffs.append(a - b)
             weeks.append(str(pd.Timestamp(week).date()))
