@@ -47,7 +47,7 @@ def setup(tmp_path_factory):
     doc = yaml.safe_load((tmp / "darkhorse.yaml").read_text())
     doc["backtest"] = {"n_windows": 2, "step_weeks": 4, "warmup_windows": 1, "min_train_weeks": 8, "blend_warmup_windows": 0}
     doc["forecast"] = {"models": [
-        {"model": "naive"}, {"model": "statquant"},
+        {"model": "naive"}, {"model": "statquant", "growth": False},
         {"model": "xgboost", "params": {"n_estimators": 15, "max_depth": 3, "max_train_rows": 4000, "device": "cpu"}},
     ]}
     doc["hot_sellers"] = {"classifier": {"n_estimators": 15, "max_depth": 3, "device": "cpu"}}
@@ -102,8 +102,8 @@ def test_poisoned_future_does_not_reach_the_window(setup, which):
     poisoned = run_backtest(cfg, history=_poison(clean_h, origin), show_progress=False)
     fc_clean, hs_clean, bw_clean = _window(clean, origin)
     fc_poison, hs_poison, bw_poison = _window(poisoned, origin)
-    # every member, the blend and its calibrated quantiles
-    assert {"naive", "statquant", "xgboost", "blend", "blend-q10", "blend-q90"} <= set(fc_clean.columns)
+    # every member, the blend and its calibrated quantiles, the growth blend (statquant left out)
+    assert {"naive", "statquant", "xgboost", "blend", "blend-q10", "blend-q90", "growth_blend"} <= set(fc_clean.columns)
     pd.testing.assert_frame_equal(fc_clean, fc_poison)
     pd.testing.assert_frame_equal(bw_clean, bw_poison)
     pd.testing.assert_frame_equal(hs_clean, hs_poison)
@@ -161,3 +161,21 @@ def test_contributions_are_recomputed_from_stored_forecasts(setup):
     assert vs["best"] == min(members, key=lambda x: m["models"][x]["mase"])
     assert vs["diff"] == pytest.approx(blend - m["models"][vs["best"]]["mase"], abs=1e-9)
     assert vs["se"] > 0 and vs["n_series"] == m["n_series"]
+
+
+def test_the_growth_score_reads_the_blend_of_the_growth_members(setup):
+    """statquant is marked `growth: false`: the growth score reads the growth blend (naive and
+    XGBoost only), which the forecasts keep beside the blend."""
+    from training import hot_sellers as hs
+
+    cfg, clean_h, clean = setup
+    fc = clean.forecasts
+    assert fc["growth_blend"].notna().all()
+    assert not np.allclose(fc["growth_blend"], fc["blend"])
+    for cutoff in sorted(clean.hot_sellers["cutoff"].unique()):
+        window = fc[fc["cutoff"] == cutoff]
+        want = hs.forecast_growth(clean_h.until(cutoff), window, "growth_blend",
+                                  lookback=cfg.panel.lookback_weeks, floor=cfg.panel.growth_floor)
+        got = clean.hot_sellers[(clean.hot_sellers["cutoff"] == cutoff) & (clean.hot_sellers["model"] == "forecast_growth")]
+        got = got.set_index("unique_id")["score"].sort_index()
+        np.testing.assert_allclose(got.to_numpy(), want.sort_index().to_numpy())

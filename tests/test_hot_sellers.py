@@ -294,3 +294,50 @@ def test_score_origin_falls_back_to_the_classifier_when_it_is_trained_but_no_ori
     w = s.pivot(index="unique_id", columns="model", values="score")
     np.testing.assert_allclose(w["final"], w["classifier"].rank(pct=True))
     assert s.attrs["choice"]["method"] == "fallback" and s.attrs["choice"]["weights"] == {"classifier": 1.0}
+
+
+# --------------------------------------------------------------------------- growth blend
+def _three_members(frame: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
+    """Forecasts after `cutoff` by an exact `naive` (the realized values), a `seasonal_naive`
+    twice too high and a `median` ten times too high, each with its 10/50/90% levels."""
+    fut = frame[(frame["ds"] > cutoff) & (frame["ds"] <= cutoff + pd.Timedelta(weeks=H))].copy()
+    for name, k in (("naive", 1.0), ("seasonal_naive", 2.0), ("median", 10.0)):
+        fut[name] = fut[f"{name}-q50"] = k * fut["y"]
+        fut[f"{name}-q10"], fut[f"{name}-q90"] = 0.5 * k * fut["y"], 1.5 * k * fut["y"]
+    return fut.assign(cutoff=cutoff)
+
+
+def test_the_growth_blend_leaves_out_the_members_not_marked_growth():
+    from darkhorse.core.config import ModelSpec
+
+    frame = _panel(n_items=12, n_weeks=40)
+    last = frame["ds"].max() - pd.Timedelta(weeks=H)
+    validation = pd.concat([_three_members(frame, last - pd.Timedelta(weeks=4 * k)) for k in (3, 2, 1)])
+    validation = validation[validation["ds"] <= last]
+    fc = _three_members(frame, last).drop(columns="y")
+    specs = [ModelSpec(model="naive"), ModelSpec(model="seasonal_naive"),
+             ModelSpec(model="xgboost", alias="median", growth=False)]
+    params = {"grid_step": 0.5, "min_points": 2, "shrinkage": "auto", "objective": "mae", "horizon_buckets": [4, 8]}
+    out = hs.with_growth_blend(fc, validation, specs, [0.1, 0.5, 0.9], params)
+    assert len(out) == len(fc) and {"growth_blend", "growth_blend-q10", "growth_blend-q90"} <= set(out.columns)
+    # naive was exact on every earlier window: the growth blend is naive, the median member unread
+    np.testing.assert_allclose(out["growth_blend"], fc["naive"])
+    np.testing.assert_allclose(out["growth_blend-q90"], fc["naive-q90"])
+    # with every member feeding growth, nothing is added (the growth score reads the blend)
+    every = [*specs[:2], ModelSpec(model="xgboost", alias="median")]
+    assert "growth_blend" not in hs.with_growth_blend(fc, validation, every, [0.1, 0.5, 0.9], params).columns
+
+
+def test_forecast_growth_reads_the_growth_blend_where_there_is_one():
+    frame = _panel(n_items=20, n_weeks=30)
+    labels = _labels(frame)
+    c = frame["ds"].min() + pd.Timedelta(weeks=2)
+    fc = _forecast(frame, c, seed=0)
+    train = frame[frame["ds"] <= c].reset_index(drop=True)
+    fc["growth_blend"] = fc["naive"]
+    s, _ = hs.score_origin(train, fc, labels, cutoff=c, covariates=[], settings=SETTINGS)
+    got = s[s["model"] == "forecast_growth"].set_index("unique_id")["score"]
+    want = hs.forecast_growth(train, fc, "naive", lookback=L, floor=1.0)
+    np.testing.assert_allclose(got.sort_index().to_numpy(), want.sort_index().to_numpy())
+    blend = hs.forecast_growth(train, fc, "blend", lookback=L, floor=1.0)
+    assert not np.allclose(got.sort_index().to_numpy(), blend.sort_index().to_numpy())

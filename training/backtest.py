@@ -27,7 +27,7 @@ from darkhorse.core.config import Config, ModelSpec
 from darkhorse.core.errors import DarkHorseError
 from darkhorse.core.schema import CUTOFF, DS, ID, WEEK, Y, forecast_columns, quantile_columns
 from training import hot_sellers as hs
-from training.blend import Blend, combine, learn_weights
+from training.blend import Blend, subset_blend
 from training.decisions import replay as decision_replay
 from training.history import History, load_history
 from training.metrics import (
@@ -180,6 +180,10 @@ def run_backtest(
             joined.insert(2, CUTOFF, cutoff)
             joined.insert(3, "window", role)
             joined = joined.merge(_actuals(history, cutoff, horizon), on=[ID, DS], how="left")
+            if with_hot_sellers:
+                t0 = time.perf_counter()
+                joined = hs.with_growth_blend(joined, validation, specs, quantiles, _weight_params(config))
+                timings["hot_sellers"] += time.perf_counter() - t0
             if role == "eval":
                 stored.append((validation, joined))
             frames.append(joined)
@@ -288,11 +292,8 @@ def contributions(
     params = _weight_params(config)
     for m in names:
         rest = [n for n in names if n != m]
-        parts = []
-        for validation, joined in stored:
-            w, g = learn_weights(validation, rest, **params)
-            parts.append(combine(joined, rest, w, g, quantiles, name="without",
-                                 horizon_buckets=params["horizon_buckets"]))
+        parts = [subset_blend(validation, joined, rest, quantiles, name="without", **params)
+                 for validation, joined in stored]
         fc = pd.concat(parts, ignore_index=True)
         mase = summarize(series_metrics(fc[fc[Y].notna()], "without", quantiles, scale))["mase"]
         out[m] = {

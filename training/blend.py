@@ -450,6 +450,17 @@ def combine(
     return out
 
 
+def subset_blend(
+    validation: pd.DataFrame, preds: pd.DataFrame, models: Sequence[str], quantiles: Sequence[float], *,
+    name: str, horizon_buckets: Sequence[int] = (4, 8), **weight_params: Any,
+) -> pd.DataFrame:
+    """The blend of `models` only, point and member-mixed quantiles, no interval calibration:
+    weights learned from `validation` (`learn_weights`) and applied to `preds` (`combine`).
+    `weight_params`: the rest of `learn_weights`' settings."""
+    w, g = learn_weights(validation, models, horizon_buckets=horizon_buckets, **weight_params)
+    return combine(preds, models, w, g, quantiles, name=name, horizon_buckets=horizon_buckets)
+
+
 # ---------------------------------------------------------------- conformal intervals
 # levels of the held-out score table: whole percents (every level of the service's grid); a
 # level between two takes the linear interpolation, one beyond them the nearest

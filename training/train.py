@@ -23,7 +23,14 @@ from darkhorse.core.config import Config
 from darkhorse.core.manifest import TRAIN_FILE, PinnedModels, ReleaseManifest
 from darkhorse.core.schema import CUTOFF, DS, ID, Y, forecast_columns
 from training import hot_sellers as hs
-from training.backtest import BLEND, _blend_params, build_model, run_backtest, write_outputs
+from training.backtest import (
+    BLEND,
+    _blend_params,
+    _weight_params,
+    build_model,
+    run_backtest,
+    write_outputs,
+)
 from training.blend import Blend
 from training.history import History, load_history
 from training.load.train import train_load
@@ -79,6 +86,8 @@ def fit_final(
             fc = m.predict(h=horizon, quantiles=config.forecast.quantiles)
             member_fc = fc if member_fc is None else member_fc.merge(fc, on=[ID, DS])
         forecast = forecast.merge(member_fc, on=[ID, DS])
+        forecast = hs.with_growth_blend(forecast.assign(**{CUTOFF: history.last_week}), validation, specs,
+                                        config.forecast.quantiles, _weight_params(config)).drop(columns=CUTOFF)
         ranking, clf = hs.score_origin(
             history.frame, forecast, history.labels, cutoff=history.last_week,
             covariates=history.covariates, settings=hs.Settings.from_config(config),

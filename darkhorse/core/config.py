@@ -454,10 +454,23 @@ class ModelSpec(_Strict):
         default_factory=dict, description="Hyperparameters, validated by the model's settings."
     )
     enabled: bool = True
+    growth: bool = Field(
+        True,
+        description="Feeds the growth blend that the hot-seller growth score and the classifier's "
+        "first forecast features read (`hot_sellers.forecast_model: blend`). false for a member "
+        "fitted to the median (absolute error): it sharpens the point forecast, but growth read "
+        "from a median-like forecast ranks hot sellers worse.",
+    )
 
     @property
     def name(self) -> str:
         return self.alias or self.model
+
+
+# XGBoost fitted on absolute error: a median forecast whose errors differ from the squared-error
+# booster's. It lowers the blend's MASE where the mean and the median of demand part (sparse and
+# skewed counts), and stays out of the hot-seller growth blend (`ModelSpec.growth`).
+MEDIAN_XGBOOST: dict[str, Any] = {"objective": "absoluteerror", "n_bags": 1, "seed": 7}
 
 
 def _default_models() -> list[ModelSpec]:
@@ -476,6 +489,7 @@ def _default_models() -> list[ModelSpec]:
         ModelSpec(model="seasonal_naive"),
         ModelSpec(model="naive"),
         ModelSpec(model="xgboost"),
+        ModelSpec(model="xgboost", alias="xgboost_median", growth=False, params=dict(MEDIAN_XGBOOST)),
         ModelSpec(model="theta"),
         ModelSpec(model="autotheta", enabled=False),
         ModelSpec(model="autoets", enabled=False),
