@@ -12,7 +12,13 @@ at the origin, and the graph features of a week are those known at its close
 at the top 5% per origin, and per dataset the mean of each arm, the difference to `without`
 (mean +- standard error over origins) and the origins where the arm was better; JSON beside.
 
+With `--final` it scores the final hot-seller ranking instead: origins in turn, each passed the
+earlier origins' scores as the backtest does, under `graph_features: scorer` (`run_final`), and
+compares the final ranking with the graph classifier as a scorer to the one without it, over the
+origins where the ranking was learned from earlier labelled origins (`final_summary`).
+
     nice -n 10 python benchmarks/bench_graph_classifier.py --rows 200000 --items 600 --origins 6
+    nice -n 10 python benchmarks/bench_graph_classifier.py --final --origins 24 --step 2 --seed 0
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ from benchmarks.bench_multitask import naive_forecast, panel
 from darkhorse.core.config import load_config
 from darkhorse.core.schema import CUTOFF, DS, ID
 from training import hot_sellers as hs
+from training.hot_sellers.classifier import GRAPH_SCORER
+from training.hot_sellers.combine import choose, final_score
 from training.metrics import average_precision, top_fraction
 
 REPO = Path(__file__).resolve().parents[1]
@@ -83,6 +91,103 @@ def run_dataset(name: str, marts: Path, *, origins: int, step: int, horizon: int
             "items": int(frame[ID].nunique()), "weeks": int(frame[DS].nunique())}
 
 
+def _final_again(s: pd.DataFrame, earlier: pd.DataFrame | None, labels: pd.DataFrame, cutoff: pd.Timestamp,
+                 settings: hs.Settings, *, graph: bool) -> tuple[pd.Series, dict]:
+    """This origin's final ranking chosen again from the same scores (`combine.choose`, fallback
+    the classifier, as score_origin does). `graph` False: without `classifier_graph` among the
+    scorers, which is the default run's final ranking (the classifier of `graph_features: scorer`
+    is the one of `graph_features: false`: same rows, same columns) without a second pass.
+    `graph` True: with it, competing on mean AP alone (no paired test against the classifier)."""
+    wide = s.pivot_table(index=ID, columns="model", values="score", aggfunc="first")
+    names = [n for n in wide.columns if n != "final" and (graph or n != GRAPH_SCORER)]
+    close = pd.Timestamp(cutoff + pd.Timedelta(weeks=1), tz="UTC")
+    known = labels[(labels["label_available_at"] <= close) & (labels[DS] <= cutoff)]
+    fallback = "classifier" if "classifier" in names else "forecast_growth"
+    choice = choose(names, earlier, known, min_origins=settings.min_labelled_origins,
+                    weight_step=settings.weight_step, fallback=fallback, nested={})
+    return final_score({n: wide[n] for n in names}, choice), choice.as_dict()
+
+
+def run_final(name: str, marts: Path, *, origins: int, step: int, horizon: int, lookback: int, arms: list[str],
+              classifier: dict[str, Any], min_labelled: int, weight_step: float) -> dict[str, Any]:
+    """The final ranking over rolling origins, each origin passed the scores of the earlier ones
+    (as the backtest does). Arm `scorer` (graph_features: scorer) gives `final_scorer` (the graph
+    classifier a candidate where its gain over the classifier is clear), and from the same scores
+    `final_without` (less `classifier_graph`) and `final_ungated` (the graph classifier competing
+    on mean AP alone); arm `auto` runs graph_features: auto through the same final ranking."""
+    frame, labels, covs = panel(marts)
+    last = labels[DS].max()
+    cutoffs = [last - pd.Timedelta(weeks=step * i) for i in range(origins)][::-1]
+    rows = []
+    earlier: dict[str, list[pd.DataFrame]] = {arm: [] for arm in arms}
+    for cutoff in cutoffs:
+        train = frame[frame[DS] <= cutoff].reset_index(drop=True)
+        fc = naive_forecast(train, cutoff, horizon)
+        for arm in arms:
+            mode = {"scorer": "scorer", "auto": "auto"}[arm]
+            settings = hs.Settings(lookback=lookback, horizon=horizon, floor=1.0, marts_dir=str(marts),
+                                   min_labelled_origins=min_labelled, weight_step=weight_step,
+                                   classifier={**classifier, "graph_features": mode, "customer_signals": False})
+            prior = pd.concat(earlier[arm], ignore_index=True) if earlier[arm] else None
+            t0 = time.perf_counter()
+            s, _ = hs.score_origin(train, fc, labels, cutoff=cutoff, covariates=covs, settings=settings,
+                                   earlier_scores=prior)
+            wall = time.perf_counter() - t0
+            earlier[arm].append(s)
+            got = {m: g.set_index(ID)["score"] for m, g in s.groupby("model")}
+            choice = {f"final_{arm}": s.attrs["choice"]}
+            if arm == "scorer":
+                for model, graph in (("final_without", False), ("final_ungated", True)):
+                    got[model], choice[model] = _final_again(s, prior, labels, cutoff, settings, graph=graph)
+                got[f"final_{arm}"] = got.pop("final")
+            else:
+                got = {f"final_{arm}": got["final"]}
+            for model, sc in got.items():
+                ap, p5 = _metrics(sc, labels, cutoff)
+                row = {"dataset": name, CUTOFF: str(cutoff.date()), "arm": arm, "model": model, "ap": ap,
+                       "p_at_5": p5, "wall_s": round(wall, 1)}
+                if model in choice:
+                    row["choice"] = choice[model]
+                rows.append(row)
+            line = ", ".join(f"{r['model']} {r['ap']:.3f}" for r in rows[-len(got):] if r["ap"] is not None)
+            w = s.attrs["choice"]
+            print(f"  {name} {cutoff.date()} {arm:>6}: {line} ({wall:.0f} s; final {w['method']} {w['weights']})",
+                  flush=True)
+    return {"dataset": name, "cutoffs": [str(c.date()) for c in cutoffs], "rows": rows,
+            "items": int(frame[ID].nunique()), "weeks": int(frame[DS].nunique())}
+
+
+def final_summary(results: list[dict[str, Any]]) -> pd.DataFrame:
+    """Per dataset and ranking: mean AP and P@5% over the origins where the final ranking was
+    learned (not the fallback) in the runs compared; against `final_without`: the mean difference
+    of AP, its standard error over those origins, the origins better and worse, and the origins
+    whose final ranking gave `classifier_graph` a weight."""
+    df = pd.DataFrame([r for d in results for r in d["rows"]])
+    learned = df[df["model"].str.startswith("final")].assign(
+        learned=lambda d: d["choice"].map(lambda c: c["method"] != "fallback"))
+    ok = learned.groupby(["dataset", CUTOFF])["learned"].all()
+    df = df.merge(ok.rename("learned").reset_index(), on=["dataset", CUTOFF])
+    df = df[df["learned"]]
+    wide = df.pivot_table(index=["dataset", CUTOFF], columns="model", values="ap")
+    out = []
+    for name, g in wide.groupby(level=0):
+        d = df[df["dataset"] == name]
+        p5 = d.groupby("model")["p_at_5"].mean()
+        graph_w = {m: int(d[d["model"] == m]["choice"].map(lambda c: c["weights"].get(GRAPH_SCORER, 0) > 0).sum())
+                   for m in ("final_scorer", "final_ungated")}
+        for model in [m for m in ("final_without", "final_scorer", "final_ungated", "final_auto", "classifier",
+                                  GRAPH_SCORER)
+                      if m in g.columns]:
+            diff = g[model] - g["final_without"]
+            out.append({"dataset": name, "ranking": model, "origins": len(g), "ap": g[model].mean(),
+                        "ap_se": g[model].std(ddof=1) / np.sqrt(len(g)) if len(g) > 1 else np.nan,
+                        "p_at_5": p5.get(model), "ap_diff": diff.mean(),
+                        "ap_diff_se": diff.std(ddof=1) / np.sqrt(len(g)) if len(g) > 1 else np.nan,
+                        "better": int((diff > 1e-12).sum()), "worse": int((diff < -1e-12).sum()),
+                        "graph_weighted": graph_w.get(model)})
+    return pd.DataFrame(out)
+
+
 def summary(results: list[dict[str, Any]]) -> pd.DataFrame:
     """Per dataset and arm: mean AP and P@5%; against `without`: mean difference of AP, its
     standard error over origins and the origins where the arm was better."""
@@ -115,13 +220,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--classifier", type=json.loads, default={},
                    help='more classifier settings (JSON) for every arm, e.g. \'{"auto_folds": 6}\'')
     p.add_argument("--tag", default="", help="suffix of the JSON file's name")
+    p.add_argument("--final", nargs="*", choices=["scorer", "auto"], default=None,
+                   help="score the final ranking instead, origins in turn with the earlier origins' scores: "
+                   "`scorer` (final with and without classifier_graph), `auto` (default: scorer)")
     p.add_argument("--skip-synthetic", action="store_true", help="only the shipped Online Retail (with --online-retail)")
     args = p.parse_args(argv)
     args.out_dir = args.out_dir.resolve()
     args.out_dir.mkdir(parents=True, exist_ok=True)
     cfg = load_config(REPO / "darkhorse.yaml")
     horizon, lookback = cfg.panel.horizon_weeks, cfg.panel.lookback_weeks
-    out_json = args.out_dir / f"bench_graph_classifier_{args.seed}{'_or' if args.online_retail else ''}{args.tag}.json"
+    kind = "" if args.final is None else "_final"
+    out_json = (args.out_dir /
+                f"bench_graph_classifier{kind}_{args.seed}{'_or' if args.online_retail else ''}{args.tag}.json")
     arms = ["without", *[a for a in args.arms if a != "without"]]
     datasets: list[tuple[str, list[dict[str, Any]]]] = []
     for name, spread in () if args.skip_synthetic else (("synthetic_spread", True), ("synthetic", False)):
@@ -142,13 +252,23 @@ def main(argv: list[str] | None = None) -> int:
         if not (marts / "item_graph_features.parquet").exists():
             marts, _ = build_marts(work, sources)
         print(f"{name}: marts in {marts}", flush=True)
-        results.append(run_dataset(name, marts, origins=args.origins, step=args.step, horizon=horizon,
-                                   lookback=lookback, arms=arms, classifier=args.classifier))
-        out_json.write_text(json.dumps({"datasets": results}, indent=2))
-    table = summary(results)
+        if args.final is not None:
+            results.append(run_final(name, marts, origins=args.origins, step=args.step, horizon=horizon,
+                                     lookback=lookback, arms=args.final or ["scorer"], classifier=args.classifier,
+                                     min_labelled=cfg.hot_sellers.min_labelled_origins,
+                                     weight_step=cfg.hot_sellers.stack_weight_step))
+        else:
+            results.append(run_dataset(name, marts, origins=args.origins, step=args.step, horizon=horizon,
+                                       lookback=lookback, arms=arms, classifier=args.classifier))
+        out_json.write_text(json.dumps({"datasets": results}, indent=2, default=float))
+    table = final_summary(results) if args.final is not None else summary(results)
     out_json.write_text(
         json.dumps({"datasets": results, "summary": table.to_dict("records")}, indent=2, default=float))
-    print("\nclassifier hot-seller AP without / with / auto graph features (mean over origins; diff to without)")
+    if args.final is not None:
+        print("\nfinal hot-seller ranking AP with classifier_graph as a scorer / auto, against the final ranking "
+              "without (origins where it was learned; mean +- s.e. over origins)")
+    else:
+        print("\nclassifier hot-seller AP without / with / auto graph features (mean over origins; diff to without)")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     return 0
 

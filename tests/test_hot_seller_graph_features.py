@@ -12,7 +12,9 @@ import pytest
 
 from training import hot_sellers as hs
 from training.hot_sellers.classifier import ClassifierSelectionError, keeps
+from training.hot_sellers.combine import choose
 from training.hot_sellers.graph_features import GRAPH_COLUMNS, add_graph_features
+from training.metrics import average_precision
 
 L, H = 4, 3
 START = pd.Timestamp("2022-01-03")
@@ -142,6 +144,11 @@ def test_graph_rows_after_the_origin_change_nothing_at_the_origin(shop, tmp_path
     again_auto, again_clf = _score(frame, labels, folder, c, settings=auto)
     pd.testing.assert_frame_equal(clean_auto, again_auto)
     assert clf.selection_ == again_clf.selection_
+    # the graph scorer reads the same rows: late poison changes none of its scores either
+    scorer = dataclasses.replace(SETTINGS, classifier={**SETTINGS.classifier, "graph_features": "scorer"})
+    clean_scorer, _ = _score(frame, labels, shop[3], c, settings=scorer)
+    assert "classifier_graph" in set(clean_scorer["model"])
+    pd.testing.assert_frame_equal(clean_scorer, _score(frame, labels, folder, c, settings=scorer)[0])
 
 
 # --------------------------------------------------------------------------- auto
@@ -208,3 +215,101 @@ def test_auto_keeps_a_group_only_when_its_gain_is_clearly_positive():
     _, mean, se, crit = keeps(half, 0.05)
     assert mean > crit * se and not keeps(half, 0.05)[0]
     assert not keeps([0.5], 0.05)[0] and not keeps([], 0.05)[0]
+
+
+# --------------------------------------------------------------------------- scorer
+SCORER = dataclasses.replace(SETTINGS, classifier={**SETTINGS.classifier, "graph_features": "scorer",
+                                                   "n_estimators": 30})
+
+
+def test_the_graph_scorer_appears_only_where_graph_columns_exist_and_leaves_the_classifier_as_it_was(shop, tmp_path):
+    frame, labels, _, folder, c = shop
+    s, clf = _score(frame, labels, folder, c, settings=SCORER)
+    assert {"classifier", "classifier_graph", "final"} <= set(s["model"])
+    assert not set(GRAPH_COLUMNS) & set(clf.feature_names_)  # the returned classifier is the plain one
+    off = dataclasses.replace(SCORER, classifier={**SCORER.classifier, "graph_features": False})
+    plain, _ = _score(frame, labels, folder, c, settings=off)
+    both = s.merge(plain, on=["unique_id", "cutoff", "model"], suffixes=("", "_plain"))
+    # every score a run without graph features makes is unchanged (the final ranking here is the
+    # classifier: no earlier origin is passed)
+    np.testing.assert_array_equal(both["score"], both["score_plain"])
+    graph, plain_clf = s[s["model"] == "classifier_graph"]["score"], s[s["model"] == "classifier"]["score"]
+    assert not np.allclose(graph.to_numpy(), plain_clf.to_numpy())
+    # no mart: no graph scorer, the scores of a run with the graph features off
+    missing, _ = _score(frame, labels, tmp_path, c, settings=SCORER)
+    assert "classifier_graph" not in set(missing["model"])
+    pd.testing.assert_frame_equal(missing, plain)
+
+
+def _rolling(frame, labels, folder, cutoffs, settings):
+    """score_origin at each cutoff in turn, passed the scores of the earlier ones (the backtest's way)."""
+    settings = dataclasses.replace(settings, marts_dir=str(folder), min_labelled_origins=2)
+    scores = []
+    for c in cutoffs:
+        train = frame[frame["ds"] <= c].reset_index(drop=True)
+        fut = frame[(frame["ds"] > c) & (frame["ds"] <= c + pd.Timedelta(weeks=H))].drop(columns="y")
+        s, _ = hs.score_origin(train, fut.assign(blend=2.0).reset_index(drop=True), labels, cutoff=c, covariates=[],
+                               settings=settings, earlier_scores=scores)
+        scores.append(s)
+    return scores
+
+
+def test_the_final_ranking_takes_the_graph_scorer_where_the_graph_leads_and_not_where_it_is_noise(shop, tmp_path):
+    frame, labels, mart, folder, _ = shop
+    cutoffs = [_week(k) for k in range(24, 42, 2)]
+    last = _rolling(frame, labels, folder, cutoffs, SCORER)[-1]
+    choice = last.attrs["choice"]
+    assert choice["method"] != "fallback" and choice["weights"].get("classifier_graph", 0) > 0
+    assert choice["ap"]["classifier_graph"] > choice["ap"]["classifier"]
+    # the graph values shuffled across rows: the graph scorer loses on the labelled origins and
+    # the final ranking leaves it out
+    rng = np.random.default_rng(1)
+    noise = mart.copy()
+    for col in ("degree", "neighbour_growth", "max_neighbour_growth", "surging_neighbours",
+                "surging_neighbour_share", "hot_neighbour_share"):
+        noise[col] = noise[col].to_numpy()[rng.permutation(len(noise))]
+    noise.to_parquet(tmp_path / "item_graph_features.parquet", index=False)
+    last = _rolling(frame, labels, tmp_path, cutoffs, SCORER)[-1]
+    choice = last.attrs["choice"]
+    assert choice["method"] != "fallback" and "classifier_graph" not in choice["weights"]
+    assert "classifier_graph" not in choice["ap"]  # not even a candidate: no clear gain over the classifier
+
+
+def _scored(gain_at: list[bool], n_items: int = 200) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Scores at one origin per entry: the classifier ranks half the positives first; the graph
+    classifier is the same ranking, or ranks every positive first where `gain_at` says so."""
+    rng = np.random.default_rng(0)
+    scores, labels = [], []
+    for k, gain in enumerate(gain_at):
+        ds, ids = _week(k), [f"i{i:03d}" for i in range(n_items)]
+        y = (rng.uniform(size=n_items) < 0.1).astype(float)
+        y[0] = 1.0
+        clf = rng.uniform(size=n_items) + np.where(y == 1, np.arange(n_items) % 2, 0.0)
+        graph = clf + 2 * y if gain else clf
+        for model, v in (("classifier", clf), ("classifier_graph", graph), ("forecast_growth", rng.uniform(size=n_items))):
+            scores.append(pd.DataFrame({"unique_id": ids, "cutoff": ds, "model": model, "score": v}))
+        labels.append(pd.DataFrame({"unique_id": ids, "ds": ds, "label": y}))
+    return pd.concat(scores, ignore_index=True), pd.concat(labels, ignore_index=True)
+
+
+def test_the_graph_scorer_is_a_candidate_only_where_its_gain_over_the_classifier_is_clear():
+    names = ["forecast_growth", "classifier", "classifier_graph"]
+    # far better at one origin of six, the same ranking at the others: the higher mean AP alone
+    # would pick it; the paired test over origins does not
+    earlier, known = _scored([True, False, False, False, False, False])
+    choice = choose(names, earlier, known, min_origins=2, weight_step=0.5, fallback="classifier")
+    assert "classifier_graph" not in choice.ap and choice.weights == {"classifier": 1.0}
+    assert _ap_of(earlier, known, "classifier_graph") > _ap_of(earlier, known, "classifier")
+    # better at every origin: a candidate, and the final ranking
+    earlier, known = _scored([True] * 6)
+    choice = choose(names, earlier, known, min_origins=2, weight_step=0.5, fallback="classifier")
+    assert choice.weights.get("classifier_graph", 0) > 0 and choice.ap["classifier_graph"] > choice.ap["classifier"]
+    # without the classifier among the scorers there is nothing to pair it with: a plain candidate
+    choice = choose(["forecast_growth", "classifier_graph"], earlier, known, min_origins=2, weight_step=0.5)
+    assert "classifier_graph" in choice.ap
+
+
+def _ap_of(earlier: pd.DataFrame, known: pd.DataFrame, model: str) -> float:
+    both = earlier[earlier["model"] == model].merge(known.rename(columns={"ds": "cutoff"}), on=["unique_id", "cutoff"])
+    return float(np.mean([average_precision(g["score"].to_numpy(), g["label"].to_numpy())
+                          for _, g in both.groupby("cutoff")]))

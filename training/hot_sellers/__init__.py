@@ -17,6 +17,9 @@
   forecasts made at those origins (`earlier_forecasts`). Without them (a caller that has no
   earlier forecasts) those features are missing on every training row and the classifier
   effectively uses the past-only features.
+* `classifier_graph` (under `classifier.graph_features: scorer`, where the marts hold graph
+  features): the same classifier with the product-graph columns; `classifier` then runs without
+  them (`classifier.fit_scorers`).
 * `transformer` (when enabled): a transformer encoder over the item's recent weeks
   (`training.hot_seller_transformer`), trained on the same known labels.
 * `final`: the combination learned on earlier origins whose labels are known (`combine.choose`:
@@ -37,7 +40,7 @@ import pandas as pd
 from darkhorse.core.config import Config, ModelSpec
 from darkhorse.core.schema import CUTOFF, DS, ID, WEEK, forecast_columns
 from training.blend import subset_blend
-from training.hot_sellers.classifier import ClassifierSettings, HotSellerClassifier
+from training.hot_sellers.classifier import ClassifierSettings, HotSellerClassifier, fit_scorers
 from training.hot_sellers.combine import Choice, choose, final_score, pct_rank
 from training.hot_sellers.features import (
     forecast_features,
@@ -181,8 +184,8 @@ def score_origin(
             earlier = None
         feats, at_origin = classifier_features(train, season, forecast, earlier, cutoff=cutoff, covariates=covariates,
                                                settings=settings, models=models)
-        clf = HotSellerClassifier(**settings.classifier).fit(feats, known, keep=at_origin)
-        scores["classifier"] = clf.predict_proba(feats.loc[last])
+        clf, fitted = fit_scorers(settings.classifier, feats, known, keep=at_origin, rows=last)
+        scores.update(fitted)  # `classifier`, and `classifier_graph` under graph_features: scorer
         if settings.transformer is not None:
             from training.hot_seller_transformer import TransformerHotSellerClassifier
 

@@ -37,6 +37,8 @@ from training.metrics import average_precision
 from training.models.base import ModelSettings
 
 GROUPS = {"graph_features": "graph_"}
+GRAPH_SCORER = "classifier_graph"
+"""The score of the classifier with the graph columns, under `graph_features: scorer`."""
 """Feature groups `auto` may drop: the setting that switches each on, and its columns' prefix."""
 
 
@@ -62,10 +64,12 @@ class ClassifierSettings(ModelSettings):
         True, description="Join the customer signals (features.customer_signals: buyers, their growth, new-customer "
         "share, repeat rate) where the marts hold customer purchase lines; absent otherwise.",
     )
-    graph_features: bool | Literal["auto"] = Field(
+    graph_features: bool | Literal["auto", "scorer"] = Field(
         False, description="Join the product-graph features (graph_features: degree, neighbours' growth, surging "
         "neighbours, share of hot neighbours) where the marts hold item_graph_features; absent otherwise. `auto`: "
-        "join them and keep them only where they win on earlier labelled weeks (select_groups).",
+        "join them and keep them only where they win on earlier labelled weeks (select_groups). `scorer`: the "
+        "classifier stays without them and a second one with them scores as `classifier_graph`, which the final "
+        "ranking takes only where it wins on earlier labelled origins (fit_scorers).",
     )
     auto_folds: int = Field(3, ge=2, le=12, description="Folds `auto` validates a feature group on.")
     auto_step: int = Field(4, ge=1, le=52, description="Weeks between the folds' closes; each fold scores the "
@@ -140,6 +144,29 @@ class HotSellerClassifier:
         p = self.model_.predict_proba(features[self.feature_names_])[:, 1]
         odds = p / np.clip(1 - p, 1e-12, None) / self.weight_
         return pd.Series(odds / (1 + odds), index=ids, name="score")
+
+
+def fit_scorers(
+    params: dict, features: pd.DataFrame, labels: pd.DataFrame, *, keep: pd.Series | None, rows: pd.Index,
+) -> tuple[HotSellerClassifier, dict[str, pd.Series]]:
+    """The classifier fitted on `features` and its scores of `rows` (`classifier`).
+
+    With `graph_features: scorer` and graph columns in `features`, the classifier is fitted
+    without them and a second one (the same settings, the graph columns on) scores the same rows
+    as `GRAPH_SCORER`: the final ranking then weighs it against the plain one on the origins
+    whose labels are known (combine.choose), evidence that grows with every origin, instead of
+    deciding inside one origin as `auto` does. Without graph columns only `classifier` is scored."""
+    graph = [c for c in features.columns if c.startswith(GROUPS["graph_features"])]
+    if params.get("graph_features") != "scorer":
+        clf = HotSellerClassifier(**params).fit(features, labels, keep=keep)
+        return clf, {"classifier": clf.predict_proba(features.loc[rows])}
+    plain = features.drop(columns=graph)
+    clf = HotSellerClassifier(**params).fit(plain, labels, keep=keep)
+    out = {"classifier": clf.predict_proba(plain.loc[rows])}
+    if graph:
+        with_graph = HotSellerClassifier(**{**params, "graph_features": True}).fit(features, labels, keep=keep)
+        out[GRAPH_SCORER] = with_graph.predict_proba(features.loc[rows])
+    return clf, out
 
 
 def _available(labels: pd.DataFrame, auto: list[str]) -> list[str]:
