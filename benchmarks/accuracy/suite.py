@@ -10,7 +10,8 @@ From its result the suite reports, over the evaluation windows:
   returned, plus two the suite computes from the backtest's own forecasts when the scorer set
   lacks them: `seasonal_naive_growth` and `blend_growth` (the label's growth formula applied to
   that column's forecast: mean forecast over the horizon / max(mean units over the lookback
-  weeks, growth floor));
+  weeks, growth floor)); `blend_growth` reads the point blend, `forecast_growth` the growth
+  blend (without the members marked `growth: false`) where the configuration has one;
 * M4 Weekly: the official sMAPE / MASE / OWA of every member and the blend at the last origin,
   which is the official split (`benchmarks.accuracy.m4`), next to the published figures.
 
