@@ -91,30 +91,30 @@ def run_dataset(name: str, marts: Path, *, origins: int, step: int, horizon: int
             "items": int(frame[ID].nunique()), "weeks": int(frame[DS].nunique())}
 
 
-def _final_again(s: pd.DataFrame, earlier: pd.DataFrame | None, labels: pd.DataFrame, cutoff: pd.Timestamp,
-                 settings: hs.Settings, *, graph: bool) -> tuple[pd.Series, dict]:
-    """This origin's final ranking chosen again from the same scores (`combine.choose`, fallback
-    the classifier, as score_origin does). `graph` False: without `classifier_graph` among the
-    scorers, which is the default run's final ranking (the classifier of `graph_features: scorer`
-    is the one of `graph_features: false`: same rows, same columns) without a second pass.
-    `graph` True: with it, competing on mean AP alone (no paired test against the classifier)."""
+def _final_without(s: pd.DataFrame, earlier: pd.DataFrame | None, labels: pd.DataFrame, cutoff: pd.Timestamp,
+                   settings: hs.Settings) -> tuple[pd.Series, dict]:
+    """The final ranking this origin gets when `classifier_graph` is not a scorer: the same
+    choice (`combine.choose`, fallback the classifier, as score_origin makes it) over the other
+    scores, learned on the earlier origins' scores less `classifier_graph`. The classifier of
+    `graph_features: scorer` is the one of `graph_features: false` (same rows, same columns), so
+    this is the default run's final ranking without a second pass."""
     wide = s.pivot_table(index=ID, columns="model", values="score", aggfunc="first")
-    names = [n for n in wide.columns if n != "final" and (graph or n != GRAPH_SCORER)]
+    names = [n for n in wide.columns if n not in ("final", GRAPH_SCORER)]
     close = pd.Timestamp(cutoff + pd.Timedelta(weeks=1), tz="UTC")
     known = labels[(labels["label_available_at"] <= close) & (labels[DS] <= cutoff)]
     fallback = "classifier" if "classifier" in names else "forecast_growth"
     choice = choose(names, earlier, known, min_origins=settings.min_labelled_origins,
-                    weight_step=settings.weight_step, fallback=fallback, nested={})
+                    weight_step=settings.weight_step, fallback=fallback)
     return final_score({n: wide[n] for n in names}, choice), choice.as_dict()
 
 
 def run_final(name: str, marts: Path, *, origins: int, step: int, horizon: int, lookback: int, arms: list[str],
               classifier: dict[str, Any], min_labelled: int, weight_step: float) -> dict[str, Any]:
     """The final ranking over rolling origins, each origin passed the scores of the earlier ones
-    (as the backtest does). Arm `scorer` (graph_features: scorer) gives `final_scorer` (the graph
-    classifier a candidate where its gain over the classifier is clear), and from the same scores
-    `final_without` (less `classifier_graph`) and `final_ungated` (the graph classifier competing
-    on mean AP alone); arm `auto` runs graph_features: auto through the same final ranking."""
+    (as the backtest does). Arm `scorer` (graph_features: scorer) gives `final_scorer`, the final
+    ranking with the graph classifier among its scorers, and from the same scores `final_without`
+    (less `classifier_graph`); arm `auto` runs graph_features: auto through the same final
+    ranking."""
     frame, labels, covs = panel(marts)
     last = labels[DS].max()
     cutoffs = [last - pd.Timedelta(weeks=step * i) for i in range(origins)][::-1]
@@ -137,8 +137,7 @@ def run_final(name: str, marts: Path, *, origins: int, step: int, horizon: int, 
             got = {m: g.set_index(ID)["score"] for m, g in s.groupby("model")}
             choice = {f"final_{arm}": s.attrs["choice"]}
             if arm == "scorer":
-                for model, graph in (("final_without", False), ("final_ungated", True)):
-                    got[model], choice[model] = _final_again(s, prior, labels, cutoff, settings, graph=graph)
+                got["final_without"], choice["final_without"] = _final_without(s, prior, labels, cutoff, settings)
                 got[f"final_{arm}"] = got.pop("final")
             else:
                 got = {f"final_{arm}": got["final"]}
@@ -173,10 +172,8 @@ def final_summary(results: list[dict[str, Any]]) -> pd.DataFrame:
     for name, g in wide.groupby(level=0):
         d = df[df["dataset"] == name]
         p5 = d.groupby("model")["p_at_5"].mean()
-        graph_w = {m: int(d[d["model"] == m]["choice"].map(lambda c: c["weights"].get(GRAPH_SCORER, 0) > 0).sum())
-                   for m in ("final_scorer", "final_ungated")}
-        for model in [m for m in ("final_without", "final_scorer", "final_ungated", "final_auto", "classifier",
-                                  GRAPH_SCORER)
+        graph_w = int(d[d["model"] == "final_scorer"]["choice"].map(lambda c: c["weights"].get(GRAPH_SCORER, 0) > 0).sum())
+        for model in [m for m in ("final_without", "final_scorer", "final_auto", "classifier", GRAPH_SCORER)
                       if m in g.columns]:
             diff = g[model] - g["final_without"]
             out.append({"dataset": name, "ranking": model, "origins": len(g), "ap": g[model].mean(),
@@ -184,7 +181,7 @@ def final_summary(results: list[dict[str, Any]]) -> pd.DataFrame:
                         "p_at_5": p5.get(model), "ap_diff": diff.mean(),
                         "ap_diff_se": diff.std(ddof=1) / np.sqrt(len(g)) if len(g) > 1 else np.nan,
                         "better": int((diff > 1e-12).sum()), "worse": int((diff < -1e-12).sum()),
-                        "graph_weighted": graph_w.get(model)})
+                        "graph_weighted": graph_w if model == "final_scorer" else None})
     return pd.DataFrame(out)
 
 

@@ -243,7 +243,7 @@ def test_the_graph_scorer_appears_only_where_graph_columns_exist_and_leaves_the_
 
 def _rolling(frame, labels, folder, cutoffs, settings):
     """score_origin at each cutoff in turn, passed the scores of the earlier ones (the backtest's way)."""
-    settings = dataclasses.replace(settings, marts_dir=str(folder), min_labelled_origins=2)
+    settings = dataclasses.replace(settings, marts_dir=None if folder is None else str(folder), min_labelled_origins=2)
     scores = []
     for c in cutoffs:
         train = frame[frame["ds"] <= c].reset_index(drop=True)
@@ -254,25 +254,17 @@ def _rolling(frame, labels, folder, cutoffs, settings):
     return scores
 
 
-def test_the_final_ranking_takes_the_graph_scorer_where_the_graph_leads_and_not_where_it_is_noise(shop, tmp_path):
-    frame, labels, mart, folder, _ = shop
+def test_the_final_ranking_takes_the_graph_scorer_where_the_graph_leads(shop):
+    frame, labels, _, folder, _ = shop
     cutoffs = [_week(k) for k in range(24, 42, 2)]
-    last = _rolling(frame, labels, folder, cutoffs, SCORER)[-1]
-    choice = last.attrs["choice"]
+    scores = _rolling(frame, labels, folder, cutoffs, SCORER)
+    choice = scores[-1].attrs["choice"]
     assert choice["method"] != "fallback" and choice["weights"].get("classifier_graph", 0) > 0
     assert choice["ap"]["classifier_graph"] > choice["ap"]["classifier"]
-    # the graph values shuffled across rows: the graph scorer loses on the labelled origins and
-    # the final ranking leaves it out
-    rng = np.random.default_rng(1)
-    noise = mart.copy()
-    for col in ("degree", "neighbour_growth", "max_neighbour_growth", "surging_neighbours",
-                "surging_neighbour_share", "hot_neighbour_share"):
-        noise[col] = noise[col].to_numpy()[rng.permutation(len(noise))]
-    noise.to_parquet(tmp_path / "item_graph_features.parquet", index=False)
-    last = _rolling(frame, labels, tmp_path, cutoffs, SCORER)[-1]
-    choice = last.attrs["choice"]
-    assert choice["method"] != "fallback" and "classifier_graph" not in choice["weights"]
-    assert "classifier_graph" not in choice["ap"]  # not even a candidate: no clear gain over the classifier
+    # the same origins without the graph mart: no graph scorer anywhere, the classifier's ranking
+    plain = _rolling(frame, labels, None, cutoffs, SCORER)
+    assert all("classifier_graph" not in set(s["model"]) for s in plain)
+    assert "classifier_graph" not in plain[-1].attrs["choice"]["ap"]
 
 
 def _scored(gain_at: list[bool], n_items: int = 200) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -292,21 +284,24 @@ def _scored(gain_at: list[bool], n_items: int = 200) -> tuple[pd.DataFrame, pd.D
     return pd.concat(scores, ignore_index=True), pd.concat(labels, ignore_index=True)
 
 
-def test_the_graph_scorer_is_a_candidate_only_where_its_gain_over_the_classifier_is_clear():
-    names = ["forecast_growth", "classifier", "classifier_graph"]
-    # far better at one origin of six, the same ranking at the others: the higher mean AP alone
-    # would pick it; the paired test over origins does not
-    earlier, known = _scored([True, False, False, False, False, False])
+def test_the_combination_weighs_the_graph_scorer_against_the_classifier_by_labelled_origins():
+    names = ["forecast_growth", "classifier_graph", "classifier"]
+    # the same ranking at every origin: a tie, which goes to the classifier
+    earlier, known = _scored([False] * 4)
     choice = choose(names, earlier, known, min_origins=2, weight_step=0.5, fallback="classifier")
-    assert "classifier_graph" not in choice.ap and choice.weights == {"classifier": 1.0}
-    assert _ap_of(earlier, known, "classifier_graph") > _ap_of(earlier, known, "classifier")
-    # better at every origin: a candidate, and the final ranking
-    earlier, known = _scored([True] * 6)
+    assert choice.ap["classifier_graph"] == choice.ap["classifier"] and choice.weights == {"classifier": 1.0}
+    # better at every origin: the final ranking
+    earlier, known = _scored([True] * 4)
     choice = choose(names, earlier, known, min_origins=2, weight_step=0.5, fallback="classifier")
-    assert choice.weights.get("classifier_graph", 0) > 0 and choice.ap["classifier_graph"] > choice.ap["classifier"]
-    # without the classifier among the scorers there is nothing to pair it with: a plain candidate
-    choice = choose(["forecast_growth", "classifier_graph"], earlier, known, min_origins=2, weight_step=0.5)
-    assert "classifier_graph" in choice.ap
+    assert choice.weights == {"classifier_graph": 1.0}
+    assert choice.ap["classifier_graph"] == pytest.approx(_ap_of(earlier, known, "classifier_graph"))
+    assert choice.ap["classifier_graph"] > choice.ap["classifier"]
+    # better only at origins whose labels are not known yet: not taken
+    earlier, known = _scored([False, False, True, True])
+    choice = choose(names, earlier, known[known["ds"] <= _week(1)], min_origins=2, weight_step=0.5,
+                    fallback="classifier")
+    assert choice.origins == [str(_week(0).date()), str(_week(1).date())] and choice.weights == {"classifier": 1.0}
+    assert choose(names, earlier, known, min_origins=2, weight_step=0.5).weights == {"classifier_graph": 1.0}
 
 
 def _ap_of(earlier: pd.DataFrame, known: pd.DataFrame, model: str) -> float:

@@ -10,14 +10,11 @@ others, scored on the one left out); otherwise the best single scorer is the fin
 fewer than `min_origins` known origins the final ranking is the fallback scorer (the classifier
 when one could be trained, else forecast growth).
 
-A scorer that is another one with more columns (`NESTED`: the classifier with the product-graph
-columns) is nearly the same ranking: picking the better of the two by mean AP picks either about
-half the time where the columns carry nothing (measured: the graph classifier weighted at 16 of
-17 origins on data without graph effects, 2 of 17 on data with them). It is a candidate only
-where its AP minus its base's, paired by known origin, passes the one-sided t-test of
-`classifier.keeps` at level `NESTED_ALPHA` (mean gain above the t quantile times its standard
-error, and more than half the origins gaining): the evidence grows with every labelled origin.
-"""
+The classifier with the product-graph columns (`classifier_graph`, under `graph_features:
+scorer`) is a scorer like the others. Nearly the same ranking as the classifier, it also wins on
+mean AP by chance where the columns carry nothing; the final ranking stayed within noise of the
+one without it there (README, the product-graph section). A tie goes to the classifier
+(`PREFERENCE`)."""
 
 from __future__ import annotations
 
@@ -28,12 +25,7 @@ import numpy as np
 import pandas as pd
 
 from darkhorse.core.schema import CUTOFF, DS, ID
-from training.hot_sellers.classifier import keeps
 from training.metrics import average_precision
-
-NESTED = {"classifier_graph": "classifier"}
-"""A scorer that is its base scorer with more columns -> that base (see the module's docstring)."""
-NESTED_ALPHA = 0.05
 
 # ties go to the earlier name
 PREFERENCE = ("forecast_growth", "seasonal_growth", "classifier", "classifier_graph", "transformer", "momentum")
@@ -95,30 +87,18 @@ def _best(cands: list[dict[str, float]], names: list[str], data) -> tuple[dict[s
     return c, ap
 
 
-def _gains_clearly(name: str, base: str, names: list[str], earlier: pd.DataFrame, known: pd.DataFrame) -> bool:
-    """Whether `name` ranks clearly better than `base` on the known origins where both scored."""
-    if base not in names:
-        return True
-    pairs = _origins(earlier, known, [name, base]).values()
-    gains = [average_precision(r[:, 0], y) - average_precision(r[:, 1], y) for r, y in pairs]
-    return keeps(gains, NESTED_ALPHA)[0]
-
-
 def choose(
     current: list[str], earlier: pd.DataFrame | None, known: pd.DataFrame, *,
-    min_origins: int, weight_step: float, fallback: str = "forecast_growth", nested: dict[str, str] | None = None,
+    min_origins: int, weight_step: float, fallback: str = "forecast_growth",
 ) -> Choice:
     """The combination of the `current` scorers, learned on `earlier` scores (`unique_id, cutoff,
     model, score`) joined to the `known` labels (`unique_id, ds, label`; only labels known at
-    the origin may be passed). `nested`: scorer -> its base (default `NESTED`; `{}` lets every
-    scorer compete on mean AP alone)."""
-    nested = NESTED if nested is None else nested
+    the origin may be passed)."""
     names = sorted(current, key=lambda n: PREFERENCE.index(n) if n in PREFERENCE else len(PREFERENCE))
     if earlier is None or earlier.empty:
         return Choice("fallback", {fallback: 1.0})
     # scorers that existed at too few known origins (the classifier before labels) drop out
     names = [n for n in names if n == fallback or len(_origins(earlier, known, [n])) >= min_origins]
-    names = [n for n in names if n not in nested or _gains_clearly(n, nested[n], names, earlier, known)]
     origins = _origins(earlier, known, names)
     if len(origins) < min_origins or not origins:
         return Choice("fallback", {fallback: 1.0}, list(origins))
