@@ -37,9 +37,9 @@ from training.metrics import average_precision
 from training.models.base import ModelSettings
 
 GROUPS = {"graph_features": "graph_"}
+"""Feature groups `auto` may drop: the setting that switches each on, and its columns' prefix."""
 GRAPH_SCORER = "classifier_graph"
 """The score of the classifier with the graph columns, under `graph_features: scorer`."""
-"""Feature groups `auto` may drop: the setting that switches each on, and its columns' prefix."""
 
 
 class ClassifierSelectionError(DarkHorseError, ValueError):
