@@ -468,8 +468,10 @@ class ModelSpec(_Strict):
 
 
 # XGBoost fitted on absolute error: a median forecast whose errors differ from the squared-error
-# booster's. It lowers the blend's MASE where the mean and the median of demand part (sparse and
-# skewed counts), and stays out of the hot-seller growth blend (`ModelSpec.growth`).
+# booster's. On the accuracy suite it lowered the blend's MASE on Online Retail (1.883 -> 1.804),
+# the sparse panel (0.556 -> 0.479), the synthetic reviews and M4's official MASE (2.001 ->
+# 1.960), and raised it on weekly sales (+0.7%). It stays out of the hot-seller growth blend
+# (`ModelSpec.growth`): growth read from a median-like forecast ranks worse.
 MEDIAN_XGBOOST: dict[str, Any] = {"objective": "absoluteerror", "n_bags": 1, "seed": 7}
 
 
