@@ -1,21 +1,23 @@
-"""The XGBoost hot-seller classifier with and without the product-graph features, on the same
-rolling origins.
+"""The XGBoost hot-seller classifier with and without the product-graph and item text features,
+on the same rolling origins.
 
 Per dataset the graph marts and the weekly panel are built by dbt (`bench_graph.build_marts`):
 synthetic reviews with and without the planted graph effects (`generate_reviews(spread=...)`)
 and, with `--online-retail`, the shipped Online Retail. At each origin (the last `--origins`
 labelled weeks, `--step` weeks apart) `training.hot_sellers.score_origin` scores the items once per
 arm (`--arms`): `classifier.graph_features` off, on and `auto` (kept only where they won on the labelled
-weeks before the origin; a naive forecast as the growth forecast); all see only the labels known
-at the origin, and the graph features of a week are those known at its close
-(training/hot_sellers/graph_features.py). It prints the classifier's hot-seller AP and precision
+weeks before the origin; a naive forecast as the growth forecast), `text` (`text_features` on,
+graph off) and `text_graph` (both on); all see only the labels known at the origin, and the graph
+and text features of a week are those known at its close (training/hot_sellers/graph_features.py,
+text_features.py). It prints the classifier's hot-seller AP and precision
 at the top 5% per origin, and per dataset the mean of each arm, the difference to `without`
 (mean +- standard error over origins) and the origins where the arm was better; JSON beside.
 
 With `--final` it scores the final hot-seller ranking instead: origins in turn, each passed the
-earlier origins' scores as the backtest does, under `graph_features: scorer` (`run_final`), and
-compares the final ranking with the graph classifier as a scorer to the one without it, over the
-origins where the ranking was learned from earlier labelled origins (`final_summary`).
+earlier origins' scores as the backtest does, under `graph_features: scorer` and/or
+`text_features: scorer` (`run_final`), and compares the final ranking with the graph or text
+classifier as a scorer to the one without it, over the origins where the ranking was learned from
+earlier labelled origins (`final_summary`).
 
     nice -n 10 python benchmarks/bench_graph_classifier.py --rows 200000 --items 600 --origins 6
     nice -n 10 python benchmarks/bench_graph_classifier.py --final --origins 24 --step 2 --seed 0
@@ -40,12 +42,15 @@ from benchmarks.bench_multitask import naive_forecast, panel
 from darkhorse.core.config import load_config
 from darkhorse.core.schema import CUTOFF, DS, ID
 from training import hot_sellers as hs
-from training.hot_sellers.classifier import GRAPH_SCORER
+from training.hot_sellers.classifier import GRAPH_SCORER, TEXT_SCORER
 from training.hot_sellers.combine import choose, final_score
 from training.metrics import average_precision, top_fraction
 
 REPO = Path(__file__).resolve().parents[1]
-ARMS = {"without": False, "with": True, "auto": "auto"}
+ARMS = {"without": {"graph_features": False}, "with": {"graph_features": True}, "auto": {"graph_features": "auto"},
+        "text": {"text_features": True}, "text_graph": {"graph_features": True, "text_features": True}}
+FINAL = {"scorer": ({"graph_features": "scorer"}, GRAPH_SCORER), "auto": ({"graph_features": "auto"}, None),
+         "text": ({"text_features": "scorer"}, TEXT_SCORER)}
 
 
 def _metrics(scores: pd.Series, labels: pd.DataFrame, cutoff: pd.Timestamp) -> tuple[float | None, float | None]:
@@ -68,7 +73,7 @@ def run_dataset(name: str, marts: Path, *, origins: int, step: int, horizon: int
         for arm in arms:
             on = ARMS[arm]
             settings = hs.Settings(lookback=lookback, horizon=horizon, floor=1.0, marts_dir=str(marts),
-                                   classifier={**classifier, "graph_features": on, "customer_signals": False})
+                                   classifier={**classifier, **on, "customer_signals": False})
             t0 = time.perf_counter()
             s, clf = hs.score_origin(train, fc, labels, cutoff=cutoff, covariates=covs, settings=settings)
             wall = time.perf_counter() - t0
@@ -78,28 +83,31 @@ def run_dataset(name: str, marts: Path, *, origins: int, step: int, horizon: int
                 rows.append({"dataset": name, CUTOFF: str(cutoff.date()), "arm": arm, "model": model,
                              "ap": ap, "p_at_5": p5, "wall_s": round(wall, 1)})
             gain = getattr(clf, "feature_importance_", pd.Series(dtype="float64"))
-            share = float(gain.filter(like="graph_").sum() / gain.sum()) if on and gain.sum() else 0.0
-            rows[-2]["graph_gain_share"] = round(share, 3)
+            share = float(gain.filter(like="graph_").sum() / gain.sum()) if gain.sum() else 0.0
+            text_share = float(gain.filter(like="text_").sum() / gain.sum()) if gain.sum() else 0.0
+            rows[-2]["graph_gain_share"], rows[-2]["text_gain_share"] = round(share, 3), round(text_share, 3)
             picked = getattr(clf, "selection_", {}).get("graph_features")
             if picked is not None:
                 rows[-2]["auto"] = picked
             note = "" if picked is None else (f", auto {'kept' if picked['kept'] else 'dropped'} "
                                               f"(gains {picked['gains']})")
             print(f"  {name} {cutoff.date()} {arm:>7}: classifier AP {rows[-2]['ap']:.3f} "
-                  f"P@5% {rows[-2]['p_at_5']:.3f} ({wall:.0f} s, graph gain share {share:.2f}{note})", flush=True)
+                  f"P@5% {rows[-2]['p_at_5']:.3f} ({wall:.1f} s, gain share graph {share:.2f} text {text_share:.2f}{note})",
+                  flush=True)
     return {"dataset": name, "cutoffs": [str(c.date()) for c in cutoffs], "rows": rows,
             "items": int(frame[ID].nunique()), "weeks": int(frame[DS].nunique())}
 
 
 def _final_without(s: pd.DataFrame, earlier: pd.DataFrame | None, labels: pd.DataFrame, cutoff: pd.Timestamp,
-                   settings: hs.Settings) -> tuple[pd.Series, dict]:
-    """The final ranking this origin gets when `classifier_graph` is not a scorer: the same
-    choice (`combine.choose`, fallback the classifier, as score_origin makes it) over the other
-    scores, learned on the earlier origins' scores less `classifier_graph`. The classifier of
-    `graph_features: scorer` is the one of `graph_features: false` (same rows, same columns), so
-    this is the default run's final ranking without a second pass."""
+                   settings: hs.Settings, scorer: str = GRAPH_SCORER) -> tuple[pd.Series, dict]:
+    """The final ranking this origin gets when `scorer` (`classifier_graph`, `classifier_text`)
+    is not a scorer: the same choice (`combine.choose`, fallback the classifier, as score_origin
+    makes it) over the other scores, learned on the earlier origins' scores less `scorer`. The
+    classifier of `graph_features: scorer` is the one of `graph_features: false` (same rows, same
+    columns; likewise for the text), so this is the default run's final ranking without a second
+    pass."""
     wide = s.pivot_table(index=ID, columns="model", values="score", aggfunc="first")
-    names = [n for n in wide.columns if n not in ("final", GRAPH_SCORER)]
+    names = [n for n in wide.columns if n not in ("final", scorer)]
     close = pd.Timestamp(cutoff + pd.Timedelta(weeks=1), tz="UTC")
     known = labels[(labels["label_available_at"] <= close) & (labels[DS] <= cutoff)]
     fallback = "classifier" if "classifier" in names else "forecast_growth"
@@ -113,8 +121,9 @@ def run_final(name: str, marts: Path, *, origins: int, step: int, horizon: int, 
     """The final ranking over rolling origins, each origin passed the scores of the earlier ones
     (as the backtest does). Arm `scorer` (graph_features: scorer) gives `final_scorer`, the final
     ranking with the graph classifier among its scorers, and from the same scores `final_without`
-    (less `classifier_graph`); arm `auto` runs graph_features: auto through the same final
-    ranking."""
+    (less `classifier_graph`); arm `text` (text_features: scorer) likewise `final_text` with
+    `classifier_text` (and `final_without` when `scorer` is not run); arm `auto` runs
+    graph_features: auto through the same final ranking."""
     frame, labels, covs = panel(marts)
     last = labels[DS].max()
     cutoffs = [last - pd.Timedelta(weeks=step * i) for i in range(origins)][::-1]
@@ -124,10 +133,10 @@ def run_final(name: str, marts: Path, *, origins: int, step: int, horizon: int, 
         train = frame[frame[DS] <= cutoff].reset_index(drop=True)
         fc = naive_forecast(train, cutoff, horizon)
         for arm in arms:
-            mode = {"scorer": "scorer", "auto": "auto"}[arm]
+            mode, scorer = FINAL[arm]
             settings = hs.Settings(lookback=lookback, horizon=horizon, floor=1.0, marts_dir=str(marts),
                                    min_labelled_origins=min_labelled, weight_step=weight_step,
-                                   classifier={**classifier, "graph_features": mode, "customer_signals": False})
+                                   classifier={**classifier, **mode, "customer_signals": False})
             prior = pd.concat(earlier[arm], ignore_index=True) if earlier[arm] else None
             t0 = time.perf_counter()
             s, _ = hs.score_origin(train, fc, labels, cutoff=cutoff, covariates=covs, settings=settings,
@@ -136,9 +145,14 @@ def run_final(name: str, marts: Path, *, origins: int, step: int, horizon: int, 
             earlier[arm].append(s)
             got = {m: g.set_index(ID)["score"] for m, g in s.groupby("model")}
             choice = {f"final_{arm}": s.attrs["choice"]}
-            if arm == "scorer":
-                got["final_without"], choice["final_without"] = _final_without(s, prior, labels, cutoff, settings)
-                got[f"final_{arm}"] = got.pop("final")
+            if scorer is not None:
+                final = got.pop("final")
+                if arm == "scorer" or "scorer" not in arms:
+                    got["final_without"], choice["final_without"] = _final_without(s, prior, labels, cutoff, settings,
+                                                                                   scorer)
+                else:
+                    got = {m: v for m, v in got.items() if m == scorer}
+                got[f"final_{arm}"] = final
             else:
                 got = {f"final_{arm}": got["final"]}
             for model, sc in got.items():
@@ -160,7 +174,7 @@ def final_summary(results: list[dict[str, Any]]) -> pd.DataFrame:
     """Per dataset and ranking: mean AP and P@5% over the origins where the final ranking was
     learned (not the fallback) in the runs compared; against `final_without`: the mean difference
     of AP, its standard error over those origins, the origins better and worse, and the origins
-    whose final ranking gave `classifier_graph` a weight."""
+    whose final ranking gave the arm's scorer (`classifier_graph`, `classifier_text`) a weight."""
     df = pd.DataFrame([r for d in results for r in d["rows"]])
     learned = df[df["model"].str.startswith("final")].assign(
         learned=lambda d: d["choice"].map(lambda c: c["method"] != "fallback"))
@@ -172,30 +186,34 @@ def final_summary(results: list[dict[str, Any]]) -> pd.DataFrame:
     for name, g in wide.groupby(level=0):
         d = df[df["dataset"] == name]
         p5 = d.groupby("model")["p_at_5"].mean()
-        graph_w = int(d[d["model"] == "final_scorer"]["choice"].map(lambda c: c["weights"].get(GRAPH_SCORER, 0) > 0).sum())
-        for model in [m for m in ("final_without", "final_scorer", "final_auto", "classifier", GRAPH_SCORER)
-                      if m in g.columns]:
+        weighted = {f"final_{arm}": int(d[d["model"] == f"final_{arm}"]["choice"].map(
+            lambda c, n=name_: c["weights"].get(n, 0) > 0).sum()) for arm, (_, name_) in FINAL.items() if name_}
+        for model in [m for m in ("final_without", "final_scorer", "final_text", "final_auto", "classifier",
+                                  GRAPH_SCORER, TEXT_SCORER) if m in g.columns]:
             diff = g[model] - g["final_without"]
             out.append({"dataset": name, "ranking": model, "origins": len(g), "ap": g[model].mean(),
                         "ap_se": g[model].std(ddof=1) / np.sqrt(len(g)) if len(g) > 1 else np.nan,
                         "p_at_5": p5.get(model), "ap_diff": diff.mean(),
                         "ap_diff_se": diff.std(ddof=1) / np.sqrt(len(g)) if len(g) > 1 else np.nan,
                         "better": int((diff > 1e-12).sum()), "worse": int((diff < -1e-12).sum()),
-                        "graph_weighted": graph_w if model == "final_scorer" else None})
+                        "scorer_weighted": weighted.get(model)})
     return pd.DataFrame(out)
 
 
 def summary(results: list[dict[str, Any]]) -> pd.DataFrame:
-    """Per dataset and arm: mean AP and P@5%; against `without`: mean difference of AP, its
-    standard error over origins and the origins where the arm was better."""
+    """Per dataset and arm: mean AP and P@5% and the mean wall seconds of score_origin; against
+    `without`: mean difference of AP, its standard error over origins and the origins where the
+    arm was better and worse."""
     df = pd.DataFrame([r for d in results for r in d["rows"] if r["model"] == "classifier"])
     wide = df.pivot_table(index=["dataset", CUTOFF], columns="arm", values="ap")
     out = []
     for name, g in wide.groupby(level=0):
         p5 = df[df["dataset"] == name].groupby("arm")["p_at_5"].mean()
+        wall = df[df["dataset"] == name].groupby("arm")["wall_s"].mean()
         for arm in [a for a in ARMS if a in g.columns]:
             diff = g[arm] - g["without"]
             out.append({"dataset": name, "arm": arm, "origins": len(g), "ap": g[arm].mean(), "p_at_5": p5.get(arm),
+                        "wall_s": wall.get(arm),
                         "ap_diff": diff.mean(),
                         "ap_diff_se": diff.std(ddof=1) / np.sqrt(len(g)) if len(g) > 1 else np.nan,
                         "origins_better": int((diff > 0).sum()), "origins_worse": int((diff < 0).sum())})
@@ -217,9 +235,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--classifier", type=json.loads, default={},
                    help='more classifier settings (JSON) for every arm, e.g. \'{"auto_folds": 6}\'')
     p.add_argument("--tag", default="", help="suffix of the JSON file's name")
-    p.add_argument("--final", nargs="*", choices=["scorer", "auto"], default=None,
+    p.add_argument("--final", nargs="*", choices=list(FINAL), default=None,
                    help="score the final ranking instead, origins in turn with the earlier origins' scores: "
-                   "`scorer` (final with and without classifier_graph), `auto` (default: scorer)")
+                   "`scorer` (final with and without classifier_graph), `text` (with classifier_text), `auto` "
+                   "(default: scorer)")
     p.add_argument("--skip-synthetic", action="store_true", help="only the shipped Online Retail (with --online-retail)")
     args = p.parse_args(argv)
     args.out_dir = args.out_dir.resolve()
@@ -262,10 +281,11 @@ def main(argv: list[str] | None = None) -> int:
     out_json.write_text(
         json.dumps({"datasets": results, "summary": table.to_dict("records")}, indent=2, default=float))
     if args.final is not None:
-        print("\nfinal hot-seller ranking AP with classifier_graph as a scorer / auto, against the final ranking "
+        print("\nfinal hot-seller ranking AP with classifier_graph / classifier_text as a scorer / auto, against the "
+              "final ranking "
               "without (origins where it was learned; mean +- s.e. over origins)")
     else:
-        print("\nclassifier hot-seller AP without / with / auto graph features (mean over origins; diff to without)")
+        print("\nclassifier hot-seller AP per arm (graph / text features; mean over origins; diff to without)")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     return 0
 

@@ -20,6 +20,9 @@
 * `classifier_graph` (under `classifier.graph_features: scorer`, where the marts hold graph
   features): the same classifier with the product-graph columns; `classifier` then runs without
   them (`classifier.fit_scorers`).
+* `classifier_text` (under `classifier.text_features: scorer`, where the marts hold item text):
+  the same classifier with the text columns (`text_features`: TF-IDF + SVD of the item's text
+  known by each week, fitted at the origin); `classifier` then runs without them.
 * `transformer` (when enabled): a transformer encoder over the item's recent weeks
   (`training.hot_seller_transformer`), trained on the same known labels.
 * `final`: the combination learned on earlier origins whose labels are known (`combine.choose`:
@@ -51,6 +54,7 @@ from training.hot_sellers.features import (
     with_customer_signals,
 )
 from training.hot_sellers.graph_features import add_graph_features
+from training.hot_sellers.text_features import add_text_features
 from training.lags import past_features
 from training.multitask import multitask_params
 
@@ -127,6 +131,9 @@ def classifier_features(
         feats = with_customer_signals(feats, settings.marts_dir, cutoff=cutoff, lookback=settings.lookback)
     if cs.graph_features:
         feats = add_graph_features(feats, settings.marts_dir)
+    if cs.text_features:
+        feats = add_text_features(feats, settings.marts_dir, cutoff=cutoff, dim=cs.text_dim,
+                                  recent_weeks=cs.text_recent_weeks, seed=cs.seed)
     fcs = [forecast.assign(**{CUTOFF: cutoff})[[ID, DS, CUTOFF, *models, *_quantiles(forecast, models[0])]]]
     if earlier is not None:
         fcs.insert(0, earlier[earlier[CUTOFF] < cutoff][[ID, DS, CUTOFF, *models, *_quantiles(forecast, models[0])]])
@@ -185,7 +192,7 @@ def score_origin(
         feats, at_origin = classifier_features(train, season, forecast, earlier, cutoff=cutoff, covariates=covariates,
                                                settings=settings, models=models)
         clf, fitted = fit_scorers(settings.classifier, feats, known, keep=at_origin, rows=last)
-        scores.update(fitted)  # `classifier`, and `classifier_graph` under graph_features: scorer
+        scores.update(fitted)  # `classifier`, and `classifier_graph` / `classifier_text` under `scorer`
         if settings.transformer is not None:
             from training.hot_seller_transformer import TransformerHotSellerClassifier
 

@@ -40,6 +40,10 @@ GROUPS = {"graph_features": "graph_"}
 """Feature groups `auto` may drop: the setting that switches each on, and its columns' prefix."""
 GRAPH_SCORER = "classifier_graph"
 """The score of the classifier with the graph columns, under `graph_features: scorer`."""
+TEXT_SCORER = "classifier_text"
+"""The score of the classifier with the text columns, under `text_features: scorer`."""
+SCORERS = {"graph_features": ("graph_", GRAPH_SCORER), "text_features": ("text_", TEXT_SCORER)}
+"""Feature groups `scorer` may set apart: the setting, its columns' prefix and the scorer's name."""
 
 
 class ClassifierSelectionError(DarkHorseError, ValueError):
@@ -71,6 +75,14 @@ class ClassifierSettings(ModelSettings):
         "classifier stays without them and a second one with them scores as `classifier_graph`, which the final "
         "ranking takes only where it wins on earlier labelled origins (fit_scorers).",
     )
+    text_features: bool | Literal["scorer"] = Field(
+        False, description="Join the item text features (text_features: TF-IDF + SVD components of the item's "
+        "recent and known text, fitted at the origin on the text known there) where the marts hold "
+        "item_week_texts; absent otherwise. `scorer`: the classifier stays without them and a second one with "
+        "them scores as `classifier_text`, which the final ranking weighs like any scorer (fit_scorers).",
+    )
+    text_dim: int = Field(8, ge=1, le=64, description="SVD components of the text features (each of two windows).")
+    text_recent_weeks: int = Field(4, ge=1, le=52, description="Weeks of the recent text window (text_recent_*).")
     auto_folds: int = Field(3, ge=2, le=12, description="Folds `auto` validates a feature group on.")
     auto_step: int = Field(4, ge=1, le=52, description="Weeks between the folds' closes; each fold scores the "
                            "weeks of its block.")
@@ -151,21 +163,23 @@ def fit_scorers(
 ) -> tuple[HotSellerClassifier, dict[str, pd.Series]]:
     """The classifier fitted on `features` and its scores of `rows` (`classifier`).
 
-    With `graph_features: scorer` and graph columns in `features`, the classifier is fitted
-    without them and a second one (the same settings, the graph columns on) scores the same rows
-    as `GRAPH_SCORER`: the final ranking then weighs it against the plain one on the origins
-    whose labels are known (combine.choose), evidence that grows with every origin, instead of
-    deciding inside one origin as `auto` does. Without graph columns only `classifier` is scored."""
-    graph = [c for c in features.columns if c.startswith(GROUPS["graph_features"])]
-    if params.get("graph_features") != "scorer":
-        clf = HotSellerClassifier(**params).fit(features, labels, keep=keep)
-        return clf, {"classifier": clf.predict_proba(features.loc[rows])}
-    plain = features.drop(columns=graph)
+    Each feature group of `SCORERS` set to `scorer` (`graph_features`, `text_features`) is set
+    apart: the classifier is fitted without its columns, and where `features` has them a second
+    classifier (the same settings, that group on, the other set-apart groups off) scores the same
+    rows under the group's name (`classifier_graph`, `classifier_text`): the final ranking then
+    weighs it against the plain one on the origins whose labels are known (combine.choose),
+    evidence that grows with every origin, instead of deciding inside one origin as `auto` does.
+    A group without columns adds no scorer."""
+    apart = {g: SCORERS[g] for g in SCORERS if params.get(g) == "scorer"}
+    cols = {g: [c for c in features.columns if c.startswith(prefix)] for g, (prefix, _) in apart.items()}
+    plain = features.drop(columns=[c for g in cols for c in cols[g]])
     clf = HotSellerClassifier(**params).fit(plain, labels, keep=keep)
     out = {"classifier": clf.predict_proba(plain.loc[rows])}
-    if graph:
-        with_graph = HotSellerClassifier(**{**params, "graph_features": True}).fit(features, labels, keep=keep)
-        out[GRAPH_SCORER] = with_graph.predict_proba(features.loc[rows])
+    for g, (_, name) in apart.items():
+        if cols[g]:
+            with_group = features.drop(columns=[c for o in cols if o != g for c in cols[o]])
+            second = HotSellerClassifier(**{**params, g: True}).fit(with_group, labels, keep=keep)
+            out[name] = second.predict_proba(with_group.loc[rows])
     return clf, out
 
 

@@ -1,0 +1,162 @@
+"""Text features of the hot-seller classifier: TF-IDF + SVD components of the item's text known by
+each week, joined only where the item_week_texts mart exists, the representation fitted on the
+text known at the origin, and text of weeks after an origin never reaching that origin's scores."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from training import hot_sellers as hs
+from training.hot_sellers.text_features import TextFeaturesError, add_text_features, text_columns
+from training.multitask.text import CorpusText
+
+L, H, DIM = 4, 3, 4
+START = pd.Timestamp("2022-01-03")
+SETTINGS = hs.Settings(lookback=L, horizon=H, floor=1.0,
+                       classifier={"n_estimators": 30, "max_depth": 2, "n_jobs": 1, "text_features": True,
+                                   "text_dim": DIM, "text_recent_weeks": 3})
+KINDS = ("lamp", "mug", "scarf", "candle")
+
+
+def _week(k: int) -> pd.Timestamp:
+    return START + pd.Timedelta(weeks=k)
+
+
+def _panel(n_items: int = 40, n_weeks: int = 50, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """A weekly panel with surges, its labels, and a text mart whose text turns to buzz in the
+    weeks before each item's surge (what the planted synthetic reviews do)."""
+    rng = np.random.default_rng(seed)
+    rows, texts = [], []
+    for i in range(n_items):
+        item, onset, level = f"i{i:02d}", int(rng.integers(5, n_weeks)), float(rng.uniform(1, 4))
+        kind = KINDS[i % len(KINDS)]
+        for k in range(n_weeks):
+            surge = 4.0 if onset <= k < onset + 6 else 0.0
+            rows.append((item, _week(k), float(rng.poisson(level * (1 + surge)))))
+            if rng.uniform() < 0.8:
+                buzz = " everyone is talking about it trending viral" if onset - 4 <= k < onset + 1 else ""
+                texts.append((item, _week(k).date(), f"nice {kind} works well good value{buzz}"))
+    frame = pd.DataFrame(rows, columns=["unique_id", "ds", "y"])
+    g = frame.groupby("unique_id")["y"]
+    past = g.transform(lambda v: v.rolling(L, min_periods=1).sum())
+    future = g.transform(lambda v: v[::-1].rolling(H, min_periods=H).mean()[::-1].shift(-1))
+    lab = pd.DataFrame({"unique_id": frame["unique_id"], "ds": frame["ds"], "growth": future / np.maximum(past / L, 1)})
+    lab = lab[lab["growth"].notna()].copy()
+    lab["label"] = (lab["growth"] >= lab.groupby("ds")["growth"].transform(lambda v: v.quantile(0.9))).astype(float)
+    lab["label_available_at"] = (lab["ds"] + pd.Timedelta(weeks=H + 1)).dt.tz_localize("UTC")
+    mart = pd.DataFrame(texts, columns=["item_id", "week_start", "text"])
+    mart["available_at"] = pd.to_datetime(mart["week_start"]).add(pd.Timedelta(weeks=1)).dt.tz_localize("UTC")
+    mart["n_texts"] = 1
+    return frame, lab.reset_index(drop=True), mart
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory):
+    frame, labels, mart = _panel()
+    folder = tmp_path_factory.mktemp("marts")
+    mart.to_parquet(folder / "item_week_texts.parquet", index=False)
+    return frame, labels, mart, folder, _week(40)
+
+
+def _score(frame, labels, folder, cutoff, settings=SETTINGS):
+    train = frame[frame["ds"] <= cutoff].reset_index(drop=True)
+    fut = frame[(frame["ds"] > cutoff) & (frame["ds"] <= cutoff + pd.Timedelta(weeks=H))].drop(columns="y")
+    fc = fut.assign(blend=2.0).reset_index(drop=True)
+    return hs.score_origin(train, fc, labels, cutoff=cutoff, covariates=[],
+                           settings=dataclasses.replace(settings, marts_dir=None if folder is None else str(folder)))
+
+
+def test_text_columns_are_the_directions_of_the_recent_and_known_text_fitted_at_the_origin(shop):
+    _, _, mart, folder, c = shop
+    feats = pd.DataFrame({"unique_id": ["i01", "i01", "i02", "zz"], "ds": [_week(10), _week(30), _week(30), _week(30)],
+                          "lag_1": [1.0, 2.0, 3.0, 4.0]}, index=[7, 8, 9, 10])
+    got = add_text_features(feats, folder, cutoff=c, dim=DIM, recent_weeks=3)
+    assert list(got.index) == [7, 8, 9, 10]
+    assert list(got.columns) == ["unique_id", "ds", "lag_1", *text_columns(DIM)]
+    # the same numbers from CorpusText fitted on the rows of weeks at or before the origin only
+    m = mart.assign(ds=pd.to_datetime(mart["week_start"]))
+    known = m[m["ds"] <= c]
+    enc = CorpusText(dim=DIM).fit(known["text"].tolist())
+    for row in (0, 1, 2):
+        item, week = feats["unique_id"].iloc[row], feats["ds"].iloc[row]
+        own = known[(known["item_id"] == item) & (known["ds"] <= week)]
+        recent = own[own["ds"] > week - pd.Timedelta(weeks=3)]
+        for name, part in (("recent", recent), ("known", own)):
+            v = enc.transform(part["text"].tolist()).astype("float64").sum(axis=0)
+            want = v / np.linalg.norm(v)
+            np.testing.assert_allclose(got[[f"text_{name}_{k}" for k in range(DIM)]].iloc[row], want, atol=1e-6)
+    assert got.loc[10, text_columns(DIM)].isna().all()  # no text at all: missing
+
+
+def test_no_text_without_the_mart_or_before_any_text_and_a_wrong_mart_is_named(shop, tmp_path):
+    *_, folder, c = shop
+    feats = pd.DataFrame({"unique_id": ["i01"], "ds": [_week(3)], "lag_1": [1.0]})
+    assert add_text_features(feats, None, cutoff=c, dim=DIM, recent_weeks=3) is feats
+    assert add_text_features(feats, tmp_path, cutoff=c, dim=DIM, recent_weeks=3) is feats
+    assert add_text_features(feats, folder, cutoff=START - pd.Timedelta(weeks=1), dim=DIM, recent_weeks=3) is feats
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    pd.DataFrame({"item_id": ["a"], "week_start": [START.date()]}).to_parquet(bad / "item_week_texts.parquet")
+    with pytest.raises(TextFeaturesError, match=r"item_week_texts\.parquet: missing column\(s\) \['text'\]"):
+        add_text_features(feats, bad, cutoff=c, dim=DIM, recent_weeks=3)
+
+
+def test_the_classifier_reads_text_features_only_when_switched_on_and_the_mart_exists(shop, tmp_path):
+    frame, labels, _, folder, c = shop
+    s, clf = _score(frame, labels, folder, c)
+    assert set(text_columns(DIM)) <= set(clf.feature_names_)
+    assert clf.feature_importance_[text_columns(DIM)].sum() > 0
+    plain, plain_clf = _score(frame, labels, None, c)
+    assert not any(f.startswith("text_") for f in plain_clf.feature_names_)
+    missing, _ = _score(frame, labels, tmp_path, c)  # a folder without the mart
+    pd.testing.assert_frame_equal(plain, missing)
+    off = dataclasses.replace(SETTINGS, classifier={**SETTINGS.classifier, "text_features": False})
+    pd.testing.assert_frame_equal(plain, _score(frame, labels, folder, c, settings=off)[0])
+    assert not np.allclose(s.loc[s["model"] == "classifier", "score"], plain.loc[plain["model"] == "classifier", "score"])
+    assert hs.ClassifierSettings().text_features is False  # off by default
+
+
+def test_text_after_the_origin_changes_nothing_at_the_origin(shop, tmp_path):
+    frame, labels, mart, folder, c = shop
+    late = pd.to_datetime(mart["week_start"]) > c
+    assert late.any()
+    poisoned = mart.copy()
+    # later text with words never seen before and the buzz everywhere: a representation fitted on
+    # it would have other components, and rows reading it would move
+    poisoned.loc[late, "text"] = "sold out everywhere huge queue trending viral everyone is talking about it"
+    extra = poisoned[late].assign(item_id="new_item")
+    pd.concat([poisoned, extra]).to_parquet(tmp_path / "item_week_texts.parquet", index=False)
+    for mode in (True, "scorer"):
+        settings = dataclasses.replace(SETTINGS, classifier={**SETTINGS.classifier, "text_features": mode})
+        clean, clf = _score(frame, labels, folder, c, settings=settings)
+        again, again_clf = _score(frame, labels, tmp_path, c, settings=settings)
+        pd.testing.assert_frame_equal(clean, again)
+        pd.testing.assert_series_equal(clf.feature_importance_, again_clf.feature_importance_)
+    # the same change at or before the origin does change the scores: the file is read
+    early = mart.copy()
+    early.loc[~late, "text"] = early.loc[~late, "text"].to_numpy()[::-1]
+    early.to_parquet(tmp_path / "item_week_texts.parquet", index=False)
+    moved, _ = _score(frame, labels, tmp_path, c)
+    assert not clean["score"].equals(moved["score"])
+
+
+def test_the_text_scorer_appears_only_where_text_exists_and_leaves_the_classifier_as_it_was(shop, tmp_path):
+    frame, labels, _, folder, c = shop
+    scorer = dataclasses.replace(SETTINGS, classifier={**SETTINGS.classifier, "text_features": "scorer"})
+    s, clf = _score(frame, labels, folder, c, settings=scorer)
+    assert {"classifier", "classifier_text", "final"} <= set(s["model"])
+    assert not any(f.startswith("text_") for f in clf.feature_names_)  # the returned classifier is the plain one
+    off = dataclasses.replace(SETTINGS, classifier={**SETTINGS.classifier, "text_features": False})
+    plain, _ = _score(frame, labels, folder, c, settings=off)
+    both = s.merge(plain, on=["unique_id", "cutoff", "model"], suffixes=("", "_plain"))
+    np.testing.assert_array_equal(both["score"], both["score_plain"])
+    on, _ = _score(frame, labels, folder, c)  # text_features: true scores what classifier_text scores
+    np.testing.assert_array_equal(s.loc[s["model"] == "classifier_text", "score"],
+                                  on.loc[on["model"] == "classifier", "score"])
+    missing, _ = _score(frame, labels, tmp_path, c, settings=scorer)
+    assert "classifier_text" not in set(missing["model"])
+    pd.testing.assert_frame_equal(missing, plain)
