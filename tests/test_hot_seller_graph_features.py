@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.hot_seller_marts import marts_folder, score_with_marts, top_growth_labels
 from training import hot_sellers as hs
 from training.hot_sellers.classifier import ClassifierSelectionError, keeps
 from training.hot_sellers.combine import choose
@@ -74,30 +75,18 @@ def _panel(n_items: int = 40, n_weeks: int = 50, seed: int = 0) -> tuple[pd.Data
                 graph.append((item, k, int(rng.integers(1, 6)), float(lead + rng.uniform(0, 1)),
                               float(rng.uniform()) if k >= 3 + H else None))
     frame = pd.DataFrame(rows, columns=["unique_id", "ds", "y"])
-    g = frame.groupby("unique_id")["y"]
-    past = g.transform(lambda v: v.rolling(L, min_periods=1).sum())
-    future = g.transform(lambda v: v[::-1].rolling(H, min_periods=H).mean()[::-1].shift(-1))
-    lab = pd.DataFrame({"unique_id": frame["unique_id"], "ds": frame["ds"], "growth": future / np.maximum(past / L, 1)})
-    lab = lab[lab["growth"].notna()].copy()
-    lab["label"] = (lab["growth"] >= lab.groupby("ds")["growth"].transform(lambda v: v.quantile(0.9))).astype(float)
-    lab["label_available_at"] = (lab["ds"] + pd.Timedelta(weeks=H + 1)).dt.tz_localize("UTC")
-    return frame, lab.reset_index(drop=True), _mart(graph)
+    lab = top_growth_labels(frame, lookback=L)
+    return frame, lab, _mart(graph)
 
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
     frame, labels, mart = _panel()
-    folder = tmp_path_factory.mktemp("marts")
-    mart.to_parquet(folder / "item_graph_features.parquet", index=False)
-    return frame, labels, mart, folder, _week(40)
+    return frame, labels, mart, marts_folder(tmp_path_factory, "item_graph_features", mart), _week(40)
 
 
 def _score(frame, labels, folder, cutoff, settings=SETTINGS):
-    train = frame[frame["ds"] <= cutoff].reset_index(drop=True)
-    fut = frame[(frame["ds"] > cutoff) & (frame["ds"] <= cutoff + pd.Timedelta(weeks=H))].drop(columns="y")
-    fc = fut.assign(blend=2.0).reset_index(drop=True)
-    return hs.score_origin(train, fc, labels, cutoff=cutoff, covariates=[],
-                           settings=dataclasses.replace(settings, marts_dir=None if folder is None else str(folder)))
+    return score_with_marts(frame, labels, folder, cutoff, settings)
 
 
 def test_the_classifier_reads_graph_features_when_switched_on_and_the_mart_exists(shop, tmp_path):

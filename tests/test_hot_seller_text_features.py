@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.hot_seller_marts import marts_folder, score_with_marts, top_growth_labels
 from training import hot_sellers as hs
 from training.hot_sellers.text_features import TextFeaturesError, add_text_features, text_columns
 from training.multitask.text import CorpusText
@@ -41,33 +42,21 @@ def _panel(n_items: int = 40, n_weeks: int = 50, seed: int = 0) -> tuple[pd.Data
                 buzz = " everyone is talking about it trending viral" if onset - 4 <= k < onset + 1 else ""
                 texts.append((item, _week(k).date(), f"nice {kind} works well good value{buzz}"))
     frame = pd.DataFrame(rows, columns=["unique_id", "ds", "y"])
-    g = frame.groupby("unique_id")["y"]
-    past = g.transform(lambda v: v.rolling(L, min_periods=1).sum())
-    future = g.transform(lambda v: v[::-1].rolling(H, min_periods=H).mean()[::-1].shift(-1))
-    lab = pd.DataFrame({"unique_id": frame["unique_id"], "ds": frame["ds"], "growth": future / np.maximum(past / L, 1)})
-    lab = lab[lab["growth"].notna()].copy()
-    lab["label"] = (lab["growth"] >= lab.groupby("ds")["growth"].transform(lambda v: v.quantile(0.9))).astype(float)
-    lab["label_available_at"] = (lab["ds"] + pd.Timedelta(weeks=H + 1)).dt.tz_localize("UTC")
+    lab = top_growth_labels(frame, lookback=L)
     mart = pd.DataFrame(texts, columns=["item_id", "week_start", "text"])
     mart["available_at"] = pd.to_datetime(mart["week_start"]).add(pd.Timedelta(weeks=1)).dt.tz_localize("UTC")
     mart["n_texts"] = 1
-    return frame, lab.reset_index(drop=True), mart
+    return frame, lab, mart
 
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
     frame, labels, mart = _panel()
-    folder = tmp_path_factory.mktemp("marts")
-    mart.to_parquet(folder / "item_week_texts.parquet", index=False)
-    return frame, labels, mart, folder, _week(40)
+    return frame, labels, mart, marts_folder(tmp_path_factory, "item_week_texts", mart), _week(40)
 
 
 def _score(frame, labels, folder, cutoff, settings=SETTINGS):
-    train = frame[frame["ds"] <= cutoff].reset_index(drop=True)
-    fut = frame[(frame["ds"] > cutoff) & (frame["ds"] <= cutoff + pd.Timedelta(weeks=H))].drop(columns="y")
-    fc = fut.assign(blend=2.0).reset_index(drop=True)
-    return hs.score_origin(train, fc, labels, cutoff=cutoff, covariates=[],
-                           settings=dataclasses.replace(settings, marts_dir=None if folder is None else str(folder)))
+    return score_with_marts(frame, labels, folder, cutoff, settings)
 
 
 def test_text_columns_are_the_directions_of_the_recent_and_known_text_fitted_at_the_origin(shop):

@@ -28,7 +28,8 @@ from darkhorse.core.schema import CUTOFF, DS, ID
 from training.metrics import average_precision
 
 # ties go to the earlier name
-PREFERENCE = ("forecast_growth", "seasonal_growth", "classifier", "classifier_graph", "transformer", "momentum")
+PREFERENCE = ("forecast_growth", "seasonal_growth", "classifier", "classifier_graph", "classifier_text", "transformer",
+              "momentum")
 
 
 @dataclass

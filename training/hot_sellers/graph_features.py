@@ -24,17 +24,14 @@ rows; otherwise the feature rows are returned unchanged.
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 
 from darkhorse.core.errors import DarkHorseError
-from darkhorse.core.marts import mart_path
 from darkhorse.core.schema import DS, ID
-from darkhorse.core.sql import sql_str
+from training.hot_sellers.mart_reader import read_mart
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +48,7 @@ class GraphFeaturesError(DarkHorseError, ValueError):
     """The graph feature mart lacks a column; the message names the file."""
 
 
-@lru_cache(maxsize=4)
-def _load(path: str, stamp: tuple[int, int]) -> pd.DataFrame:
-    con = duckdb.connect()
-    try:
-        frame = con.sql(f"select * from read_parquet({sql_str(path)})").df()
-    finally:
-        con.close()
+def _prepare(path: str, frame: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in ("item_id", "week_start", *_READ) if c not in frame.columns]
     if missing:
         raise GraphFeaturesError(f"{path}: missing column(s) {missing}")
@@ -70,15 +61,7 @@ def _load(path: str, stamp: tuple[int, int]) -> pd.DataFrame:
 def load(marts_dir: str | Path | None) -> pd.DataFrame | None:
     """`unique_id, ds` + GRAPH_COLUMNS of every item week with a known edge, or None when the
     folder is not given or has no graph feature rows (read once per change of the file)."""
-    if marts_dir is None:
-        return None
-    path = mart_path(Path(marts_dir), MART)
-    if not path.is_file():
-        log.info("hot sellers: %s not found; the classifier runs without graph features", path)
-        return None
-    stat = path.stat()
-    frame = _load(str(path), (stat.st_mtime_ns, stat.st_size))
-    return frame if len(frame) else None
+    return read_mart(marts_dir, MART, _prepare, what="graph features")
 
 
 def add_graph_features(feats: pd.DataFrame, marts_dir: str | Path | None) -> pd.DataFrame:

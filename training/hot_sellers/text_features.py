@@ -27,17 +27,14 @@ rows at or before the origin; otherwise the feature rows are returned unchanged.
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 
 from darkhorse.core.errors import DarkHorseError
-from darkhorse.core.marts import mart_path
 from darkhorse.core.schema import DS, ID
-from darkhorse.core.sql import sql_str
+from training.hot_sellers.mart_reader import read_mart
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +52,7 @@ def text_columns(dim: int) -> list[str]:
     return [f"{PREFIX}recent_{k}" for k in range(dim)] + [f"{PREFIX}known_{k}" for k in range(dim)]
 
 
-@lru_cache(maxsize=4)
-def _load(path: str, stamp: tuple[int, int]) -> pd.DataFrame:
-    con = duckdb.connect()
-    try:
-        frame = con.sql(f"select * from read_parquet({sql_str(path)})").df()
-    finally:
-        con.close()
+def _prepare(path: str, frame: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in ("item_id", "week_start", "text") if c not in frame.columns]
     if missing:
         raise TextFeaturesError(f"{path}: missing column(s) {missing}")
@@ -73,15 +64,7 @@ def _load(path: str, stamp: tuple[int, int]) -> pd.DataFrame:
 def load(marts_dir: str | Path | None) -> pd.DataFrame | None:
     """`unique_id, ds, text` of every item week with text (sorted by item and week), or None when
     the folder is not given or has no text rows (read once per change of the file)."""
-    if marts_dir is None:
-        return None
-    path = mart_path(Path(marts_dir), MART)
-    if not path.is_file():
-        log.info("hot sellers: %s not found; the classifier runs without text features", path)
-        return None
-    stat = path.stat()
-    frame = _load(str(path), (stat.st_mtime_ns, stat.st_size))
-    return frame if len(frame) else None
+    return read_mart(marts_dir, MART, _prepare, what="text features")
 
 
 def weekly_vectors(texts: pd.DataFrame, cutoff: pd.Timestamp, *, dim: int, seed: int = 0) -> pd.DataFrame:
