@@ -156,6 +156,18 @@ def test_the_combination_stacks_when_two_scorers_each_hold_half_the_signal():
     assert c.ap["cv_stack"] > c.ap["cv_single"]
 
 
+def test_a_stack_whose_held_out_gain_is_within_its_standard_error_is_not_taken():
+    """Forecast growth holds a little of the signal: the stack wins the left-out origins on
+    average, but by less than one standard error of its per-origin gains: a chance win."""
+    names = ["momentum", "seasonal_growth", "forecast_growth"]
+    rng = np.random.default_rng(103)
+    earlier, labels = _earlier(5, 300, lambda s: _top(s["seasonal_growth"] + 0.35 * s["forecast_growth"]
+                                                      + rng.normal(size=300)), seed=3)
+    c = choose(names, earlier, labels, min_origins=2, weight_step=0.25)
+    assert 0 < c.ap["cv_stack"] - c.ap["cv_single"] < c.ap["cv_gain_se"]
+    assert c.method == "single" and c.weights == {"seasonal_growth": 1.0}
+
+
 def test_the_combination_falls_back_to_forecast_growth_without_enough_known_origins():
     names = ["momentum", "seasonal_growth", "forecast_growth"]
     earlier, labels = _earlier(2, 100, lambda s: _top(s["seasonal_growth"]))

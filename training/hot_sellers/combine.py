@@ -6,7 +6,8 @@ multiples of `weight_step`, summing to 1); a candidate's worth is its average pr
 averaged over the known origins, computed from the scores each origin produced then (so the
 classifier's are out of sample). With at least two known origins, a stack is taken over the best
 single scorer only when it wins on held-out origins (leave one origin out: weights chosen on the
-others, scored on the one left out); otherwise the best single scorer is the final ranking. With
+others, scored on the one left out) by more than one standard error of the per-origin gains
+(`STACK_MARGIN_SE`); otherwise the best single scorer is the final ranking. With
 fewer than `min_origins` known origins the final ranking is the fallback scorer (the classifier
 when one could be trained, else forecast growth).
 
@@ -27,6 +28,10 @@ import pandas as pd
 from darkhorse.core.schema import CUTOFF, DS, ID
 from training.metrics import average_precision
 
+# A stack replaces the best single scorer only when its held-out gain (per left-out origin) is
+# above this many standard errors of those gains: the origins' labels overlap (4 weeks apart,
+# 12-week horizon), so a gain below that is a chance win of the many grid stacks.
+STACK_MARGIN_SE = 1.0
 # ties go to the earlier name
 PREFERENCE = ("forecast_growth", "seasonal_growth", "classifier", "classifier_graph", "classifier_text", "transformer",
               "momentum")
@@ -116,7 +121,9 @@ def choose(
         cv_stack.append(_ap(_best(stacks, names, rest)[0], names, held))
         cv_single.append(_ap(_best(singles, names, rest)[0], names, held))
     ap["cv_stack"], ap["cv_single"] = float(np.mean(cv_stack)), float(np.mean(cv_single))
-    if ap["cv_stack"] > ap["cv_single"]:
+    gain = np.asarray(cv_stack) - np.asarray(cv_single)
+    ap["cv_gain_se"] = float(gain.std(ddof=1) / np.sqrt(len(gain)))
+    if gain.mean() > STACK_MARGIN_SE * ap["cv_gain_se"]:
         stack, ap["stack"] = _best(stacks, names, data)
         return Choice("stack", stack, list(origins), ap)
     return Choice("single", single, list(origins), ap)
