@@ -43,7 +43,6 @@ from darkhorse.core.config import load_config
 from darkhorse.core.schema import CUTOFF, DS, ID
 from training import hot_sellers as hs
 from training.hot_sellers.classifier import GRAPH_SCORER, TEXT_SCORER
-from training.hot_sellers.combine import choose, final_score
 from training.metrics import average_precision, top_fraction
 
 REPO = Path(__file__).resolve().parents[1]
@@ -101,19 +100,15 @@ def run_dataset(name: str, marts: Path, *, origins: int, step: int, horizon: int
 def _final_without(s: pd.DataFrame, earlier: pd.DataFrame | None, labels: pd.DataFrame, cutoff: pd.Timestamp,
                    settings: hs.Settings, scorer: str = GRAPH_SCORER) -> tuple[pd.Series, dict]:
     """The final ranking this origin gets when `scorer` (`classifier_graph`, `classifier_text`)
-    is not a scorer: the same choice (`combine.choose`, fallback the classifier, as score_origin
-    makes it) over the other scores, learned on the earlier origins' scores less `scorer`. The
-    classifier of `graph_features: scorer` is the one of `graph_features: false` (same rows, same
-    columns; likewise for the text), so this is the default run's final ranking without a second
-    pass."""
+    is not a scorer: score_origin's own combination (`hot_sellers.final_ranking`) over the other
+    scores, learned on the earlier origins' scores less `scorer`. The classifier of
+    `graph_features: scorer` is the one of `graph_features: false` (same rows, same columns;
+    likewise for the text), so this is the default run's final ranking without a second pass."""
     wide = s.pivot_table(index=ID, columns="model", values="score", aggfunc="first")
-    names = [n for n in wide.columns if n not in ("final", scorer)]
-    close = pd.Timestamp(cutoff + pd.Timedelta(weeks=1), tz="UTC")
-    known = labels[(labels["label_available_at"] <= close) & (labels[DS] <= cutoff)]
-    fallback = "classifier" if "classifier" in names else "forecast_growth"
-    choice = choose(names, earlier, known, min_origins=settings.min_labelled_origins,
-                    weight_step=settings.weight_step, fallback=fallback)
-    return final_score({n: wide[n] for n in names}, choice), choice.as_dict()
+    scores = {n: wide[n] for n in wide.columns if n not in ("final", scorer)}
+    final, choice = hs.final_ranking(scores, earlier, hs.known_labels(labels, cutoff), cutoff=cutoff,
+                                     settings=settings)
+    return final, choice.as_dict()
 
 
 def run_final(name: str, marts: Path, *, origins: int, step: int, horizon: int, lookback: int, arms: list[str],

@@ -36,10 +36,11 @@ def marts_folder(tmp_path_factory, mart: str, rows: pd.DataFrame) -> Path:
 
 
 def score_with_marts(frame: pd.DataFrame, labels: pd.DataFrame, folder: Path | None, cutoff: pd.Timestamp,
-                     settings: hs.Settings):
-    """`score_origin` at `cutoff` with a constant blend forecast, the marts read from `folder`."""
+                     settings: hs.Settings, earlier_scores: list[pd.DataFrame] | None = None):
+    """`score_origin` at `cutoff` with a constant blend forecast, the marts read from `folder`
+    (and the scores of earlier origins, as the backtest passes them)."""
     train = frame[frame["ds"] <= cutoff].reset_index(drop=True)
     fut = frame[(frame["ds"] > cutoff) & (frame["ds"] <= cutoff + pd.Timedelta(weeks=H))].drop(columns="y")
     fc = fut.assign(blend=2.0).reset_index(drop=True)
-    return hs.score_origin(train, fc, labels, cutoff=cutoff, covariates=[],
+    return hs.score_origin(train, fc, labels, cutoff=cutoff, covariates=[], earlier_scores=earlier_scores,
                            settings=dataclasses.replace(settings, marts_dir=None if folder is None else str(folder)))

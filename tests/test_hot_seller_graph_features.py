@@ -232,14 +232,10 @@ def test_the_graph_scorer_appears_only_where_graph_columns_exist_and_leaves_the_
 
 def _rolling(frame, labels, folder, cutoffs, settings):
     """score_origin at each cutoff in turn, passed the scores of the earlier ones (the backtest's way)."""
-    settings = dataclasses.replace(settings, marts_dir=None if folder is None else str(folder), min_labelled_origins=2)
+    settings = dataclasses.replace(settings, min_labelled_origins=2)
     scores = []
     for c in cutoffs:
-        train = frame[frame["ds"] <= c].reset_index(drop=True)
-        fut = frame[(frame["ds"] > c) & (frame["ds"] <= c + pd.Timedelta(weeks=H))].drop(columns="y")
-        s, _ = hs.score_origin(train, fut.assign(blend=2.0).reset_index(drop=True), labels, cutoff=c, covariates=[],
-                               settings=settings, earlier_scores=scores)
-        scores.append(s)
+        scores.append(score_with_marts(frame, labels, folder, c, settings, earlier_scores=list(scores))[0])
     return scores
 
 

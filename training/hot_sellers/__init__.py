@@ -78,7 +78,7 @@ def with_growth_blend(
         return forecast
     gb = subset_blend(validation, forecast, growth, quantiles, name=GROWTH_BLEND, **weight_params)
     cols = forecast_columns(GROWTH_BLEND, quantiles)
-    return forecast.drop(columns=[c for c in cols if c in forecast]).merge(gb[[ID, DS, *cols]], on=[ID, DS], how="left")
+    return forecast.merge(gb[[ID, DS, *cols]], on=[ID, DS], how="left")
 
 
 @dataclass(frozen=True)
@@ -148,6 +148,34 @@ def _quantiles(forecast: pd.DataFrame, model: str) -> list[str]:
     return [c for c in forecast.columns if c.startswith(f"{model}-q")]
 
 
+def known_labels(labels: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
+    """The labels known at the close of week `cutoff` (`label_available_at` by then)."""
+    close = pd.Timestamp(cutoff + WEEK, tz="UTC")
+    return labels[(labels["label_available_at"] <= close) & (labels[DS] <= cutoff)]
+
+
+def final_ranking(
+    scores: dict[str, pd.Series], earlier_scores: Sequence[pd.DataFrame] | pd.DataFrame | None,
+    known: pd.DataFrame, *, cutoff: pd.Timestamp, settings: Settings,
+) -> tuple[pd.Series, Choice]:
+    """The final score of this origin's `scores` and how it was combined, learned on the scores
+    of origins before `cutoff` (`earlier_scores`) and the `known` labels (`known_labels`)."""
+    earlier = _frame(earlier_scores)
+    if earlier is not None:
+        earlier = earlier[pd.to_datetime(earlier[CUTOFF]) < cutoff]
+    # Before enough scored origins have known labels, the classifier (already trained on every
+    # label known at this origin) is the fallback; forecast growth when nothing is labelled yet.
+    # Chosen on the accuracy suite: the classifier ranked at or above forecast growth on every
+    # panel but M4 Weekly (0.771 vs 0.772 AP), and far above it on the 52-week weekly-sales panel.
+    fallback = "classifier" if "classifier" in scores else "forecast_growth"
+    choice = choose(list(scores), earlier, known, min_origins=settings.min_labelled_origins,
+                    weight_step=settings.weight_step, fallback=fallback)
+    if choice.method == "fallback":
+        log.info("hot sellers at %s: %d labelled origins; the final ranking is the %s score",
+                 cutoff.date(), len(choice.origins), fallback)
+    return final_score(scores, choice), choice
+
+
 def score_origin(
     train: pd.DataFrame,
     forecast: pd.DataFrame,
@@ -172,8 +200,7 @@ def score_origin(
     if column not in forecast.columns:
         log.warning("hot sellers: no %r forecast (model not enabled); the growth score reads the blend", column)
         column = "blend"
-    close = pd.Timestamp(cutoff + WEEK, tz="UTC")
-    known = labels[(labels["label_available_at"] <= close) & (labels[DS] <= cutoff)]
+    known = known_labels(labels, cutoff)
     season = seasonal_features(train, lookback=settings.lookback, horizon=settings.horizon,
                                floor=settings.floor, season=settings.season)
     last = train.groupby(ID, sort=True).tail(1).index
@@ -205,20 +232,7 @@ def score_origin(
             scores["multitask"] = mt.predict_proba(train, covariates=covariates, cutoff=cutoff)
     else:
         log.warning("hot sellers at %s: no label known yet; the ranking uses the forecast only", cutoff.date())
-    earlier_s = _frame(earlier_scores)
-    if earlier_s is not None:
-        earlier_s = earlier_s[pd.to_datetime(earlier_s[CUTOFF]) < cutoff]
-    # Before enough scored origins have known labels, the classifier (already trained on every
-    # label known at this origin) is the fallback; forecast growth when nothing is labelled yet.
-    # Chosen on the accuracy suite: the classifier ranked at or above forecast growth on every
-    # panel but M4 Weekly (0.771 vs 0.772 AP), and far above it on the 52-week weekly-sales panel.
-    fallback = "classifier" if "classifier" in scores else "forecast_growth"
-    choice = choose(list(scores), earlier_s, known, min_origins=settings.min_labelled_origins,
-                    weight_step=settings.weight_step, fallback=fallback)
-    if choice.method == "fallback":
-        log.info("hot sellers at %s: %d labelled origins; the final ranking is the %s score",
-                 cutoff.date(), len(choice.origins), fallback)
-    scores["final"] = final_score(scores, choice)
+    scores["final"], choice = final_ranking(scores, earlier_scores, known, cutoff=cutoff, settings=settings)
     rows = []
     for name, s in scores.items():
         rows.append(pd.DataFrame({ID: s.index.astype(str), CUTOFF: cutoff, "model": name,
@@ -230,5 +244,6 @@ def score_origin(
 
 __all__ = [
     "GROWTH_BLEND", "Choice", "ClassifierSettings", "HotSellerClassifier", "Settings", "classifier_features",
-    "forecast_growth", "momentum", "pct_rank", "score_origin", "seasonal_features", "with_growth_blend",
+    "final_ranking", "forecast_growth", "known_labels", "momentum", "pct_rank", "score_origin", "seasonal_features",
+    "with_growth_blend",
 ]

@@ -33,6 +33,7 @@ from pydantic import Field
 from darkhorse.core.errors import DarkHorseError
 from darkhorse.core.schema import DS, ID, WEEK
 from training.device import xgboost_device
+from training.hot_sellers.text_features import PREFIX as TEXT_PREFIX
 from training.metrics import average_precision
 from training.models.base import ModelSettings
 
@@ -42,7 +43,7 @@ GRAPH_SCORER = "classifier_graph"
 """The score of the classifier with the graph columns, under `graph_features: scorer`."""
 TEXT_SCORER = "classifier_text"
 """The score of the classifier with the text columns, under `text_features: scorer`."""
-SCORERS = {"graph_features": ("graph_", GRAPH_SCORER), "text_features": ("text_", TEXT_SCORER)}
+SCORERS = {"graph_features": (GROUPS["graph_features"], GRAPH_SCORER), "text_features": (TEXT_PREFIX, TEXT_SCORER)}
 """Feature groups `scorer` may set apart: the setting, its columns' prefix and the scorer's name."""
 
 
@@ -172,7 +173,8 @@ def fit_scorers(
     A group without columns adds no scorer."""
     apart = {g: SCORERS[g] for g in SCORERS if params.get(g) == "scorer"}
     cols = {g: [c for c in features.columns if c.startswith(prefix)] for g, (prefix, _) in apart.items()}
-    plain = features.drop(columns=[c for g in cols for c in cols[g]])
+    apart_cols = [c for g in cols for c in cols[g]]
+    plain = features.drop(columns=apart_cols) if apart_cols else features
     clf = HotSellerClassifier(**params).fit(plain, labels, keep=keep)
     out = {"classifier": clf.predict_proba(plain.loc[rows])}
     for g, (_, name) in apart.items():

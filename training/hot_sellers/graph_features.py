@@ -23,7 +23,6 @@ rows; otherwise the feature rows are returned unchanged.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +31,6 @@ import pandas as pd
 from darkhorse.core.errors import DarkHorseError
 from darkhorse.core.schema import DS, ID
 from training.hot_sellers.mart_reader import read_mart
-
-log = logging.getLogger(__name__)
 
 MART = "item_graph_features"
 GRAPH_COLUMNS = ("graph_degree", "graph_neighbour_growth", "graph_max_neighbour_growth", "graph_surging_neighbours",

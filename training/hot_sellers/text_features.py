@@ -26,7 +26,6 @@ rows at or before the origin; otherwise the feature rows are returned unchanged.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -35,8 +34,6 @@ import pandas as pd
 from darkhorse.core.errors import DarkHorseError
 from darkhorse.core.schema import DS, ID
 from training.hot_sellers.mart_reader import read_mart
-
-log = logging.getLogger(__name__)
 
 MART = "item_week_texts"
 PREFIX = "text_"
