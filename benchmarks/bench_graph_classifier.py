@@ -42,14 +42,15 @@ from benchmarks.bench_multitask import naive_forecast, panel
 from darkhorse.core.config import load_config
 from darkhorse.core.schema import CUTOFF, DS, ID
 from training import hot_sellers as hs
-from training.hot_sellers.classifier import GRAPH_SCORER, TEXT_SCORER
+from training.hot_sellers.classifier import GRAPH_SCORER, TEXT_SCORE_SCORER, TEXT_SCORER
 from training.metrics import average_precision, top_fraction
 
 REPO = Path(__file__).resolve().parents[1]
 ARMS = {"without": {"graph_features": False}, "with": {"graph_features": True}, "auto": {"graph_features": "auto"},
-        "text": {"text_features": True}, "text_graph": {"graph_features": True, "text_features": True}}
+        "text": {"text_features": True}, "text_score": {"text_score": True}, "text_graph": {"graph_features": True, "text_features": True}}
 FINAL = {"scorer": ({"graph_features": "scorer"}, GRAPH_SCORER), "auto": ({"graph_features": "auto"}, None),
-         "text": ({"text_features": "scorer"}, TEXT_SCORER)}
+         "text": ({"text_features": "scorer"}, TEXT_SCORER),
+         "text_score": ({"text_score": "scorer"}, TEXT_SCORE_SCORER)}
 
 
 def _metrics(scores: pd.Series, labels: pd.DataFrame, cutoff: pd.Timestamp) -> tuple[float | None, float | None]:
@@ -169,7 +170,8 @@ def final_summary(results: list[dict[str, Any]]) -> pd.DataFrame:
     """Per dataset and ranking: mean AP and P@5% over the origins where the final ranking was
     learned (not the fallback) in the runs compared; against `final_without`: the mean difference
     of AP, its standard error over those origins, the origins better and worse, and the origins
-    whose final ranking gave the arm's scorer (`classifier_graph`, `classifier_text`) a weight."""
+    whose final ranking gave the arm's scorer (`classifier_graph`, `classifier_text`,
+    `classifier_text_score`) a weight."""
     df = pd.DataFrame([r for d in results for r in d["rows"]])
     learned = df[df["model"].str.startswith("final")].assign(
         learned=lambda d: d["choice"].map(lambda c: c["method"] != "fallback"))
@@ -183,8 +185,8 @@ def final_summary(results: list[dict[str, Any]]) -> pd.DataFrame:
         p5 = d.groupby("model")["p_at_5"].mean()
         weighted = {f"final_{arm}": int(d[d["model"] == f"final_{arm}"]["choice"].map(
             lambda c, n=name_: c["weights"].get(n, 0) > 0).sum()) for arm, (_, name_) in FINAL.items() if name_}
-        for model in [m for m in ("final_without", "final_scorer", "final_text", "final_auto", "classifier",
-                                  GRAPH_SCORER, TEXT_SCORER) if m in g.columns]:
+        for model in [m for m in ("final_without", *(f"final_{arm}" for arm in FINAL), "classifier",
+                                  GRAPH_SCORER, TEXT_SCORER, TEXT_SCORE_SCORER) if m in g.columns]:
             diff = g[model] - g["final_without"]
             out.append({"dataset": name, "ranking": model, "origins": len(g), "ap": g[model].mean(),
                         "ap_se": g[model].std(ddof=1) / np.sqrt(len(g)) if len(g) > 1 else np.nan,

@@ -12,6 +12,8 @@ import pandas as pd
 from training import hot_sellers as hs
 
 H = 3  # the panels' horizon
+START = pd.Timestamp("2022-01-03")
+KINDS = ("lamp", "mug", "scarf", "candle")
 
 
 def top_growth_labels(frame: pd.DataFrame, *, lookback: int) -> pd.DataFrame:
@@ -44,3 +46,29 @@ def score_with_marts(frame: pd.DataFrame, labels: pd.DataFrame, folder: Path | N
     fc = fut.assign(blend=2.0).reset_index(drop=True)
     return hs.score_origin(train, fc, labels, cutoff=cutoff, covariates=[], earlier_scores=earlier_scores,
                            settings=dataclasses.replace(settings, marts_dir=None if folder is None else str(folder)))
+
+
+def week(k: int) -> pd.Timestamp:
+    return START + pd.Timedelta(weeks=k)
+
+
+def buzz_panel(n_items: int = 40, n_weeks: int = 50, seed: int = 0, lookback: int = 4) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """A weekly panel with surges, its labels, and a text mart whose text turns to buzz in the
+    weeks before each item's surge (what the planted synthetic reviews do)."""
+    rng = np.random.default_rng(seed)
+    rows, texts = [], []
+    for i in range(n_items):
+        item, onset, level = f"i{i:02d}", int(rng.integers(5, n_weeks)), float(rng.uniform(1, 4))
+        kind = KINDS[i % len(KINDS)]
+        for k in range(n_weeks):
+            surge = 4.0 if onset <= k < onset + 6 else 0.0
+            rows.append((item, week(k), float(rng.poisson(level * (1 + surge)))))
+            if rng.uniform() < 0.8:
+                buzz = " everyone is talking about it trending viral" if onset - 4 <= k < onset + 1 else ""
+                texts.append((item, week(k).date(), f"nice {kind} works well good value{buzz}"))
+    frame = pd.DataFrame(rows, columns=["unique_id", "ds", "y"])
+    lab = top_growth_labels(frame, lookback=lookback)
+    mart = pd.DataFrame(texts, columns=["item_id", "week_start", "text"])
+    mart["available_at"] = pd.to_datetime(mart["week_start"]).add(pd.Timedelta(weeks=1)).dt.tz_localize("UTC")
+    mart["n_texts"] = 1
+    return frame, lab, mart

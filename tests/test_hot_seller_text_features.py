@@ -10,43 +10,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.hot_seller_marts import marts_folder, score_with_marts, top_growth_labels
+from tests.hot_seller_marts import START, marts_folder, score_with_marts
+from tests.hot_seller_marts import buzz_panel as _panel
+from tests.hot_seller_marts import week as _week
 from training import hot_sellers as hs
 from training.hot_sellers.text_features import TextFeaturesError, add_text_features, text_columns
 from training.multitask.text import CorpusText
 
 L, H, DIM = 4, 3, 4
-START = pd.Timestamp("2022-01-03")
 SETTINGS = hs.Settings(lookback=L, horizon=H, floor=1.0,
                        classifier={"n_estimators": 30, "max_depth": 2, "n_jobs": 1, "text_features": True,
                                    "text_dim": DIM, "text_recent_weeks": 3})
-KINDS = ("lamp", "mug", "scarf", "candle")
-
-
-def _week(k: int) -> pd.Timestamp:
-    return START + pd.Timedelta(weeks=k)
-
-
-def _panel(n_items: int = 40, n_weeks: int = 50, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """A weekly panel with surges, its labels, and a text mart whose text turns to buzz in the
-    weeks before each item's surge (what the planted synthetic reviews do)."""
-    rng = np.random.default_rng(seed)
-    rows, texts = [], []
-    for i in range(n_items):
-        item, onset, level = f"i{i:02d}", int(rng.integers(5, n_weeks)), float(rng.uniform(1, 4))
-        kind = KINDS[i % len(KINDS)]
-        for k in range(n_weeks):
-            surge = 4.0 if onset <= k < onset + 6 else 0.0
-            rows.append((item, _week(k), float(rng.poisson(level * (1 + surge)))))
-            if rng.uniform() < 0.8:
-                buzz = " everyone is talking about it trending viral" if onset - 4 <= k < onset + 1 else ""
-                texts.append((item, _week(k).date(), f"nice {kind} works well good value{buzz}"))
-    frame = pd.DataFrame(rows, columns=["unique_id", "ds", "y"])
-    lab = top_growth_labels(frame, lookback=L)
-    mart = pd.DataFrame(texts, columns=["item_id", "week_start", "text"])
-    mart["available_at"] = pd.to_datetime(mart["week_start"]).add(pd.Timedelta(weeks=1)).dt.tz_localize("UTC")
-    mart["n_texts"] = 1
-    return frame, lab, mart
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,10 @@
 * `classifier_text` (under `classifier.text_features: scorer`, where the marts hold item text):
   the same classifier with the text columns (`text_features`: TF-IDF + SVD of the item's text
   known by each week, fitted at the origin); `classifier` then runs without them.
+* `classifier_text_score` (under `classifier.text_score: scorer`, where the marts hold item
+  text): the same classifier with `text_score` (`text_score`: the log-odds a logistic regression
+  on the item's TF-IDF text gives, fitted on the labels known at time-ordered checkpoints);
+  `classifier` then runs without it. With `text_score: true` the classifier itself reads it.
 * `transformer` (when enabled): a transformer encoder over the item's recent weeks
   (`training.hot_seller_transformer`), trained on the same known labels.
 * `final`: the combination learned on earlier origins whose labels are known (`combine.choose`:
@@ -55,6 +59,7 @@ from training.hot_sellers.features import (
 )
 from training.hot_sellers.graph_features import add_graph_features
 from training.hot_sellers.text_features import add_text_features
+from training.hot_sellers.text_score import TextScoreSettings, add_text_score
 from training.lags import past_features
 from training.multitask import multitask_params
 
@@ -120,10 +125,12 @@ def _frame(parts: Sequence[pd.DataFrame] | pd.DataFrame | None) -> pd.DataFrame 
 def classifier_features(
     train: pd.DataFrame, season: pd.DataFrame, forecast: pd.DataFrame, earlier: pd.DataFrame | None, *,
     cutoff: pd.Timestamp, covariates: list[str], settings: Settings, models: list[str],
+    known: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Feature rows for every week of `train` (same index: `unique_id, ds` + features) and a
     flag of the rows at origins with forecasts (earlier ones and this one). `season`:
-    `seasonal_features` of `train`; `models`: the point forecasts read (growth model first)."""
+    `seasonal_features` of `train`; `models`: the point forecasts read (growth model first);
+    `known`: the labels known at `cutoff` (the text score is fitted on them)."""
     cs = ClassifierSettings(**settings.classifier)
     past = past_features(train, n_lags=cs.n_lags, covariates=covariates)
     feats = pd.concat([train[[ID, DS]], past, season.drop(columns="past_mean")], axis=1)
@@ -134,6 +141,9 @@ def classifier_features(
     if cs.text_features:
         feats = add_text_features(feats, settings.marts_dir, cutoff=cutoff, dim=cs.text_dim,
                                   recent_weeks=cs.text_recent_weeks, seed=cs.seed)
+    if cs.text_score:
+        feats = add_text_score(feats, settings.marts_dir, known, cutoff=cutoff,
+                               settings=TextScoreSettings(recent_weeks=cs.text_recent_weeks, seed=cs.seed))
     fcs = [forecast.assign(**{CUTOFF: cutoff})[[ID, DS, CUTOFF, *models, *_quantiles(forecast, models[0])]]]
     if earlier is not None:
         fcs.insert(0, earlier[earlier[CUTOFF] < cutoff][[ID, DS, CUTOFF, *models, *_quantiles(forecast, models[0])]])
@@ -217,9 +227,9 @@ def score_origin(
         if earlier is not None and not set(models) <= set(earlier.columns):
             earlier = None
         feats, at_origin = classifier_features(train, season, forecast, earlier, cutoff=cutoff, covariates=covariates,
-                                               settings=settings, models=models)
+                                               settings=settings, models=models, known=known)
         clf, fitted = fit_scorers(settings.classifier, feats, known, keep=at_origin, rows=last)
-        scores.update(fitted)  # `classifier`, and `classifier_graph` / `classifier_text` under `scorer`
+        scores.update(fitted)  # `classifier`, and `classifier_graph` / `classifier_text(_score)` under `scorer`
         if settings.transformer is not None:
             from training.hot_seller_transformer import TransformerHotSellerClassifier
 

@@ -33,7 +33,8 @@ from pydantic import Field
 from darkhorse.core.errors import DarkHorseError
 from darkhorse.core.schema import DS, ID, WEEK
 from training.device import xgboost_device
-from training.hot_sellers.text_features import PREFIX as TEXT_PREFIX
+from training.hot_sellers.text_features import GROUP as TEXT_GROUP
+from training.hot_sellers.text_score import COLUMN as TEXT_SCORE
 from training.metrics import average_precision
 from training.models.base import ModelSettings
 
@@ -43,8 +44,11 @@ GRAPH_SCORER = "classifier_graph"
 """The score of the classifier with the graph columns, under `graph_features: scorer`."""
 TEXT_SCORER = "classifier_text"
 """The score of the classifier with the text columns, under `text_features: scorer`."""
-SCORERS = {"graph_features": (GROUPS["graph_features"], GRAPH_SCORER), "text_features": (TEXT_PREFIX, TEXT_SCORER)}
-"""Feature groups `scorer` may set apart: the setting, its columns' prefix and the scorer's name."""
+TEXT_SCORE_SCORER = "classifier_text_score"
+"""The score of the classifier with the supervised text score, under `text_score: scorer`."""
+SCORERS = {"graph_features": (GROUPS["graph_features"], GRAPH_SCORER), "text_features": (TEXT_GROUP, TEXT_SCORER),
+           "text_score": (TEXT_SCORE, TEXT_SCORE_SCORER)}
+"""Feature groups `scorer` may set apart: the setting, its columns' prefix(es) and the scorer's name."""
 
 
 class ClassifierSelectionError(DarkHorseError, ValueError):
@@ -81,6 +85,12 @@ class ClassifierSettings(ModelSettings):
         "recent and known text, fitted at the origin on the text known there) where the marts hold "
         "item_week_texts; absent otherwise. `scorer`: the classifier stays without them and a second one with "
         "them scores as `classifier_text`, which the final ranking weighs like any scorer (fit_scorers).",
+    )
+    text_score: bool | Literal["scorer"] = Field(
+        False, description="Join `text_score` (text_score.py: the log-odds of a logistic regression on the item's "
+        "TF-IDF text, fitted on the labels known at time-ordered checkpoints) where the marts hold item_week_texts. "
+        "`scorer`: the classifier stays without it and a second one with it scores as `classifier_text_score`, "
+        "which the final ranking weighs like any scorer (fit_scorers).",
     )
     text_dim: int = Field(8, ge=1, le=64, description="SVD components of the text features (each of two windows).")
     text_recent_weeks: int = Field(4, ge=1, le=52, description="Weeks of the recent text window (text_recent_*).")
@@ -167,7 +177,7 @@ def fit_scorers(
     Each feature group of `SCORERS` set to `scorer` (`graph_features`, `text_features`) is set
     apart: the classifier is fitted without its columns, and where `features` has them a second
     classifier (the same settings, that group on, the other set-apart groups off) scores the same
-    rows under the group's name (`classifier_graph`, `classifier_text`): the final ranking then
+    rows under the group's name (`classifier_graph`, `classifier_text`, `classifier_text_score`): the final ranking then
     weighs it against the plain one on the origins whose labels are known (combine.choose),
     evidence that grows with every origin, instead of deciding inside one origin as `auto` does.
     A group without columns adds no scorer."""

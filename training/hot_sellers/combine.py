@@ -12,7 +12,8 @@ fewer than `min_origins` known origins the final ranking is the fallback scorer 
 when one could be trained, else forecast growth).
 
 The classifier with the product-graph columns (`classifier_graph`, under `graph_features:
-scorer`) is a scorer like the others. Nearly the same ranking as the classifier, it also wins on
+scorer`) is a scorer like the others, as are those with the text columns or the text score
+(`classifier_text`, `classifier_text_score`). Nearly the same ranking as the classifier, it also wins on
 mean AP by chance where the columns carry nothing; the final ranking stayed within noise of the
 one without it there (README, the product-graph section). A tie goes to the classifier
 (`PREFERENCE`)."""
@@ -33,8 +34,8 @@ from training.metrics import average_precision
 # 12-week horizon), so a gain below that is a chance win of the many grid stacks.
 STACK_MARGIN_SE = 1.0
 # ties go to the earlier name
-PREFERENCE = ("forecast_growth", "seasonal_growth", "classifier", "classifier_graph", "classifier_text", "transformer",
-              "momentum")
+PREFERENCE = ("forecast_growth", "seasonal_growth", "classifier", "classifier_graph", "classifier_text",
+              "classifier_text_score", "transformer", "momentum")
 
 
 @dataclass

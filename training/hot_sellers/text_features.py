@@ -37,7 +37,9 @@ from training.hot_sellers.mart_reader import read_mart
 
 MART = "item_week_texts"
 PREFIX = "text_"
-"""Every text column starts with it (the group `fit_scorers` drops or keeps)."""
+"""Every text column starts with it (these and the supervised `text_score`)."""
+GROUP = (f"{PREFIX}recent_", f"{PREFIX}known_")
+"""The prefixes of this module's columns (the group `fit_scorers` sets apart)."""
 
 
 class TextFeaturesError(DarkHorseError, ValueError):
@@ -46,7 +48,8 @@ class TextFeaturesError(DarkHorseError, ValueError):
 
 def text_columns(dim: int) -> list[str]:
     """The columns `add_text_features` adds for `dim` components, in order."""
-    return [f"{PREFIX}recent_{k}" for k in range(dim)] + [f"{PREFIX}known_{k}" for k in range(dim)]
+    recent, known = GROUP
+    return [f"{recent}{k}" for k in range(dim)] + [f"{known}{k}" for k in range(dim)]
 
 
 def _prepare(path: str, frame: pd.DataFrame) -> pd.DataFrame:
