@@ -17,6 +17,12 @@ residuals, per horizon-step bucket (`step_buckets` equal spans of the horizon: 1
 12 weeks) and per level of the prediction, are added to the final booster's prediction (refitted
 on every row when `refit`). A random split of the rows would put the same target weeks (and the
 same items' neighbouring origins) on both sides and yield intervals too narrow for unseen weeks.
+
+`target: ratio` fits units at t + k / level itself (with `objective: poisson` or `tweedie`, a
+mean forecast on the ratio scale; the log target with squared error is a geometric-mean-like
+forecast, with absolute error a median): the point forecast is level * prediction, the boosters
+of a bag are averaged on the ratio scale, and the intervals are the same conformal bands, their
+residuals taken in log space against log1p of the ratio prediction.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from darkhorse.core.schema import DS, ID, Y
 from training.device import xgboost_device
@@ -60,7 +66,19 @@ class XGBoostSettings(ModelSettings):
     min_child_weight: float = Field(5.0, ge=0)
     reg_lambda: float = Field(1.0, ge=0)
     max_bin: int = Field(128, ge=16, le=1024, description="Histogram bins per feature.")
-    objective: Literal["absoluteerror", "squarederror"] = "squarederror"
+    objective: Literal["absoluteerror", "squarederror", "poisson", "tweedie"] = Field(
+        "squarederror",
+        description="Loss on the target: squared or absolute error; poisson and tweedie (a mean "
+        "on the ratio scale) need `target: ratio`.",
+    )
+    target: Literal["log", "ratio"] = Field(
+        "log",
+        description="What the boosters fit: log1p(units / level), or units / level itself "
+        "(the point forecast is then level * prediction).",
+    )
+    tweedie_variance_power: float = Field(
+        1.5, gt=1, lt=2, description="Variance power of the tweedie objective (1: poisson, 2: gamma)."
+    )
     n_lags: int = Field(8, ge=1, le=52)
     level_weeks: int = Field(13, ge=1, description="Weeks of the level every item is scaled by.")
     use_covariates: bool = Field(True, description="Use the Feast activity features as inputs.")
@@ -71,7 +89,7 @@ class XGBoostSettings(ModelSettings):
     max_train_rows: int = Field(60_000, ge=100, description="Rows sampled for training (per bag).")
     n_bags: int = Field(
         3, ge=1, le=32,
-        description="Boosters averaged (in log space), each with its own seed and its own sample "
+        description="Boosters averaged (on the target's scale: log or ratio), each with its own seed and its own sample "
         "of up to max_train_rows rows: the forecast varies less from seed to seed.",
     )
     calibration_rows: int = Field(40_000, ge=100, description="Held-out rows for the intervals (sampled).")
@@ -94,9 +112,31 @@ class XGBoostSettings(ModelSettings):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     seed: int = 0
 
+    @model_validator(mode="after")
+    def _target_fits_objective(self) -> XGBoostSettings:
+        if self.objective in ("poisson", "tweedie") and self.target != "ratio":
+            raise ValueError(f"objective {self.objective} needs target: ratio (its predictions are ratios, not logs)")
+        return self
+
+
+_OBJECTIVES = {
+    "absoluteerror": "reg:absoluteerror",
+    "squarederror": "reg:squarederror",
+    "poisson": "count:poisson",
+    "tweedie": "reg:tweedie",
+}
+
 
 def _objective(settings: XGBoostSettings) -> str:
-    return "reg:absoluteerror" if settings.objective == "absoluteerror" else "reg:squarederror"
+    return _OBJECTIVES[settings.objective]
+
+
+def _as_log(settings: XGBoostSettings, pred: np.ndarray) -> np.ndarray:
+    """A prediction as log1p(ratio): the boosters' own output for the log target; log1p of the
+    ratio prediction (a negative one, from squared error, read as 0) for the ratio target."""
+    if settings.target == "log":
+        return pred
+    return np.log1p(np.clip(pred, 0.0, None))
 
 
 def _regressor(settings: XGBoostSettings, *, n_jobs: int, **over):
@@ -118,6 +158,8 @@ def _regressor(settings: XGBoostSettings, *, n_jobs: int, **over):
         random_state=settings.seed,
         verbosity=0,
     )
+    if settings.objective == "tweedie":
+        params["tweedie_variance_power"] = settings.tweedie_variance_power
     params.update(over)
     return xgb.XGBRegressor(**params)
 
@@ -160,7 +202,8 @@ class ConformalBands:
 
 
 class _Bag:
-    """Boosters whose predictions (log scale) are averaged; gain importance summed over them."""
+    """Boosters whose predictions (on the target's scale: log or ratio) are averaged; gain
+    importance summed over them."""
 
     def __init__(self, boosters: list, feature_names: list[str]) -> None:
         self.boosters, self.feature_names = boosters, feature_names
@@ -316,7 +359,8 @@ class XGBoostGlobal(Forecaster):
 
         def xy(sel):
             X, level = panel.design(rows[sel], t[sel], k[sel])
-            return X, np.log1p(np.clip(target[sel], 0.0, None) / level)
+            ratio = np.clip(target[sel], 0.0, None) / level
+            return X, (np.log1p(ratio) if s.target == "log" else ratio)
 
         n_jobs = s.n_jobs or (os.cpu_count() or 1)
 
@@ -332,7 +376,9 @@ class XGBoostGlobal(Forecaster):
         model = bag(train)
         self.feature_names_ = model.feature_names
         Xc, yc = xy(cal)
-        pc = model.predict(Xc)
+        pc = _as_log(s, model.predict(Xc))
+        if s.target == "ratio":  # the bands' residuals are log residuals
+            yc = np.log1p(yc)
         self.bands_ = ConformalBands(pc, yc - pc, step_bucket(k[cal], h, s.step_buckets))
         self.calibration_ = {
             "weeks": n_cal_weeks,
@@ -385,8 +431,12 @@ class XGBoostGlobal(Forecaster):
                     X[f"kf_{c}"] = m[:, k - 1]
                     with np.errstate(invalid="ignore", divide="ignore"):
                         X[f"kf_{c}_rel"] = np.where(np.abs(base) > 1e-12, m[:, k - 1] / base, np.nan)
-            p = self.model_.predict(X[self.feature_names_])
-            point[:, k - 1] = level * np.expm1(p)
+            raw = self.model_.predict(X[self.feature_names_])
+            p = _as_log(self.settings, raw)
+            if self.settings.target == "log":
+                point[:, k - 1] = level * np.expm1(p)
+            else:  # the ratio prediction itself (a mean forecast keeps its mean)
+                point[:, k - 1] = level * np.clip(raw, 0.0, None)
             offsets = self.bands_.offsets(p, int(step_bucket(k, self.horizon_, self.settings.step_buckets)), quantiles)
             qvals[:, k - 1, :] = level[:, None] * np.expm1(p[:, None] + offsets)
         return self._frame(h, quantiles, point, qvals)
@@ -402,6 +452,8 @@ class XGBoostIndividualSettings(XGBoostSettings):
     holdout: float = Field(0.2, gt=0, lt=0.5, description="Share of rows kept for the intervals.")
     fallback_window: int = Field(8, ge=1, description="Moving average for the other items.")
     use_covariates: bool = False
+    objective: Literal["absoluteerror", "squarederror"] = "squarederror"
+    target: Literal["log"] = Field("log", description="Each item's model fits log1p(units).")
     n_jobs: int = Field(0, ge=0, description="Processes (one thread each); 0 = all cores.")
 
 
