@@ -13,6 +13,9 @@ text_features.py). It prints the classifier's hot-seller AP and precision
 at the top 5% per origin, and per dataset the mean of each arm, the difference to `without`
 (mean +- standard error over origins) and the origins where the arm was better; JSON beside.
 
+Every arm runs with `text_score` off unless it sets it (`text_score`: the supervised text score
+in the classifier; `--final text_score`: as its own scorer, `classifier_text_score`).
+
 With `--final` it scores the final hot-seller ranking instead: origins in turn, each passed the
 earlier origins' scores as the backtest does, under `graph_features: scorer` and/or
 `text_features: scorer` (`run_final`), and compares the final ranking with the graph or text
@@ -73,7 +76,7 @@ def run_dataset(name: str, marts: Path, *, origins: int, step: int, horizon: int
         for arm in arms:
             on = ARMS[arm]
             settings = hs.Settings(lookback=lookback, horizon=horizon, floor=1.0, marts_dir=str(marts),
-                                   classifier={**classifier, **on, "customer_signals": False})
+                                   classifier={"text_score": False, **classifier, **on, "customer_signals": False})
             t0 = time.perf_counter()
             s, clf = hs.score_origin(train, fc, labels, cutoff=cutoff, covariates=covs, settings=settings)
             wall = time.perf_counter() - t0
@@ -132,7 +135,7 @@ def run_final(name: str, marts: Path, *, origins: int, step: int, horizon: int, 
             mode, scorer = FINAL[arm]
             settings = hs.Settings(lookback=lookback, horizon=horizon, floor=1.0, marts_dir=str(marts),
                                    min_labelled_origins=min_labelled, weight_step=weight_step,
-                                   classifier={**classifier, **mode, "customer_signals": False})
+                                   classifier={"text_score": False, **classifier, **mode, "customer_signals": False})
             prior = pd.concat(earlier[arm], ignore_index=True) if earlier[arm] else None
             t0 = time.perf_counter()
             s, _ = hs.score_origin(train, fc, labels, cutoff=cutoff, covariates=covs, settings=settings,

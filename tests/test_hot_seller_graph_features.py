@@ -13,7 +13,7 @@ import pytest
 from tests.hot_seller_marts import marts_folder, score_with_marts, top_growth_labels
 from training import hot_sellers as hs
 from training.hot_sellers.classifier import ClassifierSelectionError, keeps
-from training.hot_sellers.combine import choose
+from training.hot_sellers.combine import VARIANT_MARGIN_SE, choose
 from training.hot_sellers.graph_features import GRAPH_COLUMNS, add_graph_features
 from training.metrics import average_precision
 
@@ -271,10 +271,11 @@ def _scored(gain_at: list[bool], n_items: int = 200) -> tuple[pd.DataFrame, pd.D
 
 def test_the_combination_weighs_the_graph_scorer_against_the_classifier_by_labelled_origins():
     names = ["forecast_growth", "classifier_graph", "classifier"]
-    # the same ranking at every origin: a tie, which goes to the classifier
+    # the same ranking at every origin: no gain, so the variant does not compete
     earlier, known = _scored([False] * 4)
     choice = choose(names, earlier, known, min_origins=2, weight_step=0.5, fallback="classifier")
-    assert choice.ap["classifier_graph"] == choice.ap["classifier"] and choice.weights == {"classifier": 1.0}
+    assert choice.ap["gain_classifier_graph"] == 0 and choice.weights == {"classifier": 1.0}
+    assert "classifier_graph" not in choice.ap
     # better at every origin: the final ranking
     earlier, known = _scored([True] * 4)
     choice = choose(names, earlier, known, min_origins=2, weight_step=0.5, fallback="classifier")
@@ -286,7 +287,14 @@ def test_the_combination_weighs_the_graph_scorer_against_the_classifier_by_label
     choice = choose(names, earlier, known[known["ds"] <= _week(1)], min_origins=2, weight_step=0.5,
                     fallback="classifier")
     assert choice.origins == [str(_week(0).date()), str(_week(1).date())] and choice.weights == {"classifier": 1.0}
-    assert choose(names, earlier, known, min_origins=2, weight_step=0.5).weights == {"classifier_graph": 1.0}
+    # better at half the known origins: a mean gain within two standard errors, the classifier stays
+    choice = choose(names, earlier, known, min_origins=2, weight_step=0.5, fallback="classifier")
+    gain, se = choice.ap["gain_classifier_graph"], choice.ap["gain_se_classifier_graph"]
+    assert 0 < gain < VARIANT_MARGIN_SE * se and choice.weights == {"classifier": 1.0}
+    # better at every one of them: it competes, and wins
+    earlier, known = _scored([True] * 3 + [False])
+    assert choose(names, earlier, known[known["ds"] <= _week(2)], min_origins=2,
+                  weight_step=0.5).weights == {"classifier_graph": 1.0}
 
 
 def _ap_of(earlier: pd.DataFrame, known: pd.DataFrame, model: str) -> float:

@@ -19,7 +19,7 @@ from training.multitask.text import CorpusText
 
 L, H, DIM = 4, 3, 4
 SETTINGS = hs.Settings(lookback=L, horizon=H, floor=1.0,
-                       classifier={"n_estimators": 30, "max_depth": 2, "n_jobs": 1, "text_features": True,
+                       classifier={"n_estimators": 30, "max_depth": 2, "n_jobs": 1, "text_features": True, "text_score": False,
                                    "text_dim": DIM, "text_recent_weeks": 3})
 
 

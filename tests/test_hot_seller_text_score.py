@@ -98,7 +98,7 @@ def test_nothing_is_added_without_text_or_labels(shop, tmp_path):
     assert ts.add_text_score(feats, tmp_path, known, cutoff=c) is feats  # no mart in the folder
     assert ts.add_text_score(feats, folder, known.iloc[:0], cutoff=c) is feats
     assert ts.add_text_score(feats, folder, known[known["label"] == 0], cutoff=c) is feats  # no positive to fit
-    assert hs.ClassifierSettings().text_score is False
+    assert hs.ClassifierSettings().text_score == "scorer"
 
 
 def test_the_score_carries_the_buzz_that_precedes_a_surge(shop):
@@ -133,3 +133,10 @@ def test_as_a_scorer_the_classifier_stays_as_it_was_and_a_second_one_reads_the_s
     assert not np.allclose(with_score, s.loc[s["model"] == "classifier", "score"].to_numpy())
     without_mart, _ = score_with_marts(frame, labels, tmp_path, c, scorer)  # no text: no second scorer
     assert "classifier_text_score" not in set(without_mart["model"])
+
+
+def test_by_default_the_score_is_a_scorer_of_its_own(shop):
+    frame, labels, _, folder, c = shop
+    default = dataclasses.replace(SETTINGS, classifier={k: v for k, v in SETTINGS.classifier.items() if k != "text_score"})
+    s, clf = score_with_marts(frame, labels, folder, c, default)
+    assert "classifier_text_score" in set(s["model"]) and ts.COLUMN not in clf.feature_names_

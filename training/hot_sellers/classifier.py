@@ -87,10 +87,11 @@ class ClassifierSettings(ModelSettings):
         "them scores as `classifier_text`, which the final ranking weighs like any scorer (fit_scorers).",
     )
     text_score: bool | Literal["scorer"] = Field(
-        False, description="Join `text_score` (text_score.py: the log-odds of a logistic regression on the item's "
+        "scorer", description="Join `text_score` (text_score.py: the log-odds of a logistic regression on the item's "
         "TF-IDF text, fitted on the labels known at time-ordered checkpoints) where the marts hold item_week_texts. "
         "`scorer`: the classifier stays without it and a second one with it scores as `classifier_text_score`, "
-        "which the final ranking weighs like any scorer (fit_scorers).",
+        "which the final ranking takes only where it beat the classifier on the labelled origins (fit_scorers, "
+        "combine.VARIANT_MARGIN_SE). Default `scorer`: chosen on the graph benchmark (README).",
     )
     text_dim: int = Field(8, ge=1, le=64, description="SVD components of the text features (each of two windows).")
     text_recent_weeks: int = Field(4, ge=1, le=52, description="Weeks of the recent text window (text_recent_*).")
@@ -181,7 +182,8 @@ def fit_scorers(
     weighs it against the plain one on the origins whose labels are known (combine.choose),
     evidence that grows with every origin, instead of deciding inside one origin as `auto` does.
     A group without columns adds no scorer."""
-    apart = {g: SCORERS[g] for g in SCORERS if params.get(g) == "scorer"}
+    settings = ClassifierSettings(**params)  # the defaults too: `text_score` is `scorer` unless set
+    apart = {g: SCORERS[g] for g in SCORERS if getattr(settings, g) == "scorer"}
     cols = {g: [c for c in features.columns if c.startswith(prefix)] for g, (prefix, _) in apart.items()}
     apart_cols = [c for g in cols for c in cols[g]]
     plain = features.drop(columns=apart_cols) if apart_cols else features

@@ -13,10 +13,11 @@ when one could be trained, else forecast growth).
 
 The classifier with the product-graph columns (`classifier_graph`, under `graph_features:
 scorer`) is a scorer like the others, as are those with the text columns or the text score
-(`classifier_text`, `classifier_text_score`). Nearly the same ranking as the classifier, it also wins on
-mean AP by chance where the columns carry nothing; the final ranking stayed within noise of the
-one without it there (README, the product-graph section). A tie goes to the classifier
-(`PREFERENCE`)."""
+(`classifier_text`, `classifier_text_score`), with one more condition: such a variant of the
+classifier competes only when its AP gain over the classifier on the known origins is above
+`VARIANT_MARGIN_SE` (2) standard errors of the per-origin gains; nearly the same ranking, it
+otherwise wins on mean AP by chance where its columns carry nothing (README, the product-graph
+and text sections). A tie goes to the classifier (`PREFERENCE`)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,11 @@ from training.metrics import average_precision
 # above this many standard errors of those gains: the origins' labels overlap (4 weeks apart,
 # 12-week horizon), so a gain below that is a chance win of the many grid stacks.
 STACK_MARGIN_SE = 1.0
+# A variant of the classifier (the same classifier with one more feature group) competes only
+# when its AP gain over the classifier, per known origin, is above this many standard errors:
+# nearly the same ranking, it otherwise wins on mean AP by chance where its columns carry nothing.
+VARIANT_MARGIN_SE = 2.0
+VARIANTS = ("classifier_graph", "classifier_text", "classifier_text_score")
 # ties go to the earlier name
 PREFERENCE = ("forecast_growth", "seasonal_growth", "classifier", "classifier_graph", "classifier_text",
               "classifier_text_score", "transformer", "momentum")
@@ -94,6 +100,21 @@ def _best(cands: list[dict[str, float]], names: list[str], data) -> tuple[dict[s
     return c, ap
 
 
+def _variant_gains(earlier: pd.DataFrame, known: pd.DataFrame, names: list[str]) -> dict[str, tuple[float, float]]:
+    """Per classifier variant among `names`: its mean AP gain over the classifier across the known
+    origins where both scored, and the standard error of the per-origin gains (inf with fewer
+    than two origins: no evidence)."""
+    out = {}
+    for v in [n for n in names if n in VARIANTS and "classifier" in names]:
+        per = [average_precision(r[:, 1], y) - average_precision(r[:, 0], y)
+               for r, y in _origins(earlier, known, ["classifier", v]).values()]
+        if len(per) < 2:
+            out[v] = (float(np.mean(per)) if per else float("nan"), float("inf"))
+        else:
+            out[v] = (float(np.mean(per)), float(np.std(per, ddof=1) / np.sqrt(len(per))))
+    return out
+
+
 def choose(
     current: list[str], earlier: pd.DataFrame | None, known: pd.DataFrame, *,
     min_origins: int, weight_step: float, fallback: str = "forecast_growth",
@@ -106,6 +127,8 @@ def choose(
         return Choice("fallback", {fallback: 1.0})
     # scorers that existed at too few known origins (the classifier before labels) drop out
     names = [n for n in names if n == fallback or len(_origins(earlier, known, [n])) >= min_origins]
+    gains = _variant_gains(earlier, known, names)
+    names = [n for n in names if n not in gains or gains[n][0] > VARIANT_MARGIN_SE * gains[n][1]]
     origins = _origins(earlier, known, names)
     if len(origins) < min_origins or not origins:
         return Choice("fallback", {fallback: 1.0}, list(origins))
@@ -113,6 +136,8 @@ def choose(
     singles = [{n: 1.0} for n in names]
     single, _ = _best(singles, names, data)
     ap = {n: _ap({n: 1.0}, names, data) for n in names}
+    for v, (mean, se) in gains.items():
+        ap[f"gain_{v}"], ap[f"gain_se_{v}"] = mean, se
     if len(data) < 2 or len(names) < 2:
         return Choice("single", single, list(origins), ap)
     stacks = grid(names, weight_step)
