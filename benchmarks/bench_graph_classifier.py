@@ -53,7 +53,8 @@ ARMS = {"without": {"graph_features": False}, "with": {"graph_features": True}, 
         "text": {"text_features": True}, "text_score": {"text_score": True}, "text_graph": {"graph_features": True, "text_features": True}}
 FINAL = {"scorer": ({"graph_features": "scorer"}, GRAPH_SCORER), "auto": ({"graph_features": "auto"}, None),
          "text": ({"text_features": "scorer"}, TEXT_SCORER),
-         "text_score": ({"text_score": "scorer"}, TEXT_SCORE_SCORER)}
+         "text_score": ({"text_score": "scorer"}, TEXT_SCORE_SCORER),
+         "both": ({"graph_features": "scorer", "text_score": "scorer"}, (GRAPH_SCORER, TEXT_SCORE_SCORER))}
 
 
 def _metrics(scores: pd.Series, labels: pd.DataFrame, cutoff: pd.Timestamp) -> tuple[float | None, float | None]:
@@ -102,14 +103,15 @@ def run_dataset(name: str, marts: Path, *, origins: int, step: int, horizon: int
 
 
 def _final_without(s: pd.DataFrame, earlier: pd.DataFrame | None, labels: pd.DataFrame, cutoff: pd.Timestamp,
-                   settings: hs.Settings, scorer: str = GRAPH_SCORER) -> tuple[pd.Series, dict]:
+                   settings: hs.Settings, scorer: str | tuple[str, ...] = GRAPH_SCORER) -> tuple[pd.Series, dict]:
     """The final ranking this origin gets when `scorer` (`classifier_graph`, `classifier_text`)
     is not a scorer: score_origin's own combination (`hot_sellers.final_ranking`) over the other
     scores, learned on the earlier origins' scores less `scorer`. The classifier of
     `graph_features: scorer` is the one of `graph_features: false` (same rows, same columns;
     likewise for the text), so this is the default run's final ranking without a second pass."""
     wide = s.pivot_table(index=ID, columns="model", values="score", aggfunc="first")
-    scores = {n: wide[n] for n in wide.columns if n not in ("final", scorer)}
+    dropped = {"final", *((scorer,) if isinstance(scorer, str) else scorer)}
+    scores = {n: wide[n] for n in wide.columns if n not in dropped}
     final, choice = hs.final_ranking(scores, earlier, hs.known_labels(labels, cutoff), cutoff=cutoff,
                                      settings=settings)
     return final, choice.as_dict()
@@ -187,7 +189,8 @@ def final_summary(results: list[dict[str, Any]]) -> pd.DataFrame:
         d = df[df["dataset"] == name]
         p5 = d.groupby("model")["p_at_5"].mean()
         weighted = {f"final_{arm}": int(d[d["model"] == f"final_{arm}"]["choice"].map(
-            lambda c, n=name_: c["weights"].get(n, 0) > 0).sum()) for arm, (_, name_) in FINAL.items() if name_}
+            lambda c, n=name_: any(c["weights"].get(x, 0) > 0 for x in ((n,) if isinstance(n, str) else n))).sum())
+            for arm, (_, name_) in FINAL.items() if name_}
         for model in [m for m in ("final_without", *(f"final_{arm}" for arm in FINAL), "classifier",
                                   GRAPH_SCORER, TEXT_SCORER, TEXT_SCORE_SCORER) if m in g.columns]:
             diff = g[model] - g["final_without"]
@@ -237,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tag", default="", help="suffix of the JSON file's name")
     p.add_argument("--final", nargs="*", choices=list(FINAL), default=None,
                    help="score the final ranking instead, origins in turn with the earlier origins' scores: "
-                   "`scorer` (final with and without classifier_graph), `text` (with classifier_text), `auto` "
+                   "`scorer` (final with and without classifier_graph), `text` (with classifier_text), `text_score` "
+                   "(with classifier_text_score), `both` (classifier_graph and classifier_text_score), `auto` "
                    "(default: scorer)")
     p.add_argument("--skip-synthetic", action="store_true", help="only the shipped Online Retail (with --online-retail)")
     args = p.parse_args(argv)

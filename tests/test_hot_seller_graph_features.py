@@ -252,9 +252,10 @@ def test_the_final_ranking_takes_the_graph_scorer_where_the_graph_leads(shop):
     assert "classifier_graph" not in plain[-1].attrs["choice"]["ap"]
 
 
-def _scored(gain_at: list[bool], n_items: int = 200) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Scores at one origin per entry: the classifier ranks half the positives first; the graph
-    classifier is the same ranking, or ranks every positive first where `gain_at` says so."""
+def _scored(gain_at: list[bool], n_items: int = 200, variant: str = "classifier_graph") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Scores at one origin per entry: the classifier ranks half the positives first; the
+    `variant` (the graph classifier) is the same ranking, or ranks every positive first where
+    `gain_at` says so."""
     rng = np.random.default_rng(0)
     scores, labels = [], []
     for k, gain in enumerate(gain_at):
@@ -263,7 +264,7 @@ def _scored(gain_at: list[bool], n_items: int = 200) -> tuple[pd.DataFrame, pd.D
         y[0] = 1.0
         clf = rng.uniform(size=n_items) + np.where(y == 1, np.arange(n_items) % 2, 0.0)
         graph = clf + 2 * y if gain else clf
-        for model, v in (("classifier", clf), ("classifier_graph", graph), ("forecast_growth", rng.uniform(size=n_items))):
+        for model, v in (("classifier", clf), (variant, graph), ("forecast_growth", rng.uniform(size=n_items))):
             scores.append(pd.DataFrame({"unique_id": ids, "cutoff": ds, "model": model, "score": v}))
         labels.append(pd.DataFrame({"unique_id": ids, "ds": ds, "label": y}))
     return pd.concat(scores, ignore_index=True), pd.concat(labels, ignore_index=True)
@@ -271,11 +272,10 @@ def _scored(gain_at: list[bool], n_items: int = 200) -> tuple[pd.DataFrame, pd.D
 
 def test_the_combination_weighs_the_graph_scorer_against_the_classifier_by_labelled_origins():
     names = ["forecast_growth", "classifier_graph", "classifier"]
-    # the same ranking at every origin: no gain, so the variant does not compete
+    # the same ranking at every origin: a tie, which goes to the classifier
     earlier, known = _scored([False] * 4)
     choice = choose(names, earlier, known, min_origins=2, weight_step=0.5, fallback="classifier")
-    assert choice.ap["gain_classifier_graph"] == 0 and choice.weights == {"classifier": 1.0}
-    assert "classifier_graph" not in choice.ap
+    assert choice.ap["classifier_graph"] == choice.ap["classifier"] and choice.weights == {"classifier": 1.0}
     # better at every origin: the final ranking
     earlier, known = _scored([True] * 4)
     choice = choose(names, earlier, known, min_origins=2, weight_step=0.5, fallback="classifier")
@@ -287,17 +287,31 @@ def test_the_combination_weighs_the_graph_scorer_against_the_classifier_by_label
     choice = choose(names, earlier, known[known["ds"] <= _week(1)], min_origins=2, weight_step=0.5,
                     fallback="classifier")
     assert choice.origins == [str(_week(0).date()), str(_week(1).date())] and choice.weights == {"classifier": 1.0}
-    # better at half the known origins: a mean gain within two standard errors, the classifier stays
-    choice = choose(names, earlier, known, min_origins=2, weight_step=0.5, fallback="classifier")
-    gain, se = choice.ap["gain_classifier_graph"], choice.ap["gain_se_classifier_graph"]
-    assert 0 < gain < VARIANT_MARGIN_SE * se and choice.weights == {"classifier": 1.0}
-    # better at every one of them: it competes, and wins
-    earlier, known = _scored([True] * 3 + [False])
-    assert choose(names, earlier, known[known["ds"] <= _week(2)], min_origins=2,
-                  weight_step=0.5).weights == {"classifier_graph": 1.0}
+    assert choose(names, earlier, known, min_origins=2, weight_step=0.5).weights == {"classifier_graph": 1.0}
 
 
 def _ap_of(earlier: pd.DataFrame, known: pd.DataFrame, model: str) -> float:
     both = earlier[earlier["model"] == model].merge(known.rename(columns={"ds": "cutoff"}), on=["unique_id", "cutoff"])
     return float(np.mean([average_precision(g["score"].to_numpy(), g["label"].to_numpy())
                           for _, g in both.groupby("cutoff")]))
+
+
+def test_a_text_variant_competes_only_with_a_gain_above_its_margin():
+    v = "classifier_text_score"
+    names = ["forecast_growth", v, "classifier"]
+    # the same ranking at every origin: no gain, so it does not compete
+    earlier, known = _scored([False] * 4, variant=v)
+    choice = choose(names, earlier, known, min_origins=2, weight_step=0.5, fallback="classifier")
+    assert choice.ap[f"gain_{v}"] == 0 and choice.weights == {"classifier": 1.0} and v not in choice.ap
+    # better at half the known origins: a mean gain within two standard errors, the classifier stays
+    earlier, known = _scored([False, False, True, True], variant=v)
+    choice = choose(names, earlier, known, min_origins=2, weight_step=0.5, fallback="classifier")
+    gain, se = choice.ap[f"gain_{v}"], choice.ap[f"gain_se_{v}"]
+    assert 0 < gain < VARIANT_MARGIN_SE[v] * se and choice.weights == {"classifier": 1.0}
+    # the graph variant has no margin: the same scores make it the final ranking
+    earlier_g, known_g = _scored([False, False, True, True])
+    assert choose(["forecast_growth", "classifier_graph", "classifier"], earlier_g, known_g, min_origins=2,
+                  weight_step=0.5).weights == {"classifier_graph": 1.0}
+    # better at every known origin: it competes, and wins
+    earlier, known = _scored([True] * 3 + [False], variant=v)
+    assert choose(names, earlier, known[known["ds"] <= _week(2)], min_origins=2, weight_step=0.5).weights == {v: 1.0}
