@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from darkhorse.core.schema import CUTOFF, DS, ID
+from training.hot_sellers.classifier import GRAPH_SCORER, TEXT_SCORE_SCORER, TEXT_SCORER
 from training.metrics import average_precision
 
 # A stack replaces the best single scorer only when its held-out gain (per left-out origin) is
@@ -40,10 +41,10 @@ STACK_MARGIN_SE = 1.0
 # AP). The graph variant: none (it competes like any scorer). Its gain is small and slow to show
 # (+0.020 AP on a planted panel, one origin in three worse), and a two-s.e. margin shut it out
 # there while chance runs of early gains let it in on plain panels (graph benchmark, README).
-VARIANT_MARGIN_SE = {"classifier_graph": None, "classifier_text": 2.0, "classifier_text_score": 2.0}
+VARIANT_MARGIN_SE = {GRAPH_SCORER: None, TEXT_SCORER: 2.0, TEXT_SCORE_SCORER: 2.0}
 # ties go to the earlier name
-PREFERENCE = ("forecast_growth", "seasonal_growth", "classifier", "classifier_graph", "classifier_text",
-              "classifier_text_score", "transformer", "momentum")
+PREFERENCE = ("forecast_growth", "seasonal_growth", "classifier", GRAPH_SCORER, TEXT_SCORER, TEXT_SCORE_SCORER,
+              "transformer", "momentum")
 
 
 @dataclass

@@ -58,11 +58,10 @@ class _Corpus:
     week, with each item's row span."""
 
     def __init__(self, texts: pd.DataFrame) -> None:
-        from sklearn.feature_extraction.text import TfidfVectorizer
+        from training.multitask.text import tfidf_vectorizer
 
         codes, uniques = pd.factorize(texts["text"])
-        self.tfidf = TfidfVectorizer(max_features=20_000, ngram_range=(1, 2), sublinear_tf=True,
-                                     min_df=2 if len(uniques) >= 50 else 1, dtype=np.float32)
+        self.tfidf = tfidf_vectorizer(len(uniques))
         self.x = self.tfidf.fit_transform(list(uniques))[codes].tocsr()
         item_codes, items = pd.factorize(texts[ID], sort=False)  # rows are grouped by item, weeks ascending
         self.item_index = pd.Index(items)
@@ -124,13 +123,14 @@ def _fit(corpus: _Corpus, rows: pd.DataFrame, s: TextScoreSettings) -> np.ndarra
     return np.append(model.coef_.ravel(), model.intercept_[0])
 
 
-def _scores(corpus: _Corpus, w: np.ndarray, ids: np.ndarray, at: np.ndarray, s: TextScoreSettings) -> np.ndarray:
-    """The fitted log-odds of each (item, week) query, from running sums of one number per mart row."""
+def _scores(corpus: _Corpus, w: np.ndarray, known: tuple[np.ndarray, np.ndarray],
+            recent: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """The fitted log-odds of each (item, week) query, given its mart-row spans in both windows
+    (`_Corpus.spans`), from running sums of one number per mart row."""
     v = corpus.x.shape[1]
     per_row = np.column_stack([corpus.x @ w[:v], corpus.x @ w[v:2 * v]])
     csum = np.vstack([np.zeros((1, 2)), np.cumsum(per_row, axis=0)])
-    lo_k, hi_k = corpus.spans(ids, at, s.known_weeks)
-    lo_r, hi_r = corpus.spans(ids, at, s.recent_weeks)
+    (lo_k, hi_k), (lo_r, hi_r) = known, recent
     with np.errstate(invalid="ignore", divide="ignore"):
         known = (csum[hi_k, 0] - csum[lo_k, 0]) / (hi_k - lo_k)
         recent = np.where(hi_r > lo_r, (csum[hi_r, 1] - csum[lo_r, 1]) / np.maximum(hi_r - lo_r, 1), 0.0)
@@ -156,6 +156,7 @@ def add_text_score(feats: pd.DataFrame, marts_dir: str | Path | None, known: pd.
     latest = pd.Timestamp(known[DS].max())
     ids = feats[ID].astype(str).to_numpy()
     at = pd.to_datetime(feats[DS]).to_numpy("datetime64[ns]")
+    spans = corpus.spans(ids, at, s.known_weeks), corpus.spans(ids, at, s.recent_weeks)
     out = np.full(len(feats), np.nan)
     fitted = False
     for c in _checkpoints(cutoff, latest, s):
@@ -164,7 +165,7 @@ def add_text_score(feats: pd.DataFrame, marts_dir: str | Path | None, known: pd.
             continue
         fitted = True
         use = at >= np.datetime64(c)  # later checkpoints overwrite: each row reads the latest at or before its week
-        out[use] = _scores(corpus, w, ids[use], at[use], s)
+        out[use] = _scores(corpus, w, *spans)[use]
     if not fitted:
         return feats
     return feats.assign(**{COLUMN: out})

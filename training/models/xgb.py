@@ -132,8 +132,9 @@ def _objective(settings: XGBoostSettings) -> str:
 
 
 def _as_log(settings: XGBoostSettings, pred: np.ndarray) -> np.ndarray:
-    """A prediction as log1p(ratio): the boosters' own output for the log target; log1p of the
-    ratio prediction (a negative one, from squared error, read as 0) for the ratio target."""
+    """A prediction or target as log1p(ratio), the scale of the conformal residuals: the value
+    itself for the log target; log1p of the ratio (a negative one, from squared error, read as 0)
+    for the ratio target."""
     if settings.target == "log":
         return pred
     return np.log1p(np.clip(pred, 0.0, None))
@@ -377,9 +378,7 @@ class XGBoostGlobal(Forecaster):
         self.feature_names_ = model.feature_names
         Xc, yc = xy(cal)
         pc = _as_log(s, model.predict(Xc))
-        if s.target == "ratio":  # the bands' residuals are log residuals
-            yc = np.log1p(yc)
-        self.bands_ = ConformalBands(pc, yc - pc, step_bucket(k[cal], h, s.step_buckets))
+        self.bands_ = ConformalBands(pc, _as_log(s, yc) - pc, step_bucket(k[cal], h, s.step_buckets))
         self.calibration_ = {
             "weeks": n_cal_weeks,
             "last_train_target": _as_day(day[train].max()),

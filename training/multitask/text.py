@@ -37,6 +37,15 @@ class TextEncoder(Protocol):
     def transform(self, docs: list[str]) -> np.ndarray: ...
 
 
+def tfidf_vectorizer(n_docs: int, max_features: int = 20_000):
+    """The corpus TF-IDF: word 1-2 grams, sublinear tf, words seen in at least two of `n_docs`
+    documents (one below 50), float32 (also the hot-seller text score's)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(max_features=max_features, ngram_range=(1, 2), sublinear_tf=True,
+                           min_df=2 if n_docs >= 50 else 1, dtype=np.float32)
+
+
 class CorpusText:
     """TF-IDF + truncated SVD learned from the training documents; rows L2-normalized, an
     empty document is the zero vector."""
@@ -46,14 +55,11 @@ class CorpusText:
 
     def fit(self, docs: list[str]) -> CorpusText:
         from sklearn.decomposition import TruncatedSVD
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
         texts = [d for d in docs if d]
         self.tfidf_ = None
         if len(texts) < 3:
             return self
-        self.tfidf_ = TfidfVectorizer(max_features=self.max_features, ngram_range=(1, 2), sublinear_tf=True,
-                                      min_df=2 if len(texts) >= 50 else 1, dtype=np.float32)
+        self.tfidf_ = tfidf_vectorizer(len(texts), max_features=self.max_features)
         try:
             x = self.tfidf_.fit_transform(texts)
         except ValueError:  # no token at all
