@@ -13,6 +13,9 @@ PORT   ?= 3000
 LOAD_CONFIG ?= examples/request_load/darkhorse.yaml
 M4     ?=
 BACKTEST ?= data/backtest
+# test processes: a test file runs whole in one of them (its module fixtures built once)
+TEST_WORKERS ?= 2
+XDIST := $(if $(filter-out 0 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile,)
 
 # telemetry off, no downloads at run time: the one list is darkhorse/core/offline.env
 include darkhorse/core/offline.env
@@ -50,11 +53,11 @@ backtest: venv ## Rolling-origin backtest and report only, no model saved (CONFI
 tune: venv ## Tune XGBoost with Optuna (resumable; TRIALS=20) and write darkhorse.tuned.yaml
 	$(BIN)/darkhorse tune --config $(CONFIG) --model xgboost --trials $${TRIALS:-20}
 
-test: venv ## Run every test, slow ones included
-	$(BIN)/python -m pytest --durations=25
+test: venv ## Run every test, slow ones included (TEST_WORKERS=2 processes; 1 runs them in one)
+	$(BIN)/python -m pytest $(XDIST) --durations=25
 
 test-fast: venv ## Run the quick tests only (no slow, no integration)
-	$(BIN)/python -m pytest -m "not slow and not integration"
+	$(BIN)/python -m pytest $(XDIST) -m "not slow and not integration"
 
 lint: venv ## Lint with ruff and check the import contracts (floors point down)
 	$(BIN)/ruff check darkhorse training expectations synthetic feature_repo tests benchmarks
