@@ -13,7 +13,7 @@ import pytest
 from benchmarks.accuracy import m4
 from benchmarks.accuracy import panels as P
 from benchmarks.accuracy.labels import hot_seller_labels
-from benchmarks.accuracy.suite import growth_from_forecast, rank_summary
+from benchmarks.accuracy.suite import final_vs_best, growth_from_forecast, rank_summary
 from darkhorse.core.config import PanelConfig
 from darkhorse.core.schema import DS, ID, Y
 from training.backtest import BacktestResult
@@ -186,6 +186,25 @@ def test_growth_from_forecast_reads_the_column():
     s = growth_from_forecast(res, hist, "blend", lookback=2, floor=1.0).set_index(ID)["score"]
     assert s["a"] == pytest.approx(6.0 / 4.0)  # mean forecast 6 over past mean (2 + 6) / 2
     assert s["b"] == pytest.approx(2.0)  # past 0 -> floor 1
+
+
+def test_final_vs_best_pairs_the_origins_against_the_best_other_scorer():
+    # 3 origins x 4 items, one positive each; "a" ranks it first at every origin, "b" at two,
+    # the final ranking at two (AP 1, 1, 1/3 against a's 1, 1, 1)
+    rows = []
+    for k, cutoff in enumerate(pd.to_datetime(["2024-01-01", "2024-01-29", "2024-02-26"])):
+        label = [1.0, 0.0, 0.0, 0.0]
+        scores = {"a": [4, 3, 2, 1], "b": [4, 3, 2, 1] if k else [1, 4, 3, 2],
+                  "final": [4, 3, 2, 1] if k < 2 else [2, 4, 3, 1]}
+        for model, s in scores.items():
+            rows += [{ID: f"i{j}", "cutoff": cutoff, "model": model, "score": float(s[j]), "label": label[j]}
+                     for j in range(4)]
+    out = final_vs_best(pd.DataFrame(rows))
+    assert out["best"] == "a" and out["n_origins"] == 3
+    assert out["per_origin"] == pytest.approx([0.0, 0.0, -2 / 3], abs=1e-6)
+    assert out["diff"] == pytest.approx(-2 / 9)
+    assert out["se"] == pytest.approx(np.std([0, 0, -2 / 3], ddof=1) / np.sqrt(3))
+    assert final_vs_best(pd.DataFrame(rows)[lambda d: d["model"] != "final"]) is None
 
 
 def test_rank_summary_averages_ranks():

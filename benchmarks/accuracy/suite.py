@@ -39,7 +39,7 @@ from benchmarks.accuracy.panels import Panel
 from darkhorse.core.config import Config, ModelSpec
 from darkhorse.core.schema import CUTOFF, DS, ID, WEEK, Y
 from training.backtest import BacktestResult, run_backtest
-from training.metrics import ranking_metrics
+from training.metrics import average_precision, ranking_metrics
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +62,30 @@ def growth_from_forecast(result: BacktestResult, history_frame: pd.DataFrame, co
     return pd.concat(rows, ignore_index=True)
 
 
-def hot_seller_table(result: BacktestResult, panel: Panel) -> tuple[dict[str, dict[str, Any]], list[str]]:
-    """Ranking metrics of every scorer over the evaluation origins; names the suite added."""
+def final_vs_best(hot: pd.DataFrame) -> dict[str, Any] | None:
+    """The final ranking's AP minus the best other scorer's (best by mean AP over the origins),
+    paired by origin: the mean difference, its standard error over the origins (None with one),
+    and the per-origin differences. `hot`: `unique_id, cutoff, model, score, label`."""
+    known = hot[hot["label"].notna()]
+    ap = {(str(m), c): average_precision(g["score"].to_numpy(dtype="float64"), g["label"].to_numpy(dtype="float64"))
+          for (m, c), g in known.groupby(["model", CUTOFF], sort=True)}
+    table = pd.Series(ap, dtype="float64").unstack()
+    if "final" not in table.index or len(table.index) < 2:
+        return None
+    table = table.dropna(axis=1)
+    others = table.drop(index="final")
+    best = str(others.mean(axis=1).idxmax())
+    d = (table.loc["final"] - table.loc[best]).to_numpy()
+    if not len(d):
+        return None
+    se = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else None
+    return {"best": best, "diff": float(d.mean()), "se": se, "n_origins": len(d),
+            "per_origin": [round(float(x), 6) for x in d]}
+
+
+def hot_seller_table(result: BacktestResult, panel: Panel) -> tuple[dict[str, dict[str, Any]], list[str], dict | None]:
+    """Ranking metrics of every scorer over the evaluation origins; names the suite added; the
+    final ranking against the best other scorer (`final_vs_best`)."""
     hot = result.hot_sellers
     have = set(hot["model"].unique()) if len(hot) else set()
     labels = panel.history.labels[[ID, DS, "label"]].rename(columns={DS: CUTOFF})
@@ -79,7 +101,7 @@ def hot_seller_table(result: BacktestResult, panel: Panel) -> tuple[dict[str, di
     allhot = pd.concat([p for p in parts if len(p)], ignore_index=True)
     evals = {c for c, r in result.cutoffs if r == "eval"}
     allhot = allhot[allhot[CUTOFF].isin(evals)]
-    return ranking_metrics(allhot, fraction=1 - panel.panel.hot_seller_quantile), added
+    return ranking_metrics(allhot, fraction=1 - panel.panel.hot_seller_quantile), added, final_vs_best(allhot)
 
 
 def run_panel(panel: Panel, config: Config, specs: list[ModelSpec], *, out: Path | None, show_progress: bool) -> dict[str, Any]:
@@ -104,7 +126,7 @@ def run_panel(panel: Panel, config: Config, specs: list[ModelSpec], *, out: Path
         models[m] = {k: v.get(k) for k in ("mase", "scaled_pinball", "coverage_80", "smape", "wape")}
         models[m]["seconds"] = timings.get(m)
         models[m]["seconds_per_window"] = (timings[m] / n_windows) if timings.get(m) is not None else None
-    hot, added = hot_seller_table(result, panel)
+    hot, added, final_vs = hot_seller_table(result, panel)
     rec: dict[str, Any] = {
         "panel": panel.name,
         "description": panel.description,
@@ -121,6 +143,8 @@ def run_panel(panel: Panel, config: Config, specs: list[ModelSpec], *, out: Path
         "hot_sellers": hot,
         "hot_seller_fraction": round(1 - panel.panel.hot_seller_quantile, 6),
         "suite_scorers": added,
+        # the final ranking's AP minus the best other scorer's, paired by evaluation origin
+        "final_vs_best": final_vs,
         "model_info": met.get("model_info", {}),
         # the blend's MASE with each member left out (weights re-learned, nothing refitted)
         "contributions": met.get("contributions", {}),
@@ -214,6 +238,11 @@ def panel_tables(p: dict[str, Any]) -> list[Table]:
         label = name + (" *" if name in p.get("suite_scorers", []) else "")
         h.add_row(label, fmt(v["average_precision"]), fmt(v["precision_at_top"]), fmt(v["recall_at_top"]), str(v["positives"]),
                   style="bold" if name == "final" else None)
+    fv = p.get("final_vs_best")
+    if fv:
+        se = f" +- {fv['se']:.3f}" if fv["se"] is not None else ""
+        h.caption = (f"final - best other scorer ({fv['best']}): AP {fv['diff']:+.3f}{se} "
+                     f"(s.e. over {fv['n_origins']} origins; per origin {', '.join(f'{x:+.3f}' for x in fv['per_origin'])})")
     return [t, h]
 
 
