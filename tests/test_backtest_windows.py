@@ -72,3 +72,21 @@ def test_blend_warmup_origins_feed_the_blend_only(panel):
     assert n["more"] > n["base"] > 0
     # metrics cover the evaluation origins only, in both runs
     assert more.metrics["windows"][:2] == [{"cutoff": str(c.date()), "role": "blend_warmup"} for c in extra]
+
+
+@pytest.mark.slow
+def test_scoring_the_blend_warmup_origins_gives_the_final_ranking_more_labelled_origins(panel):
+    from darkhorse.core.config import ModelSpec
+
+    specs = [ModelSpec(model="naive"), ModelSpec(model="moving_average", params={"window": 4})]
+    base = run_backtest(_config(panel, blend_warmup_windows=2), history=panel.history, specs=specs, show_progress=False)
+    more = run_backtest(_config(panel, blend_warmup_windows=2, score_blend_warmup=True), history=panel.history,
+                        specs=specs, show_progress=False)
+    extra = [c for c, r in more.cutoffs if r == "blend_warmup"]
+    assert set(more.hot_sellers[CUTOFF]) == set(base.hot_sellers[CUTOFF]) | set(extra)
+    # the forecasts are the same; at the last origin the final ranking learned from more origins
+    pd.testing.assert_frame_equal(more.forecasts, base.forecasts)
+    last = str(max(c for c, _ in more.cutoffs).date())
+    origins = {name: r.metrics["model_info"]["hot_sellers"][last]["origins"] for name, r in (("base", base), ("more", more))}
+    assert set(origins["base"]) < set(origins["more"])
+    assert {str(c.date()) for c in extra} & set(origins["more"])

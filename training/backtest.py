@@ -188,7 +188,7 @@ def run_backtest(
                 stored.append((validation, joined))
             frames.append(joined)
             bar.advance(task)
-            if with_hot_sellers and role != "blend_warmup":
+            if with_hot_sellers and (role != "blend_warmup" or config.backtest.score_blend_warmup):
                 bar.update(task, description=f"{cutoff.date()} hot sellers")
                 t0 = time.perf_counter()
                 s, clf = hs.score_origin(

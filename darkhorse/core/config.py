@@ -557,6 +557,11 @@ class BacktestConfig(_Strict):
         "hot-seller scores there, so the hot-seller ranking learns from the same origins as without "
         "them (4: chosen on the accuracy suite, with blend.origin_decay 0.7).",
     )
+    score_blend_warmup: bool = Field(
+        False,
+        description="Score hot sellers at the blend-only warm-up origins too: more origins whose labels are "
+        "known when the final ranking is learned, at the cost of the scorers' seconds there.",
+    )
     min_train_weeks: int = Field(8, ge=2, description="Weeks of history the first origin needs.")
 
 
