@@ -267,3 +267,40 @@ def test_replay_reproduces_the_run_s_blend_and_leaves_a_member_out(tmp_path, mon
     assert (vs["diff"], vs["se"]) == pytest.approx((run["blend_vs_best"]["diff"], run["blend_vs_best"]["se"]), rel=1e-9, abs=1e-12)
     without = json.loads((tmp_path / "without.json").read_text())["weekly_sales"]["members"]["blend"]["mase"]
     assert without == pytest.approx(run["contributions"]["theta"]["mase_without"], rel=1e-9)
+
+
+@pytest.mark.slow
+def test_hot_replay_reproduces_the_run_s_final_ranking(tmp_path):
+    """Replayed from the stored scores, the final ranking is the run's at every evaluation
+    origin, including those where it was learned on labelled origins."""
+    from benchmarks.accuracy.hot_replay import replay_panel
+    from benchmarks.accuracy.suite import jsonable
+    from darkhorse.core.config import ModelSpec, load_config
+    from training.backtest import run_backtest
+    from training.metrics import average_precision
+
+    p = P.weekly_sales()
+    history = P.restrict(p.history, P.sample_ids(p.history, 40))
+    cfg = load_config(P.REPO / "darkhorse.yaml")
+    cfg = cfg.model_copy(update={
+        "backtest": cfg.backtest.model_copy(update={"n_windows": 3, "warmup_windows": 1, "blend_warmup_windows": 3,
+                                                    "score_blend_warmup": True, "min_train_weeks": 8}),
+        "panel": p.panel,  # the horizon of the panel's labels
+        "hot_sellers": cfg.hot_sellers.model_copy(update={"classifier": {"n_estimators": 10, "max_depth": 2, "device": "cpu"}}),
+    })
+    specs = [ModelSpec(model="naive"), ModelSpec(model="moving_average", params={"window": 4})]
+    res = run_backtest(cfg, history=history, specs=specs, show_progress=False)
+    folder = tmp_path / "panels" / "weekly_sales"
+    folder.mkdir(parents=True)
+    res.hot_sellers.to_parquet(folder / "hot_sellers.parquet", index=False)
+    (folder / "result.json").write_text(json.dumps(jsonable({"horizon": p.panel.horizon_weeks, "windows": res.metrics["windows"]})))
+    out = replay_panel(folder, min_origins=cfg.hot_sellers.min_labelled_origins,
+                       weight_step=cfg.hot_sellers.stack_weight_step, stack_margin_se=1.0)
+    evals = [c for c, r in res.cutoffs if r == "eval"]
+    assert sorted(out) == [str(c.date()) for c in evals]
+    run_choice = res.metrics["model_info"]["hot_sellers"]
+    for c in evals:
+        g = res.hot_sellers[(res.hot_sellers["cutoff"] == c) & (res.hot_sellers["model"] == "final")].dropna(subset=["label"])
+        assert out[str(c.date())]["ap"] == pytest.approx(average_precision(g["score"].to_numpy(), g["label"].to_numpy()))
+        assert out[str(c.date())]["method"] == run_choice[str(c.date())]["method"]
+    assert any(v["method"] != "fallback" for v in out.values())

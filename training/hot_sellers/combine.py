@@ -121,6 +121,7 @@ def _variant_gains(earlier: pd.DataFrame, known: pd.DataFrame, names: list[str])
 def choose(
     current: list[str], earlier: pd.DataFrame | None, known: pd.DataFrame, *,
     min_origins: int, weight_step: float, fallback: str = "forecast_growth",
+    stack_margin_se: float = STACK_MARGIN_SE,
 ) -> Choice:
     """The combination of the `current` scorers, learned on `earlier` scores (`unique_id, cutoff,
     model, score`) joined to the `known` labels (`unique_id, ds, label`; only labels known at
@@ -152,7 +153,7 @@ def choose(
     ap["cv_stack"], ap["cv_single"] = float(np.mean(cv_stack)), float(np.mean(cv_single))
     gain = np.asarray(cv_stack) - np.asarray(cv_single)
     ap["cv_gain_se"] = float(gain.std(ddof=1) / np.sqrt(len(gain)))
-    if gain.mean() > STACK_MARGIN_SE * ap["cv_gain_se"]:
+    if gain.mean() > stack_margin_se * ap["cv_gain_se"]:
         stack, ap["stack"] = _best(stacks, names, data)
         return Choice("stack", stack, list(origins), ap)
     return Choice("single", single, list(origins), ap)
