@@ -560,7 +560,8 @@ class BacktestConfig(_Strict):
     score_blend_warmup: bool = Field(
         False,
         description="Score hot sellers at the blend-only warm-up origins too: more origins whose labels are "
-        "known when the final ranking is learned, at the cost of the scorers' seconds there.",
+        "known when the final ranking is learned, at the cost of the scorers' seconds there. Off: on the "
+        "accuracy suite it raised Online Retail's final AP by 0.009 and cost the sparse panel 0.053 (README).",
     )
     min_train_weeks: int = Field(8, ge=2, description="Weeks of history the first origin needs.")
 
