@@ -53,6 +53,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--max-series", type=int, default=None, help="sample this many series per panel (seed 0)")
     ap.add_argument("--out", type=Path, default=REPO / "data" / "bench" / "accuracy", help="output folder")
     ap.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
+    ap.add_argument("--no-hot-sellers", action="store_true",
+                    help="forecasts and blend only (a member run on its own for `accuracy.replay --add`); "
+                         "the hot-seller table then holds the suite's growth scorers only")
     ap.add_argument("--report-only", action="store_true",
                     help="run nothing: make the tables and page from OUT/panels/*/result.json of earlier runs")
     return ap.parse_args(argv)
@@ -141,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         if panel is None:
             continue
-        results.append(suite.run_panel(shrink(panel, n), cfg, specs, out=args.out, show_progress=not args.no_progress))
+        results.append(suite.run_panel(shrink(panel, n), cfg, specs, out=args.out, show_progress=not args.no_progress,
+                                       with_hot_sellers=not args.no_hot_sellers))
     if not results:
         log.error("no panel ran")
         return 1

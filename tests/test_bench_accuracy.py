@@ -242,6 +242,21 @@ def test_suite_end_to_end_on_a_small_sample(tmp_path):
     assert (tmp_path / "panels" / "weekly_sales" / "forecasts.parquet").is_file()
 
 
+@pytest.mark.slow
+def test_a_member_run_without_hot_sellers_keeps_the_forecasts_and_the_suite_s_growth_scorers(tmp_path):
+    from benchmarks.bench_accuracy import main
+
+    rc = main(["--panels", "weekly_sales", "--quick", "--max-series", "30", "--models", "naive,seasonal_naive",
+               "--out", str(tmp_path), "--no-progress", "--no-hot-sellers"])
+    assert rc == 0
+    (p,) = json.loads((tmp_path / "accuracy.json").read_text())["panels"]
+    assert set(p["models"]) == {"naive", "seasonal_naive", "blend"}
+    assert set(p["hot_sellers"]) == {"seasonal_naive_growth", "blend_growth"} and p["final_vs_best"] is None
+    assert "hot_sellers" not in p["timings_s"] or not p["timings_s"]["hot_sellers"]
+    assert len(pd.read_parquet(tmp_path / "panels" / "weekly_sales" / "hot_sellers.parquet")) == 0
+    assert len(pd.read_parquet(tmp_path / "panels" / "weekly_sales" / "forecasts.parquet")) > 0
+
+
 def test_replay_reproduces_the_run_s_blend_and_leaves_a_member_out(tmp_path, monkeypatch):
     """The replay of a run's saved member forecasts gives the run's blend; without a member it
     gives the blend the run reports in its `contributions` for that member."""

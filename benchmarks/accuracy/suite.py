@@ -69,6 +69,8 @@ def final_vs_best(hot: pd.DataFrame) -> dict[str, Any] | None:
     known = hot[hot["label"].notna()]
     ap = {(str(m), c): average_precision(g["score"].to_numpy(dtype="float64"), g["label"].to_numpy(dtype="float64"))
           for (m, c), g in known.groupby(["model", CUTOFF], sort=True)}
+    if not ap:
+        return None
     table = pd.Series(ap, dtype="float64").unstack()
     if "final" not in table.index or len(table.index) < 2:
         return None
@@ -104,7 +106,8 @@ def hot_seller_table(result: BacktestResult, panel: Panel) -> tuple[dict[str, di
     return ranking_metrics(allhot, fraction=1 - panel.panel.hot_seller_quantile), added, final_vs_best(allhot)
 
 
-def run_panel(panel: Panel, config: Config, specs: list[ModelSpec], *, out: Path | None, show_progress: bool) -> dict[str, Any]:
+def run_panel(panel: Panel, config: Config, specs: list[ModelSpec], *, out: Path | None, show_progress: bool,
+              with_hot_sellers: bool = True) -> dict[str, Any]:
     # marts: the panel's own, or a folder that does not exist (no customer or graph features
     # from the config's marts leak into a panel read from elsewhere)
     marts = panel.marts or Path(config.data_dir) / f"no-marts-for-{panel.name}"
@@ -115,7 +118,8 @@ def run_panel(panel: Panel, config: Config, specs: list[ModelSpec], *, out: Path
              panel.name, n_series, len(h.frame), h.first_week.date(), h.last_week.date(),
              panel.panel.horizon_weeks, ", ".join(s.name for s in specs))
     t0 = time.perf_counter()
-    result = run_backtest(cfg, history=h, specs=specs, out_dir=None, report=False, show_progress=show_progress)
+    result = run_backtest(cfg, history=h, specs=specs, out_dir=None, report=False, show_progress=show_progress,
+                          with_hot_sellers=with_hot_sellers)
     wall = time.perf_counter() - t0
     met = result.metrics
     timings = met["timings_s"]
