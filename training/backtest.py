@@ -3,7 +3,7 @@
 Origins ("cutoffs") step back from the data's last week that still has a full horizon of
 actuals: the last `n_windows` are evaluation windows, the `warmup_windows` before them only
 feed the blend and the hot-seller ranking, and the `blend_warmup_windows` before those only
-feed the blend (no hot-seller scores there). At each cutoff every model is fitted on the history known at that week's close
+feed the blend (no hot-seller scores there unless `backtest.score_blend_warmup`). At each cutoff every model is fitted on the history known at that week's close
 (`History.until`, from the point-in-time training set) and forecasts the next `horizon` weeks;
 the blend's weights come from the members' forecasts at earlier cutoffs for weeks already past
 this cutoff; hot-seller scores use labels already known at the cutoff. Nothing after a cutoff
