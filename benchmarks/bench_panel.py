@@ -44,10 +44,10 @@ if str(REPO) not in sys.path:  # run as a script: make `darkhorse` and `benchmar
     sys.path.insert(0, str(REPO))
 
 
+from darkhorse.core.env import OFFLINE_ENV  # noqa: E402
 from tests.fixtures.reference_panel import (  # noqa: E402
     TOLERANCE,
     compare_marts,
-    dbt_side_env,
     mismatch_examples,
     run_dbt_panel,
     run_floor,
@@ -168,7 +168,7 @@ def run_measured(
         "--result",
         str(result_path),
     ]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **dbt_side_env(work_dir)}
+    env = {**OFFLINE_ENV, **os.environ, "PYTHONUNBUFFERED": "1"}
     load_before = os.getloadavg()[0]
     log(f"[{label}] {impl}: started (load average {load_before:.2f}; output in {log_path})")
     peak_tree = 0
@@ -403,6 +403,9 @@ def _versions() -> dict[str, str]:
 def run_benchmark(args: argparse.Namespace) -> int:
     import psutil
 
+    from darkhorse.app.dbt_runner import dbt_work_dirs
+    from darkhorse.core.config import load_config
+
     out_dir = Path(args.out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     impls = [i for i in IMPLEMENTATIONS if i in args.impl]
@@ -461,10 +464,11 @@ def run_benchmark(args: argparse.Namespace) -> int:
             if work.exists():
                 shutil.rmtree(work)
             config_path = write_dbt_config(work / "darkhorse.yaml", data, work)
+            target = Path(dbt_work_dirs(load_config(config_path))["DBT_TARGET_PATH"])
             runs = []
             for i in range(args.repeat):
                 # every dbt run parses the project from scratch (no saved manifest)
-                shutil.rmtree(work / "dbt_target", ignore_errors=True)
+                shutil.rmtree(target, ignore_errors=True)
                 tag = label if args.repeat == 1 else f"{label} run {i + 1}/{args.repeat}"
                 runs.append(
                     run_measured(impl, config_path, work, timeout_s=args.timeout, label=tag)

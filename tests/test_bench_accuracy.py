@@ -292,6 +292,7 @@ def test_hot_replay_reproduces_the_run_s_final_ranking(tmp_path):
     from benchmarks.accuracy.suite import jsonable
     from darkhorse.core.config import ModelSpec, load_config
     from training.backtest import run_backtest
+    from training.hot_sellers.combine import STACK_MARGIN_SE
     from training.metrics import average_precision
 
     p = P.weekly_sales()
@@ -310,7 +311,7 @@ def test_hot_replay_reproduces_the_run_s_final_ranking(tmp_path):
     res.hot_sellers.to_parquet(folder / "hot_sellers.parquet", index=False)
     (folder / "result.json").write_text(json.dumps(jsonable({"horizon": p.panel.horizon_weeks, "windows": res.metrics["windows"]})))
     out = replay_panel(folder, min_origins=cfg.hot_sellers.min_labelled_origins,
-                       weight_step=cfg.hot_sellers.stack_weight_step, stack_margin_se=1.0)
+                       weight_step=cfg.hot_sellers.stack_weight_step, stack_margin_se=STACK_MARGIN_SE)
     evals = [c for c, r in res.cutoffs if r == "eval"]
     assert sorted(out) == [str(c.date()) for c in evals]
     run_choice = res.metrics["model_info"]["hot_sellers"]

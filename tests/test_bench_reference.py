@@ -19,7 +19,6 @@ from darkhorse.core.config import load_config
 from synthetic.generator import generate_reviews
 from tests.fixtures.reference_panel import (
     compare_marts,
-    dbt_side_env,
     run_floor,
     run_pandas,
     write_dbt_config,
@@ -116,13 +115,7 @@ def built(tmp_path_factory) -> dict[str, Path]:
     work = tmp / "dbt"
     config_path = write_dbt_config(work / "darkhorse.yaml", data, work)
     config = load_config(config_path)
-    mp = pytest.MonkeyPatch()
-    for k, v in dbt_side_env(work).items():
-        mp.setenv(k, v)
-    try:
-        assert run_dbt(config, ["run"], marts_dir=config.marts_dir), "dbt run failed"
-    finally:
-        mp.undo()
+    assert run_dbt(config, ["run"], marts_dir=config.marts_dir), "dbt run failed"
     return {
         "floor": floor_dir,
         "pandas": pandas_dir,

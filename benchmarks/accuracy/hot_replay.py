@@ -23,11 +23,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from darkhorse.core.config import load_config
 from darkhorse.core.schema import CUTOFF, DS, ID, WEEK
-from training.hot_sellers.combine import STACK_MARGIN_SE, choose, final_score
+from training.hot_sellers.combine import STACK_MARGIN_SE, choose, fallback_scorer, final_score
 from training.metrics import average_precision
 
 FINAL = "final"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def replay_panel(folder: Path, *, min_origins: int, weight_step: float, stack_margin_se: float) -> dict[str, Any]:
@@ -47,9 +49,8 @@ def replay_panel(folder: Path, *, min_origins: int, weight_step: float, stack_ma
         current = {str(m): g.set_index(ID)["score"] for m, g in now.groupby("model", sort=True)}
         earlier = scores[scores[CUTOFF] < cutoff]
         known = labels[labels[CUTOFF] + WEEK * horizon <= cutoff].rename(columns={CUTOFF: DS})
-        fallback = "classifier" if "classifier" in current else "forecast_growth"
         choice = choose(list(current), earlier, known, min_origins=min_origins, weight_step=weight_step,
-                        fallback=fallback, stack_margin_se=stack_margin_se)
+                        fallback=fallback_scorer(current), stack_margin_se=stack_margin_se)
         final = final_score(current, choice)
         y = now.drop_duplicates(ID).set_index(ID)["label"].reindex(final.index)
         ok = y.notna().to_numpy()
@@ -64,11 +65,16 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--run", type=Path, required=True, help="a suite run's output folder (panels/*/hot_sellers.parquet)")
     ap.add_argument("--panels", default=None, help="comma-separated subset (default: every stored panel)")
-    ap.add_argument("--min-origins", default="2", help="values of hot_sellers.min_labelled_origins, comma-separated")
+    ap.add_argument("--config", type=Path, default=REPO / "darkhorse.yaml",
+                    help="the run's config: the defaults of --min-origins and --weight-step")
+    ap.add_argument("--min-origins", default=None, help="values of hot_sellers.min_labelled_origins, comma-separated")
     ap.add_argument("--stack-margin", default=str(STACK_MARGIN_SE), help="stack margins in standard errors, comma-separated")
-    ap.add_argument("--weight-step", type=float, default=0.25, help="hot_sellers.stack_weight_step")
+    ap.add_argument("--weight-step", type=float, default=None, help="hot_sellers.stack_weight_step")
     ap.add_argument("-v", "--verbose", action="store_true", help="print each origin's choice")
     args = ap.parse_args(argv)
+    hs = load_config(args.config).hot_sellers
+    min_origins = args.min_origins or str(hs.min_labelled_origins)
+    weight_step = args.weight_step or hs.stack_weight_step
     folders = sorted(p.parent for p in (args.run / "panels").glob("*/hot_sellers.parquet"))
     if args.panels:
         want = args.panels.split(",")
@@ -76,9 +82,9 @@ def main(argv: list[str] | None = None) -> None:
     if not folders:
         raise SystemExit(f"--run: no panels/*/hot_sellers.parquet under {args.run}")
     print("min_origins  margin  " + "  ".join(f.name for f in folders))
-    for mo, mg in itertools.product([int(x) for x in args.min_origins.split(",")],
+    for mo, mg in itertools.product([int(x) for x in min_origins.split(",")],
                                     [float(x) for x in args.stack_margin.split(",")]):
-        res = {f.name: replay_panel(f, min_origins=mo, weight_step=args.weight_step, stack_margin_se=mg) for f in folders}
+        res = {f.name: replay_panel(f, min_origins=mo, weight_step=weight_step, stack_margin_se=mg) for f in folders}
         means = [np.mean([v["ap"] for v in r.values()]) if r else float("nan") for r in res.values()]
         print(f"{mo:>11d}  {mg:>6.1f}  " + "  ".join(f"{m:.3f}".rjust(len(n)) for m, n in zip(means, res, strict=True)))
         if args.verbose:

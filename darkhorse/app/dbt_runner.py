@@ -34,10 +34,8 @@ def dbt_work_dirs(config: Config) -> dict[str, str]:
     """dbt's compiled SQL, run results and log beside this config's data (`data/dbt/`), not in
     the project folder all configs share: two builds of different configs at once never write
     the same files. `DBT_TARGET_PATH` / `DBT_LOG_PATH` set by the caller win."""
-    return {
-        "DBT_TARGET_PATH": str(config.data_dir / "dbt" / "target"),
-        "DBT_LOG_PATH": str(config.data_dir / "dbt" / "logs"),
-    }
+    default = {"DBT_TARGET_PATH": config.data_dir / "dbt" / "target", "DBT_LOG_PATH": config.data_dir / "dbt" / "logs"}
+    return {k: os.environ.get(k) or str(v) for k, v in default.items()}
 
 
 def dbt_args(config: Config, command: list[str], extra_vars: dict | None = None) -> list[str]:
@@ -94,7 +92,7 @@ def run_dbt(
     dbt runs must not leave it behind. Its output streams to the terminal as it goes; an
     interrupt (Ctrl-C, SIGTERM of the caller) stops dbt before the caller goes on.
     """
-    env = {**OFFLINE_ENV, **dbt_work_dirs(config), **os.environ, **dbt_env(config, marts_dir)}
+    env = {**OFFLINE_ENV, **os.environ, **dbt_work_dirs(config), **dbt_env(config, marts_dir)}
     config.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
     Path(env["DARKHORSE_MARTS_DIR"]).mkdir(parents=True, exist_ok=True)
     args = [dbt_executable(), *dbt_args(config, command, extra_vars)]

@@ -48,7 +48,7 @@ from darkhorse.core.config import Config, ModelSpec
 from darkhorse.core.schema import CUTOFF, DS, ID, WEEK, forecast_columns
 from training.blend import subset_blend
 from training.hot_sellers.classifier import ClassifierSettings, HotSellerClassifier, fit_scorers
-from training.hot_sellers.combine import Choice, choose, final_score, pct_rank
+from training.hot_sellers.combine import Choice, choose, fallback_scorer, final_score, pct_rank
 from training.hot_sellers.features import (
     forecast_features,
     forecast_growth,
@@ -173,11 +173,7 @@ def final_ranking(
     earlier = _frame(earlier_scores)
     if earlier is not None:
         earlier = earlier[pd.to_datetime(earlier[CUTOFF]) < cutoff]
-    # Before enough scored origins have known labels, the classifier (already trained on every
-    # label known at this origin) is the fallback; forecast growth when nothing is labelled yet.
-    # Chosen on the accuracy suite: the classifier ranked at or above forecast growth on every
-    # panel but M4 Weekly (0.771 vs 0.772 AP), and far above it on the 52-week weekly-sales panel.
-    fallback = "classifier" if "classifier" in scores else "forecast_growth"
+    fallback = fallback_scorer(scores)
     choice = choose(list(scores), earlier, known, min_origins=settings.min_labelled_origins,
                     weight_step=settings.weight_step, fallback=fallback)
     if choice.method == "fallback":

@@ -118,6 +118,14 @@ def _variant_gains(earlier: pd.DataFrame, known: pd.DataFrame, names: list[str])
     return out
 
 
+def fallback_scorer(names) -> str:
+    """The final ranking before enough scored origins have known labels: the classifier (already
+    trained on every label known at the origin), forecast growth when nothing is labelled yet.
+    Chosen on the accuracy suite: the classifier ranked at or above forecast growth on every panel
+    but M4 Weekly (0.771 vs 0.772 AP), and far above it on the 52-week weekly-sales panel."""
+    return "classifier" if "classifier" in names else "forecast_growth"
+
+
 def choose(
     current: list[str], earlier: pd.DataFrame | None, known: pd.DataFrame, *,
     min_origins: int, weight_step: float, fallback: str = "forecast_growth",

@@ -165,7 +165,7 @@ def add_text_score(feats: pd.DataFrame, marts_dir: str | Path | None, known: pd.
             continue
         fitted = True
         use = at >= np.datetime64(c)  # later checkpoints overwrite: each row reads the latest at or before its week
-        out[use] = _scores(corpus, w, *spans)[use]
+        out[use] = _scores(corpus, w, *((lo[use], hi[use]) for lo, hi in spans))
     if not fitted:
         return feats
     return feats.assign(**{COLUMN: out})
