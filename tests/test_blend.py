@@ -222,8 +222,8 @@ def test_blend_serves_any_level_from_the_conformal_scores():
 
     frame = weekly_retail(40)
     b = create("blend", members=[{"model": "naive"}, {"model": "moving_average", "params": {"window": 4}}],
-               inner_windows=4).fit(frame, horizon=6)
-    assert b.conformal_ is not None and b.conformal_.shape == (3, 99)
+               inner_windows=4, intervals="conformal").fit(frame, horizon=6)
+    assert b.intervals_ == "conformal" and b.conformal_ is not None and b.conformal_.shape == (3, 99)
     out = b.predict(h=6, quantiles=[0.01, 0.03, 0.5, 0.97, 0.99])
     q = out[["blend-q1", "blend-q3", "blend-q50", "blend-q97", "blend-q99"]].to_numpy()
     assert (np.diff(q, axis=1) >= 0).all() and (q >= 0).all()
@@ -301,3 +301,78 @@ def test_pooled_horizon_weights_learn_from_every_step_and_keep_the_buckets_for_i
     held = _learn(v, ["a", "b"], grid_step=0.1, min_points=4, shrinkage="auto", objective="mae",
                   horizon_buckets=[4, 8], fallback_shrinkage=16.0, horizon_weights="pooled")[2]
     assert held and set(np.concatenate([rows[BUCKET].to_numpy() for rows, _ in held])) == {0, 1, 2}
+
+
+def _uneven(n_series: int, cutoffs: int, seed: int, start: int = 0) -> pd.DataFrame:
+    """Normal errors whose spread differs by series (sd 0.5 to 4). Member a forecasts the
+    median and a true low quantile, but its high quantile is the median + 1 for every series;
+    member b is biased by +3 but its quantiles are the true ones."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    base = pd.Timestamp("2024-01-01")
+    z = 1.2816
+    for i in range(n_series):
+        sd = 0.5 + 3.5 * i / max(n_series - 1, 1)
+        for c in range(start, start + cutoffs):
+            cutoff = base + pd.Timedelta(weeks=4 * c)
+            for k in range(1, 13):
+                f = 50.0 + i
+                row = {"unique_id": f"s{i}", "cutoff": cutoff, "ds": cutoff + pd.Timedelta(weeks=k),
+                       "y": f + rng.normal(0, sd), "scale": 2.0,
+                       "a": f, "a-q50": f, "a-q10": f - z * sd, "a-q90": f + 1.0,
+                       "b": f + 3.0, "b-q50": f, "b-q10": f - z * sd, "b-q90": f + z * sd}
+                for q, zq in ((0.05, -1.6449), (0.95, 1.6449)):
+                    row[f"a-q{round(q * 100)}"] = f + (zq * sd if q < 0.5 else 1.2)
+                    row[f"b-q{round(q * 100)}"] = f + zq * sd
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_interval_choice_keeps_conformal_when_the_members_bands_are_too_narrow():
+    from training.blend import _learn, interval_choice, simplex_grid
+
+    v = _noisy(60, 4, seed=1)
+    *_, held, choice = _learn(v, ["a", "b"], grid_step=0.1, min_points=4, shrinkage="auto",
+                              objective="mae", horizon_buckets=[4, 8], fallback_shrinkage=16.0)
+    picked, losses = interval_choice(held, choice, ["a", "b"], (0.1, 0.9), 3, simplex_grid(2, 0.1))
+    assert picked == "conformal"
+    assert losses["conformal"] < losses["members"] and losses["conformal"] < losses["levels"]
+
+
+def test_interval_choice_takes_each_side_from_the_member_whose_quantile_holds():
+    from training.blend import _learn, interval_choice, level_weights, simplex_grid
+
+    v = _uneven(40, 4, seed=3)
+    *_, held, choice = _learn(v, ["a", "b"], grid_step=0.1, min_points=4, shrinkage="auto",
+                              objective="mae", horizon_buckets=[4, 8], fallback_shrinkage=16.0)
+    grid = simplex_grid(2, 0.1)
+    picked, losses = interval_choice(held, choice, ["a", "b"], (0.1, 0.9), 3, grid)
+    # one conformal score cannot give each series its own upper width; b's 90% quantile does
+    assert picked == "levels"
+    assert losses["levels"] < losses["conformal"] < losses["members"]
+    assert level_weights(v, ["a", "b"], grid, 0.9)[1] >= 0.9
+
+
+def test_a_blend_with_level_weights_serves_each_side_from_its_members():
+    from benchmarks.accuracy.replay import Stored
+    from training.blend import Blend
+
+    v = _uneven(40, 4, seed=3)
+    future = _uneven(40, 1, seed=4, start=5)
+    cutoff = future["cutoff"].iloc[0]
+    qs = [0.05, 0.1, 0.5, 0.9, 0.95]
+    fitted = {m: Stored(future[["unique_id", "ds", m, *[f"{m}-q{round(q * 100)}" for q in qs]]], alias=m,
+                        cutoff=cutoff, horizon=12) for m in ("a", "b")}
+    blend = Blend.from_members(fitted, v, grid_step=0.1)
+    assert blend.intervals_ == "levels" and blend.conformal_ is None
+    out = blend.predict(h=12, quantiles=qs).merge(future, on=["unique_id", "ds"])
+    np.testing.assert_allclose(out["blend"], out["a"])  # the point keeps a: b is biased
+    np.testing.assert_allclose(out["blend-q90"], out["b-q90"])  # the upper side is b's
+    np.testing.assert_allclose(out["blend-q95"], out["b-q95"])  # every level above the median too
+    q = out[[f"blend-q{round(x * 100)}" for x in qs]].to_numpy()
+    assert (np.diff(q, axis=1) >= 0).all()
+    inside = ((out["y"] >= out["blend-q10"]) & (out["y"] <= out["blend-q90"])).mean()
+    assert 0.72 < inside < 0.88
+    forced = Blend.from_members(fitted, v, grid_step=0.1, intervals="members")
+    np.testing.assert_allclose(forced.predict(h=12, quantiles=qs).merge(future, on=["unique_id", "ds"])["blend-q90"],
+                               out["a-q90"])

@@ -172,7 +172,8 @@ def run_backtest(
             bfc = bfc.drop(columns=extra)
             shrinkage.append(blend.shrinkage_)
             choices.append({"cutoff": str(cutoff.date()), "choice": str(blend.choice_),
-                            "heldout_loss": blend.heldout_loss_, "conformal": blend.conformal_ is not None})
+                            "heldout_loss": blend.heldout_loss_, "conformal": blend.conformal_ is not None,
+                            "intervals": blend.intervals_, "interval_loss": blend.interval_loss_})
             w = blend.weights_.copy()
             w[CUTOFF] = cutoff
             weights.append(w)
@@ -259,7 +260,7 @@ def run_backtest(
 def _blend_params(config: Config, specs: list[ModelSpec]) -> dict[str, Any]:
     """The blend's settings from the config (its horizon is its members')."""
     return {"members": [{"model": s.model, "alias": s.name, "params": dict(s.params)} for s in specs],
-            **_weight_params(config), "step_weeks": config.backtest.step_weeks}
+            **_weight_params(config), "intervals": config.blend.intervals, "step_weeks": config.backtest.step_weeks}
 
 
 def _weight_params(config: Config) -> dict[str, Any]:

@@ -69,7 +69,7 @@ from darkhorse.core.schema import (
     quantile_columns,
     quantile_suffix,
 )
-from training.metrics import bucket_of, naive_scale, smape
+from training.metrics import bucket_of, naive_scale, pinball, smape
 from training.models.base import Forecaster, ModelSettings
 
 log = logging.getLogger(__name__)
@@ -551,6 +551,112 @@ def conformal_table(
     return table
 
 
+INTERVALS = ("conformal", "members", "levels")
+_LEVEL_CHUNK = 50_000
+
+
+def level_weights(rows: pd.DataFrame, models: Sequence[str], grid: np.ndarray, q: float) -> np.ndarray | None:
+    """The grid's weights whose blend of the members' own level-`q` quantiles has the lowest
+    mean pinball loss at `q` over `rows` (scaled by each row's naive scale); None without rows."""
+    cols = [quantile_columns(m, [q])[0] for m in models]
+    if any(c not in rows for c in cols):
+        return None
+    r = rows.dropna(subset=[Y, *cols])
+    if r.empty:
+        return None
+    total = np.zeros(len(grid))
+    for lo in range(0, len(r), _LEVEL_CHUNK):
+        part = r.iloc[lo:lo + _LEVEL_CHUNK]
+        y = part[Y].to_numpy(dtype="float64")
+        scale = part["scale"].to_numpy(dtype="float64") if "scale" in part else np.ones(len(part))
+        scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+        pred = part[cols].to_numpy(dtype="float64") @ grid.T
+        total += (pinball(y[:, None], pred, q) / scale[:, None]).sum(axis=0)
+    return grid[int(np.argmin(total))]
+
+
+def interval_choice(
+    held: list[tuple[pd.DataFrame, dict[float | str, np.ndarray]]], choice: float | str, models: Sequence[str],
+    pair: tuple[float, float], n_buckets: int, grid: np.ndarray,
+) -> tuple[str, dict[str, float]]:
+    """Which quantiles the blend serves, chosen on time-ordered held-out cutoffs:
+    - `conformal`: the table of the cutoffs before each held-out one, around the blended median;
+    - `members`: the members' own quantiles, blended with the point's weights;
+    - `levels`: the same, but each side of the median (the pair's levels) blended with its own
+      weights, those with the lowest pinball loss on the earlier cutoffs' weeks known by then.
+    Each is scored by its mean pinball loss at the pair's levels and the median, scaled by the
+    series' naive scale, per series and cutoff. The lowest wins only when it beats `conformal`
+    by more than ONE_SE standard errors of their paired differences; conformal stays when
+    nothing could be compared. Returns the choice and each candidate's held-out loss."""
+    levels = (pair[0], 0.5, pair[1])
+    cols = {q: [quantile_columns(m, [q])[0] for m in models] for q in levels}
+    need = [c for q in levels for c in cols[q]]
+    per: dict[str, list[np.ndarray]] = {k: [] for k in INTERVALS}
+    for j in range(1, len(held)):
+        rows, ws = held[j]
+        if choice not in ws or any(c not in rows for c in need) or rows.empty:
+            continue
+        table = conformal_table(held[:j], choice, models, pair, n_buckets)
+        cutoff = rows[CUTOFF].iloc[0]
+        known = pd.concat([r for r, _ in held[:j]], ignore_index=True)
+        known = known[known[DS] <= cutoff]
+        side = {q: level_weights(known, models, grid, q) for q in (pair[0], pair[1])}
+        if table is None or any(w is None for w in side.values()):
+            continue
+        ok = rows[need].notna().all(axis=1).to_numpy() & rows[Y].notna().to_numpy()
+        if not ok.any():
+            continue
+        r, w = rows[ok], ws[choice][ok]
+        y = r[Y].to_numpy(dtype="float64")
+        scale = r["scale"].to_numpy(dtype="float64") if "scale" in r else np.ones(len(r))
+        scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+        blended = {q: (r[cols[q]].to_numpy(dtype="float64") * w).sum(axis=1) for q in levels}
+        below, above = _sides(blended[0.5], blended[pair[0]], blended[pair[1]], scale)
+        buckets = r[BUCKET].to_numpy()
+        own = {q: r[cols[q]].to_numpy(dtype="float64") @ side[q] for q in side}
+        bounds = {
+            "conformal": [_bounds(blended[0.5], below, above, conformal_offsets(table, buckets, q)) for q in levels],
+            "members": [blended[q] for q in levels],
+            "levels": np.sort(np.stack([own[pair[0]], blended[0.5], own[pair[1]]]), axis=0),
+        }
+        for k in INTERVALS:
+            loss = sum(pinball(y, b, q) for b, q in zip(bounds[k], levels, strict=True)) / scale / len(levels)
+            per[k].append(_series_mean_loss(r, loss))
+    if not per["conformal"]:
+        return "conformal", {}
+    unit = {k: np.concatenate(v) for k, v in per.items()}
+    losses = {k: float(v.mean()) for k, v in unit.items()}
+    best = min(INTERVALS, key=lambda k: losses[k])
+    if best == "conformal":
+        return best, losses
+    d = unit["conformal"] - unit[best]  # > 0 where the members' quantiles did better
+    se = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("inf")
+    return (best if d.mean() > ONE_SE * se else "conformal"), losses
+
+
+def _with_level_weights(
+    out: pd.DataFrame, preds: pd.DataFrame, models: Sequence[str], name: str, quantiles: Sequence[float],
+    sides: dict[float, np.ndarray],
+) -> pd.DataFrame:
+    """`out` with every level but the median blended from the members' own quantiles with the
+    weights of its side of the median (`sides`: a level below and one above -> weights); a
+    member without the level drops out of the row and the rest are renormalised."""
+    lo, hi = min(sides), max(sides)
+    for q in quantiles:
+        if q == 0.5:
+            continue
+        w = sides[lo] if q < 0.5 else sides[hi]
+        vals = preds[[quantile_columns(m, [q])[0] for m in models]].to_numpy(dtype="float64")
+        ww = np.where(np.isfinite(vals), w[None, :], 0.0)
+        tot = ww.sum(axis=1)
+        col = quantile_columns(name, [q])[0]
+        out[col] = np.where(tot > 0, (np.nan_to_num(vals) * ww).sum(axis=1) / np.where(tot > 0, tot, 1.0),
+                            out[col].to_numpy(dtype="float64"))
+    cols = quantile_columns(name, sorted(quantiles))
+    out[cols] = np.sort(out[cols].to_numpy(), axis=1)
+    return out
+
+
 def conformal_offsets(table: np.ndarray, buckets: np.ndarray, q: float) -> np.ndarray:
     """The score of level `q` for rows in `buckets` (interpolated between whole percents)."""
     col = np.array([np.interp(q, CONFORMAL_LEVELS, row) for row in table])
@@ -651,6 +757,11 @@ class BlendSettings(ModelSettings):
     )
     calibrate: bool = Field(
         True, description="Rescale the blended interval widths so validation coverage is nominal."
+    )
+    intervals: Literal["auto", "conformal", "members", "levels"] = Field(
+        "auto", description="The blend's quantiles: conformal on held-out cutoffs, the members' own blended "
+        "with the point's weights, or with weights per side learned on pinball loss (levels); auto: the one "
+        "with the lowest held-out pinball loss (conformal unless beaten by one s.e.)."
     )
     inner_windows: int = Field(3, ge=1, description="Windows of the inner backtest in `fit`.")
     step_weeks: int = Field(4, ge=1)
@@ -761,8 +872,24 @@ class Blend(Forecaster):
         self.scale_ = scale.groupby(ID)["scale"].last() if len(scale) else pd.Series(dtype="float64")
         if not s.calibrate:
             return
+        self.intervals_, self.interval_loss_ = "conformal", {}
+        self.level_weights_: dict[float, np.ndarray] = {}
         if self.pair_ is not None:
-            self.conformal_ = conformal_table(held, choice, names, self.pair_, len(s.horizon_buckets) + 1)
+            n_buckets = len(s.horizon_buckets) + 1
+            grid = simplex_grid(len(names), s.grid_step)
+            if s.intervals == "auto":
+                self.intervals_, self.interval_loss_ = interval_choice(held, choice, names, self.pair_, n_buckets, grid)
+            else:
+                self.intervals_ = s.intervals
+            if self.intervals_ == "levels":
+                sides = {q: level_weights(validation, names, grid, q) for q in self.pair_}
+                if any(w is None for w in sides.values()):
+                    self.intervals_ = "members"
+                else:
+                    self.level_weights_ = {float(q): w for q, w in sides.items()}
+            if self.intervals_ in ("members", "levels"):  # the members' quantiles: no table, no factors
+                return
+            self.conformal_ = conformal_table(held, choice, names, self.pair_, n_buckets)
         if self.conformal_ is None:  # too few held-out rows: the width factors of every window
             self.width_factors_ = calibrate_widths(
                 validation, names, self.weights_, self.global_weights_, horizon_buckets=s.horizon_buckets
@@ -784,6 +911,9 @@ class Blend(Forecaster):
             preds = self._member_forecasts(h, quantiles)
             out = combine(preds, names, self.weights_, self.global_weights_, quantiles,
                           name=self.alias, horizon_buckets=buckets_at)
+            sides = getattr(self, "level_weights_", {})
+            if sides:
+                return _with_level_weights(out, preds, names, self.alias, quantiles, sides)
             return apply_widths(out, self.alias, quantiles, getattr(self, "width_factors_", {}))
         # conformal: the blended median plus each level's held-out score times the blended
         # interval's width on that side

@@ -91,7 +91,7 @@ def replay_panel(
         fitted = {m: Stored(rows[[ID, DS, *forecast_columns(m, quantiles)]].dropna(subset=[m]), alias=m, cutoff=cutoff, horizon=horizon)
                   for m in members}
         blend = Blend.from_members(fitted, validation, **blend_params)
-        log.info("%s: choice %s, global weights %s", cutoff.date(), blend.choice_,
+        log.info("%s: choice %s, intervals %s, global weights %s", cutoff.date(), blend.choice_, blend.intervals_,
                  blend.global_weights_.iloc[0].round(2).to_dict())
         bfc = blend.predict(h=horizon, quantiles=quantiles)
         keep = rows[[ID, DS, CUTOFF, "window", Y, *cols]]

@@ -604,6 +604,13 @@ class BlendConfig(_Strict):
         "still split the interval calibration). pooled: chosen on the accuracy suite, never worse "
         "than buckets on a panel, better on three of four.",
     )
+    intervals: Literal["auto", "conformal", "members", "levels"] = Field(
+        "auto",
+        description="The blend's quantiles: `conformal` (split-conformal scores of held-out cutoffs around "
+        "the blended median), `members` (the members' own quantiles with the point's weights), `levels` "
+        "(each side of the median with its own weights, learned on pinball loss), or `auto`: the one with "
+        "the lowest held-out pinball loss, conformal unless another beats it by one s.e.",
+    )
 
 
 class HotSellerTransformerConfig(_Strict):
