@@ -376,3 +376,19 @@ def test_a_blend_with_level_weights_serves_each_side_from_its_members():
     forced = Blend.from_members(fitted, v, grid_step=0.1, intervals="members")
     np.testing.assert_allclose(forced.predict(h=12, quantiles=qs).merge(future, on=["unique_id", "ds"])["blend-q90"],
                                out["a-q90"])
+
+
+def test_the_configs_interval_source_reaches_the_blend():
+    from darkhorse.core.config import load_config
+    from training.backtest import _blend_params
+    from training.blend import Blend
+
+    from .conftest import REPO
+
+    cfg = load_config(REPO / "darkhorse.yaml")
+    assert _blend_params(cfg, [])["intervals"] == "auto"
+    named = cfg.model_copy(update={"blend": cfg.blend.model_copy(update={"intervals": "levels"})})
+    params = {**_blend_params(named, []), "members": [{"model": "naive"}]}
+    assert Blend(**params).settings.intervals == "levels"
+    with pytest.raises(ValueError, match="intervals"):
+        type(cfg.blend)(intervals="widest")

@@ -42,6 +42,13 @@ the nearest shorter one's scores, and a later bucket is never narrower than an e
 With too few held-out rows the blended member quantiles are rescaled by one factor per level
 (`calibrate_widths`).
 
+`intervals="auto"` (the default) weighs those conformal quantiles against two other sources on
+the same time-ordered held-out cutoffs (`interval_choice`, pinball loss at the band's levels
+and the median): the members' own quantiles blended with the point's weights (`members`), and
+the members' own quantiles with one set of weights per side of the median, learned on pinball
+loss at the band's levels (`levels`, `level_weights`). Conformal stays unless another beats it
+by ONE_SE.
+
 `Blend` is a model behind the protocol: `fit(df, horizon=H)` fits its members and learns the
 weights from an inner rolling backtest on `df`; the backtest builds it from members it has
 already fitted and their forecasts at earlier cutoffs (`Blend.from_members`), which is the same
