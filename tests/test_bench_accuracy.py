@@ -237,6 +237,10 @@ def test_suite_end_to_end_on_a_small_sample(tmp_path):
     if "forecast_growth" in p["hot_sellers"]:
         assert p["hot_sellers"]["forecast_growth"]["average_precision"] == pytest.approx(p["hot_sellers"]["blend_growth"]["average_precision"])
     assert out["rank_summary"]["mase"]["blend"]["panels"] == 1
+    # the blend's choice at each evaluation origin, its quantiles' source among them
+    evals = [w["cutoff"] for w in p["windows"] if w["role"] == "eval"]
+    assert [c["cutoff"] for c in p["blend_choice"]] == evals
+    assert all(c["intervals"] in ("conformal", "members", "levels") for c in p["blend_choice"])
     html = (tmp_path / "accuracy.html").read_text()
     assert "weekly_sales" in html and "seasonal_naive_growth" in html
     assert (tmp_path / "panels" / "weekly_sales" / "forecasts.parquet").is_file()
