@@ -436,6 +436,28 @@ def test_the_forecast_note_says_whether_the_blend_beat_its_best_member(outputs: 
     assert "Blend minus its best member" not in write_report(out).read_text(encoding="utf-8")
 
 
+def test_the_forecast_note_says_where_the_blends_quantiles_came_from(outputs: Path, tmp_path: Path) -> None:
+    out = copy_outputs(outputs, tmp_path / "run")
+    metrics = json.loads((out / "metrics.json").read_text())
+    evals = [w["cutoff"] for w in metrics["windows"] if w["role"] == "eval"]
+    others = [w["cutoff"] for w in metrics["windows"] if w["role"] != "eval"]
+    assert evals and others
+    metrics["blend_choice"] = [
+        {"cutoff": others[0], "choice": "inf", "intervals": "members"},  # not an evaluation origin: not counted
+        *({"cutoff": c, "choice": "inf", "intervals": "levels" if i else "conformal",
+           "interval_loss": {"conformal": 0.31, "members": 0.3, "levels": 0.25}} for i, c in enumerate(evals)),
+    ]
+    (out / "metrics.json").write_text(json.dumps(metrics))
+    html = write_report(out).read_text(encoding="utf-8")
+    want = ("came from: conformal at 1, levels at 1 of 2 evaluation origins" if len(evals) == 2
+            else f"came from: conformal at 1, levels at {len(evals) - 1} of {len(evals)} evaluation origins")
+    assert want in html
+    assert "held-out loss at the last: conformal 0.31, members 0.3, levels 0.25." in html
+    metrics.pop("blend_choice")
+    (out / "metrics.json").write_text(json.dumps(metrics))
+    assert "quantiles (chosen on held-out pinball loss)" not in write_report(out).read_text(encoding="utf-8")
+
+
 def test_smape_without_series_metrics_is_the_backtest_metric(outputs: Path, tmp_path: Path) -> None:
     """With no series_metrics.parquet, per-series sMAPE comes from forecasts.parquet through
     training.metrics.smape (the backtest's own metric); a week without an actual is no error."""

@@ -234,6 +234,7 @@ def forecast_table(run: Run) -> Table | None:
         "first column. "
         + (f"Ratios below 1 beat the {shown} baseline." if ratios else "Ratios vs seasonal naive not available.")
         + blend_vs_best_text(run)
+        + interval_source_text(run)
     )
     return metric_table(rows, columns, row_header="Model", bold_name=bold_name, note=note)
 
@@ -248,6 +249,28 @@ def blend_vs_best_text(run: Run) -> str:
     verdict = "a tie" if abs(diff) <= 2 * se else ("better" if diff < 0 else "worse")
     return (f" Blend minus its best member ({d.get('best')}) in MASE: {fmt(diff)} ± {fmt(se)} (standard error "
             f"over {d.get('n_series')} series, {fmt(d.get('pct'))}%): {verdict}.")
+
+
+def interval_source_text(run: Run) -> str:
+    """One sentence on where the blend's quantiles came from at the evaluation origins
+    (metrics.json `blend_choice[].intervals`, chosen on held-out pinball loss), with the
+    held-out losses of the last origin's choice."""
+    choices = run.metrics.get("blend_choice")
+    windows = run.metrics.get("windows")
+    if not isinstance(choices, list) or not isinstance(windows, list):
+        return ""
+    evals = {w.get("cutoff") for w in windows if isinstance(w, dict) and w.get("role") == "eval"}
+    picked = [c for c in choices if isinstance(c, dict) and c.get("cutoff") in evals and c.get("intervals")]
+    if not picked:
+        return ""
+    counts: dict[str, int] = {}
+    for c in picked:
+        counts[str(c["intervals"])] = counts.get(str(c["intervals"]), 0) + 1
+    sources = ", ".join(f"{k} at {n}" for k, n in counts.items())
+    losses = picked[-1].get("interval_loss") or {}
+    shown = ", ".join(f"{k} {fmt(v)}" for k, v in losses.items() if number(v) is not None)
+    return (f" The blend's quantiles (chosen on held-out pinball loss) came from: {sources} of {len(picked)} "
+            f"evaluation origins" + (f"; held-out loss at the last: {shown}." if shown else "."))
 
 
 def hot_table(run: Run) -> Table | None:
