@@ -590,7 +590,8 @@ def interval_choice(
     - `conformal`: the table of the cutoffs before each held-out one, around the blended median;
     - `members`: the members' own quantiles, blended with the point's weights;
     - `levels`: the same, but each side of the median (the pair's levels) blended with its own
-      weights, those with the lowest pinball loss on the earlier cutoffs' weeks known by then.
+      weights, those with the lowest pinball loss on the earlier held-out cutoffs' weeks known
+      by then (and, for the served blend, on every validation row: `level_weights`).
     Each is scored by its mean pinball loss at the pair's levels and the median, scaled by the
     series' naive scale, per series and cutoff. The lowest wins only when it beats `conformal`
     by more than ONE_SE standard errors of their paired differences; conformal stays when
