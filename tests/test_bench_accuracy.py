@@ -241,6 +241,8 @@ def test_suite_end_to_end_on_a_small_sample(tmp_path):
     evals = [w["cutoff"] for w in p["windows"] if w["role"] == "eval"]
     assert [c["cutoff"] for c in p["blend_choice"]] == evals
     assert all(c["intervals"] in ("conformal", "members", "levels") for c in p["blend_choice"])
+    text = " ".join((tmp_path / "accuracy.txt").read_text().split())  # the caption may wrap
+    assert "quantiles per eval origin: " + ", ".join(c["intervals"] for c in p["blend_choice"]) in text
     html = (tmp_path / "accuracy.html").read_text()
     assert "weekly_sales" in html and "seasonal_naive_growth" in html
     assert (tmp_path / "panels" / "weekly_sales" / "forecasts.parquet").is_file()

@@ -235,6 +235,10 @@ def panel_tables(p: dict[str, Any]) -> list[Table]:
     if vs:
         t.caption = (f"blend - best member ({vs['best']}): MASE {vs['diff']:+.4f} +- {vs['se']:.4f} "
                      f"(s.e. over {vs['n_series']} series, {vs['pct']:+.2f}%)")
+    sources = [str(c["intervals"]) for c in p.get("blend_choice", []) if c.get("intervals")]
+    if sources:
+        shown = "; quantiles per eval origin: " + ", ".join(sources)
+        t.caption = (t.caption or "blend") + shown
     frac = p["hot_seller_fraction"]
     h = Table(title=f"{p['panel']}: hot sellers (top {frac:.0%}, mean over eval origins; * = computed by the suite)")
     for c in ("scorer", "AP", f"P@{frac:.0%}", f"R@{frac:.0%}", "positives"):
