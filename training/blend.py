@@ -584,14 +584,15 @@ def level_weights(rows: pd.DataFrame, models: Sequence[str], grid: np.ndarray, q
 
 def interval_choice(
     held: list[tuple[pd.DataFrame, dict[float | str, np.ndarray]]], choice: float | str, models: Sequence[str],
-    pair: tuple[float, float], n_buckets: int, grid: np.ndarray,
+    pair: tuple[float, float], n_buckets: int, grid: np.ndarray, validation: pd.DataFrame | None = None,
 ) -> tuple[str, dict[str, float]]:
     """Which quantiles the blend serves, chosen on time-ordered held-out cutoffs:
     - `conformal`: the table of the cutoffs before each held-out one, around the blended median;
     - `members`: the members' own quantiles, blended with the point's weights;
     - `levels`: the same, but each side of the median (the pair's levels) blended with its own
-      weights, those with the lowest pinball loss on the earlier held-out cutoffs' weeks known
-      by then (and, for the served blend, on every validation row: `level_weights`).
+      weights, those with the lowest pinball loss on the earlier cutoffs' weeks known by then
+      (of `validation` when given, else of the earlier held-out cutoffs; the served blend
+      learns them on every validation row: `level_weights`).
     Each is scored by its mean pinball loss at the pair's levels and the median, scaled by the
     series' naive scale, per series and cutoff. The lowest wins only when it beats `conformal`
     by more than ONE_SE standard errors of their paired differences; conformal stays when
@@ -606,8 +607,11 @@ def interval_choice(
             continue
         table = conformal_table(held[:j], choice, models, pair, n_buckets)
         cutoff = rows[CUTOFF].iloc[0]
-        known = pd.concat([r for r, _ in held[:j]], ignore_index=True)
-        known = known[known[DS] <= cutoff]
+        if validation is not None and CUTOFF in validation:
+            known = validation[(validation[CUTOFF] < cutoff) & (validation[DS] <= cutoff)]
+        else:
+            known = pd.concat([r for r, _ in held[:j]], ignore_index=True)
+            known = known[known[DS] <= cutoff]
         side = {q: level_weights(known, models, grid, q) for q in (pair[0], pair[1])}
         if table is None or any(w is None for w in side.values()):
             continue
@@ -886,7 +890,8 @@ class Blend(Forecaster):
             n_buckets = len(s.horizon_buckets) + 1
             grid = simplex_grid(len(names), s.grid_step)
             if s.intervals == "auto":
-                self.intervals_, self.interval_loss_ = interval_choice(held, choice, names, self.pair_, n_buckets, grid)
+                self.intervals_, self.interval_loss_ = interval_choice(
+                    held, choice, names, self.pair_, n_buckets, grid, validation)
             else:
                 self.intervals_ = s.intervals
             if self.intervals_ == "levels":
