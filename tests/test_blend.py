@@ -334,7 +334,7 @@ def test_interval_choice_keeps_conformal_when_the_members_bands_are_too_narrow()
     v = _noisy(60, 4, seed=1)
     *_, held, choice = _learn(v, ["a", "b"], grid_step=0.1, min_points=4, shrinkage="auto",
                               objective="mae", horizon_buckets=[4, 8], fallback_shrinkage=16.0)
-    picked, losses = interval_choice(held, choice, ["a", "b"], (0.1, 0.9), 3, simplex_grid(2, 0.1))
+    picked, losses = interval_choice(held, choice, ["a", "b"], (0.1, 0.9), 3, simplex_grid(2, 0.1), v)
     assert picked == "conformal"
     assert losses["conformal"] < losses["members"] and losses["conformal"] < losses["levels"]
 
@@ -346,7 +346,7 @@ def test_interval_choice_takes_each_side_from_the_member_whose_quantile_holds():
     *_, held, choice = _learn(v, ["a", "b"], grid_step=0.1, min_points=4, shrinkage="auto",
                               objective="mae", horizon_buckets=[4, 8], fallback_shrinkage=16.0)
     grid = simplex_grid(2, 0.1)
-    picked, losses = interval_choice(held, choice, ["a", "b"], (0.1, 0.9), 3, grid)
+    picked, losses = interval_choice(held, choice, ["a", "b"], (0.1, 0.9), 3, grid, v)
     # one conformal score cannot give each series its own upper width; b's 90% quantile does
     assert picked == "levels"
     assert losses["levels"] < losses["conformal"] < losses["members"]

@@ -12,9 +12,9 @@ from benchmarks.accuracy.decision_replay import main, panel_regret
 from training.decisions import replay
 
 
-def _forecasts(seed: int, biased: str) -> pd.DataFrame:
-    """50 items with normal weekly demand (mean 20, sd 4) over 2 evaluation origins; `good`
-    forecasts the true quantiles, `biased` the same shape 8 units too high."""
+def _forecasts(seed: int, **shifts: float) -> pd.DataFrame:
+    """50 items with normal weekly demand (mean 20, sd 4) over 2 origins (the later one scored);
+    each named model forecasts the true quantiles moved up by its shift."""
     rng = np.random.default_rng(seed)
     rows = []
     for c, cutoff in enumerate(pd.to_datetime(["2024-01-01", "2024-02-05"])):
@@ -23,7 +23,7 @@ def _forecasts(seed: int, biased: str) -> pd.DataFrame:
                 y = max(rng.normal(20, 4), 0.0)
                 row = {"unique_id": f"i{i}", "ds": cutoff + pd.Timedelta(weeks=k), "cutoff": cutoff,
                        "window": "eval" if c else "warmup", "y": y}
-                for m, shift in (("good", 0.0), (biased, 8.0)):
+                for m, shift in shifts.items():
                     row[m] = row[f"{m}-q50"] = 20.0 + shift
                     row[f"{m}-q10"], row[f"{m}-q90"] = 20.0 + shift - 5.13, 20.0 + shift + 5.13
                 rows.append(row)
@@ -31,7 +31,7 @@ def _forecasts(seed: int, biased: str) -> pd.DataFrame:
 
 
 def test_panel_regret_is_the_replays_mean_per_period_and_ranks_a_biased_forecast_worse():
-    fc = _forecasts(0, "biased")
+    fc = _forecasts(0, good=0.0, biased=8.0)
     got = panel_regret(fc, ["good", "biased"], "sum")
     assert got["good"]["all"] < got["biased"]["all"]
     scen = pd.DataFrame(replay(fc, ["good"], [pd.Timestamp("2024-02-05")])["scenarios"])
@@ -41,15 +41,10 @@ def test_panel_regret_is_the_replays_mean_per_period_and_ranks_a_biased_forecast
 
 
 def test_two_runs_side_by_side(tmp_path, capsys):
-    for run, fc in (("a", _forecasts(1, "blend")), ("b", _forecasts(1, "other"))):
+    for run, shift in (("a", 8.0), ("b", 0.0)):  # run a's blend is biased, run b's holds
         folder = tmp_path / run / "panels" / "weekly_sales"
         folder.mkdir(parents=True)
-        if run == "b":  # the same forecasts under the blend's name: the good ones
-            fc = fc.drop(columns=[c for c in fc.columns if c.startswith("other")])
-            fc = fc.rename(columns=lambda c: c.replace("good", "blend"))
-        else:
-            fc = fc.drop(columns=[c for c in fc.columns if c.startswith("good")])
-        fc.to_parquet(folder / "forecasts.parquet")
+        _forecasts(1, blend=shift).to_parquet(folder / "forecasts.parquet")
     out = tmp_path / "r.json"
     assert main(["--run", str(tmp_path / "a"), "--run", str(tmp_path / "b"), "--panels", "weekly_sales",
                  "--json", str(out)]) == 0

@@ -505,6 +505,23 @@ def _bounds(center: np.ndarray, below: np.ndarray, above: np.ndarray, score: np.
 
 
 
+def _held_band(
+    rows: pd.DataFrame, ws: dict[float | str, np.ndarray], choice: float | str, models: Sequence[str],
+    pair: tuple[float, float],
+) -> tuple[pd.DataFrame, dict[float, np.ndarray]] | None:
+    """A held-out cutoff's rows with an actual and every member's median and pair levels, and
+    the blend's (the `choice` candidate's row weights) median and pair levels there; None when
+    the candidate or a column is missing."""
+    levels = (pair[0], 0.5, pair[1])
+    cols = {q: [quantile_columns(m, [q])[0] for m in models] for q in levels}
+    need = [c for q in levels for c in cols[q]]
+    if choice not in ws or any(c not in rows for c in need):
+        return None
+    ok = rows[need].notna().all(axis=1).to_numpy() & rows[Y].notna().to_numpy()
+    r, w = rows[ok], ws[choice][ok]
+    return r, {q: (r[cols[q]].to_numpy(dtype="float64") * w).sum(axis=1) for q in levels}
+
+
 def conformal_table(
     held: list[tuple[pd.DataFrame, dict[float | str, np.ndarray]]], choice: float | str, models: Sequence[str],
     pair: tuple[float, float], n_buckets: int,
@@ -515,21 +532,15 @@ def conformal_table(
     the cutoffs before it only. A bucket with fewer than MIN_CONFORMAL_ROWS held-out rows takes
     the nearest shorter bucket's scores (the width already grows with the step); None when no
     bucket has enough."""
-    cols = {lvl: [quantile_columns(m, [lvl])[0] for m in models] for lvl in (pair[0], 0.5, pair[1])}
-    mid_cols = cols[0.5]
     scores, buckets = [], []
     for rows, ws in held:
-        if choice not in ws:
+        band = _held_band(rows, ws, choice, models, pair)
+        if band is None:
             continue
-        need = [*mid_cols, *cols[pair[0]], *cols[pair[1]]]
-        if any(c not in rows for c in need):
-            continue
-        ok = rows[need].notna().all(axis=1).to_numpy() & rows[Y].notna().to_numpy()
-        r, w = rows[ok], ws[choice][ok]
-        center = (r[mid_cols].to_numpy(dtype="float64") * w).sum(axis=1)
-        lo = (r[cols[pair[0]]].to_numpy(dtype="float64") * w).sum(axis=1)
-        hi = (r[cols[pair[1]]].to_numpy(dtype="float64") * w).sum(axis=1)
-        below, above = _sides(center, lo, hi, r["scale"].to_numpy(dtype="float64") if "scale" in r else None)
+        r, blended = band
+        center = blended[0.5]
+        below, above = _sides(center, blended[pair[0]], blended[pair[1]],
+                              r["scale"].to_numpy(dtype="float64") if "scale" in r else None)
         keep = (below > 1e-9) & (above > 1e-9)
         scores.append(_scores(r[Y].to_numpy(dtype="float64")[keep], center[keep], below[keep], above[keep]))
         buckets.append(r[BUCKET].to_numpy()[keep])
@@ -584,55 +595,45 @@ def level_weights(rows: pd.DataFrame, models: Sequence[str], grid: np.ndarray, q
 
 def interval_choice(
     held: list[tuple[pd.DataFrame, dict[float | str, np.ndarray]]], choice: float | str, models: Sequence[str],
-    pair: tuple[float, float], n_buckets: int, grid: np.ndarray, validation: pd.DataFrame | None = None,
+    pair: tuple[float, float], n_buckets: int, grid: np.ndarray, validation: pd.DataFrame,
 ) -> tuple[str, dict[str, float]]:
     """Which quantiles the blend serves, chosen on time-ordered held-out cutoffs:
     - `conformal`: the table of the cutoffs before each held-out one, around the blended median;
     - `members`: the members' own quantiles, blended with the point's weights;
     - `levels`: the same, but each side of the median (the pair's levels) blended with its own
-      weights, those with the lowest pinball loss on the earlier cutoffs' weeks known by then
-      (of `validation` when given, else of the earlier held-out cutoffs; the served blend
-      learns them on every validation row: `level_weights`).
+      weights, those with the lowest pinball loss on the `validation` rows of earlier cutoffs
+      known by then (the served blend learns them on every validation row: `level_weights`).
     Each is scored by its mean pinball loss at the pair's levels and the median, scaled by the
     series' naive scale, per series and cutoff. The lowest wins only when it beats `conformal`
     by more than ONE_SE standard errors of their paired differences; conformal stays when
     nothing could be compared. Returns the choice and each candidate's held-out loss."""
     levels = (pair[0], 0.5, pair[1])
-    cols = {q: [quantile_columns(m, [q])[0] for m in models] for q in levels}
-    need = [c for q in levels for c in cols[q]]
     per: dict[str, list[np.ndarray]] = {k: [] for k in INTERVALS}
     for j in range(1, len(held)):
-        rows, ws = held[j]
-        if choice not in ws or any(c not in rows for c in need) or rows.empty:
+        band = _held_band(*held[j], choice, models, pair)
+        if band is None or band[0].empty:
             continue
-        table = conformal_table(held[:j], choice, models, pair, n_buckets)
-        cutoff = rows[CUTOFF].iloc[0]
-        if validation is not None and CUTOFF in validation:
-            known = validation[(validation[CUTOFF] < cutoff) & (validation[DS] <= cutoff)]
-        else:
-            known = pd.concat([r for r, _ in held[:j]], ignore_index=True)
-            known = known[known[DS] <= cutoff]
+        r, blended = band
+        cutoff = r[CUTOFF].iloc[0]
+        known = validation[(validation[CUTOFF] < cutoff) & (validation[DS] <= cutoff)]
         side = {q: level_weights(known, models, grid, q) for q in (pair[0], pair[1])}
+        table = conformal_table(held[:j], choice, models, pair, n_buckets)
         if table is None or any(w is None for w in side.values()):
             continue
-        ok = rows[need].notna().all(axis=1).to_numpy() & rows[Y].notna().to_numpy()
-        if not ok.any():
-            continue
-        r, w = rows[ok], ws[choice][ok]
         y = r[Y].to_numpy(dtype="float64")
-        scale = r["scale"].to_numpy(dtype="float64") if "scale" in r else np.ones(len(r))
-        scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
-        blended = {q: (r[cols[q]].to_numpy(dtype="float64") * w).sum(axis=1) for q in levels}
-        below, above = _sides(blended[0.5], blended[pair[0]], blended[pair[1]], scale)
+        raw = r["scale"].to_numpy(dtype="float64") if "scale" in r else None
+        scale = np.ones(len(r)) if raw is None else np.where(np.isfinite(raw) & (raw > 0), raw, 1.0)
+        below, above = _sides(blended[0.5], blended[pair[0]], blended[pair[1]], raw)  # as served
         buckets = r[BUCKET].to_numpy()
-        own = {q: r[cols[q]].to_numpy(dtype="float64") @ side[q] for q in side}
+        own = {q: r[[quantile_columns(m, [q])[0] for m in models]].to_numpy(dtype="float64") @ side[q] for q in side}
+        own = dict(zip(levels, np.sort(np.stack([own[pair[0]], blended[0.5], own[pair[1]]]), axis=0), strict=True))
         bounds = {
-            "conformal": [_bounds(blended[0.5], below, above, conformal_offsets(table, buckets, q)) for q in levels],
-            "members": [blended[q] for q in levels],
-            "levels": np.sort(np.stack([own[pair[0]], blended[0.5], own[pair[1]]]), axis=0),
+            "conformal": {q: _bounds(blended[0.5], below, above, conformal_offsets(table, buckets, q)) for q in levels},
+            "members": blended,
+            "levels": own,
         }
         for k in INTERVALS:
-            loss = sum(pinball(y, b, q) for b, q in zip(bounds[k], levels, strict=True)) / scale / len(levels)
+            loss = sum(pinball(y, bounds[k][q], q) for q in levels) / scale / len(levels)
             per[k].append(_series_mean_loss(r, loss))
     if not per["conformal"]:
         return "conformal", {}
@@ -648,22 +649,19 @@ def interval_choice(
 
 def _with_level_weights(
     out: pd.DataFrame, preds: pd.DataFrame, models: Sequence[str], name: str, quantiles: Sequence[float],
-    sides: dict[float, np.ndarray],
+    sides: dict[float, np.ndarray], horizon_buckets: Sequence[int],
 ) -> pd.DataFrame:
-    """`out` with every level but the median blended from the members' own quantiles with the
-    weights of its side of the median (`sides`: a level below and one above -> weights); a
-    member without the level drops out of the row and the rest are renormalised."""
-    lo, hi = min(sides), max(sides)
-    for q in quantiles:
-        if q == 0.5:
-            continue
-        w = sides[lo] if q < 0.5 else sides[hi]
-        vals = preds[[quantile_columns(m, [q])[0] for m in models]].to_numpy(dtype="float64")
-        ww = np.where(np.isfinite(vals), w[None, :], 0.0)
-        tot = ww.sum(axis=1)
-        col = quantile_columns(name, [q])[0]
-        out[col] = np.where(tot > 0, (np.nan_to_num(vals) * ww).sum(axis=1) / np.where(tot > 0, tot, 1.0),
-                            out[col].to_numpy(dtype="float64"))
+    """`out` with every level but the median blended (`combine`) from the members' own quantiles
+    with the global weights of its side of the median (`sides`: a level below and one above ->
+    weights), the levels then kept in order."""
+    no_series = pd.DataFrame({ID: pd.Series(dtype=preds[ID].dtype), BUCKET: pd.Series(dtype="int64"),
+                              **{m: pd.Series(dtype="float64") for m in models}})  # global weights only
+    for side, levels in ((min(sides), [q for q in quantiles if q < 0.5]), (max(sides), [q for q in quantiles if q > 0.5])):
+        if levels:
+            weights = pd.DataFrame([sides[side]], columns=list(models))
+            part = combine(preds, models, no_series, weights, levels, name=name, horizon_buckets=horizon_buckets)
+            cols = quantile_columns(name, levels)
+            out[cols] = part[cols].to_numpy()
     cols = quantile_columns(name, sorted(quantiles))
     out[cols] = np.sort(out[cols].to_numpy(), axis=1)
     return out
@@ -926,7 +924,7 @@ class Blend(Forecaster):
                           name=self.alias, horizon_buckets=buckets_at)
             sides = getattr(self, "level_weights_", {})
             if sides:
-                return _with_level_weights(out, preds, names, self.alias, quantiles, sides)
+                return _with_level_weights(out, preds, names, self.alias, quantiles, sides, buckets_at)
             return apply_widths(out, self.alias, quantiles, getattr(self, "width_factors_", {}))
         # conformal: the blended median plus each level's held-out score times the blended
         # interval's width on that side

@@ -123,6 +123,7 @@ def run_panel(panel: Panel, config: Config, specs: list[ModelSpec], *, out: Path
     wall = time.perf_counter() - t0
     met = result.metrics
     timings = met["timings_s"]
+    evals = {w["cutoff"] for w in met["windows"] if w["role"] == "eval"}
     n_windows = len(result.cutoffs)
     models = {}
     for m in result.models:
@@ -155,7 +156,7 @@ def run_panel(panel: Panel, config: Config, specs: list[ModelSpec], *, out: Path
         # the blend minus its best member in MASE, with the paired standard error
         "blend_vs_best": met.get("blend_vs_best"),
         # per evaluation origin: the weights' candidate and the quantiles' source, with held-out losses
-        "blend_choice": [c for c in met.get("blend_choice", []) if c["cutoff"] in {w["cutoff"] for w in met.get("windows", []) if w.get("role") == "eval"}],
+        "blend_choice": [c for c in met.get("blend_choice", []) if c["cutoff"] in evals],
         "extra": {k: v for k, v in panel.extra.items() if k != "m4"},
     }
     if "m4" in panel.extra:

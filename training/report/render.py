@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import math
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -263,10 +264,7 @@ def interval_source_text(run: Run) -> str:
     picked = [c for c in choices if isinstance(c, dict) and c.get("cutoff") in evals and c.get("intervals")]
     if not picked:
         return ""
-    counts: dict[str, int] = {}
-    for c in picked:
-        counts[str(c["intervals"])] = counts.get(str(c["intervals"]), 0) + 1
-    sources = ", ".join(f"{k} at {n}" for k, n in counts.items())
+    sources = ", ".join(f"{k} at {n}" for k, n in Counter(str(c["intervals"]) for c in picked).items())
     losses = picked[-1].get("interval_loss") or {}
     shown = ", ".join(f"{k} {fmt(v)}" for k, v in losses.items() if number(v) is not None)
     return (f" The blend's quantiles (chosen on held-out pinball loss) came from: {sources} of {len(picked)} "
