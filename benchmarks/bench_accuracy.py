@@ -45,7 +45,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", type=Path, default=REPO / "darkhorse.yaml",
                     help="config whose forecast/backtest/blend/hot_sellers settings are tested (default: darkhorse.yaml)")
-    ap.add_argument("--panels", default=",".join(P.PANELS), help=f"comma-separated subset of {','.join(P.PANELS)}")
+    ap.add_argument("--panels", default=",".join(P.PANELS), help=f"comma-separated subset of {','.join(P.PANELS)} (default: all), or the opt-in "
+                         f"{','.join(P.OPT_IN_PANELS)}")
     ap.add_argument("--models", default=None, help="comma-separated member names to keep (default: every enabled member)")
     ap.add_argument("--m4", type=Path, default=None, help="folder holding M4 Weekly-train.csv / Weekly-test.csv")
     ap.add_argument("--quick", action="store_true",
@@ -96,7 +97,9 @@ def load_panel(name: str, m4: Path | None, cache: Path) -> P.Panel | None:
         return P.synthetic_reviews(cache)
     if name == "synthetic_sparse":
         return P.synthetic_sparse(cache)
-    raise SystemExit(f"--panels: unknown panel {name!r}; choose from {', '.join(P.PANELS)}")
+    if name == "synthetic_long_sparse":
+        return P.synthetic_long_sparse(cache)
+    raise SystemExit(f"--panels: unknown panel {name!r}; choose from {', '.join(P.PANELS + P.OPT_IN_PANELS)}")
 
 
 def shrink(panel: P.Panel, n: int | None) -> P.Panel:

@@ -153,6 +153,18 @@ def test_sparse_panel_is_intermittent_and_keeps_every_review(tmp_path):
     assert p.history.last_week - p.history.first_week == pd.Timedelta(weeks=P.SYNTHETIC["weeks"] - 1)
 
 
+def test_long_sparse_panel_spans_sixteen_years_of_mostly_zero_weeks(tmp_path):
+    p = P.synthetic_long_sparse(tmp_path)
+    f = p.history.frame
+    assert p.name == "synthetic_long_sparse" and f[Y].sum() == P.LONG_SPARSE["rows"]
+    assert p.history.first_week == pd.Timestamp(P.LONG_SPARSE["start"])
+    assert p.history.last_week - p.history.first_week == pd.Timedelta(weeks=P.LONG_SPARSE["weeks"] - 1)
+    zero = (f[Y] == 0).mean()
+    assert zero > 0.9 and f"{zero:.0%} zero weeks" in p.description
+    # opt-in: the default run leaves it out, `--panels` reaches it
+    assert "synthetic_long_sparse" not in P.PANELS and "synthetic_long_sparse" in P.OPT_IN_PANELS
+
+
 def test_scale_panel_has_the_store_department_shape():
     from benchmarks.accuracy.scale import panel
 

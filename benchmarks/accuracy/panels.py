@@ -11,6 +11,9 @@
   item and week.
 * `synthetic_sparse`: the same catalogue with 8,000 reviews in 3 years: intermittent counts
   (87% zero item-weeks), where the intermittent-demand members are meant to earn their place.
+* `synthetic_long_sparse` (opt-in, `--panels synthetic_long_sparse`; not in the default run, it
+  takes about 7 minutes): 1,200 generated items over 822 weeks with 70,000 reviews (92% zero
+  item-weeks), the shape of a long review history of a long-tail catalogue.
 
 Panels not built through dbt get the dbt label definition from `labels.hot_seller_labels`.
 Their frames are dense: one row per item per week from its first week to the panel's last.
@@ -43,6 +46,10 @@ SYNTHETIC = {"rows": 1_200_000, "n_items": 600, "weeks": 156, "seed": 0, "start"
 # the same catalogue with 150 times fewer reviews (about 0.09 per item-week): 87% of item-weeks
 # are zero (the median item 91%), as in real review counts of a long-tail catalogue
 SPARSE = {"rows": 8_000}
+# 16 years of weekly review counts of a long-tail catalogue: 92% zero item-weeks
+LONG_SPARSE = {"rows": 70_000, "n_items": 1_200, "weeks": 822, "start": "2005-01-03"}
+# panels a run takes only when named (`--panels`)
+OPT_IN_PANELS = ("synthetic_long_sparse",)
 
 
 class PanelError(DarkHorseError, RuntimeError):
@@ -181,5 +188,15 @@ def synthetic_sparse(cache: Path) -> Panel:
                  f"sparse synthetic reviews, {p.extra['generator']['rows']:,} reviews, {zero:.0%} zero weeks", p.extra)
 
 
-__all__ = ["PANELS", "Panel", "PanelError", "dense", "history_from_frame", "m4_weekly", "online_retail",
-           "restrict", "sample_ids", "synthetic_reviews", "synthetic_sparse", "weekly_sales"]
+def synthetic_long_sparse(cache: Path) -> Panel:
+    """A long intermittent panel: few reviews over 822 weeks (mostly zero weeks)."""
+    p = synthetic_reviews(cache, **LONG_SPARSE)
+    zero = float((p.history.frame[Y] == 0).mean())
+    g = p.extra["generator"]
+    return Panel("synthetic_long_sparse", p.history, p.panel,
+                 f"long sparse synthetic reviews, {g['n_items']:,} items x {g['weeks']} weeks, {g['rows']:,} reviews, "
+                 f"{zero:.0%} zero weeks", p.extra)
+
+
+__all__ = ["OPT_IN_PANELS", "PANELS", "Panel", "PanelError", "dense", "history_from_frame", "m4_weekly", "online_retail",
+           "restrict", "sample_ids", "synthetic_long_sparse", "synthetic_reviews", "synthetic_sparse", "weekly_sales"]
