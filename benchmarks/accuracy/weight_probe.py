@@ -69,6 +69,11 @@ def _per_series(rows: pd.DataFrame, pred: np.ndarray) -> np.ndarray:
     return np.bincount(key, err) / np.bincount(key)
 
 
+def _best_factor(rows: pd.DataFrame, pred: np.ndarray) -> float:
+    """The factor of FACTORS that gives `pred` the lowest mean scaled error on `rows`."""
+    return float(FACTORS[int(np.argmin(mean_scaled_error(rows, pred[:, None] * FACTORS[None, :])))])
+
+
 def history_features(frame: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
     """Share of zero weeks and coefficient of variation of each series' last 52 known weeks."""
     last = frame[(frame[DS] <= cutoff) & (frame[DS] > cutoff - pd.Timedelta(weeks=52))]
@@ -97,8 +102,7 @@ class Rules:
         for name, g in groups.items():
             out[f"groups_{name}"] = {int(k): self._mix(rows[g == k]) for k in np.unique(g)
                                      if (g == k).sum() >= MIN_GROUP_ROWS}
-        f = P_ @ mix
-        out["factor"] = float(FACTORS[int(np.argmin(mean_scaled_error(rows, f[:, None] * FACTORS[None, :])))])
+        out["factor"] = _best_factor(rows, P_ @ mix)
         ref = _per_series(rows, P_[:, best])
         keep = []
         for j in range(len(self.members)):
@@ -110,10 +114,6 @@ class Rules:
         out["within_1se"] = w
         out["factor_checked"] = self._checked_factor(rows, best)
         return out
-
-    def _factor(self, rows: pd.DataFrame, member: int) -> float:
-        f = rows[self.members[member]].to_numpy(dtype="float64")
-        return float(FACTORS[int(np.argmin(mean_scaled_error(rows, f[:, None] * FACTORS[None, :])))])
 
     def _checked_factor(self, rows: pd.DataFrame, best: int) -> float:
         """The best member's factor, or 1 unless a factor learned before the latest cutoff (on
@@ -127,10 +127,11 @@ class Rules:
             return 1.0
         member = int(np.argmin(mean_scaled_error(early, early[self.members].to_numpy(dtype="float64"))))
         f = late[self.members[member]].to_numpy(dtype="float64")
-        d = _per_series(late, f) - _per_series(late, f * self._factor(early, member))
+        early_factor = _best_factor(early, early[self.members[member]].to_numpy(dtype="float64"))
+        d = _per_series(late, f) - _per_series(late, f * early_factor)
         if len(d) < 2 or d.mean() <= d.std(ddof=1) / np.sqrt(len(d)):
             return 1.0
-        return self._factor(rows, best)
+        return _best_factor(rows, rows[self.members[best]].to_numpy(dtype="float64"))
 
     def apply(self, learned: dict[str, object], rows: pd.DataFrame, groups: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         P_ = rows[self.members].to_numpy(dtype="float64")
