@@ -91,6 +91,10 @@ def load_panel(name: str, m4: Path | None, cache: Path) -> P.Panel | None:
             log.warning("m4_weekly skipped: no --m4 folder given")
             return None
         return P.m4_weekly(m4)
+    if name == "m4_weekly_earlier":
+        if m4 is None:
+            raise SystemExit("--panels m4_weekly_earlier needs --m4 FOLDER")
+        return P.m4_weekly_earlier(m4)
     if name == "weekly_sales":
         return P.weekly_sales()
     if name == "synthetic_reviews":

@@ -28,7 +28,7 @@ from benchmarks.config_args import config_parser  # noqa: E402
 from darkhorse.core.config import load_config  # noqa: E402
 from darkhorse.core.schema import CUTOFF, ID, quantile_columns  # noqa: E402
 from training import hot_sellers as hs  # noqa: E402
-from training.backtest import BLEND, WIDE_INTERVAL  # noqa: E402
+from training.backtest import BLEND, BLEND_ONLY, WIDE_INTERVAL  # noqa: E402
 from training.history import load_history  # noqa: E402
 from training.metrics import ranking_metrics  # noqa: E402
 
@@ -39,7 +39,7 @@ def replay(history, forecasts: pd.DataFrame, windows: list[dict], settings: hs.S
     """Every origin's scores (`unique_id, cutoff, model, score, label`), as the backtest made them."""
     frames, scores = [], []
     for w in windows:
-        if w["role"] == "blend_warmup":  # origins that only feed the blend: no hot-seller scores
+        if w["role"] == BLEND_ONLY:  # origins that only feed the blend: no hot-seller scores
             continue
         c = pd.Timestamp(w["cutoff"])
         joined = forecasts[forecasts[CUTOFF] == c].reset_index(drop=True)

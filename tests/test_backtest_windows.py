@@ -1,6 +1,7 @@
 """Blend-only warm-up windows: origins before the warm-up ones whose member forecasts train the
 blend weights and nothing else (no hot-seller scores, and the hot-seller classifier does not read
-their forecasts), so the hot-seller ranking learns from the same origins as without them."""
+their forecasts, in the backtest nor at the final fit), so the hot-seller ranking learns from the
+same origins as without them."""
 
 from __future__ import annotations
 
@@ -72,6 +73,37 @@ def test_blend_warmup_origins_feed_the_blend_only(panel):
     assert n["more"] > n["base"] > 0
     # metrics cover the evaluation origins only, in both runs
     assert more.metrics["windows"][:2] == [{"cutoff": str(c.date()), "role": "blend_warmup"} for c in extra]
+
+
+def test_the_classifier_reads_no_blend_only_forecasts_in_the_backtest_nor_at_the_final_fit(panel, monkeypatch):
+    """Both callers of the hot-seller classifier hand it the earlier origins' forecasts less the
+    blend-only ones (`classifier_forecasts`), so the backtest measures the classifier that ships."""
+    from darkhorse.core.config import ModelSpec
+    from training import hot_sellers as hs
+    from training.train import fit_final
+
+    seen: list[tuple[pd.Timestamp, set]] = []
+    real = hs.score_origin
+
+    def spy(train, forecast, labels, *, cutoff, earlier_forecasts=None, **kw):
+        frames = earlier_forecasts if isinstance(earlier_forecasts, list) else [earlier_forecasts]
+        seen.append((cutoff, {c for f in frames for c in f[CUTOFF].unique()}))
+        return real(train, forecast, labels, cutoff=cutoff, earlier_forecasts=earlier_forecasts, **kw)
+
+    monkeypatch.setattr(hs, "score_origin", spy)
+    specs = [ModelSpec(model="naive"), ModelSpec(model="moving_average", params={"window": 4})]
+    cfg = _config(panel, blend_warmup_windows=2).model_copy(
+        update={"forecast": load_config(REPO / "darkhorse.yaml").forecast.model_copy(update={"models": specs})})
+    bt = run_backtest(cfg, history=panel.history, specs=specs, show_progress=False)
+    blend_only = {c for c, r in bt.cutoffs if r == "blend_warmup"}
+    scored = [c for c, r in bt.cutoffs if r != "blend_warmup"]
+    assert len(blend_only) == 2 and [c for c, _ in seen] == scored
+    # each scored origin read every earlier scored origin's forecasts and no blend-only one's
+    for c, read in seen:
+        assert read == {s for s in scored if s < c}
+    seen.clear()
+    fit_final(cfg, panel.history, bt.forecasts, show_progress=False, hot_sellers=bt.hot_sellers)
+    assert len(seen) == 1 and seen[0][1] == set(scored) and not seen[0][1] & blend_only
 
 
 @pytest.mark.slow

@@ -165,6 +165,28 @@ def test_long_sparse_panel_spans_sixteen_years_of_mostly_zero_weeks(tmp_path):
     assert "synthetic_long_sparse" not in P.PANELS and "synthetic_long_sparse" in P.OPT_IN_PANELS
 
 
+def test_m4_earlier_panel_cuts_the_last_half_year_and_keeps_every_series(tmp_path):
+    """Two M4-shaped series written as the organisers' files: the earlier panel is the full
+    panel's frame up to 26 weeks before its end, every series in it, no official split."""
+    rng = np.random.default_rng(0)
+    train = {"W1": rng.uniform(50, 60, 100), "W2": rng.uniform(5, 9, 70)}
+    test = {k: rng.uniform(1, 2, m4.HORIZON) for k in train}
+    for name, d in (("train", train), ("test", test)):
+        width = max(len(v) for v in d.values())
+        wide = pd.DataFrame({k: np.pad(v, (0, width - len(v)), constant_values=np.nan) for k, v in d.items()}).T
+        wide.columns = [f"V{i + 2}" for i in range(width)]
+        wide.to_csv(tmp_path / f"Weekly-{name}.csv", index_label="V1")
+    full, early = P.m4_weekly(tmp_path), P.m4_weekly_earlier(tmp_path)
+    assert full.history.last_week - early.history.last_week == pd.Timedelta(weeks=P.M4_EARLIER_WEEKS)
+    f, e = full.history.frame, early.history.frame
+    assert len(f) - len(e) == 2 * P.M4_EARLIER_WEEKS and set(e[ID]) == {"W1", "W2"}
+    pd.testing.assert_frame_equal(e, f[f[DS] <= early.history.last_week].reset_index(drop=True))
+    # the test weeks are gone: the last kept values are training values
+    assert e[e[ID] == "W1"][Y].iloc[-1] == train["W1"][-(P.M4_EARLIER_WEEKS - m4.HORIZON) - 1]
+    assert "m4" not in early.extra  # no official measures away from the official split
+    assert "m4_weekly_earlier" not in P.PANELS and "m4_weekly_earlier" in P.OPT_IN_PANELS
+
+
 def test_scale_panel_has_the_store_department_shape():
     from benchmarks.accuracy.scale import panel
 

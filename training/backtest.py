@@ -3,7 +3,8 @@
 Origins ("cutoffs") step back from the data's last week that still has a full horizon of
 actuals: the last `n_windows` are evaluation windows, the `warmup_windows` before them only
 feed the blend and the hot-seller ranking, and the `blend_warmup_windows` before those only
-feed the blend (no hot-seller scores there unless `backtest.score_blend_warmup`). At each cutoff every model is fitted on the history known at that week's close
+feed the blend (no hot-seller scores there unless `backtest.score_blend_warmup`, and the
+hot-seller classifier never learns from their forecasts: `classifier_forecasts`). At each cutoff every model is fitted on the history known at that week's close
 (`History.until`, from the point-in-time training set) and forecasts the next `horizon` weeks;
 the blend's weights come from the members' forecasts at earlier cutoffs for weeks already past
 this cutoff; hot-seller scores use labels already known at the cutoff. Nothing after a cutoff
@@ -80,13 +81,26 @@ def build_model(spec: ModelSpec, *, seed: int = 0, marts_dir: Path | None = None
     return create(spec.model, alias=spec.name, **params)
 
 
+BLEND_ONLY = "blend_warmup"
+"""The role of the origins that train the blend only."""
+
+
+def classifier_forecasts(forecasts: pd.DataFrame) -> pd.DataFrame:
+    """The earlier origins' forecasts the hot-seller classifier learns its forecast-derived
+    features from, in the backtest and at the final fit alike: every origin's but the blend-only
+    ones'. Measured on the accuracy suite: reading those too (nine origins instead of five)
+    lowered the final ranking's AP at the evaluation origins on all five default panels, by
+    0.001 to 0.023 (README)."""
+    return forecasts[forecasts["window"] != BLEND_ONLY]
+
+
 def plan_cutoffs(history: History, config: Config, horizon: int) -> list[tuple[pd.Timestamp, str]]:
     bt = config.backtest
     last = history.last_week - WEEK * horizon
     total = bt.n_windows + bt.warmup_windows + bt.blend_warmup_windows
     cutoffs = [last - WEEK * (bt.step_weeks * i) for i in range(total)][::-1]
     earliest = history.first_week + WEEK * (bt.min_train_weeks - 1)
-    roles = ["blend_warmup"] * bt.blend_warmup_windows + ["warmup"] * bt.warmup_windows + ["eval"] * bt.n_windows
+    roles = [BLEND_ONLY] * bt.blend_warmup_windows + ["warmup"] * bt.warmup_windows + ["eval"] * bt.n_windows
     kept = [(c, r) for c, r in zip(cutoffs, roles, strict=True) if c >= earliest]
     if not any(role == "eval" for _, role in kept) or len([r for _, r in kept if r == "eval"]) < bt.n_windows:
         weeks = int((history.last_week - history.first_week) / WEEK) + 1
@@ -189,13 +203,13 @@ def run_backtest(
                 stored.append((validation, joined))
             frames.append(joined)
             bar.advance(task)
-            if with_hot_sellers and (role != "blend_warmup" or config.backtest.score_blend_warmup):
+            if with_hot_sellers and (role != BLEND_ONLY or config.backtest.score_blend_warmup):
                 bar.update(task, description=f"{cutoff.date()} hot sellers")
                 t0 = time.perf_counter()
                 s, clf = hs.score_origin(
                     train, joined, history.labels, cutoff=cutoff, covariates=history.covariates,
                     settings=hs.Settings.from_config(config), earlier_scores=scores,
-                    earlier_forecasts=[f for f, (_, r) in zip(frames[:-1], cutoffs, strict=False) if r != "blend_warmup"],
+                    earlier_forecasts=[classifier_forecasts(f) for f in frames[:-1]],
                 )
                 timings["hot_sellers"] += time.perf_counter() - t0
                 model_info.setdefault("hot_sellers", {})[str(cutoff.date())] = s.attrs["choice"]
@@ -383,4 +397,4 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
-__all__ = ["FORECAST_METRICS", "BacktestError", "BacktestResult", "plan_cutoffs", "run_backtest"]
+__all__ = ["BLEND_ONLY", "FORECAST_METRICS", "BacktestError", "BacktestResult", "classifier_forecasts", "plan_cutoffs", "run_backtest"]

@@ -28,6 +28,7 @@ from training.backtest import (
     _blend_params,
     _weight_params,
     build_model,
+    classifier_forecasts,
     run_backtest,
     write_outputs,
 )
@@ -91,7 +92,7 @@ def fit_final(
         ranking, clf = hs.score_origin(
             history.frame, forecast, history.labels, cutoff=history.last_week,
             covariates=history.covariates, settings=hs.Settings.from_config(config),
-            earlier_forecasts=forecasts, earlier_scores=hot_sellers,
+            earlier_forecasts=classifier_forecasts(forecasts), earlier_scores=hot_sellers,
         )
         bar.advance(task)
     return blend, clf, forecast, ranking

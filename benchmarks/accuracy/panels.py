@@ -14,6 +14,10 @@
 * `synthetic_long_sparse` (opt-in, `--panels synthetic_long_sparse`; not in the default run, it
   takes about 7 minutes): 1,200 generated items over 822 weeks with 70,000 reviews (92% zero
   item-weeks), the shape of a long review history of a long-tail catalogue.
+* `m4_weekly_earlier` (opt-in, needs `--m4`): M4 Weekly with its last 26 weeks cut off, so the
+  evaluation origins fall half a year earlier (February to April instead of August to October):
+  the same real series at another season. The suite's own measures only (the official ones
+  belong to the official split).
 
 Panels not built through dbt get the dbt label definition from `labels.hot_seller_labels`.
 Their frames are dense: one row per item per week from its first week to the panel's last.
@@ -49,7 +53,9 @@ SPARSE = {"rows": 8_000}
 # 16 years of weekly review counts of a long-tail catalogue: 92% zero item-weeks
 LONG_SPARSE = {"rows": 70_000, "n_items": 1_200, "weeks": 822, "start": "2005-01-03"}
 # panels a run takes only when named (`--panels`)
-OPT_IN_PANELS = ("synthetic_long_sparse",)
+OPT_IN_PANELS = ("synthetic_long_sparse", "m4_weekly_earlier")
+# weeks cut off the end of M4 Weekly for `m4_weekly_earlier`: half a year, another season
+M4_EARLIER_WEEKS = 26
 
 
 class PanelError(DarkHorseError, RuntimeError):
@@ -130,6 +136,16 @@ def m4_weekly(folder: str | Path) -> Panel:
     return Panel("m4_weekly", h, panel, "M4 Weekly, 359 series, last 13 weeks = official test", {"m4": data})
 
 
+def m4_weekly_earlier(folder: str | Path, weeks: int = M4_EARLIER_WEEKS) -> Panel:
+    """M4 Weekly without its last `weeks` weeks: every origin `weeks` earlier, another season."""
+    data = m4mod.read_m4_weekly(folder)
+    frame = m4mod.long_frame(data)
+    frame = frame[frame[DS] <= m4mod.END_WEEK - pd.Timedelta(weeks=weeks)].reset_index(drop=True)
+    panel = PanelConfig(horizon_weeks=m4mod.HORIZON)
+    h = history_from_frame(frame, panel, snapshot=f"m4-weekly-earlier-{weeks}:{folder}")
+    return Panel("m4_weekly_earlier", h, panel, f"M4 Weekly without its last {weeks} weeks (origins at another season)")
+
+
 def weekly_sales(config_path: Path = WEEKLY_SALES_CONFIG) -> Panel:
     cfg = load_config(config_path)
     src = next((s for s in cfg.sources if isinstance(s, SalesSource)), None)
@@ -198,5 +214,5 @@ def synthetic_long_sparse(cache: Path) -> Panel:
                  f"{zero:.0%} zero weeks", p.extra)
 
 
-__all__ = ["OPT_IN_PANELS", "PANELS", "Panel", "PanelError", "dense", "history_from_frame", "m4_weekly", "online_retail",
+__all__ = ["M4_EARLIER_WEEKS", "OPT_IN_PANELS", "PANELS", "Panel", "PanelError", "dense", "history_from_frame", "m4_weekly", "m4_weekly_earlier", "online_retail",
            "restrict", "sample_ids", "synthetic_long_sparse", "synthetic_reviews", "synthetic_sparse", "weekly_sales"]
