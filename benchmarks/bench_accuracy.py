@@ -97,6 +97,8 @@ def load_panel(name: str, m4: Path | None, cache: Path) -> P.Panel | None:
         return P.m4_weekly_earlier(m4)
     if name == "weekly_sales":
         return P.weekly_sales()
+    if name == "online_retail_regions":
+        return P.online_retail_regions()
     if name == "synthetic_reviews":
         return P.synthetic_reviews(cache)
     if name == "synthetic_sparse":

@@ -187,6 +187,24 @@ def test_m4_earlier_panel_cuts_the_last_half_year_and_keeps_every_series(tmp_pat
     assert "m4_weekly_earlier" not in P.PANELS and "m4_weekly_earlier" in P.OPT_IN_PANELS
 
 
+def test_regions_panel_keeps_the_pairs_outside_the_home_market_that_sold_often_enough(tmp_path):
+    """A hand-made `item_region_weeks` mart: the home market's rows and a pair with too few
+    weeks of sales are left out; the others become `item @ country` series, values kept."""
+    weeks = pd.date_range("2024-01-01", periods=8, freq="7D").date
+    k = P.REGION_MIN_SALE_WEEKS
+    rows = []
+    for item, region, sold in (("A", "France", k), ("A", P.HOME_REGION, 8), ("B", "EIRE", k - 1), ("B", "France", 8)):
+        units = [3.0] * sold + [0.0] * (8 - sold)
+        rows += [{"item_id": item, "region": region, "week_start": w, "units": u, "revenue": 1.0} for w, u in zip(weeks, units, strict=True)]
+    pd.DataFrame(rows).to_parquet(tmp_path / "item_region_weeks.parquet")
+    p = P.regions_from_mart(tmp_path / "item_region_weeks.parquet", PanelConfig(horizon_weeks=2, lookback_weeks=2))
+    f = p.history.frame
+    assert p.name == "online_retail_regions" and sorted(f[ID].unique()) == ["A @ France", "B @ France"]
+    assert f.groupby(ID)[Y].sum().to_dict() == {"A @ France": 3.0 * k, "B @ France": 24.0}
+    assert f"{(f[Y] == 0).mean():.0%} zero weeks" in p.description
+    assert len(p.history.labels) and "online_retail_regions" in P.OPT_IN_PANELS
+
+
 def test_scale_panel_has_the_store_department_shape():
     from benchmarks.accuracy.scale import panel
 

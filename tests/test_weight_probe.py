@@ -55,7 +55,8 @@ def test_a_bias_every_member_shares_is_what_the_factor_removes():
     assert res["factor"] < 0.05 * res["global"]
     # the same factor wins on the latest validation origin: the checked rule takes it too
     assert res["factor_checked"] < 0.05 * res["best_member"]
-    assert "hindsight_factor_checked" not in res
+    assert res["factor_checked_2"] < 0.05 * res["best_member"]
+    assert not any(k.startswith("hindsight_factor_checked") for k in res)
 
 
 def test_the_checked_factor_stays_at_one_when_the_bias_does_not_hold():
@@ -66,3 +67,16 @@ def test_the_checked_factor_stays_at_one_when_the_bias_does_not_hold():
         forecasts[m] = np.where(early, forecasts[Y] * 1.25, forecasts[Y] + 0.5)
     res = probe(forecasts, history, ["a", "b", "c"])
     assert res["factor_checked"] == res["best_member"]
+    assert res["factor_checked_2"] == res["best_member"]
+
+
+def test_the_factor_checked_on_two_origins_needs_the_bias_on_both():
+    forecasts, history = _panel(3)
+    # 25% high everywhere except at the second-latest validation origin (near exact there): the
+    # one-origin check passes where the two-origin check fails
+    skip = forecasts[CUTOFF] == WEEKS[40]
+    for m in ("a", "b", "c"):
+        forecasts[m] = np.where(skip, forecasts[Y] + 0.5, forecasts[Y] * 1.25)
+    res = probe(forecasts, history, ["a", "b", "c"])
+    assert res["factor_checked"] < 0.05 * res["best_member"]
+    assert res["factor_checked_2"] == res["best_member"]

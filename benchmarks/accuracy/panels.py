@@ -14,6 +14,10 @@
 * `synthetic_long_sparse` (opt-in, `--panels synthetic_long_sparse`; not in the default run, it
   takes about 7 minutes): 1,200 generated items over 822 weeks with 70,000 reviews (92% zero
   item-weeks), the shape of a long review history of a long-tail catalogue.
+* `online_retail_regions` (opt-in): the shipped Online Retail per item and country outside the
+  home market (the published `item_region_weeks` mart, `darkhorse build` first), pairs with at
+  least 4 weeks of sales: real intermittent demand (81% zero weeks), where the other sparse
+  panels are generated.
 * `m4_weekly_earlier` (opt-in, needs `--m4`): M4 Weekly with its last 26 weeks cut off, so the
   evaluation origins fall half a year earlier (February to April instead of August to October):
   the same real series at another season. The suite's own measures only (the official ones
@@ -53,7 +57,11 @@ SPARSE = {"rows": 8_000}
 # 16 years of weekly review counts of a long-tail catalogue: 92% zero item-weeks
 LONG_SPARSE = {"rows": 70_000, "n_items": 1_200, "weeks": 822, "start": "2005-01-03"}
 # panels a run takes only when named (`--panels`)
-OPT_IN_PANELS = ("synthetic_long_sparse", "m4_weekly_earlier")
+OPT_IN_PANELS = ("synthetic_long_sparse", "m4_weekly_earlier", "online_retail_regions")
+# `online_retail_regions`: the country whose series are the `online_retail` panel's bulk (left
+# out), and the weeks with sales a pair needs to be a series
+HOME_REGION = "United Kingdom"
+REGION_MIN_SALE_WEEKS = 4
 # weeks cut off the end of M4 Weekly for `m4_weekly_earlier`: half a year, another season
 M4_EARLIER_WEEKS = 26
 
@@ -127,6 +135,31 @@ def online_retail(config_path: Path = REPO / "darkhorse.yaml") -> Panel:
         raise PanelError(f"online_retail: {e} (with --config {config_path})") from e
     return Panel("online_retail", h, cfg.panel, f"UCI Online Retail, published panel of {config_path.name} (dbt labels)",
                  marts=cfg.marts_dir)
+
+
+def online_retail_regions(config_path: Path = REPO / "darkhorse.yaml") -> Panel:
+    """The published `item_region_weeks` mart of `config_path` as a panel (`regions_from_mart`)."""
+    cfg = load_config(config_path)
+    path = cfg.marts_dir / "item_region_weeks.parquet"
+    if not path.is_file():
+        raise PanelError(f"online_retail_regions: {path} not found: run `darkhorse build` first (with --config {config_path})")
+    return regions_from_mart(path, cfg.panel)
+
+
+def regions_from_mart(path: Path, panel: PanelConfig) -> Panel:
+    """Units per item and country (outside HOME_REGION) and week of an `item_region_weeks` mart:
+    one series (`item @ country`) per pair with REGION_MIN_SALE_WEEKS weeks of sales."""
+    m = pd.read_parquet(path, columns=["item_id", "region", "week_start", "units"])
+    m = m[m["region"] != HOME_REGION]
+    frame = pd.DataFrame({ID: m["item_id"].astype(str) + " @ " + m["region"].astype(str),
+                          DS: pd.to_datetime(m["week_start"]), Y: m["units"].astype("float64")})
+    sale_weeks = frame[frame[Y] > 0].groupby(ID).size()
+    frame = frame[frame[ID].isin(sale_weeks.index[sale_weeks >= REGION_MIN_SALE_WEEKS])]
+    frame = frame.sort_values([ID, DS], kind="stable").reset_index(drop=True)
+    h = history_from_frame(frame, panel, snapshot=f"online_retail_regions:{path}")
+    zero = float((frame[Y] == 0).mean())
+    return Panel("online_retail_regions", h, panel,
+                 f"UCI Online Retail per item and country outside the {HOME_REGION}, {zero:.0%} zero weeks")
 
 
 def m4_weekly(folder: str | Path) -> Panel:
@@ -214,5 +247,25 @@ def synthetic_long_sparse(cache: Path) -> Panel:
                  f"{zero:.0%} zero weeks", p.extra)
 
 
-__all__ = ["M4_EARLIER_WEEKS", "OPT_IN_PANELS", "PANELS", "Panel", "PanelError", "dense", "history_from_frame", "m4_weekly", "m4_weekly_earlier", "online_retail",
-           "restrict", "sample_ids", "synthetic_long_sparse", "synthetic_reviews", "synthetic_sparse", "weekly_sales"]
+__all__ = [
+    "HOME_REGION",
+    "M4_EARLIER_WEEKS",
+    "OPT_IN_PANELS",
+    "PANELS",
+    "REGION_MIN_SALE_WEEKS",
+    "Panel",
+    "PanelError",
+    "dense",
+    "history_from_frame",
+    "m4_weekly",
+    "m4_weekly_earlier",
+    "online_retail",
+    "online_retail_regions",
+    "regions_from_mart",
+    "restrict",
+    "sample_ids",
+    "synthetic_long_sparse",
+    "synthetic_reviews",
+    "synthetic_sparse",
+    "weekly_sales",
+]

@@ -18,7 +18,8 @@ evaluation rows):
 * `factor_checked`: the best member times its factor (learned on every validation row), only
   when the factor learned on the earlier validation origins beat the member on the latest one
   by more than one standard error of the paired per-series differences (as the blend's
-  held-out choice guards its candidates).
+  held-out choice guards its candidates); `factor_checked_2`: the same, checked on each of the
+  latest two validation origins (each with the factor learned before it).
 * `within_1se`: the equal mix of the members whose validation error is within one standard
   error (paired, per series) of the best member's.
 
@@ -115,31 +116,34 @@ class Rules:
         w[keep] = 1 / len(keep)
         out["within_1se"] = w
         out["factor_checked"] = self._checked_factor(rows, best)
+        out["factor_checked_2"] = self._checked_factor(rows, best, n_check=2)
         return out
 
-    def _checked_factor(self, rows: pd.DataFrame, best: int) -> float:
-        """The best member's factor, or 1 unless a factor learned before the latest cutoff (on
-        the weeks known then) beat the member on that cutoff's rows by one standard error."""
+    def _checked_factor(self, rows: pd.DataFrame, best: int, n_check: int = 1) -> float:
+        """The best member's factor, or 1 unless, at each of the latest `n_check` cutoffs, a
+        factor learned before it (on the weeks known then) beat the member on that cutoff's rows
+        by one standard error."""
         cutoffs = np.sort(rows[CUTOFF].unique())
-        if len(cutoffs) < 2:
+        if len(cutoffs) < n_check + 1:
             return 1.0
-        last = cutoffs[-1]
-        early, late = rows[(rows[CUTOFF] < last) & (rows[DS] <= last)], rows[rows[CUTOFF] == last]
-        if early.empty:
-            return 1.0
-        member = int(np.argmin(mean_scaled_error(early, early[self.members].to_numpy(dtype="float64"))))
-        f = late[self.members[member]].to_numpy(dtype="float64")
-        early_factor = _best_factor(early, early[self.members[member]].to_numpy(dtype="float64"))
-        d = _per_series(late, f) - _per_series(late, f * early_factor)
-        if len(d) < 2 or d.mean() <= d.std(ddof=1) / np.sqrt(len(d)):
-            return 1.0
+        for last in cutoffs[-n_check:]:
+            early, late = rows[(rows[CUTOFF] < last) & (rows[DS] <= last)], rows[rows[CUTOFF] == last]
+            if early.empty:
+                return 1.0
+            member = int(np.argmin(mean_scaled_error(early, early[self.members].to_numpy(dtype="float64"))))
+            f = late[self.members[member]].to_numpy(dtype="float64")
+            early_factor = _best_factor(early, early[self.members[member]].to_numpy(dtype="float64"))
+            d = _per_series(late, f) - _per_series(late, f * early_factor)
+            if len(d) < 2 or d.mean() <= d.std(ddof=1) / np.sqrt(len(d)):
+                return 1.0
         return _best_factor(rows, rows[self.members[best]].to_numpy(dtype="float64"))
 
     def apply(self, learned: dict[str, object], rows: pd.DataFrame, groups: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         P_ = rows[self.members].to_numpy(dtype="float64")
         out = {k: P_ @ learned[k] for k in ("best_member", "global", "within_1se")}
         out["factor"] = (P_ @ learned["global"]) * learned["factor"]
-        out["factor_checked"] = (P_ @ learned["best_member"]) * learned["factor_checked"]
+        for k in ("factor_checked", "factor_checked_2"):
+            out[k] = (P_ @ learned["best_member"]) * learned[k]
         for name, g in groups.items():
             by = learned[f"groups_{name}"]
             W = np.array([by.get(int(k), learned["global"]) for k in g])
@@ -179,7 +183,7 @@ def probe(forecasts: pd.DataFrame, history: pd.DataFrame, members: Sequence[str]
         for name, pred in rules.apply(rules.fit(val, gv), rows, gr).items():
             got.setdefault(name, []).append(_per_series(rows, pred))
         for name, pred in rules.apply(rules.fit(rows, gr), rows, gr).items():
-            if name == "factor_checked":  # one cutoff: nothing to check on
+            if name.startswith("factor_checked"):  # one cutoff: nothing to check on
                 continue
             got.setdefault(f"hindsight_{name}", []).append(_per_series(rows, pred))
         for m in members:
