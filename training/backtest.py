@@ -141,6 +141,7 @@ def run_backtest(
     cutoffs = plan_cutoffs(history, config, horizon)
     timings: dict[str, float] = {n: 0.0 for n in [*names, BLEND, "hot_sellers"]}
     frames, scores, weights, importance = [], [], [], []
+    classifier_frames = []  # each origin's forecasts as the hot-seller classifier reads them, filtered once
     model_info: dict[str, dict[str, Any]] = {}
     scale_rows = []
     fitted: dict[str, Forecaster] = {}
@@ -202,6 +203,8 @@ def run_backtest(
             if role == "eval":
                 stored.append((validation, joined))
             frames.append(joined)
+            if with_hot_sellers:
+                classifier_frames.append(classifier_forecasts(joined))
             bar.advance(task)
             if with_hot_sellers and (role != BLEND_ONLY or config.backtest.score_blend_warmup):
                 bar.update(task, description=f"{cutoff.date()} hot sellers")
@@ -209,7 +212,7 @@ def run_backtest(
                 s, clf = hs.score_origin(
                     train, joined, history.labels, cutoff=cutoff, covariates=history.covariates,
                     settings=hs.Settings.from_config(config), earlier_scores=scores,
-                    earlier_forecasts=[classifier_forecasts(f) for f in frames[:-1]],
+                    earlier_forecasts=classifier_frames[:-1],
                 )
                 timings["hot_sellers"] += time.perf_counter() - t0
                 model_info.setdefault("hot_sellers", {})[str(cutoff.date())] = s.attrs["choice"]

@@ -162,21 +162,24 @@ def regions_from_mart(path: Path, panel: PanelConfig) -> Panel:
                  f"UCI Online Retail per item and country outside the {HOME_REGION}, {zero:.0%} zero weeks")
 
 
+def _m4_panel(name: str, frame: pd.DataFrame, *, snapshot: str, description: str, extra: dict | None = None) -> Panel:
+    """A panel of M4 Weekly series (`m4.long_frame` rows) with the competition's horizon."""
+    panel = PanelConfig(horizon_weeks=m4mod.HORIZON)
+    return Panel(name, history_from_frame(frame, panel, snapshot=snapshot), panel, description, extra or {})
+
+
 def m4_weekly(folder: str | Path) -> Panel:
     data = m4mod.read_m4_weekly(folder)
-    panel = PanelConfig(horizon_weeks=m4mod.HORIZON)
-    h = history_from_frame(m4mod.long_frame(data), panel, snapshot=f"m4-weekly:{folder}")
-    return Panel("m4_weekly", h, panel, "M4 Weekly, 359 series, last 13 weeks = official test", {"m4": data})
+    return _m4_panel("m4_weekly", m4mod.long_frame(data), snapshot=f"m4-weekly:{folder}",
+                     description="M4 Weekly, 359 series, last 13 weeks = official test", extra={"m4": data})
 
 
 def m4_weekly_earlier(folder: str | Path, weeks: int = M4_EARLIER_WEEKS) -> Panel:
     """M4 Weekly without its last `weeks` weeks: every origin `weeks` earlier, another season."""
-    data = m4mod.read_m4_weekly(folder)
-    frame = m4mod.long_frame(data)
+    frame = m4mod.long_frame(m4mod.read_m4_weekly(folder))
     frame = frame[frame[DS] <= m4mod.END_WEEK - pd.Timedelta(weeks=weeks)].reset_index(drop=True)
-    panel = PanelConfig(horizon_weeks=m4mod.HORIZON)
-    h = history_from_frame(frame, panel, snapshot=f"m4-weekly-earlier-{weeks}:{folder}")
-    return Panel("m4_weekly_earlier", h, panel, f"M4 Weekly without its last {weeks} weeks (origins at another season)")
+    return _m4_panel("m4_weekly_earlier", frame, snapshot=f"m4-weekly-earlier-{weeks}:{folder}",
+                     description=f"M4 Weekly without its last {weeks} weeks (origins at another season)")
 
 
 def weekly_sales(config_path: Path = WEEKLY_SALES_CONFIG) -> Panel:
