@@ -392,3 +392,77 @@ def test_the_configs_interval_source_reaches_the_blend():
     assert Blend(**params).settings.intervals == "levels"
     with pytest.raises(ValueError, match="intervals"):
         type(cfg.blend)(intervals="widest")
+
+
+def _biased(n_series: int, cutoffs: int, seed: int, bias, start: int = 0) -> pd.DataFrame:
+    """Members a and b that forecast `bias(cutoff index)` times the series' level (a little
+    apart), with a 10-90% band of +-10% around it; actuals scatter about the level."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    base = pd.Timestamp("2024-01-01")
+    for i in range(n_series):
+        level = 20.0 + i
+        for c in range(start, start + cutoffs):
+            cutoff = base + pd.Timedelta(weeks=4 * c)
+            for k in range(1, 13):
+                row = {"unique_id": f"s{i}", "cutoff": cutoff, "ds": cutoff + pd.Timedelta(weeks=k),
+                       "y": level * (1 + 0.1 * rng.normal()), "scale": 2.0}
+                for m, tilt in (("a", 1.0), ("b", 1.04)):
+                    f = level * bias(c) * tilt
+                    row[m] = row[f"{m}-q50"] = f
+                    row[f"{m}-q10"], row[f"{m}-q90"] = 0.9 * f, 1.1 * f
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _known(v: pd.DataFrame, at: pd.Timestamp) -> pd.DataFrame:
+    return v[v["ds"] <= at].reset_index(drop=True)
+
+
+def test_the_point_factor_is_kept_only_when_it_checked_out_on_the_latest_two_cutoffs():
+    from training.blend import POINT_FACTORS, _learn, held_points, point_factor
+
+    def factor_of(v):
+        at = v["cutoff"].max() + pd.Timedelta(weeks=4)
+        _, _, held, choice = _learn(_known(v, at), ["a", "b"], grid_step=0.1, min_points=4, shrinkage="auto",
+                                    objective="mae", horizon_buckets=[4, 8], fallback_shrinkage=16.0)
+        return point_factor(held_points(held, choice, ["a", "b"]))
+
+    # every member 30% too high at every cutoff: the factor undoes it, checked on both latest cutoffs
+    f, checks = factor_of(_biased(40, 6, seed=1, bias=lambda c: 1.3))
+    assert 0.74 <= f <= 0.80 and f in POINT_FACTORS
+    assert len(checks) == 2 and all(c["gain"] > c["se"] > 0 for c in checks)
+    # the bias gone at the latest cutoff: the factor learned before it loses there, so none
+    f, checks = factor_of(_biased(40, 6, seed=1, bias=lambda c: 1.3 if c < 5 else 1.0))
+    assert f == 1.0 and checks[-1]["gain"] < 0
+    # the bias gone at the second latest cutoff only: one check fails, so none either
+    f, checks = factor_of(_biased(40, 6, seed=1, bias=lambda c: 1.0 if c == 4 else 1.3))
+    assert f == 1.0 and len(checks) == 1
+    # unbiased members: the factor learned is about 1 and gains nothing beyond noise
+    f, _ = factor_of(_biased(40, 6, seed=1, bias=lambda c: 1.0))
+    assert f == 1.0
+    # too few held-out cutoffs to check twice
+    f, checks = factor_of(_biased(40, 3, seed=1, bias=lambda c: 1.3))
+    assert f == 1.0 and checks == []
+
+
+def test_the_blend_scales_its_point_forecast_and_keeps_its_quantiles():
+    from benchmarks.accuracy.replay import Stored
+    from training.blend import Blend
+
+    v = _biased(40, 6, seed=2, bias=lambda c: 1.3)
+    future = _biased(40, 1, seed=3, bias=lambda c: 1.3, start=7)
+    v = _known(v, future["cutoff"].iloc[0])
+    qs = [0.1, 0.5, 0.9]
+    fitted = {m: Stored(future[["unique_id", "ds", m, *[f"{m}-q{round(q * 100)}" for q in qs]]], alias=m,
+                        cutoff=future["cutoff"].iloc[0], horizon=12) for m in ("a", "b")}
+    checked = Blend.from_members(fitted, v, grid_step=0.1)
+    off = Blend.from_members(fitted, v, grid_step=0.1, point_factor="off")
+    assert off.point_factor_ == 1.0 and 0.74 <= checked.point_factor_ <= 0.80
+    a = checked.predict(h=12, quantiles=qs).merge(future[["unique_id", "ds", "y"]], on=["unique_id", "ds"])
+    b = off.predict(h=12, quantiles=qs).merge(future[["unique_id", "ds", "y"]], on=["unique_id", "ds"])
+    np.testing.assert_allclose(a["blend"], b["blend"] * checked.point_factor_)
+    for q in ("blend-q10", "blend-q50", "blend-q90"):  # the quantiles keep their own calibration
+        np.testing.assert_allclose(a[q], b[q])
+    # on later weeks with the same bias the scaled point is the closer one
+    assert (a["blend"] - a["y"]).abs().mean() < 0.5 * (b["blend"] - b["y"]).abs().mean()

@@ -188,7 +188,8 @@ def run_backtest(
             shrinkage.append(blend.shrinkage_)
             choices.append({"cutoff": str(cutoff.date()), "choice": str(blend.choice_),
                             "heldout_loss": blend.heldout_loss_, "conformal": blend.conformal_ is not None,
-                            "intervals": blend.intervals_, "interval_loss": blend.interval_loss_})
+                            "intervals": blend.intervals_, "interval_loss": blend.interval_loss_,
+                            "point_factor": blend.point_factor_, "point_checks": blend.point_checks_})
             w = blend.weights_.copy()
             w[CUTOFF] = cutoff
             weights.append(w)
@@ -277,7 +278,8 @@ def run_backtest(
 def _blend_params(config: Config, specs: list[ModelSpec]) -> dict[str, Any]:
     """The blend's settings from the config (its horizon is its members')."""
     return {"members": [{"model": s.model, "alias": s.name, "params": dict(s.params)} for s in specs],
-            **_weight_params(config), "intervals": config.blend.intervals, "step_weeks": config.backtest.step_weeks}
+            **_weight_params(config), "intervals": config.blend.intervals, "point_factor": config.blend.point_factor,
+            "step_weeks": config.backtest.step_weeks}
 
 
 def _weight_params(config: Config) -> dict[str, Any]:

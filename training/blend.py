@@ -468,6 +468,73 @@ def subset_blend(
     return combine(preds, models, w, g, quantiles, name=name, horizon_buckets=horizon_buckets)
 
 
+# ---------------------------------------------------------------- point factor
+# factors of the blend's point forecast for a bias of every member alike (multiplied in, 0.70 to 1.30)
+POINT_FACTORS = np.round(np.arange(0.70, 1.301, 0.02), 2)
+# held-out cutoffs the factor is checked on, each with the factor learned before it
+POINT_CHECKS = 2
+
+
+def held_points(
+    held: list[tuple[pd.DataFrame, dict[float | str, np.ndarray]]], choice: float | str, models: Sequence[str],
+) -> pd.DataFrame:
+    """The blend's point forecasts on the time-ordered held-out cutoffs (the `choice`
+    candidate's weights, learned on the cutoffs before each): `unique_id, cutoff, ds, y, scale,
+    pred`, rows with a positive naive scale only (as MASE counts them)."""
+    parts = []
+    for rows, ws in held:
+        if choice not in ws or "scale" not in rows:
+            continue
+        P = rows[list(models)].to_numpy(dtype="float64")
+        part = rows[[ID, CUTOFF, DS, Y, "scale"]].assign(pred=(P * ws[choice]).sum(axis=1))
+        parts.append(part[part["scale"].to_numpy(dtype="float64") > 0])
+    if not parts:
+        return pd.DataFrame(columns=[ID, CUTOFF, DS, Y, "scale", "pred"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def _factor_losses(rows: pd.DataFrame, factors: np.ndarray) -> np.ndarray:
+    """Mean scaled absolute error per (series, cutoff) of `rows`' `pred` times each factor
+    (series-cutoffs x factors)."""
+    y = rows[Y].to_numpy(dtype="float64")[:, None]
+    err = np.abs(y - rows["pred"].to_numpy(dtype="float64")[:, None] * factors[None, :])
+    err /= rows["scale"].to_numpy(dtype="float64")[:, None]
+    codes = pd.factorize(pd.MultiIndex.from_arrays([rows[ID].to_numpy(), rows[CUTOFF].to_numpy()]))[0]
+    counts = np.bincount(codes)
+    return np.stack([np.bincount(codes, err[:, j]) for j in range(err.shape[1])], axis=1) / counts[:, None]
+
+
+def _best_point_factor(rows: pd.DataFrame) -> float:
+    return float(POINT_FACTORS[int(np.argmin(_factor_losses(rows, POINT_FACTORS).mean(axis=0)))])
+
+
+def point_factor(points: pd.DataFrame, n_check: int = POINT_CHECKS) -> tuple[float, list[dict[str, float]]]:
+    """One factor for the blend's point forecast, for a bias its weights cannot undo (every
+    member too high on intermittent series, say): the factor of POINT_FACTORS with the lowest
+    mean scaled error on every held-out point (`held_points`), kept only when, at each of the
+    latest `n_check` held-out cutoffs, the factor learned on the points known before it beat
+    the unscaled blend on that cutoff's points by more than ONE_SE standard errors of their
+    paired per-series differences; else 1. Returns the factor and each check (its cutoff,
+    the factor learned before it, the mean gain and its standard error)."""
+    cutoffs = np.sort(points[CUTOFF].unique()) if len(points) else np.array([])
+    if len(cutoffs) < n_check + 1:
+        return 1.0, []
+    checks = []
+    for last in cutoffs[-n_check:]:
+        early = points[(points[CUTOFF] < last) & (points[DS] <= last)]
+        late = points[points[CUTOFF] == last]
+        if early.empty or late.empty:
+            return 1.0, checks
+        f = _best_point_factor(early)
+        losses = _factor_losses(late, np.array([1.0, f]))
+        d = losses[:, 0] - losses[:, 1]  # > 0 where the factor did better
+        se = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("inf")
+        checks.append({"cutoff": str(pd.Timestamp(last).date()), "factor": f, "gain": float(d.mean()), "se": se})
+        if not d.mean() > ONE_SE * se:
+            return 1.0, checks
+    return _best_point_factor(points), checks
+
+
 # ---------------------------------------------------------------- conformal intervals
 # levels of the held-out score table: whole percents (every level of the service's grid); a
 # level between two takes the linear interpolation, one beyond them the nearest
@@ -773,6 +840,11 @@ class BlendSettings(ModelSettings):
         "with the point's weights, or with weights per side learned on pinball loss (levels); auto: the one "
         "with the lowest held-out pinball loss (conformal unless beaten by one s.e.)."
     )
+    point_factor: Literal["checked", "off"] = Field(
+        "checked", description="`checked`: the point forecast times one factor for a bias every member shares, "
+        "kept only when it beat the unscaled blend on each of the latest two held-out cutoffs by one s.e. "
+        "(`point_factor`); quantiles and intervals stay as they are. `off`: no factor."
+    )
     inner_windows: int = Field(3, ge=1, description="Windows of the inner backtest in `fit`.")
     step_weeks: int = Field(4, ge=1)
 
@@ -873,6 +945,9 @@ class Blend(Forecaster):
         self.shrinkage_ = self.weights_.attrs.get("shrinkage")
         self.choice_ = choice
         self.heldout_loss_ = self.weights_.attrs.get("heldout_loss", {})
+        self.point_factor_, self.point_checks_ = 1.0, []
+        if s.point_factor == "checked" and held:
+            self.point_factor_, self.point_checks_ = point_factor(held_points(held, choice, names))
         self.width_factors_: dict[str, float] = {}
         self.conformal_: np.ndarray | None = None
         self.pair_ = spread_levels(validation.columns, names)
@@ -915,6 +990,13 @@ class Blend(Forecaster):
         return preds
 
     def _predict(self, h: int, quantiles: list[float]) -> pd.DataFrame:
+        out = self._blended(h, quantiles)
+        factor = getattr(self, "point_factor_", 1.0)
+        if factor != 1.0:  # the point only: the quantiles keep their own calibration
+            out[self.alias] = out[self.alias] * factor
+        return out
+
+    def _blended(self, h: int, quantiles: list[float]) -> pd.DataFrame:
         names = list(self.members_)
         buckets_at = self.settings.horizon_buckets
         table = getattr(self, "conformal_", None)

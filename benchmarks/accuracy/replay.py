@@ -34,6 +34,7 @@ from benchmarks.bench_accuracy import REPO, load_panel
 from darkhorse.core.config import BlendConfig, load_config
 from darkhorse.core.schema import CUTOFF, DS, ID, Y, forecast_columns
 from training.backtest import _blend_params, blend_vs_best
+from training.hot_sellers import GROWTH_BLEND
 from training.blend import Blend
 from training.metrics import naive_scale, series_metrics, summarize
 from training.models.base import Forecaster
@@ -91,8 +92,10 @@ def replay_panel(
         fitted = {m: Stored(rows[[ID, DS, *forecast_columns(m, quantiles)]].dropna(subset=[m]), alias=m, cutoff=cutoff, horizon=horizon)
                   for m in members}
         blend = Blend.from_members(fitted, validation, **blend_params)
-        log.info("%s: choice %s, intervals %s, global weights %s", cutoff.date(), blend.choice_, blend.intervals_,
-                 blend.global_weights_.iloc[0].round(2).to_dict())
+        log.info("%s: choice %s, intervals %s, point factor %s, global weights %s", cutoff.date(), blend.choice_,
+                 blend.intervals_, blend.point_factor_, blend.global_weights_.iloc[0].round(2).to_dict())
+        for check in blend.point_checks_:
+            log.info("  factor check %s", check)
         bfc = blend.predict(h=horizon, quantiles=quantiles)
         keep = rows[[ID, DS, CUTOFF, "window", Y, *cols]]
         parts.append(keep.merge(bfc, on=[ID, DS], how="left"))
@@ -149,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
                 other = pd.read_parquet(g)
                 new = [c for c in other.columns if c not in (ID, DS, CUTOFF, "window", Y) and not c.startswith(BLEND)]
                 fc = fc.drop(columns=[c for c in new if c in fc]).merge(other[[ID, DS, CUTOFF, *new]], on=[ID, DS, CUTOFF], how="left")
-        saved = [c for c in fc.columns if c not in (ID, DS, CUTOFF, "window", Y) and "-q" not in c and c != BLEND]
+        # the growth blend is the hot-seller score's subset blend, not a member
+        saved = [c for c in fc.columns if c not in (ID, DS, CUTOFF, "window", Y, GROWTH_BLEND) and "-q" not in c and c != BLEND]
         members = [m.strip() for m in args.members.split(",")] if args.members else saved
         panel = load_panel(name, args.m4, args.run / "cache")
         if panel is None:

@@ -612,6 +612,13 @@ class BlendConfig(_Strict):
         "(each side of the median with its own weights, learned on pinball loss), or `auto`: the one with "
         "the lowest held-out pinball loss, conformal unless another beats it by one s.e.",
     )
+    point_factor: Literal["checked", "off"] = Field(
+        "checked",
+        description="`checked`: the blend's point forecast times one factor (0.70-1.30) for a bias every "
+        "member shares, learned on the blend's held-out forecasts and kept only when it beat the unscaled "
+        "blend on each of the latest two held-out cutoffs by one s.e. (else 1); the quantiles stay as "
+        "they are. `off`: no factor.",
+    )
 
 
 class HotSellerTransformerConfig(_Strict):
