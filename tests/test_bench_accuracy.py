@@ -332,6 +332,7 @@ def test_replay_reproduces_the_run_s_blend_and_leaves_a_member_out(tmp_path, mon
     assert R.main(["--run", str(tmp_path), "--panels", "weekly_sales", "--members", "naive,seasonal_naive",
                    "--json", str(tmp_path / "without.json")]) == 0
     got = json.loads((tmp_path / "all.json").read_text())["weekly_sales"]["members"]
+    assert set(got) == {"naive", "seasonal_naive", "theta", "blend"}  # the growth blend is no member
     assert got["blend"]["mase"] == pytest.approx(run["models"]["blend"]["mase"], rel=1e-9)
     assert got["blend"]["coverage_80"] == pytest.approx(run["models"]["blend"]["coverage_80"], rel=1e-9)
     assert got["theta"]["mase"] == pytest.approx(run["models"]["theta"]["mase"], rel=1e-9)

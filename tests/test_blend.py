@@ -13,6 +13,7 @@ from training.blend import (
     bucket_of,
     combine,
     learn_weights,
+    subset_blend,
 )
 
 QS: list[float] = []
@@ -466,3 +467,9 @@ def test_the_blend_scales_its_point_forecast_and_keeps_its_quantiles():
         np.testing.assert_allclose(a[q], b[q])
     # on later weeks with the same bias the scaled point is the closer one
     assert (a["blend"] - a["y"]).abs().mean() < 0.5 * (b["blend"] - b["y"]).abs().mean()
+    # the subset blend (the backtest's members-left-out blend) takes the same factor when asked
+    keys = ["unique_id", "ds"]
+    sub = a.merge(subset_blend(v, future, ["a", "b"], qs, name="x", factor="checked", grid_step=0.1), on=keys)
+    np.testing.assert_allclose(sub["x"], sub["blend"])
+    plain = b.merge(subset_blend(v, future, ["a", "b"], qs, name="x", grid_step=0.1), on=keys)
+    np.testing.assert_allclose(plain["x"], plain["blend"])

@@ -458,6 +458,24 @@ def test_the_forecast_note_says_where_the_blends_quantiles_came_from(outputs: Pa
     assert "quantiles (chosen on held-out pinball loss)" not in write_report(out).read_text(encoding="utf-8")
 
 
+def test_the_forecast_note_says_when_the_blends_point_took_a_factor(outputs: Path, tmp_path: Path) -> None:
+    out = copy_outputs(outputs, tmp_path / "run")
+    metrics = json.loads((out / "metrics.json").read_text())
+    evals = [w["cutoff"] for w in metrics["windows"] if w["role"] == "eval"]
+    others = [w["cutoff"] for w in metrics["windows"] if w["role"] != "eval"]
+    metrics["blend_choice"] = [
+        {"cutoff": others[0], "choice": "inf", "point_factor": 0.9},  # not an evaluation origin: not counted
+        *({"cutoff": c, "choice": "inf", "point_factor": 0.7 if i else 1.0} for i, c in enumerate(evals)),
+    ]
+    (out / "metrics.json").write_text(json.dumps(metrics))
+    html = write_report(out).read_text(encoding="utf-8")
+    assert (f"point forecast took a factor (checked on the latest two held-out origins) of 0.7 at {len(evals) - 1} "
+            f"of {len(evals)} evaluation origins; its quantiles are not scaled.") in html
+    metrics["blend_choice"] = [{"cutoff": c, "choice": "inf", "point_factor": 1.0} for c in evals]
+    (out / "metrics.json").write_text(json.dumps(metrics))
+    assert "point forecast took a factor" not in write_report(out).read_text(encoding="utf-8")
+
+
 def test_smape_without_series_metrics_is_the_backtest_metric(outputs: Path, tmp_path: Path) -> None:
     """With no series_metrics.parquet, per-series sMAPE comes from forecasts.parquet through
     training.metrics.smape (the backtest's own metric); a week without an actual is no error."""

@@ -80,7 +80,7 @@ from training.models.base import Forecaster
 m = bentoml.models.get({tags['forecaster']!r})
 blend = Forecaster.load(Path(m.path) / "blend")
 fc = blend.predict(h=12)
-print(json.dumps({{"meta": m.info.metadata, "labels": m.info.labels, "rows": len(fc),
+print(json.dumps({{"meta": m.info.metadata, "labels": m.info.labels, "rows": len(fc), "point_factor": blend.point_factor_,
                    "members": list(blend.members_), "listed": [str(x.tag) for x in bentoml.models.list()]}}))
 """
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
@@ -97,6 +97,10 @@ print(json.dumps({{"meta": m.info.metadata, "labels": m.info.labels, "rows": len
     assert manifest.metrics["blend"]["mase"] == pytest.approx(backtest["blend"]["mase"])
     assert manifest.backtest_windows and manifest.last_week > max(manifest.backtest_windows)
     assert info["labels"]["kind"] == "forecaster"
+    # metrics.json records the released blend's point factor (1 unless it checked out twice)
+    released = json.loads((tmp / "out" / "metrics.json").read_text())["release"]["blend"]
+    assert released["point_factor"] == info["point_factor"] and 0.7 <= info["point_factor"] <= 1.3
+    assert released["point_factor"] == 1.0 or len(released["point_checks"]) == 2
     assert info["members"] == ["seasonal_naive", "statquant", "xgboost"]
     assert info["rows"] == 12 * pd.read_csv(CSV)["sku"].nunique()
     assert set(tags.values()) <= set(info["listed"])

@@ -303,8 +303,8 @@ def contributions(
     scale: pd.DataFrame, config: Config, models_metrics: dict[str, dict[str, Any]], timings: dict[str, float],
 ) -> dict[str, dict[str, float | None]]:
     """Each member's worth to the blend: the blend's MASE over the evaluation windows with the
-    member left out (weights re-learned from the same stored validation forecasts, nothing
-    refitted), the difference to the full blend's (positive = the member helps) and its seconds."""
+    member left out (weights and the point factor re-learned from the same stored validation
+    forecasts, nothing refitted), the difference to the full blend's (positive = the member helps) and its seconds."""
     with_all = models_metrics.get(BLEND, {}).get("mase")
     out: dict[str, dict[str, float | None]] = {}
     if len(names) < 2 or not stored:
@@ -312,7 +312,7 @@ def contributions(
     params = _weight_params(config)
     for m in names:
         rest = [n for n in names if n != m]
-        parts = [subset_blend(validation, joined, rest, quantiles, name="without", **params)
+        parts = [subset_blend(validation, joined, rest, quantiles, name="without", factor=config.blend.point_factor, **params)
                  for validation, joined in stored]
         fc = pd.concat(parts, ignore_index=True)
         mase = summarize(series_metrics(fc[fc[Y].notna()], "without", quantiles, scale))["mase"]

@@ -49,6 +49,11 @@ the members' own quantiles with one set of weights per side of the median, learn
 loss at the band's levels (`levels`, `level_weights`). Conformal stays unless another beats it
 by ONE_SE.
 
+The point forecast then takes one factor (`point_factor="checked"`, POINT_FACTORS) for a bias
+every member shares: the factor with the lowest loss on the blend's own held-out forecasts
+(`held_points`), kept only when the factor learned before each of the latest POINT_CHECKS
+held-out cutoffs beat the unscaled blend on that cutoff by ONE_SE; else 1. Quantiles stay.
+
 `Blend` is a model behind the protocol: `fit(df, horizon=H)` fits its members and learns the
 weights from an inner rolling backtest on `df`; the backtest builds it from members it has
 already fitted and their forecasts at earlier cutoffs (`Blend.from_members`), which is the same
@@ -57,6 +62,7 @@ computation.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import logging
 from collections.abc import Sequence
@@ -459,13 +465,24 @@ def combine(
 
 def subset_blend(
     validation: pd.DataFrame, preds: pd.DataFrame, models: Sequence[str], quantiles: Sequence[float], *,
-    name: str, horizon_buckets: Sequence[int] = (4, 8), **weight_params: Any,
+    name: str, horizon_buckets: Sequence[int] = (4, 8), factor: Literal["checked", "off"] = "off",
+    **weight_params: Any,
 ) -> pd.DataFrame:
     """The blend of `models` only, point and member-mixed quantiles, no interval calibration:
-    weights learned from `validation` (`learn_weights`) and applied to `preds` (`combine`).
-    `weight_params`: the rest of `learn_weights`' settings."""
-    w, g = learn_weights(validation, models, horizon_buckets=horizon_buckets, **weight_params)
-    return combine(preds, models, w, g, quantiles, name=name, horizon_buckets=horizon_buckets)
+    weights learned from `validation` (`learn_weights`) and applied to `preds` (`combine`);
+    with `factor="checked"` the point takes the checked factor as the blend's does
+    (`point_factor`). `weight_params`: the rest of `learn_weights`' settings."""
+    settings = {**_learn_defaults(), **weight_params, "horizon_buckets": horizon_buckets}
+    w, g, held, choice = _learn(validation, models, **settings)
+    out = combine(preds, models, w, g, quantiles, name=name, horizon_buckets=horizon_buckets)
+    if factor == "checked" and held:
+        out[name] = out[name] * point_factor(held_points(held, choice, models))[0]
+    return out
+
+
+def _learn_defaults() -> dict[str, Any]:
+    """`learn_weights`' default settings (its signature is their one home)."""
+    return {k: p.default for k, p in inspect.signature(learn_weights).parameters.items() if p.kind is p.KEYWORD_ONLY}
 
 
 # ---------------------------------------------------------------- point factor

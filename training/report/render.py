@@ -236,6 +236,7 @@ def forecast_table(run: Run) -> Table | None:
         + (f"Ratios below 1 beat the {shown} baseline." if ratios else "Ratios vs seasonal naive not available.")
         + blend_vs_best_text(run)
         + interval_source_text(run)
+        + point_factor_text(run)
     )
     return metric_table(rows, columns, row_header="Model", bold_name=bold_name, note=note)
 
@@ -269,6 +270,25 @@ def interval_source_text(run: Run) -> str:
     shown = ", ".join(f"{k} {fmt(v)}" for k, v in losses.items() if number(v) is not None)
     return (f" The blend's quantiles (chosen on held-out pinball loss) came from: {sources} of {len(picked)} "
             f"evaluation origins" + (f"; held-out loss at the last: {shown}." if shown else "."))
+
+
+def point_factor_text(run: Run) -> str:
+    """One sentence on the factor the blend's point forecast took at the evaluation origins
+    (metrics.json `blend_choice[].point_factor`: kept only when it beat the unscaled blend on
+    each of the latest two held-out origins), when it took one anywhere."""
+    choices = run.metrics.get("blend_choice")
+    windows = run.metrics.get("windows")
+    if not isinstance(choices, list) or not isinstance(windows, list):
+        return ""
+    evals = {w.get("cutoff") for w in windows if isinstance(w, dict) and w.get("role") == "eval"}
+    factors = [number(c.get("point_factor")) for c in choices if isinstance(c, dict) and c.get("cutoff") in evals]
+    factors = [f for f in factors if f is not None]
+    scaled = [f for f in factors if f != 1.0]
+    if not scaled:
+        return ""
+    shown = ", ".join(f"{k:g} at {n}" for k, n in sorted(Counter(scaled).items()))
+    return (f" The blend's point forecast took a factor (checked on the latest two held-out origins) of {shown} "
+            f"of {len(factors)} evaluation origins; its quantiles are not scaled.")
 
 
 def hot_table(run: Run) -> Table | None:
