@@ -34,8 +34,8 @@ from benchmarks.bench_accuracy import REPO, load_panel
 from darkhorse.core.config import BlendConfig, load_config
 from darkhorse.core.schema import CUTOFF, DS, ID, Y, forecast_columns
 from training.backtest import _blend_params, blend_vs_best
-from training.hot_sellers import GROWTH_BLEND
 from training.blend import Blend
+from training.hot_sellers import GROWTH_BLEND
 from training.metrics import naive_scale, series_metrics, summarize
 from training.models.base import Forecaster
 
