@@ -476,7 +476,7 @@ def subset_blend(
     w, g, held, choice = _learn(validation, models, **settings)
     out = combine(preds, models, w, g, quantiles, name=name, horizon_buckets=horizon_buckets)
     if factor == "checked" and held:
-        out[name] = out[name] * point_factor(held_points(held, choice, models))[0]
+        out[name] = out[name] * point_factor(held_points(held, choice, models), objective=settings["objective"])[0]
     return out
 
 
@@ -510,25 +510,27 @@ def held_points(
     return pd.concat(parts, ignore_index=True)
 
 
-def _factor_losses(rows: pd.DataFrame, factors: np.ndarray) -> np.ndarray:
-    """Mean scaled absolute error per (series, cutoff) of `rows`' `pred` times each factor
-    (series-cutoffs x factors)."""
-    y = rows[Y].to_numpy(dtype="float64")[:, None]
-    err = np.abs(y - rows["pred"].to_numpy(dtype="float64")[:, None] * factors[None, :])
-    err /= rows["scale"].to_numpy(dtype="float64")[:, None]
+def _factor_losses(rows: pd.DataFrame, factors: np.ndarray, objective: str) -> np.ndarray:
+    """Mean loss (the weights' objective: scaled absolute error or SMAPE) per (series, cutoff)
+    of `rows`' `pred` times each factor (series-cutoffs x factors)."""
+    y = rows[Y].to_numpy(dtype="float64")
+    pred = rows["pred"].to_numpy(dtype="float64")[:, None] * factors[None, :]
+    err = _loss(y, pred, objective, rows["scale"].to_numpy(dtype="float64"))
     codes = pd.factorize(pd.MultiIndex.from_arrays([rows[ID].to_numpy(), rows[CUTOFF].to_numpy()]))[0]
     counts = np.bincount(codes)
     return np.stack([np.bincount(codes, err[:, j]) for j in range(err.shape[1])], axis=1) / counts[:, None]
 
 
-def _best_point_factor(rows: pd.DataFrame) -> float:
-    return float(POINT_FACTORS[int(np.argmin(_factor_losses(rows, POINT_FACTORS).mean(axis=0)))])
+def _best_point_factor(rows: pd.DataFrame, objective: str) -> float:
+    return float(POINT_FACTORS[int(np.argmin(_factor_losses(rows, POINT_FACTORS, objective).mean(axis=0)))])
 
 
-def point_factor(points: pd.DataFrame, n_check: int = POINT_CHECKS) -> tuple[float, list[dict[str, float]]]:
+def point_factor(
+    points: pd.DataFrame, n_check: int = POINT_CHECKS, objective: str = "mae",
+) -> tuple[float, list[dict[str, float]]]:
     """One factor for the blend's point forecast, for a bias its weights cannot undo (every
     member too high on intermittent series, say): the factor of POINT_FACTORS with the lowest
-    mean scaled error on every held-out point (`held_points`), kept only when, at each of the
+    mean loss (`objective`, as the weights') on every held-out point (`held_points`), kept only when, at each of the
     latest `n_check` held-out cutoffs, the factor learned on the points known before it beat
     the unscaled blend on that cutoff's points by more than ONE_SE standard errors of their
     paired per-series differences; else 1. Returns the factor and each check (its cutoff,
@@ -542,14 +544,14 @@ def point_factor(points: pd.DataFrame, n_check: int = POINT_CHECKS) -> tuple[flo
         late = points[points[CUTOFF] == last]
         if early.empty or late.empty:
             return 1.0, checks
-        f = _best_point_factor(early)
-        losses = _factor_losses(late, np.array([1.0, f]))
+        f = _best_point_factor(early, objective)
+        losses = _factor_losses(late, np.array([1.0, f]), objective)
         d = losses[:, 0] - losses[:, 1]  # > 0 where the factor did better
         se = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("inf")
         checks.append({"cutoff": str(pd.Timestamp(last).date()), "factor": f, "gain": float(d.mean()), "se": se})
         if not d.mean() > ONE_SE * se:
             return 1.0, checks
-    return _best_point_factor(points), checks
+    return _best_point_factor(points, objective), checks
 
 
 # ---------------------------------------------------------------- conformal intervals
@@ -964,7 +966,7 @@ class Blend(Forecaster):
         self.heldout_loss_ = self.weights_.attrs.get("heldout_loss", {})
         self.point_factor_, self.point_checks_ = 1.0, []
         if s.point_factor == "checked" and held:
-            self.point_factor_, self.point_checks_ = point_factor(held_points(held, choice, names))
+            self.point_factor_, self.point_checks_ = point_factor(held_points(held, choice, names), objective=s.objective)
         self.width_factors_: dict[str, float] = {}
         self.conformal_: np.ndarray | None = None
         self.pair_ = spread_levels(validation.columns, names)
