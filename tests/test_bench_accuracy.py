@@ -295,6 +295,8 @@ def test_suite_end_to_end_on_a_small_sample(tmp_path):
     assert all(c["intervals"] in ("conformal", "members", "levels") for c in p["blend_choice"])
     text = " ".join((tmp_path / "accuracy.txt").read_text().split())  # the caption may wrap
     assert "quantiles per eval origin: " + ", ".join(c["intervals"] for c in p["blend_choice"]) in text
+    assert all(0.7 <= c["point_factor"] <= 1.3 for c in p["blend_choice"])
+    assert "point factor per eval origin: " + ", ".join(f"{c['point_factor']:g}" for c in p["blend_choice"]) in text
     html = (tmp_path / "accuracy.html").read_text()
     assert "weekly_sales" in html and "seasonal_naive_growth" in html
     assert (tmp_path / "panels" / "weekly_sales" / "forecasts.parquet").is_file()

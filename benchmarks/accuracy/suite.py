@@ -240,6 +240,10 @@ def panel_tables(p: dict[str, Any]) -> list[Table]:
     if sources:
         shown = "; quantiles per eval origin: " + ", ".join(sources)
         t.caption = (t.caption or "blend") + shown
+    factors = [c.get("point_factor") for c in p.get("blend_choice", [])]
+    if any(f is not None for f in factors):
+        shown = "; point factor per eval origin: " + ", ".join("-" if f is None else f"{f:g}" for f in factors)
+        t.caption = (t.caption or "blend") + shown
     frac = p["hot_seller_fraction"]
     h = Table(title=f"{p['panel']}: hot sellers (top {frac:.0%}, mean over eval origins; * = computed by the suite)")
     for c in ("scorer", "AP", f"P@{frac:.0%}", f"R@{frac:.0%}", "positives"):
