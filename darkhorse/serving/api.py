@@ -180,7 +180,11 @@ class Freshness(_Response):
 
 class WeekForecast(_Response):
     week: date = Field(description="Week start.")
-    point: float = Field(description="The ensemble's point forecast.")
+    point: float = Field(
+        description="The ensemble's point forecast (times the release's checked point factor, "
+        "metrics.json release.blend.point_factor, 1 unless it checked out on held-out origins; a factor "
+        "below 1 lowers intermittent series' points toward their median; the quantiles are not scaled)."
+    )
     quantiles: dict[str, float] = Field(description="Level (as 'q10', 'q2.5', ...) to units.")
 
 
