@@ -80,3 +80,15 @@ def test_the_factor_checked_on_two_origins_needs_the_bias_on_both():
     res = probe(forecasts, history, ["a", "b", "c"])
     assert res["factor_checked"] < 0.05 * res["best_member"]
     assert res["factor_checked_2"] == res["best_member"]
+
+
+def test_the_factor_checked_per_zero_share_group_removes_a_bias_of_the_sparse_series_only():
+    forecasts, history = _panel(4)
+    # every member 25% high on the intermittent series (exact at 0.8) and half a unit high on the
+    # steady ones: one factor for all cannot undo both, one per zero-share group can
+    sparse = forecasts[ID] < "s20"
+    for m in ("a", "b", "c"):
+        forecasts[m] = np.where(sparse, forecasts[Y] * 1.25, forecasts[Y] + 0.5)
+    res = probe(forecasts, history, ["a", "b", "c"])
+    assert res["factor_checked_2_zero"] < res["factor_checked_2"] < res["best_member"] + 1e-12
+    assert res["factor_checked_2_zero"] < 0.75 * res["best_member"]

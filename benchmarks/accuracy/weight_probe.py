@@ -19,7 +19,9 @@ evaluation rows):
   when the factor learned on the earlier validation origins beat the member on the latest one
   by more than one standard error of the paired per-series differences (as the blend's
   held-out choice guards its candidates); `factor_checked_2`: the same, checked on each of the
-  latest two validation origins (each with the factor learned before it).
+  latest two validation origins (each with the factor learned before it); `factor_checked_2_zero`:
+  the best member times one such checked factor per zero-share group (as `groups_zero`; a group
+  with fewer than `MIN_GROUP_ROWS` validation rows keeps factor 1).
 * `within_1se`: the equal mix of the members whose validation error is within one standard
   error (paired, per series) of the best member's.
 
@@ -117,6 +119,9 @@ class Rules:
         out["within_1se"] = w
         out["factor_checked"] = self._checked_factor(rows, best)
         out["factor_checked_2"] = self._checked_factor(rows, best, n_check=2)
+        zero = groups["zero"]
+        out["factor_checked_2_zero"] = {int(k): self._checked_factor(rows[zero == k], best, n_check=2)
+                                        for k in np.unique(zero) if (zero == k).sum() >= MIN_GROUP_ROWS}
         return out
 
     def _checked_factor(self, rows: pd.DataFrame, best: int, n_check: int = 1) -> float:
@@ -144,6 +149,8 @@ class Rules:
         out["factor"] = (P_ @ learned["global"]) * learned["factor"]
         for k in ("factor_checked", "factor_checked_2"):
             out[k] = (P_ @ learned["best_member"]) * learned[k]
+        by_zero = learned["factor_checked_2_zero"]
+        out["factor_checked_2_zero"] = (P_ @ learned["best_member"]) * np.array([by_zero.get(int(k), 1.0) for k in groups["zero"]])
         for name, g in groups.items():
             by = learned[f"groups_{name}"]
             W = np.array([by.get(int(k), learned["global"]) for k in g])
