@@ -119,6 +119,31 @@ def test_forecast_features_by_hand():
     assert (ff["ds"] == c).all()
 
 
+def test_the_members_disagreement_counts_no_combined_forecast():
+    """The blend and the growth blend combine the members: scaling the blend's point (its checked
+    factor) moves its own growth feature, never the members' disagreement."""
+    frame = _panel(n_items=20, n_weeks=70)
+    c = frame["ds"].max() - pd.Timedelta(weeks=H)
+    train = frame[frame["ds"] <= c].reset_index(drop=True)
+    fc = _forecast(frame, c, seed=0)
+    fc["growth_blend"] = fc["blend"]
+    season = hs.seasonal_features(train, lookback=L, horizon=H, floor=1.0, season=52)
+    models = ["growth_blend", "naive", "seasonal_naive", "blend"]
+
+    def features(f):
+        return hs.classifier_features(train, season, f, None, cutoff=c, covariates=[], settings=SETTINGS,
+                                      models=models)[0]
+
+    a, b = features(fc), features(fc.assign(blend=0.7 * fc["blend"]))
+    at = a["fc_disagreement"].notna()
+    assert at.sum() == 20
+    np.testing.assert_array_equal(a.loc[at, "fc_disagreement"], b.loc[at, "fc_disagreement"])
+    assert not np.allclose(a.loc[at, "fc_growth_blend"], b.loc[at, "fc_growth_blend"])
+    means = fc.groupby("unique_id")[["naive", "seasonal_naive"]].mean().to_numpy()
+    expect = means.std(axis=1) / np.maximum(means.mean(axis=1), 1.0)
+    np.testing.assert_allclose(np.sort(a.loc[at, "fc_disagreement"].to_numpy()), np.sort(expect))
+
+
 # --------------------------------------------------------------------------- the final combination
 def _earlier(n_origins: int, n_items: int, make_label, seed: int = 0):
     """Scores at `n_origins` earlier origins and labels from `make_label(scores) -> 0/1`."""

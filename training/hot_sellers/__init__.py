@@ -69,6 +69,8 @@ log = logging.getLogger(__name__)
 # (XGBoost on absolute error) sharpens the blend's MASE, but growth read from a median-like
 # forecast ranks hot sellers worse (Online Retail: blend-growth AP 0.127 -> 0.069 with it).
 GROWTH_BLEND = "growth_blend"
+# the point columns that combine members: never counted in the members' disagreement
+COMBINED = ("blend", GROWTH_BLEND)
 
 
 def with_growth_blend(
@@ -149,7 +151,7 @@ def classifier_features(
         fcs.insert(0, earlier[earlier[CUTOFF] < cutoff][[ID, DS, CUTOFF, *models, *_quantiles(forecast, models[0])]])
     base = pd.concat([train[[ID, DS]], season[["past_mean"]]], axis=1)
     ff = forecast_features(pd.concat(fcs, ignore_index=True), base, models=models, floor=settings.floor,
-                           interval_model=models[0])
+                           interval_model=models[0], members=[m for m in models[1:] if m not in COMBINED])
     feats = feats.merge(ff, on=[ID, DS], how="left").set_axis(train.index)
     return feats, feats[f"fc_growth_{models[0]}"].notna()
 

@@ -108,13 +108,14 @@ def point_columns(forecast: pd.DataFrame) -> list[str]:
 
 def forecast_features(
     forecasts: pd.DataFrame, past_mean: pd.DataFrame, *, models: list[str], floor: float,
-    interval_model: str,
+    interval_model: str, members: list[str] | None = None,
 ) -> pd.DataFrame:
     """One row per (item, origin): `unique_id, ds` (the origin) + the forecast-derived features.
 
     `forecasts`: forecasts made at each origin (`unique_id, cutoff, ds` + model columns; realized
     values, if present, are never read); `past_mean`: `unique_id, ds, past_mean` at the origins;
-    `models`: the point columns read (the first is the blend or the growth model)."""
+    `models`: the point columns read (the first is the blend or the growth model); `members`:
+    those whose spread is the disagreement (default: every model but the first)."""
     by = [ID, CUTOFF]
     means = forecasts.groupby(by, sort=True)[models].mean()
     base = past_mean.rename(columns={DS: CUTOFF}).set_index(by)["past_mean"]
@@ -130,7 +131,7 @@ def forecast_features(
         mid = f"{interval_model}-q50" if f"{interval_model}-q50" in forecasts.columns else interval_model
         centre = forecasts.groupby(by, sort=True)[mid].mean().reindex(means.index)
         out["fc_interval_width"] = (q[qcols[-1]] - q[qcols[0]]).to_numpy() / np.maximum(centre.to_numpy(), floor)
-    members = models[1:]
+    members = models[1:] if members is None else members
     if len(members) >= 2:
         m = means[members].to_numpy()
         out["fc_disagreement"] = m.std(axis=1) / np.maximum(m.mean(axis=1), floor)
