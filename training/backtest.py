@@ -186,10 +186,7 @@ def run_backtest(
             wide.append(bfc[[ID, DS, *extra]].assign(**{CUTOFF: cutoff}))
             bfc = bfc.drop(columns=extra)
             shrinkage.append(blend.shrinkage_)
-            choices.append({"cutoff": str(cutoff.date()), "choice": str(blend.choice_),
-                            "heldout_loss": blend.heldout_loss_, "conformal": blend.conformal_ is not None,
-                            "intervals": blend.intervals_, "interval_loss": blend.interval_loss_,
-                            "point_factor": blend.point_factor_, "point_checks": blend.point_checks_})
+            choices.append({"cutoff": str(cutoff.date()), **choice_record(blend)})
             w = blend.weights_.copy()
             w[CUTOFF] = cutoff
             weights.append(w)
@@ -273,6 +270,15 @@ def run_backtest(
     if out_dir is not None:
         write_outputs(result, Path(out_dir), report=report)
     return result
+
+
+def choice_record(blend: Blend) -> dict[str, Any]:
+    """What a fitted blend chose on its held-out cutoffs (metrics.json `blend_choice[]`, and
+    `release.blend` for the released one)."""
+    return {"choice": str(blend.choice_), "heldout_loss": blend.heldout_loss_,
+            "conformal": getattr(blend, "conformal_", None) is not None, "intervals": getattr(blend, "intervals_", None),
+            "interval_loss": getattr(blend, "interval_loss_", {}), "point_factor": blend.point_factor_,
+            "point_checks": blend.point_checks_}
 
 
 def _blend_params(config: Config, specs: list[ModelSpec]) -> dict[str, Any]:

@@ -263,10 +263,14 @@ def _row_weights(
 
 
 def _series_mean_loss(rows: pd.DataFrame, loss: np.ndarray) -> np.ndarray:
-    """Mean loss per (series, cutoff) of `rows` (what MASE averages)."""
+    """Mean loss per (series, cutoff) of `rows` (what MASE averages); a 2-D `loss` (rows x
+    candidates) gives one column per candidate."""
     key = pd.MultiIndex.from_arrays([rows[ID].to_numpy(), rows[CUTOFF].to_numpy()])
     codes, _ = pd.factorize(key)
-    return np.bincount(codes, loss) / np.bincount(codes)
+    counts = np.bincount(codes)
+    if loss.ndim == 1:
+        return np.bincount(codes, loss) / counts
+    return np.stack([np.bincount(codes, loss[:, j]) for j in range(loss.shape[1])], axis=1) / counts[:, None]
 
 
 def _group_buckets(
@@ -475,7 +479,7 @@ def subset_blend(
     settings = {**_learn_defaults(), **weight_params, "horizon_buckets": horizon_buckets}
     w, g, held, choice = _learn(validation, models, **settings)
     out = combine(preds, models, w, g, quantiles, name=name, horizon_buckets=horizon_buckets)
-    if factor == "checked" and held:
+    if factor == "checked":
         out[name] = out[name] * point_factor(held_points(held, choice, models), objective=settings["objective"])[0]
     return out
 
@@ -515,10 +519,7 @@ def _factor_losses(rows: pd.DataFrame, factors: np.ndarray, objective: str) -> n
     of `rows`' `pred` times each factor (series-cutoffs x factors)."""
     y = rows[Y].to_numpy(dtype="float64")
     pred = rows["pred"].to_numpy(dtype="float64")[:, None] * factors[None, :]
-    err = _loss(y, pred, objective, rows["scale"].to_numpy(dtype="float64"))
-    codes = pd.factorize(pd.MultiIndex.from_arrays([rows[ID].to_numpy(), rows[CUTOFF].to_numpy()]))[0]
-    counts = np.bincount(codes)
-    return np.stack([np.bincount(codes, err[:, j]) for j in range(err.shape[1])], axis=1) / counts[:, None]
+    return _series_mean_loss(rows, _loss(y, pred, objective, rows["scale"].to_numpy(dtype="float64")))
 
 
 def _best_point_factor(rows: pd.DataFrame, objective: str) -> float:
@@ -965,7 +966,7 @@ class Blend(Forecaster):
         self.choice_ = choice
         self.heldout_loss_ = self.weights_.attrs.get("heldout_loss", {})
         self.point_factor_, self.point_checks_ = 1.0, []
-        if s.point_factor == "checked" and held:
+        if s.point_factor == "checked":
             self.point_factor_, self.point_checks_ = point_factor(held_points(held, choice, names), objective=s.objective)
         self.width_factors_: dict[str, float] = {}
         self.conformal_: np.ndarray | None = None

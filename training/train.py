@@ -28,6 +28,7 @@ from training.backtest import (
     _blend_params,
     _weight_params,
     build_model,
+    choice_record,
     classifier_forecasts,
     run_backtest,
     write_outputs,
@@ -167,8 +168,7 @@ def train(config: Config, *, out_dir: Path | None = None, show_progress: bool = 
         manifest = manifest.with_models(save_to_store(config, version, blend, clf, manifest.store_metadata(), ranking))
     tags = manifest.models.model_dump() if manifest.models else {}
     bt.metrics["release"] = {"version": version, "tags": tags, "train_seconds": round(time.perf_counter() - started, 1),
-                             "blend": {"choice": str(blend.choice_), "intervals": getattr(blend, "intervals_", None),
-                                       "point_factor": blend.point_factor_, "point_checks": blend.point_checks_}}
+                             "blend": choice_record(blend)}
     if config.has_request_log:  # the load ensemble of the interval panel, same version
         bt.metrics["release"]["load"] = train_load(config, version=version, out_dir=out, save=save)
     write_outputs(bt, out)

@@ -35,7 +35,8 @@ from darkhorse.core.config import BlendConfig, load_config
 from darkhorse.core.schema import CUTOFF, DS, ID, Y, forecast_columns
 from training.backtest import _blend_params, blend_vs_best
 from training.blend import Blend
-from training.hot_sellers import GROWTH_BLEND
+from training.hot_sellers import COMBINED
+from training.hot_sellers.features import point_columns
 from training.metrics import naive_scale, series_metrics, summarize
 from training.models.base import Forecaster
 
@@ -152,8 +153,7 @@ def main(argv: list[str] | None = None) -> int:
                 other = pd.read_parquet(g)
                 new = [c for c in other.columns if c not in (ID, DS, CUTOFF, "window", Y) and not c.startswith(BLEND)]
                 fc = fc.drop(columns=[c for c in new if c in fc]).merge(other[[ID, DS, CUTOFF, *new]], on=[ID, DS, CUTOFF], how="left")
-        # the growth blend is the hot-seller score's subset blend, not a member
-        saved = [c for c in fc.columns if c not in (ID, DS, CUTOFF, "window", Y, GROWTH_BLEND) and "-q" not in c and c != BLEND]
+        saved = [c for c in point_columns(fc) if c not in COMBINED]  # the blend and the growth blend are no members
         members = [m.strip() for m in args.members.split(",")] if args.members else saved
         panel = load_panel(name, args.m4, args.run / "cache")
         if panel is None:

@@ -251,7 +251,7 @@ def score_origin(
 
 
 __all__ = [
-    "GROWTH_BLEND", "Choice", "ClassifierSettings", "HotSellerClassifier", "Settings", "classifier_features",
+    "COMBINED", "GROWTH_BLEND", "Choice", "ClassifierSettings", "HotSellerClassifier", "Settings", "classifier_features",
     "final_ranking", "forecast_growth", "known_labels", "momentum", "pct_rank", "score_origin", "seasonal_features",
     "with_growth_blend",
 ]

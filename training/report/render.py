@@ -253,16 +253,21 @@ def blend_vs_best_text(run: Run) -> str:
             f"over {d.get('n_series')} series, {fmt(d.get('pct'))}%): {verdict}.")
 
 
+def eval_choices(run: Run) -> list[dict[str, Any]]:
+    """metrics.json `blend_choice` at the evaluation origins (empty when either is missing)."""
+    choices = run.metrics.get("blend_choice")
+    windows = run.metrics.get("windows")
+    if not isinstance(choices, list) or not isinstance(windows, list):
+        return []
+    evals = {w.get("cutoff") for w in windows if isinstance(w, dict) and w.get("role") == "eval"}
+    return [c for c in choices if isinstance(c, dict) and c.get("cutoff") in evals]
+
+
 def interval_source_text(run: Run) -> str:
     """One sentence on where the blend's quantiles came from at the evaluation origins
     (metrics.json `blend_choice[].intervals`, chosen on held-out pinball loss), with the
     held-out losses of the last origin's choice."""
-    choices = run.metrics.get("blend_choice")
-    windows = run.metrics.get("windows")
-    if not isinstance(choices, list) or not isinstance(windows, list):
-        return ""
-    evals = {w.get("cutoff") for w in windows if isinstance(w, dict) and w.get("role") == "eval"}
-    picked = [c for c in choices if isinstance(c, dict) and c.get("cutoff") in evals and c.get("intervals")]
+    picked = [c for c in eval_choices(run) if c.get("intervals")]
     if not picked:
         return ""
     sources = ", ".join(f"{k} at {n}" for k, n in Counter(str(c["intervals"]) for c in picked).items())
@@ -276,13 +281,7 @@ def point_factor_text(run: Run) -> str:
     """One sentence on the factor the blend's point forecast took at the evaluation origins
     (metrics.json `blend_choice[].point_factor`: kept only when it beat the unscaled blend on
     each of the latest two held-out origins), when it took one anywhere."""
-    choices = run.metrics.get("blend_choice")
-    windows = run.metrics.get("windows")
-    if not isinstance(choices, list) or not isinstance(windows, list):
-        return ""
-    evals = {w.get("cutoff") for w in windows if isinstance(w, dict) and w.get("role") == "eval"}
-    factors = [number(c.get("point_factor")) for c in choices if isinstance(c, dict) and c.get("cutoff") in evals]
-    factors = [f for f in factors if f is not None]
+    factors = [f for f in (number(c.get("point_factor")) for c in eval_choices(run)) if f is not None]
     scaled = [f for f in factors if f != 1.0]
     if not scaled:
         return ""
