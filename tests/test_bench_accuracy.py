@@ -381,3 +381,55 @@ def test_hot_replay_reproduces_the_run_s_final_ranking(tmp_path):
         assert out[str(c.date())]["ap"] == pytest.approx(average_precision(g["score"].to_numpy(), g["label"].to_numpy()))
         assert out[str(c.date())]["method"] == run_choice[str(c.date())]["method"]
     assert any(v["method"] != "fallback" for v in out.values())
+
+
+@pytest.mark.slow
+def test_hot_refit_reproduces_the_run_s_classifier_and_another_setting_changes_it(tmp_path):
+    """Refitted on the run's stored forecasts with the run's own settings, the classifier's scores
+    are the run's at every scored origin and its AP the run's; another setting retrains it."""
+    import dataclasses
+
+    from benchmarks.accuracy.hot_refit import refit_panel
+    from benchmarks.accuracy.suite import jsonable, panel_config
+    from darkhorse.core.config import ModelSpec, load_config
+    from training.backtest import run_backtest
+    from training.metrics import average_precision
+
+    p = P.weekly_sales()
+    p = dataclasses.replace(p, history=P.restrict(p.history, P.sample_ids(p.history, 40)))
+    cfg = load_config(P.REPO / "darkhorse.yaml")
+    cfg = cfg.model_copy(update={
+        "backtest": cfg.backtest.model_copy(update={"n_windows": 2, "warmup_windows": 3, "blend_warmup_windows": 1,
+                                                    "min_train_weeks": 8}),
+        "hot_sellers": cfg.hot_sellers.model_copy(update={"classifier": {"n_estimators": 10, "max_depth": 2, "device": "cpu"}}),
+    })
+    specs = [ModelSpec(model="naive"), ModelSpec(model="moving_average", params={"window": 4})]
+    res = run_backtest(panel_config(p, cfg), history=p.history, specs=specs, show_progress=False, report=False)
+    folder = tmp_path / "panels" / "weekly_sales"
+    folder.mkdir(parents=True)
+    res.forecasts.to_parquet(folder / "forecasts.parquet", index=False)
+    res.hot_sellers.to_parquet(folder / "hot_sellers.parquet", index=False)
+    (folder / "result.json").write_text(json.dumps(jsonable({"windows": res.metrics["windows"]})))
+
+    same = refit_panel(folder, p, cfg, {})
+    assert same["max_diff_vs_run"] == 0.0
+    evals = [c for c, r in res.cutoffs if r == "eval"]
+    hot = res.hot_sellers.dropna(subset=["label"])
+    for model in ("classifier", "final", "forecast_growth"):
+        want = [average_precision(g["score"].to_numpy(), g["label"].to_numpy())
+                for c in evals for g in [hot[(hot["cutoff"] == c) & (hot["model"] == model)]]]
+        assert same["ap"][model] == pytest.approx(np.mean(want))
+    assert same["final_vs_best"] == pytest.approx(same["ap"]["final"] - same["ap"][same["best_input"]])
+    other = refit_panel(folder, p, cfg, {"n_estimators": 40, "max_depth": 3})
+    assert other["max_diff_vs_run"] > 0
+    assert other["ap"]["forecast_growth"] == pytest.approx(same["ap"]["forecast_growth"])
+
+
+def test_hot_refit_settings_start_with_the_run_s_and_refuse_an_unknown_key():
+    from benchmarks.accuracy.hot_refit import _settings
+
+    assert _settings(["max_depth=3,6", "n_lags=13"]) == [{}, {"max_depth": 3}, {"max_depth": 6}, {"n_lags": 13}]
+    with pytest.raises(SystemExit, match="depth"):
+        _settings(["depth=3"])
+    with pytest.raises(ValueError):
+        _settings(["max_depth=0"])

@@ -106,12 +106,17 @@ def hot_seller_table(result: BacktestResult, panel: Panel) -> tuple[dict[str, di
     return ranking_metrics(allhot, fraction=1 - panel.panel.hot_seller_quantile), added, final_vs_best(allhot)
 
 
+def panel_config(panel: Panel, config: Config) -> Config:
+    """`config` with the panel's own settings and marts: its marts folder, or one that does not
+    exist (no customer or graph features from the config's marts leak into a panel read from
+    elsewhere)."""
+    marts = panel.marts or Path(config.data_dir) / f"no-marts-for-{panel.name}"
+    return config.model_copy(update={"panel": panel.panel, "paths": config.paths.model_copy(update={"marts": marts})})
+
+
 def run_panel(panel: Panel, config: Config, specs: list[ModelSpec], *, out: Path | None, show_progress: bool,
               with_hot_sellers: bool = True) -> dict[str, Any]:
-    # marts: the panel's own, or a folder that does not exist (no customer or graph features
-    # from the config's marts leak into a panel read from elsewhere)
-    marts = panel.marts or Path(config.data_dir) / f"no-marts-for-{panel.name}"
-    cfg = config.model_copy(update={"panel": panel.panel, "paths": config.paths.model_copy(update={"marts": marts})})
+    cfg = panel_config(panel, config)
     h = panel.history
     n_series = int(h.frame[ID].nunique())
     log.info("%s: %d series, %d rows, weeks %s..%s, horizon %d: backtest of %s",
