@@ -105,6 +105,8 @@ def load_panel(name: str, m4: Path | None, cache: Path) -> P.Panel | None:
         return P.synthetic_sparse(cache)
     if name == "synthetic_long_sparse":
         return P.synthetic_long_sparse(cache)
+    if name == "synthetic_store_departments":
+        return P.synthetic_store_departments()
     raise SystemExit(f"--panels: unknown panel {name!r}; choose from {', '.join(P.PANELS + P.OPT_IN_PANELS)}")
 
 

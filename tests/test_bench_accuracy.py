@@ -165,6 +165,34 @@ def test_long_sparse_panel_spans_sixteen_years_of_mostly_zero_weeks(tmp_path):
     assert "synthetic_long_sparse" not in P.PANELS and "synthetic_long_sparse" in P.OPT_IN_PANELS
 
 
+def test_store_department_panel_repeats_its_season_every_year_and_labels_five_percent():
+    """The generated store x department panel: dense from each series' first week, every series a
+    store and a department, and a season stable enough that growth read from the same weeks a year
+    earlier ranks its hot sellers well (AP above 0.4 where the base rate is 0.05)."""
+    from synthetic.store_sales import store_department_sales
+    from training.hot_sellers.features import seasonal_features
+    from training.metrics import average_precision
+
+    with pytest.raises(ValueError, match="Monday"):
+        store_department_sales(start="2010-02-02")
+    p = P.synthetic_store_departments(n_stores=6, n_departments=12)
+    f = p.history.frame.sort_values([ID, DS])
+    assert p.name == "synthetic_store_departments" and "synthetic_store_departments" in P.OPT_IN_PANELS
+    assert f[ID].str.fullmatch(r"s\d{2}_d\d{2}").all() and (f[Y] > 0).all()
+    weeks = f.groupby(ID)[DS].agg(["min", "max", "count"])
+    assert ((weeks["max"] - weeks["min"]) / pd.Timedelta(weeks=1) + 1 == weeks["count"]).all()
+    assert (weeks["max"] == f[DS].max()).all()
+    # the season ranks the hot sellers: growth read from the same weeks a year earlier
+    season = seasonal_features(f.reset_index(drop=True), lookback=p.panel.lookback_weeks,
+                               horizon=p.panel.horizon_weeks, floor=p.panel.growth_floor)
+    rows = pd.concat([f.reset_index(drop=True), season], axis=1).merge(p.history.labels, on=[ID, DS])
+    rows = rows.dropna(subset=["ly_growth"])
+    ap = [average_precision(g["seasonal_growth"].to_numpy(), g["label"].to_numpy(dtype="float64"))
+          for _, g in rows.groupby(DS) if g["label"].sum() > 0]
+    assert len(ap) > 50 and np.mean(ap) > 0.4
+    assert 0.04 < p.history.labels["label"].mean() < 0.06
+
+
 def test_m4_earlier_panel_cuts_the_last_half_year_and_keeps_every_series(tmp_path):
     """Two M4-shaped series written as the organisers' files: the earlier panel is the full
     panel's frame up to 26 weeks before its end, every series in it, no official split."""

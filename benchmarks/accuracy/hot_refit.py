@@ -106,9 +106,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--panels", default=None, help="comma-separated subset (default: every stored panel)")
     ap.add_argument("--m4", type=Path, default=None, help="the M4 folder (for the M4 panels)")
     ap.add_argument("--json", type=Path, default=None, help="write the figures here")
+    ap.add_argument("--no-baseline", action="store_true", help="skip the run's own settings (only the --set ones)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    tries = _settings(args.set)
+    tries = _settings(args.set)[1:] if args.no_baseline else _settings(args.set)
     config = load_config(args.config)
     folders = sorted(p.parent for p in (args.run / "panels").glob("*/forecasts.parquet"))
     if args.panels:

@@ -57,7 +57,7 @@ SPARSE = {"rows": 8_000}
 # 16 years of weekly review counts of a long-tail catalogue: 92% zero item-weeks
 LONG_SPARSE = {"rows": 70_000, "n_items": 1_200, "weeks": 822, "start": "2005-01-03"}
 # panels a run takes only when named (`--panels`)
-OPT_IN_PANELS = ("synthetic_long_sparse", "m4_weekly_earlier", "online_retail_regions")
+OPT_IN_PANELS = ("synthetic_long_sparse", "m4_weekly_earlier", "online_retail_regions", "synthetic_store_departments")
 # `online_retail_regions`: the country whose series are the `online_retail` panel's bulk (left
 # out), and the weeks with sales a pair needs to be a series
 HOME_REGION = "United Kingdom"
@@ -250,6 +250,20 @@ def synthetic_long_sparse(cache: Path) -> Panel:
                  f"{zero:.0%} zero weeks", p.extra)
 
 
+def synthetic_store_departments(**overrides: Any) -> Panel:
+    """Weekly sales of a generated chain's store x department panel with a strong, stable yearly
+    season (`synthetic.store_sales`): where the seasonal heuristic ranks hot sellers well."""
+    from synthetic.store_sales import store_department_sales
+
+    frame = store_department_sales(**overrides)
+    panel = PanelConfig()
+    n = frame[ID].nunique()
+    weeks = frame[DS].nunique()
+    h = history_from_frame(frame, panel, snapshot=f"store_departments:{sorted(overrides.items())}")
+    return Panel("synthetic_store_departments", h, panel,
+                 f"synthetic store x department sales, {n} series x {weeks} weeks, stable yearly season", {"generator": overrides})
+
+
 __all__ = [
     "HOME_REGION",
     "M4_EARLIER_WEEKS",
@@ -270,5 +284,6 @@ __all__ = [
     "synthetic_long_sparse",
     "synthetic_reviews",
     "synthetic_sparse",
+    "synthetic_store_departments",
     "weekly_sales",
 ]
