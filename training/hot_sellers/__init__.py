@@ -54,7 +54,6 @@ from training.hot_sellers.features import (
     forecast_growth,
     momentum,
     point_columns,
-    relative_features,
     seasonal_features,
     with_customer_signals,
 )
@@ -136,10 +135,7 @@ def classifier_features(
     `known`: the labels known at `cutoff` (the text score is fitted on them)."""
     cs = ClassifierSettings(**settings.classifier)
     past = past_features(train, n_lags=cs.n_lags, covariates=covariates)
-    parts = [train[[ID, DS]], past, season.drop(columns="past_mean")]
-    if cs.relative_features:
-        parts.append(relative_features(train, past, season["past_mean"].to_numpy()))
-    feats = pd.concat(parts, axis=1)
+    feats = pd.concat([train[[ID, DS]], past, season.drop(columns="past_mean")], axis=1)
     if cs.customer_signals:
         feats = with_customer_signals(feats, settings.marts_dir, cutoff=cutoff, lookback=settings.lookback)
     if cs.graph_features:

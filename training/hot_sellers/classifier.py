@@ -73,10 +73,6 @@ class ClassifierSettings(ModelSettings):
         "spin and cost many times the CPU of one.",
     )
     device: str = Field("auto", pattern="^(auto|cpu|cuda)$")
-    relative_features: bool = Field(
-        False, description="Add scale-free columns (features.relative_features): the log-level lags and windows "
-        "over the label's past mean, and the slope of log units over the last 13 and 26 weeks.",
-    )
     customer_signals: bool = Field(
         True, description="Join the customer signals (features.customer_signals: buyers, their growth, new-customer "
         "share, repeat rate) where the marts hold customer purchase lines; absent otherwise.",

@@ -101,28 +101,6 @@ def seasonal_features(
     return pd.DataFrame(out, index=df.index)
 
 
-RELATIVE_OF = ("lag_", "mean_", "max_")
-SLOPE_WEEKS = (13, 26)
-
-
-def relative_features(df: pd.DataFrame, past: pd.DataFrame, past_mean: np.ndarray) -> pd.DataFrame:
-    """Scale-free columns for every row of `df` (same index): each log-level column of `past`
-    (`lag_*`, `mean_*`, `max_*`: log1p units) minus log1p of `past_mean` (the label's denominator),
-    as `rel_<column>`; and `slope_<w>`: the least-squares slope of log1p(units) over the last `w`
-    weeks, per week (NaN until the series holds `w` weeks)."""
-    base = np.log1p(np.clip(np.asarray(past_mean, dtype="float64"), 0.0, None))
-    out = {f"rel_{c}": past[c].to_numpy() - base for c in past.columns if c.startswith(RELATIVE_OF)}
-    ids = df[ID]
-    ly = pd.Series(np.log1p(np.clip(df[Y].to_numpy(dtype="float64"), 0.0, None)), index=df.index)
-    t = ly.groupby(ids, sort=False).cumcount().to_numpy().astype("float64")
-    for w in SLOPE_WEEKS:
-        sum_y = _rolling(ly, ids, w, "sum", w)
-        sum_ty = _rolling(pd.Series(t * ly.to_numpy(), index=df.index), ids, w, "sum", w)
-        centre = t - (w - 1) / 2  # the mean position of the window ending at t
-        out[f"slope_{w}"] = (sum_ty - centre * sum_y) / (w * (w * w - 1) / 12)
-    return pd.DataFrame(out, index=df.index)
-
-
 def point_columns(forecast: pd.DataFrame) -> list[str]:
     """The point-forecast columns of a forecast frame (quantile columns are `<model>-q..`)."""
     return [c for c in forecast.columns if c not in KEYS and "-" not in c]
