@@ -22,6 +22,10 @@
   evaluation origins fall half a year earlier (February to April instead of August to October):
   the same real series at another season. The suite's own measures only (the official ones
   belong to the official split).
+* `synthetic_store_departments` (opt-in): weekly sales of a generated chain, 20 stores x 40
+  departments (701 series) over 143 weeks, each department with its own stable yearly season
+  (`synthetic.store_sales`): the shape of store x department sales, where growth read from the
+  same weeks a year earlier is a strong hot-seller ranking, which no other panel here shows.
 
 Panels not built through dbt get the dbt label definition from `labels.hot_seller_labels`.
 Their frames are dense: one row per item per week from its first week to the panel's last.
