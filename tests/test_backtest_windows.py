@@ -1,7 +1,7 @@
 """Blend-only warm-up windows: origins before the warm-up ones whose member forecasts train the
-blend weights and nothing else (no hot-seller scores, and the hot-seller classifier does not read
-their forecasts, in the backtest nor at the final fit), so the hot-seller ranking learns from the
-same origins as without them."""
+blend weights (the hot-seller classifier does not read their forecasts, in the backtest nor at the
+final fit; hot sellers are scored there only as `backtest.score_blend_warmup` says: by default
+once a season of history precedes them, never on the 52-week panel of these tests)."""
 
 from __future__ import annotations
 
@@ -43,6 +43,26 @@ def test_blend_warmup_origins_come_first_and_keep_the_other_roles(panel):
     assert with_two[2:] == without  # the same warm-up and evaluation origins
     gaps = {b - a for (a, _), (b, _) in itertools.pairwise(with_two)}
     assert gaps == {WEEK * 4}
+
+
+def test_blend_only_origins_are_scored_once_a_season_of_history_precedes_them(panel):
+    """`score_blend_warmup: season` (the default) scores hot sellers at a blend-only origin only
+    when the panel's history up to it holds `season_length` weeks; warm-up and evaluation origins
+    always; true and false: every blend-only origin, none."""
+    from training.backtest import scores_hot_sellers
+
+    first = panel.history.first_week
+    cfg = _config(panel)
+    assert cfg.backtest.score_blend_warmup == "season"
+    season = cfg.hot_sellers.season_length
+    short, full = first + WEEK * (season - 2), first + WEEK * (season - 1)
+    assert not scores_hot_sellers(cfg, panel.history, short, "blend_warmup")
+    assert scores_hot_sellers(cfg, panel.history, full, "blend_warmup")
+    assert all(scores_hot_sellers(cfg, panel.history, short, r) for r in ("warmup", "eval"))
+    assert scores_hot_sellers(_config(panel, score_blend_warmup=True), panel.history, short, "blend_warmup")
+    assert not scores_hot_sellers(_config(panel, score_blend_warmup=False), panel.history, full, "blend_warmup")
+    quarter = cfg.model_copy(update={"hot_sellers": cfg.hot_sellers.model_copy(update={"season_length": 13})})
+    assert scores_hot_sellers(quarter, panel.history, first + WEEK * 12, "blend_warmup")
 
 
 def test_too_short_a_history_drops_blend_warmup_origins_not_evaluation_ones(panel):

@@ -391,7 +391,9 @@ def test_hot_replay_reproduces_the_run_s_final_ranking(tmp_path):
         "backtest": cfg.backtest.model_copy(update={"n_windows": 3, "warmup_windows": 1, "blend_warmup_windows": 3,
                                                     "score_blend_warmup": True, "min_train_weeks": 8}),
         "panel": p.panel,  # the horizon of the panel's labels
-        "hot_sellers": cfg.hot_sellers.model_copy(update={"classifier": {"n_estimators": 10, "max_depth": 2, "device": "cpu"}}),
+        # 40 items: 2 hot sellers per origin, each origin counts
+        "hot_sellers": cfg.hot_sellers.model_copy(update={"classifier": {"n_estimators": 10, "max_depth": 2, "device": "cpu"},
+                                                          "min_origin_positives": 1}),
     })
     specs = [ModelSpec(model="naive"), ModelSpec(model="moving_average", params={"window": 4})]
     res = run_backtest(cfg, history=history, specs=specs, show_progress=False)
@@ -400,7 +402,8 @@ def test_hot_replay_reproduces_the_run_s_final_ranking(tmp_path):
     res.hot_sellers.to_parquet(folder / "hot_sellers.parquet", index=False)
     (folder / "result.json").write_text(json.dumps(jsonable({"horizon": p.panel.horizon_weeks, "windows": res.metrics["windows"]})))
     out = replay_panel(folder, min_origins=cfg.hot_sellers.min_labelled_origins,
-                       weight_step=cfg.hot_sellers.stack_weight_step, stack_margin_se=STACK_MARGIN_SE)
+                       weight_step=cfg.hot_sellers.stack_weight_step, stack_margin_se=STACK_MARGIN_SE,
+                       min_positives=cfg.hot_sellers.min_origin_positives)
     evals = [c for c, r in res.cutoffs if r == "eval"]
     assert sorted(out) == [str(c.date()) for c in evals]
     run_choice = res.metrics["model_info"]["hot_sellers"]

@@ -204,6 +204,18 @@ def test_the_combination_falls_back_to_forecast_growth_without_enough_known_orig
     assert c.method == "fallback"
 
 
+def test_an_origin_with_too_few_hot_sellers_does_not_count():
+    """Three earlier origins whose labels are the top 2% of 300 items (6 hot sellers each): with
+    `min_positives` 10 none counts, so the ranking falls back; with 5 they teach the winner."""
+    names = ["momentum", "seasonal_growth", "forecast_growth"]
+    earlier, labels = _earlier(3, 300, lambda s: _top(s["seasonal_growth"], 0.02))
+    assert labels.groupby("ds")["label"].sum().eq(6).all()
+    few = choose(names, earlier, labels, min_origins=2, weight_step=0.25, min_positives=10)
+    assert few.method == "fallback" and few.weights == {"forecast_growth": 1.0} and few.origins == []
+    enough = choose(names, earlier, labels, min_origins=2, weight_step=0.25, min_positives=5)
+    assert enough.method != "fallback" and enough.weights == {"seasonal_growth": 1.0} and len(enough.origins) == 3
+
+
 def test_weight_grid_is_the_simplex():
     g = grid(["a", "b", "c"], 0.25)
     assert len(g) == 15 and all(sum(w.values()) == pytest.approx(1.0) for w in g)
@@ -310,10 +322,10 @@ def test_settings_travel_from_the_config():
     cfg = Config.model_validate({
         "sources": [{"name": "s", "kind": "order_lines", "path": "x.parquet"}],
         "panel": {"lookback_weeks": 6, "horizon_weeks": 8, "growth_floor": 2.0},
-        "hot_sellers": {"min_labelled_origins": 3, "classifier": {"n_estimators": 5}},
+        "hot_sellers": {"min_labelled_origins": 3, "min_origin_positives": 4, "classifier": {"n_estimators": 5}},
     })
     s = hs.Settings.from_config(cfg)
-    assert (s.lookback, s.horizon, s.floor, s.min_labelled_origins) == (6, 8, 2.0, 3)
+    assert (s.lookback, s.horizon, s.floor, s.min_labelled_origins, s.min_origin_positives) == (6, 8, 2.0, 3, 4)
     assert s.forecast_model == "blend" and s.classifier == {"n_estimators": 5} and s.transformer is None
     assert dataclasses.replace(s, weight_step=0.5).weight_step == 0.5
     with pytest.raises((ConfigError, ValueError), match="stack_weight_step"):

@@ -3,7 +3,7 @@
 Origins ("cutoffs") step back from the data's last week that still has a full horizon of
 actuals: the last `n_windows` are evaluation windows, the `warmup_windows` before them only
 feed the blend and the hot-seller ranking, and the `blend_warmup_windows` before those only
-feed the blend (no hot-seller scores there unless `backtest.score_blend_warmup`, and the
+feed the blend (hot-seller scores there as `backtest.score_blend_warmup` says, and the
 hot-seller classifier never learns from their forecasts: `classifier_forecasts`). At each cutoff every model is fitted on the history known at that week's close
 (`History.until`, from the point-in-time training set) and forecasts the next `horizon` weeks;
 the blend's weights come from the members' forecasts at earlier cutoffs for weeks already past
@@ -92,6 +92,18 @@ def classifier_forecasts(forecasts: pd.DataFrame) -> pd.DataFrame:
     lowered the final ranking's AP at the evaluation origins on all five default panels, by
     0.001 to 0.023 (README)."""
     return forecasts[forecasts["window"] != BLEND_ONLY]
+
+
+def scores_hot_sellers(config: Config, history: History, cutoff: pd.Timestamp, role: str) -> bool:
+    """Whether the hot sellers are scored at this origin: every warm-up and evaluation origin; a
+    blend-only one as `backtest.score_blend_warmup` says (`season`: when the panel's history before
+    it holds `hot_sellers.season_length` weeks)."""
+    if role != BLEND_ONLY:
+        return True
+    mode = config.backtest.score_blend_warmup
+    if mode == "season":
+        return cutoff - history.first_week >= WEEK * (config.hot_sellers.season_length - 1)
+    return bool(mode)
 
 
 def plan_cutoffs(history: History, config: Config, horizon: int) -> list[tuple[pd.Timestamp, str]]:
@@ -204,7 +216,7 @@ def run_backtest(
             if with_hot_sellers:
                 classifier_frames.append(classifier_forecasts(joined))
             bar.advance(task)
-            if with_hot_sellers and (role != BLEND_ONLY or config.backtest.score_blend_warmup):
+            if with_hot_sellers and scores_hot_sellers(config, history, cutoff, role):
                 bar.update(task, description=f"{cutoff.date()} hot sellers")
                 t0 = time.perf_counter()
                 s, clf = hs.score_origin(

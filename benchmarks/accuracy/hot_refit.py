@@ -34,7 +34,7 @@ from benchmarks.bench_accuracy import REPO, load_panel
 from darkhorse.core.config import load_config
 from darkhorse.core.schema import CUTOFF, DS, ID, quantile_columns
 from training import hot_sellers as hs
-from training.backtest import BLEND, BLEND_ONLY, WIDE_INTERVAL, classifier_forecasts
+from training.backtest import BLEND, WIDE_INTERVAL, classifier_forecasts, scores_hot_sellers
 from training.hot_sellers.classifier import ClassifierSettings
 from training.metrics import average_precision
 
@@ -74,7 +74,7 @@ def refit_panel(folder: Path, panel, config, overrides: dict[str, Any]) -> dict[
         cutoff = pd.Timestamp(w["cutoff"])
         joined = fc[fc[CUTOFF] == cutoff].reset_index(drop=True)
         frames.append(classifier_forecasts(joined))
-        if w["role"] == BLEND_ONLY and not cfg.backtest.score_blend_warmup:
+        if not scores_hot_sellers(cfg, h, cutoff, w["role"]):
             continue
         s, _ = hs.score_origin(h.until(cutoff), joined, h.labels, cutoff=cutoff, covariates=h.covariates,
                                settings=settings, earlier_forecasts=frames[:-1], earlier_scores=scores)

@@ -32,7 +32,8 @@ FINAL = "final"
 REPO = Path(__file__).resolve().parents[2]
 
 
-def replay_panel(folder: Path, *, min_origins: int, weight_step: float, stack_margin_se: float) -> dict[str, Any]:
+def replay_panel(folder: Path, *, min_origins: int, weight_step: float, stack_margin_se: float,
+                 min_positives: int = 1) -> dict[str, Any]:
     """The final ranking's AP at each evaluation origin of one stored panel, and its choice."""
     hot = pd.read_parquet(folder / "hot_sellers.parquet")
     rec = json.loads((folder / "result.json").read_text())
@@ -50,7 +51,7 @@ def replay_panel(folder: Path, *, min_origins: int, weight_step: float, stack_ma
         earlier = scores[scores[CUTOFF] < cutoff]
         known = labels[labels[CUTOFF] + WEEK * horizon <= cutoff].rename(columns={CUTOFF: DS})
         choice = choose(list(current), earlier, known, min_origins=min_origins, weight_step=weight_step,
-                        fallback=fallback_scorer(current), stack_margin_se=stack_margin_se)
+                        fallback=fallback_scorer(current), stack_margin_se=stack_margin_se, min_positives=min_positives)
         final = final_score(current, choice)
         y = now.drop_duplicates(ID).set_index(ID)["label"].reindex(final.index)
         ok = y.notna().to_numpy()
@@ -84,7 +85,8 @@ def main(argv: list[str] | None = None) -> None:
     print("min_origins  margin  " + "  ".join(f.name for f in folders))
     for mo, mg in itertools.product([int(x) for x in min_origins.split(",")],
                                     [float(x) for x in args.stack_margin.split(",")]):
-        res = {f.name: replay_panel(f, min_origins=mo, weight_step=weight_step, stack_margin_se=mg) for f in folders}
+        res = {f.name: replay_panel(f, min_origins=mo, weight_step=weight_step, stack_margin_se=mg,
+                                    min_positives=hs.min_origin_positives) for f in folders}
         means = [np.mean([v["ap"] for v in r.values()]) if r else float("nan") for r in res.values()]
         print(f"{mo:>11d}  {mg:>6.1f}  " + "  ".join(f"{m:.3f}".rjust(len(n)) for m, n in zip(means, res, strict=True)))
         if args.verbose:

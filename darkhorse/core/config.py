@@ -558,11 +558,13 @@ class BacktestConfig(_Strict):
         "so the hot-seller ranking learns from the same origins as without them (4: chosen on the accuracy suite, "
         "with blend.origin_decay 0.7).",
     )
-    score_blend_warmup: bool = Field(
-        False,
+    score_blend_warmup: bool | Literal["season"] = Field(
+        "season",
         description="Score hot sellers at the blend-only warm-up origins too: more origins whose labels are "
-        "known when the final ranking is learned, at the cost of the scorers' seconds there. Off: on the "
-        "accuracy suite it raised Online Retail's final AP by 0.009 and cost the sparse panel 0.053 (README).",
+        "known when the final ranking is learned, at the cost of the scorers' seconds there. `season` (the "
+        "default): only at those with a full season (hot_sellers.season_length weeks) of the panel's history "
+        "before them; earlier ones, with a classifier trained on a few weeks of labels, misled the final ranking on "
+        "the 52-week weekly-sales panel (README). true: at every one; false: at none.",
     )
     min_train_weeks: int = Field(8, ge=2, description="Weeks of history the first origin needs.")
 
@@ -650,6 +652,13 @@ class HotSellerConfig(_Strict):
         ge=1,
         description="Earlier origins with known labels needed to learn the final combination; "
         "with fewer, the final ranking is the classifier (forecast growth before any label is known).",
+    )
+    min_origin_positives: int = Field(
+        10,
+        ge=1,
+        description="Positives a labelled origin needs to count when the final ranking is learned: an average "
+        "precision over fewer hot sellers is noise (on the sparse suite panel, about 7 per origin, the ranking "
+        "they chose lost to the classifier at the next origin; README).",
     )
     stack_weight_step: float = Field(
         0.25, gt=0, le=1, description="Step of the rank-weight grid of the learned stack."

@@ -100,6 +100,7 @@ class Settings:
     classifier: dict[str, Any] = field(default_factory=dict)
     transformer: dict[str, Any] | None = None
     min_labelled_origins: int = 1
+    min_origin_positives: int = 1
     weight_step: float = 0.25
     multitask: dict[str, Any] | None = None
     marts_dir: str | None = None  # published marts: the customer signals read customer_purchases there
@@ -111,6 +112,7 @@ class Settings:
             lookback=p.lookback_weeks, horizon=p.horizon_weeks, floor=p.growth_floor,
             season=h.season_length, forecast_model=h.forecast_model, classifier=dict(h.classifier),
             transformer=h.transformer_params(), min_labelled_origins=h.min_labelled_origins,
+            min_origin_positives=h.min_origin_positives,
             weight_step=h.stack_weight_step, multitask=multitask_params(config), marts_dir=str(config.marts_dir),
         )
 
@@ -177,7 +179,7 @@ def final_ranking(
         earlier = earlier[pd.to_datetime(earlier[CUTOFF]) < cutoff]
     fallback = fallback_scorer(scores)
     choice = choose(list(scores), earlier, known, min_origins=settings.min_labelled_origins,
-                    weight_step=settings.weight_step, fallback=fallback)
+                    weight_step=settings.weight_step, fallback=fallback, min_positives=settings.min_origin_positives)
     if choice.method == "fallback":
         log.info("hot sellers at %s: %d labelled origins; the final ranking is the %s score",
                  cutoff.date(), len(choice.origins), fallback)

@@ -7,9 +7,10 @@ averaged over the known origins, computed from the scores each origin produced t
 classifier's are out of sample). With at least two known origins, a stack is taken over the best
 single scorer only when it wins on held-out origins (leave one origin out: weights chosen on the
 others, scored on the one left out) by more than one standard error of the per-origin gains
-(`STACK_MARGIN_SE`); otherwise the best single scorer is the final ranking. With
-fewer than `min_origins` known origins the final ranking is the fallback scorer (the classifier
-when one could be trained, else forecast growth).
+(`STACK_MARGIN_SE`); otherwise the best single scorer is the final ranking. A known origin counts
+only with `min_positives` positives (an AP over a handful of hot sellers is noise). With fewer
+than `min_origins` known origins the final ranking is the fallback scorer (the classifier when one
+could be trained, else forecast growth).
 
 The classifier with the product-graph columns (`classifier_graph`, under `graph_features:
 scorer`) is a scorer like the others. Those with the text columns or the text score
@@ -75,8 +76,10 @@ def grid(names: list[str], step: float) -> list[dict[str, float]]:
     return out
 
 
-def _origins(earlier: pd.DataFrame, known: pd.DataFrame, names: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per known origin with a positive: (item x scorer rank matrix, labels)."""
+def _origins(
+    earlier: pd.DataFrame, known: pd.DataFrame, names: list[str], min_positives: int = 1,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per known origin with at least `min_positives` positives: (item x scorer rank matrix, labels)."""
     lab = known[[ID, DS, "label"]].rename(columns={DS: CUTOFF})
     out = {}
     for cutoff, g in earlier[earlier["model"].isin(names)].groupby(CUTOFF, sort=True):
@@ -85,7 +88,7 @@ def _origins(earlier: pd.DataFrame, known: pd.DataFrame, names: list[str]) -> di
             continue
         wide = wide.reset_index().merge(lab[lab[CUTOFF] == cutoff], on=ID)
         y = wide["label"].to_numpy(dtype="float64")
-        if y.sum() == 0:
+        if y.sum() < max(min_positives, 1):
             continue
         ranks = np.column_stack([pct_rank(wide[n]).fillna(0.0).to_numpy() for n in names])
         out[str(pd.Timestamp(cutoff).date())] = (ranks, y)
@@ -103,14 +106,16 @@ def _best(cands: list[dict[str, float]], names: list[str], data) -> tuple[dict[s
     return c, ap
 
 
-def _variant_gains(earlier: pd.DataFrame, known: pd.DataFrame, names: list[str]) -> dict[str, tuple[float, float]]:
+def _variant_gains(
+    earlier: pd.DataFrame, known: pd.DataFrame, names: list[str], min_positives: int = 1,
+) -> dict[str, tuple[float, float]]:
     """Per classifier variant among `names`: its mean AP gain over the classifier across the known
     origins where both scored, and the standard error of the per-origin gains (inf with fewer
     than two origins: no evidence)."""
     out = {}
     for v in [n for n in names if VARIANT_MARGIN_SE.get(n) is not None and "classifier" in names]:
         per = [average_precision(r[:, 1], y) - average_precision(r[:, 0], y)
-               for r, y in _origins(earlier, known, ["classifier", v]).values()]
+               for r, y in _origins(earlier, known, ["classifier", v], min_positives).values()]
         if len(per) < 2:
             out[v] = (float(np.mean(per)) if per else float("nan"), float("inf"))
         else:
@@ -129,19 +134,19 @@ def fallback_scorer(names) -> str:
 def choose(
     current: list[str], earlier: pd.DataFrame | None, known: pd.DataFrame, *,
     min_origins: int, weight_step: float, fallback: str = "forecast_growth",
-    stack_margin_se: float = STACK_MARGIN_SE,
+    stack_margin_se: float = STACK_MARGIN_SE, min_positives: int = 1,
 ) -> Choice:
     """The combination of the `current` scorers, learned on `earlier` scores (`unique_id, cutoff,
     model, score`) joined to the `known` labels (`unique_id, ds, label`; only labels known at
-    the origin may be passed)."""
+    the origin may be passed); an earlier origin counts only with `min_positives` positives."""
     names = sorted(current, key=lambda n: PREFERENCE.index(n) if n in PREFERENCE else len(PREFERENCE))
     if earlier is None or earlier.empty:
         return Choice("fallback", {fallback: 1.0})
     # scorers that existed at too few known origins (the classifier before labels) drop out
-    names = [n for n in names if n == fallback or len(_origins(earlier, known, [n])) >= min_origins]
-    gains = _variant_gains(earlier, known, names)
+    names = [n for n in names if n == fallback or len(_origins(earlier, known, [n], min_positives)) >= min_origins]
+    gains = _variant_gains(earlier, known, names, min_positives)
     names = [n for n in names if n not in gains or gains[n][0] > VARIANT_MARGIN_SE[n] * gains[n][1]]
-    origins = _origins(earlier, known, names)
+    origins = _origins(earlier, known, names, min_positives)
     if len(origins) < min_origins or not origins:
         return Choice("fallback", {fallback: 1.0}, list(origins))
     data = list(origins.values())
