@@ -31,7 +31,9 @@ def _config(panel, **backtest):
     bt = cfg.backtest.model_copy(update={"n_windows": 2, "warmup_windows": 1, "min_train_weeks": 8,
                                          "blend_warmup_windows": 0, **backtest})
     pc = panel.panel.model_copy(update={"horizon_weeks": H})
-    hs = cfg.hot_sellers.model_copy(update={"classifier": {"n_estimators": 10, "max_depth": 2, "device": "cpu"}})
+    # 30 items: one or two hot sellers per origin, each origin counts
+    hs = cfg.hot_sellers.model_copy(update={"classifier": {"n_estimators": 10, "max_depth": 2, "device": "cpu"},
+                                            "min_origin_positives": 1})
     return cfg.model_copy(update={"backtest": bt, "panel": pc, "hot_sellers": hs})
 
 
