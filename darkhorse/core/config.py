@@ -553,10 +553,9 @@ class BacktestConfig(_Strict):
     )
     blend_warmup_windows: int = Field(
         4, ge=0,
-        description="Windows before the warm-up ones that only train the blend weights: no "
-        "hot-seller scores there (unless score_blend_warmup) and the hot-seller classifier never reads their forecasts, "
-        "so the hot-seller ranking learns from the same origins as without them (4: chosen on the accuracy suite, "
-        "with blend.origin_decay 0.7).",
+        description="Windows before the warm-up ones whose forecasts train the blend weights: hot sellers are "
+        "scored there only as score_blend_warmup says, and the hot-seller classifier never reads their forecasts "
+        "(4: chosen on the accuracy suite, with blend.origin_decay 0.7).",
     )
     score_blend_warmup: bool | Literal["season"] = Field(
         "season",
