@@ -29,14 +29,20 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from benchmarks.accuracy.suite import panel_config
+from benchmarks.accuracy.suite import final_vs_best, panel_config
 from benchmarks.bench_accuracy import REPO, load_panel
 from darkhorse.core.config import load_config
-from darkhorse.core.schema import CUTOFF, DS, ID, quantile_columns
+from darkhorse.core.schema import CUTOFF, ID, quantile_columns
 from training import hot_sellers as hs
-from training.backtest import BLEND, WIDE_INTERVAL, classifier_forecasts, scores_hot_sellers
+from training.backtest import (
+    BLEND,
+    WIDE_INTERVAL,
+    _hot_seller_frame,
+    classifier_forecasts,
+    scores_hot_sellers,
+)
 from training.hot_sellers.classifier import ClassifierSettings
-from training.metrics import average_precision
+from training.metrics import ranking_metrics
 
 log = logging.getLogger(__name__)
 SHOWN = ("classifier", "forecast_growth", "final")
@@ -56,11 +62,13 @@ def _settings(args: list[str]) -> list[dict[str, Any]]:
 
 
 def refit_panel(folder: Path, panel, config, overrides: dict[str, Any]) -> dict[str, Any]:
-    """Every scorer's AP per evaluation origin of one stored panel, refitted with `overrides`,
-    and the largest difference to the run's stored classifier scores."""
+    """Every scorer's AP over the evaluation origins of one stored panel, refitted with
+    `overrides`, the final ranking against its best input (`suite.final_vs_best`), and the largest
+    difference to the run's stored classifier scores."""
     cfg = panel_config(panel, config)
     rec = json.loads((folder / "result.json").read_text())
     stored = pd.read_parquet(folder / "hot_sellers.parquet")
+    stored = stored[stored["model"] == "classifier"].assign(**{CUTOFF: lambda d: pd.to_datetime(d[CUTOFF])})
     fc = pd.read_parquet(folder / "forecasts.parquet")
     # the backtest joins the blend's wide levels after the hot sellers scored: they never read them
     wide = quantile_columns(BLEND, [q for q in WIDE_INTERVAL if q not in cfg.forecast.quantiles])
@@ -69,7 +77,7 @@ def refit_panel(folder: Path, panel, config, overrides: dict[str, Any]) -> dict[
     base = hs.Settings.from_config(cfg)
     settings = dataclasses.replace(base, classifier={**base.classifier, **overrides})
     h = panel.history
-    frames, scores, ap, diff = [], [], {}, 0.0
+    frames, scores, evals, diff = [], [], [], 0.0
     for w in rec["windows"]:
         cutoff = pd.Timestamp(w["cutoff"])
         joined = fc[fc[CUTOFF] == cutoff].reset_index(drop=True)
@@ -79,23 +87,17 @@ def refit_panel(folder: Path, panel, config, overrides: dict[str, Any]) -> dict[
         s, _ = hs.score_origin(h.until(cutoff), joined, h.labels, cutoff=cutoff, covariates=h.covariates,
                                settings=settings, earlier_forecasts=frames[:-1], earlier_scores=scores)
         scores.append(s)
-        was = stored[(pd.to_datetime(stored[CUTOFF]) == cutoff) & (stored["model"] == "classifier")].set_index(ID)["score"]
+        if w["role"] == "eval":
+            evals.append(s)
+        was = stored[stored[CUTOFF] == cutoff].set_index(ID)["score"]
         now = s[s["model"] == "classifier"].set_index(ID)["score"].reindex(was.index)
         if len(was):
             diff = max(diff, float(np.nanmax(np.abs(now.to_numpy() - was.to_numpy()))))
-        if w["role"] != "eval":
-            continue
-        lab = h.labels[h.labels[DS] == cutoff].set_index(ID)["label"]
-        for model, g in s.groupby("model", sort=True):
-            sc = g.set_index(ID)["score"]
-            y = lab.reindex(sc.index)
-            ok = y.notna().to_numpy()
-            ap.setdefault(str(model), []).append(average_precision(sc.to_numpy()[ok], y.to_numpy(dtype="float64")[ok]))
-    mean = {m: float(np.mean(v)) for m, v in ap.items()}
-    inputs = {m: v for m, v in mean.items() if m != "final"}
-    best = max(inputs, key=inputs.get) if inputs else None
-    return {"ap": mean, "per_origin": ap, "best_input": best,
-            "final_vs_best": mean["final"] - inputs[best] if best else None, "max_diff_vs_run": diff}
+    hot = _hot_seller_frame(evals, h)
+    ap = {m: v["average_precision"] for m, v in ranking_metrics(hot, fraction=1 - cfg.panel.hot_seller_quantile).items()}
+    vs = final_vs_best(hot)
+    return {"ap": ap, "best_input": vs["best"] if vs else None, "final_vs_best": vs["diff"] if vs else None,
+            "per_origin": vs["per_origin"] if vs else [], "max_diff_vs_run": diff}
 
 
 def main(argv: list[str] | None = None) -> int:
