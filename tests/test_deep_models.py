@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -153,6 +155,28 @@ def test_device_switch(monkeypatch):
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="CUDA"):
             lightning_accelerator("cuda")
+
+
+def test_the_xgboost_device_check_does_not_import_torch_without_an_nvidia_driver():
+    """The default members (XGBoost, theta) never need torch: where no NVIDIA driver shows a GPU,
+    picking XGBoost's device must not pay torch's import (39 s on a cold disk cache)."""
+    import subprocess
+    import sys
+
+    from training.device import _nvidia_driver
+
+    if _nvidia_driver():
+        pytest.skip("an NVIDIA driver is present: torch is asked")
+    code = ("import sys; from training.device import xgboost_device; "
+            "print(xgboost_device('auto'), 'torch' in sys.modules)")
+    env = {**os.environ, "DARKHORSE_DEVICE": "auto"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.split() == ["cpu", "False"]
+    env["DARKHORSE_DEVICE"] = "cuda"
+    bad = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert bad.returncode != 0 and "no NVIDIA driver" in bad.stderr
 
 
 @pytest.mark.gpu

@@ -82,7 +82,7 @@ from darkhorse.core.schema import (
     quantile_columns,
     quantile_suffix,
 )
-from training.metrics import bucket_of, naive_scale, pinball, smape
+from training.metrics import bucket_of, naive_scale, pair_codes, pinball, smape
 from training.models.base import Forecaster, ModelSettings
 
 log = logging.getLogger(__name__)
@@ -265,8 +265,7 @@ def _row_weights(
 def _series_mean_loss(rows: pd.DataFrame, loss: np.ndarray) -> np.ndarray:
     """Mean loss per (series, cutoff) of `rows` (what MASE averages); a 2-D `loss` (rows x
     candidates) gives one column per candidate."""
-    key = pd.MultiIndex.from_arrays([rows[ID].to_numpy(), rows[CUTOFF].to_numpy()])
-    codes, _ = pd.factorize(key)
+    codes = pair_codes(rows[ID].to_numpy(), rows[CUTOFF].to_numpy())
     counts = np.bincount(codes)
     if loss.ndim == 1:
         return np.bincount(codes, loss) / counts

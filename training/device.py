@@ -4,12 +4,36 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
+from pathlib import Path
+
+
+NVIDIA_DRIVER = Path("/proc/driver/nvidia/gpus")
+"""Where the NVIDIA driver lists its GPUs (Linux); its device files are /dev/nvidia0, 1, ..."""
+
+
+def _nvidia_driver() -> bool:
+    """Whether an NVIDIA driver shows a GPU here (its list or a device file): a check that
+    costs no import. Without either no CUDA device can be used."""
+    try:
+        if NVIDIA_DRIVER.is_dir() and any(NVIDIA_DRIVER.iterdir()):
+            return True
+        return any(p.name[len("nvidia"):].isdigit() for p in Path("/dev").glob("nvidia*"))
+    except OSError:
+        return False
 
 
 @functools.cache
 def cuda_available() -> bool:
+    """A usable CUDA device. Without an NVIDIA driver the answer is no, and torch is not
+    imported to give it: the default members (XGBoost, theta) would otherwise pay torch's
+    import (measured 39 s on a cold disk cache) only to hear that."""
     choice = os.environ.get("DARKHORSE_DEVICE", "auto").lower()
     if choice == "cpu":
+        return False
+    if "torch" not in sys.modules and not _nvidia_driver():
+        if choice == "cuda":
+            raise RuntimeError(f"DARKHORSE_DEVICE=cuda but no CUDA device is available (no NVIDIA driver: neither {NVIDIA_DRIVER} nor /dev/nvidia0)")
         return False
     try:
         import torch

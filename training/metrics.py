@@ -41,6 +41,15 @@ def pinball(y: np.ndarray, q: np.ndarray, level: float) -> np.ndarray:
     return np.maximum(level * d, (level - 1.0) * d)
 
 
+def pair_codes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """One code per distinct (a, b) pair (a series and a cutoff), numbered in order of first
+    appearance as `pd.factorize` numbers their MultiIndex, without building its tuples: on a
+    2,000-series panel those tuples took most of the blend's seconds."""
+    ca, _ = pd.factorize(a)
+    cb, ub = pd.factorize(b)
+    return pd.factorize(ca.astype("int64") * max(len(ub), 1) + cb)[0]
+
+
 def naive_scale(history: pd.DataFrame, *, season: int = 1) -> pd.Series:
     """In-sample MAE of the naive forecast `season` steps back per series (history sorted by
     id, ds): the one-step naive for weeks (`season` 1), the seasonal naive of the grain's day

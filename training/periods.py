@@ -34,6 +34,7 @@ import pandas as pd
 
 from darkhorse.core.schema import CUTOFF, DS, ID, WEEK, Y
 from training.allocation import Demand, period_quantiles
+from training.metrics import pair_codes
 
 _LEVEL = re.compile(r"-q(\d+)$")
 MAX_PATHS = 1000  # per stratum
@@ -135,8 +136,10 @@ def path_bank(
         return PathBank(np.empty((0, h)), np.empty(0, dtype="int64"))
     rng = np.random.default_rng(seed)
     u = pit(f[cols].to_numpy(dtype="float64"), levels, f[Y].to_numpy(dtype="float64"), rng)
-    key = pd.MultiIndex.from_arrays([f[ID].to_numpy(), f[CUTOFF].to_numpy()])
-    codes, uniques = pd.factorize(key)
+    ids, cuts = f[ID].to_numpy(), f[CUTOFF].to_numpy()
+    codes = pair_codes(ids, cuts)
+    first = np.unique(codes, return_index=True)[1]  # each pair's first row, in code order
+    uniques = pd.MultiIndex.from_arrays([ids[first], cuts[first]])
     paths = np.full((codes.max() + 1, h), np.nan)
     paths[codes, step - 1] = u
     strata = stratum_of(size.reindex(uniques).to_numpy())
