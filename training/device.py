@@ -7,7 +7,6 @@ import os
 import sys
 from pathlib import Path
 
-
 NVIDIA_DRIVER = Path("/proc/driver/nvidia/gpus")
 """Where the NVIDIA driver lists its GPUs (Linux); its device files are /dev/nvidia0, 1, ..."""
 
