@@ -464,3 +464,20 @@ def test_hot_refit_settings_start_with_the_run_s_and_refuse_an_unknown_key():
         _settings(["depth=3"])
     with pytest.raises(ValueError):
         _settings(["max_depth=0"])
+
+
+@pytest.mark.slow
+def test_scale_store_department_backtest_times_the_hot_sellers_and_the_rest(tmp_path, capsys):
+    """`--store-departments` runs the whole default backtest (hot sellers included) and says
+    where its wall time went: every timer plus `other` adds up to the wall."""
+    from benchmarks.accuracy.scale import main
+
+    out = main(["--store-departments", "3x8", "--json", str(tmp_path / "scale.json")])
+    assert out["hot_sellers"]["seconds"] > 0 and out["windows"] >= 5
+    aps = out["hot_sellers"]["average_precision"]
+    assert {"final", "classifier", "forecast_growth"} <= set(aps)
+    timed = sum(v["seconds"] for k, v in out["models"].items() if k != "blend") + out["models"]["blend"]["seconds"]
+    assert out["other_s"] >= 0 and abs(timed + out["hot_sellers"]["seconds"] + out["other_s"] - out["wall_s"]) < 1.0
+    assert "hot sellers" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="STORESxDEPARTMENTS"):
+        main(["--store-departments", "45-70"])

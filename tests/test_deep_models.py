@@ -308,3 +308,15 @@ def test_pickled_model_never_unpickles_torch_objects(frame):
     blob = pickle.dumps(m)
     assert b"torch.nn" not in blob and b"LSTM\n" not in blob
     pd.testing.assert_frame_equal(pickle.loads(blob).predict(h=H), m.predict(h=H))
+
+
+def test_booster_threads_follow_n_jobs_then_the_environment_then_the_cores(monkeypatch):
+    from training.device import cpu_threads
+
+    monkeypatch.setenv("DARKHORSE_THREADS", "3")
+    assert cpu_threads(2) == 2 and cpu_threads(0) == 3
+    monkeypatch.delenv("DARKHORSE_THREADS")
+    assert cpu_threads(0) == len(os.sched_getaffinity(0))
+    monkeypatch.setenv("DARKHORSE_THREADS", "two")
+    with pytest.raises(ValueError, match="DARKHORSE_THREADS='two'"):
+        cpu_threads(0)

@@ -23,7 +23,6 @@ too small; the test's level is a floor on the strictness, not its exact rate."""
 
 from __future__ import annotations
 
-import os
 from typing import Literal
 
 import numpy as np
@@ -32,7 +31,7 @@ from pydantic import Field
 
 from darkhorse.core.errors import DarkHorseError
 from darkhorse.core.schema import DS, ID, WEEK
-from training.device import xgboost_device
+from training.device import cpu_threads, xgboost_device
 from training.hot_sellers.text_features import GROUP as TEXT_GROUP
 from training.hot_sellers.text_score import COLUMN as TEXT_SCORE
 from training.metrics import average_precision
@@ -69,8 +68,8 @@ class ClassifierSettings(ModelSettings):
         "its classifier ranked better on all of them than on 400,000 sampled (README, hot_refit).",
     )
     n_jobs: int = Field(
-        1, ge=0, description="XGBoost threads (0: all cores). One: two OpenMP threads on two busy cores "
-        "spin and cost many times the CPU of one.",
+        0, ge=0, description="XGBoost threads; 0 = every core (or DARKHORSE_THREADS: training.device.cpu_threads). "
+        "The trees are the same whatever the count; set 1 where other processes share the cores.",
     )
     device: str = Field("auto", pattern="^(auto|cpu|cuda)$")
     customer_signals: bool = Field(
@@ -160,7 +159,7 @@ class HotSellerClassifier:
             subsample=s.subsample, colsample_bytree=s.colsample_bytree,
             min_child_weight=s.min_child_weight, objective="binary:logistic",
             scale_pos_weight=float((len(y) - pos) / pos), tree_method="hist",
-            device=xgboost_device(s.device), n_jobs=s.n_jobs or (os.cpu_count() or 1),
+            device=xgboost_device(s.device), n_jobs=cpu_threads(s.n_jobs),
             random_state=s.seed, verbosity=0,
         )
 

@@ -39,7 +39,7 @@ import pandas as pd
 from pydantic import Field, model_validator
 
 from darkhorse.core.schema import DS, ID, Y
-from training.device import xgboost_device
+from training.device import cpu_threads, xgboost_device
 from training.lags import (
     WindowSums,
     add_step,
@@ -105,9 +105,10 @@ class XGBoostSettings(ModelSettings):
         True, description="Refit the booster on every row (calibration weeks included) for the forecast."
     )
     n_jobs: int = Field(
-        1, ge=0,
-        description="Threads; 0 = all cores. One by default: the trees are small, and on busy "
-        "cores OpenMP threads wait on each other (2 threads cost 10x the CPU of 1 on 2 shared cores).",
+        0, ge=0,
+        description="Threads; 0 = every core (or DARKHORSE_THREADS: training.device.cpu_threads). The trees "
+        "are the same whatever the count; set 1 where other processes share the cores (OpenMP threads then "
+        "wait on each other).",
     )
     device: Literal["auto", "cpu", "cuda"] = "auto"
     seed: int = 0
@@ -363,7 +364,7 @@ class XGBoostGlobal(Forecaster):
             ratio = np.clip(target[sel], 0.0, None) / level
             return X, (np.log1p(ratio) if s.target == "log" else ratio)
 
-        n_jobs = s.n_jobs or (os.cpu_count() or 1)
+        n_jobs = cpu_threads(s.n_jobs)
 
         def bag(pool: np.ndarray) -> _Bag:
             """n_bags boosters, each on its own sample of `pool` (all of it when it is small)."""
