@@ -14,6 +14,7 @@ import yaml
 
 from darkhorse.core.config import Config, load_config
 from darkhorse.core.env import set_offline_defaults
+from training.device import THREADS_ENV, cpu_threads
 
 REPO = Path(__file__).resolve().parents[1]
 RAW = REPO / "data" / "raw"
@@ -21,8 +22,9 @@ RAW = REPO / "data" / "raw"
 set_offline_defaults()
 # the xdist workers share the cores: boosters left at "every core" (n_jobs 0) get their share,
 # not each all of them (training.device.cpu_threads)
-if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
-    os.environ.setdefault("DARKHORSE_THREADS", str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
+_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _workers > 1:
+    os.environ.setdefault(THREADS_ENV, str(max(1, cpu_threads() // _workers)))
 # tests never touch the user's BentoML store: one throwaway store per test session
 os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="darkhorse-test-bentoml-")
 atexit.register(shutil.rmtree, os.environ["BENTOML_HOME"], ignore_errors=True)

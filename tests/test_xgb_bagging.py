@@ -38,3 +38,16 @@ def test_bagging_halves_the_seed_to_seed_spread():
         spread[n_bags] = np.mean(np.abs(fc[0] - fc[1])) / np.mean(np.abs(fc[0]))
     assert spread[1] > 0.01  # one booster's forecast moves with its seed
     assert spread[4] < 0.7 * spread[1], spread
+
+
+def test_the_thread_count_changes_no_tree():
+    """`n_jobs` (default 0: every core) is a speed setting only: one and two threads build the
+    same boosters, byte for byte, for the squared-error and the absolute-error (median) member."""
+    train, _, _ = _split(_noisy(30))
+    for extra in ({}, {"objective": "absoluteerror"}):
+        params = {**XGB, "n_bags": 2, **extra}
+        one = create("xgboost", **{**params, "n_jobs": 1}).fit(train, horizon=H)
+        two = create("xgboost", **{**params, "n_jobs": 2}).fit(train, horizon=H)
+        raw = [[bytes(b.get_booster().save_raw()) for b in m.model_.boosters] for m in (one, two)]
+        assert raw[0] == raw[1], extra
+        np.testing.assert_array_equal(one.predict(h=H)["xgboost"].to_numpy(), two.predict(h=H)["xgboost"].to_numpy())

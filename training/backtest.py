@@ -240,7 +240,7 @@ def run_backtest(
         [series_metrics(evalf, m, quantiles, scale) for m in [*names, BLEND]], ignore_index=True
     )
     models_metrics = {m: summarize(per_series[per_series["model"] == m]) for m in [*names, BLEND]}
-    hot = _hot_seller_frame(scores, history) if with_hot_sellers else pd.DataFrame(columns=[ID, CUTOFF, "model", "score", "label"])
+    hot = hot_seller_frame(scores, history) if with_hot_sellers else pd.DataFrame(columns=[ID, CUTOFF, "model", "score", "label"])
     eval_cutoffs = {c for c, r in cutoffs if r == "eval"}
     hot_eval = hot[hot[CUTOFF].isin(eval_cutoffs)]
     metrics: dict[str, Any] = {
@@ -367,7 +367,9 @@ def _ratios(models: dict[str, dict[str, Any]], ref: str) -> dict[str, dict[str, 
     return out
 
 
-def _hot_seller_frame(scores: list[pd.DataFrame], history: History) -> pd.DataFrame:
+def hot_seller_frame(scores: list[pd.DataFrame], history: History) -> pd.DataFrame:
+    """Each origin's scores (`score_origin`'s frames) with the label of their item at that
+    origin: `unique_id, cutoff, model, score, label` (label missing where none is known)."""
     s = pd.concat(scores, ignore_index=True)
     lab = history.labels[[ID, DS, "label"]].rename(columns={DS: CUTOFF})
     out = s.merge(lab, on=[ID, CUTOFF], how="left")

@@ -37,8 +37,8 @@ from training import hot_sellers as hs
 from training.backtest import (
     BLEND,
     WIDE_INTERVAL,
-    _hot_seller_frame,
     classifier_forecasts,
+    hot_seller_frame,
     scores_hot_sellers,
 )
 from training.hot_sellers.classifier import ClassifierSettings
@@ -93,7 +93,7 @@ def refit_panel(folder: Path, panel, config, overrides: dict[str, Any]) -> dict[
         now = s[s["model"] == "classifier"].set_index(ID)["score"].reindex(was.index)
         if len(was):
             diff = max(diff, float(np.nanmax(np.abs(now.to_numpy() - was.to_numpy()))))
-    hot = _hot_seller_frame(evals, h)
+    hot = hot_seller_frame(evals, h)
     ap = {m: v["average_precision"] for m, v in ranking_metrics(hot, fraction=1 - cfg.panel.hot_seller_quantile).items()}
     vs = final_vs_best(hot)
     return {"ap": ap, "best_input": vs["best"] if vs else None, "final_vs_best": vs["diff"] if vs else None,
