@@ -51,6 +51,15 @@ def test_xgboost_learns_the_shape_across_volumes():
     assert covered.mean() > 0.8
 
 
+def test_the_load_booster_builds_the_same_forecast_on_one_or_two_threads():
+    # the default n_jobs 0 (every core) is a speed setting only: it must not move a forecast
+    df = _panel(n_series=6, days=14)
+    fc = [create("xgboost", **TINY_XGB, n_jobs=n).fit(df, freq="1h", horizon=24).predict(h=24, quantiles=[0.1, 0.9])
+          for n in (1, 2)]
+    num = [f.select_dtypes("number").to_numpy() for f in fc]
+    assert num[0].shape == (6 * 24, 3) and np.array_equal(num[0], num[1])
+
+
 @pytest.mark.parametrize("name,params", [("xgboost", TINY_XGB), ("lstm", TINY_LSTM)])
 def test_validation_never_sees_the_held_out_window(name, params):
     """Changing the last `horizon` intervals changes nothing in the held-out forecast."""

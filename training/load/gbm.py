@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from training.device import xgboost_device
+from training.device import cpu_threads, xgboost_device
 from training.load.frame import LoadFrameError, step
 from training.load.members import LoadForecaster, LoadSettings
 from training.load.windows import Windows, sample_triples, training_origins
@@ -76,7 +76,10 @@ class XGBoostLoadSettings(LoadSettings):
         1, ge=1, le=16, description="Boosters on independent row samples (seeds seed, seed+1, ...), averaged."
     )
     refit_full: bool = Field(False, description="Train again on every row (the held-out window too) for the forecast.")
-    n_jobs: int = Field(1, ge=0, description="Threads; 0 = all cores.")
+    n_jobs: int = Field(
+        0, ge=0, description="Threads; 0 = every core (or DARKHORSE_THREADS: training.device.cpu_threads). The trees "
+        "are the same whatever the count.",
+    )
     device: Literal["auto", "cpu", "cuda"] = "auto"
     seed: int = 0
 
@@ -140,7 +143,7 @@ class XGBoostLoad(LoadForecaster):
             n_estimators=s.n_estimators, max_depth=s.max_depth, learning_rate=s.learning_rate,
             subsample=s.subsample, colsample_bytree=s.colsample_bytree, min_child_weight=s.min_child_weight,
             objective=f"reg:{s.objective}", tree_method="hist", max_bin=128,
-            device=xgboost_device(s.device), n_jobs=s.n_jobs, random_state=seed, verbosity=0,
+            device=xgboost_device(s.device), n_jobs=cpu_threads(s.n_jobs), random_state=seed, verbosity=0,
         )
 
     def _windows(self) -> Windows:
