@@ -26,6 +26,7 @@ replayed day per trace under --out-dir.
     python benchmarks/bench_load.py                 # all three traces
     python benchmarks/bench_load.py --traces elb    # one
     python benchmarks/bench_load.py --latency       # in-process p50/p99 of the load routes' work
+    python benchmarks/bench_load.py --fit-threads   # the XGBoost member's fit: one thread vs every core
 """
 
 from __future__ import annotations
@@ -250,6 +251,38 @@ def latency(n: int = 300) -> dict[str, dict[str, float]]:
     return out
 
 
+def fit_threads(trace: Trace, repeats: int = 2) -> dict[str, Any]:
+    """Seconds of one default fit and forecast of the global XGBoost member on the trace's whole
+    history, on one thread and on every core (`training.device.cpu_threads`, at least 2), `repeats` times
+    each, alternating; and the largest difference between the two forecasts (XGBoost builds the
+    same trees whatever the thread count, so it should be 0)."""
+    from training.device import cpu_threads
+    from training.load import LoadFrameError
+
+    load = interval_load(trace)
+    per_day = int(pd.Timedelta("1D") / pd.Timedelta(trace.freq))
+    h = min(12, per_day)
+    counts = (1, max(2, cpu_threads()))  # on one core: what a second thread costs
+    seconds: dict[int, list[float]] = {n: [] for n in counts}
+    forecasts: dict[int, np.ndarray] = {}
+    for _ in range(repeats):
+        for n in counts:
+            t0 = time.perf_counter()
+            try:
+                fc = create("xgboost", n_jobs=n).fit(load, freq=trace.freq, horizon=h).predict(h=h)
+            except LoadFrameError as e:
+                return {"trace": trace.name, "skipped": str(e)}
+            seconds[n].append(time.perf_counter() - t0)
+            forecasts[n] = fc.select_dtypes("number").to_numpy()
+    best = {n: min(v) for n, v in seconds.items()}
+    return {
+        "trace": trace.name, "intervals": len(load), "threads": list(counts),
+        "seconds": {str(n): v for n, v in seconds.items()},
+        "ratio": best[counts[-1]] / best[1],
+        "max_difference": float(np.abs(forecasts[counts[-1]] - forecasts[1]).max()),
+    }
+
+
 def _json(o: Any) -> Any:
     return str(o) if isinstance(o, pd.Timestamp) else float(o)
 
@@ -262,7 +295,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--members", nargs="+", default=None,
                         help="members of the replay (default: every one the trace's history allows)")
     parser.add_argument("--latency", action="store_true", help="only the in-process latency of the load routes")
+    parser.add_argument("--fit-threads", action="store_true",
+                        help="only the XGBoost member's fit on one thread against every core, per trace")
     args = parser.parse_args(argv)
+    if args.fit_threads:
+        for name in args.traces:
+            r = fit_threads(TRACES[name])
+            if "skipped" in r:
+                print(f"{name:<10} skipped: {r['skipped']}")
+                continue
+            secs = "  ".join(f"{n} thread(s) {', '.join(f'{x:.2f}' for x in v)} s" for n, v in r["seconds"].items())
+            print(f"{name:<10} {r['intervals']:>6} intervals  {secs}  ratio {r['ratio']:.2f} (best of each)  "
+                  f"largest forecast difference {r['max_difference']:.3g}")
+        return 0
     if args.latency:
         for name, v in latency().items():
             print(f"{name:<9} p50 {v['p50_ms']:.2f} ms  p99 {v['p99_ms']:.2f} ms")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from benchmarks import bench_load
 
@@ -30,3 +31,15 @@ def test_replay_compares_the_plans_on_the_same_intervals():
     # same intervals: replica-hours are sums over the same number of intervals of 1 minute
     assert ensemble["replica_hours"] > 0 and static["replica_hours"] > 0
     assert "azure_llm" in bench_load.render(result)
+
+
+@pytest.mark.slow  # two fits of the default member on the ELB trace
+def test_fit_threads_times_one_thread_against_more_and_finds_the_same_forecast():
+    r = bench_load.fit_threads(bench_load.TRACES["elb"], repeats=1)
+    one, more = r["threads"]
+    assert one == 1 and more >= 2
+    assert all(len(v) == 1 and v[0] > 0 for v in r["seconds"].values())
+    assert r["max_difference"] == 0.0 and r["ratio"] > 0
+    # the shortest trace holds too few intervals for the default member: reported, not raised
+    short = bench_load.fit_threads(bench_load.TRACES["azure_llm"], repeats=1)
+    assert "before its last" in short["skipped"]
