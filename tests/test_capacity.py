@@ -81,6 +81,16 @@ def test_evaluate_by_hand():
     assert out.mean_utilisation == pytest.approx((0.5 + 1.0 + 1.0) / 3)
 
 
+def test_evaluate_forgives_only_the_planners_rounding_slack():
+    # the planner rounds 1.0000000000000002 requests down to one replica of throughput 1; the
+    # same float noise above capacity is no violation, a real excess is
+    s = PlanSettings(throughput=1.0, max_replicas=10)
+    plan = static_plan([1.0000000000000002], 2, s)
+    assert plan.replicas.tolist() == [1, 1]
+    out = evaluate(plan, np.array([1.0000000000000002, 1.000001]), interval_hours=1)
+    assert out.violations == 1
+
+
 def test_bad_inputs_name_the_field():
     with pytest.raises(CapacityError, match="throughput") as e:
         PlanSettings(throughput=0)

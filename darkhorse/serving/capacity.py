@@ -96,11 +96,15 @@ def _clip(raw: np.ndarray, s: PlanSettings) -> np.ndarray:
     return np.clip(raw, s.min_replicas, s.max_replicas).astype("int64")
 
 
+# Relative rounding slack: ceil(300 / 100) stays 3 when the division lands at 3.0000000001, and
+# a load above capacity by no more than this share is not a violation (the plan's own rounding).
+REL_TOL = 1e-9
+
+
 def _needed(load: np.ndarray, per_replica: float) -> np.ndarray:
-    # a relative tolerance keeps ceil(300 / 100) at 3 when the division lands at 3.0000000001;
     # any positive load still needs a replica
     ratio = np.asarray(load, dtype="float64") / per_replica
-    return np.ceil(ratio * (1 - 1e-9))
+    return np.ceil(ratio * (1 - REL_TOL))
 
 
 def apply_cooldown(desired: np.ndarray, cooldown: int, initial: int | None = None) -> np.ndarray:
@@ -181,7 +185,9 @@ def static_plan(history: np.ndarray, n_intervals: int, settings: PlanSettings) -
 
 
 def evaluate(plan: Plan, load: np.ndarray, *, interval_hours: float) -> Outcome:
-    """Score a plan against the load that happened (same intervals, same order)."""
+    """Score a plan against the load that happened (same intervals, same order). An interval is
+    a violation when its load exceeds capacity by more than the planner's rounding slack
+    (`REL_TOL`), so a plan is never charged for the float noise its own rounding forgave."""
     load = np.asarray(load, dtype="float64")
     if load.shape != plan.replicas.shape:
         raise CapacityError(
@@ -191,7 +197,7 @@ def evaluate(plan: Plan, load: np.ndarray, *, interval_hours: float) -> Outcome:
     served = cap > 0
     util = float(np.mean(np.minimum(load[served] / cap[served], 1.0))) if served.any() else 0.0
     return Outcome(
-        violations=int((load > cap).sum()),
+        violations=int((load * (1 - REL_TOL) > cap).sum()),
         replica_hours=float(plan.replicas.sum() * interval_hours),
         scaling_actions=int((np.diff(plan.replicas) != 0).sum()),
         mean_utilisation=util,
