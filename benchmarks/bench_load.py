@@ -49,7 +49,8 @@ if str(REPO) not in sys.path:
 from darkhorse.core.env import set_offline_defaults  # noqa: E402
 from darkhorse.core.schema import DS, ID, Y, quantile_columns  # noqa: E402
 from darkhorse.serving import capacity  # noqa: E402
-from training.load import create, rolling_forecasts  # noqa: E402
+from training.device import cpu_threads  # noqa: E402
+from training.load import LoadFrameError, create, rolling_forecasts  # noqa: E402
 
 RAW = REPO / "data" / "raw" / "request_load"
 LEVELS = tuple(round(x, 2) for x in np.arange(0.05, 0.96, 0.05))
@@ -256,9 +257,6 @@ def fit_threads(trace: Trace, repeats: int = 2) -> dict[str, Any]:
     history, on one thread and on every core (`training.device.cpu_threads`, at least 2), `repeats` times
     each, alternating; and the largest difference between the two forecasts (XGBoost builds the
     same trees whatever the thread count, so it should be 0)."""
-    from training.device import cpu_threads
-    from training.load import LoadFrameError
-
     load = interval_load(trace)
     per_day = int(pd.Timedelta("1D") / pd.Timedelta(trace.freq))
     h = min(12, per_day)
