@@ -354,6 +354,30 @@ def test_interval_choice_takes_each_side_from_the_member_whose_quantile_holds():
     assert level_weights(v, ["a", "b"], grid, 0.9)[1] >= 0.9
 
 
+def test_level_losses_summed_by_cutoff_and_week_equal_the_loss_of_the_rows_known_at_a_cutoff(monkeypatch):
+    """The held-out side weights sum a (cutoff, week) table computed once; every subset it is
+    asked about must give the loss of exactly the rows known at that cutoff, also when a
+    (cutoff, week) group spans two chunks of the loss matrix."""
+    import training.blend as B
+    from training.metrics import pinball
+
+    v = _uneven(15, 5, seed=4)
+    v.loc[v.sample(frac=0.1, random_state=0).index, "b-q90"] = np.nan  # rows a member lacks drop out
+    grid = B.simplex_grid(2, 0.1)
+    monkeypatch.setattr(B, "_LEVEL_CELLS", 7 * len(grid))  # 7 rows a chunk: 15 rows a group
+    table = B._LevelLosses.of_rows(v, ["a", "b"], grid, 0.9)
+    for c in sorted(v["cutoff"].unique())[1:]:
+        known = v[(v["cutoff"] < c) & (v["ds"] <= c)].dropna(subset=["y", "a-q90", "b-q90"])
+        direct = (pinball(known["y"].to_numpy()[:, None], known[["a-q90", "b-q90"]].to_numpy() @ grid.T, 0.9)
+                  / known["scale"].to_numpy()[:, None]).sum(axis=0)
+        mask = table.known_at(c)
+        assert mask.sum() == known.groupby(["cutoff", "ds"]).ngroups
+        np.testing.assert_allclose(table.sums[mask].sum(axis=0), direct, rtol=1e-12)
+        assert np.array_equal(table.best(grid, mask), B.level_weights(known, ["a", "b"], grid, 0.9))
+    first = v["cutoff"].min()
+    assert table.best(grid, table.known_at(first)) is None  # nothing is known before the first cutoff
+
+
 def test_a_blend_with_level_weights_serves_each_side_from_its_members():
     from benchmarks.accuracy.replay import Stored
     from training.blend import Blend
