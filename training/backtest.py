@@ -90,7 +90,7 @@ def classifier_forecasts(forecasts: pd.DataFrame) -> pd.DataFrame:
     features from, in the backtest and at the final fit alike: every origin's but the blend-only
     ones'. Measured on the accuracy suite: reading those too (nine origins instead of five)
     lowered the final ranking's AP at the evaluation origins on all five default panels, by
-    0.001 to 0.023 (README)."""
+    0.001 to 0.023 (docs/accuracy-decisions.md)."""
     return forecasts[forecasts["window"] != BLEND_ONLY]
 
 

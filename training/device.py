@@ -74,7 +74,7 @@ def cpu_threads(n_jobs: int = 0) -> int:
     XGBoost gives the same trees whatever the thread count, so this is a speed setting only:
     two threads on two quiet cores fit the default members about 30% faster than one, but with
     another process busy on one of the two cores one fit took 45% longer on two threads than on
-    one (README, Cost); whoever runs several processes on the same cores (the test suite's
+    one (docs/accuracy-decisions.md, cost); whoever runs several processes on the same cores (the test suite's
     workers do) sets `DARKHORSE_THREADS`."""
     if n_jobs > 0:
         return n_jobs

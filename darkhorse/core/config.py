@@ -566,7 +566,7 @@ class BacktestConfig(_Strict):
         "known when the final ranking is learned, at the cost of the scorers' seconds there. `season` (the "
         "default): only at those with a full season (hot_sellers.season_length weeks) of the panel's history "
         "before them; earlier ones, with a classifier trained on a few weeks of labels, misled the final ranking on "
-        "the 52-week weekly-sales panel (README). true: at every one; false: at none.",
+        "the 52-week weekly-sales panel (docs/accuracy-decisions.md). true: at every one; false: at none.",
     )
     min_train_weeks: int = Field(8, ge=2, description="Weeks of history the first origin needs.")
 
@@ -660,7 +660,7 @@ class HotSellerConfig(_Strict):
         ge=1,
         description="Positives a labelled origin needs to count when the final ranking is learned: an average "
         "precision over fewer hot sellers is noise (on the sparse suite panel, about 7 per origin, the ranking "
-        "they chose lost to the classifier at the next origin; README).",
+        "they chose lost to the classifier at the next origin; docs/accuracy-decisions.md).",
     )
     stack_weight_step: float = Field(
         0.25, gt=0, le=1, description="Step of the rank-weight grid of the learned stack."

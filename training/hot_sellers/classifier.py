@@ -65,7 +65,7 @@ class ClassifierSettings(ModelSettings):
     max_train_rows: int = Field(
         1_000_000, ge=100, description="Labelled rows sampled for training (the rows at forecast origins always "
         "kept). Every labelled row on every panel of the accuracy suite: the 822-week one holds up to 594,000, and "
-        "its classifier ranked better on all of them than on 400,000 sampled (README, hot_refit).",
+        "its classifier ranked better on all of them than on 400,000 sampled (docs/accuracy-decisions.md, hot_refit).",
     )
     n_jobs: int = Field(
         0, ge=0, description="XGBoost threads; 0 = every core (or DARKHORSE_THREADS: training.device.cpu_threads). "
