@@ -223,14 +223,15 @@ def test_weight_grid_is_the_simplex():
 
 
 # --------------------------------------------------------------------------- score_origin
-def _origins(frame: pd.DataFrame, cutoffs: list[pd.Timestamp], labels: pd.DataFrame, settings=SETTINGS):
+def _origins(frame: pd.DataFrame, cutoffs: list[pd.Timestamp], labels: pd.DataFrame, settings=SETTINGS,
+             past_source=None):
     """score_origin at each cutoff in turn, as the backtest calls it."""
     frames, scores, out = [], [], []
     for k, c in enumerate(cutoffs):
         fc = _forecast(frame, c, seed=k)
         train = frame[frame["ds"] <= c].reset_index(drop=True)
         s, clf = hs.score_origin(train, fc, labels, cutoff=c, covariates=[], settings=settings,
-                                 earlier_forecasts=frames, earlier_scores=scores)
+                                 earlier_forecasts=frames, earlier_scores=scores, past_source=past_source)
         frames.append(fc.assign(cutoff=c))
         scores.append(s)
         out.append((s, clf))
@@ -278,6 +279,22 @@ def test_score_origin_learns_from_earlier_origins_and_reads_no_future_label():
                                    covariates=[], settings=SETTINGS, earlier_forecasts=fcs,
                                    earlier_scores=[e[0] for e in earlier])
         pd.testing.assert_frame_equal(s, again)
+
+
+def test_past_features_computed_once_for_the_panel_give_every_origin_the_same_scores():
+    """The backtest hands score_origin the whole panel's past features (`lags.PastFeatures`):
+    every origin's scores must be those computed from that origin's history alone."""
+    from training.lags import PastFeatures
+
+    frame = _panel(n_items=40, n_weeks=70)
+    labels = _labels(frame)
+    last = frame["ds"].max() - pd.Timedelta(weeks=H)
+    cutoffs = [last - pd.Timedelta(weeks=4 * k) for k in range(3, -1, -1)]
+    alone = _origins(frame, cutoffs, labels)
+    shared = _origins(frame, cutoffs, labels, past_source=PastFeatures(frame))
+    assert any(clf is not None for _, clf in alone)
+    for (a, _), (b, _) in zip(alone, shared, strict=True):
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
 
 
 def test_the_final_fit_learns_from_every_backtest_origin():

@@ -31,6 +31,7 @@ from training import hot_sellers as hs
 from training.blend import Blend, subset_blend
 from training.decisions import replay as decision_replay
 from training.history import History, load_history
+from training.lags import PastFeatures
 from training.metrics import (
     FORECAST_METRICS,
     coverage_by_bucket,
@@ -161,6 +162,7 @@ def run_backtest(
     shrinkage: list[float | None] = []  # the blend's shrinkage per cutoff (chosen on the data)
     wide: list[pd.DataFrame] = []  # the blend's levels beyond the configured ones
     choices: list[dict[str, Any]] = []  # what the blend chose at each cutoff, on held-out cutoffs
+    past_source = PastFeatures(history.frame)  # the classifier's past features, once for every origin
     with progress_bar(show_progress) as bar:
         task = bar.add_task("backtest", total=len(cutoffs) * (len(specs) + 2))
         for cutoff, role in cutoffs:
@@ -222,7 +224,7 @@ def run_backtest(
                 s, clf = hs.score_origin(
                     train, joined, history.labels, cutoff=cutoff, covariates=history.covariates,
                     settings=hs.Settings.from_config(config), earlier_scores=scores,
-                    earlier_forecasts=classifier_frames[:-1],
+                    earlier_forecasts=classifier_frames[:-1], past_source=past_source,
                 )
                 timings["hot_sellers"] += time.perf_counter() - t0
                 model_info.setdefault("hot_sellers", {})[str(cutoff.date())] = s.attrs["choice"]

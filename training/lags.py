@@ -55,6 +55,36 @@ def past_features(df: pd.DataFrame, *, n_lags: int = 8, covariates: list[str] | 
     return feats
 
 
+def _same(a: pd.Series, b: pd.Series) -> bool:
+    x, y = a.to_numpy(), b.to_numpy()
+    return np.array_equal(x, y, equal_nan=x.dtype.kind == "f" and y.dtype.kind == "f")
+
+
+class PastFeatures:
+    """`past_features` of a whole panel, computed once per setting and served for any origin's
+    prefix of it (`until`): every feature of a row reads its series' weeks at or before that row
+    only, so the rows of the frame cut at a cutoff are the same computed on the cut or on the
+    whole frame. The backtest scores hot sellers at up to nine origins of one panel and computed
+    them again at each. A history that is not the frame's own rows up to the cutoff (other rows,
+    another order, other values) is computed from itself."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+        self._done: dict[tuple[int, tuple[str, ...]], pd.DataFrame] = {}
+
+    def until(self, train: pd.DataFrame, cutoff: pd.Timestamp, *, n_lags: int, covariates: list[str] | None) -> pd.DataFrame:
+        """`past_features(train)` (same index as `train`) for `train` = the frame's rows with ds <= cutoff."""
+        keep = (self.frame[DS] <= cutoff).to_numpy()
+        cut = self.frame.loc[keep]
+        read = [ID, DS, Y, *[c for c in covariates or [] if c in self.frame.columns]]
+        if len(cut) != len(train) or any(c not in train for c in read) or not all(_same(cut[c], train[c]) for c in read):
+            return past_features(train, n_lags=n_lags, covariates=covariates)
+        key = (n_lags, tuple(covariates or ()))
+        if key not in self._done:
+            self._done[key] = past_features(self.frame, n_lags=n_lags, covariates=covariates)
+        return self._done[key].loc[keep].set_axis(train.index)
+
+
 def tail_stat(df: pd.DataFrame, n: int, *, skip: int = 0, how: str = "mean") -> pd.Series:
     """Per series (sorted by id), `how` of y over its last `n` weeks after skipping the last `skip`.
     A series with no week in that range gets NaN (mean) or 0 (sum)."""

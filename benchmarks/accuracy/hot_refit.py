@@ -42,6 +42,7 @@ from training.backtest import (
     scores_hot_sellers,
 )
 from training.hot_sellers.classifier import ClassifierSettings
+from training.lags import PastFeatures
 from training.metrics import ranking_metrics
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ def refit_panel(folder: Path, panel, config, overrides: dict[str, Any]) -> dict[
     base = hs.Settings.from_config(cfg)
     settings = dataclasses.replace(base, classifier={**base.classifier, **overrides})
     h = panel.history
+    past_source = PastFeatures(h.frame)
     frames, scores, evals, diff = [], [], [], 0.0
     for w in rec["windows"]:
         cutoff = pd.Timestamp(w["cutoff"])
@@ -85,7 +87,8 @@ def refit_panel(folder: Path, panel, config, overrides: dict[str, Any]) -> dict[
         if not scores_hot_sellers(cfg, h, cutoff, w["role"]):
             continue
         s, _ = hs.score_origin(h.until(cutoff), joined, h.labels, cutoff=cutoff, covariates=h.covariates,
-                               settings=settings, earlier_forecasts=frames[:-1], earlier_scores=scores)
+                               settings=settings, earlier_forecasts=frames[:-1], earlier_scores=scores,
+                               past_source=past_source)
         scores.append(s)
         if w["role"] == "eval":
             evals.append(s)

@@ -60,7 +60,7 @@ from training.hot_sellers.features import (
 from training.hot_sellers.graph_features import add_graph_features
 from training.hot_sellers.text_features import add_text_features
 from training.hot_sellers.text_score import TextScoreSettings, add_text_score
-from training.lags import past_features
+from training.lags import PastFeatures, past_features
 from training.multitask import multitask_params
 
 log = logging.getLogger(__name__)
@@ -129,14 +129,18 @@ def _frame(parts: Sequence[pd.DataFrame] | pd.DataFrame | None) -> pd.DataFrame 
 def classifier_features(
     train: pd.DataFrame, season: pd.DataFrame, forecast: pd.DataFrame, earlier: pd.DataFrame | None, *,
     cutoff: pd.Timestamp, covariates: list[str], settings: Settings, models: list[str],
-    known: pd.DataFrame | None = None,
+    known: pd.DataFrame | None = None, past_source: PastFeatures | None = None,
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Feature rows for every week of `train` (same index: `unique_id, ds` + features) and a
     flag of the rows at origins with forecasts (earlier ones and this one). `season`:
     `seasonal_features` of `train`; `models`: the point forecasts read (growth model first);
-    `known`: the labels known at `cutoff` (the text score is fitted on them)."""
+    `known`: the labels known at `cutoff` (the text score is fitted on them); `past_source`: the
+    past features of a whole panel `train` is a prefix of, computed once (`lags.PastFeatures`)."""
     cs = ClassifierSettings(**settings.classifier)
-    past = past_features(train, n_lags=cs.n_lags, covariates=covariates)
+    if past_source is None:
+        past = past_features(train, n_lags=cs.n_lags, covariates=covariates)
+    else:
+        past = past_source.until(train, cutoff, n_lags=cs.n_lags, covariates=covariates)
     feats = pd.concat([train[[ID, DS]], past, season.drop(columns="past_mean")], axis=1)
     if cs.customer_signals:
         feats = with_customer_signals(feats, settings.marts_dir, cutoff=cutoff, lookback=settings.lookback)
@@ -201,14 +205,17 @@ def score_origin(
     settings: Settings,
     earlier_forecasts: Sequence[pd.DataFrame] | pd.DataFrame | None = None,
     earlier_scores: Sequence[pd.DataFrame] | pd.DataFrame | None = None,
+    past_source: PastFeatures | None = None,
 ) -> tuple[pd.DataFrame, HotSellerClassifier | None]:
     """Every score for the items of `train` at `cutoff` (`unique_id, cutoff, model, score`).
 
     `forecast`: this origin's forecasts (`unique_id, ds` + model columns); `earlier_forecasts`:
     the forecasts made at earlier origins (with `cutoff`; realized values are never read);
     `earlier_scores`: the scores this function returned at earlier origins. Labels are read only
-    where `label_available_at` is at or before the close of `cutoff`. The frame's `attrs["choice"]`
-    says how the final ranking was combined."""
+    where `label_available_at` is at or before the close of `cutoff`. `past_source`: the
+    classifier's past features of the whole panel, computed once for every origin
+    (`lags.PastFeatures`; without it they are computed from `train`). The frame's
+    `attrs["choice"]` says how the final ranking was combined."""
     column = settings.forecast_model
     if column == "blend" and GROWTH_BLEND in forecast.columns:
         column = GROWTH_BLEND
@@ -232,7 +239,8 @@ def score_origin(
         if earlier is not None and not set(models) <= set(earlier.columns):
             earlier = None
         feats, at_origin = classifier_features(train, season, forecast, earlier, cutoff=cutoff, covariates=covariates,
-                                               settings=settings, models=models, known=known)
+                                               settings=settings, models=models, known=known,
+                                               past_source=past_source)
         clf, fitted = fit_scorers(settings.classifier, feats, known, keep=at_origin, rows=last)
         scores.update(fitted)  # `classifier`, and `classifier_graph` / `classifier_text(_score)` under `scorer`
         if settings.transformer is not None:
