@@ -50,3 +50,14 @@ def test_a_history_that_is_not_the_panel_s_own_prefix_is_computed_from_itself():
         changed.loc[changed["unique_id"] == "s1", column] += 3.0
         got = source.until(changed, cutoff, n_lags=8, covariates=cov)
         pd.testing.assert_frame_equal(got, past_features(changed, n_lags=8, covariates=cov), check_exact=True)
+
+
+def test_a_covariate_that_turns_negative_after_the_cutoff_keeps_the_prefix_s_own_transform():
+    # past_features logs a covariate only when none of its values is negative: the whole frame
+    # (negative later) and its prefix (never negative) would transform the same weeks differently
+    frame = _ragged()
+    cutoff = pd.Timestamp("2021-06-07")
+    frame.loc[frame["ds"] > cutoff + pd.Timedelta(weeks=4), "reviews"] = -1.0
+    train = frame[frame["ds"] <= cutoff].reset_index(drop=True)
+    got = PastFeatures(frame).until(train, cutoff, n_lags=8, covariates=["reviews"])
+    pd.testing.assert_frame_equal(got, past_features(train, n_lags=8, covariates=["reviews"]), check_exact=True)

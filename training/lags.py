@@ -55,9 +55,12 @@ def past_features(df: pd.DataFrame, *, n_lags: int = 8, covariates: list[str] | 
     return feats
 
 
-def _same(a: pd.Series, b: pd.Series) -> bool:
-    x, y = a.to_numpy(), b.to_numpy()
+def _same(x: np.ndarray, y: np.ndarray) -> bool:
     return np.array_equal(x, y, equal_nan=x.dtype.kind == "f" and y.dtype.kind == "f")
+
+
+def _negative(v: np.ndarray) -> bool:
+    return bool(np.nanmin(np.asarray(v, dtype="float64"), initial=0.0) < 0)
 
 
 class PastFeatures:
@@ -66,7 +69,9 @@ class PastFeatures:
     only, so the rows of the frame cut at a cutoff are the same computed on the cut or on the
     whole frame. The backtest scores hot sellers at up to nine origins of one panel and computed
     them again at each. A history that is not the frame's own rows up to the cutoff (other rows,
-    another order, other values) is computed from itself."""
+    another order, other values) is computed from itself, and so is one where a covariate's
+    transform would differ: `past_features` logs a covariate only when none of its values is
+    negative, which the whole frame can decide otherwise than its prefix."""
 
     def __init__(self, frame: pd.DataFrame) -> None:
         self.frame = frame
@@ -75,9 +80,11 @@ class PastFeatures:
     def until(self, train: pd.DataFrame, cutoff: pd.Timestamp, *, n_lags: int, covariates: list[str] | None) -> pd.DataFrame:
         """`past_features(train)` (same index as `train`) for `train` = the frame's rows with ds <= cutoff."""
         keep = (self.frame[DS] <= cutoff).to_numpy()
-        cut = self.frame.loc[keep]
-        read = [ID, DS, Y, *[c for c in covariates or [] if c in self.frame.columns]]
-        if len(cut) != len(train) or any(c not in train for c in read) or not all(_same(cut[c], train[c]) for c in read):
+        covs = [c for c in covariates or [] if c in self.frame.columns]
+        read = [ID, DS, Y, *covs]
+        if (int(keep.sum()) != len(train) or any(c not in train for c in read)
+                or not all(_same(self.frame[c].to_numpy()[keep], train[c].to_numpy()) for c in read)
+                or any(_negative(self.frame[c].to_numpy()) != _negative(train[c].to_numpy()) for c in covs)):
             return past_features(train, n_lags=n_lags, covariates=covariates)
         key = (n_lags, tuple(covariates or ()))
         if key not in self._done:
