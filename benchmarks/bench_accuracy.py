@@ -6,7 +6,9 @@
 
 Panels (`benchmarks.accuracy.panels`): the shipped Online Retail (published panel; run
 `darkhorse build` first), M4 Weekly (`--m4 FOLDER`, skipped without it), the weekly-sales
-example and seasonal synthetic reviews. The forecast, backtest, blend and hot-seller settings
+example and seasonal synthetic reviews. Beside the configuration, the tools a user would pick
+instead (`--peers`: mlforecast's LightGBM on lags, statsforecast's AutoETS) are fitted at the
+same evaluation origins and scored on the same rows (`benchmarks.accuracy.peers`). The forecast, backtest, blend and hot-seller settings
 come from `--config` (default: the repository's darkhorse.yaml), the panel settings (horizon,
 lookback, label quantile) from each panel. Prints one table per panel and a rank summary, and
 writes `OUT/accuracy.json`, `OUT/accuracy.html`, `OUT/accuracy.txt` and per-panel forecasts
@@ -33,6 +35,7 @@ if str(REPO) not in sys.path:
 
 from benchmarks.accuracy import panels as P  # noqa: E402
 from benchmarks.accuracy import suite  # noqa: E402
+from benchmarks.accuracy.peers import PEERS, PeerError, parse_peers  # noqa: E402
 from darkhorse.core.config import Config, load_config  # noqa: E402
 from darkhorse.core.errors import DarkHorseError  # noqa: E402
 
@@ -57,6 +60,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--no-hot-sellers", action="store_true",
                     help="forecasts and blend only (a member run on its own for `accuracy.replay --add`); "
                          "the hot-seller table then holds the suite's growth scorers only")
+    ap.add_argument("--peers", default="lightgbm,autoets",
+                    help=f"the tools a user would pick instead, scored at the evaluation origins: comma-separated subset of "
+                         f"{','.join(PEERS)} (default: all), or none")
     ap.add_argument("--report-only", action="store_true",
                     help="run nothing: make the tables and page from OUT/panels/*/result.json of earlier runs")
     return ap.parse_args(argv)
@@ -134,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cfg = suite_config(args)
     specs = select_specs(cfg, args.models)
+    try:
+        peers = parse_peers(args.peers)
+    except PeerError as e:
+        raise SystemExit(str(e)) from None
     n = args.max_series or (QUICK_SERIES if args.quick else None)
     names = [x.strip() for x in args.panels.split(",") if x.strip()]
     args.out.mkdir(parents=True, exist_ok=True)
@@ -156,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         if panel is None:
             continue
         results.append(suite.run_panel(shrink(panel, n), cfg, specs, out=args.out, show_progress=not args.no_progress,
-                                       with_hot_sellers=not args.no_hot_sellers))
+                                       with_hot_sellers=not args.no_hot_sellers, peers=peers))
     if not results:
         log.error("no panel ran")
         return 1
@@ -168,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         "members": [s.model_dump(mode="json") for s in specs],
         "backtest": cfg.backtest.model_dump(mode="json"), "blend": cfg.blend.model_dump(mode="json"),
         "hot_sellers": cfg.hot_sellers.model_dump(mode="json"),
-        "quick": args.quick, "max_series": n, "cpus": os.cpu_count(), "python": platform.python_version(),
+        "peers": peers, "quick": args.quick, "max_series": n, "cpus": os.cpu_count(), "python": platform.python_version(),
         "wall_s": round(time.perf_counter() - t0, 1), "load_avg_1m": [load_before, os.getloadavg()[0]],
         "report_only": args.report_only,
     }

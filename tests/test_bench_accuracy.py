@@ -263,7 +263,7 @@ def test_growth_from_forecast_reads_the_column():
                        Y: 0.0, "blend": [8.0, 4.0, 3.0, 1.0]})
     res = BacktestResult(forecasts=fc, series_metrics=pd.DataFrame(), metrics={}, hot_sellers=pd.DataFrame(),
                          blend_weights=pd.DataFrame(), feature_importance=pd.DataFrame(), cutoffs=[(cutoff, "eval")], models=["blend"])
-    s = growth_from_forecast(res, hist, "blend", lookback=2, floor=1.0).set_index(ID)["score"]
+    s = growth_from_forecast(res.forecasts, hist, "blend", lookback=2, floor=1.0).set_index(ID)["score"]
     assert s["a"] == pytest.approx(6.0 / 4.0)  # mean forecast 6 over past mean (2 + 6) / 2
     assert s["b"] == pytest.approx(2.0)  # past 0 -> floor 1
 
@@ -328,6 +328,18 @@ def test_suite_end_to_end_on_a_small_sample(tmp_path):
     html = (tmp_path / "accuracy.html").read_text()
     assert "weekly_sales" in html and "seasonal_naive_growth" in html
     assert (tmp_path / "panels" / "weekly_sales" / "forecasts.parquet").is_file()
+    # the peers (default: every one) at the same evaluation origins, on the same rows
+    assert set(p["peers"]) == {"lightgbm", "autoets"}
+    peer_fc = pd.read_parquet(tmp_path / "panels" / "weekly_sales" / "peer_forecasts.parquet")
+    fc = pd.read_parquet(tmp_path / "panels" / "weekly_sales" / "forecasts.parquet")
+    scored = fc[(fc["window"] == "eval") & fc[Y].notna()]
+    assert len(peer_fc) == len(scored) and set(peer_fc["cutoff"].astype(str)) == set(scored["cutoff"].astype(str))
+    for name, v in p["peers"].items():
+        assert v["mase"] > 0 and v["missing_rows"] == 0 and v["blend_vs"]["n_series"] >= 30
+        assert f"peer: {name}" in text and f"blend - peer: {name}: MASE" in text
+        assert f"peer_{name}_growth" in p["hot_sellers"] and f"peer: {name}" in out["rank_summary"]["mase"]
+    # the final ranking is compared with its own inputs, not with the peers' growth
+    assert p["final_vs_best"] is None or not p["final_vs_best"]["best"].startswith("peer_")
 
 
 @pytest.mark.slow
@@ -335,10 +347,10 @@ def test_a_member_run_without_hot_sellers_keeps_the_forecasts_and_the_suite_s_gr
     from benchmarks.bench_accuracy import main
 
     rc = main(["--panels", "weekly_sales", "--quick", "--max-series", "30", "--models", "naive,seasonal_naive",
-               "--out", str(tmp_path), "--no-progress", "--no-hot-sellers"])
+               "--out", str(tmp_path), "--no-progress", "--no-hot-sellers", "--peers", "none"])
     assert rc == 0
     (p,) = json.loads((tmp_path / "accuracy.json").read_text())["panels"]
-    assert set(p["models"]) == {"naive", "seasonal_naive", "blend"}
+    assert set(p["models"]) == {"naive", "seasonal_naive", "blend"} and p["peers"] == {}
     assert set(p["hot_sellers"]) == {"seasonal_naive_growth", "blend_growth"} and p["final_vs_best"] is None
     assert "hot_sellers" not in p["timings_s"] or not p["timings_s"]["hot_sellers"]
     assert len(pd.read_parquet(tmp_path / "panels" / "weekly_sales" / "hot_sellers.parquet")) == 0

@@ -80,7 +80,10 @@ def series_metrics(
     y = fc[Y].to_numpy(dtype="float64")
     f = fc[model].to_numpy(dtype="float64")
     e = np.abs(y - f)
-    pin = np.mean([pinball(y, fc[c].to_numpy(dtype="float64"), q) for q, c in zip(qs, qcols, strict=True)], axis=0)
+    if qs:
+        pin = np.mean([pinball(y, fc[c].to_numpy(dtype="float64"), q) for q, c in zip(qs, qcols, strict=True)], axis=0)
+    else:  # a point forecast alone (the suite's peers): no pinball loss
+        pin = np.full(len(y), np.nan)
     lo, hi = _interval_columns(model, qs)
     cov = ((y >= fc[lo].to_numpy()) & (y <= fc[hi].to_numpy())).astype("float64") if lo else np.full(len(y), np.nan)
     tmp = pd.DataFrame(

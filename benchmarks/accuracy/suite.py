@@ -26,6 +26,7 @@ import io
 import json
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from rich.table import Table
 
 from benchmarks.accuracy import m4 as m4mod
 from benchmarks.accuracy.panels import Panel
+from benchmarks.accuracy.peers import score_peers
 from darkhorse.core.config import Config, ModelSpec
 from darkhorse.core.schema import CUTOFF, DS, ID, WEEK, Y
 from training.backtest import BacktestResult, run_backtest
@@ -45,13 +47,15 @@ log = logging.getLogger(__name__)
 
 BLEND = "blend"
 SUITE_GROWTH = {"seasonal_naive_growth": "seasonal_naive", "blend_growth": BLEND}
+PEER_PREFIX = "peer_"
 SCORER_ORDER = ("momentum", "seasonal_naive_growth", "blend_growth", "forecast_growth", "classifier", "transformer", "final")
 
 
 # --------------------------------------------------------------------------- one panel
-def growth_from_forecast(result: BacktestResult, history_frame: pd.DataFrame, column: str, *, lookback: int, floor: float) -> pd.DataFrame:
-    """`unique_id, cutoff, score`: the label's growth formula applied to `column`'s forecasts."""
-    fc = result.forecasts
+def growth_from_forecast(forecasts: pd.DataFrame, history_frame: pd.DataFrame, column: str, *, lookback: int, floor: float) -> pd.DataFrame:
+    """`unique_id, cutoff, score`: the label's growth formula applied to `column`'s forecasts
+    (`unique_id, cutoff, ds` + `column`)."""
+    fc = forecasts
     rows = []
     for cutoff, g in fc.groupby(CUTOFF, sort=True):
         f = history_frame
@@ -85,17 +89,28 @@ def final_vs_best(hot: pd.DataFrame) -> dict[str, Any] | None:
             "per_origin": [round(float(x), 6) for x in d]}
 
 
-def hot_seller_table(result: BacktestResult, panel: Panel) -> tuple[dict[str, dict[str, Any]], list[str], dict | None]:
+def peer_scorer(name: str) -> str:
+    """The hot-seller scorer that reads growth from peer `name`'s forecast."""
+    return f"{PEER_PREFIX}{name}_growth"
+
+
+def hot_seller_table(
+    result: BacktestResult, panel: Panel, peer_forecasts: pd.DataFrame | None = None, peers: Sequence[str] = (),
+) -> tuple[dict[str, dict[str, Any]], list[str], dict | None]:
     """Ranking metrics of every scorer over the evaluation origins; names the suite added; the
-    final ranking against the best other scorer (`final_vs_best`)."""
+    final ranking against the best other scorer (`final_vs_best`; the peers' growth is not an
+    input of the final ranking, so it is left out of that comparison). `peer_forecasts`: the
+    peers' forecasts at the evaluation origins (`peers.score_peers`), one scorer per peer."""
     hot = result.hot_sellers
     have = set(hot["model"].unique()) if len(hot) else set()
     labels = panel.history.labels[[ID, DS, "label"]].rename(columns={DS: CUTOFF})
     parts, added = [hot], []
-    for name, column in SUITE_GROWTH.items():
-        if name in have or column not in result.forecasts.columns:
+    sources = [(name, column, result.forecasts) for name, column in SUITE_GROWTH.items()]
+    sources += [(peer_scorer(p), p, peer_forecasts) for p in peers]
+    for name, column, frame in sources:
+        if name in have or frame is None or column not in frame.columns:
             continue
-        s = growth_from_forecast(result, panel.history.frame, column, lookback=panel.panel.lookback_weeks, floor=panel.panel.growth_floor)
+        s = growth_from_forecast(frame, panel.history.frame, column, lookback=panel.panel.lookback_weeks, floor=panel.panel.growth_floor)
         s = s.merge(labels, on=[ID, CUTOFF], how="left")
         s["model"] = name
         parts.append(s[[ID, CUTOFF, "model", "score", "label"]])
@@ -103,7 +118,8 @@ def hot_seller_table(result: BacktestResult, panel: Panel) -> tuple[dict[str, di
     allhot = pd.concat([p for p in parts if len(p)], ignore_index=True)
     evals = {c for c, r in result.cutoffs if r == "eval"}
     allhot = allhot[allhot[CUTOFF].isin(evals)]
-    return ranking_metrics(allhot, fraction=1 - panel.panel.hot_seller_quantile), added, final_vs_best(allhot)
+    inputs = allhot[~allhot["model"].str.startswith(PEER_PREFIX)]
+    return ranking_metrics(allhot, fraction=1 - panel.panel.hot_seller_quantile), added, final_vs_best(inputs)
 
 
 def panel_config(panel: Panel, config: Config) -> Config:
@@ -115,7 +131,7 @@ def panel_config(panel: Panel, config: Config) -> Config:
 
 
 def run_panel(panel: Panel, config: Config, specs: list[ModelSpec], *, out: Path | None, show_progress: bool,
-              with_hot_sellers: bool = True) -> dict[str, Any]:
+              with_hot_sellers: bool = True, peers: Sequence[str] = ()) -> dict[str, Any]:
     cfg = panel_config(panel, config)
     h = panel.history
     n_series = int(h.frame[ID].nunique())
@@ -136,7 +152,13 @@ def run_panel(panel: Panel, config: Config, specs: list[ModelSpec], *, out: Path
         models[m] = {k: v.get(k) for k in ("mase", "scaled_pinball", "coverage_80", "smape", "wape")}
         models[m]["seconds"] = timings.get(m)
         models[m]["seconds_per_window"] = (timings[m] / n_windows) if timings.get(m) is not None else None
-    hot, added, final_vs = hot_seller_table(result, panel)
+    peer_rec, peer_fc = {}, None
+    if peers:
+        t1 = time.perf_counter()
+        peer_rec, peer_fc = score_peers(h, result.forecasts, result.series_metrics, list(peers),
+                                        horizon=panel.panel.horizon_weeks, seed=cfg.training.seed)
+        log.info("%s: peers %s in %.0f s", panel.name, ", ".join(peers), time.perf_counter() - t1)
+    hot, added, final_vs = hot_seller_table(result, panel, peer_fc, peers)
     rec: dict[str, Any] = {
         "panel": panel.name,
         "description": panel.description,
@@ -150,6 +172,8 @@ def run_panel(panel: Panel, config: Config, specs: list[ModelSpec], *, out: Path
         "wall_s": round(wall, 1),
         "timings_s": timings,
         "models": models,
+        # the tools a user would pick instead, at the evaluation origins (`peers`)
+        "peers": peer_rec,
         "hot_sellers": hot,
         "hot_seller_fraction": round(1 - panel.panel.hot_seller_quantile, 6),
         "suite_scorers": added,
@@ -168,6 +192,8 @@ def run_panel(panel: Panel, config: Config, specs: list[ModelSpec], *, out: Path
         data: m4mod.M4Weekly = panel.extra["m4"]
         official = m4mod.score_backtest(data, result.forecasts, result.models)
         official["naive (suite scorer)"] = m4mod.score(data, m4mod.naive_forecasts(data))
+        if peer_fc is not None:
+            official.update(m4mod.score_backtest(data, peer_fc, list(peers)))
         rec["m4_official"] = official
         rec["m4_published"] = m4mod.PUBLISHED
         rec["m4_origin"] = str(data.split.date())
@@ -176,6 +202,8 @@ def run_panel(panel: Panel, config: Config, specs: list[ModelSpec], *, out: Path
         d.mkdir(parents=True, exist_ok=True)
         result.forecasts.to_parquet(d / "forecasts.parquet", index=False)
         result.hot_sellers.to_parquet(d / "hot_sellers.parquet", index=False)
+        if peer_fc is not None:
+            peer_fc.to_parquet(d / "peer_forecasts.parquet", index=False)
         (d / "result.json").write_text(json.dumps(jsonable(rec), indent=2))
     log.info("%s: done in %.0f s (blend MASE %s)", panel.name, wall, fmt(models.get(BLEND, {}).get("mase")))
     return rec
@@ -192,11 +220,20 @@ def rank_summary(panels: list[dict[str, Any]]) -> dict[str, Any]:
                 per.setdefault(str(k), []).append(float(r))
         return {k: {"mean_rank": float(np.mean(v)), "panels": len(v)} for k, v in per.items()}
 
+    def mase(p: dict[str, Any]) -> dict[str, float | None]:
+        return {**{m: v["mase"] for m, v in p["models"].items()},
+                **{peer_label(m): v["mase"] for m, v in p.get("peers", {}).items()}}
+
     return {
-        "mase": ranks(lambda p: {m: v["mase"] for m, v in p["models"].items()}, True),
+        "mase": ranks(mase, True),
         "scaled_pinball": ranks(lambda p: {m: v["scaled_pinball"] for m, v in p["models"].items()}, True),
         "hot_seller_ap": ranks(lambda p: {m: v["average_precision"] for m, v in p["hot_sellers"].items()}, False),
     }
+
+
+def peer_label(name: str) -> str:
+    """How a peer is named in the tables, the ranks and the plot."""
+    return f"peer: {name}"
 
 
 def fmt(v: Any, nd: int = 3) -> str:
@@ -206,7 +243,9 @@ def fmt(v: Any, nd: int = 3) -> str:
 
 
 def _scorer_key(name: str) -> tuple[int, str]:
-    return (SCORER_ORDER.index(name) if name in SCORER_ORDER else len(SCORER_ORDER), name)
+    if name in SCORER_ORDER:
+        return (SCORER_ORDER.index(name), name)
+    return (len(SCORER_ORDER) + name.startswith(PEER_PREFIX), name)  # the peers' growth last
 
 
 def panel_tables(p: dict[str, Any]) -> list[Table]:
@@ -229,6 +268,12 @@ def panel_tables(p: dict[str, Any]) -> list[Table]:
             row += [fmt(o.get("smape")), fmt(o.get("mase")), fmt(o.get("owa"))]
         style = "bold" if m == BLEND else ("green" if v["mase"] is not None and v["mase"] == best else None)
         t.add_row(*row, style=style)
+    for name, v in p.get("peers", {}).items():
+        row = [peer_label(name), fmt(v["mase"]), "-", "-", fmt(v["smape"], 2), fmt(v["seconds"], 1), ""]
+        if m4:
+            o = m4.get(name, {})
+            row += [fmt(o.get("smape")), fmt(o.get("mase")), fmt(o.get("owa"))]
+        t.add_row(*row, style="italic")
     if p["timings_s"].get("hot_sellers") is not None:
         t.add_row("(hot-seller scorers)", "", "", "", "", fmt(p["timings_s"]["hot_sellers"], 1), "", *([""] * 3 if m4 else []), style="dim")
     if m4:
@@ -241,6 +286,11 @@ def panel_tables(p: dict[str, Any]) -> list[Table]:
     if vs:
         t.caption = (f"blend - best member ({vs['best']}): MASE {vs['diff']:+.4f} +- {vs['se']:.4f} "
                      f"(s.e. over {vs['n_series']} series, {vs['pct']:+.2f}%)")
+    for name, v in p.get("peers", {}).items():
+        d = v.get("blend_vs")
+        if d:
+            t.caption = (t.caption or "blend") + (f"; blend - {peer_label(name)}: MASE {d['diff']:+.4f} +- {d['se']:.4f} "
+                                                  f"({d['pct']:+.2f}%)")
     sources = [str(c["intervals"]) for c in p.get("blend_choice", []) if c.get("intervals")]
     if sources:
         shown = "; quantiles per eval origin: " + ", ".join(sources)
@@ -301,14 +351,15 @@ def mase_plot(panels: list[dict[str, Any]]) -> str | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    models = sorted({m for p in panels for m in p["models"]}, key=lambda m: (m == BLEND, m))
+    rows = [{**p["models"], **{peer_label(k): v for k, v in p.get("peers", {}).items()}} for p in panels]
+    models = sorted({m for r in rows for m in r}, key=lambda m: (m == BLEND, m.startswith("peer: "), m))
     fig, ax = plt.subplots(figsize=(max(6, 1.8 * len(panels) + 2), 4))
     width = 0.8 / max(len(models), 1)
     for i, m in enumerate(models):
         vals = []
-        for p in panels:
-            ref = p["models"].get("seasonal_naive", {}).get("mase")
-            v = p["models"].get(m, {}).get("mase")
+        for r in rows:
+            ref = r.get("seasonal_naive", {}).get("mase")
+            v = r.get(m, {}).get("mase")
             vals.append(v / ref if (v is not None and ref) else np.nan)
         ax.bar(np.arange(len(panels)) + i * width, vals, width, label=m)
     ax.axhline(1.0, color="black", lw=0.8)

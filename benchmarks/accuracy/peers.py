@@ -1,0 +1,161 @@
+"""The tools a user would pick instead of DarkHorse, backtested in the suite's own run: fitted at
+the same evaluation origins on the same history, scored on the same rows with the same measures.
+
+* `lightgbm`: a global LightGBM on lags, as mlforecast builds it (the common recipe for a panel
+  of weekly sales): lags 1-4, 8 and 13, the 4- and 13-week means of the last weeks, the week of
+  the year, each series standardised (`LocalStandardScaler`), forecasts made recursively and
+  clipped at zero. Lag 52 joins where the history before the origin spans two years: mlforecast
+  drops the training rows whose lags are missing, so on a one-year panel lag 52 would leave
+  nothing to train on. 300 trees at learning rate 0.05 on the absolute error (the suite scores
+  absolute errors; on the weekly-sales example the squared error was worse at two of three
+  origins tried, on the raw target worse still: the peer is not tuned beyond that).
+* `autoets`: statsforecast's AutoETS, error, trend and damping chosen per series by AICc,
+  without a season (season 52 costs about 100 s per 1,000 weekly series on 2 cores), series it
+  cannot fit forecast by the last value (its `fallback_model`).
+
+A peer is scored on its point forecast only (it has no quantiles here): MASE, sMAPE and WAPE
+(`training.metrics.series_metrics`, the scale the backtest used at each origin), the blend's
+MASE against it paired by (series, origin), and as a hot-seller scorer (the label's growth
+formula read from its forecast, `suite.growth_from_forecast`). On M4 Weekly also the official
+measures at the last origin.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from darkhorse.core.schema import CUTOFF, DS, ID, WEEK, Y
+from training.device import cpu_threads
+from training.history import History
+from training.metrics import naive_scale, paired_difference, series_metrics, summarize
+
+log = logging.getLogger(__name__)
+
+SEASON = 52
+LAGS = (1, 2, 3, 4, 8, 13)
+
+
+def _week_of_year(dates: pd.DatetimeIndex) -> np.ndarray:
+    return dates.isocalendar().week.to_numpy(dtype="int64")
+
+
+def lightgbm_lags(train: pd.DataFrame) -> list[int]:
+    """The LightGBM peer's lags: lag 52 only where the history spans two years."""
+    span = (train[DS].max() - train[DS].min()) // WEEK + 1
+    return [*LAGS, SEASON] if span >= 2 * SEASON else list(LAGS)
+
+
+def lightgbm_forecast(train: pd.DataFrame, h: int, *, seed: int = 0) -> pd.DataFrame:
+    """`unique_id, ds, lightgbm`: mlforecast's LightGBM on lags (module docstring)."""
+    import lightgbm as lgb
+    from mlforecast import MLForecast
+    from mlforecast.lag_transforms import RollingMean
+    from mlforecast.target_transforms import LocalStandardScaler
+
+    lags = lightgbm_lags(train)
+    model = lgb.LGBMRegressor(n_estimators=300, learning_rate=0.05, num_leaves=31, subsample=0.8, subsample_freq=1,
+                              colsample_bytree=0.8, objective="l1", random_state=seed, n_jobs=cpu_threads(0),
+                              verbosity=-1)
+    fc = MLForecast(models={"lightgbm": model}, freq="7D", lags=lags,
+                    lag_transforms={1: [RollingMean(window_size=4), RollingMean(window_size=13)]},
+                    date_features=[_week_of_year], target_transforms=[LocalStandardScaler()])
+    data = train[[ID, DS, Y]].astype({Y: "float64"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fc.fit(data)
+        out = fc.predict(h)
+    out["lightgbm"] = out["lightgbm"].clip(lower=0.0)
+    return out[[ID, DS, "lightgbm"]]
+
+
+def autoets_forecast(train: pd.DataFrame, h: int, *, seed: int = 0) -> pd.DataFrame:
+    """`unique_id, ds, autoets`: statsforecast's non-seasonal AutoETS (module docstring)."""
+    from statsforecast import StatsForecast
+    from statsforecast.models import AutoETS, Naive
+
+    n_jobs = max(1, min(cpu_threads(0), train[ID].nunique() // 50 or 1))
+    sf = StatsForecast(models=[AutoETS(season_length=1, alias="autoets")], freq="7D", n_jobs=n_jobs,
+                       fallback_model=Naive())
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        out = sf.forecast(h=h, df=train[[ID, DS, Y]].astype({Y: "float64"}))
+    out = out.reset_index() if ID not in out.columns else out
+    out["autoets"] = out["autoets"].clip(lower=0.0)
+    return out[[ID, DS, "autoets"]]
+
+
+PEERS: dict[str, Callable[..., pd.DataFrame]] = {"lightgbm": lightgbm_forecast, "autoets": autoets_forecast}
+"""Peer name -> its forecast at one origin (`train`, horizon) -> `unique_id, ds, <name>`."""
+
+
+class PeerError(ValueError):
+    """A peer name the suite does not know."""
+
+
+def parse_peers(text: str | None) -> list[str]:
+    """`--peers`: comma-separated names of `PEERS`; `none` or empty: no peer."""
+    names = [n.strip() for n in (text or "").split(",") if n.strip() and n.strip() != "none"]
+    unknown = [n for n in names if n not in PEERS]
+    if unknown:
+        raise PeerError(f"--peers: unknown {unknown}; choose from {', '.join(PEERS)} or none")
+    return names
+
+
+def peer_forecasts(
+    history: History, eval_rows: pd.DataFrame, name: str, *, horizon: int, seed: int = 0,
+) -> tuple[pd.DataFrame, float]:
+    """The peer's forecasts of `eval_rows` (`unique_id, ds, cutoff, y`: the rows the backtest
+    scored), fitted at each of their cutoffs on the history known there, and its seconds."""
+    fn = PEERS[name]
+    parts, seconds = [], 0.0
+    for cutoff, rows in eval_rows.groupby(CUTOFF, sort=True):
+        train = history.until(pd.Timestamp(cutoff))
+        t0 = time.perf_counter()
+        fc = fn(train, horizon, seed=seed)
+        seconds += time.perf_counter() - t0
+        fc = fc.astype({ID: str})
+        fc[DS] = pd.to_datetime(fc[DS])
+        got = rows[[ID, DS, CUTOFF, Y]].astype({ID: str}).merge(fc, on=[ID, DS], how="left")
+        missing = int(got[name].isna().sum())
+        if missing:
+            log.warning("peer %s at %s: %d of %d scored rows without a forecast", name, pd.Timestamp(cutoff).date(),
+                        missing, len(got))
+        parts.append(got)
+    return pd.concat(parts, ignore_index=True), seconds
+
+
+def score_peers(
+    history: History, forecasts: pd.DataFrame, series: pd.DataFrame, names: list[str], *, horizon: int, seed: int = 0,
+) -> tuple[dict[str, dict[str, Any]], pd.DataFrame]:
+    """Per peer: its MASE, sMAPE and WAPE over the evaluation rows of `forecasts` (the
+    backtest's, `window == "eval"`), its seconds, and the blend's MASE minus its own paired by
+    (series, origin) (`blend_vs`); and every peer's forecasts (`unique_id, ds, cutoff, y` + one
+    column per peer). `series`: the backtest's per-series metrics (the blend's rows are read)."""
+    rows = forecasts.loc[forecasts["window"] == "eval", [ID, DS, CUTOFF, Y]]
+    rows = rows[rows[Y].notna()]
+    scale = pd.concat(
+        [naive_scale(history.until(pd.Timestamp(c))).rename("scale").reset_index().assign(**{CUTOFF: c})
+         for c in sorted(rows[CUTOFF].unique())], ignore_index=True)
+    out: dict[str, dict[str, Any]] = {}
+    joined = rows.astype({ID: str})
+    blend = series[series["model"] == "blend"].astype({ID: str})
+    for name in names:
+        log.info("peer %s: %d evaluation origins", name, rows[CUTOFF].nunique())
+        fc, seconds = peer_forecasts(history, rows, name, horizon=horizon, seed=seed)
+        per = series_metrics(fc[fc[name].notna()], name, [], scale.astype({ID: str}))
+        m = summarize(per)
+        out[name] = {"mase": m["mase"], "smape": m["smape"], "wape": m["wape"], "seconds": round(seconds, 1),
+                     "missing_rows": int(fc[name].isna().sum()),
+                     "blend_vs": paired_difference(pd.concat([blend, per], ignore_index=True), "blend", name)}
+        joined = joined.merge(fc[[ID, DS, CUTOFF, name]], on=[ID, DS, CUTOFF], how="left")
+    return out, joined
+
+
+__all__ = ["PEERS", "PeerError", "autoets_forecast", "lightgbm_forecast", "lightgbm_lags", "parse_peers", "peer_forecasts", "score_peers"]

@@ -1,0 +1,104 @@
+"""The accuracy suite's peers: the tools a user would pick instead, fitted at the evaluation
+origins on the history known there and scored on the backtest's own rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks.accuracy.peers import (
+    LAGS,
+    PEERS,
+    PeerError,
+    lightgbm_lags,
+    parse_peers,
+    peer_forecasts,
+    score_peers,
+)
+from darkhorse.core.schema import CUTOFF, DS, ID, WEEK, Y
+from training.history import History
+from training.metrics import naive_scale
+
+
+def _history(n_series: int = 12, weeks: int = 70, seed: int = 0) -> History:
+    rng = np.random.default_rng(seed)
+    ds = pd.date_range("2022-01-03", periods=weeks, freq="7D")
+    rows = []
+    for i in range(n_series):
+        level = rng.uniform(5, 50)
+        season = 1 + 0.3 * np.sin(2 * np.pi * np.arange(weeks) / 52 + i)
+        y = rng.poisson(level * season)
+        rows.append(pd.DataFrame({ID: f"s{i}", DS: ds, Y: y.astype("float64")}))
+    frame = pd.concat(rows, ignore_index=True)
+    return History(frame=frame, labels=pd.DataFrame(columns=[ID, DS, "label"]), covariates=[], snapshot="t",
+                   data_snapshot="t", first_week=ds[0], last_week=ds[-1])
+
+
+def _eval_rows(h: History, cutoffs: list[pd.Timestamp], horizon: int) -> pd.DataFrame:
+    f = h.frame
+    return pd.concat([f[(f[DS] > c) & (f[DS] <= c + WEEK * horizon)].assign(**{CUTOFF: c}) for c in cutoffs],
+                     ignore_index=True)
+
+
+def test_parse_peers_names_the_unknown_one_and_accepts_none():
+    assert parse_peers("lightgbm, autoets") == ["lightgbm", "autoets"]
+    assert parse_peers("none") == [] and parse_peers("") == []
+    with pytest.raises(PeerError, match="prophet"):
+        parse_peers("lightgbm,prophet")
+
+
+def test_lightgbm_reads_lag_52_only_where_the_history_spans_two_years():
+    h = _history(n_series=2, weeks=110)
+    assert lightgbm_lags(h.frame[h.frame[DS] < h.first_week + WEEK * 103]) == list(LAGS)
+    assert lightgbm_lags(h.frame) == [*LAGS, 52]
+
+
+@pytest.mark.parametrize("name", sorted(PEERS))
+def test_a_peer_forecasts_every_scored_row_from_the_history_before_its_origin(name):
+    """Every scored row gets a forecast, at or above zero; the weeks after an origin are never
+    read: the same forecasts come back when they are replaced by noise."""
+    h = _history()
+    cutoffs = [h.last_week - WEEK * 16, h.last_week - WEEK * 12]
+    rows = _eval_rows(h, cutoffs, 12)
+    fc, seconds = peer_forecasts(h, rows, name, horizon=12)
+    assert len(fc) == len(rows) and fc[name].notna().all() and (fc[name] >= 0).all()
+    assert seconds > 0
+    # the forecast changes with the origin (it is fitted there, not once)
+    a = fc[fc[CUTOFF] == cutoffs[0]].set_index([ID, DS])[name]
+    b = fc[fc[CUTOFF] == cutoffs[1]].set_index([ID, DS])[name]
+    common = a.index.intersection(b.index)
+    assert not np.allclose(a.loc[common], b.loc[common])
+    for cutoff in cutoffs:
+        noisy = h.frame.copy()
+        after = noisy[DS] > cutoff
+        noisy.loc[after, Y] = np.random.default_rng(1).uniform(0, 1000, after.sum())
+        h2 = History(frame=noisy, labels=h.labels, covariates=[], snapshot="t", data_snapshot="t",
+                     first_week=h.first_week, last_week=h.last_week)
+        again, _ = peer_forecasts(h2, rows[rows[CUTOFF] == cutoff], name, horizon=12)
+        mine = fc[fc[CUTOFF] == cutoff]
+        np.testing.assert_allclose(again[name].to_numpy(), mine[name].to_numpy(), rtol=1e-9)
+
+
+def test_score_peers_scores_the_backtest_s_rows_and_pairs_the_blend_with_each_peer():
+    h = _history()
+    cutoffs = [h.last_week - WEEK * 16, h.last_week - WEEK * 12]
+    rows = _eval_rows(h, cutoffs, 12)
+    # a backtest's forecasts: one warm-up origin (never scored here) and two evaluation ones
+    warm = _eval_rows(h, [h.last_week - WEEK * 20], 12).assign(window="warmup")
+    forecasts = pd.concat([warm, rows.assign(window="eval")], ignore_index=True)
+    scale = pd.concat([naive_scale(h.until(c)).rename("scale").reset_index().assign(**{CUTOFF: c}) for c in cutoffs])
+    blend = rows.assign(blend=rows[Y] * 1.1)  # a blend 10% above every actual
+    j = blend.merge(scale, on=[ID, CUTOFF])
+    per = (j["blend"] - j[Y]).abs().groupby([j[ID], j[CUTOFF]]).mean() / j.groupby([ID, CUTOFF])["scale"].first()
+    series = per.rename("mase").reset_index().assign(model="blend")
+    out, joined = score_peers(h, forecasts, series, ["autoets"], horizon=12)
+    assert set(joined[CUTOFF]) == set(cutoffs) and len(joined) == len(rows)
+    # the peer's MASE by hand, from its returned forecasts and the backtest's scale
+    k = joined.merge(scale, on=[ID, CUTOFF])
+    mine = ((k["autoets"] - k[Y]).abs().groupby([k[ID], k[CUTOFF]]).mean()
+            / k.groupby([ID, CUTOFF])["scale"].first())
+    assert out["autoets"]["mase"] == pytest.approx(mine.mean())
+    d = out["autoets"]["blend_vs"]
+    assert d["diff"] == pytest.approx((per - mine.reindex(per.index)).mean())
+    assert d["n_series"] == h.frame[ID].nunique() and out["autoets"]["missing_rows"] == 0
