@@ -484,12 +484,16 @@ def test_scale_store_department_backtest_times_the_hot_sellers_and_the_rest(tmp_
     where its wall time went: every timer plus `other` adds up to the wall."""
     from benchmarks.accuracy.scale import main
 
-    out = main(["--store-departments", "3x8", "--json", str(tmp_path / "scale.json")])
+    out = main(["--store-departments", "3x8", "--json", str(tmp_path / "scale.json"), "--peers", "autoets"])
     assert out["hot_sellers"]["seconds"] > 0 and out["windows"] >= 5
+    # a peer fitted at the evaluation origins only, outside the backtest's timers
+    assert out["peers"]["autoets"]["mase"] > 0 and 0 < out["peers"]["autoets"]["blend_vs"]["n_series"] <= 24
+    assert json.loads((tmp_path / "scale.json").read_text())["peers"]["autoets"]["seconds"] > 0
     aps = out["hot_sellers"]["average_precision"]
     assert {"final", "classifier", "forecast_growth"} <= set(aps)
     timed = sum(v["seconds"] for v in out["models"].values())  # the members' and the blend's
     assert out["other_s"] >= 0 and abs(timed + out["hot_sellers"]["seconds"] + out["other_s"] - out["wall_s"]) < 1.0
-    assert "hot sellers" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "hot sellers" in printed and "peer autoets" in printed
     with pytest.raises(SystemExit, match="STORESxDEPARTMENTS"):
         main(["--store-departments", "45-70"])

@@ -14,7 +14,8 @@ slow trend, negative-binomial noise, 30% of series sparse, 20% starting late) is
 the configuration's members, backtest and blend settings (3 evaluation + 2 warm-up windows unless
 the config says otherwise), forecasts and blend only (hot sellers need labels the generated
 panel does not define). Prints wall time, CPU seconds, each model's MASE and seconds and each
-member's contribution to the blend.
+member's contribution to the blend. `--peers lightgbm,autoets` also fits the suite's peers
+(`benchmarks.accuracy.peers`) at the evaluation origins and prints their MASE and seconds.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from benchmarks.accuracy.peers import PEERS, PeerError, parse_peers, score_peers  # noqa: E402
 from darkhorse.core.config import load_config  # noqa: E402
 from darkhorse.core.schema import DS, ID, Y  # noqa: E402
 from training.backtest import run_backtest  # noqa: E402
@@ -77,7 +79,14 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--store-departments", default=None, metavar="STORESxDEPARTMENTS",
                     help="backtest the store x department generator of that size, hot sellers included")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    ap.add_argument("--peers", default="none",
+                    help=f"also fit these peers at the evaluation origins (comma-separated subset of {','.join(PEERS)}; "
+                         "default none): their MASE, seconds and the blend against each")
     a = ap.parse_args(argv)
+    try:
+        peers = parse_peers(a.peers)
+    except PeerError as e:
+        raise SystemExit(str(e)) from None
     cfg = load_config(a.config)
     hot = a.store_departments is not None
     if hot:
@@ -111,6 +120,14 @@ def main(argv: list[str] | None = None) -> dict:
         ap_ = ", ".join(f"{k} {v:.3f}" if v is not None else f"{k} -" for k, v in out["hot_sellers"]["average_precision"].items())
         print(f"  hot sellers {out['hot_sellers']['seconds']:.1f} s; AP: {ap_}")
     print(f"  other (outside those timers) {out['other_s']:.1f} s")
+    if peers:
+        rec, _ = score_peers(history, r.forecasts, r.series_metrics, peers, horizon=cfg.panel.horizon_weeks,
+                             seed=cfg.training.seed)
+        out["peers"] = rec
+        for k, v in rec.items():
+            d = v["blend_vs"]
+            vs = f"  blend - it {d['diff']:+.4f} +- {d['se']:.4f} ({d['pct']:+.2f}%)" if d else ""
+            print(f"  peer {k:11s} MASE {v['mase']:.4f}  {v['seconds']:7.1f} s (evaluation origins only){vs}")
     if a.json:
         a.json.write_text(json.dumps(out, indent=2))
     return out
