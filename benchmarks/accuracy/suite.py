@@ -286,6 +286,8 @@ def panel_tables(p: dict[str, Any]) -> list[Table]:
     if vs:
         t.caption = (f"blend - best member ({vs['best']}): MASE {vs['diff']:+.4f} +- {vs['se']:.4f} "
                      f"(s.e. over {vs['n_series']} series, {vs['pct']:+.2f}%)")
+    if p.get("peers"):
+        t.caption = (t.caption or "blend") + "; the peers' seconds: their fits at the evaluation origins only"
     for name, v in p.get("peers", {}).items():
         d = v.get("blend_vs")
         if d:
