@@ -13,9 +13,12 @@ From its result the suite reports, over the evaluation windows:
   weeks, growth floor)); `blend_growth` reads the point blend, `forecast_growth` the growth
   blend (without the members marked `growth: false`) where the configuration has one;
 * M4 Weekly: the official sMAPE / MASE / OWA of every member and the blend at the last origin,
-  which is the official split (`benchmarks.accuracy.m4`), next to the published figures.
+  which is the official split (`benchmarks.accuracy.m4`), next to the published figures;
+* the peers asked for (`benchmarks.accuracy.peers`: the tools a user would pick instead), fitted
+  at the evaluation origins: MASE, sMAPE, seconds, the blend against each, growth read from each
+  as a hot-seller scorer (`peer_<name>_growth`), and on M4 the official measures.
 
-The rank summary averages, over the panels, each model's rank by MASE and by scaled pinball
+The rank summary averages, over the panels, each model's (and peer's) rank by MASE and by scaled pinball
 (1 = best in that panel) and each hot-seller scorer's rank by AP.
 """
 
