@@ -3,6 +3,8 @@ origins on the history known there and scored on the backtest's own rows."""
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -46,6 +48,19 @@ def test_parse_peers_names_the_unknown_one_and_accepts_none():
     assert parse_peers("none") == [] and parse_peers("") == []
     with pytest.raises(PeerError, match="prophet"):
         parse_peers("lightgbm,prophet")
+
+
+def test_a_peer_whose_package_is_missing_fails_before_any_work(monkeypatch):
+    """Without the bench extra the suite stops at its arguments, naming the package, instead of
+    failing after the backtests; the other peer still parses."""
+    monkeypatch.setitem(sys.modules, "mlforecast", None)  # what Python does for a package not installed
+    with pytest.raises(PeerError, match=r"lightgbm: needs the package 'mlforecast'.*--peers none"):
+        parse_peers("autoets,lightgbm")
+    assert parse_peers("autoets") == ["autoets"]
+    from benchmarks.bench_accuracy import main
+
+    with pytest.raises(SystemExit, match="mlforecast"):
+        main(["--panels", "weekly_sales", "--peers", "lightgbm", "--out", "/nonexistent/never-written"])
 
 
 def test_lightgbm_reads_lag_52_only_where_the_history_spans_two_years():

@@ -93,18 +93,31 @@ def autoets_forecast(train: pd.DataFrame, h: int, *, seed: int = 0) -> pd.DataFr
 
 PEERS: dict[str, Callable[..., pd.DataFrame]] = {"lightgbm": lightgbm_forecast, "autoets": autoets_forecast}
 """Peer name -> its forecast at one origin (`train`, horizon) -> `unique_id, ds, <name>`."""
+PACKAGES = {"lightgbm": ("lightgbm", "mlforecast"), "autoets": ("statsforecast",)}
+"""The packages each peer imports (lightgbm and mlforecast: the `bench` extra)."""
 
 
 class PeerError(ValueError):
-    """A peer name the suite does not know."""
+    """A peer the suite does not know, or whose package is not installed."""
 
 
 def parse_peers(text: str | None) -> list[str]:
-    """`--peers`: comma-separated names of `PEERS`; `none` or empty: no peer."""
+    """`--peers`: comma-separated names of `PEERS`; `none` or empty: no peer. Checked before any
+    work: an unknown name, or a peer whose package is missing, fails here rather than after the
+    backtests."""
+    import importlib
+
     names = [n.strip() for n in (text or "").split(",") if n.strip() and n.strip() != "none"]
     unknown = [n for n in names if n not in PEERS]
     if unknown:
         raise PeerError(f"--peers: unknown {unknown}; choose from {', '.join(PEERS)} or none")
+    for name in names:
+        for package in PACKAGES[name]:
+            try:
+                importlib.import_module(package)
+            except ImportError as e:
+                raise PeerError(f"--peers {name}: needs the package {package!r} ({e}); install the bench extra "
+                                "(pip install -e '.[bench]', which `make venv` does) or pass --peers none") from None
     return names
 
 
