@@ -358,7 +358,7 @@ def mase_plot(panels: list[dict[str, Any]]) -> str | None:
         return None
     rows = [{**p["models"], **{peer_label(k): v for k, v in p.get("peers", {}).items()}} for p in panels]
     models = sorted({m for r in rows for m in r}, key=lambda m: (m == BLEND, m.startswith("peer: "), m))
-    fig, ax = plt.subplots(figsize=(max(6, 1.8 * len(panels) + 2), 4))
+    fig, ax = plt.subplots(figsize=(max(6, 1.8 * len(panels) + 3.5), 4))
     width = 0.8 / max(len(models), 1)
     for i, m in enumerate(models):
         vals = []
@@ -370,7 +370,7 @@ def mase_plot(panels: list[dict[str, Any]]) -> str | None:
     ax.axhline(1.0, color="black", lw=0.8)
     ax.set_xticks(np.arange(len(panels)) + 0.4 - width / 2, [p["panel"] for p in panels])
     ax.set_ylabel("MASE / seasonal naive")
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside the bars, never over them
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
