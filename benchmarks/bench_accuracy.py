@@ -7,7 +7,8 @@
 Panels (`benchmarks.accuracy.panels`): the shipped Online Retail (published panel; run
 `darkhorse build` first), M4 Weekly (`--m4 FOLDER`, skipped without it), the weekly-sales
 example and seasonal synthetic reviews. Beside the configuration, the tools a user would pick
-instead (`--peers`: mlforecast's LightGBM on lags, statsforecast's AutoETS) are fitted at the
+instead (`--peers`: mlforecast's LightGBM on lags, the same on differences, statsforecast's
+AutoETS) are fitted at the
 same evaluation origins and scored on the same rows (`benchmarks.accuracy.peers`). The forecast, backtest, blend and hot-seller settings
 come from `--config` (default: the repository's darkhorse.yaml), the panel settings (horizon,
 lookback, label quantile) from each panel. Prints one table per panel and a rank summary, and
@@ -60,7 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--no-hot-sellers", action="store_true",
                     help="forecasts and blend only (a member run on its own for `accuracy.replay --add`); "
                          "the hot-seller table then holds the suite's growth scorers only")
-    ap.add_argument("--peers", default="lightgbm,autoets",
+    ap.add_argument("--peers", default=",".join(PEERS),
                     help=f"the tools a user would pick instead, scored at the evaluation origins: comma-separated subset of "
                          f"{','.join(PEERS)} (default: all), or none")
     ap.add_argument("--report-only", action="store_true",

@@ -329,7 +329,7 @@ def test_suite_end_to_end_on_a_small_sample(tmp_path):
     assert "weekly_sales" in html and "seasonal_naive_growth" in html
     assert (tmp_path / "panels" / "weekly_sales" / "forecasts.parquet").is_file()
     # the peers (default: every one) at the same evaluation origins, on the same rows
-    assert set(p["peers"]) == {"lightgbm", "autoets"}
+    assert set(p["peers"]) == {"lightgbm", "lightgbm_diff", "autoets"}
     peer_fc = pd.read_parquet(tmp_path / "panels" / "weekly_sales" / "peer_forecasts.parquet")
     fc = pd.read_parquet(tmp_path / "panels" / "weekly_sales" / "forecasts.parquet")
     scored = fc[(fc["window"] == "eval") & fc[Y].notna()]

@@ -11,8 +11,10 @@ import pytest
 
 from benchmarks.accuracy.peers import (
     LAGS,
+    MIN_DIFFERENCED_WEEKS,
     PEERS,
     PeerError,
+    lightgbm_diff_forecast,
     lightgbm_lags,
     parse_peers,
     peer_forecasts,
@@ -45,6 +47,7 @@ def _eval_rows(h: History, cutoffs: list[pd.Timestamp], horizon: int) -> pd.Data
 
 def test_parse_peers_names_the_unknown_one_and_accepts_none():
     assert parse_peers("lightgbm, autoets") == ["lightgbm", "autoets"]
+    assert parse_peers(",".join(PEERS)) == list(PEERS)
     assert parse_peers("none") == [] and parse_peers("") == []
     with pytest.raises(PeerError, match="prophet"):
         parse_peers("lightgbm,prophet")
@@ -67,6 +70,20 @@ def test_lightgbm_reads_lag_52_only_where_the_history_spans_two_years():
     h = _history(n_series=2, weeks=110)
     assert lightgbm_lags(h.frame[h.frame[DS] < h.first_week + WEEK * 103]) == list(LAGS)
     assert lightgbm_lags(h.frame) == [*LAGS, 52]
+
+
+def test_the_differenced_lightgbm_forecasts_a_short_series_by_its_last_value():
+    h = _history(n_series=6, weeks=60)
+    short = h.frame[(h.frame[ID] != "s0") | (h.frame[DS] >= h.last_week - WEEK * (MIN_DIFFERENCED_WEEKS - 1))]
+    assert (short[ID] == "s0").sum() == MIN_DIFFERENCED_WEEKS
+    out = lightgbm_diff_forecast(short, 5)
+    assert len(out) == 6 * 5 and out["lightgbm_diff"].notna().all()
+    s0 = out[out[ID] == "s0"]
+    last = short.loc[short[ID] == "s0", Y].iloc[-1]
+    assert (s0["lightgbm_diff"] == last).all() and list(s0[DS]) == [h.last_week + WEEK * k for k in range(1, 6)]
+    # the longer series are forecast by the model, not held at their last value
+    s1 = out[out[ID] == "s1"]["lightgbm_diff"].to_numpy()
+    assert not np.allclose(s1, short.loc[short[ID] == "s1", Y].iloc[-1])
 
 
 @pytest.mark.parametrize("name", sorted(PEERS))

@@ -9,6 +9,9 @@ the same evaluation origins on the same history, scored on the same rows with th
   nothing to train on. 300 trees at learning rate 0.05 on the absolute error (the suite scores
   absolute errors; on the weekly-sales example the squared error was worse at two of three
   origins tried, on the raw target worse still: the peer is not tuned beyond that).
+* `lightgbm_diff`: the same on each series' first differences (mlforecast's `Differences([1])`
+  before the standardising), the usual recipe for trending series; series of at most 20 weeks,
+  too short for the differenced lags, forecast their last value.
 * `autoets`: statsforecast's AutoETS, error, trend and damping chosen per series by AICc,
   without a season (season 52 costs about 100 s per 1,000 weekly series on 2 cores), series it
   cannot fit forecast by the last value (its `fallback_model`).
@@ -31,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from darkhorse.core.schema import CUTOFF, DS, ID, WEEK, Y
+from darkhorse.core.schema import CUTOFF, DS, ID, WEEK, Y, future_index
 from training.device import cpu_threads
 from training.history import History
 from training.metrics import naive_scale, paired_difference, series_metrics, summarize
@@ -40,6 +43,7 @@ log = logging.getLogger(__name__)
 
 SEASON = 52
 LAGS = (1, 2, 3, 4, 8, 13)
+MIN_DIFFERENCED_WEEKS = 20  # a differenced series shorter than this forecasts its last value
 
 
 def _week_of_year(dates: pd.DatetimeIndex) -> np.ndarray:
@@ -52,27 +56,42 @@ def lightgbm_lags(train: pd.DataFrame) -> list[int]:
     return [*LAGS, SEASON] if span >= 2 * SEASON else list(LAGS)
 
 
-def lightgbm_forecast(train: pd.DataFrame, h: int, *, seed: int = 0) -> pd.DataFrame:
-    """`unique_id, ds, lightgbm`: mlforecast's LightGBM on lags (module docstring)."""
+def _mlforecast_lightgbm(train: pd.DataFrame, h: int, name: str, *, seed: int, difference: bool) -> pd.DataFrame:
     import lightgbm as lgb
     from mlforecast import MLForecast
     from mlforecast.lag_transforms import RollingMean
-    from mlforecast.target_transforms import LocalStandardScaler
+    from mlforecast.target_transforms import Differences, LocalStandardScaler
 
-    lags = lightgbm_lags(train)
     model = lgb.LGBMRegressor(n_estimators=300, learning_rate=0.05, num_leaves=31, subsample=0.8, subsample_freq=1,
                               colsample_bytree=0.8, objective="l1", random_state=seed, n_jobs=cpu_threads(0),
                               verbosity=-1)
-    fc = MLForecast(models={"lightgbm": model}, freq="7D", lags=lags,
+    transforms = [Differences([1]), LocalStandardScaler()] if difference else [LocalStandardScaler()]
+    fc = MLForecast(models={name: model}, freq="7D", lags=lightgbm_lags(train),
                     lag_transforms={1: [RollingMean(window_size=4), RollingMean(window_size=13)]},
-                    date_features=[_week_of_year], target_transforms=[LocalStandardScaler()])
+                    date_features=[_week_of_year], target_transforms=transforms)
     data = train[[ID, DS, Y]].astype({Y: "float64"})
+    last = data.groupby(ID, sort=True)[Y].last()
+    if difference:  # a differenced series needs its lags' history: the short ones take their last value
+        data = data[data.groupby(ID)[ID].transform("size") > MIN_DIFFERENCED_WEEKS]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fc.fit(data)
-        out = fc.predict(h)
-    out["lightgbm"] = out["lightgbm"].clip(lower=0.0)
-    return out[[ID, DS, "lightgbm"]]
+        out = fc.fit(data).predict(h) if len(data) else pd.DataFrame(columns=[ID, DS, name])
+    short = last.index.difference(out[ID].unique())
+    if len(short):
+        idx = future_index(train.groupby(ID, sort=True)[DS].max().loc[short], h)
+        out = pd.concat([out, idx.assign(**{name: last.loc[idx[ID]].to_numpy()})], ignore_index=True)
+    out[name] = out[name].astype("float64").clip(lower=0.0)
+    return out[[ID, DS, name]]
+
+
+def lightgbm_forecast(train: pd.DataFrame, h: int, *, seed: int = 0) -> pd.DataFrame:
+    """`unique_id, ds, lightgbm`: mlforecast's LightGBM on lags (module docstring)."""
+    return _mlforecast_lightgbm(train, h, "lightgbm", seed=seed, difference=False)
+
+
+def lightgbm_diff_forecast(train: pd.DataFrame, h: int, *, seed: int = 0) -> pd.DataFrame:
+    """`unique_id, ds, lightgbm_diff`: the same LightGBM on the first differences (module docstring)."""
+    return _mlforecast_lightgbm(train, h, "lightgbm_diff", seed=seed, difference=True)
 
 
 def autoets_forecast(train: pd.DataFrame, h: int, *, seed: int = 0) -> pd.DataFrame:
@@ -91,9 +110,12 @@ def autoets_forecast(train: pd.DataFrame, h: int, *, seed: int = 0) -> pd.DataFr
     return out[[ID, DS, "autoets"]]
 
 
-PEERS: dict[str, Callable[..., pd.DataFrame]] = {"lightgbm": lightgbm_forecast, "autoets": autoets_forecast}
+PEERS: dict[str, Callable[..., pd.DataFrame]] = {
+    "lightgbm": lightgbm_forecast, "lightgbm_diff": lightgbm_diff_forecast, "autoets": autoets_forecast,
+}
 """Peer name -> its forecast at one origin (`train`, horizon) -> `unique_id, ds, <name>`."""
-PACKAGES = {"lightgbm": ("lightgbm", "mlforecast"), "autoets": ("statsforecast",)}
+PACKAGES = {"lightgbm": ("lightgbm", "mlforecast"), "lightgbm_diff": ("lightgbm", "mlforecast"),
+            "autoets": ("statsforecast",)}
 """The packages each peer imports (lightgbm and mlforecast: the `bench` extra)."""
 
 
@@ -171,4 +193,4 @@ def score_peers(
     return out, joined
 
 
-__all__ = ["PEERS", "PeerError", "autoets_forecast", "lightgbm_forecast", "lightgbm_lags", "parse_peers", "peer_forecasts", "score_peers"]
+__all__ = ["PEERS", "PeerError", "autoets_forecast", "lightgbm_diff_forecast", "lightgbm_forecast", "lightgbm_lags", "parse_peers", "peer_forecasts", "score_peers"]
