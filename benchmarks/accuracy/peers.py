@@ -79,7 +79,8 @@ def _mlforecast_lightgbm(train: pd.DataFrame, h: int, name: str, *, seed: int, d
     short = last.index.difference(out[ID].unique())
     if len(short):
         idx = future_index(train.groupby(ID, sort=True)[DS].max().loc[short], h)
-        out = pd.concat([out, idx.assign(**{name: last.loc[idx[ID]].to_numpy()})], ignore_index=True)
+        fill = idx.assign(**{name: last.loc[idx[ID]].to_numpy()})
+        out = fill if out.empty else pd.concat([out, fill], ignore_index=True)
     out[name] = out[name].astype("float64").clip(lower=0.0)
     return out[[ID, DS, name]]
 
