@@ -8,10 +8,10 @@ Panels (`benchmarks.accuracy.panels`): the shipped Online Retail (published pane
 `darkhorse build` first), M4 Weekly (`--m4 FOLDER`, skipped without it), the weekly-sales
 example and seasonal synthetic reviews. Beside the configuration, the tools a user would pick
 instead (`--peers`: mlforecast's LightGBM on lags, the same on differences, statsforecast's
-AutoETS) are fitted at the
-same evaluation origins and scored on the same rows (`benchmarks.accuracy.peers`). The forecast, backtest, blend and hot-seller settings
-come from `--config` (default: the repository's darkhorse.yaml), the panel settings (horizon,
-lookback, label quantile) from each panel. Prints one table per panel and a rank summary, and
+AutoETS) are fitted at the same evaluation origins and scored on the same rows
+(`benchmarks.accuracy.peers`). The forecast, backtest, blend and hot-seller settings come from
+`--config` (default: the repository's darkhorse.yaml), the panel settings (horizon, lookback,
+label quantile) from each panel. Prints one table per panel and a rank summary, and
 writes `OUT/accuracy.json`, `OUT/accuracy.html`, `OUT/accuracy.txt` and per-panel forecasts
 under `OUT/panels/` (default OUT: data/bench/accuracy).
 """

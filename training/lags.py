@@ -18,6 +18,11 @@ def _log(x: np.ndarray | pd.Series) -> np.ndarray:
     return np.log1p(np.clip(np.asarray(x, dtype="float64"), 0.0, None))
 
 
+def logs_covariate(v: np.ndarray) -> bool:
+    """Whether `past_features` logs a covariate with these values: only when none is negative."""
+    return bool(np.nanmin(np.asarray(v, dtype="float64"), initial=0.0) >= 0)
+
+
 def past_features(df: pd.DataFrame, *, n_lags: int = 8, covariates: list[str] | None = None) -> pd.DataFrame:
     """One feature row per input row (same order); `df` is sorted by unique_id, ds and dense."""
     g = df.groupby(ID, sort=False)[Y]
@@ -51,16 +56,12 @@ def past_features(df: pd.DataFrame, *, n_lags: int = 8, covariates: list[str] | 
     for c in covariates or []:
         if c in df.columns and c not in feats.columns:
             v = df[c].to_numpy(dtype="float64")
-            feats[f"cov_{c}"] = _log(v) if np.nanmin(v, initial=0.0) >= 0 else v
+            feats[f"cov_{c}"] = _log(v) if logs_covariate(v) else v
     return feats
 
 
 def _same(x: np.ndarray, y: np.ndarray) -> bool:
     return np.array_equal(x, y, equal_nan=x.dtype.kind == "f" and y.dtype.kind == "f")
-
-
-def _negative(v: np.ndarray) -> bool:
-    return bool(np.nanmin(np.asarray(v, dtype="float64"), initial=0.0) < 0)
 
 
 class PastFeatures:
@@ -84,7 +85,7 @@ class PastFeatures:
         read = [ID, DS, Y, *covs]
         if (int(keep.sum()) != len(train) or any(c not in train for c in read)
                 or not all(_same(self.frame[c].to_numpy()[keep], train[c].to_numpy()) for c in read)
-                or any(_negative(self.frame[c].to_numpy()) != _negative(train[c].to_numpy()) for c in covs)):
+                or any(logs_covariate(self.frame[c].to_numpy()) != logs_covariate(train[c].to_numpy()) for c in covs)):
             return past_features(train, n_lags=n_lags, covariates=covariates)
         key = (n_lags, tuple(covariates or ()))
         if key not in self._done:

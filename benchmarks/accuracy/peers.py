@@ -25,6 +25,7 @@ measures at the last origin.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import time
 import warnings
@@ -128,8 +129,6 @@ def parse_peers(text: str | None) -> list[str]:
     """`--peers`: comma-separated names of `PEERS`; `none` or empty: no peer. Checked before any
     work: an unknown name, or a peer whose package is missing, fails here rather than after the
     backtests."""
-    import importlib
-
     names = [n.strip() for n in (text or "").split(",") if n.strip() and n.strip() != "none"]
     unknown = [n for n in names if n not in PEERS]
     if unknown:
@@ -144,26 +143,33 @@ def parse_peers(text: str | None) -> list[str]:
     return names
 
 
+def _at_origin(train: pd.DataFrame, rows: pd.DataFrame, name: str, *, cutoff: pd.Timestamp, horizon: int,
+               seed: int) -> tuple[pd.DataFrame, float]:
+    """Peer `name` fitted on `train` (the history known at `cutoff`), joined to that origin's
+    scored `rows`, and its seconds."""
+    t0 = time.perf_counter()
+    fc = PEERS[name](train, horizon, seed=seed)
+    seconds = time.perf_counter() - t0
+    fc = fc.astype({ID: str})
+    fc[DS] = pd.to_datetime(fc[DS])
+    got = rows[[ID, DS, CUTOFF, Y]].astype({ID: str}).merge(fc, on=[ID, DS], how="left")
+    missing = int(got[name].isna().sum())
+    if missing:
+        log.warning("peer %s at %s: %d of %d scored rows without a forecast", name, cutoff.date(), missing, len(got))
+    return got, seconds
+
+
 def peer_forecasts(
     history: History, eval_rows: pd.DataFrame, name: str, *, horizon: int, seed: int = 0,
 ) -> tuple[pd.DataFrame, float]:
     """The peer's forecasts of `eval_rows` (`unique_id, ds, cutoff, y`: the rows the backtest
     scored), fitted at each of their cutoffs on the history known there, and its seconds."""
-    fn = PEERS[name]
     parts, seconds = [], 0.0
     for cutoff, rows in eval_rows.groupby(CUTOFF, sort=True):
-        train = history.until(pd.Timestamp(cutoff))
-        t0 = time.perf_counter()
-        fc = fn(train, horizon, seed=seed)
-        seconds += time.perf_counter() - t0
-        fc = fc.astype({ID: str})
-        fc[DS] = pd.to_datetime(fc[DS])
-        got = rows[[ID, DS, CUTOFF, Y]].astype({ID: str}).merge(fc, on=[ID, DS], how="left")
-        missing = int(got[name].isna().sum())
-        if missing:
-            log.warning("peer %s at %s: %d of %d scored rows without a forecast", name, pd.Timestamp(cutoff).date(),
-                        missing, len(got))
+        c = pd.Timestamp(cutoff)
+        got, s = _at_origin(history.until(c), rows, name, cutoff=c, horizon=horizon, seed=seed)
         parts.append(got)
+        seconds += s
     return pd.concat(parts, ignore_index=True), seconds
 
 
@@ -173,21 +179,30 @@ def score_peers(
     """Per peer: its MASE, sMAPE and WAPE over the evaluation rows of `forecasts` (the
     backtest's, `window == "eval"`), its seconds, and the blend's MASE minus its own paired by
     (series, origin) (`blend_vs`); and every peer's forecasts (`unique_id, ds, cutoff, y` + one
-    column per peer). `series`: the backtest's per-series metrics (the blend's rows are read)."""
+    column per peer). `series`: the backtest's per-series metrics (the blend's rows are read).
+    Each origin's history is cut once, for its naive scale and every peer's fit."""
     rows = forecasts.loc[forecasts["window"] == "eval", [ID, DS, CUTOFF, Y]]
     rows = rows[rows[Y].notna()]
-    scale = pd.concat(
-        [naive_scale(history.until(pd.Timestamp(c))).rename("scale").reset_index().assign(**{CUTOFF: c})
-         for c in sorted(rows[CUTOFF].unique())], ignore_index=True)
+    scales, parts = [], {n: [] for n in names}
+    seconds = dict.fromkeys(names, 0.0)
+    for cutoff, at in rows.groupby(CUTOFF, sort=True):
+        c = pd.Timestamp(cutoff)
+        train = history.until(c)
+        scales.append(naive_scale(train).rename("scale").reset_index().assign(**{CUTOFF: cutoff}))
+        for name in names:
+            log.info("peer %s at %s", name, c.date())
+            got, s = _at_origin(train, at, name, cutoff=c, horizon=horizon, seed=seed)
+            parts[name].append(got)
+            seconds[name] += s
+    scale = pd.concat(scales, ignore_index=True).astype({ID: str})
     out: dict[str, dict[str, Any]] = {}
     joined = rows.astype({ID: str})
     blend = series[series["model"] == "blend"].astype({ID: str})
     for name in names:
-        log.info("peer %s: %d evaluation origins", name, rows[CUTOFF].nunique())
-        fc, seconds = peer_forecasts(history, rows, name, horizon=horizon, seed=seed)
-        per = series_metrics(fc[fc[name].notna()], name, [], scale.astype({ID: str}))
+        fc = pd.concat(parts[name], ignore_index=True)
+        per = series_metrics(fc[fc[name].notna()], name, [], scale)
         m = summarize(per)
-        out[name] = {"mase": m["mase"], "smape": m["smape"], "wape": m["wape"], "seconds": round(seconds, 1),
+        out[name] = {"mase": m["mase"], "smape": m["smape"], "wape": m["wape"], "seconds": round(seconds[name], 1),
                      "missing_rows": int(fc[name].isna().sum()),
                      "blend_vs": paired_difference(pd.concat([blend, per], ignore_index=True), "blend", name)}
         joined = joined.merge(fc[[ID, DS, CUTOFF, name]], on=[ID, DS, CUTOFF], how="left")
