@@ -3,10 +3,12 @@
     python benchmarks/bench_accuracy.py --m4 path/to/m4                  # every panel, defaults
     python benchmarks/bench_accuracy.py --quick --panels weekly_sales     # a quick subset
     python benchmarks/bench_accuracy.py --config my.yaml --models naive,seasonal_naive,xgboost
+    python benchmarks/bench_accuracy.py --panel-file sales.csv --panel-columns sku,week,units   # your own panel
 
 Panels (`benchmarks.accuracy.panels`): the shipped Online Retail (published panel; run
 `darkhorse build` first), M4 Weekly (`--m4 FOLDER`, skipped without it), the weekly-sales
-example and seasonal synthetic reviews. Beside the configuration, the tools a user would pick
+example and seasonal synthetic reviews; or a weekly panel of your own, one file of series id,
+date and quantity rows (`--panel-file PATH`, `benchmarks.accuracy.panel_file`). Beside the configuration, the tools a user would pick
 instead (`--peers`: mlforecast's LightGBM on lags, the same on differences, statsforecast's
 AutoETS) are fitted at the same evaluation origins and scored on the same rows
 (`benchmarks.accuracy.peers`). The forecast, backtest, blend and hot-seller settings come from
@@ -34,6 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from benchmarks.accuracy import panel_file as PF  # noqa: E402
 from benchmarks.accuracy import panels as P  # noqa: E402
 from benchmarks.accuracy import suite  # noqa: E402
 from benchmarks.accuracy.peers import PEERS, PeerError, parse_peers  # noqa: E402
@@ -49,8 +52,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", type=Path, default=REPO / "darkhorse.yaml",
                     help="config whose forecast/backtest/blend/hot_sellers settings are tested (default: darkhorse.yaml)")
-    ap.add_argument("--panels", default=",".join(P.PANELS), help=f"comma-separated subset of {','.join(P.PANELS)} (default: all), or the opt-in "
-                         f"{','.join(P.OPT_IN_PANELS)}")
+    ap.add_argument("--panels", default=None, help=f"comma-separated subset of {','.join(P.PANELS)} (default: all of them, or none when "
+                         f"--panel-file is given), the opt-in {','.join(P.OPT_IN_PANELS)}, or none")
+    ap.add_argument("--panel-file", type=Path, action="append", default=[], metavar="PATH",
+                    help="a weekly panel of your own (CSV, .csv.gz or Parquet: series id, date, quantity per row), scored like "
+                         "the suite's panels under the file's name, with the panel settings of --config; repeatable")
+    ap.add_argument("--panel-columns", default=",".join(PF.DEFAULT_COLUMNS), metavar="ID,DATE,QUANTITY",
+                    help=f"the --panel-file columns holding the series id, the date and the quantity (default: {','.join(PF.DEFAULT_COLUMNS)})")
     ap.add_argument("--models", default=None, help="comma-separated member names to keep (default: every enabled member)")
     ap.add_argument("--m4", type=Path, default=None, help="folder holding M4 Weekly-train.csv / Weekly-test.csv")
     ap.add_argument("--quick", action="store_true",
@@ -86,6 +94,28 @@ def select_specs(cfg: Config, models: str | None) -> list:
     if unknown:
         raise SystemExit(f"--models: {unknown} not among the enabled members of {cfg.path}: {names}")
     return [s for s in specs if s.name in want]
+
+
+def panel_names(spec: str | None, with_files: bool) -> list[str]:
+    """The suite panels `--panels` names: every default panel when not given, none when not
+    given beside `--panel-file` or given as `none`."""
+    if spec is None:
+        return [] if with_files else list(P.PANELS)
+    names = [x.strip() for x in spec.split(",") if x.strip()]
+    return [] if names == ["none"] else names
+
+
+def panel_files(paths: list[Path], columns: str, taken: set[str], cfg: Config) -> dict:
+    """Panel name -> loader of each `--panel-file` (read when its turn comes; names and columns
+    checked before anything runs)."""
+    cols = PF.parse_columns(columns)
+    out = {}
+    for path in paths:
+        PF.check_path(path)
+        name = PF.panel_name(path, taken | set(out))
+        out[name] = lambda path=path, name=name: PF.read_panel_file(path, cfg.panel, columns=cols, name=name,
+                                                                    max_set_aside=cfg.gate.max_quarantined_share)
+    return out
 
 
 def load_panel(name: str, m4: Path | None, cache: Path) -> P.Panel | None:
@@ -146,12 +176,16 @@ def main(argv: list[str] | None = None) -> int:
     except PeerError as e:
         raise SystemExit(str(e)) from None
     n = args.max_series or (QUICK_SERIES if args.quick else None)
-    names = [x.strip() for x in args.panels.split(",") if x.strip()]
+    names = panel_names(args.panels, bool(args.panel_file))
+    try:
+        files = panel_files(args.panel_file, args.panel_columns, set(P.PANELS + P.OPT_IN_PANELS) | set(names), cfg)
+    except PF.PanelFileError as e:
+        raise SystemExit(str(e)) from None
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     load_before = os.getloadavg()[0]
-    results = []
-    for name in names:
+    results, failed = [], []
+    for name in names + list(files):
         if args.report_only:
             f = args.out / "panels" / name / "result.json"
             if f.is_file():
@@ -160,14 +194,15 @@ def main(argv: list[str] | None = None) -> int:
                 log.warning("%s: no %s", name, f)
             continue
         try:
-            panel = load_panel(name, args.m4, args.out / "cache")
+            panel = files[name]() if name in files else load_panel(name, args.m4, args.out / "cache")
+            if panel is None:
+                continue
+            results.append(suite.run_panel(shrink(panel, n), cfg, specs, out=args.out, show_progress=not args.no_progress,
+                                           with_hot_sellers=not args.no_hot_sellers, peers=peers))
         except DarkHorseError as e:
+            # one panel's bad data or too short a history: the others still run and are reported
             log.error("%s skipped: %s", name, e)
-            continue
-        if panel is None:
-            continue
-        results.append(suite.run_panel(shrink(panel, n), cfg, specs, out=args.out, show_progress=not args.no_progress,
-                                       with_hot_sellers=not args.no_hot_sellers, peers=peers))
+            failed.append(name)
     if not results:
         log.error("no panel ran")
         return 1
@@ -188,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "accuracy.json").write_text(json.dumps(suite.jsonable({"meta": meta, "panels": results, "rank_summary": summary}), indent=2))
     suite.write_page(args.out / "accuracy.html", console, results, meta)
     log.info("suite done in %.0f s: %s", meta["wall_s"], args.out / "accuracy.html")
+    if failed:
+        log.error("skipped: %s (reasons above)", ", ".join(failed))
+        return 1
     return 0
 
 

@@ -1,0 +1,190 @@
+"""A weekly panel of your own, read from one file, for the accuracy suite (`--panel-file`).
+
+The file holds one row per series and period: a series id, a date and a non-negative quantity
+(CSV, gzipped CSV or Parquet; the column names are `--panel-columns`, default
+`unique_id,ds,y`; an id of several columns is `store+dept`, their values joined with '_'). Each date counts for the Monday-to-Sunday week that holds it, rows of the
+same series and week are summed (daily rows make weekly totals), and a week without a row
+counts as zero from the series' first week to the panel's last: the suite's dense panel, with
+the hot-seller label of the dbt mart (`labels.hot_seller_labels`) and the panel settings
+(horizon, lookback, label quantile) of the suite's `--config`.
+
+Bad rows (an empty id, a date or quantity that is missing or not one, a negative quantity) are
+set aside the way the build quarantines them: each reason is logged with its count and its first
+line (CSV: the file's own line number, the header being line 1; Parquet: the row number) and
+column, and kept in the panel's result (`set_aside`). Above the share of bad rows the build
+would publish (`gate.max_quarantined_share` of the suite's `--config`, 10%), or for a file that
+cannot be read at all, `PanelFileError` says why and nothing of the file is scored.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.accuracy.panels import Panel, PanelError, dense, history_from_frame
+from darkhorse.core.config import PanelConfig
+from darkhorse.core.schema import DS, ID, Y
+
+DEFAULT_COLUMNS = (ID, DS, Y)
+SUFFIXES = (".csv", ".csv.gz", ".parquet")
+
+
+log = logging.getLogger(__name__)
+
+
+class PanelFileError(PanelError, ValueError):
+    pass
+
+
+def parse_columns(spec: str) -> tuple[str, str, str]:
+    """`id,date,quantity` column names of a `--panel-columns` value; an id of several columns is
+    `a+b` (their values joined with '_')."""
+    cols = tuple("+".join(p.strip() for p in c.split("+")) for c in spec.split(","))
+    if len(cols) != 3 or not all(cols) or len(set(cols)) != 3:
+        raise PanelFileError(f"--panel-columns {spec!r}: give three different column names, id,date,quantity "
+                             "(e.g. sku,week_ending,units; store+dept,date,sales for an id of two columns)")
+    return cols  # type: ignore[return-value]
+
+
+def panel_name(path: Path, taken: set[str]) -> str:
+    """The panel's name (its folder under the suite's output): the file's name without its
+    suffix, in letters, digits, '_' and '-'; `file_` before it, then a number after it, where
+    that name is `taken` (a suite panel's or another file's)."""
+    stem = path.name
+    for s in SUFFIXES:
+        if stem.lower().endswith(s):
+            stem = stem[: -len(s)]
+            break
+    base = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_") or "panel"
+    name, k = base, 1
+    while name in taken:
+        name = f"file_{base}" if k == 1 else f"file_{base}_{k}"
+        k += 1
+    return name
+
+
+def check_path(path: Path) -> None:
+    """That `path` is a file of a type the reader knows (before any panel runs)."""
+    if not path.is_file():
+        raise PanelFileError(f"{path}: no such file")
+    if not path.name.lower().endswith(SUFFIXES):
+        raise PanelFileError(f"{path}: unknown file type; give a {', '.join(SUFFIXES)} file")
+
+
+def _read(path: Path, columns: tuple[str, str, str]) -> tuple[pd.DataFrame, int]:
+    """The three columns as strings, and the line number of the first data row."""
+    check_path(path)
+    low = path.name.lower()
+    try:
+        if low.endswith(".parquet"):
+            raw = pd.read_parquet(path)
+            first_line = 0
+        else:
+            # every field as text, blank lines kept: the checks below name the line of a bad
+            # value instead of letting a parser guess a column's type or skip a line
+            raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], skip_blank_lines=False)
+            first_line = 2
+    except (ValueError, OSError, EOFError, pd.errors.ParserError) as e:
+        raise PanelFileError(f"{path}: cannot be read ({type(e).__name__}: {str(e).strip()[:300]})") from e
+    id_parts = columns[0].split("+")
+    missing = [c for c in [*id_parts, *columns[1:]] if c not in raw.columns]
+    if missing:
+        raise PanelFileError(f"{path}: no column {', '.join(map(repr, missing))}; it has {list(map(str, raw.columns))} "
+                             "(name the id, date and quantity columns with --panel-columns)")
+    if raw.empty:
+        raise PanelFileError(f"{path}: no rows")
+    out = raw[list(columns[1:])].copy()
+    ids = raw[id_parts[0]]
+    if len(id_parts) > 1:  # one id of several columns, joined with '_' (a config's `item_id: [a, b]`)
+        blank = np.zeros(len(raw), dtype=bool)
+        ids = pd.Series("", index=raw.index, dtype="object")
+        for k, c in enumerate(id_parts):
+            part = raw[c].astype("string")
+            blank |= (part.isna() | (part.str.strip() == "")).to_numpy()
+            ids = part.fillna("") if k == 0 else ids + "_" + part.fillna("")
+        ids = ids.mask(blank)
+    out.insert(0, columns[0], ids)
+    return out, first_line
+
+
+def _where(path: Path, first_line: int, i: int) -> str:
+    return f"{path}: line {first_line + i}" if first_line else f"{path}: row {i}"
+
+
+def _shown(value) -> str:
+    return "an empty field" if pd.isna(value) else repr(str(value))
+
+
+def _bad_rows(raw: pd.DataFrame, columns: tuple[str, str, str]) -> tuple[pd.Series, list[tuple[str, str, np.ndarray]]]:
+    """The rows' dates, and (reason, column, mask) of each kind of bad row, in the build's
+    quarantine reasons (README, "One quarantine policy for bad values")."""
+    id_col, date_col, y_col = columns
+    ids = raw[id_col]
+    if pd.api.types.is_datetime64_any_dtype(raw[date_col]):
+        day = pd.to_datetime(raw[date_col])
+    else:
+        text = raw[date_col].astype("string")
+        day = pd.to_datetime(text, errors="coerce", format="ISO8601")
+        other = day.isna() & text.notna()
+        if other.any():  # not ISO 8601: each remaining value parsed on its own (slower)
+            day[other] = pd.to_datetime(text[other], errors="coerce", format="mixed")
+    if day.dt.tz is not None:
+        day = day.dt.tz_convert("UTC").dt.tz_localize(None)
+    y = pd.to_numeric(raw[y_col], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    missing_y = raw[y_col].isna().to_numpy()
+    return day, [
+        ("missing_item_id", id_col, ids.isna().to_numpy() | (ids.astype(str).str.strip() == "").to_numpy()),
+        ("missing_timestamp", date_col, raw[date_col].isna().to_numpy()),
+        ("unparseable_timestamp", date_col, day.isna().to_numpy() & raw[date_col].notna().to_numpy()),
+        ("missing_quantity", y_col, missing_y),
+        ("unparseable_quantity", y_col, ~missing_y & ~np.isfinite(y)),
+        ("negative_quantity", y_col, np.isfinite(y) & (y < 0)),
+    ]
+
+
+def read_panel_file(path: Path, panel: PanelConfig, *, columns: tuple[str, str, str] = DEFAULT_COLUMNS,
+                    name: str | None = None, max_set_aside: float = 0.1) -> Panel:
+    """A `Panel` named `name` (default: `panel_name`) of the weekly series in `path` (module
+    docstring). Bad rows are set aside like the build's quarantine: reported with their reason,
+    count and first line, and refused above `max_set_aside` of the rows (the build's
+    `gate.max_quarantined_share`)."""
+    path = Path(path)
+    if panel.week_start != "monday":
+        raise PanelFileError(f"panel.week_start {panel.week_start!r}: the suite's panels run Monday to Sunday")
+    name = name or panel_name(path, set())
+    raw, first = _read(path, columns)
+    day, checks = _bad_rows(raw, columns)
+    bad = np.zeros(len(raw), dtype=bool)
+    reasons = {}
+    for reason, col, mask in checks:
+        mask = mask & ~bad  # a row counts once, for its first reason
+        if mask.any():
+            i = int(np.flatnonzero(mask)[0])
+            reasons[reason] = {"rows": int(mask.sum()),
+                               "first": f"{_where(path, first, i)}, column {col!r}: {_shown(raw[col].iloc[i])}"}
+            bad |= mask
+    said = "; ".join(f"{r}: {v['rows']:,} (first {v['first']})" for r, v in reasons.items())
+    if bad.mean() > max_set_aside:
+        raise PanelFileError(f"{path}: {int(bad.sum()):,} of {len(raw):,} rows are bad, above the {max_set_aside:.0%} "
+                             f"the build would publish (gate.max_quarantined_share): {said}")
+    if reasons:
+        log.warning("%s: %s of %s rows set aside: %s", path, f"{int(bad.sum()):,}", f"{len(raw):,}", said)
+    keep = ~bad
+    if not keep.any():
+        raise PanelFileError(f"{path}: no good rows: {said}")
+    ids = raw[columns[0]][keep].astype(str).to_numpy()
+    day, y = day[keep], pd.to_numeric(raw[columns[2]][keep]).astype("float64").to_numpy()
+    day = day.dt.normalize()
+    week = day - pd.to_timedelta(day.dt.weekday, unit="D")  # the Monday of the week holding the date
+    frame = dense(pd.DataFrame({ID: ids, DS: week.to_numpy(), Y: y}), week.max())
+    # too few weeks for the suite's windows: the backtest's own error (`plan_cutoffs`) says so
+    weeks = int((frame[DS].max() - frame[DS].min()) / pd.Timedelta(weeks=1)) + 1
+    h = history_from_frame(frame, panel, snapshot=f"panel_file:{path}")
+    n_series, zero = frame[ID].nunique(), float((frame[Y] == 0).mean())
+    return Panel(name, h, panel,
+                 f"{path.name}: {n_series:,} series x {weeks} weeks ({len(raw):,} rows read), {zero:.0%} zero weeks",
+                 {"panel_file": str(path), "rows_read": len(raw), "set_aside": reasons})

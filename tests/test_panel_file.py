@@ -1,0 +1,199 @@
+"""The accuracy suite on a panel of your own (`bench_accuracy.py --panel-file`)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks.accuracy import panel_file as PF
+from benchmarks.accuracy import panels as P
+from darkhorse.core.config import PanelConfig
+from darkhorse.core.schema import DS, ID, Y
+
+REPO = Path(__file__).resolve().parents[1]
+WEEKLY = REPO / "examples" / "weekly_sales" / "weekly_sales.csv"
+COLS = ("sku", "week_ending", "units_sold")
+
+
+def _csv(tmp_path: Path, text: str, name: str = "mine.csv") -> Path:
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def _series(weeks: int = 60, ids=("a", "b", "c")) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    days = pd.date_range("2021-01-03", periods=weeks, freq="7D")  # Sundays
+    return pd.DataFrame([{"sku": i, "week_ending": d.strftime("%Y-%m-%d"), "units_sold": int(rng.integers(0, 30))}
+                         for i in ids for d in days])
+
+
+def test_the_weekly_sales_file_reads_as_the_suite_s_weekly_sales_panel():
+    mine = PF.read_panel_file(WEEKLY, PanelConfig(), columns=COLS)
+    ref = P.weekly_sales()
+    assert mine.name == "weekly_sales" and mine.panel == ref.panel
+    pd.testing.assert_frame_equal(mine.history.frame, ref.history.frame)
+    pd.testing.assert_frame_equal(mine.history.labels, ref.history.labels)
+    assert mine.extra["rows_read"] == len(pd.read_csv(WEEKLY))
+
+
+def test_days_sum_into_monday_weeks_and_missing_weeks_are_zero(tmp_path):
+    # a Sunday belongs to the week starting the Monday before; a series starts at its first row
+    text = ("unique_id,ds,y\n"
+            "a,2024-01-01,1\n"   # Monday
+            "a,2024-01-07,2\n"   # the Sunday of the same week
+            "a,2024-01-10,4\n"   # the next week
+            "b,2024-01-24,5\n")  # b starts two weeks later
+    p = _csv(tmp_path, text)
+    frame = PF.read_panel_file(p, PanelConfig(), name="x").history.frame
+    a = frame[frame[ID] == "a"]
+    assert a[DS].dt.strftime("%Y-%m-%d").tolist() == ["2024-01-01", "2024-01-08", "2024-01-15", "2024-01-22"]
+    assert a[Y].tolist() == [3.0, 4.0, 0.0, 0.0]
+    b = frame[frame[ID] == "b"]
+    assert b[DS].dt.strftime("%Y-%m-%d").tolist() == ["2024-01-22"] and b[Y].tolist() == [5.0]
+
+
+def test_an_id_of_two_columns_joins_them_and_a_friday_dates_its_week(tmp_path):
+    p = _csv(tmp_path, "Store,Dept,Date,Weekly_Sales\n1,1,2010-02-05,10.5\n1,2,2010-02-05,3\n1,1,2010-02-12,7\n2,1,2010-02-12,1\n"
+                       "2,,2010-02-12,9\n" + "".join(f"3,1,{d:%Y-%m-%d},1\n" for d in pd.date_range("2010-02-19", periods=60, freq="7D")))
+    panel = PF.read_panel_file(p, PanelConfig(), columns=PF.parse_columns("Store + Dept,Date,Weekly_Sales"))
+    f = panel.history.frame
+    assert sorted(f[ID].unique()) == ["1_1", "1_2", "2_1", "3_1"]
+    one = f[f[ID] == "1_1"]
+    assert one[DS].iloc[:2].dt.strftime("%Y-%m-%d").tolist() == ["2010-02-01", "2010-02-08"] and one[Y].iloc[:2].tolist() == [10.5, 7.0]
+    assert panel.extra["set_aside"] == {"missing_item_id": {"rows": 1, "first": f"{p}: line 6, column 'Store+Dept': an empty field"}}
+
+
+def test_parquet_and_gzipped_csv_read_the_same(tmp_path):
+    df = _series()
+    df.to_parquet(tmp_path / "p.parquet", index=False)
+    with gzip.open(tmp_path / "p.csv.gz", "wt") as f:
+        df.to_csv(f, index=False)
+    a = PF.read_panel_file(tmp_path / "p.parquet", PanelConfig(), columns=COLS).history.frame
+    b = PF.read_panel_file(tmp_path / "p.csv.gz", PanelConfig(), columns=COLS).history.frame
+    pd.testing.assert_frame_equal(a, b)
+    assert len(a) == 3 * 60 and a[Y].sum() == df["units_sold"].sum()
+
+
+@pytest.mark.parametrize(("line", "says"), [
+    ("b,2021-13-01,3", "unparseable_timestamp: 1 (first {p}: line 4, column 'week_ending': '2021-13-01')"),
+    ("b,2021-02-01,three", "unparseable_quantity: 1 (first {p}: line 4, column 'units_sold': 'three')"),
+    ("b,2021-02-01,inf", "unparseable_quantity: 1 (first {p}: line 4, column 'units_sold': 'inf')"),
+    ("b,2021-02-01,-2", "negative_quantity: 1 (first {p}: line 4, column 'units_sold': '-2')"),
+    (",2021-02-01,2", "missing_item_id: 1 (first {p}: line 4, column 'sku': an empty field)"),
+    ("b,2021-02-", "unparseable_timestamp: 1 (first {p}: line 4, column 'week_ending': '2021-02-')"),  # a truncated last line
+    ("b,2021-02-01", "missing_quantity: 1 (first {p}: line 4, column 'units_sold': an empty field)"),  # cut before the quantity
+])
+def test_a_bad_row_is_named_by_file_line_column_and_reason(tmp_path, line, says):
+    p = _csv(tmp_path, "sku,week_ending,units_sold\na,2021-01-03,1\nb,2021-01-03,2\n" + line + "\n")
+    # one bad row of three: above the 10% the build would publish, so nothing is scored
+    with pytest.raises(PF.PanelFileError) as e:
+        PF.read_panel_file(p, PanelConfig(), columns=COLS)
+    assert str(e.value).startswith(f"{p}: 1 of 3 rows are bad, above the 10%") and says.format(p=p) in str(e.value)
+
+
+def test_a_few_bad_rows_are_set_aside_and_reported(tmp_path, caplog):
+    df = _series().astype(str)
+    df.loc[5, "units_sold"] = "-4"
+    df.loc[9, "units_sold"] = "x"
+    df.loc[11, "week_ending"] = "someday"
+    df.loc[12, "units_sold"] = "-1"
+    p = tmp_path / "few.csv"
+    df.to_csv(p, index=False)
+    good = df.drop(index=[5, 9, 11, 12])
+    panel = PF.read_panel_file(p, PanelConfig(), columns=COLS)
+    assert panel.history.frame[Y].sum() == pd.to_numeric(good["units_sold"]).sum()
+    assert panel.extra["set_aside"] == {
+        "unparseable_timestamp": {"rows": 1, "first": f"{p}: line 13, column 'week_ending': 'someday'"},
+        "unparseable_quantity": {"rows": 1, "first": f"{p}: line 11, column 'units_sold': 'x'"},
+        "negative_quantity": {"rows": 2, "first": f"{p}: line 7, column 'units_sold': '-4'"},
+    }
+    assert "4 of 180 rows set aside" in caplog.text
+    # the build's threshold decides: with 2% allowed the same file is refused
+    with pytest.raises(PF.PanelFileError, match="4 of 180 rows are bad, above the 2%"):
+        PF.read_panel_file(p, PanelConfig(), columns=COLS, max_set_aside=0.02)
+
+
+def test_a_blank_line_counts_as_a_line(tmp_path):
+    p = _csv(tmp_path, "sku,week_ending,units_sold\na,2021-01-03,1\n\nb,2021-01-03,2\n")
+    with pytest.raises(PF.PanelFileError, match=r"missing_item_id: 1 \(first .*: line 3, column 'sku': an empty field"):
+        PF.read_panel_file(p, PanelConfig(), columns=COLS)
+
+
+def test_a_parquet_row_is_named_by_its_number(tmp_path):
+    df = _series()
+    df.loc[7, "units_sold"] = -1
+    df.to_parquet(tmp_path / "p.parquet", index=False)
+    with pytest.raises(PF.PanelFileError, match=r"negative_quantity: 1 \(first .*p.parquet: row 7, column 'units_sold': '-1'\)"):
+        PF.read_panel_file(tmp_path / "p.parquet", PanelConfig(), columns=COLS, max_set_aside=0.0)
+
+
+def test_missing_columns_name_the_ones_the_file_has(tmp_path):
+    p = _csv(tmp_path, "item,week,qty\na,2021-01-03,1\n")
+    with pytest.raises(PF.PanelFileError, match=r"no column 'unique_id', 'ds', 'y'; it has \['item', 'week', 'qty'\].*--panel-columns"):
+        PF.read_panel_file(p, PanelConfig())
+
+
+def test_unreadable_files_say_why(tmp_path):
+    with pytest.raises(PF.PanelFileError, match="no such file"):
+        PF.read_panel_file(tmp_path / "absent.csv", PanelConfig())
+    with pytest.raises(PF.PanelFileError, match="unknown file type"):
+        PF.read_panel_file(_csv(tmp_path, "x", "panel.xlsx"), PanelConfig())
+    with pytest.raises(PF.PanelFileError, match="cannot be read"):
+        PF.read_panel_file(_csv(tmp_path, "not parquet", "p.parquet"), PanelConfig())
+    with pytest.raises(PF.PanelFileError, match="no rows"):
+        PF.read_panel_file(_csv(tmp_path, "unique_id,ds,y\n"), PanelConfig())
+
+
+def test_column_spec_and_names():
+    assert PF.parse_columns(" sku, week ,units") == ("sku", "week", "units")
+    for bad in ("sku,week", "sku,sku,units", "sku,,units"):
+        with pytest.raises(PF.PanelFileError, match="three different column names"):
+            PF.parse_columns(bad)
+    assert PF.panel_name(Path("/x/My Sales (2024).csv.gz"), set()) == "My_Sales_2024"
+    assert PF.panel_name(Path("weekly_sales.parquet"), {"weekly_sales"}) == "file_weekly_sales"
+    assert PF.panel_name(Path("b/weekly_sales.csv"), {"weekly_sales", "file_weekly_sales"}) == "file_weekly_sales_2"
+
+
+def test_panel_names_default_to_the_files_alone_and_a_missing_file_stops_before_any_panel_runs(tmp_path):
+    from benchmarks.bench_accuracy import main, panel_names
+
+    assert panel_names(None, False) == list(P.PANELS)
+    assert panel_names(None, True) == []
+    assert panel_names("none", False) == []
+    assert panel_names("weekly_sales, m4_weekly", True) == ["weekly_sales", "m4_weekly"]
+    with pytest.raises(SystemExit, match=r"absent\.csv: no such file"):
+        main(["--panels", "weekly_sales", "--panel-file", str(tmp_path / "absent.csv"), "--out", str(tmp_path)])
+    assert not (tmp_path / "panels").exists()
+
+
+@pytest.mark.slow
+def test_the_suite_scores_a_panel_file_and_skips_a_bad_one_without_losing_the_good(tmp_path):
+    from benchmarks.bench_accuracy import main
+
+    good = pd.read_csv(WEEKLY, dtype={"sku": str})
+    keep = sorted(good["sku"].unique())[:30]
+    good = good[good["sku"].isin(keep)]
+    good.to_csv(tmp_path / "shop.csv", index=False)
+    bad = good.copy()
+    bad.loc[bad.index[::5], "units_sold"] = -3  # 20% of the rows: above the 10% the build publishes
+    bad.to_csv(tmp_path / "broken.csv", index=False)
+    _series(weeks=20).to_csv(tmp_path / "short.csv", index=False)  # too short for the windows
+    out = tmp_path / "out"
+    rc = main(["--panel-file", str(tmp_path / "shop.csv"), "--panel-file", str(tmp_path / "broken.csv"),
+               "--panel-file", str(tmp_path / "short.csv"),
+               "--panel-columns", "sku,week_ending,units_sold", "--quick", "--models", "naive,seasonal_naive",
+               "--peers", "autoets", "--out", str(out), "--no-progress"])
+    assert rc == 1  # two panels skipped
+    res = json.loads((out / "accuracy.json").read_text())
+    (p,) = res["panels"]
+    assert p["panel"] == "shop" and p["n_series"] == 30
+    assert set(p["models"]) == {"naive", "seasonal_naive", "blend"} and p["models"]["blend"]["mase"] > 0
+    assert p["peers"]["autoets"]["mase"] > 0 and "final" in p["hot_sellers"]
+    assert (out / "panels" / "shop" / "forecasts.parquet").is_file()
+    assert not (out / "panels" / "broken").exists() and not (out / "panels" / "short").exists()
