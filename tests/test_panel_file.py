@@ -197,3 +197,57 @@ def test_the_suite_scores_a_panel_file_and_skips_a_bad_one_without_losing_the_go
     assert p["peers"]["autoets"]["mase"] > 0 and "final" in p["hot_sellers"]
     assert (out / "panels" / "shop" / "forecasts.parquet").is_file()
     assert not (out / "panels" / "broken").exists() and not (out / "panels" / "short").exists()
+
+
+def _odd_panel(path: Path) -> None:
+    """120 series over 45 weeks of the shapes a real file holds beside ordinary demand."""
+    rng = np.random.default_rng(3)
+    weeks = pd.date_range("2022-01-03", periods=45, freq="7D")
+    rows = []
+    for i in range(120):
+        kind = i % 8
+        if kind == 0:
+            ys = np.zeros(45)  # never sold
+        elif kind == 1:
+            ys = np.full(45, 7.0)  # constant
+        elif kind == 2:
+            ys = 1e7 * (1 + 0.02 * np.arange(45)) * rng.lognormal(0, 0.1, 45)  # huge and trending
+        elif kind == 3:
+            ys = np.r_[np.full(42, np.nan), rng.poisson(20, 3)]  # born in the last 3 weeks
+        elif kind == 4:
+            ys = np.r_[rng.poisson(30, 20), np.zeros(25)]  # discontinued
+        elif kind == 5:
+            ys = np.zeros(45)
+            ys[rng.integers(0, 45)] = 500  # one spike
+        elif kind == 6:
+            ys = np.round(rng.gamma(2, 50, 45), 2)  # money, not units
+        else:
+            ys = rng.poisson(0.3, 45).astype(float)  # intermittent
+        rows += [(f"item{i:03d}", d.strftime("%Y-%m-%d"), y) for d, y in zip(weeks, ys, strict=True) if not np.isnan(y)]
+    df = pd.DataFrame(rows, columns=[ID, DS, Y])
+    df[~((df[Y] == 0) & (rng.random(len(df)) < 0.5))].to_parquet(path, index=False)  # half the zero weeks absent
+
+
+@pytest.mark.slow
+def test_the_default_configuration_runs_end_to_end_on_odd_series(tmp_path):
+    """Never-sold, constant, 1e7-scale, born-late, discontinued, one-spike and money series in a
+    45-week file: every default member and the blend forecast every row, finite, ordered, >= 0."""
+    from benchmarks.bench_accuracy import main
+
+    _odd_panel(tmp_path / "odd.parquet")
+    out = tmp_path / "out"
+    assert main(["--panel-file", str(tmp_path / "odd.parquet"), "--peers", "autoets", "--out", str(out), "--no-progress"]) == 0
+    (p,) = json.loads((out / "accuracy.json").read_text())["panels"]
+    assert p["n_series"] == 120 and [w["role"] for w in p["windows"]].count("eval") == 3
+    assert {"seasonal_naive", "naive", "xgboost", "xgboost_median", "theta", "blend"} <= set(p["models"])
+    assert all(np.isfinite(v["mase"]) for v in p["models"].values())
+    assert p["models"]["blend"]["mase"] < p["models"]["naive"]["mase"]
+    fc = pd.read_parquet(out / "panels" / "odd" / "forecasts.parquet")
+    models = [m for m in p["models"]]
+    cols = [f"{m}{q}" for m in models for q in ("", "-q10", "-q50", "-q90")]
+    assert fc[cols].notna().all().all() and (fc[cols] >= 0).all().all()
+    for m in models:
+        assert (fc[f"{m}-q10"] <= fc[f"{m}-q50"] + 1e-9).all() and (fc[f"{m}-q50"] <= fc[f"{m}-q90"] + 1e-9).all()
+    # a series born in the panel's last 3 weeks is forecast from none of the earlier origins
+    assert fc.loc[fc[ID] == "item003", "cutoff"].nunique() == 0
+    assert np.isfinite(p["hot_sellers"]["final"]["average_precision"])
