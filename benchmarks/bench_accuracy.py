@@ -57,6 +57,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--panel-file", type=Path, action="append", default=[], metavar="PATH",
                     help="a weekly panel of your own (CSV, .csv.gz or Parquet: series id, date, quantity per row), scored like "
                          "the suite's panels under the file's name, with the panel settings of --config; repeatable")
+    ap.add_argument("--panel-known", default=None, metavar="COL[:AGG],...",
+                    help="--panel-file columns known ahead (price, promotion, holiday flags), each with its weekly aggregate "
+                         f"({', '.join(PF.KNOWN_AGGS)}; default mean): the members that read known-future covariates use them")
     ap.add_argument("--panel-columns", default=",".join(PF.DEFAULT_COLUMNS), metavar="ID,DATE,QUANTITY",
                     help=f"the --panel-file columns holding the series id, the date and the quantity (default: {','.join(PF.DEFAULT_COLUMNS)})")
     ap.add_argument("--models", default=None, help="comma-separated member names to keep (default: every enabled member)")
@@ -105,15 +108,18 @@ def panel_names(spec: str | None, with_files: bool) -> list[str]:
     return [] if names == ["none"] else names
 
 
-def panel_files(paths: list[Path], columns: str, taken: set[str], cfg: Config) -> dict:
+def panel_files(paths: list[Path], columns: str, known: str | None, taken: set[str], cfg: Config) -> dict:
     """Panel name -> loader of each `--panel-file` (read when its turn comes; names and columns
     checked before anything runs)."""
     cols = PF.parse_columns(columns)
+    kf = PF.parse_known(known, cols)
+    if kf and not paths:
+        raise PF.PanelFileError("--panel-known needs --panel-file")
     out = {}
     for path in paths:
         PF.check_path(path)
         name = PF.panel_name(path, taken | set(out))
-        out[name] = lambda path=path, name=name: PF.read_panel_file(path, cfg.panel, columns=cols, name=name,
+        out[name] = lambda path=path, name=name: PF.read_panel_file(path, cfg.panel, columns=cols, name=name, known=kf,
                                                                     max_set_aside=cfg.gate.max_quarantined_share)
     return out
 
@@ -178,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     n = args.max_series or (QUICK_SERIES if args.quick else None)
     names = panel_names(args.panels, bool(args.panel_file))
     try:
-        files = panel_files(args.panel_file, args.panel_columns, set(P.PANELS + P.OPT_IN_PANELS) | set(names), cfg)
+        files = panel_files(args.panel_file, args.panel_columns, args.panel_known, set(P.PANELS + P.OPT_IN_PANELS) | set(names), cfg)
     except PF.PanelFileError as e:
         raise SystemExit(str(e)) from None
     args.out.mkdir(parents=True, exist_ok=True)

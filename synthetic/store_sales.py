@@ -49,9 +49,11 @@ def _profile(rng: np.random.Generator) -> np.ndarray:
 
 def store_department_sales(
     n_stores: int = 20, n_departments: int = 40, weeks: int = 143, *, start: str = "2010-02-01", seed: int = 0,
-    coverage: float = 0.85,
+    coverage: float = 0.85, promotions: bool = False,
 ) -> pd.DataFrame:
-    """`unique_id, ds, y` (`unique_id` = `<store>_<department>`), dense from each series' first week."""
+    """`unique_id, ds, y` (`unique_id` = `<store>_<department>`), dense from each series' first week;
+    with `promotions`, also `promo`: 1.0 in the weeks a promotion lifted the sales, else 0.0 (a
+    store's promotion calendar, known ahead; the sales are the same either way)."""
     if pd.Timestamp(start).weekday() != 0:
         raise ValueError(f"start {start!r} is not a Monday")
     rng = np.random.default_rng(seed)
@@ -60,7 +62,7 @@ def store_department_sales(
     t = np.arange(weeks)
     profiles = [_profile(rng) for _ in range(n_departments)]
     dept_level = np.exp(rng.normal(8.0, 1.0, n_departments))
-    ids, dss, ys = [], [], []
+    ids, dss, ys, promos = [], [], [], []
     for s in range(n_stores):
         size = np.exp(rng.normal(0.0, 0.4))
         season_scale = rng.uniform(0.8, 1.2)
@@ -77,4 +79,8 @@ def store_department_sales(
             ids.append(np.full(weeks - first, f"s{s:02d}_d{d:02d}"))
             dss.append(ds[first:])
             ys.append(y[first:])
-    return pd.DataFrame({ID: np.concatenate(ids), DS: np.concatenate(dss), Y: np.concatenate(ys)})
+            promos.append((promo[first:] > 1.0).astype("float64"))
+    out = pd.DataFrame({ID: np.concatenate(ids), DS: np.concatenate(dss), Y: np.concatenate(ys)})
+    if promotions:
+        out["promo"] = np.concatenate(promos)
+    return out

@@ -251,3 +251,77 @@ def test_the_default_configuration_runs_end_to_end_on_odd_series(tmp_path):
     # a series born in the panel's last 3 weeks is forecast from none of the earlier origins
     assert fc.loc[fc[ID] == "item003", "cutoff"].nunique() == 0
     assert np.isfinite(p["hot_sellers"]["final"]["average_precision"])
+
+
+def test_known_future_columns_are_weekly_aggregates_in_the_frame_and_the_known_future(tmp_path):
+    p = _csv(tmp_path, "unique_id,ds,y,price,promo,events\n"
+                       "a,2024-01-01,1,2.0,0,1\n"
+                       "a,2024-01-03,1,4.0,1,2\n"   # same week: mean price 3, max promo 1, sum events 3
+                       "a,2024-01-17,1,,0,\n"       # an empty value: unknown that week
+                       "b,2024-01-08,5,1.5,0,0\n")
+    known = PF.parse_known("price, promo:max,events:sum", PF.DEFAULT_COLUMNS)
+    assert known == {"price": "mean", "promo": "max", "events": "sum"}
+    h = PF.read_panel_file(p, PanelConfig(), known=known).history
+    a = h.frame[h.frame[ID] == "a"].reset_index(drop=True)
+    assert a[DS].dt.strftime("%Y-%m-%d").tolist() == ["2024-01-01", "2024-01-08", "2024-01-15"]
+    assert a["price"].tolist()[0] == 3.0 and a["promo"].tolist()[0] == 1.0 and a["events"].tolist()[0] == 3.0
+    assert a[["price", "promo", "events"]].iloc[1].isna().all()  # a week without a row
+    assert np.isnan(a["price"].iloc[2]) and a["promo"].iloc[2] == 0.0 and np.isnan(a["events"].iloc[2])
+    assert h.covariates == ["price", "promo", "events"]
+    pd.testing.assert_frame_equal(h.known_future, h.frame[[ID, DS, "price", "promo", "events"]])
+    fut = h.future(pd.Timestamp("2024-01-01"), 2)
+    # at an origin: the next weeks of the series known then (b starts after it)
+    assert fut[ID].tolist() == ["a", "a"] and fut[DS].dt.strftime("%Y-%m-%d").tolist() == ["2024-01-08", "2024-01-15"]
+
+
+def test_known_future_columns_are_checked(tmp_path):
+    for bad, says in [("price:median", "aggregate 'median' is not one of mean, max, sum"),
+                      ("y", "must be a column name"), ("price,price:max", "named once"), ("unit price", "must be a column name")]:
+        with pytest.raises(PF.PanelFileError, match=says):
+            PF.parse_known(bad, PF.DEFAULT_COLUMNS)
+    with pytest.raises(PF.PanelFileError, match="must be a column name"):
+        PF.parse_known("Store", PF.parse_columns("Store+Dept,Date,Sales"))
+    p = _csv(tmp_path, "unique_id,ds,y,price\n" + "".join(f"a,2024-01-{d:02d},1,{'x' if d == 8 else 2}\n" for d in range(1, 29)))
+    with pytest.raises(PF.PanelFileError, match=r"unparseable_price: 1 \(first .*: line 9, column 'price': 'x'\)"):
+        PF.read_panel_file(p, PanelConfig(), known={"price": "mean"}, max_set_aside=0.0)
+    with pytest.raises(PF.PanelFileError, match=r"no column 'promo'"):
+        PF.read_panel_file(p, PanelConfig(), known={"promo": "max"})
+
+
+def test_the_generated_chain_can_name_its_promotion_weeks_without_changing_its_sales():
+    from synthetic.store_sales import store_department_sales
+
+    plain = store_department_sales(n_stores=4, n_departments=10)
+    with_promo = store_department_sales(n_stores=4, n_departments=10, promotions=True)
+    pd.testing.assert_frame_equal(with_promo[[ID, DS, Y]], plain)
+    assert set(with_promo["promo"].unique()) == {0.0, 1.0} and 0.01 < with_promo["promo"].mean() < 0.03
+    # a promoted week sells more than the same series' weeks around it
+    f = with_promo.sort_values([ID, DS])
+    around = f.groupby(ID)[Y].transform(lambda s: (s.shift(1) + s.shift(-1)) / 2)
+    lift = (f[Y] / around)[f["promo"] == 1.0].dropna()
+    assert lift.median() > 1.25
+
+
+@pytest.mark.slow
+def test_a_known_promotion_calendar_reaches_the_booster_and_lowers_its_error_in_promoted_weeks(tmp_path):
+    from benchmarks.bench_accuracy import main
+    from synthetic.store_sales import store_department_sales
+
+    f = store_department_sales(n_stores=8, n_departments=12, promotions=True)
+    f.rename(columns={"promo": "on_promo"}).to_csv(tmp_path / "chain.csv", index=False)
+    runs = {}
+    for name, extra in (("plain", []), ("promo", ["--panel-known", "on_promo:max"])):
+        out = tmp_path / name
+        assert main(["--panel-file", str(tmp_path / "chain.csv"), *extra, "--models", "naive,xgboost", "--quick",
+                     "--no-hot-sellers", "--peers", "none", "--out", str(out), "--no-progress"]) == 0
+        runs[name] = pd.read_parquet(out / "panels" / "chain" / "forecasts.parquet")
+    key = [ID, DS, "cutoff"]
+    both = runs["plain"].merge(runs["promo"], on=[*key, "window", Y], suffixes=("_plain", "_promo"))
+    both = both[both["window"] == "eval"].merge(f[[ID, DS, "promo"]], on=[ID, DS])
+    assert len(both) == len(runs["plain"][runs["plain"]["window"] == "eval"])
+    # the naive member reads no covariate: the same forecasts; the booster's change
+    np.testing.assert_allclose(both["naive_plain"], both["naive_promo"])
+    promoted = both[both["promo"] == 1.0]
+    assert len(promoted) >= 20
+    err = {k: (promoted[f"xgboost_{k}"] - promoted[Y]).abs().mean() for k in ("plain", "promo")}
+    assert err["promo"] < 0.8 * err["plain"], err

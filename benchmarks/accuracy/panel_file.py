@@ -18,6 +18,7 @@ cannot be read at all, `PanelFileError` says why and nothing of the file is scor
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from pathlib import Path
@@ -28,6 +29,7 @@ import pandas as pd
 from benchmarks.accuracy.panels import Panel, PanelError, dense, history_from_frame
 from darkhorse.core.config import PanelConfig
 from darkhorse.core.schema import DS, ID, Y
+from training.history import History
 
 DEFAULT_COLUMNS = (ID, DS, Y)
 SUFFIXES = (".csv", ".csv.gz", ".parquet")
@@ -48,6 +50,27 @@ def parse_columns(spec: str) -> tuple[str, str, str]:
         raise PanelFileError(f"--panel-columns {spec!r}: give three different column names, id,date,quantity "
                              "(e.g. sku,week_ending,units; store+dept,date,sales for an id of two columns)")
     return cols  # type: ignore[return-value]
+
+
+KNOWN_AGGS = ("mean", "max", "sum")
+
+
+def parse_known(spec: str | None, columns: tuple[str, str, str]) -> dict[str, str]:
+    """Column -> weekly aggregate of a `--panel-known COL[:AGG],...` value (AGG: mean, max or
+    sum; default mean)."""
+    out: dict[str, str] = {}
+    for part in (spec or "").split(","):
+        if not part.strip():
+            continue
+        col, _, agg = (x.strip() for x in part.partition(":"))
+        agg = agg or "mean"
+        if agg not in KNOWN_AGGS:
+            raise PanelFileError(f"--panel-known {part.strip()!r}: aggregate {agg!r} is not one of {', '.join(KNOWN_AGGS)}")
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", col) or col in (ID, DS, Y, *columns[0].split("+"), *columns[1:]) or col in out:
+            raise PanelFileError(f"--panel-known {part.strip()!r}: {col!r} must be a column name of letters, digits and '_', "
+                                 "other than the id, date and quantity columns, named once")
+        out[col] = agg
+    return out
 
 
 def panel_name(path: Path, taken: set[str]) -> str:
@@ -75,8 +98,9 @@ def check_path(path: Path) -> None:
         raise PanelFileError(f"{path}: unknown file type; give a {', '.join(SUFFIXES)} file")
 
 
-def _read(path: Path, columns: tuple[str, str, str]) -> tuple[pd.DataFrame, int]:
-    """The three columns as strings, and the line number of the first data row."""
+def _read(path: Path, columns: tuple[str, str, str], known: tuple[str, ...] = ()) -> tuple[pd.DataFrame, int]:
+    """The three columns (the id's parts joined) and the `known` ones, and the line number of
+    the first data row."""
     check_path(path)
     low = path.name.lower()
     try:
@@ -91,13 +115,13 @@ def _read(path: Path, columns: tuple[str, str, str]) -> tuple[pd.DataFrame, int]
     except (ValueError, OSError, EOFError, pd.errors.ParserError) as e:
         raise PanelFileError(f"{path}: cannot be read ({type(e).__name__}: {str(e).strip()[:300]})") from e
     id_parts = columns[0].split("+")
-    missing = [c for c in [*id_parts, *columns[1:]] if c not in raw.columns]
+    missing = [c for c in [*id_parts, *columns[1:], *known] if c not in raw.columns]
     if missing:
         raise PanelFileError(f"{path}: no column {', '.join(map(repr, missing))}; it has {list(map(str, raw.columns))} "
                              "(name the id, date and quantity columns with --panel-columns)")
     if raw.empty:
         raise PanelFileError(f"{path}: no rows")
-    out = raw[list(columns[1:])].copy()
+    out = raw[[*columns[1:], *known]].copy()
     ids = raw[id_parts[0]]
     if len(id_parts) > 1:  # one id of several columns, joined with '_' (a config's `item_id: [a, b]`)
         blank = np.zeros(len(raw), dtype=bool)
@@ -119,7 +143,8 @@ def _shown(value) -> str:
     return "an empty field" if pd.isna(value) else repr(str(value))
 
 
-def _bad_rows(raw: pd.DataFrame, columns: tuple[str, str, str]) -> tuple[pd.Series, list[tuple[str, str, np.ndarray]]]:
+def _bad_rows(raw: pd.DataFrame, columns: tuple[str, str, str],
+              known: tuple[str, ...] = ()) -> tuple[pd.Series, list[tuple[str, str, np.ndarray]]]:
     """The rows' dates, and (reason, column, mask) of each kind of bad row, in the build's
     quarantine reasons (README, "One quarantine policy for bad values")."""
     id_col, date_col, y_col = columns
@@ -143,21 +168,26 @@ def _bad_rows(raw: pd.DataFrame, columns: tuple[str, str, str]) -> tuple[pd.Seri
         ("missing_quantity", y_col, missing_y),
         ("unparseable_quantity", y_col, ~missing_y & ~np.isfinite(y)),
         ("negative_quantity", y_col, np.isfinite(y) & (y < 0)),
+        # a known-future value may be empty (unknown that week), not text or infinite
+        *((f"unparseable_{c}", c, raw[c].notna().to_numpy() & ~np.isfinite(
+            pd.to_numeric(raw[c], errors="coerce").to_numpy(dtype="float64", na_value=np.nan))) for c in known),
     ]
 
 
 def read_panel_file(path: Path, panel: PanelConfig, *, columns: tuple[str, str, str] = DEFAULT_COLUMNS,
-                    name: str | None = None, max_set_aside: float = 0.1) -> Panel:
+                    name: str | None = None, max_set_aside: float = 0.1, known: dict[str, str] | None = None) -> Panel:
     """A `Panel` named `name` (default: `panel_name`) of the weekly series in `path` (module
     docstring). Bad rows are set aside like the build's quarantine: reported with their reason,
     count and first line, and refused above `max_set_aside` of the rows (the build's
-    `gate.max_quarantined_share`)."""
+    `gate.max_quarantined_share`). `known`: known-future columns and their weekly aggregate
+    (`parse_known`), read by the members that use known-future covariates at the target week."""
     path = Path(path)
     if panel.week_start != "monday":
         raise PanelFileError(f"panel.week_start {panel.week_start!r}: the suite's panels run Monday to Sunday")
     name = name or panel_name(path, set())
-    raw, first = _read(path, columns)
-    day, checks = _bad_rows(raw, columns)
+    known = dict(known or {})
+    raw, first = _read(path, columns, tuple(known))
+    day, checks = _bad_rows(raw, columns, tuple(known))
     bad = np.zeros(len(raw), dtype=bool)
     reasons = {}
     for reason, col, mask in checks:
@@ -184,7 +214,21 @@ def read_panel_file(path: Path, panel: PanelConfig, *, columns: tuple[str, str, 
     # too few weeks for the suite's windows: the backtest's own error (`plan_cutoffs`) says so
     weeks = int((frame[DS].max() - frame[DS].min()) / pd.Timedelta(weeks=1)) + 1
     h = history_from_frame(frame, panel, snapshot=f"panel_file:{path}")
+    if known:
+        h = _with_known(h, raw.loc[keep, list(known)], ids, week.to_numpy(), known)
     n_series, zero = frame[ID].nunique(), float((frame[Y] == 0).mean())
     return Panel(name, h, panel,
                  f"{path.name}: {n_series:,} series x {weeks} weeks ({len(raw):,} rows read), {zero:.0%} zero weeks",
-                 {"panel_file": str(path), "rows_read": len(raw), "set_aside": reasons})
+                 {"panel_file": str(path), "rows_read": len(raw), "set_aside": reasons, "known_future": known})
+
+
+def _with_known(h: History, values: pd.DataFrame, ids: np.ndarray, week: np.ndarray, known: dict[str, str]) -> History:
+    """`h` with the known-future columns, aggregated per series and week, in its frame (empty
+    where a week has no value) and as its `known_future` (the panel's weeks: every origin of
+    the suite has its horizon inside them)."""
+    v = values.apply(pd.to_numeric, errors="coerce").astype("float64")
+    v[ID], v[DS] = ids, pd.to_datetime(week)
+    g = v.groupby([ID, DS], sort=False)
+    weekly = pd.concat([g[c].sum(min_count=1) if agg == "sum" else g[c].agg(agg) for c, agg in known.items()], axis=1).reset_index()
+    frame = h.frame.merge(weekly, on=[ID, DS], how="left", validate="one_to_one")
+    return dataclasses.replace(h, frame=frame, covariates=list(known), known_future=frame[[ID, DS, *known]].copy())
