@@ -21,6 +21,7 @@ under `OUT/panels/` (default OUT: data/bench/accuracy).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -60,6 +61,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--panel-known", default=None, metavar="COL[:AGG],...",
                     help="--panel-file columns known ahead (price, promotion, holiday flags), each with its weekly aggregate "
                          f"({', '.join(PF.KNOWN_AGGS)}; default mean): the members that read known-future covariates use them")
+    ap.add_argument("--panel-date-format", default=None, metavar="FMT",
+                    help="strptime format of the --panel-file dates, e.g. %%d/%%m/%%Y (default: ISO 8601)")
     ap.add_argument("--panel-columns", default=",".join(PF.DEFAULT_COLUMNS), metavar="ID,DATE,QUANTITY",
                     help=f"the --panel-file columns holding the series id, the date and the quantity (default: {','.join(PF.DEFAULT_COLUMNS)})")
     ap.add_argument("--models", default=None, help="comma-separated member names to keep (default: every enabled member)")
@@ -108,19 +111,20 @@ def panel_names(spec: str | None, with_files: bool) -> list[str]:
     return [] if names == ["none"] else names
 
 
-def panel_files(paths: list[Path], columns: str, known: str | None, taken: set[str], cfg: Config) -> dict:
+def panel_files(paths: list[Path], columns: str, known: str | None, date_format: str | None, taken: set[str],
+                cfg: Config) -> dict:
     """Panel name -> loader of each `--panel-file` (read when its turn comes; names and columns
     checked before anything runs)."""
     cols = PF.parse_columns(columns)
     kf = PF.parse_known(known, cols)
-    if kf and not paths:
-        raise PF.PanelFileError("--panel-known needs --panel-file")
+    if (kf or date_format) and not paths:
+        raise PF.PanelFileError("--panel-known and --panel-date-format need --panel-file")
     out = {}
     for path in paths:
         PF.check_path(path)
         name = PF.panel_name(path, taken | set(out))
-        out[name] = lambda path=path, name=name: PF.read_panel_file(path, cfg.panel, columns=cols, name=name, known=kf,
-                                                                    max_set_aside=cfg.gate.max_quarantined_share)
+        out[name] = functools.partial(PF.read_panel_file, path, cfg.panel, columns=cols, name=name, known=kf,
+                                      date_format=date_format, max_set_aside=cfg.gate.max_quarantined_share)
     return out
 
 
@@ -184,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     n = args.max_series or (QUICK_SERIES if args.quick else None)
     names = panel_names(args.panels, bool(args.panel_file))
     try:
-        files = panel_files(args.panel_file, args.panel_columns, args.panel_known, set(P.PANELS + P.OPT_IN_PANELS) | set(names), cfg)
+        files = panel_files(args.panel_file, args.panel_columns, args.panel_known, args.panel_date_format,
+                            set(P.PANELS + P.OPT_IN_PANELS) | set(names), cfg)
     except PF.PanelFileError as e:
         raise SystemExit(str(e)) from None
     args.out.mkdir(parents=True, exist_ok=True)

@@ -119,6 +119,17 @@ def test_a_few_bad_rows_are_set_aside_and_reported(tmp_path, caplog):
         PF.read_panel_file(p, PanelConfig(), columns=COLS, max_set_aside=0.02)
 
 
+def test_dates_are_iso_unless_a_format_is_given(tmp_path):
+    rows = "".join(f"a,{d:%d/%m/%Y},1\n" for d in pd.date_range("2024-01-01", periods=30, freq="7D"))
+    p = _csv(tmp_path, "sku,week_ending,units_sold\n" + rows)
+    # 05/02/2024 read by a guess could be May or February: not guessed
+    with pytest.raises(PF.PanelFileError, match=r"30 of 30 rows are bad.*unparseable_timestamp: 30 \(first .*line 2, column "
+                                                r"'week_ending': '01/01/2024'\) \(dates are read as ISO 8601.*--panel-date-format"):
+        PF.read_panel_file(p, PanelConfig(), columns=COLS)
+    f = PF.read_panel_file(p, PanelConfig(), columns=COLS, date_format="%d/%m/%Y").history.frame
+    assert f[DS].iloc[5] == pd.Timestamp("2024-02-05") and len(f) == 30
+
+
 def test_a_blank_line_counts_as_a_line(tmp_path):
     p = _csv(tmp_path, "sku,week_ending,units_sold\na,2021-01-03,1\n\nb,2021-01-03,2\n")
     with pytest.raises(PF.PanelFileError, match=r"missing_item_id: 1 \(first .*: line 3, column 'sku': an empty field"):
@@ -152,7 +163,7 @@ def test_unreadable_files_say_why(tmp_path):
 
 def test_column_spec_and_names():
     assert PF.parse_columns(" sku, week ,units") == ("sku", "week", "units")
-    for bad in ("sku,week", "sku,sku,units", "sku,,units"):
+    for bad in ("sku,week", "sku,sku,units", "sku,,units", "store+,week,units"):
         with pytest.raises(PF.PanelFileError, match="three different column names"):
             PF.parse_columns(bad)
     assert PF.panel_name(Path("/x/My Sales (2024).csv.gz"), set()) == "My_Sales_2024"

@@ -2,11 +2,14 @@
 
 The file holds one row per series and period: a series id, a date and a non-negative quantity
 (CSV, gzipped CSV or Parquet; the column names are `--panel-columns`, default
-`unique_id,ds,y`; an id of several columns is `store+dept`, their values joined with '_'). Each date counts for the Monday-to-Sunday week that holds it, rows of the
-same series and week are summed (daily rows make weekly totals), and a week without a row
-counts as zero from the series' first week to the panel's last: the suite's dense panel, with
-the hot-seller label of the dbt mart (`labels.hot_seller_labels`) and the panel settings
-(horizon, lookback, label quantile) of the suite's `--config`.
+`unique_id,ds,y`; an id of several columns is `store+dept`, their values joined with '_'). Dates
+are ISO 8601 unless `--panel-date-format` gives a strptime format. Each date counts for the
+Monday-to-Sunday week that holds it, rows of the same series and week are summed (daily rows
+make weekly totals), and a week without a row counts as zero from the series' first week to the
+panel's last: the suite's dense panel, with the hot-seller label of the dbt mart
+(`labels.hot_seller_labels`) and the panel settings (horizon, lookback, label quantile) of the
+suite's `--config`. Columns known ahead (`--panel-known`: price, promotion, holiday flags) are
+aggregated per week and become the panel's known-future covariates.
 
 Bad rows (an empty id, a date or quantity that is missing or not one, a negative quantity) are
 set aside the way the build quarantines them: each reason is logged with its count and its first
@@ -46,7 +49,7 @@ def parse_columns(spec: str) -> tuple[str, str, str]:
     """`id,date,quantity` column names of a `--panel-columns` value; an id of several columns is
     `a+b` (their values joined with '_')."""
     cols = tuple("+".join(p.strip() for p in c.split("+")) for c in spec.split(","))
-    if len(cols) != 3 or not all(cols) or len(set(cols)) != 3:
+    if len(cols) != 3 or not all(p for c in cols for p in c.split("+")) or len(set(cols)) != 3:
         raise PanelFileError(f"--panel-columns {spec!r}: give three different column names, id,date,quantity "
                              "(e.g. sku,week_ending,units; store+dept,date,sales for an id of two columns)")
     return cols  # type: ignore[return-value]
@@ -143,8 +146,8 @@ def _shown(value) -> str:
     return "an empty field" if pd.isna(value) else repr(str(value))
 
 
-def _bad_rows(raw: pd.DataFrame, columns: tuple[str, str, str],
-              known: tuple[str, ...] = ()) -> tuple[pd.Series, list[tuple[str, str, np.ndarray]]]:
+def _bad_rows(raw: pd.DataFrame, columns: tuple[str, str, str], known: tuple[str, ...] = (),
+              date_format: str | None = None) -> tuple[pd.Series, list[tuple[str, str, np.ndarray]]]:
     """The rows' dates, and (reason, column, mask) of each kind of bad row, in the build's
     quarantine reasons (README, "One quarantine policy for bad values")."""
     id_col, date_col, y_col = columns
@@ -152,11 +155,8 @@ def _bad_rows(raw: pd.DataFrame, columns: tuple[str, str, str],
     if pd.api.types.is_datetime64_any_dtype(raw[date_col]):
         day = pd.to_datetime(raw[date_col])
     else:
-        text = raw[date_col].astype("string")
-        day = pd.to_datetime(text, errors="coerce", format="ISO8601")
-        other = day.isna() & text.notna()
-        if other.any():  # not ISO 8601: each remaining value parsed on its own (slower)
-            day[other] = pd.to_datetime(text[other], errors="coerce", format="mixed")
+        # ISO 8601 unless a format is given: a guess would read 05/02/2010 as May or February
+        day = pd.to_datetime(raw[date_col].astype("string"), errors="coerce", format=date_format or "ISO8601")
     if day.dt.tz is not None:
         day = day.dt.tz_convert("UTC").dt.tz_localize(None)
     y = pd.to_numeric(raw[y_col], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
@@ -175,7 +175,8 @@ def _bad_rows(raw: pd.DataFrame, columns: tuple[str, str, str],
 
 
 def read_panel_file(path: Path, panel: PanelConfig, *, columns: tuple[str, str, str] = DEFAULT_COLUMNS,
-                    name: str | None = None, max_set_aside: float = 0.1, known: dict[str, str] | None = None) -> Panel:
+                    name: str | None = None, max_set_aside: float = 0.1, known: dict[str, str] | None = None,
+                    date_format: str | None = None) -> Panel:
     """A `Panel` named `name` (default: `panel_name`) of the weekly series in `path` (module
     docstring). Bad rows are set aside like the build's quarantine: reported with their reason,
     count and first line, and refused above `max_set_aside` of the rows (the build's
@@ -187,7 +188,7 @@ def read_panel_file(path: Path, panel: PanelConfig, *, columns: tuple[str, str, 
     name = name or panel_name(path, set())
     known = dict(known or {})
     raw, first = _read(path, columns, tuple(known))
-    day, checks = _bad_rows(raw, columns, tuple(known))
+    day, checks = _bad_rows(raw, columns, tuple(known), date_format)
     bad = np.zeros(len(raw), dtype=bool)
     reasons = {}
     for reason, col, mask in checks:
@@ -199,8 +200,11 @@ def read_panel_file(path: Path, panel: PanelConfig, *, columns: tuple[str, str, 
             bad |= mask
     said = "; ".join(f"{r}: {v['rows']:,} (first {v['first']})" for r, v in reasons.items())
     if bad.mean() > max_set_aside:
+        hint = (f" (dates are read as {date_format!r}: --panel-date-format)" if date_format else
+                " (dates are read as ISO 8601, e.g. 2024-01-31: give another format with --panel-date-format)"
+                ) if "unparseable_timestamp" in reasons else ""
         raise PanelFileError(f"{path}: {int(bad.sum()):,} of {len(raw):,} rows are bad, above the {max_set_aside:.0%} "
-                             f"the build would publish (gate.max_quarantined_share): {said}")
+                             f"the build would publish (gate.max_quarantined_share): {said}{hint}")
     if reasons:
         log.warning("%s: %s of %s rows set aside: %s", path, f"{int(bad.sum()):,}", f"{len(raw):,}", said)
     keep = ~bad
