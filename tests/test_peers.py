@@ -134,3 +134,29 @@ def test_score_peers_scores_the_backtest_s_rows_and_pairs_the_blend_with_each_pe
     d = out["autoets"]["blend_vs"]
     assert d["diff"] == pytest.approx((per - mine.reindex(per.index)).mean())
     assert d["n_series"] == h.frame[ID].nunique() and out["autoets"]["missing_rows"] == 0
+
+
+@pytest.mark.slow
+def test_the_lightgbm_peer_reads_a_panel_s_known_promotion_calendar():
+    """Given the same known-future column as the members, the LightGBM peer uses it: its error
+    in promoted weeks falls; AutoETS reads none and forecasts the same either way."""
+    from benchmarks.accuracy.panels import history_from_frame
+    from darkhorse.core.config import PanelConfig
+    from synthetic.store_sales import store_department_sales
+
+    f = store_department_sales(promotions=True)
+    plain = history_from_frame(f, PanelConfig(), snapshot="t")
+    known = History(frame=plain.frame.merge(f[[ID, DS, "promo"]], on=[ID, DS]), labels=plain.labels, covariates=["promo"],
+                    snapshot="t", data_snapshot="t", first_week=plain.first_week, last_week=plain.last_week,
+                    known_future=f[[ID, DS, "promo"]])
+    c = plain.last_week - WEEK * 12
+    rows = _eval_rows(plain, [c], 12)
+    got = {}
+    for name, h in (("plain", plain), ("known", known)):
+        for peer in ("lightgbm", "autoets"):
+            fc, _ = peer_forecasts(h, rows, peer, horizon=12)
+            got[name, peer] = fc.merge(f[[ID, DS, "promo"]], on=[ID, DS])
+    err = {k: (v[k[1]] - v[Y]).abs()[v["promo"] == 1.0].mean() for k, v in got.items()}
+    assert (got["known", "lightgbm"]["promo"] == 1.0).sum() >= 100
+    assert err["known", "lightgbm"] < 0.8 * err["plain", "lightgbm"], err
+    np.testing.assert_allclose(got["known", "autoets"]["autoets"], got["plain", "autoets"]["autoets"])

@@ -16,6 +16,10 @@ the same evaluation origins on the same history, scored on the same rows with th
   without a season (season 52 costs about 100 s per 1,000 weekly series on 2 cores), series it
   cannot fit forecast by the last value (its `fallback_model`).
 
+Where the panel declares known-future columns (a panel file's `--panel-known`, a source's
+`known_future`), the LightGBM peers read them too, at each forecast week (mlforecast's dynamic
+features): a user would give the tool they pick the same promotion calendar.
+
 A peer is scored on its point forecast only (it has no quantiles here): MASE, sMAPE and WAPE
 (`training.metrics.series_metrics`, the scale the backtest used at each origin), the blend's
 MASE against it paired by (series, origin), and as a hot-seller scorer (the label's growth
@@ -57,7 +61,8 @@ def lightgbm_lags(train: pd.DataFrame) -> list[int]:
     return [*LAGS, SEASON] if span >= 2 * SEASON else list(LAGS)
 
 
-def _mlforecast_lightgbm(train: pd.DataFrame, h: int, name: str, *, seed: int, difference: bool) -> pd.DataFrame:
+def _mlforecast_lightgbm(train: pd.DataFrame, h: int, name: str, *, seed: int, difference: bool,
+                         future: pd.DataFrame | None = None) -> pd.DataFrame:
     import lightgbm as lgb
     from mlforecast import MLForecast
     from mlforecast.lag_transforms import RollingMean
@@ -70,13 +75,20 @@ def _mlforecast_lightgbm(train: pd.DataFrame, h: int, name: str, *, seed: int, d
     fc = MLForecast(models={name: model}, freq="7D", lags=lightgbm_lags(train),
                     lag_transforms={1: [RollingMean(window_size=4), RollingMean(window_size=13)]},
                     date_features=[_week_of_year], target_transforms=transforms)
-    data = train[[ID, DS, Y]].astype({Y: "float64"})
+    known = [] if future is None else [c for c in future.columns if c not in (ID, DS)]
+    data = train[[ID, DS, Y, *known]].astype({Y: "float64"})
     last = data.groupby(ID, sort=True)[Y].last()
     if difference:  # a differenced series needs its lags' history: the short ones take their last value
         data = data[data.groupby(ID)[ID].transform("size") > MIN_DIFFERENCED_WEEKS]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        out = fc.fit(data).predict(h) if len(data) else pd.DataFrame(columns=[ID, DS, name])
+        if not len(data):
+            out = pd.DataFrame(columns=[ID, DS, name])
+        elif known:  # known-future columns: dynamic features, read at each forecast week
+            x = future[future[ID].isin(data[ID].unique())][[ID, DS, *known]]
+            out = fc.fit(data, static_features=[]).predict(h, X_df=x)
+        else:
+            out = fc.fit(data).predict(h)
     short = last.index.difference(out[ID].unique())
     if len(short):
         idx = future_index(train.groupby(ID, sort=True)[DS].max().loc[short], h)
@@ -86,18 +98,20 @@ def _mlforecast_lightgbm(train: pd.DataFrame, h: int, name: str, *, seed: int, d
     return out[[ID, DS, name]]
 
 
-def lightgbm_forecast(train: pd.DataFrame, h: int, *, seed: int = 0) -> pd.DataFrame:
-    """`unique_id, ds, lightgbm`: mlforecast's LightGBM on lags (module docstring)."""
-    return _mlforecast_lightgbm(train, h, "lightgbm", seed=seed, difference=False)
+def lightgbm_forecast(train: pd.DataFrame, h: int, *, seed: int = 0, future: pd.DataFrame | None = None) -> pd.DataFrame:
+    """`unique_id, ds, lightgbm`: mlforecast's LightGBM on lags (module docstring); `future`: the
+    known-future columns of the next `h` weeks (`History.future`), also in `train`."""
+    return _mlforecast_lightgbm(train, h, "lightgbm", seed=seed, difference=False, future=future)
 
 
-def lightgbm_diff_forecast(train: pd.DataFrame, h: int, *, seed: int = 0) -> pd.DataFrame:
+def lightgbm_diff_forecast(train: pd.DataFrame, h: int, *, seed: int = 0, future: pd.DataFrame | None = None) -> pd.DataFrame:
     """`unique_id, ds, lightgbm_diff`: the same LightGBM on the first differences (module docstring)."""
-    return _mlforecast_lightgbm(train, h, "lightgbm_diff", seed=seed, difference=True)
+    return _mlforecast_lightgbm(train, h, "lightgbm_diff", seed=seed, difference=True, future=future)
 
 
-def autoets_forecast(train: pd.DataFrame, h: int, *, seed: int = 0) -> pd.DataFrame:
-    """`unique_id, ds, autoets`: statsforecast's non-seasonal AutoETS (module docstring)."""
+def autoets_forecast(train: pd.DataFrame, h: int, *, seed: int = 0, future: pd.DataFrame | None = None) -> pd.DataFrame:
+    """`unique_id, ds, autoets`: statsforecast's non-seasonal AutoETS (module docstring); it reads
+    no covariate, so `future` is not used."""
     from statsforecast import StatsForecast
     from statsforecast.models import AutoETS, Naive
 
@@ -115,7 +129,7 @@ def autoets_forecast(train: pd.DataFrame, h: int, *, seed: int = 0) -> pd.DataFr
 PEERS: dict[str, Callable[..., pd.DataFrame]] = {
     "lightgbm": lightgbm_forecast, "lightgbm_diff": lightgbm_diff_forecast, "autoets": autoets_forecast,
 }
-"""Peer name -> its forecast at one origin (`train`, horizon) -> `unique_id, ds, <name>`."""
+"""Peer name -> its forecast at one origin (`train`, horizon, `future=` known-future columns or None) -> `unique_id, ds, <name>`."""
 PACKAGES = {"lightgbm": ("lightgbm", "mlforecast"), "lightgbm_diff": ("lightgbm", "mlforecast"),
             "autoets": ("statsforecast",)}
 """The packages each peer imports (lightgbm and mlforecast: the `bench` extra)."""
@@ -144,11 +158,11 @@ def parse_peers(text: str | None) -> list[str]:
 
 
 def _at_origin(train: pd.DataFrame, rows: pd.DataFrame, name: str, *, cutoff: pd.Timestamp, horizon: int,
-               seed: int) -> tuple[pd.DataFrame, float]:
-    """Peer `name` fitted on `train` (the history known at `cutoff`), joined to that origin's
-    scored `rows`, and its seconds."""
+               seed: int, future: pd.DataFrame | None = None) -> tuple[pd.DataFrame, float]:
+    """Peer `name` fitted on `train` (the history known at `cutoff`; `future`: its known-future
+    columns over the horizon, or None), joined to that origin's scored `rows`, and its seconds."""
     t0 = time.perf_counter()
-    fc = PEERS[name](train, horizon, seed=seed)
+    fc = PEERS[name](train, horizon, seed=seed, future=future)
     seconds = time.perf_counter() - t0
     fc = fc.astype({ID: str})
     fc[DS] = pd.to_datetime(fc[DS])
@@ -167,7 +181,8 @@ def peer_forecasts(
     parts, seconds = [], 0.0
     for cutoff, rows in eval_rows.groupby(CUTOFF, sort=True):
         c = pd.Timestamp(cutoff)
-        got, s = _at_origin(history.until(c), rows, name, cutoff=c, horizon=horizon, seed=seed)
+        got, s = _at_origin(history.until(c), rows, name, cutoff=c, horizon=horizon, seed=seed,
+                            future=history.future(c, horizon))
         parts.append(got)
         seconds += s
     return pd.concat(parts, ignore_index=True), seconds
@@ -187,11 +202,11 @@ def score_peers(
     seconds = dict.fromkeys(names, 0.0)
     for cutoff, at in rows.groupby(CUTOFF, sort=True):
         c = pd.Timestamp(cutoff)
-        train = history.until(c)
+        train, future = history.until(c), history.future(c, horizon)
         scales.append(naive_scale(train).rename("scale").reset_index().assign(**{CUTOFF: cutoff}))
         for name in names:
             log.info("peer %s at %s", name, c.date())
-            got, s = _at_origin(train, at, name, cutoff=c, horizon=horizon, seed=seed)
+            got, s = _at_origin(train, at, name, cutoff=c, horizon=horizon, seed=seed, future=future)
             parts[name].append(got)
             seconds[name] += s
     scale = pd.concat(scales, ignore_index=True).astype({ID: str})
