@@ -8,12 +8,14 @@
 Panels (`benchmarks.accuracy.panels`): the shipped Online Retail (published panel; run
 `darkhorse build` first), M4 Weekly (`--m4 FOLDER`, skipped without it), the weekly-sales
 example and seasonal synthetic reviews; or a weekly panel of your own, one file of series id,
-date and quantity rows (`--panel-file PATH`, `benchmarks.accuracy.panel_file`). Beside the configuration, the tools a user would pick
-instead (`--peers`: mlforecast's LightGBM on lags, the same on differences, statsforecast's
-AutoETS) are fitted at the same evaluation origins and scored on the same rows
-(`benchmarks.accuracy.peers`). The forecast, backtest, blend and hot-seller settings come from
-`--config` (default: the repository's darkhorse.yaml), the panel settings (horizon, lookback,
-label quantile) from each panel. Prints one table per panel and a rank summary, and
+date and quantity rows (`--panel-file PATH`, `benchmarks.accuracy.panel_file`). Beside the
+configuration, the tools a user would pick instead (`--peers`: mlforecast's LightGBM on lags,
+the same on differences, statsforecast's AutoETS) are fitted at the same evaluation origins
+and scored on the same rows (`benchmarks.accuracy.peers`). The forecast, backtest, blend and
+hot-seller settings come from `--config` (default: the repository's darkhorse.yaml), the panel
+settings (horizon, lookback, label quantile) from each panel (a panel file's from `--config`).
+A panel that cannot be read or backtested is skipped with its reason while the others run, and
+the exit status is then 1. Prints one table per panel and a rank summary, and
 writes `OUT/accuracy.json`, `OUT/accuracy.html`, `OUT/accuracy.txt` and per-panel forecasts
 under `OUT/panels/` (default OUT: data/bench/accuracy).
 """
