@@ -114,6 +114,8 @@ def test_a_few_bad_rows_are_set_aside_and_reported(tmp_path, caplog):
         "negative_quantity": {"rows": 2, "first": f"{p}: line 7, column 'units_sold': '-4'"},
     }
     assert "4 of 180 rows set aside" in caplog.text
+    # the tables and the page name what was set aside beside the panel
+    assert "(180 rows read, 4 set aside: unparseable_timestamp 1, unparseable_quantity 1, negative_quantity 2)" in panel.description
     # the build's threshold decides: with 2% allowed the same file is refused
     with pytest.raises(PF.PanelFileError, match="4 of 180 rows are bad, above the 2%"):
         PF.read_panel_file(p, PanelConfig(), columns=COLS, max_set_aside=0.02)

@@ -221,8 +221,11 @@ def read_panel_file(path: Path, panel: PanelConfig, *, columns: tuple[str, str, 
     if known:
         h = _with_known(h, raw.loc[keep, list(known)], ids, week.to_numpy(), known)
     n_series, zero = frame[ID].nunique(), float((frame[Y] == 0).mean())
+    aside = ", ".join(f"{r} {v['rows']:,}" for r, v in reasons.items())
     return Panel(name, h, panel,
-                 f"{path.name}: {n_series:,} series x {weeks} weeks ({len(raw):,} rows read), {zero:.0%} zero weeks",
+                 f"{path.name}: {n_series:,} series x {weeks} weeks ({len(raw):,} rows read"
+                 + (f", {int(bad.sum()):,} set aside: {aside}" if reasons else "")
+                 + f"), {zero:.0%} zero weeks" + (f", known ahead: {', '.join(known)}" if known else ""),
                  {"panel_file": str(path), "rows_read": len(raw), "set_aside": reasons, "known_future": known})
 
 
