@@ -77,7 +77,7 @@ bench-load-serve: venv ## Benchmark the load routes over HTTP: forecast and obse
 bench-features: venv ## Benchmark the feature store: point-in-time training sets, online lookups (sqlite, redis)
 	$(BIN)/python benchmarks/bench_features.py
 
-bench-accuracy: venv ## Accuracy suite: backtest CONFIG on Online Retail, M4 Weekly (M4=folder), weekly sales, synthetic reviews (ARGS=--quick ...)
+bench-accuracy: venv ## Accuracy suite: backtest CONFIG on Online Retail, M4 Weekly (M4=folder), weekly sales, synthetic reviews (ARGS=--quick ...; ARGS="--panel-file FILE ..." for a panel of your own)
 	$(BIN)/python benchmarks/bench_accuracy.py --config $(CONFIG) $(if $(M4),--m4 $(M4)) $(ARGS)
 
 bench-load: venv ## Replica-plan replay on the shipped request traces (vs reactive and static peak), then M4 Hourly from M4=folder (empty: skipped)
