@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     names = panel_names(args.panels, bool(args.panel_file))
     try:
         files = panel_files(args.panel_file, args.panel_columns, args.panel_known, args.panel_date_format,
-                            set(P.PANELS + P.OPT_IN_PANELS) | set(names), cfg)
+                            set(P.PANELS + P.OPT_IN_PANELS), cfg)
     except PF.PanelFileError as e:
         raise SystemExit(str(e)) from None
     args.out.mkdir(parents=True, exist_ok=True)

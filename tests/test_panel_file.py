@@ -256,7 +256,7 @@ def test_the_default_configuration_runs_end_to_end_on_odd_series(tmp_path):
     assert all(np.isfinite(v["mase"]) for v in p["models"].values())
     assert p["models"]["blend"]["mase"] < p["models"]["naive"]["mase"]
     fc = pd.read_parquet(out / "panels" / "odd" / "forecasts.parquet")
-    models = [m for m in p["models"]]
+    models = list(p["models"])
     cols = [f"{m}{q}" for m in models for q in ("", "-q10", "-q50", "-q90")]
     assert fc[cols].notna().all().all() and (fc[cols] >= 0).all().all()
     for m in models:

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.accuracy.panels import Panel, PanelError, dense, history_from_frame
+from benchmarks.accuracy.panels import Panel, PanelError, dense, history_from_frame, monday_of
 from darkhorse.core.config import PanelConfig
 from darkhorse.core.schema import DS, ID, Y
 from training.history import History
@@ -127,13 +127,8 @@ def _read(path: Path, columns: tuple[str, str, str], known: tuple[str, ...] = ()
     out = raw[[*columns[1:], *known]].copy()
     ids = raw[id_parts[0]]
     if len(id_parts) > 1:  # one id of several columns, joined with '_' (a config's `item_id: [a, b]`)
-        blank = np.zeros(len(raw), dtype=bool)
-        ids = pd.Series("", index=raw.index, dtype="object")
-        for k, c in enumerate(id_parts):
-            part = raw[c].astype("string")
-            blank |= (part.isna() | (part.str.strip() == "")).to_numpy()
-            ids = part.fillna("") if k == 0 else ids + "_" + part.fillna("")
-        ids = ids.mask(blank)
+        parts = [raw[c].astype("string").str.strip().replace("", pd.NA) for c in id_parts]
+        ids = parts[0].str.cat(parts[1:], sep="_")  # missing where any part is: `missing_item_id`
     out.insert(0, columns[0], ids)
     return out, first_line
 
@@ -146,10 +141,15 @@ def _shown(value) -> str:
     return "an empty field" if pd.isna(value) else repr(str(value))
 
 
-def _bad_rows(raw: pd.DataFrame, columns: tuple[str, str, str], known: tuple[str, ...] = (),
-              date_format: str | None = None) -> tuple[pd.Series, list[tuple[str, str, np.ndarray]]]:
-    """The rows' dates, and (reason, column, mask) of each kind of bad row, in the build's
-    quarantine reasons (README, "One quarantine policy for bad values")."""
+def _numbers(column: pd.Series) -> np.ndarray:
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _parse(raw: pd.DataFrame, columns: tuple[str, str, str], known: tuple[str, ...] = (),
+           date_format: str | None = None) -> tuple[pd.Series, np.ndarray, pd.DataFrame, list[tuple[str, str, np.ndarray]]]:
+    """The rows' dates, quantities and known-future values (NaN where not one), and (reason,
+    column, mask) of each kind of bad row, in the build's quarantine reasons (README, "One
+    quarantine policy for bad values")."""
     id_col, date_col, y_col = columns
     ids = raw[id_col]
     if pd.api.types.is_datetime64_any_dtype(raw[date_col]):
@@ -159,9 +159,10 @@ def _bad_rows(raw: pd.DataFrame, columns: tuple[str, str, str], known: tuple[str
         day = pd.to_datetime(raw[date_col].astype("string"), errors="coerce", format=date_format or "ISO8601")
     if day.dt.tz is not None:
         day = day.dt.tz_convert("UTC").dt.tz_localize(None)
-    y = pd.to_numeric(raw[y_col], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    y = _numbers(raw[y_col])
     missing_y = raw[y_col].isna().to_numpy()
-    return day, [
+    values = pd.DataFrame({c: _numbers(raw[c]) for c in known}, index=raw.index)
+    return day, y, values, [
         ("missing_item_id", id_col, ids.isna().to_numpy() | (ids.astype(str).str.strip() == "").to_numpy()),
         ("missing_timestamp", date_col, raw[date_col].isna().to_numpy()),
         ("unparseable_timestamp", date_col, day.isna().to_numpy() & raw[date_col].notna().to_numpy()),
@@ -169,8 +170,7 @@ def _bad_rows(raw: pd.DataFrame, columns: tuple[str, str, str], known: tuple[str
         ("unparseable_quantity", y_col, ~missing_y & ~np.isfinite(y)),
         ("negative_quantity", y_col, np.isfinite(y) & (y < 0)),
         # a known-future value may be empty (unknown that week), not text or infinite
-        *((f"unparseable_{c}", c, raw[c].notna().to_numpy() & ~np.isfinite(
-            pd.to_numeric(raw[c], errors="coerce").to_numpy(dtype="float64", na_value=np.nan))) for c in known),
+        *((f"unparseable_{c}", c, raw[c].notna().to_numpy() & ~np.isfinite(values[c].to_numpy())) for c in known),
     ]
 
 
@@ -188,7 +188,7 @@ def read_panel_file(path: Path, panel: PanelConfig, *, columns: tuple[str, str, 
     name = name or panel_name(path, set())
     known = dict(known or {})
     raw, first = _read(path, columns, tuple(known))
-    day, checks = _bad_rows(raw, columns, tuple(known), date_format)
+    day, y, values, checks = _parse(raw, columns, tuple(known), date_format)
     bad = np.zeros(len(raw), dtype=bool)
     reasons = {}
     for reason, col, mask in checks:
@@ -210,16 +210,13 @@ def read_panel_file(path: Path, panel: PanelConfig, *, columns: tuple[str, str, 
     keep = ~bad
     if not keep.any():
         raise PanelFileError(f"{path}: no good rows: {said}")
-    ids = raw[columns[0]][keep].astype(str).to_numpy()
-    day, y = day[keep], pd.to_numeric(raw[columns[2]][keep]).astype("float64").to_numpy()
-    day = day.dt.normalize()
-    week = day - pd.to_timedelta(day.dt.weekday, unit="D")  # the Monday of the week holding the date
-    frame = dense(pd.DataFrame({ID: ids, DS: week.to_numpy(), Y: y}), week.max())
+    rows = pd.DataFrame({ID: raw[columns[0]][keep].astype(str), DS: monday_of(day[keep]), Y: y[keep]})
+    frame = dense(rows, rows[DS].max())
     # too few weeks for the suite's windows: the backtest's own error (`plan_cutoffs`) says so
     weeks = int((frame[DS].max() - frame[DS].min()) / pd.Timedelta(weeks=1)) + 1
     h = history_from_frame(frame, panel, snapshot=f"panel_file:{path}")
     if known:
-        h = _with_known(h, raw.loc[keep, list(known)], ids, week.to_numpy(), known)
+        h = _with_known(h, pd.concat([rows[[ID, DS]], values[keep]], axis=1), known)
     n_series, zero = frame[ID].nunique(), float((frame[Y] == 0).mean())
     aside = ", ".join(f"{r} {v['rows']:,}" for r, v in reasons.items())
     return Panel(name, h, panel,
@@ -229,13 +226,11 @@ def read_panel_file(path: Path, panel: PanelConfig, *, columns: tuple[str, str, 
                  {"panel_file": str(path), "rows_read": len(raw), "set_aside": reasons, "known_future": known})
 
 
-def _with_known(h: History, values: pd.DataFrame, ids: np.ndarray, week: np.ndarray, known: dict[str, str]) -> History:
-    """`h` with the known-future columns, aggregated per series and week, in its frame (empty
-    where a week has no value) and as its `known_future` (the panel's weeks: every origin of
-    the suite has its horizon inside them)."""
-    v = values.apply(pd.to_numeric, errors="coerce").astype("float64")
-    v[ID], v[DS] = ids, pd.to_datetime(week)
-    g = v.groupby([ID, DS], sort=False)
+def _with_known(h: History, values: pd.DataFrame, known: dict[str, str]) -> History:
+    """`h` with the known-future columns of `values` (`unique_id, ds` + one column each, a row per
+    file row), aggregated per series and week, in its frame (empty where a week has no value) and
+    as its `known_future` (the panel's weeks: every origin of the suite has its horizon inside them)."""
+    g = values.groupby([ID, DS], sort=False)
     weekly = pd.concat([g[c].sum(min_count=1) if agg == "sum" else g[c].agg(agg) for c, agg in known.items()], axis=1).reset_index()
     frame = h.frame.merge(weekly, on=[ID, DS], how="left", validate="one_to_one")
     return dataclasses.replace(h, frame=frame, covariates=list(known), known_future=frame[[ID, DS, *known]].copy())

@@ -100,6 +100,12 @@ def dense(frame: pd.DataFrame, last_week: pd.Timestamp) -> pd.DataFrame:
     return out.sort_values([ID, DS], kind="stable").reset_index(drop=True)
 
 
+def monday_of(day: pd.Series) -> pd.Series:
+    """The Monday that starts the (Monday-to-Sunday) week holding each date, at midnight."""
+    day = day.dt.normalize()
+    return day - pd.to_timedelta(day.dt.weekday, unit="D")
+
+
 def history_from_frame(frame: pd.DataFrame, panel: PanelConfig, *, snapshot: str) -> History:
     """A History of a dense `unique_id, ds, y` frame, labels by the dbt definition."""
     return History(
@@ -198,8 +204,7 @@ def weekly_sales(config_path: Path = WEEKLY_SALES_CONFIG) -> Panel:
     day = pd.to_datetime(raw[cols.date], format=src.date_format)
     if cfg.panel.week_start != "monday":
         raise PanelError(f"{config_path}: panel.week_start: the suite handles monday weeks only")
-    week = day - pd.to_timedelta(day.dt.weekday, unit="D")  # the Monday of the week holding the row's date
-    frame = pd.DataFrame({ID: raw[cols.item_id].astype(str), DS: week.dt.normalize(), Y: raw[cols.quantity].astype("float64")})
+    frame = pd.DataFrame({ID: raw[cols.item_id].astype(str), DS: monday_of(day), Y: raw[cols.quantity].astype("float64")})
     frame = dense(frame, frame[DS].max())
     h = history_from_frame(frame, cfg.panel, snapshot=f"weekly_sales:{config_path}")
     return Panel("weekly_sales", h, cfg.panel, "examples/weekly_sales (300 products, 52 weeks)")
@@ -280,6 +285,7 @@ __all__ = [
     "history_from_frame",
     "m4_weekly",
     "m4_weekly_earlier",
+    "monday_of",
     "online_retail",
     "online_retail_regions",
     "regions_from_mart",
