@@ -82,6 +82,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                          f"{','.join(PEERS)} (default: all), or none")
     ap.add_argument("--report-only", action="store_true",
                     help="run nothing: make the tables and page from OUT/panels/*/result.json of earlier runs")
+    ap.add_argument("--stored", type=Path, action="append", default=[], metavar="RUN",
+                    help="with --report-only: read the panels' result.json from these earlier runs' output folders "
+                         "instead of OUT (repeatable; a panel stored in several is read from the first)")
     return ap.parse_args(argv)
 
 
@@ -171,6 +174,12 @@ def shrink(panel: P.Panel, n: int | None) -> P.Panel:
     return P.Panel(panel.name, P.restrict(panel.history, ids), panel.panel, panel.description + f" (sample of {n})", extra)
 
 
+def stored_result(runs: list[Path], name: str) -> Path:
+    """Panel `name`'s result.json in the first of `runs` that holds it (the first run's path when none does)."""
+    paths = [run / "panels" / name / "result.json" for run in runs]
+    return next((f for f in paths if f.is_file()), paths[0])
+
+
 def git_commit() -> str:
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
@@ -181,6 +190,8 @@ def git_commit() -> str:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     args = parse_args(argv)
+    if args.stored and not args.report_only:
+        raise SystemExit("--stored reads earlier runs: it needs --report-only")
     cfg = suite_config(args)
     specs = select_specs(cfg, args.models)
     try:
@@ -200,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     results, failed = [], []
     for name in names + list(files):
         if args.report_only:
-            f = args.out / "panels" / name / "result.json"
+            f = stored_result(args.stored or [args.out], name)
             if f.is_file():
                 results.append(json.loads(f.read_text()))
             else:
@@ -229,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         "hot_sellers": cfg.hot_sellers.model_dump(mode="json"),
         "peers": peers, "quick": args.quick, "max_series": n, "cpus": os.cpu_count(), "python": platform.python_version(),
         "wall_s": round(time.perf_counter() - t0, 1), "load_avg_1m": [load_before, os.getloadavg()[0]],
-        "report_only": args.report_only,
+        "report_only": args.report_only, "stored": [str(r) for r in args.stored],
     }
     console = suite.render(results, summary)
     (args.out / "accuracy.txt").write_text(console.export_text(clear=False))

@@ -13,7 +13,13 @@ import pytest
 from benchmarks.accuracy import m4
 from benchmarks.accuracy import panels as P
 from benchmarks.accuracy.labels import hot_seller_labels
-from benchmarks.accuracy.suite import final_vs_best, growth_from_forecast, rank_summary
+from benchmarks.accuracy.suite import (
+    BEST_IN_HINDSIGHT,
+    final_vs_best,
+    final_vs_scorers,
+    growth_from_forecast,
+    rank_summary,
+)
 from darkhorse.core.config import PanelConfig
 from darkhorse.core.schema import DS, ID, Y
 from training.backtest import BacktestResult
@@ -300,6 +306,37 @@ def test_rank_summary_averages_ranks():
     assert r["hot_seller_ap"]["s"]["mean_rank"] == 1.5
 
 
+def test_final_vs_scorers_pools_the_panels_and_names_the_pick_in_hindsight():
+    def panel(name, **ap):
+        return {"panel": name, "models": {}, "hot_sellers": {k: {"average_precision": v} for k, v in ap.items()}}
+
+    # two inputs about equally good that take turns being ahead; the final ranking follows the classifier
+    panels = [panel("a", final=0.70, classifier=0.70, forecast_growth=0.74, seasonal_naive_growth=0.40, peer_lightgbm_growth=0.90),
+              panel("b", final=0.50, classifier=0.50, forecast_growth=0.44, seasonal_naive_growth=0.30),
+              panel("c", final=0.62, classifier=0.60, forecast_growth=0.60, seasonal_naive_growth=0.20)]
+    vs = final_vs_scorers(panels)
+    fg = vs["forecast_growth"]
+    assert fg["per_panel"] == pytest.approx({"a": -0.04, "b": 0.06, "c": 0.02})
+    assert fg["diff"] == pytest.approx(0.04 / 3)
+    assert fg["se"] == pytest.approx(np.std([-0.04, 0.06, 0.02], ddof=1) / np.sqrt(3))
+    assert (fg["at_least_as_good"], fg["panels"]) == (2, 3)
+    assert vs["classifier"]["at_least_as_good"] == 3 and vs["classifier"]["diff"] == pytest.approx(0.02 / 3)
+    # picked after the fact the best input beats the final ranking on a, though it beats each input pooled
+    assert vs[BEST_IN_HINDSIGHT]["per_panel"] == pytest.approx({"a": -0.04, "b": 0.0, "c": 0.02})
+    # a peer's growth is compared where it was scored, never picked as an input
+    assert vs["peer_lightgbm_growth"]["panels"] == 1 and vs["peer_lightgbm_growth"]["se"] is None
+    assert vs["peer_lightgbm_growth"]["diff"] == pytest.approx(-0.20)
+    assert final_vs_scorers([panel("a", classifier=0.5)]) == {}
+    assert rank_summary(panels)["final_vs_scorers"] == vs
+
+
+def test_stored_runs_need_report_only(tmp_path):
+    from benchmarks.bench_accuracy import main
+
+    with pytest.raises(SystemExit, match="needs --report-only"):
+        main(["--stored", str(tmp_path), "--out", str(tmp_path / "out")])
+
+
 @pytest.mark.slow
 def test_suite_end_to_end_on_a_small_sample(tmp_path):
     from benchmarks.bench_accuracy import main
@@ -340,6 +377,15 @@ def test_suite_end_to_end_on_a_small_sample(tmp_path):
         assert f"peer_{name}_growth" in p["hot_sellers"] and f"peer: {name}" in out["rank_summary"]["mase"]
     # the final ranking is compared with its own inputs, not with the peers' growth
     assert p["final_vs_best"] is None or not p["final_vs_best"]["best"].startswith("peer_")
+    assert out["rank_summary"]["final_vs_scorers"]["momentum"]["panels"] == 1
+    assert "the final hot-seller ranking against each scorer, pooled over the panels" in text
+    # the tables again from the stored run, read from another folder, nothing refitted
+    again = tmp_path / "again"
+    assert main(["--report-only", "--stored", str(tmp_path / "nothing"), "--stored", str(tmp_path),
+                 "--panels", "weekly_sales", "--out", str(again)]) == 0
+    stored = json.loads((again / "accuracy.json").read_text())
+    assert stored["panels"] == out["panels"] and stored["rank_summary"] == out["rank_summary"]
+    assert stored["meta"]["stored"] == [str(tmp_path / "nothing"), str(tmp_path)]
 
 
 @pytest.mark.slow

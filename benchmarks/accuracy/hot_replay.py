@@ -25,10 +25,10 @@ import pandas as pd
 
 from darkhorse.core.config import load_config
 from darkhorse.core.schema import CUTOFF, DS, ID, WEEK
+from training.hot_sellers import FINAL
 from training.hot_sellers.combine import STACK_MARGIN_SE, choose, fallback_scorer, final_score
 from training.metrics import average_precision
 
-FINAL = "final"
 REPO = Path(__file__).resolve().parents[2]
 
 

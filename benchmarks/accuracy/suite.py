@@ -44,6 +44,7 @@ from benchmarks.accuracy.peers import score_peers
 from darkhorse.core.config import Config, ModelSpec
 from darkhorse.core.schema import CUTOFF, DS, ID, WEEK, Y
 from training.backtest import BacktestResult, run_backtest
+from training.hot_sellers import FINAL
 from training.metrics import average_precision, ranking_metrics
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,9 @@ log = logging.getLogger(__name__)
 BLEND = "blend"
 SUITE_GROWTH = {"seasonal_naive_growth": "seasonal_naive", "blend_growth": BLEND}
 PEER_PREFIX = "peer_"
-SCORER_ORDER = ("momentum", "seasonal_naive_growth", "blend_growth", "forecast_growth", "classifier", "transformer", "final")
+# the pooled comparison's row against each panel's best input, picked after the fact
+BEST_IN_HINDSIGHT = "best_in_hindsight"
+SCORER_ORDER = ("momentum", "seasonal_naive_growth", "blend_growth", "forecast_growth", "classifier", "transformer", FINAL)
 
 
 # --------------------------------------------------------------------------- one panel
@@ -79,12 +82,12 @@ def final_vs_best(hot: pd.DataFrame) -> dict[str, Any] | None:
     if not ap:
         return None
     table = pd.Series(ap, dtype="float64").unstack()
-    if "final" not in table.index or len(table.index) < 2:
+    if FINAL not in table.index or len(table.index) < 2:
         return None
     table = table.dropna(axis=1)
-    others = table.drop(index="final")
+    others = table.drop(index=FINAL)
     best = str(others.mean(axis=1).idxmax())
-    d = (table.loc["final"] - table.loc[best]).to_numpy()
+    d = (table.loc[FINAL] - table.loc[best]).to_numpy()
     if not len(d):
         return None
     se = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else None
@@ -231,7 +234,37 @@ def rank_summary(panels: list[dict[str, Any]]) -> dict[str, Any]:
         "mase": ranks(mase, True),
         "scaled_pinball": ranks(lambda p: {m: v["scaled_pinball"] for m, v in p["models"].items()}, True),
         "hot_seller_ap": ranks(lambda p: {m: v["average_precision"] for m, v in p["hot_sellers"].items()}, False),
+        "final_vs_scorers": final_vs_scorers(panels),
     }
+
+
+def final_vs_scorers(panels: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The final hot-seller ranking against every other scorer, pooled over `panels` (each
+    panel's AP is its mean over its evaluation origins): per scorer, the mean over the panels
+    that have it of final minus it, the standard error over those panels (None with one; a
+    panel's origins share weeks of their labels, so the panel is the unit), the panels where the
+    final is at least as good, and the per-panel differences. `best_in_hindsight` compares with
+    each panel's best input (`final_vs_best`'s pick: the peers' growth left out), picked after
+    the fact among noisy estimates, so it is biased against the final ranking; pooled, each
+    scorer is one fixed choice."""
+    means = pd.DataFrame({p.get("panel", f"panel {i}"): {m: v["average_precision"] for m, v in p["hot_sellers"].items()}
+                          for i, p in enumerate(panels) if p.get("hot_sellers")}).T.astype("float64")
+    if FINAL not in means.columns or means[FINAL].isna().all():
+        return {}
+    others = [c for c in means.columns if c != FINAL]
+    inputs = [c for c in others if not c.startswith(PEER_PREFIX)]
+    columns = {c: means[c] for c in others}
+    if inputs:
+        columns[BEST_IN_HINDSIGHT] = means[inputs].max(axis=1, skipna=True)
+    out = {}
+    for name, col in columns.items():
+        d = (means[FINAL] - col).dropna()
+        if d.empty:
+            continue
+        out[name] = {"diff": float(d.mean()), "se": float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else None,
+                     "panels": len(d), "at_least_as_good": int((d >= -1e-12).sum()),
+                     "per_panel": {str(k): round(float(v), 6) for k, v in d.items()}}
+    return out
 
 
 def peer_label(name: str) -> str:
@@ -312,7 +345,7 @@ def panel_tables(p: dict[str, Any]) -> list[Table]:
         v = p["hot_sellers"][name]
         label = name + (" *" if name in p.get("suite_scorers", []) else "")
         h.add_row(label, fmt(v["average_precision"]), fmt(v["precision_at_top"]), fmt(v["recall_at_top"]), str(v["positives"]),
-                  style="bold" if name == "final" else None)
+                  style="bold" if name == FINAL else None)
     fv = p.get("final_vs_best")
     if fv:
         se = f" +- {fv['se']:.3f}" if fv["se"] is not None else ""
@@ -333,7 +366,19 @@ def summary_table(summary: dict[str, Any], n_panels: int) -> list[Table]:
         h.add_column(c, justify="left" if c == "scorer" else "right")
     for m, v in sorted(summary["hot_seller_ap"].items(), key=lambda kv: kv[1]["mean_rank"]):
         h.add_row(m, fmt(v["mean_rank"], 2), str(v["panels"]))
-    return [t, h]
+    vs = summary.get("final_vs_scorers") or {}
+    if not vs:
+        return [t, h]
+    f = Table(title="the final hot-seller ranking against each scorer, pooled over the panels (AP, mean over panels)")
+    for c in ("scorer", "final - it", "s.e. (over panels)", "final at least as good", "panels"):
+        f.add_column(c, justify="left" if c == "scorer" else "right")
+    for m in sorted(vs, key=lambda n: (n == BEST_IN_HINDSIGHT, _scorer_key(n))):
+        v = vs[m]
+        f.add_row(m, f"{v['diff']:+.3f}", fmt(v["se"]), str(v["at_least_as_good"]), str(v["panels"]),
+                  style="bold" if m == BEST_IN_HINDSIGHT else None)
+    f.caption = (f"{BEST_IN_HINDSIGHT}: each panel's best input picked after the fact (biased against the final "
+                 "ranking where inputs are about equal)")
+    return [t, h, f]
 
 
 def render(panels: list[dict[str, Any]], summary: dict[str, Any], *, width: int = 160) -> Console:

@@ -71,6 +71,8 @@ log = logging.getLogger(__name__)
 GROWTH_BLEND = "growth_blend"
 # the point columns that combine members: never counted in the members' disagreement
 COMBINED = ("blend", GROWTH_BLEND)
+# the final ranking's name among the scores
+FINAL = "final"
 
 
 def with_growth_blend(
@@ -255,7 +257,7 @@ def score_origin(
             scores["multitask"] = mt.predict_proba(train, covariates=covariates, cutoff=cutoff)
     else:
         log.warning("hot sellers at %s: no label known yet; the ranking uses the forecast only", cutoff.date())
-    scores["final"], choice = final_ranking(scores, earlier_scores, known, cutoff=cutoff, settings=settings)
+    scores[FINAL], choice = final_ranking(scores, earlier_scores, known, cutoff=cutoff, settings=settings)
     rows = []
     for name, s in scores.items():
         rows.append(pd.DataFrame({ID: s.index.astype(str), CUTOFF: cutoff, "model": name,
