@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import json
 import os
 import platform
@@ -21,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from darkhorse.serving import collector
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -81,9 +82,9 @@ def server(args: argparse.Namespace, tag: str | None, *, log_prefix: str,
 
 def freeze_gc() -> None:
     """The client must not measure its own pauses: a full collection over this process's heap
-    (numpy, httpx, the config and BentoML imports) takes ~100 ms; the server does the same."""
-    gc.collect()
-    gc.freeze()
+    (numpy, httpx, the config and BentoML imports) takes ~100 ms, and reading 1,000-item answers
+    triggers them; the client settles its collector as the server does."""
+    collector.settle()
 
 
 class Window:

@@ -25,7 +25,6 @@ the minimums, ...) get HTTP 400 with `{"error": ..., "field": ...}`. No route re
 path taken from a request.
 """
 
-import gc
 import logging
 import os
 from pathlib import Path
@@ -50,7 +49,7 @@ from darkhorse.core.manifest import (
     ManifestError,
     ReleaseManifest,
 )
-from darkhorse.serving import api
+from darkhorse.serving import api, collector
 from darkhorse.serving.engine import Engine, RequestError
 from darkhorse.serving.load import LOAD_SEED_DIR
 from darkhorse.serving.regions import REGIONS_FILE
@@ -157,11 +156,9 @@ class DarkHorse:
             regions_path=MANIFEST_PATH.parent / REGIONS_FILE,
         )
         self.load = _load_routes(config, Path(self.load_model.path) if LOAD_TAG else None)
-        # Everything loaded so far (libraries, models, forecast arrays) lives as long as the
-        # process: move it out of the collector's reach. A full collection over it took
-        # ~200 ms here and stalled every request in flight (p99 of /v1/allocate at 0.5 s).
-        gc.collect()
-        gc.freeze()
+        # everything loaded so far lives as long as the process: out of the collector's reach,
+        # and a request's own objects are not swept mid-request (darkhorse.serving.collector)
+        collector.settle()
 
     @staticmethod
     def _answer(fn, request):
