@@ -137,6 +137,24 @@ def test_m4_measures_by_hand():
 
 
 # --------------------------------------------------------------------------- panels, suite
+def test_m4_seasons_are_written_as_panel_files_cut_before_the_end(tmp_path):
+    # the organisers' wide layout: id, then values; shorter rows end with blanks
+    folder = tmp_path / "m4"
+    folder.mkdir()
+    (folder / "Weekly-train.csv").write_text('"V1","V2","V3","V4","V5"\n"W1",1,2,3,4\n"W2",5,6,,\n')
+    test = ",".join(f'"V{i}"' for i in range(1, 14))
+    (folder / "Weekly-test.csv").write_text(f"{test}\n\"W1\",{','.join(['9'] * 13)}\n\"W2\",{','.join(['8'] * 13)}\n")
+    paths = m4.write_seasons(folder, [0, 14], tmp_path / "out")
+    assert [p.name for p in paths] == ["m4_minus_0.parquet", "m4_minus_14.parquet"]
+    whole, earlier = (pd.read_parquet(p) for p in paths)
+    assert whole.equals(m4.long_frame(m4.read_m4_weekly(folder)))
+    # 14 weeks off: the 13 test weeks and the last training week; W2 keeps its first value
+    assert earlier.groupby(ID)[Y].apply(list).to_dict() == {"W1": [1.0, 2.0, 3.0], "W2": [5.0]}
+    assert earlier[DS].max() == m4.END_WEEK - pd.Timedelta(weeks=14)
+    with pytest.raises(m4.M4Error, match="0 or more"):
+        m4.cut(whole, -1)
+
+
 def test_synthetic_panel_is_dense_and_spans_the_window(tmp_path):
     p = P.synthetic_reviews(tmp_path, rows=20_000, n_items=40, weeks=130)
     f = p.history.frame

@@ -90,6 +90,51 @@ def long_frame(m4: M4Weekly) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+def cut(frame: pd.DataFrame, weeks: int) -> pd.DataFrame:
+    """`long_frame` rows without each series' last `weeks` weeks: the same series at another
+    season (every origin `weeks` earlier)."""
+    if weeks < 0:
+        raise M4Error(f"weeks to cut off M4 Weekly must be 0 or more, got {weeks}")
+    return frame[frame[DS] <= END_WEEK - pd.Timedelta(weeks=weeks)].reset_index(drop=True)
+
+
+def season_file_name(weeks: int) -> str:
+    return f"m4_minus_{weeks}.parquet"
+
+
+def write_seasons(folder: str | Path, weeks: list[int], out: str | Path) -> list[Path]:
+    """M4 Weekly cut `weeks` before its end, each as a panel file (`unique_id, ds, y` Parquet,
+    `season_file_name`) under `out`, to be run with `bench_accuracy.py --panel-file`."""
+    frame = long_frame(read_m4_weekly(folder))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for w in weeks:
+        path = out / season_file_name(w)
+        cut(frame, w).to_parquet(path, index=False)
+        paths.append(path)
+    return paths
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(
+        description="Write M4 Weekly cut N weeks before its end as panel files: the same series at other seasons. "
+                    "Run them with: python benchmarks/bench_accuracy.py --panel-file OUT/m4_minus_N.parquet ...")
+    ap.add_argument("--m4", type=Path, required=True, help="folder holding Weekly-train.csv / Weekly-test.csv")
+    ap.add_argument("--weeks", required=True, help="weeks to cut off, comma-separated (e.g. 13,39,52,78)")
+    ap.add_argument("--out", type=Path, required=True, help="folder for the Parquet files")
+    args = ap.parse_args(argv)
+    try:
+        weeks = [int(w) for w in args.weeks.split(",") if w.strip()]
+        paths = write_seasons(args.m4, weeks, args.out)
+    except (ValueError, M4Error) as e:
+        raise SystemExit(f"--weeks / --m4: {e}") from None
+    for path in paths:
+        print(path)
+
+
 def smape(y: np.ndarray, f: np.ndarray) -> float:
     return float(np.mean(200.0 * np.abs(y - f) / (np.abs(y) + np.abs(f))))
 
@@ -151,6 +196,7 @@ __all__ = [
     "PUBLISHED",
     "M4Error",
     "M4Weekly",
+    "cut",
     "long_frame",
     "mase",
     "naive_forecasts",
@@ -159,4 +205,9 @@ __all__ = [
     "score_backtest",
     "smape",
     "subset",
+    "write_seasons",
 ]
+
+
+if __name__ == "__main__":
+    main()

@@ -187,7 +187,7 @@ def m4_weekly(folder: str | Path) -> Panel:
 def m4_weekly_earlier(folder: str | Path, weeks: int = M4_EARLIER_WEEKS) -> Panel:
     """M4 Weekly without its last `weeks` weeks: every origin `weeks` earlier, another season."""
     frame = m4mod.long_frame(m4mod.read_m4_weekly(folder))
-    frame = frame[frame[DS] <= m4mod.END_WEEK - pd.Timedelta(weeks=weeks)].reset_index(drop=True)
+    frame = m4mod.cut(frame, weeks)
     return _m4_panel("m4_weekly_earlier", frame, snapshot=f"m4-weekly-earlier-{weeks}:{folder}",
                      description=f"M4 Weekly without its last {weeks} weeks (origins at another season)")
 
