@@ -36,6 +36,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from benchmarks import http_timing  # noqa: E402
+from darkhorse.serving import collector  # noqa: E402
 
 
 def _series(client, url: str) -> tuple[str, pd.Timestamp, str]:
@@ -76,7 +77,7 @@ def run(url: str, *, seconds: float, warmup: float) -> list[dict[str, Any]]:
                              lambda k: {"series_id": sid, "timestamps": [(last + (k + 1) * step).isoformat()],
                                         "values": [100.0]}),
         }
-        http_timing.freeze_gc()
+        collector.settle()  # the client must not measure its own collector's pauses: settled as the server's
         rows = []
         for name, (method, path, body) in plan.items():
             res = measure(client, method, path, body, seconds=seconds, warmup=warmup)

@@ -34,6 +34,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from benchmarks import http_timing  # noqa: E402
+from darkhorse.serving import collector  # noqa: E402
 
 GOAL_P99_MS = 50.0
 
@@ -87,7 +88,7 @@ async def _load(url: str, method: str, path: str, body: dict | None, *, concurre
 def run(url: str, *, concurrency: list[int], seconds: float, warmup: float, n_items: int = 1000) -> list[dict[str, Any]]:
     rows = []
     plan = scenarios(url, n_items)
-    http_timing.freeze_gc()
+    collector.settle()  # the client must not measure its own collector's pauses: settled as the server's
     for name, (method, path, body) in plan.items():
         for c in concurrency:
             res = asyncio.run(_load(url, method, path, body, concurrency=c, seconds=seconds, warmup=warmup))

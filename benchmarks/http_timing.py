@@ -21,8 +21,6 @@ from typing import Any
 
 import numpy as np
 
-from darkhorse.serving import collector
-
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -78,13 +76,6 @@ def server(args: argparse.Namespace, tag: str | None, *, log_prefix: str,
     log_path = Path(tempfile.mkstemp(prefix=log_prefix, suffix=".log")[1])
     with serve(tag, log_path=log_path, env=env) as url:
         yield url
-
-
-def freeze_gc() -> None:
-    """The client must not measure its own pauses: a full collection over this process's heap
-    (numpy, httpx, the config and BentoML imports) takes ~100 ms, and reading 1,000-item answers
-    triggers them; the client settles its collector as the server does."""
-    collector.settle()
 
 
 class Window:

@@ -98,19 +98,15 @@ def cut(frame: pd.DataFrame, weeks: int) -> pd.DataFrame:
     return frame[frame[DS] <= END_WEEK - pd.Timedelta(weeks=weeks)].reset_index(drop=True)
 
 
-def season_file_name(weeks: int) -> str:
-    return f"m4_minus_{weeks}.parquet"
-
-
 def write_seasons(folder: str | Path, weeks: list[int], out: str | Path) -> list[Path]:
     """M4 Weekly cut `weeks` before its end, each as a panel file (`unique_id, ds, y` Parquet,
-    `season_file_name`) under `out`, to be run with `bench_accuracy.py --panel-file`."""
+    `m4_minus_<weeks>.parquet`) under `out`, to be run with `bench_accuracy.py --panel-file`."""
     frame = long_frame(read_m4_weekly(folder))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for w in weeks:
-        path = out / season_file_name(w)
+        path = out / f"m4_minus_{w}.parquet"
         cut(frame, w).to_parquet(path, index=False)
         paths.append(path)
     return paths

@@ -7,13 +7,12 @@ Two measures, both for the tail latency of requests that build many objects (a 1
   collector's reach: a full collection over it took ~200 ms and stalled every request in flight.
 * The young generation's threshold goes from CPython's 700 net allocations to `YOUNG_THRESHOLD`.
   At 700 a request's own objects, alive while it is built, were collected mid-request and
-  promoted to the older generations, where they died later; that triggered a full collection
-  every few requests (62 to 72 in a 40-second benchmark, up to 117 ms each, 5 s in all). The
-  server's HTTP layer also keeps one timer per request for its 60-second timeout, several
-  thousand live objects each full pass walked again. With 50,000, a request's objects are freed
-  by reference counting before a collection sees them: 8 young collections (~13 ms each) and no
-  full one in the same run; p99 of `/v1/allocate` with 1,000 items, one client, 100-125 ms ->
-  25 ms (README, serving benchmark). Cyclic garbage still goes, a little later.
+  promoted to the older generations, where they died later, and that triggered a full
+  collection every few requests, each also walking the one timer per request that the server's
+  HTTP layer keeps for its 60-second timeout. At 50,000 a request's objects are freed by
+  reference counting before a collection sees them. Cyclic garbage still goes, a little later.
+  The measurements (collections counted in the served process, p99 before and after, memory)
+  are in the README's serving benchmark.
 """
 
 from __future__ import annotations
