@@ -71,7 +71,7 @@ bench-panel: venv ## Benchmark the panel build: dbt vs one DuckDB statement vs p
 bench-serve: venv ## Benchmark the newest release over HTTP: latency p50/p99 and requests/s (needs make train)
 	$(BIN)/python benchmarks/bench_serve.py --config $(CONFIG)
 
-bench-load-serve: venv ## Benchmark the load routes over HTTP: forecast and observe p50/p99 for one series (needs make train CONFIG=$(LOAD_CONFIG))
+bench-load-serve: venv ## Benchmark the load routes over HTTP: forecast (cached, fresh after an observe) and observe p50/p99 for one series (needs make train CONFIG=$(LOAD_CONFIG))
 	$(BIN)/python benchmarks/bench_load_serve.py --config $(LOAD_CONFIG)
 
 bench-features: venv ## Benchmark the feature store: point-in-time training sets, online lookups (sqlite, redis)

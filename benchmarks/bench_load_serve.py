@@ -8,11 +8,17 @@ a running one, and drives it from this process, one client at a time (the latenc
 series' requests, not the server's throughput), for `--seconds` per scenario after a warm-up:
 
 * ``reference``: `GET /livez`, the framework's floor on this machine;
-* ``load_forecast``: `POST /v1/load/forecast`, the first series, 12 intervals, 3 quantiles;
+* ``load_forecast``: `POST /v1/load/forecast`, the first series, 12 intervals, 3 quantiles,
+  asked again and again: after the first, the stream answers from its cache (a series' forecast
+  is computed once per state of its buffer);
+* ``load_forecast_fresh``: the same forecast right after an observe of one new interval (the
+  observe is not timed): every timed forecast refreshes the model on the changed buffer and
+  computes, the work a forecast costs once per new interval in production;
 * ``load_observe``: `POST /v1/load/observe`, the same series, one new interval per request
   (each request appends: its timestamp is the interval after the previous one).
 
-Reports p50/p99, each as a ratio to the reference's, and writes `load_serve.json` and
+Reports p50/p99, each as a ratio to the reference's, and the intervals each scenario appended to
+the series' buffer (`appended`, warm-up included), and writes `load_serve.json` and
 `load_serve.md` under `--out-dir` (default data/bench). A benchmark, not a test: nothing is
 asserted, the client shares the machine's cores with the server.
 
@@ -53,9 +59,15 @@ def _series(client, url: str) -> tuple[str, pd.Timestamp, str]:
 
 
 def measure(client, method: str, path: str, body: Callable[[int], dict | None], *, seconds: float,
-            warmup: float) -> dict[str, Any]:
+            warmup: float, before: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Latency of `method path` with `body(k)` for the k-th request; `before(k)`, when given,
+    runs ahead of each request, untimed."""
     window, k = http_timing.Window(seconds, warmup), 0
-    while (t0 := window.start()) is not None:
+    while True:
+        if before is not None:
+            before(k)
+        if (t0 := window.start()) is None:
+            break
         payload = body(k)
         r = client.request(method, path, json=payload) if payload is not None else client.request(method, path)
         window.record(t0, r.status_code)
@@ -69,20 +81,32 @@ def run(url: str, *, seconds: float, warmup: float) -> list[dict[str, Any]]:
     with httpx.Client(base_url=url, timeout=30) as client:
         sid, last, grain = _series(client, url)
         step = pd.Timedelta(grain)
+        appended = 0  # intervals this run has observed: each observe appends the next one
+
+        def observation(_k: int) -> dict[str, Any]:
+            nonlocal appended
+            appended += 1
+            return {"series_id": sid, "timestamps": [(last + appended * step).isoformat()], "values": [100.0]}
+
+        def observe(_k: int) -> None:
+            r = client.post("/v1/load/observe", json=observation(_k))
+            if r.status_code != 200:
+                raise SystemExit(f"observe before a fresh forecast failed: {r.status_code} {r.text[:200]}")
+
+        forecast = {"series_id": sid, "horizon": 12, "quantiles": [0.1, 0.5, 0.9]}
         plan = {
-            "reference": ("GET", "/livez", lambda k: None),
-            "load_forecast": ("POST", "/v1/load/forecast",
-                              lambda k: {"series_id": sid, "horizon": 12, "quantiles": [0.1, 0.5, 0.9]}),
-            "load_observe": ("POST", "/v1/load/observe",
-                             lambda k: {"series_id": sid, "timestamps": [(last + (k + 1) * step).isoformat()],
-                                        "values": [100.0]}),
+            "reference": ("GET", "/livez", lambda _k: None, None),
+            "load_forecast": ("POST", "/v1/load/forecast", lambda _k: forecast, None),
+            "load_forecast_fresh": ("POST", "/v1/load/forecast", lambda _k: forecast, observe),
+            "load_observe": ("POST", "/v1/load/observe", observation, None),
         }
         collector.settle()  # the client must not measure its own collector's pauses: settled as the server's
         rows = []
-        for name, (method, path, body) in plan.items():
-            res = measure(client, method, path, body, seconds=seconds, warmup=warmup)
-            rows.append({"scenario": name, "series_id": sid, **res})
-            print(f"  {name:<14} p50 {res['p50_ms']:7.2f} ms  p99 {res['p99_ms']:7.2f} ms  "
+        for name, (method, path, body, before) in plan.items():
+            start = appended
+            res = measure(client, method, path, body, seconds=seconds, warmup=warmup, before=before)
+            rows.append({"scenario": name, "series_id": sid, **res, "appended": appended - start})
+            print(f"  {name:<20} p50 {res['p50_ms']:7.2f} ms  p99 {res['p99_ms']:7.2f} ms  "
                   f"({res['requests']} requests, {res['errors']} errors)", flush=True)
     ref = rows[0]
     for r in rows:
@@ -96,12 +120,12 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         f"# Load routes over HTTP: {meta['release']}", "",
         f"{meta['machine']}; server: `bentoml serve` ({meta['server']}); client: {meta['client']}; "
         f"series `{rows[0]['series_id']}`.", "",
-        "| scenario | p50 ms | p99 ms | p50 / reference | p99 / reference | requests | errors |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| scenario | p50 ms | p99 ms | p50 / reference | p99 / reference | requests | errors | intervals appended |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(f"| {r['scenario']} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['p50_vs_reference']:.1f} | "
-                     f"{r['p99_vs_reference']:.1f} | {r['requests']} | {r['errors']} |")
+                     f"{r['p99_vs_reference']:.1f} | {r['requests']} | {r['errors']} | {r['appended']} |")
     return "\n".join(lines) + "\n"
 
 

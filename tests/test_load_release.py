@@ -122,6 +122,35 @@ def test_the_service_forecasts_load_and_refuses_weekly_routes(released, monkeypa
             assert "no weekly forecaster" in r.json()["error"] and r.json()["field"] == "release"
 
 
+def test_the_load_serving_benchmark_times_cached_and_fresh_forecasts(released, tmp_path):
+    """`bench_load_serve` against a real `bentoml serve`: every scenario answers, and a fresh
+    forecast follows an observe each time (the buffer's end moved by every interval the run
+    appended, so those forecasts could not come from the stream's cache)."""
+    import httpx
+
+    from benchmarks.bench_load_serve import main
+    from tests.fixtures.servers import serve
+
+    cfg, run, _, _ = released
+    env = {"DARKHORSE_LOAD_STATE": str(tmp_path / "state"), "DARKHORSE_CONFIG": str(cfg.path)}
+    with serve(f"dh-loadonly:{run.version}", log_path=tmp_path / "serve.log", env=env) as url:
+        def first_interval() -> pd.Timestamp:
+            r = httpx.post(f"{url}/v1/load/forecast", json={"series_id": "requests", "horizon": 1}, timeout=30)
+            return pd.Timestamp(r.json()["intervals"][0]["start"])
+
+        before = first_interval()
+        assert main(["--url", url, "--seconds", "0.5", "--warmup", "0.1", "--out-dir", str(tmp_path)]) == 0
+        after = first_interval()
+    rows = {r["scenario"]: r for r in json.loads((tmp_path / "load_serve.json").read_text())["results"]}
+    assert list(rows) == ["reference", "load_forecast", "load_forecast_fresh", "load_observe"]
+    assert all(r["requests"] > 0 and r["errors"] == 0 and r["p99_ms"] >= r["p50_ms"] > 0 for r in rows.values())
+    assert rows["reference"]["appended"] == rows["load_forecast"]["appended"] == 0
+    fresh = rows["load_forecast_fresh"]
+    assert fresh["appended"] > fresh["requests"]  # one observe before every forecast, warm-up ones too
+    assert after - before == (fresh["appended"] + rows["load_observe"]["appended"]) * pd.Timedelta("15min")
+    assert "| load_forecast_fresh |" in (tmp_path / "load_serve.md").read_text()
+
+
 def test_feast_load_training_v1_at_each_close_returns_the_panel_training_reads(released):
     """`load_training_v1` point-in-time at each interval's close joins that interval's row:
     what `training.load.train.load_panel` reads from the published Parquet, value for value

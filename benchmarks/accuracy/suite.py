@@ -95,6 +95,12 @@ def final_vs_best(hot: pd.DataFrame) -> dict[str, Any] | None:
             "per_origin": [round(float(x), 6) for x in d]}
 
 
+def is_final_input(scorer: str) -> bool:
+    """Whether `scorer` is one the final ranking may learn from: every scorer but the growth
+    read from a peer's forecast (the suite adds those for comparison only)."""
+    return not scorer.startswith(PEER_PREFIX)
+
+
 def peer_scorer(name: str) -> str:
     """The hot-seller scorer that reads growth from peer `name`'s forecast."""
     return f"{PEER_PREFIX}{name}_growth"
@@ -124,7 +130,7 @@ def hot_seller_table(
     allhot = pd.concat([p for p in parts if len(p)], ignore_index=True)
     evals = {c for c, r in result.cutoffs if r == "eval"}
     allhot = allhot[allhot[CUTOFF].isin(evals)]
-    inputs = allhot[~allhot["model"].str.startswith(PEER_PREFIX)]
+    inputs = allhot[allhot["model"].map(is_final_input)]
     return ranking_metrics(allhot, fraction=1 - panel.panel.hot_seller_quantile), added, final_vs_best(inputs)
 
 
@@ -252,7 +258,7 @@ def final_vs_scorers(panels: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     if FINAL not in means.columns or means[FINAL].isna().all():
         return {}
     others = [c for c in means.columns if c != FINAL]
-    inputs = [c for c in others if not c.startswith(PEER_PREFIX)]
+    inputs = [c for c in others if is_final_input(c)]
     columns = {c: means[c] for c in others}
     if inputs:
         columns[BEST_IN_HINDSIGHT] = means[inputs].max(axis=1, skipna=True)
