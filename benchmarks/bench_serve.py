@@ -126,7 +126,7 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     http_timing.add_server_args(p, url_help="benchmark a server that is already running at this URL")
-    p.add_argument("--concurrency", type=int, nargs="+", default=[1, 4])
+    p.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4], help="keep-alive clients, one run each")
     p.add_argument("--items", type=int, default=1000, help="items per allocate request")
     args = p.parse_args(argv)
 
