@@ -88,8 +88,8 @@ def run(url: str, *, seconds: float, warmup: float) -> list[dict[str, Any]]:
             appended += 1
             return {"series_id": sid, "timestamps": [(last + appended * step).isoformat()], "values": [100.0]}
 
-        def observe(_k: int) -> None:
-            r = client.post("/v1/load/observe", json=observation(_k))
+        def observe(k: int) -> None:
+            r = client.post("/v1/load/observe", json=observation(k))
             if r.status_code != 200:
                 raise SystemExit(f"observe before a fresh forecast failed: {r.status_code} {r.text[:200]}")
 

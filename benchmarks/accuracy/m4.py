@@ -13,6 +13,7 @@ Naive2's. Weekly series have no seasonal adjustment in Naive2, so Naive2 is the 
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,8 +114,6 @@ def write_seasons(folder: str | Path, weeks: list[int], out: str | Path) -> list
 
 
 def main(argv: list[str] | None = None) -> None:
-    import argparse
-
     ap = argparse.ArgumentParser(
         description="Write M4 Weekly cut N weeks before its end as panel files: the same series at other seasons. "
                     "Run them with: python benchmarks/bench_accuracy.py --panel-file OUT/m4_minus_N.parquet ...")
