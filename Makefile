@@ -65,8 +65,8 @@ lint: venv ## Lint with ruff and check the import contracts (floors point down)
 
 bench: bench-panel bench-serve bench-load-serve ## Every benchmark: panel build, then the served API (weekly and load routes)
 
-bench-panel: venv ## Benchmark the panel build: dbt vs one DuckDB statement vs pandas (1M, 10M rows)
-	$(BIN)/python benchmarks/bench_panel.py
+bench-panel: venv ## Benchmark the panel build: dbt vs one DuckDB statement vs pandas (1M rows; ARGS="--rows 1000000 10000000" adds 10M)
+	$(BIN)/python benchmarks/bench_panel.py $(ARGS)
 
 bench-serve: venv ## Benchmark the newest release over HTTP: latency p50/p99 and requests/s (needs make train)
 	$(BIN)/python benchmarks/bench_serve.py --config $(CONFIG)
