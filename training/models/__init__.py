@@ -19,6 +19,7 @@ _REGISTRY: dict[str, str] = {
     "moving_average": "training.models.baselines:MovingAverage",
     "statquant": "training.models.baselines:StatQuant",
     "seasonal_index": "training.models.seasonal_index:SeasonalIndex",
+    "analogues": "training.models.analogues:Analogues",
     "xgboost": "training.models.xgb:XGBoostGlobal",
     "xgboost_individual": "training.models.xgb:XGBoostIndividual",
     "ridge": "training.models.ridge:RidgeGlobal",
