@@ -1,10 +1,10 @@
-"""Progress of long steps: a live bar on a terminal, dated lines in a log file, or nothing.
+"""Progress of long steps: a live bar on a terminal, plain lines in a log file, or nothing.
 
 A live bar (rich) redraws one line in place, which a log file cannot show: written to a file it
 appears only once the step has ended. When standard output is not a terminal (`make train >
-train.log`, a CI job, a scheduler), progress comes instead as plain lines on standard error,
-one when a task starts, then at most one every `interval` seconds and one when it completes, each with the task, its
-count, what it is doing now and the time since it started.
+train.log`, a CI job, a scheduler), progress comes instead as plain lines on standard error: one
+when a task starts, then at most one every `LOG_INTERVAL` seconds, and one when it completes.
+Each names the task, its count, the step it has just done and the time since the task started.
 """
 
 from __future__ import annotations
