@@ -80,7 +80,7 @@ def test_a_backtest_written_to_a_file_reports_each_step_as_it_goes(capsys, monke
 def test_the_command_line_writes_progress_lines_to_a_log_file(tmp_path):
     """`darkhorse ... > log 2>&1`: the progress lines reach the file while the command runs,
     from the same code as above, with no terminal at all."""
-    code = ("import sys, time; from training.progress import progress_bar\n"
+    code = ("from training.progress import progress_bar\n"
             "with progress_bar() as bar:\n"
             "    t = bar.add_task('backtest', total=2)\n"
             "    for k in range(2): bar.update(t, description=f'step {k}'); bar.advance(t)\n")

@@ -491,8 +491,8 @@ def _default_models() -> list[ModelSpec]:
     # moving average and statquant (0 or below 0 on every panel) are registered and opt-in, as
     # are MSTL and the deep and automated members (LSTM: 900 s on a 2,660 x 143 panel and behind
     # seasonal naive there; AutoTS returned naive on M4 Weekly). Analogues (the futures of the
-    # nearest past windows of any series) moved the blend by -0.6% on M4 Weekly and 0 to -0.1%
-    # elsewhere, with a worse official M4 MASE: opt-in. `enabled: true` adds one.
+    # nearest past windows of any series) moved the blend by -0.6% on both M4 Weekly seasons and
+    # 0 to -0.1% elsewhere, with a worse official M4 MASE: opt-in. `enabled: true` adds one.
     return [
         ModelSpec(model="seasonal_naive"),
         ModelSpec(model="naive"),

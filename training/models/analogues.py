@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from training.models.base import ModelError, ModelSettings
+from training.models.base import ModelSettings
 from training.models.baselines import _level, _MatrixModel, _normal_quantiles, _pooled_sigma
 
 
@@ -34,33 +34,22 @@ class AnaloguesSettings(ModelSettings):
     seed: int = Field(0, description="Seed of the library's sample.")
 
 
-def _windows(logy: np.ndarray, ends: np.ndarray, rows: np.ndarray, w: int) -> np.ndarray:
-    """(len(rows), w) blocks of `logy` ending at `ends` (inclusive)."""
-    cols = ends[:, None] - np.arange(w - 1, -1, -1)[None, :]
-    return logy[rows[:, None], cols]
-
-
 def library(logy: np.ndarray, w: int, h: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sampled past windows: (relative windows, log levels, relative futures) of every series
-    position with `w` known weeks and `h` known weeks after them."""
+    position with `w` known weeks and `h` known weeks after them. `logy` is right-aligned and
+    at least `w + h` weeks wide, so its longest series holds at least one such window."""
     width = logy.shape[1]
-    known = np.isfinite(logy)
     # a window ending at e needs columns e-w+1..e+h known; series are right-aligned, so it is
     # enough that the window's first column is known
     ends = np.arange(w - 1, width - h)
-    if ends.size == 0:
-        raise ModelError(f"model 'analogues': no window of {w} weeks has {h} known weeks after it")
-    ok = known[:, ends - w + 1]
-    rows, pos = np.nonzero(ok)
-    if rows.size == 0:
-        raise ModelError(f"model 'analogues': no series holds {w + h} weeks")
+    rows, pos = np.nonzero(np.isfinite(logy[:, ends - w + 1]))
     if rows.size > size:
         pick = np.random.default_rng(seed).choice(rows.size, size, replace=False)
         rows, pos = rows[pick], pos[pick]
-    e = ends[pos]
-    past = _windows(logy, e, rows, w)
+    e = ends[pos][:, None]
+    past = logy[rows[:, None], e + np.arange(1 - w, 1)[None, :]]
     level = past.mean(axis=1)
-    fut = logy[rows[:, None], e[:, None] + np.arange(1, h + 1)[None, :]]
+    fut = logy[rows[:, None], e + np.arange(1, h + 1)[None, :]]
     return past - level[:, None], level, fut - level[:, None]
 
 
@@ -87,10 +76,10 @@ class Analogues(_MatrixModel):
         lib_x, lib_lvl, lib_f = library(logy, w, h, s.max_library, s.seed)
         lib = np.column_stack([lib_x, s.level_weight * lib_lvl])
         k = min(s.k, len(lib))
-        q = logy[:, -w:]
+        q = logy[:, -w:]  # every series' last week is known: NaN only on the left of short ones
         mask = np.isfinite(q)
-        level = np.where(mask.any(axis=1), np.nanmean(np.where(mask, q, np.nan), axis=1), 0.0)
-        rel = np.where(mask, q - level[:, None], 0.0)
+        level = np.nanmean(q, axis=1)
+        rel = np.where(mask, q - level[:, None], 0.0)  # zero where masked, as the distance needs
         qv = np.column_stack([rel, s.level_weight * level])
         qm = np.column_stack([mask, np.ones(len(q), dtype=bool)]).astype("float64")
         levels = np.asarray([0.5, *quantiles])
@@ -98,7 +87,7 @@ class Analogues(_MatrixModel):
         lib_sq = lib**2
         for a in range(0, len(q), s.chunk):
             b = slice(a, a + s.chunk)
-            m, v = qm[b], qv[b] * qm[b]
+            m, v = qm[b], qv[b]
             # squared distance over each query's known weeks: sum m (x - v)^2
             d = lib_sq @ m.T - 2.0 * lib @ v.T + (v**2).sum(axis=1)[None, :]
             near = np.argpartition(d, k - 1, axis=0)[:k]  # (k, queries)
