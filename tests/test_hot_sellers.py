@@ -4,6 +4,7 @@ combination and its fallback, and no label read before it is known."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import numpy as np
 import pandas as pd
@@ -193,6 +194,28 @@ def test_a_stack_whose_held_out_gain_is_within_its_standard_error_is_not_taken()
     assert c.method == "single" and c.weights == {"seasonal_growth": 1.0}
 
 
+def test_two_scorers_within_noise_of_each_other_are_averaged():
+    """Origins alternate between hot sellers found by forecast growth and by seasonal growth: the
+    one ahead on mean AP leads by far less than two standard errors of its per-origin leads, so
+    with a 2 s.e. tie margin the final ranking averages the two; with 0 it keeps the leader."""
+    names = ["momentum", "seasonal_growth", "forecast_growth"]
+    turn = itertools.count()
+    earlier, labels = _earlier(4, 300, lambda s: _top(s["seasonal_growth"] if next(turn) % 2 else s["forecast_growth"]))
+    alone = choose(names, earlier, labels, min_origins=2, weight_step=0.25)
+    assert alone.method == "single" and len(alone.weights) == 1
+    assert 0 <= alone.ap["tie_gap"] < 2 * alone.ap["tie_gap_se"]
+    both = choose(names, earlier, labels, min_origins=2, weight_step=0.25, tie_margin_se=2.0)
+    assert both.method == "tie" and both.weights == {"forecast_growth": 0.5, "seasonal_growth": 0.5}
+
+
+def test_a_clear_leader_is_not_averaged():
+    names = ["momentum", "seasonal_growth", "forecast_growth"]
+    earlier, labels = _earlier(4, 300, lambda s: _top(s["seasonal_growth"]))
+    c = choose(names, earlier, labels, min_origins=2, weight_step=0.25, tie_margin_se=2.0)
+    assert c.method == "single" and c.weights == {"seasonal_growth": 1.0}
+    assert c.ap["tie_gap"] > 2 * c.ap["tie_gap_se"]
+
+
 def test_the_combination_falls_back_to_forecast_growth_without_enough_known_origins():
     names = ["momentum", "seasonal_growth", "forecast_growth"]
     earlier, labels = _earlier(2, 100, lambda s: _top(s["seasonal_growth"]))
@@ -339,14 +362,18 @@ def test_settings_travel_from_the_config():
     cfg = Config.model_validate({
         "sources": [{"name": "s", "kind": "order_lines", "path": "x.parquet"}],
         "panel": {"lookback_weeks": 6, "horizon_weeks": 8, "growth_floor": 2.0},
-        "hot_sellers": {"min_labelled_origins": 3, "min_origin_positives": 4, "classifier": {"n_estimators": 5}},
+        "hot_sellers": {"min_labelled_origins": 3, "min_origin_positives": 4, "tie_margin_se": 1.5,
+                        "classifier": {"n_estimators": 5}},
     })
     s = hs.Settings.from_config(cfg)
     assert (s.lookback, s.horizon, s.floor, s.min_labelled_origins, s.min_origin_positives) == (6, 8, 2.0, 3, 4)
+    assert s.tie_margin_se == 1.5
     assert s.forecast_model == "blend" and s.classifier == {"n_estimators": 5} and s.transformer is None
     assert dataclasses.replace(s, weight_step=0.5).weight_step == 0.5
     with pytest.raises((ConfigError, ValueError), match="stack_weight_step"):
         HotSellerConfig(stack_weight_step=0.3)
+    with pytest.raises((ConfigError, ValueError), match="tie_margin_se"):
+        HotSellerConfig(tie_margin_se=-1)
 
 
 def test_score_origin_falls_back_to_the_classifier_when_it_is_trained_but_no_origin_is_scored():

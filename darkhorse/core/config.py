@@ -668,6 +668,13 @@ class HotSellerConfig(_Strict):
     stack_weight_step: float = Field(
         0.25, gt=0, le=1, description="Step of the rank-weight grid of the learned stack."
     )
+    tie_margin_se: float = Field(
+        2.0,
+        ge=0,
+        description="When the best single scorer's lead over the runner-up, per labelled origin, is within this "
+        "many standard errors of those leads, the final ranking averages the two (0: always the best one). "
+        "Chosen on fourteen panels (docs/accuracy-decisions.md).",
+    )
     transformer: HotSellerTransformerConfig = HotSellerTransformerConfig()
 
     @field_validator("stack_weight_step")

@@ -104,6 +104,7 @@ class Settings:
     min_labelled_origins: int = 1
     min_origin_positives: int = 1
     weight_step: float = 0.25
+    tie_margin_se: float = 0.0
     multitask: dict[str, Any] | None = None
     marts_dir: str | None = None  # published marts: the customer signals read customer_purchases there
 
@@ -115,7 +116,7 @@ class Settings:
             season=h.season_length, forecast_model=h.forecast_model, classifier=dict(h.classifier),
             transformer=h.transformer_params(), min_labelled_origins=h.min_labelled_origins,
             min_origin_positives=h.min_origin_positives,
-            weight_step=h.stack_weight_step, multitask=multitask_params(config), marts_dir=str(config.marts_dir),
+            weight_step=h.stack_weight_step, tie_margin_se=h.tie_margin_se, multitask=multitask_params(config), marts_dir=str(config.marts_dir),
         )
 
 
@@ -190,7 +191,8 @@ def final_ranking(
         earlier = earlier[pd.to_datetime(earlier[CUTOFF]) < cutoff]
     fallback = fallback_scorer(scores)
     choice = choose(list(scores), earlier, known, min_origins=settings.min_labelled_origins,
-                    weight_step=settings.weight_step, fallback=fallback, min_positives=settings.min_origin_positives)
+                    weight_step=settings.weight_step, fallback=fallback, min_positives=settings.min_origin_positives,
+                    tie_margin_se=settings.tie_margin_se)
     if choice.method == "fallback":
         log.info("hot sellers at %s: %d labelled origins; the final ranking is the %s score",
                  cutoff.date(), len(choice.origins), fallback)

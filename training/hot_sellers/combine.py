@@ -7,7 +7,10 @@ averaged over the known origins, computed from the scores each origin produced t
 classifier's are out of sample). With at least two known origins, a stack is taken over the best
 single scorer only when it wins on held-out origins (leave one origin out: weights chosen on the
 others, scored on the one left out) by more than one standard error of the per-origin gains
-(`STACK_MARGIN_SE`); otherwise the best single scorer is the final ranking. A known origin counts
+(`STACK_MARGIN_SE`); otherwise the best single scorer is the final ranking, unless its lead over the
+runner-up, per known origin, is within `tie_margin_se` standard errors of those differences: then
+the two are averaged half and half (`tie`; which of two about equally good scorers wins on a few
+dozen hot sellers per origin is chance, and their average is seldom worse than either). A known origin counts
 only with `min_positives` positives (an AP over a handful of hot sellers is noise). With fewer
 than `min_origins` known origins the final ranking is the fallback scorer (the classifier when one
 could be trained, else forecast growth).
@@ -134,11 +137,13 @@ def fallback_scorer(names) -> str:
 def choose(
     current: list[str], earlier: pd.DataFrame | None, known: pd.DataFrame, *,
     min_origins: int, weight_step: float, fallback: str = "forecast_growth",
-    stack_margin_se: float = STACK_MARGIN_SE, min_positives: int = 1,
+    stack_margin_se: float = STACK_MARGIN_SE, min_positives: int = 1, tie_margin_se: float = 0.0,
 ) -> Choice:
     """The combination of the `current` scorers, learned on `earlier` scores (`unique_id, cutoff,
     model, score`) joined to the `known` labels (`unique_id, ds, label`; only labels known at
-    the origin may be passed); an earlier origin counts only with `min_positives` positives."""
+    the origin may be passed); an earlier origin counts only with `min_positives` positives; a
+    best single scorer within `tie_margin_se` standard errors of the runner-up is averaged with it
+    (0: never)."""
     names = sorted(current, key=lambda n: PREFERENCE.index(n) if n in PREFERENCE else len(PREFERENCE))
     if earlier is None or earlier.empty:
         return Choice("fallback", {fallback: 1.0})
@@ -169,7 +174,25 @@ def choose(
     if gain.mean() > stack_margin_se * ap["cv_gain_se"]:
         stack, ap["stack"] = _best(stacks, names, data)
         return Choice("stack", stack, list(origins), ap)
+    tie = _tie(single, names, data, ap, tie_margin_se)
+    if tie:
+        return Choice("tie", tie, list(origins), ap)
     return Choice("single", single, list(origins), ap)
+
+
+def _tie(single: dict[str, float], names: list[str], data, ap: dict[str, float], margin_se: float) -> dict[str, float]:
+    """Half and half of the best single scorer and the runner-up when the best one's lead, per
+    known origin, is within `margin_se` standard errors of those leads; {} otherwise. Records the
+    lead and its standard error in `ap` (`tie_gap`, `tie_gap_se`)."""
+    best = next(iter(single))
+    # the runner-up by mean AP; equal means go to the earlier name (`PREFERENCE`, the order of `names`)
+    runner = max((n for n in names if n != best), key=lambda n: (ap[n], -names.index(n)))
+    i, j = names.index(best), names.index(runner)
+    lead = np.array([average_precision(r[:, i], y) - average_precision(r[:, j], y) for r, y in data])
+    ap["tie_gap"], ap["tie_gap_se"] = float(lead.mean()), float(lead.std(ddof=1) / np.sqrt(len(lead)))
+    if margin_se > 0 and ap["tie_gap"] <= margin_se * ap["tie_gap_se"]:
+        return {best: 0.5, runner: 0.5}
+    return {}
 
 
 def final_score(scores: dict[str, pd.Series], choice: Choice) -> pd.Series:
