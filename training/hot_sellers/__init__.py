@@ -30,7 +30,8 @@
 * `transformer` (when enabled): a transformer encoder over the item's recent weeks
   (`training.hot_seller_transformer`), trained on the same known labels.
 * `final`: the combination learned on earlier origins whose labels are known (`combine.choose`:
-  the best single scorer, or a rank-weighted stack when it wins on held-out origins), from the
+  the best single scorer, a rank-weighted stack when it wins on held-out origins, or the best
+  and the runner-up averaged when the best one's lead is within noise), from the
   scores those origins produced (`earlier_scores`); while fewer than `min_labelled_origins`
   scored origins are known, the classifier (forecast growth when no label is known at all).
 """

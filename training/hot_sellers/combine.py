@@ -53,7 +53,7 @@ PREFERENCE = ("forecast_growth", "seasonal_growth", "classifier", GRAPH_SCORER, 
 
 @dataclass
 class Choice:
-    """What the final ranking is: `method` fallback / single / stack, and its rank weights."""
+    """What the final ranking is: `method` fallback / single / stack / tie, and its rank weights."""
 
     method: str
     weights: dict[str, float]
