@@ -116,8 +116,8 @@ class Settings:
             lookback=p.lookback_weeks, horizon=p.horizon_weeks, floor=p.growth_floor,
             season=h.season_length, forecast_model=h.forecast_model, classifier=dict(h.classifier),
             transformer=h.transformer_params(), min_labelled_origins=h.min_labelled_origins,
-            min_origin_positives=h.min_origin_positives,
-            weight_step=h.stack_weight_step, tie_margin_se=h.tie_margin_se, multitask=multitask_params(config), marts_dir=str(config.marts_dir),
+            min_origin_positives=h.min_origin_positives, weight_step=h.stack_weight_step,
+            tie_margin_se=h.tie_margin_se, multitask=multitask_params(config), marts_dir=str(config.marts_dir),
         )
 
 

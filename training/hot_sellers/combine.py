@@ -7,10 +7,10 @@ averaged over the known origins, computed from the scores each origin produced t
 classifier's are out of sample). With at least two known origins, a stack is taken over the best
 single scorer only when it wins on held-out origins (leave one origin out: weights chosen on the
 others, scored on the one left out) by more than one standard error of the per-origin gains
-(`STACK_MARGIN_SE`); otherwise the best single scorer is the final ranking, unless its lead over the
-runner-up, per known origin, is within `tie_margin_se` standard errors of those differences: then
-the two are averaged half and half (`tie`; which of two about equally good scorers wins on a few
-dozen hot sellers per origin is chance, and their average is seldom worse than either). A known origin counts
+(`STACK_MARGIN_SE`); otherwise the best single scorer is the final ranking, unless its lead over
+the runner-up, per known origin, is within `tie_margin_se` standard errors of those differences:
+then the two are averaged half and half (`tie`: which of two about equally good scorers leads on
+a few dozen hot sellers per origin is chance; docs/accuracy-decisions.md). A known origin counts
 only with `min_positives` positives (an AP over a handful of hot sellers is noise). With fewer
 than `min_origins` known origins the final ranking is the fallback scorer (the classifier when one
 could be trained, else forecast growth).
