@@ -101,6 +101,10 @@ print(json.dumps({{"meta": m.info.metadata, "labels": m.info.labels, "rows": len
     released = json.loads((tmp / "out" / "metrics.json").read_text())["release"]["blend"]
     assert released["point_factor"] == info["point_factor"] and 0.7 <= info["point_factor"] <= 1.3
     assert released["point_factor"] == 1.0 or len(released["point_checks"]) == 2
+    # and how the released final hot-seller ranking was combined, learned on the backtest's origins
+    chosen = json.loads((tmp / "out" / "metrics.json").read_text())["release"]["hot_sellers"]
+    assert chosen["method"] in ("fallback", "single", "stack", "tie")
+    assert sum(chosen["weights"].values()) == pytest.approx(1.0)
     assert info["members"] == ["seasonal_naive", "statquant", "xgboost"]
     assert info["rows"] == 12 * pd.read_csv(CSV)["sku"].nunique()
     assert set(tags.values()) <= set(info["listed"])

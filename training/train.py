@@ -168,7 +168,9 @@ def train(config: Config, *, out_dir: Path | None = None, show_progress: bool = 
         manifest = manifest.with_models(save_to_store(config, version, blend, clf, manifest.store_metadata(), ranking))
     tags = manifest.models.model_dump() if manifest.models else {}
     bt.metrics["release"] = {"version": version, "tags": tags, "train_seconds": round(time.perf_counter() - started, 1),
-                             "blend": choice_record(blend)}
+                             "blend": choice_record(blend),
+                             # how the released final hot-seller ranking combines its scorers
+                             "hot_sellers": ranking.attrs.get("choice")}
     if config.has_request_log:  # the load ensemble of the interval panel, same version
         bt.metrics["release"]["load"] = train_load(config, version=version, out_dir=out, save=save)
     write_outputs(bt, out)
