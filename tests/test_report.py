@@ -476,6 +476,28 @@ def test_the_forecast_note_says_when_the_blends_point_took_a_factor(outputs: Pat
     assert "point forecast took a factor" not in write_report(out).read_text(encoding="utf-8")
 
 
+def test_the_hot_seller_note_says_how_the_final_ranking_combined_its_scorers(outputs: Path, tmp_path: Path) -> None:
+    out = copy_outputs(outputs, tmp_path / "run")
+    metrics = json.loads((out / "metrics.json").read_text())
+    evals = [w["cutoff"] for w in metrics["windows"] if w["role"] == "eval"]
+    others = [w["cutoff"] for w in metrics["windows"] if w["role"] != "eval"]
+    tie = {"method": "tie", "weights": {"forecast_growth": 0.5, "classifier": 0.5}}
+    metrics["model_info"] = {"hot_sellers": {
+        str(others[0])[:10]: {"method": "fallback", "weights": {"classifier": 1.0}},  # not an evaluation origin
+        str(evals[0])[:10]: {"method": "single", "weights": {"classifier": 1.0}},
+        **{str(c)[:10]: tie for c in evals[1:]},
+    }}
+    metrics["release"] = {"hot_sellers": {"method": "stack", "weights": {"forecast_growth": 0.25, "classifier": 0.75}}}
+    (out / "metrics.json").write_text(json.dumps(metrics))
+    html = write_report(out).read_text(encoding="utf-8")
+    assert (f"at the evaluation origins single (classifier) at 1, tie (0.5 classifier + 0.5 forecast_growth) at "
+            f"{len(evals) - 1} of {len(evals)}; in the release stack (0.75 classifier + 0.25 forecast_growth).") in html
+    assert "fallback (classifier)" not in html  # not an evaluation origin
+    metrics.pop("model_info"), metrics.pop("release")
+    (out / "metrics.json").write_text(json.dumps(metrics))
+    assert "How the final ranking combined its scorers" not in write_report(out).read_text(encoding="utf-8")
+
+
 def test_smape_without_series_metrics_is_the_backtest_metric(outputs: Path, tmp_path: Path) -> None:
     """With no series_metrics.parquet, per-series sMAPE comes from forecasts.parquet through
     training.metrics.smape (the backtest's own metric); a week without an actual is no error."""

@@ -300,7 +300,40 @@ def hot_table(run: Run) -> Table | None:
         if name not in PROBABILITY_SCORES:  # a ranking score is not a probability: no Brier
             vals["brier"] = None
         rows.append((name, vals))
-    return metric_table(rows, HOT_COLUMNS, row_header="Scorer")
+    return metric_table(rows, HOT_COLUMNS, row_header="Scorer", note=hot_choice_text(run))
+
+
+def hot_choice_text(run: Run) -> str:
+    """One sentence on how the final hot-seller ranking combined its scorers at the evaluation
+    origins (metrics.json `model_info.hot_sellers`, per origin) and in the release
+    (`release.hot_sellers`); empty when neither is recorded."""
+    info = run.metrics.get("model_info")
+    per_origin = info.get("hot_sellers") if isinstance(info, dict) else None
+    windows = run.metrics.get("windows")
+    parts = []
+    if isinstance(per_origin, dict) and isinstance(windows, list):
+        evals = {str(w.get("cutoff"))[:10] for w in windows if isinstance(w, dict) and w.get("role") == "eval"}
+        picked = [c for k, c in per_origin.items() if str(k)[:10] in evals and isinstance(c, dict)]
+        if picked:
+            counts = Counter(_combination(c) for c in picked)
+            parts.append("at the evaluation origins " + ", ".join(f"{k} at {n}" for k, n in counts.items())
+                         + f" of {len(picked)}")
+    release = run.metrics.get("release")
+    released = release.get("hot_sellers") if isinstance(release, dict) else None
+    if isinstance(released, dict) and released.get("weights"):
+        parts.append(f"in the release {_combination(released)}")
+    if not parts:
+        return ""
+    return ("How the final ranking combined its scorers (learned on earlier origins whose labels were known; "
+            "fallback where too few were): " + "; ".join(parts) + ".")
+
+
+def _combination(choice: dict[str, Any]) -> str:
+    """`method (weight scorer + ...)`, heaviest first; a single scorer without its weight."""
+    weights = choice.get("weights") or {}
+    terms = sorted(weights.items(), key=lambda kv: (-float(kv[1]), kv[0]))
+    shown = terms[0][0] if len(terms) == 1 else " + ".join(f"{float(w):g} {name}" for name, w in terms)
+    return f"{choice.get('method')} ({shown})"
 
 
 def timing_table(run: Run) -> Grid | None:
