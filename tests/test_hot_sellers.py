@@ -12,7 +12,7 @@ import pytest
 
 from darkhorse.core.config import ConfigError, HotSellerConfig
 from training import hot_sellers as hs
-from training.hot_sellers.combine import choose, grid
+from training.hot_sellers.combine import Choice, choose, final_score, grid
 from training.hot_sellers.features import forecast_features, seasonal_features
 
 L, H = 4, 3
@@ -214,6 +214,25 @@ def test_a_clear_leader_is_not_averaged():
     c = choose(names, earlier, labels, min_origins=2, weight_step=0.25, tie_margin_se=2.0)
     assert c.method == "single" and c.weights == {"seasonal_growth": 1.0}
     assert c.ap["tie_gap"] > 2 * c.ap["tie_gap_se"]
+
+
+def test_items_whose_ranks_sum_alike_are_ordered_by_the_leading_scorer():
+    """Ranks 1..4 against 4..1: every item's half-and-half sum is the same; the leader (the first
+    of equal weights, or the heavier) orders them, whatever order the rows come in."""
+    ids = ["i0", "i1", "i2", "i3"]
+    scores = {"forecast_growth": pd.Series([1.0, 2.0, 3.0, 4.0], index=ids),
+              "classifier": pd.Series([4.0, 3.0, 2.0, 1.0], index=ids)}
+    by_growth = final_score(scores, Choice("tie", {"forecast_growth": 0.5, "classifier": 0.5}))
+    assert by_growth.round(6).nunique() == 1  # the sums tie
+    assert list(by_growth.sort_values(ascending=False).index) == ["i3", "i2", "i1", "i0"]
+    by_classifier = final_score(scores, Choice("tie", {"classifier": 0.5, "forecast_growth": 0.5}))
+    assert list(by_classifier.sort_values(ascending=False).index) == ["i0", "i1", "i2", "i3"]
+    shuffled = {k: v.iloc[[2, 0, 3, 1]] for k, v in scores.items()}
+    assert final_score(shuffled, Choice("tie", {"classifier": 0.5, "forecast_growth": 0.5})).idxmax() == "i0"
+    heavier = final_score(scores, Choice("stack", {"forecast_growth": 0.25, "classifier": 0.75}))
+    assert heavier.idxmax() == "i0"
+    # a single scorer is its own percentile rank
+    assert final_score(scores, Choice("single", {"classifier": 1.0})).tolist() == [1.0, 0.75, 0.5, 0.25]
 
 
 def test_the_combination_falls_back_to_forecast_growth_without_enough_known_origins():
