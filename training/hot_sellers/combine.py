@@ -114,6 +114,19 @@ def _best(cands: list[dict[str, float]], names: list[str], data) -> tuple[dict[s
     return c, ap
 
 
+def _paired(data: list[tuple[np.ndarray, np.ndarray]], a: int, b: int) -> np.ndarray:
+    """Per known origin: the AP of rank column `a` minus that of column `b`."""
+    return np.array([average_precision(r[:, a], y) - average_precision(r[:, b], y) for r, y in data])
+
+
+def _mean_se(d: np.ndarray) -> tuple[float, float]:
+    """Mean of per-origin differences and its standard error (inf with fewer than two origins:
+    no evidence; the mean is nan without any)."""
+    if len(d) < 2:
+        return (float(d.mean()) if len(d) else float("nan")), float("inf")
+    return float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d)))
+
+
 def _variant_gains(
     earlier: pd.DataFrame, known: pd.DataFrame, names: list[str], min_positives: int = 1,
 ) -> dict[str, tuple[float, float]]:
@@ -122,12 +135,7 @@ def _variant_gains(
     than two origins: no evidence)."""
     out = {}
     for v in [n for n in names if VARIANT_MARGIN_SE.get(n) is not None and "classifier" in names]:
-        per = [average_precision(r[:, 1], y) - average_precision(r[:, 0], y)
-               for r, y in _origins(earlier, known, ["classifier", v], min_positives).values()]
-        if len(per) < 2:
-            out[v] = (float(np.mean(per)) if per else float("nan"), float("inf"))
-        else:
-            out[v] = (float(np.mean(per)), float(np.std(per, ddof=1) / np.sqrt(len(per))))
+        out[v] = _mean_se(_paired(list(_origins(earlier, known, ["classifier", v], min_positives).values()), 1, 0))
     return out
 
 
@@ -175,7 +183,7 @@ def choose(
         cv_single.append(_ap(_best(singles, names, rest)[0], names, held))
     ap["cv_stack"], ap["cv_single"] = float(np.mean(cv_stack)), float(np.mean(cv_single))
     gain = np.asarray(cv_stack) - np.asarray(cv_single)
-    ap["cv_gain_se"] = float(gain.std(ddof=1) / np.sqrt(len(gain)))
+    ap["cv_gain_se"] = _mean_se(gain)[1]
     if gain.mean() > stack_margin_se * ap["cv_gain_se"]:
         stack, ap["stack"] = _best(stacks, names, data)
         return Choice("stack", stack, list(origins), ap)
@@ -192,9 +200,7 @@ def _tie(single: dict[str, float], names: list[str], data, ap: dict[str, float],
     best = next(iter(single))
     # the runner-up by mean AP; equal means go to the earlier name (`PREFERENCE`, the order of `names`)
     runner = max((n for n in names if n != best), key=lambda n: (ap[n], -names.index(n)))
-    i, j = names.index(best), names.index(runner)
-    lead = np.array([average_precision(r[:, i], y) - average_precision(r[:, j], y) for r, y in data])
-    ap["tie_gap"], ap["tie_gap_se"] = float(lead.mean()), float(lead.std(ddof=1) / np.sqrt(len(lead)))
+    ap["tie_gap"], ap["tie_gap_se"] = _mean_se(_paired(data, names.index(best), names.index(runner)))
     if margin_se > 0 and ap["tie_gap"] <= margin_se * ap["tie_gap_se"]:
         return {best: 0.5, runner: 0.5}
     return {}

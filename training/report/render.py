@@ -253,13 +253,20 @@ def blend_vs_best_text(run: Run) -> str:
             f"over {d.get('n_series')} series, {fmt(d.get('pct'))}%): {verdict}.")
 
 
+def eval_cutoffs(run: Run) -> set[Any]:
+    """The evaluation origins' cutoffs as metrics.json `windows` writes them (empty when missing)."""
+    windows = run.metrics.get("windows")
+    if not isinstance(windows, list):
+        return set()
+    return {w.get("cutoff") for w in windows if isinstance(w, dict) and w.get("role") == "eval"}
+
+
 def eval_choices(run: Run) -> list[dict[str, Any]]:
     """metrics.json `blend_choice` at the evaluation origins (empty when either is missing)."""
     choices = run.metrics.get("blend_choice")
-    windows = run.metrics.get("windows")
-    if not isinstance(choices, list) or not isinstance(windows, list):
+    if not isinstance(choices, list):
         return []
-    evals = {w.get("cutoff") for w in windows if isinstance(w, dict) and w.get("role") == "eval"}
+    evals = eval_cutoffs(run)
     return [c for c in choices if isinstance(c, dict) and c.get("cutoff") in evals]
 
 
@@ -309,10 +316,9 @@ def hot_choice_text(run: Run) -> str:
     (`release.hot_sellers`); empty when neither is recorded."""
     info = run.metrics.get("model_info")
     per_origin = info.get("hot_sellers") if isinstance(info, dict) else None
-    windows = run.metrics.get("windows")
     parts = []
-    if isinstance(per_origin, dict) and isinstance(windows, list):
-        evals = {str(w.get("cutoff"))[:10] for w in windows if isinstance(w, dict) and w.get("role") == "eval"}
+    if isinstance(per_origin, dict):
+        evals = {str(c)[:10] for c in eval_cutoffs(run)}  # per_origin is keyed by the cutoff's date
         picked = [c for k, c in per_origin.items() if str(k)[:10] in evals and isinstance(c, dict)]
         if picked:
             counts = Counter(_combination(c) for c in picked)
