@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -404,6 +405,28 @@ def test_suite_end_to_end_on_a_small_sample(tmp_path):
     stored = json.loads((again / "accuracy.json").read_text())
     assert stored["panels"] == out["panels"] and stored["rank_summary"] == out["rank_summary"]
     assert stored["meta"]["stored"] == [str(tmp_path / "nothing"), str(tmp_path)]
+    # the hot sellers scored again from the stored scores: the run's figures, until a score changes
+    from benchmarks.accuracy.rescore import main as rescore
+    from training.metrics import average_precision
+
+    with pytest.raises(SystemExit, match="--out must differ"):
+        rescore(["--run", str(tmp_path), "--out", str(tmp_path)])
+    assert rescore(["--run", str(tmp_path), "--out", str(tmp_path / "rescored"), "--max-series", "40"]) == 0
+    again = json.loads((tmp_path / "rescored" / "panels" / "weekly_sales" / "result.json").read_text())
+    assert again["hot_sellers"] == p["hot_sellers"] and again["models"] == p["models"]
+    assert again["final_vs_best"] == p["final_vs_best"] and again["rescored"]["from"].endswith("weekly_sales")
+    hot = pd.read_parquet(tmp_path / "panels" / "weekly_sales" / "hot_sellers.parquet")
+    final = hot["model"] == "final"
+    hot.loc[final, "score"] = -hot.loc[final, "score"]  # the final ranking turned upside down
+    turned = tmp_path / "turned"
+    shutil.copytree(tmp_path / "panels", turned / "panels")
+    hot.to_parquet(turned / "panels" / "weekly_sales" / "hot_sellers.parquet", index=False)
+    assert rescore(["--run", str(turned), "--out", str(turned / "rescored"), "--max-series", "40"]) == 0
+    got = json.loads((turned / "rescored" / "panels" / "weekly_sales" / "result.json").read_text())["hot_sellers"]["final"]
+    evals = {pd.Timestamp(c) for c in evals}
+    rows = hot[final & hot["cutoff"].isin(evals) & hot["label"].notna()]
+    want = np.mean([average_precision(g["score"].to_numpy(), g["label"].to_numpy()) for _, g in rows.groupby("cutoff")])
+    assert got["average_precision"] == pytest.approx(want) and got["average_precision"] < p["hot_sellers"]["final"]["average_precision"]
 
 
 @pytest.mark.slow

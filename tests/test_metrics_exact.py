@@ -120,6 +120,27 @@ def test_average_precision_and_top_fraction_by_hand():
     assert top_fraction(score, label, 0.25) == (1.0, 0.5)
 
 
+def test_tied_scores_count_as_one_threshold_whatever_the_row_order():
+    # scores 0.9 (a hit), then three items tied at 0.5 (one hit), then 0.1 (a hit)
+    score = np.array([0.9, 0.5, 0.5, 0.5, 0.1])
+    label = np.array([1.0, 0.0, 0.0, 1.0, 1.0])
+    # the tied hit takes the precision at the group's end: 2 of 4; the last hit 3 of 5
+    want = (1 + 2 / 4 + 3 / 5) / 3
+    assert average_precision(score, label) == pytest.approx(want)
+    moved = np.array([0, 3, 1, 2, 4])  # the tied hit's row first among its group
+    assert average_precision(score[moved], label[moved]) == pytest.approx(want)
+    # row order: the hit at rank 4 as its row comes, or at rank 2 when its row is first
+    assert average_precision(score, label, ties="row") == pytest.approx((1 + 2 / 4 + 3 / 5) / 3)
+    assert average_precision(score[moved], label[moved], ties="row") == pytest.approx((1 + 2 / 2 + 3 / 5) / 3)
+    with pytest.raises(ValueError, match="ties"):
+        average_precision(score, label, ties="random")
+    # top 40% (k = 2): the 0.9 hit, then one place of the three tied items, one of them a hit: 1 + 1/3
+    for rows in (np.arange(5), moved):
+        p, r = top_fraction(score[rows], label[rows], 0.4)
+        assert p == pytest.approx((1 + 1 / 3) / 2)
+        assert r == pytest.approx((1 + 1 / 3) / 3)
+
+
 def test_ranking_metrics_brier_only_for_probabilities():
     s = [0.9, 0.8, 0.7, 0.6]
     lab = [1.0, 0.0, 1.0, 0.0]

@@ -200,21 +200,44 @@ def paired_difference(per_series: pd.DataFrame, a: str, b: str, column: str = "m
 
 
 # --------------------------------------------------------------------------- ranking
-def average_precision(score: np.ndarray, label: np.ndarray) -> float | None:
+def average_precision(score: np.ndarray, label: np.ndarray, *, ties: str = "threshold") -> float | None:
+    """Average precision of ranking by `score` (None without positives).
+
+    `ties="threshold"` counts items with equal scores as one threshold (each positive among them
+    gets the precision at the end of their group: the usual definition, independent of row
+    order); `ties="row"` orders them as their rows come (what a served list of tied scores
+    shows, and how the final hot-seller choice weighs its candidates: see
+    `training.hot_sellers.combine`)."""
     pos = label.sum()
     if pos == 0:
         return None
+    if ties not in ("threshold", "row"):
+        raise ValueError(f"average_precision: ties must be 'threshold' or 'row', not {ties!r}")
     order = np.argsort(-score, kind="stable")
     hits = label[order]
-    prec = np.cumsum(hits) / np.arange(1, len(hits) + 1)
-    return float((prec * hits).sum() / pos)
+    seen = np.arange(1, len(hits) + 1)
+    tp = np.cumsum(hits)
+    if ties == "threshold":
+        s = score[order]
+        # the last row of every group of equal scores: each row takes its group's end
+        last = np.r_[np.flatnonzero(s[1:] != s[:-1]), len(s) - 1]
+        end = np.repeat(last, np.diff(np.r_[-1, last]))
+        tp, seen = tp[end], seen[end]
+    return float((tp / seen * hits).sum() / pos)
 
 
 def top_fraction(score: np.ndarray, label: np.ndarray, fraction: float) -> tuple[float, float]:
-    """Precision and recall of the top `fraction` of items by score."""
+    """Precision and recall of the top `fraction` of items by score. Items whose score ties the
+    cut count by their share: a tied group straddling it adds its positives' rate times the
+    places it fills (the mean over every order of the tie)."""
     k = max(1, round(len(score) * fraction))
-    top = np.argsort(-score, kind="stable")[:k]
-    hits = label[top].sum()
+    order = np.argsort(-score, kind="stable")
+    s, hits_sorted = score[order], label[order]
+    cut = s[k - 1]
+    above = s > cut
+    tied = s == cut
+    n_above = int(above.sum())
+    hits = float(hits_sorted[above].sum()) + (k - n_above) * float(hits_sorted[tied].mean())
     pos = label.sum()
     return float(hits / k), (float(hits / pos) if pos else float("nan"))
 

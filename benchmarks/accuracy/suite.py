@@ -43,7 +43,7 @@ from benchmarks.accuracy.panels import Panel
 from benchmarks.accuracy.peers import score_peers
 from darkhorse.core.config import Config, ModelSpec
 from darkhorse.core.schema import CUTOFF, DS, ID, WEEK, Y
-from training.backtest import BacktestResult, run_backtest
+from training.backtest import run_backtest
 from training.hot_sellers import FINAL
 from training.metrics import average_precision, ranking_metrics
 
@@ -107,17 +107,18 @@ def peer_scorer(name: str) -> str:
 
 
 def hot_seller_table(
-    result: BacktestResult, panel: Panel, peer_forecasts: pd.DataFrame | None = None, peers: Sequence[str] = (),
+    hot: pd.DataFrame, forecasts: pd.DataFrame, evals: set, panel: Panel, peer_forecasts: pd.DataFrame | None = None,
+    peers: Sequence[str] = (),
 ) -> tuple[dict[str, dict[str, Any]], list[str], dict | None]:
-    """Ranking metrics of every scorer over the evaluation origins; names the suite added; the
+    """Ranking metrics of every scorer over the evaluation origins `evals`; names the suite added; the
     final ranking against the best other scorer (`final_vs_best`; the peers' growth is not an
-    input of the final ranking, so it is left out of that comparison). `peer_forecasts`: the
-    peers' forecasts at the evaluation origins (`peers.score_peers`), one scorer per peer."""
-    hot = result.hot_sellers
+    input of the final ranking, so it is left out of that comparison). `hot`, `forecasts`: the
+    backtest's scores and forecasts; `peer_forecasts`: the peers' forecasts at the evaluation
+    origins (`peers.score_peers`), one scorer per peer."""
     have = set(hot["model"].unique()) if len(hot) else set()
     labels = panel.history.labels[[ID, DS, "label"]].rename(columns={DS: CUTOFF})
     parts, added = [hot], []
-    sources = [(name, column, result.forecasts) for name, column in SUITE_GROWTH.items()]
+    sources = [(name, column, forecasts) for name, column in SUITE_GROWTH.items()]
     sources += [(peer_scorer(p), p, peer_forecasts) for p in peers]
     for name, column, frame in sources:
         if name in have or frame is None or column not in frame.columns:
@@ -128,7 +129,6 @@ def hot_seller_table(
         parts.append(s[[ID, CUTOFF, "model", "score", "label"]])
         added.append(name)
     allhot = pd.concat([p for p in parts if len(p)], ignore_index=True)
-    evals = {c for c, r in result.cutoffs if r == "eval"}
     allhot = allhot[allhot[CUTOFF].isin(evals)]
     inputs = allhot[allhot["model"].map(is_final_input)]
     return ranking_metrics(allhot, fraction=1 - panel.panel.hot_seller_quantile), added, final_vs_best(inputs)
@@ -170,7 +170,8 @@ def run_panel(panel: Panel, config: Config, specs: list[ModelSpec], *, out: Path
         peer_rec, peer_fc = score_peers(h, result.forecasts, result.series_metrics, list(peers),
                                         horizon=panel.panel.horizon_weeks, seed=cfg.training.seed)
         log.info("%s: peers %s in %.0f s", panel.name, ", ".join(peers), time.perf_counter() - t1)
-    hot, added, final_vs = hot_seller_table(result, panel, peer_fc, peers)
+    evals_at = {c for c, r in result.cutoffs if r == "eval"}
+    hot, added, final_vs = hot_seller_table(result.hot_sellers, result.forecasts, evals_at, panel, peer_fc, peers)
     rec: dict[str, Any] = {
         "panel": panel.name,
         "description": panel.description,

@@ -37,6 +37,13 @@ from training.hot_sellers.text_score import COLUMN as TEXT_SCORE
 from training.metrics import average_precision
 from training.models.base import ModelSettings
 
+# How the AP behind a choice counts tied scores: in row order, as the final ranking's choice
+# (`combine.choose`) and the classifier variants' margins were measured on the suite. Counting
+# each tied group as one threshold (the reports' AP, `training.metrics`) changed 4 of the 39
+# evaluation origins' choices on thirteen stored panels, by chance either way (mean -0.007 AP;
+# docs/accuracy-decisions.md, "Tied scores counted as one threshold").
+CHOICE_TIES = "row"
+
 GROUPS = {"graph_features": "graph_"}
 """Feature groups `auto` may drop: the setting that switches each on, and its columns' prefix."""
 GRAPH_SCORER = "classifier_graph"
@@ -221,7 +228,8 @@ def _fold_gain(clf: HotSellerClassifier, train: pd.DataFrame, test: pd.DataFrame
     diffs, weeks = [], []
     labels = test["label"].to_numpy(dtype="float64")
     for week, rows in test.groupby(DS).indices.items():
-        a, b = average_precision(p_with[rows], labels[rows]), average_precision(p_without[rows], labels[rows])
+        a = average_precision(p_with[rows], labels[rows], ties=CHOICE_TIES)
+        b = average_precision(p_without[rows], labels[rows], ties=CHOICE_TIES)
         if a is not None and b is not None:
             diffs.append(a - b)
             weeks.append(str(pd.Timestamp(week).date()))

@@ -31,7 +31,12 @@ import numpy as np
 import pandas as pd
 
 from darkhorse.core.schema import CUTOFF, DS, ID
-from training.hot_sellers.classifier import GRAPH_SCORER, TEXT_SCORE_SCORER, TEXT_SCORER
+from training.hot_sellers.classifier import (
+    CHOICE_TIES,
+    GRAPH_SCORER,
+    TEXT_SCORE_SCORER,
+    TEXT_SCORER,
+)
 from training.metrics import average_precision
 
 # A stack replaces the best single scorer only when its held-out gain (per left-out origin) is
@@ -105,7 +110,7 @@ def _origins(
 
 def _ap(weights: dict[str, float], names: list[str], data: list[tuple[np.ndarray, np.ndarray]]) -> float:
     w = np.array([weights.get(n, 0.0) for n in names])
-    return float(np.mean([average_precision(r @ w, y) for r, y in data]))
+    return float(np.mean([average_precision(r @ w, y, ties=CHOICE_TIES) for r, y in data]))
 
 
 def _best(cands: list[dict[str, float]], names: list[str], data) -> tuple[dict[str, float], float]:
@@ -116,7 +121,8 @@ def _best(cands: list[dict[str, float]], names: list[str], data) -> tuple[dict[s
 
 def _paired(data: list[tuple[np.ndarray, np.ndarray]], a: int, b: int) -> np.ndarray:
     """Per known origin: the AP of rank column `a` minus that of column `b`."""
-    return np.array([average_precision(r[:, a], y) - average_precision(r[:, b], y) for r, y in data])
+    return np.array([average_precision(r[:, a], y, ties=CHOICE_TIES) - average_precision(r[:, b], y, ties=CHOICE_TIES)
+                     for r, y in data])
 
 
 def _mean_se(d: np.ndarray) -> tuple[float, float]:
