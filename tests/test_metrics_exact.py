@@ -216,3 +216,13 @@ def test_paired_difference_is_clustered_by_series():
     c = paired_difference(same, "blend", "member")
     assert c["diff"] == pytest.approx(0.5) and c["se"] == pytest.approx(0.0, abs=1e-12)
     assert paired_difference(per[per["unique_id"] == "s1"], "blend", "member") is None
+
+
+def test_a_missing_score_ranks_last_with_the_other_missing_ones():
+    score = np.array([np.nan, 0.9, np.nan, 0.1])
+    label = np.array([1.0, 0.0, 0.0, 1.0])
+    # ranked 0.9 (miss), 0.1 (hit), then the two missing scores tied (one hit): 1/2, then 2/4
+    assert average_precision(score, label) == pytest.approx((1 / 2 + 2 / 4) / 2)
+    # top half (k = 2): the two known scores, one hit; top 75% (k = 3): one place of the tied pair
+    assert top_fraction(score, label, 0.5)[0] == pytest.approx(1 / 2)
+    assert top_fraction(score, label, 0.75)[0] == pytest.approx((1 + 1 / 2) / 3)

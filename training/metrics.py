@@ -200,6 +200,12 @@ def paired_difference(per_series: pd.DataFrame, a: str, b: str, column: str = "m
 
 
 # --------------------------------------------------------------------------- ranking
+def _unknown_last(score: np.ndarray) -> np.ndarray:
+    """`score` as floats with a missing score ranked last, all missing ones tied."""
+    score = np.asarray(score, dtype="float64")
+    return np.where(np.isnan(score), -np.inf, score)
+
+
 def average_precision(score: np.ndarray, label: np.ndarray, *, ties: str = "threshold") -> float | None:
     """Average precision of ranking by `score` (None without positives).
 
@@ -213,6 +219,7 @@ def average_precision(score: np.ndarray, label: np.ndarray, *, ties: str = "thre
         return None
     if ties not in ("threshold", "row"):
         raise ValueError(f"average_precision: ties must be 'threshold' or 'row', not {ties!r}")
+    score = _unknown_last(score)
     order = np.argsort(-score, kind="stable")
     hits = label[order]
     seen = np.arange(1, len(hits) + 1)
@@ -231,6 +238,7 @@ def top_fraction(score: np.ndarray, label: np.ndarray, fraction: float) -> tuple
     cut count by their share: a tied group straddling it adds its positives' rate times the
     places it fills (the mean over every order of the tie)."""
     k = max(1, round(len(score) * fraction))
+    score = _unknown_last(score)
     order = np.argsort(-score, kind="stable")
     s, hits_sorted = score[order], label[order]
     cut = s[k - 1]
