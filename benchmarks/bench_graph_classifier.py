@@ -117,14 +117,22 @@ def _final_without(s: pd.DataFrame, earlier: pd.DataFrame | None, labels: pd.Dat
     return final, choice.as_dict()
 
 
+def final_choice(cfg) -> dict[str, Any]:
+    """The config's settings of the final ranking's choice (`hot_sellers.Settings.from_config`):
+    what the backtest and the release learn the combination with."""
+    full = hs.Settings.from_config(cfg)
+    return {k: getattr(full, k) for k in ("min_labelled_origins", "min_origin_positives", "weight_step", "tie_margin_se")}
+
+
 def run_final(name: str, marts: Path, *, origins: int, step: int, horizon: int, lookback: int, arms: list[str],
-              classifier: dict[str, Any], min_labelled: int, weight_step: float) -> dict[str, Any]:
+              classifier: dict[str, Any], choice_settings: dict[str, Any]) -> dict[str, Any]:
     """The final ranking over rolling origins, each origin passed the scores of the earlier ones
     (as the backtest does). Arm `scorer` (graph_features: scorer) gives `final_scorer`, the final
     ranking with the graph classifier among its scorers, and from the same scores `final_without`
     (less `classifier_graph`); arm `text` (text_features: scorer) likewise `final_text` with
     `classifier_text` (and `final_without` when `scorer` is not run); arm `auto` runs
-    graph_features: auto through the same final ranking."""
+    graph_features: auto through the same final ranking. `choice_settings`: how the final ranking
+    learns its combination (`final_choice`: the config's)."""
     frame, labels, covs = panel(marts)
     last = labels[DS].max()
     cutoffs = [last - pd.Timedelta(weeks=step * i) for i in range(origins)][::-1]
@@ -136,7 +144,7 @@ def run_final(name: str, marts: Path, *, origins: int, step: int, horizon: int, 
         for arm in arms:
             mode, scorer = FINAL[arm]
             settings = hs.Settings(lookback=lookback, horizon=horizon, floor=1.0, marts_dir=str(marts),
-                                   min_labelled_origins=min_labelled, weight_step=weight_step,
+                                   **choice_settings,
                                    classifier={"text_score": False, **classifier, **mode, "customer_signals": False})
             prior = pd.concat(earlier[arm], ignore_index=True) if earlier[arm] else None
             t0 = time.perf_counter()
@@ -275,8 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.final is not None:
             results.append(run_final(name, marts, origins=args.origins, step=args.step, horizon=horizon,
                                      lookback=lookback, arms=args.final or ["scorer"], classifier=args.classifier,
-                                     min_labelled=cfg.hot_sellers.min_labelled_origins,
-                                     weight_step=cfg.hot_sellers.stack_weight_step))
+                                     choice_settings=final_choice(cfg)))
         else:
             results.append(run_dataset(name, marts, origins=args.origins, step=args.step, horizon=horizon,
                                        lookback=lookback, arms=arms, classifier=args.classifier))
