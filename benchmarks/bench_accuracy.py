@@ -51,12 +51,9 @@ log = logging.getLogger("bench_accuracy")
 QUICK_SERIES = 150
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", type=Path, default=REPO / "darkhorse.yaml",
-                    help="config whose forecast/backtest/blend/hot_sellers settings are tested (default: darkhorse.yaml)")
-    ap.add_argument("--panels", default=None, help=f"comma-separated subset of {','.join(P.PANELS)} (default: all of them, or none when "
-                         f"--panel-file is given), the opt-in {','.join(P.OPT_IN_PANELS)}, or none")
+def add_panel_file_args(ap: argparse.ArgumentParser) -> None:
+    """The options that read a panel of your own (`--panel-file` and its columns, known columns and
+    date format); the suite's tools that read a run's panels again take them as the run did."""
     ap.add_argument("--panel-file", type=Path, action="append", default=[], metavar="PATH",
                     help="a weekly panel of your own (CSV, .csv.gz or Parquet: series id, date, quantity per row), scored like "
                          "the suite's panels under the file's name, with the panel settings of --config; repeatable")
@@ -67,6 +64,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="strptime format of the --panel-file dates, e.g. %%d/%%m/%%Y (default: ISO 8601)")
     ap.add_argument("--panel-columns", default=",".join(PF.DEFAULT_COLUMNS), metavar="ID,DATE,QUANTITY",
                     help=f"the --panel-file columns holding the series id, the date and the quantity (default: {','.join(PF.DEFAULT_COLUMNS)})")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", type=Path, default=REPO / "darkhorse.yaml",
+                    help="config whose forecast/backtest/blend/hot_sellers settings are tested (default: darkhorse.yaml)")
+    ap.add_argument("--panels", default=None, help=f"comma-separated subset of {','.join(P.PANELS)} (default: all of them, or none when "
+                         f"--panel-file is given), the opt-in {','.join(P.OPT_IN_PANELS)}, or none")
+    add_panel_file_args(ap)
     ap.add_argument("--models", default=None, help="comma-separated member names to keep (default: every enabled member)")
     ap.add_argument("--m4", type=Path, default=None, help="folder holding M4 Weekly-train.csv / Weekly-test.csv")
     ap.add_argument("--quick", action="store_true",

@@ -26,17 +26,27 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks.accuracy import panel_file as PF
-from benchmarks.accuracy.suite import hot_seller_table, jsonable
-from benchmarks.bench_accuracy import REPO, git_commit, load_panel, panel_files, shrink
+from benchmarks.accuracy.panels import Panel
+from benchmarks.accuracy.suite import eval_origins, hot_seller_table, jsonable
+from benchmarks.bench_accuracy import (
+    REPO,
+    add_panel_file_args,
+    git_commit,
+    load_panel,
+    panel_files,
+    shrink,
+)
 from darkhorse.core.config import load_config
 from darkhorse.core.schema import CUTOFF
 
 log = logging.getLogger(__name__)
 
-STORED = ("result.json", "hot_sellers.parquet", "forecasts.parquet", "peer_forecasts.parquet")
+# what a stored panel must hold, and the score files copied beside the rescored result
+NEEDED = ("result.json", "hot_sellers.parquet", "forecasts.parquet")
+COPIED = ("hot_sellers.parquet", "forecasts.parquet", "peer_forecasts.parquet")
 
 
-def rescore_panel(folder: Path, panel, out: Path) -> dict:
+def rescore_panel(folder: Path, panel: Panel, out: Path) -> dict:
     """`folder`'s stored result with its hot-seller figures computed again; the files copied to `out`."""
     rec = json.loads((folder / "result.json").read_text())
     hot = pd.read_parquet(folder / "hot_sellers.parquet")
@@ -46,13 +56,12 @@ def rescore_panel(folder: Path, panel, out: Path) -> dict:
     for frame in (hot, forecasts, peer_fc):
         if frame is not None:
             frame[CUTOFF] = pd.to_datetime(frame[CUTOFF])
-    evals = {pd.Timestamp(w["cutoff"]) for w in rec["windows"] if w["role"] == "eval"}
     peers = list(rec.get("peers") or {}) if peer_fc is not None else []
-    table, added, final_vs = hot_seller_table(hot, forecasts, evals, panel, peer_fc, peers)
+    table, added, final_vs = hot_seller_table(hot, forecasts, eval_origins(rec["windows"]), panel, peer_fc, peers)
     rec.update(hot_sellers=table, suite_scorers=added, final_vs_best=final_vs,
                rescored={"from": str(folder), "at": datetime.now(UTC).isoformat(timespec="seconds"), "commit": git_commit()})
     out.mkdir(parents=True, exist_ok=True)
-    for name in STORED[1:]:
+    for name in COPIED:
         if (folder / name).is_file() and (folder / name).resolve() != (out / name).resolve():
             shutil.copy(folder / name, out / name)
     (out / "result.json").write_text(json.dumps(jsonable(rec), indent=2))
@@ -69,11 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, default=None, help="the synthetic panels' cache (default: RUN/cache)")
     ap.add_argument("--config", type=Path, default=REPO / "darkhorse.yaml", help="the run's config (the panels' settings)")
     ap.add_argument("--max-series", type=int, default=None, help="the run's sample of series, as given to bench_accuracy.py")
-    ap.add_argument("--panel-file", type=Path, action="append", default=[], metavar="PATH",
-                    help="a panel file the run read (repeatable), as given to bench_accuracy.py")
-    ap.add_argument("--panel-columns", default=",".join(PF.DEFAULT_COLUMNS), help="as given to bench_accuracy.py")
-    ap.add_argument("--panel-known", default=None, help="as given to bench_accuracy.py")
-    ap.add_argument("--panel-date-format", default=None, help="as given to bench_accuracy.py")
+    add_panel_file_args(ap)  # as given to the run
     args = ap.parse_args(argv)
     if args.out.resolve() == args.run.resolve():
         raise SystemExit("--out must differ from --run: the stored results are kept as they are")
@@ -91,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     cache = args.cache or args.run / "cache"
     for folder in folders:
         name = folder.name
-        missing = [f for f in STORED[:3] if not (folder / f).is_file()]
+        missing = [f for f in NEEDED if not (folder / f).is_file()]
         if missing:
             raise SystemExit(f"{folder}: no {', '.join(missing)}: this run did not store its scores")
         panel = files[name]() if name in files else load_panel(name, args.m4, cache)

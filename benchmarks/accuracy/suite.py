@@ -106,8 +106,13 @@ def peer_scorer(name: str) -> str:
     return f"{PEER_PREFIX}{name}_growth"
 
 
+def eval_origins(windows: list[dict[str, Any]]) -> set[pd.Timestamp]:
+    """The evaluation origins of a run's `windows` (metrics.json / result.json)."""
+    return {pd.Timestamp(w["cutoff"]) for w in windows if w["role"] == "eval"}
+
+
 def hot_seller_table(
-    hot: pd.DataFrame, forecasts: pd.DataFrame, evals: set, panel: Panel, peer_forecasts: pd.DataFrame | None = None,
+    hot: pd.DataFrame, forecasts: pd.DataFrame, evals: set[pd.Timestamp], panel: Panel, peer_forecasts: pd.DataFrame | None = None,
     peers: Sequence[str] = (),
 ) -> tuple[dict[str, dict[str, Any]], list[str], dict | None]:
     """Ranking metrics of every scorer over the evaluation origins `evals`; names the suite added; the
@@ -170,8 +175,8 @@ def run_panel(panel: Panel, config: Config, specs: list[ModelSpec], *, out: Path
         peer_rec, peer_fc = score_peers(h, result.forecasts, result.series_metrics, list(peers),
                                         horizon=panel.panel.horizon_weeks, seed=cfg.training.seed)
         log.info("%s: peers %s in %.0f s", panel.name, ", ".join(peers), time.perf_counter() - t1)
-    evals_at = {c for c, r in result.cutoffs if r == "eval"}
-    hot, added, final_vs = hot_seller_table(result.hot_sellers, result.forecasts, evals_at, panel, peer_fc, peers)
+    hot, added, final_vs = hot_seller_table(result.hot_sellers, result.forecasts, eval_origins(met["windows"]), panel,
+                                            peer_fc, peers)
     rec: dict[str, Any] = {
         "panel": panel.name,
         "description": panel.description,
@@ -458,4 +463,4 @@ def jsonable(x: Any) -> Any:
     return x
 
 
-__all__ = ["growth_from_forecast", "hot_seller_table", "rank_summary", "render", "run_panel", "write_page"]
+__all__ = ["eval_origins", "growth_from_forecast", "hot_seller_table", "rank_summary", "render", "run_panel", "write_page"]
