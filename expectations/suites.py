@@ -120,6 +120,10 @@ def _raw_time(config: Config, role: str) -> list:
             max_value=end,
             strict_max=True,
             mostly=_mostly(config),
+            meta={
+                "rule": f"{role}__utc in [{start:%Y-%m-%d}, {end:%Y-%m-%d}) (panel.valid_from, panel.valid_until: "
+                f"widen them for older or later data; at least {_mostly(config):.1%} of rows)"
+            },
         ),
     ]
 

@@ -386,6 +386,9 @@ def test_raw_suites_of_reviews_sales_and_request_logs(retail, tmp_path):
     assert {f.table for f in result.failures} == {"raw.reviews"}
     window = failed(result, "raw.reviews", "raw_amazon_reviews", "timestamp__utc")
     assert window.unexpected_count == 240  # every parsed timestamp lands in 1970
+    # the failure names the window and the config fields that set it
+    assert "timestamp__utc in [1995-01-01, 2100-01-01)" in window.message
+    assert "panel.valid_from, panel.valid_until" in window.message
     objects = failed(result, "raw.reviews", "raw_amazon_reviews", "is_json_object")
     assert objects.unexpected_count == 60
     # the malformed lines also empty the keys; ratings, votes and optional keys stay fine
