@@ -194,6 +194,22 @@ def _header_only_csv(tmp):
     }, path
 
 
+def test_a_source_refused_row_by_row_quotes_a_refused_row(tmp_path):
+    # decimal commas: every quantity fails to parse, so nothing is kept; the error shows one
+    path = tmp_path / "sales.csv"
+    path.write_text("day;sku;qty\n2011-01-03;A;1,5\n2011-01-10;A;2,5\n2011-01-17;B;3,5\n")
+    source = {"name": "shop", "kind": "sales", "path": str(path), "granularity": "weekly",
+              "columns": {"date": "day", "item_id": "sku", "quantity": "qty"}}
+    cfg = write_config(tmp_path, [source])
+    with pytest.raises(BuildError, match="panel is empty") as err:
+        build(cfg, gate=False, features=False)
+    message = str(err.value)
+    assert "reasons {'unparseable_quantity': 3}" in message
+    assert f"a row with unparseable_quantity: {path}: " in message
+    assert '"qty":"' in message and ',5"' in message
+    assert pub.current_snapshot(cfg) is None
+
+
 @pytest.mark.parametrize("make_source", [_empty_json_lines, _header_only_csv])
 def test_an_empty_source_stops_the_build_and_its_marts_hold_no_row(make_source, tmp_path):
     source, path = make_source(tmp_path)

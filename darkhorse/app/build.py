@@ -32,7 +32,7 @@ from typing import Any
 from darkhorse.app.dbt_runner import BuildError, run_dbt
 from darkhorse.app.lock import BuildLocked, build_lock
 from darkhorse.app.preflight import SourceError, preflight
-from darkhorse.app.summary import empty_panel_message, summarize
+from darkhorse.app.summary import empty_panel_message, quarantine_examples, summarize
 from darkhorse.core import publish as pub
 from darkhorse.core.config import Config
 from darkhorse.core.errors import DarkHorseError
@@ -161,7 +161,7 @@ def _require_rows(config: Config, checks: list, summary: dict[str, Any], candida
     """Refuse a build whose panel is empty: the weekly one with an item source, the interval
     one with a request_log source (a request_log-only config has no weekly panel to fill)."""
     if config.has_item_sources and not summary["panel"]["rows"]:
-        raise BuildError(empty_panel_message(checks, summary))
+        raise BuildError(empty_panel_message(checks, summary, quarantine_examples(candidate)))
     load = summary.get("load_panel")
     if load is not None and not load["rows"]:
         names = ", ".join(s.name for s in config.sources if s.kind == "request_log")

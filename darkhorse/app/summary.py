@@ -122,17 +122,50 @@ def _request_log_counts(con: duckdb.DuckDBPyConnection) -> list[tuple]:
     ).fetchall()
 
 
-def empty_panel_message(checks: list[SourceCheck], summary: dict[str, Any]) -> str:
-    """Why the panel has no row, source by source: an empty file, or where its rows went."""
+EXAMPLE_CHARS = 200  # a quarantined row's raw record, as quoted in an error
+
+
+def quarantine_examples(candidate: Path) -> dict[tuple[str, str], str]:
+    """One quarantined row per (source, reason) of a candidate's `quarantined_events`, as
+    `FILE: RAW RECORD` (the record cut to EXAMPLE_CHARS): what an error quotes so that a user
+    sees the value that was refused ('27,5' where a decimal point was expected)."""
+    path = mart_path(candidate, "quarantined_events")
+    if not path.exists():
+        return {}
+    con = duckdb.connect()
+    try:
+        rows = con.sql(
+            f"""
+            select source_name, quarantine_reason, first(source_file), first(raw_record)
+            from read_parquet({sql_str(str(path))})
+            where quarantine_reason is not null
+            group by all
+            """
+        ).fetchall()
+    finally:
+        con.close()
+    return {(name, reason): f"{file}: {str(record)[:EXAMPLE_CHARS]}" for name, reason, file, record in rows}
+
+
+def empty_panel_message(
+    checks: list[SourceCheck], summary: dict[str, Any], examples: dict[tuple[str, str], str] | None = None
+) -> str:
+    """Why the panel has no row, source by source: an empty file, or where its rows went, with
+    one refused row of the source's most frequent quarantine reason (`examples`)."""
     parts = []
     for check in checks:
         s = summary["sources"].get(check.name)
         if not s or not s["read"]:
             parts.append(f"source '{check.name}': {', '.join(check.files)}: file is empty (no data row)")
         else:
-            parts.append(
+            part = (
                 f"source '{check.name}': {s['read']} rows read, none kept in a complete week "
                 f"({s['quarantined']} quarantined, {s['outside_complete_weeks']} in a partial "
                 f"first or last week; reasons {s['reasons']})"
             )
+            quarantined = {r: n for r, n in s["reasons"].items() if (check.name, r) in (examples or {})}
+            if quarantined:
+                reason = max(quarantined, key=quarantined.get)
+                part += f"; a row with {reason}: {examples[(check.name, reason)]}"
+            parts.append(part)
     return "the panel is empty, nothing was published: " + "; ".join(parts)
