@@ -106,3 +106,28 @@ def test_a_ratio_objective_needs_the_ratio_target():
     df, _ = _flat(n=10, weeks=80)
     fc = create("xgboost", target="ratio", **XGB).fit(df, horizon=4).predict(h=4)
     assert (fc["xgboost"] >= 0).all()
+
+
+def test_a_history_too_short_for_the_booster_takes_its_fallback_baseline(caplog):
+    """One series of 10 weeks with a 12-week horizon leaves fewer training rows than the booster
+    needs: every item gets the `fallback` baseline's forecast under the member's name, the reason
+    is logged and kept in fit_info_; a panel long enough fits the booster."""
+    short, _ = _flat(n=1, weeks=10)
+    qs = [0.1, 0.5, 0.9]
+    with caplog.at_level("WARNING"):
+        m = create("xgboost", **XGB).fit(short, horizon=12)
+    assert m.fit_info_["fallback"] == "moving_average"
+    assert "training rows" in m.fit_info_["reason"]
+    assert "every item takes the moving_average baseline" in caplog.text
+    fc = m.predict(h=12, quantiles=qs)
+    base = create("moving_average").fit(short).predict(h=12, quantiles=qs)
+    cols = ["xgboost", *quantile_columns("xgboost", qs)]
+    np.testing.assert_allclose(fc[cols].to_numpy(), base[["moving_average", *quantile_columns("moving_average", qs)]].to_numpy())
+    assert m.feature_importance_ is None
+    # a naive fallback, asked for by name, is the last week repeated
+    naive = create("xgboost", **XGB, fallback="naive").fit(short, horizon=12).predict(h=12, quantiles=qs)
+    assert np.allclose(naive["xgboost"], short["y"].iloc[-1])
+    # the same item with a long history fits the booster
+    long, _ = _flat(n=1, weeks=100)
+    fitted = create("xgboost", **XGB).fit(long, horizon=12)
+    assert fitted.fallback_ is None and fitted.feature_importance_ is not None

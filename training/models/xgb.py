@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
 
-from darkhorse.core.schema import DS, ID, Y
+from darkhorse.core.schema import DS, ID, Y, quantile_columns
 from training.device import cpu_threads, xgboost_device
 from training.lags import (
     WindowSums,
@@ -49,7 +49,8 @@ from training.lags import (
     series_level,
     tail_stat,
 )
-from training.models.base import Forecaster, ModelError, ModelSettings, series_matrix
+from training.models.base import Forecaster, ModelSettings, series_matrix
+from training.models.fallback import FallbackName, fit_fallback
 
 log = logging.getLogger(__name__)
 
@@ -300,12 +301,21 @@ def _covariates(df: pd.DataFrame) -> list[str]:
     return [c for c in df.columns if c not in (ID, DS, Y) and pd.api.types.is_numeric_dtype(df[c])]
 
 
+class XGBoostGlobalSettings(XGBoostSettings):
+    min_train_rows: int = Field(
+        50, ge=10,
+        description="Training rows (and rows before the calibration weeks) the booster needs; with fewer (a short or "
+        "single-series history) every item takes the `fallback` baseline, recorded in fit_info_.",
+    )
+    fallback: FallbackName = Field("moving_average", description="The baseline of a history too short for the booster.")
+
+
 class XGBoostGlobal(Forecaster):
     """COMBINED: one model over every item, each scaled by its own level, so sparse items learn
     from the others and the season is read from the item's own last year."""
 
     model_name = "xgboost"
-    Settings = XGBoostSettings
+    Settings = XGBoostGlobalSettings
     global_model = True
     uses_covariates = True
     uses_future_covariates = True
@@ -340,8 +350,8 @@ class XGBoostGlobal(Forecaster):
             tt.append(t[ok])
             kk.append(np.full(int(ok.sum()), k))
         rows, t, k = np.concatenate(rr), np.concatenate(tt), np.concatenate(kk)
-        if len(rows) < 50:
-            raise ModelError(f"xgboost: only {len(rows)} training rows (history too short for horizon {h})")
+        if len(rows) < s.min_train_rows:
+            return self._fall_back(df, f"only {len(rows)} training rows for horizon {h}")
         target = panel.sums.mat[rows, t + k]
         # time-ordered split: the latest weeks of targets (calendar weeks) calibrate the intervals
         day = panel.last_day[rows] + 7 * (t + k - (W - 1))
@@ -352,11 +362,11 @@ class XGBoostGlobal(Forecaster):
         rng = np.random.default_rng(s.seed)
         cal = rng.permutation(np.flatnonzero(is_cal))[: s.calibration_rows]
         early = np.flatnonzero(~is_cal)
-        if len(early) < 50:
-            raise ModelError(
-                f"xgboost: only {len(early)} rows have targets before the {n_cal_weeks} calibration weeks "
-                f"(history too short for horizon {h})"
+        if len(early) < s.min_train_rows:
+            return self._fall_back(
+                df, f"only {len(early)} rows have targets before the {n_cal_weeks} calibration weeks (horizon {h})"
             )
+        self.fallback_ = None
         train = rng.permutation(early)[: s.max_train_rows]
 
         def xy(sel):
@@ -404,12 +414,31 @@ class XGBoostGlobal(Forecaster):
         self.n_train_rows_ = len(train)
         self.feature_importance_ = self.model_.importance()
 
+    def _fall_back(self, df: pd.DataFrame, reason: str) -> None:
+        """Too little history for the booster: every item takes the `fallback` baseline, said in
+        the log and in fit_info_ (the backtest's model_info), so a short or single-series panel
+        still gets this member's forecast and the blend keeps its members."""
+        s = self.settings
+        log.warning("%s: %s (min_train_rows %d): every item takes the %s baseline", self.alias, reason, s.min_train_rows, s.fallback)
+        self.fallback_ = fit_fallback(s.fallback, df)
+        self.fit_info_ = {"fallback": s.fallback, "reason": reason}
+        self.known_columns_ = []
+        self.feature_importance_ = None
+
+    def _fallback_frame(self, h: int, quantiles: list[float]) -> pd.DataFrame:
+        fb = self.fallback_.predict(h=h, quantiles=quantiles)
+        old = [self.fallback_.alias, *quantile_columns(self.fallback_.alias, quantiles)]
+        new = [self.alias, *quantile_columns(self.alias, quantiles)]
+        return fb.rename(columns=dict(zip(old, new, strict=True)))
+
     def _predict_future(self, h: int, quantiles: list[float], future: pd.DataFrame) -> pd.DataFrame:
         if not getattr(self, "known_columns_", None) or future is self.future_:
             return self._predict(h, quantiles)  # the designs already hold the fitted plan
         return self._predict(h, quantiles, future=future)
 
     def _predict(self, h: int, quantiles: list[float], future: pd.DataFrame | None = None) -> pd.DataFrame:
+        if getattr(self, "fallback_", None) is not None:
+            return self._fallback_frame(h, quantiles)
         n = len(self.last_ds_)
         point = np.empty((n, h))
         qvals = np.empty((n, h, len(quantiles)))
