@@ -131,3 +131,6 @@ def test_a_history_too_short_for_the_booster_takes_its_fallback_baseline(caplog)
     long, _ = _flat(n=1, weeks=100)
     fitted = create("xgboost", **XGB).fit(long, horizon=12)
     assert fitted.fallback_ is None and fitted.feature_importance_ is not None
+    # refitting the short model on the long history leaves no trace of the fallback
+    m.fit(long, horizon=12)
+    assert m.fallback_ is None and not hasattr(m, "fit_info_")

@@ -367,6 +367,7 @@ class XGBoostGlobal(Forecaster):
                 df, f"only {len(early)} rows have targets before the {n_cal_weeks} calibration weeks (horizon {h})"
             )
         self.fallback_ = None
+        self.__dict__.pop("fit_info_", None)  # a refit with history enough records no fallback
         train = rng.permutation(early)[: s.max_train_rows]
 
         def xy(sel):
