@@ -82,3 +82,16 @@ def test_a_bad_synth_argument_exits_2_naming_it(tmp_path):
     result = runner.invoke(app, ["data", "synth", "--out", str(tmp_path / "r.jsonl"), "--rows", "0"])
     assert result.exit_code == 2, result.output
     assert "rows must be >= 1" in result.output and not (tmp_path / "r.jsonl").exists()
+
+
+def test_a_small_catalogue_is_told_that_its_hot_seller_share_is_not_the_configured_one():
+    from darkhorse.app.cli import small_catalogue_note
+
+    weeks = [{"week_start": "2011-01-03", "candidates": 3, "hot_sellers": 1},
+             {"week_start": "2011-01-10", "candidates": 4, "hot_sellers": 1}]
+    note = small_catalogue_note({"quantile": 0.95, "prevalence_mean": 0.29, "per_week": weeks})
+    assert note is not None and "29% of the eligible items" in note and "as few as 3" in note
+    # a catalogue where the top 5% is 5% says nothing
+    big = [{"week_start": "2011-01-03", "candidates": 400, "hot_sellers": 20}]
+    assert small_catalogue_note({"quantile": 0.95, "prevalence_mean": 0.05, "per_week": big}) is None
+    assert small_catalogue_note({"quantile": 0.95, "prevalence_mean": None, "per_week": []}) is None

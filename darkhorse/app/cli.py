@@ -115,8 +115,26 @@ def _print_weekly(cal: dict[str, Any], panel: dict[str, Any], labels: dict[str, 
             share = w["hot_sellers"] / w["candidates"] if w["candidates"] else 0.0
             t.add_row(w["week_start"], f"{w['candidates']:,}", f"{w['hot_sellers']:,}", f"{share:.3f}")
         console.print(t)
+        note = small_catalogue_note(labels)
+        if note:
+            console.print(f"[yellow]{note}[/yellow]")
     else:
         console.print("hot sellers: no week has a complete future horizon yet (need more weeks of data)")
+
+
+def small_catalogue_note(labels: dict[str, Any]) -> str | None:
+    """A warning when the label marks far more than its top share: with fewer eligible items
+    than 1 / (1 - quantile) the top share rounds up to one whole item of a few."""
+    target = 1 - labels["quantile"]
+    mean = labels.get("prevalence_mean")
+    if mean is None or mean <= 1.5 * target:
+        return None
+    fewest = min((w["candidates"] for w in labels["per_week"] if w["candidates"]), default=0)
+    return (
+        f"note: hot sellers mark {mean:.0%} of the eligible items on average, not {target:.0%}: as few as {fewest} "
+        f"eligible item(s) in a week, and the top {target:.0%} rounds up to whole items; hot-seller metrics on this "
+        "panel rest on a handful of labels"
+    )
 
 
 def print_summary(summary: dict[str, Any]) -> None:
