@@ -12,9 +12,11 @@ import pytest
 from benchmarks.accuracy.peers import (
     LAGS,
     MIN_DIFFERENCED_WEEKS,
+    MIN_WEEKS,
     PEERS,
     PeerError,
     lightgbm_diff_forecast,
+    lightgbm_forecast,
     lightgbm_lags,
     parse_peers,
     peer_forecasts,
@@ -84,6 +86,20 @@ def test_the_differenced_lightgbm_forecasts_a_short_series_by_its_last_value():
     # the longer series are forecast by the model, not held at their last value
     s1 = out[out[ID] == "s1"]["lightgbm_diff"].to_numpy()
     assert not np.allclose(s1, short.loc[short[ID] == "s1", Y].iloc[-1])
+
+
+def test_the_lightgbm_peer_on_a_history_too_short_for_its_lags_forecasts_last_values():
+    # no series is longer than lag 13 and its 13-week mean need: mlforecast would be left with
+    # no training row; every series then forecasts its last value
+    h = _history(n_series=3, weeks=MIN_WEEKS)
+    out = lightgbm_forecast(h.frame, 4)
+    assert len(out) == 3 * 4
+    last = h.frame.groupby(ID)[Y].last()
+    assert np.allclose(out["lightgbm"], out[ID].map(last))
+    # a few weeks more and the model is fitted
+    longer = _history(n_series=3, weeks=MIN_WEEKS + 6)
+    fitted = lightgbm_forecast(longer.frame, 4)
+    assert not np.allclose(fitted["lightgbm"], fitted[ID].map(longer.frame.groupby(ID)[Y].last()))
 
 
 @pytest.mark.parametrize("name", sorted(PEERS))
@@ -160,3 +176,27 @@ def test_the_lightgbm_peer_reads_a_panel_s_known_promotion_calendar():
     assert (got["known", "lightgbm"]["promo"] == 1.0).sum() >= 100
     assert err["known", "lightgbm"] < 0.8 * err["plain", "lightgbm"], err
     np.testing.assert_allclose(got["known", "autoets"]["autoets"], got["plain", "autoets"]["autoets"])
+
+
+def test_a_peer_that_fails_at_an_origin_leaves_its_rows_without_a_forecast(monkeypatch, caplog):
+    """A tool that raises on a panel (at one origin, or at all) is reported, not the end of the
+    suite's run: its rows there stay without a forecast and are counted as missing."""
+    import benchmarks.accuracy.peers as peers
+
+    h = _history()
+    cutoffs = [h.last_week - WEEK * 16, h.last_week - WEEK * 12]
+    rows = _eval_rows(h, cutoffs, 12)
+    real = peers.PEERS["autoets"]
+
+    def flaky(train, horizon, **kw):
+        if train[DS].max() == cutoffs[0]:
+            raise ValueError("Input data must be 2 dimensional and non empty.")
+        return real(train, horizon, **kw)
+
+    monkeypatch.setitem(peers.PEERS, "autoets", flaky)
+    with caplog.at_level("WARNING"):
+        fc, _ = peer_forecasts(h, rows, "autoets", horizon=12)
+    assert "peer autoets at" in caplog.text and "failed (ValueError: Input data must be 2 dimensional" in caplog.text
+    first = fc[fc[CUTOFF] == cutoffs[0]]
+    assert len(first) == (rows[CUTOFF] == cutoffs[0]).sum() and first["autoets"].isna().all()
+    assert fc.loc[fc[CUTOFF] == cutoffs[1], "autoets"].notna().all()

@@ -128,6 +128,8 @@ def hot_seller_table(
     for name, column, frame in sources:
         if name in have or frame is None or column not in frame.columns:
             continue
+        if frame[column].isna().all():  # a peer that failed at every origin: no scorer to rank by
+            continue
         s = growth_from_forecast(frame, panel.history.frame, column, lookback=panel.panel.lookback_weeks, floor=panel.panel.growth_floor)
         s = s.merge(labels, on=[ID, CUTOFF], how="left")
         s["model"] = name
