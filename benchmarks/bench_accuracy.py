@@ -62,6 +62,9 @@ def add_panel_file_args(ap: argparse.ArgumentParser) -> None:
                          f"({', '.join(PF.KNOWN_AGGS)}; default mean): the members that read known-future covariates use them")
     ap.add_argument("--panel-date-format", default=None, metavar="FMT",
                     help="strptime format of the --panel-file dates, e.g. %%d/%%m/%%Y (default: ISO 8601)")
+    ap.add_argument("--panel-granularity", choices=PF.GRANULARITIES, default="weekly",
+                    help="weekly: every --panel-file row is a complete week, whatever day dates it (default); daily: rows "
+                         "are days, and the file's first and last week are left out where its dates cover them only in part")
     ap.add_argument("--panel-columns", default=",".join(PF.DEFAULT_COLUMNS), metavar="ID,DATE,QUANTITY",
                     help=f"the --panel-file columns holding the series id, the date and the quantity (default: {','.join(PF.DEFAULT_COLUMNS)})")
 
@@ -123,7 +126,7 @@ def panel_names(spec: str | None, with_files: bool) -> list[str]:
 
 
 def panel_files(paths: list[Path], columns: str, known: str | None, date_format: str | None, taken: set[str],
-                cfg: Config) -> dict:
+                cfg: Config, granularity: str = "weekly") -> dict:
     """Panel name -> loader of each `--panel-file` (read when its turn comes; names and columns
     checked before anything runs)."""
     cols = PF.parse_columns(columns)
@@ -135,7 +138,8 @@ def panel_files(paths: list[Path], columns: str, known: str | None, date_format:
         PF.check_path(path)
         name = PF.panel_name(path, taken | set(out))
         out[name] = functools.partial(PF.read_panel_file, path, cfg.panel, columns=cols, name=name, known=kf,
-                                      date_format=date_format, max_set_aside=cfg.gate.max_quarantined_share)
+                                      date_format=date_format, max_set_aside=cfg.gate.max_quarantined_share,
+                                      granularity=granularity)
     return out
 
 
@@ -208,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     names = panel_names(args.panels, bool(args.panel_file))
     try:
         files = panel_files(args.panel_file, args.panel_columns, args.panel_known, args.panel_date_format,
-                            set(P.PANELS + P.OPT_IN_PANELS), cfg)
+                            set(P.PANELS + P.OPT_IN_PANELS), cfg, args.panel_granularity)
     except PF.PanelFileError as e:
         raise SystemExit(str(e)) from None
     args.out.mkdir(parents=True, exist_ok=True)

@@ -59,6 +59,40 @@ def test_days_sum_into_monday_weeks_and_missing_weeks_are_zero(tmp_path):
     assert b[DS].dt.strftime("%Y-%m-%d").tolist() == ["2024-01-22"] and b[Y].tolist() == [5.0]
 
 
+def _daily(first: str, last: str) -> str:
+    days = pd.date_range(first, last, freq="D")
+    return "unique_id,ds,y\n" + "".join(f"a,{d:%Y-%m-%d},1\nb,{d:%Y-%m-%d},2\n" for d in days)
+
+
+def test_daily_rows_leave_out_the_weeks_their_dates_cover_in_part(tmp_path, caplog):
+    # Wednesday 2024-01-03 to Friday 2024-02-02: the first and last weeks are partial
+    p = _csv(tmp_path, _daily("2024-01-03", "2024-02-02"))
+    daily = PF.read_panel_file(p, PanelConfig(), name="x", granularity="daily")
+    f = daily.history.frame
+    assert f[DS].min() == pd.Timestamp("2024-01-08") and f[DS].max() == pd.Timestamp("2024-01-22")
+    assert (f.loc[f[ID] == "a", Y] == 7.0).all() and (f.loc[f[ID] == "b", Y] == 14.0).all()  # whole weeks only
+    assert daily.extra["partial_weeks_left_out"] == ["2024-01-01", "2024-01-29"]
+    # read as weekly rows, the partial weeks are scored as weeks, with a warning that says why
+    with caplog.at_level("WARNING"):
+        weekly = PF.read_panel_file(p, PanelConfig(), name="x").history.frame
+    assert weekly[DS].min() == pd.Timestamp("2024-01-01") and weekly[DS].max() == pd.Timestamp("2024-01-29")
+    assert weekly.loc[(weekly[ID] == "a") & (weekly[DS] == pd.Timestamp("2024-01-29")), Y].item() == 5.0
+    assert "several dates in one week (daily rows?)" in caplog.text and "2024-01-01, 2024-01-29" in caplog.text
+    # a daily file from a Monday to a Sunday keeps every week, and weekly files are not warned of
+    caplog.clear()
+    full = PF.read_panel_file(_csv(tmp_path, _daily("2024-01-01", "2024-01-28"), "full.csv"), PanelConfig(),
+                              name="y", granularity="daily")
+    assert full.extra["partial_weeks_left_out"] == [] and full.history.frame[DS].nunique() == 4
+    with caplog.at_level("WARNING"):
+        PF.read_panel_file(WEEKLY, PanelConfig(), columns=COLS)
+    assert "daily rows?" not in caplog.text
+    with pytest.raises(PF.PanelFileError, match="no complete week"):
+        PF.read_panel_file(_csv(tmp_path, _daily("2024-01-03", "2024-01-05"), "part.csv"), PanelConfig(),
+                           name="z", granularity="daily")
+    with pytest.raises(PF.PanelFileError, match="granularity 'monthly'"):
+        PF.read_panel_file(p, PanelConfig(), name="x", granularity="monthly")
+
+
 def test_an_id_of_two_columns_joins_them_and_a_friday_dates_its_week(tmp_path):
     p = _csv(tmp_path, "Store,Dept,Date,Weekly_Sales\n1,1,2010-02-05,10.5\n1,2,2010-02-05,3\n1,1,2010-02-12,7\n2,1,2010-02-12,1\n"
                        "2,,2010-02-12,9\n" + "".join(f"3,1,{d:%Y-%m-%d},1\n" for d in pd.date_range("2010-02-19", periods=60, freq="7D")))

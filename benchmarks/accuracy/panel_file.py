@@ -5,7 +5,9 @@ The file holds one row per series and period: a series id, a date and a non-nega
 `unique_id,ds,y`; an id of several columns is `store+dept`, their values joined with '_'). Dates
 are ISO 8601 unless `--panel-date-format` gives a strptime format. Each date counts for the
 Monday-to-Sunday week that holds it, rows of the same series and week are summed (daily rows
-make weekly totals), and a week without a row counts as zero from the series' first week to the
+make weekly totals; with `--panel-granularity daily` the file's first and last week are left out
+where its dates cover them only in part, as the build does with a daily source, and without it a
+file that looks daily is warned of that), and a week without a row counts as zero from the series' first week to the
 panel's last: the suite's dense panel, with the hot-seller label of the dbt mart
 (`labels.hot_seller_labels`) and the panel settings (horizon, lookback, label quantile) of the
 suite's `--config`. Columns known ahead (`--panel-known`: price, promotion, holiday flags) are
@@ -56,6 +58,7 @@ def parse_columns(spec: str) -> tuple[str, str, str]:
 
 
 KNOWN_AGGS = ("mean", "max", "sum")
+GRANULARITIES = ("weekly", "daily")
 
 
 def parse_known(spec: str | None, columns: tuple[str, str, str]) -> dict[str, str]:
@@ -176,12 +179,16 @@ def _parse(raw: pd.DataFrame, columns: tuple[str, str, str], known: tuple[str, .
 
 def read_panel_file(path: Path, panel: PanelConfig, *, columns: tuple[str, str, str] = DEFAULT_COLUMNS,
                     name: str | None = None, max_set_aside: float = 0.1, known: dict[str, str] | None = None,
-                    date_format: str | None = None) -> Panel:
+                    date_format: str | None = None, granularity: str = "weekly") -> Panel:
     """A `Panel` named `name` (default: `panel_name`) of the weekly series in `path` (module
     docstring). Bad rows are set aside like the build's quarantine: reported with their reason,
     count and first line, and refused above `max_set_aside` of the rows (the build's
     `gate.max_quarantined_share`). `known`: known-future columns and their weekly aggregate
-    (`parse_known`), read by the members that use known-future covariates at the target week."""
+    (`parse_known`), read by the members that use known-future covariates at the target week.
+    `granularity`: `weekly` (a row is a complete week, whatever day dates it) or `daily` (rows are
+    days: the file's first and last week are left out where its dates cover them only in part)."""
+    if granularity not in GRANULARITIES:
+        raise PanelFileError(f"granularity {granularity!r}: choose from {', '.join(GRANULARITIES)}")
     path = Path(path)
     if panel.week_start != "monday":
         raise PanelFileError(f"panel.week_start {panel.week_start!r}: the suite's panels run Monday to Sunday")
@@ -210,6 +217,17 @@ def read_panel_file(path: Path, panel: PanelConfig, *, columns: tuple[str, str, 
     keep = ~bad
     if not keep.any():
         raise PanelFileError(f"{path}: no good rows: {said}")
+    partial = partial_weeks(day[keep])
+    if granularity == "daily" and partial:
+        log.info("%s: daily rows: the partial week(s) %s left out (the file's dates cover them only in part)",
+                 path, ", ".join(str(w.date()) for w in partial))
+        keep = keep & ~monday_of(day).isin(partial).to_numpy()
+        if not keep.any():
+            raise PanelFileError(f"{path}: no complete week: the daily rows cover only part of {len(partial)} week(s)")
+    elif partial and _several_dates_a_week(raw[columns[0]][keep].astype(str), day[keep]):
+        log.warning("%s: a series holds several dates in one week (daily rows?) and the file's dates cover the "
+                    "week(s) %s only in part; they are scored as complete weeks: --panel-granularity daily leaves "
+                    "them out, as the build does with a daily source", path, ", ".join(str(w.date()) for w in partial))
     rows = pd.DataFrame({ID: raw[columns[0]][keep].astype(str), DS: monday_of(day[keep]), Y: y[keep]})
     frame = dense(rows, rows[DS].max())
     # too few weeks for the suite's windows: the backtest's own error (`plan_cutoffs`) says so
@@ -223,7 +241,27 @@ def read_panel_file(path: Path, panel: PanelConfig, *, columns: tuple[str, str, 
                  f"{path.name}: {n_series:,} series x {weeks} weeks ({len(raw):,} rows read"
                  + (f", {int(bad.sum()):,} set aside: {aside}" if reasons else "")
                  + f"), {zero:.0%} zero weeks" + (f", known ahead: {', '.join(known)}" if known else ""),
-                 {"panel_file": str(path), "rows_read": len(raw), "set_aside": reasons, "known_future": known})
+                 {"panel_file": str(path), "rows_read": len(raw), "set_aside": reasons, "known_future": known,
+                  "granularity": granularity,
+                  "partial_weeks_left_out": [str(w.date()) for w in partial] if granularity == "daily" else []})
+
+
+def partial_weeks(day: pd.Series) -> list[pd.Timestamp]:
+    """The Mondays of the first and last week of `day` that its dates cover only in part: a first
+    date after the Monday of its week, a last date before the Sunday of its week."""
+    first, last = day.min().normalize(), day.max().normalize()
+    out = []
+    if first.weekday() != 0:
+        out.append(first - pd.Timedelta(days=first.weekday()))
+    if last.weekday() != 6:
+        out.append(last - pd.Timedelta(days=last.weekday()))
+    return sorted(set(out))
+
+
+def _several_dates_a_week(ids: pd.Series, day: pd.Series) -> bool:
+    """Whether a series holds two dates in one week: rows finer than weeks."""
+    dated = pd.DataFrame({ID: ids.to_numpy(), DS: monday_of(day).to_numpy(), "day": day.dt.normalize().to_numpy()})
+    return bool(dated.groupby([ID, DS])["day"].nunique().gt(1).any())
 
 
 def _with_known(h: History, values: pd.DataFrame, known: dict[str, str]) -> History:
