@@ -74,6 +74,19 @@ def test_too_short_a_history_drops_blend_warmup_origins_not_evaluation_ones(pane
     assert kept[0][0] >= panel.history.first_week + WEEK * 7
 
 
+def test_too_short_a_history_for_the_evaluation_windows_says_what_to_change(panel):
+    from training.backtest import BacktestError
+
+    # 52 weeks: a 6-week horizon fits one window of 8 training weeks but not 20 windows 4 weeks apart
+    with pytest.raises(BacktestError, match=r"the data has 52 weeks: too few for 20 evaluation windows .*"
+                       r"\(lower backtest.n_windows or step_weeks\)"):
+        plan_cutoffs(panel.history, _config(panel, n_windows=20, step_weeks=4), H)
+    # a 50-week horizon leaves no window at all: fewer windows would not help
+    with pytest.raises(BacktestError, match=r"one window needs 58 weeks: lower panel.horizon_weeks or "
+                       r"backtest.min_train_weeks, or bring more weeks"):
+        plan_cutoffs(panel.history, _config(panel), 50)
+
+
 @pytest.mark.slow
 def test_blend_warmup_origins_feed_the_blend_only(panel):
     from darkhorse.core.config import ModelSpec

@@ -117,10 +117,15 @@ def plan_cutoffs(history: History, config: Config, horizon: int) -> list[tuple[p
     kept = [(c, r) for c, r in zip(cutoffs, roles, strict=True) if c >= earliest]
     if not any(role == "eval" for _, role in kept) or len([r for _, r in kept if r == "eval"]) < bt.n_windows:
         weeks = int((history.last_week - history.first_week) / WEEK) + 1
+        one = bt.min_train_weeks + horizon  # the fewest weeks one evaluation window needs
+        hint = (
+            "lower backtest.n_windows or step_weeks" if weeks >= one else
+            f"one window needs {one} weeks: lower panel.horizon_weeks or backtest.min_train_weeks, or bring more weeks"
+        )
         raise BacktestError(
             f"the data has {weeks} weeks: too few for {bt.n_windows} evaluation windows "
             f"{bt.step_weeks} weeks apart with a {horizon}-week horizon and "
-            f"{bt.min_train_weeks} training weeks (lower backtest.n_windows or step_weeks)"
+            f"{bt.min_train_weeks} training weeks ({hint})"
         )
     return kept
 
