@@ -476,6 +476,27 @@ def test_the_forecast_note_says_when_the_blends_point_took_a_factor(outputs: Pat
     assert "point forecast took a factor" not in write_report(out).read_text(encoding="utf-8")
 
 
+def test_the_forecast_note_says_when_a_member_fell_back_to_its_baseline(outputs: Path, tmp_path: Path) -> None:
+    out = copy_outputs(outputs, tmp_path / "run")
+    metrics = json.loads((out / "metrics.json").read_text())
+    evals = [w["cutoff"] for w in metrics["windows"] if w["role"] == "eval"]
+    others = [w["cutoff"] for w in metrics["windows"] if w["role"] != "eval"]
+    fell = {"fallback": "moving_average", "reason": "only 45 training rows for horizon 12"}
+    metrics["model_info"] = {
+        "xgboost": {str(others[0])[:10]: fell, str(evals[0])[:10]: fell},  # one at an evaluation origin
+        "theta": {str(evals[0])[:10]: {"n_fallback": 0}},  # per-series fallbacks are not this sentence
+        "hot_sellers": {str(evals[0])[:10]: {"method": "fallback", "weights": {"classifier": 1.0}}},
+    }
+    (out / "metrics.json").write_text(json.dumps(metrics))
+    html = write_report(out).read_text(encoding="utf-8")
+    assert (f"xgboost forecast every item by its moving_average fallback at 1 of {len(evals)} evaluation origins "
+            "(only 45 training rows for horizon 12).") in html
+    assert "theta forecast every item" not in html and "hot_sellers forecast every item" not in html
+    metrics["model_info"] = {"xgboost": {str(others[0])[:10]: fell}}
+    (out / "metrics.json").write_text(json.dumps(metrics))
+    assert "forecast every item by its" not in write_report(out).read_text(encoding="utf-8")
+
+
 def test_the_hot_seller_note_says_how_the_final_ranking_combined_its_scorers(outputs: Path, tmp_path: Path) -> None:
     out = copy_outputs(outputs, tmp_path / "run")
     metrics = json.loads((out / "metrics.json").read_text())

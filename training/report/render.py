@@ -237,8 +237,28 @@ def forecast_table(run: Run) -> Table | None:
         + blend_vs_best_text(run)
         + interval_source_text(run)
         + point_factor_text(run)
+        + member_fallback_text(run)
     )
     return metric_table(rows, columns, row_header="Model", bold_name=bold_name, note=note)
+
+
+def member_fallback_text(run: Run) -> str:
+    """One sentence per member that forecast every item by its fallback baseline at some
+    evaluation origins (metrics.json `model_info.<member>[cutoff].fallback`: a history too short
+    for it), with how many and the last reason; empty when none did."""
+    info = run.metrics.get("model_info")
+    if not isinstance(info, dict):
+        return ""
+    evals = {str(c)[:10] for c in eval_cutoffs(run)}
+    out = ""
+    for member, per_origin in info.items():
+        if member == "hot_sellers" or not isinstance(per_origin, dict):
+            continue
+        fell = [v for k, v in per_origin.items() if str(k)[:10] in evals and isinstance(v, dict) and v.get("fallback")]
+        if fell:
+            out += (f" {member} forecast every item by its {fell[-1]['fallback']} fallback at {len(fell)} of "
+                    f"{len(evals)} evaluation origins ({fell[-1].get('reason', 'history too short')}).")
+    return out
 
 
 def blend_vs_best_text(run: Run) -> str:
