@@ -301,6 +301,25 @@ def test_the_default_configuration_runs_end_to_end_on_odd_series(tmp_path):
     assert np.isfinite(p["hot_sellers"]["final"]["average_precision"])
 
 
+def test_the_default_configuration_and_every_peer_run_on_one_short_series(tmp_path):
+    """One item, 30 weeks, 12-week horizon: the global boosters have too few training rows at the
+    early origins and forecast by their fallback baseline, the LightGBM peers have no series long
+    enough for their lags at the first origin and forecast last values; nothing stops the run."""
+    from benchmarks.bench_accuracy import main
+
+    rng = np.random.default_rng(3)
+    days = pd.date_range("2024-01-07", periods=30, freq="7D")
+    pd.DataFrame({"unique_id": "only", "ds": days, "y": rng.poisson(20, 30).astype(float)}).to_csv(tmp_path / "one.csv", index=False)
+    out = tmp_path / "out"
+    assert main(["--panel-file", str(tmp_path / "one.csv"), "--out", str(out), "--no-progress"]) == 0
+    (p,) = json.loads((out / "accuracy.json").read_text())["panels"]
+    assert p["n_series"] == 1 and all(np.isfinite(v["mase"]) for v in p["models"].values())
+    fell = p["model_info"]["xgboost"]
+    assert any(v.get("fallback") == "moving_average" for v in fell.values())
+    assert set(p["peers"]) == {"lightgbm", "lightgbm_diff", "autoets"}
+    assert all(v["missing_rows"] == 0 and np.isfinite(v["mase"]) for v in p["peers"].values())
+
+
 def test_known_future_columns_are_weekly_aggregates_in_the_frame_and_the_known_future(tmp_path):
     p = _csv(tmp_path, "unique_id,ds,y,price,promo,events\n"
                        "a,2024-01-01,1,2.0,0,1\n"
