@@ -24,6 +24,7 @@ def built(tmp_path_factory):
     rows.append(rows[0].copy())                                            # duplicate
     rows.append({"Store": 1, "Dept": 3, "Date": "2023-02-03", "Weekly_Sales": -5.0})   # negative
     rows.append({"Store": 1, "Dept": 3, "Date": "not a date", "Weekly_Sales": 1.0})  # unparseable
+    rows.append({"Store": 10, "Dept": 5, "Date": "2023-01-04", "Weekly_Sales": 2.0})  # a second date in a week
     path = tmp / "weekly_sales.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
     sources = [
@@ -57,8 +58,20 @@ def test_bad_sales_rows_are_set_aside_by_reason(built):
     assert summary["sources"]["stores"]["reasons"] == {
         "duplicate": 1, "negative_quantity": 1, "unparseable_timestamp": 1,
     }
-    assert summary["sources"]["stores"]["read"] == 1003
+    assert summary["sources"]["stores"]["read"] == 1004
     assert summary["gate"]["success"]
+
+
+def test_a_weekly_source_with_several_dates_in_an_item_week_is_counted(built):
+    # daily rows declared weekly would show here; the extra Wednesday row of item 10_5 is summed into its week
+    cfg, summary = built
+    assert summary["sources"]["stores"]["weekly_item_weeks_with_several_dates"] == {"item_weeks": 1, "of": 1000}
+    first = duckdb.sql(
+        f"""select units from read_parquet('{cfg.marts_dir}/item_weeks.parquet')
+            where item_id = '10_5' and week_start = date '2023-01-02'"""
+    ).fetchall()
+    assert first == [(105.0 + 2.0,)]
+    assert "weekly_item_weeks_with_several_dates" not in summary["sources"]["elb"]
 
 
 def test_request_log_is_staged_with_counts(built):

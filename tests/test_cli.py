@@ -95,3 +95,13 @@ def test_a_small_catalogue_is_told_that_its_hot_seller_share_is_not_the_configur
     big = [{"week_start": "2011-01-03", "candidates": 400, "hot_sellers": 20}]
     assert small_catalogue_note({"quantile": 0.95, "prevalence_mean": 0.05, "per_week": big}) is None
     assert small_catalogue_note({"quantile": 0.95, "prevalence_mean": None, "per_week": []}) is None
+
+
+def test_a_weekly_source_of_daily_rows_is_told_so():
+    from darkhorse.app.cli import several_dates_note
+
+    note = several_dates_note("shop", {"weekly_item_weeks_with_several_dates": {"item_weeks": 13843, "of": 14350}})
+    assert note is not None and "source 'shop' is declared weekly, yet 13,843 of 14,350 item-weeks" in note
+    assert "`granularity: daily`" in note
+    assert several_dates_note("shop", {"weekly_item_weeks_with_several_dates": {"item_weeks": 0, "of": 10}}) is None
+    assert several_dates_note("reviews", {}) is None

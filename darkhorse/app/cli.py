@@ -122,6 +122,19 @@ def _print_weekly(cal: dict[str, Any], panel: dict[str, Any], labels: dict[str, 
         console.print("hot sellers: no week has a complete future horizon yet (need more weeks of data)")
 
 
+def several_dates_note(name: str, source: dict[str, Any]) -> str | None:
+    """A warning for a source declared weekly whose item-weeks hold rows of several dates
+    (`summary.sources[name].weekly_item_weeks_with_several_dates`): daily rows, probably."""
+    several = source.get("weekly_item_weeks_with_several_dates") or {}
+    if not several.get("item_weeks"):
+        return None
+    return (
+        f"note: source '{name}' is declared weekly, yet {several['item_weeks']:,} of {several['of']:,} item-weeks hold "
+        "rows of several dates (daily rows?): their rows are summed into the week, and a first or last week the data "
+        "covers only in part counts as complete; `granularity: daily` sets those aside"
+    )
+
+
 def small_catalogue_note(labels: dict[str, Any]) -> str | None:
     """A warning when the label marks far more than its top share: with fewer eligible items
     than 1 / (1 - quantile) the top share rounds up to one whole item of a few."""
@@ -158,6 +171,10 @@ def print_summary(summary: dict[str, Any]) -> None:
         "partial_*_week: events in a week the data covers only in part; partial_*_interval: "
         "a request log's rows in an interval it covers only in part)"
     )
+    for name, s in summary["sources"].items():
+        note = several_dates_note(name, s)
+        if note:
+            console.print(f"[yellow]{note}[/yellow]")
     cal, panel, labels = summary["calendar"], summary["panel"], summary["labels"]
     load = summary.get("load_panel")
     if load is not None:

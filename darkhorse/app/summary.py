@@ -29,6 +29,7 @@ def summarize(config: Config, marts_dir: Path | None = None) -> dict[str, Any]:
         ).fetchall()[0]
         if config.has_request_log:
             counts += _request_log_counts(con)
+        several = _weekly_rows_of_several_dates(con) if _has_weekly_sales(config) else {}
     finally:
         con.close()
     sources: dict[str, dict[str, Any]] = {}
@@ -45,6 +46,10 @@ def summarize(config: Config, marts_dir: Path | None = None) -> dict[str, Any]:
         else:
             s["outside_complete_weeks"] += n
             s["reasons"][outcome] = n
+
+    for name, (n, of) in several.items():
+        if name in sources:
+            sources[name]["weekly_item_weeks_with_several_dates"] = {"item_weeks": n, "of": of}
 
     pq = duckdb.connect()
     weeks_file = sql_str(str(marts / "item_weeks.parquet"))
@@ -95,6 +100,30 @@ def summarize(config: Config, marts_dir: Path | None = None) -> dict[str, Any]:
         },
         "marts": {m: str(mart_path(marts, m)) for m in PANEL_MARTS},
     }
+
+
+def _has_weekly_sales(config: Config) -> bool:
+    return any(getattr(src, "granularity", None) == "weekly" for src in config.sources if src.kind == "sales")
+
+
+def _weekly_rows_of_several_dates(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int]]:
+    """Per sales source with weekly rows: item-weeks whose kept rows carry several dates, and
+    all its item-weeks. A weekly source dates each item's week once; several dates in one week
+    are the sign of daily rows declared weekly (each counted as its whole week, so a partial
+    first or last week is kept as if complete)."""
+    rows = con.sql(
+        """
+        select source_name, count(*) filter (where n_dates > 1), count(*)
+        from (
+            select source_name, item_id, covered_from, count(distinct cast(event_ts as date)) as n_dates
+            from int_sales_classified
+            where quarantine_reason is null and covered_until - covered_from = interval 7 day
+            group by all
+        )
+        group by all
+        """
+    ).fetchall()
+    return {name: (int(n), int(of)) for name, n, of in rows}
 
 
 def _request_log_counts(con: duckdb.DuckDBPyConnection) -> list[tuple]:
