@@ -5,9 +5,7 @@ The file holds one row per series and period: a series id, a date and a non-nega
 `unique_id,ds,y`; an id of several columns is `store+dept`, their values joined with '_'). Dates
 are ISO 8601 unless `--panel-date-format` gives a strptime format. Each date counts for the
 Monday-to-Sunday week that holds it, rows of the same series and week are summed (daily rows
-make weekly totals; with `--panel-granularity daily` the file's first and last week are left out
-where its dates cover them only in part, as the build does with a daily source, and without it a
-file that looks daily is warned of that), and a week without a row counts as zero from the series' first week to the
+make weekly totals), and a week without a row counts as zero from the series' first week to the
 panel's last: the suite's dense panel, with the hot-seller label of the dbt mart
 (`labels.hot_seller_labels`) and the panel settings (horizon, lookback, label quantile) of the
 suite's `--config`. Columns known ahead (`--panel-known`: price, promotion, holiday flags) are
@@ -19,6 +17,11 @@ line (CSV: the file's own line number, the header being line 1; Parquet: the row
 column, and kept in the panel's result (`set_aside`). Above the share of bad rows the build
 would publish (`gate.max_quarantined_share` of the suite's `--config`, 10%), or for a file that
 cannot be read at all, `PanelFileError` says why and nothing of the file is scored.
+
+Rows of days (`--panel-granularity daily`) leave out the file's first and last week where its
+dates cover them only in part, as the build does with a daily source; read as weekly rows (the
+default), a file whose series hold several dates a week and whose dates end mid-week is warned of
+that.
 """
 
 from __future__ import annotations
