@@ -573,3 +573,25 @@ def test_import_does_not_load_matplotlib() -> None:
         [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
     )
     assert res.stdout.strip() == "False"
+
+
+def test_the_hot_seller_note_warns_when_the_table_rests_on_few_labels(outputs: Path, tmp_path: Path) -> None:
+    out = copy_outputs(outputs, tmp_path / "run")
+    metrics = json.loads((out / "metrics.json").read_text())
+    final = metrics["hot_sellers"]["final"]
+    # a small catalogue: 3 hot sellers among 9 item-weeks over 3 origins
+    final.update({"positives": 3, "n": 9, "cutoffs": 3})
+    metrics["hot_seller_fraction"] = 0.05
+    (out / "metrics.json").write_text(json.dumps(metrics))
+    html = write_report(out).read_text(encoding="utf-8")
+    assert ("These figures rest on 3 hot sellers over 3 evaluation origins (1.0 per origin), 33% of the 9 "
+            "item-weeks scored rather than the top 5%") in html
+    # few hot sellers per origin in a large catalogue: the count alone
+    final.update({"positives": 21, "n": 420, "cutoffs": 3})
+    (out / "metrics.json").write_text(json.dumps(metrics))
+    html = write_report(out).read_text(encoding="utf-8")
+    assert "These figures rest on 21 hot sellers over 3 evaluation origins (7.0 per origin): differences" in html
+    # enough hot sellers, at the configured share: nothing said
+    final.update({"positives": 60, "n": 1200, "cutoffs": 3})
+    (out / "metrics.json").write_text(json.dumps(metrics))
+    assert "These figures rest on" not in write_report(out).read_text(encoding="utf-8")

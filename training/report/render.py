@@ -13,6 +13,7 @@ from typing import Any
 
 import jinja2
 
+from darkhorse.core.config import HotSellerConfig
 from darkhorse.core.schema import CUTOFF, DS, ID
 from training.metrics import PROBABILITY_SCORES
 from training.report.analysis import grain, number, period_unit, reference_ratios
@@ -327,7 +328,36 @@ def hot_table(run: Run) -> Table | None:
         if name not in PROBABILITY_SCORES:  # a ranking score is not a probability: no Brier
             vals["brier"] = None
         rows.append((name, vals))
-    return metric_table(rows, HOT_COLUMNS, row_header="Scorer", note=hot_choice_text(run))
+    note = " ".join(t for t in (hot_choice_text(run), hot_evidence_text(run)) if t)
+    return metric_table(rows, HOT_COLUMNS, row_header="Scorer", note=note)
+
+
+# below this many hot sellers per origin an AP is noise: the evidence a labelled origin needs to
+# count in the final ranking's choice (hot_sellers.min_origin_positives, its default)
+FEW_POSITIVES_PER_ORIGIN = HotSellerConfig.model_fields["min_origin_positives"].default
+
+
+def hot_evidence_text(run: Run) -> str:
+    """A warning when the hot-seller table rests on few labels (metrics.json `hot_sellers.final`
+    `positives`, `n`, `cutoffs`): under FEW_POSITIVES_PER_ORIGIN hot sellers per evaluation origin,
+    or a share of hot sellers far above the configured top share (a small catalogue, where the top
+    share rounds up to whole items); empty otherwise."""
+    hot = run.metrics.get("hot_sellers")
+    final = hot.get("final") if isinstance(hot, dict) else None
+    if not isinstance(final, dict):
+        return ""
+    positives, n, cutoffs = (number(final.get(k)) for k in ("positives", "n", "cutoffs"))
+    if not positives or not n or not cutoffs:
+        return ""
+    per_origin = positives / cutoffs
+    share, target = positives / n, number(run.metrics.get("hot_seller_fraction")) or 0.05
+    if per_origin >= FEW_POSITIVES_PER_ORIGIN and share <= 1.5 * target:
+        return ""
+    text = (f"These figures rest on {int(positives)} hot sellers over {int(cutoffs)} evaluation origins "
+            f"({per_origin:.1f} per origin)")
+    if share > 1.5 * target:
+        text += f", {share:.0%} of the {int(n)} item-weeks scored rather than the top {target:.0%} (few items: it rounds up to whole ones)"
+    return text + ": differences of a few hundredths in AP are noise here."
 
 
 def hot_choice_text(run: Run) -> str:
