@@ -253,12 +253,11 @@ def partial_weeks(day: pd.Series) -> list[pd.Timestamp]:
     """The Mondays of the first and last week of `day` that its dates cover only in part: a first
     date after the Monday of its week, a last date before the Sunday of its week."""
     first, last = day.min().normalize(), day.max().normalize()
-    out = []
-    if first.weekday() != 0:
-        out.append(first - pd.Timedelta(days=first.weekday()))
+    monday = monday_of(pd.Series([first, last]))
+    out = {monday[0]} if first.weekday() != 0 else set()
     if last.weekday() != 6:
-        out.append(last - pd.Timedelta(days=last.weekday()))
-    return sorted(set(out))
+        out.add(monday[1])
+    return sorted(out)
 
 
 def _several_dates_a_week(ids: pd.Series, day: pd.Series) -> bool:

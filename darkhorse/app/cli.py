@@ -20,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
-from darkhorse.core.config import Config, load_config
+from darkhorse.core.config import Config, label_share_far_above, load_config
 from darkhorse.core.env import set_offline_defaults
 from darkhorse.core.errors import DarkHorseError
 
@@ -140,7 +140,7 @@ def small_catalogue_note(labels: dict[str, Any]) -> str | None:
     than 1 / (1 - quantile) the top share rounds up to one whole item of a few."""
     target = 1 - labels["quantile"]
     mean = labels.get("prevalence_mean")
-    if mean is None or mean <= 1.5 * target:
+    if mean is None or not label_share_far_above(mean, target):
         return None
     fewest = min((w["candidates"] for w in labels["per_week"] if w["candidates"]), default=0)
     return (

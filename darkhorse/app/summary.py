@@ -103,7 +103,7 @@ def summarize(config: Config, marts_dir: Path | None = None) -> dict[str, Any]:
 
 
 def _has_weekly_sales(config: Config) -> bool:
-    return any(getattr(src, "granularity", None) == "weekly" for src in config.sources if src.kind == "sales")
+    return any(src.granularity == "weekly" for src in config.sources if src.kind == "sales")
 
 
 def _weekly_rows_of_several_dates(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int]]:

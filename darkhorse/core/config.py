@@ -306,6 +306,16 @@ class PanelConfig(_Strict):
         return self
 
 
+SMALL_CATALOGUE_FACTOR = 1.5  # a label share this many times its top share: a small catalogue
+
+
+def label_share_far_above(share: float, top_share: float) -> bool:
+    """Whether hot sellers make up far more of the eligible items than the label's top share
+    (1 - hot_seller_quantile): with fewer items than 1 / top_share the share rounds up to whole
+    items, so the build's and the report's hot-seller figures rest on a handful of labels."""
+    return share > SMALL_CATALOGUE_FACTOR * top_share
+
+
 class PathsConfig(_Strict):
     data_dir: Path = Path("data")
     duckdb: Path = Path("data/darkhorse.duckdb")

@@ -13,7 +13,7 @@ from typing import Any
 
 import jinja2
 
-from darkhorse.core.config import HotSellerConfig
+from darkhorse.core.config import HotSellerConfig, label_share_far_above
 from darkhorse.core.schema import CUTOFF, DS, ID
 from training.metrics import PROBABILITY_SCORES
 from training.report.analysis import grain, number, period_unit, reference_ratios
@@ -349,13 +349,13 @@ def hot_evidence_text(run: Run) -> str:
     positives, n, cutoffs = (number(final.get(k)) for k in ("positives", "n", "cutoffs"))
     if not positives or not n or not cutoffs:
         return ""
-    per_origin = positives / cutoffs
-    share, target = positives / n, number(run.metrics.get("hot_seller_fraction")) or 0.05
-    if per_origin >= FEW_POSITIVES_PER_ORIGIN and share <= 1.5 * target:
+    per_origin, share, target = positives / cutoffs, positives / n, number(run.metrics.get("hot_seller_fraction"))
+    small = target is not None and label_share_far_above(share, target)
+    if per_origin >= FEW_POSITIVES_PER_ORIGIN and not small:
         return ""
     text = (f"These figures rest on {int(positives)} hot sellers over {int(cutoffs)} evaluation origins "
             f"({per_origin:.1f} per origin)")
-    if share > 1.5 * target:
+    if small:
         text += f", {share:.0%} of the {int(n)} item-weeks scored rather than the top {target:.0%} (few items: it rounds up to whole ones)"
     return text + ": differences of a few hundredths in AP are noise here."
 
