@@ -38,6 +38,7 @@ from darkhorse.core.config import (
 from darkhorse.core.marts import LOAD_MARTS, PANEL_MARTS, mart_path
 from darkhorse.core.sql import quote_ident as ident
 from darkhorse.core.sql import sql_str
+from darkhorse.core.wide import step_days
 
 SAMPLE_SEED = 20240101
 # quarantine reasons that are no fault of the data: a second copy of a row, a configured
@@ -148,6 +149,31 @@ def _tabular_sample(
     return con.sql(f"select {', '.join(select)} from ({query})").df()
 
 
+def _wide_sales_sample(
+    con: duckdb.DuckDBPyConnection, config: Config, source: SalesSource, rows: int, total: int | None
+) -> pd.DataFrame:
+    """A wide sales table's filled cells as the staging model reads them (darkhorse.core.wide):
+    the item's columns, then `date__*` of the cell's period and `quantity__*` of its text."""
+    assert source.wide is not None
+    wide = source.wide.dbt_var()
+    cells = f"with raw as (select * from {raw_reader(config, source)}) " + sql.wide_cells(
+        "raw", wide["regex"], wide["number_pattern"]
+    )
+    if wide["first_date"]:
+        day = sql.wide_period_date(wide["first_date"], step_days(source.granularity), wide["number_pattern"])
+        parsed = f"cast({day} as timestamp)"
+    else:
+        parsed = sql.parse_timestamp("period_column", source.date_format, None)
+    select = [f"{_text(ident(c))} as {ident(c)}" for c in dict.fromkeys(source.mapped_columns().values())]
+    select += [
+        f"{parsed} is not null as date__parses",
+        f"{parsed} as date__utc",
+        "try_cast(cell as double) is not null as quantity__parses",
+        "try_cast(cell as double) as quantity__number",
+    ]
+    return con.sql(f"select {', '.join(select)} from ({_sample(con, cells, rows, total)})").df()
+
+
 def _reviews_sample(
     con: duckdb.DuckDBPyConnection,
     config: Config,
@@ -225,6 +251,8 @@ def raw_sample(config: Config, source: Any, rows: int, total: int | None = None)
                 rows,
                 total,
             )
+        if isinstance(source, SalesSource) and source.wide is not None:
+            return _wide_sales_sample(con, config, source, rows, total)
         if isinstance(source, SalesSource):
             return _tabular_sample(
                 con,

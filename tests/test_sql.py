@@ -58,3 +58,19 @@ def test_raw_reader_is_the_dbt_macro(fmt) -> None:
 def test_raw_reader_refuses_an_unknown_format() -> None:
     with pytest.raises(ValueError, match="source 'shop': unknown format 'xlsx'"):
         sql.raw_reader("xlsx", "a.xlsx", name="shop")
+
+
+def test_wide_cells_and_period_dates_are_the_dbt_macros() -> None:
+    wide = {"regex": "W.*", "number_pattern": r"(\d+)\D*$", "first_date": "2023-01-02"}
+    cells = " ".join(str(_macro("wide_cells")("raw", wide)).split())
+    assert cells == " ".join(sql.wide_cells("raw", wide["regex"], wide["number_pattern"]).split())
+    day = " ".join(str(_macro("wide_period_date")(wide, 7)).split())
+    assert day == " ".join(sql.wide_period_date(wide["first_date"], 7, wide["number_pattern"]).split())
+    con = duckdb.connect()
+    con.sql("create table raw as select * from (values ('a', null, '0', '3', 'x'), ('b', null, '2', 'n/a', 'y')) "
+            "as t(id, W1, W2, W3, note)")
+    got = con.sql(f"select id, note, period_column, cell, {day} from ({cells}) order by id, period_column").fetchall()
+    # W1 is blank throughout and still dates the first week; zero and blank cells are no rows
+    assert [(r[0], r[1], r[2], r[3], str(r[4])) for r in got] == [
+        ("a", "x", "W3", "3", "2023-01-16"), ("b", "y", "W2", "2", "2023-01-09"), ("b", "y", "W3", "n/a", "2023-01-16"),
+    ]

@@ -32,7 +32,8 @@ from darkhorse.core.config import (
     SalesSource,
 )
 from darkhorse.core.errors import DarkHorseError
-from darkhorse.core.sql import parse_timestamp, quote_ident, raw_reader
+from darkhorse.core.sql import parse_timestamp, quote_ident, raw_reader, sql_str
+from darkhorse.core.wide import WideLayoutError, period_columns, period_dates, step_days
 
 SAMPLE_LINES = 2000
 # malformed CSV lines handed to dbt as quarantine rows at most (they travel as a dbt var on
@@ -149,6 +150,7 @@ def _check_tabular(config: Config, source: Any, check: SourceCheck) -> None:
     fmt = source.resolved_format()
     con = duckdb.connect()
     required = source.mapped_columns()
+    periods: list[str] = []  # a wide sales table's period columns over its files
     for file in check.files:
         if fmt == "csv":
             if _check_text(source, file) == 0:
@@ -175,6 +177,11 @@ def _check_tabular(config: Config, source: Any, check: SourceCheck) -> None:
                 f"source '{source.name}' file {file}: missing column(s) {listing}; "
                 f"the file has {present}. Fix `columns:` in the config (optional roles can be null)."
             )
+        if isinstance(source, SalesSource) and source.wide is not None:
+            periods += [c for c in _wide_periods(source, file, present, required) if c not in periods]
+    if isinstance(source, SalesSource) and source.wide is not None:
+        check.notes.append(_wide_dates(con, source, check.files[0], periods))
+        return
     # timestamps must parse with the configured format on a sample
     ts_col, ts_fmt = _timestamp_spec(source)
     reader = raw_reader(fmt, check.files[0])
@@ -193,6 +200,51 @@ def _check_tabular(config: Config, source: Any, check: SourceCheck) -> None:
         )
     if n and ok < n:
         check.notes.append(f"{n - ok} of {n} sampled '{ts_col}' values do not parse")
+
+
+def _wide_periods(source: SalesSource, file: str, present: list[str], required: dict[str, str]) -> list[str]:
+    """A wide table's period columns in one file: some, and none of them an item column."""
+    assert source.wide is not None
+    periods = period_columns(present, source.wide.periods)
+    if not periods:
+        shown = ", ".join(repr(c) for c in present[:12]) + (", ..." if len(present) > 12 else "")
+        raise SourceError(
+            f"source '{source.name}' file {file}: no column matches wide.periods {source.wide.periods!r} "
+            f"(the file has {shown}); the glob must match whole column names"
+        )
+    clash = sorted({c for c in required.values() if c in periods})
+    if clash:
+        raise SourceError(
+            f"source '{source.name}' file {file}: wide.periods {source.wide.periods!r} also matches the "
+            f"mapped column(s) {clash}; narrow the glob to the period columns"
+        )
+    return periods
+
+
+def _wide_dates(con: duckdb.DuckDBPyConnection, source: SalesSource, file: str, periods: list[str]) -> str:
+    """Check that every period column has a date by the wide rule; a note of the span read."""
+    assert source.wide is not None
+    if source.wide.first_date is not None:
+        try:
+            dated = period_dates(periods, source.wide.first_date, step_days(source.granularity))
+        except WideLayoutError as e:
+            raise SourceError(f"source '{source.name}' file {file}: {e}") from None
+        days = sorted(dated.values())
+    else:
+        parse = parse_timestamp("name", source.date_format, tz=None)
+        listed = ", ".join(f"({sql_str(c)})" for c in periods)
+        parsed = con.sql(f"select name, cast({parse} as date) from (values {listed}) as t(name)").fetchall()
+        bad = [name for name, day in parsed if day is None]
+        if bad:
+            how = f"format {source.date_format!r}" if source.date_format else "ISO 8601"
+            raise SourceError(
+                f"source '{source.name}' file {file}: period column {bad[0]!r} is not a date ({how}); "
+                f"without wide.first_date each period column's name is its date ({len(bad)} of "
+                f"{len(periods)} are not), or set first_date to count periods by the names' last number"
+            )
+        days = sorted(day for _, day in parsed)
+    return (f"{len(periods)} period columns read as {source.granularity} periods from {days[0]} "
+            f"to {days[-1]}")
 
 
 def _timestamp_spec(source: Any) -> tuple[str, str | None]:

@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from darkhorse.core.errors import DarkHorseError
+from darkhorse.core.wide import NUMBER_PATTERN, glob_regex
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 DEFAULT_CONFIG_NAME = "darkhorse.yaml"
@@ -255,6 +256,22 @@ class OrderLinesSource(_SourceBase):
     )
 
 
+class WideLayout(_Strict):
+    """A wide sales table: one row per item, one column per period (see darkhorse.core.wide)."""
+
+    periods: str = Field(
+        min_length=1, description="Glob of the period columns, matched against whole names ('W*', 'd_*')."
+    )
+    first_date: date | None = Field(
+        None, description="Date of the period column with the smallest last number (W0, d_1); the "
+        "next numbers follow one period apart. None: each period column's name is its date.",
+    )
+
+    def dbt_var(self) -> dict[str, Any]:
+        return {"periods": self.periods, "first_date": self.first_date.isoformat() if self.first_date else None,
+                "regex": glob_regex(self.periods), "number_pattern": NUMBER_PATTERN}
+
+
 class SalesSource(_SourceBase):
     kind: Literal["sales"]
     columns: SalesColumns = SalesColumns()
@@ -262,9 +279,39 @@ class SalesSource(_SourceBase):
         "daily", description="weekly: every row is one complete week, whatever day it is dated."
     )
     date_format: str | None = Field(None, description="strptime format; None = ISO 8601.")
+    wide: WideLayout | None = Field(
+        None, description="One row per item and one column per period instead of a row per item and date.",
+    )
     known_future: list[KnownFutureCovariate] = Field(
         default_factory=list, description="Covariates known ahead for every week (see KnownFutureCovariate)."
     )
+
+    @model_validator(mode="after")
+    def _wide_roles(self) -> SalesSource:
+        if self.wide is None:
+            return self
+        given = {r for r in ("date", "quantity") if r in self.columns.model_fields_set}
+        if given:
+            raise ValueError(
+                f"columns.{sorted(given)[0]}: a wide table's dates and quantities are its period columns "
+                "(wide.periods); map item_id (and region, category) only"
+            )
+        if self.columns.price is not None:
+            raise ValueError("columns.price: a wide table has one cell per item and period, no price column")
+        for i, c in enumerate(self.known_future):
+            if c.column is not None:
+                raise ValueError(
+                    f"known_future.{i}: column covariates need a row per item and date; a wide table "
+                    "takes calendar flags only"
+                )
+        return self
+
+    def mapped_columns(self) -> dict[str, str]:
+        roles = super().mapped_columns()
+        if self.wide is not None:  # read from the period columns' names and cells
+            roles.pop("date", None)
+            roles.pop("quantity", None)
+        return roles
 
 
 class RequestLogSource(_SourceBase):
@@ -919,9 +966,11 @@ class Config(_Strict):
         p = self.panel
         sources: dict[str, Any] = {}
         for s in self.sources:
-            entry = s.model_dump(mode="json", exclude={"path", "format", "known_future"})
+            entry = s.model_dump(mode="json", exclude={"path", "format", "known_future", "wide"})
             if getattr(s, "known_future", None):  # only when declared, so other configs keep their vars
                 entry["known_future"] = [c.dbt_var() for c in s.known_future]
+            if getattr(s, "wide", None):
+                entry["wide"] = s.wide.dbt_var()
             entry["paths"] = self.source_paths(s)
             entry["format"] = s.resolved_format()
             sources[s.kind] = entry

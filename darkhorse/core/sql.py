@@ -51,3 +51,28 @@ def raw_reader(fmt: str, files: str | Path | list[str] | list[Path], *, name: An
             "max_line_size = 67108864)"
         )
     raise ValueError(f"source '{name}': unknown format {fmt!r}")
+
+
+def wide_cells(relation: str, regex: str, number_pattern: str) -> str:
+    """The cells of a wide table (darkhorse.core.wide) as rows, as the dbt macro `wide_cells`
+    builds them: the columns that are not periods, `period_column` (the column's name), `cell`
+    (its text) and `first_number` (the smallest last number of the period columns' names, read
+    from the header); blank and zero cells left out. tests/test_sql.py renders the macro and compares."""
+    period = f"c -> regexp_full_match(c, {sql_str(regex)})"
+    number = f"try_cast(regexp_extract(column_name, {sql_str(number_pattern)}, 1) as bigint)"
+    return (
+        f"select * from (unpivot (select columns(c -> not regexp_full_match(c, {sql_str(regex)})), "
+        f"columns({period})::varchar from {relation}) on columns({period}) into name period_column value cell) "
+        f"cross join (select min({number}) as first_number from (describe {relation}) "
+        f"where regexp_full_match(column_name, {sql_str(regex)})) "
+        "where trim(cell) <> '' and coalesce(try_cast(cell as double) <> 0, true)"
+    )
+
+
+def wide_period_date(first_date: str, step: int, number_pattern: str) -> str:
+    """The date of a wide cell's period (`period_column`, `first_number` of `wide_cells`), as
+    the dbt macro `wide_period_date` builds it."""
+    return (
+        f"(date {sql_str(first_date)} + cast({step} * (try_cast(regexp_extract(period_column, "
+        f"{sql_str(number_pattern)}, 1) as bigint) - first_number) as integer))"
+    )

@@ -4,12 +4,26 @@
 {%- set cols = src.get('columns', {}) -%}
 {%- set item_cols = cols.get('item_id', 'item_id') -%}
 {%- set item_cols = [item_cols] if item_cols is string else item_cols -%}
+{#- a wide table (darkhorse.core.wide): one row per item, one column per period -#}
+{%- set wide = src.get('wide') -%}
+{%- set step = 7 if src.get('granularity', 'daily') == 'weekly' else 1 -%}
 
 with
 
-source as (
+raw as (
 
     select * from {{ read_raw('sales') }}
+
+),
+
+source as (
+
+    {%- if wide %}
+    -- every filled period cell becomes a row (macro wide_cells)
+    {{ wide_cells('raw', wide) }}
+    {%- else %}
+    select * from raw
+    {%- endif %}
 
 ),
 
@@ -17,7 +31,12 @@ renamed as (
 
     select
         filename as source_file,
+        {%- if wide %}
+        -- the item's columns and the one cell, not the whole wide row
+        json_object({% for c in item_cols %}'{{ c | replace("'", "''") }}', {{ raw_column(c) }}, {% endfor %}period_column, cell) as raw_record,
+        {%- else %}
         to_json(source) as raw_record,
+        {%- endif %}
         {%- if item_cols | length == 1 %}
         nullif(trim(cast({{ raw_column(item_cols[0]) }} as varchar)), '') as item_id,
         {%- else %}
@@ -26,10 +45,25 @@ renamed as (
             then concat_ws('_', {% for c in item_cols %}trim(cast({{ raw_column(c) }} as varchar)){{ ", " if not loop.last }}{% endfor %})
         end as item_id,
         {%- endif %}
+        {%- if wide and wide.get('first_date') %}
+        -- the last number of the column name counts periods from the smallest one, dated first_date
+        strftime({{ wide_period_date(wide, step) }}, '%Y-%m-%d') as timestamp_raw,
+        cast({{ wide_period_date(wide, step) }} as timestamp) as event_ts,
+        {%- elif wide %}
+        -- the column name is the period's date
+        period_column as timestamp_raw,
+        {{ parse_timestamp('period_column', src.get('date_format')) }} as event_ts,
+        {%- else %}
         cast({{ raw_column(cols.get('date', 'date')) }} as varchar) as timestamp_raw,
         {{ parse_timestamp(raw_column(cols.get('date', 'date')), src.get('date_format')) }} as event_ts,
+        {%- endif %}
+        {%- if wide %}
+        cell as quantity_raw,
+        try_cast(cell as double) as quantity,
+        {%- else %}
         cast({{ raw_column(cols.get('quantity', 'quantity')) }} as varchar) as quantity_raw,
         try_cast({{ raw_column(cols.get('quantity', 'quantity')) }} as double) as quantity,
+        {%- endif %}
         try_cast({{ raw_column(cols.get('price')) }} as double) as unit_price,
         nullif(trim(cast({{ raw_column(cols.get('region')) }} as varchar)), '') as region,
         nullif(trim(cast({{ raw_column(cols.get('category')) }} as varchar)), '') as category,
