@@ -66,7 +66,14 @@ def add_panel_file_args(ap: argparse.ArgumentParser) -> None:
                     help="weekly: every --panel-file row is a complete week, whatever day dates it (default); daily: rows "
                          "are days, and the file's first and last week are left out where its dates cover them only in part")
     ap.add_argument("--panel-columns", default=",".join(PF.DEFAULT_COLUMNS), metavar="ID,DATE,QUANTITY",
-                    help=f"the --panel-file columns holding the series id, the date and the quantity (default: {','.join(PF.DEFAULT_COLUMNS)})")
+                    help=f"the --panel-file columns holding the series id, the date and the quantity (default: {','.join(PF.DEFAULT_COLUMNS)}); "
+                         "with --panel-wide the id column(s) only")
+    ap.add_argument("--panel-wide", default=None, metavar="GLOB",
+                    help="the --panel-file is wide: one row per series and one column per period, the columns this glob "
+                         "matches (W*, d_*), read as a wide sales source of the build is (README, `wide`)")
+    ap.add_argument("--panel-first-date", default=None, metavar="YYYY-MM-DD",
+                    help="with --panel-wide: the date of the period column with the smallest last number (W0, d_1); "
+                         "without it each period column's name is its date")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -125,21 +132,22 @@ def panel_names(spec: str | None, with_files: bool) -> list[str]:
     return [] if names == ["none"] else names
 
 
-def panel_files(paths: list[Path], columns: str, known: str | None, date_format: str | None, taken: set[str],
-                cfg: Config, granularity: str = "weekly") -> dict:
-    """Panel name -> loader of each `--panel-file` (read when its turn comes; names and columns
-    checked before anything runs)."""
-    cols = PF.parse_columns(columns)
-    kf = PF.parse_known(known, cols)
-    if (kf or date_format) and not paths:
-        raise PF.PanelFileError("--panel-known and --panel-date-format need --panel-file")
+def panel_files(args: argparse.Namespace, taken: set[str], cfg: Config) -> dict:
+    """Panel name -> loader of each `--panel-file` (`add_panel_file_args`; read when its turn
+    comes; names and columns checked before anything runs)."""
+    paths, date_format = args.panel_file, args.panel_date_format
+    wide = PF.parse_wide(args.panel_wide, args.panel_first_date)
+    cols = PF.parse_columns(args.panel_columns, wide=wide is not None)
+    kf = PF.parse_known(args.panel_known, cols)
+    if (kf or date_format or wide) and not paths:
+        raise PF.PanelFileError("--panel-known, --panel-date-format and --panel-wide need --panel-file")
     out = {}
     for path in paths:
         PF.check_path(path)
         name = PF.panel_name(path, taken | set(out))
         out[name] = functools.partial(PF.read_panel_file, path, cfg.panel, columns=cols, name=name, known=kf,
                                       date_format=date_format, max_set_aside=cfg.gate.max_quarantined_share,
-                                      granularity=granularity)
+                                      granularity=args.panel_granularity, wide=wide)
     return out
 
 
@@ -211,8 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     n = args.max_series or (QUICK_SERIES if args.quick else None)
     names = panel_names(args.panels, bool(args.panel_file))
     try:
-        files = panel_files(args.panel_file, args.panel_columns, args.panel_known, args.panel_date_format,
-                            set(P.PANELS + P.OPT_IN_PANELS), cfg, args.panel_granularity)
+        files = panel_files(args, set(P.PANELS + P.OPT_IN_PANELS), cfg)
     except PF.PanelFileError as e:
         raise SystemExit(str(e)) from None
     args.out.mkdir(parents=True, exist_ok=True)

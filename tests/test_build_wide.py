@@ -103,7 +103,7 @@ def test_bad_cells_are_quarantined_with_the_cell_named(tmp_path):
 
 
 @pytest.mark.integration
-def test_period_columns_named_by_dates(tmp_path):
+def test_period_columns_named_by_dates(tmp_path, capsys):
     frame = _cells().drop(columns="MIN")
     days = pd.date_range("2023-01-01", periods=WEEKS, freq="7D")  # Sundays: each dates its own week
     frame.columns = ["Product_Code", *[d.strftime("%d/%m/%Y") for d in days]]
@@ -116,6 +116,7 @@ def test_period_columns_named_by_dates(tmp_path):
     notes = preflight(cfg)[0].notes
     assert notes == [f"{WEEKS} period columns read as weekly periods from 2023-01-01 to {days[-1].date()}"]
     summary = build(cfg, features=False)
+    assert f"source 'pivot': {notes[0]}" in capsys.readouterr().out  # the build says what it read
     assert summary["calendar"]["first_complete_week"] == "2022-12-26"
     assert summary["panel"]["items"] == 8
 

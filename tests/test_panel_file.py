@@ -397,3 +397,52 @@ def test_a_known_promotion_calendar_reaches_the_booster_and_lowers_its_error_in_
     assert len(promoted) >= 20
     err = {k: (promoted[f"xgboost_{k}"] - promoted[Y]).abs().mean() for k in ("plain", "promo")}
     assert err["promo"] < 0.8 * err["plain"], err
+
+
+def _wide_weekly(tmp_path: Path, numbered: bool) -> Path:
+    long = pd.read_csv(WEEKLY, dtype={"sku": str})
+    wide = long.pivot(index="sku", columns="week_ending", values="units_sold")
+    if numbered:  # W0, W1, ... as in a file that holds no dates (a week no series sold has no column)
+        first = pd.Timestamp(long["week_ending"].min())
+        wide.columns = [f"W{(pd.Timestamp(c) - first).days // 7}" for c in wide.columns]
+    wide["MAX"] = wide.max(axis=1)  # a summary column the glob leaves out
+    path = tmp_path / "wide.csv"
+    wide.reset_index().to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("numbered", [True, False])
+def test_a_wide_file_reads_as_its_long_form(tmp_path, numbered):
+    long = pd.read_csv(WEEKLY)
+    ref = PF.read_panel_file(WEEKLY, PanelConfig(), columns=COLS)
+    wide = (("W*", pd.Timestamp(long["week_ending"].min()).date()) if numbered
+            else PF.parse_wide("20??-??-??", None))
+    mine = PF.read_panel_file(_wide_weekly(tmp_path, numbered), PanelConfig(), columns=PF.parse_columns("sku", wide=True),
+                              name="weekly_sales", wide=wide)
+    # a zero cell is no sale: a series starts at its first sale (the long file's leading zeros are weeks)
+    starts = ref.history.frame[ref.history.frame[Y] > 0].groupby(ID)[DS].min()
+    trimmed = ref.history.frame.merge(starts.rename("start"), on=ID)
+    trimmed = trimmed[trimmed[DS] >= trimmed["start"]].drop(columns="start").reset_index(drop=True)
+    pd.testing.assert_frame_equal(mine.history.frame.reset_index(drop=True), trimmed, check_like=True)
+    assert mine.extra["wide"] == [wide[0], str(wide[1])]
+
+
+def test_a_wide_file_s_bad_cell_is_named_by_line_and_column(tmp_path):
+    p = _csv(tmp_path, "item,W1,W2,W3\na,1,2,3\nb,4,x,6\n")
+    with pytest.raises(PF.PanelFileError, match=r"unparseable_quantity: 1 \(first .*wide.csv: line 3, column 'W2': 'x'\)"):
+        PF.read_panel_file(p.rename(tmp_path / "wide.csv"), PanelConfig(), columns=PF.parse_columns("item", wide=True),
+                           wide=("W*", pd.Timestamp("2024-01-01").date()))
+    p = _csv(tmp_path, "item,Week 1 2020,Week 2 2020\na,1,2\n")
+    with pytest.raises(PF.PanelFileError, match="both end in the number 2020"):
+        PF.read_panel_file(p, PanelConfig(), columns=PF.parse_columns("item", wide=True),
+                           wide=("Week*", pd.Timestamp("2024-01-01").date()))
+    with pytest.raises(PF.PanelFileError, match="period column 'Week 1 2020' is not a date"):
+        PF.read_panel_file(p, PanelConfig(), columns=PF.parse_columns("item", wide=True), wide=("Week*", None))
+    with pytest.raises(PF.PanelFileError, match="no column matches --panel-wide 'd_\\*'"):
+        PF.read_panel_file(p, PanelConfig(), columns=PF.parse_columns("item", wide=True), wide=("d_*", None))
+    with pytest.raises(PF.PanelFileError, match="with --panel-wide name the id column only"):
+        PF.parse_columns("item,date,qty", wide=True)
+    with pytest.raises(PF.PanelFileError, match="--panel-first-date needs --panel-wide"):
+        PF.parse_wide(None, "2024-01-01")
+    with pytest.raises(PF.PanelFileError, match="give a date as YYYY-MM-DD"):
+        PF.parse_wide("W*", "01/02/2024")

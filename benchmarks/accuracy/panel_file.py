@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -37,10 +38,12 @@ import pandas as pd
 from benchmarks.accuracy.panels import Panel, PanelError, dense, history_from_frame, monday_of
 from darkhorse.core.config import PanelConfig
 from darkhorse.core.schema import DS, ID, Y
+from darkhorse.core.wide import WideLayoutError, period_columns, period_dates, step_days
 from training.history import History
 
 DEFAULT_COLUMNS = (ID, DS, Y)
 SUFFIXES = (".csv", ".csv.gz", ".parquet")
+WIDE_CELL = "__period_column"  # a wide file's cell: the column it came from
 
 
 log = logging.getLogger(__name__)
@@ -50,10 +53,17 @@ class PanelFileError(PanelError, ValueError):
     pass
 
 
-def parse_columns(spec: str) -> tuple[str, str, str]:
+def parse_columns(spec: str, *, wide: bool = False) -> tuple[str, str, str]:
     """`id,date,quantity` column names of a `--panel-columns` value; an id of several columns is
-    `a+b` (their values joined with '_')."""
+    `a+b` (their values joined with '_'). A wide file's value names the id only (the default: `unique_id`)."""
     cols = tuple("+".join(p.strip() for p in c.split("+")) for c in spec.split(","))
+    if wide:
+        if spec == ",".join(DEFAULT_COLUMNS):
+            return DEFAULT_COLUMNS
+        if len(cols) != 1 or not all(cols[0].split("+")):
+            raise PanelFileError(f"--panel-columns {spec!r}: with --panel-wide name the id column only "
+                                 "(e.g. Product_Code; store+dept for an id of two columns)")
+        return (cols[0], DS, Y)
     if len(cols) != 3 or not all(p for c in cols for p in c.split("+")) or len(set(cols)) != 3:
         raise PanelFileError(f"--panel-columns {spec!r}: give three different column names, id,date,quantity "
                              "(e.g. sku,week_ending,units; store+dept,date,sales for an id of two columns)")
@@ -62,6 +72,20 @@ def parse_columns(spec: str) -> tuple[str, str, str]:
 
 KNOWN_AGGS = ("mean", "max", "sum")
 GRANULARITIES = ("weekly", "daily")
+
+
+def parse_wide(periods: str | None, first_date: str | None) -> tuple[str, date | None] | None:
+    """(glob, first date) of `--panel-wide` and `--panel-first-date`, None without a glob."""
+    if periods is None:
+        if first_date is not None:
+            raise PanelFileError("--panel-first-date needs --panel-wide")
+        return None
+    if not periods.strip():
+        raise PanelFileError("--panel-wide: give the glob of the period columns (e.g. 'W*')")
+    try:
+        return periods, (date.fromisoformat(first_date) if first_date else None)
+    except ValueError:
+        raise PanelFileError(f"--panel-first-date {first_date!r}: give a date as YYYY-MM-DD") from None
 
 
 def parse_known(spec: str | None, columns: tuple[str, str, str]) -> dict[str, str]:
@@ -107,40 +131,92 @@ def check_path(path: Path) -> None:
         raise PanelFileError(f"{path}: unknown file type; give a {', '.join(SUFFIXES)} file")
 
 
-def _read(path: Path, columns: tuple[str, str, str], known: tuple[str, ...] = ()) -> tuple[pd.DataFrame, int]:
-    """The three columns (the id's parts joined) and the `known` ones, and the line number of
-    the first data row."""
+def _read_file(path: Path) -> tuple[pd.DataFrame, int]:
+    """The file's rows, and the line number of its first data row (0: Parquet, rows counted)."""
     check_path(path)
-    low = path.name.lower()
     try:
-        if low.endswith(".parquet"):
-            raw = pd.read_parquet(path)
-            first_line = 0
-        else:
-            # every field as text, blank lines kept: the checks below name the line of a bad
-            # value instead of letting a parser guess a column's type or skip a line
-            raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], skip_blank_lines=False)
-            first_line = 2
+        if path.name.lower().endswith(".parquet"):
+            return pd.read_parquet(path), 0
+        # every field as text, blank lines kept: the checks below name the line of a bad
+        # value instead of letting a parser guess a column's type or skip a line
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], skip_blank_lines=False), 2
     except (ValueError, OSError, EOFError, pd.errors.ParserError) as e:
         raise PanelFileError(f"{path}: cannot be read ({type(e).__name__}: {str(e).strip()[:300]})") from e
-    id_parts = columns[0].split("+")
-    missing = [c for c in [*id_parts, *columns[1:], *known] if c not in raw.columns]
+
+
+def _ids(raw: pd.DataFrame, id_spec: str) -> pd.Series:
+    """The series id of each row: one column, or several joined with '_' (a config's
+    `item_id: [a, b]`), missing where any part is (`missing_item_id`)."""
+    id_parts = id_spec.split("+")
+    if len(id_parts) == 1:
+        return raw[id_parts[0]]
+    parts = [raw[c].astype("string").str.strip().replace("", pd.NA) for c in id_parts]
+    return parts[0].str.cat(parts[1:], sep="_")
+
+
+def _read(path: Path, columns: tuple[str, str, str], known: tuple[str, ...] = ()) -> tuple[pd.DataFrame, np.ndarray]:
+    """The three columns (the id's parts joined) and the `known` ones, and each row's line in
+    the file (CSV; Parquet: its row number, negated)."""
+    raw, first_line = _read_file(path)
+    missing = [c for c in [*columns[0].split("+"), *columns[1:], *known] if c not in raw.columns]
     if missing:
         raise PanelFileError(f"{path}: no column {', '.join(map(repr, missing))}; it has {list(map(str, raw.columns))} "
                              "(name the id, date and quantity columns with --panel-columns)")
     if raw.empty:
         raise PanelFileError(f"{path}: no rows")
     out = raw[[*columns[1:], *known]].copy()
-    ids = raw[id_parts[0]]
-    if len(id_parts) > 1:  # one id of several columns, joined with '_' (a config's `item_id: [a, b]`)
-        parts = [raw[c].astype("string").str.strip().replace("", pd.NA) for c in id_parts]
-        ids = parts[0].str.cat(parts[1:], sep="_")  # missing where any part is: `missing_item_id`
-    out.insert(0, columns[0], ids)
-    return out, first_line
+    out.insert(0, columns[0], _ids(raw, columns[0]))
+    return out, _lines(first_line, np.arange(len(raw)))
 
 
-def _where(path: Path, first_line: int, i: int) -> str:
-    return f"{path}: line {first_line + i}" if first_line else f"{path}: row {i}"
+def _lines(first_line: int, rows: np.ndarray) -> np.ndarray:
+    return first_line + rows if first_line else -rows - 1
+
+
+def _read_wide(path: Path, id_spec: str, periods: str, first_date: date | None, granularity: str,
+               date_format: str | None) -> tuple[pd.DataFrame, np.ndarray]:
+    """A wide file's filled cells as rows of (id, date, quantity, the cell's column), by the
+    build's rule for a wide sales source (`darkhorse.core.wide`: blank and zero cells are no
+    sale), and each cell's line in the file."""
+    raw, first_line = _read_file(path)
+    missing = [c for c in id_spec.split("+") if c not in raw.columns]
+    if missing:
+        raise PanelFileError(f"{path}: no column {', '.join(map(repr, missing))}; it has {list(map(str, raw.columns))} "
+                             "(name the id column(s) with --panel-columns)")
+    names = period_columns([str(c) for c in raw.columns], periods)
+    if not names:
+        raise PanelFileError(f"{path}: no column matches --panel-wide {periods!r}; it has {list(map(str, raw.columns))[:12]}")
+    clash = [c for c in id_spec.split("+") if c in names]
+    if clash:
+        raise PanelFileError(f"{path}: --panel-wide {periods!r} also matches the id column(s) {clash}")
+    if first_date is not None:
+        try:
+            dated = {c: pd.Timestamp(d) for c, d in period_dates(names, first_date, step_days(granularity)).items()}
+        except WideLayoutError as e:
+            raise PanelFileError(f"{path}: {e}") from None
+    else:
+        parsed = pd.to_datetime(pd.Series(names), errors="coerce", format=date_format or "ISO8601")
+        if parsed.isna().any():
+            bad = names[int(np.flatnonzero(parsed.isna().to_numpy())[0])]
+            raise PanelFileError(f"{path}: period column {bad!r} is not a date ({date_format or 'ISO 8601'}); "
+                                 "without --panel-first-date each period column's name is its date")
+        dated = dict(zip(names, parsed, strict=True))
+    if raw.empty:
+        raise PanelFileError(f"{path}: no rows")
+    cells = raw[names].astype("string").to_numpy(dtype=object, na_value=None)
+    text = pd.DataFrame(cells).stack(future_stack=True)  # (row, column position) -> cell text or None
+    value = pd.to_numeric(text, errors="coerce")
+    filled = text.notna() & (text.astype("string").str.strip() != "") & ~(value == 0)
+    text = text[filled]
+    rows = text.index.get_level_values(0).to_numpy()
+    cols = [names[j] for j in text.index.get_level_values(1)]
+    out = pd.DataFrame({id_spec: _ids(raw, id_spec).to_numpy()[rows], "date": [dated[c] for c in cols],
+                        "quantity": text.to_numpy(), WIDE_CELL: cols})
+    return out, _lines(first_line, rows)
+
+
+def _where(path: Path, line: int) -> str:
+    return f"{path}: line {line}" if line > 0 else f"{path}: row {-line - 1}"
 
 
 def _shown(value) -> str:
@@ -182,14 +258,17 @@ def _parse(raw: pd.DataFrame, columns: tuple[str, str, str], known: tuple[str, .
 
 def read_panel_file(path: Path, panel: PanelConfig, *, columns: tuple[str, str, str] = DEFAULT_COLUMNS,
                     name: str | None = None, max_set_aside: float = 0.1, known: dict[str, str] | None = None,
-                    date_format: str | None = None, granularity: str = "weekly") -> Panel:
+                    date_format: str | None = None, granularity: str = "weekly",
+                    wide: tuple[str, date | None] | None = None) -> Panel:
     """A `Panel` named `name` (default: `panel_name`) of the weekly series in `path` (module
     docstring). Bad rows are set aside like the build's quarantine: reported with their reason,
     count and first line, and refused above `max_set_aside` of the rows (the build's
     `gate.max_quarantined_share`). `known`: known-future columns and their weekly aggregate
     (`parse_known`), read by the members that use known-future covariates at the target week.
     `granularity`: `weekly` (a row is a complete week, whatever day dates it) or `daily` (rows are
-    days: the file's first and last week are left out where its dates cover them only in part)."""
+    days: the file's first and last week are left out where its dates cover them only in part).
+    `wide`: (glob of the period columns, date of the first one or None) of a file of one row per
+    series and one column per period (`columns[0]` names the id; module docstring)."""
     if granularity not in GRANULARITIES:
         raise PanelFileError(f"granularity {granularity!r}: choose from {', '.join(GRANULARITIES)}")
     path = Path(path)
@@ -197,7 +276,13 @@ def read_panel_file(path: Path, panel: PanelConfig, *, columns: tuple[str, str, 
         raise PanelFileError(f"panel.week_start {panel.week_start!r}: the suite's panels run Monday to Sunday")
     name = name or panel_name(path, set())
     known = dict(known or {})
-    raw, first = _read(path, columns, tuple(known))
+    if wide is not None:
+        if known:
+            raise PanelFileError("--panel-known needs a row per series and date; a wide file has one cell per period")
+        raw, lines = _read_wide(path, columns[0], wide[0], wide[1], granularity, date_format)
+        columns = (columns[0], "date", "quantity")
+    else:
+        raw, lines = _read(path, columns, tuple(known))
     day, y, values, checks = _parse(raw, columns, tuple(known), date_format)
     bad = np.zeros(len(raw), dtype=bool)
     reasons = {}
@@ -205,8 +290,9 @@ def read_panel_file(path: Path, panel: PanelConfig, *, columns: tuple[str, str, 
         mask = mask & ~bad  # a row counts once, for its first reason
         if mask.any():
             i = int(np.flatnonzero(mask)[0])
+            shown = raw[WIDE_CELL].iloc[i] if wide is not None and col == "quantity" else col  # a wide file: the cell's column
             reasons[reason] = {"rows": int(mask.sum()),
-                               "first": f"{_where(path, first, i)}, column {col!r}: {_shown(raw[col].iloc[i])}"}
+                               "first": f"{_where(path, int(lines[i]))}, column {shown!r}: {_shown(raw[col].iloc[i])}"}
             bad |= mask
     said = "; ".join(f"{r}: {v['rows']:,} (first {v['first']})" for r, v in reasons.items())
     if bad.mean() > max_set_aside:
@@ -241,11 +327,11 @@ def read_panel_file(path: Path, panel: PanelConfig, *, columns: tuple[str, str, 
     n_series, zero = frame[ID].nunique(), float((frame[Y] == 0).mean())
     aside = ", ".join(f"{r} {v['rows']:,}" for r, v in reasons.items())
     return Panel(name, h, panel,
-                 f"{path.name}: {n_series:,} series x {weeks} weeks ({len(raw):,} rows read"
+                 f"{path.name}: {n_series:,} series x {weeks} weeks ({len(raw):,} {'cells' if wide else 'rows'} read"
                  + (f", {int(bad.sum()):,} set aside: {aside}" if reasons else "")
                  + f"), {zero:.0%} zero weeks" + (f", known ahead: {', '.join(known)}" if known else ""),
                  {"panel_file": str(path), "rows_read": len(raw), "set_aside": reasons, "known_future": known,
-                  "granularity": granularity,
+                  "granularity": granularity, "wide": list(map(str, wide)) if wide else None,
                   "partial_weeks_left_out": [str(w.date()) for w in partial] if granularity == "daily" else []})
 
 

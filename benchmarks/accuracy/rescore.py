@@ -90,8 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     if not folders:
         raise SystemExit(f"--run: no panels/*/result.json under {args.run}")
     try:
-        files = panel_files(args.panel_file, args.panel_columns, args.panel_known, args.panel_date_format, set(), cfg,
-                            args.panel_granularity)
+        files = panel_files(args, set(), cfg)
     except PF.PanelFileError as e:
         raise SystemExit(str(e)) from None
     cache = args.cache or args.run / "cache"

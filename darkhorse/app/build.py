@@ -86,6 +86,9 @@ def build(
 
 def _build(config: Config, *, gate: bool, features: bool, progress) -> dict[str, Any]:
     checks = preflight(config)
+    for check in checks:
+        for note in check.notes:
+            progress(f"source '{check.name}': {note}")
     run_id = pub.new_run_id()
     candidate = pub.candidate_dir(config, run_id)
     progress(f"[1/4] dbt build into candidate {candidate}")
