@@ -18,6 +18,11 @@ column, and kept in the panel's result (`set_aside`). Above the share of bad row
 would publish (`gate.max_quarantined_share` of the suite's `--config`, 10%), or for a file that
 cannot be read at all, `PanelFileError` says why and nothing of the file is scored.
 
+A wide file (`--panel-wide GLOB`: one row per series, one column per period) becomes rows of
+its filled cells by the rule of the build's wide sales source (`darkhorse.core.wide`: the
+period columns' names, with `--panel-first-date`, date them; blank and zero cells are no sale);
+`--panel-columns` then names the id only, and a bad cell is named by its line and its column.
+
 Rows of days (`--panel-granularity daily`) leave out the file's first and last week where its
 dates cover them only in part, as the build does with a daily source; read as weekly rows (the
 default), a file whose series hold several dates a week and whose dates end mid-week is warned of
