@@ -168,3 +168,27 @@ def test_config_refuses_roles_a_wide_table_has_no_column_for(tmp_path, extra, me
               "wide": {"periods": "W*", "first_date": "2023-01-02"}, **extra}
     with pytest.raises(ConfigError, match=message):
         write_config(tmp_path, [source])
+
+
+@pytest.mark.integration
+def test_a_truncated_wide_file_quarantines_its_cut_line_and_a_refused_one_changes_nothing(tmp_path):
+    path = tmp_path / "weekly.csv"
+    _cells().to_csv(path, index=False)
+    text = path.read_text()
+    path.write_text(text[: text.rindex(",", 0, len(text) - 40)])  # the last row cut inside its cells
+    cfg = write_config(tmp_path, [{
+        "name": "uci", "kind": "sales", "path": str(path), "granularity": "weekly",
+        "columns": {"item_id": "Product_Code"}, "wide": {"periods": "W*", "first_date": str(FIRST_MONDAY)},
+    }], panel={"horizon_weeks": 4})
+    summary = build(cfg, features=False)
+    assert summary["sources"]["uci"]["reasons"] == {"malformed_line": 1}
+    assert summary["panel"]["items"] == 7  # the cut product is set aside whole, the others kept
+    before = _weeks(cfg)
+
+    refused = write_config(tmp_path, [{
+        "name": "uci", "kind": "sales", "path": str(path), "granularity": "weekly",
+        "columns": {"item_id": "Product_Code"}, "wide": {"periods": "w*", "first_date": str(FIRST_MONDAY)},
+    }], panel={"horizon_weeks": 4})
+    with pytest.raises(SourceError, match="no column matches wide.periods 'w\\*'"):
+        build(refused, features=False)
+    pd.testing.assert_frame_equal(_weeks(refused), before)
