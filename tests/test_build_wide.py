@@ -189,6 +189,6 @@ def test_a_truncated_wide_file_quarantines_its_cut_line_and_a_refused_one_change
         "name": "uci", "kind": "sales", "path": str(path), "granularity": "weekly",
         "columns": {"item_id": "Product_Code"}, "wide": {"periods": "w*", "first_date": str(FIRST_MONDAY)},
     }], panel={"horizon_weeks": 4})
-    with pytest.raises(SourceError, match="no column matches wide.periods 'w\\*'"):
+    with pytest.raises(SourceError, match=r"no column matches wide.periods 'w\*'"):
         build(refused, features=False)
     pd.testing.assert_frame_equal(_weeks(refused), before)
