@@ -21,10 +21,12 @@ FIRST_MONDAY = date(2023, 1, 2)
 
 
 def _cells(seed: int = 0) -> pd.DataFrame:
-    """Eight products x WEEKS weeks of counts; product P3 launches in week 5 (blank before)."""
+    """Eight products x WEEKS weeks of counts; product P3 launches in week 5 (blank before), P5
+    in week 3 (zeros before)."""
     rng = np.random.default_rng(seed)
     units = rng.poisson(6, size=(8, WEEKS)).astype(float)
     units[1, 7] = 0.0
+    units[5, :3] = 0.0
     frame = pd.DataFrame(units, columns=[f"W{i}" for i in range(WEEKS)])
     frame.insert(0, "Product_Code", [f"P{i}" for i in range(8)])
     frame["MIN"] = units.min(axis=1)  # not a period: left alone
@@ -38,7 +40,7 @@ def _long(frame: pd.DataFrame) -> pd.DataFrame:
     long = frame.melt(id_vars="Product_Code", value_vars=[f"W{i}" for i in range(WEEKS)],
                       var_name="week", value_name="units").dropna()
     long["date"] = [str(FIRST_MONDAY + pd.Timedelta(weeks=int(w[1:]))) for w in long["week"]]
-    return long[long["units"].astype(float) > 0][["Product_Code", "date", "units"]]
+    return long[["Product_Code", "date", "units"]]
 
 
 def _weeks(cfg) -> pd.DataFrame:
@@ -77,8 +79,10 @@ def test_a_wide_table_builds_the_panel_of_its_long_form(tmp_path):
     assert wide_summary["calendar"]["first_complete_week"] == str(FIRST_MONDAY)
     pd.testing.assert_frame_equal(_weeks(wide_cfg), _weeks(long_cfg))
     weeks = _weeks(wide_cfg)
-    # the product launched in week 5 starts there; a zero cell inside a history is a zero week
+    # blank cells are no rows: P3 starts in week 5; zeros are rows: P5 starts in week 0
     assert weeks[weeks.item_id == "P3"].week_start.min().date() == FIRST_MONDAY + pd.Timedelta(weeks=5)
+    assert weeks[weeks.item_id == "P5"].week_start.min().date() == FIRST_MONDAY
+    assert weeks[weeks.item_id == "P5"].units.tolist()[:3] == [0.0, 0.0, 0.0]
     assert weeks[(weeks.item_id == "P1")].units.tolist()[7] == 0.0
     assert wide_summary["sources"]["uci"]["reasons"] == {}
 

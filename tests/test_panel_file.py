@@ -419,11 +419,8 @@ def test_a_wide_file_reads_as_its_long_form(tmp_path, numbered):
             else PF.parse_wide("20??-??-??", None))
     mine = PF.read_panel_file(_wide_weekly(tmp_path, numbered), PanelConfig(), columns=PF.parse_columns("sku", wide=True),
                               name="weekly_sales", wide=wide)
-    # a zero cell is no sale: a series starts at its first sale (the long file's leading zeros are weeks)
-    starts = ref.history.frame[ref.history.frame[Y] > 0].groupby(ID)[DS].min()
-    trimmed = ref.history.frame.merge(starts.rename("start"), on=ID)
-    trimmed = trimmed[trimmed[DS] >= trimmed["start"]].drop(columns="start").reset_index(drop=True)
-    pd.testing.assert_frame_equal(mine.history.frame.reset_index(drop=True), trimmed, check_like=True)
+    pd.testing.assert_frame_equal(mine.history.frame, ref.history.frame)
+    pd.testing.assert_frame_equal(mine.history.labels, ref.history.labels)
     assert mine.extra["wide"] == [wide[0], str(wide[1])]
 
 
@@ -446,3 +443,12 @@ def test_a_wide_file_s_bad_cell_is_named_by_line_and_column(tmp_path):
         PF.parse_wide(None, "2024-01-01")
     with pytest.raises(PF.PanelFileError, match="give a date as YYYY-MM-DD"):
         PF.parse_wide("W*", "01/02/2024")
+
+
+def test_a_wide_file_s_zero_cell_is_a_row_and_a_blank_one_none(tmp_path):
+    p = _csv(tmp_path, "item,W1,W2,W3,W4\na,0,,3,1\nb,,,2,0\n")
+    frame = PF.read_panel_file(p, PanelConfig(), columns=PF.parse_columns("item", wide=True),
+                               wide=("W*", pd.Timestamp("2024-01-01").date())).history.frame
+    got = {(r[ID], str(r[DS].date())): r[Y] for _, r in frame.iterrows()}
+    assert got == {("a", "2024-01-01"): 0.0, ("a", "2024-01-08"): 0.0, ("a", "2024-01-15"): 3.0, ("a", "2024-01-22"): 1.0,
+                   ("b", "2024-01-15"): 2.0, ("b", "2024-01-22"): 0.0}

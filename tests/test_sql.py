@@ -70,7 +70,8 @@ def test_wide_cells_and_period_dates_are_the_dbt_macros() -> None:
     con.sql("create table raw as select * from (values ('a', null, '0', '3', 'x'), ('b', null, '2', 'n/a', 'y')) "
             "as t(id, W1, W2, W3, note)")
     got = con.sql(f"select id, note, period_column, cell, {day} from ({cells}) order by id, period_column").fetchall()
-    # W1 is blank throughout and still dates the first week; zero and blank cells are no rows
+    # W1 is blank throughout and still dates the first week; a blank cell is no row, a zero one is
     assert [(r[0], r[1], r[2], r[3], str(r[4])) for r in got] == [
-        ("a", "x", "W3", "3", "2023-01-16"), ("b", "y", "W2", "2", "2023-01-09"), ("b", "y", "W3", "n/a", "2023-01-16"),
+        ("a", "x", "W2", "0", "2023-01-09"), ("a", "x", "W3", "3", "2023-01-16"),
+        ("b", "y", "W2", "2", "2023-01-09"), ("b", "y", "W3", "n/a", "2023-01-16"),
     ]

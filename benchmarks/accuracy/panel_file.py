@@ -20,7 +20,7 @@ cannot be read at all, `PanelFileError` says why and nothing of the file is scor
 
 A wide file (`--panel-wide GLOB`: one row per series, one column per period) becomes rows of
 its filled cells by the rule of the build's wide sales source (`darkhorse.core.wide`: the
-period columns' names, with `--panel-first-date`, date them; blank and zero cells are no sale);
+period columns' names, with `--panel-first-date`, date them; a blank cell is no row);
 `--panel-columns` then names the id only, and a bad cell is named by its line and its column.
 
 Rows of days (`--panel-granularity daily`) leave out the file's first and last week where its
@@ -181,8 +181,8 @@ def _lines(first_line: int, rows: np.ndarray) -> np.ndarray:
 def _read_wide(path: Path, id_spec: str, periods: str, first_date: date | None, granularity: str,
                date_format: str | None) -> tuple[pd.DataFrame, np.ndarray]:
     """A wide file's filled cells as rows of (id, date, quantity, the cell's column), by the
-    build's rule for a wide sales source (`darkhorse.core.wide`: blank and zero cells are no
-    sale), and each cell's line in the file."""
+    build's rule for a wide sales source (`darkhorse.core.wide`: a blank cell is no row), and
+    each cell's line in the file."""
     raw, first_line = _read_file(path)
     missing = [c for c in id_spec.split("+") if c not in raw.columns]
     if missing:
@@ -210,8 +210,7 @@ def _read_wide(path: Path, id_spec: str, periods: str, first_date: date | None, 
         raise PanelFileError(f"{path}: no rows")
     cells = raw[names].astype("string").to_numpy(dtype=object, na_value=None)
     text = pd.DataFrame(cells).stack(future_stack=True)  # (row, column position) -> cell text or None
-    value = pd.to_numeric(text, errors="coerce")
-    filled = text.notna() & (text.astype("string").str.strip() != "") & ~(value == 0)
+    filled = text.notna() & (text.astype("string").str.strip() != "")
     text = text[filled]
     rows = text.index.get_level_values(0).to_numpy()
     cols = [names[j] for j in text.index.get_level_values(1)]

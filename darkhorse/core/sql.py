@@ -57,7 +57,7 @@ def wide_cells(relation: str, regex: str, number_pattern: str) -> str:
     """The cells of a wide table (darkhorse.core.wide) as rows, as the dbt macro `wide_cells`
     builds them: the columns that are not periods, `period_column` (the column's name), `cell`
     (its text) and `first_number` (the smallest last number of the period columns' names, read
-    from the header); blank and zero cells left out. tests/test_sql.py renders the macro and compares."""
+    from the header); blank cells left out. tests/test_sql.py renders the macro and compares."""
     period = f"c -> regexp_full_match(c, {sql_str(regex)})"
     number = f"try_cast(regexp_extract(column_name, {sql_str(number_pattern)}, 1) as bigint)"
     return (
@@ -65,7 +65,7 @@ def wide_cells(relation: str, regex: str, number_pattern: str) -> str:
         f"columns({period})::varchar from {relation}) on columns({period}) into name period_column value cell) "
         f"cross join (select min({number}) as first_number from (describe {relation}) "
         f"where regexp_full_match(column_name, {sql_str(regex)})) "
-        "where trim(cell) <> '' and coalesce(try_cast(cell as double) <> 0, true)"
+        "where trim(cell) <> ''"
     )
 
 

@@ -12,9 +12,10 @@ here) and for the accuracy suite's panel files:
 - without `first_date`: each period column's name is its date (ISO 8601, or the source's
   `date_format`), as in a pivot table exported with dates as headers.
 
-A blank or zero cell is no sale: an item's history starts at its first column with a sale and
-weeks without one count as zero from there on, as in the long layout's dense panel. A cell that
-is not a number, or is negative, is quarantined with the build's reasons.
+Each filled cell is one row of the long layout and a blank cell none, so a wide table builds
+the panel its melted long form builds: an item's history starts at its first filled cell (a zero
+included) and weeks without a row count as zero from there on. A cell that is not a number, or
+is negative, is quarantined with the build's reasons.
 """
 
 from __future__ import annotations
