@@ -38,7 +38,6 @@ from darkhorse.core.config import (
 from darkhorse.core.marts import LOAD_MARTS, PANEL_MARTS, mart_path
 from darkhorse.core.sql import quote_ident as ident
 from darkhorse.core.sql import sql_str
-from darkhorse.core.wide import step_days
 
 SAMPLE_SEED = 20240101
 # quarantine reasons that are no fault of the data: a second copy of a row, a configured
@@ -155,12 +154,12 @@ def _wide_sales_sample(
     """A wide sales table's filled cells as the staging model reads them (darkhorse.core.wide):
     the item's columns, then `date__*` of the cell's period and `quantity__*` of its text."""
     assert source.wide is not None
-    wide = source.wide.dbt_var()
+    wide = source.wide.dbt_var(source.granularity)
     cells = f"with raw as (select * from {raw_reader(config, source)}) " + sql.wide_cells(
         "raw", wide["regex"], wide["number_pattern"]
     )
     if wide["first_date"]:
-        day = sql.wide_period_date(wide["first_date"], step_days(source.granularity), wide["number_pattern"])
+        day = sql.wide_period_date(wide["first_date"], wide["step_days"], wide["number_pattern"])
         parsed = f"cast({day} as timestamp)"
     else:
         parsed = sql.parse_timestamp("period_column", source.date_format, None)

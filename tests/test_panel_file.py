@@ -421,7 +421,7 @@ def test_a_wide_file_reads_as_its_long_form(tmp_path, numbered):
                               name="weekly_sales", wide=wide)
     pd.testing.assert_frame_equal(mine.history.frame, ref.history.frame)
     pd.testing.assert_frame_equal(mine.history.labels, ref.history.labels)
-    assert mine.extra["wide"] == [wide[0], str(wide[1])]
+    assert mine.extra["wide"] == {"periods": wide[0], "first_date": wide[1] and str(wide[1])}
 
 
 def test_a_wide_file_s_bad_cell_is_named_by_line_and_column(tmp_path):

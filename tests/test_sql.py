@@ -61,10 +61,10 @@ def test_raw_reader_refuses_an_unknown_format() -> None:
 
 
 def test_wide_cells_and_period_dates_are_the_dbt_macros() -> None:
-    wide = {"regex": "W.*", "number_pattern": r"(\d+)\D*$", "first_date": "2023-01-02"}
+    wide = {"regex": "W.*", "number_pattern": r"(\d+)\D*$", "first_date": "2023-01-02", "step_days": 7}
     cells = " ".join(str(_macro("wide_cells")("raw", wide)).split())
     assert cells == " ".join(sql.wide_cells("raw", wide["regex"], wide["number_pattern"]).split())
-    day = " ".join(str(_macro("wide_period_date")(wide, 7)).split())
+    day = " ".join(str(_macro("wide_period_date")(wide)).split())
     assert day == " ".join(sql.wide_period_date(wide["first_date"], 7, wide["number_pattern"]).split())
     con = duckdb.connect()
     con.sql("create table raw as select * from (values ('a', null, '0', '3', 'x'), ('b', null, '2', 'n/a', 'y')) "

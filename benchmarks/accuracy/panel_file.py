@@ -159,35 +159,33 @@ def _ids(raw: pd.DataFrame, id_spec: str) -> pd.Series:
     return parts[0].str.cat(parts[1:], sep="_")
 
 
-def _read(path: Path, columns: tuple[str, str, str], known: tuple[str, ...] = ()) -> tuple[pd.DataFrame, np.ndarray]:
-    """The three columns (the id's parts joined) and the `known` ones, and each row's line in
-    the file (CSV; Parquet: its row number, negated)."""
-    raw, first_line = _read_file(path)
-    missing = [c for c in [*columns[0].split("+"), *columns[1:], *known] if c not in raw.columns]
+def _require(raw: pd.DataFrame, path: Path, needed: list[str], what: str) -> None:
+    """That the file has the `needed` columns (named in the error with the ones it has) and rows."""
+    missing = [c for c in needed if c not in raw.columns]
     if missing:
         raise PanelFileError(f"{path}: no column {', '.join(map(repr, missing))}; it has {list(map(str, raw.columns))} "
-                             "(name the id, date and quantity columns with --panel-columns)")
+                             f"(name the {what} with --panel-columns)")
     if raw.empty:
         raise PanelFileError(f"{path}: no rows")
+
+
+def _read(path: Path, columns: tuple[str, str, str], known: tuple[str, ...] = ()) -> tuple[pd.DataFrame, int, np.ndarray]:
+    """The three columns (the id's parts joined) and the `known` ones, the line of the file's
+    first data row (`_read_file`) and each row's position in the file."""
+    raw, first_line = _read_file(path)
+    _require(raw, path, [*columns[0].split("+"), *columns[1:], *known], "id, date and quantity columns")
     out = raw[[*columns[1:], *known]].copy()
     out.insert(0, columns[0], _ids(raw, columns[0]))
-    return out, _lines(first_line, np.arange(len(raw)))
-
-
-def _lines(first_line: int, rows: np.ndarray) -> np.ndarray:
-    return first_line + rows if first_line else -rows - 1
+    return out, first_line, np.arange(len(raw))
 
 
 def _read_wide(path: Path, id_spec: str, periods: str, first_date: date | None, granularity: str,
-               date_format: str | None) -> tuple[pd.DataFrame, np.ndarray]:
+               date_format: str | None) -> tuple[pd.DataFrame, int, np.ndarray]:
     """A wide file's filled cells as rows of (id, date, quantity, the cell's column), by the
-    build's rule for a wide sales source (`darkhorse.core.wide`: a blank cell is no row), and
-    each cell's line in the file."""
+    build's rule for a wide sales source (`darkhorse.core.wide`: a blank cell is no row), the
+    line of the file's first data row and each cell's row position in the file."""
     raw, first_line = _read_file(path)
-    missing = [c for c in id_spec.split("+") if c not in raw.columns]
-    if missing:
-        raise PanelFileError(f"{path}: no column {', '.join(map(repr, missing))}; it has {list(map(str, raw.columns))} "
-                             "(name the id column(s) with --panel-columns)")
+    _require(raw, path, id_spec.split("+"), "id column(s)")
     names = period_columns([str(c) for c in raw.columns], periods)
     if not names:
         raise PanelFileError(f"{path}: no column matches --panel-wide {periods!r}; it has {list(map(str, raw.columns))[:12]}")
@@ -206,21 +204,19 @@ def _read_wide(path: Path, id_spec: str, periods: str, first_date: date | None, 
             raise PanelFileError(f"{path}: period column {bad!r} is not a date ({date_format or 'ISO 8601'}); "
                                  "without --panel-first-date each period column's name is its date")
         dated = dict(zip(names, parsed, strict=True))
-    if raw.empty:
-        raise PanelFileError(f"{path}: no rows")
     cells = raw[names].astype("string").to_numpy(dtype=object, na_value=None)
     text = pd.DataFrame(cells).stack(future_stack=True)  # (row, column position) -> cell text or None
-    filled = text.notna() & (text.astype("string").str.strip() != "")
-    text = text[filled]
+    text = text[text.notna() & (text.astype("string").str.strip() != "")]
     rows = text.index.get_level_values(0).to_numpy()
-    cols = [names[j] for j in text.index.get_level_values(1)]
-    out = pd.DataFrame({id_spec: _ids(raw, id_spec).to_numpy()[rows], "date": [dated[c] for c in cols],
-                        "quantity": text.to_numpy(), WIDE_CELL: cols})
-    return out, _lines(first_line, rows)
+    at = text.index.get_level_values(1).to_numpy()  # each cell's period column, by position in `names`
+    out = pd.DataFrame({id_spec: _ids(raw, id_spec).to_numpy()[rows],
+                        "date": pd.DatetimeIndex([dated[c] for c in names])[at],
+                        "quantity": text.to_numpy(), WIDE_CELL: np.asarray(names, dtype=object)[at]})
+    return out, first_line, rows
 
 
-def _where(path: Path, line: int) -> str:
-    return f"{path}: line {line}" if line > 0 else f"{path}: row {-line - 1}"
+def _where(path: Path, first_line: int, row: int) -> str:
+    return f"{path}: line {first_line + row}" if first_line else f"{path}: row {row}"
 
 
 def _shown(value) -> str:
@@ -283,10 +279,10 @@ def read_panel_file(path: Path, panel: PanelConfig, *, columns: tuple[str, str, 
     if wide is not None:
         if known:
             raise PanelFileError("--panel-known needs a row per series and date; a wide file has one cell per period")
-        raw, lines = _read_wide(path, columns[0], wide[0], wide[1], granularity, date_format)
+        raw, first_line, rows_in_file = _read_wide(path, columns[0], wide[0], wide[1], granularity, date_format)
         columns = (columns[0], "date", "quantity")
     else:
-        raw, lines = _read(path, columns, tuple(known))
+        raw, first_line, rows_in_file = _read(path, columns, tuple(known))
     day, y, values, checks = _parse(raw, columns, tuple(known), date_format)
     bad = np.zeros(len(raw), dtype=bool)
     reasons = {}
@@ -296,7 +292,7 @@ def read_panel_file(path: Path, panel: PanelConfig, *, columns: tuple[str, str, 
             i = int(np.flatnonzero(mask)[0])
             shown = raw[WIDE_CELL].iloc[i] if wide is not None and col == "quantity" else col  # a wide file: the cell's column
             reasons[reason] = {"rows": int(mask.sum()),
-                               "first": f"{_where(path, int(lines[i]))}, column {shown!r}: {_shown(raw[col].iloc[i])}"}
+                               "first": f"{_where(path, first_line, int(rows_in_file[i]))}, column {shown!r}: {_shown(raw[col].iloc[i])}"}
             bad |= mask
     said = "; ".join(f"{r}: {v['rows']:,} (first {v['first']})" for r, v in reasons.items())
     if bad.mean() > max_set_aside:
@@ -335,7 +331,7 @@ def read_panel_file(path: Path, panel: PanelConfig, *, columns: tuple[str, str, 
                  + (f", {int(bad.sum()):,} set aside: {aside}" if reasons else "")
                  + f"), {zero:.0%} zero weeks" + (f", known ahead: {', '.join(known)}" if known else ""),
                  {"panel_file": str(path), "rows_read": len(raw), "set_aside": reasons, "known_future": known,
-                  "granularity": granularity, "wide": list(map(str, wide)) if wide else None,
+                  "granularity": granularity, "wide": {"periods": wide[0], "first_date": wide[1] and str(wide[1])} if wide else None,
                   "partial_weeks_left_out": [str(w.date()) for w in partial] if granularity == "daily" else []})
 
 

@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from darkhorse.core.errors import DarkHorseError
-from darkhorse.core.wide import NUMBER_PATTERN, glob_regex
+from darkhorse.core.wide import NUMBER_PATTERN, glob_regex, step_days
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 DEFAULT_CONFIG_NAME = "darkhorse.yaml"
@@ -267,9 +267,11 @@ class WideLayout(_Strict):
         "next numbers follow one period apart. None: each period column's name is its date.",
     )
 
-    def dbt_var(self) -> dict[str, Any]:
+    def dbt_var(self, granularity: str) -> dict[str, Any]:
+        """What dbt and the gate read: the glob as a regex, the number rule, the days per period."""
         return {"periods": self.periods, "first_date": self.first_date.isoformat() if self.first_date else None,
-                "regex": glob_regex(self.periods), "number_pattern": NUMBER_PATTERN}
+                "regex": glob_regex(self.periods), "number_pattern": NUMBER_PATTERN,
+                "step_days": step_days(granularity)}
 
 
 class SalesSource(_SourceBase):
@@ -970,7 +972,7 @@ class Config(_Strict):
             if getattr(s, "known_future", None):  # only when declared, so other configs keep their vars
                 entry["known_future"] = [c.dbt_var() for c in s.known_future]
             if getattr(s, "wide", None):
-                entry["wide"] = s.wide.dbt_var()
+                entry["wide"] = s.wide.dbt_var(s.granularity)
             entry["paths"] = self.source_paths(s)
             entry["format"] = s.resolved_format()
             sources[s.kind] = entry

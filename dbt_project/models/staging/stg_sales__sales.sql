@@ -6,7 +6,6 @@
 {%- set item_cols = [item_cols] if item_cols is string else item_cols -%}
 {#- a wide table (darkhorse.core.wide): one row per item, one column per period -#}
 {%- set wide = src.get('wide') -%}
-{%- set step = 7 if src.get('granularity', 'daily') == 'weekly' else 1 -%}
 
 with
 
@@ -47,8 +46,8 @@ renamed as (
         {%- endif %}
         {%- if wide and wide.get('first_date') %}
         -- the last number of the column name counts periods from the smallest one, dated first_date
-        strftime({{ wide_period_date(wide, step) }}, '%Y-%m-%d') as timestamp_raw,
-        cast({{ wide_period_date(wide, step) }} as timestamp) as event_ts,
+        strftime({{ wide_period_date(wide) }}, '%Y-%m-%d') as timestamp_raw,
+        cast({{ wide_period_date(wide) }} as timestamp) as event_ts,
         {%- elif wide %}
         -- the column name is the period's date
         period_column as timestamp_raw,
