@@ -55,7 +55,7 @@ def add_panel_file_args(ap: argparse.ArgumentParser) -> None:
     """The options that read a panel of your own (`--panel-file` and its columns, known columns and
     date format); the suite's tools that read a run's panels again take them as the run did."""
     ap.add_argument("--panel-file", type=Path, action="append", default=[], metavar="PATH",
-                    help="a weekly panel of your own (CSV, .csv.gz or Parquet: series id, date, quantity per row), scored like "
+                    help="a weekly panel of your own (CSV, .csv.gz, Parquet or a workbook such as .xlsx: series id, date, quantity per row), scored like "
                          "the suite's panels under the file's name, with the panel settings of --config; repeatable")
     ap.add_argument("--panel-known", default=None, metavar="COL[:AGG],...",
                     help="--panel-file columns known ahead (price, promotion, holiday flags), each with its weekly aggregate "
@@ -68,6 +68,8 @@ def add_panel_file_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--panel-columns", default=",".join(PF.DEFAULT_COLUMNS), metavar="ID,DATE,QUANTITY",
                     help=f"the --panel-file columns holding the series id, the date and the quantity (default: {','.join(PF.DEFAULT_COLUMNS)}); "
                          "with --panel-wide the id column(s) only")
+    ap.add_argument("--panel-sheet", default=None, metavar="NAME",
+                    help="the sheet of a --panel-file workbook to read (default: its first sheet holding a cell)")
     ap.add_argument("--panel-wide", default=None, metavar="GLOB",
                     help="the --panel-file is wide: one row per series and one column per period, the columns this glob "
                          "matches (W*, d_*), read as a wide sales source of the build is (README, `wide`)")
@@ -139,15 +141,15 @@ def panel_files(args: argparse.Namespace, taken: set[str], cfg: Config) -> dict:
     wide = PF.parse_wide(args.panel_wide, args.panel_first_date)
     cols = PF.parse_columns(args.panel_columns, wide=wide is not None)
     kf = PF.parse_known(args.panel_known, cols)
-    if (kf or date_format or wide) and not paths:
-        raise PF.PanelFileError("--panel-known, --panel-date-format and --panel-wide need --panel-file")
+    if (kf or date_format or wide or args.panel_sheet) and not paths:
+        raise PF.PanelFileError("--panel-known, --panel-date-format, --panel-wide and --panel-sheet need --panel-file")
     out = {}
     for path in paths:
         PF.check_path(path)
         name = PF.panel_name(path, taken | set(out))
         out[name] = functools.partial(PF.read_panel_file, path, cfg.panel, columns=cols, name=name, known=kf,
                                       date_format=date_format, max_set_aside=cfg.gate.max_quarantined_share,
-                                      granularity=args.panel_granularity, wide=wide)
+                                      granularity=args.panel_granularity, wide=wide, sheet=args.panel_sheet)
     return out
 
 

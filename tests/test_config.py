@@ -107,10 +107,11 @@ def test_format_is_inferred_or_must_be_given(tmp_path):
     cfg = load_config(_write(tmp_path, {"sources": [
         {"name": "r", "kind": "amazon_reviews", "path": "x.jsonl.gz"},
         {"name": "s", "kind": "sales", "path": ["a.csv", "b.csv"]},
+        {"name": "o", "kind": "order_lines", "path": "Online Retail.XLSX"},
     ]}))
-    assert [s.resolved_format() for s in cfg.sources] == ["jsonl", "csv"]
-    with pytest.raises(ConfigError, match="cannot tell the format"):
-        load_config(_write(tmp_path, {"sources": [{"name": "s", "kind": "sales", "path": "a.xlsx"}]}))
+    assert [s.resolved_format() for s in cfg.sources] == ["jsonl", "csv", "excel"]
+    with pytest.raises(ConfigError, match=r"cannot tell the format of 'a\.txt'; set format: parquet, csv, jsonl or excel"):
+        load_config(_write(tmp_path, {"sources": [{"name": "s", "kind": "sales", "path": "a.txt"}]}))
 
 
 def test_missing_file_and_bad_yaml(tmp_path):

@@ -191,6 +191,8 @@ def test_unreadable_files_say_why(tmp_path):
     with pytest.raises(PF.PanelFileError, match="no such file"):
         PF.read_panel_file(tmp_path / "absent.csv", PanelConfig())
     with pytest.raises(PF.PanelFileError, match="unknown file type"):
+        PF.read_panel_file(_csv(tmp_path, "x", "panel.txt"), PanelConfig())
+    with pytest.raises(PF.PanelFileError, match=r"panel\.xlsx: cannot be read as a workbook"):
         PF.read_panel_file(_csv(tmp_path, "x", "panel.xlsx"), PanelConfig())
     with pytest.raises(PF.PanelFileError, match="cannot be read"):
         PF.read_panel_file(_csv(tmp_path, "not parquet", "p.parquet"), PanelConfig())
@@ -452,3 +454,46 @@ def test_a_wide_file_s_zero_cell_is_a_row_and_a_blank_one_none(tmp_path):
     got = {(r[ID], str(r[DS].date())): r[Y] for _, r in frame.iterrows()}
     assert got == {("a", "2024-01-01"): 0.0, ("a", "2024-01-08"): 0.0, ("a", "2024-01-15"): 3.0, ("a", "2024-01-22"): 1.0,
                    ("b", "2024-01-15"): 2.0, ("b", "2024-01-22"): 0.0}
+
+
+def _weekly_workbook(tmp_path: Path, bad: str | None = None) -> Path:
+    """The weekly-sales example as a spreadsheet types it (numbers, dates), after a notes sheet."""
+    import openpyxl
+
+    long = pd.read_csv(WEEKLY, dtype={"sku": str})
+    book = openpyxl.Workbook()
+    book.active.title = "Notes"
+    book.active.append(["units sold per week"])
+    sheet = book.create_sheet("Sales")
+    sheet.append(list(COLS))
+    for i, r in enumerate(long.itertuples(index=False)):
+        units = bad if bad is not None and i == 5 else int(r.units_sold)
+        sheet.append([int(r.sku) if r.sku.isdigit() else r.sku, pd.Timestamp(r.week_ending).to_pydatetime(), units])
+    path = tmp_path / "weekly.xlsx"
+    book.save(path)
+    return path
+
+
+def test_a_workbook_reads_as_its_csv_export(tmp_path):
+    ref = PF.read_panel_file(WEEKLY, PanelConfig(), columns=COLS)
+    path = _weekly_workbook(tmp_path)
+    mine = PF.read_panel_file(path, PanelConfig(), columns=COLS, name="weekly_sales")  # the sheet with the columns
+    pd.testing.assert_frame_equal(mine.history.frame, ref.history.frame)
+    pd.testing.assert_frame_equal(mine.history.labels, ref.history.labels)
+    same = PF.read_panel_file(path, PanelConfig(), columns=COLS, name="weekly_sales", sheet="Sales")
+    pd.testing.assert_frame_equal(same.history.frame, ref.history.frame)
+    assert same.extra["sheet"] == "Sales"
+    with pytest.raises(PF.PanelFileError, match=r"no column 'sku', 'week_ending', 'units_sold'; it has \['units sold per week'\]"):
+        PF.read_panel_file(path, PanelConfig(), columns=COLS, sheet="Notes")
+    with pytest.raises(PF.PanelFileError, match=r"weekly.xlsx: no sheet 'Year 2011'; its sheets are \['Notes', 'Sales'\]"):
+        PF.read_panel_file(path, PanelConfig(), columns=COLS, sheet="Year 2011")
+    with pytest.raises(PF.PanelFileError, match="--panel-sheet is for workbooks"):
+        PF.read_panel_file(WEEKLY, PanelConfig(), columns=COLS, sheet="Sales")
+
+
+def test_a_workbook_s_bad_cell_is_named_by_sheet_and_row(tmp_path):
+    path = _weekly_workbook(tmp_path, bad="twelve")
+    panel = PF.read_panel_file(path, PanelConfig(), columns=COLS)
+    # the sixth data row is the sheet's row 7 (the header is row 1)
+    assert panel.extra["set_aside"] == {"unparseable_quantity": {
+        "rows": 1, "first": f"{path} sheet 'Sales': row 7, column 'units_sold': 'twelve'"}}

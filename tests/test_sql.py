@@ -44,7 +44,7 @@ def test_parse_timestamp_parses_and_converts() -> None:
     assert got[1] is None
 
 
-@pytest.mark.parametrize("fmt", ["parquet", "csv", "jsonl"])
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "jsonl", "excel"])
 def test_raw_reader_is_the_dbt_macro(fmt) -> None:
     files = ["/data/a.parquet", "/data/it's.parquet"]
     src = {"paths": files, "format": fmt}
@@ -57,7 +57,7 @@ def test_raw_reader_is_the_dbt_macro(fmt) -> None:
 
 def test_raw_reader_refuses_an_unknown_format() -> None:
     with pytest.raises(ValueError, match="source 'shop': unknown format 'xlsx'"):
-        sql.raw_reader("xlsx", "a.xlsx", name="shop")
+        sql.raw_reader("xlsx", "a.xlsx", name="shop")  # a workbook's format is excel
 
 
 def test_wide_cells_and_period_dates_are_the_dbt_macros() -> None:

@@ -1,7 +1,8 @@
 """A weekly panel of your own, read from one file, for the accuracy suite (`--panel-file`).
 
 The file holds one row per series and period: a series id, a date and a non-negative quantity
-(CSV, gzipped CSV or Parquet; the column names are `--panel-columns`, default
+(CSV, gzipped CSV, Parquet or a spreadsheet workbook, read by the build's rule for workbooks:
+`darkhorse.core.workbook`, its first sheet or `--panel-sheet`; the column names are `--panel-columns`, default
 `unique_id,ds,y`; an id of several columns is `store+dept`, their values joined with '_'). Dates
 are ISO 8601 unless `--panel-date-format` gives a strptime format. Each date counts for the
 Monday-to-Sunday week that holds it, rows of the same series and week are summed (daily rows
@@ -13,7 +14,8 @@ aggregated per week and become the panel's known-future covariates.
 
 Bad rows (an empty id, a date or quantity that is missing or not one, a negative quantity) are
 set aside the way the build quarantines them: each reason is logged with its count and its first
-line (CSV: the file's own line number, the header being line 1; Parquet: the row number) and
+line (CSV: the file's own line number, the header being line 1; a workbook: the sheet's row
+number; Parquet: the row number) and
 column, and kept in the panel's result (`set_aside`). Above the share of bad rows the build
 would publish (`gate.max_quarantined_share` of the suite's `--config`, 10%), or for a file that
 cannot be read at all, `PanelFileError` says why and nothing of the file is scored.
@@ -44,10 +46,12 @@ from benchmarks.accuracy.panels import Panel, PanelError, dense, history_from_fr
 from darkhorse.core.config import PanelConfig
 from darkhorse.core.schema import DS, ID, Y
 from darkhorse.core.wide import WideLayoutError, period_columns, period_dates, step_days
+from darkhorse.core.workbook import SUFFIXES as WORKBOOK_SUFFIXES
+from darkhorse.core.workbook import WorkbookError, read_workbook
 from training.history import History
 
 DEFAULT_COLUMNS = (ID, DS, Y)
-SUFFIXES = (".csv", ".csv.gz", ".parquet")
+SUFFIXES = (".csv", ".csv.gz", ".parquet", *WORKBOOK_SUFFIXES)
 WIDE_CELL = "__period_column"  # a wide file's cell: the column it came from
 
 
@@ -136,15 +140,41 @@ def check_path(path: Path) -> None:
         raise PanelFileError(f"{path}: unknown file type; give a {', '.join(SUFFIXES)} file")
 
 
-def _read_file(path: Path) -> tuple[pd.DataFrame, int]:
-    """The file's rows, and the line number of its first data row (0: Parquet, rows counted)."""
+@dataclasses.dataclass(frozen=True)
+class _Place:
+    """Where a file's rows are: `name` (the file, or the file and its sheet), the number of its
+    first data row and what the numbers count (a CSV `line`, a sheet's `row`, Parquet's `row` from 0)."""
+
+    name: str
+    first: int
+    unit: str
+
+    def of(self, row: int) -> str:
+        return f"{self.name}: {self.unit} {self.first + row}"
+
+
+def _read_file(path: Path, sheet: str | None = None, needed: tuple[str, ...] = ()) -> tuple[pd.DataFrame, _Place]:
+    """The file's rows (a workbook: the sheet `sheet`, default its first holding the `needed`
+    columns, or else its first holding a cell), and where they are."""
     check_path(path)
+    if sheet is not None and not path.name.lower().endswith(WORKBOOK_SUFFIXES):
+        raise PanelFileError(f"{path}: --panel-sheet is for workbooks ({', '.join(WORKBOOK_SUFFIXES)})")
     try:
         if path.name.lower().endswith(".parquet"):
-            return pd.read_parquet(path), 0
+            return pd.read_parquet(path), _Place(str(path), 0, "row")
+        if path.name.lower().endswith(WORKBOOK_SUFFIXES):
+            sheets = read_workbook(path, sheets=None if sheet is None else [sheet])
+            if not sheets:
+                raise PanelFileError(f"{path}: no sheet holds a cell")
+            chosen = next((s for s in sheets if set(needed) <= set(s.frame.columns)), sheets[0])
+            # every cell as the text a CSV export holds, blank rows kept: rows named as the sheet numbers them
+            return chosen.frame, _Place(f"{path} sheet {chosen.name!r}", chosen.first_row, "row")
         # every field as text, blank lines kept: the checks below name the line of a bad
         # value instead of letting a parser guess a column's type or skip a line
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], skip_blank_lines=False), 2
+        return (pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], skip_blank_lines=False),
+                _Place(str(path), 2, "line"))
+    except WorkbookError as e:
+        raise PanelFileError(str(e)) from None
     except (ValueError, OSError, EOFError, pd.errors.ParserError) as e:
         raise PanelFileError(f"{path}: cannot be read ({type(e).__name__}: {str(e).strip()[:300]})") from e
 
@@ -169,22 +199,24 @@ def _require(raw: pd.DataFrame, path: Path, needed: list[str], what: str) -> Non
         raise PanelFileError(f"{path}: no rows")
 
 
-def _read(path: Path, columns: tuple[str, str, str], known: tuple[str, ...] = ()) -> tuple[pd.DataFrame, int, np.ndarray]:
-    """The three columns (the id's parts joined) and the `known` ones, the line of the file's
-    first data row (`_read_file`) and each row's position in the file."""
-    raw, first_line = _read_file(path)
-    _require(raw, path, [*columns[0].split("+"), *columns[1:], *known], "id, date and quantity columns")
+def _read(path: Path, columns: tuple[str, str, str], known: tuple[str, ...] = (),
+          sheet: str | None = None) -> tuple[pd.DataFrame, _Place, np.ndarray]:
+    """The three columns (the id's parts joined) and the `known` ones, where the file's rows
+    are (`_read_file`) and each row's position in the file."""
+    needed = (*columns[0].split("+"), *columns[1:], *known)
+    raw, place = _read_file(path, sheet, needed)
+    _require(raw, path, list(needed), "id, date and quantity columns")
     out = raw[[*columns[1:], *known]].copy()
     out.insert(0, columns[0], _ids(raw, columns[0]))
-    return out, first_line, np.arange(len(raw))
+    return out, place, np.arange(len(raw))
 
 
 def _read_wide(path: Path, id_spec: str, periods: str, first_date: date | None, granularity: str,
-               date_format: str | None) -> tuple[pd.DataFrame, int, np.ndarray]:
+               date_format: str | None, sheet: str | None = None) -> tuple[pd.DataFrame, _Place, np.ndarray]:
     """A wide file's filled cells as rows of (id, date, quantity, the cell's column), by the
-    build's rule for a wide sales source (`darkhorse.core.wide`: a blank cell is no row), the
-    line of the file's first data row and each cell's row position in the file."""
-    raw, first_line = _read_file(path)
+    build's rule for a wide sales source (`darkhorse.core.wide`: a blank cell is no row), where
+    the file's rows are and each cell's row position in the file."""
+    raw, place = _read_file(path, sheet, tuple(id_spec.split("+")))
     _require(raw, path, id_spec.split("+"), "id column(s)")
     names = period_columns([str(c) for c in raw.columns], periods)
     if not names:
@@ -212,11 +244,7 @@ def _read_wide(path: Path, id_spec: str, periods: str, first_date: date | None, 
     out = pd.DataFrame({id_spec: _ids(raw, id_spec).to_numpy()[rows],
                         "date": pd.DatetimeIndex([dated[c] for c in names])[at],
                         "quantity": text.to_numpy(), WIDE_CELL: np.asarray(names, dtype=object)[at]})
-    return out, first_line, rows
-
-
-def _where(path: Path, first_line: int, row: int) -> str:
-    return f"{path}: line {first_line + row}" if first_line else f"{path}: row {row}"
+    return out, place, rows
 
 
 def _shown(value) -> str:
@@ -259,7 +287,7 @@ def _parse(raw: pd.DataFrame, columns: tuple[str, str, str], known: tuple[str, .
 def read_panel_file(path: Path, panel: PanelConfig, *, columns: tuple[str, str, str] = DEFAULT_COLUMNS,
                     name: str | None = None, max_set_aside: float = 0.1, known: dict[str, str] | None = None,
                     date_format: str | None = None, granularity: str = "weekly",
-                    wide: tuple[str, date | None] | None = None) -> Panel:
+                    wide: tuple[str, date | None] | None = None, sheet: str | None = None) -> Panel:
     """A `Panel` named `name` (default: `panel_name`) of the weekly series in `path` (module
     docstring). Bad rows are set aside like the build's quarantine: reported with their reason,
     count and first line, and refused above `max_set_aside` of the rows (the build's
@@ -268,7 +296,8 @@ def read_panel_file(path: Path, panel: PanelConfig, *, columns: tuple[str, str, 
     `granularity`: `weekly` (a row is a complete week, whatever day dates it) or `daily` (rows are
     days: the file's first and last week are left out where its dates cover them only in part).
     `wide`: (glob of the period columns, date of the first one or None) of a file of one row per
-    series and one column per period (`columns[0]` names the id; module docstring)."""
+    series and one column per period (`columns[0]` names the id; module docstring). `sheet`: a
+    workbook's sheet to read (default: its first holding a cell)."""
     if granularity not in GRANULARITIES:
         raise PanelFileError(f"granularity {granularity!r}: choose from {', '.join(GRANULARITIES)}")
     path = Path(path)
@@ -279,10 +308,10 @@ def read_panel_file(path: Path, panel: PanelConfig, *, columns: tuple[str, str, 
     if wide is not None:
         if known:
             raise PanelFileError("--panel-known needs a row per series and date; a wide file has one cell per period")
-        raw, first_line, rows_in_file = _read_wide(path, columns[0], wide[0], wide[1], granularity, date_format)
+        raw, place, rows_in_file = _read_wide(path, columns[0], wide[0], wide[1], granularity, date_format, sheet)
         columns = (columns[0], "date", "quantity")
     else:
-        raw, first_line, rows_in_file = _read(path, columns, tuple(known))
+        raw, place, rows_in_file = _read(path, columns, tuple(known), sheet)
     day, y, values, checks = _parse(raw, columns, tuple(known), date_format)
     bad = np.zeros(len(raw), dtype=bool)
     reasons = {}
@@ -292,7 +321,7 @@ def read_panel_file(path: Path, panel: PanelConfig, *, columns: tuple[str, str, 
             i = int(np.flatnonzero(mask)[0])
             shown = raw[WIDE_CELL].iloc[i] if wide is not None and col == "quantity" else col  # a wide file: the cell's column
             reasons[reason] = {"rows": int(mask.sum()),
-                               "first": f"{_where(path, first_line, int(rows_in_file[i]))}, column {shown!r}: {_shown(raw[col].iloc[i])}"}
+                               "first": f"{place.of(int(rows_in_file[i]))}, column {shown!r}: {_shown(raw[col].iloc[i])}"}
             bad |= mask
     said = "; ".join(f"{r}: {v['rows']:,} (first {v['first']})" for r, v in reasons.items())
     if bad.mean() > max_set_aside:
@@ -331,7 +360,7 @@ def read_panel_file(path: Path, panel: PanelConfig, *, columns: tuple[str, str, 
                  + (f", {int(bad.sum()):,} set aside: {aside}" if reasons else "")
                  + f"), {zero:.0%} zero weeks" + (f", known ahead: {', '.join(known)}" if known else ""),
                  {"panel_file": str(path), "rows_read": len(raw), "set_aside": reasons, "known_future": known,
-                  "granularity": granularity, "wide": {"periods": wide[0], "first_date": wide[1] and str(wide[1])} if wide else None,
+                  "granularity": granularity, "sheet": sheet, "wide": {"periods": wide[0], "first_date": wide[1] and str(wide[1])} if wide else None,
                   "partial_weeks_left_out": [str(w.date()) for w in partial] if granularity == "daily" else []})
 
 

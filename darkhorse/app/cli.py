@@ -243,6 +243,10 @@ def dbt(ctx: typer.Context, config: ConfigOpt = None) -> None:
     cfg = _load(config)
     if not ctx.args:
         _usage("give a dbt command, e.g. `darkhorse dbt build`")
+    if any(s.resolved_format() == "excel" for s in cfg.sources):
+        from darkhorse.app.preflight import preflight
+
+        preflight(cfg)  # dbt reads a workbook's text copy: bring it up to date (checking the sources)
     raise typer.Exit(0 if run_dbt(cfg, list(ctx.args)) else 1)
 
 

@@ -1,7 +1,8 @@
 """Check every configured raw source before dbt touches it.
 
 The files exist and are files, text files are whole (a gzip stream that ends early) and UTF-8
-throughout, the mapped columns are there, timestamps parse and are in the configured unit.
+throughout, workbooks open (their sheets are copied as text here: darkhorse/app/workbooks.py),
+the mapped columns are there, timestamps parse and are in the configured unit.
 Problems that would make the whole source meaningless stop the run with a message naming the
 source, file, line and column; row-level problems are left to dbt, which quarantines the rows
 (each with its reason). CSV lines with too many or too few columns are found here (DuckDB's
@@ -24,6 +25,7 @@ from typing import Any
 
 import duckdb
 
+from darkhorse.app.workbooks import WorkbookSourceError, copy_name, copy_workbooks
 from darkhorse.core.config import (
     AmazonReviewsSource,
     Config,
@@ -146,12 +148,26 @@ def _tabular_columns(con: duckdb.DuckDBPyConnection, fmt: str, file: str) -> lis
         raise SourceError(f"cannot read {file} as {fmt}: {e}") from None
 
 
+def _readable(config: Config, source: Any, check: SourceCheck) -> list[tuple[str, str]]:
+    """(the file named in messages, the file read) of each of the source's files: a workbook is
+    read through its text copy (darkhorse/app/workbooks.py), brought up to date here."""
+    if source.resolved_format() != "excel":
+        return [(f, f) for f in check.files]
+    try:
+        check.notes += copy_workbooks(config, source, check.files)
+    except WorkbookSourceError as e:
+        raise SourceError(str(e)) from None
+    folder = config.workbook_dir(source)
+    return [(f, str(folder / copy_name(f))) for f in check.files]
+
+
 def _check_tabular(config: Config, source: Any, check: SourceCheck) -> None:
     fmt = source.resolved_format()
     con = duckdb.connect()
     required = source.mapped_columns()
     periods: list[str] = []  # a wide sales table's period columns over its files
-    for file in check.files:
+    readable = _readable(config, source, check)
+    for file, read in readable:
         if fmt == "csv":
             if _check_text(source, file) == 0:
                 raise SourceError(f"source '{source.name}': {file}: file is empty (no header, no rows)")
@@ -168,7 +184,7 @@ def _check_tabular(config: Config, source: Any, check: SourceCheck) -> None:
                     f"{len(rejected)} malformed line(s) of {Path(file).name} will be quarantined: {first}"
                 )
                 check.rejected += rejected
-        present = _tabular_columns(con, fmt, file)
+        present = _tabular_columns(con, fmt, read)
         check.columns = present
         missing = {role: col for role, col in required.items() if col not in present}
         if missing:
@@ -184,7 +200,7 @@ def _check_tabular(config: Config, source: Any, check: SourceCheck) -> None:
         return
     # timestamps must parse with the configured format on a sample
     ts_col, ts_fmt = _timestamp_spec(source)
-    reader = raw_reader(fmt, check.files[0])
+    reader = raw_reader(fmt, readable[0][1])
     quoted = quote_ident(ts_col)
     parse = parse_timestamp(quoted, ts_fmt, tz=None)
     n, ok = con.sql(

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from darkhorse.core.errors import DarkHorseError
 from darkhorse.core.wide import NUMBER_PATTERN, glob_regex, step_days
+from darkhorse.core.workbook import SUFFIXES as WORKBOOK_SUFFIXES
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 DEFAULT_CONFIG_NAME = "darkhorse.yaml"
@@ -157,7 +158,16 @@ class KnownFutureCovariate(_Strict):
 class _SourceBase(_Strict):
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="Identifier of the source.")
     path: PathList = Field(description="File, glob or list of files (relative to the config).")
-    format: Literal["auto", "parquet", "csv", "jsonl"] = "auto"
+    format: Literal["auto", "parquet", "csv", "jsonl", "excel"] = "auto"
+    sheets: list[str] | None = Field(
+        None, min_length=1, description="excel: the sheets to read (default: every sheet with the mapped columns).",
+    )
+
+    @model_validator(mode="after")
+    def _sheets_need_excel(self) -> _SourceBase:
+        if self.sheets is not None and self.resolved_format() != "excel":
+            raise ValueError(f"source '{self.name}': sheets: is for workbooks (format: excel)")
+        return self
 
     @field_validator("path")
     @classmethod
@@ -199,6 +209,7 @@ class _SourceBase(_Strict):
             (".json", "jsonl"),
             (".json.gz", "jsonl"),
             (".ndjson", "jsonl"),
+            *((suffix, "excel") for suffix in WORKBOOK_SUFFIXES),
         ):
             if first.endswith(suffix):
                 return fmt
@@ -210,7 +221,7 @@ class _SourceBase(_Strict):
             )
         raise ValueError(
             f"source '{self.name}': cannot tell the format of {first!r}; set format: "
-            "parquet, csv or jsonl"
+            "parquet, csv, jsonl or excel"
         )
 
 
@@ -236,6 +247,13 @@ class AmazonReviewsSource(_SourceBase):
                 )
         return v
 
+    @model_validator(mode="after")
+    def _json_lines(self) -> AmazonReviewsSource:
+        if self.format == "auto" and self.resolved_format() == "excel":
+            raise ValueError(f"source '{self.name}': a review source reads JSON Lines; workbooks are for "
+                             "order_lines, sales and request_log sources")
+        return self
+
 
 class OrderLinesSource(_SourceBase):
     kind: Literal["order_lines"]
@@ -254,6 +272,10 @@ class OrderLinesSource(_SourceBase):
     known_future: list[KnownFutureCovariate] = Field(
         default_factory=list, description="Covariates known ahead for every week (see KnownFutureCovariate)."
     )
+
+    def cell_formats(self) -> tuple[dict[str, str | None], str | None]:
+        """Workbooks: the timestamp column's format for its date cells (see SalesSource)."""
+        return {self.columns.timestamp: self.timestamp_format}, None
 
 
 class WideLayout(_Strict):
@@ -308,6 +330,13 @@ class SalesSource(_SourceBase):
                 )
         return self
 
+    def cell_formats(self) -> tuple[dict[str, str | None], str | None]:
+        """Workbooks: how a date cell becomes text (darkhorse.core.workbook): the date column's
+        format, and the header's (a wide table's period names)."""
+        if self.wide is not None:
+            return {}, self.date_format
+        return {self.columns.date: self.date_format}, None
+
     def mapped_columns(self) -> dict[str, str]:
         roles = super().mapped_columns()
         if self.wide is not None:  # read from the period columns' names and cells
@@ -322,6 +351,10 @@ class RequestLogSource(_SourceBase):
     timestamp_format: str | None = None
     timezone: str = "UTC"
     series_name: str = Field("requests", description="Series id when no series_id column.")
+
+    def cell_formats(self) -> tuple[dict[str, str | None], str | None]:
+        """Workbooks: the timestamp column's format for its date cells (see SalesSource)."""
+        return {self.columns.timestamp: self.timestamp_format}, None
 
 
 Source = Annotated[
@@ -916,6 +949,18 @@ class Config(_Strict):
     def source_paths(self, source: _SourceBase) -> list[str]:
         return [str(self.resolve(p)) for p in source.paths()]
 
+    def workbook_dir(self, source: _SourceBase) -> Path:
+        """Where a workbook source's sheets are kept as text Parquet copies for the build's
+        readers (darkhorse/app/workbooks.py writes them; the workbooks are never modified)."""
+        return self.data_dir / "workbooks" / source.name
+
+    def read_paths(self, source: _SourceBase) -> list[str]:
+        """What the build's readers (dbt, the gate) read for a source: its files, or for a
+        workbook source the copies of its sheets."""
+        if source.resolved_format() == "excel":
+            return [str(self.workbook_dir(source) / "*.parquet")]
+        return self.source_paths(source)
+
     @property
     def has_request_log(self) -> bool:
         """A request_log source is declared: the interval load panel, its models and release part."""
@@ -968,12 +1013,12 @@ class Config(_Strict):
         p = self.panel
         sources: dict[str, Any] = {}
         for s in self.sources:
-            entry = s.model_dump(mode="json", exclude={"path", "format", "known_future", "wide"})
+            entry = s.model_dump(mode="json", exclude={"path", "format", "known_future", "wide", "sheets"})
             if getattr(s, "known_future", None):  # only when declared, so other configs keep their vars
                 entry["known_future"] = [c.dbt_var() for c in s.known_future]
             if getattr(s, "wide", None):
                 entry["wide"] = s.wide.dbt_var(s.granularity)
-            entry["paths"] = self.source_paths(s)
+            entry["paths"] = self.read_paths(s)
             entry["format"] = s.resolved_format()
             sources[s.kind] = entry
         return {

@@ -34,7 +34,8 @@ def parse_timestamp(expr: str, fmt: str | None = None, tz: str | None = "UTC") -
 
 def raw_reader(fmt: str, files: str | Path | list[str] | list[Path], *, name: Any = "source") -> str:
     """The DuckDB table function reading raw files as the dbt macro `read_raw` does:
-    parquet typed, csv all text, jsonl one `json_line` per line; each adds `filename`
+    parquet typed, csv all text, jsonl one `json_line` per line, excel the text copies of a
+    workbook's sheets; each adds `filename` (the excel copies carry it)
     (tests/test_sql.py renders the macro and compares)."""
     listed = sql_list(files)
     if fmt == "parquet":
@@ -44,6 +45,8 @@ def raw_reader(fmt: str, files: str | Path | list[str] | list[Path], *, name: An
             f"read_csv({listed}, header = true, all_varchar = true, filename = true, union_by_name = true, "
             "ignore_errors = true)"
         )
+    if fmt == "excel":
+        return f"read_parquet({listed}, union_by_name = true)"
     if fmt == "jsonl":
         return (
             f"read_csv({listed}, columns = {{'json_line': 'VARCHAR'}}, header = false, "

@@ -5,8 +5,10 @@
       a line with too many or too few columns is skipped here and quarantined with its line
       number (macro `rejected_lines`);
     - jsonl: one text column `json_line` per line (gzip detected from the extension), so a
-      malformed line becomes a quarantined row instead of failing or vanishing.
-    Every reader adds `filename`.
+      malformed line becomes a quarantined row instead of failing or vanishing;
+    - excel: the Parquet copies of a workbook's sheets (darkhorse/app/workbooks.py): every cell
+      as text, as a CSV reads, and `filename` naming the workbook and the sheet.
+    Every reader adds `filename` (the excel copies carry theirs).
 -#}
 {% macro read_raw(kind) -%}
     {%- set src = raw_source(kind) -%}
@@ -26,6 +28,8 @@
     {%- elif fmt == 'csv' -%}
         read_csv({{ files }}, header = true, all_varchar = true, filename = true, union_by_name = true,
                  ignore_errors = true)
+    {%- elif fmt == 'excel' -%}
+        read_parquet({{ files }}, union_by_name = true)
     {%- elif fmt == 'jsonl' -%}
         read_csv({{ files }}, columns = {'json_line': 'VARCHAR'}, header = false, delim = chr(31),
                  quote = '', escape = '', auto_detect = false, filename = true,
