@@ -136,7 +136,7 @@ def _tabular_sample(
     for role in numbers:
         col = roles.get(role)
         if col in present:
-            number = f"try_cast({ident(col)} as double)"
+            number = f"try_cast({sql.number_text(ident(col), source.decimal, source.thousands)} as double)"
             select.append(
                 f"case when {_text(ident(col))} is null then null "
                 f"else {number} is not null end as {ident(role + '__parses')}"
@@ -164,11 +164,12 @@ def _wide_sales_sample(
     else:
         parsed = sql.parse_timestamp("period_column", source.date_format, None)
     select = [f"{_text(ident(c))} as {ident(c)}" for c in dict.fromkeys(source.mapped_columns().values())]
+    cell = sql.number_text("cell", source.decimal, source.thousands)
     select += [
         f"{parsed} is not null as date__parses",
         f"{parsed} as date__utc",
-        "try_cast(cell as double) is not null as quantity__parses",
-        "try_cast(cell as double) as quantity__number",
+        f"try_cast({cell} as double) is not null as quantity__parses",
+        f"try_cast({cell} as double) as quantity__number",
     ]
     return con.sql(f"select {', '.join(select)} from ({_sample(con, cells, rows, total)})").df()
 

@@ -75,3 +75,25 @@ def test_wide_cells_and_period_dates_are_the_dbt_macros() -> None:
         ("a", "x", "W2", "0", "2023-01-09"), ("a", "x", "W3", "3", "2023-01-16"),
         ("b", "y", "W2", "2", "2023-01-09"), ("b", "y", "W3", "n/a", "2023-01-16"),
     ]
+
+
+@pytest.mark.parametrize("decimal, thousands", [(".", None), (",", None), (",", "."), (".", ","), (",", " "), (".", "'")])
+def test_number_text_is_the_dbt_macro(decimal, thousands) -> None:
+    macro = _macro("number_text")
+    assert sql.number_text('"Quantity"', decimal, thousands) == str(macro('"Quantity"', decimal, thousands)).strip()
+
+
+@pytest.mark.parametrize("text, decimal, thousands, number", [
+    ("1.234,5", ",", ".", 1234.5),
+    ("1234,5", ",", None, 1234.5),
+    ("1.500", ",", None, None),  # a point with a decimal comma and no grouping declared: not 1.5
+    ("1,234.5", ".", ",", 1234.5),
+    ("1 234", ",", " ", 1234.0),
+    ("1'234.50", ".", "'", 1234.5),
+    ("-3,25", ",", ".", -3.25),
+    ("1,5", ".", None, None),  # the default reads a decimal comma as unparseable, as before
+    (" 7 ", ".", None, 7.0),
+])
+def test_number_text_reads_the_separators(text, decimal, thousands, number) -> None:
+    got = duckdb.sql(f"select try_cast({sql.number_text(sql.sql_str(text), decimal, thousands)} as double)").fetchone()[0]
+    assert got == number

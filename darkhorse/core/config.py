@@ -255,7 +255,31 @@ class AmazonReviewsSource(_SourceBase):
         return self
 
 
-class OrderLinesSource(_SourceBase):
+class _TabularSource(_SourceBase):
+    """A source of rows and named columns (order lines, sales, request logs)."""
+
+    decimal: Literal[".", ","] = Field(
+        ".", description="CSV: the decimal separator of numbers ('12,5' with ',')."
+    )
+    thousands: Literal[".", ",", " ", "'", "\u00a0", "\u202f"] | None = Field(
+        None, description="CSV: the digit-grouping character of numbers, dropped ('1.234,5', '1 234', \"1'234\").",
+    )
+
+    @model_validator(mode="after")
+    def _separators(self) -> _TabularSource:
+        if self.decimal == "." and self.thousands is None:
+            return self
+        if self.thousands == self.decimal:
+            raise ValueError(f"source '{self.name}': thousands and decimal are both {self.decimal!r}")
+        if self.resolved_format() != "csv":
+            raise ValueError(
+                f"source '{self.name}': decimal and thousands are for CSV text; a {self.resolved_format()} "
+                "file's numbers are typed"
+            )
+        return self
+
+
+class OrderLinesSource(_TabularSource):
     kind: Literal["order_lines"]
     columns: OrderLinesColumns = OrderLinesColumns()
     timestamp_format: str | None = Field(
@@ -296,7 +320,7 @@ class WideLayout(_Strict):
                 "step_days": step_days(granularity)}
 
 
-class SalesSource(_SourceBase):
+class SalesSource(_TabularSource):
     kind: Literal["sales"]
     columns: SalesColumns = SalesColumns()
     granularity: Literal["daily", "weekly"] = Field(
@@ -345,7 +369,7 @@ class SalesSource(_SourceBase):
         return roles
 
 
-class RequestLogSource(_SourceBase):
+class RequestLogSource(_TabularSource):
     kind: Literal["request_log"]
     columns: RequestLogColumns = RequestLogColumns()
     timestamp_format: str | None = None

@@ -32,6 +32,21 @@ def parse_timestamp(expr: str, fmt: str | None = None, tz: str | None = "UTC") -
     return f"timezone('UTC', timezone({sql_str(tz)}, {parsed}))"
 
 
+def number_text(expr: str, decimal: str = ".", thousands: str | None = None) -> str:
+    """A CSV number's text as DuckDB casts it, as the dbt macro `number_text` builds it: the
+    `thousands` grouping dropped, a decimal comma made a point (a point then left makes the
+    value unparseable); `expr` unchanged by default. tests/test_sql.py renders the macro and
+    compares."""
+    if decimal == "." and not thousands:
+        return expr
+    text = f"trim(cast({expr} as varchar))"
+    if thousands:
+        text = f"replace({text}, {sql_str(thousands)}, '')"
+    if decimal == ",":
+        text = f"replace(replace({text}, '.', '#'), ',', '.')"
+    return text
+
+
 def raw_reader(fmt: str, files: str | Path | list[str] | list[Path], *, name: Any = "source") -> str:
     """The DuckDB table function reading raw files as the dbt macro `read_raw` does:
     parquet typed, csv all text, jsonl one `json_line` per line, excel the text copies of a

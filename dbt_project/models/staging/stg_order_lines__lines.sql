@@ -20,11 +20,11 @@ renamed as (
         nullif(trim(cast({{ raw_column(cols.get('item_id')) }} as varchar)), '') as item_id,
         nullif(trim(cast({{ raw_column(cols.get('description')) }} as varchar)), '') as description,
         cast({{ raw_column(cols.get('quantity')) }} as varchar) as quantity_raw,
-        try_cast({{ raw_column(cols.get('quantity')) }} as double) as quantity,
+        try_cast({{ number_text(raw_column(cols.get('quantity')), src.get('decimal', '.'), src.get('thousands')) }} as double) as quantity,
         cast({{ raw_column(cols.get('timestamp')) }} as varchar) as timestamp_raw,
         {{ parse_timestamp(raw_column(cols.get('timestamp')), src.get('timestamp_format'), src.get('timezone', 'UTC')) }} as event_ts,
         cast({{ raw_column(cols.get('unit_price')) }} as varchar) as unit_price_raw,
-        try_cast({{ raw_column(cols.get('unit_price')) }} as double) as unit_price,
+        try_cast({{ number_text(raw_column(cols.get('unit_price')), src.get('decimal', '.'), src.get('thousands')) }} as double) as unit_price,
         -- customer ids exported from spreadsheets come as '17850.0'
         nullif(regexp_replace(trim(cast({{ raw_column(cols.get('customer_id')) }} as varchar)), '\.0$', ''), '') as customer_id,
         nullif(trim(cast({{ raw_column(cols.get('region')) }} as varchar)), '') as region,

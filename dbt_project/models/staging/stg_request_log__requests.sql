@@ -23,7 +23,7 @@ renamed as (
         cast({{ raw_column(cols.get('timestamp', 'timestamp')) }} as varchar) as timestamp_raw,
         {{ parse_timestamp(raw_column(cols.get('timestamp', 'timestamp')), src.get('timestamp_format'), src.get('timezone', 'UTC')) }} as event_ts,
         {%- if cols.get('count') %}
-        try_cast({{ raw_column(cols.get('count')) }} as double) as requests,
+        try_cast({{ number_text(raw_column(cols.get('count')), src.get('decimal', '.'), src.get('thousands')) }} as double) as requests,
         {%- else %}
         cast(1 as double) as requests,
         {%- endif %}
@@ -31,7 +31,7 @@ renamed as (
         {%- if work %}
         {%- set work = [work] if work is string else work %}
         {%- for w in work %}
-        {{ '' if loop.first else '+ ' }}try_cast({{ raw_column(w) }} as double)
+        {{ '' if loop.first else '+ ' }}try_cast({{ number_text(raw_column(w), src.get('decimal', '.'), src.get('thousands')) }} as double)
         {%- endfor %} as work_units,
         {%- else %}
         cast(0 as double) as work_units,

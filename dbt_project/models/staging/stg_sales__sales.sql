@@ -58,12 +58,12 @@ renamed as (
         {%- endif %}
         {%- if wide %}
         cell as quantity_raw,
-        try_cast(cell as double) as quantity,
+        try_cast({{ number_text('cell', src.get('decimal', '.'), src.get('thousands')) }} as double) as quantity,
         {%- else %}
         cast({{ raw_column(cols.get('quantity', 'quantity')) }} as varchar) as quantity_raw,
-        try_cast({{ raw_column(cols.get('quantity', 'quantity')) }} as double) as quantity,
+        try_cast({{ number_text(raw_column(cols.get('quantity', 'quantity')), src.get('decimal', '.'), src.get('thousands')) }} as double) as quantity,
         {%- endif %}
-        try_cast({{ raw_column(cols.get('price')) }} as double) as unit_price,
+        try_cast({{ number_text(raw_column(cols.get('price')), src.get('decimal', '.'), src.get('thousands')) }} as double) as unit_price,
         nullif(trim(cast({{ raw_column(cols.get('region')) }} as varchar)), '') as region,
         nullif(trim(cast({{ raw_column(cols.get('category')) }} as varchar)), '') as category,
         {{- known_future_columns(src) }}
