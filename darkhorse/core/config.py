@@ -159,15 +159,6 @@ class _SourceBase(_Strict):
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="Identifier of the source.")
     path: PathList = Field(description="File, glob or list of files (relative to the config).")
     format: Literal["auto", "parquet", "csv", "jsonl", "excel"] = "auto"
-    sheets: list[str] | None = Field(
-        None, min_length=1, description="excel: the sheets to read (default: every sheet with the mapped columns).",
-    )
-
-    @model_validator(mode="after")
-    def _sheets_need_excel(self) -> _SourceBase:
-        if self.sheets is not None and self.resolved_format() != "excel":
-            raise ValueError(f"source '{self.name}': sheets: is for workbooks (format: excel)")
-        return self
 
     @field_validator("path")
     @classmethod
@@ -256,7 +247,12 @@ class AmazonReviewsSource(_SourceBase):
 
 
 class _TabularSource(_SourceBase):
-    """A source of rows and named columns (order lines, sales, request logs)."""
+    """A source of rows and named columns (order lines, sales, request logs): a Parquet, CSV or
+    workbook file."""
+
+    sheets: list[str] | None = Field(
+        None, min_length=1, description="excel: the sheets to read (default: every sheet with the mapped columns).",
+    )
 
     decimal: Literal[".", ","] = Field(
         ".", description="CSV: the decimal separator of numbers ('12,5' with ',')."
@@ -264,6 +260,18 @@ class _TabularSource(_SourceBase):
     thousands: Literal[".", ",", " ", "'", "\u00a0", "\u202f"] | None = Field(
         None, description="CSV: the digit-grouping character of numbers, dropped ('1.234,5', '1 234', \"1'234\").",
     )
+
+    @model_validator(mode="after")
+    def _sheets_need_excel(self) -> _TabularSource:
+        if self.sheets is not None and self.resolved_format() != "excel":
+            raise ValueError(f"source '{self.name}': sheets: is for workbooks (format: excel)")
+        return self
+
+    def cell_formats(self) -> tuple[dict[str, str | None], str | None]:
+        """Workbooks: how a date cell becomes text (darkhorse.core.workbook): the format of the
+        columns' date cells by column, and of the header's. Order lines and request logs: the
+        timestamp column's (SalesSource: its date column's, or a wide table's header)."""
+        return {self.columns.timestamp: self.timestamp_format}, None  # type: ignore[attr-defined]
 
     @model_validator(mode="after")
     def _separators(self) -> _TabularSource:
@@ -297,9 +305,6 @@ class OrderLinesSource(_TabularSource):
         default_factory=list, description="Covariates known ahead for every week (see KnownFutureCovariate)."
     )
 
-    def cell_formats(self) -> tuple[dict[str, str | None], str | None]:
-        """Workbooks: the timestamp column's format for its date cells (see SalesSource)."""
-        return {self.columns.timestamp: self.timestamp_format}, None
 
 
 class WideLayout(_Strict):
@@ -355,8 +360,6 @@ class SalesSource(_TabularSource):
         return self
 
     def cell_formats(self) -> tuple[dict[str, str | None], str | None]:
-        """Workbooks: how a date cell becomes text (darkhorse.core.workbook): the date column's
-        format, and the header's (a wide table's period names)."""
         if self.wide is not None:
             return {}, self.date_format
         return {self.columns.date: self.date_format}, None
@@ -375,10 +378,6 @@ class RequestLogSource(_TabularSource):
     timestamp_format: str | None = None
     timezone: str = "UTC"
     series_name: str = Field("requests", description="Series id when no series_id column.")
-
-    def cell_formats(self) -> tuple[dict[str, str | None], str | None]:
-        """Workbooks: the timestamp column's format for its date cells (see SalesSource)."""
-        return {self.columns.timestamp: self.timestamp_format}, None
 
 
 Source = Annotated[
