@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from darkhorse.app.build import GateFailed, build
+from darkhorse.app.summary import number_format_hint
 from darkhorse.core.config import ConfigError
 from tests.conftest import write_config
 
@@ -67,8 +68,26 @@ def test_decimal_commas_and_grouping_build_the_panel_of_plain_numbers(tmp_path):
     # the grouping undeclared, a grouped value is set aside, never read as 1.234 units (here so
     # many that the gate refuses the build)
     grouped = int((sales["units"] >= 1000).sum())
-    with pytest.raises(GateFailed, match=f"reasons=unparseable_quantity {grouped}"):
+    with pytest.raises(GateFailed, match=rf"(?s)reasons=unparseable_quantity {grouped}.*source 'shop': refused numbers "
+                                         r"such as '\d\.\d{3}' \(unparseable_quantity\) look written with a decimal comma"):
         build(_config(tmp_path / "undeclared", german, decimal=","), features=False)
+
+
+def test_the_hint_names_refused_numbers_that_look_written_with_separators(tmp_path):
+    cfg = write_config(tmp_path, [{"name": "shop", "kind": "sales", "path": "sales.csv", "columns": COLUMNS}])
+    said = number_format_hint(cfg, {("shop", "unparseable_quantity"): 'sales.csv: {"sku":"P1","units":"39,5"}'})
+    assert said == ("source 'shop': refused numbers such as '39,5' (unparseable_quantity) look written with a decimal "
+                    "comma or digit grouping; if so, declare it on the source: decimal: ','")
+    for number, declaration in [("1.234,5", "decimal: ',' and thousands: '.'"), ("1,234.5", "decimal: '.' and thousands: ','"),
+                                ("1.234.567", "decimal: ',' and thousands: '.'"), ("1,234,567", "thousands: ','"),
+                                ("216,000", "thousands: ',' (if it means 216000) or decimal: ','"),
+                                ("1 234,5", "thousands: ' ', decimal: ','"), ("1'234", "thousands: \"'\"")]:
+        hint = number_format_hint(cfg, {("shop", "unparseable_unit_price"): f'x: {{"price":"{number}"}}'})
+        assert hint.endswith(f"declare it on the source: {declaration}"), hint
+    assert number_format_hint(cfg, {("shop", "unparseable_quantity"): 'sales.csv: {"sku":"P1","units":"twelve"}'}) is None
+    assert number_format_hint(cfg, {("shop", "unparseable_timestamp"): 'sales.csv: {"day":"1,5"}'}) is None
+    typed = write_config(tmp_path, [{"name": "shop", "kind": "sales", "path": "sales.parquet", "columns": COLUMNS}])
+    assert number_format_hint(typed, {("shop", "unparseable_quantity"): 'x: {"units":"39,5"}'}) is None
 
 
 @pytest.mark.parametrize("extra, message", [

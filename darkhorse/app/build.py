@@ -32,7 +32,12 @@ from typing import Any
 from darkhorse.app.dbt_runner import BuildError, run_dbt
 from darkhorse.app.lock import BuildLocked, build_lock
 from darkhorse.app.preflight import SourceError, preflight
-from darkhorse.app.summary import empty_panel_message, quarantine_examples, summarize
+from darkhorse.app.summary import (
+    empty_panel_message,
+    number_format_hint,
+    quarantine_examples,
+    summarize,
+)
 from darkhorse.core import publish as pub
 from darkhorse.core.config import Config
 from darkhorse.core.errors import DarkHorseError
@@ -99,7 +104,11 @@ def _build(config: Config, *, gate: bool, features: bool, progress) -> dict[str,
     if not run_dbt(config, ["build"], marts_dir=candidate, extra_vars=extra):
         raise BuildError(f"dbt build failed: see the model or test errors above (candidate left in {candidate})")
     summary = summarize(config, candidate)
-    _require_rows(config, checks, summary, candidate)
+    examples = quarantine_examples(candidate)
+    hint = number_format_hint(config, examples)
+    if hint:
+        progress(hint)
+    _require_rows(config, checks, summary, candidate, examples, hint)
     previous = pub.read_manifest(config)
     gate_result = None
     if gate:
@@ -111,7 +120,7 @@ def _build(config: Config, *, gate: bool, features: bool, progress) -> dict[str,
             "docs": str(gate_result.docs_path),
         }
         if not gate_result.success:
-            raise GateFailed(gate_result.summary())
+            raise GateFailed(gate_result.summary() + (f"\n{hint}" if hint else ""))
     progress("[3/4] publish")
     files = [f for c in checks for f in c.files]
     manifest = {
@@ -160,11 +169,12 @@ def _build(config: Config, *, gate: bool, features: bool, progress) -> dict[str,
     return summary
 
 
-def _require_rows(config: Config, checks: list, summary: dict[str, Any], candidate: Path) -> None:
+def _require_rows(config: Config, checks: list, summary: dict[str, Any], candidate: Path,
+                  examples: dict[tuple[str, str], str], hint: str | None) -> None:
     """Refuse a build whose panel is empty: the weekly one with an item source, the interval
     one with a request_log source (a request_log-only config has no weekly panel to fill)."""
     if config.has_item_sources and not summary["panel"]["rows"]:
-        raise BuildError(empty_panel_message(checks, summary, quarantine_examples(candidate)))
+        raise BuildError(empty_panel_message(checks, summary, examples) + (f"; {hint}" if hint else ""))
     load = summary.get("load_panel")
     if load is not None and not load["rows"]:
         names = ", ".join(s.name for s in config.sources if s.kind == "request_log")

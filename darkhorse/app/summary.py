@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import statistics
 from pathlib import Path
 from typing import Any
@@ -174,6 +175,50 @@ def quarantine_examples(candidate: Path) -> dict[tuple[str, str], str]:
     finally:
         con.close()
     return {(name, reason): f"{file}: {str(record)[:EXAMPLE_CHARS]}" for name, reason, file, record in rows}
+
+
+# a refused value that reads as a number once a decimal comma or digit grouping is declared
+_SEPARATED_NUMBER = re.compile(r'"(-?\d{1,3}(?:[.,\' \u00a0\u202f]\d{3})+(?:[.,]\d+)?|-?\d+,\d+)"')
+_NUMBER_REASONS = ("unparseable_quantity", "unparseable_unit_price", "unparseable_count", "unparseable_work")
+
+
+def _declaration(number: str) -> str:
+    """The `decimal` / `thousands` declaration that reads `number` ('1.234,5', '216,000')."""
+    seps = [c for c in number if not c.isdigit() and c != "-"]
+    grouping = [c for c in seps if c not in ".,"]
+    if grouping:  # a space or an apostrophe only groups digits
+        decimal = ", decimal: ','" if "," in seps else ""
+        return f"thousands: {grouping[0]!r}{decimal}"
+    if set(seps) == {".", ","}:
+        decimal = seps[-1]
+        return f"decimal: {decimal!r} and thousands: {'.' if decimal == ',' else ','!r}"
+    if set(seps) == {"."}:  # several points group digits: the decimal separator is then a comma
+        return "decimal: ',' and thousands: '.'"
+    if len(seps) > 1:
+        return "thousands: ','"
+    if len(number.rsplit(",", 1)[1]) == 3:
+        return "thousands: ',' (if it means " + number.replace(",", "") + ") or decimal: ','"
+    return "decimal: ','"
+
+
+def number_format_hint(config: Config, examples: dict[tuple[str, str], str]) -> str | None:
+    """A hint, per CSV source, where a refused number looks written with a decimal comma or
+    digit grouping (`'39,5'`, `'1.234'`) that the source does not declare (`decimal`,
+    `thousands`); None when no refused number looks so."""
+    hints = []
+    for source in config.sources:
+        if source.resolved_format() != "csv" or not hasattr(source, "decimal"):
+            continue
+        for reason in _NUMBER_REASONS:
+            found = _SEPARATED_NUMBER.search(examples.get((source.name, reason), ""))
+            if found:
+                hints.append(
+                    f"source '{source.name}': refused numbers such as {found.group(1)!r} ({reason}) look written "
+                    f"with a decimal comma or digit grouping; if so, declare it on the source: "
+                    f"{_declaration(found.group(1))}"
+                )
+                break
+    return "; ".join(hints) or None
 
 
 def empty_panel_message(
