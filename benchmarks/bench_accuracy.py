@@ -68,6 +68,11 @@ def add_panel_file_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--panel-columns", default=",".join(PF.DEFAULT_COLUMNS), metavar="ID,DATE,QUANTITY",
                     help=f"the --panel-file columns holding the series id, the date and the quantity (default: {','.join(PF.DEFAULT_COLUMNS)}); "
                          "with --panel-wide the id column(s) only")
+    ap.add_argument("--panel-decimal", default=".", choices=(".", ","),
+                    help="the decimal separator of --panel-file numbers written as text (default '.'; ',' reads 12,5)")
+    ap.add_argument("--panel-thousands", default=None, metavar="CHAR",
+                    help="the digit-grouping character of --panel-file numbers written as text, dropped ('.' reads 1.234,5 "
+                         "with --panel-decimal ','; default none)")
     ap.add_argument("--panel-sheet", default=None, metavar="NAME",
                     help="the sheet of a --panel-file workbook to read (default: its first sheet holding a cell)")
     ap.add_argument("--panel-wide", default=None, metavar="GLOB",
@@ -141,15 +146,17 @@ def panel_files(args: argparse.Namespace, taken: set[str], cfg: Config) -> dict:
     wide = PF.parse_wide(args.panel_wide, args.panel_first_date)
     cols = PF.parse_columns(args.panel_columns, wide=wide is not None)
     kf = PF.parse_known(args.panel_known, cols)
-    if (kf or date_format or wide or args.panel_sheet) and not paths:
-        raise PF.PanelFileError("--panel-known, --panel-date-format, --panel-wide and --panel-sheet need --panel-file")
+    if (kf or date_format or wide or args.panel_sheet or args.panel_decimal != "." or args.panel_thousands) and not paths:
+        raise PF.PanelFileError("--panel-known, --panel-date-format, --panel-wide, --panel-sheet, --panel-decimal and "
+                                "--panel-thousands need --panel-file")
     out = {}
     for path in paths:
         PF.check_path(path)
         name = PF.panel_name(path, taken | set(out))
         out[name] = functools.partial(PF.read_panel_file, path, cfg.panel, columns=cols, name=name, known=kf,
                                       date_format=date_format, max_set_aside=cfg.gate.max_quarantined_share,
-                                      granularity=args.panel_granularity, wide=wide, sheet=args.panel_sheet)
+                                      granularity=args.panel_granularity, wide=wide, sheet=args.panel_sheet,
+                                      decimal=args.panel_decimal, thousands=args.panel_thousands)
     return out
 
 

@@ -497,3 +497,22 @@ def test_a_workbook_s_bad_cell_is_named_by_sheet_and_row(tmp_path):
     # the sixth data row is the sheet's row 7 (the header is row 1)
     assert panel.extra["set_aside"] == {"unparseable_quantity": {
         "rows": 1, "first": f"{path} sheet 'Sales': row 7, column 'units_sold': 'twelve'"}}
+
+
+def test_numbers_with_a_decimal_comma_and_grouping_read_as_the_build_reads_them(tmp_path):
+    df = _series()
+    df["units_sold"] = df["units_sold"] * 137.5  # 0 to 3,987.5: grouped thousands and a decimal part
+    plain = tmp_path / "plain.csv"
+    df.to_csv(plain, index=False)
+    german = tmp_path / "german.csv"
+    df.assign(units_sold=[f"{v:,.1f}".replace(",", "_").replace(".", ",").replace("_", ".") for v in df["units_sold"]]) \
+        .to_csv(german, index=False, sep=";")
+    assert "3.987,5" in german.read_text() or "1.100,0" in german.read_text()
+    ref = PF.read_panel_file(plain, PanelConfig(), columns=COLS, name="p").history.frame
+    mine = PF.read_panel_file(german, PanelConfig(), columns=COLS, name="p", decimal=",", thousands=".")
+    pd.testing.assert_frame_equal(mine.history.frame, ref)
+    assert mine.extra["decimal"] == "," and mine.extra["thousands"] == "."
+    with pytest.raises(PF.PanelFileError, match="rows are bad"):  # undeclared: set aside, not read small
+        PF.read_panel_file(german, PanelConfig(), columns=COLS, name="p")
+    with pytest.raises(PF.PanelFileError, match="--panel-thousands and --panel-decimal are both ','"):
+        PF.read_panel_file(german, PanelConfig(), columns=COLS, decimal=",", thousands=",")

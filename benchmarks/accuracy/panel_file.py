@@ -4,7 +4,9 @@ The file holds one row per series and period: a series id, a date and a non-nega
 (CSV, gzipped CSV, Parquet or a spreadsheet workbook, read by the build's rule for workbooks:
 `darkhorse.core.workbook`, its first sheet or `--panel-sheet`; the column names are `--panel-columns`, default
 `unique_id,ds,y`; an id of several columns is `store+dept`, their values joined with '_'). Dates
-are ISO 8601 unless `--panel-date-format` gives a strptime format. Each date counts for the
+are ISO 8601 unless `--panel-date-format` gives a strptime format; a CSV file's delimiter is
+detected, and numbers written `1.234,5` are read with `--panel-decimal` and `--panel-thousands`
+(the build's rule for a CSV source's `decimal` and `thousands`: `darkhorse.core.sql.number_text`). Each date counts for the
 Monday-to-Sunday week that holds it, rows of the same series and week are summed (daily rows
 make weekly totals), and a week without a row counts as zero from the series' first week to the
 panel's last: the suite's dense panel, with the hot-seller label of the dbt mart
@@ -33,18 +35,22 @@ that.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import gzip
 import logging
 import re
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 
 from benchmarks.accuracy.panels import Panel, PanelError, dense, history_from_frame, monday_of
 from darkhorse.core.config import PanelConfig
 from darkhorse.core.schema import DS, ID, Y
+from darkhorse.core.sql import number_text
 from darkhorse.core.wide import WideLayoutError, period_columns, period_dates, step_days
 from darkhorse.core.workbook import SUFFIXES as WORKBOOK_SUFFIXES
 from darkhorse.core.workbook import WorkbookError, read_workbook
@@ -153,6 +159,18 @@ class _Place:
         return f"{self.name}: {self.unit} {self.first + row}"
 
 
+def _delimiter(path: Path) -> str:
+    """The CSV file's field delimiter (`,`, `;`, a tab or `|`), found from its first lines as the
+    build's reader detects it; `,` where nothing else is clear."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as fh:
+        sample = fh.read(65536)
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
+
+
 def _read_file(path: Path, sheet: str | None = None, needed: tuple[str, ...] = ()) -> tuple[pd.DataFrame, _Place]:
     """The file's rows (a workbook: the sheet `sheet`, default its first holding the `needed`
     columns, or else its first holding a cell), and where they are."""
@@ -171,7 +189,8 @@ def _read_file(path: Path, sheet: str | None = None, needed: tuple[str, ...] = (
             return chosen.frame, _Place(f"{path} sheet {chosen.name!r}", chosen.first_row, "row")
         # every field as text, blank lines kept: the checks below name the line of a bad
         # value instead of letting a parser guess a column's type or skip a line
-        return (pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], skip_blank_lines=False),
+        return (pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], skip_blank_lines=False,
+                            sep=_delimiter(path)),
                 _Place(str(path), 2, "line"))
     except WorkbookError as e:
         raise PanelFileError(str(e)) from None
@@ -251,11 +270,20 @@ def _shown(value) -> str:
     return "an empty field" if pd.isna(value) else repr(str(value))
 
 
-def _numbers(column: pd.Series) -> np.ndarray:
+def _numbers(column: pd.Series, decimal: str = ".", thousands: str | None = None) -> np.ndarray:
+    if (decimal != "." or thousands) and not pd.api.types.is_numeric_dtype(column):
+        # text with a decimal comma or digit grouping, read by the build's rule (macro number_text)
+        con = duckdb.connect()
+        try:
+            con.register("cells", pd.DataFrame({"v": column.astype("string").to_numpy(dtype=object, na_value=None)}))
+            column = con.sql(f"select {number_text('v', decimal, thousands)} as v from cells").df()["v"]
+        finally:
+            con.close()
     return pd.to_numeric(column, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
 
 
 def _parse(raw: pd.DataFrame, columns: tuple[str, str, str], known: tuple[str, ...] = (),
+           decimal: str = ".", thousands: str | None = None,
            date_format: str | None = None) -> tuple[pd.Series, np.ndarray, pd.DataFrame, list[tuple[str, str, np.ndarray]]]:
     """The rows' dates, quantities and known-future values (NaN where not one), and (reason,
     column, mask) of each kind of bad row, in the build's quarantine reasons (README, "One
@@ -269,9 +297,9 @@ def _parse(raw: pd.DataFrame, columns: tuple[str, str, str], known: tuple[str, .
         day = pd.to_datetime(raw[date_col].astype("string"), errors="coerce", format=date_format or "ISO8601")
     if day.dt.tz is not None:
         day = day.dt.tz_convert("UTC").dt.tz_localize(None)
-    y = _numbers(raw[y_col])
+    y = _numbers(raw[y_col], decimal, thousands)
     missing_y = raw[y_col].isna().to_numpy()
-    values = pd.DataFrame({c: _numbers(raw[c]) for c in known}, index=raw.index)
+    values = pd.DataFrame({c: _numbers(raw[c], decimal, thousands) for c in known}, index=raw.index)
     return day, y, values, [
         ("missing_item_id", id_col, ids.isna().to_numpy() | (ids.astype(str).str.strip() == "").to_numpy()),
         ("missing_timestamp", date_col, raw[date_col].isna().to_numpy()),
@@ -287,7 +315,8 @@ def _parse(raw: pd.DataFrame, columns: tuple[str, str, str], known: tuple[str, .
 def read_panel_file(path: Path, panel: PanelConfig, *, columns: tuple[str, str, str] = DEFAULT_COLUMNS,
                     name: str | None = None, max_set_aside: float = 0.1, known: dict[str, str] | None = None,
                     date_format: str | None = None, granularity: str = "weekly",
-                    wide: tuple[str, date | None] | None = None, sheet: str | None = None) -> Panel:
+                    wide: tuple[str, date | None] | None = None, sheet: str | None = None,
+                    decimal: str = ".", thousands: str | None = None) -> Panel:
     """A `Panel` named `name` (default: `panel_name`) of the weekly series in `path` (module
     docstring). Bad rows are set aside like the build's quarantine: reported with their reason,
     count and first line, and refused above `max_set_aside` of the rows (the build's
@@ -297,7 +326,13 @@ def read_panel_file(path: Path, panel: PanelConfig, *, columns: tuple[str, str, 
     days: the file's first and last week are left out where its dates cover them only in part).
     `wide`: (glob of the period columns, date of the first one or None) of a file of one row per
     series and one column per period (`columns[0]` names the id; module docstring). `sheet`: a
-    workbook's sheet to read (default: its first holding a cell)."""
+    workbook's sheet to read (default: its first holding a cell). `decimal`, `thousands`: the
+    separators of numbers written as text (`1.234,5`), as a CSV source of the build declares them."""
+    if decimal not in (".", ",") or (thousands is not None and (len(thousands) != 1 or thousands.isalnum())):
+        raise PanelFileError(f"--panel-decimal {decimal!r} / --panel-thousands {thousands!r}: the decimal separator is "
+                             "'.' or ',', the grouping one character such as '.', ',', ' ' or \"'\"")
+    if thousands == decimal:
+        raise PanelFileError(f"--panel-thousands and --panel-decimal are both {decimal!r}")
     if granularity not in GRANULARITIES:
         raise PanelFileError(f"granularity {granularity!r}: choose from {', '.join(GRANULARITIES)}")
     path = Path(path)
@@ -312,7 +347,7 @@ def read_panel_file(path: Path, panel: PanelConfig, *, columns: tuple[str, str, 
         columns = (columns[0], "date", "quantity")
     else:
         raw, place, rows_in_file = _read(path, columns, tuple(known), sheet)
-    day, y, values, checks = _parse(raw, columns, tuple(known), date_format)
+    day, y, values, checks = _parse(raw, columns, tuple(known), decimal, thousands, date_format)
     bad = np.zeros(len(raw), dtype=bool)
     reasons = {}
     for reason, col, mask in checks:
@@ -360,7 +395,7 @@ def read_panel_file(path: Path, panel: PanelConfig, *, columns: tuple[str, str, 
                  + (f", {int(bad.sum()):,} set aside: {aside}" if reasons else "")
                  + f"), {zero:.0%} zero weeks" + (f", known ahead: {', '.join(known)}" if known else ""),
                  {"panel_file": str(path), "rows_read": len(raw), "set_aside": reasons, "known_future": known,
-                  "granularity": granularity, "sheet": sheet, "wide": {"periods": wide[0], "first_date": wide[1] and str(wide[1])} if wide else None,
+                  "granularity": granularity, "sheet": sheet, "decimal": decimal, "thousands": thousands, "wide": {"periods": wide[0], "first_date": wide[1] and str(wide[1])} if wide else None,
                   "partial_weeks_left_out": [str(w.date()) for w in partial] if granularity == "daily" else []})
 
 
