@@ -11,15 +11,16 @@ import duckdb
 import openpyxl
 import pandas as pd
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from darkhorse.app.build import build
 from darkhorse.app.cli import app
 from darkhorse.app.preflight import SourceError, preflight
 from darkhorse.app.workbooks import copy_name, copy_workbooks
-from darkhorse.core.config import ConfigError
+from darkhorse.core.config import ConfigError, load_config
 from darkhorse.core.workbook import WorkbookError, cell_text, read_workbook
-from tests.conftest import write_config
+from tests.conftest import REPO, write_config
 
 HEADER = ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country"]
 
@@ -228,3 +229,21 @@ def test_darkhorse_dbt_reads_the_workbook_s_current_copy(tmp_path):
     rows = duckdb.connect(str(cfg.duckdb_path), read_only=True).sql(
         "select count(*), count(distinct source_file) from stg_order_lines__lines").fetchone()
     assert rows == (len(_lines()), len(_lines()))  # every line, each named by its own row
+
+
+@pytest.mark.integration
+def test_a_request_log_workbook_builds_the_interval_panel_of_its_csv(tmp_path):
+    """Three days of the shipped ELB trace typed into a workbook (date-time and number cells):
+    the interval panel tests/test_load_only_build.py builds from the CSV."""
+    trace = pd.read_csv(REPO / "data" / "raw" / "request_load" / "elb_request_count_8c0756.csv").head(864)
+    book = tmp_path / "elb.xlsx"
+    _workbook(book, {"elb": [["timestamp", "value"],
+                             *([pd.Timestamp(t).to_pydatetime(), v] for t, v in trace.itertuples(index=False))]})
+    cfg = write_config(tmp_path, [{"name": "lb", "kind": "request_log", "path": str(book),
+                                   "columns": {"timestamp": "timestamp", "count": "value"}}])
+    doc = cfg.model_dump(mode="json")
+    doc["load"] = {"grain": "15min", "lookback_intervals": 4}
+    (tmp_path / "darkhorse.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    summary = build(load_config(tmp_path / "darkhorse.yaml"), features=False)
+    assert summary["load_panel"] == {"rows": 287, "series": 1, "first_interval": "2014-04-10 00:15:00+00:00",
+                                     "last_interval": "2014-04-12 23:45:00+00:00"}
