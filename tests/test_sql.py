@@ -27,7 +27,8 @@ def _macro(name: str, **context):
 
 @pytest.mark.parametrize(
     "fmt, tz",
-    [(None, "UTC"), ("%Y-%m-%d %H:%M:%S", "UTC"), ("%d/%m/%Y %H:%M", None), ("%Y-%m-%d", "Europe/London"), (None, "America/New_York")],
+    [(None, "UTC"), ("%Y-%m-%d %H:%M:%S", "UTC"), ("%d/%m/%Y %H:%M", None), ("%Y-%m-%d", "Europe/London"), (None, "America/New_York"),
+     (None, None), ("%Y-%m-%d %H:%M:%S%z", "Europe/London")],
 )
 def test_parse_timestamp_is_the_dbt_macro(fmt, tz) -> None:
     macro = _macro("parse_timestamp")
@@ -97,3 +98,19 @@ def test_number_text_is_the_dbt_macro(decimal, thousands) -> None:
 def test_number_text_reads_the_separators(text, decimal, thousands, number) -> None:
     got = duckdb.sql(f"select try_cast({sql.number_text(sql.sql_str(text), decimal, thousands)} as double)").fetchone()[0]
     assert got == number
+
+
+@pytest.mark.parametrize("text, fmt, tz, utc", [
+    ("2023-01-05T10:22:11+01:00", None, "UTC", "2023-01-05 09:22:11"),  # read at its own offset, not as 10:22 UTC
+    ("2023-01-05 10:22:11.5-05:00", None, "UTC", "2023-01-05 15:22:11.500000"),
+    ("2023-01-05 10:22:11 +0100", None, "UTC", "2023-01-05 09:22:11"),
+    ("2023-01-05T10:22:11Z", None, "Europe/London", "2023-01-05 10:22:11"),  # Z is UTC whatever the source's zone
+    ("2023-07-05T10:22:11+02", None, "UTC", "2023-07-05 08:22:11"),
+    ("2023-07-05 10:22:11", None, "Europe/London", "2023-07-05 09:22:11"),  # no offset: the source's zone (BST)
+    ("2023-01-05", None, "UTC", "2023-01-05 00:00:00"),  # a date's -05 is its day, not an offset
+    ("05/01/2023 10:22 +0100", "%d/%m/%Y %H:%M %z", "America/New_York", "2023-01-05 09:22:00"),
+    ("not a time", None, "UTC", None),
+])
+def test_parse_timestamp_reads_an_offset_the_value_carries(text, fmt, tz, utc) -> None:
+    got = duckdb.sql(f"select {sql.parse_timestamp(sql.sql_str(text), fmt, tz)}").fetchone()[0]
+    assert (None if got is None else str(got)) == utc

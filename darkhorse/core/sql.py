@@ -22,14 +22,27 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+# an ISO 8601 value that carries its offset after the time (`Z`, `+01:00`, `-0500`, `+01`)
+ISO_OFFSET = r"\d:\d\d(:\d\d(\.\d+)?)?\s*(Z|[+-]\d\d(:?\d\d)?)$"
+_SPACED_OFFSET = r"\s+([+-]\d\d:?\d\d|Z)$"  # `10:22:11 +0100`: the space dropped before DuckDB reads it
+
+
 def parse_timestamp(expr: str, fmt: str | None = None, tz: str | None = "UTC") -> str:
     """A naive UTC timestamp from a text (or typed) value, as the dbt macro `parse_timestamp`
-    computes it: strptime with `fmt` when given, otherwise ISO 8601; read in `tz`, converted
-    to UTC; null when unparseable. tests/test_sql.py renders the macro and compares."""
-    parsed = f"try_strptime(cast({expr} as varchar), {sql_str(fmt)})" if fmt else f"try_cast({expr} as timestamp)"
-    if tz is None or tz.upper() == "UTC":
+    computes it: strptime with `fmt` when given (a `%z` / `%Z` format reads each value's own
+    offset), otherwise ISO 8601 (a value ending in an offset is read at it); any other value read
+    in `tz`; converted to UTC; null when unparseable. tests/test_sql.py renders the macro and
+    compares."""
+    text = f"cast({expr} as varchar)"
+    if fmt and ("%z" in fmt or "%Z" in fmt):
+        return f"timezone('UTC', try_strptime({text}, {sql_str(fmt)}))"
+    parsed = f"try_strptime({text}, {sql_str(fmt)})" if fmt else f"try_cast({expr} as timestamp)"
+    if tz is not None and tz.upper() != "UTC":
+        parsed = f"timezone('UTC', timezone({sql_str(tz)}, {parsed}))"
+    if fmt:
         return parsed
-    return f"timezone('UTC', timezone({sql_str(tz)}, {parsed}))"
+    aware = f"timezone('UTC', try_cast(regexp_replace({text}, {sql_str(_SPACED_OFFSET)}, '\\1') as timestamptz))"
+    return f"case when regexp_matches({text}, {sql_str(ISO_OFFSET)}) then {aware} else {parsed} end"
 
 
 def number_text(expr: str, decimal: str = ".", thousands: str | None = None) -> str:
