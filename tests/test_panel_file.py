@@ -516,3 +516,12 @@ def test_numbers_with_a_decimal_comma_and_grouping_read_as_the_build_reads_them(
         PF.read_panel_file(german, PanelConfig(), columns=COLS, name="p")
     with pytest.raises(PF.PanelFileError, match="--panel-thousands and --panel-decimal are both ','"):
         PF.read_panel_file(german, PanelConfig(), columns=COLS, decimal=",", thousands=",")
+
+
+def test_dates_with_their_own_offsets_are_read_at_them(tmp_path):
+    # Sunday 23:00 in New York, either side of the March clock change: Monday 04:00 and 03:00 UTC
+    p = _csv(tmp_path, "sku,week_ending,units_sold\na,2023-03-05T23:00:00-05:00,1\na,2023-03-12T23:00:00-04:00,2\n"
+                       "a,2023-03-19,3\n")
+    frame = PF.read_panel_file(p, PanelConfig(), columns=COLS).history.frame
+    got = dict(zip((str(d.date()) for d in frame[DS]), frame[Y], strict=True))
+    assert got == {"2023-03-06": 1.0, "2023-03-13": 5.0}  # each in the UTC week holding it

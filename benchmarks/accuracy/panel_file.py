@@ -293,8 +293,9 @@ def _parse(raw: pd.DataFrame, columns: tuple[str, str, str], known: tuple[str, .
     if pd.api.types.is_datetime64_any_dtype(raw[date_col]):
         day = pd.to_datetime(raw[date_col])
     else:
-        # ISO 8601 unless a format is given: a guess would read 05/02/2010 as May or February
-        day = pd.to_datetime(raw[date_col].astype("string"), errors="coerce", format=date_format or "ISO8601")
+        # ISO 8601 unless a format is given: a guess would read 05/02/2010 as May or February; a
+        # value with its own offset is read at it, as the build does, others as UTC
+        day = pd.to_datetime(raw[date_col].astype("string"), errors="coerce", format=date_format or "ISO8601", utc=True)
     if day.dt.tz is not None:
         day = day.dt.tz_convert("UTC").dt.tz_localize(None)
     y = _numbers(raw[y_col], decimal, thousands)
