@@ -73,6 +73,8 @@ def add_panel_file_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--panel-thousands", default=None, metavar="CHAR",
                     help="the digit-grouping character of --panel-file numbers written as text, dropped ('.' reads 1.234,5 "
                          "with --panel-decimal ','; default none)")
+    ap.add_argument("--panel-encoding", default="utf-8", choices=PF.ENCODINGS,
+                    help="the text encoding of a --panel-file CSV (default utf-8; latin-1 for ISO-8859-1 exports)")
     ap.add_argument("--panel-sheet", default=None, metavar="NAME",
                     help="the sheet of a --panel-file workbook to read (default: its first sheet holding a cell)")
     ap.add_argument("--panel-wide", default=None, metavar="GLOB",
@@ -146,9 +148,10 @@ def panel_files(args: argparse.Namespace, taken: set[str], cfg: Config) -> dict:
     wide = PF.parse_wide(args.panel_wide, args.panel_first_date)
     cols = PF.parse_columns(args.panel_columns, wide=wide is not None)
     kf = PF.parse_known(args.panel_known, cols)
-    if (kf or date_format or wide or args.panel_sheet or args.panel_decimal != "." or args.panel_thousands) and not paths:
-        raise PF.PanelFileError("--panel-known, --panel-date-format, --panel-wide, --panel-sheet, --panel-decimal and "
-                                "--panel-thousands need --panel-file")
+    if (kf or date_format or wide or args.panel_sheet or args.panel_decimal != "." or args.panel_thousands
+            or args.panel_encoding != "utf-8") and not paths:
+        raise PF.PanelFileError("--panel-known, --panel-date-format, --panel-wide, --panel-sheet, --panel-decimal, "
+                                "--panel-thousands and --panel-encoding need --panel-file")
     out = {}
     for path in paths:
         PF.check_path(path)
@@ -156,7 +159,8 @@ def panel_files(args: argparse.Namespace, taken: set[str], cfg: Config) -> dict:
         out[name] = functools.partial(PF.read_panel_file, path, cfg.panel, columns=cols, name=name, known=kf,
                                       date_format=date_format, max_set_aside=cfg.gate.max_quarantined_share,
                                       granularity=args.panel_granularity, wide=wide, sheet=args.panel_sheet,
-                                      decimal=args.panel_decimal, thousands=args.panel_thousands)
+                                      decimal=args.panel_decimal, thousands=args.panel_thousands,
+                                      encoding=args.panel_encoding)
     return out
 
 

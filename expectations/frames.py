@@ -101,7 +101,8 @@ def widen_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------- raw sources
 def raw_reader(config: Config, source: Any) -> str:
     """The DuckDB table function that reads a source, as the dbt macro `read_raw` does."""
-    return sql.raw_reader(source.resolved_format(), config.read_paths(source), name=source.name)
+    return sql.raw_reader(source.resolved_format(), config.read_paths(source), name=source.name,
+                          encoding=getattr(source, "encoding", "utf-8"))
 
 
 def _text(expr: str) -> str:

@@ -525,3 +525,13 @@ def test_dates_with_their_own_offsets_are_read_at_them(tmp_path):
     frame = PF.read_panel_file(p, PanelConfig(), columns=COLS).history.frame
     got = dict(zip((str(d.date()) for d in frame[DS]), frame[Y], strict=True))
     assert got == {"2023-03-06": 1.0, "2023-03-13": 5.0}  # each in the UTC week holding it
+
+
+def test_a_latin1_file_reads_once_its_encoding_is_given(tmp_path):
+    text = "sku;week_ending;units_sold\nCAFÉ;2021-01-03;3\nRÉGENCE;2021-01-03;4\nCAFÉ;2021-01-10;5\n"
+    p = tmp_path / "latin.csv"
+    p.write_bytes(text.encode("latin-1"))
+    frame = PF.read_panel_file(p, PanelConfig(), columns=COLS, encoding="latin-1").history.frame
+    assert set(frame[ID]) == {"CAFÉ", "RÉGENCE"} and frame[Y].sum() == 12
+    with pytest.raises(PF.PanelFileError, match="--panel-encoding 'cp1252': choose from utf-8, latin-1, utf-16"):
+        PF.read_panel_file(p, PanelConfig(), columns=COLS, encoding="cp1252")

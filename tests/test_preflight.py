@@ -103,7 +103,7 @@ def test_a_byte_that_is_not_utf8_names_file_and_line(tmp_path):
     with pytest.raises(SourceError, match=r"r\.jsonl line 101: byte 0xe9 is not UTF-8"):
         preflight(cfg)
     cfg, _ = _sales(tmp_path, b"\n".join([*_rows(30)[:20], b"2024-01-02,S\xff,3", *_rows(30)[20:]]) + b"\n")
-    with pytest.raises(SourceError, match=r"sales\.csv line 21: byte 0xff is not UTF-8"):
+    with pytest.raises(SourceError, match=r"sales\.csv line 21: byte 0xff is not UTF-8 .*\(encoding: latin-1\)"):
         preflight(cfg)
 
 

@@ -45,15 +45,16 @@ def test_parse_timestamp_parses_and_converts() -> None:
     assert got[1] is None
 
 
-@pytest.mark.parametrize("fmt", ["parquet", "csv", "jsonl", "excel"])
-def test_raw_reader_is_the_dbt_macro(fmt) -> None:
+@pytest.mark.parametrize("fmt, encoding", [("parquet", "utf-8"), ("csv", "utf-8"), ("csv", "latin-1"), ("csv", "utf-16"),
+                                           ("jsonl", "utf-8"), ("excel", "utf-8")])
+def test_raw_reader_is_the_dbt_macro(fmt, encoding) -> None:
     files = ["/data/a.parquet", "/data/it's.parquet"]
-    src = {"paths": files, "format": fmt}
+    src = {"paths": files, "format": fmt, "encoding": encoding}
     env = jinja2.Environment(extensions=["jinja2.ext.do"])
     template = env.from_string((MACROS / "read_raw.sql").read_text())
     module = template.make_module(vars={"raw_source": lambda kind: src, "execute": True})
     rendered = " ".join(str(module.read_raw(fmt)).split())
-    assert rendered == " ".join(sql.raw_reader(fmt, files).split())
+    assert rendered == " ".join(sql.raw_reader(fmt, files, encoding=encoding).split())
 
 
 def test_raw_reader_refuses_an_unknown_format() -> None:

@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.accuracy.panels import Panel, PanelError, dense, history_from_frame, monday_of
+from darkhorse.core.config import CSV_ENCODINGS as ENCODINGS
 from darkhorse.core.config import PanelConfig
 from darkhorse.core.schema import DS, ID, Y
 from darkhorse.core.sql import number_text
@@ -159,11 +160,11 @@ class _Place:
         return f"{self.name}: {self.unit} {self.first + row}"
 
 
-def _delimiter(path: Path) -> str:
+def _delimiter(path: Path, encoding: str) -> str:
     """The CSV file's field delimiter (`,`, `;`, a tab or `|`), found from its first lines as the
     build's reader detects it; `,` where nothing else is clear."""
     opener = gzip.open if path.name.lower().endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as fh:
+    with opener(path, "rt", encoding=encoding, errors="replace", newline="") as fh:
         sample = fh.read(65536)
     try:
         return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
@@ -171,7 +172,8 @@ def _delimiter(path: Path) -> str:
         return ","
 
 
-def _read_file(path: Path, sheet: str | None = None, needed: tuple[str, ...] = ()) -> tuple[pd.DataFrame, _Place]:
+def _read_file(path: Path, sheet: str | None = None, needed: tuple[str, ...] = (),
+               encoding: str = "utf-8") -> tuple[pd.DataFrame, _Place]:
     """The file's rows (a workbook: the sheet `sheet`, default its first holding the `needed`
     columns, or else its first holding a cell), and where they are."""
     check_path(path)
@@ -190,7 +192,7 @@ def _read_file(path: Path, sheet: str | None = None, needed: tuple[str, ...] = (
         # every field as text, blank lines kept: the checks below name the line of a bad
         # value instead of letting a parser guess a column's type or skip a line
         return (pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], skip_blank_lines=False,
-                            sep=_delimiter(path)),
+                            sep=_delimiter(path, encoding), encoding=encoding),
                 _Place(str(path), 2, "line"))
     except WorkbookError as e:
         raise PanelFileError(str(e)) from None
@@ -219,11 +221,11 @@ def _require(raw: pd.DataFrame, path: Path, needed: list[str], what: str) -> Non
 
 
 def _read(path: Path, columns: tuple[str, str, str], known: tuple[str, ...] = (),
-          sheet: str | None = None) -> tuple[pd.DataFrame, _Place, np.ndarray]:
+          sheet: str | None = None, encoding: str = "utf-8") -> tuple[pd.DataFrame, _Place, np.ndarray]:
     """The three columns (the id's parts joined) and the `known` ones, where the file's rows
     are (`_read_file`) and each row's position in the file."""
     needed = (*columns[0].split("+"), *columns[1:], *known)
-    raw, place = _read_file(path, sheet, needed)
+    raw, place = _read_file(path, sheet, needed, encoding)
     _require(raw, path, list(needed), "id, date and quantity columns")
     out = raw[[*columns[1:], *known]].copy()
     out.insert(0, columns[0], _ids(raw, columns[0]))
@@ -231,11 +233,12 @@ def _read(path: Path, columns: tuple[str, str, str], known: tuple[str, ...] = ()
 
 
 def _read_wide(path: Path, id_spec: str, periods: str, first_date: date | None, granularity: str,
-               date_format: str | None, sheet: str | None = None) -> tuple[pd.DataFrame, _Place, np.ndarray]:
+               date_format: str | None, sheet: str | None = None,
+               encoding: str = "utf-8") -> tuple[pd.DataFrame, _Place, np.ndarray]:
     """A wide file's filled cells as rows of (id, date, quantity, the cell's column), by the
     build's rule for a wide sales source (`darkhorse.core.wide`: a blank cell is no row), where
     the file's rows are and each cell's row position in the file."""
-    raw, place = _read_file(path, sheet, tuple(id_spec.split("+")))
+    raw, place = _read_file(path, sheet, tuple(id_spec.split("+")), encoding)
     _require(raw, path, id_spec.split("+"), "id column(s)")
     names = period_columns([str(c) for c in raw.columns], periods)
     if not names:
@@ -317,7 +320,7 @@ def read_panel_file(path: Path, panel: PanelConfig, *, columns: tuple[str, str, 
                     name: str | None = None, max_set_aside: float = 0.1, known: dict[str, str] | None = None,
                     date_format: str | None = None, granularity: str = "weekly",
                     wide: tuple[str, date | None] | None = None, sheet: str | None = None,
-                    decimal: str = ".", thousands: str | None = None) -> Panel:
+                    decimal: str = ".", thousands: str | None = None, encoding: str = "utf-8") -> Panel:
     """A `Panel` named `name` (default: `panel_name`) of the weekly series in `path` (module
     docstring). Bad rows are set aside like the build's quarantine: reported with their reason,
     count and first line, and refused above `max_set_aside` of the rows (the build's
@@ -328,7 +331,10 @@ def read_panel_file(path: Path, panel: PanelConfig, *, columns: tuple[str, str, 
     `wide`: (glob of the period columns, date of the first one or None) of a file of one row per
     series and one column per period (`columns[0]` names the id; module docstring). `sheet`: a
     workbook's sheet to read (default: its first holding a cell). `decimal`, `thousands`: the
-    separators of numbers written as text (`1.234,5`), as a CSV source of the build declares them."""
+    separators of numbers written as text (`1.234,5`), as a CSV source of the build declares them;
+    `encoding`: a CSV file's text encoding (`utf-8`, `latin-1`, `utf-16`), as a CSV source's."""
+    if encoding not in ENCODINGS:
+        raise PanelFileError(f"--panel-encoding {encoding!r}: choose from {', '.join(ENCODINGS)}")
     if decimal not in (".", ",") or (thousands is not None and (len(thousands) != 1 or thousands.isalnum())):
         raise PanelFileError(f"--panel-decimal {decimal!r} / --panel-thousands {thousands!r}: the decimal separator is "
                              "'.' or ',', the grouping one character such as '.', ',', ' ' or \"'\"")
@@ -344,10 +350,10 @@ def read_panel_file(path: Path, panel: PanelConfig, *, columns: tuple[str, str, 
     if wide is not None:
         if known:
             raise PanelFileError("--panel-known needs a row per series and date; a wide file has one cell per period")
-        raw, place, rows_in_file = _read_wide(path, columns[0], wide[0], wide[1], granularity, date_format, sheet)
+        raw, place, rows_in_file = _read_wide(path, columns[0], wide[0], wide[1], granularity, date_format, sheet, encoding)
         columns = (columns[0], "date", "quantity")
     else:
-        raw, place, rows_in_file = _read(path, columns, tuple(known), sheet)
+        raw, place, rows_in_file = _read(path, columns, tuple(known), sheet, encoding)
     day, y, values, checks = _parse(raw, columns, tuple(known), decimal, thousands, date_format)
     bad = np.zeros(len(raw), dtype=bool)
     reasons = {}
@@ -396,7 +402,7 @@ def read_panel_file(path: Path, panel: PanelConfig, *, columns: tuple[str, str, 
                  + (f", {int(bad.sum()):,} set aside: {aside}" if reasons else "")
                  + f"), {zero:.0%} zero weeks" + (f", known ahead: {', '.join(known)}" if known else ""),
                  {"panel_file": str(path), "rows_read": len(raw), "set_aside": reasons, "known_future": known,
-                  "granularity": granularity, "sheet": sheet, "decimal": decimal, "thousands": thousands, "wide": {"periods": wide[0], "first_date": wide[1] and str(wide[1])} if wide else None,
+                  "granularity": granularity, "sheet": sheet, "decimal": decimal, "thousands": thousands, "encoding": encoding, "wide": {"periods": wide[0], "first_date": wide[1] and str(wide[1])} if wide else None,
                   "partial_weeks_left_out": [str(w.date()) for w in partial] if granularity == "daily" else []})
 
 

@@ -77,14 +77,22 @@ def _expand(config: Config, source: Any) -> list[str]:
     return files
 
 
+def _encoding(source: Any) -> str:
+    """A source's text encoding (a CSV source may declare latin-1 or utf-16; JSON Lines are UTF-8)."""
+    return getattr(source, "encoding", "utf-8")
+
+
 def _check_text(source: Any, file: str) -> int:
     """Read a text file (CSV or JSON Lines, gzip or not) through: the gzip stream must be
-    whole and every byte UTF-8. Returns the file's size in bytes after decompression; raises
-    SourceError naming the file and the line."""
+    whole and every byte text in the source's encoding (UTF-8 unless declared). Returns the
+    file's size in bytes after decompression; raises SourceError naming the file and the line."""
     name = source.name
     line = 1
     size = 0
-    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    encoding = _encoding(source)
+    decoder = codecs.getincrementaldecoder(encoding)("strict")
+    hint = ("declare the source's encoding if it is ISO-8859-1 or Windows text (encoding: latin-1), or re-encode "
+            "it as UTF-8, e.g. with iconv" if hasattr(source, "encoding") else "re-encode it, e.g. with iconv")
     try:
         opener = gzip.open if file.endswith(".gz") else open
         with opener(file, "rb") as fh:
@@ -95,8 +103,8 @@ def _check_text(source: Any, file: str) -> int:
                     at = line + chunk[: max(e.start, 0)].count(b"\n")
                     bad = chunk[e.start : e.start + 1].hex() if e.start >= 0 else "?"
                     raise SourceError(
-                        f"source '{name}' file {file} line {at}: byte 0x{bad} is not UTF-8 "
-                        "(the file must be UTF-8 text; re-encode it, e.g. with iconv)"
+                        f"source '{name}' file {file} line {at}: byte 0x{bad} is not {encoding.upper()} "
+                        f"(the file must be {encoding.upper()} text; {hint})"
                     ) from None
                 line += chunk.count(b"\n")
                 size += len(chunk)
@@ -104,7 +112,7 @@ def _check_text(source: Any, file: str) -> int:
                 decoder.decode(b"", final=True)
             except UnicodeDecodeError:
                 raise SourceError(
-                    f"source '{name}' file {file} line {line}: the file ends inside a UTF-8 "
+                    f"source '{name}' file {file} line {line}: the file ends inside a {encoding.upper()} "
                     "character (cut short?)"
                 ) from None
     except EOFError:
@@ -123,7 +131,7 @@ def _rejected_lines(con: duckdb.DuckDBPyConnection, source: Any, file: str) -> l
     """Lines of a CSV file the staging reader skips (wrong number of columns): [file, line,
     error, text] each, from DuckDB's reject table with the same reader options."""
     # one file at a time: the reject table does not go with union_by_name
-    reader = raw_reader("csv", file).replace("union_by_name = true", "union_by_name = false")[: -len(")")]
+    reader = raw_reader("csv", file, encoding=_encoding(source)).replace("union_by_name = true", "union_by_name = false")[: -len(")")]
     reader += ", store_rejects = true, rejects_table = 'dh_rejects', rejects_scan = 'dh_scans')"
     try:
         con.sql(f"select count(*) from {reader}").fetchall()
@@ -140,8 +148,8 @@ def _rejected_lines(con: duckdb.DuckDBPyConnection, source: Any, file: str) -> l
     return list(lines.values())
 
 
-def _tabular_columns(con: duckdb.DuckDBPyConnection, fmt: str, file: str) -> list[str]:
-    reader = raw_reader(fmt, file)
+def _tabular_columns(con: duckdb.DuckDBPyConnection, fmt: str, file: str, encoding: str = "utf-8") -> list[str]:
+    reader = raw_reader(fmt, file, encoding=encoding)
     try:
         return [r[0] for r in con.sql(f"describe select * exclude (filename) from {reader}").fetchall()]
     except duckdb.Error as e:
@@ -184,7 +192,7 @@ def _check_tabular(config: Config, source: Any, check: SourceCheck) -> None:
                     f"{len(rejected)} malformed line(s) of {Path(file).name} will be quarantined: {first}"
                 )
                 check.rejected += rejected
-        present = _tabular_columns(con, fmt, read)
+        present = _tabular_columns(con, fmt, read, _encoding(source))
         check.columns = present
         missing = {role: col for role, col in required.items() if col not in present}
         if missing:
@@ -200,7 +208,7 @@ def _check_tabular(config: Config, source: Any, check: SourceCheck) -> None:
         return
     # timestamps must parse with the configured format on a sample
     ts_col, ts_fmt = _timestamp_spec(source)
-    reader = raw_reader(fmt, readable[0][1])
+    reader = raw_reader(fmt, readable[0][1], encoding=_encoding(source))
     quoted = quote_ident(ts_col)
     parse = parse_timestamp(quoted, ts_fmt, tz=None)
     n, ok = con.sql(

@@ -22,6 +22,7 @@ from darkhorse.core.errors import DarkHorseError
 from darkhorse.core.wide import NUMBER_PATTERN, glob_regex, step_days
 from darkhorse.core.workbook import SUFFIXES as WORKBOOK_SUFFIXES
 
+CSV_ENCODINGS = ("utf-8", "latin-1", "utf-16")  # those DuckDB's CSV reader knows without an extension
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 DEFAULT_CONFIG_NAME = "darkhorse.yaml"
 
@@ -257,6 +258,9 @@ class _TabularSource(_SourceBase):
     decimal: Literal[".", ","] = Field(
         ".", description="CSV: the decimal separator of numbers ('12,5' with ',')."
     )
+    encoding: Literal[CSV_ENCODINGS] = Field(  # type: ignore[valid-type]
+        "utf-8", description="CSV: the text encoding (latin-1: ISO-8859-1, as many older exports are written).",
+    )
     thousands: Literal[".", ",", " ", "'", "\u00a0", "\u202f"] | None = Field(
         None, description="CSV: the digit-grouping character of numbers, dropped ('1.234,5', '1 234', \"1'234\").",
     )
@@ -272,6 +276,13 @@ class _TabularSource(_SourceBase):
         columns' date cells by column, and of the header's. Order lines and request logs: the
         timestamp column's (SalesSource: its date column's, or a wide table's header)."""
         return {self.columns.timestamp: self.timestamp_format}, None  # type: ignore[attr-defined]
+
+    @model_validator(mode="after")
+    def _encoding(self) -> _TabularSource:
+        if self.encoding != "utf-8" and self.resolved_format() != "csv":
+            raise ValueError(f"source '{self.name}': encoding is for CSV text; a {self.resolved_format()} file "
+                             "declares its own")
+        return self
 
     @model_validator(mode="after")
     def _separators(self) -> _TabularSource:

@@ -60,7 +60,8 @@ def number_text(expr: str, decimal: str = ".", thousands: str | None = None) -> 
     return text
 
 
-def raw_reader(fmt: str, files: str | Path | list[str] | list[Path], *, name: Any = "source") -> str:
+def raw_reader(fmt: str, files: str | Path | list[str] | list[Path], *, name: Any = "source",
+               encoding: str = "utf-8") -> str:
     """The DuckDB table function reading raw files as the dbt macro `read_raw` does:
     parquet typed, csv all text, jsonl one `json_line` per line, excel the text copies of a
     workbook's sheets; each adds `filename` (the excel copies carry it)
@@ -69,9 +70,10 @@ def raw_reader(fmt: str, files: str | Path | list[str] | list[Path], *, name: An
     if fmt == "parquet":
         return f"read_parquet({listed}, filename = true, union_by_name = true)"
     if fmt == "csv":
+        encoded = f", encoding = {sql_str(encoding)}" if encoding != "utf-8" else ""
         return (
             f"read_csv({listed}, header = true, all_varchar = true, filename = true, union_by_name = true, "
-            "ignore_errors = true)"
+            f"ignore_errors = true{encoded})"
         )
     if fmt == "excel":
         return f"read_parquet({listed}, union_by_name = true)"

@@ -1,7 +1,8 @@
 {#-
     A DuckDB table function reading a raw source in place (files are never modified).
     - parquet: typed columns, union by name over several files;
-    - csv: every column as text, so that casts in staging can set unparseable values aside;
+    - csv: every column as text, so that casts in staging can set unparseable values aside, in
+      the source's `encoding` (UTF-8 unless `latin-1` or `utf-16` is declared);
       a line with too many or too few columns is skipped here and quarantined with its line
       number (macro `rejected_lines`);
     - jsonl: one text column `json_line` per line (gzip detected from the extension), so a
@@ -27,7 +28,8 @@
         read_parquet({{ files }}, filename = true, union_by_name = true)
     {%- elif fmt == 'csv' -%}
         read_csv({{ files }}, header = true, all_varchar = true, filename = true, union_by_name = true,
-                 ignore_errors = true)
+                 ignore_errors = true
+                 {%- if src.get('encoding', 'utf-8') != 'utf-8' %}, encoding = '{{ src['encoding'] }}'{% endif %})
     {%- elif fmt == 'excel' -%}
         read_parquet({{ files }}, union_by_name = true)
     {%- elif fmt == 'jsonl' -%}
