@@ -68,9 +68,9 @@ def add_panel_file_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--panel-columns", default=",".join(PF.DEFAULT_COLUMNS), metavar="ID,DATE,QUANTITY",
                     help=f"the --panel-file columns holding the series id, the date and the quantity (default: {','.join(PF.DEFAULT_COLUMNS)}); "
                          "with --panel-wide the id column(s) only")
-    ap.add_argument("--panel-decimal", default=".", choices=(".", ","),
+    ap.add_argument("--panel-decimal", default=".", choices=PF.DECIMAL_SEPARATORS,
                     help="the decimal separator of --panel-file numbers written as text (default '.'; ',' reads 12,5)")
-    ap.add_argument("--panel-thousands", default=None, metavar="CHAR",
+    ap.add_argument("--panel-thousands", default=None, metavar="CHAR", choices=PF.THOUSANDS_SEPARATORS,
                     help="the digit-grouping character of --panel-file numbers written as text, dropped ('.' reads 1.234,5 "
                          "with --panel-decimal ','; default none)")
     ap.add_argument("--panel-encoding", default="utf-8", choices=PF.ENCODINGS,

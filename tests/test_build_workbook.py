@@ -165,14 +165,14 @@ def test_workbook_copies_are_kept_refreshed_and_removed(tmp_path):
     cfg = write_config(tmp_path, [{"name": "s", "kind": "sales", "path": str(tmp_path / "*.xlsx"),
                                    "columns": {"item_id": "sku", "date": "day", "quantity": "units"}}])
     files = sorted(str(p) for p in tmp_path.glob("*.xlsx"))
-    assert copy_workbooks(cfg, cfg.sources[0], files) == [
+    assert copy_workbooks(cfg, cfg.sources[0], files)[1] == [
         "workbook a.xlsx: 1 rows read from sheet(s) 'S'", "workbook b.xlsx: 1 rows read from sheet(s) 'S'"]
-    assert copy_workbooks(cfg, cfg.sources[0], files) == [
+    assert copy_workbooks(cfg, cfg.sources[0], files)[1] == [
         "workbook a.xlsx: unchanged, its text copy reused", "workbook b.xlsx: unchanged, its text copy reused"]
     _workbook(tmp_path / "a.xlsx", {"S": [["sku", "day", "units"], ["P1", datetime(2023, 1, 2), 3], ["P2", None, 1]]})
     stat = os.stat(tmp_path / "a.xlsx")
     os.utime(tmp_path / "a.xlsx", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
-    assert copy_workbooks(cfg, cfg.sources[0], files)[0] == "workbook a.xlsx: 2 rows read from sheet(s) 'S'"
+    assert copy_workbooks(cfg, cfg.sources[0], files)[1][0] == "workbook a.xlsx: 2 rows read from sheet(s) 'S'"
     (tmp_path / "b.xlsx").unlink()
     copy_workbooks(cfg, cfg.sources[0], files[:1])
     assert [p.name for p in cfg.workbook_dir(cfg.sources[0]).iterdir()] == [copy_name(files[0])]

@@ -49,7 +49,7 @@ import pandas as pd
 
 from benchmarks.accuracy.panels import Panel, PanelError, dense, history_from_frame, monday_of
 from darkhorse.core.config import CSV_ENCODINGS as ENCODINGS
-from darkhorse.core.config import PanelConfig
+from darkhorse.core.config import DECIMAL_SEPARATORS, THOUSANDS_SEPARATORS, PanelConfig
 from darkhorse.core.schema import DS, ID, Y
 from darkhorse.core.sql import number_text
 from darkhorse.core.wide import WideLayoutError, period_columns, period_dates, step_days
@@ -335,9 +335,9 @@ def read_panel_file(path: Path, panel: PanelConfig, *, columns: tuple[str, str, 
     `encoding`: a CSV file's text encoding (`utf-8`, `latin-1`, `utf-16`), as a CSV source's."""
     if encoding not in ENCODINGS:
         raise PanelFileError(f"--panel-encoding {encoding!r}: choose from {', '.join(ENCODINGS)}")
-    if decimal not in (".", ",") or (thousands is not None and (len(thousands) != 1 or thousands.isalnum())):
+    if decimal not in DECIMAL_SEPARATORS or (thousands is not None and thousands not in THOUSANDS_SEPARATORS):
         raise PanelFileError(f"--panel-decimal {decimal!r} / --panel-thousands {thousands!r}: the decimal separator is "
-                             "'.' or ',', the grouping one character such as '.', ',', ' ' or \"'\"")
+                             f"one of {DECIMAL_SEPARATORS}, the grouping one of {THOUSANDS_SEPARATORS}, as a CSV source's")
     if thousands == decimal:
         raise PanelFileError(f"--panel-thousands and --panel-decimal are both {decimal!r}")
     if granularity not in GRANULARITIES:

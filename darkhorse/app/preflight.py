@@ -25,12 +25,10 @@ from typing import Any
 
 import duckdb
 
-from darkhorse.app.workbooks import WorkbookSourceError, copy_name, copy_workbooks
+from darkhorse.app.workbooks import WorkbookSourceError, copy_workbooks
 from darkhorse.core.config import (
     AmazonReviewsSource,
     Config,
-    OrderLinesSource,
-    RequestLogSource,
     SalesSource,
 )
 from darkhorse.core.errors import DarkHorseError
@@ -162,11 +160,11 @@ def _readable(config: Config, source: Any, check: SourceCheck) -> list[tuple[str
     if source.resolved_format() != "excel":
         return [(f, f) for f in check.files]
     try:
-        check.notes += copy_workbooks(config, source, check.files)
+        copies, notes = copy_workbooks(config, source, check.files)
     except WorkbookSourceError as e:
         raise SourceError(str(e)) from None
-    folder = config.workbook_dir(source)
-    return [(f, str(folder / copy_name(f))) for f in check.files]
+    check.notes += notes
+    return list(zip(check.files, copies, strict=True))
 
 
 def _check_tabular(config: Config, source: Any, check: SourceCheck) -> None:
@@ -207,7 +205,7 @@ def _check_tabular(config: Config, source: Any, check: SourceCheck) -> None:
         check.notes.append(_wide_dates(con, source, check.files[0], periods))
         return
     # timestamps must parse with the configured format on a sample
-    ts_col, ts_fmt = _timestamp_spec(source)
+    ts_col, ts_fmt = source.time_column()
     reader = raw_reader(fmt, readable[0][1], encoding=_encoding(source))
     quoted = quote_ident(ts_col)
     parse = parse_timestamp(quoted, ts_fmt, tz=None)
@@ -269,14 +267,6 @@ def _wide_dates(con: duckdb.DuckDBPyConnection, source: SalesSource, file: str, 
         days = sorted(day for _, day in parsed)
     return (f"{len(periods)} period columns read as {source.granularity} periods from {days[0]} "
             f"to {days[-1]}")
-
-
-def _timestamp_spec(source: Any) -> tuple[str, str | None]:
-    if isinstance(source, SalesSource):
-        return source.columns.date, source.date_format
-    if isinstance(source, OrderLinesSource | RequestLogSource):
-        return source.columns.timestamp, source.timestamp_format
-    raise TypeError(source)
 
 
 def _open_text(path: str):

@@ -10,7 +10,7 @@ from typing import Any
 import duckdb
 
 from darkhorse.app.preflight import SourceCheck
-from darkhorse.core.config import Config
+from darkhorse.core.config import THOUSANDS_SEPARATORS, Config
 from darkhorse.core.marts import PANEL_MARTS, mart_path
 from darkhorse.core.sql import sql_str
 
@@ -178,7 +178,8 @@ def quarantine_examples(candidate: Path) -> dict[tuple[str, str], str]:
 
 
 # a refused value that reads as a number once a decimal comma or digit grouping is declared
-_SEPARATED_NUMBER = re.compile(r'"(-?\d{1,3}(?:[.,\' \u00a0\u202f]\d{3})+(?:[.,]\d+)?|-?\d+,\d+)"')
+_GROUPING = re.escape("".join(THOUSANDS_SEPARATORS))
+_SEPARATED_NUMBER = re.compile(rf'"(-?\d{{1,3}}(?:[{_GROUPING}]\d{{3}})+(?:[.,]\d+)?|-?\d+,\d+)"')
 _NUMBER_REASONS = ("unparseable_quantity", "unparseable_unit_price", "unparseable_count", "unparseable_work")
 
 

@@ -47,9 +47,18 @@ def copy_name(file: str) -> str:
     return f"{stem}-{digest}.parquet"
 
 
+def _cell_formats(source: Any) -> tuple[dict[str, str | None], str | None]:
+    """How a date cell becomes text (darkhorse.core.workbook): the format of the dating
+    column's cells, or of a wide table's header (its periods)."""
+    if getattr(source, "wide", None) is not None:
+        return {}, source.date_format
+    column, fmt = source.time_column()
+    return {column: fmt}, None
+
+
 def _key(source: Any, file: str) -> str:
     st = os.stat(file)
-    formats, header = source.cell_formats()
+    formats, header = _cell_formats(source)
     return json.dumps({"version": VERSION, "file": str(Path(file).resolve()), "size": st.st_size,
                        "mtime_ns": st.st_mtime_ns, "sheets": source.sheets, "formats": formats,
                        "header_format": header, "columns": sorted(source.mapped_columns().values())},
@@ -72,7 +81,7 @@ def _text_table(source: Any, file: str) -> tuple[Any, str]:
     import pandas as pd
     import pyarrow as pa
 
-    formats, header = source.cell_formats()
+    formats, header = _cell_formats(source)
     try:
         sheets = read_workbook(file, sheets=source.sheets, date_formats=formats, header_date_format=header)
     except WorkbookError as e:
@@ -110,18 +119,19 @@ def _text_table(source: Any, file: str) -> tuple[Any, str]:
     return pa.table(columns), note
 
 
-def copy_workbooks(config: Config, source: Any, files: list[str]) -> list[str]:
+def copy_workbooks(config: Config, source: Any, files: list[str]) -> tuple[list[str], list[str]]:
     """Bring `source`'s copies up to date with its workbooks `files` (see the module's rule);
-    returns notes of what was read. Raises WorkbookSourceError naming file and sheet."""
+    returns each file's copy and notes of what was read. Raises WorkbookSourceError naming file
+    and sheet."""
     import pyarrow.parquet as pq
 
     folder = config.workbook_dir(source)
     folder.mkdir(parents=True, exist_ok=True)
     notes: list[str] = []
-    wanted: set[str] = set()
+    copies: list[str] = []
     for file in files:
         dest = folder / copy_name(file)
-        wanted.add(dest.name)
+        copies.append(str(dest))
         key = _key(source, file)
         if dest.is_file() and _stored_key(dest) == key:
             notes.append(f"workbook {Path(file).name}: unchanged, its text copy reused")
@@ -133,9 +143,9 @@ def copy_workbooks(config: Config, source: Any, files: list[str]) -> list[str]:
         os.replace(partial, dest)
         notes.append(note)
     for stale in folder.glob("*.parquet"):
-        if stale.name not in wanted:
+        if str(stale) not in copies:
             stale.unlink()
-    return notes
+    return copies, notes
 
 
 __all__ = ["WorkbookSourceError", "copy_name", "copy_workbooks"]

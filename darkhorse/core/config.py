@@ -23,6 +23,8 @@ from darkhorse.core.wide import NUMBER_PATTERN, glob_regex, step_days
 from darkhorse.core.workbook import SUFFIXES as WORKBOOK_SUFFIXES
 
 CSV_ENCODINGS = ("utf-8", "latin-1", "utf-16")  # those DuckDB's CSV reader knows without an extension
+DECIMAL_SEPARATORS = (".", ",")
+THOUSANDS_SEPARATORS = (".", ",", " ", "'", "\u00a0", "\u202f")  # the last two: no-break spaces
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 DEFAULT_CONFIG_NAME = "darkhorse.yaml"
 
@@ -255,13 +257,13 @@ class _TabularSource(_SourceBase):
         None, min_length=1, description="excel: the sheets to read (default: every sheet with the mapped columns).",
     )
 
-    decimal: Literal[".", ","] = Field(
+    decimal: Literal[DECIMAL_SEPARATORS] = Field(  # type: ignore[valid-type]
         ".", description="CSV: the decimal separator of numbers ('12,5' with ',')."
     )
     encoding: Literal[CSV_ENCODINGS] = Field(  # type: ignore[valid-type]
         "utf-8", description="CSV: the text encoding (latin-1: ISO-8859-1, as many older exports are written).",
     )
-    thousands: Literal[".", ",", " ", "'", "\u00a0", "\u202f"] | None = Field(
+    thousands: Literal[THOUSANDS_SEPARATORS] | None = Field(  # type: ignore[valid-type]
         None, description="CSV: the digit-grouping character of numbers, dropped ('1.234,5', '1 234', \"1'234\").",
     )
 
@@ -271,11 +273,10 @@ class _TabularSource(_SourceBase):
             raise ValueError(f"source '{self.name}': sheets: is for workbooks (format: excel)")
         return self
 
-    def cell_formats(self) -> tuple[dict[str, str | None], str | None]:
-        """Workbooks: how a date cell becomes text (darkhorse.core.workbook): the format of the
-        columns' date cells by column, and of the header's. Order lines and request logs: the
-        timestamp column's (SalesSource: its date column's, or a wide table's header)."""
-        return {self.columns.timestamp: self.timestamp_format}, None  # type: ignore[attr-defined]
+    def time_column(self) -> tuple[str, str | None]:
+        """The column dating each row and its strptime format (None: ISO 8601): order lines' and
+        request logs' timestamp; SalesSource: its date."""
+        return self.columns.timestamp, self.timestamp_format  # type: ignore[attr-defined]
 
     @model_validator(mode="after")
     def _encoding(self) -> _TabularSource:
@@ -370,10 +371,8 @@ class SalesSource(_TabularSource):
                 )
         return self
 
-    def cell_formats(self) -> tuple[dict[str, str | None], str | None]:
-        if self.wide is not None:
-            return {}, self.date_format
-        return {self.columns.date: self.date_format}, None
+    def time_column(self) -> tuple[str, str | None]:
+        return self.columns.date, self.date_format
 
     def mapped_columns(self) -> dict[str, str]:
         roles = super().mapped_columns()
