@@ -30,6 +30,7 @@ import pandas as pd
 from darkhorse.core import sql
 from darkhorse.core.config import (
     AmazonReviewsSource,
+    CatalogSource,
     Config,
     OrderLinesSource,
     RequestLogSource,
@@ -113,11 +114,14 @@ def _tabular_sample(
     con: duckdb.DuckDBPyConnection,
     config: Config,
     source: Any,
-    timestamp: tuple[str, str | None, str | None],
+    timestamp: tuple[str, str | None, str | None] | None,
     numbers: list[str],
     rows: int,
     total: int | None,
 ) -> pd.DataFrame:
+    """At most `rows` rows of a table: the mapped columns as text, then whether the dating
+    column (`timestamp`: role, format, zone; None for a catalogue) and each of `numbers` parse,
+    and their parsed values."""
     reader = raw_reader(config, source)
     present = {r[0] for r in con.sql(f"describe select * from {reader}").fetchall()}
     roles = source.mapped_columns()
@@ -125,9 +129,9 @@ def _tabular_sample(
     for name in dict.fromkeys(roles.values()):
         if name in present:
             select.append(f"{_text(ident(name))} as {ident(name)}")
-    ts_role, ts_fmt, ts_zone = timestamp
+    ts_role, ts_fmt, ts_zone = timestamp or ("", None, None)
     ts_col = roles.get(ts_role)
-    if ts_col in present:
+    if ts_col is not None and ts_col in present:
         parsed = sql.parse_timestamp(ident(ts_col), ts_fmt, ts_zone)
         select.append(
             f"case when {_text(ident(ts_col))} is null then null "
@@ -175,13 +179,17 @@ def _wide_sales_sample(
     return con.sql(f"select {', '.join(select)} from ({_sample(con, cells, rows, total)})").df()
 
 
-def _reviews_sample(
+def _json_sample(
     con: duckdb.DuckDBPyConnection,
     config: Config,
-    source: AmazonReviewsSource,
+    source: Any,
     rows: int,
     total: int | None,
+    parsed: Any = None,
 ) -> pd.DataFrame:
+    """At most `rows` lines of a JSON Lines source: `is_json_object`, each mapped key's value as
+    text (cut to 64 characters: titles and lists are long, only their presence is checked), and
+    the columns `parsed(field)` adds (`field(key)`: that key's value as text)."""
     reader = raw_reader(config, source)
     lines = _sample(
         con,
@@ -189,28 +197,15 @@ def _reviews_sample(
         rows,
         total,
     )
-    roles = source.mapped_columns()
-    keys = list(dict.fromkeys(roles.values()))
+    keys = list(dict.fromkeys(source.mapped_columns().values()))
     paths = ", ".join(sql_str("$." + ident(k)) for k in keys)
 
     def field(key: str) -> str:
         return f"fields[{keys.index(key) + 1}]"
 
-    # values are kept as text, cut to 64 characters (titles and image lists are long and
-    # only their presence is checked)
     select = ["is_json_object"]
     select += [f"left({field(k)}, 64) as {ident(k)}" for k in keys]
-    ts = field(roles["timestamp"])
-    factor = _EPOCH_FACTOR[source.timestamp_unit]
-    select += [
-        f"case when {ts} is null then null "
-        f"else try_cast({ts} as double) is not null end as timestamp__parses",
-        f"try(make_timestamp(cast(try_cast({ts} as double) * {factor} as bigint))) "
-        "as timestamp__utc",
-    ]
-    for role in ("rating", "helpful_votes"):
-        if role in roles:
-            select.append(f"try_cast({field(roles[role])} as double) as {ident(role + '__number')}")
+    select += parsed(field) if parsed is not None else []
     return con.sql(
         f"""
         with lines as ({lines}),
@@ -233,6 +228,32 @@ def _reviews_sample(
     ).df()
 
 
+def _reviews_sample(
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    source: AmazonReviewsSource,
+    rows: int,
+    total: int | None,
+) -> pd.DataFrame:
+    roles = source.mapped_columns()
+    factor = _EPOCH_FACTOR[source.timestamp_unit]
+
+    def parsed(field: Any) -> list[str]:
+        ts = field(roles["timestamp"])
+        found = [
+            f"case when {ts} is null then null "
+            f"else try_cast({ts} as double) is not null end as timestamp__parses",
+            f"try(make_timestamp(cast(try_cast({ts} as double) * {factor} as bigint))) "
+            "as timestamp__utc",
+        ]
+        for role in ("rating", "helpful_votes"):
+            if role in roles:
+                found.append(f"try_cast({field(roles[role])} as double) as {ident(role + '__number')}")
+        return found
+
+    return _json_sample(con, config, source, rows, total, parsed)
+
+
 def raw_sample(config: Config, source: Any, rows: int, total: int | None = None) -> pd.DataFrame:
     """At most `rows` rows of a raw source: mapped columns as text plus parsed roles.
 
@@ -242,6 +263,10 @@ def raw_sample(config: Config, source: Any, rows: int, total: int | None = None)
     try:
         if isinstance(source, AmazonReviewsSource):
             return _reviews_sample(con, config, source, rows, total)
+        if isinstance(source, CatalogSource) and source.resolved_format() == "jsonl":
+            return _json_sample(con, config, source, rows, total)
+        if isinstance(source, CatalogSource):
+            return _tabular_sample(con, config, source, None, [], rows, total)
         if isinstance(source, OrderLinesSource):
             return _tabular_sample(
                 con,
@@ -280,7 +305,7 @@ def raw_sample(config: Config, source: Any, rows: int, total: int | None = None)
 
 
 def raw_row_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Raw rows dbt read per source name (item sources only), from `rpt_source_row_counts`."""
+    """Raw rows dbt read per source name (item sources and the catalogue), from `rpt_source_row_counts`."""
     try:
         found = con.sql(
             "select source_name, sum(n_rows) from rpt_source_row_counts group by source_name"
@@ -318,12 +343,25 @@ def request_log_by_source(con: duckdb.DuckDBPyConnection, config: Config) -> pd.
     return _rows_by_source(con, config, "int_requests_classified")
 
 
-def _rows_by_source(con: duckdb.DuckDBPyConnection, config: Config, classified: str) -> pd.DataFrame:
+def catalog_by_source(con: duckdb.DuckDBPyConnection, config: Config) -> pd.DataFrame:
+    """`staging_events_by_source`'s columns for the catalogue (its records are not dated: none
+    is outside the valid window)."""
+    return _rows_by_source(con, config, "int_catalog_classified", dated=False)
+
+
+def _rows_by_source(
+    con: duckdb.DuckDBPyConnection, config: Config, classified: str, *, dated: bool = True
+) -> pd.DataFrame:
     """Per source of the `classified` model (one row per raw row with its quarantine reason):
-    rows read, kept, the share quarantined for a fault, kept rows outside the valid window, and
-    the reasons with their counts."""
+    rows read, kept, the share quarantined for a fault, kept rows outside the valid window (of
+    `dated` rows; 0 otherwise), and the reasons with their counts."""
     valid_from = sql_str(config.panel.valid_from.isoformat())
     valid_until = sql_str(config.panel.valid_until.isoformat())
+    outside = f"""count(*) filter (
+                where is_kept and (event_ts is null
+                    or event_ts < cast({valid_from} as timestamp)
+                    or event_ts >= cast({valid_until} as timestamp))
+            )""" if dated else "0"
     return con.sql(
         f"""
         with classified as (
@@ -341,11 +379,7 @@ def _rows_by_source(con: duckdb.DuckDBPyConnection, config: Config, classified: 
             count(*) filter (where is_kept) as rows_kept,
             count(*) filter (where quarantine_reason not in {NOT_FAULTS}) / count(*)
                 as quarantined_share,
-            count(*) filter (
-                where is_kept and (event_ts is null
-                    or event_ts < cast({valid_from} as timestamp)
-                    or event_ts >= cast({valid_until} as timestamp))
-            ) as kept_outside_valid_window,
+            {outside} as kept_outside_valid_window,
             coalesce((
                 select string_agg(quarantine_reason || ' ' || n, ', ' order by n desc, quarantine_reason)
                 from reasons r where r.source_name = classified.source_name
@@ -359,10 +393,12 @@ def _rows_by_source(con: duckdb.DuckDBPyConnection, config: Config, classified: 
 
 def sources_by_name(con: duckdb.DuckDBPyConnection, config: Config) -> pd.DataFrame:
     """One row per configured source with its full-table counts: the item sources
-    (`staging_events_by_source`, when the config has one) and the request log."""
+    (`staging_events_by_source`, when the config has one), the catalogue and the request log."""
     parts = []
     if has_items(config):
         parts.append(staging_events_by_source(con, config))
+    if any(isinstance(s, CatalogSource) for s in config.sources):
+        parts.append(catalog_by_source(con, config))
     if has_load(config):
         parts.append(request_log_by_source(con, config))
     if not parts:

@@ -27,6 +27,7 @@ from great_expectations.expectations.row_conditions import Column
 
 from darkhorse.core.config import (
     AmazonReviewsSource,
+    CatalogSource,
     Config,
     OrderLinesSource,
     RequestLogSource,
@@ -222,11 +223,24 @@ def raw_request_log_suite(
     return _apply(context, "raw_request_log", expectations, source=source.name)
 
 
+def raw_catalog_suite(context: Any, config: Config, source: CatalogSource) -> ExpectationSuite:
+    """Catalogue records: JSON objects (JSON Lines), the item key mostly filled, mapped optional
+    columns not empty."""
+    expectations = []
+    if source.resolved_format() == "jsonl":
+        expectations.append(
+            gxe.ExpectColumnValuesToBeInSet(column="is_json_object", value_set=[True], mostly=_mostly(config))
+        )
+    expectations += _raw_common(config, source, keys=["item_id"], optional=["title", "category", "brand", "text"])
+    return _apply(context, "raw_catalog", expectations, source=source.name)
+
+
 RAW_SUITES = {
     "order_lines": raw_order_lines_suite,
     "amazon_reviews": raw_amazon_reviews_suite,
     "sales": raw_sales_suite,
     "request_log": raw_request_log_suite,
+    "catalog": raw_catalog_suite,
 }
 
 

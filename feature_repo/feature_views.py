@@ -75,7 +75,9 @@ item_static = FeatureView(
     ttl=timedelta(0),
     schema=[
         Field(name="source_kind", dtype=String, description="Kind of raw source of the item."),
-        Field(name="description", dtype=String, description="Item description (text)."),
+        Field(name="description", dtype=String, description="Item description (text): its rows', else the catalogue's title."),
+        Field(name="category", dtype=String, description="The item's category (the catalogue's, else its rows')."),
+        Field(name="brand", dtype=String, description="The catalogue's brand or store of the item."),
         Field(name="first_week", dtype=UnixTimestamp, description="The item's first week (start)."),
     ],
     source=items_source,

@@ -42,9 +42,13 @@ active cell) and ``chunk_rows`` (a few hundred bytes per row) but not on
 the output is byte-identical for the same arguments whatever ``chunk_rows``
 is.  Rows are not ordered by time.
 
+With ``catalog``, the reviewed items' catalogue is written as well, in the shape of the
+Amazon Reviews 2023 item metadata (``meta_<Category>.jsonl``; see ``catalog.py``), from its own
+generator: the reviews are the same with or without it.
+
 One module a stage: ``world.py`` (the world), ``draw.py`` (blocks of rows),
-``words.py`` (the vocabulary of ``vocabulary.json``), ``lines.py`` (JSON Lines);
-this module checks the arguments and writes the file.
+``words.py`` (the vocabulary of ``vocabulary.json``), ``lines.py`` (JSON Lines),
+``catalog.py`` (the items' catalogue); this module checks the arguments and writes the files.
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ import numpy as np
 import pyarrow as pa
 
 from darkhorse.core.errors import DarkHorseError
+from synthetic.catalog import _write_catalog
 from synthetic.draw import _concat_blocks, _draw_block
 from synthetic.lines import _format_lines, _payload
 from synthetic.world import (
@@ -105,14 +110,24 @@ def _check_start(start: object) -> dt.date:
     raise SynthError(f"start must be an ISO date string (YYYY-MM-DD), got {start!r}")
 
 
-def _check_out(out: object) -> Path:
-    """The output path, or ValueError when ``out`` is not a usable file path."""
+def _check_out(out: object, name: str = "out") -> Path:
+    """The output path, or ValueError (naming the argument ``name``) when ``out`` is not a usable
+    file path."""
     if not isinstance(out, str | os.PathLike) or isinstance(out, bytes):
-        raise SynthError(f"out must be a file path, got {out!r}")
+        raise SynthError(f"{name} must be a file path, got {out!r}")
     path = Path(out)
     if str(out) == "" or path.is_dir():
-        raise SynthError(f"out must be a file path, not a directory or empty, got {str(out)!r}")
+        raise SynthError(f"{name} must be a file path, not a directory or empty, got {str(out)!r}")
     return path
+
+
+def _check_catalog(catalog: object, path: Path, spread: bool) -> Path:
+    """The catalogue's path, or ValueError when it is unusable or one of the other outputs."""
+    catalog_path = _check_out(catalog, "catalog")
+    others = [path, _truth_path(path)] if spread else [path]
+    if any(catalog_path.resolve() == other.resolve() for other in others):
+        raise SynthError(f"catalog must be a file of its own, got {str(catalog)!r}")
+    return catalog_path
 
 
 class _Sink:
@@ -125,7 +140,7 @@ class _Sink:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.tmp = path.with_name(path.name + ".partial")
+        self.tmp = _partial(path)
         self._raw: BinaryIO = open(self.tmp, "wb")  # noqa: SIM115 - closed in _close
         self._stream: BinaryIO = self._raw
         if path.name.endswith(".gz"):
@@ -181,10 +196,11 @@ def generate_reviews(
     chunk_rows: int = 200_000,
     progress: bool = False,
     spread: bool = False,
+    catalog: str | Path | None = None,
 ) -> dict:
     """Write `rows` review records to `out`; return a summary dict
     {"rows": int, "items": int, "users": int, "surging_items": int, "path": str,
-     "start": ISO date, "end": ISO date}.
+     "start": ISO date, "end": ISO date}, with "catalog" and "catalog_items" when `catalog` is given.
 
     Args:
         out: output path; gzip-compressed when it ends with ``.gz``.  Parent
@@ -209,12 +225,20 @@ def generate_reviews(
             their title and body. The ground truth is written beside the output as
             ``<name>.truth.parquet`` (per item: ``parent_asin, surging, onset_week, group``).
             Off by default: the default output is unchanged.
+        catalog: also write the items' catalogue to this path (gzip-compressed when it ends with
+            ``.gz``; parent directories are created): one Amazon Reviews 2023 item-metadata
+            record per item written, in the world's item order (``main_category``, ``title``,
+            ``average_rating``, ``rating_number``, ``features``, ``description``, ``price``,
+            ``images``, ``videos``, ``store``, ``categories``, ``details``, ``parent_asin``,
+            ``bought_together``; see ``synthetic/catalog.py``).  The same arguments give the
+            same bytes, and the reviews are the same with or without a catalogue.
 
     Returns:
         ``rows`` written, ``items`` (distinct ``parent_asin`` written),
         ``users`` (distinct ``user_id`` written), ``surging_items`` (items
         written that were given a surge), ``path``, ``start`` and ``end``
-        (the exclusive end date of the window, ISO format).
+        (the exclusive end date of the window, ISO format); with ``catalog``, also
+        ``catalog`` (its path) and ``catalog_items`` (its lines, the same as ``items``).
 
     Raises:
         SynthError (a ValueError): an argument is out of range or malformed; the message names it.
@@ -237,13 +261,20 @@ def generate_reviews(
 
     if not isinstance(spread, bool):
         raise SynthError(f"spread must be True or False, got {spread!r}")
+    catalog_path = None if catalog is None else _check_catalog(catalog, path, spread)
     world = _build_world(rows=rows, seed=seed, n_items=n_items, weeks=weeks, start=start_date, spread=spread)
     n_blocks = -(-rows // _BLOCK_ROWS)
     blocks_per_chunk = max(1, min(-(-chunk_rows // _BLOCK_ROWS), _MAX_CHUNK_ROWS // _BLOCK_ROWS))
     items_seen = np.zeros(n_items, dtype=bool)
     users_seen = np.zeros(world.n_engaged + world.n_casual, dtype=bool)
+    # per item: reviews written and the sum of their ratings (for the catalogue)
+    reviews = np.zeros(n_items, dtype=np.int64)
+    rating_sum = np.zeros(n_items, dtype=np.int64)
 
     path.parent.mkdir(parents=True, exist_ok=True)
+    if catalog_path is not None:
+        catalog_path.parent.mkdir(parents=True, exist_ok=True)
+    catalog_items = 0
     bar = None
     if progress:
         from tqdm import tqdm
@@ -271,12 +302,25 @@ def generate_reviews(
                 del parts
                 items_seen[block.item] = True
                 users_seen[block.user] = True
+                if catalog_path is not None:
+                    reviews += np.bincount(block.item, minlength=n_items)
+                    stars = np.bincount(block.item, weights=block.rating, minlength=n_items)
+                    rating_sum += stars.astype(np.int64)
                 sink.write(_format_lines(world, block))
                 if bar is not None:
                     bar.update(block.item.size)
+            if catalog_path is not None:
+                catalog_items = _write_catalog(
+                    _partial(catalog_path), world, seed=seed, start=start_date, reviews=reviews,
+                    rating_sum=rating_sum, compress=catalog_path.name.endswith(".gz"),
+                )
             sink.commit()
+            if catalog_path is not None:
+                os.replace(_partial(catalog_path), catalog_path)
         except BaseException:
             sink.abort()
+            if catalog_path is not None:
+                _partial(catalog_path).unlink(missing_ok=True)
             raise
     finally:
         if bar is not None:
@@ -294,7 +338,20 @@ def generate_reviews(
     if spread:
         summary["truth"] = str(_write_truth(world, path, items_seen))
         summary["spread_items"] = int((items_seen & (world.group >= 0) & (world.group != np.arange(n_items))).sum())
+    if catalog_path is not None:
+        summary["catalog"] = str(catalog_path)
+        summary["catalog_items"] = catalog_items
     return summary
+
+
+def _partial(path: Path) -> Path:
+    """Where output ``path`` is written before it is complete and renamed into place."""
+    return path.with_name(path.name + ".partial")
+
+
+def _truth_path(path: Path) -> Path:
+    """Where the planted ground truth of output ``path`` is written (``spread=True``)."""
+    return path.with_name(path.name.split(".")[0] + ".truth.parquet")
 
 
 def _write_truth(world, path: Path, items_seen: np.ndarray) -> Path:
@@ -313,6 +370,6 @@ def _write_truth(world, path: Path, items_seen: np.ndarray) -> Path:
     })
     table = table.set_column(3, "leader_asin", pa.array(
         [a if g >= 0 else None for a, g in zip(table.column("leader_asin").to_pylist(), group, strict=True)]))
-    out = path.with_name(path.name.split(".")[0] + ".truth.parquet")
+    out = _truth_path(path)
     pq.write_table(table, out)
     return out

@@ -19,7 +19,7 @@ from tests.conftest import write_config
 from tests.fixtures.servers import redis_server, redis_server_binary
 
 SOURCES = [{"name": "synthetic", "kind": "amazon_reviews", "path": "raw.jsonl"}]
-STATIC = ["source_kind", "description", "first_week"]
+STATIC = ["source_kind", "description", "category", "brand", "first_week"]
 
 
 def expected_online(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -36,7 +36,7 @@ def assert_same_features(got: pd.DataFrame, want: pd.DataFrame, columns: list[st
         g, w = got[col], want[col]
         if col == "first_week":
             assert (pd.to_datetime(g, utc=True) == pd.to_datetime(w, utc=True)).all(), col
-        elif col in ("source_kind", "description"):
+        elif col in ("source_kind", "description", "category", "brand"):
             assert list(g) == list(w), col
         else:
             np.testing.assert_allclose(

@@ -352,3 +352,159 @@ def test_bad_output_path(tmp_path: Path) -> None:
         generate_reviews(tmp_path, rows=10)
     with pytest.raises(ValueError, match="out"):
         generate_reviews("", rows=10)
+
+
+# ---------------------------------------------------------------------------
+# the items' catalogue (Amazon Reviews 2023 item metadata)
+
+META_KEYS = {
+    "main_category",
+    "title",
+    "average_rating",
+    "rating_number",
+    "features",
+    "description",
+    "price",
+    "images",
+    "videos",
+    "store",
+    "categories",
+    "details",
+    "parent_asin",
+    "bought_together",
+}
+CATALOG_ARGS: dict[str, Any] = {"rows": 6_000, "seed": 21, "n_items": 80, "weeks": 52}
+
+
+@pytest.fixture(scope="module")
+def catalogued(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
+    """Reviews with their catalogue: (reviews, catalogue records, summary)."""
+    folder = tmp_path_factory.mktemp("synth")
+    summary = generate_reviews(
+        folder / "reviews.jsonl", catalog=folder / "meta" / "items.jsonl.gz", **CATALOG_ARGS
+    )
+    return _read(folder / "reviews.jsonl"), _read(folder / "meta" / "items.jsonl.gz"), summary
+
+
+def test_catalog_lists_each_reviewed_item_once(
+    catalogued: tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]],
+) -> None:
+    reviews, items, summary = catalogued
+    asins = [item["parent_asin"] for item in items]
+    assert len(asins) == len(set(asins)) == summary["items"] == summary["catalog_items"]
+    assert set(asins) == {r["parent_asin"] for r in reviews}
+    assert summary["catalog"].endswith("items.jsonl.gz")
+
+
+def test_catalog_schema_and_types(
+    catalogued: tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]],
+) -> None:
+    _, items, _ = catalogued
+    for item in items:
+        assert set(item) == META_KEYS
+        assert isinstance(item["main_category"], str) and item["main_category"]
+        assert isinstance(item["title"], str) and item["store"] in item["title"]
+        assert type(item["average_rating"]) is float and 1.0 <= item["average_rating"] <= 5.0
+        assert type(item["rating_number"]) is int and item["rating_number"] >= 1
+        assert len(item["features"]) <= 3 and len(item["description"]) <= 2
+        assert all(isinstance(s, str) and s for s in item["features"] + item["description"])
+        assert item["price"] is None or (type(item["price"]) is float and item["price"] > 0)
+        assert item["images"] == [] and item["videos"] == [] and item["bought_together"] is None
+        assert isinstance(item["store"], str) and item["store"]
+        assert len(item["categories"]) == 2 and item["categories"][0] == item["main_category"]
+        assert isinstance(item["details"], dict) and "Date First Available" in item["details"]
+        assert ASIN_RE.match(item["parent_asin"])
+    # the optional parts vary across items
+    assert any(item["price"] is None for item in items)
+    assert any(item["features"] for item in items) and any(not item["features"] for item in items)
+    assert any(item["description"] for item in items)
+
+
+def test_catalog_agrees_with_reviews(
+    catalogued: tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]],
+) -> None:
+    reviews, items, _ = catalogued
+    ratings: dict[str, list[float]] = defaultdict(list)
+    first: dict[str, int] = {}
+    for r in reviews:
+        ratings[r["parent_asin"]].append(r["rating"])
+        first[r["parent_asin"]] = min(first.get(r["parent_asin"], r["timestamp"]), r["timestamp"])
+    for item in items:
+        mine = ratings[item["parent_asin"]]
+        assert item["rating_number"] == len(mine)
+        assert item["average_rating"] == round(sum(mine) / len(mine), 1)
+        available = dt.datetime.strptime(item["details"]["Date First Available"], "%B %d, %Y")
+        reviewed = dt.datetime.fromtimestamp(first[item["parent_asin"]] / 1000, tz=dt.UTC)
+        assert available.date() <= reviewed.date()
+
+
+def test_catalog_categories_match_the_world(
+    catalogued: tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]],
+) -> None:
+    # white-box: the world says which category each item belongs to, and the item order
+    from synthetic import generator as synth
+    from synthetic.words import _CATEGORIES
+
+    _, items, _ = catalogued
+    world = synth._build_world(**CATALOG_ARGS, start=dt.date(2019, 1, 7))
+    parents = world.parent_table.to_pylist()
+    category = {p: _CATEGORIES[c][0] for p, c in zip(parents, world.item_vocab_cat, strict=True)}
+    assert all(item["main_category"] == category[item["parent_asin"]] for item in items)
+    position = {p: i for i, p in enumerate(parents)}
+    order = [position[item["parent_asin"]] for item in items]
+    assert order == sorted(order)  # the world's item order
+    # a few brands per category, each selling in one category only
+    brands: dict[str, set[str]] = defaultdict(set)
+    for item in items:
+        brands[item["main_category"]].add(item["store"])
+    assert len(brands) >= 3 and all(1 <= len(b) <= 5 for b in brands.values())
+    assert sum(len(b) for b in brands.values()) == len(set().union(*brands.values()))
+
+
+@pytest.mark.parametrize("spread", [False, True])
+def test_catalog_is_deterministic_and_leaves_reviews_unchanged(
+    tmp_path: Path, spread: bool
+) -> None:
+    args = {**CATALOG_ARGS, "rows": 3_000, "spread": spread}
+    generate_reviews(tmp_path / "plain.jsonl", **args)
+    generate_reviews(tmp_path / "a.jsonl", catalog=tmp_path / "a.meta.jsonl", **args)
+    generate_reviews(tmp_path / "b.jsonl", catalog=tmp_path / "b.meta.jsonl", **args)
+    generate_reviews(tmp_path / "c.jsonl", catalog=tmp_path / "c.meta.jsonl.gz", **args)
+    generate_reviews(
+        tmp_path / "d.jsonl", catalog=tmp_path / "d.meta.jsonl", **{**args, "seed": 22}
+    )
+    reviews = (tmp_path / "plain.jsonl").read_bytes()
+    assert (tmp_path / "a.jsonl").read_bytes() == reviews
+    assert (tmp_path / "c.jsonl").read_bytes() == reviews
+    catalogue = (tmp_path / "a.meta.jsonl").read_bytes()
+    assert (tmp_path / "b.meta.jsonl").read_bytes() == catalogue
+    assert gzip.decompress((tmp_path / "c.meta.jsonl.gz").read_bytes()) == catalogue
+    assert (tmp_path / "d.meta.jsonl").read_bytes() != catalogue
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_catalog_bad_path(tmp_path: Path) -> None:
+    out = tmp_path / "r.jsonl"
+    with pytest.raises(ValueError, match="catalog"):
+        generate_reviews(out, rows=10, catalog=tmp_path)
+    with pytest.raises(ValueError, match="catalog"):
+        generate_reviews(out, rows=10, catalog=out)
+    with pytest.raises(ValueError, match="catalog"):
+        generate_reviews(out, rows=10, spread=True, catalog=tmp_path / "r.truth.parquet")
+    assert not out.exists()
+
+
+def test_cli_writes_the_catalogue(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from darkhorse.app.cli import app
+
+    out, meta = tmp_path / "r.jsonl", tmp_path / "meta_Synthetic.jsonl"
+    result = CliRunner().invoke(
+        app, ["data", "synth", "--out", str(out), "--rows", "500", "--catalog", str(meta)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "catalogue of" in result.output
+    assert {r["parent_asin"] for r in _read(out)} == {item["parent_asin"] for item in _read(meta)}

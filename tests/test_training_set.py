@@ -27,6 +27,8 @@ N_WEEKS = 40
 HORIZON = 6
 SENTINEL_AFTER = datetime(2021, 7, 5, tzinfo=UTC)  # the close of week 25 (2021-06-28)
 SENTINELS = (SENTINEL_FLOAT, SENTINEL_INT, SENTINEL_INT32)
+# the static text features: compared as text, never as numbers
+TEXT = ("source_kind", "description", "category", "brand")
 
 
 @pytest.fixture(scope="module")
@@ -60,10 +62,10 @@ def brute_force_features(frames, keys: pd.DataFrame, ttl: timedelta) -> pd.DataF
         left, right, left_on="cutoff", right_on="available_at", by="item_id",
         direction="backward", allow_exact_matches=True, tolerance=pd.Timedelta(ttl),
     )
-    items = frames["items"][["item_id", "source_kind", "description", "first_week", "first_available_at"]]
+    items = frames["items"][["item_id", *TEXT, "first_week", "first_available_at"]]
     joined = joined.merge(items, on="item_id", how="left")
     hidden = ~(joined["first_available_at"] <= joined["cutoff"])
-    joined.loc[hidden, ["source_kind", "description", "first_week"]] = None
+    joined.loc[hidden, [*TEXT, "first_week"]] = None
     return joined.set_index("index").sort_index()
 
 
@@ -74,7 +76,7 @@ def compare(got: pd.DataFrame, want: pd.DataFrame, columns: list[str]) -> None:
             gw = pd.to_datetime(g, utc=True)
             ww = pd.to_datetime(w, utc=True)
             assert ((gw == ww) | (gw.isna() & ww.isna())).all(), col
-        elif col in ("source_kind", "description"):
+        elif col in TEXT:
             assert [x if isinstance(x, str) else None for x in g] == [
                 x if isinstance(x, str) else None for x in w], col
         else:
@@ -91,7 +93,7 @@ def test_no_feature_comes_from_a_week_closing_after_its_origin(panel):
     want = brute_force_features(frames, ts.features[["item_id", "cutoff"]], timedelta(weeks=cfg.feast.ttl_weeks))
     compare(ts.features, want, ts.feature_names)
 
-    numeric = [c for c in ts.feature_names if c not in ("source_kind", "description", "first_week")]
+    numeric = [c for c in ts.feature_names if c not in (*TEXT, "first_week")]
     values = ts.features[numeric].astype("float64")
     planted = values.isin(SENTINELS).any(axis=1)
     before = ts.features["cutoff"] <= SENTINEL_AFTER

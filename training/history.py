@@ -23,8 +23,8 @@ from training.dataset import build_training_set
 
 log = logging.getLogger(__name__)
 
-# weekly features that are not model inputs (the target itself and identifiers)
-NON_COVARIATES = {"units", "description", "first_week", "source_kind"}
+# weekly features that are not model inputs (the target itself, identifiers and the item's names)
+NON_COVARIATES = {"units", "description", "category", "brand", "first_week", "source_kind"}
 
 
 class HistoryError(DarkHorseError, RuntimeError):

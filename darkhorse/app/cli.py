@@ -135,6 +135,17 @@ def several_dates_note(name: str, source: dict[str, Any]) -> str | None:
     )
 
 
+def catalog_note(name: str, source: dict[str, Any]) -> str | None:
+    """How much of the panel a catalogue source describes (`summary.sources[name].coverage`)."""
+    cover = source.get("coverage")
+    if cover is None:
+        return None
+    note = f"catalog '{name}' lists {cover['listed']:,} of the panel's {cover['panel_items']:,} items"
+    if cover["listed_not_in_panel"]:
+        note += f"; {cover['listed_not_in_panel']:,} listed item(s) have no event in the panel"
+    return note
+
+
 def small_catalogue_note(labels: dict[str, Any]) -> str | None:
     """A warning when the label marks far more than its top share: with fewer eligible items
     than 1 / (1 - quantile) the top share rounds up to one whole item of a few."""
@@ -175,6 +186,9 @@ def print_summary(summary: dict[str, Any]) -> None:
         note = several_dates_note(name, s)
         if note:
             console.print(f"[yellow]{note}[/yellow]")
+        note = catalog_note(name, s)
+        if note:
+            console.print(note)
     cal, panel, labels = summary["calendar"], summary["panel"], summary["labels"]
     load = summary.get("load_panel")
     if load is not None:
@@ -431,13 +445,16 @@ def synth(
     spread: Annotated[bool, typer.Option(
         "--spread", help="Plant graph and text effects: surges spread to co-reviewed items of the category, "
         "reviews near a surge's onset carry a buzz phrase; ground truth in <out>.truth.parquet.")] = False,
+    catalog: Annotated[Path | None, typer.Option(
+        "--catalog", metavar="FILE", help="also write the items' catalogue (Amazon Reviews 2023 item metadata: "
+        "title, main_category, store, features, description) to FILE")] = None,
 ) -> None:
     """Write synthetic Amazon Reviews 2023 records with launches, seasonality and surges."""
     from synthetic.generator import generate_reviews
 
     info = generate_reviews(
         out, rows=rows, seed=seed, n_items=items, start=start, weeks=weeks, progress=sys.stderr.isatty(),
-        spread=spread,
+        spread=spread, catalog=catalog,
     )
     console.print(
         f"wrote {info['rows']:,} reviews of {info['items']:,} items by {info['users']:,} users "
@@ -445,6 +462,8 @@ def synth(
     )
     if spread:
         console.print(f"planted: {info['spread_items']:,} items a surge spreads to; ground truth in {info['truth']}")
+    if catalog is not None:
+        console.print(f"catalogue of {info['catalog_items']:,} items written to {info['catalog']}")
 
 
 # --------------------------------------------------------------------------- load

@@ -28,6 +28,7 @@ import duckdb
 from darkhorse.app.workbooks import WorkbookSourceError, copy_workbooks
 from darkhorse.core.config import (
     AmazonReviewsSource,
+    CatalogSource,
     Config,
     SalesSource,
 )
@@ -204,8 +205,11 @@ def _check_tabular(config: Config, source: Any, check: SourceCheck) -> None:
     if isinstance(source, SalesSource) and source.wide is not None:
         check.notes.append(_wide_dates(con, source, check.files[0], periods))
         return
+    dating = source.time_column()
+    if dating is None:  # a catalogue's rows are not dated
+        return
     # timestamps must parse with the configured format on a sample
-    ts_col, ts_fmt = source.time_column()
+    ts_col, ts_fmt = dating
     reader = raw_reader(fmt, readable[0][1], encoding=_encoding(source))
     quoted = quote_ident(ts_col)
     parse = parse_timestamp(quoted, ts_fmt, tz=None)
@@ -278,45 +282,55 @@ def _open_text(path: str):
 _UNIT_RANGE = {"s": (1e8, 1e11), "ms": (1e11, 1e14), "us": (1e14, 1e17)}
 
 
+def _json_records(source: Any, file: str, check: SourceCheck) -> list[dict] | None:
+    """The JSON objects among the first SAMPLE_LINES non-blank lines of a JSON Lines file (None
+    when it has none: noted); malformed ones are noted with their line numbers (dbt quarantines
+    them), a file without one JSON object is refused."""
+    _check_text(source, file)
+    valid: list[dict] = []
+    malformed: list[int] = []
+    n_lines = 0
+    try:
+        with _open_text(file) as fh:
+            for number, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                n_lines += 1
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    rec = None
+                if isinstance(rec, dict):
+                    valid.append(rec)
+                else:
+                    malformed.append(number)
+                if n_lines >= SAMPLE_LINES:
+                    break
+    except (OSError, EOFError, zlib.error) as e:
+        raise SourceError(f"source '{source.name}': cannot read {file}: {e}") from None
+    if n_lines == 0:
+        check.notes.append(f"{file} is empty")
+        return None
+    if not valid:
+        raise SourceError(
+            f"source '{source.name}' file {file}: none of the first {n_lines} lines is a "
+            "JSON object; is it JSON Lines (one record per line)?"
+        )
+    if malformed:
+        shown = ", ".join(str(n) for n in malformed[:5])
+        check.notes.append(
+            f"{len(malformed)} of the first {n_lines} lines of {Path(file).name} "
+            f"are malformed (they will be quarantined): line {shown}"
+        )
+    return valid
+
+
 def _check_reviews(source: AmazonReviewsSource, check: SourceCheck) -> None:
     cols = source.columns
     for file in check.files:
-        _check_text(source, file)
-        valid: list[dict] = []
-        malformed: list[int] = []
-        n_lines = 0
-        try:
-            with _open_text(file) as fh:
-                for number, line in enumerate(fh, start=1):
-                    if not line.strip():
-                        continue
-                    n_lines += 1
-                    try:
-                        rec = json.loads(line)
-                    except ValueError:
-                        rec = None
-                    if isinstance(rec, dict):
-                        valid.append(rec)
-                    else:
-                        malformed.append(number)
-                    if n_lines >= SAMPLE_LINES:
-                        break
-        except (OSError, EOFError, zlib.error) as e:
-            raise SourceError(f"source '{source.name}': cannot read {file}: {e}") from None
-        if n_lines == 0:
-            check.notes.append(f"{file} is empty")
+        valid = _json_records(source, file, check)
+        if valid is None:
             continue
-        if not valid:
-            raise SourceError(
-                f"source '{source.name}' file {file}: none of the first {n_lines} lines is a "
-                "JSON object; is it JSON Lines (one record per line)?"
-            )
-        if malformed:
-            shown = ", ".join(str(n) for n in malformed[:5])
-            check.notes.append(
-                f"{len(malformed)} of the first {n_lines} lines of {Path(file).name} "
-                f"are malformed (they will be quarantined): line {shown}"
-            )
         keys = set().union(*(r.keys() for r in valid))
         check.columns = sorted(keys)
         for role in ("item_id", "timestamp"):
@@ -346,6 +360,28 @@ def _check_reviews(source: AmazonReviewsSource, check: SourceCheck) -> None:
             )
 
 
+def _check_catalog(config: Config, source: CatalogSource, check: SourceCheck) -> None:
+    """A catalogue: JSON Lines records holding the mapped keys (each in some record of each
+    file's sample), or a table checked as the other tables are, without dates."""
+    if source.resolved_format() != "jsonl":
+        _check_tabular(config, source, check)
+        return
+    roles = source.mapped_columns()
+    for file in check.files:
+        valid = _json_records(source, file, check)
+        if valid is None:
+            continue
+        keys = set().union(*(r.keys() for r in valid))
+        check.columns = sorted(keys)
+        absent = [f"'{key}' (mapped as {role})" for role, key in roles.items() if key not in keys]
+        if absent:
+            raise SourceError(
+                f"source '{source.name}' file {file}: key(s) {', '.join(absent)} in none of the first "
+                f"{len(valid)} records; keys seen: {sorted(keys)[:20]}. Fix `columns:` in the config "
+                "(optional roles can be null)."
+            )
+
+
 def preflight(config: Config) -> list[SourceCheck]:
     """Check every configured source; raise SourceError naming the first unusable one."""
     checks = []
@@ -353,6 +389,8 @@ def preflight(config: Config) -> list[SourceCheck]:
         check = SourceCheck(source.name, source.kind, _expand(config, source))
         if isinstance(source, AmazonReviewsSource):
             _check_reviews(source, check)
+        elif isinstance(source, CatalogSource):
+            _check_catalog(config, source, check)
         else:
             _check_tabular(config, source, check)
         checks.append(check)

@@ -31,6 +31,7 @@ def summarize(config: Config, marts_dir: Path | None = None) -> dict[str, Any]:
         if config.has_request_log:
             counts += _request_log_counts(con)
         several = _weekly_rows_of_several_dates(con) if _has_weekly_sales(config) else {}
+        catalog = _catalog_coverage(con, marts) if any(s.kind == "catalog" for s in config.sources) else None
     finally:
         con.close()
     sources: dict[str, dict[str, Any]] = {}
@@ -48,6 +49,9 @@ def summarize(config: Config, marts_dir: Path | None = None) -> dict[str, Any]:
             s["outside_complete_weeks"] += n
             s["reasons"][outcome] = n
 
+    for source in config.sources:
+        if source.kind == "catalog" and catalog is not None and source.name in sources:
+            sources[source.name]["coverage"] = catalog
     for name, (n, of) in several.items():
         if name in sources:
             sources[name]["weekly_item_weeks_with_several_dates"] = {"item_weeks": n, "of": of}
@@ -101,6 +105,23 @@ def summarize(config: Config, marts_dir: Path | None = None) -> dict[str, Any]:
         },
         "marts": {m: str(mart_path(marts, m)) for m in PANEL_MARTS},
     }
+
+
+def _catalog_coverage(con: duckdb.DuckDBPyConnection, marts: Path) -> dict[str, int]:
+    """How the catalogue's kept listings meet the panel's items: the panel's items, those listed,
+    and listings of items the panel does not hold (no kept event in a complete week)."""
+    items_file = sql_str(str(mart_path(marts, "items")))
+    panel, listed, unused = con.sql(
+        f"""
+        with panel as (select distinct item_id from read_parquet({items_file})),
+        listed as (select item_id from int_item_listings)
+        select
+            (select count(*) from panel),
+            (select count(*) from panel semi join listed using (item_id)),
+            (select count(*) from listed anti join panel using (item_id))
+        """
+    ).fetchall()[0]
+    return {"panel_items": int(panel), "listed": int(listed), "listed_not_in_panel": int(unused)}
 
 
 def _has_weekly_sales(config: Config) -> bool:
@@ -229,6 +250,8 @@ def empty_panel_message(
     one refused row of the source's most frequent quarantine reason (`examples`)."""
     parts = []
     for check in checks:
+        if check.kind == "catalog":  # describes items, holds no event
+            continue
         s = summary["sources"].get(check.name)
         if not s or not s["read"]:
             parts.append(f"source '{check.name}': {', '.join(check.files)}: file is empty (no data row)")

@@ -49,10 +49,13 @@ def copy_name(file: str) -> str:
 
 def _cell_formats(source: Any) -> tuple[dict[str, str | None], str | None]:
     """How a date cell becomes text (darkhorse.core.workbook): the format of the dating
-    column's cells, or of a wide table's header (its periods)."""
+    column's cells, or of a wide table's header (its periods); none for a catalogue."""
     if getattr(source, "wide", None) is not None:
         return {}, source.date_format
-    column, fmt = source.time_column()
+    dating = source.time_column()
+    if dating is None:  # a catalogue: no dated column
+        return {}, None
+    column, fmt = dating
     return {column: fmt}, None
 
 

@@ -101,7 +101,7 @@ KNOWN_FUTURE_DEFAULT_FILL = {"mean": "carry_forward", "last": "carry_forward", "
                              "max": "zero", "sum": "zero"}
 # names a covariate may not take: the keys of its mart and the panel's own columns
 KNOWN_FUTURE_RESERVED = frozenset({"item_id", "week_start", "known_at", "covariate_week", "first_week",
-                                   "source_kind", "description", "age_weeks"})
+                                   "source_kind", "description", "category", "brand", "age_weeks"})
 
 
 class KnownFutureCovariate(_Strict):
@@ -390,11 +390,60 @@ class RequestLogSource(_TabularSource):
     series_name: str = Field("requests", description="Series id when no series_id column.")
 
 
+class CatalogColumns(_Strict):
+    """Keys (JSON Lines) or columns (a table) of an item catalogue. The defaults are the keys of the
+    Amazon Reviews 2023 item metadata (`meta_<Category>.jsonl`): a catalogue of another shape maps
+    its own names, and a role it lacks is null."""
+
+    item_id: str = Field("parent_asin", description="The item's key, as the item sources name it.")
+    title: str | None = Field("title", description="The item's name.")
+    category: str | None = Field(
+        "main_category", description="The item's category (a list of names, as `categories`, is read as "
+        "its path: 'Home > Kitchen > Storage').",
+    )
+    brand: str | None = Field("store", description="The brand or store that sells it.")
+    text: str | list[str] | None = Field(
+        ["features", "description"],
+        description="Columns or keys of descriptive text (a list of paragraphs is read as one text), "
+        "joined after the title into the item's catalogue text.",
+    )
+
+
+class CatalogSource(_SourceBase):
+    """One row per item: what the item is (title, category, brand, descriptive text), not what it
+    sold. It describes the items of the item sources; a catalogue alone builds no panel."""
+
+    kind: Literal["catalog"]
+    columns: CatalogColumns = CatalogColumns()
+    sheets: list[str] | None = Field(
+        None, min_length=1, description="excel: the sheets to read (default: every sheet with the mapped columns).",
+    )
+    encoding: Literal[CSV_ENCODINGS] = Field(  # type: ignore[valid-type]
+        "utf-8", description="CSV: the text encoding (latin-1: ISO-8859-1).",
+    )
+
+    @model_validator(mode="after")
+    def _format_options(self) -> CatalogSource:
+        fmt = self.resolved_format()
+        if self.sheets is not None and fmt != "excel":
+            raise ValueError(f"source '{self.name}': sheets: is for workbooks (format: excel)")
+        if self.encoding != "utf-8" and fmt != "csv":
+            raise ValueError(f"source '{self.name}': encoding is for CSV text; a {fmt} file declares its own")
+        return self
+
+    def time_column(self) -> None:
+        """A catalogue's rows are not dated (their attributes count from each item's first week)."""
+        return None
+
+
 Source = Annotated[
-    AmazonReviewsSource | OrderLinesSource | SalesSource | RequestLogSource,
+    AmazonReviewsSource | OrderLinesSource | SalesSource | RequestLogSource | CatalogSource,
     Field(discriminator="kind"),
 ]
 ITEM_SOURCE_KINDS = ("amazon_reviews", "order_lines", "sales")
+# the separators of a catalogue value read from a list: a category path, paragraphs of text
+CATALOG_CATEGORY_SEPARATOR = " > "
+CATALOG_TEXT_SEPARATOR = " "
 
 
 # --------------------------------------------------------------------------- panel, paths
@@ -946,6 +995,11 @@ class Config(_Strict):
                 f"sources: more than one source of kind {sorted(dupk)}; give one source a "
                 "list or glob of files instead"
             )
+        if "catalog" in kinds and not any(k in ITEM_SOURCE_KINDS for k in kinds):
+            raise ValueError(
+                "sources: a catalog describes the items of an item source (amazon_reviews, "
+                "order_lines or sales); declare one beside it"
+            )
         if not any(k in ITEM_SOURCE_KINDS or k == "request_log" for k in kinds):
             raise ValueError(
                 "sources: at least one item source (amazon_reviews, order_lines or sales) "
@@ -1051,6 +1105,8 @@ class Config(_Strict):
                 entry["known_future"] = [c.dbt_var() for c in s.known_future]
             if getattr(s, "wide", None):
                 entry["wide"] = s.wide.dbt_var(s.granularity)
+            if s.kind == "catalog":
+                entry["separators"] = {"category": CATALOG_CATEGORY_SEPARATOR, "text": CATALOG_TEXT_SEPARATOR}
             entry["paths"] = self.read_paths(s)
             entry["format"] = s.resolved_format()
             sources[s.kind] = entry

@@ -207,6 +207,13 @@ class HotSeller(_Response):
     score: float
     scores: dict[str, float] = Field(description="Every score of the item (momentum, forecast_growth, classifier, final ...).")
     latest: dict[str, float | None] = Field(description="The item's latest online features.")
+    description: str | None = Field(None, description="What the item is: its rows' description, else its catalogue title (online store).")
+    category: str | None = Field(None, description="The item's category, where a catalogue or its rows name one.")
+    brand: str | None = Field(None, description="The item's brand or store, from the catalogue.")
+
+
+# the HotSeller fields read from the item's static online features
+ITEM_NAMES = ("description", "category", "brand")
 
 
 class HotSellersResponse(_Response):

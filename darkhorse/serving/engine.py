@@ -130,20 +130,24 @@ class FeatureFreshness:
             weeks_ahead_of_model=ahead, checked_at=checked, note=note,
         )
 
-    def latest(self, items: list[str]) -> dict[str, dict[str, float | None]]:
-        """The items' latest online feature values (empty when the store is unreadable)."""
+    def latest(self, items: list[str]) -> tuple[dict[str, dict[str, float | None]], dict[str, dict[str, str | None]]]:
+        """The items' latest online feature values and their names (`api.ITEM_NAMES`: description,
+        category, brand), by item; both empty when the store is unreadable."""
         from darkhorse.core.features import ENTITY_KEY, online_features
 
         try:
             feats = online_features(self.config, items, store=self._feature_store()).features
         except Exception as exc:
             log.warning("online features unreadable: %s", exc)
-            return {}
+            return {}, {}
         cols = [c for c in feats.columns if c != ENTITY_KEY and pd.api.types.is_numeric_dtype(feats[c])]
-        out = {}
+        names = [c for c in api.ITEM_NAMES if c in feats.columns]
+        values, named = {}, {}
         for row in feats[[ENTITY_KEY, *cols]].itertuples(index=False):
-            out[row[0]] = {c: (None if pd.isna(v) else float(v)) for c, v in zip(cols, row[1:], strict=True)}
-        return out
+            values[row[0]] = {c: (None if pd.isna(v) else float(v)) for c, v in zip(cols, row[1:], strict=True)}
+        for row in feats[[ENTITY_KEY, *names]].itertuples(index=False):
+            named[row[0]] = {c: (v if isinstance(v, str) and v else None) for c, v in zip(names, row[1:], strict=True)}
+        return values, named
 
 
 class NoFreshness:
@@ -158,8 +162,8 @@ class NoFreshness:
             stale=True, weeks_ahead_of_model=None, checked_at=None, note=self.reason,
         )
 
-    def latest(self, items: list[str]) -> dict[str, dict[str, float | None]]:
-        return {}
+    def latest(self, items: list[str]) -> tuple[dict[str, dict[str, float | None]], dict[str, dict[str, str | None]]]:
+        return {}, {}
 
 
 # ------------------------------------------------------------------------------- engine
@@ -312,11 +316,11 @@ class Engine:
             ranked = ranked[ranked >= req.threshold]
         if req.k is not None:
             ranked = ranked.iloc[: req.k]
-        latest = self.freshness.latest(list(ranked.index)) if len(ranked) else {}
+        latest, names = self.freshness.latest(list(ranked.index)) if len(ranked) else ({}, {})
         items = [
             api.HotSeller(
                 item=item, rank=k + 1, score=float(score), scores=dict(self.item_scores[item]),
-                latest=latest.get(item, {}),
+                latest=latest.get(item, {}), **names.get(item, {}),
             )
             for k, (item, score) in enumerate(ranked.items())
         ]

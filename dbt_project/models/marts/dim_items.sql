@@ -1,6 +1,8 @@
 {#-
     One row per item in the panel. Whole-history attributes: use them to describe items,
-    not as model inputs (totals and last dates see the future of any past origin).
+    not as model inputs (totals and last dates see the future of any past origin). Where a
+    catalogue is configured, its title and brand for the items it lists; the description is the
+    item's rows' (order lines), else the catalogue's title; the category is int_item_categories'.
 -#}
 
 with
@@ -57,13 +59,28 @@ regions as (
 
 ),
 
+categories as (
+
+    select * from {{ ref('int_item_categories') }}
+
+),
+
+listings as (
+
+    select * from {{ ref('int_item_listings') }}
+
+),
+
 final as (
 
     select
         panel_items.item_id,
         attributes.source_name,
         attributes.source_kind,
-        descriptions.description,
+        coalesce(descriptions.description, listings.title) as description,
+        listings.title,
+        categories.category,
+        listings.brand,
         attributes.first_event_at,
         attributes.last_event_at,
         panel_items.first_week,
@@ -84,6 +101,8 @@ final as (
     inner join attributes on panel_items.item_id = attributes.item_id
     left join descriptions on panel_items.item_id = descriptions.item_id
     left join regions on panel_items.item_id = regions.item_id
+    left join categories on panel_items.item_id = categories.item_id
+    left join listings on panel_items.item_id = listings.item_id
 
 )
 

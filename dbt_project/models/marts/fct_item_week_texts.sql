@@ -1,12 +1,14 @@
 {#-
     The text written about an item in a week: one row per item per week with text. Order
     lines give their descriptions (each distinct description once), reviews their titles and
-    bodies (oldest first). At most `text_max_chars` characters are kept. `available_at` (the
+    bodies (oldest first); a catalogue its title and descriptive text, in the week of the item's
+    first kept event (a listing is not dated: it describes the item from its launch on). At most `text_max_chars` characters are kept. `available_at` (the
     week's close) is when the row may be read: the text known at an origin is every row with
     available_at at or before the origin's close.
 -#}
 {%- set g = var('graph') -%}
 {%- set reviews = raw_source('amazon_reviews') or {} -%}
+{%- set catalog = raw_source('catalog') is not none -%}
 {%- set body_key = g['review_text_key'] | replace("'", "''") -%}
 
 with
@@ -44,6 +46,25 @@ pieces as (
         and item_id is not null
         and event_ts is not null
         and not {{ outside_valid_window('event_ts') }}
+    {%- endif %}
+    {%- if catalog %}
+
+    union all
+
+    -- the catalogue's listing, at the item's first kept event
+    select
+        firsts.item_id,
+        {{ week_start('firsts.first_ts') }} as week_start,
+        firsts.first_ts as event_ts,
+        nullif(concat_ws(' ', listings.title, listings.item_text), '') as piece,
+    from (
+        select item_id, min(event_ts) as first_ts,
+        from events
+        where quarantine_reason is null
+        group by item_id
+    ) as firsts
+    inner join {{ ref('int_item_listings') }} as listings
+        on listings.item_id = firsts.item_id
     {%- endif %}
 
 ),

@@ -1,6 +1,7 @@
 {#-
     One row per source per outcome: what a run read, kept (in the panel, or in a partial first or
-    last week outside it) and set aside, with a count per reason. Nothing is dropped silently.
+    last week outside it; a catalogue's one listing per item) and set aside, with a count per
+    reason. Nothing is dropped silently.
 -#}
 
 with
@@ -31,6 +32,18 @@ outcomes as (
         coalesce(events.quarantine_reason, '') as reason,
     from events
     cross join calendar
+    {%- if raw_source('catalog') is not none %}
+
+    union all
+
+    -- catalogue records: a listing kept or set aside (they are not dated)
+    select
+        source_name,
+        source_kind,
+        case when quarantine_reason is null then 'kept' else 'quarantined' end as outcome,
+        coalesce(quarantine_reason, '') as reason,
+    from {{ ref('int_catalog_classified') }}
+    {%- endif %}
 
 ),
 
