@@ -282,10 +282,11 @@ def _open_text(path: str):
 _UNIT_RANGE = {"s": (1e8, 1e11), "ms": (1e11, 1e14), "us": (1e14, 1e17)}
 
 
-def _json_records(source: Any, file: str, check: SourceCheck) -> list[dict] | None:
-    """The JSON objects among the first SAMPLE_LINES non-blank lines of a JSON Lines file (None
-    when it has none: noted); malformed ones are noted with their line numbers (dbt quarantines
-    them), a file without one JSON object is refused."""
+def _json_records(source: Any, file: str, check: SourceCheck) -> tuple[list[dict], set[str]] | None:
+    """The JSON objects among the first SAMPLE_LINES non-blank lines of a JSON Lines file and the
+    keys they hold (also `check.columns`); None when it has no line (noted). Malformed lines are
+    noted with their line numbers (dbt quarantines them); a file without one JSON object is
+    refused."""
     _check_text(source, file)
     valid: list[dict] = []
     malformed: list[int] = []
@@ -322,17 +323,18 @@ def _json_records(source: Any, file: str, check: SourceCheck) -> list[dict] | No
             f"{len(malformed)} of the first {n_lines} lines of {Path(file).name} "
             f"are malformed (they will be quarantined): line {shown}"
         )
-    return valid
+    keys = set().union(*(r.keys() for r in valid))
+    check.columns = sorted(keys)
+    return valid, keys
 
 
 def _check_reviews(source: AmazonReviewsSource, check: SourceCheck) -> None:
     cols = source.columns
     for file in check.files:
-        valid = _json_records(source, file, check)
-        if valid is None:
+        sample = _json_records(source, file, check)
+        if sample is None:
             continue
-        keys = set().union(*(r.keys() for r in valid))
-        check.columns = sorted(keys)
+        valid, keys = sample
         for role in ("item_id", "timestamp"):
             key = getattr(cols, role)
             if key not in keys:
@@ -368,11 +370,10 @@ def _check_catalog(config: Config, source: CatalogSource, check: SourceCheck) ->
         return
     roles = source.mapped_columns()
     for file in check.files:
-        valid = _json_records(source, file, check)
-        if valid is None:
+        sample = _json_records(source, file, check)
+        if sample is None:
             continue
-        keys = set().union(*(r.keys() for r in valid))
-        check.columns = sorted(keys)
+        valid, keys = sample
         absent = [f"'{key}' (mapped as {role})" for role, key in roles.items() if key not in keys]
         if absent:
             raise SourceError(
