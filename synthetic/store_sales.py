@@ -30,6 +30,7 @@ BUMPS = {
     "holiday": (47, 51, 0.45, (0.3, 3.0)),
 }
 PROMO_SHARE = 0.02
+SEPARATOR = "_"  # a series id: `<store>_<department>` (s03_d17)
 
 
 def _profile(rng: np.random.Generator) -> np.ndarray:
@@ -76,7 +77,7 @@ def store_department_sales(
             noise = np.exp(rng.normal(0.0, rng.uniform(0.04, 0.15), weeks))
             promo = np.where(rng.random(weeks) < PROMO_SHARE, rng.uniform(1.3, 2.0, weeks), 1.0)
             y = np.round(mu * noise * promo, 2)
-            ids.append(np.full(weeks - first, f"s{s:02d}_d{d:02d}"))
+            ids.append(np.full(weeks - first, f"s{s:02d}{SEPARATOR}d{d:02d}"))
             dss.append(ds[first:])
             ys.append(y[first:])
             promos.append((promo[first:] > 1.0).astype("float64"))

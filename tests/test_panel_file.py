@@ -102,6 +102,9 @@ def test_an_id_of_two_columns_joins_them_and_a_friday_dates_its_week(tmp_path):
     one = f[f[ID] == "1_1"]
     assert one[DS].iloc[:2].dt.strftime("%Y-%m-%d").tolist() == ["2010-02-01", "2010-02-08"] and one[Y].iloc[:2].tolist() == [10.5, 7.0]
     assert panel.extra["set_aside"] == {"missing_item_id": {"rows": 1, "first": f"{p}: line 6, column 'Store+Dept': an empty field"}}
+    # each part of the id is a grouping of the series (training.groups), named by its column
+    groups = panel.history.groups.set_index(ID).sort_index()
+    assert groups.to_dict("list") == {"Store": ["1", "1", "2", "3"], "Dept": ["1", "2", "1", "1"]}
 
 
 def test_parquet_and_gzipped_csv_read_the_same(tmp_path):

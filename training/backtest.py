@@ -181,7 +181,7 @@ def run_backtest(
                 bar.update(task, description=f"{cutoff.date()} {spec.name}")
                 t0 = time.perf_counter()
                 model = build_model(spec, seed=config.training.seed, marts_dir=config.marts_dir).fit(
-                    train, horizon=horizon, future=history.future(cutoff, horizon)
+                    train, horizon=horizon, future=history.future(cutoff, horizon), groups=history.groups
                 )
                 fc = model.predict(h=horizon, quantiles=quantiles)
                 timings[spec.name] += time.perf_counter() - t0

@@ -930,6 +930,7 @@ class Blend(Forecaster):
     model_name = "blend"
     Settings = BlendSettings
     global_model = True
+    uses_groups = True  # handed to its members
     fixed_horizon = True  # its members are fitted for the horizon
 
     @classmethod
@@ -961,7 +962,9 @@ class Blend(Forecaster):
             for name, spec in zip(members, s.members, strict=True):
                 m = create(spec["model"], alias=name, **spec.get("params", {}))
                 try:
-                    fc = m.fit(train, horizon=self.horizon_).predict(h=self.horizon_, quantiles=INNER_QUANTILES)
+                    fc = m.fit(train, horizon=self.horizon_, groups=self.groups_).predict(
+                        h=self.horizon_, quantiles=INNER_QUANTILES
+                    )
                 except ValueError as e:
                     log.warning("blend: member %s skipped at inner cutoff %s: %s", name, cutoff.date(), e)
                     continue
@@ -975,7 +978,7 @@ class Blend(Forecaster):
             if name not in validation:
                 validation[name] = np.nan
         for m in members.values():
-            m.fit(df, horizon=self.horizon_)
+            m.fit(df, horizon=self.horizon_, groups=self.groups_)
         self._set(members, validation)
 
     @classmethod

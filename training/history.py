@@ -15,11 +15,12 @@ import numpy as np
 import pandas as pd
 
 from darkhorse.core import features as feast_features
-from darkhorse.core.config import Config
+from darkhorse.core.config import ITEM_ID_SEPARATOR, Config
 from darkhorse.core.errors import DarkHorseError
 from darkhorse.core.publish import read_manifest
 from darkhorse.core.schema import DS, ID, Y
 from training.dataset import build_training_set
+from training.groups import groups_from_ids, merge_groups
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,8 @@ class History:
     # known-future covariates (config known_future): `unique_id, ds` + columns, over the panel's
     # weeks and the horizon after them; their values in the panel's weeks are also frame columns
     known_future: pd.DataFrame | None = None
+    # the series' groups (training.groups): `unique_id` + one text column per grouping
+    groups: pd.DataFrame | None = None
 
     def until(self, cutoff: pd.Timestamp) -> pd.DataFrame:
         """The frame as known at the close of week `cutoff` (rows with ds <= cutoff)."""
@@ -118,6 +121,7 @@ def load_history(config: Config, *, items: list[str] | None = None, store=None) 
     labels = labels[labels["label"].notna()].reset_index(drop=True)
     if frame.empty:
         raise HistoryError("the published panel has no item history")
+    groups = _groups(config, feats, frame[ID].unique())
     return History(
         frame=frame,
         labels=labels,
@@ -127,7 +131,26 @@ def load_history(config: Config, *, items: list[str] | None = None, store=None) 
         first_week=first,
         last_week=last,
         known_future=known_future,
+        groups=groups,
     )
+
+
+def _groups(config: Config, feats: pd.DataFrame, ids: np.ndarray) -> pd.DataFrame | None:
+    """The items' groups: the parts of a sales source's composite item id (`item_id: [Store,
+    Dept]`, named by those columns) and the item's category (a catalogue's or its rows', served
+    from the item's first week on: the last one known)."""
+    parts = None
+    for source in config.sources:
+        columns = getattr(source.columns, "item_id", None) if source.kind == "sales" else None
+        if isinstance(columns, list):
+            parts = groups_from_ids(ids, ITEM_ID_SEPARATOR, [str(c) for c in columns])
+    category = None
+    if "category" in feats:
+        known = feats.loc[feats["category"].notna(), ["item_id", "origin", "category"]]
+        if len(known):
+            last = known.sort_values("origin", kind="stable").groupby("item_id").tail(1)
+            category = pd.DataFrame({ID: last["item_id"].astype(str), "category": last["category"].astype(str)})
+    return merge_groups(parts, category)
 
 
 def _known_future(config: Config, frame: pd.DataFrame, last: pd.Timestamp, store) -> pd.DataFrame:

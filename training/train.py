@@ -74,7 +74,8 @@ def fit_final(
         for spec in specs:
             bar.update(task, description=f"final fit {spec.name}")
             fitted[spec.name] = build_model(spec, seed=config.training.seed, marts_dir=config.marts_dir).fit(
-                history.frame, horizon=horizon, future=history.future(history.last_week, horizon)
+                history.frame, horizon=horizon, future=history.future(history.last_week, horizon),
+                groups=history.groups,
             )
             bar.advance(task)
         cols = [c for n in names for c in forecast_columns(n, config.forecast.quantiles)]

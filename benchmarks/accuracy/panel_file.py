@@ -49,12 +49,18 @@ import pandas as pd
 
 from benchmarks.accuracy.panels import Panel, PanelError, dense, history_from_frame, monday_of
 from darkhorse.core.config import CSV_ENCODINGS as ENCODINGS
-from darkhorse.core.config import DECIMAL_SEPARATORS, THOUSANDS_SEPARATORS, PanelConfig
+from darkhorse.core.config import (
+    DECIMAL_SEPARATORS,
+    ITEM_ID_SEPARATOR,
+    THOUSANDS_SEPARATORS,
+    PanelConfig,
+)
 from darkhorse.core.schema import DS, ID, Y
 from darkhorse.core.sql import number_text
 from darkhorse.core.wide import WideLayoutError, period_columns, period_dates, step_days
 from darkhorse.core.workbook import SUFFIXES as WORKBOOK_SUFFIXES
 from darkhorse.core.workbook import WorkbookError, read_workbook
+from training.groups import groups_from_ids
 from training.history import History
 
 DEFAULT_COLUMNS = (ID, DS, Y)
@@ -207,7 +213,7 @@ def _ids(raw: pd.DataFrame, id_spec: str) -> pd.Series:
     if len(id_parts) == 1:
         return raw[id_parts[0]]
     parts = [raw[c].astype("string").str.strip().replace("", pd.NA) for c in id_parts]
-    return parts[0].str.cat(parts[1:], sep="_")
+    return parts[0].str.cat(parts[1:], sep=ITEM_ID_SEPARATOR)
 
 
 def _require(raw: pd.DataFrame, path: Path, needed: list[str], what: str) -> None:
@@ -392,7 +398,10 @@ def read_panel_file(path: Path, panel: PanelConfig, *, columns: tuple[str, str, 
     frame = dense(rows, rows[DS].max())
     # too few weeks for the suite's windows: the backtest's own error (`plan_cutoffs`) says so
     weeks = int((frame[DS].max() - frame[DS].min()) / pd.Timedelta(weeks=1)) + 1
-    h = history_from_frame(frame, panel, snapshot=f"panel_file:{path}")
+    # an id of several columns (store+dept): each part is a grouping of the series (training.groups)
+    id_parts = columns[0].split("+")
+    groups = groups_from_ids(frame[ID].unique(), ITEM_ID_SEPARATOR, id_parts) if len(id_parts) > 1 else None
+    h = history_from_frame(frame, panel, snapshot=f"panel_file:{path}", groups=groups)
     if known:
         h = _with_known(h, pd.concat([rows[[ID, DS]], values[keep]], axis=1), known)
     n_series, zero = frame[ID].nunique(), float((frame[Y] == 0).mean())

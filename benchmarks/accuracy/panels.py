@@ -33,6 +33,7 @@ Their frames are dense: one row per item per week from its first week to the pan
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,7 @@ from benchmarks.accuracy.labels import hot_seller_labels
 from darkhorse.core.config import PanelConfig, SalesSource, load_config
 from darkhorse.core.errors import DarkHorseError
 from darkhorse.core.schema import DS, ID, Y
+from training.groups import groups_from_ids
 from training.history import History, load_history
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,7 @@ OPT_IN_PANELS = ("synthetic_long_sparse", "m4_weekly_earlier", "online_retail_re
 # `online_retail_regions`: the country whose series are the `online_retail` panel's bulk (left
 # out), and the weeks with sales a pair needs to be a series
 HOME_REGION = "United Kingdom"
+REGION_SEPARATOR = " @ "  # an `online_retail_regions` series: `<item> @ <country>`
 REGION_MIN_SALE_WEEKS = 4
 # weeks cut off the end of M4 Weekly for `m4_weekly_earlier`: half a year, another season
 M4_EARLIER_WEEKS = 26
@@ -106,8 +109,11 @@ def monday_of(day: pd.Series) -> pd.Series:
     return day - pd.to_timedelta(day.dt.weekday, unit="D")
 
 
-def history_from_frame(frame: pd.DataFrame, panel: PanelConfig, *, snapshot: str) -> History:
-    """A History of a dense `unique_id, ds, y` frame, labels by the dbt definition."""
+def history_from_frame(
+    frame: pd.DataFrame, panel: PanelConfig, *, snapshot: str, groups: pd.DataFrame | None = None
+) -> History:
+    """A History of a dense `unique_id, ds, y` frame, labels by the dbt definition; `groups`: the
+    series' groups (`training.groups`), where the panel knows them."""
     return History(
         frame=frame[[ID, DS, Y]].reset_index(drop=True),
         labels=hot_seller_labels(frame, panel),
@@ -116,16 +122,20 @@ def history_from_frame(frame: pd.DataFrame, panel: PanelConfig, *, snapshot: str
         data_snapshot=snapshot,
         first_week=frame[DS].min(),
         last_week=frame[DS].max(),
+        groups=groups,
     )
 
 
 def restrict(history: History, ids: list[str]) -> History:
+    """The history of the series `ids` only (their known-future covariates and groups too)."""
     keep = set(ids)
-    return History(
-        frame=history.frame[history.frame[ID].isin(keep)].reset_index(drop=True),
-        labels=history.labels[history.labels[ID].isin(keep)].reset_index(drop=True),
-        covariates=history.covariates, snapshot=history.snapshot, data_snapshot=history.data_snapshot,
-        first_week=history.first_week, last_week=history.last_week,
+
+    def only(f: pd.DataFrame | None) -> pd.DataFrame | None:
+        return None if f is None else f[f[ID].isin(keep)].reset_index(drop=True)
+
+    return dataclasses.replace(
+        history, frame=only(history.frame), labels=only(history.labels),
+        known_future=only(history.known_future), groups=only(history.groups),
     )
 
 
@@ -161,12 +171,13 @@ def regions_from_mart(path: Path, panel: PanelConfig) -> Panel:
     one series (`item @ country`) per pair with REGION_MIN_SALE_WEEKS weeks of sales."""
     m = pd.read_parquet(path, columns=["item_id", "region", "week_start", "units"])
     m = m[m["region"] != HOME_REGION]
-    frame = pd.DataFrame({ID: m["item_id"].astype(str) + " @ " + m["region"].astype(str),
+    frame = pd.DataFrame({ID: m["item_id"].astype(str) + REGION_SEPARATOR + m["region"].astype(str),
                           DS: pd.to_datetime(m["week_start"]), Y: m["units"].astype("float64")})
     sale_weeks = frame[frame[Y] > 0].groupby(ID).size()
     frame = frame[frame[ID].isin(sale_weeks.index[sale_weeks >= REGION_MIN_SALE_WEEKS])]
     frame = frame.sort_values([ID, DS], kind="stable").reset_index(drop=True)
-    h = history_from_frame(frame, panel, snapshot=f"online_retail_regions:{path}")
+    groups = groups_from_ids(frame[ID].unique(), REGION_SEPARATOR, ["item", "region"])
+    h = history_from_frame(frame, panel, snapshot=f"online_retail_regions:{path}", groups=groups)
     zero = float((frame[Y] == 0).mean())
     return Panel("online_retail_regions", h, panel,
                  f"UCI Online Retail per item and country outside the {HOME_REGION}, {zero:.0%} zero weeks")
@@ -262,13 +273,14 @@ def synthetic_long_sparse(cache: Path) -> Panel:
 def synthetic_store_departments(**overrides: Any) -> Panel:
     """Weekly sales of a generated chain's store x department panel with a strong, stable yearly
     season (`synthetic.store_sales`): where the seasonal heuristic ranks hot sellers well."""
-    from synthetic.store_sales import store_department_sales
+    from synthetic.store_sales import SEPARATOR, store_department_sales
 
     frame = store_department_sales(**overrides)
     panel = PanelConfig()
     n = frame[ID].nunique()
     weeks = frame[DS].nunique()
-    h = history_from_frame(frame, panel, snapshot=f"store_departments:{sorted(overrides.items())}")
+    groups = groups_from_ids(frame[ID].unique(), SEPARATOR, ["store", "department"])
+    h = history_from_frame(frame, panel, snapshot=f"store_departments:{sorted(overrides.items())}", groups=groups)
     return Panel("synthetic_store_departments", h, panel,
                  f"synthetic store x department sales, {n} series x {weeks} weeks, stable yearly season", {"generator": overrides})
 

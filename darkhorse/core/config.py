@@ -441,6 +441,8 @@ Source = Annotated[
     Field(discriminator="kind"),
 ]
 ITEM_SOURCE_KINDS = ("amazon_reviews", "order_lines", "sales")
+# joins the columns of a composite item id (a sales source's `item_id: [Store, Dept]`: "1_7")
+ITEM_ID_SEPARATOR = "_"
 # the separators of a catalogue value read from a list: a category path, paragraphs of text
 CATALOG_CATEGORY_SEPARATOR = " > "
 CATALOG_TEXT_SEPARATOR = " "
@@ -1105,6 +1107,8 @@ class Config(_Strict):
                 entry["known_future"] = [c.dbt_var() for c in s.known_future]
             if getattr(s, "wide", None):
                 entry["wide"] = s.wide.dbt_var(s.granularity)
+            if s.kind == "sales":
+                entry["item_id_separator"] = ITEM_ID_SEPARATOR
             if s.kind == "catalog":
                 entry["separators"] = {"category": CATALOG_CATEGORY_SEPARATOR, "text": CATALOG_TEXT_SEPARATOR}
             entry["paths"] = self.read_paths(s)

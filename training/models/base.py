@@ -61,6 +61,8 @@ class Forecaster:
     global_model: ClassVar[bool] = False
     uses_covariates: ClassVar[bool] = False
     uses_future_covariates: ClassVar[bool] = False
+    # reads the series' groups given to `fit` (training.groups: composite-id parts, category)
+    uses_groups: ClassVar[bool] = False
     # trained for the horizon given to `fit` (direct multi-step models): predicts up to it only
     fixed_horizon: ClassVar[bool] = False
     model_name: ClassVar[str] = "forecaster"
@@ -83,12 +85,15 @@ class Forecaster:
 
     # ------------------------------------------------------------------ public API
     def fit(
-        self, df: pd.DataFrame, *, horizon: int | None = None, future: pd.DataFrame | None = None
+        self, df: pd.DataFrame, *, horizon: int | None = None, future: pd.DataFrame | None = None,
+        groups: pd.DataFrame | None = None,
     ) -> Forecaster:
         """Fit on `df`. `future`: known-future covariates (`unique_id, ds` + columns that `df`
         also has) for the weeks after each series' last week; a model with the
         `uses_future_covariates` capability reads those columns at the target week and keeps
-        `future` for `predict`, the others ignore it."""
+        `future` for `predict`, the others ignore it. `groups`: the series' groups
+        (`training.groups`: `unique_id` + one text column per grouping), read by a model with the
+        `uses_groups` capability."""
         if horizon is not None and int(horizon) < 1:
             raise SchemaError(f"model {self.alias!r}: horizon must be at least 1, got {horizon}")
         if self.fixed_horizon and horizon is None:
@@ -102,6 +107,7 @@ class Forecaster:
         self.future_ = None
         if future is not None and self.uses_future_covariates:
             self.future_ = self._check_future(future, data, self.horizon_ or 1)
+        self.groups_ = groups if self.uses_groups else None
         self._fit(data)
         self.fitted_ = True
         return self

@@ -7,7 +7,9 @@ COMBINED works on the right-aligned series matrix and scales every item by its o
 (mean of its last 13 weeks at the origin): the inputs are the item's recent weeks and windows
 over that level, the season (the weeks around t + k one and two years earlier over the level,
 last year's growth over the same weeks), the level itself (log), zero shares, weeks since the
-last sale, the item's age, the Feast covariates at t, the step and the target week's calendar;
+last sale, the item's age, the Feast covariates at t, the step and the target week's calendar,
+and where the series have groups (`training.groups`: the parts of a composite id, a category) each
+group's momentum, last-year path around the target week and the series' share of it;
 the target is log1p(units at t + k / level). One model learns the shape of every item's future
 relative to its own volume, so large and small items share what they teach. The point forecast
 is level * expm1(prediction); quantiles are split-conformal and time-ordered: the rows whose
@@ -40,6 +42,7 @@ from pydantic import Field, model_validator
 
 from darkhorse.core.schema import DS, ID, Y, quantile_columns
 from training.device import cpu_threads, xgboost_device
+from training.groups import GroupSums
 from training.lags import (
     WindowSums,
     add_step,
@@ -85,6 +88,11 @@ class XGBoostSettings(ModelSettings):
     use_covariates: bool = Field(True, description="Use the Feast activity features as inputs.")
     use_known_future: bool = Field(
         True, description="Read known-future covariates (given to fit as `future`) at the target week."
+    )
+    group_features: bool = Field(
+        True, description="Read the series' groups given to fit (training.groups: the parts of a composite id, "
+        "the category): each group's momentum, last-year path around the target week, level against a year "
+        "earlier and the series' share of it.",
     )
     train_weeks: int = Field(52, ge=1, description="Origins from the last N weeks are used.")
     max_train_rows: int = Field(60_000, ge=100, description="Rows sampled for training (per bag).")
@@ -232,10 +240,12 @@ class _Panel:
         covariates: list[str],
         settings: XGBoostSettings,
         known_future: pd.DataFrame | None = None,
+        groups: pd.DataFrame | None = None,
     ) -> None:
         self.settings = settings
         mat, self.lengths, self.ids = series_matrix(df)
         self.sums = WindowSums(mat)
+        self.groups = GroupSums(mat, self.ids, groups)
         self.width = mat.shape[1]
         last = df.groupby(ID, sort=False)[DS].max().reindex(self.ids)
         self.last_day = last.to_numpy().astype("datetime64[D]").astype("int64")
@@ -278,6 +288,7 @@ class _Panel:
         day = self.last_day[rows] + 7 * (t - (self.width - 1) + k)
         phase = 2 * np.pi * (day % DAYS_PER_YEAR) / DAYS_PER_YEAR
         feats.update(self.known_features(rows, t, k))
+        feats.update(self.groups.features(rows, t, k, level))
         feats["step"] = k.astype("float64")
         feats["target_woy_sin"] = np.sin(phase)
         feats["target_woy_cos"] = np.cos(phase)
@@ -319,6 +330,7 @@ class XGBoostGlobal(Forecaster):
     global_model = True
     uses_covariates = True
     uses_future_covariates = True
+    uses_groups = True
     fixed_horizon = True
 
     @classmethod
@@ -332,7 +344,8 @@ class XGBoostGlobal(Forecaster):
         known_cols = [] if known is None else list(known.columns.drop([ID, DS]))
         self.known_columns_ = known_cols
         past_covs = [c for c in _covariates(df) if c not in known_cols] if s.use_covariates else []
-        panel = _Panel(df, past_covs, s, known)
+        panel = _Panel(df, past_covs, s, known, self.groups_ if s.group_features else None)
+        self.group_names_ = panel.groups.names
         W = panel.width
         first_col = W - panel.lengths  # each series' first known column
         # candidate rows: origins in the last train_weeks + h weeks with a known target

@@ -41,7 +41,7 @@ renamed as (
         {%- else %}
         -- several columns name the item (store x department): joined with '_', null if any is
         case when {% for c in item_cols %}{{ raw_column(c) }} is not null{{ " and " if not loop.last }}{% endfor %}
-            then concat_ws('_', {% for c in item_cols %}trim(cast({{ raw_column(c) }} as varchar)){{ ", " if not loop.last }}{% endfor %})
+            then concat_ws('{{ src.get('item_id_separator', '_') }}', {% for c in item_cols %}trim(cast({{ raw_column(c) }} as varchar)){{ ", " if not loop.last }}{% endfor %})
         end as item_id,
         {%- endif %}
         {%- if wide and wide.get('first_date') %}
