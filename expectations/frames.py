@@ -129,9 +129,9 @@ def _tabular_sample(
     for name in dict.fromkeys(roles.values()):
         if name in present:
             select.append(f"{_text(ident(name))} as {ident(name)}")
-    ts_role, ts_fmt, ts_zone = timestamp or ("", None, None)
-    ts_col = roles.get(ts_role)
-    if ts_col is not None and ts_col in present:
+    ts_role, ts_fmt, ts_zone = timestamp or (None, None, None)
+    ts_col = roles.get(ts_role) if ts_role else None
+    if ts_col in present:
         parsed = sql.parse_timestamp(ident(ts_col), ts_fmt, ts_zone)
         select.append(
             f"case when {_text(ident(ts_col))} is null then null "
@@ -397,7 +397,7 @@ def sources_by_name(con: duckdb.DuckDBPyConnection, config: Config) -> pd.DataFr
     parts = []
     if has_items(config):
         parts.append(staging_events_by_source(con, config))
-    if any(isinstance(s, CatalogSource) for s in config.sources):
+    if config.catalog is not None:
         parts.append(catalog_by_source(con, config))
     if has_load(config):
         parts.append(request_log_by_source(con, config))

@@ -31,7 +31,7 @@ def summarize(config: Config, marts_dir: Path | None = None) -> dict[str, Any]:
         if config.has_request_log:
             counts += _request_log_counts(con)
         several = _weekly_rows_of_several_dates(con) if _has_weekly_sales(config) else {}
-        catalog = _catalog_coverage(con, marts) if any(s.kind == "catalog" for s in config.sources) else None
+        coverage = _catalog_coverage(con, marts) if config.catalog is not None else None
     finally:
         con.close()
     sources: dict[str, dict[str, Any]] = {}
@@ -49,9 +49,8 @@ def summarize(config: Config, marts_dir: Path | None = None) -> dict[str, Any]:
             s["outside_complete_weeks"] += n
             s["reasons"][outcome] = n
 
-    for source in config.sources:
-        if source.kind == "catalog" and catalog is not None and source.name in sources:
-            sources[source.name]["coverage"] = catalog
+    if coverage is not None and config.catalog.name in sources:
+        sources[config.catalog.name]["coverage"] = coverage
     for name, (n, of) in several.items():
         if name in sources:
             sources[name]["weekly_item_weeks_with_several_dates"] = {"item_weeks": n, "of": of}

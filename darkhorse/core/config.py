@@ -249,41 +249,46 @@ class AmazonReviewsSource(_SourceBase):
         return self
 
 
-class _TabularSource(_SourceBase):
-    """A source of rows and named columns (order lines, sales, request logs): a Parquet, CSV or
-    workbook file."""
+class _FileOptions(_SourceBase):
+    """The reading options of a source that may be a workbook or CSV text (the tables and the
+    catalogue): the workbook sheets to read, the CSV encoding."""
 
     sheets: list[str] | None = Field(
         None, min_length=1, description="excel: the sheets to read (default: every sheet with the mapped columns).",
     )
+    encoding: Literal[CSV_ENCODINGS] = Field(  # type: ignore[valid-type]
+        "utf-8", description="CSV: the text encoding (latin-1: ISO-8859-1, as many older exports are written).",
+    )
+
+    @model_validator(mode="after")
+    def _sheets_need_excel(self) -> _FileOptions:
+        if self.sheets is not None and self.resolved_format() != "excel":
+            raise ValueError(f"source '{self.name}': sheets: is for workbooks (format: excel)")
+        return self
+
+    @model_validator(mode="after")
+    def _encoding(self) -> _FileOptions:
+        if self.encoding != "utf-8" and self.resolved_format() != "csv":
+            raise ValueError(f"source '{self.name}': encoding is for CSV text; a {self.resolved_format()} file "
+                             "declares its own")
+        return self
+
+
+class _TabularSource(_FileOptions):
+    """A source of rows and named columns (order lines, sales, request logs): a Parquet, CSV or
+    workbook file."""
 
     decimal: Literal[DECIMAL_SEPARATORS] = Field(  # type: ignore[valid-type]
         ".", description="CSV: the decimal separator of numbers ('12,5' with ',')."
-    )
-    encoding: Literal[CSV_ENCODINGS] = Field(  # type: ignore[valid-type]
-        "utf-8", description="CSV: the text encoding (latin-1: ISO-8859-1, as many older exports are written).",
     )
     thousands: Literal[THOUSANDS_SEPARATORS] | None = Field(  # type: ignore[valid-type]
         None, description="CSV: the digit-grouping character of numbers, dropped ('1.234,5', '1 234', \"1'234\").",
     )
 
-    @model_validator(mode="after")
-    def _sheets_need_excel(self) -> _TabularSource:
-        if self.sheets is not None and self.resolved_format() != "excel":
-            raise ValueError(f"source '{self.name}': sheets: is for workbooks (format: excel)")
-        return self
-
     def time_column(self) -> tuple[str, str | None]:
         """The column dating each row and its strptime format (None: ISO 8601): order lines' and
         request logs' timestamp; SalesSource: its date."""
         return self.columns.timestamp, self.timestamp_format  # type: ignore[attr-defined]
-
-    @model_validator(mode="after")
-    def _encoding(self) -> _TabularSource:
-        if self.encoding != "utf-8" and self.resolved_format() != "csv":
-            raise ValueError(f"source '{self.name}': encoding is for CSV text; a {self.resolved_format()} file "
-                             "declares its own")
-        return self
 
     @model_validator(mode="after")
     def _separators(self) -> _TabularSource:
@@ -409,27 +414,12 @@ class CatalogColumns(_Strict):
     )
 
 
-class CatalogSource(_SourceBase):
+class CatalogSource(_FileOptions):
     """One row per item: what the item is (title, category, brand, descriptive text), not what it
     sold. It describes the items of the item sources; a catalogue alone builds no panel."""
 
     kind: Literal["catalog"]
     columns: CatalogColumns = CatalogColumns()
-    sheets: list[str] | None = Field(
-        None, min_length=1, description="excel: the sheets to read (default: every sheet with the mapped columns).",
-    )
-    encoding: Literal[CSV_ENCODINGS] = Field(  # type: ignore[valid-type]
-        "utf-8", description="CSV: the text encoding (latin-1: ISO-8859-1).",
-    )
-
-    @model_validator(mode="after")
-    def _format_options(self) -> CatalogSource:
-        fmt = self.resolved_format()
-        if self.sheets is not None and fmt != "excel":
-            raise ValueError(f"source '{self.name}': sheets: is for workbooks (format: excel)")
-        if self.encoding != "utf-8" and fmt != "csv":
-            raise ValueError(f"source '{self.name}': encoding is for CSV text; a {fmt} file declares its own")
-        return self
 
     def time_column(self) -> None:
         """A catalogue's rows are not dated (their attributes count from each item's first week)."""
@@ -1054,6 +1044,11 @@ class Config(_Strict):
     def has_request_log(self) -> bool:
         """A request_log source is declared: the interval load panel, its models and release part."""
         return any(s.kind == "request_log" for s in self.sources)
+
+    @property
+    def catalog(self) -> CatalogSource | None:
+        """The item catalogue source, if one is declared (at most one source of a kind)."""
+        return next((s for s in self.sources if isinstance(s, CatalogSource)), None)
 
     @property
     def has_item_sources(self) -> bool:

@@ -143,10 +143,10 @@ class FeatureFreshness:
         cols = [c for c in feats.columns if c != ENTITY_KEY and pd.api.types.is_numeric_dtype(feats[c])]
         names = [c for c in api.ITEM_NAMES if c in feats.columns]
         values, named = {}, {}
-        for row in feats[[ENTITY_KEY, *cols]].itertuples(index=False):
-            values[row[0]] = {c: (None if pd.isna(v) else float(v)) for c, v in zip(cols, row[1:], strict=True)}
-        for row in feats[[ENTITY_KEY, *names]].itertuples(index=False):
-            named[row[0]] = {c: (v if isinstance(v, str) and v else None) for c, v in zip(names, row[1:], strict=True)}
+        for row in feats[[ENTITY_KEY, *cols, *names]].itertuples(index=False):
+            numbers, texts = row[1 : 1 + len(cols)], row[1 + len(cols) :]
+            values[row[0]] = {c: (None if pd.isna(v) else float(v)) for c, v in zip(cols, numbers, strict=True)}
+            named[row[0]] = {c: (v if isinstance(v, str) and v else None) for c, v in zip(names, texts, strict=True)}
         return values, named
 
 
