@@ -176,7 +176,8 @@ EXAMPLE_CHARS = 200  # a quarantined row's raw record, as quoted in an error
 
 
 def quarantine_examples(candidate: Path) -> dict[tuple[str, str], str]:
-    """One quarantined row per (source, reason) of a candidate's `quarantined_events`, as
+    """One quarantined row per (source, reason) of a candidate's `quarantined_events` (the shortest
+    raw record, so the example is the same from run to run), as
     `FILE: RAW RECORD` (the record cut to EXAMPLE_CHARS): what an error quotes so that a user
     sees the value that was refused ('27,5' where a decimal point was expected)."""
     path = mart_path(candidate, "quarantined_events")
@@ -186,7 +187,10 @@ def quarantine_examples(candidate: Path) -> dict[tuple[str, str], str]:
     try:
         rows = con.sql(
             f"""
-            select source_name, quarantine_reason, first(source_file), first(raw_record)
+            -- the shortest record (ties: the smallest), not whichever a parallel scan meets first
+            select source_name, quarantine_reason,
+                   arg_min(source_file, (length(raw_record), raw_record)),
+                   min_by(raw_record, (length(raw_record), raw_record))
             from read_parquet({sql_str(str(path))})
             where quarantine_reason is not null
             group by all
