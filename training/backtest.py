@@ -229,7 +229,7 @@ def run_backtest(
                 s, clf = hs.score_origin(
                     train, joined, history.labels, cutoff=cutoff, covariates=history.covariates,
                     settings=hs.Settings.from_config(config), earlier_scores=scores,
-                    earlier_forecasts=classifier_frames[:-1], past_source=past_source,
+                    earlier_forecasts=classifier_frames[:-1], past_source=past_source, groups=history.groups,
                 )
                 timings["hot_sellers"] += time.perf_counter() - t0
                 model_info.setdefault("hot_sellers", {})[str(cutoff.date())] = s.attrs["choice"]

@@ -94,7 +94,7 @@ def fit_final(
         ranking, clf = hs.score_origin(
             history.frame, forecast, history.labels, cutoff=history.last_week,
             covariates=history.covariates, settings=hs.Settings.from_config(config),
-            earlier_forecasts=classifier_forecasts(forecasts), earlier_scores=hot_sellers,
+            earlier_forecasts=classifier_forecasts(forecasts), earlier_scores=hot_sellers, groups=history.groups,
         )
         bar.advance(task)
     return blend, clf, forecast, ranking

@@ -3,6 +3,7 @@ the classifier is retrained at every scored origin, the forecasters are not.
 
     python -m benchmarks.accuracy.hot_refit --run data/bench/accuracy --m4 path/to/m4
     python -m benchmarks.accuracy.hot_refit --run OUT --set max_depth=6 --set n_estimators=400
+    python -m benchmarks.accuracy.hot_refit --run OUT --panel-file sales.csv --panel-columns Store+Dept,Date,Sales
 
 At every origin the suite scored (the warm-up and evaluation ones), `training.hot_sellers.
 score_origin` runs as the backtest runs it: the history known at the origin, the forecasts the
@@ -29,8 +30,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from benchmarks.accuracy import panel_file as PF
 from benchmarks.accuracy.suite import final_vs_best, panel_config
-from benchmarks.bench_accuracy import REPO, load_panel
+from benchmarks.bench_accuracy import REPO, add_panel_file_args, load_panel, panel_files
 from darkhorse.core.config import load_config
 from darkhorse.core.schema import CUTOFF, ID, quantile_columns
 from training import hot_sellers as hs
@@ -88,7 +90,7 @@ def refit_panel(folder: Path, panel, config, overrides: dict[str, Any]) -> dict[
             continue
         s, _ = hs.score_origin(h.until(cutoff), joined, h.labels, cutoff=cutoff, covariates=h.covariates,
                                settings=settings, earlier_forecasts=frames[:-1], earlier_scores=scores,
-                               past_source=past_source)
+                               past_source=past_source, groups=h.groups)
         scores.append(s)
         if w["role"] == "eval":
             evals.append(s)
@@ -112,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--m4", type=Path, default=None, help="the M4 folder (for the M4 panels)")
     ap.add_argument("--json", type=Path, default=None, help="write the figures here")
     ap.add_argument("--no-baseline", action="store_true", help="skip the run's own settings (only the --set ones)")
+    add_panel_file_args(ap)  # as given to the run
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     tries = _settings(args.set)[1:] if args.no_baseline else _settings(args.set)
@@ -121,9 +124,14 @@ def main(argv: list[str] | None = None) -> int:
         folders = [f for f in folders if f.name in args.panels.split(",")]
     if not folders:
         raise SystemExit(f"--run: no panels/*/forecasts.parquet under {args.run}")
+    try:
+        files = panel_files(args, set(), config)
+    except PF.PanelFileError as e:
+        raise SystemExit(str(e)) from None
     results: dict[str, dict[str, Any]] = {}
     for folder in folders:
-        panel = load_panel(folder.name, args.m4, args.run / "cache")
+        name = folder.name
+        panel = files[name]() if name in files else load_panel(name, args.m4, args.run / "cache")
         if panel is None:
             continue
         for overrides in tries:

@@ -59,6 +59,7 @@ from training.hot_sellers.features import (
     with_customer_signals,
 )
 from training.hot_sellers.graph_features import add_graph_features
+from training.hot_sellers.group_features import add_group_features
 from training.hot_sellers.text_features import add_text_features
 from training.hot_sellers.text_score import TextScoreSettings, add_text_score
 from training.lags import PastFeatures, past_features
@@ -133,19 +134,23 @@ def _frame(parts: Sequence[pd.DataFrame] | pd.DataFrame | None) -> pd.DataFrame 
 def classifier_features(
     train: pd.DataFrame, season: pd.DataFrame, forecast: pd.DataFrame, earlier: pd.DataFrame | None, *,
     cutoff: pd.Timestamp, covariates: list[str], settings: Settings, models: list[str],
-    known: pd.DataFrame | None = None, past_source: PastFeatures | None = None,
+    known: pd.DataFrame | None = None, past_source: PastFeatures | None = None, groups: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Feature rows for every week of `train` (same index: `unique_id, ds` + features) and a
     flag of the rows at origins with forecasts (earlier ones and this one). `season`:
     `seasonal_features` of `train`; `models`: the point forecasts read (growth model first);
     `known`: the labels known at `cutoff` (the text score is fitted on them); `past_source`: the
-    past features of a whole panel `train` is a prefix of, computed once (`lags.PastFeatures`)."""
+    past features of a whole panel `train` is a prefix of, computed once (`lags.PastFeatures`);
+    `groups`: the series' groups (`History.groups`), read under `group_features`."""
     cs = ClassifierSettings(**settings.classifier)
     if past_source is None:
         past = past_features(train, n_lags=cs.n_lags, covariates=covariates)
     else:
         past = past_source.until(train, cutoff, n_lags=cs.n_lags, covariates=covariates)
     feats = pd.concat([train[[ID, DS]], past, season.drop(columns="past_mean")], axis=1)
+    if cs.group_features:
+        feats = add_group_features(feats, train, season["past_mean"], groups, lookback=settings.lookback,
+                                   horizon=settings.horizon, floor=settings.floor, season=settings.season)
     if cs.customer_signals:
         feats = with_customer_signals(feats, settings.marts_dir, cutoff=cutoff, lookback=settings.lookback)
     if cs.graph_features:
@@ -211,6 +216,7 @@ def score_origin(
     earlier_forecasts: Sequence[pd.DataFrame] | pd.DataFrame | None = None,
     earlier_scores: Sequence[pd.DataFrame] | pd.DataFrame | None = None,
     past_source: PastFeatures | None = None,
+    groups: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, HotSellerClassifier | None]:
     """Every score for the items of `train` at `cutoff` (`unique_id, cutoff, model, score`).
 
@@ -219,7 +225,8 @@ def score_origin(
     `earlier_scores`: the scores this function returned at earlier origins. Labels are read only
     where `label_available_at` is at or before the close of `cutoff`. `past_source`: the
     classifier's past features of the whole panel, computed once for every origin
-    (`lags.PastFeatures`; without it they are computed from `train`). The frame's
+    (`lags.PastFeatures`; without it they are computed from `train`); `groups`: the series'
+    groups (`History.groups`: the classifier's group features read them). The frame's
     `attrs["choice"]` says how the final ranking was combined."""
     column = settings.forecast_model
     if column == "blend" and GROWTH_BLEND in forecast.columns:
@@ -245,7 +252,7 @@ def score_origin(
             earlier = None
         feats, at_origin = classifier_features(train, season, forecast, earlier, cutoff=cutoff, covariates=covariates,
                                                settings=settings, models=models, known=known,
-                                               past_source=past_source)
+                                               past_source=past_source, groups=groups)
         clf, fitted = fit_scorers(settings.classifier, feats, known, keep=at_origin, rows=last)
         scores.update(fitted)  # `classifier`, and `classifier_graph` / `classifier_text(_score)` under `scorer`
         if settings.transformer is not None:

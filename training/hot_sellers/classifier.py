@@ -83,6 +83,12 @@ class ClassifierSettings(ModelSettings):
         True, description="Join the customer signals (features.customer_signals: buyers, their growth, new-customer "
         "share, repeat rate) where the marts hold customer purchase lines; absent otherwise.",
     )
+    group_features: bool = Field(
+        False, description="Join what the item's groups did (group_features: the growth of the group's sum over "
+        "the coming horizon a season earlier, its seasonal-naive growth, 52-week ratios and momentum, the item's "
+        "share) where the series have groups (training.groups: parts of a composite id, the category); absent "
+        "otherwise.",
+    )
     graph_features: bool | Literal["auto", "scorer"] = Field(
         False, description="Join the product-graph features (graph_features: degree, neighbours' growth, surging "
         "neighbours, share of hot neighbours) where the marts hold item_graph_features; absent otherwise. `auto`: "

@@ -67,6 +67,16 @@ def forecast_growth(
     return (future / np.maximum(past.reindex(future.index).fillna(0.0), floor)).rename("score")
 
 
+def momentum_ratio(df: pd.DataFrame, *, recent: int = 4, before: int = 12, floor: float = 1.0) -> np.ndarray:
+    """`momentum` at every row of `df` (sorted by id and week, dense): the mean of the `recent`
+    weeks up to the row's over the mean of the `before` weeks before them (floored; NaN until the
+    series holds `recent` weeks)."""
+    ids, y = df[ID], df[Y].astype("float64")
+    last = _rolling(y, ids, recent, "mean", recent)
+    prev = pd.Series(_rolling(y, ids, before, "mean", 1), index=df.index).groupby(ids, sort=False).shift(recent)
+    return last / np.maximum(prev.fillna(0.0).to_numpy(), floor)
+
+
 def _rolling(y: pd.Series, ids: pd.Series, window: int, how: str, min_periods: int) -> np.ndarray:
     roll = y.groupby(ids, sort=False).rolling(window, min_periods=min_periods)
     return getattr(roll, how)().to_numpy()
