@@ -250,6 +250,14 @@ def test_the_suite_scores_a_panel_file_and_skips_a_bad_one_without_losing_the_go
     assert p["peers"]["autoets"]["mase"] > 0 and "final" in p["hot_sellers"]
     assert (out / "panels" / "shop" / "forecasts.parquet").is_file()
     assert not (out / "panels" / "broken").exists() and not (out / "panels" / "short").exists()
+    # the classifier refitted on the stored run reads the same file the same way
+    from benchmarks.accuracy.hot_refit import main as refit
+
+    assert refit(["--run", str(out), "--panel-file", str(tmp_path / "shop.csv"), "--panel-columns",
+                  "sku,week_ending,units_sold", "--json", str(tmp_path / "refit.json")]) == 0
+    again = json.loads((tmp_path / "refit.json").read_text())["run's settings"]["shop"]
+    assert again["max_diff_vs_run"] == 0.0
+    assert again["ap"]["final"] == pytest.approx(p["hot_sellers"]["final"]["average_precision"])
 
 
 def _odd_panel(path: Path) -> None:

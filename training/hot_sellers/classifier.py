@@ -87,7 +87,8 @@ class ClassifierSettings(ModelSettings):
         False, description="Join what the item's groups did (group_features: the growth of the group's sum over "
         "the coming horizon a season earlier, its seasonal-naive growth, 52-week ratios and momentum, the item's "
         "share) where the series have groups (training.groups: parts of a composite id, the category); absent "
-        "otherwise.",
+        "otherwise. Off by default: on four panels with groups the classifier gained on two and the final ranking "
+        "lost on three (docs/accuracy-decisions.md, 'Groups in the hot-seller classifier').",
     )
     graph_features: bool | Literal["auto", "scorer"] = Field(
         False, description="Join the product-graph features (graph_features: degree, neighbours' growth, surging "
