@@ -208,6 +208,23 @@ def test_two_scorers_within_noise_of_each_other_are_averaged():
     assert both.method == "tie" and both.weights == {"forecast_growth": 0.5, "seasonal_growth": 0.5}
 
 
+def test_the_tie_rule_needs_three_known_origins():
+    """Two origins where forecast growth and seasonal growth take turns: the lead's standard error
+    rests on one degree of freedom, so the leader stays alone; with a third origin the same rule
+    averages them."""
+    names = ["momentum", "seasonal_growth", "forecast_growth"]
+    turn = itertools.count()
+    earlier, labels = _earlier(3, 300, lambda s: _top(s["forecast_growth"] if next(turn) % 2 == 0 else s["seasonal_growth"]))
+    two = earlier[earlier["cutoff"] < earlier["cutoff"].max()]
+    c2 = choose(names, two, labels, min_origins=2, weight_step=0.25, tie_margin_se=2.0)
+    assert c2.method == "single" and len(c2.origins) == 2
+    assert 0 <= c2.ap["tie_gap"] < 2 * c2.ap["tie_gap_se"]  # within the margin: the tie would have been taken
+    c3 = choose(names, earlier, labels, min_origins=2, weight_step=0.25, tie_margin_se=2.0)
+    assert c3.method == "tie" and c3.weights == {"forecast_growth": 0.5, "seasonal_growth": 0.5}
+    assert choose(names, two, labels, min_origins=2, weight_step=0.25, tie_margin_se=2.0,
+                  tie_min_origins=2).method == "tie"
+
+
 def test_a_clear_leader_is_not_averaged():
     names = ["momentum", "seasonal_growth", "forecast_growth"]
     earlier, labels = _earlier(4, 300, lambda s: _top(s["seasonal_growth"]))

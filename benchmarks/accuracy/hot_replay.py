@@ -4,6 +4,7 @@ learned combination, nothing refitted.
     python -m benchmarks.accuracy.hot_replay --run data/bench/accuracy
     python -m benchmarks.accuracy.hot_replay --run OUT --min-origins 2,3,4 --stack-margin 1,2
     python -m benchmarks.accuracy.hot_replay --run OUT --tie-margin 0,1,2
+    python -m benchmarks.accuracy.hot_replay --run OUT --tie-min-origins 2,3
 
 At every evaluation origin of a panel the final ranking is chosen as the backtest chooses it
 (`combine.choose` over the scorers the run stored at that origin, learned on the scores stored at
@@ -27,14 +28,21 @@ import pandas as pd
 from darkhorse.core.config import load_config
 from darkhorse.core.schema import CUTOFF, DS, ID, WEEK
 from training.hot_sellers import FINAL
-from training.hot_sellers.combine import STACK_MARGIN_SE, choose, fallback_scorer, final_score
+from training.hot_sellers.combine import (
+    STACK_MARGIN_SE,
+    TIE_MIN_ORIGINS,
+    choose,
+    fallback_scorer,
+    final_score,
+)
 from training.metrics import average_precision
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def replay_panel(folder: Path, *, min_origins: int, weight_step: float, stack_margin_se: float,
-                 min_positives: int = 1, tie_margin_se: float = 0.0) -> dict[str, Any]:
+                 min_positives: int = 1, tie_margin_se: float = 0.0,
+                 tie_min_origins: int = TIE_MIN_ORIGINS) -> dict[str, Any]:
     """The final ranking's AP at each evaluation origin of one stored panel, and its choice."""
     hot = pd.read_parquet(folder / "hot_sellers.parquet")
     rec = json.loads((folder / "result.json").read_text())
@@ -53,7 +61,7 @@ def replay_panel(folder: Path, *, min_origins: int, weight_step: float, stack_ma
         known = labels[labels[CUTOFF] + WEEK * horizon <= cutoff].rename(columns={CUTOFF: DS})
         choice = choose(list(current), earlier, known, min_origins=min_origins, weight_step=weight_step,
                         fallback=fallback_scorer(current), stack_margin_se=stack_margin_se, min_positives=min_positives,
-                        tie_margin_se=tie_margin_se)
+                        tie_margin_se=tie_margin_se, tie_min_origins=tie_min_origins)
         final = final_score(current, choice)
         y = now.drop_duplicates(ID).set_index(ID)["label"].reindex(final.index)
         ok = y.notna().to_numpy()
@@ -74,6 +82,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--stack-margin", default=str(STACK_MARGIN_SE), help="stack margins in standard errors, comma-separated")
     ap.add_argument("--weight-step", type=float, default=None, help="hot_sellers.stack_weight_step")
     ap.add_argument("--tie-margin", default=None, help="values of hot_sellers.tie_margin_se, comma-separated")
+    ap.add_argument("--tie-min-origins", default=str(TIE_MIN_ORIGINS),
+                    help="known origins the tie rule needs, comma-separated values")
     ap.add_argument("-v", "--verbose", action="store_true", help="print each origin's choice")
     args = ap.parse_args(argv)
     hs = load_config(args.config).hot_sellers
@@ -86,14 +96,16 @@ def main(argv: list[str] | None = None) -> None:
         folders = [f for f in folders if f.name in want]
     if not folders:
         raise SystemExit(f"--run: no panels/*/hot_sellers.parquet under {args.run}")
-    print("min_origins  margin  tie  " + "  ".join(f.name for f in folders))
-    for mo, mg, tm in itertools.product([int(x) for x in min_origins.split(",")],
-                                        [float(x) for x in args.stack_margin.split(",")],
-                                        [float(x) for x in tie_margin.split(",")]):
+    print("min_origins  margin  tie  tie_min  " + "  ".join(f.name for f in folders))
+    for mo, mg, tm, tn in itertools.product([int(x) for x in min_origins.split(",")],
+                                            [float(x) for x in args.stack_margin.split(",")],
+                                            [float(x) for x in tie_margin.split(",")],
+                                            [int(x) for x in args.tie_min_origins.split(",")]):
         res = {f.name: replay_panel(f, min_origins=mo, weight_step=weight_step, stack_margin_se=mg,
-                                    min_positives=hs.min_origin_positives, tie_margin_se=tm) for f in folders}
+                                    min_positives=hs.min_origin_positives, tie_margin_se=tm, tie_min_origins=tn)
+               for f in folders}
         means = [np.mean([v["ap"] for v in r.values()]) if r else float("nan") for r in res.values()]
-        print(f"{mo:>11d}  {mg:>6.1f}  {tm:>3.1f}  "
+        print(f"{mo:>11d}  {mg:>6.1f}  {tm:>3.1f}  {tn:>7d}  "
               + "  ".join(f"{m:.3f}".rjust(len(n)) for m, n in zip(means, res, strict=True)))
         if args.verbose:
             for name, r in res.items():

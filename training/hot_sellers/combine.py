@@ -8,8 +8,8 @@ classifier's are out of sample). With at least two known origins, a stack is tak
 single scorer only when it wins on held-out origins (leave one origin out: weights chosen on the
 others, scored on the one left out) by more than one standard error of the per-origin gains
 (`STACK_MARGIN_SE`); otherwise the best single scorer is the final ranking, unless its lead over
-the runner-up, per known origin, is within `tie_margin_se` standard errors of those differences:
-then the two are averaged half and half (`tie`: which of two about equally good scorers leads on
+the runner-up, per known origin, is within `tie_margin_se` standard errors of those differences
+(with at least `TIE_MIN_ORIGINS` known origins): then the two are averaged half and half (`tie`: which of two about equally good scorers leads on
 a few dozen hot sellers per origin is chance; docs/accuracy-decisions.md). A known origin counts
 only with `min_positives` positives (an AP over a handful of hot sellers is noise). With fewer
 than `min_origins` known origins the final ranking is the fallback scorer (the classifier when one
@@ -43,6 +43,12 @@ from training.metrics import average_precision
 # above this many standard errors of those gains: the origins' labels overlap (4 weeks apart,
 # 12-week horizon), so a gain below that is a chance win of the many grid stacks.
 STACK_MARGIN_SE = 1.0
+# The tie rule (`_tie`) reads the standard error of the per-origin leads; with fewer known origins
+# than this it leaves the best single scorer alone. Two origins give that standard error one
+# degree of freedom (|d1 - d2| / 2), so a 2 s.e. margin then averages the two scorers unless both
+# leads nearly agree: at the eight origins of fourteen panels where it did, the single scorer was
+# better at six (mean +0.056 AP; docs/accuracy-decisions.md, "The tie rule needs three origins").
+TIE_MIN_ORIGINS = 3
 # A variant of the classifier (the same classifier with one more feature group) competes only
 # when its AP gain over the classifier, per known origin, is above its margin in standard errors.
 # The text variants: 2. Learned from thousands of words, they won on mean AP by chance where the
@@ -157,12 +163,13 @@ def choose(
     current: list[str], earlier: pd.DataFrame | None, known: pd.DataFrame, *,
     min_origins: int, weight_step: float, fallback: str = "forecast_growth",
     stack_margin_se: float = STACK_MARGIN_SE, min_positives: int = 1, tie_margin_se: float = 0.0,
+    tie_min_origins: int = TIE_MIN_ORIGINS,
 ) -> Choice:
     """The combination of the `current` scorers, learned on `earlier` scores (`unique_id, cutoff,
     model, score`) joined to the `known` labels (`unique_id, ds, label`; only labels known at
     the origin may be passed); an earlier origin counts only with `min_positives` positives; a
     best single scorer within `tie_margin_se` standard errors of the runner-up is averaged with it
-    (0: never)."""
+    (0: never) when at least `tie_min_origins` origins are known."""
     names = sorted(current, key=lambda n: PREFERENCE.index(n) if n in PREFERENCE else len(PREFERENCE))
     if earlier is None or earlier.empty:
         return Choice("fallback", {fallback: 1.0})
@@ -193,7 +200,7 @@ def choose(
     if gain.mean() > stack_margin_se * ap["cv_gain_se"]:
         stack, ap["stack"] = _best(stacks, names, data)
         return Choice("stack", stack, list(origins), ap)
-    tie = _tie(single, names, data, ap, tie_margin_se)
+    tie = _tie(single, names, data, ap, tie_margin_se if len(data) >= tie_min_origins else 0.0)
     if tie:
         return Choice("tie", tie, list(origins), ap)
     return Choice("single", single, list(origins), ap)
