@@ -838,8 +838,9 @@ class HotSellerConfig(_Strict):
         2.0,
         ge=0,
         description="When the best single scorer's lead over the runner-up, per labelled origin, is within this "
-        "many standard errors of those leads, the final ranking averages the two (0: always the best one). "
-        "Chosen on fourteen panels (docs/accuracy-decisions.md).",
+        "many standard errors of those leads, the final ranking averages the two (0: always the best one); "
+        "only with three labelled origins or more (training.hot_sellers.combine.TIE_MIN_ORIGINS). Chosen on fourteen "
+        "panels (docs/accuracy-decisions.md).",
     )
     transformer: HotSellerTransformerConfig = HotSellerTransformerConfig()
 

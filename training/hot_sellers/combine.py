@@ -9,8 +9,9 @@ single scorer only when it wins on held-out origins (leave one origin out: weigh
 others, scored on the one left out) by more than one standard error of the per-origin gains
 (`STACK_MARGIN_SE`); otherwise the best single scorer is the final ranking, unless its lead over
 the runner-up, per known origin, is within `tie_margin_se` standard errors of those differences
-(with at least `TIE_MIN_ORIGINS` known origins): then the two are averaged half and half (`tie`: which of two about equally good scorers leads on
-a few dozen hot sellers per origin is chance; docs/accuracy-decisions.md). A known origin counts
+(with at least `TIE_MIN_ORIGINS` known origins): then the two are averaged half and half (`tie`:
+which of two about equally good scorers leads on a few dozen hot sellers per origin is chance;
+docs/accuracy-decisions.md). A known origin counts
 only with `min_positives` positives (an AP over a handful of hot sellers is noise). With fewer
 than `min_origins` known origins the final ranking is the fallback scorer (the classifier when one
 could be trained, else forecast growth).
@@ -46,8 +47,9 @@ STACK_MARGIN_SE = 1.0
 # The tie rule (`_tie`) reads the standard error of the per-origin leads; with fewer known origins
 # than this it leaves the best single scorer alone. Two origins give that standard error one
 # degree of freedom (|d1 - d2| / 2), so a 2 s.e. margin then averages the two scorers unless both
-# leads nearly agree: at the eight origins of fourteen panels where it did, the single scorer was
-# better at six (mean +0.056 AP; docs/accuracy-decisions.md, "The tie rule needs three origins").
+# leads nearly agree: at the ten origins of twenty-one stored panels where it did, the single
+# scorer was better at six (mean +0.036 +- 0.026 AP; docs/accuracy-decisions.md, "The tie rule
+# needs three origins").
 TIE_MIN_ORIGINS = 3
 # A variant of the classifier (the same classifier with one more feature group) competes only
 # when its AP gain over the classifier, per known origin, is above its margin in standard errors.
