@@ -12,9 +12,9 @@ import pytest
 from darkhorse.core.schema import DS, ID, Y
 from synthetic.store_sales import SEPARATOR, store_department_sales
 from training import hot_sellers as hs
-from training.groups import groups_from_ids
+from training.groups import groups_from_ids, informative
 from training.hot_sellers.features import seasonal_features
-from training.hot_sellers.group_features import add_group_features, informative
+from training.hot_sellers.group_features import add_group_features
 
 LOOKBACK, HORIZON = 4, 12
 

@@ -56,25 +56,36 @@ def merge_groups(*frames: pd.DataFrame | None) -> pd.DataFrame | None:
     return out
 
 
+def informative(groups: pd.DataFrame | None, ids: Sequence[str] | pd.Series) -> dict[str, pd.Series]:
+    """Per grouping that says something about the series `ids` (at least two groups, one of them
+    with two series or more): each series' key (missing: none), indexed by the ids as text in
+    their first-seen order."""
+    if groups is None:
+        return {}
+    table = groups.drop_duplicates(ID).set_index(ID)
+    table.index = table.index.astype(str)
+    uniq = pd.Index(pd.Series(ids).astype(str).unique())
+    out: dict[str, pd.Series] = {}
+    for name in table.columns:
+        keys = table[name].reindex(uniq)
+        sizes = keys.dropna().value_counts()
+        if len(sizes) >= 2 and sizes.max() >= 2:
+            out[str(name)] = keys.astype("string")
+    return out
+
+
 class GroupSums:
     """Per informative grouping: each series' group (row of the group matrix, -1 for none) and the
     window sums of the group matrix (the sum of its series' weeks, a missing week as 0)."""
 
     def __init__(self, mat: np.ndarray, ids: np.ndarray, groups: pd.DataFrame | None) -> None:
         self.groupings: list[tuple[str, np.ndarray, WindowSums]] = []
-        if groups is None:
-            return
         filled = np.where(np.isfinite(mat), mat, 0.0)
-        table = groups.drop_duplicates(ID).set_index(ID).reindex(pd.Index(ids).astype(str))
-        for name in table.columns:
-            keys = table[name]
+        for name, keys in informative(groups, ids).items():
             codes, uniq = pd.factorize(keys)  # missing keys: -1
-            sizes = np.bincount(codes[codes >= 0], minlength=len(uniq))
-            if len(uniq) < 2 or sizes.max(initial=0) < 2:
-                continue
             sums = np.zeros((len(uniq), mat.shape[1]))
             np.add.at(sums, codes[codes >= 0], filled[codes >= 0])
-            self.groupings.append((str(name), codes, WindowSums(sums)))
+            self.groupings.append((name, codes, WindowSums(sums)))
 
     @property
     def names(self) -> list[str]:

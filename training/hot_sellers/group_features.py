@@ -24,27 +24,11 @@ import numpy as np
 import pandas as pd
 
 from darkhorse.core.schema import DS, ID, Y
+from training.groups import informative
 from training.hot_sellers.features import momentum_ratio, seasonal_features
 
 PREFIX = "grp_"
 _FROM_SEASON = ("ly_growth", "seasonal_growth", "yoy_4", "yoy_13")
-
-
-def informative(groups: pd.DataFrame | None, ids: pd.Series) -> dict[str, pd.Series]:
-    """Per grouping that says something about `ids` (at least two groups, one of them with two
-    series or more): each series' key (missing: none), indexed by series id."""
-    if groups is None:
-        return {}
-    table = groups.drop_duplicates(ID).set_index(ID)
-    table.index = table.index.astype(str)
-    uniq = pd.Index(ids.astype(str).unique())
-    out: dict[str, pd.Series] = {}
-    for name in table.columns:
-        keys = table[name].reindex(uniq)
-        sizes = keys.dropna().value_counts()
-        if len(sizes) >= 2 and sizes.max() >= 2:
-            out[str(name)] = keys.astype("string")
-    return out
 
 
 def add_group_features(
@@ -85,10 +69,9 @@ def add_group_features(
 def _dense(sums: pd.DataFrame) -> pd.DataFrame:
     """Every week from each group's first to its last (a week none of its series held: 0)."""
     spans = sums.groupby("_key", sort=True)[DS].agg(["min", "max"])
-    grid = pd.concat(
-        [pd.DataFrame({"_key": k, DS: pd.date_range(lo, hi, freq="7D")}) for k, (lo, hi) in spans.iterrows()],
-        ignore_index=True,
-    )
-    out = grid.merge(sums, on=["_key", DS], how="left")
-    out[Y] = out[Y].fillna(0.0)
-    return out
+    weeks = pd.date_range(spans["min"].min(), spans["max"].max(), freq="7D")
+    grid = pd.MultiIndex.from_product([spans.index, weeks], names=["_key", DS])
+    out = sums.set_index(["_key", DS])[Y].reindex(grid, fill_value=0.0).reset_index()
+    key = out["_key"]
+    inside = (out[DS] >= key.map(spans["min"])) & (out[DS] <= key.map(spans["max"]))
+    return out[inside].reset_index(drop=True)

@@ -345,7 +345,6 @@ class XGBoostGlobal(Forecaster):
         self.known_columns_ = known_cols
         past_covs = [c for c in _covariates(df) if c not in known_cols] if s.use_covariates else []
         panel = _Panel(df, past_covs, s, known, self.groups_ if s.group_features else None)
-        self.group_names_ = panel.groups.names
         W = panel.width
         first_col = W - panel.lengths  # each series' first known column
         # candidate rows: origins in the last train_weeks + h weeks with a known target
