@@ -164,9 +164,11 @@ def panel_files(args: argparse.Namespace, taken: set[str], cfg: Config) -> dict:
     return out
 
 
-def load_panel(name: str, m4: Path | None, cache: Path) -> P.Panel | None:
-    """Panel `name`; M4 Weekly from the folder `m4` (None: skipped), the synthetic panel cached
-    under `cache`."""
+def load_panel(name: str, m4: Path | None, cache: Path, files: dict | None = None) -> P.Panel | None:
+    """Panel `name`: a `--panel-file` panel from its loader in `files` (`panel_files`), M4 Weekly
+    from the folder `m4` (None: skipped), the synthetic panel cached under `cache`."""
+    if files and name in files:
+        return files[name]()
     if name == "online_retail":
         return P.online_retail()
     if name == "m4_weekly":
@@ -248,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
                 log.warning("%s: no %s", name, f)
             continue
         try:
-            panel = files[name]() if name in files else load_panel(name, args.m4, args.out / "cache")
+            panel = load_panel(name, args.m4, args.out / "cache", files)
             if panel is None:
                 continue
             results.append(suite.run_panel(shrink(panel, n), cfg, specs, out=args.out, show_progress=not args.no_progress,

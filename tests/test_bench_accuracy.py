@@ -456,7 +456,7 @@ def test_replay_reproduces_the_run_s_blend_and_leaves_a_member_out(tmp_path, mon
     run = json.loads((tmp_path / "panels" / "weekly_sales" / "result.json").read_text())
     # the replay reads the whole panel: keep the run's sample (the suite's seed-0 sample)
     sample = shrink(P.weekly_sales(), 30)
-    monkeypatch.setattr(R, "load_panel", lambda name, m4, cache: sample)
+    monkeypatch.setattr(R, "load_panel", lambda name, m4, cache, files=None: sample)
     assert R.main(["--run", str(tmp_path), "--panels", "weekly_sales", "--json", str(tmp_path / "all.json")]) == 0
     assert R.main(["--run", str(tmp_path), "--panels", "weekly_sales", "--members", "naive,seasonal_naive",
                    "--json", str(tmp_path / "without.json")]) == 0

@@ -444,30 +444,38 @@ def _known(v: pd.DataFrame, at: pd.Timestamp) -> pd.DataFrame:
     return v[v["ds"] <= at].reset_index(drop=True)
 
 
-def test_the_point_factor_is_kept_only_when_it_checked_out_on_the_latest_two_cutoffs():
-    from training.blend import POINT_FACTORS, _learn, held_points, point_factor
+def test_the_point_factor_is_kept_only_when_it_checked_out_on_the_latest_three_cutoffs():
+    from training.blend import POINT_CHECKS, POINT_FACTORS, _learn, held_points, point_factor
 
-    def factor_of(v):
+    assert POINT_CHECKS == 3
+
+    def factor_of(v, n_check=POINT_CHECKS):
         at = v["cutoff"].max() + pd.Timedelta(weeks=4)
         _, _, held, choice = _learn(_known(v, at), ["a", "b"], grid_step=0.1, min_points=4, shrinkage="auto",
                                     objective="mae", horizon_buckets=[4, 8], fallback_shrinkage=16.0)
-        return point_factor(held_points(held, choice, ["a", "b"]))
+        return point_factor(held_points(held, choice, ["a", "b"]), n_check=n_check)
 
-    # every member 30% too high at every cutoff: the factor undoes it, checked on both latest cutoffs
+    # every member 30% too high at every cutoff: the factor undoes it, checked on the three latest cutoffs
     f, checks = factor_of(_biased(40, 6, seed=1, bias=lambda c: 1.3))
     assert 0.74 <= f <= 0.80 and f in POINT_FACTORS
-    assert len(checks) == 2 and all(c["gain"] > c["se"] > 0 for c in checks)
+    assert len(checks) == 3 and all(c["gain"] > c["se"] > 0 for c in checks)
     # the bias gone at the latest cutoff: the factor learned before it loses there, so none
     f, checks = factor_of(_biased(40, 6, seed=1, bias=lambda c: 1.3 if c < 5 else 1.0))
-    assert f == 1.0 and checks[-1]["gain"] < 0
-    # the bias gone at the second latest cutoff only: one check fails, so none either
+    assert f == 1.0 and len(checks) == 3 and checks[-1]["gain"] < 0
+    # the bias gone at the second latest cutoff only: the second check fails, so none either
     f, checks = factor_of(_biased(40, 6, seed=1, bias=lambda c: 1.0 if c == 4 else 1.3))
-    assert f == 1.0 and len(checks) == 1
+    assert f == 1.0 and len(checks) == 2 and checks[0]["gain"] > checks[0]["se"] and checks[1]["gain"] < 0
+    # gone at the third latest only: the first of the three checks fails; two checks would have kept it
+    v = _biased(40, 6, seed=1, bias=lambda c: 1.0 if c == 3 else 1.3)
+    f, checks = factor_of(v)
+    assert f == 1.0 and len(checks) == 1 and checks[0]["gain"] < 0
+    f, checks = factor_of(v, n_check=2)
+    assert f < 1.0 and len(checks) == 2
     # unbiased members: the factor learned is about 1 and gains nothing beyond noise
     f, _ = factor_of(_biased(40, 6, seed=1, bias=lambda c: 1.0))
     assert f == 1.0
-    # too few held-out cutoffs to check twice
-    f, checks = factor_of(_biased(40, 3, seed=1, bias=lambda c: 1.3))
+    # too few held-out cutoffs to check three times
+    f, checks = factor_of(_biased(40, 4, seed=1, bias=lambda c: 1.3))
     assert f == 1.0 and checks == []
 
 

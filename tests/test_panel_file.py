@@ -258,6 +258,13 @@ def test_the_suite_scores_a_panel_file_and_skips_a_bad_one_without_losing_the_go
     again = json.loads((tmp_path / "refit.json").read_text())["run's settings"]["shop"]
     assert again["max_diff_vs_run"] == 0.0
     assert again["ap"]["final"] == pytest.approx(p["hot_sellers"]["final"]["average_precision"])
+    # and so does the blend replayed on the stored member forecasts
+    from benchmarks.accuracy.replay import main as replay
+
+    assert replay(["--run", str(out), "--panel-file", str(tmp_path / "shop.csv"), "--panel-columns",
+                   "sku,week_ending,units_sold", "--json", str(tmp_path / "replay.json")]) == 0
+    blend = json.loads((tmp_path / "replay.json").read_text())["shop"]["members"]["blend"]
+    assert blend["mase"] == pytest.approx(p["models"]["blend"]["mase"], rel=1e-9)
 
 
 def _odd_panel(path: Path) -> None:

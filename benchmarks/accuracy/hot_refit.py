@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, Any]] = {}
     for folder in folders:
         name = folder.name
-        panel = files[name]() if name in files else load_panel(name, args.m4, args.run / "cache")
+        panel = load_panel(name, args.m4, args.run / "cache", files)
         if panel is None:
             continue
         for overrides in tries:

@@ -4,11 +4,14 @@ nothing refitted.
     python -m benchmarks.accuracy.replay --run data/bench/accuracy --m4 path/to/m4
     python -m benchmarks.accuracy.replay --run data/bench/accuracy --members naive,xgboost,theta
     python -m benchmarks.accuracy.replay --run data/bench/accuracy --set origin_decay=0.5 --add other/run
+    python -m benchmarks.accuracy.replay --run OUT --panel-file sales.csv --panel-columns Store+Dept,Date,Sales
 
 At every evaluation origin of a panel the blend is built as the backtest builds it
 (`Blend.from_members` on the members' forecasts at the earlier origins, the naive scale of the
 history known at the origin), from members that return their saved forecasts instead of
-refitting. With the run's own members and settings the replay reproduces the run's blend.
+refitting. With the run's own members and settings the replay reproduces the run's blend. Every stored
+panel is replayed unless `--panels` names some; a run of `--panel-file` panels is read again with
+the flags the run was given.
 `--add RUN` merges the member columns of another run with the same windows (a member run on its
 own, `bench_accuracy.py --models NAME`) into the saved forecasts first; a member saved in both
 takes the added run's forecasts.
@@ -29,8 +32,8 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.accuracy import m4 as m4mod
-from benchmarks.accuracy import panels as P
-from benchmarks.bench_accuracy import REPO, load_panel
+from benchmarks.accuracy import panel_file as PF
+from benchmarks.bench_accuracy import REPO, add_panel_file_args, load_panel, panel_files
 from darkhorse.core.config import BlendConfig, load_config
 from darkhorse.core.schema import CUTOFF, DS, ID, Y, forecast_columns
 from training.backtest import _blend_params, blend_vs_best
@@ -130,19 +133,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", type=Path, default=REPO / "darkhorse.yaml", help="blend settings (default: darkhorse.yaml)")
     ap.add_argument("--members", default=None, help="comma-separated members (default: every saved member)")
     ap.add_argument("--set", action="append", default=[], help="a blend setting, KEY=VALUE (e.g. origin_decay=0.5)")
-    ap.add_argument("--panels", default=",".join(P.PANELS))
+    ap.add_argument("--panels", default=None, help="comma-separated subset (default: every stored panel)")
     ap.add_argument("--m4", type=Path, default=None)
     ap.add_argument("--json", type=Path, default=None, help="write the figures here")
     ap.add_argument("-v", "--verbose", action="store_true", help="log each origin's choice and global weights")
+    add_panel_file_args(ap)  # as given to the run
     args = ap.parse_args(argv)
     if args.verbose:
         log.setLevel(logging.INFO)
     cfg = load_config(args.config)
+    try:
+        files = panel_files(args, set(), cfg)
+    except PF.PanelFileError as e:
+        raise SystemExit(str(e)) from None
+    stored = sorted(p.parent.name for p in (args.run / "panels").glob("*/forecasts.parquet"))
     blend_cfg = BlendConfig(**{**cfg.blend.model_dump(), **parse_sets(args.set)})
     cfg = cfg.model_copy(update={"blend": blend_cfg})
     quantiles = list(cfg.forecast.quantiles)
     results = {}
-    for name in [p.strip() for p in args.panels.split(",") if p.strip()]:
+    for name in [p.strip() for p in args.panels.split(",") if p.strip()] if args.panels else stored:
         f = args.run / "panels" / name / "forecasts.parquet"
         if not f.is_file():
             continue
@@ -155,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
                 fc = fc.drop(columns=[c for c in new if c in fc]).merge(other[[ID, DS, CUTOFF, *new]], on=[ID, DS, CUTOFF], how="left")
         saved = [c for c in point_columns(fc) if c not in COMBINED]  # the blend and the growth blend are no members
         members = [m.strip() for m in args.members.split(",")] if args.members else saved
-        panel = load_panel(name, args.m4, args.run / "cache")
+        panel = load_panel(name, args.m4, args.run / "cache", files)
         if panel is None:
             continue
         horizon = panel.panel.horizon_weeks

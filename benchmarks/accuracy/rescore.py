@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         missing = [f for f in NEEDED if not (folder / f).is_file()]
         if missing:
             raise SystemExit(f"{folder}: no {', '.join(missing)}: this run did not store its scores")
-        panel = files[name]() if name in files else load_panel(name, args.m4, cache)
+        panel = load_panel(name, args.m4, cache, files)
         if panel is None:
             raise SystemExit(f"{name}: needs --m4 FOLDER")
         rec = rescore_panel(folder, shrink(panel, args.max_series), args.out / "panels" / name)

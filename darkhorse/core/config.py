@@ -789,7 +789,7 @@ class BlendConfig(_Strict):
         "checked",
         description="`checked`: the blend's point forecast times one factor (0.70-1.30) for a bias every "
         "member shares, learned on the blend's held-out forecasts and kept only when it beat the unscaled "
-        "blend on each of the latest two held-out cutoffs by one s.e. (else 1); the quantiles stay as "
+        "blend on each of the latest three held-out cutoffs by one s.e. (else 1); the quantiles stay as "
         "they are. `off`: no factor.",
     )
 
