@@ -908,8 +908,8 @@ class BlendSettings(ModelSettings):
     )
     point_factor: Literal["checked", "off"] = Field(
         "checked", description="`checked`: the point forecast times one factor for a bias every member shares, "
-        "kept only when it beat the unscaled blend on each of the latest three held-out cutoffs by one s.e. "
-        "(`point_factor`); quantiles and intervals stay as they are. `off`: no factor."
+        f"kept only when it beat the unscaled blend on each of the latest {POINT_CHECKS} held-out cutoffs by one "
+        "s.e. (`point_factor`); quantiles and intervals stay as they are. `off`: no factor."
     )
     inner_windows: int = Field(3, ge=1, description="Windows of the inner backtest in `fit`.")
     step_weeks: int = Field(4, ge=1)
