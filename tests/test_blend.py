@@ -444,6 +444,27 @@ def _known(v: pd.DataFrame, at: pd.Timestamp) -> pd.DataFrame:
     return v[v["ds"] <= at].reset_index(drop=True)
 
 
+def test_every_blend_setting_of_the_config_reaches_the_blend_and_a_standalone_blend_has_the_same_defaults():
+    """One description of the blend's settings: a `blend` model made without a config (`create`)
+    learns with the config's defaults, and every value set under `blend:` reaches the ensemble."""
+    from darkhorse.core.config import BlendConfig, load_config
+    from training.backtest import _blend_params
+    from training.models import create
+
+    from .conftest import REPO
+
+    standalone = create("blend", members=[{"model": "naive"}]).settings
+    assert standalone.model_dump(include=set(BlendConfig.model_fields)) == BlendConfig().model_dump()
+    changed = {"grid_step": 0.25, "min_points": 6, "shrinkage": 3.0, "horizon_buckets": [2, 6], "objective": "smape",
+               "origin_decay": 0.5, "horizon_weights": "buckets", "intervals": "members", "point_factor": "off"}
+    assert set(changed) == set(BlendConfig.model_fields)
+    assert all(getattr(BlendConfig(), k) != v for k, v in changed.items())
+    cfg = load_config(REPO / "darkhorse.yaml")
+    named = cfg.model_copy(update={"blend": BlendConfig(**changed)})
+    params = {**_blend_params(named, []), "members": [{"model": "naive"}]}
+    assert create("blend", **params).settings.model_dump(include=set(changed)) == changed
+
+
 def test_the_point_factor_is_kept_only_when_it_checked_out_on_the_latest_three_cutoffs():
     from training.blend import POINT_CHECKS, POINT_FACTORS, _learn, held_points, point_factor
 

@@ -69,6 +69,16 @@ def test_wrong_value_is_named(tmp_path):
         load_config(_write(tmp_path, doc))
 
 
+def test_blend_settings_are_checked_when_the_config_loads(tmp_path):
+    """A bad `blend:` section is refused with the config, not later when the first blend is fitted."""
+    doc = _base() | {"blend": {"horizon_buckets": [8, 4]}}
+    with pytest.raises(ConfigError, match=r"blend\.horizon_buckets.*increasing"):
+        load_config(_write(tmp_path, doc))
+    doc = _base() | {"blend": {"shrinkage": -1}}
+    with pytest.raises(ConfigError, match=r"blend\.shrinkage"):
+        load_config(_write(tmp_path, doc))
+
+
 def test_wrong_week_start_is_named(tmp_path):
     doc = _base() | {"panel": {"week_start": "someday"}}
     with pytest.raises(ConfigError, match=r"panel\.week_start"):

@@ -303,8 +303,7 @@ def choice_record(blend: Blend) -> dict[str, Any]:
 def _blend_params(config: Config, specs: list[ModelSpec]) -> dict[str, Any]:
     """The blend's settings from the config (its horizon is its members')."""
     return {"members": [{"model": s.model, "alias": s.name, "params": dict(s.params)} for s in specs],
-            **_weight_params(config), "intervals": config.blend.intervals, "point_factor": config.blend.point_factor,
-            "step_weeks": config.backtest.step_weeks}
+            **config.blend.model_dump(), "step_weeks": config.backtest.step_weeks}
 
 
 def _weight_params(config: Config) -> dict[str, Any]:

@@ -70,8 +70,9 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, field_validator
+from pydantic import Field
 
+from darkhorse.core.config import BlendConfig
 from darkhorse.core.schema import (
     CUTOFF,
     DS,
@@ -363,6 +364,8 @@ def learn_weights(
     `heldout_loss` (every candidate's held-out loss). `origin_decay` weighs a validation row
     by that factor per cutoff between its own and the latest (1: every cutoff alike).
     `horizon_weights="pooled"`: one set of weights learned from all steps, the same in every bucket.
+    The defaults here are the plain method (a 0.1 grid, every cutoff alike, weights per bucket);
+    the ensemble's are the config's `blend:` section (`BlendConfig`).
     """
     return _learn(validation, models, grid_step=grid_step, min_points=min_points, shrinkage=shrinkage,
                   objective=objective, horizon_buckets=horizon_buckets, fallback_shrinkage=fallback_shrinkage,
@@ -883,50 +886,18 @@ def apply_widths(out: pd.DataFrame, name: str, quantiles: Sequence[float], facto
     return out
 
 
-class BlendSettings(ModelSettings):
+class BlendSettings(BlendConfig, ModelSettings):
+    """The ensemble's settings: the config's `blend:` section (`BlendConfig`, their one description
+    and defaults) plus its members and, for `fit`, its inner backtest."""
+
     members: list[dict[str, Any]] = Field(
         default_factory=list, description="Members as {model, alias, params} (config `forecast.models`)."
-    )
-    grid_step: float = Field(0.1, gt=0, le=0.5)
-    min_points: int = Field(4, ge=1)
-    shrinkage: float | Literal["auto"] = Field("auto")
-    horizon_buckets: list[int] = Field(default_factory=lambda: [4, 8])
-    objective: Literal["smape", "mae"] = "mae"
-    origin_decay: float = Field(
-        1.0, gt=0, le=1, description="Weight of a validation cutoff per later cutoff (1: all alike)."
-    )
-    horizon_weights: Literal["buckets", "pooled"] = Field(
-        "buckets", description="Weights per horizon bucket, or one set learned from all steps (pooled)."
     )
     calibrate: bool = Field(
         True, description="Rescale the blended interval widths so validation coverage is nominal."
     )
-    intervals: Literal["auto", "conformal", "members", "levels"] = Field(
-        "auto", description="The blend's quantiles: conformal on held-out cutoffs, the members' own blended "
-        "with the point's weights, or with weights per side learned on pinball loss (levels); auto: the one "
-        "with the lowest held-out pinball loss (conformal unless beaten by one s.e.)."
-    )
-    point_factor: Literal["checked", "off"] = Field(
-        "checked", description="`checked`: the point forecast times one factor for a bias every member shares, "
-        f"kept only when it beat the unscaled blend on each of the latest {POINT_CHECKS} held-out cutoffs by one "
-        "s.e. (`point_factor`); quantiles and intervals stay as they are. `off`: no factor."
-    )
     inner_windows: int = Field(3, ge=1, description="Windows of the inner backtest in `fit`.")
-    step_weeks: int = Field(4, ge=1)
-
-    @field_validator("horizon_buckets")
-    @classmethod
-    def _increasing(cls, v: list[int]) -> list[int]:
-        if any(b < 1 for b in v) or any(b >= c for b, c in itertools.pairwise(v)):
-            raise ValueError("horizon_buckets must be increasing steps of at least 1")
-        return v
-
-    @field_validator("shrinkage")
-    @classmethod
-    def _non_negative(cls, v: float | str) -> float | str:
-        if v != "auto" and float(v) < 0:
-            raise ValueError("shrinkage must be 'auto' or at least 0")
-        return v
+    step_weeks: int = Field(4, ge=1, description="Weeks between the inner backtest's windows in `fit`.")
 
 
 class Blend(Forecaster):

@@ -9,6 +9,7 @@ live beside the user's own data.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 from datetime import date
@@ -741,7 +742,9 @@ class BacktestConfig(_Strict):
 
 
 class BlendConfig(_Strict):
-    """Per-series blend weights (minimum loss on earlier windows), shrunk to global weights."""
+    """Per-series blend weights (minimum loss on earlier windows), shrunk to global weights. The one
+    description of the blend's settings: the ensemble model's own settings (training/blend.py,
+    `BlendSettings`) extend it with its members and its inner backtest."""
 
     grid_step: float = Field(
         0.2, gt=0, le=0.5,
@@ -787,11 +790,26 @@ class BlendConfig(_Strict):
     )
     point_factor: Literal["checked", "off"] = Field(
         "checked",
-        description="`checked`: the blend's point forecast times one factor (0.70-1.30) for a bias every "
-        "member shares, learned on the blend's held-out forecasts and kept only when it beat the unscaled "
-        "blend on each of the latest three held-out cutoffs by one s.e. (else 1); the quantiles stay as "
-        "they are. `off`: no factor.",
+        description="`checked`: the blend's point forecast times one factor for a bias every member shares, "
+        "learned on the blend's held-out forecasts and kept only when it beat the unscaled blend on each of "
+        "the latest held-out cutoffs by one s.e. (else 1); the factors tried and the number of cutoffs checked "
+        "are `POINT_FACTORS` and `POINT_CHECKS` in training/blend.py. The quantiles stay as they are. `off`: "
+        "no factor.",
     )
+
+    @field_validator("horizon_buckets")
+    @classmethod
+    def _increasing(cls, v: list[int]) -> list[int]:
+        if any(b < 1 for b in v) or any(b >= c for b, c in itertools.pairwise(v)):
+            raise ValueError("horizon_buckets must be increasing steps of at least 1")
+        return v
+
+    @field_validator("shrinkage")
+    @classmethod
+    def _non_negative(cls, v: float | str) -> float | str:
+        if v != "auto" and float(v) < 0:
+            raise ValueError("shrinkage must be 'auto' or at least 0")
+        return v
 
 
 class HotSellerTransformerConfig(_Strict):
