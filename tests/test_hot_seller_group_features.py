@@ -58,6 +58,32 @@ def test_group_columns_are_the_groups_sums_by_hand():
     assert row["grp_department_share"] == pytest.approx(np.log((own_past + 1e-6) / (past + 1e-6)))
 
 
+def test_a_groups_sum_covers_its_own_weeks_only_with_zeros_where_none_of_its_series_sold():
+    from training.hot_sellers.group_features import _dense
+
+    weeks = pd.date_range("2021-01-04", periods=400, freq="7D")
+    # a long-lived group with gaps, and 300 one- to three-week groups scattered over the panel
+    rows = [("long", weeks[t], 1.0 + t) for t in range(0, 400, 3)]
+    rng = np.random.default_rng(0)
+    spans = {}
+    for k in range(300):
+        a = int(rng.integers(0, 397))
+        b = a + int(rng.integers(0, 3))
+        spans[f"k{k:03d}"] = (a, b)
+        rows += [(f"k{k:03d}", weeks[a], 5.0), (f"k{k:03d}", weeks[b], 7.0)]
+    sums = pd.DataFrame(rows, columns=["_key", DS, Y]).drop_duplicates(["_key", DS])
+    out = _dense(sums)
+    assert len(out) == 400 + sum(b - a + 1 for a, b in spans.values())
+    assert not out.duplicated(["_key", DS]).any()
+    long = out[out["_key"] == "long"].set_index(DS)[Y]
+    assert long.index.equals(pd.DatetimeIndex(weeks, name=DS))
+    assert (long.iloc[::3].to_numpy() == 1.0 + np.arange(0, 400, 3)).all()
+    assert (long.drop(long.index[::3]) == 0.0).all()
+    for key, (a, b) in spans.items():
+        got = out.loc[out["_key"] == key, DS]
+        assert (got.min(), got.max(), len(got)) == (weeks[a], weeks[b], b - a + 1)
+
+
 def test_weeks_after_a_row_change_nothing_in_it():
     frame, groups = _chain()
     cut = frame[DS].unique()[90]

@@ -17,9 +17,9 @@ evaluation rows):
 * `factor`: the global mix times one factor (0.70 to 1.30) for a bias of every member alike.
 * `factor_checked`: the best member times its factor (learned on every validation row), only
   when the factor learned on the earlier validation origins beat the member on the latest one
-  by more than one standard error of the paired per-series differences (as the blend's
-  held-out choice guards its candidates); `factor_checked_2`: the same, checked on each of the
-  latest two validation origins (each with the factor learned before it); `factor_checked_2_zero`:
+  by more than one standard error of the paired per-series differences: the blend's own check
+  (`training.blend.point_factor`) on the best member's forecasts; `factor_checked_2`: the same,
+  checked on each of the latest two validation origins (each with the factor learned before it); `factor_checked_2_zero`:
   the best member times one such checked factor per zero-share group (as `groups_zero`; a group
   with fewer than `MIN_GROUP_ROWS` validation rows keeps factor 1).
 * `within_1se`: the equal mix of the members whose validation error is within one standard
@@ -44,11 +44,10 @@ import scipy.sparse as sp
 from benchmarks.accuracy import panels as P
 from benchmarks.bench_accuracy import load_panel
 from darkhorse.core.schema import CUTOFF, DS, ID, Y
-from training.blend import simplex_grid
+from training.blend import POINT_FACTORS, point_factor, simplex_grid
 from training.metrics import naive_scale
 
 DEFAULT_MEMBERS = ("seasonal_naive", "naive", "xgboost", "xgboost_median", "theta")
-FACTORS = np.round(np.arange(0.70, 1.301, 0.02), 2)
 ZERO_EDGES = (0.05, 0.30, 0.60)
 MIN_GROUP_ROWS = 200
 
@@ -75,8 +74,8 @@ def _per_series(rows: pd.DataFrame, pred: np.ndarray) -> np.ndarray:
 
 
 def _best_factor(rows: pd.DataFrame, pred: np.ndarray) -> float:
-    """The factor of FACTORS that gives `pred` the lowest mean scaled error on `rows`."""
-    return float(FACTORS[int(np.argmin(mean_scaled_error(rows, pred[:, None] * FACTORS[None, :])))])
+    """The factor of POINT_FACTORS that gives `pred` the lowest mean scaled error on `rows`."""
+    return float(POINT_FACTORS[int(np.argmin(mean_scaled_error(rows, pred[:, None] * POINT_FACTORS[None, :])))])
 
 
 def history_features(frame: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
@@ -125,23 +124,10 @@ class Rules:
         return out
 
     def _checked_factor(self, rows: pd.DataFrame, best: int, n_check: int = 1) -> float:
-        """The best member's factor, or 1 unless, at each of the latest `n_check` cutoffs, a
-        factor learned before it (on the weeks known then) beat the member on that cutoff's rows
-        by one standard error."""
-        cutoffs = np.sort(rows[CUTOFF].unique())
-        if len(cutoffs) < n_check + 1:
-            return 1.0
-        for last in cutoffs[-n_check:]:
-            early, late = rows[(rows[CUTOFF] < last) & (rows[DS] <= last)], rows[rows[CUTOFF] == last]
-            if early.empty:
-                return 1.0
-            member = int(np.argmin(mean_scaled_error(early, early[self.members].to_numpy(dtype="float64"))))
-            f = late[self.members[member]].to_numpy(dtype="float64")
-            early_factor = _best_factor(early, early[self.members[member]].to_numpy(dtype="float64"))
-            d = _per_series(late, f) - _per_series(late, f * early_factor)
-            if len(d) < 2 or d.mean() <= d.std(ddof=1) / np.sqrt(len(d)):
-                return 1.0
-        return _best_factor(rows, rows[self.members[best]].to_numpy(dtype="float64"))
+        """The best member's factor, kept by the blend's own check (`training.blend.point_factor`:
+        at each of the latest `n_check` cutoffs, the factor learned before it beat the member on
+        that cutoff's rows by one standard error); else 1."""
+        return point_factor(rows.assign(pred=rows[self.members[best]]), n_check=n_check)[0]
 
     def apply(self, learned: dict[str, object], rows: pd.DataFrame, groups: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         P_ = rows[self.members].to_numpy(dtype="float64")

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from darkhorse.core.schema import DS, ID, Y
+from darkhorse.core.schema import DS, ID, WEEK, Y
 from training.groups import informative
 from training.hot_sellers.features import momentum_ratio, seasonal_features
 
@@ -67,11 +67,14 @@ def add_group_features(
 
 
 def _dense(sums: pd.DataFrame) -> pd.DataFrame:
-    """Every week from each group's first to its last (a week none of its series held: 0)."""
+    """Every week from each group's first to its last (a week none of its series held: 0). Only
+    those weeks are made: a grouping with many short-lived keys (a category per product launch)
+    does not build every key x every week of the panel."""
     spans = sums.groupby("_key", sort=True)[DS].agg(["min", "max"])
-    weeks = pd.date_range(spans["min"].min(), spans["max"].max(), freq="7D")
-    grid = pd.MultiIndex.from_product([spans.index, weeks], names=["_key", DS])
-    out = sums.set_index(["_key", DS])[Y].reindex(grid, fill_value=0.0).reset_index()
-    key = out["_key"]
-    inside = (out[DS] >= key.map(spans["min"])) & (out[DS] <= key.map(spans["max"]))
-    return out[inside].reset_index(drop=True)
+    n = ((spans["max"] - spans["min"]) // WEEK).to_numpy(dtype="int64") + 1
+    first_row = np.repeat(np.cumsum(n) - n, n)
+    offset = np.arange(int(n.sum()), dtype="int64") - first_row
+    first = spans["min"].to_numpy()
+    weeks = (np.repeat(first, n) + offset * WEEK.to_timedelta64()).astype(first.dtype)
+    at = pd.MultiIndex.from_arrays([np.repeat(spans.index.to_numpy(), n), weeks], names=["_key", DS])
+    return sums.set_index(["_key", DS])[Y].reindex(at, fill_value=0.0).reset_index()
