@@ -41,7 +41,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_graph import build_marts
-from benchmarks.bench_multitask import naive_forecast, panel
+from benchmarks.bench_multitask import final_choice, naive_forecast, panel
 from darkhorse.core.config import load_config
 from darkhorse.core.schema import CUTOFF, DS, ID
 from training import hot_sellers as hs
@@ -115,13 +115,6 @@ def _final_without(s: pd.DataFrame, earlier: pd.DataFrame | None, labels: pd.Dat
     final, choice = hs.final_ranking(scores, earlier, hs.known_labels(labels, cutoff), cutoff=cutoff,
                                      settings=settings)
     return final, choice.as_dict()
-
-
-def final_choice(cfg) -> dict[str, Any]:
-    """The config's settings of the final ranking's choice (`hot_sellers.Settings.from_config`):
-    what the backtest and the release learn the combination with."""
-    full = hs.Settings.from_config(cfg)
-    return {k: getattr(full, k) for k in ("min_labelled_origins", "min_origin_positives", "weight_step", "tie_margin_se")}
 
 
 def run_final(name: str, marts: Path, *, origins: int, step: int, horizon: int, lookback: int, arms: list[str],

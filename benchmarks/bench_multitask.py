@@ -95,14 +95,24 @@ def evaluate(scores: pd.DataFrame, labels: pd.DataFrame, fraction: float = 0.05)
     return out
 
 
+def final_choice(cfg) -> dict[str, Any]:
+    """The config's settings of the final ranking's choice (`hot_sellers.Settings.from_config`):
+    what the backtest and the release learn the combination with."""
+    full = hs.Settings.from_config(cfg)
+    return {k: getattr(full, k) for k in ("min_labelled_origins", "min_origin_positives", "weight_step", "tie_margin_se")}
+
+
 def run_dataset(name: str, marts: Path, *, origins: int, step: int, horizon: int, lookback: int,
-                params: dict[str, Any]) -> dict[str, Any]:
+                params: dict[str, Any], choice_settings: dict[str, Any]) -> dict[str, Any]:
+    """Every scorer at each origin; `choice_settings`: how the final ranking learns its
+    combination (`final_choice`: the config's, as the backtest and the release learn it)."""
     frame, labels, covs = panel(marts)
     ctx = GraphText.load(marts)
     last_labelled = labels[DS].max()
     cutoffs = [last_labelled - pd.Timedelta(weeks=step * i) for i in range(origins)][::-1]
     mt_params = {**params, "horizon": horizon, "lookback": lookback, "floor": 1.0}
-    settings = hs.Settings(lookback=lookback, horizon=horizon, floor=1.0, multitask={**mt_params, "marts_dir": str(marts)})
+    settings = hs.Settings(lookback=lookback, horizon=horizon, floor=1.0, multitask={**mt_params, "marts_dir": str(marts)},
+                           **choice_settings)
     rows, fits = [], []
     for cutoff in cutoffs:
         train = frame[frame[DS] <= cutoff].reset_index(drop=True)
@@ -179,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
             built[name] = build_marts(work, [{"name": "reviews", "kind": "amazon_reviews", "path": str(reviews)}])[0]
         print(f"{name}: marts in {built[name]}", flush=True)
         results["datasets"].append(run_dataset(name, built[name], origins=args.origins, step=args.step,
-                                               horizon=horizon, lookback=lookback, params=args.params))
+                                               horizon=horizon, lookback=lookback, params=args.params,
+                                               choice_settings=final_choice(cfg)))
         (args.out_dir / "bench_multitask.json").write_text(json.dumps(results, indent=2))
     if args.time_default and "online_retail" in built:
         results["default_fit_online_retail"] = time_full_fit(built["online_retail"], horizon=horizon, lookback=lookback,
