@@ -94,7 +94,9 @@ def with_growth_blend(
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything the hot-seller scores need from the config, in one object."""
+    """Everything the hot-seller scores need from the config, in one object. `from_config` is how
+    the backtest and the release make it; the defaults here are the plain method (no positives
+    needed per labelled origin, no tie rule) for callers that set the scorers up by hand."""
 
     lookback: int
     horizon: int
