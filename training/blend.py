@@ -529,7 +529,9 @@ def _factor_losses(rows: pd.DataFrame, factors: np.ndarray, objective: str) -> n
     return _series_mean_loss(rows, _loss(y, pred, objective, rows["scale"].to_numpy(dtype="float64")))
 
 
-def _best_point_factor(rows: pd.DataFrame, objective: str) -> float:
+def best_point_factor(rows: pd.DataFrame, objective: str = "mae") -> float:
+    """The factor of POINT_FACTORS with the lowest mean loss per (series, cutoff) of `rows`'
+    `pred` (`unique_id, cutoff, y, scale, pred`), unchecked."""
     return float(POINT_FACTORS[int(np.argmin(_factor_losses(rows, POINT_FACTORS, objective).mean(axis=0)))])
 
 
@@ -552,14 +554,14 @@ def point_factor(
         late = points[points[CUTOFF] == last]
         if early.empty or late.empty:
             return 1.0, checks
-        f = _best_point_factor(early, objective)
+        f = best_point_factor(early, objective)
         losses = _factor_losses(late, np.array([1.0, f]), objective)
         d = losses[:, 0] - losses[:, 1]  # > 0 where the factor did better
         se = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("inf")
         checks.append({"cutoff": str(pd.Timestamp(last).date()), "factor": f, "gain": float(d.mean()), "se": se})
         if not d.mean() > ONE_SE * se:
             return 1.0, checks
-    return _best_point_factor(points, objective), checks
+    return best_point_factor(points, objective), checks
 
 
 # ---------------------------------------------------------------- conformal intervals

@@ -44,7 +44,7 @@ import scipy.sparse as sp
 from benchmarks.accuracy import panels as P
 from benchmarks.bench_accuracy import load_panel
 from darkhorse.core.schema import CUTOFF, DS, ID, Y
-from training.blend import POINT_FACTORS, point_factor, simplex_grid
+from training.blend import best_point_factor, point_factor, simplex_grid
 from training.metrics import naive_scale
 
 DEFAULT_MEMBERS = ("seasonal_naive", "naive", "xgboost", "xgboost_median", "theta")
@@ -71,11 +71,6 @@ def _per_series(rows: pd.DataFrame, pred: np.ndarray) -> np.ndarray:
     err = np.abs(rows[Y].to_numpy(dtype="float64") - pred) / rows["scale"].to_numpy(dtype="float64")
     key = _keys(rows)
     return np.bincount(key, err) / np.bincount(key)
-
-
-def _best_factor(rows: pd.DataFrame, pred: np.ndarray) -> float:
-    """The factor of POINT_FACTORS that gives `pred` the lowest mean scaled error on `rows`."""
-    return float(POINT_FACTORS[int(np.argmin(mean_scaled_error(rows, pred[:, None] * POINT_FACTORS[None, :])))])
 
 
 def history_features(frame: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
@@ -106,7 +101,7 @@ class Rules:
         for name, g in groups.items():
             out[f"groups_{name}"] = {int(k): self._mix(rows[g == k]) for k in np.unique(g)
                                      if (g == k).sum() >= MIN_GROUP_ROWS}
-        out["factor"] = _best_factor(rows, P_ @ mix)
+        out["factor"] = best_point_factor(rows.assign(pred=P_ @ mix))
         ref = _per_series(rows, P_[:, best])
         keep = []
         for j in range(len(self.members)):
