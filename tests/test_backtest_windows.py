@@ -141,6 +141,40 @@ def test_the_classifier_reads_no_blend_only_forecasts_in_the_backtest_nor_at_the
     assert len(seen) == 1 and seen[0][1] == set(scored) and not seen[0][1] & blend_only
 
 
+def test_a_member_waits_for_a_panel_that_spans_its_min_history_weeks(panel):
+    """A member with `min_history_weeks` over the panel's span sits out the backtest, the blend,
+    the growth blend and the final fit alike, and the metrics say why; at the panel's span it is
+    fitted everywhere."""
+    from darkhorse.core.config import ModelSpec
+    from training.train import fit_final
+
+    weeks = panel.history.n_weeks
+    assert weeks == int((panel.history.last_week - panel.history.first_week) / WEEK) + 1
+    for need, fitted in ((weeks + 1, False), (weeks, True)):
+        specs = [ModelSpec(model="naive"), ModelSpec(model="moving_average", params={"window": 4}),
+                 ModelSpec(model="moving_average", alias="ma_long", params={"window": 26}, min_history_weeks=need)]
+        cfg = _config(panel).model_copy(
+            update={"forecast": load_config(REPO / "darkhorse.yaml").forecast.model_copy(update={"models": specs})})
+        bt = run_backtest(cfg, history=panel.history, show_progress=False)
+        assert ("ma_long" in bt.models) is fitted
+        assert ("ma_long" in bt.forecasts.columns) is fitted
+        assert ("ma_long" in set(bt.blend_weights["model"])) is fitted
+        assert ("ma_long" in bt.metrics["contributions"]) is fitted
+        left = bt.metrics["members_left_out"]
+        assert left == ({} if fitted else {"ma_long": f"the panel spans {weeks} weeks, under its min_history_weeks {need}"})
+        blend, *_ = fit_final(cfg, panel.history, bt.forecasts, show_progress=False, hot_sellers=bt.hot_sellers)
+        assert set(blend.members_) == ({"naive", "moving_average", "ma_long"} if fitted else {"naive", "moving_average"})
+
+
+def test_a_panel_too_short_for_every_member_is_refused_by_name(panel):
+    from darkhorse.core.config import ModelSpec
+    from training.backtest import BacktestError
+
+    specs = [ModelSpec(model="naive", min_history_weeks=500)]
+    with pytest.raises(BacktestError, match=r"no member can be fitted on this panel: naive: the panel spans \d+ weeks"):
+        run_backtest(_config(panel), history=panel.history, specs=specs, show_progress=False)
+
+
 @pytest.mark.slow
 def test_scoring_the_blend_warmup_origins_gives_the_final_ranking_more_labelled_origins(panel):
     from darkhorse.core.config import ModelSpec

@@ -33,13 +33,16 @@ def test_default_config_loads_and_resolves_paths_against_its_directory():
 
 def test_the_shipped_members_are_the_code_defaults():
     """darkhorse.yaml spells the default ensemble out; a config without `forecast.models` gets the
-    same members, the median XGBoost kept out of the growth blend in both."""
+    same members, the median XGBoost (and its long-window twin) kept out of the growth blend in both."""
     shipped = load_config(REPO / "darkhorse.yaml").forecast.models
     from darkhorse.core.config import ForecastConfig
 
     assert [m.model_dump() for m in shipped] == [m.model_dump() for m in ForecastConfig().models]
     growth = {m.name: m.growth for m in shipped if m.enabled}
-    assert growth == {"seasonal_naive": True, "naive": True, "xgboost": True, "xgboost_median": False, "theta": True}
+    assert growth == {"seasonal_naive": True, "naive": True, "xgboost": True, "xgboost_median": False,
+                      "xgboost_long": False, "theta": True}
+    # only the long-window booster waits for a long panel
+    assert {m.name: m.min_history_weeks for m in shipped if m.min_history_weeks} == {"xgboost_long": 104}
 
 
 def test_dbt_project_defaults_equal_the_default_config():

@@ -308,6 +308,8 @@ def test_the_default_configuration_runs_end_to_end_on_odd_series(tmp_path):
     (p,) = json.loads((out / "accuracy.json").read_text())["panels"]
     assert p["n_series"] == 120 and [w["role"] for w in p["windows"]].count("eval") == 3
     assert {"seasonal_naive", "naive", "xgboost", "xgboost_median", "theta", "blend"} <= set(p["models"])
+    # the long-window booster waits for a panel of 104 weeks
+    assert "xgboost_long" not in p["models"] and "xgboost_long" in p.get("members_left_out", {})
     assert all(np.isfinite(v["mase"]) for v in p["models"].values())
     assert p["models"]["blend"]["mase"] < p["models"]["naive"]["mase"]
     fc = pd.read_parquet(out / "panels" / "odd" / "forecasts.parquet")

@@ -82,6 +82,24 @@ def build_model(spec: ModelSpec, *, seed: int = 0, marts_dir: Path | None = None
     return create(spec.model, alias=spec.name, **params)
 
 
+def panel_members(specs: list[ModelSpec], history: History) -> tuple[list[ModelSpec], dict[str, str]]:
+    """The members this panel fits, and why each other one sits out: a member with
+    `min_history_weeks` is fitted only on a panel whose history spans that many weeks. The
+    backtest and the final fit read the same whole panel, so the release holds exactly the
+    members the backtest measured."""
+    kept, out = [], {}
+    for s in specs:
+        if s.min_history_weeks is not None and history.n_weeks < s.min_history_weeks:
+            out[s.name] = f"the panel spans {history.n_weeks} weeks, under its min_history_weeks {s.min_history_weeks}"
+        else:
+            kept.append(s)
+    if not kept:
+        raise BacktestError(f"no member can be fitted on this panel: {'; '.join(f'{k}: {v}' for k, v in out.items())}")
+    for name, why in out.items():
+        log.info("member %s sits out: %s", name, why)
+    return kept, out
+
+
 BLEND_ONLY = "blend_warmup"
 """The role of the origins that train the blend only."""
 
@@ -116,7 +134,7 @@ def plan_cutoffs(history: History, config: Config, horizon: int) -> list[tuple[p
     roles = [BLEND_ONLY] * bt.blend_warmup_windows + ["warmup"] * bt.warmup_windows + ["eval"] * bt.n_windows
     kept = [(c, r) for c, r in zip(cutoffs, roles, strict=True) if c >= earliest]
     if not any(role == "eval" for _, role in kept) or len([r for _, r in kept if r == "eval"]) < bt.n_windows:
-        weeks = int((history.last_week - history.first_week) / WEEK) + 1
+        weeks = history.n_weeks
         one = bt.min_train_weeks + horizon  # the fewest weeks one evaluation window needs
         hint = (
             "lower backtest.n_windows or step_weeks" if weeks >= one else
@@ -150,12 +168,13 @@ def run_backtest(
     horizon = config.panel.horizon_weeks
     quantiles = list(config.forecast.quantiles)
     specs = specs if specs is not None else config.forecast.enabled()
-    names = [s.name for s in specs]
-    if BLEND in names:
+    if BLEND in [s.name for s in specs]:
         raise BacktestError("'blend' is reserved for the ensemble; give that model another alias")
     for s in specs:  # fail on bad params before any work
         build_model(s)
     history = history or load_history(config)
+    specs, left_out = panel_members(specs, history)
+    names = [s.name for s in specs]
     cutoffs = plan_cutoffs(history, config, horizon)
     timings: dict[str, float] = {n: 0.0 for n in [*names, BLEND, "hot_sellers"]}
     frames, scores, weights, importance = [], [], [], []
@@ -259,6 +278,8 @@ def run_backtest(
         "windows": [{"cutoff": str(c.date()), "role": r} for c, r in cutoffs],
         "n_series": int(history.frame[ID].nunique()),
         "models": models_metrics,
+        # enabled members this panel does not fit (`min_history_weeks`), with the reason
+        "members_left_out": left_out,
         "ratios_vs": {REFERENCE: _ratios(models_metrics, REFERENCE)} if REFERENCE in models_metrics else {},
         "hot_sellers": ranking_metrics(hot_eval, fraction=1 - config.panel.hot_seller_quantile) if len(hot_eval) else {},
         "hot_seller_fraction": round(1 - config.panel.hot_seller_quantile, 6),
@@ -428,4 +449,5 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
-__all__ = ["BLEND_ONLY", "FORECAST_METRICS", "BacktestError", "BacktestResult", "classifier_forecasts", "plan_cutoffs", "run_backtest"]
+__all__ = ["BLEND_ONLY", "FORECAST_METRICS", "BacktestError", "BacktestResult", "classifier_forecasts", "panel_members",
+           "plan_cutoffs", "run_backtest"]

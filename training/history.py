@@ -49,6 +49,11 @@ class History:
     # the series' groups (training.groups): `unique_id` + one text column per grouping
     groups: pd.DataFrame | None = None
 
+    @property
+    def n_weeks(self) -> int:
+        """Weeks the panel spans, its first week to its last."""
+        return int((self.last_week - self.first_week) / pd.Timedelta(weeks=1)) + 1
+
     def until(self, cutoff: pd.Timestamp) -> pd.DataFrame:
         """The frame as known at the close of week `cutoff` (rows with ds <= cutoff)."""
         return self.frame[self.frame[DS] <= cutoff].reset_index(drop=True)

@@ -30,6 +30,7 @@ from training.backtest import (
     build_model,
     choice_record,
     classifier_forecasts,
+    panel_members,
     run_backtest,
     write_outputs,
 )
@@ -66,7 +67,7 @@ def fit_final(
     the hot-seller classifier and final combination also learn from the backtest's forecasts
     and hot-seller scores (`hot_sellers`) at its origins."""
     horizon = config.panel.horizon_weeks
-    specs = config.forecast.enabled()
+    specs, _ = panel_members(config.forecast.enabled(), history)
     names = [s.name for s in specs]
     fitted = {}
     with progress_bar(show_progress) as bar:

@@ -192,6 +192,8 @@ def run_panel(panel: Panel, config: Config, specs: list[ModelSpec], *, out: Path
         "wall_s": round(wall, 1),
         "timings_s": timings,
         "models": models,
+        # enabled members this panel does not fit (`min_history_weeks`), with the reason
+        "members_left_out": met.get("members_left_out", {}),
         # the tools a user would pick instead, at the evaluation origins (`peers`)
         "peers": peer_rec,
         "hot_sellers": hot,
@@ -347,6 +349,9 @@ def panel_tables(p: dict[str, Any]) -> list[Table]:
     if sources:
         shown = "; quantiles per eval origin: " + ", ".join(sources)
         t.caption = (t.caption or "blend") + shown
+    left = p.get("members_left_out") or {}
+    if left:
+        t.caption = (t.caption or "blend") + "; not fitted here: " + ", ".join(f"{m} ({why})" for m, why in left.items())
     factors = [c.get("point_factor") for c in p.get("blend_choice", [])]
     if any(f is not None for f in factors):
         shown = "; point factor per eval origin: " + ", ".join("-" if f is None else f"{f:g}" for f in factors)

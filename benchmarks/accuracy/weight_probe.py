@@ -43,11 +43,11 @@ import scipy.sparse as sp
 
 from benchmarks.accuracy import panels as P
 from benchmarks.bench_accuracy import load_panel
+from darkhorse.core.config import ForecastConfig
 from darkhorse.core.schema import CUTOFF, DS, ID, Y
 from training.blend import best_point_factor, point_factor, simplex_grid
 from training.metrics import naive_scale
 
-DEFAULT_MEMBERS = ("seasonal_naive", "naive", "xgboost", "xgboost_median", "theta")
 ZERO_EDGES = (0.05, 0.30, 0.60)
 MIN_GROUP_ROWS = 200
 
@@ -182,19 +182,22 @@ def probe(forecasts: pd.DataFrame, history: pd.DataFrame, members: Sequence[str]
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--run", type=Path, required=True, help="a suite run's output folder (panels/*/forecasts.parquet)")
-    ap.add_argument("--members", default=",".join(DEFAULT_MEMBERS))
+    ap.add_argument("--members", default=None,
+                    help="comma-separated members to probe (default: the default config's enabled members the run's forecasts hold)")
     ap.add_argument("--panels", default=",".join(P.PANELS))
     ap.add_argument("--m4", type=Path, default=None)
     ap.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = ap.parse_args(argv)
-    members = [m.strip() for m in args.members.split(",") if m.strip()]
+    chosen = [m.strip() for m in args.members.split(",") if m.strip()] if args.members else None
     results = {}
     for name in [p.strip() for p in args.panels.split(",") if p.strip()]:
         f = args.run / "panels" / name / "forecasts.parquet"
         panel = load_panel(name, args.m4, args.run / "cache") if f.is_file() else None
         if panel is None:
             continue
-        res = probe(pd.read_parquet(f), panel.history.frame, members)
+        fc = pd.read_parquet(f)
+        members = chosen or [s.name for s in ForecastConfig().enabled() if s.name in fc.columns]
+        res = probe(fc, panel.history.frame, members)
         best = min(members, key=lambda m: res[m])
         results[name] = {"best_member": best, "mase": res}
         print(f"\n{name}: best member on the evaluation weeks {best} {res[best]:.4f}")

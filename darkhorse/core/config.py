@@ -628,6 +628,14 @@ class ModelSpec(_Strict):
         "fitted to the median (absolute error): it sharpens the point forecast, but growth read "
         "from a median-like forecast ranks hot sellers worse.",
     )
+    min_history_weeks: int | None = Field(
+        None,
+        ge=1,
+        description="Fitted only on a panel whose history spans at least this many weeks (first to "
+        "last); on a shorter one it sits out the backtest, the blend and the release (metrics.json "
+        "`members_left_out` says so). For a member whose training window reads more weeks than a "
+        "short panel holds: there it would only repeat a member already in the blend.",
+    )
 
     @property
     def name(self) -> str:
@@ -643,6 +651,15 @@ class ModelSpec(_Strict):
 # department chains (one booster's bad last origin there), level on sparse counts, 0.2% worse on
 # weekly sales, for about 1.6-1.9 times the member's seconds.
 MEDIAN_XGBOOST: dict[str, Any] = {"objective": "absoluteerror", "n_bags": 2, "seed": 7}
+# The median booster again with a 104-week training window (its origins reach two seasons back),
+# fitted only on panels that span at least 104 weeks (`min_history_weeks`). On the suite's eight
+# panels longer than 52 weeks the blend was never worse with it and better on five (M4 Weekly
+# -1.08%, official MASE 1.958 -> 1.946; synthetic reviews -0.89%; two store x department chains
+# -0.43% and -0.07%), for 49-77 s a panel (1.40x the backtest of a 2,695 x 143 panel). On 52-week
+# panels it only repeats xgboost_median with another seed (weekly sales +0.40%, two final rankings
+# 0.02 AP worse), so there it sits out.
+LONG_XGBOOST: dict[str, Any] = {"objective": "absoluteerror", "n_bags": 2, "seed": 13, "train_weeks": 104}
+LONG_XGBOOST_MIN_WEEKS = 104
 MEAN_XGBOOST: dict[str, Any] = {"target": "ratio", "objective": "poisson", "n_bags": 1, "seed": 11}
 
 
@@ -665,6 +682,8 @@ def _default_models() -> list[ModelSpec]:
         ModelSpec(model="naive"),
         ModelSpec(model="xgboost"),
         ModelSpec(model="xgboost", alias="xgboost_median", growth=False, params=dict(MEDIAN_XGBOOST)),
+        ModelSpec(model="xgboost", alias="xgboost_long", growth=False, params=dict(LONG_XGBOOST),
+                  min_history_weeks=LONG_XGBOOST_MIN_WEEKS),
         ModelSpec(model="theta"),
         ModelSpec(model="xgboost", alias="xgboost_mean", enabled=False, params=dict(MEAN_XGBOOST)),
         ModelSpec(model="ridge", enabled=False),
