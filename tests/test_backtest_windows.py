@@ -141,11 +141,12 @@ def test_the_classifier_reads_no_blend_only_forecasts_in_the_backtest_nor_at_the
     assert len(seen) == 1 and seen[0][1] == set(scored) and not seen[0][1] & blend_only
 
 
-def test_a_member_waits_for_a_panel_that_spans_its_min_history_weeks(panel):
+def test_a_member_waits_for_a_panel_that_spans_its_min_history_weeks(panel, tmp_path):
     """A member with `min_history_weeks` over the panel's span sits out the backtest, the blend,
-    the growth blend and the final fit alike, and the metrics say why; at the panel's span it is
-    fitted everywhere."""
+    the growth blend and the final fit alike, and the metrics and the report say why; at the
+    panel's span it is fitted everywhere."""
     from darkhorse.core.config import ModelSpec
+    from training.backtest import write_outputs
     from training.train import fit_final
 
     weeks = panel.history.n_weeks
@@ -164,6 +165,8 @@ def test_a_member_waits_for_a_panel_that_spans_its_min_history_weeks(panel):
         assert left == ({} if fitted else {"ma_long": f"the panel spans {weeks} weeks, under its min_history_weeks {need}"})
         blend, *_ = fit_final(cfg, panel.history, bt.forecasts, show_progress=False, hot_sellers=bt.hot_sellers)
         assert set(blend.members_) == ({"naive", "moving_average", "ma_long"} if fitted else {"naive", "moving_average"})
+        html = (write_outputs(bt, tmp_path / str(need)) / "report.html").read_text(encoding="utf-8")
+        assert ("ma_long is not fitted on this panel: the panel spans" in html) is not fitted
 
 
 def test_a_panel_too_short_for_every_member_is_refused_by_name(panel):

@@ -239,6 +239,7 @@ def forecast_table(run: Run) -> Table | None:
         + interval_source_text(run)
         + point_factor_text(run)
         + member_fallback_text(run)
+        + members_left_out_text(run)
     )
     return metric_table(rows, columns, row_header="Model", bold_name=bold_name, note=note)
 
@@ -260,6 +261,15 @@ def member_fallback_text(run: Run) -> str:
             out += (f" {member} forecast every item by its {fell[-1]['fallback']} fallback at {len(fell)} of "
                     f"{len(evals)} evaluation origins ({fell[-1].get('reason', 'history too short')}).")
     return out
+
+
+def members_left_out_text(run: Run) -> str:
+    """One sentence per enabled member this panel does not fit (metrics.json `members_left_out`:
+    a panel shorter than its `min_history_weeks`), with the reason; empty when none sat out."""
+    left = run.metrics.get("members_left_out")
+    if not isinstance(left, dict):
+        return ""
+    return "".join(f" {member} is not fitted on this panel: {why}." for member, why in left.items())
 
 
 def blend_vs_best_text(run: Run) -> str:
