@@ -655,7 +655,7 @@ MEDIAN_XGBOOST: dict[str, Any] = {"objective": "absoluteerror", "n_bags": 2, "se
 # fitted only on panels that span at least 104 weeks (`min_history_weeks`). On the suite's eight
 # panels longer than 52 weeks the blend was never worse with it and better on five (M4 Weekly
 # -1.08%, official MASE 1.958 -> 1.946; synthetic reviews -0.89%; two store x department chains
-# -0.43% and -0.07%), for 49-77 s a panel (1.40x the backtest of a 2,695 x 143 panel). On 52-week
+# -0.43% and -0.07%), for 47-83 s a panel (the 2,695 x 143 backtest 399 s against 294 s). On 52-week
 # panels it only repeats xgboost_median with another seed (weekly sales +0.40%, two final rankings
 # 0.02 AP worse), so there it sits out.
 LONG_XGBOOST: dict[str, Any] = {"objective": "absoluteerror", "n_bags": 2, "seed": 13, "train_weeks": 104}
