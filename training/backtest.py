@@ -95,8 +95,6 @@ def panel_members(specs: list[ModelSpec], history: History) -> tuple[list[ModelS
             kept.append(s)
     if not kept:
         raise BacktestError(f"no member can be fitted on this panel: {'; '.join(f'{k}: {v}' for k, v in out.items())}")
-    for name, why in out.items():
-        log.info("member %s sits out: %s", name, why)
     return kept, out
 
 
@@ -174,6 +172,8 @@ def run_backtest(
         build_model(s)
     history = history or load_history(config)
     specs, left_out = panel_members(specs, history)
+    for name, why in left_out.items():  # once per run: the final fit reads the same panel
+        log.info("member %s sits out: %s", name, why)
     names = [s.name for s in specs]
     cutoffs = plan_cutoffs(history, config, horizon)
     timings: dict[str, float] = {n: 0.0 for n in [*names, BLEND, "hot_sellers"]}

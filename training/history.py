@@ -18,7 +18,7 @@ from darkhorse.core import features as feast_features
 from darkhorse.core.config import ITEM_ID_SEPARATOR, Config
 from darkhorse.core.errors import DarkHorseError
 from darkhorse.core.publish import read_manifest
-from darkhorse.core.schema import DS, ID, Y
+from darkhorse.core.schema import DS, ID, WEEK, Y
 from training.dataset import build_training_set
 from training.groups import groups_from_ids, merge_groups
 
@@ -52,7 +52,7 @@ class History:
     @property
     def n_weeks(self) -> int:
         """Weeks the panel spans, its first week to its last."""
-        return int((self.last_week - self.first_week) / pd.Timedelta(weeks=1)) + 1
+        return int((self.last_week - self.first_week) / WEEK) + 1
 
     def until(self, cutoff: pd.Timestamp) -> pd.DataFrame:
         """The frame as known at the close of week `cutoff` (rows with ds <= cutoff)."""

@@ -193,7 +193,7 @@ def run_panel(panel: Panel, config: Config, specs: list[ModelSpec], *, out: Path
         "timings_s": timings,
         "models": models,
         # enabled members this panel does not fit (`min_history_weeks`), with the reason
-        "members_left_out": met.get("members_left_out", {}),
+        "members_left_out": met["members_left_out"],
         # the tools a user would pick instead, at the evaluation origins (`peers`)
         "peers": peer_rec,
         "hot_sellers": hot,
