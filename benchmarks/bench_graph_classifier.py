@@ -103,7 +103,8 @@ def run_dataset(name: str, marts: Path, *, origins: int, step: int, horizon: int
 
 
 def _final_without(s: pd.DataFrame, earlier: pd.DataFrame | None, labels: pd.DataFrame, cutoff: pd.Timestamp,
-                   settings: hs.Settings, scorer: str | tuple[str, ...] = GRAPH_SCORER) -> tuple[pd.Series, dict]:
+                   settings: hs.Settings, first_week: pd.Timestamp,
+                   scorer: str | tuple[str, ...] = GRAPH_SCORER) -> tuple[pd.Series, dict]:
     """The final ranking this origin gets when `scorer` (`classifier_graph`, `classifier_text`)
     is not a scorer: score_origin's own combination (`hot_sellers.final_ranking`) over the other
     scores, learned on the earlier origins' scores less `scorer`. The classifier of
@@ -113,7 +114,7 @@ def _final_without(s: pd.DataFrame, earlier: pd.DataFrame | None, labels: pd.Dat
     dropped = {"final", *((scorer,) if isinstance(scorer, str) else scorer)}
     scores = {n: wide[n] for n in wide.columns if n not in dropped}
     final, choice = hs.final_ranking(scores, earlier, hs.known_labels(labels, cutoff), cutoff=cutoff,
-                                     settings=settings)
+                                     settings=settings, first_week=first_week)
     return final, choice.as_dict()
 
 
@@ -150,8 +151,8 @@ def run_final(name: str, marts: Path, *, origins: int, step: int, horizon: int, 
             if scorer is not None:
                 final = got.pop("final")
                 if arm == "scorer" or "scorer" not in arms:
-                    got["final_without"], choice["final_without"] = _final_without(s, prior, labels, cutoff, settings,
-                                                                                   scorer)
+                    got["final_without"], choice["final_without"] = _final_without(
+                        s, prior, labels, cutoff, settings, train[DS].min(), scorer)
                 else:
                     got = {m: v for m, v in got.items() if m == scorer}
                 got[f"final_{arm}"] = final

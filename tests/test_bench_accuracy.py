@@ -499,7 +499,8 @@ def test_hot_replay_reproduces_the_run_s_final_ranking(tmp_path):
     folder = tmp_path / "panels" / "weekly_sales"
     folder.mkdir(parents=True)
     res.hot_sellers.to_parquet(folder / "hot_sellers.parquet", index=False)
-    (folder / "result.json").write_text(json.dumps(jsonable({"horizon": p.panel.horizon_weeks, "windows": res.metrics["windows"]})))
+    (folder / "result.json").write_text(json.dumps(jsonable({"horizon": p.panel.horizon_weeks, "windows": res.metrics["windows"],
+                                                             "first_week": str(history.first_week.date())})))
     out = replay_panel(folder, min_origins=cfg.hot_sellers.min_labelled_origins,
                        weight_step=cfg.hot_sellers.stack_weight_step, stack_margin_se=STACK_MARGIN_SE,
                        min_positives=cfg.hot_sellers.min_origin_positives, tie_margin_se=cfg.hot_sellers.tie_margin_se)

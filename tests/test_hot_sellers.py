@@ -12,7 +12,16 @@ import pytest
 
 from darkhorse.core.config import ConfigError, HotSellerConfig
 from training import hot_sellers as hs
-from training.hot_sellers.combine import Choice, choose, final_score, grid
+from training.hot_sellers.combine import (
+    SEASON_FALLBACK,
+    TIE_BREAK,
+    Choice,
+    choose,
+    fallback_weights,
+    final_score,
+    grid,
+    season_unlearned,
+)
 from training.hot_sellers.features import forecast_features, seasonal_features
 
 L, H = 4, 3
@@ -423,6 +432,48 @@ def test_score_origin_falls_back_to_the_classifier_when_it_is_trained_but_no_ori
     w = s.pivot(index="unique_id", columns="model", values="score")
     np.testing.assert_allclose(w["final"], w["classifier"].rank(pct=True))
     assert s.attrs["choice"]["method"] == "fallback" and s.attrs["choice"]["weights"] == {"classifier": 1.0}
+
+
+def test_the_season_is_unlearned_from_when_the_origin_sees_it_until_horizon_known_weeks_did():
+    first, w = pd.Timestamp("2022-01-03"), pd.Timedelta(weeks=1)
+    start = first + 51 * w  # the first origin whose last season's coming weeks are in the panel
+    at = {"season": 52, "horizon": 3}
+    assert not season_unlearned(first, start - 4 * w, cutoff=start - w, **at)  # no season to see yet
+    assert season_unlearned(first, None, cutoff=start, **at)  # no label known at all
+    assert season_unlearned(first, start - 3 * w, cutoff=start, **at)
+    assert season_unlearned(first, start + 1 * w, cutoff=start + 4 * w, **at)  # 2 known weeks saw it
+    assert not season_unlearned(first, start + 2 * w, cutoff=start + 5 * w, **at)  # 3 = the horizon
+
+
+def test_the_fallback_averages_three_scorers_only_where_the_classifier_learned_without_the_season():
+    names = ["momentum", "seasonal_growth", "forecast_growth", "classifier"]
+    assert fallback_weights(names) == {"classifier": 1.0}
+    assert fallback_weights(names, season_unlearned=True) == dict.fromkeys(SEASON_FALLBACK, 1 / 3)
+    assert fallback_weights(names[:3], season_unlearned=True) == {"forecast_growth": 1.0}  # no classifier yet
+    c = choose(names, None, pd.DataFrame(), min_origins=2, weight_step=0.5,
+               fallback=fallback_weights(names, season_unlearned=True))
+    assert c.method == "fallback" and c.weights == dict.fromkeys(SEASON_FALLBACK, 1 / 3)
+
+
+@pytest.mark.parametrize("weeks, three", [(50, False), (55, True), (56, False)])
+def test_score_origin_averages_the_season_in_where_no_known_week_saw_it(weeks, three):
+    """At `weeks` after the panel's first week, with H = 3 and no earlier origin scored: before
+    week 51 the origin sees no season (the classifier alone); from there until 3 known weeks saw it
+    (labels known H weeks late: week 56) the classifier, forecast growth and seasonal growth."""
+    frame = _panel(n_items=40, n_weeks=70)
+    labels = _labels(frame)
+    c = frame["ds"].min() + pd.Timedelta(weeks=weeks)
+    train = frame[frame["ds"] <= c].reset_index(drop=True)
+    s, clf = hs.score_origin(train, _forecast(frame, c, seed=0), labels, cutoff=c, covariates=[], settings=SETTINGS)
+    assert clf is not None and s.attrs["choice"]["method"] == "fallback"
+    w = s.pivot(index="unique_id", columns="model", values="score")
+    if not three:
+        assert s.attrs["choice"]["weights"] == {"classifier": 1.0}
+        np.testing.assert_allclose(w["final"], w["classifier"].rank(pct=True))
+        return
+    assert s.attrs["choice"]["weights"] == dict.fromkeys(SEASON_FALLBACK, 1 / 3)
+    mean = sum(w[n].rank(pct=True) for n in SEASON_FALLBACK) / 3
+    np.testing.assert_allclose(w["final"], mean + TIE_BREAK * w["classifier"].rank(pct=True))
 
 
 # --------------------------------------------------------------------------- growth blend

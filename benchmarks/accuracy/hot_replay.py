@@ -32,8 +32,9 @@ from training.hot_sellers.combine import (
     STACK_MARGIN_SE,
     TIE_MIN_ORIGINS,
     choose,
-    fallback_scorer,
+    fallback_weights,
     final_score,
+    season_unlearned,
 )
 from training.metrics import average_precision
 
@@ -42,7 +43,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def replay_panel(folder: Path, *, min_origins: int, weight_step: float, stack_margin_se: float,
                  min_positives: int = 1, tie_margin_se: float = 0.0,
-                 tie_min_origins: int = TIE_MIN_ORIGINS) -> dict[str, Any]:
+                 tie_min_origins: int = TIE_MIN_ORIGINS, season: int = 52) -> dict[str, Any]:
     """The final ranking's AP at each evaluation origin of one stored panel, and its choice."""
     hot = pd.read_parquet(folder / "hot_sellers.parquet")
     rec = json.loads((folder / "result.json").read_text())
@@ -59,8 +60,10 @@ def replay_panel(folder: Path, *, min_origins: int, weight_step: float, stack_ma
         current = {str(m): g.set_index(ID)["score"] for m, g in now.groupby("model", sort=True)}
         earlier = scores[scores[CUTOFF] < cutoff]
         known = labels[labels[CUTOFF] + WEEK * horizon <= cutoff].rename(columns={CUTOFF: DS})
+        fallback = fallback_weights(current, season_unlearned=season_unlearned(
+            pd.Timestamp(rec["first_week"]), cutoff - WEEK * horizon, cutoff=cutoff, season=season, horizon=horizon))
         choice = choose(list(current), earlier, known, min_origins=min_origins, weight_step=weight_step,
-                        fallback=fallback_scorer(current), stack_margin_se=stack_margin_se, min_positives=min_positives,
+                        fallback=fallback, stack_margin_se=stack_margin_se, min_positives=min_positives,
                         tie_margin_se=tie_margin_se, tie_min_origins=tie_min_origins)
         final = final_score(current, choice)
         y = now.drop_duplicates(ID).set_index(ID)["label"].reindex(final.index)
@@ -102,7 +105,8 @@ def main(argv: list[str] | None = None) -> None:
                                             [float(x) for x in tie_margin.split(",")],
                                             [int(x) for x in args.tie_min_origins.split(",")]):
         res = {f.name: replay_panel(f, min_origins=mo, weight_step=weight_step, stack_margin_se=mg,
-                                    min_positives=hs.min_origin_positives, tie_margin_se=tm, tie_min_origins=tn)
+                                    min_positives=hs.min_origin_positives, tie_margin_se=tm, tie_min_origins=tn,
+                                    season=hs.season_length)
                for f in folders}
         means = [np.mean([v["ap"] for v in r.values()]) if r else float("nan") for r in res.values()]
         print(f"{mo:>11d}  {mg:>6.1f}  {tm:>3.1f}  {tn:>7d}  "

@@ -49,7 +49,14 @@ from darkhorse.core.config import Config, ModelSpec
 from darkhorse.core.schema import CUTOFF, DS, ID, WEEK, forecast_columns
 from training.blend import subset_blend
 from training.hot_sellers.classifier import ClassifierSettings, HotSellerClassifier, fit_scorers
-from training.hot_sellers.combine import Choice, choose, fallback_scorer, final_score, pct_rank
+from training.hot_sellers.combine import (
+    Choice,
+    choose,
+    fallback_weights,
+    final_score,
+    pct_rank,
+    season_unlearned,
+)
 from training.hot_sellers.features import (
     forecast_features,
     forecast_growth,
@@ -190,20 +197,24 @@ def known_labels(labels: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
 
 def final_ranking(
     scores: dict[str, pd.Series], earlier_scores: Sequence[pd.DataFrame] | pd.DataFrame | None,
-    known: pd.DataFrame, *, cutoff: pd.Timestamp, settings: Settings,
+    known: pd.DataFrame, *, cutoff: pd.Timestamp, settings: Settings, first_week: pd.Timestamp,
 ) -> tuple[pd.Series, Choice]:
     """The final score of this origin's `scores` and how it was combined, learned on the scores
-    of origins before `cutoff` (`earlier_scores`) and the `known` labels (`known_labels`)."""
+    of origins before `cutoff` (`earlier_scores`) and the `known` labels (`known_labels`);
+    `first_week`: the panel's first week (the fallback asks whether the classifier's labelled
+    weeks saw a season: `combine.season_unlearned`)."""
     earlier = _frame(earlier_scores)
     if earlier is not None:
         earlier = earlier[pd.to_datetime(earlier[CUTOFF]) < cutoff]
-    fallback = fallback_scorer(scores)
+    fallback = fallback_weights(scores, season_unlearned=season_unlearned(
+        first_week, known[DS].max() if len(known) else None, cutoff=cutoff, season=settings.season,
+        horizon=settings.horizon))
     choice = choose(list(scores), earlier, known, min_origins=settings.min_labelled_origins,
                     weight_step=settings.weight_step, fallback=fallback, min_positives=settings.min_origin_positives,
                     tie_margin_se=settings.tie_margin_se)
     if choice.method == "fallback":
         log.info("hot sellers at %s: %d labelled origins; the final ranking is the %s score",
-                 cutoff.date(), len(choice.origins), fallback)
+                 cutoff.date(), len(choice.origins), " + ".join(fallback))
     return final_score(scores, choice), choice
 
 
@@ -269,7 +280,8 @@ def score_origin(
             scores["multitask"] = mt.predict_proba(train, covariates=covariates, cutoff=cutoff)
     else:
         log.warning("hot sellers at %s: no label known yet; the ranking uses the forecast only", cutoff.date())
-    scores[FINAL], choice = final_ranking(scores, earlier_scores, known, cutoff=cutoff, settings=settings)
+    scores[FINAL], choice = final_ranking(scores, earlier_scores, known, cutoff=cutoff, settings=settings,
+                                          first_week=train[DS].min())
     rows = []
     for name, s in scores.items():
         rows.append(pd.DataFrame({ID: s.index.astype(str), CUTOFF: cutoff, "model": name,

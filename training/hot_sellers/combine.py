@@ -13,8 +13,10 @@ the runner-up, per known origin, is within `tie_margin_se` standard errors of th
 which of two about equally good scorers leads on a few dozen hot sellers per origin is chance;
 docs/accuracy-decisions.md). A known origin counts
 only with `min_positives` positives (an AP over a handful of hot sellers is noise). With fewer
-than `min_origins` known origins the final ranking is the fallback scorer (the classifier when one
-could be trained, else forecast growth).
+than `min_origins` known origins the final ranking is the fallback (`fallback_weights`): the
+classifier when one could be trained, else forecast growth; where the origin sees last season's
+coming weeks but the classifier's labelled weeks did not (`season_unlearned`), the rank average of
+the classifier, forecast growth and seasonal growth.
 
 The classifier with the product-graph columns (`classifier_graph`, under `graph_features:
 scorer`) is a scorer like the others. Those with the text columns or the text score
@@ -31,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from darkhorse.core.schema import CUTOFF, DS, ID
+from darkhorse.core.schema import CUTOFF, DS, ID, WEEK
 from training.hot_sellers.classifier import (
     CHOICE_TIES,
     GRAPH_SCORER,
@@ -65,6 +67,8 @@ VARIANT_MARGIN_SE = {GRAPH_SCORER: None, TEXT_SCORER: 2.0, TEXT_SCORE_SCORER: 2.
 # 0.1), up to fifty million items.
 TIE_BREAK = 1e-9
 # ties go to the earlier name
+# the fallback's scorers where the classifier learned without the season (`fallback_weights`)
+SEASON_FALLBACK = ("classifier", "forecast_growth", "seasonal_growth")
 PREFERENCE = ("forecast_growth", "seasonal_growth", "classifier", GRAPH_SCORER, TEXT_SCORER, TEXT_SCORE_SCORER,
               "transformer", "momentum")
 
@@ -153,17 +157,38 @@ def _variant_gains(
     return out
 
 
-def fallback_scorer(names) -> str:
+def season_unlearned(first_week: pd.Timestamp, last_known: pd.Timestamp | None, *, cutoff: pd.Timestamp,
+                     season: int, horizon: int) -> bool:
+    """Whether the origin `cutoff` sees last season's coming weeks (the panel's `first_week` a
+    season back) while fewer than `horizon` of the weeks whose labels are known there (those up to
+    `last_known`; None: none yet) did: on a panel of one to two seasons the classifier then learned
+    its seasonal features from (almost) no labelled row, and they are what the origin has."""
+    start = pd.Timestamp(first_week) + WEEK * (season - 1)
+    if cutoff < start:
+        return False
+    if last_known is None or pd.isna(last_known) or last_known < start:
+        return True
+    return (pd.Timestamp(last_known) - start) // WEEK + 1 < horizon
+
+
+def fallback_weights(names, *, season_unlearned: bool = False) -> dict[str, float]:
     """The final ranking before enough scored origins have known labels: the classifier (already
     trained on every label known at the origin), forecast growth when nothing is labelled yet.
     Chosen on the accuracy suite: the classifier ranked at or above forecast growth on every panel
-    but M4 Weekly (0.771 vs 0.772 AP), and far above it on the 52-week weekly-sales panel."""
-    return "classifier" if "classifier" in names else "forecast_growth"
+    but M4 Weekly (0.771 vs 0.772 AP), and far above it on the 52-week weekly-sales panel. Where
+    the classifier learned without the season the origin sees (`season_unlearned`), the rank
+    average of the classifier, forecast growth and seasonal growth: on panels of 78 to 96 weeks
+    the classifier alone ranked far below seasonal growth there (docs/accuracy-decisions.md)."""
+    if "classifier" not in names:
+        return {"forecast_growth": 1.0}
+    if season_unlearned and {"forecast_growth", "seasonal_growth"} <= set(names):
+        return dict.fromkeys(SEASON_FALLBACK, 1.0 / len(SEASON_FALLBACK))
+    return {"classifier": 1.0}
 
 
 def choose(
     current: list[str], earlier: pd.DataFrame | None, known: pd.DataFrame, *,
-    min_origins: int, weight_step: float, fallback: str = "forecast_growth",
+    min_origins: int, weight_step: float, fallback: str | dict[str, float] = "forecast_growth",
     stack_margin_se: float = STACK_MARGIN_SE, min_positives: int = 1, tie_margin_se: float = 0.0,
     tie_min_origins: int = TIE_MIN_ORIGINS,
 ) -> Choice:
@@ -171,17 +196,19 @@ def choose(
     model, score`) joined to the `known` labels (`unique_id, ds, label`; only labels known at
     the origin may be passed); an earlier origin counts only with `min_positives` positives; a
     best single scorer within `tie_margin_se` standard errors of the runner-up is averaged with it
-    (0: never) when at least `tie_min_origins` origins are known."""
+    (0: never) when at least `tie_min_origins` origins are known. `fallback`: the scorer (or rank
+    weights, `fallback_weights`) taken while too few origins are known."""
+    fallback = {fallback: 1.0} if isinstance(fallback, str) else dict(fallback)
     names = sorted(current, key=lambda n: PREFERENCE.index(n) if n in PREFERENCE else len(PREFERENCE))
     if earlier is None or earlier.empty:
-        return Choice("fallback", {fallback: 1.0})
+        return Choice("fallback", fallback)
     # scorers that existed at too few known origins (the classifier before labels) drop out
-    names = [n for n in names if n == fallback or len(_origins(earlier, known, [n], min_positives)) >= min_origins]
+    names = [n for n in names if n in fallback or len(_origins(earlier, known, [n], min_positives)) >= min_origins]
     gains = _variant_gains(earlier, known, names, min_positives)
     names = [n for n in names if n not in gains or gains[n][0] > VARIANT_MARGIN_SE[n] * gains[n][1]]
     origins = _origins(earlier, known, names, min_positives)
     if len(origins) < min_origins or not origins:
-        return Choice("fallback", {fallback: 1.0}, list(origins))
+        return Choice("fallback", fallback, list(origins))
     data = list(origins.values())
     singles = [{n: 1.0} for n in names]
     single, _ = _best(singles, names, data)
