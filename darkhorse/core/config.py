@@ -859,7 +859,9 @@ class HotSellerConfig(_Strict):
         1,
         ge=1,
         description="Earlier origins with known labels needed to learn the final combination; "
-        "with fewer, the final ranking is the classifier (forecast growth before any label is known).",
+        "with fewer, the final ranking is the classifier (forecast growth before any label is known; the rank "
+        "average of the classifier, forecast growth and seasonal growth where the origin sees a season that "
+        "fewer than a horizon of the known weeks saw: training.hot_sellers.combine.season_unlearned).",
     )
     min_origin_positives: int = Field(
         10,
