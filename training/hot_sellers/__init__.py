@@ -213,8 +213,9 @@ def final_ranking(
                     weight_step=settings.weight_step, fallback=fallback, min_positives=settings.min_origin_positives,
                     tie_margin_se=settings.tie_margin_se)
     if choice.method == "fallback":
-        log.info("hot sellers at %s: %d labelled origins; the final ranking is the %s score",
-                 cutoff.date(), len(choice.origins), " + ".join(fallback))
+        log.info("hot sellers at %s: %d labelled origins; the final ranking is %s", cutoff.date(),
+                 len(choice.origins), f"the {next(iter(fallback))} score" if len(fallback) == 1
+                 else "the rank average of " + ", ".join(fallback) + " (the classifier never saw the season)")
     return final_score(scores, choice), choice
 
 
