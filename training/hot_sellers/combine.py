@@ -66,9 +66,9 @@ VARIANT_MARGIN_SE = {GRAPH_SCORER: None, TEXT_SCORER: 2.0, TEXT_SCORE_SCORER: 2.
 # distinct sums, the weight step times half a rank over n items (1/(8n) at step 0.25, 1/(20n) at
 # 0.1), up to fifty million items.
 TIE_BREAK = 1e-9
-# ties go to the earlier name
 # the fallback's scorers where the classifier learned without the season (`fallback_weights`)
 SEASON_FALLBACK = ("classifier", "forecast_growth", "seasonal_growth")
+# ties go to the earlier name
 PREFERENCE = ("forecast_growth", "seasonal_growth", "classifier", GRAPH_SCORER, TEXT_SCORER, TEXT_SCORE_SCORER,
               "transformer", "momentum")
 
@@ -177,8 +177,9 @@ def fallback_weights(names, *, season_unlearned: bool = False) -> dict[str, floa
     Chosen on the accuracy suite: the classifier ranked at or above forecast growth on every panel
     but M4 Weekly (0.771 vs 0.772 AP), and far above it on the 52-week weekly-sales panel. Where
     the classifier learned without the season the origin sees (`season_unlearned`), the rank
-    average of the classifier, forecast growth and seasonal growth: on panels of 78 to 96 weeks
-    the classifier alone ranked far below seasonal growth there (docs/accuracy-decisions.md)."""
+    average of the classifier, forecast growth and seasonal growth: on five panels of 70 to 85
+    weeks cut from the suite's real ones the classifier alone ranked far below seasonal growth
+    there (docs/accuracy-decisions.md, "Panels of one to two seasons")."""
     if "classifier" not in names:
         return {"forecast_growth": 1.0}
     if season_unlearned and {"forecast_growth", "seasonal_growth"} <= set(names):
