@@ -503,7 +503,8 @@ def test_hot_replay_reproduces_the_run_s_final_ranking(tmp_path):
                                                              "first_week": str(history.first_week.date())})))
     out = replay_panel(folder, min_origins=cfg.hot_sellers.min_labelled_origins,
                        weight_step=cfg.hot_sellers.stack_weight_step, stack_margin_se=STACK_MARGIN_SE,
-                       min_positives=cfg.hot_sellers.min_origin_positives, tie_margin_se=cfg.hot_sellers.tie_margin_se)
+                       min_positives=cfg.hot_sellers.min_origin_positives, tie_margin_se=cfg.hot_sellers.tie_margin_se,
+                       season=cfg.hot_sellers.season_length)
     evals = [c for c, r in res.cutoffs if r == "eval"]
     assert sorted(out) == [str(c.date()) for c in evals]
     run_choice = res.metrics["model_info"]["hot_sellers"]

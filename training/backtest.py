@@ -31,6 +31,7 @@ from training import hot_sellers as hs
 from training.blend import Blend, subset_blend
 from training.decisions import replay as decision_replay
 from training.history import History, load_history
+from training.hot_sellers.features import first_seasoned_week
 from training.lags import PastFeatures
 from training.metrics import (
     FORECAST_METRICS,
@@ -119,7 +120,7 @@ def scores_hot_sellers(config: Config, history: History, cutoff: pd.Timestamp, r
         return True
     mode = config.backtest.score_blend_warmup
     if mode == "season":
-        return cutoff - history.first_week >= WEEK * (config.hot_sellers.season_length - 1)
+        return cutoff >= first_seasoned_week(history.first_week, config.hot_sellers.season_length)
     return bool(mode)
 
 

@@ -41,9 +41,9 @@ from training.metrics import average_precision
 REPO = Path(__file__).resolve().parents[2]
 
 
-def replay_panel(folder: Path, *, min_origins: int, weight_step: float, stack_margin_se: float,
+def replay_panel(folder: Path, *, min_origins: int, weight_step: float, stack_margin_se: float, season: int,
                  min_positives: int = 1, tie_margin_se: float = 0.0,
-                 tie_min_origins: int = TIE_MIN_ORIGINS, season: int = 52) -> dict[str, Any]:
+                 tie_min_origins: int = TIE_MIN_ORIGINS) -> dict[str, Any]:
     """The final ranking's AP at each evaluation origin of one stored panel, and its choice."""
     hot = pd.read_parquet(folder / "hot_sellers.parquet")
     rec = json.loads((folder / "result.json").read_text())

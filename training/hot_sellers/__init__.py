@@ -207,8 +207,7 @@ def final_ranking(
     if earlier is not None:
         earlier = earlier[pd.to_datetime(earlier[CUTOFF]) < cutoff]
     fallback = fallback_weights(scores, season_unlearned=season_unlearned(
-        first_week, known[DS].max() if len(known) else None, cutoff=cutoff, season=settings.season,
-        horizon=settings.horizon))
+        first_week, known[DS].max(), cutoff=cutoff, season=settings.season, horizon=settings.horizon))
     choice = choose(list(scores), earlier, known, min_origins=settings.min_labelled_origins,
                     weight_step=settings.weight_step, fallback=fallback, min_positives=settings.min_origin_positives,
                     tie_margin_se=settings.tie_margin_se)

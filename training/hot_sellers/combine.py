@@ -40,6 +40,7 @@ from training.hot_sellers.classifier import (
     TEXT_SCORE_SCORER,
     TEXT_SCORER,
 )
+from training.hot_sellers.features import first_seasoned_week
 from training.metrics import average_precision
 
 # A stack replaces the best single scorer only when its held-out gain (per left-out origin) is
@@ -159,16 +160,15 @@ def _variant_gains(
 
 def season_unlearned(first_week: pd.Timestamp, last_known: pd.Timestamp | None, *, cutoff: pd.Timestamp,
                      season: int, horizon: int) -> bool:
-    """Whether the origin `cutoff` sees last season's coming weeks (the panel's `first_week` a
-    season back) while fewer than `horizon` of the weeks whose labels are known there (those up to
-    `last_known`; None: none yet) did: on a panel of one to two seasons the classifier then learned
-    its seasonal features from (almost) no labelled row, and they are what the origin has."""
-    start = pd.Timestamp(first_week) + WEEK * (season - 1)
+    """Whether the origin `cutoff` sees last season's coming weeks (`first_seasoned_week`) while
+    fewer than `horizon` of the weeks whose labels are known there (those up to `last_known`;
+    None or NaT: none yet) did: on a panel of one to two seasons the classifier then learned its
+    seasonal features from (almost) no labelled row, and they are what the origin has."""
+    start = first_seasoned_week(first_week, season)
     if cutoff < start:
         return False
-    if last_known is None or pd.isna(last_known) or last_known < start:
-        return True
-    return (pd.Timestamp(last_known) - start) // WEEK + 1 < horizon
+    seen = 0 if last_known is None or pd.isna(last_known) else (pd.Timestamp(last_known) - start) // WEEK + 1
+    return seen < horizon
 
 
 def fallback_weights(names, *, season_unlearned: bool = False) -> dict[str, float]:

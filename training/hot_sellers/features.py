@@ -82,6 +82,13 @@ def _rolling(y: pd.Series, ids: pd.Series, window: int, how: str, min_periods: i
     return getattr(roll, how)().to_numpy()
 
 
+def first_seasoned_week(first_week: pd.Timestamp, season: int) -> pd.Timestamp:
+    """The first origin whose last season's coming weeks are in a panel starting at `first_week`
+    (its history holds a season: `seasonal_features` reads last season's growth from the weeks
+    after the origin less `season`)."""
+    return pd.Timestamp(first_week) + WEEK * (season - 1)
+
+
 def seasonal_features(
     df: pd.DataFrame, *, lookback: int, horizon: int, floor: float, season: int = 52
 ) -> pd.DataFrame:
