@@ -514,6 +514,12 @@ def test_the_hot_seller_note_says_how_the_final_ranking_combined_its_scorers(out
     assert (f"at the evaluation origins single (classifier) at 1, tie (0.5 classifier + 0.5 forecast_growth) at "
             f"{len(evals) - 1} of {len(evals)}; in the release stack (0.75 classifier + 0.25 forecast_growth).") in html
     assert "fallback (classifier)" not in html  # not an evaluation origin
+    third = 1 / 3  # the season fallback's rank average, shown to three digits
+    metrics["release"] = {"hot_sellers": {"method": "fallback", "weights": dict.fromkeys(
+        ("classifier", "forecast_growth", "seasonal_growth"), third)}}
+    (out / "metrics.json").write_text(json.dumps(metrics))
+    assert ("in the release fallback (0.333 classifier + 0.333 forecast_growth + 0.333 seasonal_growth)."
+            in write_report(out).read_text(encoding="utf-8"))
     metrics.pop("model_info"), metrics.pop("release")
     (out / "metrics.json").write_text(json.dumps(metrics))
     assert "How the final ranking combined its scorers" not in write_report(out).read_text(encoding="utf-8")

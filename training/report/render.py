@@ -398,7 +398,7 @@ def _combination(choice: dict[str, Any]) -> str:
     """`method (weight scorer + ...)`, heaviest first; a single scorer without its weight."""
     weights = choice.get("weights") or {}
     terms = sorted(weights.items(), key=lambda kv: (-float(kv[1]), kv[0]))
-    shown = terms[0][0] if len(terms) == 1 else " + ".join(f"{float(w):g} {name}" for name, w in terms)
+    shown = terms[0][0] if len(terms) == 1 else " + ".join(f"{float(w):.3g} {name}" for name, w in terms)
     return f"{choice.get('method')} ({shown})"
 
 
