@@ -194,3 +194,38 @@ def test_scoring_the_blend_warmup_origins_gives_the_final_ranking_more_labelled_
     origins = {name: r.metrics["model_info"]["hot_sellers"][last]["origins"] for name, r in (("base", base), ("more", more))}
     assert set(origins["base"]) < set(origins["more"])
     assert {str(c.date()) for c in extra} & set(origins["more"])
+
+
+def test_a_member_kept_out_of_the_blend_is_fitted_and_reported_but_never_blended(panel, tmp_path):
+    """`blend: false`: the member is backtested, scored and fitted at the final fit (its forecasts
+    feed the growth blend and the classifier), but the blend, its weights and the release's
+    forecaster are exactly those of the panel without it; `contributions` says what adding it
+    would have done, and the report marks it."""
+    from darkhorse.core.config import ModelSpec
+    from training.backtest import write_outputs
+    from training.hot_sellers import GROWTH_BLEND
+    from training.train import fit_final
+
+    base = [ModelSpec(model="naive"), ModelSpec(model="moving_average", params={"window": 4})]
+    out = ModelSpec(model="moving_average", alias="ma_long", params={"window": 26}, blend=False)
+    runs = {}
+    for name, specs in (("without", base), ("kept_out", [*base, out])):
+        cfg = _config(panel).model_copy(
+            update={"forecast": load_config(REPO / "darkhorse.yaml").forecast.model_copy(update={"models": specs})})
+        runs[name] = (cfg, run_backtest(cfg, history=panel.history, show_progress=False))
+    (_, plain), (cfg, bt) = runs["without"], runs["kept_out"]
+    assert "ma_long" in bt.models and "ma_long" in bt.metrics["models"]
+    assert "ma_long" not in set(bt.blend_weights["model"])
+    blend_cols = [c for c in plain.forecasts.columns if c == "blend" or c.startswith("blend-")]
+    pd.testing.assert_frame_equal(bt.forecasts[blend_cols], plain.forecasts[blend_cols])
+    assert bt.metrics["models"]["blend"] == plain.metrics["models"]["blend"]
+    # growth reads naive, moving_average and ma_long: no longer the blend's members
+    assert GROWTH_BLEND in bt.forecasts.columns and GROWTH_BLEND not in plain.forecasts.columns
+    c = bt.metrics["contributions"]["ma_long"]
+    assert c["in_blend"] is False and "mase_without" not in c
+    assert c["delta"] == pytest.approx(bt.metrics["models"]["blend"]["mase"] - c["mase_with"])
+    assert bt.metrics["contributions"]["naive"]["in_blend"] is True
+    blend, *_ = fit_final(cfg, panel.history, bt.forecasts, show_progress=False, hot_sellers=bt.hot_sellers)
+    assert set(blend.members_) == {"naive", "moving_average"}
+    html = (write_outputs(bt, tmp_path / "kept_out") / "report.html").read_text(encoding="utf-8")
+    assert "with it (kept out)" in html

@@ -82,6 +82,16 @@ def test_blend_settings_are_checked_when_the_config_loads(tmp_path):
         load_config(_write(tmp_path, doc))
 
 
+def test_an_ensemble_whose_every_member_is_kept_out_of_the_blend_is_refused(tmp_path):
+    """`blend: false` keeps a member out of the blend; with no member left in it the config names why."""
+    models = [{"model": "naive", "blend": False}, {"model": "seasonal_naive", "blend": False}]
+    doc = _base() | {"forecast": {"models": models}}
+    with pytest.raises(ConfigError, match=r"at least one enabled model must feed the blend"):
+        load_config(_write(tmp_path, doc))
+    models[0]["blend"] = True
+    assert [m.blend for m in load_config(_write(tmp_path, doc)).forecast.enabled()] == [True, False]
+
+
 def test_wrong_week_start_is_named(tmp_path):
     doc = _base() | {"panel": {"week_start": "someday"}}
     with pytest.raises(ConfigError, match=r"panel\.week_start"):

@@ -96,7 +96,17 @@ def panel_members(specs: list[ModelSpec], history: History) -> tuple[list[ModelS
             kept.append(s)
     if not kept:
         raise BacktestError(f"no member can be fitted on this panel: {'; '.join(f'{k}: {v}' for k, v in out.items())}")
+    if not any(s.blend for s in kept):
+        raise BacktestError("no member this panel fits feeds the blend: "
+                            f"{'; '.join(f'{k}: {v}' for k, v in out.items())}")
     return kept, out
+
+
+def blended(specs: list[ModelSpec], fitted: dict[str, Forecaster]) -> tuple[list[ModelSpec], dict[str, Forecaster]]:
+    """The members the blend weighs (`ModelSpec.blend`) and their fitted models: the backtest
+    and the final fit build the blend from exactly these."""
+    kept = [s for s in specs if s.blend]
+    return kept, {s.name: fitted[s.name] for s in kept}
 
 
 BLEND_ONLY = "blend_warmup"
@@ -217,7 +227,8 @@ def run_backtest(
             bar.update(task, description=f"{cutoff.date()} blend")
             t0 = time.perf_counter()
             validation = _validation(frames, cutoff, names, quantiles).merge(sc[[ID, "scale"]], on=ID, how="left")
-            blend = Blend.from_members(fitted, validation, **_blend_params(config, specs))
+            in_blend, members = blended(specs, fitted)
+            blend = Blend.from_members(members, validation, **_blend_params(config, in_blend))
             bfc = blend.predict(h=horizon, quantiles=sorted({*quantiles, *WIDE_INTERVAL}))
             timings[BLEND] += time.perf_counter() - t0
             # the wide levels join the forecasts at the end: hot sellers read the configured ones
@@ -285,7 +296,7 @@ def run_backtest(
         "hot_sellers": ranking_metrics(hot_eval, fraction=1 - config.panel.hot_seller_quantile) if len(hot_eval) else {},
         "hot_seller_fraction": round(1 - config.panel.hot_seller_quantile, 6),
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
-        "contributions": contributions(stored, names, quantiles, scale, config, models_metrics, timings),
+        "contributions": contributions(stored, specs, quantiles, scale, config, models_metrics, timings),
         "blend_vs_best": blend_vs_best(per_series, models_metrics, names),
         "blend_shrinkage": shrinkage,
         "blend_choice": choices,
@@ -345,26 +356,35 @@ def _validation(frames: list[pd.DataFrame], cutoff: pd.Timestamp, names: list[st
 
 
 def contributions(
-    stored: list[tuple[pd.DataFrame, pd.DataFrame]], names: list[str], quantiles: list[float],
+    stored: list[tuple[pd.DataFrame, pd.DataFrame]], specs: list[ModelSpec], quantiles: list[float],
     scale: pd.DataFrame, config: Config, models_metrics: dict[str, dict[str, Any]], timings: dict[str, float],
-) -> dict[str, dict[str, float | None]]:
-    """Each member's worth to the blend: the blend's MASE over the evaluation windows with the
-    member left out (weights and the point factor re-learned from the same stored validation
-    forecasts, nothing refitted), the difference to the full blend's (positive = the member helps) and its seconds."""
-    with_all = models_metrics.get(BLEND, {}).get("mase")
-    out: dict[str, dict[str, float | None]] = {}
-    if len(names) < 2 or not stored:
+) -> dict[str, dict[str, Any]]:
+    """Each member's worth to the blend over the evaluation windows, weights and the point factor
+    re-learned from the same stored validation forecasts, nothing refitted. A member the blend
+    weighs: the blend's MASE with it left out (`mase_without`). A member kept out of it
+    (`ModelSpec.blend` false, `in_blend` false): the blend's MASE with it added (`mase_with`).
+    Either way `delta` is the blend without the member minus with it (positive = the member
+    helps, or would), next to its seconds."""
+    actual = models_metrics.get(BLEND, {}).get("mase")
+    inside = [s.name for s in specs if s.blend]
+    out: dict[str, dict[str, Any]] = {}
+    if not stored or len(specs) < 2:
         return out
     params = _weight_params(config)
-    for m in names:
-        rest = [n for n in names if n != m]
-        parts = [subset_blend(validation, joined, rest, quantiles, name="without", factor=config.blend.point_factor, **params)
+    for s in specs:
+        m = s.name
+        members = [n for n in inside if n != m] if s.blend else [*inside, m]
+        if not members:
+            continue
+        parts = [subset_blend(validation, joined, members, quantiles, name="other", factor=config.blend.point_factor, **params)
                  for validation, joined in stored]
         fc = pd.concat(parts, ignore_index=True)
-        mase = summarize(series_metrics(fc[fc[Y].notna()], "without", quantiles, scale))["mase"]
+        mase = summarize(series_metrics(fc[fc[Y].notna()], "other", quantiles, scale))["mase"]
+        without, with_it = (mase, actual) if s.blend else (actual, mase)
         out[m] = {
-            "mase_without": mase,
-            "delta": (mase - with_all) if (mase is not None and with_all is not None) else None,
+            "in_blend": s.blend,
+            ("mase_without" if s.blend else "mase_with"): mase,
+            "delta": (without - with_it) if (without is not None and with_it is not None) else None,
             "seconds": round(timings.get(m, 0.0), 2),
         }
     return out
@@ -450,5 +470,5 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
-__all__ = ["BLEND_ONLY", "FORECAST_METRICS", "BacktestError", "BacktestResult", "classifier_forecasts", "panel_members",
+__all__ = ["BLEND_ONLY", "FORECAST_METRICS", "BacktestError", "BacktestResult", "blended", "classifier_forecasts", "panel_members",
            "plan_cutoffs", "run_backtest"]

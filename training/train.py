@@ -27,6 +27,7 @@ from training.backtest import (
     BLEND,
     _blend_params,
     _weight_params,
+    blended,
     build_model,
     choice_record,
     classifier_forecasts,
@@ -82,7 +83,8 @@ def fit_final(
         cols = [c for n in names for c in forecast_columns(n, config.forecast.quantiles)]
         scale = naive_scale(history.frame).rename("scale").reset_index()
         validation = forecasts.loc[forecasts[Y].notna(), [ID, CUTOFF, DS, Y, *cols]].merge(scale, on=ID, how="left")
-        blend = Blend.from_members(fitted, validation, **_blend_params(config, specs))
+        in_blend, members = blended(specs, fitted)
+        blend = Blend.from_members(members, validation, **_blend_params(config, in_blend))
         bar.update(task, description="final fit hot-seller classifier")
         forecast = blend.predict(h=horizon, quantiles=config.forecast.quantiles)
         member_fc = None

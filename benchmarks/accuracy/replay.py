@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--run", type=Path, required=True, help="a suite run's output folder (panels/*/forecasts.parquet)")
     ap.add_argument("--add", type=Path, action="append", default=[], help="another run whose member columns join the saved ones")
     ap.add_argument("--config", type=Path, default=REPO / "darkhorse.yaml", help="blend settings (default: darkhorse.yaml)")
-    ap.add_argument("--members", default=None, help="comma-separated members (default: every saved member)")
+    ap.add_argument("--members", default=None, help="comma-separated members (default: every saved member the config does not keep out of the blend)")
     ap.add_argument("--set", action="append", default=[], help="a blend setting, KEY=VALUE (e.g. origin_decay=0.5)")
     ap.add_argument("--panels", default=None, help="comma-separated subset (default: every stored panel)")
     ap.add_argument("--m4", type=Path, default=None)
@@ -150,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     blend_cfg = BlendConfig(**{**cfg.blend.model_dump(), **parse_sets(args.set)})
     cfg = cfg.model_copy(update={"blend": blend_cfg})
     quantiles = list(cfg.forecast.quantiles)
+    kept_out = {s.name for s in cfg.forecast.models if not s.blend}  # fitted and saved, never blended (`ModelSpec.blend`)
     results = {}
     for name in [p.strip() for p in args.panels.split(",") if p.strip()] if args.panels else stored:
         f = args.run / "panels" / name / "forecasts.parquet"
@@ -163,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
                 new = [c for c in other.columns if c not in (ID, DS, CUTOFF, "window", Y) and not c.startswith(BLEND)]
                 fc = fc.drop(columns=[c for c in new if c in fc]).merge(other[[ID, DS, CUTOFF, *new]], on=[ID, DS, CUTOFF], how="left")
         saved = [c for c in point_columns(fc) if c not in COMBINED]  # the blend and the growth blend are no members
-        members = [m.strip() for m in args.members.split(",")] if args.members else saved
+        members = [m.strip() for m in args.members.split(",")] if args.members else [m for m in saved if m not in kept_out]
         panel = load_panel(name, args.m4, args.run / "cache", files)
         if panel is None:
             continue

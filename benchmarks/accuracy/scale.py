@@ -115,7 +115,8 @@ def main(argv: list[str] | None = None) -> dict:
     for k, v in out["models"].items():
         c = m["contributions"].get(k, {})
         delta = c.get("delta")
-        print(f"  {k:16s} MASE {v['mase']:.4f}  {v['seconds']:7.1f} s" + (f"  blend MASE without it {delta:+.4f}" if delta is not None else ""))
+        worth = "" if delta is None else f"  worth to the blend {delta:+.4f}" + ("" if c.get("in_blend", True) else " (kept out of it)")
+        print(f"  {k:16s} MASE {v['mase']:.4f}  {v['seconds']:7.1f} s{worth}")
     if hot:
         ap_ = ", ".join(f"{k} {v:.3f}" if v is not None else f"{k} -" for k, v in out["hot_sellers"]["average_precision"].items())
         print(f"  hot sellers {out['hot_sellers']['seconds']:.1f} s; AP: {ap_}")

@@ -313,8 +313,9 @@ def panel_tables(p: dict[str, Any]) -> list[Table]:
             t.add_column(c, justify="right")
     best = min((v["mase"] for v in p["models"].values() if v["mase"] is not None), default=None)
     for m, v in p["models"].items():
-        without = p.get("contributions", {}).get(m, {}).get("mase_without")
-        row = [m, fmt(v["mase"]), fmt(v["scaled_pinball"]), fmt(v["coverage_80"]), fmt(v["smape"], 2), fmt(v["seconds"], 1), fmt(without)]
+        c = p.get("contributions", {}).get(m, {})
+        without = fmt(c.get("mase_without")) if c.get("in_blend", True) else f"with it {fmt(c.get('mase_with'))}"
+        row = [m, fmt(v["mase"]), fmt(v["scaled_pinball"]), fmt(v["coverage_80"]), fmt(v["smape"], 2), fmt(v["seconds"], 1), without]
         if m4:
             o = m4.get(m, {})
             row += [fmt(o.get("smape")), fmt(o.get("mase")), fmt(o.get("owa"))]

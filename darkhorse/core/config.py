@@ -628,6 +628,13 @@ class ModelSpec(_Strict):
         "fitted to the median (absolute error): it sharpens the point forecast, but growth read "
         "from a median-like forecast ranks hot sellers worse.",
     )
+    blend: bool = Field(
+        True,
+        description="Weighed into the blend (the point forecast, its intervals and the release). false keeps the "
+        "member fitted and reported (its metrics, its forecasts as the hot-seller classifier reads them, the growth "
+        "blend when `growth` is true) but out of the blend; metrics.json `contributions` then says what adding it "
+        "would have done.",
+    )
     min_history_weeks: int | None = Field(
         None,
         ge=1,
@@ -729,6 +736,8 @@ class ForecastConfig(_Strict):
             raise ValueError(f"models: duplicate name(s) {sorted(dup)}; give one an alias")
         if not names:
             raise ValueError("models: at least one model must be enabled")
+        if not any(m.blend for m in self.models if m.enabled):
+            raise ValueError("models: at least one enabled model must feed the blend (`blend: true`)")
         return self
 
     def enabled(self) -> list[ModelSpec]:

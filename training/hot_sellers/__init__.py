@@ -90,9 +90,10 @@ def with_growth_blend(
 ) -> pd.DataFrame:
     """`forecast` (`unique_id, ds, cutoff` + member columns) with the growth blend's columns,
     weighted like the blend (`weight_params`, from `validation`) over the growth members only.
-    Unchanged when every member (or none) feeds growth: the growth score then reads the blend."""
+    Unchanged when the growth members are the blend's (`ModelSpec.blend`), or none feeds growth:
+    the growth score then reads the blend."""
     growth = [s.name for s in specs if s.growth]
-    if not growth or len(growth) == len(specs):
+    if not growth or set(growth) == {s.name for s in specs if s.blend}:
         return forecast
     gb = subset_blend(validation, forecast, growth, quantiles, name=GROWTH_BLEND, **weight_params)
     cols = forecast_columns(GROWTH_BLEND, quantiles)

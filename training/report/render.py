@@ -403,9 +403,10 @@ def _combination(choice: dict[str, Any]) -> str:
 
 
 def timing_table(run: Run) -> Grid | None:
-    """Seconds per model or step and their share; for blend members, when metrics.json has
-    their `contributions`, the blend's MASE without the member and the change (positive: the
-    member helps the blend)."""
+    """Seconds per model or step and their share; for members, when metrics.json has their
+    `contributions`, the blend's MASE without the member and the change (positive: the member
+    helps the blend). For a member kept out of the blend (`ModelSpec.blend`), the blend's MASE
+    with it added, marked so, and the change it would have made."""
     timings = run.metrics.get("timings_s")
     if not isinstance(timings, dict) or not timings:
         return None
@@ -421,7 +422,8 @@ def timing_table(run: Run) -> Grid | None:
         if contributions:
             c = contributions.get(name)
             c = c if isinstance(c, dict) else {}
-            row += [fmt(c.get("mase_without")), fmt(c.get("delta"))]
+            other = fmt(c.get("mase_without")) if c.get("in_blend", True) else f"{fmt(c.get('mase_with'))} with it (kept out)"
+            row += [other, fmt(c.get("delta"))]
         rows.append(row)
     return Grid(columns, rows)
 
