@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from benchmarks.accuracy import m4
 from benchmarks.accuracy import panels as P
@@ -470,6 +471,16 @@ def test_replay_reproduces_the_run_s_blend_and_leaves_a_member_out(tmp_path, mon
     assert (vs["diff"], vs["se"]) == pytest.approx((run["blend_vs_best"]["diff"], run["blend_vs_best"]["se"]), rel=1e-9, abs=1e-12)
     without = json.loads((tmp_path / "without.json").read_text())["weekly_sales"]["members"]["blend"]["mase"]
     assert without == pytest.approx(run["contributions"]["theta"]["mase_without"], rel=1e-9)
+    # a config that keeps theta out of the blend (`blend: false`) replays the blend without it by default
+    doc = yaml.safe_load((P.REPO / "darkhorse.yaml").read_text())
+    for m in doc["forecast"]["models"]:
+        m.update({"blend": False} if m["model"] == "theta" else {})
+    (tmp_path / "kept_out.yaml").write_text(yaml.safe_dump(doc))
+    assert R.main(["--run", str(tmp_path), "--panels", "weekly_sales", "--config", str(tmp_path / "kept_out.yaml"),
+                   "--json", str(tmp_path / "kept_out.json")]) == 0
+    kept = json.loads((tmp_path / "kept_out.json").read_text())["weekly_sales"]["members"]
+    assert set(kept) == {"naive", "seasonal_naive", "blend"}
+    assert kept["blend"]["mase"] == pytest.approx(without, rel=1e-9)
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ learned combination, nothing refitted.
     python -m benchmarks.accuracy.hot_replay --run OUT --tie-min-origins 2,3
 
 At every evaluation origin of a panel the final ranking is chosen as the backtest chooses it
-(`combine.choose` over the scorers the run stored at that origin, learned on the scores stored at
+(`hot_sellers.final_ranking` over the scorers the run stored at that origin, learned on the scores stored at
 earlier origins whose labels were known by then: an origin's label is known `horizon` weeks
 after it), then scored with the run's labels. With the run's own settings the replay reproduces
 the run's final ranking. Prints, per setting, the final AP per panel (mean over the evaluation
@@ -27,15 +27,8 @@ import pandas as pd
 
 from darkhorse.core.config import load_config
 from darkhorse.core.schema import CUTOFF, DS, ID, WEEK
-from training.hot_sellers import FINAL
-from training.hot_sellers.combine import (
-    STACK_MARGIN_SE,
-    TIE_MIN_ORIGINS,
-    choose,
-    fallback_weights,
-    final_score,
-    season_unlearned,
-)
+from training.hot_sellers import FINAL, Settings, final_ranking
+from training.hot_sellers.combine import STACK_MARGIN_SE, TIE_MIN_ORIGINS
 from training.metrics import average_precision
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,6 +45,10 @@ def replay_panel(folder: Path, *, min_origins: int, weight_step: float, stack_ma
     evals = sorted(pd.Timestamp(w["cutoff"]) for w in rec["windows"] if w["role"] == "eval")
     labels = hot.drop_duplicates([ID, CUTOFF])[[ID, CUTOFF, "label"]].dropna()
     scores = hot[hot["model"] != FINAL]
+    # the final ranking reads only these settings (the scorers' lookback and floor are spent)
+    settings = Settings(lookback=0, horizon=horizon, floor=0.0, season=season, min_labelled_origins=min_origins,
+                        min_origin_positives=min_positives, weight_step=weight_step, tie_margin_se=tie_margin_se,
+                        stack_margin_se=stack_margin_se, tie_min_origins=tie_min_origins)
     out: dict[str, Any] = {}
     for cutoff in evals:
         now = scores[scores[CUTOFF] == cutoff]
@@ -60,12 +57,9 @@ def replay_panel(folder: Path, *, min_origins: int, weight_step: float, stack_ma
         current = {str(m): g.set_index(ID)["score"] for m, g in now.groupby("model", sort=True)}
         earlier = scores[scores[CUTOFF] < cutoff]
         known = labels[labels[CUTOFF] + WEEK * horizon <= cutoff].rename(columns={CUTOFF: DS})
-        fallback = fallback_weights(current, season_unlearned=season_unlearned(
-            pd.Timestamp(rec["first_week"]), cutoff - WEEK * horizon, cutoff=cutoff, season=season, horizon=horizon))
-        choice = choose(list(current), earlier, known, min_origins=min_origins, weight_step=weight_step,
-                        fallback=fallback, stack_margin_se=stack_margin_se, min_positives=min_positives,
-                        tie_margin_se=tie_margin_se, tie_min_origins=tie_min_origins)
-        final = final_score(current, choice)
+        # labels are stored at the scored origins only: the last known week is the origin's horizon back
+        final, choice = final_ranking(current, earlier, known, cutoff=cutoff, settings=settings,
+                                      first_week=pd.Timestamp(rec["first_week"]), last_known=cutoff - WEEK * horizon)
         y = now.drop_duplicates(ID).set_index(ID)["label"].reindex(final.index)
         ok = y.notna().to_numpy()
         out[str(cutoff.date())] = {

@@ -50,6 +50,8 @@ from darkhorse.core.schema import CUTOFF, DS, ID, WEEK, forecast_columns
 from training.blend import subset_blend
 from training.hot_sellers.classifier import ClassifierSettings, HotSellerClassifier, fit_scorers
 from training.hot_sellers.combine import (
+    STACK_MARGIN_SE,
+    TIE_MIN_ORIGINS,
     Choice,
     choose,
     fallback_weights,
@@ -119,6 +121,9 @@ class Settings:
     tie_margin_se: float = 0.0
     multitask: dict[str, Any] | None = None
     marts_dir: str | None = None  # published marts: the customer signals read customer_purchases there
+    # the combination's fixed margins (`combine`), not config settings: the replays vary them
+    stack_margin_se: float = STACK_MARGIN_SE
+    tie_min_origins: int = TIE_MIN_ORIGINS
 
     @classmethod
     def from_config(cls, config: Config) -> Settings:
@@ -199,19 +204,24 @@ def known_labels(labels: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
 def final_ranking(
     scores: dict[str, pd.Series], earlier_scores: Sequence[pd.DataFrame] | pd.DataFrame | None,
     known: pd.DataFrame, *, cutoff: pd.Timestamp, settings: Settings, first_week: pd.Timestamp,
+    last_known: pd.Timestamp | None = None,
 ) -> tuple[pd.Series, Choice]:
     """The final score of this origin's `scores` and how it was combined, learned on the scores
     of origins before `cutoff` (`earlier_scores`) and the `known` labels (`known_labels`);
-    `first_week`: the panel's first week (the fallback asks whether the classifier's labelled
-    weeks saw a season: `combine.season_unlearned`)."""
+    `first_week`: the panel's first week and `last_known` the last week whose label is known at
+    the origin (default: the latest in `known`; a caller holding labels at scored origins only
+    passes `cutoff` − horizon): the fallback asks whether the classifier's labelled weeks saw a
+    season (`combine.season_unlearned`)."""
     earlier = _frame(earlier_scores)
     if earlier is not None:
         earlier = earlier[pd.to_datetime(earlier[CUTOFF]) < cutoff]
+    last_known = known[DS].max() if last_known is None else last_known
     fallback = fallback_weights(scores, season_unlearned=season_unlearned(
-        first_week, known[DS].max(), cutoff=cutoff, season=settings.season, horizon=settings.horizon))
+        first_week, last_known, cutoff=cutoff, season=settings.season, horizon=settings.horizon))
     choice = choose(list(scores), earlier, known, min_origins=settings.min_labelled_origins,
                     weight_step=settings.weight_step, fallback=fallback, min_positives=settings.min_origin_positives,
-                    tie_margin_se=settings.tie_margin_se)
+                    tie_margin_se=settings.tie_margin_se, stack_margin_se=settings.stack_margin_se,
+                    tie_min_origins=settings.tie_min_origins)
     if choice.method == "fallback":
         log.info("hot sellers at %s: %d labelled origins; the final ranking is %s", cutoff.date(),
                  len(choice.origins), f"the {next(iter(fallback))} score" if len(fallback) == 1
