@@ -176,6 +176,10 @@ def test_a_panel_too_short_for_every_member_is_refused_by_name(panel):
     specs = [ModelSpec(model="naive", min_history_weeks=500)]
     with pytest.raises(BacktestError, match=r"no member can be fitted on this panel: naive: the panel spans \d+ weeks"):
         run_backtest(_config(panel), history=panel.history, specs=specs, show_progress=False)
+    # the one member the blend would weigh sits out: the member kept out of the blend cannot stand in
+    specs = [ModelSpec(model="naive", min_history_weeks=500), ModelSpec(model="seasonal_naive", blend=False)]
+    with pytest.raises(BacktestError, match=r"no member this panel fits feeds the blend: naive: the panel spans \d+ weeks"):
+        run_backtest(_config(panel), history=panel.history, specs=specs, show_progress=False)
 
 
 @pytest.mark.slow

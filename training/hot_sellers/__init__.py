@@ -7,7 +7,8 @@
 * `forecast_growth`: the label's growth formula applied to a forecast (`forecast_model`, the
   blend by default): mean forecast over the horizon / max(mean units over the lookback, floor).
   `blend` reads the growth blend (`with_growth_blend`: the blend of the members marked
-  `growth`) where some members are not; the blend itself otherwise.
+  `growth`) where those are not the blend's members (`ModelSpec.blend`); the blend itself
+  otherwise.
 * `classifier`: XGBoost on the item's past features (lags, rolling windows, Feast activity
   covariates), its season (last season's growth over the coming horizon, 52-week ratios, week of
   year: `features.seasonal_features`) and, where forecasts were made, the forecast-derived
