@@ -368,7 +368,7 @@ def contributions(
     actual = models_metrics.get(BLEND, {}).get("mase")
     inside = [s.name for s in specs if s.blend]
     out: dict[str, dict[str, Any]] = {}
-    if not stored or len(specs) < 2:
+    if not stored:
         return out
     params = _weight_params(config)
     for s in specs:
@@ -388,6 +388,13 @@ def contributions(
             "seconds": round(timings.get(m, 0.0), 2),
         }
     return out
+
+
+def other_blend_mase(record: dict[str, Any]) -> tuple[float | None, bool]:
+    """The blend MASE a `contributions` record sets against the run's blend, and whether the
+    member is in the blend: without it (True), or, for a member kept out, with it added (False)."""
+    inside = bool(record.get("in_blend", True))
+    return record.get("mase_without" if inside else "mase_with"), inside
 
 
 def blend_vs_best(
@@ -470,5 +477,5 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
-__all__ = ["BLEND_ONLY", "FORECAST_METRICS", "BacktestError", "BacktestResult", "blended", "classifier_forecasts", "panel_members",
-           "plan_cutoffs", "run_backtest"]
+__all__ = ["BLEND_ONLY", "FORECAST_METRICS", "BacktestError", "BacktestResult", "blended", "classifier_forecasts",
+           "other_blend_mase", "panel_members", "plan_cutoffs", "run_backtest"]

@@ -43,7 +43,7 @@ from benchmarks.accuracy.panels import Panel
 from benchmarks.accuracy.peers import score_peers
 from darkhorse.core.config import Config, ModelSpec
 from darkhorse.core.schema import CUTOFF, DS, ID, WEEK, Y
-from training.backtest import run_backtest
+from training.backtest import other_blend_mase, run_backtest
 from training.hot_sellers import FINAL
 from training.metrics import average_precision, ranking_metrics
 
@@ -313,8 +313,8 @@ def panel_tables(p: dict[str, Any]) -> list[Table]:
             t.add_column(c, justify="right")
     best = min((v["mase"] for v in p["models"].values() if v["mase"] is not None), default=None)
     for m, v in p["models"].items():
-        c = p.get("contributions", {}).get(m, {})
-        without = fmt(c.get("mase_without")) if c.get("in_blend", True) else f"with it {fmt(c.get('mase_with'))}"
+        other, inside = other_blend_mase(p.get("contributions", {}).get(m, {}))
+        without = fmt(other) if inside else f"with it {fmt(other)}"
         row = [m, fmt(v["mase"]), fmt(v["scaled_pinball"]), fmt(v["coverage_80"]), fmt(v["smape"], 2), fmt(v["seconds"], 1), without]
         if m4:
             o = m4.get(m, {})

@@ -15,6 +15,7 @@ import jinja2
 
 from darkhorse.core.config import HotSellerConfig, label_share_far_above
 from darkhorse.core.schema import CUTOFF, DS, ID
+from training.backtest import other_blend_mase
 from training.metrics import PROBABILITY_SCORES
 from training.report.analysis import grain, number, period_unit, reference_ratios
 from training.report.run import Run
@@ -422,8 +423,8 @@ def timing_table(run: Run) -> Grid | None:
         if contributions:
             c = contributions.get(name)
             c = c if isinstance(c, dict) else {}
-            other = fmt(c.get("mase_without")) if c.get("in_blend", True) else f"{fmt(c.get('mase_with'))} with it (kept out)"
-            row += [other, fmt(c.get("delta"))]
+            other, inside = other_blend_mase(c)
+            row += [fmt(other) if inside else f"{fmt(other)} with it (kept out)", fmt(c.get("delta"))]
         rows.append(row)
     return Grid(columns, rows)
 
