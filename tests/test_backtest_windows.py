@@ -13,7 +13,7 @@ import pytest
 from benchmarks.accuracy import panels as P
 from darkhorse.core.config import load_config
 from darkhorse.core.schema import CUTOFF, WEEK
-from training.backtest import plan_cutoffs, run_backtest
+from training.backtest import plan_cutoffs, run_backtest, write_outputs
 
 from .conftest import REPO
 
@@ -74,13 +74,31 @@ def test_too_short_a_history_drops_blend_warmup_origins_not_evaluation_ones(pane
     assert kept[0][0] >= panel.history.first_week + WEEK * 7
 
 
+def test_a_panel_too_short_for_every_evaluation_window_runs_those_it_holds(panel):
+    """`backtest.short_panel: fewer_windows` (the default): 52 weeks with a 6-week horizon and 8
+    training weeks hold 10 of 20 evaluation windows 4 weeks apart; the latest ten run, the
+    warm-up origins go, and `windows_reduced` says why."""
+    from training.backtest import windows_reduced
+
+    cfg = _config(panel, n_windows=20, step_weeks=4)
+    assert cfg.backtest.short_panel == "fewer_windows"
+    kept = plan_cutoffs(panel.history, cfg, H)
+    assert [r for _, r in kept] == ["eval"] * 10
+    assert kept[-1][0] == panel.history.last_week - WEEK * H
+    assert kept[0][0] >= panel.history.first_week + WEEK * 7
+    why = windows_reduced(panel.history, cfg, kept)
+    assert why is not None and "spans 52 weeks: it holds 10 of the 20 evaluation windows" in why
+    full = _config(panel)
+    assert windows_reduced(panel.history, full, plan_cutoffs(panel.history, full, H)) is None
+
+
 def test_too_short_a_history_for_the_evaluation_windows_says_what_to_change(panel):
     from training.backtest import BacktestError
 
     # 52 weeks: a 6-week horizon fits one window of 8 training weeks but not 20 windows 4 weeks apart
     with pytest.raises(BacktestError, match=r"the data has 52 weeks: too few for 20 evaluation windows .*"
-                       r"\(lower backtest.n_windows or step_weeks\)"):
-        plan_cutoffs(panel.history, _config(panel, n_windows=20, step_weeks=4), H)
+                       r"\(lower backtest.n_windows or step_weeks, or set backtest.short_panel: fewer_windows\)"):
+        plan_cutoffs(panel.history, _config(panel, n_windows=20, step_weeks=4, short_panel="refuse"), H)
     # a 50-week horizon leaves no window at all: fewer windows would not help
     with pytest.raises(BacktestError, match=r"one window needs 58 weeks: lower panel.horizon_weeks or "
                        r"backtest.min_train_weeks, or bring more weeks"):
@@ -146,7 +164,6 @@ def test_a_member_waits_for_a_panel_that_spans_its_min_history_weeks(panel, tmp_
     the growth blend and the final fit alike, and the metrics and the report say why; at the
     panel's span it is fitted everywhere."""
     from darkhorse.core.config import ModelSpec
-    from training.backtest import write_outputs
     from training.train import fit_final
 
     weeks = panel.history.n_weeks
@@ -167,6 +184,23 @@ def test_a_member_waits_for_a_panel_that_spans_its_min_history_weeks(panel, tmp_
         assert set(blend.members_) == ({"naive", "moving_average", "ma_long"} if fitted else {"naive", "moving_average"})
         html = (write_outputs(bt, tmp_path / str(need)) / "report.html").read_text(encoding="utf-8")
         assert ("ma_long is not fitted on this panel: the panel spans" in html) is not fitted
+
+
+def test_a_short_panel_s_backtest_says_it_ran_fewer_windows(panel, tmp_path):
+    """Windows 20 weeks apart: 52 weeks hold two of three evaluation windows and no warm-up; the
+    run scores both, and metrics.json and the report say why the third is missing."""
+    from darkhorse.core.config import ModelSpec
+
+    specs = [ModelSpec(model="naive"), ModelSpec(model="moving_average", params={"window": 4})]
+    bt = run_backtest(_config(panel, n_windows=3, step_weeks=20), history=panel.history, specs=specs,
+                      show_progress=False)
+    assert [r for _, r in bt.cutoffs] == ["eval", "eval"]
+    assert bt.forecasts[CUTOFF].nunique() == 2
+    assert "it holds 2 of the 3 evaluation windows" in bt.metrics["windows_reduced"]
+    html = (write_outputs(bt, tmp_path) / "report.html").read_text(encoding="utf-8")
+    assert "Fewer evaluation windows than configured: the panel spans 52 weeks" in html
+    full = run_backtest(_config(panel), history=panel.history, specs=specs, show_progress=False)
+    assert full.metrics["windows_reduced"] is None
 
 
 def test_a_panel_too_short_for_every_member_is_refused_by_name(panel):

@@ -135,6 +135,10 @@ def scores_hot_sellers(config: Config, history: History, cutoff: pd.Timestamp, r
 
 
 def plan_cutoffs(history: History, config: Config, horizon: int) -> list[tuple[pd.Timestamp, str]]:
+    """The origins and their roles, earliest first. Origins before `min_train_weeks` of history are
+    dropped (warm-up ones first, as they lie earliest); a panel that cannot hold `n_windows`
+    evaluation windows runs those it holds under `backtest.short_panel: fewer_windows` (see
+    `windows_reduced`), and is refused otherwise or when it cannot hold one."""
     bt = config.backtest
     last = history.last_week - WEEK * horizon
     total = bt.n_windows + bt.warmup_windows + bt.blend_warmup_windows
@@ -142,11 +146,12 @@ def plan_cutoffs(history: History, config: Config, horizon: int) -> list[tuple[p
     earliest = history.first_week + WEEK * (bt.min_train_weeks - 1)
     roles = [BLEND_ONLY] * bt.blend_warmup_windows + ["warmup"] * bt.warmup_windows + ["eval"] * bt.n_windows
     kept = [(c, r) for c, r in zip(cutoffs, roles, strict=True) if c >= earliest]
-    if not any(role == "eval" for _, role in kept) or len([r for _, r in kept if r == "eval"]) < bt.n_windows:
+    n_eval = sum(r == "eval" for _, r in kept)
+    if n_eval == 0 or (n_eval < bt.n_windows and bt.short_panel == "refuse"):
         weeks = history.n_weeks
         one = bt.min_train_weeks + horizon  # the fewest weeks one evaluation window needs
         hint = (
-            "lower backtest.n_windows or step_weeks" if weeks >= one else
+            "lower backtest.n_windows or step_weeks, or set backtest.short_panel: fewer_windows" if weeks >= one else
             f"one window needs {one} weeks: lower panel.horizon_weeks or backtest.min_train_weeks, or bring more weeks"
         )
         raise BacktestError(
@@ -155,6 +160,18 @@ def plan_cutoffs(history: History, config: Config, horizon: int) -> list[tuple[p
             f"{bt.min_train_weeks} training weeks ({hint})"
         )
     return kept
+
+
+def windows_reduced(history: History, config: Config, cutoffs: list[tuple[pd.Timestamp, str]]) -> str | None:
+    """Why the backtest runs fewer evaluation windows than `backtest.n_windows`, or None when it runs
+    them all (metrics.json `windows_reduced`, the log and the report say it)."""
+    bt = config.backtest
+    n_eval = sum(r == "eval" for _, r in cutoffs)
+    if n_eval >= bt.n_windows:
+        return None
+    return (f"the panel spans {history.n_weeks} weeks: it holds {n_eval} of the {bt.n_windows} evaluation "
+            f"windows {bt.step_weeks} weeks apart with a {config.panel.horizon_weeks}-week horizon and "
+            f"{bt.min_train_weeks} training weeks, and no warm-up origin (backtest.short_panel: fewer_windows)")
 
 
 def _actuals(history: History, cutoff: pd.Timestamp, horizon: int) -> pd.DataFrame:
@@ -187,6 +204,9 @@ def run_backtest(
         log.info("member %s sits out: %s", name, why)
     names = [s.name for s in specs]
     cutoffs = plan_cutoffs(history, config, horizon)
+    reduced = windows_reduced(history, config, cutoffs)
+    if reduced:
+        log.warning("backtest: %s", reduced)
     timings: dict[str, float] = {n: 0.0 for n in [*names, BLEND, "hot_sellers"]}
     frames, scores, weights, importance = [], [], [], []
     classifier_frames = []  # each origin's forecasts as the hot-seller classifier reads them, filtered once
@@ -288,6 +308,7 @@ def run_backtest(
         "horizon": horizon,
         "quantiles": quantiles,
         "windows": [{"cutoff": str(c.date()), "role": r} for c, r in cutoffs],
+        "windows_reduced": reduced,
         "n_series": int(history.frame[ID].nunique()),
         "models": models_metrics,
         # enabled members this panel does not fit (`min_history_weeks`), with the reason
@@ -478,4 +499,4 @@ def _jsonable(x: Any) -> Any:
 
 
 __all__ = ["BLEND_ONLY", "FORECAST_METRICS", "BacktestError", "BacktestResult", "blended", "classifier_forecasts",
-           "other_blend_mase", "panel_members", "plan_cutoffs", "run_backtest"]
+           "other_blend_mase", "panel_members", "plan_cutoffs", "run_backtest", "windows_reduced"]

@@ -189,6 +189,8 @@ def run_panel(panel: Panel, config: Config, specs: list[ModelSpec], *, out: Path
         "horizon": panel.panel.horizon_weeks,
         "label_positive_share": float(h.labels["label"].mean()) if len(h.labels) else None,
         "windows": met["windows"],
+        # why fewer evaluation windows ran than configured (`backtest.short_panel`), or None
+        "windows_reduced": met.get("windows_reduced"),
         "wall_s": round(wall, 1),
         "timings_s": timings,
         "models": models,
@@ -350,6 +352,8 @@ def panel_tables(p: dict[str, Any]) -> list[Table]:
     if sources:
         shown = "; quantiles per eval origin: " + ", ".join(sources)
         t.caption = (t.caption or "blend") + shown
+    if p.get("windows_reduced"):
+        t.caption = (t.caption or "blend") + f"; fewer evaluation windows: {p['windows_reduced']}"
     left = p.get("members_left_out") or {}
     if left:
         t.caption = (t.caption or "blend") + "; not fitted here: " + ", ".join(f"{m} ({why})" for m, why in left.items())

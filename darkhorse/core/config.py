@@ -767,6 +767,13 @@ class BacktestConfig(_Strict):
         "the 52-week weekly-sales panel (docs/accuracy-decisions.md). true: at every one; false: at none.",
     )
     min_train_weeks: int = Field(8, ge=2, description="Weeks of history the first origin needs.")
+    short_panel: Literal["fewer_windows", "refuse"] = Field(
+        "fewer_windows",
+        description="A panel too short for n_windows evaluation windows: `fewer_windows` (the default) runs "
+        "as many as it holds (at least one; the earlier warm-up origins go first) and says so in the log and "
+        "metrics.json `windows_reduced`; `refuse` stops with the reason. A panel too short for one window is "
+        "refused either way.",
+    )
 
 
 class BlendConfig(_Strict):

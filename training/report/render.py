@@ -241,6 +241,7 @@ def forecast_table(run: Run) -> Table | None:
         + point_factor_text(run)
         + member_fallback_text(run)
         + members_left_out_text(run)
+        + windows_reduced_text(run)
     )
     return metric_table(rows, columns, row_header="Model", bold_name=bold_name, note=note)
 
@@ -271,6 +272,13 @@ def members_left_out_text(run: Run) -> str:
     if not isinstance(left, dict):
         return ""
     return "".join(f" {member} is not fitted on this panel: {why}." for member, why in left.items())
+
+
+def windows_reduced_text(run: Run) -> str:
+    """Why the backtest ran fewer evaluation windows than configured (metrics.json
+    `windows_reduced`, `backtest.short_panel`); empty when it ran them all."""
+    why = run.metrics.get("windows_reduced")
+    return f" Fewer evaluation windows than configured: {why}." if isinstance(why, str) and why else ""
 
 
 def blend_vs_best_text(run: Run) -> str:
