@@ -5,7 +5,8 @@
     python -m benchmarks.accuracy.scale --store-departments 45x70   # the whole default backtest
 
 `--store-departments STORESxDEPARTMENTS` backtests the suite's store x department generator
-(`synthetic.store_sales`; 45 x 70 gives 2,695 series x 143 weeks) instead, hot sellers included:
+(`synthetic.store_sales`; 45 x 70 gives 2,695 series x 143 weeks, `--weeks` another span) instead,
+hot sellers included:
 the whole default backtest, labels and all. `other` is the wall time outside the members', the
 blend's and the hot sellers' own timers (windows, metrics, contributions, decision replay).
 
@@ -61,14 +62,15 @@ def panel(n_series: int = 2660, weeks: int = 143, *, seed: int = 0, sparse_share
     return pd.DataFrame({ID: np.concatenate(ids), DS: np.concatenate(dss), Y: np.concatenate(ys)})
 
 
-def store_department_history(size: str) -> History:
-    """The suite's store x department panel (`synthetic.store_sales`) of `size` ("45x70")."""
+def store_department_history(size: str, weeks: int = 143) -> History:
+    """The suite's store x department panel (`synthetic.store_sales`) of `size` ("45x70") over
+    `weeks` weeks."""
     from benchmarks.accuracy.panels import synthetic_store_departments
 
     stores, _, departments = size.lower().partition("x")
     if not (stores.isdigit() and departments.isdigit()):
         raise SystemExit(f"--store-departments {size!r}: expected STORESxDEPARTMENTS, for example 45x70")
-    return synthetic_store_departments(n_stores=int(stores), n_departments=int(departments)).history
+    return synthetic_store_departments(n_stores=int(stores), n_departments=int(departments), weeks=weeks).history
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -90,7 +92,7 @@ def main(argv: list[str] | None = None) -> dict:
     cfg = load_config(a.config)
     hot = a.store_departments is not None
     if hot:
-        history = store_department_history(a.store_departments)
+        history = store_department_history(a.store_departments, a.weeks)
     else:
         frame = panel(a.series, a.weeks).sort_values([ID, DS]).reset_index(drop=True)
         history = History(frame=frame, labels=pd.DataFrame(columns=[ID, DS, "label"]), covariates=[], snapshot="scale",
