@@ -236,7 +236,7 @@ def test_the_suite_scores_a_panel_file_and_skips_a_bad_one_without_losing_the_go
     bad = good.copy()
     bad.loc[bad.index[::5], "units_sold"] = -3  # 20% of the rows: above the 10% the build publishes
     bad.to_csv(tmp_path / "broken.csv", index=False)
-    _series(weeks=20).to_csv(tmp_path / "short.csv", index=False)  # too short for the windows
+    _series(weeks=16).to_csv(tmp_path / "short.csv", index=False)  # too short for one window (20 weeks)
     out = tmp_path / "out"
     rc = main(["--panel-file", str(tmp_path / "shop.csv"), "--panel-file", str(tmp_path / "broken.csv"),
                "--panel-file", str(tmp_path / "short.csv"),
