@@ -225,6 +225,23 @@ def test_panel_names_default_to_the_files_alone_and_a_missing_file_stops_before_
     assert not (tmp_path / "panels").exists()
 
 
+def test_the_suite_runs_a_short_panel_file_on_the_windows_it_holds_and_says_so(tmp_path):
+    """22 weeks hold one of the two quick evaluation windows (8 training weeks, a 12-week
+    horizon): the panel is scored there, not skipped, and its result and caption say why."""
+    from benchmarks.bench_accuracy import main
+
+    _series(weeks=22).to_csv(tmp_path / "brief.csv", index=False)
+    out = tmp_path / "out"
+    assert main(["--panel-file", str(tmp_path / "brief.csv"), "--panel-columns", "sku,week_ending,units_sold",
+                 "--quick", "--models", "naive,seasonal_naive", "--peers", "none", "--out", str(out),
+                 "--no-progress"]) == 0
+    (p,) = json.loads((out / "accuracy.json").read_text())["panels"]
+    assert [w["role"] for w in p["windows"]] == ["eval"] and p["models"]["blend"]["mase"] > 0
+    assert "the panel spans 22 weeks: it holds 1 of the 2 evaluation windows" in p["windows_reduced"]
+    text = " ".join((out / "accuracy.txt").read_text().split())  # the caption may wrap
+    assert "fewer evaluation windows: the panel spans 22 weeks" in text
+
+
 @pytest.mark.slow
 def test_the_suite_scores_a_panel_file_and_skips_a_bad_one_without_losing_the_good(tmp_path):
     from benchmarks.bench_accuracy import main
