@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -189,14 +190,20 @@ def test_a_member_waits_for_a_panel_that_spans_its_min_history_weeks(panel, tmp_
 
 def test_a_short_panel_s_backtest_says_it_ran_fewer_windows(panel, tmp_path):
     """Windows 20 weeks apart: 52 weeks hold two of three evaluation windows and no warm-up; the
-    run scores both, and metrics.json and the report say why the third is missing."""
+    run scores both, and metrics.json and the report say why the third is missing. The first has
+    no earlier origin: its blend is each row's median of the members."""
     from darkhorse.core.config import ModelSpec
 
-    specs = [ModelSpec(model="naive"), ModelSpec(model="moving_average", params={"window": 4})]
+    specs = [ModelSpec(model="naive"), ModelSpec(model="moving_average", params={"window": 4}),
+             ModelSpec(model="moving_average", alias="ma13", params={"window": 13})]
     bt = run_backtest(_config(panel, n_windows=3, step_weeks=20), history=panel.history, specs=specs,
                       show_progress=False)
     assert [r for _, r in bt.cutoffs] == ["eval", "eval"]
     assert bt.forecasts[CUTOFF].nunique() == 2
+    first_choice, second_choice = (c["choice"] for c in bt.metrics["blend_choice"])
+    assert first_choice == "median" != second_choice
+    first = bt.forecasts[bt.forecasts[CUTOFF] == bt.forecasts[CUTOFF].min()]
+    np.testing.assert_allclose(first["blend"], first[["naive", "moving_average", "ma13"]].median(axis=1))
     assert "it holds 2 of the 3 evaluation windows" in bt.metrics["windows_reduced"]
     html = (write_outputs(bt, tmp_path) / "report.html").read_text(encoding="utf-8")
     assert "Fewer evaluation windows than configured: the panel spans 52 weeks" in html

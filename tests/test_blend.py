@@ -456,7 +456,7 @@ def test_every_blend_setting_of_the_config_reaches_the_blend_and_a_standalone_bl
     standalone = create("blend", members=[{"model": "naive"}]).settings
     assert standalone.model_dump(include=set(BlendConfig.model_fields)) == BlendConfig().model_dump()
     changed = {"grid_step": 0.25, "min_points": 6, "shrinkage": 3.0, "horizon_buckets": [2, 6], "objective": "smape",
-               "origin_decay": 0.5, "horizon_weights": "buckets", "intervals": "members", "point_factor": "off"}
+               "origin_decay": 0.5, "horizon_weights": "buckets", "intervals": "members", "point_factor": "off", "without_evidence": "equal"}
     assert set(changed) == set(BlendConfig.model_fields)
     assert all(getattr(BlendConfig(), k) != v for k, v in changed.items())
     cfg = load_config(REPO / "darkhorse.yaml")
@@ -526,3 +526,72 @@ def test_the_blend_scales_its_point_forecast_and_keeps_its_quantiles():
     np.testing.assert_allclose(sub["x"], sub["blend"])
     plain = b.merge(subset_blend(v, future, ["a", "b"], qs, name="x", grid_step=0.1), on=keys)
     np.testing.assert_allclose(plain["x"], plain["blend"])
+
+
+def test_a_blend_without_validation_rows_serves_the_members_median():
+    """No earlier origin (a short panel's first window): the blend and the subset blend take each
+    row's median of the members, point and quantiles, so one wild member cannot drag them."""
+    from benchmarks.accuracy.replay import Stored
+    from training.blend import MEDIAN, Blend
+
+    qs = [0.1, 0.5, 0.9]
+    future = _validation(10, 1, lambda i, c, k, r: (r.normal(0, 1), r.normal(0, 1)), seed=5)
+    future["c"] = future["y"] * (1 + 50 * (future["unique_id"] == "s3"))  # one series forecast 51x too high
+    for m in ("a", "b", "c"):
+        future[f"{m}-q10"], future[f"{m}-q50"], future[f"{m}-q90"] = future[m] - 2, future[m], future[m] + 2
+    cutoff = future["cutoff"].iloc[0]
+    fitted = {m: Stored(future[["unique_id", "ds", m, *[f"{m}-q{round(q * 100)}" for q in qs]]], alias=m,
+                        cutoff=cutoff, horizon=12) for m in ("a", "b", "c")}
+    empty = future.iloc[:0]
+    blend = Blend.from_members(fitted, empty, grid_step=0.1)
+    assert blend.choice_ == MEDIAN
+    out = blend.predict(h=12, quantiles=qs).merge(future, on=["unique_id", "ds"])
+    np.testing.assert_allclose(out["blend"], np.nanmedian(out[["a", "b", "c"]].to_numpy(), axis=1))
+    np.testing.assert_allclose(out["blend-q90"], np.nanmedian(out[["a-q90", "b-q90", "c-q90"]].to_numpy(), axis=1))
+    wild = out["unique_id"] == "s3"
+    assert (out.loc[wild, "blend"] < 2 * out.loc[wild, "y"]).all()  # equal weights would put it ~17x too high
+    sub = subset_blend(empty, future, ["a", "b", "c"], qs, name="x", grid_step=0.1).merge(out, on=["unique_id", "ds"])
+    np.testing.assert_allclose(sub["x"], sub["blend"])
+    gaps = future.assign(b=np.where(future["unique_id"] == "s0", np.nan, future["b"]))  # b misses a series
+    sub = subset_blend(empty, gaps, ["a", "b", "c"], qs, name="x", grid_step=0.1)
+    np.testing.assert_allclose(sub["x"], np.nanmedian(gaps[["a", "b", "c"]].to_numpy(), axis=1))
+    mean = subset_blend(empty, future, ["a", "b", "c"], qs, name="x", grid_step=0.1, without_evidence="equal")
+    np.testing.assert_allclose(mean["x"], future[["a", "b", "c"]].mean(axis=1))  # the hot sellers' growth blend
+    # one validation row is evidence: weights again
+    assert Blend.from_members(fitted, future.iloc[12:13], grid_step=0.1).choice_ != MEDIAN
+
+
+def test_the_replay_without_evidence_builds_each_origin_s_blend_from_the_members_alone():
+    """`replay --without-evidence`: every evaluation origin's blend as a short panel's first
+    window builds it (the members' median, or their mean with `without_evidence: equal`), while
+    the plain replay learns weights from the earlier origins."""
+    from benchmarks.accuracy.replay import replay_panel
+
+    qs = [0.1, 0.5, 0.9]
+    rng = np.random.default_rng(7)
+    weeks = pd.date_range("2024-01-01", periods=40, freq="7D")
+    history = pd.DataFrame([(f"s{i}", d, float(rng.poisson(20))) for i in range(12) for d in weeks],
+                           columns=["unique_id", "ds", "y"])
+    rows = []
+    for j, cutoff in enumerate(weeks[[12, 16, 20, 24]]):
+        for k in range(1, 13):
+            for i in range(12):
+                y = float(history.loc[(history["unique_id"] == f"s{i}") & (history["ds"] == cutoff + pd.Timedelta(weeks=k)), "y"].iloc[0])
+                f = {"a": y + rng.normal(0, 1), "b": y + rng.normal(0, 6), "c": y * (1 + 9 * (i == 0)) + rng.normal(0, 3)}
+                f = {m: max(v, 0.0) for m, v in f.items()}  # as every member serves them
+                row = {"unique_id": f"s{i}", "ds": cutoff + pd.Timedelta(weeks=k), "cutoff": cutoff,
+                       "window": "eval" if j >= 2 else "warmup", "y": y}
+                for m, v in f.items():
+                    row[m], row[f"{m}-q10"], row[f"{m}-q50"], row[f"{m}-q90"] = v, v - 3, v, v + 3
+                rows.append(row)
+    fc = pd.DataFrame(rows)
+    out = {}
+    for how, evidence in (("median", True), ("median", False), ("equal", False)):
+        r, _ = replay_panel(fc, history, ["a", "b", "c"], {"grid_step": 0.1, "without_evidence": how}, qs, 12,
+                            evidence=evidence)
+        out[how, evidence] = r[r["window"] == "eval"].reset_index(drop=True)
+    alone = out["median", False]
+    np.testing.assert_allclose(alone["blend"], alone[["a", "b", "c"]].median(axis=1))
+    np.testing.assert_allclose(out["equal", False]["blend"], alone[["a", "b", "c"]].mean(axis=1))
+    learned = out["median", True]
+    assert (learned["blend"] - learned["y"]).abs().mean() < (alone["blend"] - alone["y"]).abs().mean()

@@ -364,7 +364,7 @@ def _weight_params(config: Config) -> dict[str, Any]:
     b = config.blend
     return {"grid_step": b.grid_step, "min_points": b.min_points, "shrinkage": b.shrinkage,
             "objective": b.objective, "horizon_buckets": list(b.horizon_buckets), "origin_decay": b.origin_decay,
-            "horizon_weights": b.horizon_weights}
+            "horizon_weights": b.horizon_weights, "without_evidence": b.without_evidence}
 
 
 def _validation(frames: list[pd.DataFrame], cutoff: pd.Timestamp, names: list[str], quantiles: list[float]) -> pd.DataFrame:

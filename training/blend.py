@@ -92,6 +92,11 @@ MAX_GRID = 3000
 INNER_QUANTILES = (0.1, 0.5, 0.9)
 SHRINKAGE_GRID = (0.0, 1.0, 4.0, 16.0, 64.0, float("inf"))
 BEST_MEMBER = "best_member"
+# the choice where no validation row exists (the first origin of a panel too short for a
+# warm-up one) and `without_evidence` is `median` (the default): each row's median of the
+# members, point and every quantile, which one wild member cannot drag as it drags their mean
+# (docs/accuracy-decisions.md, "A blend without evidence")
+MEDIAN = "median"
 # what the held-out choice picks from: a shrinkage of each series' own weights to the bucket's
 # global weights (inf: global only), or the single member with the lowest loss in the bucket
 CANDIDATES: tuple[float | str, ...] = (float("inf"), 64.0, 16.0, 4.0, 1.0, 0.0, BEST_MEMBER)
@@ -354,6 +359,7 @@ def learn_weights(
     fallback_shrinkage: float = 16.0,
     origin_decay: float = 1.0,
     horizon_weights: Literal["buckets", "pooled"] = "buckets",
+    without_evidence: Literal["median", "equal"] = "median",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Weights per (series, bucket) (`unique_id, bucket` x models, plus `n_points`, `source`)
     and global weights per bucket (index: bucket 0..len(horizon_buckets)).
@@ -364,18 +370,21 @@ def learn_weights(
     `heldout_loss` (every candidate's held-out loss). `origin_decay` weighs a validation row
     by that factor per cutoff between its own and the latest (1: every cutoff alike).
     `horizon_weights="pooled"`: one set of weights learned from all steps, the same in every bucket.
+    Without a validation row no weights are learned: the global ones are equal, and the choice is
+    MEDIAN (`without_evidence="median"`, which `combine(median=True)` serves) or the fallback shrinkage.
     The defaults here are the plain method (a 0.1 grid, every cutoff alike, weights per bucket);
     the ensemble's are the config's `blend:` section (`BlendConfig`).
     """
     return _learn(validation, models, grid_step=grid_step, min_points=min_points, shrinkage=shrinkage,
                   objective=objective, horizon_buckets=horizon_buckets, fallback_shrinkage=fallback_shrinkage,
-                  origin_decay=origin_decay, horizon_weights=horizon_weights)[:2]
+                  origin_decay=origin_decay, horizon_weights=horizon_weights, without_evidence=without_evidence)[:2]
 
 
 def _learn(
     validation: pd.DataFrame, models: Sequence[str], *, grid_step: float, min_points: int,
     shrinkage: float | Literal["auto"], objective: str, horizon_buckets: Sequence[int], fallback_shrinkage: float,
     origin_decay: float = 1.0, horizon_weights: Literal["buckets", "pooled"] = "buckets",
+    without_evidence: Literal["median", "equal"] = "median",
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[tuple[pd.DataFrame, dict[float | str, np.ndarray]]], float | str]:
     models = list(models)
     n_buckets = len(horizon_buckets) + 1
@@ -384,7 +393,8 @@ def _learn(
     equal = np.full(len(models), 1 / len(models))
     if v.empty:
         g = pd.DataFrame([equal] * n_buckets, columns=models, index=pd.RangeIndex(n_buckets, name=BUCKET))
-        return pd.DataFrame(columns=[ID, BUCKET, *models, "n_points", "source"]), g, [], fallback_shrinkage
+        choice = MEDIAN if without_evidence == "median" else fallback_shrinkage
+        return pd.DataFrame(columns=[ID, BUCKET, *models, "n_points", "source"]), g, [], choice
     v = v.assign(**{BUCKET: bucket_of(v[STEP].to_numpy(), horizon_buckets)})
     # pooled: the weights are learned as one bucket (which every bucket then takes, the nearest
     # shorter one); the held-out rows keep their own buckets for the conformal intervals
@@ -441,10 +451,14 @@ def combine(
     *,
     name: str = "blend",
     horizon_buckets: Sequence[int] = (4, 8),
+    median: bool = False,
 ) -> pd.DataFrame:
     """Blend member forecasts (`unique_id, ds` + every member's columns, and `cutoff` or `step`)
-    with the weights of each row's series and horizon bucket."""
+    with the weights of each row's series and horizon bucket; `median`: each row's median of the
+    members instead (the MEDIAN choice, where no weights were learned)."""
     models = list(models)
+    if median:
+        return _median_of(preds, models, quantiles, name)
     steps = with_steps(preds)[STEP].to_numpy()
     buckets = np.minimum(bucket_of(steps, horizon_buckets), len(global_weights) - 1)
     keys = preds[[ID]].assign(**{BUCKET: buckets})
@@ -469,6 +483,22 @@ def combine(
     return out
 
 
+def _median_of(preds: pd.DataFrame, models: list[str], quantiles: Sequence[float], name: str) -> pd.DataFrame:
+    """Each row's median of the members' point and of each quantile (the members a row holds;
+    NaN where it holds none), the quantiles sorted."""
+    out = preds[[c for c in preds.columns if c in (ID, DS, CUTOFF, Y)]].copy()
+    targets = [name, *quantile_columns(name, quantiles)]
+    for j, tgt in enumerate(targets):
+        vals = preds[[forecast_columns(m, quantiles)[j] for m in models]].to_numpy(dtype="float64")
+        held = np.isfinite(vals).any(axis=1)
+        mid = np.full(len(vals), np.nan)
+        if held.any():
+            mid[held] = np.nanmedian(vals[held], axis=1)
+        out[tgt] = mid
+    out[targets[1:]] = np.sort(out[targets[1:]].to_numpy(), axis=1)
+    return out
+
+
 def subset_blend(
     validation: pd.DataFrame, preds: pd.DataFrame, models: Sequence[str], quantiles: Sequence[float], *,
     name: str, horizon_buckets: Sequence[int] = (4, 8), factor: Literal["checked", "off"] = "off",
@@ -477,10 +507,11 @@ def subset_blend(
     """The blend of `models` only, point and member-mixed quantiles, no interval calibration:
     weights learned from `validation` (`learn_weights`) and applied to `preds` (`combine`);
     with `factor="checked"` the point takes the checked factor as the blend's does
-    (`point_factor`). `weight_params`: the rest of `learn_weights`' settings."""
+    (`point_factor`). `weight_params`: the rest of `learn_weights`' settings (`without_evidence`
+    among them: with no validation row, the members' median or mean)."""
     settings = {**_learn_defaults(), **weight_params, "horizon_buckets": horizon_buckets}
     w, g, held, choice = _learn(validation, models, **settings)
-    out = combine(preds, models, w, g, quantiles, name=name, horizon_buckets=horizon_buckets)
+    out = combine(preds, models, w, g, quantiles, name=name, horizon_buckets=horizon_buckets, median=choice == MEDIAN)
     if factor == "checked":
         out[name] = out[name] * point_factor(held_points(held, choice, models), objective=settings["objective"])[0]
     return out
@@ -982,7 +1013,7 @@ class Blend(Forecaster):
         self.weights_, self.global_weights_, held, choice = _learn(
             validation, names, grid_step=s.grid_step, min_points=s.min_points, shrinkage=s.shrinkage,
             objective=s.objective, horizon_buckets=s.horizon_buckets, fallback_shrinkage=16.0,
-            origin_decay=s.origin_decay, horizon_weights=s.horizon_weights,
+            origin_decay=s.origin_decay, horizon_weights=s.horizon_weights, without_evidence=s.without_evidence,
         )
         self.shrinkage_ = self.weights_.attrs.get("shrinkage")
         self.choice_ = choice
@@ -1045,7 +1076,7 @@ class Blend(Forecaster):
         if table is None:
             preds = self._member_forecasts(h, quantiles)
             out = combine(preds, names, self.weights_, self.global_weights_, quantiles,
-                          name=self.alias, horizon_buckets=buckets_at)
+                          name=self.alias, horizon_buckets=buckets_at, median=getattr(self, "choice_", None) == MEDIAN)
             sides = getattr(self, "level_weights_", {})
             if sides:
                 return _with_level_weights(out, preds, names, self.alias, quantiles, sides, buckets_at)

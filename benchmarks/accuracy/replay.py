@@ -5,6 +5,7 @@ nothing refitted.
     python -m benchmarks.accuracy.replay --run data/bench/accuracy --members naive,xgboost,theta
     python -m benchmarks.accuracy.replay --run data/bench/accuracy --set origin_decay=0.5 --add other/run
     python -m benchmarks.accuracy.replay --run OUT --panel-file sales.csv --panel-columns Store+Dept,Date,Sales
+    python -m benchmarks.accuracy.replay --run data/bench/accuracy --without-evidence --set without_evidence=equal
 
 At every evaluation origin of a panel the blend is built as the backtest builds it
 (`Blend.from_members` on the members' forecasts at the earlier origins, the naive scale of the
@@ -14,7 +15,8 @@ panel is replayed unless `--panels` names some; a run of `--panel-file` panels i
 the flags the run was given.
 `--add RUN` merges the member columns of another run with the same windows (a member run on its
 own, `bench_accuracy.py --models NAME`) into the saved forecasts first; a member saved in both
-takes the added run's forecasts.
+takes the added run's forecasts. `--without-evidence` builds every evaluation origin's blend as
+if no earlier origin existed (a short panel's first window: `blend.without_evidence`).
 Prints, per panel, the blend's MASE / scaled pinball / 80% coverage against its best member's
 MASE, the difference in percent with its standard error (paired, clustered by series:
 `training.backtest.blend_vs_best`), and the official measures on M4.
@@ -75,10 +77,10 @@ class Stored(Forecaster):
 
 def replay_panel(
     forecasts: pd.DataFrame, history_frame: pd.DataFrame, members: list[str], blend_params: dict[str, Any],
-    quantiles: list[float], horizon: int,
+    quantiles: list[float], horizon: int, *, evidence: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The evaluation rows with a `blend` column set (and its quantiles), and the naive scale per
-    (series, cutoff) of every origin."""
+    (series, cutoff) of every origin. `evidence=False`: each blend sees no earlier origin."""
     cutoffs = sorted(forecasts[CUTOFF].unique())
     cols = [c for m in members for c in forecast_columns(m, quantiles)]
     hist = history_frame.sort_values([ID, DS], kind="stable")
@@ -93,6 +95,8 @@ def replay_panel(
             continue
         prev = forecasts[(forecasts[CUTOFF] < cutoff) & (forecasts[DS] <= cutoff) & forecasts[Y].notna()]
         validation = prev[[ID, CUTOFF, DS, Y, *cols]].reset_index(drop=True).merge(sc[[ID, "scale"]], on=ID, how="left")
+        if not evidence:
+            validation = validation.iloc[:0]
         fitted = {m: Stored(rows[[ID, DS, *forecast_columns(m, quantiles)]].dropna(subset=[m]), alias=m, cutoff=cutoff, horizon=horizon)
                   for m in members}
         blend = Blend.from_members(fitted, validation, **blend_params)
@@ -136,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--panels", default=None, help="comma-separated subset (default: every stored panel)")
     ap.add_argument("--m4", type=Path, default=None)
     ap.add_argument("--json", type=Path, default=None, help="write the figures here")
+    ap.add_argument("--without-evidence", action="store_true",
+                    help="build each evaluation origin's blend as if no earlier origin existed")
     ap.add_argument("-v", "--verbose", action="store_true", help="log each origin's choice and global weights")
     add_panel_file_args(ap)  # as given to the run
     args = ap.parse_args(argv)
@@ -172,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         fc = fc.drop(columns=[c for c in fc.columns if c == BLEND or c.startswith(BLEND + "-")])
         params = _blend_params(cfg, [])
         params.pop("members")
-        evalf, scale = replay_panel(fc, panel.history.frame, members, params, quantiles, horizon)
+        evalf, scale = replay_panel(fc, panel.history.frame, members, params, quantiles, horizon,
+                                    evidence=not args.without_evidence)
         res, per_series = score(evalf[evalf["window"] == "eval"], [*members, BLEND], quantiles, scale)
         best = min(members, key=lambda m: res[m]["mase"])
         vs = blend_vs_best(per_series, res, members)

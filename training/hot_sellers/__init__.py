@@ -98,7 +98,12 @@ def with_growth_blend(
     growth = [s.name for s in specs if s.growth]
     if not growth or set(growth) == {s.name for s in specs if s.blend}:
         return forecast
-    gb = subset_blend(validation, forecast, growth, quantiles, name=GROWTH_BLEND, **weight_params)
+    # without a validation row (a short panel's first origin) the members' mean, not the point
+    # blend's median: on nine panels' evaluation origins read as if they had none, growth from
+    # the mean ranked hot sellers better on five and by 0.03 AP on average, where the median
+    # leans on the members that see no season (docs/accuracy-decisions.md, "A blend without evidence")
+    gb = subset_blend(validation, forecast, growth, quantiles, name=GROWTH_BLEND,
+                      **{**weight_params, "without_evidence": "equal"})
     cols = forecast_columns(GROWTH_BLEND, quantiles)
     return forecast.merge(gb[[ID, DS, *cols]], on=[ID, DS], how="left")
 
