@@ -193,3 +193,25 @@ def test_cli_tune(cfg: Config, history: History, monkeypatch, tmp_path: Path) ->
     assert "trial 3/3" in res.output and "baseline" in res.output and str(out) in res.output.replace("\n", "")
     statquant = [m for m in load_config(out).forecast.models if m.model == "statquant"]
     assert len(statquant) == 1 and set(statquant[0].params) == {"window"}
+
+
+def test_a_search_on_fewer_windows_than_asked_says_so(cfg: Config, history: History, tmp_path: Path, caplog) -> None:
+    """Six windows 8 weeks apart: the held-out one fits, but the weeks before it hold only some of
+    the five the search asks for. The result, the log and the tuned config say so."""
+    doc = yaml.safe_load((cfg.root / "darkhorse.yaml").read_text())
+    doc["backtest"] = {"n_windows": 6, "warmup_windows": 0, "step_weeks": 8}
+    (cfg.root / "darkhorse.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    short = load_config(cfg.root / "darkhorse.yaml")
+    with caplog.at_level("WARNING", logger="training.tune"):
+        result = tune(short, model="moving_average", n_trials=2, history=history, show_progress=False,
+                      storage=tmp_path / "short.db")
+    (line,) = result.windows_reduced
+    n = len(result.selection_cutoffs)
+    assert 1 <= n < 5 and line.startswith("the search's backtest")
+    assert f"it holds {n} of the 5 evaluation windows 8 weeks apart" in line
+    assert line in caplog.text
+    assert f"# Fewer evaluation windows than asked in {line}." in write_tuned_config(
+        cfg.root / "darkhorse.yaml", result, tmp_path / "tuned.yaml").read_text()
+    full = tune(cfg, model="moving_average", n_trials=1, history=history, show_progress=False,
+                storage=tmp_path / "full.db")
+    assert full.windows_reduced == []

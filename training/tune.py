@@ -33,7 +33,7 @@ from rich.console import Console
 from darkhorse.core.config import Config, ModelSpec
 from darkhorse.core.errors import DarkHorseError
 from darkhorse.core.schema import DS, WEEK
-from training.backtest import build_model, plan_cutoffs, run_backtest
+from training.backtest import build_model, plan_cutoffs, run_backtest, windows_reduced
 from training.history import History, load_history
 from training.models import model_class
 
@@ -119,6 +119,9 @@ class TuneResult:
     holdout_baseline_value: float | None = None
     holdout_cutoffs: list[str] = field(default_factory=list)
     selection_cutoffs: list[str] = field(default_factory=list)
+    # why the held-out or the search's backtest runs fewer evaluation windows than asked (a short
+    # panel, `backtest.short_panel: fewer_windows`); empty when each runs them all
+    windows_reduced: list[str] = field(default_factory=list)
 
 
 def default_storage(config: Config) -> str:
@@ -222,6 +225,13 @@ def tune(
     held_config, sel_config, sel_history, held_cutoffs, sel_cutoffs = split(config, history, horizon, holdout)
 
     say = _err.print if show_progress else (lambda *a, **k: None)
+    reduced = [f"{what}: {why}" for what, why in (
+        ("the held-out backtest", windows_reduced(history, held_config, [(c, "eval") for c in held_cutoffs])),
+        ("the search's backtest (the weeks before the held-out windows)",
+         windows_reduced(sel_history, sel_config, [(c, "eval") for c in sel_cutoffs])),
+    ) if why]
+    for line in reduced:
+        log.warning("tune: fewer evaluation windows than asked in %s", line)
     previous = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
@@ -298,6 +308,7 @@ def tune(
         optuna.logging.set_verbosity(previous)
     result.selection_cutoffs = [str(c.date()) for c in sel_cutoffs]
     result.holdout_cutoffs = [str(c.date()) for c in held_cutoffs]
+    result.windows_reduced = reduced
     result.holdout_baseline_value = holdout_score(held_config, history, spec, result.baseline_params, metric)
     result.holdout_value = (
         result.holdout_baseline_value if result.best_params == result.baseline_params

@@ -69,6 +69,7 @@ def write_tuned_config(config_path: str | Path, result: TuneResult, out_path: st
         f" (trial #{result.best_trial});\n"
         f"# on the held-out windows {', '.join(result.holdout_cutoffs) or 'n/a'} (never seen by the search): "
         f"baseline {format_number(result.holdout_baseline_value)} -> best {format_number(result.holdout_value)}.\n"
+        + "".join(f"# Fewer evaluation windows than asked in {line}.\n" for line in result.windows_reduced)
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
