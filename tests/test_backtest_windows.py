@@ -207,6 +207,7 @@ def test_a_short_panel_s_backtest_says_it_ran_fewer_windows(panel, tmp_path):
     assert "it holds 2 of the 3 evaluation windows" in bt.metrics["windows_reduced"]
     html = (write_outputs(bt, tmp_path) / "report.html").read_text(encoding="utf-8")
     assert "Fewer evaluation windows than configured: the panel spans 52 weeks" in html
+    assert "At 1 of 2 evaluation origins no earlier origin was there to learn the blend weights from" in html
 
 
 def test_a_panel_too_short_for_every_member_is_refused_by_name(panel):

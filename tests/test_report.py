@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from training.blend import POINT_CHECKS
 from training.report import PLOT_FILES, write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -469,11 +470,17 @@ def test_the_forecast_note_says_when_the_blends_point_took_a_factor(outputs: Pat
     ]
     (out / "metrics.json").write_text(json.dumps(metrics))
     html = write_report(out).read_text(encoding="utf-8")
-    assert (f"point forecast took a factor (checked on the latest two held-out origins) of 0.7 at {len(evals) - 1} "
+    assert (f"point forecast took a factor (checked on the latest {POINT_CHECKS} held-out origins) of 0.7 at {len(evals) - 1} "
             f"of {len(evals)} evaluation origins; its quantiles are not scaled.") in html
     metrics["blend_choice"] = [{"cutoff": c, "choice": "inf", "point_factor": 1.0} for c in evals]
     (out / "metrics.json").write_text(json.dumps(metrics))
-    assert "point forecast took a factor" not in write_report(out).read_text(encoding="utf-8")
+    html = write_report(out).read_text(encoding="utf-8")
+    assert "point forecast took a factor" not in html and "the median of its members" not in html
+    # an origin without an earlier one to learn from (a short panel's first window) says so
+    metrics["blend_choice"][0]["choice"] = "median"
+    (out / "metrics.json").write_text(json.dumps(metrics))
+    assert (f"At 1 of {len(evals)} evaluation origins no earlier origin was there to learn the blend weights "
+            "from: there the blend is the median of its members, row by row.") in write_report(out).read_text(encoding="utf-8")
 
 
 def test_the_forecast_note_says_when_a_member_fell_back_to_its_baseline(outputs: Path, tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import jinja2
 from darkhorse.core.config import HotSellerConfig, label_share_far_above
 from darkhorse.core.schema import CUTOFF, DS, ID
 from training.backtest import other_blend_mase
+from training.blend import MEDIAN, POINT_CHECKS
 from training.metrics import PROBABILITY_SCORES
 from training.report.analysis import grain, number, period_unit, reference_ratios
 from training.report.run import Run
@@ -242,6 +243,7 @@ def forecast_table(run: Run) -> Table | None:
         + member_fallback_text(run)
         + members_left_out_text(run)
         + windows_reduced_text(run)
+        + median_blend_text(run)
     )
     return metric_table(rows, columns, row_header="Model", bold_name=bold_name, note=note)
 
@@ -279,6 +281,17 @@ def windows_reduced_text(run: Run) -> str:
     `windows_reduced`, `backtest.short_panel`); empty when it ran them all."""
     why = run.metrics.get("windows_reduced")
     return f" Fewer evaluation windows than configured: {why}." if isinstance(why, str) and why else ""
+
+
+def median_blend_text(run: Run) -> str:
+    """One sentence on the evaluation origins whose blend had no earlier origin to learn weights
+    from (metrics.json `blend_choice[].choice` = `median`, `blend.without_evidence`); empty when none."""
+    choices = eval_choices(run)
+    n = sum(c.get("choice") == MEDIAN for c in choices)
+    if not n:
+        return ""
+    return (f" At {n} of {len(choices)} evaluation origins no earlier origin was there to learn the blend "
+            "weights from: there the blend is the median of its members, row by row.")
 
 
 def blend_vs_best_text(run: Run) -> str:
@@ -327,13 +340,13 @@ def interval_source_text(run: Run) -> str:
 def point_factor_text(run: Run) -> str:
     """One sentence on the factor the blend's point forecast took at the evaluation origins
     (metrics.json `blend_choice[].point_factor`: kept only when it beat the unscaled blend on
-    each of the latest two held-out origins), when it took one anywhere."""
+    each of the latest POINT_CHECKS held-out origins), when it took one anywhere."""
     factors = [f for f in (number(c.get("point_factor")) for c in eval_choices(run)) if f is not None]
     scaled = [f for f in factors if f != 1.0]
     if not scaled:
         return ""
     shown = ", ".join(f"{k:g} at {n}" for k, n in sorted(Counter(scaled).items()))
-    return (f" The blend's point forecast took a factor (checked on the latest two held-out origins) of {shown} "
+    return (f" The blend's point forecast took a factor (checked on the latest {POINT_CHECKS} held-out origins) of {shown} "
             f"of {len(factors)} evaluation origins; its quantiles are not scaled.")
 
 
