@@ -544,7 +544,7 @@ def test_a_blend_without_validation_rows_serves_the_members_median():
                         cutoff=cutoff, horizon=12) for m in ("a", "b", "c")}
     empty = future.iloc[:0]
     blend = Blend.from_members(fitted, empty, grid_step=0.1)
-    assert blend.choice_ == MEDIAN
+    assert blend.choice_ == MEDIAN and blend.intervals_ == "members"  # what it serves: no calibration without rows
     out = blend.predict(h=12, quantiles=qs).merge(future, on=["unique_id", "ds"])
     np.testing.assert_allclose(out["blend"], np.nanmedian(out[["a", "b", "c"]].to_numpy(), axis=1))
     np.testing.assert_allclose(out["blend-q90"], np.nanmedian(out[["a-q90", "b-q90", "c-q90"]].to_numpy(), axis=1))

@@ -1032,6 +1032,9 @@ class Blend(Forecaster):
             return
         self.intervals_, self.interval_loss_ = "conformal", {}
         self.level_weights_: dict[float, np.ndarray] = {}
+        if choice == MEDIAN:  # no validation row to calibrate on: the median of the members' quantiles
+            self.intervals_ = "members"
+            return
         if self.pair_ is not None:
             n_buckets = len(s.horizon_buckets) + 1
             grid = simplex_grid(len(names), s.grid_step)
