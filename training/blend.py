@@ -370,8 +370,9 @@ def learn_weights(
     `heldout_loss` (every candidate's held-out loss). `origin_decay` weighs a validation row
     by that factor per cutoff between its own and the latest (1: every cutoff alike).
     `horizon_weights="pooled"`: one set of weights learned from all steps, the same in every bucket.
-    Without a validation row no weights are learned: the global ones are equal, and the choice is
-    MEDIAN (`without_evidence="median"`, which `combine(median=True)` serves) or the fallback shrinkage.
+    Without a validation row no weights are learned and the global ones are equal; the blend and
+    `subset_blend` then serve each row's median of the members instead (the MEDIAN choice), unless
+    `without_evidence="equal"`.
     The defaults here are the plain method (a 0.1 grid, every cutoff alike, weights per bucket);
     the ensemble's are the config's `blend:` section (`BlendConfig`).
     """
