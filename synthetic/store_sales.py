@@ -54,7 +54,9 @@ def store_department_sales(
 ) -> pd.DataFrame:
     """`unique_id, ds, y` (`unique_id` = `<store>_<department>`), dense from each series' first week;
     with `promotions`, also `promo`: 1.0 in the weeks a promotion lifted the sales, else 0.0 (a
-    store's promotion calendar, known ahead; the sales are the same either way)."""
+    store's promotion calendar, known ahead; the sales are the same either way). A tenth of the
+    series start late, between week 20 and 60 weeks before the end, where `weeks` is over 80;
+    on a shorter span every series starts at the first week."""
     if pd.Timestamp(start).weekday() != 0:
         raise ValueError(f"start {start!r} is not a Monday")
     rng = np.random.default_rng(seed)
@@ -71,7 +73,8 @@ def store_department_sales(
         for d in range(n_departments):
             if rng.random() >= coverage:
                 continue
-            first = 0 if rng.random() < 0.9 else int(rng.integers(20, weeks - 60))
+            late = rng.random() >= 0.9
+            first = int(rng.integers(20, weeks - 60)) if late and weeks > 80 else 0
             season = 1 + season_scale * (profiles[d][woy] - 1)
             mu = dept_level[d] * size * season * np.exp(trend * t)
             noise = np.exp(rng.normal(0.0, rng.uniform(0.04, 0.15), weeks))

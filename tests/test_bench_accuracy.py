@@ -201,6 +201,8 @@ def test_store_department_panel_repeats_its_season_every_year_and_labels_five_pe
 
     with pytest.raises(ValueError, match="Monday"):
         store_department_sales(start="2010-02-02")
+    short = store_department_sales(n_stores=4, n_departments=10, weeks=52, seed=0)  # too short for late starts
+    assert (short.groupby(ID)[DS].min() == short[DS].min()).all() and short.groupby(ID).size().eq(52).all()
     p = P.synthetic_store_departments(n_stores=6, n_departments=12)
     f = p.history.frame.sort_values([ID, DS])
     assert p.name == "synthetic_store_departments" and "synthetic_store_departments" in P.OPT_IN_PANELS
