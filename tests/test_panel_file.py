@@ -240,6 +240,8 @@ def test_the_suite_runs_a_short_panel_file_on_the_windows_it_holds_and_says_so(t
     assert "the panel spans 22 weeks: it holds 1 of the 2 evaluation windows" in p["windows_reduced"]
     text = " ".join((out / "accuracy.txt").read_text().split())  # the caption may wrap
     assert "fewer evaluation windows: the panel spans 22 weeks" in text
+    assert [c["choice"] for c in p["blend_choice"]] == ["median"]  # no earlier origin to learn weights from
+    assert "the members' median at 1 eval origin(s) with no earlier one" in text
 
 
 @pytest.mark.slow

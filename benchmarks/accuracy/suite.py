@@ -44,6 +44,7 @@ from benchmarks.accuracy.peers import score_peers
 from darkhorse.core.config import Config, ModelSpec
 from darkhorse.core.schema import CUTOFF, DS, ID, WEEK, Y
 from training.backtest import other_blend_mase, run_backtest
+from training.blend import MEDIAN
 from training.hot_sellers import FINAL
 from training.metrics import average_precision, ranking_metrics
 
@@ -354,6 +355,9 @@ def panel_tables(p: dict[str, Any]) -> list[Table]:
         t.caption = (t.caption or "blend") + shown
     if p.get("windows_reduced"):
         t.caption = (t.caption or "blend") + f"; fewer evaluation windows: {p['windows_reduced']}"
+    alone = sum(c.get("choice") == MEDIAN for c in p.get("blend_choice", []))
+    if alone:
+        t.caption = (t.caption or "blend") + f"; the members' median at {alone} eval origin(s) with no earlier one"
     left = p.get("members_left_out") or {}
     if left:
         t.caption = (t.caption or "blend") + "; not fitted here: " + ", ".join(f"{m} ({why})" for m, why in left.items())
