@@ -572,11 +572,12 @@ def test_the_replay_without_evidence_builds_each_origin_s_blend_from_the_members
     weeks = pd.date_range("2024-01-01", periods=40, freq="7D")
     history = pd.DataFrame([(f"s{i}", d, float(rng.poisson(20))) for i in range(12) for d in weeks],
                            columns=["unique_id", "ds", "y"])
+    actual = history.set_index(["unique_id", "ds"])["y"]
     rows = []
     for j, cutoff in enumerate(weeks[[12, 16, 20, 24]]):
         for k in range(1, 13):
             for i in range(12):
-                y = float(history.loc[(history["unique_id"] == f"s{i}") & (history["ds"] == cutoff + pd.Timedelta(weeks=k)), "y"].iloc[0])
+                y = float(actual[f"s{i}", cutoff + pd.Timedelta(weeks=k)])
                 f = {"a": y + rng.normal(0, 1), "b": y + rng.normal(0, 6), "c": y * (1 + 9 * (i == 0)) + rng.normal(0, 3)}
                 f = {m: max(v, 0.0) for m, v in f.items()}  # as every member serves them
                 row = {"unique_id": f"s{i}", "ds": cutoff + pd.Timedelta(weeks=k), "cutoff": cutoff,

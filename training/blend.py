@@ -458,46 +458,49 @@ def combine(
     with the weights of each row's series and horizon bucket; `median`: each row's median of the
     members instead (the MEDIAN choice, where no weights were learned)."""
     models = list(models)
-    if median:
-        return _median_of(preds, models, quantiles, name)
+    w = None if median else _row_weights_of(preds, models, weights, global_weights, horizon_buckets)
+    out = preds[[c for c in preds.columns if c in (ID, DS, CUTOFF, Y)]].copy()
+    targets = [name, *quantile_columns(name, quantiles)]
+    member_cols = [[forecast_columns(m, quantiles)[j] for m in models] for j in range(len(targets))]
+    for tgt, cols in zip(targets, member_cols, strict=True):
+        vals = preds[cols].to_numpy(dtype="float64")
+        out[tgt] = _row_median(vals) if w is None else _weighted(vals, w)
+    q = out[targets[1:]].to_numpy()
+    out[targets[1:]] = np.sort(q, axis=1)
+    return out
+
+
+def _row_weights_of(
+    preds: pd.DataFrame, models: list[str], weights: pd.DataFrame, global_weights: pd.DataFrame,
+    horizon_buckets: Sequence[int],
+) -> np.ndarray:
+    """Each row's member weights: its series' in its horizon bucket, else the bucket's global ones."""
     steps = with_steps(preds)[STEP].to_numpy()
     buckets = np.minimum(bucket_of(steps, horizon_buckets), len(global_weights) - 1)
     keys = preds[[ID]].assign(**{BUCKET: buckets})
     w = keys.merge(weights[[ID, BUCKET, *models]], on=[ID, BUCKET], how="left")[models].to_numpy(dtype="float64")
     missing = np.isnan(w).any(axis=1)
     w[missing] = global_weights[models].to_numpy()[buckets[missing]]
-    out = preds[[c for c in preds.columns if c in (ID, DS, CUTOFF, Y)]].copy()
-    targets = [name, *quantile_columns(name, quantiles)]
-    member_cols = [[forecast_columns(m, quantiles)[j] for m in models] for j in range(len(targets))]
-    for tgt, cols in zip(targets, member_cols, strict=True):
-        vals = preds[cols].to_numpy(dtype="float64")
-        ok = np.isfinite(vals)
-        ww = np.where(ok, w, 0.0)
-        tot = ww.sum(axis=1)
-        # a row where every weighted member is missing falls back to equal weights of the rest
-        eq = np.where(ok, 1.0, 0.0)
-        ww = np.where((tot > 0)[:, None], ww, eq)
-        tot = ww.sum(axis=1)
-        out[tgt] = np.where(tot > 0, (np.nan_to_num(vals) * ww).sum(axis=1) / np.where(tot > 0, tot, 1), np.nan)
-    q = out[targets[1:]].to_numpy()
-    out[targets[1:]] = np.sort(q, axis=1)
-    return out
+    return w
 
 
-def _median_of(preds: pd.DataFrame, models: list[str], quantiles: Sequence[float], name: str) -> pd.DataFrame:
-    """Each row's median of the members' point and of each quantile (the members a row holds;
-    NaN where it holds none), the quantiles sorted."""
-    out = preds[[c for c in preds.columns if c in (ID, DS, CUTOFF, Y)]].copy()
-    targets = [name, *quantile_columns(name, quantiles)]
-    for j, tgt in enumerate(targets):
-        vals = preds[[forecast_columns(m, quantiles)[j] for m in models]].to_numpy(dtype="float64")
-        held = np.isfinite(vals).any(axis=1)
-        mid = np.full(len(vals), np.nan)
-        if held.any():
-            mid[held] = np.nanmedian(vals[held], axis=1)
-        out[tgt] = mid
-    out[targets[1:]] = np.sort(out[targets[1:]].to_numpy(), axis=1)
-    return out
+def _weighted(vals: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Each row's weighted mean of the members it holds; a row where every weighted member is
+    missing falls back to equal weights of the rest (NaN where it holds none)."""
+    ok = np.isfinite(vals)
+    ww = np.where(ok, w, 0.0)
+    ww = np.where((ww.sum(axis=1) > 0)[:, None], ww, np.where(ok, 1.0, 0.0))
+    tot = ww.sum(axis=1)
+    return np.where(tot > 0, (np.nan_to_num(vals) * ww).sum(axis=1) / np.where(tot > 0, tot, 1), np.nan)
+
+
+def _row_median(vals: np.ndarray) -> np.ndarray:
+    """Each row's median of the members it holds (NaN where it holds none)."""
+    held = np.isfinite(vals).any(axis=1)
+    mid = np.full(len(vals), np.nan)
+    if held.any():
+        mid[held] = np.nanmedian(vals[held], axis=1)
+    return mid
 
 
 def subset_blend(
@@ -1031,10 +1034,10 @@ class Blend(Forecaster):
         self.scale_ = scale.groupby(ID)["scale"].last() if len(scale) else pd.Series(dtype="float64")
         if not s.calibrate:
             return
-        self.intervals_, self.interval_loss_ = "conformal", {}
+        # no validation row to calibrate on (MEDIAN): the median of the members' quantiles
+        self.intervals_, self.interval_loss_ = ("members" if choice == MEDIAN else "conformal"), {}
         self.level_weights_: dict[float, np.ndarray] = {}
-        if choice == MEDIAN:  # no validation row to calibrate on: the median of the members' quantiles
-            self.intervals_ = "members"
+        if choice == MEDIAN:
             return
         if self.pair_ is not None:
             n_buckets = len(s.horizon_buckets) + 1
