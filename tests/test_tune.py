@@ -204,7 +204,7 @@ def test_a_search_on_fewer_windows_than_asked_says_so(cfg: Config, history: Hist
     doc["backtest"] = {"n_windows": 6, "warmup_windows": 0, "step_weeks": 8}
     (cfg.root / "darkhorse.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
     short = load_config(cfg.root / "darkhorse.yaml")
-    with caplog.at_level("WARNING", logger="training.tune"):
+    with caplog.at_level("WARNING"):
         result = tune(short, model="moving_average", n_trials=2, history=history, show_progress=False,
                       storage=tmp_path / "short.db")
     (line,) = result.windows_reduced
@@ -212,5 +212,8 @@ def test_a_search_on_fewer_windows_than_asked_says_so(cfg: Config, history: Hist
     assert 1 <= n < 5 and line.startswith("the search's backtest")
     assert f"it holds {n} of the 5 evaluation windows 8 weeks apart" in line
     assert line in caplog.text
+    # said once by the tuner, not again by each trial's backtest and the held-out scores
+    assert [r.getMessage() for r in caplog.records].count(f"tune: fewer evaluation windows than asked in {line}") == 1
+    assert not [r for r in caplog.records if r.name == "training.backtest" and "evaluation windows" in r.getMessage()]
     assert f"# Fewer evaluation windows than asked in {line}." in write_tuned_config(
         cfg.root / "darkhorse.yaml", result, tmp_path / "tuned.yaml").read_text()

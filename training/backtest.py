@@ -189,8 +189,12 @@ def run_backtest(
     with_hot_sellers: bool = True,
     report: bool = True,
     show_progress: bool = True,
+    warn_reduced: bool = True,
 ) -> BacktestResult:
-    """Backtest the configured models and their blend; write outputs to `out_dir` if given."""
+    """Backtest the configured models and their blend; write outputs to `out_dir` if given.
+    `warn_reduced`: log a warning when the panel holds fewer evaluation windows than asked (a caller
+    that runs the same plan many times, the tuner's trials, says it once itself); metrics.json
+    records it either way."""
     horizon = config.panel.horizon_weeks
     quantiles = list(config.forecast.quantiles)
     specs = specs if specs is not None else config.forecast.enabled()
@@ -205,7 +209,7 @@ def run_backtest(
     names = [s.name for s in specs]
     cutoffs = plan_cutoffs(history, config, horizon)
     reduced = windows_reduced(history, config, cutoffs)
-    if reduced:
+    if reduced and warn_reduced:
         log.warning("backtest: %s", reduced)
     timings: dict[str, float] = {n: 0.0 for n in [*names, BLEND, "hot_sellers"]}
     frames, scores, weights, importance = [], [], [], []

@@ -353,7 +353,7 @@ def holdout_score(config: Config, history: History, spec: ModelSpec, params: dic
     trial_spec = spec.model_copy(update={"params": dict(params), "enabled": True})
     try:
         result = run_backtest(config, history=history, specs=[trial_spec], with_hot_sellers=False,
-                              report=False, show_progress=False)
+                              report=False, show_progress=False, warn_reduced=False)
     except ValueError as e:
         log.warning("held-out backtest of %s failed: %s", params, e)
         return None
@@ -383,9 +383,9 @@ def _objective(config: Config, spec: ModelSpec, space: dict[str, Param], metric:
         trial_spec = spec.model_copy(update={"params": params, "enabled": True})
         t0 = time.perf_counter()
         try:
-            result = run_backtest(
+            result = run_backtest(  # `tune` has said once whether this plan holds fewer windows
                 config, history=history, specs=[trial_spec], with_hot_sellers=False,
-                report=False, show_progress=False,
+                report=False, show_progress=False, warn_reduced=False,
             )
         except ValueError as e:  # a model that cannot fit these params or this data
             trial.set_user_attr("pruned", str(e)[:300])
