@@ -326,6 +326,7 @@ def test_rank_summary_averages_ranks():
     assert r["mase"]["x"]["mean_rank"] == 1.5 and r["mase"]["y"]["mean_rank"] == 1.5
     assert r["scaled_pinball"]["y"] == {"mean_rank": 1.0, "panels": 1}
     assert r["hot_seller_ap"]["s"]["mean_rank"] == 1.5
+    assert r["short_panels"] == {}  # neither panel says it ran on less than the plan
 
 
 def test_final_vs_scorers_pools_the_panels_and_names_the_pick_in_hindsight():

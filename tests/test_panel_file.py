@@ -242,6 +242,10 @@ def test_the_suite_runs_a_short_panel_file_on_the_windows_it_holds_and_says_so(t
     assert "fewer evaluation windows: the panel spans 22 weeks" in text
     assert [c["choice"] for c in p["blend_choice"]] == ["median"]  # no earlier origin to learn weights from
     assert "the members' median at 1 eval origin(s) with no earlier one" in text
+    # the rank summary names the panel whose ranks rest on one window and no learned blend
+    summary = json.loads((out / "accuracy.json").read_text())["rank_summary"]
+    assert summary["short_panels"] == {"brief": {"eval_windows": 1, "median_origins": 1}}
+    assert "short panels, ranked on less: brief (1 eval window(s), the members' median at 1)" in text
 
 
 @pytest.mark.slow

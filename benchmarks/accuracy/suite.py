@@ -254,7 +254,23 @@ def rank_summary(panels: list[dict[str, Any]]) -> dict[str, Any]:
         "scaled_pinball": ranks(lambda p: {m: v["scaled_pinball"] for m, v in p["models"].items()}, True),
         "hot_seller_ap": ranks(lambda p: {m: v["average_precision"] for m, v in p["hot_sellers"].items()}, False),
         "final_vs_scorers": final_vs_scorers(panels),
+        "short_panels": short_panels(panels),
     }
+
+
+def short_panels(panels: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """The panels whose ranks rest on less than the suite's plan: those that ran fewer evaluation
+    windows than asked (`windows_reduced`) or whose blend took the members' median at some
+    evaluation origin (no earlier origin to learn weights from). Per panel: its evaluation windows
+    and those median origins. Their ranks count like any panel's, on fewer rows and, where the
+    blend had no evidence, without the learned blend."""
+    out = {}
+    for i, p in enumerate(panels):
+        alone = sum(c.get("choice") == MEDIAN for c in p.get("blend_choice", []))
+        if p.get("windows_reduced") or alone:
+            out[str(p.get("panel", f"panel {i}"))] = {
+                "eval_windows": sum(w.get("role") == "eval" for w in p.get("windows", [])), "median_origins": alone}
+    return out
 
 
 def final_vs_scorers(panels: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -389,6 +405,12 @@ def summary_table(summary: dict[str, Any], n_panels: int) -> list[Table]:
     for m, v in sorted(summary["mase"].items(), key=lambda kv: kv[1]["mean_rank"]):
         sp = summary["scaled_pinball"].get(m, {})
         t.add_row(m, fmt(v["mean_rank"], 2), fmt(sp.get("mean_rank"), 2), str(v["panels"]), style="bold" if m == BLEND else None)
+    short = summary.get("short_panels") or {}
+    if short:
+        t.caption = "short panels, ranked on less: " + "; ".join(
+            f"{name} ({v['eval_windows']} eval window(s)"
+            + (f", the members' median at {v['median_origins']}" if v["median_origins"] else "") + ")"
+            for name, v in short.items())
     h = Table(title="hot-seller scorers: mean rank by AP")
     for c in ("scorer", "AP rank", "panels"):
         h.add_column(c, justify="left" if c == "scorer" else "right")
