@@ -377,8 +377,18 @@ def test_known_future_columns_are_weekly_aggregates_in_the_frame_and_the_known_f
     a = h.frame[h.frame[ID] == "a"].reset_index(drop=True)
     assert a[DS].dt.strftime("%Y-%m-%d").tolist() == ["2024-01-01", "2024-01-08", "2024-01-15"]
     assert a["price"].tolist()[0] == 3.0 and a["promo"].tolist()[0] == 1.0 and a["events"].tolist()[0] == 3.0
-    assert a[["price", "promo", "events"]].iloc[1].isna().all()  # a week without a row
-    assert np.isnan(a["price"].iloc[2]) and a["promo"].iloc[2] == 0.0 and np.isnan(a["events"].iloc[2])
+    # a week without a row, and an empty value, are filled as the build fills them: a mean carries
+    # the last price, a max or a sum is 0
+    assert a[["price", "promo", "events"]].iloc[1].tolist() == [3.0, 0.0, 0.0]
+    assert a[["price", "promo", "events"]].iloc[2].tolist() == [3.0, 0.0, 0.0]
+    b = h.frame[h.frame[ID] == "b"]
+    assert b["price"].tolist() == [1.5, 1.5] and b["events"].tolist() == [0.0, 0.0]  # b's first value carries on
+    assert not h.frame[["price", "promo", "events"]].isna().any().any()
+    # before a series' first value: the first one; never known: 0
+    q = tmp_path / "late.csv"
+    q.write_text("unique_id,ds,y,price\nc,2024-01-01,1,\nc,2024-01-15,1,5.0\nd,2024-01-01,2,\n")
+    late = PF.read_panel_file(q, PanelConfig(), known={"price": "mean"}).history.frame
+    assert late.groupby(ID)["price"].apply(list).to_dict() == {"c": [5.0, 5.0, 5.0], "d": [0.0, 0.0, 0.0]}
     assert h.covariates == ["price", "promo", "events"]
     pd.testing.assert_frame_equal(h.known_future, h.frame[[ID, DS, "price", "promo", "events"]])
     fut = h.future(pd.Timestamp("2024-01-01"), 2)

@@ -12,7 +12,8 @@ make weekly totals), and a week without a row counts as zero from the series' fi
 panel's last: the suite's dense panel, with the hot-seller label of the dbt mart
 (`labels.hot_seller_labels`) and the panel settings (horizon, lookback, label quantile) of the
 suite's `--config`. Columns known ahead (`--panel-known`: price, promotion, holiday flags) are
-aggregated per week and become the panel's known-future covariates.
+aggregated per week and become the panel's known-future covariates; a week without a value is
+filled as the build fills a known-future column (a mean carries the last value, a max or sum is 0).
 
 Bad rows (an empty id, a date or quantity that is missing or not one, a negative quantity) are
 set aside the way the build quarantines them: each reason is logged with its count and its first
@@ -52,6 +53,7 @@ from darkhorse.core.config import CSV_ENCODINGS as ENCODINGS
 from darkhorse.core.config import (
     DECIMAL_SEPARATORS,
     ITEM_ID_SEPARATOR,
+    KNOWN_FUTURE_DEFAULT_FILL,
     THOUSANDS_SEPARATORS,
     PanelConfig,
 )
@@ -434,9 +436,17 @@ def _several_dates_a_week(ids: pd.Series, day: pd.Series) -> bool:
 
 def _with_known(h: History, values: pd.DataFrame, known: dict[str, str]) -> History:
     """`h` with the known-future columns of `values` (`unique_id, ds` + one column each, a row per
-    file row), aggregated per series and week, in its frame (empty where a week has no value) and
-    as its `known_future` (the panel's weeks: every origin of the suite has its horizon inside them)."""
+    file row), aggregated per series and week, in its frame and as its `known_future` (the panel's
+    weeks: every origin of the suite has its horizon inside them). A week without a value (no row,
+    or an empty cell) is filled as the build fills a source's known-future column
+    (`KNOWN_FUTURE_DEFAULT_FILL` of its aggregate): a mean carries the series' last value forward
+    (before its first one, the first one; never known, 0), a max or a sum is 0 (no promotion)."""
     g = values.groupby([ID, DS], sort=False)
     weekly = pd.concat([g[c].sum(min_count=1) if agg == "sum" else g[c].agg(agg) for c, agg in known.items()], axis=1).reset_index()
-    frame = h.frame.merge(weekly, on=[ID, DS], how="left", validate="one_to_one")
+    frame = h.frame.merge(weekly, on=[ID, DS], how="left", validate="one_to_one").sort_values([ID, DS], ignore_index=True)
+    for c, agg in known.items():
+        if KNOWN_FUTURE_DEFAULT_FILL[agg] == "carry_forward":
+            frame[c] = frame.groupby(ID, sort=False)[c].ffill()
+            frame[c] = frame.groupby(ID, sort=False)[c].bfill()
+        frame[c] = frame[c].fillna(0.0)
     return dataclasses.replace(h, frame=frame, covariates=list(known), known_future=frame[[ID, DS, *known]].copy())
