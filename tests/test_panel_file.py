@@ -396,6 +396,16 @@ def test_known_future_columns_are_weekly_aggregates_in_the_frame_and_the_known_f
     assert fut[ID].tolist() == ["a", "a"] and fut[DS].dt.strftime("%Y-%m-%d").tolist() == ["2024-01-08", "2024-01-15"]
 
 
+def test_a_known_flag_written_as_words_reads_as_the_build_reads_it(tmp_path):
+    """A store x department export's `IsHoliday` column holds TRUE/FALSE: 1/0, as a source's
+    `known_future` column reads it (macro flag_number), not a bad row."""
+    p = _csv(tmp_path, "Store,Dept,Date,Weekly_Sales,IsHoliday\n"
+                       "1,1,2010-02-05,24924.5,FALSE\n1,1,2010-02-12,46039.49,TRUE\n1,1,2010-02-19,41595.55,no\n")
+    h = PF.read_panel_file(p, PanelConfig(), columns=PF.parse_columns("Store+Dept,Date,Weekly_Sales"),
+                           known={"IsHoliday": "max"}, max_set_aside=0.0).history
+    assert h.frame["IsHoliday"].tolist() == [0.0, 1.0, 0.0]
+
+
 def test_known_future_columns_are_checked(tmp_path):
     for bad, says in [("price:median", "aggregate 'median' is not one of mean, max, sum"),
                       ("y", "must be a column name"), ("price,price:max", "named once"), ("unit price", "must be a column name")]:

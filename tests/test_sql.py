@@ -85,6 +85,18 @@ def test_number_text_is_the_dbt_macro(decimal, thousands) -> None:
     assert sql.number_text('"Quantity"', decimal, thousands) == str(macro('"Quantity"', decimal, thousands)).strip()
 
 
+def test_flag_number_is_the_dbt_macro() -> None:
+    assert sql.flag_number('"kf__promo"') == str(_macro("flag_number")('"kf__promo"')).strip()
+
+
+@pytest.mark.parametrize("text, number", [
+    ("3.5", 3.5), ("TRUE", 1.0), (" yes ", 1.0), ("Y", 1.0), ("False", 0.0), ("no", 0.0), ("n", 0.0),
+    ("maybe", None), ("", None),
+])
+def test_flag_number_reads_numbers_and_yes_no_words(text, number) -> None:
+    assert duckdb.sql(f"select {sql.flag_number(sql.sql_str(text))}").fetchone()[0] == number
+
+
 @pytest.mark.parametrize("text, decimal, thousands, number", [
     ("1.234,5", ",", ".", 1234.5),
     ("1234,5", ",", None, 1234.5),

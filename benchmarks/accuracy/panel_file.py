@@ -58,7 +58,7 @@ from darkhorse.core.config import (
     PanelConfig,
 )
 from darkhorse.core.schema import DS, ID, Y
-from darkhorse.core.sql import number_text
+from darkhorse.core.sql import flag_number, number_text
 from darkhorse.core.wide import WideLayoutError, period_columns, period_dates, step_days
 from darkhorse.core.workbook import SUFFIXES as WORKBOOK_SUFFIXES
 from darkhorse.core.workbook import WorkbookError, read_workbook
@@ -281,13 +281,16 @@ def _shown(value) -> str:
     return "an empty field" if pd.isna(value) else repr(str(value))
 
 
-def _numbers(column: pd.Series, decimal: str = ".", thousands: str | None = None) -> np.ndarray:
-    if (decimal != "." or thousands) and not pd.api.types.is_numeric_dtype(column):
+def _numbers(column: pd.Series, decimal: str = ".", thousands: str | None = None, *, flags: bool = False) -> np.ndarray:
+    """A column's numbers (NaN where a cell is not one). `flags`: a known-future column, whose
+    true/false, yes/no and y/n read as 1/0, by the build's rule (macro flag_number)."""
+    if (decimal != "." or thousands or flags) and not pd.api.types.is_numeric_dtype(column):
         # text with a decimal comma or digit grouping, read by the build's rule (macro number_text)
+        expr = number_text("v", decimal, thousands)
         con = duckdb.connect()
         try:
             con.register("cells", pd.DataFrame({"v": column.astype("string").to_numpy(dtype=object, na_value=None)}))
-            column = con.sql(f"select {number_text('v', decimal, thousands)} as v from cells").df()["v"]
+            column = con.sql(f"select {flag_number(f'cast({expr} as varchar)') if flags else expr} as v from cells").df()["v"]
         finally:
             con.close()
     return pd.to_numeric(column, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
@@ -311,7 +314,7 @@ def _parse(raw: pd.DataFrame, columns: tuple[str, str, str], known: tuple[str, .
         day = day.dt.tz_convert("UTC").dt.tz_localize(None)
     y = _numbers(raw[y_col], decimal, thousands)
     missing_y = raw[y_col].isna().to_numpy()
-    values = pd.DataFrame({c: _numbers(raw[c], decimal, thousands) for c in known}, index=raw.index)
+    values = pd.DataFrame({c: _numbers(raw[c], decimal, thousands, flags=True) for c in known}, index=raw.index)
     return day, y, values, [
         ("missing_item_id", id_col, ids.isna().to_numpy() | (ids.astype(str).str.strip() == "").to_numpy()),
         ("missing_timestamp", date_col, raw[date_col].isna().to_numpy()),

@@ -60,6 +60,18 @@ def number_text(expr: str, decimal: str = ".", thousands: str | None = None) -> 
     return text
 
 
+# the words a known-future flag may be written in, and their value (macro `flag_number`)
+FLAG_WORDS = {"true": 1.0, "yes": 1.0, "y": 1.0, "false": 0.0, "no": 0.0, "n": 0.0}
+
+
+def flag_number(expr: str) -> str:
+    """A known-future cell's text as a number, as the dbt macro `flag_number` reads it: a number as
+    itself, true/false, yes/no, y/n (any case, blanks trimmed) as 1/0, anything else null
+    (tests/test_sql.py renders the macro and compares)."""
+    words = " ".join(f"when {sql_str(w)} then {v}" for w, v in FLAG_WORDS.items())
+    return f"coalesce(try_cast({expr} as double), case lower(trim({expr})) {words} end)"
+
+
 def raw_reader(fmt: str, files: str | Path | list[str] | list[Path], *, name: Any = "source",
                encoding: str = "utf-8") -> str:
     """The DuckDB table function reading raw files as the dbt macro `read_raw` does:

@@ -73,13 +73,7 @@ source_rows_{{ loop.index }} as (
         event_ts,
         {%- for name in s.columns %}
         -- numbers as numbers; true/false, yes/no, y/n as 1/0
-        coalesce(
-            try_cast("kf__{{ name }}" as double),
-            case lower(trim("kf__{{ name }}"))
-                when 'true' then 1.0 when 'yes' then 1.0 when 'y' then 1.0
-                when 'false' then 0.0 when 'no' then 0.0 when 'n' then 0.0
-            end
-        ) as "{{ name }}",
+        {{ flag_number('"kf__' ~ name ~ '"') }} as "{{ name }}",
         {%- endfor %}
     from {{ ref(s.model) }}
     where item_id is not null and event_ts is not null and quantity > 0
