@@ -285,7 +285,8 @@ def _numbers(column: pd.Series, decimal: str = ".", thousands: str | None = None
     """A column's numbers (NaN where a cell is not one). `flags`: a known-future column, whose
     true/false, yes/no and y/n read as 1/0, by the build's rule (macro flag_number)."""
     if (decimal != "." or thousands or flags) and not pd.api.types.is_numeric_dtype(column):
-        # text with a decimal comma or digit grouping, read by the build's rule (macro number_text)
+        # text with a decimal comma or digit grouping, or a flag's words, read by the build's rules
+        # (macros number_text and flag_number)
         expr = number_text("v", decimal, thousands)
         con = duckdb.connect()
         try:
