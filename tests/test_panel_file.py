@@ -413,9 +413,17 @@ def test_known_future_columns_are_checked(tmp_path):
             PF.parse_known(bad, PF.DEFAULT_COLUMNS)
     with pytest.raises(PF.PanelFileError, match="must be a column name"):
         PF.parse_known("Store", PF.parse_columns("Store+Dept,Date,Sales"))
+    # a price that is not a number is no price that week, as the build reads it: the row and its
+    # units are kept (nothing set aside even at 0% allowed), and the file, line and column are named
     p = _csv(tmp_path, "unique_id,ds,y,price\n" + "".join(f"a,2024-01-{d:02d},1,{'x' if d == 8 else 2}\n" for d in range(1, 29)))
-    with pytest.raises(PF.PanelFileError, match=r"unparseable_price: 1 \(first .*: line 9, column 'price': 'x'\)"):
-        PF.read_panel_file(p, PanelConfig(), known={"price": "mean"}, max_set_aside=0.0)
+    panel = PF.read_panel_file(p, PanelConfig(), known={"price": "mean"}, max_set_aside=0.0)
+    assert panel.extra["set_aside"] == {} and panel.history.frame[Y].sum() == 28
+    assert panel.extra["known_unreadable"] == {"price": {"rows": 1, "first": f"{p}: line 9, column 'price': 'x'"}}
+    assert panel.history.frame["price"].tolist() == [2.0] * 4  # the week's other prices
+    # a column none of whose values reads holds no plan: refused, named
+    q = _csv(tmp_path, "unique_id,ds,y,price\na,2024-01-01,1,$2.55\na,2024-01-08,1,\na,2024-01-15,1,$2.60\n", "dollars.csv")
+    with pytest.raises(PF.PanelFileError, match=r"--panel-known price: no value .* \(first .*dollars.csv: line 2, column 'price': '\$2.55'\)"):
+        PF.read_panel_file(q, PanelConfig(), known={"price": "mean"})
     with pytest.raises(PF.PanelFileError, match=r"no column 'promo'"):
         PF.read_panel_file(p, PanelConfig(), known={"promo": "max"})
 

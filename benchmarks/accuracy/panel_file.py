@@ -323,9 +323,26 @@ def _parse(raw: pd.DataFrame, columns: tuple[str, str, str], known: tuple[str, .
         ("missing_quantity", y_col, missing_y),
         ("unparseable_quantity", y_col, ~missing_y & ~np.isfinite(y)),
         ("negative_quantity", y_col, np.isfinite(y) & (y < 0)),
-        # a known-future value may be empty (unknown that week), not text or infinite
-        *((f"unparseable_{c}", c, raw[c].notna().to_numpy() & ~np.isfinite(values[c].to_numpy())) for c in known),
     ]
+
+
+def _unreadable_known(raw: pd.DataFrame, values: pd.DataFrame, keep: np.ndarray, place, rows_in_file) -> dict[str, dict]:
+    """Per known-future column: the kept rows whose value is written but not a number (nor a flag's
+    word), its count and first line. The build reads such a value as none that week and keeps the
+    row (its quantity is good), and so does the panel file; a column none of whose values reads is
+    refused: it holds no plan at all."""
+    out = {}
+    for c in values.columns:
+        written = raw[c].notna().to_numpy() & keep
+        mask = written & ~np.isfinite(values[c].to_numpy())
+        if not mask.any():
+            continue
+        i = int(np.flatnonzero(mask)[0])
+        first = f"{place.of(int(rows_in_file[i]))}, column {c!r}: {_shown(raw[c].iloc[i])}"
+        if mask.sum() == written.sum():
+            raise PanelFileError(f"--panel-known {c}: no value of the column is a number or a yes/no flag (first {first})")
+        out[c] = {"rows": int(mask.sum()), "first": first}
+    return out
 
 
 def read_panel_file(path: Path, panel: PanelConfig, *, columns: tuple[str, str, str] = DEFAULT_COLUMNS,
@@ -408,6 +425,10 @@ def read_panel_file(path: Path, panel: PanelConfig, *, columns: tuple[str, str, 
     id_parts = columns[0].split("+")
     groups = groups_from_ids(frame[ID].unique(), ITEM_ID_SEPARATOR, id_parts) if len(id_parts) > 1 else None
     h = history_from_frame(frame, panel, snapshot=f"panel_file:{path}", groups=groups)
+    unreadable = _unreadable_known(raw, values, keep, place, rows_in_file) if known else {}
+    if unreadable:
+        log.warning("%s: %s: read as no value that week and filled (the rows kept)", path, "; ".join(
+            f"{v['rows']:,} rows' {c} not a number (first {v['first']})" for c, v in unreadable.items()))
     if known:
         h = _with_known(h, pd.concat([rows[[ID, DS]], values[keep]], axis=1), known)
     n_series, zero = frame[ID].nunique(), float((frame[Y] == 0).mean())
@@ -417,6 +438,7 @@ def read_panel_file(path: Path, panel: PanelConfig, *, columns: tuple[str, str, 
                  + (f", {int(bad.sum()):,} set aside: {aside}" if reasons else "")
                  + f"), {zero:.0%} zero weeks" + (f", known ahead: {', '.join(known)}" if known else ""),
                  {"panel_file": str(path), "rows_read": len(raw), "set_aside": reasons, "known_future": known,
+                  "known_unreadable": unreadable,
                   "granularity": granularity, "sheet": sheet, "decimal": decimal, "thousands": thousands, "encoding": encoding, "wide": {"periods": wide[0], "first_date": wide[1] and str(wide[1])} if wide else None,
                   "partial_weeks_left_out": [str(w.date()) for w in partial] if granularity == "daily" else []})
 
