@@ -277,6 +277,13 @@ def _read_wide(path: Path, id_spec: str, periods: str, first_date: date | None, 
     return out, place, rows
 
 
+def _first(raw: pd.DataFrame, place, rows_in_file, mask: np.ndarray, col: str, shown: str | None = None) -> str:
+    """Where the first row of `mask` is and what its `col` holds: `FILE: line N, column 'C': 'v'`
+    (`shown`: the column named, where it is not `col`)."""
+    i = int(np.flatnonzero(mask)[0])
+    return f"{place.of(int(rows_in_file[i]))}, column {(shown or col)!r}: {_shown(raw[col].iloc[i])}"
+
+
 def _shown(value) -> str:
     return "an empty field" if pd.isna(value) else repr(str(value))
 
@@ -337,8 +344,7 @@ def _unreadable_known(raw: pd.DataFrame, values: pd.DataFrame, keep: np.ndarray,
         mask = written & ~np.isfinite(values[c].to_numpy())
         if not mask.any():
             continue
-        i = int(np.flatnonzero(mask)[0])
-        first = f"{place.of(int(rows_in_file[i]))}, column {c!r}: {_shown(raw[c].iloc[i])}"
+        first = _first(raw, place, rows_in_file, mask, c)
         if mask.sum() == written.sum():
             raise PanelFileError(f"--panel-known {c}: no value of the column is a number or a yes/no flag (first {first})")
         out[c] = {"rows": int(mask.sum()), "first": first}
@@ -391,8 +397,7 @@ def read_panel_file(path: Path, panel: PanelConfig, *, columns: tuple[str, str, 
         if mask.any():
             i = int(np.flatnonzero(mask)[0])
             shown = raw[WIDE_CELL].iloc[i] if wide is not None and col == "quantity" else col  # a wide file: the cell's column
-            reasons[reason] = {"rows": int(mask.sum()),
-                               "first": f"{place.of(int(rows_in_file[i]))}, column {shown!r}: {_shown(raw[col].iloc[i])}"}
+            reasons[reason] = {"rows": int(mask.sum()), "first": _first(raw, place, rows_in_file, mask, col, shown)}
             bad |= mask
     said = "; ".join(f"{r}: {v['rows']:,} (first {v['first']})" for r, v in reasons.items())
     if bad.mean() > max_set_aside:
@@ -425,7 +430,7 @@ def read_panel_file(path: Path, panel: PanelConfig, *, columns: tuple[str, str, 
     id_parts = columns[0].split("+")
     groups = groups_from_ids(frame[ID].unique(), ITEM_ID_SEPARATOR, id_parts) if len(id_parts) > 1 else None
     h = history_from_frame(frame, panel, snapshot=f"panel_file:{path}", groups=groups)
-    unreadable = _unreadable_known(raw, values, keep, place, rows_in_file) if known else {}
+    unreadable = _unreadable_known(raw, values, keep, place, rows_in_file)  # {} without known columns
     if unreadable:
         log.warning("%s: %s: read as no value that week and filled (the rows kept)", path, "; ".join(
             f"{v['rows']:,} rows' {c} not a number (first {v['first']})" for c, v in unreadable.items()))

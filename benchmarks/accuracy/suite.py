@@ -266,11 +266,16 @@ def short_panels(panels: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
     blend had no evidence, without the learned blend."""
     out = {}
     for i, p in enumerate(panels):
-        alone = sum(c.get("choice") == MEDIAN for c in p.get("blend_choice", []))
+        alone = median_origins(p)
         if p.get("windows_reduced") or alone:
-            out[str(p.get("panel", f"panel {i}"))] = {
-                "eval_windows": sum(w.get("role") == "eval" for w in p.get("windows", [])), "median_origins": alone}
+            out[str(p.get("panel", f"panel {i}"))] = {"eval_windows": len(eval_origins(p.get("windows", []))),
+                                                      "median_origins": alone}
     return out
+
+
+def median_origins(p: dict[str, Any]) -> int:
+    """A panel's evaluation origins whose blend took the members' median (no earlier origin)."""
+    return sum(c.get("choice") == MEDIAN for c in p.get("blend_choice", []))
 
 
 def final_vs_scorers(panels: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -371,7 +376,7 @@ def panel_tables(p: dict[str, Any]) -> list[Table]:
         t.caption = (t.caption or "blend") + shown
     if p.get("windows_reduced"):
         t.caption = (t.caption or "blend") + f"; fewer evaluation windows: {p['windows_reduced']}"
-    alone = sum(c.get("choice") == MEDIAN for c in p.get("blend_choice", []))
+    alone = median_origins(p)
     if alone:
         t.caption = (t.caption or "blend") + f"; the members' median at {alone} eval origin(s) with no earlier one"
     left = p.get("members_left_out") or {}
