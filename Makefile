@@ -17,11 +17,11 @@ BACKTEST ?= data/backtest
 TEST_WORKERS ?= 2
 XDIST := $(if $(filter-out 0 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile,)
 
-# telemetry off, no downloads at run time: the one list is darkhorse/core/offline.env
-include darkhorse/core/offline.env
-export $(shell sed -n 's/^\([A-Z_][A-Z0-9_]*\)=.*/\1/p' darkhorse/core/offline.env)
+# telemetry off, no downloads at run time, OpenMP threads that sleep while they wait: the one list is darkhorse/core/process.env
+include darkhorse/core/process.env
+export $(shell sed -n 's/^\([A-Z_][A-Z0-9_]*\)=.*/\1/p' darkhorse/core/process.env)
 
-.PHONY: help venv build train release serve backtest tune test test-fast lint bench bench-panel bench-serve bench-load-serve bench-features bench-accuracy bench-load bench-hierarchy bench-customers bench-graph bench-multitask bench-graph-classifier bench-customer-signals bench-customer-demand clean
+.PHONY: help venv build train release serve backtest tune test test-fast lint bench bench-panel bench-serve bench-load-serve bench-features bench-accuracy bench-load bench-hierarchy bench-customers bench-graph bench-multitask bench-graph-classifier bench-customer-signals bench-customer-demand bench-threads clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -76,6 +76,9 @@ bench-load-serve: venv ## Benchmark the load routes over HTTP: forecast (cached,
 
 bench-features: venv ## Benchmark the feature store: point-in-time training sets, online lookups (sqlite, redis)
 	$(BIN)/python benchmarks/bench_features.py
+
+bench-threads: venv ## Contention: one origin of the default members alone, beside a busy core and beside a second run, per OpenMP wait policy and thread count (ARGS=--rounds 3 ...; run it alone)
+	$(BIN)/python benchmarks/bench_threads.py --config $(CONFIG) $(ARGS)
 
 bench-accuracy: venv ## Accuracy suite: backtest CONFIG on Online Retail, M4 Weekly (M4=folder), weekly sales, synthetic reviews (ARGS=--quick ...; ARGS="--panel-file FILE ..." for a panel of your own)
 	$(BIN)/python benchmarks/bench_accuracy.py --config $(CONFIG) $(if $(M4),--m4 $(M4)) $(ARGS)

@@ -48,9 +48,9 @@ if (
 ):  # run as a script: make `darkhorse`, `training`, `benchmarks` importable
     sys.path.insert(0, str(REPO))
 
-from darkhorse.core.env import set_offline_defaults  # noqa: E402
+from darkhorse.core.env import set_process_defaults  # noqa: E402
 
-set_offline_defaults()
+set_process_defaults()
 
 from synthetic.marts import publish_snapshot  # noqa: E402
 from tests.fixtures.servers import redis_server, redis_server_binary  # noqa: E402

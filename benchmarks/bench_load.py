@@ -46,7 +46,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from darkhorse.core.env import set_offline_defaults  # noqa: E402
+from darkhorse.core.env import set_process_defaults  # noqa: E402
 from darkhorse.core.schema import DS, ID, Y, quantile_columns  # noqa: E402
 from darkhorse.serving import capacity  # noqa: E402
 from training.device import cpu_threads  # noqa: E402
@@ -286,7 +286,7 @@ def _json(o: Any) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    set_offline_defaults()
+    set_process_defaults()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--traces", nargs="+", choices=sorted(TRACES), default=list(TRACES))
     parser.add_argument("--out-dir", type=Path, default=REPO / "data" / "bench" / "load")

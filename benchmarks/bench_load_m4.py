@@ -34,7 +34,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from benchmarks.accuracy.m4 import official_scores, read_split  # noqa: E402
-from darkhorse.core.env import set_offline_defaults  # noqa: E402
+from darkhorse.core.env import set_process_defaults  # noqa: E402
 from darkhorse.core.schema import DS, ID, Y  # noqa: E402
 from training.load import create  # noqa: E402
 from training.load.blend import learn_grouped_weights  # noqa: E402
@@ -99,7 +99,7 @@ def fit_members(members: dict, df: pd.DataFrame, ids: list[str]) -> tuple[dict, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    set_offline_defaults()
+    set_process_defaults()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path, help="folder with Hourly-train.csv and Hourly-test.csv")
     parser.add_argument("--series", type=int, default=None, help="only the first N series")

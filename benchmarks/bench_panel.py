@@ -44,7 +44,7 @@ if str(REPO) not in sys.path:  # run as a script: make `darkhorse` and `benchmar
     sys.path.insert(0, str(REPO))
 
 
-from darkhorse.core.env import OFFLINE_ENV  # noqa: E402
+from darkhorse.core.env import PROCESS_ENV  # noqa: E402
 from tests.fixtures.reference_panel import (  # noqa: E402
     TOLERANCE,
     compare_marts,
@@ -168,7 +168,7 @@ def run_measured(
         "--result",
         str(result_path),
     ]
-    env = {**OFFLINE_ENV, **os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**PROCESS_ENV, **os.environ, "PYTHONUNBUFFERED": "1"}
     load_before = os.getloadavg()[0]
     log(f"[{label}] {impl}: started (load average {load_before:.2f}; output in {log_path})")
     peak_tree = 0

@@ -37,9 +37,9 @@ def add_server_args(p: argparse.ArgumentParser, *, url_help: str) -> None:
 def release_tag(args: argparse.Namespace) -> str | None:
     """The bento to serve: `--release`, else the config's newest release; None with `--url`.
     Exits with status 2 and the reason when the config has no release."""
-    from darkhorse.core.env import set_offline_defaults
+    from darkhorse.core.env import set_process_defaults
 
-    set_offline_defaults()
+    set_process_defaults()
     if args.url is not None or args.release is not None:
         return args.release
     from darkhorse.app.release import ReleaseError, latest_release

@@ -29,12 +29,12 @@ import logging
 import os
 from pathlib import Path
 
-from darkhorse.core.env import OFFLINE_ENV
+from darkhorse.core.env import PROCESS_ENV
 
 # no OpenTelemetry SDK (no traces are exported anyway): with it on, every request left span
 # objects behind and the garbage collector's passes over them stalled requests (set
 # OTEL_SDK_DISABLED=false before serving to trace with BentoML's tracing settings); telemetry off
-os.environ.update({**OFFLINE_ENV, **os.environ})  # defaults: what the caller set wins
+os.environ.update({**PROCESS_ENV, **os.environ})  # defaults: what the caller set wins
 
 import bentoml
 from starlette.applications import Starlette

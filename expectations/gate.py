@@ -36,10 +36,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from darkhorse.core.env import OFFLINE_ENV
+from darkhorse.core.env import PROCESS_ENV
 from darkhorse.core.errors import DarkHorseError
 
-os.environ.update({**OFFLINE_ENV, **os.environ})  # defaults, before GX is imported: no analytics
+os.environ.update({**PROCESS_ENV, **os.environ})  # defaults, before GX is imported: no analytics
 
 import great_expectations as gx
 import pandas as pd

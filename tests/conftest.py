@@ -13,13 +13,13 @@ import pytest
 import yaml
 
 from darkhorse.core.config import Config, load_config
-from darkhorse.core.env import set_offline_defaults
+from darkhorse.core.env import set_process_defaults
 from training.device import THREADS_ENV, cpu_threads
 
 REPO = Path(__file__).resolve().parents[1]
 RAW = REPO / "data" / "raw"
 
-set_offline_defaults()
+set_process_defaults()
 # the xdist workers share the cores: boosters left at "every core" (n_jobs 0) get their share,
 # not each all of them (training.device.cpu_threads)
 _workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))

@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from darkhorse.core.env import OFFLINE_ENV
+from darkhorse.core.env import PROCESS_ENV
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 def test_plain_dbt_build_passes_on_the_shipped_data(tmp_path):
     env = {
         **os.environ,
-        **OFFLINE_ENV,
+        **PROCESS_ENV,
         "DARKHORSE_DUCKDB_PATH": str(tmp_path / "plain.duckdb"),
         "DARKHORSE_MARTS_DIR": str(tmp_path / "marts"),
     }

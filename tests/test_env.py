@@ -1,22 +1,27 @@
-"""The telemetry-off variables have one home: darkhorse/core/offline.env."""
+"""The process environment (telemetry off, OpenMP threads that sleep while they wait) has one
+home: darkhorse/core/process.env."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
-from darkhorse.core.env import ENV_FILE, OFFLINE_ENV, _read_env_file
+import pytest
+
+from darkhorse.core.env import ENV_FILE, PROCESS_ENV, _read_env_file
 from tests.conftest import REPO
 
 SELF = Path(__file__).resolve()
 
 
-def test_offline_env_lists_the_telemetry_switches() -> None:
-    assert OFFLINE_ENV["FEAST_USAGE"] == "False"
-    assert OFFLINE_ENV["DBT_SEND_ANONYMOUS_USAGE_STATS"] == "false"
-    assert OFFLINE_ENV["OTEL_SDK_DISABLED"] == "true"
-    assert set(OFFLINE_ENV) >= {"BENTOML_DO_NOT_TRACK", "GX_ANALYTICS_ENABLED", "HF_HUB_OFFLINE"}
+def test_process_env_lists_the_telemetry_switches() -> None:
+    assert PROCESS_ENV["FEAST_USAGE"] == "False"
+    assert PROCESS_ENV["DBT_SEND_ANONYMOUS_USAGE_STATS"] == "false"
+    assert PROCESS_ENV["OTEL_SDK_DISABLED"] == "true"
+    assert set(PROCESS_ENV) >= {"BENTOML_DO_NOT_TRACK", "GX_ANALYTICS_ENABLED", "HF_HUB_OFFLINE"}
 
 
 def test_a_bad_line_names_the_file_and_line(tmp_path) -> None:
@@ -36,7 +41,7 @@ def test_no_other_file_spells_the_variables_out() -> None:
         ["git", "ls-files", "*.py", "*.yml", "*.yaml", "*.sh", "Makefile"],
         cwd=REPO, capture_output=True, text=True, check=True,
     ).stdout.split()
-    names = "|".join(map(re.escape, OFFLINE_ENV))
+    names = "|".join(map(re.escape, PROCESS_ENV))
     pattern = re.compile(rf"""["']?\b({names})\b["']?\s*(:=|=|:|,)""")
     copies = [
         f"{path}:{n}: {line.strip()}"
@@ -45,7 +50,7 @@ def test_no_other_file_spells_the_variables_out() -> None:
         for n, line in enumerate((REPO / path).read_text().splitlines(), start=1)
         if pattern.search(line) and not line.lstrip().startswith("#")
     ]
-    assert not copies, "telemetry variables set outside darkhorse/core/offline.env:\n" + "\n".join(copies)
+    assert not copies, "process variables set outside darkhorse/core/process.env:\n" + "\n".join(copies)
 
 
 def test_the_makefile_exports_the_list() -> None:
@@ -55,4 +60,38 @@ def test_the_makefile_exports_the_list() -> None:
         env={"PATH": "/usr/bin:/bin"},
     ).stdout
     exported = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-    assert {k: exported.get(k) for k in OFFLINE_ENV} == OFFLINE_ENV
+    assert {k: exported.get(k) for k in PROCESS_ENV} == PROCESS_ENV
+
+
+def test_openmp_threads_sleep_while_they_wait() -> None:
+    """Spinning OpenMP threads (libgomp's default) made two processes on the same cores over 30
+    times slower (make bench-threads); the list asks for passive waiting."""
+    assert PROCESS_ENV["OMP_WAIT_POLICY"] == "passive"
+
+
+@pytest.mark.parametrize("module", ["training", "benchmarks", "darkhorse.app.cli"])
+def test_entry_points_apply_the_list_before_openmp_loads(module: str) -> None:
+    """libgomp reads OMP_WAIT_POLICY once, when it loads: the packages that fit boosters (and the
+    CLI) set it on import, before XGBoost, torch or scikit-learn is loaded; a value the caller
+    set wins."""
+    # what the variable says when each OpenMP library is first imported
+    code = "\n".join([
+        "import os, sys",
+        "seen = {}",
+        "class Watch:",
+        "    def find_spec(self, name, path=None, target=None):",
+        "        if name in ('xgboost', 'torch', 'sklearn', 'lightgbm'):",
+        "            seen.setdefault(name, os.environ.get('OMP_WAIT_POLICY'))",
+        "sys.meta_path.insert(0, Watch())",
+        f"import {module}",
+        "import xgboost",
+        "print(sorted(set(seen.values())))",
+    ])
+
+    def run(**extra: str) -> str:
+        env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"} | extra
+        return subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
+                              text=True, check=True).stdout.strip()
+
+    assert run() == "['passive']"
+    assert run(OMP_WAIT_POLICY="active") == "['active']"

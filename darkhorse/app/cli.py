@@ -21,11 +21,11 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from darkhorse.core.config import Config, label_share_far_above, load_config
-from darkhorse.core.env import set_offline_defaults
+from darkhorse.core.env import set_process_defaults
 from darkhorse.core.errors import DarkHorseError
 
 # telemetry off, nothing fetched at run time
-set_offline_defaults()
+set_process_defaults()
 
 console = Console(stderr=False)
 err = Console(stderr=True)

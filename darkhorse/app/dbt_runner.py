@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from darkhorse.core.config import Config
-from darkhorse.core.env import OFFLINE_ENV
+from darkhorse.core.env import PROCESS_ENV
 from darkhorse.core.errors import DarkHorseError
 
 
@@ -92,7 +92,7 @@ def run_dbt(
     dbt runs must not leave it behind. Its output streams to the terminal as it goes; an
     interrupt (Ctrl-C, SIGTERM of the caller) stops dbt before the caller goes on.
     """
-    env = {**OFFLINE_ENV, **os.environ, **dbt_work_dirs(config), **dbt_env(config, marts_dir)}
+    env = {**PROCESS_ENV, **os.environ, **dbt_work_dirs(config), **dbt_env(config, marts_dir)}
     config.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
     Path(env["DARKHORSE_MARTS_DIR"]).mkdir(parents=True, exist_ok=True)
     args = [dbt_executable(), *dbt_args(config, command, extra_vars)]

@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 
 from darkhorse.core.config import Config
-from darkhorse.core.env import OFFLINE_ENV
+from darkhorse.core.env import PROCESS_ENV
 from darkhorse.core.errors import DarkHorseError
 from darkhorse.core.manifest import (
     LOAD_RELEASE_FILE,
@@ -280,7 +280,7 @@ def build_release(config: Config, *, force: bool = False, progress=print) -> Rel
     bentoml_cli = Path(sys.executable).with_name("bentoml")
     proc = subprocess.run(
         [str(bentoml_cli), "build", "--version", version, str(ctx)],
-        capture_output=True, text=True, cwd=ctx, env={**os.environ, **OFFLINE_ENV},
+        capture_output=True, text=True, cwd=ctx, env={**os.environ, **PROCESS_ENV},
     )
     if proc.returncode != 0:
         raise ReleaseError(f"bentoml build failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")

@@ -1,7 +1,10 @@
-"""Environment every DarkHorse process runs with: telemetry off, nothing fetched at run time.
+"""Environment every DarkHorse process runs with: telemetry off, nothing fetched at run time,
+OpenMP threads that sleep while they wait.
 
-The variables live in `offline.env` beside this file (the Makefile includes the same file);
-`OFFLINE_ENV` is that list, `set_offline_defaults()` applies it.
+The variables live in `process.env` beside this file (the Makefile includes the same file);
+`PROCESS_ENV` is that list, `set_process_defaults()` applies it. OpenMP reads its variable when
+the library loads, so a process applies the list before it imports XGBoost, torch or
+scikit-learn.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-ENV_FILE = Path(__file__).with_name("offline.env")
+ENV_FILE = Path(__file__).with_name("process.env")
 
 
 def _read_env_file(path: Path) -> dict[str, str]:
@@ -25,10 +28,10 @@ def _read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
-OFFLINE_ENV: dict[str, str] = _read_env_file(ENV_FILE)
+PROCESS_ENV: dict[str, str] = _read_env_file(ENV_FILE)
 
 
-def set_offline_defaults() -> None:
+def set_process_defaults() -> None:
     """Set the variables above unless the caller's environment already says otherwise."""
-    for key, value in OFFLINE_ENV.items():
+    for key, value in PROCESS_ENV.items():
         os.environ.setdefault(key, value)

@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from darkhorse.core.config import Config
-from darkhorse.core.env import set_offline_defaults
+from darkhorse.core.env import set_process_defaults
 from darkhorse.core.errors import DarkHorseError
 
 if TYPE_CHECKING:  # feast takes seconds to import: only when a function needs it
     from feast import FeatureStore
 
-set_offline_defaults()  # before feast is imported: no usage reporting
+set_process_defaults()  # before feast is imported: no usage reporting
 
 TRAINING_SERVICE = "training_v1"
 SERVING_SERVICE = "serving_v1"

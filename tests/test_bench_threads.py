@@ -1,0 +1,65 @@
+"""The contention benchmark: its settings, its table and one timed unit of work."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks import bench_threads as B
+from darkhorse.core.config import load_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_each_setting_reaches_the_timed_process_as_named(monkeypatch) -> None:
+    monkeypatch.setenv("OMP_WAIT_POLICY", "passive")
+    monkeypatch.setenv("DARKHORSE_THREADS", "7")
+    spin, passive, one = B._env("spin"), B._env("passive"), B._env("passive-1")
+    assert "OMP_WAIT_POLICY" not in spin and "DARKHORSE_THREADS" not in spin
+    assert passive["OMP_WAIT_POLICY"] == "passive" and "DARKHORSE_THREADS" not in passive
+    assert one["OMP_WAIT_POLICY"] == "passive" and one["DARKHORSE_THREADS"] == "1"
+
+
+def test_the_table_is_read_against_spin_alone_and_marks_stopped_runs() -> None:
+    cells = {("spin", "alone"): [(10.0, False), (12.0, False), (11.0, False)],
+             ("spin", "pair"): [(150.0, True), (150.0, True)],
+             ("passive", "pair"): [(13.2, False), (14.0, False)]}
+    text, rows = B.table(cells)
+    by = {(r["setting"], r["situation"]): r for r in rows}
+    assert by[("spin", "alone")]["ratio"] == 1.0
+    assert by[("spin", "pair")]["ratio"] == round(150 / 11, 2) and by[("spin", "pair")]["stopped_at_limit"]
+    assert by[("passive", "pair")]["ratio"] == round(13.6 / 11, 2) and not by[("passive", "pair")]["stopped_at_limit"]
+    assert "| spin | pair | >=150.0 | >=13.64 |" in text
+
+
+@pytest.mark.parametrize(("setting", "at_load"), [("spin", "unset"), ("passive", "passive")])
+def test_the_timed_process_loads_openmp_under_its_setting(setting: str, at_load: str) -> None:
+    """libgomp reads OMP_WAIT_POLICY once, when XGBoost loads it; the DarkHorse packages set the
+    variable on import, so `spin` must load XGBoost before them to run with libgomp's default."""
+    code = "\n".join([
+        "import json, os, sys",
+        "seen = {}",
+        "class Watch:",
+        "    def find_spec(self, name, path=None, target=None):",
+        "        if name == 'xgboost':",
+        "            seen.setdefault(name, os.environ.get('OMP_WAIT_POLICY', 'unset'))",
+        "sys.meta_path.insert(0, Watch())",
+        "from benchmarks import bench_threads as B",
+        "B.work = lambda *a: (__import__('xgboost'), seen)[1]",
+        f"B.main(['--child', '--setting', '{setting}'])",
+    ])
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=B._env(setting), capture_output=True,
+                         text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"xgboost": at_load}
+
+
+def test_one_unit_of_work_fits_every_enabled_member() -> None:
+    out = B.work(REPO / "darkhorse.yaml", stores=1, departments=4, seed=0)
+    enabled = [s.name for s in load_config(REPO / "darkhorse.yaml").forecast.models if s.enabled]
+    assert list(out["members"]) == enabled
+    assert out["series"] >= 1
+    assert out["wall_s"] >= max(out["members"].values())
