@@ -71,11 +71,11 @@ def cpu_threads(n_jobs: int = 0) -> int:
     """The threads a booster runs with: `n_jobs` when it is set (> 0); otherwise
     `DARKHORSE_THREADS` when that is set, or every core this process may run on.
 
-    XGBoost gives the same trees whatever the thread count, so this is a speed setting only:
-    two threads on two quiet cores fit the default members about 30% faster than one, but with
-    another process busy on one of the two cores one fit took 45% longer on two threads than on
-    one (docs/accuracy-decisions.md, cost); whoever runs several processes on the same cores (the test suite's
-    workers do) sets `DARKHORSE_THREADS`."""
+    XGBoost gives the same trees whatever the thread count, so this is a speed setting only. On
+    2 cores one thread made one origin of the default members 28% slower alone and 6% faster
+    beside another busy process, with the threads sleeping while they wait (`OMP_WAIT_POLICY`,
+    darkhorse/core/process.env; make bench-threads); whoever runs several processes on the same
+    cores may still split them (the test suite's workers do) with `DARKHORSE_THREADS`."""
     if n_jobs > 0:
         return n_jobs
     env = os.environ.get(THREADS_ENV, "").strip()
