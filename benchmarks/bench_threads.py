@@ -39,10 +39,13 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from darkhorse.core.env import OPENMP_WAIT, PROCESS_ENV  # noqa: E402
+from training.device import THREADS_ENV  # noqa: E402
+
 SETTINGS: dict[str, dict[str, str | None]] = {
-    "spin": {"OMP_WAIT_POLICY": None},
-    "passive": {"OMP_WAIT_POLICY": "passive"},
-    "passive-1": {"OMP_WAIT_POLICY": "passive", "DARKHORSE_THREADS": "1"},
+    "spin": {OPENMP_WAIT: None},
+    "passive": {OPENMP_WAIT: PROCESS_ENV[OPENMP_WAIT]},
+    "passive-1": {OPENMP_WAIT: PROCESS_ENV[OPENMP_WAIT], THREADS_ENV: "1"},
 }
 SITUATIONS = ("alone", "busy", "pair")
 REFERENCE = ("spin", "alone")
@@ -75,7 +78,7 @@ def _child(args: argparse.Namespace) -> None:
     if args.setting == "spin":
         # libgomp reads the variable once, when it loads: load it (XGBoost's, which scikit-learn
         # shares) before any DarkHorse module applies process.env
-        os.environ.pop("OMP_WAIT_POLICY", None)
+        os.environ.pop(OPENMP_WAIT, None)
         import xgboost  # noqa: F401
     import training  # noqa: F401  applies process.env, as every DarkHorse process does
 
@@ -84,7 +87,7 @@ def _child(args: argparse.Namespace) -> None:
 
 def _env(setting: str) -> dict[str, str]:
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    env.pop("DARKHORSE_THREADS", None)
+    env.pop(THREADS_ENV, None)
     for key, value in SETTINGS[setting].items():
         if value is None:
             env.pop(key, None)

@@ -11,17 +11,19 @@ import pytest
 
 from benchmarks import bench_threads as B
 from darkhorse.core.config import load_config
+from darkhorse.core.env import OPENMP_WAIT
+from training.device import THREADS_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def test_each_setting_reaches_the_timed_process_as_named(monkeypatch) -> None:
-    monkeypatch.setenv("OMP_WAIT_POLICY", "passive")
-    monkeypatch.setenv("DARKHORSE_THREADS", "7")
+    monkeypatch.setenv(OPENMP_WAIT, "passive")
+    monkeypatch.setenv(THREADS_ENV, "7")
     spin, passive, one = B._env("spin"), B._env("passive"), B._env("passive-1")
-    assert "OMP_WAIT_POLICY" not in spin and "DARKHORSE_THREADS" not in spin
-    assert passive["OMP_WAIT_POLICY"] == "passive" and "DARKHORSE_THREADS" not in passive
-    assert one["OMP_WAIT_POLICY"] == "passive" and one["DARKHORSE_THREADS"] == "1"
+    assert OPENMP_WAIT not in spin and THREADS_ENV not in spin
+    assert passive[OPENMP_WAIT] == "passive" and THREADS_ENV not in passive
+    assert one[OPENMP_WAIT] == "passive" and one[THREADS_ENV] == "1"
 
 
 def test_the_table_is_read_against_spin_alone_and_marks_stopped_runs() -> None:
@@ -46,7 +48,7 @@ def test_the_timed_process_loads_openmp_under_its_setting(setting: str, at_load:
         "class Watch:",
         "    def find_spec(self, name, path=None, target=None):",
         "        if name == 'xgboost':",
-        "            seen.setdefault(name, os.environ.get('OMP_WAIT_POLICY', 'unset'))",
+        f"            seen.setdefault(name, os.environ.get('{OPENMP_WAIT}') or 'unset')",
         "sys.meta_path.insert(0, Watch())",
         "from benchmarks import bench_threads as B",
         "B.work = lambda *a: (__import__('xgboost'), seen)[1]",

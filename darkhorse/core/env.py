@@ -29,6 +29,8 @@ def _read_env_file(path: Path) -> dict[str, str]:
 
 
 PROCESS_ENV: dict[str, str] = _read_env_file(ENV_FILE)
+# the variable OpenMP reads its wait policy from, once, when the library loads (its value: the list's)
+OPENMP_WAIT = "OMP_WAIT_POLICY"
 
 
 def set_process_defaults() -> None:
