@@ -122,14 +122,16 @@ def measure(args: argparse.Namespace, setting: str, situation: str) -> tuple[flo
     if situation == "busy":
         busy = subprocess.Popen([sys.executable, "-c", BUSY_LOOP])
         time.sleep(0.5)
+    runs: list[subprocess.Popen[str]] = []
     try:
         started = time.perf_counter()
         runs = [_start(args, setting) for _ in range(2 if situation == "pair" else 1)]
         walls = [_finish(p, started, args.limit) for p in runs]
-    finally:
-        if busy is not None:
-            busy.kill()
-            busy.wait()
+    finally:  # a failed run leaves nothing behind to slow the next cell
+        for p in [*runs, *([busy] if busy is not None else [])]:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
     return statistics.mean(w for w, _ in walls), any(stopped for _, stopped in walls)
 
 
