@@ -4,7 +4,7 @@ OpenMP wait policy and booster thread count.
 The unit of work is one backtest origin of the configuration's enabled members (the defaults of
 `darkhorse.yaml`: the three XGBoost members, theta, the naive ones), fitted on a synthetic
 store x department panel (`synthetic.store_sales`, `--stores` x `--departments`, 143 weeks) and
-forecasting 12 weeks with quantiles, in a fresh process. It runs under three settings:
+forecasting 12 weeks with the config's quantiles, in a fresh process. It runs under three settings:
 
 - `spin`: libgomp's own default (OMP_WAIT_POLICY unset: a waiting thread spins before it
   sleeps), boosters on every core;
@@ -63,12 +63,12 @@ def work(config: Path, stores: int, departments: int, seed: int) -> dict[str, An
 
     df = store_department_sales(n_stores=stores, n_departments=departments, seed=seed)
     train = df[df["ds"] <= df["ds"].max() - pd.Timedelta(weeks=HORIZON)]
-    specs = [s for s in load_config(config).forecast.models if s.enabled]
+    forecast = load_config(config).forecast
     out: dict[str, Any] = {"series": int(train["unique_id"].nunique()), "members": {}}
     t0 = time.perf_counter()
-    for spec in specs:
+    for spec in forecast.enabled():
         t = time.perf_counter()
-        build_model(spec).fit(train, horizon=HORIZON).predict(h=HORIZON, quantiles=[0.1, 0.5, 0.9])
+        build_model(spec).fit(train, horizon=HORIZON).predict(h=HORIZON, quantiles=list(forecast.quantiles))
         out["members"][spec.name] = round(time.perf_counter() - t, 2)
     out["wall_s"] = round(time.perf_counter() - t0, 2)
     return out

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from darkhorse.core.config import Config, load_config
-from darkhorse.core.env import set_process_defaults
+from darkhorse.core.env import OPENMP_WAIT, set_process_defaults
 from training.device import THREADS_ENV, cpu_threads
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,6 +28,20 @@ if _workers > 1:
 # tests never touch the user's BentoML store: one throwaway store per test session
 os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="darkhorse-test-bentoml-")
 atexit.register(shutil.rmtree, os.environ["BENTOML_HOME"], ignore_errors=True)
+
+
+def openmp_import_watch(names: tuple[str, ...]) -> str:
+    """Python lines that record in `seen` what the OpenMP wait policy says ('unset' when it is not
+    set) when each module of `names` is first imported: libgomp reads it once, when it loads."""
+    return "\n".join([
+        "import os, sys",
+        "seen = {}",
+        "class Watch:",
+        "    def find_spec(self, name, path=None, target=None):",
+        f"        if name in {names!r}:",
+        f"            seen.setdefault(name, os.environ.get('{OPENMP_WAIT}') or 'unset')",
+        "sys.meta_path.insert(0, Watch())",
+    ])
 
 
 def write_config(

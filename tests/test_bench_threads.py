@@ -5,16 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from benchmarks import bench_threads as B
 from darkhorse.core.config import load_config
 from darkhorse.core.env import OPENMP_WAIT
+from tests.conftest import REPO, openmp_import_watch
 from training.device import THREADS_ENV
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def test_each_setting_reaches_the_timed_process_as_named(monkeypatch) -> None:
@@ -43,13 +41,7 @@ def test_the_timed_process_loads_openmp_under_its_setting(setting: str, at_load:
     """libgomp reads OMP_WAIT_POLICY once, when XGBoost loads it; the DarkHorse packages set the
     variable on import, so `spin` must load XGBoost before them to run with libgomp's default."""
     code = "\n".join([
-        "import json, os, sys",
-        "seen = {}",
-        "class Watch:",
-        "    def find_spec(self, name, path=None, target=None):",
-        "        if name == 'xgboost':",
-        f"            seen.setdefault(name, os.environ.get('{OPENMP_WAIT}') or 'unset')",
-        "sys.meta_path.insert(0, Watch())",
+        openmp_import_watch(("xgboost",)),
         "from benchmarks import bench_threads as B",
         "B.work = lambda *a: (__import__('xgboost'), seen)[1]",
         f"B.main(['--child', '--setting', '{setting}'])",

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from darkhorse.core.env import ENV_FILE, OPENMP_WAIT, PROCESS_ENV, _read_env_file
-from tests.conftest import REPO
+from tests.conftest import REPO, openmp_import_watch
 
 SELF = Path(__file__).resolve()
 
@@ -75,15 +75,8 @@ def test_entry_points_apply_the_list_before_openmp_loads(module: str) -> None:
     """libgomp reads OMP_WAIT_POLICY once, when it loads: the packages that fit boosters (and the
     CLI) set it on import, before XGBoost, torch or scikit-learn is loaded; a value the caller
     set wins."""
-    # what the variable says when each OpenMP library is first imported
     code = "\n".join([
-        "import os, sys",
-        "seen = {}",
-        "class Watch:",
-        "    def find_spec(self, name, path=None, target=None):",
-        "        if name in ('xgboost', 'torch', 'sklearn', 'lightgbm'):",
-        "            seen.setdefault(name, os.environ.get('OMP_WAIT_POLICY'))",
-        "sys.meta_path.insert(0, Watch())",
+        openmp_import_watch(("xgboost", "torch", "sklearn", "lightgbm")),
         f"import {module}",
         "import xgboost",
         "print(sorted(set(seen.values())))",
