@@ -17,9 +17,13 @@ BACKTEST ?= data/backtest
 TEST_WORKERS ?= 2
 XDIST := $(if $(filter-out 0 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile,)
 
-# telemetry off, no downloads at run time, OpenMP threads that sleep while they wait: the one list is darkhorse/core/process.env
-include darkhorse/core/process.env
-export $(shell sed -n 's/^\([A-Z_][A-Z0-9_]*\)=.*/\1/p' darkhorse/core/process.env)
+# telemetry off, no downloads at run time, OpenMP threads that sleep while they wait: the one list
+# is darkhorse/core/process.env. Each is set only where the caller has not set it (`?=`: a value
+# in the caller's environment wins, as in every DarkHorse process) and exported to the recipes.
+PROCESS_ENV := darkhorse/core/process.env
+PROCESS_VARS := $(shell sed -n 's/^\([A-Z_][A-Z0-9_]*\)=.*/\1/p' $(PROCESS_ENV))
+$(foreach var,$(PROCESS_VARS),$(eval $(var) ?= $(shell sed -n 's/^$(var)=//p' $(PROCESS_ENV))))
+export $(PROCESS_VARS)
 
 .PHONY: help venv build train release serve backtest tune test test-fast lint bench bench-panel bench-serve bench-load-serve bench-features bench-accuracy bench-load bench-hierarchy bench-customers bench-graph bench-multitask bench-graph-classifier bench-customer-signals bench-customer-demand bench-threads clean
 

@@ -53,14 +53,17 @@ def test_no_other_file_spells_the_variables_out() -> None:
     assert not copies, "process variables set outside darkhorse/core/process.env:\n" + "\n".join(copies)
 
 
-def test_the_makefile_exports_the_list() -> None:
+@pytest.mark.parametrize("caller", [{}, {OPENMP_WAIT: "active", "DO_NOT_TRACK": "0"}], ids=["unset", "set"])
+def test_the_makefile_exports_the_list(caller: dict[str, str]) -> None:
+    """Every make target runs with the list; a value the caller set wins there too (as `?=`, not
+    as an `include`, which would override the caller's environment)."""
     out = subprocess.run(
         ["make", "-s", "-f", "Makefile", "-f", "-", "show-env"],
         input="show-env:\n\t@env\n", cwd=REPO, capture_output=True, text=True, check=True,
-        env={"PATH": "/usr/bin:/bin"},
+        env={"PATH": "/usr/bin:/bin", **caller},
     ).stdout
     exported = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-    assert {k: exported.get(k) for k in PROCESS_ENV} == PROCESS_ENV
+    assert {k: exported.get(k) for k in PROCESS_ENV} == {**PROCESS_ENV, **caller}
 
 
 def test_openmp_threads_sleep_while_they_wait() -> None:

@@ -280,7 +280,7 @@ def build_release(config: Config, *, force: bool = False, progress=print) -> Rel
     bentoml_cli = Path(sys.executable).with_name("bentoml")
     proc = subprocess.run(
         [str(bentoml_cli), "build", "--version", version, str(ctx)],
-        capture_output=True, text=True, cwd=ctx, env={**os.environ, **PROCESS_ENV},
+        capture_output=True, text=True, cwd=ctx, env={**PROCESS_ENV, **os.environ},  # defaults: what the caller set wins
     )
     if proc.returncode != 0:
         raise ReleaseError(f"bentoml build failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")

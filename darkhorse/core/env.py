@@ -1,7 +1,7 @@
 """Environment every DarkHorse process runs with: telemetry off, nothing fetched at run time,
 OpenMP threads that sleep while they wait.
 
-The variables live in `process.env` beside this file (the Makefile includes the same file);
+The variables live in `process.env` beside this file (the Makefile reads the same file);
 `PROCESS_ENV` is that list, `set_process_defaults()` applies it. OpenMP reads its variable when
 the library loads, so a process applies the list before it imports XGBoost, torch or
 scikit-learn.
