@@ -16,6 +16,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script: make `darkhorse`, `training` importable
@@ -28,6 +29,15 @@ from benchmarks.config_args import config_parser  # noqa: E402
 from darkhorse.core.config import ModelSpec, load_config  # noqa: E402
 from training.backtest import BLEND, run_backtest  # noqa: E402
 from training.history import load_history  # noqa: E402
+
+
+def table(met: dict[str, Any], specs: list[ModelSpec]) -> list[dict[str, Any]]:
+    """One row per fitted member and the blend, from a backtest's metrics. A member the panel does
+    not fit (`min_history_weeks`) has no metrics: it is named below the table, not in it."""
+    names = [s.name for s in specs if s.name not in met["members_left_out"]]
+    return [{"model": m, "MASE": met["models"][m]["mase"], "scaled pinball": met["models"][m].get("scaled_pinball"),
+             "blend MASE without it": met["contributions"].get(m, {}).get("mase_without"),
+             "seconds": met["timings_s"].get(m)} for m in [*names, BLEND]]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,14 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     result = run_backtest(config, history=history, specs=specs, out_dir=args.out, report=False, show_progress=False)
     met = result.metrics
-    names = [s.name for s in specs]
-    rows = [{"model": m, "MASE": met["models"][m]["mase"], "scaled pinball": met["models"][m].get("scaled_pinball"),
-             "blend MASE without it": met["contributions"].get(m, {}).get("mase_without"),
-             "seconds": met["timings_s"].get(m)} for m in [*names, BLEND]]
     print(f"\n{history.frame['unique_id'].nunique()} items, {len(result.cutoffs)} origins "
           f"({sum(r == 'eval' for _, r in result.cutoffs)} evaluated), {time.perf_counter() - t0:.0f} s; "
           f"customer_demand per origin: {json.dumps(met['model_info'].get('customer_demand', {}))}\n")
-    print(pd.DataFrame(rows).set_index("model").to_markdown(floatfmt=".3f"))
+    print(pd.DataFrame(table(met, specs)).set_index("model").to_markdown(floatfmt=".3f"))
+    for name, why in met["members_left_out"].items():
+        print(f"not fitted: {name} ({why})")
     return 0
 
 
