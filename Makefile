@@ -112,7 +112,9 @@ bench-customer-signals: venv ## Hot-seller scorers with and without the customer
 bench-customer-demand: venv ## The customer_demand member's MASE and the blend's with and without it (needs make build; ARGS=--max-series 300 ...)
 	$(BIN)/python benchmarks/bench_customer_demand.py --config $(CONFIG) $(ARGS)
 
+# data/candidates/dbt/ is where a plain `dbt run` writes its candidate marts (dbt_project/profiles.yml):
+# it is emptied, not removed
 clean: ## Remove generated data, dbt artefacts and caches (keeps .venv and the raw data)
 	rm -rf dbt_project/target dbt_project/logs dbt_project/dbt_packages logs .pytest_cache .ruff_cache
-	find data -mindepth 1 -maxdepth 1 ! -name raw ! -name marts -exec rm -rf {} +
-	find data/marts -mindepth 1 ! -name .gitkeep -exec rm -rf {} +
+	find data -mindepth 1 -maxdepth 1 ! -name raw -exec rm -rf {} +
+	mkdir -p data/candidates/dbt && touch data/candidates/dbt/.gitkeep

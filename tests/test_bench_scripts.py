@@ -21,7 +21,7 @@ SCRIPTS = sorted(set(re.findall(r"benchmarks/(bench_[a-z0-9_]+\.py)", (REPO / "M
 
 def test_the_makefile_names_every_bench_script() -> None:
     on_disk = sorted(p.name for p in (REPO / "benchmarks").glob("bench_*.py"))
-    assert SCRIPTS == on_disk
+    assert on_disk == SCRIPTS
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
