@@ -50,7 +50,7 @@ def _series(client, url: str) -> tuple[str, pd.Timestamp, str]:
     its first interval is the one after the buffer's end)."""
     r = client.post(f"{url}/v1/load/forecast", json={"series_id": "?", "horizon": 1})
     body = r.json()
-    if r.status_code != 400 or body.get("field") != "series_id":
+    if r.status_code != 400 or body.get("field") != "series_id" or "known:" not in body.get("error", ""):
         raise SystemExit(f"the release serves no load series: {body.get('error', body)}")
     known = body["error"].split("known:", 1)[1].strip().strip("[]").split(",")[0].strip().strip("'\"")
     fc = client.post(f"{url}/v1/load/forecast", json={"series_id": known, "horizon": 1}).json()

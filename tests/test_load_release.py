@@ -65,6 +65,20 @@ def released(tmp_path_factory):
     return cfg, run, release_dir, tmp
 
 
+def test_the_newest_release_is_the_config_s_own(released) -> None:
+    """Configs share the bento name `darkhorse` unless they set another, so `release --latest`,
+    `--list` (and `make serve`, the HTTP benchmarks) read only the releases labelled with the
+    config's project: another project's config finds none, and says so."""
+    from darkhorse.app.release import ReleaseError, latest_release, list_releases
+
+    cfg, run, _, _ = released
+    assert latest_release(cfg) == f"dh-loadonly:{run.version}"
+    other = cfg.model_copy(update={"project": "another_project"})
+    assert list_releases(other) == []
+    with pytest.raises(ReleaseError, match="no release of 'dh-loadonly' for project 'another_project'"):
+        latest_release(other)
+
+
 def post(client, route, body):
     return client.post(route, content=json.dumps(body), headers={"Content-Type": "application/json"})
 

@@ -299,11 +299,18 @@ def _pin_load(config: Config, load: LoadManifest, ctx: Path, progress) -> None:
 
 
 def list_releases(config: Config) -> list[dict[str, Any]]:
-    """Releases in the store, newest first: tag, creation time, pinned models."""
+    """The config's releases in the store, newest first: tag, creation time, pinned models.
+
+    Every config names its bento `darkhorse` unless `serving.bento` says otherwise, so the store
+    holds the releases of several configs under one name: only those whose `project` label is the
+    config's `project` are the config's (the request-load example's newest release is never the
+    weekly one that was built after it)."""
     import bentoml
 
     out = []
     for bento in bentoml.bentos.list(config.serving.bento):
+        if bento.info.labels.get("project") != config.project:
+            continue
         out.append({
             "tag": str(bento.tag), "created": bento.info.creation_time.isoformat(timespec="seconds"),
             "models": [str(m.tag) for m in bento.info.all_models],
@@ -314,5 +321,6 @@ def list_releases(config: Config) -> list[dict[str, Any]]:
 def latest_release(config: Config) -> str:
     releases = list_releases(config)
     if not releases:
-        raise ReleaseError(f"no release of {config.serving.bento!r} in {bentoml_home()}: run `darkhorse release`")
+        raise ReleaseError(f"no release of {config.serving.bento!r} for project {config.project!r} in "
+                           f"{bentoml_home()}: run `darkhorse train` and `darkhorse release` with this config")
     return releases[0]["tag"]
