@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import BaseModel
 
 from darkhorse.core.config import ConfigError, load_config
 
@@ -43,6 +44,26 @@ def test_the_shipped_members_are_the_code_defaults():
                       "xgboost_long": False, "theta": True}
     # only the long-window booster waits for a long panel
     assert {m.name: m.min_history_weeks for m in shipped if m.min_history_weeks} == {"xgboost_long": 104}
+
+
+def test_every_shipped_setting_is_the_code_default():
+    """darkhorse.yaml spells the chosen defaults out; a config of your own that leaves a setting out
+    gets the same value (hot_sellers.min_labelled_origins was 2 in the file and 1 in the code)."""
+    from darkhorse.core.config import Config
+
+    shipped = load_config(REPO / "darkhorse.yaml")
+    doc = yaml.safe_load((REPO / "darkhorse.yaml").read_text())
+    bare = Config.model_validate({k: doc[k] for k in ("project", "sources", "paths")})
+
+    def differences(a, b, at):
+        if isinstance(a, BaseModel):
+            return [d for k in type(a).model_fields for d in differences(getattr(a, k), getattr(b, k), f"{at}.{k}")]
+        return [] if a == b else [f"{at}: {a!r} in darkhorse.yaml, {b!r} by default"]
+
+    sections = [k for k in type(shipped).model_fields if k not in ("project", "sources", "paths", "root", "path")]
+    assert {"panel", "forecast", "backtest", "blend", "hot_sellers", "serving"} <= set(sections)
+    found = [d for k in sections for d in differences(getattr(shipped, k), getattr(bare, k), k)]
+    assert not found, "\n".join(found)
 
 
 def test_dbt_project_defaults_equal_the_default_config():

@@ -879,9 +879,11 @@ class HotSellerConfig(_Strict):
         default_factory=dict, description="XGBoost classifier hyperparameters."
     )
     min_labelled_origins: int = Field(
-        1,
+        2,
         ge=1,
-        description="Earlier origins with known labels needed to learn the final combination; "
+        description="Earlier origins with known labels needed to learn the final combination (one is noise: "
+        "with one, the final ranking followed that origin's winner and lost to the classifier at the next; "
+        "docs/accuracy-decisions.md); "
         "with fewer, the final ranking is the classifier (forecast growth before any label is known; the rank "
         "average of the classifier, forecast growth and seasonal growth where the origin sees a season that "
         "fewer than a horizon of the known weeks saw: training.hot_sellers.combine.season_unlearned).",
