@@ -86,3 +86,27 @@ def test_no_label_reaches_past_the_last_complete_week(built):
             where is_label_known and week_start + interval 84 day > date '{last}'"""
     ).fetchall()[0][0]
     assert bad == 0
+
+
+@pytest.mark.slow
+def test_the_suite_s_label_matches_the_dbt_mart(built):
+    """The accuracy suite's label (`benchmarks.accuracy.labels.hot_seller_labels`), computed from the
+    published Online Retail panel read as the suite reads it (through Feast: registered here, the
+    offline store needs no materialize), equals dbt's row for row."""
+    import numpy as np
+
+    from benchmarks.accuracy import panels as P
+    from darkhorse.core.features import apply
+    from darkhorse.core.schema import DS, ID
+
+    cfg, _ = built
+    apply(cfg)
+    panel = P.online_retail(cfg.path)
+    h = panel.history
+    mine = P.hot_seller_labels(h.frame, panel.panel)
+    both = h.labels.merge(mine, on=[ID, DS], how="outer", suffixes=("_dbt", "_suite"), indicator=True)
+    assert (both["_merge"] == "both").all(), both["_merge"].value_counts()
+    assert (both["label_dbt"] == both["label_suite"]).all()
+    assert np.allclose(both["growth_score_dbt"], both["growth_score_suite"], rtol=1e-9, equal_nan=True)
+    assert (both["label_available_at_dbt"] == both["label_available_at_suite"]).all()
+    assert both["label_dbt"].sum() > 100
