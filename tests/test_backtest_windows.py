@@ -11,10 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchmarks import bench_customer_demand
 from benchmarks.accuracy import panels as P
 from darkhorse.core.config import load_config
 from darkhorse.core.schema import CUTOFF, WEEK
-from training.backtest import plan_cutoffs, run_backtest, write_outputs
+from training.backtest import BLEND, plan_cutoffs, run_backtest, write_outputs
 
 from .conftest import REPO
 
@@ -182,6 +183,11 @@ def test_a_member_waits_for_a_panel_that_spans_its_min_history_weeks(panel, tmp_
         assert ("ma_long" in bt.metrics["contributions"]) is fitted
         left = bt.metrics["members_left_out"]
         assert left == ({} if fitted else {"ma_long": f"the panel spans {weeks} weeks, under its min_history_weeks {need}"})
+        # the customer-demand bench's table: the fitted members and the blend (a member left out
+        # has no metrics: it raised KeyError there before)
+        rows = bench_customer_demand.table(bt.metrics, specs)
+        assert [r["model"] for r in rows] == ["naive", "moving_average", *(["ma_long"] if fitted else []), BLEND]
+        assert all(r["MASE"] == bt.metrics["models"][r["model"]]["mase"] for r in rows)
         blend, *_ = fit_final(cfg, panel.history, bt.forecasts, show_progress=False, hot_sellers=bt.hot_sellers)
         assert set(blend.members_) == ({"naive", "moving_average", "ma_long"} if fitted else {"naive", "moving_average"})
         html = (write_outputs(bt, tmp_path / str(need)) / "report.html").read_text(encoding="utf-8")

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import duckdb
+import numpy as np
 import pytest
 
+from benchmarks.accuracy import panels as P
 from darkhorse.core.config import load_config
+from darkhorse.core.features import apply
+from darkhorse.core.schema import DS, ID
 from tests.conftest import REPO
 from tests.fixtures.online_retail import RAW
 
@@ -93,12 +97,6 @@ def test_the_suite_s_label_matches_the_dbt_mart(built):
     """The accuracy suite's label (`benchmarks.accuracy.labels.hot_seller_labels`), computed from the
     published Online Retail panel read as the suite reads it (through Feast: registered here, the
     offline store needs no materialize), equals dbt's row for row."""
-    import numpy as np
-
-    from benchmarks.accuracy import panels as P
-    from darkhorse.core.features import apply
-    from darkhorse.core.schema import DS, ID
-
     cfg, _ = built
     apply(cfg)
     panel = P.online_retail(cfg.path)

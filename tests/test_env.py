@@ -86,9 +86,9 @@ def test_entry_points_apply_the_list_before_openmp_loads(module: str) -> None:
     ])
 
     def run(**extra: str) -> str:
-        env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"} | extra
+        env = {k: v for k, v in os.environ.items() if k != OPENMP_WAIT} | extra
         return subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
                               text=True, check=True).stdout.strip()
 
     assert run() == "['passive']"
-    assert run(OMP_WAIT_POLICY="active") == "['active']"
+    assert run(**{OPENMP_WAIT: "active"}) == "['active']"
