@@ -271,6 +271,28 @@ def test_history_gives_each_origin_only_the_horizon_ahead(built):
 
 
 @pytest.mark.integration
+def test_history_leaves_out_the_weekly_features_a_sales_file_cannot_fill(built, caplog):
+    """A sales file has no customers, ratings or votes: Feast serves those features as 0 at every
+    item and week, and the members do not get them; the ones that vary stay."""
+    import logging
+
+    from training.history import load_history
+
+    cfg, _ = built
+    with caplog.at_level(logging.INFO, logger="training.history"):
+        h = load_history(cfg)
+    for c in ("customers", "customers_lookback_sum", "mean_rating", "helpful_votes", "verified_ratio"):
+        assert c not in h.covariates and c not in h.frame.columns
+    assert {"units_lookback_sum", "units_12w_sum", "week_of_year", "age_weeks"} <= set(h.covariates)
+    past = [c for c in h.covariates if c not in ("price", "on_promo", "christmas")]
+    assert all(h.frame[c].nunique() > 1 for c in past)
+    assert "left out: " in caplog.text and "mean_rating" in caplog.text
+    fitted = create("xgboost", **XGB).fit(h.until(h.last_week), horizon=H, future=h.future(h.last_week, H))
+    assert "cov_units_lookback_sum" in fitted.feature_names_
+    assert not any(n.startswith("cov_customers") or n == "cov_mean_rating" for n in fitted.feature_names_)
+
+
+@pytest.mark.integration
 def test_the_gate_refuses_a_covariate_left_unfilled(built, tmp_path):
     import shutil
 

@@ -107,6 +107,8 @@ def load_history(config: Config, *, items: list[str] | None = None, store=None) 
         log.warning("%d item-weeks had no feature row after the item started: counted as 0", int(gaps.sum()))
         frame.loc[gaps, Y] = 0.0
     frame[covariates] = frame[covariates].fillna(0.0) if covariates else frame[covariates]
+    covariates = _drop_constant(frame, covariates)
+    frame = frame[[ID, DS, Y, *covariates]]
     known_future = None
     if config.known_future():
         known_future = _known_future(config, frame, last, store)
@@ -138,6 +140,17 @@ def load_history(config: Config, *, items: list[str] | None = None, store=None) 
         known_future=known_future,
         groups=groups,
     )
+
+
+def _drop_constant(frame: pd.DataFrame, covariates: list[str]) -> list[str]:
+    """The covariates that vary somewhere in the panel. A weekly feature with one value at every
+    item and week (a sales file's customers, ratings or revenue, which it has no column for: 8 of
+    the 15 on a store x department export) tells no model anything at any origin, and each one
+    costs the boosters a histogram per tree and takes a place in their column sample."""
+    constant = [c for c in covariates if frame[c].nunique(dropna=False) <= 1]
+    if constant:
+        log.info("covariates with one value over the whole panel, left out: %s", ", ".join(constant))
+    return [c for c in covariates if c not in constant]
 
 
 def _groups(config: Config, feats: pd.DataFrame, ids: np.ndarray) -> pd.DataFrame | None:
