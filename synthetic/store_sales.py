@@ -88,3 +88,27 @@ def store_department_sales(
     if promotions:
         out["promo"] = np.concatenate(promos)
     return out
+
+
+# ISO weeks a US chain's export flags as holidays: the Super Bowl, Labor Day, Thanksgiving, Christmas
+HOLIDAY_WEEKS = (6, 36, 47, 52)
+
+
+def store_export(frame: pd.DataFrame, *, missing: float = 0.01, negative: float = 0.003, seed: int = 7) -> pd.DataFrame:
+    """The generated panel as a chain's weekly export: `Store, Dept` (numbered from 1), `Date`
+    (the week's Friday, ISO text), `Weekly_Sales` and `IsHoliday` (`TRUE`/`FALSE`), with the flaws
+    such files have: a share `negative` of the weeks net negative (returns above sales, a
+    hundredth of the week's sales below zero) and a share `missing` of the rows absent."""
+    parts = frame[ID].str.extract(rf"^s(\d+){SEPARATOR}d(\d+)$").astype(int)
+    out = pd.DataFrame({
+        "Store": parts[0] + 1,
+        "Dept": parts[1] + 1,
+        "Date": (frame[DS] + pd.Timedelta(days=4)).dt.strftime("%Y-%m-%d"),
+        "Weekly_Sales": frame[Y].round(2),
+    })
+    week = frame[DS].dt.isocalendar().week.to_numpy()
+    out["IsHoliday"] = np.where(np.isin(week, HOLIDAY_WEEKS), "TRUE", "FALSE")
+    rng = np.random.default_rng(seed)
+    neg = rng.random(len(out)) < negative
+    out.loc[neg, "Weekly_Sales"] = -out.loc[neg, "Weekly_Sales"].abs() * 0.01
+    return out[~(rng.random(len(out)) < missing)].reset_index(drop=True)

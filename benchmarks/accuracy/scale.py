@@ -17,6 +17,11 @@ the config says otherwise), forecasts and blend only (hot sellers need labels th
 panel does not define). Prints wall time, CPU seconds, each model's MASE and seconds and each
 member's contribution to the blend. `--peers lightgbm,autoets` also fits the suite's peers
 (`benchmarks.accuracy.peers`) at the evaluation origins and prints their MASE and seconds.
+
+`--store-departments 45x70 --export chain.csv` writes that panel as a chain's weekly export
+instead (`Store, Dept, Date, Weekly_Sales, IsHoliday`, with 1% of its rows missing and 0.3%
+negative) and runs nothing: the file for `darkhorse build` and `darkhorse backtest` of a config
+whose source it prints, the product path at the same size.
 """
 
 from __future__ import annotations
@@ -62,15 +67,37 @@ def panel(n_series: int = 2660, weeks: int = 143, *, seed: int = 0, sparse_share
     return pd.DataFrame({ID: np.concatenate(ids), DS: np.concatenate(dss), Y: np.concatenate(ys)})
 
 
+# the source of a config that reads the export (README, "Bring your own data")
+EXPORT_SOURCE = ("{name: stores, kind: sales, path: CSV, granularity: weekly, columns: {item_id: [Store, Dept], "
+                 "date: Date, quantity: Weekly_Sales}, known_future: [{column: IsHoliday, agg: max}]}")
+
+
+def _size(size: str) -> tuple[int, int]:
+    stores, _, departments = size.lower().partition("x")
+    if not (stores.isdigit() and departments.isdigit()):
+        raise SystemExit(f"--store-departments {size!r}: expected STORESxDEPARTMENTS, for example 45x70")
+    return int(stores), int(departments)
+
+
 def store_department_history(size: str, weeks: int = 143) -> History:
     """The suite's store x department panel (`synthetic.store_sales`) of `size` ("45x70") over
     `weeks` weeks."""
     from benchmarks.accuracy.panels import synthetic_store_departments
 
-    stores, _, departments = size.lower().partition("x")
-    if not (stores.isdigit() and departments.isdigit()):
-        raise SystemExit(f"--store-departments {size!r}: expected STORESxDEPARTMENTS, for example 45x70")
-    return synthetic_store_departments(n_stores=int(stores), n_departments=int(departments), weeks=weeks).history
+    stores, departments = _size(size)
+    return synthetic_store_departments(n_stores=stores, n_departments=departments, weeks=weeks).history
+
+
+def write_store_export(size: str, path: Path, weeks: int = 143) -> int:
+    """The same generated panel as a chain's export (`synthetic.store_sales.store_export`), for
+    `darkhorse build` and `darkhorse backtest`: the product path at this size. Returns its rows."""
+    from synthetic.store_sales import store_department_sales, store_export
+
+    stores, departments = _size(size)
+    out = store_export(store_department_sales(n_stores=stores, n_departments=departments, weeks=weeks))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out.to_csv(path, index=False)
+    return len(out)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -81,6 +108,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--store-departments", default=None, metavar="STORESxDEPARTMENTS",
                     help="backtest the store x department generator of that size, hot sellers included")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    ap.add_argument("--export", type=Path, default=None, metavar="CSV",
+                    help="with --store-departments: write that panel as a chain's weekly export (Store, Dept, Date, "
+                         "Weekly_Sales, IsHoliday) for darkhorse build and backtest, and run nothing")
     ap.add_argument("--peers", default="none",
                     help=f"also fit these peers at the evaluation origins (comma-separated subset of {','.join(PEERS)}; "
                          "default none): their MASE, seconds and the blend against each")
@@ -89,6 +119,12 @@ def main(argv: list[str] | None = None) -> dict:
         peers = parse_peers(a.peers)
     except PeerError as e:
         raise SystemExit(str(e)) from None
+    if a.export is not None:
+        if a.store_departments is None:
+            raise SystemExit("--export needs --store-departments STORESxDEPARTMENTS")
+        rows = write_store_export(a.store_departments, a.export, a.weeks)
+        print(f"{a.export}: {rows:,} rows; a source for it: {EXPORT_SOURCE}")
+        return {"export": str(a.export), "rows": rows}
     cfg = load_config(a.config)
     hot = a.store_departments is not None
     if hot:
