@@ -33,6 +33,11 @@ PROMO_SHARE = 0.02
 SEPARATOR = "_"  # a series id: `<store>_<department>` (s03_d17)
 
 
+def series_id(store: int, department: int) -> str:
+    """The id of a store's department, both numbered from 0: `s03_d17`."""
+    return f"s{store:02d}{SEPARATOR}d{department:02d}"
+
+
 def _profile(rng: np.random.Generator) -> np.ndarray:
     """A department's expected multiplier per ISO week 1..53 (index 0 unused)."""
     woy = np.arange(54, dtype="float64")
@@ -80,7 +85,7 @@ def store_department_sales(
             noise = np.exp(rng.normal(0.0, rng.uniform(0.04, 0.15), weeks))
             promo = np.where(rng.random(weeks) < PROMO_SHARE, rng.uniform(1.3, 2.0, weeks), 1.0)
             y = np.round(mu * noise * promo, 2)
-            ids.append(np.full(weeks - first, f"s{s:02d}{SEPARATOR}d{d:02d}"))
+            ids.append(np.full(weeks - first, series_id(s, d)))
             dss.append(ds[first:])
             ys.append(y[first:])
             promos.append((promo[first:] > 1.0).astype("float64"))
@@ -92,6 +97,8 @@ def store_department_sales(
 
 # ISO weeks a US chain's export flags as holidays: the Super Bowl, Labor Day, Thanksgiving, Christmas
 HOLIDAY_WEEKS = (6, 36, 47, 52)
+# the export's columns: store, department, date, sales, holiday flag
+STORE, DEPT, DATE, SALES, HOLIDAY = "Store", "Dept", "Date", "Weekly_Sales", "IsHoliday"
 
 
 def store_export(frame: pd.DataFrame, *, missing: float = 0.01, negative: float = 0.003, seed: int = 7) -> pd.DataFrame:
@@ -99,16 +106,23 @@ def store_export(frame: pd.DataFrame, *, missing: float = 0.01, negative: float 
     (the week's Friday, ISO text), `Weekly_Sales` and `IsHoliday` (`TRUE`/`FALSE`), with the flaws
     such files have: a share `negative` of the weeks net negative (returns above sales, a
     hundredth of the week's sales below zero) and a share `missing` of the rows absent."""
-    parts = frame[ID].str.extract(rf"^s(\d+){SEPARATOR}d(\d+)$").astype(int)
+    parts = frame[ID].str.extract(rf"^s(\d+){SEPARATOR}d(\d+)$").astype(int)  # series_id's inverse
     out = pd.DataFrame({
-        "Store": parts[0] + 1,
-        "Dept": parts[1] + 1,
-        "Date": (frame[DS] + pd.Timedelta(days=4)).dt.strftime("%Y-%m-%d"),
-        "Weekly_Sales": frame[Y].round(2),
+        STORE: parts[0] + 1,
+        DEPT: parts[1] + 1,
+        DATE: (frame[DS] + pd.Timedelta(days=4)).dt.strftime("%Y-%m-%d"),
+        SALES: frame[Y].round(2),
     })
     week = frame[DS].dt.isocalendar().week.to_numpy()
-    out["IsHoliday"] = np.where(np.isin(week, HOLIDAY_WEEKS), "TRUE", "FALSE")
+    out[HOLIDAY] = np.where(np.isin(week, HOLIDAY_WEEKS), "TRUE", "FALSE")
     rng = np.random.default_rng(seed)
     neg = rng.random(len(out)) < negative
-    out.loc[neg, "Weekly_Sales"] = -out.loc[neg, "Weekly_Sales"].abs() * 0.01
+    out.loc[neg, SALES] = -out.loc[neg, SALES].abs() * 0.01
     return out[~(rng.random(len(out)) < missing)].reset_index(drop=True)
+
+
+def export_source(path: str) -> dict:
+    """The config source that reads `store_export`'s file at `path` (README, "Bring your own data")."""
+    return {"name": "stores", "kind": "sales", "path": path, "granularity": "weekly",
+            "columns": {"item_id": [STORE, DEPT], "date": DATE, "quantity": SALES},
+            "known_future": [{"column": HOLIDAY, "agg": "max"}]}

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from darkhorse.core.schema import DS, ID, Y
-from synthetic.store_sales import HOLIDAY_WEEKS, SEPARATOR, store_department_sales, store_export
+from synthetic.store_sales import HOLIDAY_WEEKS, series_id, store_department_sales, store_export
 
 from .conftest import write_config
 
@@ -25,7 +25,7 @@ def test_the_export_is_the_generated_panel_with_a_chain_file_s_flaws():
     neg = e["Weekly_Sales"] < 0
     assert 0.03 < neg.mean() < 0.07
     # every other row is the generator's week, found by its store, department and Monday
-    back = pd.DataFrame({ID: "s" + (e["Store"] - 1).map("{:02d}".format) + SEPARATOR + "d" + (e["Dept"] - 1).map("{:02d}".format),
+    back = pd.DataFrame({ID: [series_id(s - 1, d - 1) for s, d in zip(e["Store"], e["Dept"], strict=True)],
                          DS: date - pd.Timedelta(days=4), "sales": e["Weekly_Sales"]})
     joined = back.merge(f, on=[ID, DS], how="left", validate="one_to_one")
     assert joined[Y].notna().all()
@@ -45,8 +45,9 @@ def test_the_export_builds_through_the_product_path_with_the_printed_source(tmp_
 
     csv = tmp_path / "chain.csv"
     assert scale.main(["--store-departments", "3x4", "--export", str(csv)])["rows"] > 0
-    assert "a source for it: {name: stores" in capsys.readouterr().out
-    source = yaml.safe_load(scale.EXPORT_SOURCE) | {"path": str(csv)}
+    printed = capsys.readouterr().out.split("a source for it: ", 1)[1]
+    source = yaml.safe_load(printed)
+    assert source["name"] == "stores" and source["path"] == str(csv)
     cfg = write_config(tmp_path / "work", [source])
     summary = build(cfg, progress=lambda *_: None)
     assert summary["gate"]["success"]

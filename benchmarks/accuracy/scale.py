@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
@@ -65,11 +66,6 @@ def panel(n_series: int = 2660, weeks: int = 143, *, seed: int = 0, sparse_share
         dss.append(ds[start:])
         ys.append(y[start:])
     return pd.DataFrame({ID: np.concatenate(ids), DS: np.concatenate(dss), Y: np.concatenate(ys)})
-
-
-# the source of a config that reads the export (README, "Bring your own data")
-EXPORT_SOURCE = ("{name: stores, kind: sales, path: CSV, granularity: weekly, columns: {item_id: [Store, Dept], "
-                 "date: Date, quantity: Weekly_Sales}, known_future: [{column: IsHoliday, agg: max}]}")
 
 
 def _size(size: str) -> tuple[int, int]:
@@ -122,8 +118,11 @@ def main(argv: list[str] | None = None) -> dict:
     if a.export is not None:
         if a.store_departments is None:
             raise SystemExit("--export needs --store-departments STORESxDEPARTMENTS")
+        from synthetic.store_sales import export_source
+
         rows = write_store_export(a.store_departments, a.export, a.weeks)
-        print(f"{a.export}: {rows:,} rows; a source for it: {EXPORT_SOURCE}")
+        source = yaml.safe_dump(export_source(str(a.export)), default_flow_style=True, sort_keys=False, width=10**6)
+        print(f"{a.export}: {rows:,} rows; a source for it: {source.strip()}")
         return {"export": str(a.export), "rows": rows}
     cfg = load_config(a.config)
     hot = a.store_departments is not None
