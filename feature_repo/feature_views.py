@@ -127,7 +127,11 @@ item_week_covariates = (
     FeatureView(
         name="item_week_covariates",
         entities=[item],
-        ttl=timedelta(0),  # a plan does not expire; the stamp alone decides what is known
+        # The stamp decides what is known; the ttl only bounds how far back the offline join
+        # looks. Each week's row is asked for at its own stamp, so two weeks hold it, and the
+        # join reads a couple of rows per item-week instead of every earlier week's (13 s -> 2 s
+        # on 2,695 items x 155 weeks).
+        ttl=timedelta(weeks=2),
         schema=[
             Field(name="covariate_week", dtype=UnixTimestamp, description="The week the values describe."),
             *(Field(name=n, dtype=Float64, description="Known-future covariate (config known_future).") for n in KNOWN_FUTURE),

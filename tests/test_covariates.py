@@ -283,13 +283,27 @@ def test_history_leaves_out_the_weekly_features_a_sales_file_cannot_fill(built, 
         h = load_history(cfg)
     for c in ("customers", "customers_lookback_sum", "mean_rating", "helpful_votes", "verified_ratio"):
         assert c not in h.covariates and c not in h.frame.columns
-    assert {"units_lookback_sum", "units_12w_sum", "week_of_year", "age_weeks"} <= set(h.covariates)
+    assert {"units_lookback_sum", "units_12w_sum", "week_of_year", "weeks_since_first_event"} <= set(h.covariates)
     past = [c for c in h.covariates if c not in ("price", "on_promo", "christmas")]
     assert all(h.frame[c].nunique() > 1 for c in past)
     assert "left out: " in caplog.text and "mean_rating" in caplog.text
     fitted = create("xgboost", **XGB).fit(h.until(h.last_week), horizon=H, future=h.future(h.last_week, H))
     assert "cov_units_lookback_sum" in fitted.feature_names_
     assert not any(n.startswith("cov_customers") or n == "cov_mean_rating" for n in fitted.feature_names_)
+
+
+@pytest.mark.integration
+def test_history_gives_each_fact_one_covariate(built):
+    """The item's age is the weekly feature Feast serves (weeks_since_first_event), not a second
+    copy computed beside it: no two covariates hold the same values at every row."""
+    from training.history import load_history
+
+    cfg, _ = built
+    h = load_history(cfg)
+    assert "weeks_since_first_event" in h.covariates and h.frame["weeks_since_first_event"].nunique() > 1
+    cols = {c: h.frame[c].to_numpy() for c in h.covariates}
+    twins = [(a, b) for i, a in enumerate(h.covariates) for b in h.covariates[i + 1:] if np.array_equal(cols[a], cols[b])]
+    assert twins == []
 
 
 @pytest.mark.integration

@@ -24,7 +24,8 @@ from training.groups import groups_from_ids, merge_groups
 
 log = logging.getLogger(__name__)
 
-# weekly features that are not model inputs (the target itself, identifiers and the item's names)
+# weekly features that are not model inputs (the target itself, identifiers and the item's names;
+# the item's age is the weekly feature weeks_since_first_event, not first_week)
 NON_COVARIATES = {"units", "description", "category", "brand", "first_week", "source_kind"}
 
 
@@ -94,10 +95,6 @@ def load_history(config: Config, *, items: list[str] | None = None, store=None) 
         if pd.api.types.is_numeric_dtype(feats[c]):
             frame[c] = pd.to_numeric(feats[c], errors="coerce").astype("float64").to_numpy()
             covariates.append(c)
-    if "first_week" in feats:
-        fw = pd.to_datetime(feats["first_week"], utc=True, errors="coerce").dt.tz_localize(None)
-        frame["age_weeks"] = ((frame[DS] - fw).dt.days / 7).astype("float64").to_numpy()
-        covariates.append("age_weeks")
     # rows before an item's first closed week have no features: not part of its history
     frame = frame.sort_values([ID, DS], kind="stable").reset_index(drop=True)
     started = frame[Y].notna().groupby(frame[ID]).cummax()

@@ -102,7 +102,7 @@ KNOWN_FUTURE_DEFAULT_FILL = {"mean": "carry_forward", "last": "carry_forward", "
                              "max": "zero", "sum": "zero"}
 # names a covariate may not take: the keys of its mart and the panel's own columns
 KNOWN_FUTURE_RESERVED = frozenset({"item_id", "week_start", "known_at", "covariate_week", "first_week",
-                                   "source_kind", "description", "category", "brand", "age_weeks"})
+                                   "source_kind", "description", "category", "brand"})
 
 
 class KnownFutureCovariate(_Strict):

@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 TARGET = "y_log"
 KNOWN = ["cal_sin", "cal_cos", "age"]
 # covariates that are calendar arithmetic, not observations: the known reals replace them
-CALENDAR_COVARIATES = {"week_of_year", "weeks_since_first_event", "age_weeks"}
+CALENDAR_COVARIATES = {"week_of_year", "weeks_since_first_event"}
 
 
 class TFTSettings(ModelSettings):
