@@ -129,8 +129,9 @@ item_week_covariates = (
         entities=[item],
         # The stamp decides what is known; the ttl only bounds how far back the offline join
         # looks. Each week's row is asked for at its own stamp, so two weeks hold it, and the
-        # join reads a couple of rows per item-week instead of every earlier week's (13 s -> 2 s
-        # on 2,695 items x 155 weeks).
+        # join reads a couple of rows per item-week instead of every earlier week's
+        # (docs/accuracy-decisions.md, "The item's age once, and the plan read without every
+        # earlier week").
         ttl=timedelta(weeks=2),
         schema=[
             Field(name="covariate_week", dtype=UnixTimestamp, description="The week the values describe."),

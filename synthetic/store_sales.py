@@ -38,6 +38,11 @@ def series_id(store: int, department: int) -> str:
     return f"s{store:02d}{SEPARATOR}d{department:02d}"
 
 
+def series_parts(ids: pd.Series) -> pd.DataFrame:
+    """`series_id`'s inverse: the store and department numbers (from 0) of each id, as ints."""
+    return ids.str.extract(rf"^s(\d+){SEPARATOR}d(\d+)$").astype(int).set_axis(["store", "department"], axis=1)
+
+
 def _profile(rng: np.random.Generator) -> np.ndarray:
     """A department's expected multiplier per ISO week 1..53 (index 0 unused)."""
     woy = np.arange(54, dtype="float64")
@@ -106,10 +111,10 @@ def store_export(frame: pd.DataFrame, *, missing: float = 0.01, negative: float 
     (the week's Friday, ISO text), `Weekly_Sales` and `IsHoliday` (`TRUE`/`FALSE`), with the flaws
     such files have: a share `negative` of the weeks net negative (returns above sales, a
     hundredth of the week's sales below zero) and a share `missing` of the rows absent."""
-    parts = frame[ID].str.extract(rf"^s(\d+){SEPARATOR}d(\d+)$").astype(int)  # series_id's inverse
+    parts = series_parts(frame[ID])
     out = pd.DataFrame({
-        STORE: parts[0] + 1,
-        DEPT: parts[1] + 1,
+        STORE: parts["store"] + 1,
+        DEPT: parts["department"] + 1,
         DATE: (frame[DS] + pd.Timedelta(days=4)).dt.strftime("%Y-%m-%d"),
         SALES: frame[Y].round(2),
     })
