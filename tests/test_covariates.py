@@ -181,7 +181,9 @@ def test_config_errors_name_the_field(tmp_path, known_future, kind, message):
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """A weekly sales file with a price and a promotion flag: 6 items x 30 weeks (Monday-dated),
-    item 'b' has no row in week 10 (its price carried forward, its promotion 0)."""
+    item 'b' has no row in week 10 (its price carried forward, its promotion 0), item 'c' sold
+    nothing in week 12 on a promotion at a new price (a row of 0 units), item 'd' has a row of -3
+    units in week 14 on a promotion (set aside as negative_quantity)."""
     from darkhorse.app.build import build
 
     from .conftest import write_config
@@ -194,8 +196,11 @@ def built(tmp_path_factory):
             if item == "b" and w == 10:
                 continue
             promo = "yes" if (w + i) % 5 == 0 else "no"
-            rows.append({"sku": item, "week": day.strftime("%Y-%m-%d"), "units": 10 + i + (20 if promo == "yes" else 0),
-                         "Unit Price": 2.0 + i + 0.1 * w, "on_promo": promo})
+            units, price = 10 + i + (20 if promo == "yes" else 0), 2.0 + i + 0.1 * w
+            if (item, w) in (("c", 12), ("d", 14)):
+                units, price, promo = (0, 9.5, "yes") if item == "c" else (-3, 99.0, "yes")
+            rows.append({"sku": item, "week": day.strftime("%Y-%m-%d"), "units": units, "Unit Price": price,
+                         "on_promo": promo})
     path = tmp / "sales.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
     kf = [{"column": "Unit Price", "agg": "mean", "name": "price"}, {"column": "on_promo", "agg": "max"},
@@ -222,6 +227,11 @@ def test_the_mart_is_dense_filled_and_reaches_a_horizon_past_the_data(built):
     w10 = pd.Timestamp("2010-11-01") + pd.Timedelta(weeks=10)
     assert b.loc[w10, "price"] == pytest.approx(3.0 + 0.9)      # week 9's price, carried forward
     assert b.loc[w10, "on_promo"] == 0.0                         # no row: no promotion
+    # a week that sold nothing still says its price and promotion; a row set aside says nothing
+    c, d = (m[m["item_id"] == i].set_index("week_start") for i in "cd")
+    w12, w14 = (pd.Timestamp("2010-11-01") + pd.Timedelta(weeks=k) for k in (12, 14))
+    assert (c.loc[w12, "price"], c.loc[w12, "on_promo"]) == (pytest.approx(9.5), 1.0)
+    assert (d.loc[w14, "price"], d.loc[w14, "on_promo"]) == (pytest.approx(5.0 + 1.3), 0.0)
     assert set(m["on_promo"]) == {0.0, 1.0}
     last = pd.Timestamp("2010-11-01") + pd.Timedelta(weeks=29)
     future = b[b.index > last]

@@ -1,10 +1,20 @@
 {#-
     The raw columns of a source's known-future covariates (config `known_future` entries with a
     `column`), carried as text under `kf__<name>` (a number's text as DuckDB casts it, by the
-    source's separators: macro `number_text`); fct_item_week_covariates reads them.
+    source's separators: macro `number_text`); fct_item_week_covariates reads them from the
+    source's int_*_classified model, on the rows the build keeps as sales.
 -#}
 {% macro known_future_columns(src) -%}
     {%- for c in (src or {}).get('known_future', []) if c.get('column') %}
         cast({{ number_text(raw_column(c['column']), src.get('decimal', '.'), src.get('thousands')) }} as varchar) as "kf__{{ c['name'] }}",
     {%- endfor %}
+{%- endmacro %}
+
+{#- The `kf__<name>` columns of a source's known-future covariates, quoted; none: an empty list. -#}
+{% macro known_future_names(src) -%}
+    {%- set names = [] -%}
+    {%- for c in (src or {}).get('known_future', []) if c.get('column') -%}
+        {%- do names.append('"kf__' ~ c['name'] ~ '"') -%}
+    {%- endfor -%}
+    {{- return(names) -}}
 {%- endmacro %}

@@ -10,6 +10,7 @@
     (their columns, no row), as fct_series_intervals is empty without a request log.
 -#}
 {%- set parts = [] -%}
+{%- set part_kinds = {'int_reviews_classified': 'amazon_reviews', 'int_order_lines_classified': 'order_lines', 'int_sales_classified': 'sales'} -%}
 {%- if raw_source('amazon_reviews') is not none %}{% do parts.append('int_reviews_classified') %}{% endif -%}
 {%- if raw_source('order_lines') is not none %}{% do parts.append('int_order_lines_classified') %}{% endif -%}
 {%- if raw_source('sales') is not none %}{% do parts.append('int_sales_classified') %}{% endif -%}
@@ -53,8 +54,10 @@ unioned as (
 
     select * from event_shape
     {% for part in parts -%}
+    {%- set known = known_future_names(raw_source(part_kinds[part])) %}
     union all by name
-    select * from {{ ref(part) }}
+    -- the known-future values stay with fct_item_week_covariates, out of the event shape
+    select *{% if known %} exclude ({{ known | join(', ') }}){% endif %} from {{ ref(part) }}
     {% endfor %}
 
 ),

@@ -70,6 +70,10 @@ final as (
         -- text, as every source's: a JSON-typed column would make the union parse every
         -- source's raw lines as JSON, the malformed ones included
         cast(raw_record as varchar) as raw_record,
+        -- known-future values (config `known_future`): fct_item_week_covariates reads them
+        {%- for name in known_future_names(src) %}
+        {{ name }},
+        {%- endfor %}
     from classified
 
 )

@@ -1,4 +1,5 @@
 {{ config(enabled=var('raw_sources', {}).get('sales') is not none) }}
+{%- set src = raw_source('sales') or {} -%}
 
 {#-
     One row per sales row: a sale event, or a quarantined row with its reason. In a weekly
@@ -66,6 +67,10 @@ final as (
         -- text, as every source's: a JSON-typed column would make the union parse every
         -- source's raw lines as JSON, the malformed ones included
         cast(raw_record as varchar) as raw_record,
+        -- known-future values (config `known_future`): fct_item_week_covariates reads them
+        {%- for name in known_future_names(src) %}
+        {{ name }},
+        {%- endfor %}
     from classified
 
 )

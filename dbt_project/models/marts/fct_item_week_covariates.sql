@@ -1,9 +1,10 @@
 {#-
     One row per item per week, dense, with the item's known-future covariates (config
     `known_future` of each item source): every week of the panel and the `horizon_weeks` weeks
-    after the data's last complete week. Column covariates aggregate the source rows of the
-    week (rows with an item, a parsed date and a quantity above 0) with their `agg`; calendar
-    covariates are 1 in the week that holds the day. Weeks without a value follow `fill`:
+    after the data's last complete week. Column covariates aggregate the sales rows the build
+    keeps in the week (int_*_classified: rows set aside and returns left out; a sales source's
+    rows of quantity 0 read) with their `agg`; calendar covariates are 1 in the week that holds
+    the day. Weeks without a value follow `fill`:
     carry_forward = the item's last known value (before its first one: the first one; never
     known: 0), zero = 0. No null and no infinity leaves this model.
 
@@ -13,17 +14,17 @@
 -#}
 {%- set horizon = var('horizon_weeks') | int -%}
 {%- set covariates = [] -%}
-{%- set stagings = [] -%}
+{%- set classified = [] -%}
 {%- for kind, src in var('raw_sources', {}).items() -%}
     {%- for c in src.get('known_future', []) -%}
         {%- do covariates.append(c) -%}
     {%- endfor -%}
     {%- set columns = src.get('known_future', []) | selectattr('column') | map(attribute='name') | list -%}
     {%- if columns -%}
-        {%- do stagings.append({'model': {'sales': 'stg_sales__sales', 'order_lines': 'stg_order_lines__lines'}[kind], 'columns': columns}) -%}
+        {%- do classified.append({'model': {'sales': 'int_sales_classified', 'order_lines': 'int_order_lines_classified'}[kind], 'columns': columns}) -%}
     {%- endif -%}
 {%- endfor -%}
-{%- set column_names = stagings | map(attribute='columns') | sum(start=[]) -%}
+{%- set column_names = classified | map(attribute='columns') | sum(start=[]) -%}
 {{ config(enabled=covariates | length > 0) }}
 
 with
@@ -63,7 +64,7 @@ weeks as (
 
 ),
 
-{%- for s in stagings %}
+{%- for s in classified %}
 
 source_rows_{{ loop.index }} as (
 
@@ -76,13 +77,15 @@ source_rows_{{ loop.index }} as (
         {{ flag_number('"kf__' ~ name ~ '"') }} as "{{ name }}",
         {%- endfor %}
     from {{ ref(s.model) }}
-    where item_id is not null and event_ts is not null and quantity > 0
+    -- the rows the build keeps as sales: a week with no sale (quantity 0) says its price and
+    -- promotion too; returns and rows set aside (copies, bad dates or quantities) say nothing
+    where quarantine_reason is null and event_type = 'sale'
 
 ),
 {%- endfor %}
 
 {%- set aggs = {'mean': 'avg', 'min': 'min', 'max': 'max', 'sum': 'sum'} %}
-{%- for s in stagings %}
+{%- for s in classified %}
 
 observed_{{ loop.index }} as (
 
@@ -108,14 +111,14 @@ joined as (
     select
         weeks.item_id,
         weeks.week_start,
-        {%- for s in stagings %}
+        {%- for s in classified %}
         {%- set i = loop.index %}
         {%- for name in s.columns %}
         observed_{{ i }}."{{ name }}",
         {%- endfor %}
         {%- endfor %}
     from weeks
-    {%- for s in stagings %}
+    {%- for s in classified %}
     left join observed_{{ loop.index }}
         on observed_{{ loop.index }}.item_id = weeks.item_id
         and observed_{{ loop.index }}.week_start = weeks.week_start
