@@ -9,7 +9,7 @@ forecasting 12 weeks with the config's quantiles, in a fresh process. It runs un
 - `spin`: libgomp's own default (OMP_WAIT_POLICY unset: a waiting thread spins before it
   sleeps), boosters on every core;
 - `passive`: DarkHorse's default (`darkhorse/core/process.env`), every core;
-- `passive-1`: passive, one booster thread (`DARKHORSE_THREADS=1`);
+- `passive-1`: passive, one thread (`DARKHORSE_THREADS=1`: the boosters' and torch's);
 
 and in three situations: `alone` on the cores; `busy`, beside a process that keeps one core busy
 (a Python loop); `pair`, beside a second run of the same setting (two DarkHorse processes, the
@@ -17,6 +17,10 @@ mean of their two walls). Each round runs every setting in every situation, so a
 the cores falls on all of them alike. The table gives each cell's median wall seconds and its
 ratio to the reference, `spin` alone. A run past `--limit` seconds is stopped and counted at
 the limit (shown as `>=`).
+
+A config whose enabled members are the LSTM or the TFT times torch, which loads a copy of
+libgomp of its own and reads the same variable: `spin` loads both copies before process.env
+applies.
 
     python benchmarks/bench_threads.py --rounds 3 --out data/bench/threads.json
 
@@ -26,6 +30,7 @@ Run it alone on the machine: it measures contention, so anything else running mo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -76,10 +81,14 @@ def work(config: Path, stores: int, departments: int, seed: int) -> dict[str, An
 
 def _child(args: argparse.Namespace) -> None:
     if args.setting == "spin":
-        # libgomp reads the variable once, when it loads: load it (XGBoost's, which scikit-learn
-        # shares) before any DarkHorse module applies process.env
+        # libgomp reads the variable once, when it loads: load every copy a member may use
+        # (XGBoost's, which scikit-learn shares, and torch's own for the LSTM and TFT) before any
+        # DarkHorse module applies process.env
         os.environ.pop(OPENMP_WAIT, None)
         import xgboost  # noqa: F401
+
+        with contextlib.suppress(ImportError):
+            import torch  # noqa: F401
     import training  # noqa: F401  applies process.env, as every DarkHorse process does
 
     print(json.dumps(work(args.config, args.stores, args.departments, args.seed)), flush=True)

@@ -320,3 +320,19 @@ def test_booster_threads_follow_n_jobs_then_the_environment_then_the_cores(monke
     monkeypatch.setenv("DARKHORSE_THREADS", "two")
     with pytest.raises(ValueError, match="DARKHORSE_THREADS='two'"):
         cpu_threads(0)
+
+
+def test_torch_threads_follow_n_threads_then_the_environment(monkeypatch):
+    """The deep members take their threads by the boosters' rule: DARKHORSE_THREADS reaches torch."""
+    import torch
+
+    from training.models.torch_common import torch_run
+
+    before = torch.get_num_threads()
+    monkeypatch.setenv("DARKHORSE_THREADS", "1")
+    with torch_run(0, seed=0):
+        assert torch.get_num_threads() == 1
+    with torch_run(2, seed=0):
+        assert torch.get_num_threads() == 2
+    assert torch.get_num_threads() == before
+

@@ -46,7 +46,7 @@ class TransformerClassifierSettings(ModelSettings):
     max_pos_weight: float = Field(50.0, gt=0)
     focal_gamma: float = Field(2.0, ge=0)
     use_covariates: bool = True
-    n_threads: int = Field(0, ge=0, description="torch threads; 0 = all cores.")
+    n_threads: int = Field(0, ge=0, description="torch threads; 0 = DARKHORSE_THREADS when set, else every core (training.device.cpu_threads).")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     seed: int = 0
 

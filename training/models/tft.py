@@ -80,7 +80,7 @@ class TFTSettings(ModelSettings):
         "statquant", description="Model for series too short for the encoder."
     )
     gradient_clip: float = Field(0.1, ge=0)
-    n_threads: int = Field(0, ge=0, description="torch threads; 0 = all cores.")
+    n_threads: int = Field(0, ge=0, description="torch threads; 0 = DARKHORSE_THREADS when set, else every core (training.device.cpu_threads).")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     seed: int = 0
 

@@ -19,7 +19,6 @@ import contextlib
 import io
 import json
 import logging
-import os
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -32,7 +31,7 @@ import pandas as pd
 import torch
 
 from darkhorse.core.schema import DS, ID, Y
-from training.device import lightning_accelerator
+from training.device import cpu_threads, lightning_accelerator
 from training.models.base import Forecaster
 
 log = logging.getLogger(__name__)
@@ -45,9 +44,11 @@ _LIGHTNING_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric", "pyt
 # --------------------------------------------------------------------------- run environment
 @contextlib.contextmanager
 def torch_run(n_threads: int, seed: int) -> Iterator[torch.Generator]:
-    """Threads capped, seeds fixed, lightning quiet; yields a seeded generator for samplers."""
+    """Threads capped, seeds fixed, lightning quiet; yields a seeded generator for samplers.
+    `n_threads` 0: `DARKHORSE_THREADS` when set, else every core this process may run on
+    (`training.device.cpu_threads`, the boosters' rule)."""
     old_threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, n_threads or (os.cpu_count() or 1)))
+    torch.set_num_threads(cpu_threads(n_threads))
     torch.manual_seed(seed)
     old_levels = {n: logging.getLogger(n).level for n in _LIGHTNING_LOGGERS}
     for n in _LIGHTNING_LOGGERS:

@@ -58,7 +58,7 @@ class MultiTaskSettings(ModelSettings):
     multi_task: bool = True
     staged: bool = False
     stage_epochs: int = Field(2, ge=1, description="Epochs of the graph-first stage when staged.")
-    n_threads: int = Field(0, ge=0, description="torch threads; 0 = all cores.")
+    n_threads: int = Field(0, ge=0, description="torch threads; 0 = DARKHORSE_THREADS when set, else every core (training.device.cpu_threads).")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     seed: int = 0
 
