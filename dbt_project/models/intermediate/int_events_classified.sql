@@ -9,12 +9,9 @@
     A config with a request_log source and no item source builds the weekly models empty
     (their columns, no row), as fct_series_intervals is empty without a request log.
 -#}
-{%- set parts = [] -%}
-{%- set part_kinds = {'int_reviews_classified': 'amazon_reviews', 'int_order_lines_classified': 'order_lines', 'int_sales_classified': 'sales'} -%}
-{%- if raw_source('amazon_reviews') is not none %}{% do parts.append('int_reviews_classified') %}{% endif -%}
-{%- if raw_source('order_lines') is not none %}{% do parts.append('int_order_lines_classified') %}{% endif -%}
-{%- if raw_source('sales') is not none %}{% do parts.append('int_sales_classified') %}{% endif -%}
-{%- if parts | length == 0 and raw_source('request_log') is none -%}
+{%- set kinds = [] -%}
+{%- for kind in ['amazon_reviews', 'order_lines', 'sales'] if raw_source(kind) is not none %}{% do kinds.append(kind) %}{% endfor -%}
+{%- if kinds | length == 0 and raw_source('request_log') is none -%}
     {{ exceptions.raise_compiler_error("no source configured: var raw_sources needs amazon_reviews, order_lines, sales or request_log") }}
 {%- endif %}
 
@@ -53,11 +50,11 @@ event_shape as (
 unioned as (
 
     select * from event_shape
-    {% for part in parts -%}
-    {%- set known = known_future_names(raw_source(part_kinds[part])) %}
+    {% for kind in kinds -%}
+    {%- set known = known_future_names(raw_source(kind)) %}
     union all by name
     -- the known-future values stay with fct_item_week_covariates, out of the event shape
-    select *{% if known %} exclude ({{ known | join(', ') }}){% endif %} from {{ ref(part) }}
+    select *{% if known %} exclude ({{ known | join(', ') }}){% endif %} from {{ ref(classified_model(kind)) }}
     {% endfor %}
 
 ),

@@ -21,7 +21,7 @@
     {%- endfor -%}
     {%- set columns = src.get('known_future', []) | selectattr('column') | map(attribute='name') | list -%}
     {%- if columns -%}
-        {%- do classified.append({'model': {'sales': 'int_sales_classified', 'order_lines': 'int_order_lines_classified'}[kind], 'columns': columns}) -%}
+        {%- do classified.append({'model': classified_model(kind), 'columns': columns}) -%}
     {%- endif -%}
 {%- endfor -%}
 {%- set column_names = classified | map(attribute='columns') | sum(start=[]) -%}
