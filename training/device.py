@@ -65,6 +65,8 @@ def lightning_accelerator(setting: str = "auto") -> str:
 
 
 THREADS_ENV = "DARKHORSE_THREADS"
+TORCH_THREADS_HELP = f"torch threads; 0 = {THREADS_ENV} when set, else every core (training.device.cpu_threads)."
+"""The `n_threads` field of every torch model's settings: they take their threads by the boosters' rule."""
 
 
 def cpu_threads(n_jobs: int = 0) -> int:

@@ -24,6 +24,7 @@ import pandas as pd
 from pydantic import Field, model_validator
 
 from darkhorse.core.schema import DS, ID, Y
+from training.device import TORCH_THREADS_HELP
 from training.models.base import ModelSettings
 
 
@@ -46,7 +47,7 @@ class TransformerClassifierSettings(ModelSettings):
     max_pos_weight: float = Field(50.0, gt=0)
     focal_gamma: float = Field(2.0, ge=0)
     use_covariates: bool = True
-    n_threads: int = Field(0, ge=0, description="torch threads; 0 = DARKHORSE_THREADS when set, else every core (training.device.cpu_threads).")
+    n_threads: int = Field(0, ge=0, description=TORCH_THREADS_HELP)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     seed: int = 0
 

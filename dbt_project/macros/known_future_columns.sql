@@ -6,15 +6,20 @@
 -#}
 {% macro known_future_columns(src) -%}
     {%- for c in (src or {}).get('known_future', []) if c.get('column') %}
-        cast({{ number_text(raw_column(c['column']), src.get('decimal', '.'), src.get('thousands')) }} as varchar) as "kf__{{ c['name'] }}",
+        cast({{ number_text(raw_column(c['column']), src.get('decimal', '.'), src.get('thousands')) }} as varchar) as {{ known_future_column(c['name']) }},
     {%- endfor %}
 {%- endmacro %}
 
-{#- The `kf__<name>` columns of a source's known-future covariates, quoted; none: an empty list. -#}
+{#- The `kf__<name>` columns of a source's known-future covariates; none: an empty list. -#}
 {% macro known_future_names(src) -%}
     {%- set names = [] -%}
     {%- for c in (src or {}).get('known_future', []) if c.get('column') -%}
-        {%- do names.append('"kf__' ~ c['name'] ~ '"') -%}
+        {%- do names.append(known_future_column(c['name'])) -%}
     {%- endfor -%}
     {{- return(names) -}}
+{%- endmacro %}
+
+{#- The quoted column that carries the known-future covariate `name` from staging to the mart. -#}
+{% macro known_future_column(name) -%}
+    {{- return('"kf__' ~ name ~ '"') -}}
 {%- endmacro %}

@@ -31,6 +31,7 @@ from pydantic import Field
 from torch import nn
 
 from darkhorse.core.schema import DS, Y
+from training.device import TORCH_THREADS_HELP
 from training.models.base import ModelError, ModelSettings
 from training.models.torch_common import (
     QUANTILE_GRID,
@@ -68,7 +69,7 @@ class LSTMSettings(ModelSettings):
     train_weeks: int = Field(104, ge=1, description="Origins from the last N weeks are training windows.")
     use_covariates: bool = Field(True, description="Feed the Feast activity covariates.")
     gradient_clip: float = Field(1.0, ge=0)
-    n_threads: int = Field(0, ge=0, description="torch threads; 0 = DARKHORSE_THREADS when set, else every core (training.device.cpu_threads).")
+    n_threads: int = Field(0, ge=0, description=TORCH_THREADS_HELP)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     seed: int = 0
 

@@ -36,6 +36,7 @@ import torch
 from pydantic import Field, model_validator
 
 from darkhorse.core.schema import DS, ID, Y
+from training.device import TORCH_THREADS_HELP
 from training.models.base import Forecaster, ModelError, ModelSettings
 from training.models.fallback import FallbackName, fill_from_fallback, fit_fallback
 from training.models.torch_common import (
@@ -80,7 +81,7 @@ class TFTSettings(ModelSettings):
         "statquant", description="Model for series too short for the encoder."
     )
     gradient_clip: float = Field(0.1, ge=0)
-    n_threads: int = Field(0, ge=0, description="torch threads; 0 = DARKHORSE_THREADS when set, else every core (training.device.cpu_threads).")
+    n_threads: int = Field(0, ge=0, description=TORCH_THREADS_HELP)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     seed: int = 0
 

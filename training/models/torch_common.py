@@ -44,9 +44,8 @@ _LIGHTNING_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric", "pyt
 # --------------------------------------------------------------------------- run environment
 @contextlib.contextmanager
 def torch_run(n_threads: int, seed: int) -> Iterator[torch.Generator]:
-    """Threads capped, seeds fixed, lightning quiet; yields a seeded generator for samplers.
-    `n_threads` 0: `DARKHORSE_THREADS` when set, else every core this process may run on
-    (`training.device.cpu_threads`, the boosters' rule)."""
+    """Threads capped (`training.device.cpu_threads`, the boosters' rule), seeds fixed, lightning
+    quiet; yields a seeded generator for samplers."""
     old_threads = torch.get_num_threads()
     torch.set_num_threads(cpu_threads(n_threads))
     torch.manual_seed(seed)

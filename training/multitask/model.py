@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from training.device import TORCH_THREADS_HELP
 from training.models.base import ModelSettings
 
 
@@ -58,7 +59,7 @@ class MultiTaskSettings(ModelSettings):
     multi_task: bool = True
     staged: bool = False
     stage_epochs: int = Field(2, ge=1, description="Epochs of the graph-first stage when staged.")
-    n_threads: int = Field(0, ge=0, description="torch threads; 0 = DARKHORSE_THREADS when set, else every core (training.device.cpu_threads).")
+    n_threads: int = Field(0, ge=0, description=TORCH_THREADS_HELP)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     seed: int = 0
 

@@ -74,7 +74,7 @@ source_rows_{{ loop.index }} as (
         event_ts,
         {%- for name in s.columns %}
         -- numbers as numbers; true/false, yes/no, y/n as 1/0
-        {{ flag_number('"kf__' ~ name ~ '"') }} as "{{ name }}",
+        {{ flag_number(known_future_column(name)) }} as "{{ name }}",
         {%- endfor %}
     from {{ ref(s.model) }}
     -- the rows the build keeps as sales: a week with no sale (quantity 0) says its price and
