@@ -48,6 +48,37 @@ def frame(con: duckdb.DuckDBPyConnection, candidate_marts: Path, config: Config)
     ).df()
 
 
+PLANS = "known_future_plans"
+PLAN_KEYS = ("source_name", "source_file", "item_id")
+
+
+def plan_items(
+    warehouse: duckdb.DuckDBPyConnection, con: duckdb.DuckDBPyConnection, candidate_marts: Path
+) -> pd.DataFrame:
+    """One row per item a plan file names (`int_known_future_plans`), with its plan rows and
+    whether the panel holds the item: a plan for an item the panel does not know is read by
+    nothing (a new item has no history to forecast from, or its id is written another way)."""
+    planned = warehouse.sql(
+        "select source_name, source_file, item_id, count(*) as n_plan_rows "
+        "from int_known_future_plans group by all order by all"
+    ).df()
+    weeks = sql_str(str(mart_path(candidate_marts, "item_weeks")))
+    known = con.sql(f"select distinct item_id from read_parquet({weeks})").df()["item_id"].astype(str)
+    planned["is_panel_item"] = planned["item_id"].astype(str).isin(set(known))
+    return planned
+
+
+def plan_suite(context: Any, config: Config) -> Any:
+    expectations = [
+        gxe.ExpectColumnValuesToBeInSet(
+            column="is_panel_item", value_set=[True],
+            meta={"rule": "a plan names only items of the panel (drop new items until they sell; "
+                          "check how the ids are written)"},
+        ),
+    ]
+    return context.suites.add_or_update(gx.ExpectationSuite(name=PLANS, expectations=expectations))
+
+
 def suite(context: Any, config: Config) -> Any:
     names = [c.feature for c in config.known_future()]
     flags = [c.feature for c in config.known_future() if c.calendar]

@@ -197,7 +197,7 @@ def _datasets(
         ),
     ]
     if weekly:
-        out += _weekly_datasets(config, candidate_marts, marts, vanished, previous_marts, keys)
+        out += _weekly_datasets(config, candidate_marts, marts, warehouse, vanished, previous_marts, keys)
     if load:
         out += _load_datasets(config, candidate_marts, marts, series, previous_marts)
     out.append(
@@ -216,6 +216,7 @@ def _weekly_datasets(
     config: Config,
     candidate_marts: Path,
     marts: Any,
+    warehouse: Any,
     vanished: pd.DataFrame,
     previous_marts: Path | None,
     keys: tuple[str, ...],
@@ -262,6 +263,13 @@ def _weekly_datasets(
             [_Dataset(covariates.MART, covariates.MART, partial(covariates.frame, marts, candidate_marts, config),
                       partial(covariates.suite, config=config), ("item_id", "week_start"))]
             if config.known_future()
+            else []
+        ),
+        *(
+            [_Dataset(covariates.PLANS, "int_known_future_plans",
+                      partial(covariates.plan_items, warehouse, marts, candidate_marts),
+                      partial(covariates.plan_suite, config=config), covariates.PLAN_KEYS)]
+            if any(getattr(s, "plan", None) for s in config.sources)
             else []
         ),
         *(_Dataset(name, name, load, suite, index) for name, load, suite, index in graph.datasets(marts, candidate_marts, config)),

@@ -183,7 +183,9 @@ def built(tmp_path_factory):
     """A weekly sales file with a price and a promotion flag: 6 items x 30 weeks (Monday-dated),
     item 'b' has no row in week 10 (its price carried forward, its promotion 0), item 'c' sold
     nothing in week 12 on a promotion at a new price (a row of 0 units), item 'd' has a row of -3
-    units in week 14 on a promotion (set aside as negative_quantity)."""
+    units in week 14 on a promotion (set aside as negative_quantity). A plan file gives item 'a'
+    a promotion at 7.5 in the first week after the data and a price of 8 two weeks later (its
+    promotion cell blank), and a price of 50 in week 5, which the sales rows give already."""
     from darkhorse.app.build import build
 
     from .conftest import write_config
@@ -203,11 +205,17 @@ def built(tmp_path_factory):
                          "on_promo": promo})
     path = tmp / "sales.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
+    # dated by the Friday of each week, as a planning sheet may be
+    friday = [(weeks[-1] + pd.Timedelta(weeks=k, days=4)).strftime("%Y-%m-%d") for k in (1, 3)]
+    (tmp / "plan.csv").write_text(
+        f"sku,week,Unit Price,on_promo\na,{friday[0]},7.5,yes\na,{friday[1]},8,\n"
+        f"a,{weeks[5].strftime('%Y-%m-%d')},50,no\n"
+    )
     kf = [{"column": "Unit Price", "agg": "mean", "name": "price"}, {"column": "on_promo", "agg": "max"},
           {"calendar": "christmas"}]
     cfg = write_config(tmp, [{"name": "shop", "kind": "sales", "path": str(path), "granularity": "weekly",
                               "columns": {"item_id": "sku", "date": "week", "quantity": "units"},
-                              "known_future": kf}], panel={"horizon_weeks": H})
+                              "known_future": kf, "plan": "plan.csv"}], panel={"horizon_weeks": H})
     return cfg, build(cfg, progress=lambda *_: None)
 
 
@@ -241,6 +249,44 @@ def test_the_mart_is_dense_filled_and_reaches_a_horizon_past_the_data(built):
     assert [pd.Timestamp(d) for d in flagged] == [pd.Timestamp("2010-12-20")]
     stamp = pd.to_datetime(m["known_at"]).dt.tz_convert(None)
     assert (pd.to_datetime(m["week_start"]) - stamp == pd.Timedelta(weeks=H - 1)).all()
+
+
+@pytest.mark.integration
+def test_a_plan_gives_the_weeks_after_the_data_and_the_sales_rows_win(built):
+    cfg, summary = built
+    assert summary["gate"]["success"]
+    a = _mart(cfg).query("item_id == 'a'").set_index("week_start").sort_index()
+    first = pd.Timestamp("2010-11-01") + pd.Timedelta(weeks=30)  # the first week after the data
+    future = a[a.index >= first]
+    # the plan's price from its week on, carried forward between and after its rows
+    assert future["price"].tolist() == pytest.approx([7.5, 7.5, 8.0] + [8.0] * (H - 3))
+    # the promotion in its week; a blank cell and the weeks without a plan row: none
+    assert future["on_promo"].tolist() == [1.0] + [0.0] * (H - 1)
+    # week 5 sold: its own mean price, not the plan's 50
+    assert a.loc[pd.Timestamp("2010-11-01") + pd.Timedelta(weeks=5), "price"] == pytest.approx(2.5)
+    # the history hands the plan to the members fitted for a release
+    from training.history import load_history
+
+    h = load_history(cfg)
+    plan = h.future(h.last_week, H).query("unique_id == 'a'").sort_values("ds")
+    assert plan["price"].tolist()[:3] == pytest.approx([7.5, 7.5, 8.0])
+    assert plan["on_promo"].tolist()[:2] == [1.0, 0.0]
+
+
+@pytest.mark.integration
+def test_a_plan_naming_an_item_the_panel_lacks_fails_the_gate_and_publishes_nothing(built):
+    from darkhorse.app.build import GateFailed, build
+
+    cfg, _ = built
+    plan = cfg.root / "plan.csv"
+    good, before = plan.read_text(), _mart(cfg)
+    try:
+        plan.write_text(good + "zz,2011-06-03,1,yes\n")  # 'zz' never sold
+        with pytest.raises(GateFailed, match=r"is_panel_item.*item_id=zz"):
+            build(cfg, progress=lambda *_: None)
+    finally:
+        plan.write_text(good)
+    pd.testing.assert_frame_equal(_mart(cfg), before)  # the last good mart stays published
 
 
 @pytest.mark.integration

@@ -136,3 +136,47 @@ def test_malformed_csv_lines_are_listed_with_line_numbers_not_missing_columns(tm
     ]
     assert all(r[0] == str(f) for r in check.rejected)
     assert any("line 3 (too many columns)" in n for n in check.notes)
+
+
+# --------------------------------------------------------------------------- known-future plans
+def _planned(tmp_path, plan_text: str | None, plan="plan.csv", decimal="."):
+    """A weekly sales source with a price and a promotion declared known ahead, and its plan."""
+    f = tmp_path / "sales.csv"
+    f.write_text("sku,week,units,price,promo\na,2024-01-01,3,\"2,5\",no\nb,2024-01-01,4,\"1,0\",yes\n")
+    if plan_text is not None:
+        (tmp_path / "plan.csv").write_text(plan_text)
+    return write_config(tmp_path, [{
+        "name": "shop", "kind": "sales", "path": str(f), "granularity": "weekly", "decimal": decimal,
+        "columns": {"item_id": "sku", "date": "week", "quantity": "units"},
+        "known_future": [{"column": "price"}, {"column": "promo", "agg": "max"}], "plan": plan,
+    }])
+
+
+def test_a_readable_plan_passes_with_its_columns_noted(tmp_path):
+    cfg = _planned(tmp_path, "sku,week,promo\na,2024-01-08,yes\nb,2024-01-08,\n", decimal=",")
+    check = preflight(cfg)[0]
+    assert "plan plan.csv: promo" in check.notes
+
+
+@pytest.mark.parametrize(
+    ("plan_text", "message"),
+    [
+        ("sku,week,price\na,2024-01-08,\"2,5\"\nb,08/01/2024,1\n", r"plan\.csv: line 3 \(week: 08/01/2024 does not parse\)"),
+        ("sku,week,promo\na,2024-01-08,maybe\n", r"plan\.csv: line 2 \(promo: maybe is not a number\)"),
+        ("sku,week,price\n,2024-01-08,1\na,2024-01-08,inf\n",
+         r"line 2 \(sku: no item id\), line 3 \(price: inf is not finite\)"),
+        ("sku,day,price\na,2024-01-08,1\n", r"plan\.csv: missing column\(s\) \['week'\]"),
+        ("sku,week,cost\na,2024-01-08,1\n", r"none of the known_future columns \['price', 'promo'\]"),
+        ("sku,week,price\na,2024-01-08,1,9\n", r"plan\.csv: 1 malformed line\(s\), e\.g\. line 2"),
+    ],
+)
+def test_a_plan_row_the_mart_could_not_read_names_file_line_and_column(tmp_path, plan_text, message):
+    cfg = _planned(tmp_path, plan_text, decimal=",")
+    with pytest.raises(SourceError, match=message):
+        preflight(cfg)
+
+
+def test_a_missing_plan_file_is_named(tmp_path):
+    cfg = _planned(tmp_path, None)
+    with pytest.raises(SourceError, match=r"source 'shop': no file found at .*plan\.csv"):
+        preflight(cfg)

@@ -31,9 +31,10 @@ from darkhorse.core.config import (
     CatalogSource,
     Config,
     SalesSource,
+    plan_format,
 )
 from darkhorse.core.errors import DarkHorseError
-from darkhorse.core.sql import parse_timestamp, quote_ident, raw_reader, sql_str
+from darkhorse.core.sql import flag_number, number_text, parse_timestamp, quote_ident, raw_reader, sql_str
 from darkhorse.core.wide import WideLayoutError, period_columns, period_dates, step_days
 
 SAMPLE_LINES = 2000
@@ -59,9 +60,10 @@ class SourceCheck:
     rejected: list[list[Any]] = field(default_factory=list)
 
 
-def _expand(config: Config, source: Any) -> list[str]:
+def _expand(config: Config, source: Any, patterns: list[str] | None = None) -> list[str]:
+    """The files of a source's paths (or of `patterns`: its plan's), globs expanded."""
     files: list[str] = []
-    for pattern in config.source_paths(source):
+    for pattern in config.source_paths(source) if patterns is None else patterns:
         matched = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
         existing = [f for f in matched if Path(f).is_file()]
         if not existing:
@@ -383,6 +385,72 @@ def _check_catalog(config: Config, source: CatalogSource, check: SourceCheck) ->
             )
 
 
+def _check_plan(config: Config, source: Any, check: SourceCheck) -> None:
+    """A source's plan files (config `plan`): every row must name its item, carry a date that
+    parses as the source's dates do, and give numbers (or flag words) in the known_future
+    columns it holds; a plan is the user's own short file, so a bad row stops the build (no
+    quarantine) with the file, line, column and value."""
+    files = _expand(config, source, config.plan_paths(source))
+    fmt = plan_format(files[0]) or "csv"
+    con = duckdb.connect()
+    items = source.columns.item_id
+    items = [items] if isinstance(items, str) else list(items)
+    date_col, date_fmt = source.time_column()
+    tz = getattr(source, "timezone", "UTC")
+    planned = {c.column: c.feature for c in source.known_future if c.column}
+    for file in files:
+        where = f"source '{source.name}' plan file {file}"
+        if fmt == "csv":
+            if _check_text(source, file) == 0:
+                raise SourceError(f"{where}: file is empty (no header, no rows)")
+            bad = _rejected_lines(con, source, file)
+            if bad:
+                first = ", ".join(f"line {r[1]} ({r[2]})" for r in bad[:5])
+                raise SourceError(f"{where}: {len(bad)} malformed line(s), e.g. {first}")
+        present = _tabular_columns(con, fmt, file, _encoding(source))
+        missing = [c for c in (*items, date_col) if c not in present]
+        if missing:
+            raise SourceError(f"{where}: missing column(s) {missing} (the source's item and date columns); "
+                              f"the file has {present}")
+        given = [c for c in planned if c in present]
+        if not given:
+            raise SourceError(f"{where}: none of the known_future columns {sorted(planned)}; the file has {present}")
+        check.notes.append(f"plan {Path(file).name}: {', '.join(planned[c] for c in given)}")
+        _check_plan_rows(con, source, file, fmt, where, items, (date_col, date_fmt, tz), given)
+
+
+def _check_plan_rows(
+    con: duckdb.DuckDBPyConnection, source: Any, file: str, fmt: str, where: str,
+    items: list[str], dating: tuple[str, str | None, str], given: list[str],
+) -> None:
+    """Raise SourceError naming the first rows of a plan file that the mart could not read."""
+    date_col, date_fmt, tz = dating
+    text = {c: f"cast({quote_ident(c)} as varchar)" for c in (*items, date_col, *given)}
+    blank = {c: f"({e} is null or trim({e}) = '')" for c, e in text.items()}
+    number = {c: flag_number(f"cast({number_text(quote_ident(c), source.decimal, source.thousands)} as varchar)")
+              for c in given}
+    label = {c: sql_str(f"{c}: ") for c in text}
+    parsed = parse_timestamp(quote_ident(date_col), date_fmt, tz)
+    checks = [
+        *(f"case when {blank[c]} then {label[c]} || 'no item id' end" for c in items),
+        f"case when {blank[date_col]} then {label[date_col]} || 'no date' "
+        f"when {parsed} is null then {label[date_col]} || {text[date_col]} || ' does not parse' end",
+        *(f"case when {blank[c]} then null when {number[c]} is null then {label[c]} || {text[c]} || ' is not a number' "
+          f"when not isfinite({number[c]}) then {label[c]} || {text[c]} || ' is not finite' end" for c in given),
+    ]
+    reader = raw_reader(fmt, file, encoding=_encoding(source))
+    found = con.sql(
+        f"select row, reason from (select row_number() over () as row, "
+        f"unnest(list_filter([{', '.join(checks)}], x -> x is not null)) as reason from {reader}) "
+        "order by row limit 6"
+    ).fetchall()
+    if found:
+        # a CSV's first line is its header
+        at = [f"{'line' if fmt == 'csv' else 'row'} {row + (1 if fmt == 'csv' else 0)} ({reason})"
+              for row, reason in found[:5]]
+        raise SourceError(f"{where}: {', '.join(at)}{' and more' if len(found) > 5 else ''}")
+
+
 def preflight(config: Config) -> list[SourceCheck]:
     """Check every configured source; raise SourceError naming the first unusable one."""
     checks = []
@@ -394,5 +462,7 @@ def preflight(config: Config) -> list[SourceCheck]:
             _check_catalog(config, source, check)
         else:
             _check_tabular(config, source, check)
+        if getattr(source, "plan", None):
+            _check_plan(config, source, check)
         checks.append(check)
     return checks

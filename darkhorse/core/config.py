@@ -305,6 +305,41 @@ class _TabularSource(_FileOptions):
         return self
 
 
+PLAN_DESCRIPTION = (
+    "File, glob or list of files (CSV or Parquet, relative to the config) of planned known-future values: "
+    "the source's item and date columns and any of its known_future columns. A plan row gives its "
+    "week's value where the source's kept rows give none (the weeks after the data, weeks without a "
+    "row); the source's own rows win where both do."
+)
+PLAN_FORMATS = {".csv": "csv", ".csv.gz": "csv", ".tsv": "csv", ".parquet": "parquet"}
+
+
+def plan_format(path: str) -> str | None:
+    """The reader of a plan file by its name (csv or parquet), or None."""
+    return next((fmt for suffix, fmt in PLAN_FORMATS.items() if path.lower().endswith(suffix)), None)
+
+
+def check_plan(source: _TabularSource) -> None:
+    """A source's `plan` needs column covariates to plan, and files of one readable kind."""
+    plan = getattr(source, "plan", None)
+    if plan is None:
+        return
+    paths = [plan] if isinstance(plan, str) else list(plan)
+    if not paths or any(not p.strip() for p in paths):
+        raise ValueError(f"source '{source.name}': plan must name at least one file")
+    if not any(c.column for c in source.known_future):  # type: ignore[attr-defined]
+        raise ValueError(
+            f"source '{source.name}': plan gives values of known_future columns; declare at least one "
+            "known_future entry with a column"
+        )
+    formats = {plan_format(p) for p in paths}
+    if None in formats or len(formats) > 1:
+        raise ValueError(
+            f"source '{source.name}': plan files must all be CSV (.csv, .csv.gz, .tsv) or all Parquet "
+            f"(.parquet); got {paths}"
+        )
+
+
 class OrderLinesSource(_TabularSource):
     kind: Literal["order_lines"]
     columns: OrderLinesColumns = OrderLinesColumns()
@@ -322,7 +357,12 @@ class OrderLinesSource(_TabularSource):
     known_future: list[KnownFutureCovariate] = Field(
         default_factory=list, description="Covariates known ahead for every week (see KnownFutureCovariate)."
     )
+    plan: PathList | None = Field(None, description=PLAN_DESCRIPTION)
 
+    @model_validator(mode="after")
+    def _plan(self) -> OrderLinesSource:
+        check_plan(self)
+        return self
 
 
 class WideLayout(_Strict):
@@ -356,6 +396,12 @@ class SalesSource(_TabularSource):
     known_future: list[KnownFutureCovariate] = Field(
         default_factory=list, description="Covariates known ahead for every week (see KnownFutureCovariate)."
     )
+    plan: PathList | None = Field(None, description=PLAN_DESCRIPTION)
+
+    @model_validator(mode="after")
+    def _plan(self) -> SalesSource:
+        check_plan(self)
+        return self
 
     @model_validator(mode="after")
     def _wide_roles(self) -> SalesSource:
@@ -1093,6 +1139,13 @@ class Config(_Strict):
     def source_paths(self, source: _SourceBase) -> list[str]:
         return [str(self.resolve(p)) for p in source.paths()]
 
+    def plan_paths(self, source: _SourceBase) -> list[str]:
+        """A source's plan files (config `plan`) resolved against the config; none: []."""
+        plan = getattr(source, "plan", None)
+        if plan is None:
+            return []
+        return [str(self.resolve(p)) for p in ([plan] if isinstance(plan, str) else plan)]
+
     def workbook_dir(self, source: _SourceBase) -> Path:
         """Where a workbook source's sheets are kept as text Parquet copies for the build's
         readers (darkhorse/app/workbooks.py writes them; the workbooks are never modified)."""
@@ -1162,9 +1215,12 @@ class Config(_Strict):
         p = self.panel
         sources: dict[str, Any] = {}
         for s in self.sources:
-            entry = s.model_dump(mode="json", exclude={"path", "format", "known_future", "wide", "sheets"})
+            entry = s.model_dump(mode="json", exclude={"path", "format", "known_future", "wide", "sheets", "plan"})
             if getattr(s, "known_future", None):  # only when declared, so other configs keep their vars
                 entry["known_future"] = [c.dbt_var() for c in s.known_future]
+            if getattr(s, "plan", None):
+                paths = self.plan_paths(s)
+                entry["plan"] = {"paths": paths, "format": plan_format(paths[0])}
             if getattr(s, "wide", None):
                 entry["wide"] = s.wide.dbt_var(s.granularity)
             if s.kind == "sales":

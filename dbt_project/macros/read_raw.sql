@@ -20,16 +20,35 @@
         {%- endif -%}
         {%- do return("(select null as json_line, null as filename)") -%}
     {%- endif -%}
+    {{- read_files(src['paths'], src.get('format', 'parquet'), src.get('encoding', 'utf-8'), kind) -}}
+{%- endmacro %}
+
+{#-
+    A source's plan files (config `plan`, dbt var raw_sources.<kind>.plan): CSV or Parquet, read
+    as read_raw reads the source's own files of that format. The preflight checked every row.
+-#}
+{% macro read_plan(kind) -%}
+    {%- set plan = (raw_source(kind) or {}).get('plan') -%}
+    {%- if plan is none -%}
+        {%- if execute -%}
+            {{ exceptions.raise_compiler_error("raw source kind '" ~ kind ~ "' has no plan (var raw_sources)") }}
+        {%- endif -%}
+        {%- do return("(select null as filename)") -%}
+    {%- endif -%}
+    {{- read_files(plan['paths'], plan['format'], (raw_source(kind) or {}).get('encoding', 'utf-8'), kind) -}}
+{%- endmacro %}
+
+{#- The DuckDB table function of files `paths` in format `fmt` (read_raw's readers). -#}
+{% macro read_files(paths, fmt, encoding, kind) -%}
     {%- set files -%}
-        [{%- for p in src['paths'] -%}'{{ p | replace("'", "''") }}'{{ ", " if not loop.last }}{%- endfor -%}]
+        [{%- for p in paths -%}'{{ p | replace("'", "''") }}'{{ ", " if not loop.last }}{%- endfor -%}]
     {%- endset -%}
-    {%- set fmt = src.get('format', 'parquet') -%}
     {%- if fmt == 'parquet' -%}
         read_parquet({{ files }}, filename = true, union_by_name = true)
     {%- elif fmt == 'csv' -%}
         read_csv({{ files }}, header = true, all_varchar = true, filename = true, union_by_name = true,
                  ignore_errors = true
-                 {%- if src.get('encoding', 'utf-8') != 'utf-8' %}, encoding = '{{ src['encoding'] }}'{% endif %})
+                 {%- if encoding != 'utf-8' %}, encoding = '{{ encoding }}'{% endif %})
     {%- elif fmt == 'excel' -%}
         read_parquet({{ files }}, union_by_name = true)
     {%- elif fmt == 'jsonl' -%}

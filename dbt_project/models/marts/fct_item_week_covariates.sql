@@ -3,8 +3,9 @@
     `known_future` of each item source): every week of the panel and the `horizon_weeks` weeks
     after the data's last complete week. Column covariates aggregate the sales rows the build
     keeps in the week (int_*_classified: rows set aside and returns left out; a sales source's
-    rows of quantity 0 read) with their `agg`; calendar covariates are 1 in the week that holds
-    the day. Weeks without a value follow `fill`:
+    rows of quantity 0 read) with their `agg`; a week those rows do not reach takes the source's
+    plan (config `plan`, int_known_future_plans) where it has one; calendar covariates are 1 in
+    the week that holds the day. Weeks without a value follow `fill`:
     carry_forward = the item's last known value (before its first one: the first one; never
     known: 0), zero = 0. No null and no infinity leaves this model.
 
@@ -21,7 +22,8 @@
     {%- endfor -%}
     {%- set columns = src.get('known_future', []) | selectattr('column') | map(attribute='name') | list -%}
     {%- if columns -%}
-        {%- do classified.append({'model': classified_model(kind), 'columns': columns}) -%}
+        {%- do classified.append({'model': classified_model(kind), 'kind': kind, 'columns': columns,
+                                  'planned': src.get('plan') is not none}) -%}
     {%- endif -%}
 {%- endfor -%}
 {%- set column_names = classified | map(attribute='columns') | sum(start=[]) -%}
@@ -104,6 +106,28 @@ observed_{{ loop.index }} as (
     group by item_id, week_start
 
 ),
+{%- if s.planned %}
+
+planned_{{ loop.index }} as (
+
+    -- the source's plan files (config `plan`), aggregated as its rows are
+    select
+        item_id,
+        week_start,
+        {%- for c in covariates if c.name in s.columns %}
+        {%- set planned = known_future_column(c.name) %}
+        {%- if c.agg == 'last' %}
+        arg_max({{ planned }}, event_ts) filter (where isfinite({{ planned }})) as "{{ c.name }}",
+        {%- else %}
+        {{ aggs[c.agg] }}(case when isfinite({{ planned }}) then {{ planned }} end) as "{{ c.name }}",
+        {%- endif %}
+        {%- endfor %}
+    from {{ ref('int_known_future_plans') }}
+    where source_kind = '{{ s.kind }}'
+    group by item_id, week_start
+
+),
+{%- endif %}
 {%- endfor %}
 
 joined as (
@@ -114,7 +138,12 @@ joined as (
         {%- for s in classified %}
         {%- set i = loop.index %}
         {%- for name in s.columns %}
+        {%- if s.planned %}
+        -- the source's own rows win; a plan gives the weeks they do not (after the data)
+        coalesce(observed_{{ i }}."{{ name }}", planned_{{ i }}."{{ name }}") as "{{ name }}",
+        {%- else %}
         observed_{{ i }}."{{ name }}",
+        {%- endif %}
         {%- endfor %}
         {%- endfor %}
     from weeks
@@ -122,6 +151,11 @@ joined as (
     left join observed_{{ loop.index }}
         on observed_{{ loop.index }}.item_id = weeks.item_id
         and observed_{{ loop.index }}.week_start = weeks.week_start
+    {%- if s.planned %}
+    left join planned_{{ loop.index }}
+        on planned_{{ loop.index }}.item_id = weeks.item_id
+        and planned_{{ loop.index }}.week_start = weeks.week_start
+    {%- endif %}
     {%- endfor %}
 
 ),

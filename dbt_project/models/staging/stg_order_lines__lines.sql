@@ -17,7 +17,7 @@ renamed as (
         filename as source_file,
         to_json(source) as raw_record,
         nullif(trim(cast({{ raw_column(cols.get('invoice')) }} as varchar)), '') as invoice_id,
-        nullif(trim(cast({{ raw_column(cols.get('item_id')) }} as varchar)), '') as item_id,
+        {{ item_id_column(cols.get('item_id')) }} as item_id,
         nullif(trim(cast({{ raw_column(cols.get('description')) }} as varchar)), '') as description,
         cast({{ raw_column(cols.get('quantity')) }} as varchar) as quantity_raw,
         try_cast({{ number_text(raw_column(cols.get('quantity')), src.get('decimal', '.'), src.get('thousands')) }} as double) as quantity,

@@ -36,14 +36,8 @@ renamed as (
         {%- else %}
         to_json(source) as raw_record,
         {%- endif %}
-        {%- if item_cols | length == 1 %}
-        nullif(trim(cast({{ raw_column(item_cols[0]) }} as varchar)), '') as item_id,
-        {%- else %}
         -- several columns name the item (store x department): joined with '_', null if any is
-        case when {% for c in item_cols %}{{ raw_column(c) }} is not null{{ " and " if not loop.last }}{% endfor %}
-            then concat_ws('{{ src.get('item_id_separator', '_') }}', {% for c in item_cols %}trim(cast({{ raw_column(c) }} as varchar)){{ ", " if not loop.last }}{% endfor %})
-        end as item_id,
-        {%- endif %}
+        {{ item_id_column(item_cols, src.get('item_id_separator', '_')) }} as item_id,
         {%- if wide and wide.get('first_date') %}
         -- the last number of the column name counts periods from the smallest one, dated first_date
         strftime({{ wide_period_date(wide) }}, '%Y-%m-%d') as timestamp_raw,
