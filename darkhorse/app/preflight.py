@@ -34,7 +34,14 @@ from darkhorse.core.config import (
     plan_format,
 )
 from darkhorse.core.errors import DarkHorseError
-from darkhorse.core.sql import flag_number, number_text, parse_timestamp, quote_ident, raw_reader, sql_str
+from darkhorse.core.sql import (
+    flag_number,
+    number_text,
+    parse_timestamp,
+    quote_ident,
+    raw_reader,
+    sql_str,
+)
 from darkhorse.core.wide import WideLayoutError, period_columns, period_dates, step_days
 
 SAMPLE_LINES = 2000
