@@ -153,9 +153,11 @@ def _planned(tmp_path, plan_text: str | None, plan="plan.csv", decimal="."):
 
 
 def test_a_readable_plan_passes_with_its_columns_noted(tmp_path):
-    cfg = _planned(tmp_path, "sku,week,promo\na,2024-01-08,yes\nb,2024-01-08,\n", decimal=",")
+    cfg = _planned(tmp_path, "sku,week,promo\na,2024-01-08,yes\nb,2024-01-15,\n", decimal=",")
     check = preflight(cfg)[0]
-    assert "plan plan.csv: promo" in check.notes
+    assert "plan plan.csv: promo; 2 row(s) dated 2024-01-08 to 2024-01-15" in check.notes
+    (tmp_path / "plan.csv").write_text("sku,week,promo\n")  # nothing planned yet
+    assert "plan plan.csv: promo; no rows, nothing planned" in preflight(cfg)[0].notes
 
 
 @pytest.mark.parametrize(

@@ -422,15 +422,17 @@ def _check_plan(config: Config, source: Any, check: SourceCheck) -> None:
         given = [c for c in planned if c in present]
         if not given:
             raise SourceError(f"{where}: none of the known_future columns {sorted(planned)}; the file has {present}")
-        check.notes.append(f"plan {Path(file).name}: {', '.join(planned[c] for c in given)}")
-        _check_plan_rows(con, source, file, fmt, where, items, (date_col, date_fmt, tz), given)
+        n, first, last = _check_plan_rows(con, source, file, fmt, where, items, (date_col, date_fmt, tz), given)
+        rows = f"{n:,} row(s) dated {first:%Y-%m-%d} to {last:%Y-%m-%d}" if n else "no rows, nothing planned"
+        check.notes.append(f"plan {Path(file).name}: {', '.join(planned[c] for c in given)}; {rows}")
 
 
 def _check_plan_rows(
     con: duckdb.DuckDBPyConnection, source: Any, file: str, fmt: str, where: str,
     items: list[str], dating: tuple[str, str | None, str], given: list[str],
-) -> None:
-    """Raise SourceError naming the first rows of a plan file that the mart could not read."""
+) -> tuple[int, Any, Any]:
+    """Raise SourceError naming the first rows of a plan file that the mart could not read;
+    else return its rows and first and last dates."""
     date_col, date_fmt, tz = dating
     text = {c: f"cast({quote_ident(c)} as varchar)" for c in (*items, date_col, *given)}
     blank = {c: f"({e} is null or trim({e}) = '')" for c, e in text.items()}
@@ -456,6 +458,8 @@ def _check_plan_rows(
         at = [f"{'line' if fmt == 'csv' else 'row'} {row + (1 if fmt == 'csv' else 0)} ({reason})"
               for row, reason in found[:5]]
         raise SourceError(f"{where}: {', '.join(at)}{' and more' if len(found) > 5 else ''}")
+    n, first, last = con.sql(f"select count(*), min({parsed}), max({parsed}) from {reader}").fetchall()[0]
+    return n, first, last
 
 
 def preflight(config: Config) -> list[SourceCheck]:
