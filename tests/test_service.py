@@ -175,6 +175,9 @@ def test_every_mode_answers(client, items):
         ("/v1/forecast", {"items": ["__ITEM__"], "quantiles": [1.5]}, "quantiles"),
         ("/v1/forecast", {"items": ["__ITEM__", "__ITEM__"]}, "duplicate"),
         ("/v1/forecast", {"items": ["__ITEM__"], "path": "/etc/passwd"}, "path"),
+        # the release's members read no known-future covariates: no plan to change
+        ("/v1/forecast", {"items": ["__ITEM__"], "plan": [{"item": "__ITEM__", "week": "2011-12-05",
+                                                            "values": {"promo": 1}}]}, "plan: this release reads no"),
         ("/v1/hot-sellers", {"k": 5, "score": "nope"}, "score"),
         ("/v1/hot-sellers", {"k": 0}, "k"),
         ("/v1/allocate", {"capacity": -1, "items": [{"id": "__ITEM__"}]}, "capacity"),

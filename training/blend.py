@@ -1014,6 +1014,9 @@ class Blend(Forecaster):
         s = self.settings
         names = list(members)
         self.members_ = members
+        # the known-future plan the members were fitted with (the same for each that reads one):
+        # predict(future=other_plan) hands another to those members
+        self.future_ = next((m.future_ for m in members.values() if getattr(m, "future_", None) is not None), None)
         self.weights_, self.global_weights_, held, choice = _learn(
             validation, names, grid_step=s.grid_step, min_points=s.min_points, shrinkage=s.shrinkage,
             objective=s.objective, horizon_buckets=s.horizon_buckets, fallback_shrinkage=16.0,
@@ -1061,27 +1064,36 @@ class Blend(Forecaster):
                 validation, names, self.weights_, self.global_weights_, horizon_buckets=s.horizon_buckets
             )
 
-    def _member_forecasts(self, h: int, quantiles: list[float]) -> pd.DataFrame:
+    def _member_forecasts(self, h: int, quantiles: list[float], future: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Each member's forecast; `future`: another plan for the members fitted with one."""
         preds = None
         for m in self.members_.values():
-            fc = m.predict(h=h, quantiles=quantiles)
+            planned = future if getattr(m, "future_", None) is not None else None
+            fc = m.predict(h=h, quantiles=quantiles, future=planned)
             preds = fc if preds is None else preds.merge(fc, on=[ID, DS], how="outer")
         preds[STEP] = ((preds[DS] - self.last_ds_.reindex(preds[ID]).to_numpy()) // WEEK).astype("int64")
         return preds
 
     def _predict(self, h: int, quantiles: list[float]) -> pd.DataFrame:
-        out = self._blended(h, quantiles)
+        return self._planned(h, quantiles, None)
+
+    def _predict_future(self, h: int, quantiles: list[float], future: pd.DataFrame) -> pd.DataFrame:
+        # the members' own plan unless another one was given to predict
+        return self._planned(h, quantiles, None if future is self.future_ else future)
+
+    def _planned(self, h: int, quantiles: list[float], future: pd.DataFrame | None) -> pd.DataFrame:
+        out = self._blended(h, quantiles, future)
         factor = getattr(self, "point_factor_", 1.0)
         if factor != 1.0:  # the point only: the quantiles keep their own calibration
             out[self.alias] = out[self.alias] * factor
         return out
 
-    def _blended(self, h: int, quantiles: list[float]) -> pd.DataFrame:
+    def _blended(self, h: int, quantiles: list[float], future: pd.DataFrame | None = None) -> pd.DataFrame:
         names = list(self.members_)
         buckets_at = self.settings.horizon_buckets
         table = getattr(self, "conformal_", None)
         if table is None:
-            preds = self._member_forecasts(h, quantiles)
+            preds = self._member_forecasts(h, quantiles, future)
             out = combine(preds, names, self.weights_, self.global_weights_, quantiles,
                           name=self.alias, horizon_buckets=buckets_at, median=getattr(self, "choice_", None) == MEDIAN)
             sides = getattr(self, "level_weights_", {})
@@ -1091,7 +1103,7 @@ class Blend(Forecaster):
         # conformal: the blended median plus each level's held-out score times the blended
         # interval's width on that side
         lo, hi = self.pair_
-        preds = self._member_forecasts(h, [lo, 0.5, hi])
+        preds = self._member_forecasts(h, [lo, 0.5, hi], future)
         b = combine(preds, names, self.weights_, self.global_weights_, [lo, 0.5, hi], name="b", horizon_buckets=buckets_at)
         point = b["b"].to_numpy()
         center = b["b-q50"].to_numpy()

@@ -52,6 +52,20 @@ def _unique(items: list[str], what: str) -> None:
 
 
 # ------------------------------------------------------------------------------- requests
+MAX_PLAN_ROWS = 10_000
+CovariateName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class PlannedWeek(_Request):
+    """One item's known-future values in one forecast week, replacing the release's plan there."""
+
+    item: ItemId
+    week: date = Field(description="Any day of a forecast week (its start, or its Friday as a planning sheet may date it).")
+    values: dict[CovariateName, Annotated[float, Field(ge=-MAX_QUANTITY, le=MAX_QUANTITY)]] = Field(
+        min_length=1, description="Covariate name (config known_future, e.g. price, on_promo) to its value that week.",
+    )
+
+
 class ForecastRequest(_Request):
     items: list[ItemId] = Field(
         min_length=1, max_length=MAX_ITEMS, description=f"Items to forecast (1 to {MAX_ITEMS}, no duplicates)."
@@ -62,6 +76,12 @@ class ForecastRequest(_Request):
     quantiles: list[Level] = Field(
         default=[0.1, 0.5, 0.9], min_length=1, max_length=MAX_QUANTILES,
         description="Quantile levels of the weekly forecast distribution.",
+    )
+    plan: list[PlannedWeek] = Field(
+        default_factory=list, max_length=MAX_PLAN_ROWS,
+        description="What-if known-future values (a promotion, a price) for some items and weeks: the release's "
+        "members that read them forecast again with these in place of the release's plan (a release "
+        "without known_future covariates refuses a plan). Empty: the release's own forecast.",
     )
 
     @field_validator("items")
@@ -199,6 +219,7 @@ class ForecastResponse(_Response):
     horizon: int
     quantiles: list[float]
     forecasts: list[ItemForecast]
+    planned: int = Field(0, description="Plan rows of the request applied (0: the release's own plan).")
 
 
 class HotSeller(_Response):

@@ -53,6 +53,24 @@ def level_key(q: float) -> str:
     return f"q{round(q * 100, 6):g}"
 
 
+def _arrays(forecast: pd.DataFrame, column: str, levels) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A forecast table (`unique_id, ds, <column>, <column>-qNN` for every level, dense per
+    item) as item keys, week starts, points (n, h) and a non-negative, non-decreasing quantile
+    grid (n, h, levels)."""
+    from darkhorse.core.schema import quantile_columns
+
+    fc = forecast.sort_values(["unique_id", "ds"], kind="stable")
+    ids = fc["unique_id"].astype(str).unique()
+    n = len(ids)
+    h = len(fc) // max(n, 1)
+    if n == 0 or h * n != len(fc):
+        raise ValueError("forecast is not one row per item and week")
+    grid = fc[quantile_columns(column, levels)].to_numpy(dtype="float64").reshape(n, h, len(levels))
+    grid = np.maximum.accumulate(np.maximum(grid, 0.0), axis=2)
+    weeks = fc["ds"].to_numpy()[:h].astype("datetime64[D]")
+    return ids, weeks, fc[column].to_numpy(dtype="float64").reshape(n, h), grid
+
+
 # --------------------------------------------------------------------------- freshness
 class FeatureFreshness:
     """Feature timestamps in the Feast online store, re-read in the background at most every
@@ -182,6 +200,7 @@ class Engine:
     freshness: Any
     regions: Any = None  # darkhorse.serving.regions.RegionForecasts; None: the release carries none
     paths: Any = None  # training.periods.PathBank: the backtest's sample paths
+    model: Any = None  # the release's forecaster, for what-if plans (None: from a forecast table only)
 
     def __post_init__(self) -> None:
         self.position = {str(i): k for k, i in enumerate(self.ids)}
@@ -210,20 +229,9 @@ class Engine:
         release: api.Release, freshness: Any, as_of_week: date, paths: Any = None,
     ) -> Engine:
         """`forecast`: `unique_id, ds, <column>, <column>-qNN` for every level, dense per item."""
-        from darkhorse.core.schema import quantile_columns
-
-        fc = forecast.sort_values(["unique_id", "ds"], kind="stable")
-        ids = fc["unique_id"].astype(str).unique()
-        n = len(ids)
-        h = len(fc) // max(n, 1)
-        if n == 0 or h * n != len(fc):
-            raise ValueError("forecast is not one row per item and week")
-        qcols = quantile_columns(column, levels)
-        grid = fc[qcols].to_numpy(dtype="float64").reshape(n, h, len(levels))
-        grid = np.maximum.accumulate(np.maximum(grid, 0.0), axis=2)
-        weeks = fc["ds"].to_numpy()[:h].astype("datetime64[D]")
+        ids, weeks, point, grid = _arrays(forecast, column, levels)
         return cls(
-            ids=ids, weeks=weeks, point=fc[column].to_numpy(dtype="float64").reshape(n, h), grid=grid,
+            ids=ids, weeks=weeks, point=point, grid=grid,
             levels=np.asarray(levels, dtype="float64"), scores=scores, as_of_week=as_of_week,
             release=release, freshness=freshness, paths=paths,
         )
@@ -264,6 +272,7 @@ class Engine:
         engine = cls.from_forecast(forecast, model.alias, levels, scores, release, freshness, trained,
                                    paths=getattr(model, "period_paths_", None))
         engine.regions = region_forecasts.load(regions_path)
+        engine.model = model
         log.info("release %s: %d items x %d weeks x %d levels ready in %.1fs", release.release,
                  len(engine.ids), engine.horizon, len(levels), time.perf_counter() - started)
         return engine
@@ -287,24 +296,62 @@ class Engine:
             raise RequestError(field, f"{value} weeks is beyond the trained horizon of {self.horizon} weeks")
         return value
 
+    def _week(self, day: date, field: str) -> int:
+        """The forecast week holding `day`."""
+        k = int(np.searchsorted(self.weeks, np.datetime64(day, "D"), side="right")) - 1
+        if k < 0 or np.datetime64(day, "D") >= self.weeks[k] + np.timedelta64(7, "D"):
+            last = pd.Timestamp(self.weeks[-1] + np.timedelta64(6, "D")).date()
+            raise RequestError(field, f"{day} is not in a forecast week ({pd.Timestamp(self.weeks[0]).date()} to {last})")
+        return k
+
+    def planned(self, plan: list[api.PlannedWeek]) -> tuple[np.ndarray, np.ndarray]:
+        """Every item's point and quantile grid with the request's plan in place of the release's
+        in the weeks and items it names: the release's members forecast again (those fitted
+        with known-future covariates read it; the others give their forecast unchanged)."""
+        from darkhorse.core.schema import DS, ID
+
+        base = getattr(self.model, "future_", None)
+        if base is None:
+            raise RequestError("plan", "this release reads no known-future covariates (config known_future); "
+                               "it has no plan to change")
+        covariates = [c for c in base.columns if c not in (ID, DS)]
+        future = base.copy()
+        at = pd.Series(np.arange(len(future)), index=pd.MultiIndex.from_arrays(
+            [future[ID].astype(str).to_numpy(), future[DS].to_numpy().astype("datetime64[D]")]))
+        for i, row in enumerate(plan):
+            self._rows([row.item], f"plan[{i}].item")
+            week = self.weeks[self._week(row.week, f"plan[{i}].week")]
+            unknown = sorted(set(row.values) - set(covariates))
+            if unknown:
+                raise RequestError(f"plan[{i}].values", f"unknown covariate(s) {unknown}; this release reads {covariates}")
+            r = int(at[(row.item, week)])
+            for name, value in row.values.items():
+                future.iat[r, future.columns.get_loc(name)] = float(value)
+        forecast = self.model.predict(h=self.horizon, quantiles=list(self.levels), future=future)
+        ids, _, point, grid = _arrays(forecast, self.model.alias, self.levels)
+        order = pd.Index(ids).get_indexer(self.ids)
+        return point[order], grid[order]
+
     def forecast(self, req: api.ForecastRequest) -> api.ForecastResponse:
         rows = self._rows(req.items)
         h = self._horizon(req.horizon, "horizon")
         qs = sorted(set(req.quantiles))
-        flat = alloc.Demand(self.grid[rows, :h].reshape(-1, len(self.levels)), self.levels)
+        points, grids = self.planned(req.plan) if req.plan else (self.point, self.grid)
+        flat = alloc.Demand(grids[rows, :h].reshape(-1, len(self.levels)), self.levels)
         values = np.column_stack([flat.quantile(q) for q in qs]).reshape(len(rows), h, len(qs))
         keys = [level_key(q) for q in qs]
         weeks = [pd.Timestamp(w).date() for w in self.weeks[:h]]
         out = []
         for r, item in enumerate(req.items):
-            point = self.point[rows[r], :h]
+            point = points[rows[r], :h]
             out.append(api.ItemForecast(item=item, weeks=[
                 api.WeekForecast(week=weeks[s], point=float(point[s]),
                                  quantiles=dict(zip(keys, values[r, s].tolist(), strict=True)))
                 for s in range(h)
             ]))
         return api.ForecastResponse(
-            release=self.release, features=self.freshness.snapshot(), horizon=h, quantiles=qs, forecasts=out
+            release=self.release, features=self.freshness.snapshot(), horizon=h, quantiles=qs, forecasts=out,
+            planned=len(req.plan),
         )
 
     def hot_sellers(self, req: api.HotSellersRequest) -> api.HotSellersResponse:

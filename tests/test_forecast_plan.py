@@ -1,0 +1,117 @@
+"""What-if plans at serving time: a forecast request may carry known-future values (a promotion,
+a price) for some items and weeks; the release's members that read covariates forecast again
+with them, everything else stays as released."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from darkhorse.core.schema import DS, ID, Y
+from darkhorse.serving import api
+from darkhorse.serving.engine import Engine, NoFreshness, RequestError
+from training.blend import Blend
+from training.models import create
+
+from .test_covariates import XGB, _panel, _split
+
+H = 4
+LEVELS = np.array([0.1, 0.5, 0.9])
+
+
+def _inputs(train: pd.DataFrame, future: pd.DataFrame, with_covariates: bool):
+    """The history and plan a fit reads: the promotion known ahead, or not at all."""
+    return {"df": train, "future": future} if with_covariates else {"df": train.drop(columns="promo")}
+
+
+def _release(with_covariates: bool = True) -> Engine:
+    """An XGBoost fitted with the promotion plan and a naive member, blended on one earlier
+    origin, served from a forecast table as a release would be."""
+    full = _panel(n_series=12)
+    last = full[DS].max() - pd.Timedelta(weeks=10)
+    members = {"xgboost": lambda: create("xgboost", **XGB), "naive": lambda: create("naive")}
+    valid = []
+    for cutoff in (last - pd.Timedelta(weeks=8), last - pd.Timedelta(weeks=4)):
+        train, future, actual = _split(full, cutoff, H)
+        fc = actual[[ID, DS, Y]].assign(cutoff=cutoff)
+        for make in members.values():
+            got = make().fit(**_inputs(train, future, with_covariates), horizon=H).predict(h=H, quantiles=list(LEVELS))
+            fc = fc.merge(got, on=[ID, DS])
+        valid.append(fc)
+    train, future, _ = _split(full, last, H)
+    fitted = {name: make().fit(**_inputs(train, future, with_covariates), horizon=H) for name, make in members.items()}
+    blend = Blend.from_members(fitted, pd.concat(valid, ignore_index=True))
+    forecast = blend.predict(h=H, quantiles=list(LEVELS))
+    release = api.Release(release="t", forecaster="f:1", hot_seller_model="h:1", trained_through=last.date())
+    engine = Engine.from_forecast(forecast, blend.alias, LEVELS, pd.DataFrame(), release, NoFreshness("test"),
+                                  last.date())
+    engine.model = blend
+    return engine
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return _release()
+
+
+def _ask(engine: Engine, plan: list[dict], items=("s00", "s01")) -> api.ForecastResponse:
+    req = api.ForecastRequest(items=list(items), quantiles=[0.1, 0.5, 0.9], plan=plan)
+    return engine.forecast(req)
+
+
+def _points(resp: api.ForecastResponse) -> dict[str, list[float]]:
+    return {f.item: [w.point for w in f.weeks] for f in resp.forecasts}
+
+
+def test_a_planned_promotion_raises_that_week_only(engine):
+    before = _ask(engine, [])
+    base = engine.model.future_.query("unique_id == 's00'").sort_values(DS)
+    week2 = base[DS].iloc[1].date()
+    value = 1.0 - float(base["promo"].iloc[1])  # the other choice than the release's plan
+    after = _ask(engine, [{"item": "s00", "week": week2 + timedelta(days=4), "values": {"promo": value}}])
+    assert after.planned == 1 and before.planned == 0
+    b, a = _points(before), _points(after)
+    # the promotion triples the data's units: its week moves the way the plan says
+    assert (a["s00"][1] > 1.3 * b["s00"][1]) if value == 1.0 else (a["s00"][1] < 0.8 * b["s00"][1])
+    assert a["s00"][:1] + a["s00"][2:] == pytest.approx(b["s00"][:1] + b["s00"][2:], rel=1e-9)
+    assert a["s01"] == pytest.approx(b["s01"], rel=1e-9)
+    q = {f.item: f.weeks[1].quantiles for f in after.forecasts}["s00"]
+    assert q["q10"] <= q["q50"] <= q["q90"]
+
+
+def test_the_release_own_plan_gives_the_release_forecast(engine):
+    base = engine.model.future_.query("unique_id == 's01'").sort_values(DS)
+    plan = [{"item": "s01", "week": d.date(), "values": {"promo": float(p)}} for d, p in zip(base[DS], base["promo"], strict=True)]
+    assert _points(_ask(engine, plan)) == _points(_ask(engine, []))
+
+
+@pytest.mark.parametrize(
+    ("row", "field", "message"),
+    [
+        ({"item": "nope", "values": {"promo": 1.0}}, "plan[0].item", "1 unknown item"),
+        ({"item": "s00", "week": date(2001, 1, 1), "values": {"promo": 1.0}}, "plan[0].week", "not in a forecast week"),
+        ({"item": "s00", "values": {"price": 1.0}}, "plan[0].values", r"unknown covariate\(s\) \['price'\]; this release reads \['promo'\]"),
+    ],
+)
+def test_a_plan_the_release_cannot_read_is_refused_naming_the_field(engine, row, field, message):
+    row = {"week": pd.Timestamp(engine.weeks[0]).date(), **row}
+    with pytest.raises(RequestError, match=message) as got:
+        _ask(engine, [row])
+    assert got.value.field == field
+
+
+def test_a_release_without_covariates_refuses_a_plan():
+    plain = _release(with_covariates=False)
+    with pytest.raises(RequestError, match="reads no known-future covariates") as got:
+        _ask(plain, [{"item": "s00", "week": pd.Timestamp(plain.weeks[0]).date(), "values": {"promo": 1.0}}])
+    assert got.value.field == "plan"
+
+
+def test_the_request_schema_bounds_plan_values():
+    with pytest.raises(ValueError, match="values"):
+        api.ForecastRequest(items=["a"], plan=[{"item": "a", "week": "2011-01-03", "values": {}}])
+    with pytest.raises(ValueError, match=r"finite|inf"):
+        api.ForecastRequest(items=["a"], plan=[{"item": "a", "week": "2011-01-03", "values": {"promo": float("inf")}}])
