@@ -7,6 +7,9 @@ warm-up:
 
 * ``reference``: `GET /livez`, the framework's floor on this machine (every ratio is against it);
 * ``forecast_1``: `POST /v1/forecast`, 1 item, the full horizon, 3 quantiles;
+* ``forecast_1_plan``: the same with a what-if plan row (its first week, the release's first
+  known-future covariate set to 1), only for a release whose members read such covariates: the
+  members forecast every item again;
 * ``allocate_1000``: `POST /v1/allocate`, newsvendor, 1,000 items, capacity binding;
 * ``balance_1000``: `POST /v1/allocate`, balance, 1,000 items over 16 nodes.
 
@@ -53,9 +56,17 @@ def scenarios(url: str, n_items: int = 1000) -> dict[str, tuple[str, str, dict |
     fc = httpx.post(f"{url}/v1/forecast", json={"items": chosen, "horizon": 1, "quantiles": [0.5]}, timeout=60).json()
     demand = sum(f["weeks"][0]["point"] for f in fc["forecasts"])
     body = [{"id": i, "underage_cost": float(rng.uniform(1, 5)), "overage_cost": 1.0} for i in chosen]
+    planned = {}
+    if info.get("known_future"):  # the release reads known-future covariates: a what-if forecast too
+        first = httpx.post(f"{url}/v1/forecast", json={"items": [items[0]], "horizon": 1}, timeout=60).json()
+        row = {"item": items[0], "week": first["forecasts"][0]["weeks"][0]["week"],
+               "values": {info["known_future"][0]: 1.0}}
+        planned["forecast_1_plan"] = ("POST", "/v1/forecast",
+                                      {"items": [items[0]], "horizon": info["horizon"], "plan": [row]})
     return {
         "reference": ("GET", "/livez", None),
         "forecast_1": ("POST", "/v1/forecast", {"items": [items[0]], "horizon": info["horizon"]}),
+        **planned,
         f"allocate_{n_items}": ("POST", "/v1/allocate", {"mode": "newsvendor", "capacity": round(0.7 * demand, 1), "items": body}),
         f"balance_{n_items}": ("POST", "/v1/allocate", {"mode": "balance", "nodes": 16, "items": [{"id": i} for i in chosen]}),
     }

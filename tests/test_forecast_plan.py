@@ -82,6 +82,11 @@ def test_a_planned_promotion_raises_that_week_only(engine):
     assert q["q10"] <= q["q50"] <= q["q90"]
 
 
+def test_the_release_says_which_covariates_a_plan_may_set(engine):
+    assert engine.health().known_future == ["promo"]
+    assert _release(with_covariates=False).health().known_future == []
+
+
 def test_the_release_own_plan_gives_the_release_forecast(engine):
     base = engine.model.future_.query("unique_id == 's01'").sort_values(DS)
     plan = [{"item": "s01", "week": d.date(), "values": {"promo": float(p)}} for d, p in zip(base[DS], base["promo"], strict=True)]

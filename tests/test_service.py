@@ -74,6 +74,7 @@ def test_release_info_route(client, trained):
     assert info["release"]["forecaster"] == trained.train_info["models"]["forecaster"]
     assert info["items"] == pd.read_csv(CSV)["sku"].nunique()
     assert info["horizon"] == 12 and "final" in info["scores"]
+    assert info["known_future"] == []  # its members read no known-future covariates: no plans
     f = info["features"]
     # the example's data ends years ago: the service must say its features are stale
     assert f["available"] is True and f["stale"] is True and f["age_days"] > 365

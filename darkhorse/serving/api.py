@@ -309,6 +309,9 @@ class Health(_Response):
     load: LoadRelease | None = Field(None, description="The load part; null when the release has none.")
     regions: list[str] = Field(default_factory=list, description="Regions of the release's hierarchy (allocate level region).")
     region_items: list[str] = Field(default_factory=list, description="Items of the release's hierarchy (level item_region).")
+    known_future: list[str] = Field(
+        default_factory=list, description="The known-future covariates a forecast's `plan` may set (none: plans are refused).",
+    )
 
 
 # ------------------------------------------------------------------------------- load

@@ -304,18 +304,24 @@ class Engine:
             raise RequestError(field, f"{day} is not in a forecast week ({pd.Timestamp(self.weeks[0]).date()} to {last})")
         return k
 
+    def covariates(self) -> list[str]:
+        """The known-future covariates the release's members read (a plan's `values` keys)."""
+        from darkhorse.core.schema import DS, ID
+
+        base = getattr(self.model, "future_", None)
+        return [] if base is None else [c for c in base.columns if c not in (ID, DS)]
+
     def planned(self, plan: list[api.PlannedWeek]) -> tuple[np.ndarray, np.ndarray]:
         """Every item's point and quantile grid with the request's plan in place of the release's
         in the weeks and items it names: the release's members forecast again (those fitted
         with known-future covariates read it; the others give their forecast unchanged)."""
         from darkhorse.core.schema import DS, ID
 
-        base = getattr(self.model, "future_", None)
-        if base is None:
+        covariates = self.covariates()
+        if not covariates:
             raise RequestError("plan", "this release reads no known-future covariates (config known_future); "
                                "it has no plan to change")
-        covariates = [c for c in base.columns if c not in (ID, DS)]
-        future = base.copy()
+        future = self.model.future_.copy()
         at = pd.Series(np.arange(len(future)), index=pd.MultiIndex.from_arrays(
             [future[ID].astype(str).to_numpy(), future[DS].to_numpy().astype("datetime64[D]")]))
         for i, row in enumerate(plan):
@@ -451,6 +457,7 @@ class Engine:
             horizon=self.horizon, scores=list(self.scores.columns),
             regions=self.regions.regions if self.regions is not None else [],
             region_items=self.regions.items if self.regions is not None else [],
+            known_future=self.covariates(),
         )
 
 
