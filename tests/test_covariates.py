@@ -177,6 +177,33 @@ def test_config_errors_name_the_field(tmp_path, known_future, kind, message):
         _config(tmp_path, known_future, kind)
 
 
+@pytest.mark.parametrize(
+    ("known_future", "plan", "message"),
+    [
+        ([{"calendar": "easter"}], "plan.csv", "declare at least one known_future entry with a column"),
+        ([{"column": "promo"}], ["a.csv", "b.parquet"], "all be CSV .* or all Parquet"),
+        ([{"column": "promo"}], "plan.xlsx", "all be CSV .* or all Parquet"),
+    ],
+)
+def test_config_refuses_a_plan_it_could_not_read(tmp_path, known_future, plan, message):
+    doc = yaml.safe_load((REPO / "examples" / "weekly_sales" / "darkhorse.yaml").read_text())
+    doc["sources"][0].update(path=str(REPO / "examples" / "weekly_sales" / "weekly_sales.csv"),
+                             known_future=known_future, plan=plan)
+    (tmp_path / "darkhorse.yaml").write_text(yaml.safe_dump(doc))
+    with pytest.raises(ConfigError, match=message):
+        load_config(tmp_path / "darkhorse.yaml")
+
+
+def test_config_passes_a_plan_to_dbt_resolved_against_the_config(tmp_path):
+    cfg = _config(tmp_path, [{"column": "promo"}])
+    assert "plan" not in cfg.dbt_vars()["raw_sources"]["sales"]
+    doc = yaml.safe_load(cfg.path.read_text())
+    doc["sources"][0]["plan"] = "plans/*.csv"
+    cfg.path.write_text(yaml.safe_dump(doc))
+    got = load_config(cfg.path).dbt_vars()["raw_sources"]["sales"]["plan"]
+    assert got == {"paths": [str(tmp_path / "plans" / "*.csv")], "format": "csv"}
+
+
 # --------------------------------------------------------------------------- dbt -> gate -> Feast -> history
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):

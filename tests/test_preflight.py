@@ -182,3 +182,13 @@ def test_a_missing_plan_file_is_named(tmp_path):
     cfg = _planned(tmp_path, None)
     with pytest.raises(SourceError, match=r"source 'shop': no file found at .*plan\.csv"):
         preflight(cfg)
+
+
+def test_a_parquet_plan_names_the_row(tmp_path):
+    import duckdb
+
+    cfg = _planned(tmp_path, None, plan="plan.parquet")
+    duckdb.sql(f"copy (select * from (values ('a', '2024-01-08', 1.0), ('b', 'soon', 2.0)) t(sku, week, price)) "
+               f"to '{tmp_path / 'plan.parquet'}' (format parquet)")
+    with pytest.raises(SourceError, match=r"plan file .*plan\.parquet: row 2 \(week: soon does not parse\)"):
+        preflight(cfg)
