@@ -115,7 +115,29 @@ def test_a_release_without_covariates_refuses_a_plan():
     assert got.value.field == "plan"
 
 
+def test_an_allocation_under_a_plan_follows_the_planned_demand(engine):
+    base = engine.model.future_.query("unique_id == 's00'").sort_values(DS)
+    value = 1.0 - float(base["promo"].iloc[1])
+    row = {"item": "s00", "week": base[DS].iloc[1].date(), "values": {"promo": value}}
+    ask = {"mode": "newsvendor", "capacity": 1e6, "weeks": 2,
+           "items": [{"id": "s00", "underage_cost": 3.0}, {"id": "s01", "underage_cost": 3.0}]}
+    before = engine.allocate(api.AllocateRequest(**ask))
+    after = engine.allocate(api.AllocateRequest(**ask, plan=[row]))
+    assert after.planned == 1 and before.planned == 0
+    qb, qa = ({a.item: a.quantity for a in r.allocations} for r in (before, after))
+    # two weeks' demand of s00 moves the way the plan moves its second week; s01's does not move
+    assert (qa["s00"] > qb["s00"]) if value == 1.0 else (qa["s00"] < qb["s00"])
+    assert qa["s01"] == pytest.approx(qb["s01"], rel=1e-9)
+    # the release's own plan allocates as the release does
+    own = {"item": "s00", "week": base[DS].iloc[1].date(), "values": {"promo": float(base["promo"].iloc[1])}}
+    same = engine.allocate(api.AllocateRequest(**ask, plan=[own]))
+    assert [a.quantity for a in same.allocations] == pytest.approx([a.quantity for a in before.allocations], rel=1e-9)
+
+
 def test_the_request_schema_bounds_plan_values():
+    with pytest.raises(ValueError, match="plan is for level item"):
+        api.AllocateRequest(mode="newsvendor", capacity=1, level="region", items=[{"id": "north"}],
+                            plan=[{"item": "a", "week": "2011-01-03", "values": {"promo": 1}}])
     with pytest.raises(ValueError, match="values"):
         api.ForecastRequest(items=["a"], plan=[{"item": "a", "week": "2011-01-03", "values": {}}])
     with pytest.raises(ValueError, match=r"finite|inf"):

@@ -191,6 +191,8 @@ def test_every_mode_answers(client, items):
         ("/v1/allocate", {"mode": "balance", "items": [{"id": "__ITEM__"}]}, "nodes"),
         ("/v1/allocate", {"mode": "teleport", "capacity": 1, "items": [{"id": "__ITEM__"}]}, "mode"),
         ("/v1/allocate", {"capacity": "lots", "items": [{"id": "__ITEM__"}]}, "capacity"),
+        ("/v1/allocate", {"capacity": 5, "items": [{"id": "__ITEM__"}],
+                          "plan": [{"item": "__ITEM__", "week": "2011-12-05", "values": {"promo": 1}}]}, "plan: this release reads no"),
     ],
 )
 def test_bad_input_is_a_400_naming_the_field(client, items, route, body, needle):

@@ -150,6 +150,11 @@ class AllocateRequest(_Request):
         ),
     )
     weeks: int = Field(1, ge=1, le=520, description="Planning period: demand of the next `weeks` weeks.")
+    plan: list[PlannedWeek] = Field(
+        default_factory=list, max_length=MAX_PLAN_ROWS,
+        description="What-if known-future values, as in /v1/forecast: the items' demand is forecast again "
+        "with them (level item only). Empty: the release's own forecast.",
+    )
     service_level: Level = Field(0.95, description="Default target level of `service_level` mode.")
     headroom: Level = Field(0.9, description="Quantile of each item's load used by `balance`.")
     nodes: int | None = Field(None, ge=1, le=10_000, description="Number of equal nodes (balance).")
@@ -164,6 +169,8 @@ class AllocateRequest(_Request):
             raise ValueError("level item_region needs a region for every item")
         if self.level != "item_region" and any(i.region is not None for i in self.items):
             raise ValueError(f"region is only for level item_region (level is {self.level})")
+        if self.level != "item" and self.plan:
+            raise ValueError("plan is for level item: region forecasts come from the release's reconciled hierarchy")
         if self.level != "item" and self.mode == "balance":
             raise ValueError("balance allocates items to nodes: use level item")
         if self.mode == "balance":
@@ -287,6 +294,7 @@ class AllocateResponse(_Response):
     nodes: list[NodeLoad] | None = None
     max_node_load: float | None = None
     lower_bound_max_load: float | None = Field(None, description="No assignment can do better than this.")
+    planned: int = Field(0, description="Plan rows of the request applied (0: the release's own plan).")
 
 
 class LoadRelease(_Response):

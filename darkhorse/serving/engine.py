@@ -204,12 +204,7 @@ class Engine:
 
     def __post_init__(self) -> None:
         self.position = {str(i): k for k, i in enumerate(self.ids)}
-        # period[:, w - 1]: the total of the first w weeks. Week 1 is the forecast itself; longer
-        # periods come from the backtest's sample paths when the release carries them, else
-        # from the weekly quantiles added level by level (comonotone).
-        self.period = np.cumsum(self.grid, axis=1)
-        if self.paths is not None and len(self.paths) and self.horizon > 1:
-            self.period[:, 1:] = self.paths.period_quantiles(self.grid, self.levels, self.levels)[:, 1:]
+        self.period = self._periods(self.grid)
         # hot sellers: each score's ranking and each item's non-null scores, once per release
         # (a sort of every item and a `.loc` per listed item on each request, otherwise)
         self.ranked = {c: self.scores[c].dropna().sort_values(ascending=False, kind="stable") for c in self.scores.columns}
@@ -221,6 +216,15 @@ class Engine:
     @property
     def horizon(self) -> int:
         return self.grid.shape[1]
+
+    def _periods(self, grid: np.ndarray) -> np.ndarray:
+        """period[:, w - 1]: the quantiles of the total of the first w weeks. Week 1 is the
+        forecast itself; longer periods come from the backtest's sample paths when the release
+        carries them, else from the weekly quantiles added level by level (comonotone)."""
+        period = np.cumsum(grid, axis=1)
+        if self.paths is not None and len(self.paths) and grid.shape[1] > 1:
+            period[:, 1:] = self.paths.period_quantiles(grid, self.levels, self.levels)[:, 1:]
+        return period
 
     # -------------------------------------------------------------------- construction
     @classmethod
@@ -386,7 +390,13 @@ class Engine:
         ids = [i.id for i in req.items]
         rows = self._rows(ids) if req.level == "item" else None
         w = self._horizon(req.weeks, "weeks")
-        demand = alloc.Demand(self.period[rows, w - 1], self.levels) if rows is not None else self._region_demand(req, ids, w)
+        if req.plan:  # item level only (the request's validator): the items' periods under the plan
+            _, grid = self.planned(req.plan)
+            demand = alloc.Demand(self._periods(grid[rows])[:, w - 1], self.levels)
+        elif rows is not None:
+            demand = alloc.Demand(self.period[rows, w - 1], self.levels)
+        else:
+            demand = self._region_demand(req, ids, w)
         unit = np.array([i.unit_cost for i in req.items])
         try:
             if req.mode == "balance":
@@ -445,6 +455,7 @@ class Engine:
             shadow_price=res.shadow_price if res.mode == "newsvendor" else None, share=res.share,
             fill_rate=res.fill_rate, expected_shortfall=float(res.expected_shortfall.sum()),
             expected_leftover=float(res.expected_leftover.sum()), allocations=allocations, nodes=nodes,
+            planned=len(req.plan),
             max_node_load=max(nd["load"] for nd in nodes) if nodes else None,
             lower_bound_max_load=(
                 alloc.lower_bound_max_load(load, len(nodes)) if nodes and req.node_capacities is None else None
