@@ -291,6 +291,11 @@ def test_a_plan_gives_the_weeks_after_the_data_and_the_sales_rows_win(built):
     assert future["on_promo"].tolist() == [1.0] + [0.0] * (H - 1)
     # week 5 sold: its own mean price, not the plan's 50
     assert a.loc[pd.Timestamp("2010-11-01") + pd.Timedelta(weeks=5), "price"] == pytest.approx(2.5)
+    # the plan is an input of the published snapshot: its id covers the plan file too
+    from darkhorse.core import publish as pub
+
+    inputs = [str(cfg.root / "sales.csv"), str(cfg.root / "plan.csv")]
+    assert pub.read_manifest(cfg)["data_snapshot"] == pub.data_snapshot_id(inputs)
     # the history hands the plan to the members fitted for a release
     from training.history import load_history
 

@@ -122,7 +122,7 @@ def _build(config: Config, *, gate: bool, features: bool, progress) -> dict[str,
         if not gate_result.success:
             raise GateFailed(gate_result.summary() + (f"\n{hint}" if hint else ""))
     progress("[3/4] publish")
-    files = [f for c in checks for f in c.files]
+    files = [f for c in checks for f in (*c.files, *c.plan_files)]  # a new plan is new data
     manifest = {
         "published_at": datetime.now(UTC).isoformat(),
         "config_hash": config.config_hash(),

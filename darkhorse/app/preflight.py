@@ -65,6 +65,8 @@ class SourceCheck:
     notes: list[str] = field(default_factory=list)
     # CSV lines the reader skips: [file, line number, error, text]
     rejected: list[list[Any]] = field(default_factory=list)
+    # the source's plan files (config `plan`): inputs of the build as much as `files`
+    plan_files: list[str] = field(default_factory=list)
 
 
 def _expand(config: Config, source: Any, patterns: list[str] | None = None) -> list[str]:
@@ -397,7 +399,7 @@ def _check_plan(config: Config, source: Any, check: SourceCheck) -> None:
     parses as the source's dates do, and give numbers (or flag words) in the known_future
     columns it holds; a plan is the user's own short file, so a bad row stops the build (no
     quarantine) with the file, line, column and value."""
-    files = _expand(config, source, config.plan_paths(source))
+    files = check.plan_files = _expand(config, source, config.plan_paths(source))
     fmt = plan_format(files[0]) or "csv"
     con = duckdb.connect()
     items = source.columns.item_id
