@@ -158,6 +158,19 @@ def _rejected_lines(con: duckdb.DuckDBPyConnection, source: Any, file: str) -> l
     return list(lines.values())
 
 
+def _csv_lines(con: duckdb.DuckDBPyConnection, source: Any, file: str, where: str) -> list[list[Any]]:
+    """A CSV file read through (whole, text in the source's encoding, not empty), and the lines
+    its reader skips (`_rejected_lines`)."""
+    if _check_text(source, file) == 0:
+        raise SourceError(f"{where}: file is empty (no header, no rows)")
+    return _rejected_lines(con, source, file)
+
+
+def _first_lines(rejected: list[list[Any]]) -> str:
+    """The first five skipped lines, as messages name them."""
+    return ", ".join(f"line {r[1]} ({r[2]})" for r in rejected[:5])
+
+
 def _tabular_columns(con: duckdb.DuckDBPyConnection, fmt: str, file: str, encoding: str = "utf-8") -> list[str]:
     reader = raw_reader(fmt, file, encoding=encoding)
     try:
@@ -187,10 +200,8 @@ def _check_tabular(config: Config, source: Any, check: SourceCheck) -> None:
     readable = _readable(config, source, check)
     for file, read in readable:
         if fmt == "csv":
-            if _check_text(source, file) == 0:
-                raise SourceError(f"source '{source.name}': {file}: file is empty (no header, no rows)")
-            rejected = _rejected_lines(con, source, file)
-            first = ", ".join(f"line {r[1]} ({r[2]})" for r in rejected[:5])
+            rejected = _csv_lines(con, source, file, f"source '{source.name}': {file}")
+            first = _first_lines(rejected)
             if len(rejected) > MAX_REJECTED_LINES:
                 raise SourceError(
                     f"source '{source.name}' file {file}: {len(rejected):,} malformed lines "
@@ -410,12 +421,9 @@ def _check_plan(config: Config, source: Any, check: SourceCheck) -> None:
     for file in files:
         where = f"source '{source.name}' plan file {file}"
         if fmt == "csv":
-            if _check_text(source, file) == 0:
-                raise SourceError(f"{where}: file is empty (no header, no rows)")
-            bad = _rejected_lines(con, source, file)
-            if bad:
-                first = ", ".join(f"line {r[1]} ({r[2]})" for r in bad[:5])
-                raise SourceError(f"{where}: {len(bad)} malformed line(s), e.g. {first}")
+            bad = _csv_lines(con, source, file, where)
+            if bad:  # a plan row is not quarantined: the file is the user's own, to mend
+                raise SourceError(f"{where}: {len(bad)} malformed line(s), e.g. {_first_lines(bad)}")
         present = _tabular_columns(con, fmt, file, _encoding(source))
         missing = [c for c in (*items, date_col) if c not in present]
         if missing:
@@ -450,17 +458,19 @@ def _check_plan_rows(
           f"when not isfinite({number[c]}) then {label[c]} || {text[c]} || ' is not finite' end" for c in given),
     ]
     reader = raw_reader(fmt, file, encoding=_encoding(source))
-    found = con.sql(
-        f"select row, reason from (select row_number() over () as row, "
-        f"unnest(list_filter([{', '.join(checks)}], x -> x is not null)) as reason from {reader}) "
-        "order by row limit 6"
-    ).fetchall()
+    # one scan: the rows, their dates' range, and the first reasons with their row numbers
+    n, first, last, found = con.sql(
+        f"select count(*), min(day), max(day), "
+        f"flatten(list(list_transform(reasons, r -> {{'n': n, 'reason': r}}) order by n) "
+        f"filter (where len(reasons) > 0))[1:6] "
+        f"from (select row_number() over () as n, {parsed} as day, "
+        f"list_filter([{', '.join(checks)}], x -> x is not null) as reasons from {reader})"
+    ).fetchall()[0]
     if found:
         # a CSV's first line is its header
-        at = [f"{'line' if fmt == 'csv' else 'row'} {row + (1 if fmt == 'csv' else 0)} ({reason})"
-              for row, reason in found[:5]]
+        at = [f"{'line' if fmt == 'csv' else 'row'} {f['n'] + (1 if fmt == 'csv' else 0)} ({f['reason']})"
+              for f in found[:5]]
         raise SourceError(f"{where}: {', '.join(at)}{' and more' if len(found) > 5 else ''}")
-    n, first, last = con.sql(f"select count(*), min({parsed}), max({parsed}) from {reader}").fetchall()[0]
     return n, first, last
 
 

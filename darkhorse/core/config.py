@@ -159,6 +159,18 @@ class KnownFutureCovariate(_Strict):
                 "agg": self.agg, "fill": self.fill_rule}
 
 
+def path_list(v: PathList) -> list[str]:
+    """A file, glob or list of them (config `path`, `plan`) as a list."""
+    return [v] if isinstance(v, str) else list(v)
+
+
+def names_files(v: PathList, key: str) -> PathList:
+    """`v` unchanged when it names a file; a blank name or an empty list is refused."""
+    if (isinstance(v, str) and not v.strip()) or (isinstance(v, list) and not v):
+        raise ValueError(f"{key} must name at least one file")
+    return v
+
+
 class _SourceBase(_Strict):
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="Identifier of the source.")
     path: PathList = Field(description="File, glob or list of files (relative to the config).")
@@ -167,12 +179,10 @@ class _SourceBase(_Strict):
     @field_validator("path")
     @classmethod
     def _non_empty(cls, v: PathList) -> PathList:
-        if (isinstance(v, str) and not v.strip()) or (isinstance(v, list) and not v):
-            raise ValueError("path must name at least one file")
-        return v
+        return names_files(v, "path")
 
     def paths(self) -> list[str]:
-        return [self.path] if isinstance(self.path, str) else list(self.path)
+        return path_list(self.path)
 
     def mapped_columns(self) -> dict[str, str]:
         """Role -> the user's column (or JSON key) for every role the config maps.
@@ -319,28 +329,39 @@ def plan_format(path: str) -> str | None:
     return next((fmt for suffix, fmt in PLAN_FORMATS.items() if path.lower().endswith(suffix)), None)
 
 
-def check_plan(source: _TabularSource) -> None:
-    """A source's `plan` needs column covariates to plan, and files of one readable kind."""
-    plan = getattr(source, "plan", None)
-    if plan is None:
-        return
-    paths = [plan] if isinstance(plan, str) else list(plan)
-    if not paths or any(not p.strip() for p in paths):
-        raise ValueError(f"source '{source.name}': plan must name at least one file")
-    if not any(c.column for c in source.known_future):  # type: ignore[attr-defined]
-        raise ValueError(
-            f"source '{source.name}': plan gives values of known_future columns; declare at least one "
-            "known_future entry with a column"
-        )
-    formats = {plan_format(p) for p in paths}
-    if None in formats or len(formats) > 1:
-        raise ValueError(
-            f"source '{source.name}': plan files must all be CSV (.csv, .csv.gz, .tsv) or all Parquet "
-            f"(.parquet); got {paths}"
-        )
+class _PlannedSource(_TabularSource):
+    """A table whose rows carry known-future covariates (order lines, sales), and their plan."""
+
+    known_future: list[KnownFutureCovariate] = Field(
+        default_factory=list, description="Covariates known ahead for every week (see KnownFutureCovariate)."
+    )
+    plan: PathList | None = Field(None, description=PLAN_DESCRIPTION)
+
+    @field_validator("plan")
+    @classmethod
+    def _plan_names_files(cls, v: PathList | None) -> PathList | None:
+        return None if v is None else names_files(v, "plan")
+
+    @model_validator(mode="after")
+    def _plan_is_readable(self) -> _PlannedSource:
+        """A plan needs column covariates to plan, and files of one readable kind."""
+        if self.plan is None:
+            return self
+        if not any(c.column for c in self.known_future):
+            raise ValueError(
+                f"source '{self.name}': plan gives values of known_future columns; declare at least one "
+                "known_future entry with a column"
+            )
+        formats = {plan_format(p) for p in path_list(self.plan)}
+        if None in formats or len(formats) > 1:
+            raise ValueError(
+                f"source '{self.name}': plan files must all be CSV (.csv, .csv.gz, .tsv) or all Parquet "
+                f"(.parquet); got {path_list(self.plan)}"
+            )
+        return self
 
 
-class OrderLinesSource(_TabularSource):
+class OrderLinesSource(_PlannedSource):
     kind: Literal["order_lines"]
     columns: OrderLinesColumns = OrderLinesColumns()
     timestamp_format: str | None = Field(
@@ -354,15 +375,6 @@ class OrderLinesSource(_TabularSource):
         default_factory=list,
         description="Item codes that are not products (postage, fees, manual adjustments).",
     )
-    known_future: list[KnownFutureCovariate] = Field(
-        default_factory=list, description="Covariates known ahead for every week (see KnownFutureCovariate)."
-    )
-    plan: PathList | None = Field(None, description=PLAN_DESCRIPTION)
-
-    @model_validator(mode="after")
-    def _plan(self) -> OrderLinesSource:
-        check_plan(self)
-        return self
 
 
 class WideLayout(_Strict):
@@ -383,7 +395,7 @@ class WideLayout(_Strict):
                 "step_days": step_days(granularity)}
 
 
-class SalesSource(_TabularSource):
+class SalesSource(_PlannedSource):
     kind: Literal["sales"]
     columns: SalesColumns = SalesColumns()
     granularity: Literal["daily", "weekly"] = Field(
@@ -393,15 +405,6 @@ class SalesSource(_TabularSource):
     wide: WideLayout | None = Field(
         None, description="One row per item and one column per period instead of a row per item and date.",
     )
-    known_future: list[KnownFutureCovariate] = Field(
-        default_factory=list, description="Covariates known ahead for every week (see KnownFutureCovariate)."
-    )
-    plan: PathList | None = Field(None, description=PLAN_DESCRIPTION)
-
-    @model_validator(mode="after")
-    def _plan(self) -> SalesSource:
-        check_plan(self)
-        return self
 
     @model_validator(mode="after")
     def _wide_roles(self) -> SalesSource:
@@ -1139,12 +1142,9 @@ class Config(_Strict):
     def source_paths(self, source: _SourceBase) -> list[str]:
         return [str(self.resolve(p)) for p in source.paths()]
 
-    def plan_paths(self, source: _SourceBase) -> list[str]:
+    def plan_paths(self, source: _PlannedSource) -> list[str]:
         """A source's plan files (config `plan`) resolved against the config; none: []."""
-        plan = getattr(source, "plan", None)
-        if plan is None:
-            return []
-        return [str(self.resolve(p)) for p in ([plan] if isinstance(plan, str) else plan)]
+        return [str(self.resolve(p)) for p in path_list(source.plan or [])]
 
     def workbook_dir(self, source: _SourceBase) -> Path:
         """Where a workbook source's sheets are kept as text Parquet copies for the build's

@@ -25,6 +25,7 @@ import pandas as pd
 
 from darkhorse.core.errors import DarkHorseError
 from darkhorse.core.manifest import ReleaseManifest
+from darkhorse.core.schema import DS, ID, quantile_columns
 from darkhorse.serving import allocation as alloc
 from darkhorse.serving import api
 from darkhorse.serving import regions as region_forecasts
@@ -57,8 +58,6 @@ def _arrays(forecast: pd.DataFrame, column: str, levels) -> tuple[np.ndarray, np
     """A forecast table (`unique_id, ds, <column>, <column>-qNN` for every level, dense per
     item) as item keys, week starts, points (n, h) and a non-negative, non-decreasing quantile
     grid (n, h, levels)."""
-    from darkhorse.core.schema import quantile_columns
-
     fc = forecast.sort_values(["unique_id", "ds"], kind="stable")
     ids = fc["unique_id"].astype(str).unique()
     n = len(ids)
@@ -310,8 +309,6 @@ class Engine:
 
     def covariates(self) -> list[str]:
         """The known-future covariates the release's members read (a plan's `values` keys)."""
-        from darkhorse.core.schema import DS, ID
-
         base = getattr(self.model, "future_", None)
         return [] if base is None else [c for c in base.columns if c not in (ID, DS)]
 
@@ -319,8 +316,6 @@ class Engine:
         """Every item's point and quantile grid with the request's plan in place of the release's
         in the weeks and items it names: the release's members forecast again (those fitted
         with known-future covariates read it; the others give their forecast unchanged)."""
-        from darkhorse.core.schema import DS, ID
-
         covariates = self.covariates()
         if not covariates:
             raise RequestError("plan", "this release reads no known-future covariates (config known_future); "

@@ -23,3 +23,17 @@
 {% macro known_future_column(name) -%}
     {{- return('"kf__' ~ name ~ '"') -}}
 {%- endmacro %}
+
+{#-
+    A week's value of a known-future covariate with aggregate `agg` over the rows of `column`
+    (a number; NaN and infinity count as no value): `last` is the latest row's (by event_ts).
+    The mart aggregates a source's rows and its plan's alike.
+-#}
+{% macro known_future_agg(agg, column) -%}
+    {%- set v = 'case when isfinite(' ~ column ~ ') then ' ~ column ~ ' end' -%}
+    {%- if agg == 'last' -%}
+        arg_max({{ v }}, event_ts) filter (where isfinite({{ column }}))
+    {%- else -%}
+        {{ {'mean': 'avg', 'min': 'min', 'max': 'max', 'sum': 'sum'}[agg] }}({{ v }})
+    {%- endif -%}
+{%- endmacro %}

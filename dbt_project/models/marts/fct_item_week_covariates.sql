@@ -86,7 +86,6 @@ source_rows_{{ loop.index }} as (
 ),
 {%- endfor %}
 
-{%- set aggs = {'mean': 'avg', 'min': 'min', 'max': 'max', 'sum': 'sum'} %}
 {%- for s in classified %}
 
 observed_{{ loop.index }} as (
@@ -95,12 +94,7 @@ observed_{{ loop.index }} as (
         item_id,
         week_start,
         {%- for c in covariates if c.name in s.columns %}
-        {%- set v = 'case when isfinite("' ~ c.name ~ '") then "' ~ c.name ~ '" end' %}
-        {%- if c.agg == 'last' %}
-        arg_max({{ v }}, event_ts) filter (where isfinite("{{ c.name }}")) as "{{ c.name }}",
-        {%- else %}
-        {{ aggs[c.agg] }}({{ v }}) as "{{ c.name }}",
-        {%- endif %}
+        {{ known_future_agg(c.agg, '"' ~ c.name ~ '"') }} as "{{ c.name }}",
         {%- endfor %}
     from source_rows_{{ loop.index }}
     group by item_id, week_start
@@ -115,12 +109,7 @@ planned_{{ loop.index }} as (
         item_id,
         week_start,
         {%- for c in covariates if c.name in s.columns %}
-        {%- set planned = known_future_column(c.name) %}
-        {%- if c.agg == 'last' %}
-        arg_max({{ planned }}, event_ts) filter (where isfinite({{ planned }})) as "{{ c.name }}",
-        {%- else %}
-        {{ aggs[c.agg] }}(case when isfinite({{ planned }}) then {{ planned }} end) as "{{ c.name }}",
-        {%- endif %}
+        {{ known_future_agg(c.agg, known_future_column(c.name)) }} as "{{ c.name }}",
         {%- endfor %}
     from {{ ref('int_known_future_plans') }}
     where source_kind = '{{ s.kind }}'
