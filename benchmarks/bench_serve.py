@@ -9,7 +9,9 @@ warm-up:
 * ``forecast_1``: `POST /v1/forecast`, 1 item, the full horizon, 3 quantiles;
 * ``forecast_1_plan``: the same with a what-if plan row (its first week, the release's first
   known-future covariate set to 1), only for a release whose members read such covariates: the
-  members forecast every item again;
+  members that read the plan forecast the asked item again;
+* ``allocate_1000_plan``: the allocation below with such a row for one of its items (the members
+  that read the plan forecast the 1,000 items again, their period quantiles recomputed);
 * ``allocate_1000``: `POST /v1/allocate`, newsvendor, 1,000 items, capacity binding;
 * ``balance_1000``: `POST /v1/allocate`, balance, 1,000 items over 16 nodes.
 
@@ -63,11 +65,14 @@ def scenarios(url: str, n_items: int = 1000) -> dict[str, tuple[str, str, dict |
                "values": {info["known_future"][0]: 1.0}}
         planned["forecast_1_plan"] = ("POST", "/v1/forecast",
                                       {"items": [items[0]], "horizon": info["horizon"], "plan": [row]})
+    allocate = {"mode": "newsvendor", "capacity": round(0.7 * demand, 1), "items": body}
+    if planned:  # the same allocation with the plan row moved to one of its items
+        planned[f"allocate_{n_items}_plan"] = ("POST", "/v1/allocate", {**allocate, "plan": [{**row, "item": chosen[0]}]})
     return {
         "reference": ("GET", "/livez", None),
         "forecast_1": ("POST", "/v1/forecast", {"items": [items[0]], "horizon": info["horizon"]}),
         **planned,
-        f"allocate_{n_items}": ("POST", "/v1/allocate", {"mode": "newsvendor", "capacity": round(0.7 * demand, 1), "items": body}),
+        f"allocate_{n_items}": ("POST", "/v1/allocate", allocate),
         f"balance_{n_items}": ("POST", "/v1/allocate", {"mode": "balance", "nodes": 16, "items": [{"id": i} for i in chosen]}),
     }
 

@@ -10,11 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from darkhorse.core.schema import DS, ID, Y
+from darkhorse.core.schema import DS, ID, SchemaError, Y
 from darkhorse.serving import api
 from darkhorse.serving.engine import Engine, NoFreshness, RequestError
 from training.blend import Blend
 from training.models import create
+from training.models.base import Forecaster
 
 from .test_covariates import XGB, _panel, _split
 
@@ -142,3 +143,69 @@ def test_the_request_schema_bounds_plan_values():
         api.ForecastRequest(items=["a"], plan=[{"item": "a", "week": "2011-01-03", "values": {}}])
     with pytest.raises(ValueError, match=r"finite|inf"):
         api.ForecastRequest(items=["a"], plan=[{"item": "a", "week": "2011-01-03", "values": {"promo": float("inf")}}])
+
+
+def _other_plan(engine: Engine) -> pd.DataFrame:
+    """The release's plan with every promotion flipped: a plan that moves every item."""
+    plan = engine.model.future_.copy()
+    plan["promo"] = 1.0 - plan["promo"]
+    return plan
+
+
+@pytest.mark.parametrize("planned", [False, True])
+def test_predicting_a_few_series_gives_their_rows_of_the_whole_forecast(engine, planned):
+    blend = engine.model
+    future = _other_plan(engine) if planned else None
+    whole = blend.predict(h=H, quantiles=list(LEVELS), future=future)
+    asked = ["s07", "s02", "s07"]
+    some = blend.predict(h=H, quantiles=list(LEVELS), future=future, ids=asked)
+    assert sorted(some[ID].unique()) == ["s02", "s07"] and len(some) == 2 * H
+    pd.testing.assert_frame_equal(some.reset_index(drop=True),
+                                  whole[whole[ID].isin(asked)].reset_index(drop=True), check_exact=True)
+    # the same for each member: XGBoost predicts the series' rows of its designs, the naive
+    # member every series and keeps theirs
+    for m in blend.members_.values():
+        kw = {"future": future} if planned and m.future_ is not None else {}
+        whole_m = m.predict(h=H, quantiles=list(LEVELS), **kw)
+        some_m = m.predict(h=H, quantiles=list(LEVELS), ids=asked, **kw)
+        pd.testing.assert_frame_equal(some_m.reset_index(drop=True),
+                                      whole_m[whole_m[ID].isin(asked)].reset_index(drop=True), check_exact=True)
+
+
+def test_a_plan_for_a_few_series_needs_rows_for_those_only(engine):
+    blend = engine.model
+    plan = _other_plan(engine)
+    mine = plan[plan[ID] == "s03"]
+    got = blend.predict(h=H, quantiles=list(LEVELS), future=mine, ids=["s03"])
+    whole = blend.predict(h=H, quantiles=list(LEVELS), future=plan)
+    assert got[blend.alias].to_numpy() == pytest.approx(whole.loc[whole[ID] == "s03", blend.alias].to_numpy(), rel=1e-12)
+    with pytest.raises(SchemaError, match="no finite value"):  # a week of s03 missing from the plan
+        blend.predict(h=H, quantiles=list(LEVELS), future=mine.iloc[1:], ids=["s03"])
+    with pytest.raises(SchemaError, match=r"1 series it was not fitted on \(first: 'nope'\)"):
+        blend.predict(h=H, quantiles=list(LEVELS), ids=["s03", "nope"])
+
+
+def test_the_kept_forecasts_of_members_no_plan_moves_are_not_saved(engine, tmp_path):
+    blend = engine.model
+    blend.predict(h=H, quantiles=list(LEVELS), future=_other_plan(engine), ids=["s00"])
+    assert "_steady_kept" in blend.__dict__  # the naive member's forecast, kept for the next call
+    loaded = Forecaster.load(blend.save(tmp_path / "blend"))
+    assert "_steady_kept" not in loaded.__dict__
+    pd.testing.assert_frame_equal(loaded.predict(h=H, quantiles=list(LEVELS), ids=["s00"]),
+                                  blend.predict(h=H, quantiles=list(LEVELS), ids=["s00"]))
+
+
+def test_a_plan_row_for_an_item_not_asked_changes_no_answer_and_is_still_checked(engine):
+    base = engine.model.future_.query("unique_id == 's05'").sort_values(DS)
+    row = {"item": "s05", "week": base[DS].iloc[0].date(), "values": {"promo": 1.0 - float(base["promo"].iloc[0])}}
+    assert _points(_ask(engine, [row])) == _points(_ask(engine, []))
+    with pytest.raises(RequestError) as got:
+        _ask(engine, [row, {**row, "values": {"price": 1.0}}])
+    assert got.value.field == "plan[1].values"
+    # asked, the item moves; the answers keep the request's order (not the release's)
+    asked = ("s05", "s01")
+    before, after = _ask(engine, [], items=asked), _ask(engine, [row], items=asked)
+    assert [f.item for f in after.forecasts] == list(asked)
+    b, a = _points(before), _points(after)
+    assert a["s05"][0] != pytest.approx(b["s05"][0], rel=1e-6) and a["s05"][1:] == pytest.approx(b["s05"][1:], rel=1e-9)
+    assert a["s01"] == pytest.approx(b["s01"], rel=1e-9)

@@ -56,6 +56,13 @@ def test_contract(name, frame, tmp_path):
     loaded = type(model).load(tmp_path / name)
     pd.testing.assert_frame_equal(loaded.predict(h=H, quantiles=QS), out)
 
+    # a few series (a what-if answer) are their rows of the whole forecast, in the fitted order
+    ids = sorted(frame["unique_id"].unique())
+    asked = [ids[-1], ids[0]]
+    some = model.predict(h=H, quantiles=QS, ids=asked)
+    pd.testing.assert_frame_equal(some.reset_index(drop=True),
+                                  out[out["unique_id"].isin(asked)].reset_index(drop=True), check_exact=True)
+
     # a shorter horizon is the head of the longer one, and other quantile levels work
     short = model.predict(h=2, quantiles=[0.25, 0.75])
     assert list(short.columns)[-2:] == [f"{model.alias}-q25", f"{model.alias}-q75"]

@@ -459,15 +459,18 @@ def combine(
     members instead (the MEDIAN choice, where no weights were learned)."""
     models = list(models)
     w = None if median else _row_weights_of(preds, models, weights, global_weights, horizon_buckets)
-    out = preds[[c for c in preds.columns if c in (ID, DS, CUTOFF, Y)]].copy()
+    keys = preds[[c for c in preds.columns if c in (ID, DS, CUTOFF, Y)]]
     targets = [name, *quantile_columns(name, quantiles)]
-    member_cols = [[forecast_columns(m, quantiles)[j] for m in models] for j in range(len(targets))]
+    by_member = [forecast_columns(m, quantiles) for m in models]
+    member_cols = [[cols[j] for cols in by_member] for j in range(len(targets))]
+    blended = {}
     for tgt, cols in zip(targets, member_cols, strict=True):
         vals = preds[cols].to_numpy(dtype="float64")
-        out[tgt] = _row_median(vals) if w is None else _weighted(vals, w)
-    q = out[targets[1:]].to_numpy()
-    out[targets[1:]] = np.sort(q, axis=1)
-    return out
+        blended[tgt] = _row_median(vals) if w is None else _weighted(vals, w)
+    if len(targets) > 1:
+        q = np.sort(np.column_stack([blended[t] for t in targets[1:]]), axis=1)
+        blended.update({t: q[:, j] for j, t in enumerate(targets[1:])})
+    return pd.concat([keys, pd.DataFrame(blended, index=keys.index)], axis=1)
 
 
 def _row_weights_of(
@@ -1064,15 +1067,45 @@ class Blend(Forecaster):
                 validation, names, self.weights_, self.global_weights_, horizon_buckets=s.horizon_buckets
             )
 
-    def _member_forecasts(self, h: int, quantiles: list[float], future: pd.DataFrame | None = None) -> pd.DataFrame:
-        """Each member's forecast; `future`: another plan for the members fitted with one."""
-        preds = None
-        for m in self.members_.values():
-            planned = future if getattr(m, "future_", None) is not None else None
-            fc = m.predict(h=h, quantiles=quantiles, future=planned)
+    def _member_forecasts(
+        self, h: int, quantiles: list[float], future: pd.DataFrame | None = None, only: pd.Index | None = None
+    ) -> pd.DataFrame:
+        """Each member's forecast, of the series `only` when given; `future`: another plan for the
+        members fitted with one. On such a what-if call the members that read no plan give the
+        forecast of every series they gave the first one (kept in memory, never saved)."""
+        whatif = future is not None or only is not None
+        preds, steady = None, []
+        for name, m in self.members_.items():
+            reads_plan = getattr(m, "future_", None) is not None
+            if whatif and not reads_plan:
+                steady.append(name)
+                continue
+            fc = m.predict(h=h, quantiles=quantiles, future=future if reads_plan else None, ids=only)
+            preds = fc if preds is None else preds.merge(fc, on=[ID, DS], how="outer")
+        if steady:
+            fc = self._steady(h, quantiles, steady)
+            fc = fc if only is None else fc[fc[ID].isin(only)].reset_index(drop=True)
             preds = fc if preds is None else preds.merge(fc, on=[ID, DS], how="outer")
         preds[STEP] = ((preds[DS] - self.last_ds_.reindex(preds[ID]).to_numpy()) // WEEK).astype("int64")
         return preds
+
+    def _steady(self, h: int, quantiles: list[float], names: list[str]) -> pd.DataFrame:
+        """The forecasts of the members `names` (those no plan changes), predicted once per
+        horizon and quantiles and kept for the next what-if call."""
+        key = (h, tuple(quantiles), tuple(names))
+        kept = self.__dict__.get("_steady_kept")
+        if kept is None or kept[0] != key:
+            preds = None
+            for name in names:
+                fc = self.members_[name].predict(h=h, quantiles=quantiles)
+                preds = fc if preds is None else preds.merge(fc, on=[ID, DS], how="outer")
+            kept = self._steady_kept = (key, preds)
+        return kept[1]
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_steady_kept", None)  # a cache of forecasts: recomputed after loading
+        return state
 
     def _predict(self, h: int, quantiles: list[float]) -> pd.DataFrame:
         return self._planned(h, quantiles, None)
@@ -1081,19 +1114,26 @@ class Blend(Forecaster):
         # the members' own plan unless another one was given to predict
         return self._planned(h, quantiles, None if future is self.future_ else future)
 
-    def _planned(self, h: int, quantiles: list[float], future: pd.DataFrame | None) -> pd.DataFrame:
-        out = self._blended(h, quantiles, future)
+    def _predict_some(self, h: int, quantiles: list[float], plan: pd.DataFrame | None, only: pd.Index) -> pd.DataFrame:
+        return self._planned(h, quantiles, None if plan is None or plan is self.future_ else plan, only)
+
+    def _planned(
+        self, h: int, quantiles: list[float], future: pd.DataFrame | None, only: pd.Index | None = None
+    ) -> pd.DataFrame:
+        out = self._blended(h, quantiles, future, only)
         factor = getattr(self, "point_factor_", 1.0)
         if factor != 1.0:  # the point only: the quantiles keep their own calibration
             out[self.alias] = out[self.alias] * factor
         return out
 
-    def _blended(self, h: int, quantiles: list[float], future: pd.DataFrame | None = None) -> pd.DataFrame:
+    def _blended(
+        self, h: int, quantiles: list[float], future: pd.DataFrame | None = None, only: pd.Index | None = None
+    ) -> pd.DataFrame:
         names = list(self.members_)
         buckets_at = self.settings.horizon_buckets
         table = getattr(self, "conformal_", None)
         if table is None:
-            preds = self._member_forecasts(h, quantiles, future)
+            preds = self._member_forecasts(h, quantiles, future, only)
             out = combine(preds, names, self.weights_, self.global_weights_, quantiles,
                           name=self.alias, horizon_buckets=buckets_at, median=getattr(self, "choice_", None) == MEDIAN)
             sides = getattr(self, "level_weights_", {})
@@ -1103,7 +1143,7 @@ class Blend(Forecaster):
         # conformal: the blended median plus each level's held-out score times the blended
         # interval's width on that side
         lo, hi = self.pair_
-        preds = self._member_forecasts(h, [lo, 0.5, hi], future)
+        preds = self._member_forecasts(h, [lo, 0.5, hi], future, only)
         b = combine(preds, names, self.weights_, self.global_weights_, [lo, 0.5, hi], name="b", horizon_buckets=buckets_at)
         point = b["b"].to_numpy()
         center = b["b-q50"].to_numpy()

@@ -7,7 +7,9 @@ Public `fit` / `predict` validate inputs and outputs; subclasses implement `_fit
   `self.horizon_` (a model with the `fixed_horizon` capability is trained for it and refuses
   `fit` without it, and `predict` beyond it);
 * `_predict(h, quantiles)`: returns `unique_id, ds, <alias>, <alias>-qNN...` for the `h` weeks after
-  each series' last training week. The base class checks the rows, clips at 0 and sorts quantiles.
+  each series' last training week. The base class checks the rows, clips at 0 and sorts quantiles;
+* `_predict_some(h, quantiles, plan, only)` (optional): the same for the series `only`
+  (`predict(ids=...)`); by default every series is predicted and the others dropped.
 """
 
 from __future__ import annotations
@@ -113,10 +115,13 @@ class Forecaster:
         return self
 
     def predict(
-        self, *, h: int, quantiles: Sequence[float] = (0.1, 0.5, 0.9), future: pd.DataFrame | None = None
+        self, *, h: int, quantiles: Sequence[float] = (0.1, 0.5, 0.9), future: pd.DataFrame | None = None,
+        ids: Sequence[str] | None = None,
     ) -> pd.DataFrame:
         """`h` weeks after each series' last week. `future`: other known-future values of the
-        columns given to `fit` (a new price plan) for this call; default: those given to `fit`."""
+        columns given to `fit` (a new price plan) for this call; default: those given to `fit`
+        (with `ids`, it needs rows for those series only). `ids`: only these series (a what-if
+        answer for a few items), the same forecast as theirs in a prediction of every series."""
         if not self.fitted_:
             raise NotFittedError(f"model {self.alias!r} must be fitted before predict")
         if int(h) < 1:
@@ -125,14 +130,42 @@ class Forecaster:
         if self.fixed_horizon and horizon is not None and int(h) > horizon:
             raise ValueError(f"model {self.alias!r} was trained for horizons up to {horizon}, asked {h}")
         qs = check_quantiles(quantiles)
-        expected = future_index(self.last_ds_, int(h))
+        only = None if ids is None else self._series(ids)
+        expected = future_index(self.last_ds_ if only is None else self.last_ds_.loc[only], int(h))
         fitted_future = getattr(self, "future_", None)
+        plan = None
         if fitted_future is not None:
-            plan = fitted_future if future is None else self._check_future(future, None, int(h))
+            plan = fitted_future if future is None else self._check_future(future, None, int(h), only)
+        if only is not None:
+            out = self._predict_some(int(h), qs, plan, only)
+        elif plan is not None:
             out = self._predict_future(int(h), qs, plan)
         else:
             out = self._predict(int(h), qs)
         return validate_forecast(out, model=self.alias, quantiles=qs, expected=expected)
+
+    def _series(self, ids: Sequence[str]) -> pd.Index:
+        """The fitted series named by `ids`, in the fitted order, each once."""
+        known = self.last_ds_.index
+        asked = pd.Index(ids).astype(known.dtype) if len(ids) else known[:0]
+        missing = asked[known.get_indexer(asked) < 0]
+        if len(missing):
+            raise SchemaError(f"model {self.alias!r}: {len(missing)} series it was not fitted on "
+                              f"(first: {missing[0]!r})")
+        return known[np.unique(known.get_indexer(asked))]
+
+    def _predict_some(self, h: int, quantiles: list[float], plan: pd.DataFrame | None, only: pd.Index) -> pd.DataFrame:
+        """`_predict` / `_predict_future` for the series `only` (`plan`: rows for those series at
+        least); this default predicts every series (the others on the fitted plan) and keeps
+        `only`'s rows. Models whose prediction costs per series override it."""
+        if plan is None:
+            out = self._predict(h, quantiles)
+        else:
+            if plan is not self.future_:
+                fitted = self.future_
+                plan = pd.concat([fitted[~fitted[ID].isin(only)], plan], ignore_index=True)
+            out = self._predict_future(h, quantiles, plan)
+        return out[out[ID].isin(only)]
 
     def params(self) -> dict[str, Any]:
         return self.settings.model_dump(mode="json")
@@ -177,19 +210,25 @@ class Forecaster:
             raise ValueError(f"{path}: not a DarkHorse model")
         return model
 
-    def _frame(self, h: int, quantiles: list[float], point: np.ndarray, qvals: np.ndarray) -> pd.DataFrame:
-        """Output frame from arrays: point (n_series, h), qvals (n_series, h, n_quantiles)."""
-        out = future_index(self.last_ds_, h)
-        out[self.alias] = np.asarray(point, dtype="float64").reshape(-1)
+    def _frame(
+        self, h: int, quantiles: list[float], point: np.ndarray, qvals: np.ndarray, only: pd.Index | None = None
+    ) -> pd.DataFrame:
+        """Output frame from arrays: point (n_series, h), qvals (n_series, h, n_quantiles); the
+        rows are every series' in the fitted order, or `only`'s."""
+        out = future_index(self.last_ds_ if only is None else self.last_ds_.loc[only], h)
+        cols = {self.alias: np.asarray(point, dtype="float64").reshape(-1)}
         for j, c in enumerate(quantile_columns(self.alias, quantiles)):
-            out[c] = np.asarray(qvals[:, :, j], dtype="float64").reshape(-1)
-        return out
+            cols[c] = np.asarray(qvals[:, :, j], dtype="float64").reshape(-1)
+        return pd.concat([out, pd.DataFrame(cols, index=out.index)], axis=1)  # one block, not a column at a time
 
     # ------------------------------------------------------------------ known-future covariates
-    def _check_future(self, future: pd.DataFrame, data: pd.DataFrame | None, h: int) -> pd.DataFrame:
-        """The rows of `future` for the `h` weeks after each series' last week, checked: the
-        columns of the fit (or, at fit, numeric columns `data` also has), every week present,
-        finite values. Rows beyond the `h` weeks are dropped, never read."""
+    def _check_future(
+        self, future: pd.DataFrame, data: pd.DataFrame | None, h: int, only: pd.Index | None = None
+    ) -> pd.DataFrame:
+        """The rows of `future` for the `h` weeks after each series' last week (of the series
+        `only`, when given), checked: the columns of the fit (or, at fit, numeric columns `data`
+        also has), every week present, finite values. Rows beyond the `h` weeks are dropped,
+        never read."""
         if not isinstance(future, pd.DataFrame) or ID not in future or DS not in future:
             raise SchemaError(f"model {self.alias!r}: future must be a frame with {ID}, {DS} and covariates")
         if data is None:
@@ -205,7 +244,7 @@ class Forecaster:
                     f"model {self.alias!r}: future needs covariate columns that the history also has "
                     f"(missing from the history: {absent})"
                 )
-        grid = future_index(self.last_ds_, h)
+        grid = future_index(self.last_ds_ if only is None else self.last_ds_.loc[only], h)
         f = future[[ID, DS, *cols]].copy()
         ds = pd.to_datetime(f[DS])
         f[DS] = (ds.dt.tz_convert("UTC").dt.tz_localize(None) if ds.dt.tz is not None else ds).astype("datetime64[ns]")
