@@ -109,6 +109,8 @@ class GateResult:
     vanished_items: list[str] = field(default_factory=list)
     # load series of the last published interval panel the candidate no longer has
     vanished_series: list[str] = field(default_factory=list)
+    # items the plan files name that the panel does not hold (they plan nothing)
+    unknown_plan_items: list[str] = field(default_factory=list)
 
     def failures_for(self, table: str) -> list[Failure]:
         return [f for f in self.failures if f.table == table]
@@ -526,6 +528,7 @@ def run_gate(
         marts.close()
         raise GateError(f"cannot open {duckdb_path} read-only: {e}") from None
     failures: list[Failure] = []
+    unknown_plan: list[str] = []
     validations: list[Validation] = []
     with _quiet():
         try:
@@ -555,6 +558,8 @@ def run_gate(
                 )
                 failed = [_failure(dataset, r) for r in outcome.results if not r.success]
                 failures += failed
+                if dataset.name == covariates.PLANS:
+                    unknown_plan = sorted(set(frame.loc[~frame["is_panel_item"].astype(bool), "item_id"].astype(str)))
                 validations.append(
                     Validation(
                         dataset=dataset.name,
@@ -586,6 +591,7 @@ def run_gate(
         },
         vanished_items=[str(i) for i in vanished.loc[~vanished["in_candidate"], "item_id"]],
         vanished_series=[str(i) for i in series.loc[~series["in_candidate"], "series_id"]],
+        unknown_plan_items=unknown_plan,
     )
 
 

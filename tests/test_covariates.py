@@ -322,6 +322,35 @@ def test_a_plan_naming_an_item_the_panel_lacks_fails_the_gate_and_publishes_noth
 
 
 @pytest.mark.integration
+def test_plan_items_the_panel_lacks_within_the_gate_share_plan_nothing_and_are_named(built):
+    """A launch in the plan (an item that has not sold yet) with `gate.max_unknown_plan_items`
+    loosened: the build publishes, says which items planned nothing, and the mart is as before;
+    above the share it is refused."""
+    from darkhorse.app.build import GateFailed, build
+
+    cfg, _ = built
+    plan = cfg.root / "plan.csv"
+    rows = ["item_id", "week_start"]
+    good, before = plan.read_text(), _mart(cfg).sort_values(rows, ignore_index=True)
+    half = cfg.model_copy(update={"gate": cfg.gate.model_copy(update={"max_unknown_plan_items": 0.5})})
+    notes: list[str] = []
+    try:
+        plan.write_text(good + "zz,2011-06-03,1,yes\n")  # 1 of the plan's 2 items
+        summary = build(half, progress=notes.append)
+        assert summary["gate"]["success"] and summary["gate"]["unknown_plan_items"] == ["zz"]
+        assert any("1 item(s) the panel does not hold plan nothing" in n and "zz" in n for n in notes)
+        # zz planned nothing, 'a' as planned
+        pd.testing.assert_frame_equal(_mart(cfg).sort_values(rows, ignore_index=True), before)
+        plan.write_text(good + "zz,2011-06-03,1,yes\nyy,2011-06-03,1,no\n")  # 2 of 3: above a half
+        with pytest.raises(GateFailed, match=r"at most 50% others: gate.max_unknown_plan_items.*2 of 3 unexpected.*item_id=yy"):
+            build(half, progress=lambda *_: None)
+    finally:
+        plan.write_text(good)
+        build(cfg, progress=lambda *_: None)  # the module's publish, as the other tests read it
+    pd.testing.assert_frame_equal(_mart(cfg).sort_values(rows, ignore_index=True), before)
+
+
+@pytest.mark.integration
 def test_feast_serves_a_week_only_from_an_origin_a_horizon_before_it(built):
     from darkhorse.core import features as feat
 

@@ -119,6 +119,13 @@ def _build(config: Config, *, gate: bool, features: bool, progress) -> dict[str,
             "failures": len(gate_result.failures),
             "docs": str(gate_result.docs_path),
         }
+        unknown = gate_result.unknown_plan_items
+        if unknown:
+            summary["gate"]["unknown_plan_items"] = unknown
+            if gate_result.success:
+                shown = ", ".join(unknown[:10]) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
+                progress(f"plan: {len(unknown)} item(s) the panel does not hold plan nothing "
+                         f"(within gate.max_unknown_plan_items): {shown}")
         if not gate_result.success:
             raise GateFailed(gate_result.summary() + (f"\n{hint}" if hint else ""))
     progress("[3/4] publish")

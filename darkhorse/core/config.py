@@ -588,6 +588,14 @@ class GateConfig(_Strict):
         "non-product codes do not count. Above it the build is refused, below it published "
         "with the rows quarantined.",
     )
+    max_unknown_plan_items: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Largest share of the items named in the sources' plan files that the panel "
+        "does not hold (launches that have not sold yet); they plan nothing. Above it the build is "
+        "refused: ids written another way than the source's plan nothing either.",
+    )
     label_prevalence_tolerance: float = Field(
         0.02,
         ge=0,
