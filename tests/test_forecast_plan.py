@@ -183,6 +183,8 @@ def test_a_plan_for_a_few_series_needs_rows_for_those_only(engine):
         blend.predict(h=H, quantiles=list(LEVELS), future=mine.iloc[1:], ids=["s03"])
     with pytest.raises(SchemaError, match=r"1 series it was not fitted on \(first: 'nope'\)"):
         blend.predict(h=H, quantiles=list(LEVELS), ids=["s03", "nope"])
+    with pytest.raises(SchemaError, match="ids names no series"):
+        blend.predict(h=H, quantiles=list(LEVELS), ids=[])
 
 
 def test_the_kept_forecasts_of_members_no_plan_moves_are_not_saved(engine, tmp_path):

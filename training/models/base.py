@@ -146,8 +146,10 @@ class Forecaster:
 
     def _series(self, ids: Sequence[str]) -> pd.Index:
         """The fitted series named by `ids`, in the fitted order, each once."""
+        if not len(ids):
+            raise SchemaError(f"model {self.alias!r}: ids names no series (leave it out for every series)")
         known = self.last_ds_.index
-        asked = pd.Index(ids).astype(known.dtype) if len(ids) else known[:0]
+        asked = pd.Index(ids).astype(known.dtype)
         missing = asked[known.get_indexer(asked) < 0]
         if len(missing):
             raise SchemaError(f"model {self.alias!r}: {len(missing)} series it was not fitted on "
