@@ -1,0 +1,123 @@
+"""A release whose members read a known-future covariate, served over HTTP by `bentoml serve`:
+a sales file with a promotion flag and its plan for the weeks after the data (dbt -> gate ->
+Feast -> train -> bento), asked what-if questions through the API and the dashboard."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from .conftest import write_config
+from .fixtures.browser import Chromium
+from .serving_fixtures import bentoml_serve, release_src, run_cli
+
+pytestmark = pytest.mark.slow
+
+H = 4
+N_ITEMS, N_WEEKS = 12, 60
+
+
+def _sales(root) -> tuple[str, str]:
+    """Weekly units that triple in promotion weeks (about one week in five), and a plan that
+    promotes every item in the first week after the data and no week after it."""
+    rng = np.random.default_rng(3)
+    weeks = pd.date_range("2022-01-03", periods=N_WEEKS, freq="7D")
+    rows = []
+    for i in range(N_ITEMS):
+        base = rng.uniform(10, 60)
+        promo = rng.random(N_WEEKS) < 0.2
+        units = rng.poisson(base * (1 + 2 * promo))
+        rows.append(pd.DataFrame({"sku": f"p{i:02d}", "week": weeks.strftime("%Y-%m-%d"), "units": units,
+                                  "on_promo": np.where(promo, "yes", "no")}))
+    pd.concat(rows).to_csv(root / "sales.csv", index=False)
+    after = [(weeks[-1] + pd.Timedelta(weeks=k)).strftime("%Y-%m-%d") for k in range(1, H + 1)]
+    plan = pd.DataFrame([{"sku": f"p{i:02d}", "week": w, "on_promo": "yes" if k == 0 else "no"}
+                         for i in range(N_ITEMS) for k, w in enumerate(after)])
+    plan.to_csv(root / "plan.csv", index=False)
+    return "sales.csv", "plan.csv"
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory):
+    """Build, train (XGBoost reading the promotion, and the naive member) and release."""
+    root = tmp_path_factory.mktemp("service_plan")
+    sales, plan = _sales(root)
+    source = {"name": "shop", "kind": "sales", "path": sales, "granularity": "weekly",
+              "columns": {"item_id": "sku", "date": "week", "quantity": "units"},
+              "known_future": [{"column": "on_promo", "agg": "max"}], "plan": plan}
+    cfg = write_config(root, [source], panel={"horizon_weeks": H})
+    import yaml
+
+    doc = yaml.safe_load(cfg.path.read_text())
+    doc.update(
+        forecast={"models": [{"model": "xgboost", "params": {"n_estimators": 60, "max_depth": 4}}, {"model": "naive"}]},
+        backtest={"n_windows": 2, "step_weeks": 4, "warmup_windows": 1, "blend_warmup_windows": 0},
+        hot_sellers={"classifier": {"n_estimators": 20}},
+        training={"out_dir": str(root / "out"), "model_prefix": "dh_plan"},
+        serving={"bento": "dh-plan"},
+    )
+    cfg.path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    run_cli("build", "--config", str(cfg.path))
+    run_cli("train", "--config", str(cfg.path))
+    proc = run_cli("release", "--config", str(cfg.path))
+    version = re.search(r"dh-plan:(\S+)", proc.stdout).group(1)
+    assert release_src("dh-plan", version).is_dir()
+    with bentoml_serve(f"dh-plan:{version}", root / "serve.log") as url:
+        yield url, root
+
+
+def _forecast(url: str, items: list[str], plan: list[dict] | None = None) -> dict[str, list[float]]:
+    r = httpx.post(f"{url}/v1/forecast", json={"items": items, "quantiles": [0.5], "plan": plan or []}, timeout=60)
+    assert r.status_code == 200, r.text
+    return {f["item"]: [w["point"] for w in f["weeks"]] for f in r.json()["forecasts"]}
+
+
+def _weeks(url: str, item: str) -> list[str]:
+    r = httpx.post(f"{url}/v1/forecast", json={"items": [item], "quantiles": [0.5]}, timeout=60).json()
+    return [w["week"] for w in r["forecasts"][0]["weeks"]]
+
+
+def test_the_served_release_takes_a_plan_over_http(release):
+    url, _ = release
+    info = httpx.post(f"{url}/v1/release", json={}, timeout=30).json()
+    assert info["known_future"] == ["on_promo"]
+    weeks = _weeks(url, "p00")
+    before = _forecast(url, ["p00", "p01"])
+    # the release's plan promotes week 1 and nothing after: no promotion in week 1, one in week 3
+    plan = [{"item": "p00", "week": weeks[0], "values": {"on_promo": 0}},
+            {"item": "p00", "week": weeks[2], "values": {"on_promo": 1}}]
+    after = _forecast(url, ["p00", "p01"], plan)
+    assert after["p00"][0] < 0.8 * before["p00"][0] and after["p00"][2] > 1.25 * before["p00"][2]
+    assert after["p00"][1] == pytest.approx(before["p00"][1], rel=1e-9)
+    assert after["p01"] == pytest.approx(before["p01"], rel=1e-9)
+    # an allocation of the two items' first two weeks follows p00's lost promotion
+    ask = {"mode": "newsvendor", "capacity": 1e6, "weeks": 2,
+           "items": [{"id": "p00", "underage_cost": 3.0}, {"id": "p01", "underage_cost": 3.0}]}
+    got = [httpx.post(f"{url}/v1/allocate", json={**ask, "plan": p}, timeout=60).json() for p in ([], plan)]
+    (b0, b1), (a0, a1) = ([a["quantity"] for a in g["allocations"]] for g in got)
+    assert got[1]["planned"] == 2 and a0 < b0 and a1 == pytest.approx(b1, rel=1e-9)
+    # a covariate the release does not read: a 400 naming the field
+    bad = httpx.post(f"{url}/v1/forecast", json={"items": ["p00"], "plan": [
+        {"item": "p00", "week": weeks[0], "values": {"price": 1.0}}]}, timeout=30)
+    assert bad.status_code == 400 and "plan[0].values" in bad.text and "on_promo" in bad.text
+
+
+def test_the_dashboard_opens_a_shared_what_if_link(release, tmp_path):
+    url, _ = release
+    weeks = _weeks(url, "p03")
+    released = sum(_forecast(url, ["p03"])["p03"])
+    planned = sum(_forecast(url, ["p03"], [{"item": "p03", "week": weeks[2], "values": {"on_promo": 1}}])["p03"])
+    page, text = Chromium(tmp_path / "profile").page(f"{url}/ui/?item=p03&plan=on_promo:{weeks[2]}:1")
+    assert page.attrs["forecast-chart"]["data-item"] == "p03"
+    assert {"band", "median", "point", "whatif"} <= set(page.shape_values("path", "class"))
+    summary = page.attrs["whatif-summary"]
+    assert summary["data-rows"] == "1"
+    assert float(summary["data-released-total"]) == pytest.approx(released, rel=1e-6)
+    assert float(summary["data-planned-total"]) == pytest.approx(planned, rel=1e-6) and planned > released
+    assert f"on_promo = 1 in the week of {weeks[2]}" in text
+    # the what-if form offers the release's covariate and the item's forecast weeks
+    assert "whatif-form" in page.attrs and "hidden" not in page.attrs["whatif-form"]
