@@ -111,7 +111,9 @@ def test_the_dashboard_opens_a_shared_what_if_link(release, tmp_path):
     weeks = _weeks(url, "p03")
     released = sum(_forecast(url, ["p03"])["p03"])
     planned = sum(_forecast(url, ["p03"], [{"item": "p03", "week": weeks[2], "values": {"on_promo": 1}}])["p03"])
-    page, text = Chromium(tmp_path / "profile").page(f"{url}/ui/?item=p03&plan=on_promo:{weeks[2]}:1")
+    browser = Chromium(tmp_path / "profile")
+    link = f"{url}/ui/?item=p03&plan=on_promo:{weeks[2]}:1"
+    page, text = browser.page(link)
     assert page.attrs["forecast-chart"]["data-item"] == "p03"
     assert {"band", "median", "point", "whatif"} <= set(page.shape_values("path", "class"))
     summary = page.attrs["whatif-summary"]
@@ -121,3 +123,4 @@ def test_the_dashboard_opens_a_shared_what_if_link(release, tmp_path):
     assert f"on_promo = 1 in the week of {weeks[2]}" in text
     # the what-if form offers the release's covariate and the item's forecast weeks
     assert "whatif-form" in page.attrs and "hidden" not in page.attrs["whatif-form"]
+    assert browser.screenshot(link, tmp_path / "dashboard-whatif.png").stat().st_size > 10_000
