@@ -197,6 +197,18 @@ def test_the_kept_forecasts_of_members_no_plan_moves_are_not_saved(engine, tmp_p
                                   blend.predict(h=H, quantiles=list(LEVELS), ids=["s00"]))
 
 
+def test_a_large_catalogue_predicts_the_steady_members_again_rather_than_keeping_them(engine, monkeypatch):
+    import training.blend as blend_module
+
+    blend = engine.model
+    want = blend.predict(h=H, quantiles=list(LEVELS), future=_other_plan(engine), ids=["s04"])
+    blend.__dict__.pop("_steady_kept", None)
+    monkeypatch.setattr(blend_module, "STEADY_KEPT_VALUES", 10)
+    got = blend.predict(h=H, quantiles=list(LEVELS), future=_other_plan(engine), ids=["s04"])
+    assert "_steady_kept" not in blend.__dict__
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
 def test_a_plan_row_for_an_item_not_asked_changes_no_answer_and_is_still_checked(engine):
     base = engine.model.future_.query("unique_id == 's05'").sort_values(DS)
     row = {"item": "s05", "week": base[DS].iloc[0].date(), "values": {"promo": 1.0 - float(base["promo"].iloc[0])}}

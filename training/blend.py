@@ -926,6 +926,11 @@ def apply_widths(out: pd.DataFrame, name: str, quantiles: Sequence[float], facto
     return out
 
 
+# The forecasts of the members no what-if plan moves are kept between calls up to this many
+# numbers (about 160 MB): some 10,000 items x 12 weeks x 3 members x the service's 50-odd levels.
+STEADY_KEPT_VALUES = 20_000_000
+
+
 class BlendSettings(BlendConfig, ModelSettings):
     """The ensemble's settings: the config's `blend:` section (`BlendConfig`, their one description
     and defaults) plus its members and, for `fit`, its inner backtest."""
@@ -1091,7 +1096,8 @@ class Blend(Forecaster):
 
     def _steady(self, h: int, quantiles: list[float], names: list[str]) -> pd.DataFrame:
         """The forecasts of the members `names` (those no plan changes), predicted once per
-        horizon and quantiles and kept for the next what-if call."""
+        horizon and quantiles and kept for the next what-if call while they hold at most
+        `STEADY_KEPT_VALUES` numbers (a large catalogue predicts them again at each call)."""
         key = (h, tuple(quantiles), tuple(names))
         kept = self.__dict__.get("_steady_kept")
         if kept is None or kept[0] != key:
@@ -1099,6 +1105,8 @@ class Blend(Forecaster):
             for name in names:
                 fc = self.members_[name].predict(h=h, quantiles=quantiles)
                 preds = fc if preds is None else preds.merge(fc, on=[ID, DS], how="outer")
+            if preds.size > STEADY_KEPT_VALUES:
+                return preds
             kept = self._steady_kept = (key, preds)
         return kept[1]
 
