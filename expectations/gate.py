@@ -158,6 +158,7 @@ def _datasets(
     vanished: pd.DataFrame,
     previous_marts: Path | None,
     series: pd.DataFrame,
+    planned: pd.DataFrame | None = None,
 ) -> list[_Dataset]:
     rows = config.gate.sample_rows
     keys = ("item_id", "week_start")
@@ -199,7 +200,7 @@ def _datasets(
         ),
     ]
     if weekly:
-        out += _weekly_datasets(config, candidate_marts, marts, warehouse, vanished, previous_marts, keys)
+        out += _weekly_datasets(config, candidate_marts, marts, vanished, previous_marts, keys, planned)
     if load:
         out += _load_datasets(config, candidate_marts, marts, series, previous_marts)
     out.append(
@@ -218,12 +219,13 @@ def _weekly_datasets(
     config: Config,
     candidate_marts: Path,
     marts: Any,
-    warehouse: Any,
     vanished: pd.DataFrame,
     previous_marts: Path | None,
     keys: tuple[str, ...],
+    planned: pd.DataFrame | None,
 ) -> list[_Dataset]:
-    """The weekly panel's marts and its drift against the last publish (item sources)."""
+    """The weekly panel's marts and its drift against the last publish (item sources);
+    `planned`: the items the plan files name (`covariates.plan_items`), None without a plan."""
     return [
         _Dataset(
             "vanished_items",
@@ -268,10 +270,9 @@ def _weekly_datasets(
             else []
         ),
         *(
-            [_Dataset(covariates.PLANS, "int_known_future_plans",
-                      partial(covariates.plan_items, warehouse, marts, candidate_marts),
+            [_Dataset(covariates.PLANS, "int_known_future_plans", planned.copy,
                       partial(covariates.plan_suite, config=config), covariates.PLAN_KEYS)]
-            if any(getattr(s, "plan", None) for s in config.sources)
+            if planned is not None
             else []
         ),
         *(_Dataset(name, name, load, suite, index) for name, load, suite, index in graph.datasets(marts, candidate_marts, config)),
@@ -528,7 +529,6 @@ def run_gate(
         marts.close()
         raise GateError(f"cannot open {duckdb_path} read-only: {e}") from None
     failures: list[Failure] = []
-    unknown_plan: list[str] = []
     validations: list[Validation] = []
     with _quiet():
         try:
@@ -539,10 +539,16 @@ def run_gate(
                 series = frames.vanished_series(marts, candidate_marts, previous_marts)
             except Exception as e:  # a missing table or file: the gate cannot pass
                 raise GateError(f"cannot read the source counts or the last publish: {e}") from None
+            planned = None  # the items the sources' plan files name, and whether the panel holds them
+            if any(getattr(s, "plan", None) for s in config.sources):
+                try:
+                    planned = covariates.plan_items(warehouse, marts, candidate_marts)
+                except Exception as e:
+                    raise GateError(f"cannot read {covariates.PLANS}: {e}") from None
             context = open_context(config)
             datasets = _datasets(
                 config, candidate_marts, previous, counts, marts, warehouse,
-                by_source, vanished, previous_marts, series,
+                by_source, vanished, previous_marts, series, planned,
             )
             for dataset in datasets:
                 t0 = time.perf_counter()
@@ -558,8 +564,6 @@ def run_gate(
                 )
                 failed = [_failure(dataset, r) for r in outcome.results if not r.success]
                 failures += failed
-                if dataset.name == covariates.PLANS:
-                    unknown_plan = sorted(set(frame.loc[~frame["is_panel_item"].astype(bool), "item_id"].astype(str)))
                 validations.append(
                     Validation(
                         dataset=dataset.name,
@@ -591,7 +595,9 @@ def run_gate(
         },
         vanished_items=[str(i) for i in vanished.loc[~vanished["in_candidate"], "item_id"]],
         vanished_series=[str(i) for i in series.loc[~series["in_candidate"], "series_id"]],
-        unknown_plan_items=unknown_plan,
+        unknown_plan_items=[] if planned is None else sorted(
+            set(planned.loc[~planned["is_panel_item"].astype(bool), "item_id"].astype(str))
+        ),
     )
 
 

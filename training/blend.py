@@ -62,6 +62,7 @@ computation.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import itertools
 import logging
@@ -926,6 +927,11 @@ def apply_widths(out: pd.DataFrame, name: str, quantiles: Sequence[float], facto
     return out
 
 
+def _joined(forecasts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Members' forecasts side by side on `unique_id, ds`."""
+    return functools.reduce(lambda a, b: a.merge(b, on=[ID, DS], how="outer"), forecasts)
+
+
 # The forecasts of the members no what-if plan moves are kept between calls up to this many
 # numbers (about 160 MB): some 10,000 items x 12 weeks x 3 members x the service's 50-odd levels.
 STEADY_KEPT_VALUES = 20_000_000
@@ -1079,18 +1085,17 @@ class Blend(Forecaster):
         members fitted with one. On such a what-if call the members that read no plan give the
         forecast of every series they gave the first one (kept in memory, never saved)."""
         whatif = future is not None or only is not None
-        preds, steady = None, []
+        forecasts, steady = [], []
         for name, m in self.members_.items():
             reads_plan = getattr(m, "future_", None) is not None
             if whatif and not reads_plan:
                 steady.append(name)
                 continue
-            fc = m.predict(h=h, quantiles=quantiles, future=future if reads_plan else None, ids=only)
-            preds = fc if preds is None else preds.merge(fc, on=[ID, DS], how="outer")
+            forecasts.append(m.predict(h=h, quantiles=quantiles, future=future if reads_plan else None, ids=only))
         if steady:
             fc = self._steady(h, quantiles, steady)
-            fc = fc if only is None else fc[fc[ID].isin(only)].reset_index(drop=True)
-            preds = fc if preds is None else preds.merge(fc, on=[ID, DS], how="outer")
+            forecasts.append(fc if only is None else fc[fc[ID].isin(only)].reset_index(drop=True))
+        preds = _joined(forecasts)
         preds[STEP] = ((preds[DS] - self.last_ds_.reindex(preds[ID]).to_numpy()) // WEEK).astype("int64")
         return preds
 
@@ -1101,10 +1106,7 @@ class Blend(Forecaster):
         key = (h, tuple(quantiles), tuple(names))
         kept = self.__dict__.get("_steady_kept")
         if kept is None or kept[0] != key:
-            preds = None
-            for name in names:
-                fc = self.members_[name].predict(h=h, quantiles=quantiles)
-                preds = fc if preds is None else preds.merge(fc, on=[ID, DS], how="outer")
+            preds = _joined([self.members_[name].predict(h=h, quantiles=quantiles) for name in names])
             if preds.size > STEADY_KEPT_VALUES:
                 return preds
             kept = self._steady_kept = (key, preds)
@@ -1123,7 +1125,7 @@ class Blend(Forecaster):
         return self._planned(h, quantiles, None if future is self.future_ else future)
 
     def _predict_some(self, h: int, quantiles: list[float], plan: pd.DataFrame | None, only: pd.Index) -> pd.DataFrame:
-        return self._planned(h, quantiles, None if plan is None or plan is self.future_ else plan, only)
+        return self._planned(h, quantiles, None if plan is self.future_ else plan, only)
 
     def _planned(
         self, h: int, quantiles: list[float], future: pd.DataFrame | None, only: pd.Index | None = None

@@ -312,13 +312,14 @@ class Engine:
         base = getattr(self.model, "future_", None)
         return [] if base is None else [c for c in base.columns if c not in (ID, DS)]
 
-    def planned(self, plan: list[api.PlannedWeek], rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def planned(self, plan: list[api.PlannedWeek], rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The point and quantile grid of the items at `rows` (one per row, in their order) with
-        the request's plan in place of the release's in the weeks and items it names. Every plan
-        row is checked. An item's forecast reads its own plan only, so the asked items the plan
-        names are forecast again by the release's members (those fitted with known-future
-        covariates read the plan, the others give their released forecast) and the rest keep
-        the released forecast; a row for an item not asked about changes no answer."""
+        the request's plan in place of the release's in the weeks and items it names, and which
+        rows were forecast again. Every plan row is checked. An item's forecast reads its own
+        plan only, so the asked items the plan names are forecast again by the release's members
+        (those fitted with known-future covariates read the plan, the others give their released
+        forecast) and the rest keep the released forecast; a row for an item not asked about
+        changes no answer."""
         covariates = self.covariates()
         if not covariates:
             raise RequestError("plan", "this release reads no known-future covariates (config known_future); "
@@ -333,7 +334,7 @@ class Engine:
         point, grid = self.point[rows], self.grid[rows]
         moved = sorted({row.item for row in plan} & {str(i) for i in self.ids[rows]})
         if not moved:
-            return point, grid
+            return point, grid, np.zeros(len(rows), dtype=bool)
         base = self.model.future_
         future = base[base[ID].astype(str).isin(moved)].reset_index(drop=True)
         at = pd.Series(np.arange(len(future)), index=pd.MultiIndex.from_arrays(
@@ -348,24 +349,14 @@ class Engine:
         at_row = pd.Index(ids).get_indexer(self.ids[rows])
         hit = at_row >= 0
         point[hit], grid[hit] = p[at_row[hit]], g[at_row[hit]]
-        return point, grid
-
-    def _planned_periods(self, grid: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """`_periods` of the items at `rows` whose weekly quantiles are `grid`: the release's own
-        where an item's quantiles did not move (an item's periods read its own forecast only),
-        computed again for the others."""
-        period = self.period[rows]
-        moved = ~(grid == self.grid[rows]).all(axis=(1, 2))
-        if moved.any():
-            period[moved] = self._periods(grid[moved])
-        return period
+        return point, grid, hit
 
     def forecast(self, req: api.ForecastRequest) -> api.ForecastResponse:
         rows = self._rows(req.items)
         h = self._horizon(req.horizon, "horizon")
         qs = sorted(set(req.quantiles))
         if req.plan:  # the asked items under the plan, one row each
-            points, grids = self.planned(req.plan, rows)
+            points, grids, _ = self.planned(req.plan, rows)
             rows = np.arange(len(rows))
         else:
             points, grids = self.point, self.grid
@@ -413,8 +404,11 @@ class Engine:
         rows = self._rows(ids) if req.level == "item" else None
         w = self._horizon(req.weeks, "weeks")
         if req.plan:  # item level only (the request's validator): the items' periods under the plan
-            _, grid = self.planned(req.plan, rows)
-            demand = alloc.Demand(self._planned_periods(grid, rows)[:, w - 1], self.levels)
+            _, grid, moved = self.planned(req.plan, rows)
+            period = self.period[rows]  # an item's periods read its own forecast only
+            if moved.any():
+                period[moved] = self._periods(grid[moved])
+            demand = alloc.Demand(period[:, w - 1], self.levels)
         elif rows is not None:
             demand = alloc.Demand(self.period[rows, w - 1], self.levels)
         else:

@@ -222,9 +222,9 @@ class _Bag:
 
     def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """The boosters' mean prediction (`X`: a frame, or an array in `feature_names` order). A
-        frame becomes one float32 array, the values the
-        boosters read, once rather than once per booster (the same predictions; a booster's
-        own conversion of a frame costs about a millisecond per call, most of a one-item answer)."""
+        frame becomes one float32 array, the values the boosters read, once rather than once per
+        booster (the same predictions; a booster's own conversion of a frame costs about a
+        millisecond per call, most of a one-item answer)."""
         data = X[self.feature_names].to_numpy(dtype="float32") if isinstance(X, pd.DataFrame) else X
         return np.mean([b.predict(data) for b in self.boosters], axis=0)
 
@@ -277,11 +277,8 @@ class _Panel:
         for c, m in self.known.items():
             v = m[rows, t + k]
             past = np.stack([m[rows, np.maximum(t - j, 0)] for j in range(13)], axis=1)
-            base = _nanmean_rows(past)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                rel = np.where(np.abs(base) > 1e-12, v / base, np.nan)
             out[f"kf_{c}"] = v
-            out[f"kf_{c}_rel"] = rel
+            out[f"kf_{c}_rel"] = _relative(v, _nanmean_rows(past))
         return out
 
     def design(self, rows: np.ndarray, t: np.ndarray, k: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
@@ -299,6 +296,12 @@ class _Panel:
         feats["target_woy_sin"] = np.sin(phase)
         feats["target_woy_cos"] = np.cos(phase)
         return pd.DataFrame(feats), level
+
+
+def _relative(value: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """A known-future value over its recent level (`kf_<name>_rel`); NaN where the level is 0."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(np.abs(base) > 1e-12, value / base, np.nan)
 
 
 def _nanmean_rows(a: np.ndarray) -> np.ndarray:
@@ -450,17 +453,20 @@ class XGBoostGlobal(Forecaster):
         new = [self.alias, *quantile_columns(self.alias, quantiles)]
         return fb.rename(columns=dict(zip(old, new, strict=True)))
 
+    def _other_plan(self, plan: pd.DataFrame | None) -> pd.DataFrame | None:
+        """`plan` when it is another than the fitted one and the booster reads it; None where the
+        prediction designs already hold what it would give."""
+        if not getattr(self, "known_columns_", None) or plan is self.future_:
+            return None
+        return plan
+
     def _predict_future(self, h: int, quantiles: list[float], future: pd.DataFrame) -> pd.DataFrame:
-        if not getattr(self, "known_columns_", None) or future is self.future_:
-            return self._predict(h, quantiles)  # the designs already hold the fitted plan
-        return self._predict(h, quantiles, future=future)
+        return self._predict(h, quantiles, future=self._other_plan(future))
 
     def _predict_some(self, h: int, quantiles: list[float], plan: pd.DataFrame | None, only: pd.Index) -> pd.DataFrame:
         if getattr(self, "fallback_", None) is not None:
             return super()._predict_some(h, quantiles, plan, only)
-        if not getattr(self, "known_columns_", None) or plan is self.future_:
-            plan = None  # the designs already hold the fitted plan
-        return self._predict(h, quantiles, future=plan, only=only)
+        return self._predict(h, quantiles, future=self._other_plan(plan), only=only)
 
     def _predict(
         self, h: int, quantiles: list[float], future: pd.DataFrame | None = None, only: pd.Index | None = None
@@ -492,18 +498,16 @@ class XGBoostGlobal(Forecaster):
             if only is not None:
                 X, level = X.iloc[at], level[at]
             arr = X[self.feature_names_].to_numpy(dtype="float32")
-            if plan is not None:
-                for c, m in plan.items():
-                    base = self.known_base_[c]
-                    base = base if only is None else base[at]
-                    arr[:, column[f"kf_{c}"]] = m[:, k - 1]
-                    with np.errstate(invalid="ignore", divide="ignore"):
-                        arr[:, column[f"kf_{c}_rel"]] = np.where(np.abs(base) > 1e-12, m[:, k - 1] / base, np.nan)
+            for c, m in (plan or {}).items():
+                arr[:, column[f"kf_{c}"]] = m[:, k - 1]
+                arr[:, column[f"kf_{c}_rel"]] = _relative(m[:, k - 1], self.known_base_[c][at])
             arrays.append(arr)
             levels.append(level)
         per = max(1, PREDICT_ROWS // max(n, 1))
-        raws = [r for i in range(0, h, per)
-                for r in np.split(self.model_.predict(np.concatenate(arrays[i : i + per])), len(arrays[i : i + per]))]
+        raws: list[np.ndarray] = []
+        for i in range(0, h, per):
+            chunk = arrays[i : i + per]
+            raws += np.split(self.model_.predict(np.concatenate(chunk)), len(chunk))
         for k in range(1, h + 1):
             raw, level = raws[k - 1], levels[k - 1]
             p = _as_log(self.settings, raw)
