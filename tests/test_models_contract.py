@@ -8,6 +8,7 @@ import pytest
 
 from darkhorse.core.schema import SchemaError, forecast_columns
 from training.models import NotFittedError, available, create, model_class
+from training.models.base import RowwiseForecaster
 
 from .retail_frames import weekly_retail
 
@@ -136,3 +137,30 @@ def test_statquant_quantiles_are_empirical():
     lo, hi = out["statquant-q10"].iloc[0], out["statquant-q90"].iloc[0]
     # Poisson(20): the 10-90% range is about 14.3 .. 25.7 (plus the level's own noise)
     assert 11 < lo < 18 and 22 < hi < 29
+
+
+def _ragged_panel() -> pd.DataFrame:
+    """Series of 120 weeks down to 2: the short ones have too few residuals of their own (their
+    spread is pooled over the others) or too few weeks for a method (a fallback forecasts them)."""
+    rng = np.random.default_rng(3)
+    end = pd.Timestamp("2024-06-03")
+    parts = []
+    for i, n in enumerate((120, 104, 90, 75, 60, 30, 10, 5, 2)):
+        ds = pd.date_range(end=end, periods=n, freq="7D")
+        level = rng.uniform(3, 80)
+        y = rng.poisson(level * (1 + 0.4 * np.sin(2 * np.pi * np.arange(n) / 52)))
+        parts.append(pd.DataFrame({"unique_id": f"r{i}", "ds": ds, "y": y.astype(float)}))
+    return pd.concat(parts, ignore_index=True)
+
+
+@pytest.mark.parametrize("name", [n for n in available() if issubclass(model_class(n), RowwiseForecaster)])
+def test_a_few_series_of_a_rowwise_model_keep_the_statistics_pooled_over_every_series(name):
+    model = _model(name).fit(_ragged_panel(), horizon=H)
+    assert model.predicts_some
+    whole = model.predict(h=H, quantiles=QS)
+    # a series with a pooled spread or a fallback, asked with one other: the same rows as in the
+    # whole forecast (pooling over the asked series only would give the short one another spread)
+    for asked in (["r8", "r0"], ["r7"], ["r6", "r5"]):
+        some = model.predict(h=H, quantiles=QS, ids=asked)
+        pd.testing.assert_frame_equal(some.reset_index(drop=True),
+                                      whole[whole["unique_id"].isin(asked)].reset_index(drop=True), check_exact=True)

@@ -1082,13 +1082,14 @@ class Blend(Forecaster):
         self, h: int, quantiles: list[float], future: pd.DataFrame | None = None, only: pd.Index | None = None
     ) -> pd.DataFrame:
         """Each member's forecast, of the series `only` when given; `future`: another plan for the
-        members fitted with one. On such a what-if call the members that read no plan give the
-        forecast of every series they gave the first one (kept in memory, never saved)."""
+        members fitted with one. On such a what-if call a member that reads no plan and has no
+        forecast of a few series of its own (`predicts_some`) gives the forecast of every series
+        it gave the first one (kept in memory, never saved)."""
         whatif = future is not None or only is not None
         forecasts, steady = [], []
         for name, m in self.members_.items():
             reads_plan = getattr(m, "future_", None) is not None
-            if whatif and not reads_plan:
+            if whatif and not reads_plan and not (only is not None and m.predicts_some):
                 steady.append(name)
                 continue
             forecasts.append(m.predict(h=h, quantiles=quantiles, future=future if reads_plan else None, ids=only))

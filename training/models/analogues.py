@@ -64,7 +64,9 @@ class Analogues(_MatrixModel):
     def test_params(cls) -> dict:
         return {"window": 4, "k": 5, "max_library": 500}
 
-    def _predict(self, h: int, quantiles: list[float]) -> pd.DataFrame:
+    def _arrays(self, h: int, quantiles: list[float], only: pd.Index | None) -> tuple[np.ndarray, np.ndarray]:
+        # every series' neighbours are searched (one matrix product per chunk), then the rows kept
+        rows = self._rows(only)
         s = self.settings
         logy = np.log1p(np.maximum(self.y_, 0.0))
         w = min(s.window, logy.shape[1] - h)
@@ -72,7 +74,7 @@ class Analogues(_MatrixModel):
             self.fit_info_ = {"fallback": f"{logy.shape[1]} weeks leave no window before a {h}-week future"}
             point = np.repeat(_level(self.y_, s.window)[:, None], h, axis=1)
             sigma = _pooled_sigma(np.diff(self.y_, axis=1))[:, None] * np.ones((1, h))
-            return self._frame(h, quantiles, point, _normal_quantiles(point, sigma, quantiles))
+            return point[rows], _normal_quantiles(point[rows], sigma[rows], quantiles)
         lib_x, lib_lvl, lib_f = library(logy, w, h, s.max_library, s.seed)
         lib = np.column_stack([lib_x, s.level_weight * lib_lvl])
         k = min(s.k, len(lib))
@@ -94,4 +96,4 @@ class Analogues(_MatrixModel):
             futures = lib_f[near]  # (k, queries, h)
             out[b] = np.moveaxis(np.quantile(futures, levels, axis=0), 0, -1)
         out = np.expm1(out + level[:, None, None])
-        return self._frame(h, quantiles, out[:, :, 0], out[:, :, 1:])
+        return out[rows, :, 0], out[rows, :, 1:]

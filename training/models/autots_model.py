@@ -32,7 +32,7 @@ from scipy.stats import norm
 
 from darkhorse.core.schema import DS, ID, Y
 from training.lags import tail_stat
-from training.models.base import Forecaster, ModelSettings
+from training.models.base import ModelSettings, RowwiseForecaster
 from training.models.fallback import FallbackName, fill_from_fallback, fit_fallback
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ class AutoTSSettings(ModelSettings):
     seed: int = 0
 
 
-class AutoTSForecaster(Forecaster):
+class AutoTSForecaster(RowwiseForecaster):
     """An AutoTS search over the panel; intervals mapped to quantiles."""
 
     model_name = "autots"
@@ -154,9 +154,9 @@ class AutoTSForecaster(Forecaster):
         up = np.maximum(pred.upper_forecast, fc)
         return fc, lo, up, chosen
 
-    def _predict(self, h: int, quantiles: list[float]) -> pd.DataFrame:
-        s = self.settings
-        point, lower, upper = self.point_[:, :h], self.lower_[:, :h], self.upper_[:, :h]
+    def _arrays(self, h: int, quantiles: list[float], only: pd.Index | None) -> tuple[np.ndarray, np.ndarray]:
+        s, rows = self.settings, self._rows(only)
+        point, lower, upper = self.point_[rows, :h], self.lower_[rows, :h], self.upper_[rows, :h]
         z_edge = norm.ppf(0.5 + s.prediction_interval / 2)
         qvals = np.empty((len(point), h, len(quantiles)))
         for j, q in enumerate(quantiles):
@@ -164,8 +164,8 @@ class AutoTSForecaster(Forecaster):
             qvals[:, :, j] = np.where(z < 0, point + z * (point - lower), point + z * (upper - point))
         point = point.copy()
         if self.fallback_ is not None:
-            fill_from_fallback(self.fallback_, self.fallback_ids_, self.last_ds_, h, quantiles, point, qvals)
-        return self._frame(h, quantiles, point, qvals)
+            fill_from_fallback(self.fallback_, self.fallback_ids_, self._last(only), h, quantiles, point, qvals)
+        return point, qvals
 
 
 def _jsonable(x: Any) -> Any:

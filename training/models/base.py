@@ -9,7 +9,9 @@ Public `fit` / `predict` validate inputs and outputs; subclasses implement `_fit
 * `_predict(h, quantiles)`: returns `unique_id, ds, <alias>, <alias>-qNN...` for the `h` weeks after
   each series' last training week. The base class checks the rows, clips at 0 and sorts quantiles;
 * `_predict_some(h, quantiles, plan, only)` (optional): the same for the series `only`
-  (`predict(ids=...)`); by default every series is predicted and the others dropped.
+  (`predict(ids=...)`); by default every series is predicted and the others dropped. A model
+  whose forecast is arrays computed series by series (`RowwiseForecaster`) implements
+  `_arrays(h, quantiles, only)` instead, and a forecast of a few series costs theirs only.
 """
 
 from __future__ import annotations
@@ -131,7 +133,7 @@ class Forecaster:
             raise ValueError(f"model {self.alias!r} was trained for horizons up to {horizon}, asked {h}")
         qs = check_quantiles(quantiles)
         only = None if ids is None else self._series(ids)
-        expected = future_index(self.last_ds_ if only is None else self.last_ds_.loc[only], int(h))
+        expected = future_index(self._last(only), int(h))
         fitted_future = getattr(self, "future_", None)
         plan = None
         if fitted_future is not None:
@@ -143,6 +145,10 @@ class Forecaster:
         else:
             out = self._predict(int(h), qs)
         return validate_forecast(out, model=self.alias, quantiles=qs, expected=expected)
+
+    def _last(self, only: pd.Index | None) -> pd.Series:
+        """Each series' last week, of the series `only` when given (every series otherwise)."""
+        return self.last_ds_ if only is None else self.last_ds_.loc[only]
 
     def _series(self, ids: Sequence[str]) -> pd.Index:
         """The fitted series named by `ids`, in the fitted order, each once."""
@@ -168,6 +174,12 @@ class Forecaster:
                 plan = pd.concat([fitted[~fitted[ID].isin(only)], plan], ignore_index=True)
             out = self._predict_future(h, quantiles, plan)
         return out[out[ID].isin(only)]
+
+    @property
+    def predicts_some(self) -> bool:
+        """Whether `predict(ids=...)` costs about the asked series only (the model has its own
+        `_predict_some`), rather than a forecast of every series filtered."""
+        return type(self)._predict_some is not Forecaster._predict_some
 
     def params(self) -> dict[str, Any]:
         return self.settings.model_dump(mode="json")
@@ -217,7 +229,7 @@ class Forecaster:
     ) -> pd.DataFrame:
         """Output frame from arrays: point (n_series, h), qvals (n_series, h, n_quantiles); the
         rows are every series' in the fitted order, or `only`'s."""
-        out = future_index(self.last_ds_ if only is None else self.last_ds_.loc[only], h)
+        out = future_index(self._last(only), h)
         cols = {self.alias: np.asarray(point, dtype="float64").reshape(-1)}
         for j, c in enumerate(quantile_columns(self.alias, quantiles)):
             cols[c] = np.asarray(qvals[:, :, j], dtype="float64").reshape(-1)
@@ -246,7 +258,7 @@ class Forecaster:
                     f"model {self.alias!r}: future needs covariate columns that the history also has "
                     f"(missing from the history: {absent})"
                 )
-        grid = future_index(self.last_ds_ if only is None else self.last_ds_.loc[only], h)
+        grid = future_index(self._last(only), h)
         f = future[[ID, DS, *cols]].copy()
         ds = pd.to_datetime(f[DS])
         f[DS] = (ds.dt.tz_convert("UTC").dt.tz_localize(None) if ds.dt.tz is not None else ds).astype("datetime64[ns]")
@@ -277,6 +289,27 @@ class Forecaster:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(alias={self.alias!r}, {self.params()})"
+
+
+class RowwiseForecaster(Forecaster):
+    """A model whose forecast of each series is a row of arrays (statistics pooled over every
+    series may enter each row): `_arrays(h, quantiles, only)` returns the point (k, h) and the
+    quantiles (k, h, q) of the series `only` in the fitted order, or of every series when `only`
+    is None. A forecast of a few series then computes their rows only, equal to their rows of a
+    whole forecast. Such models read no plan."""
+
+    def _arrays(self, h: int, quantiles: list[float], only: pd.Index | None) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def _rows(self, only: pd.Index | None) -> slice | np.ndarray:
+        """The positions of the series `only` in the fitted order (every row when None)."""
+        return slice(None) if only is None else self.last_ds_.index.get_indexer(only)
+
+    def _predict(self, h: int, quantiles: list[float]) -> pd.DataFrame:
+        return self._frame(h, quantiles, *self._arrays(h, quantiles, None))
+
+    def _predict_some(self, h: int, quantiles: list[float], plan: pd.DataFrame | None, only: pd.Index) -> pd.DataFrame:
+        return self._frame(h, quantiles, *self._arrays(h, quantiles, only), only)
 
 
 def series_matrix(df: pd.DataFrame, column: str = "y") -> tuple[np.ndarray, np.ndarray, pd.Index]:

@@ -13,7 +13,7 @@ import pandas as pd
 from pydantic import Field
 from scipy.stats import norm
 
-from training.models.base import Forecaster, ModelSettings, series_matrix
+from training.models.base import ModelSettings, RowwiseForecaster, series_matrix
 
 
 def _pooled_sigma(resid: np.ndarray) -> np.ndarray:
@@ -32,7 +32,10 @@ def _normal_quantiles(point: np.ndarray, sigma: np.ndarray, quantiles: list[floa
     return point[:, :, None] + sigma[:, :, None] * z[None, None, :]
 
 
-class _MatrixModel(Forecaster):
+class _MatrixModel(RowwiseForecaster):
+    """A baseline on the series matrix: each series' point and interval from its own row, the
+    interval's spread pooled over every series where a row has too few residuals."""
+
     def _fit(self, df: pd.DataFrame) -> None:
         self.y_, self.lengths_, ids = series_matrix(df)
         # the base class orders expected rows by sorted id; series_matrix keeps frame order (sorted)
@@ -49,12 +52,12 @@ class Naive(_MatrixModel):
     model_name = "naive"
     Settings = NaiveSettings
 
-    def _predict(self, h: int, quantiles: list[float]) -> pd.DataFrame:
-        y = self.y_
-        point = np.repeat(y[:, -1:], h, axis=1)
-        sigma = _pooled_sigma(np.diff(y, axis=1))
+    def _arrays(self, h: int, quantiles: list[float], only: pd.Index | None) -> tuple[np.ndarray, np.ndarray]:
+        y, rows = self.y_, self._rows(only)
+        point = np.repeat(y[rows, -1:], h, axis=1)
+        sigma = _pooled_sigma(np.diff(y, axis=1))[rows]
         steps = np.sqrt(np.arange(1, h + 1))[None, :]
-        return self._frame(h, quantiles, point, _normal_quantiles(point, sigma[:, None] * steps, quantiles))
+        return point, _normal_quantiles(point, sigma[:, None] * steps, quantiles)
 
 
 class SeasonalNaiveSettings(ModelSettings):
@@ -70,7 +73,7 @@ class SeasonalNaive(_MatrixModel):
     model_name = "seasonal_naive"
     Settings = SeasonalNaiveSettings
 
-    def _predict(self, h: int, quantiles: list[float]) -> pd.DataFrame:
+    def _arrays(self, h: int, quantiles: list[float], only: pd.Index | None) -> tuple[np.ndarray, np.ndarray]:
         y, m = self.y_, self.settings.season_length
         n, width = y.shape
         steps = np.arange(1, h + 1)
@@ -93,7 +96,8 @@ class SeasonalNaive(_MatrixModel):
                 point[short] = np.nanmean(ys[:, -w:], axis=1)[:, None]
                 sigma[short] = _pooled_sigma(np.diff(ys, axis=1))[:, None]
         self.n_fallback_ = int(short.sum())
-        return self._frame(h, quantiles, point, _normal_quantiles(point, sigma, quantiles))
+        rows = self._rows(only)
+        return point[rows], _normal_quantiles(point[rows], sigma[rows], quantiles)
 
 
 class MovingAverageSettings(ModelSettings):
@@ -126,14 +130,14 @@ class MovingAverage(_MatrixModel):
     model_name = "moving_average"
     Settings = MovingAverageSettings
 
-    def _predict(self, h: int, quantiles: list[float]) -> pd.DataFrame:
-        y, w = self.y_, self.settings.window
-        level = _level(y, w)
+    def _arrays(self, h: int, quantiles: list[float], only: pd.Index | None) -> tuple[np.ndarray, np.ndarray]:
+        y, w, rows = self.y_, self.settings.window, self._rows(only)
+        level = _level(y, w)[rows]
         point = np.repeat(level[:, None], h, axis=1)
         ma = _rolling_mean(y, w)
         resid = y[:, 1:] - ma[:, :-1]
-        sigma = _pooled_sigma(resid)[:, None] * np.ones((1, h))
-        return self._frame(h, quantiles, point, _normal_quantiles(point, sigma, quantiles))
+        sigma = _pooled_sigma(resid)[rows][:, None] * np.ones((1, h))
+        return point, _normal_quantiles(point, sigma, quantiles)
 
 
 class StatQuantSettings(ModelSettings):
@@ -152,9 +156,9 @@ class StatQuant(_MatrixModel):
     model_name = "statquant"
     Settings = StatQuantSettings
 
-    def _predict(self, h: int, quantiles: list[float]) -> pd.DataFrame:
+    def _arrays(self, h: int, quantiles: list[float], only: pd.Index | None) -> tuple[np.ndarray, np.ndarray]:
         s = self.settings
-        y = self.y_
+        y, rows = self.y_, self._rows(only)
         n, width = y.shape
         ma = _rolling_mean(y, s.window)
         scale = np.maximum(ma, s.level_floor)
@@ -164,18 +168,19 @@ class StatQuant(_MatrixModel):
             rel = np.concatenate([(y[:, k:] - ma[:, :-k]) / scale[:, :-k] for k in steps], axis=1)
         else:
             r = rel = np.full((n, 1), np.nan)
-        level = _level(y, s.window)
         levels = sorted({*quantiles, 0.5})
         qs = np.asarray(levels)
         own_ok = np.sum(np.isfinite(r), axis=1) >= s.min_residuals
-        own = np.zeros((n, len(qs)))
-        if own_ok.any():
-            own[own_ok] = np.nanquantile(r[own_ok], qs, axis=1).T
+        self.n_pooled_ = int((~own_ok).sum())
         pooled_rel = rel[np.isfinite(rel)]
         pooled = np.quantile(pooled_rel, qs) if pooled_rel.size else np.zeros(len(qs))
+        # the pooled quantiles come from every series; each row's own only from its residuals
+        level, r, own_ok = _level(y, s.window)[rows], r[rows], own_ok[rows]
+        own = np.zeros((len(level), len(qs)))
+        if own_ok.any():
+            own[own_ok] = np.nanquantile(r[own_ok], qs, axis=1).T
         scaled = pooled[None, :] * np.maximum(level, s.level_floor)[:, None]
         values = level[:, None] + np.where(own_ok[:, None], own, scaled)
-        self.n_pooled_ = int((~own_ok).sum())
         point = np.repeat(values[:, [levels.index(0.5)]], h, axis=1)
         qvals = np.repeat(values[:, None, [levels.index(q) for q in quantiles]], h, axis=1)
-        return self._frame(h, quantiles, point, qvals)
+        return point, qvals

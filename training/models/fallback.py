@@ -34,11 +34,11 @@ def fill_from_fallback(
     qvals: np.ndarray,
 ) -> None:
     """Overwrite rows of `point` (n, h) and `qvals` (n, h, q), ordered like `last_ds`, with the
-    fallback's forecasts for `series`."""
+    fallback's forecasts for those of `series` that `last_ds` holds."""
+    series = pd.Index(last_ds.index).intersection(pd.Index(series).astype(last_ds.index.dtype))
     if not len(series):
         return
-    fb = fallback.predict(h=h, quantiles=quantiles)
-    fb = fb[fb[ID].isin(set(series))]
+    fb = fallback.predict(h=h, quantiles=quantiles, ids=list(series))
     rows = pd.Index(last_ds.index).get_indexer(fb[ID].to_numpy())
     steps = ((fb[DS] - last_ds.loc[fb[ID]].to_numpy()).dt.days // 7 - 1).to_numpy()
     point[rows, steps] = fb[fallback.alias].to_numpy()

@@ -83,8 +83,8 @@ class SeasonalIndex(_MatrixModel):
     def test_params(cls) -> dict:
         return {"season_length": 4, "window": 2}
 
-    def _predict(self, h: int, quantiles: list[float]) -> pd.DataFrame:
-        y, s = self.y_, self.settings
+    def _arrays(self, h: int, quantiles: list[float], only: pd.Index | None) -> tuple[np.ndarray, np.ndarray]:
+        y, s, rows = self.y_, self.settings, self._rows(only)
         last = y.shape[1] - 1
         point = seasonal_index_point(y, last, np.arange(1, h + 1), s)
         first = max(last - s.residual_weeks, 0)
@@ -92,5 +92,5 @@ class SeasonalIndex(_MatrixModel):
         for k, origin in enumerate(range(first, last)):
             resid[:, k] = y[:, origin + 1] - seasonal_index_point(y, origin, np.array([1]), s)[:, 0]
         sigma = _pooled_sigma(resid) if resid.shape[1] else np.ones(y.shape[0])
-        sigma_h = sigma[:, None] * np.ones((1, h))
-        return self._frame(h, quantiles, point, _normal_quantiles(point, sigma_h, quantiles))
+        sigma_h = sigma[rows][:, None] * np.ones((1, h))
+        return point[rows], _normal_quantiles(point[rows], sigma_h, quantiles)

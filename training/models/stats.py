@@ -34,7 +34,7 @@ import pandas as pd
 from pydantic import Field
 
 from darkhorse.core.schema import DS, ID, Y
-from training.models.base import Forecaster, ModelSettings
+from training.models.base import ModelSettings, RowwiseForecaster
 from training.models.fallback import FallbackName, fill_from_fallback, fit_fallback
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class StatsSettings(ModelSettings):
     n_jobs: int = Field(0, ge=0, description="Processes; 0 = all cores.")
 
 
-class StatsForecaster(Forecaster):
+class StatsForecaster(RowwiseForecaster):
     """A statsforecast method behind the protocol (subclasses name the method)."""
 
     Settings = StatsSettings
@@ -127,25 +127,26 @@ class StatsForecaster(Forecaster):
         self.level_ = np.maximum(np.nan_to_num(last), 1e-3)
         self.fit_info_ = {"n_fallback": int(missing.sum())}
 
-    def _predict(self, h: int, quantiles: list[float]) -> pd.DataFrame:
+    def _arrays(self, h: int, quantiles: list[float], only: pd.Index | None) -> tuple[np.ndarray, np.ndarray]:
         s = self.settings
-        point = self.point_[:, :h].copy()
+        rows = self._rows(only)
         qs = np.asarray(quantiles)
-        r = self.resid_
+        # the pooled offsets come from every series' residuals; each row's own only from its own
+        rel = self.resid_ / self.level_[:, None]
+        pooled_rel = rel[np.isfinite(rel)]
+        pooled = np.quantile(pooled_rel, qs) if pooled_rel.size else np.zeros(len(qs))
+        point, r, level = self.point_[rows, :h].copy(), self.resid_[rows], self.level_[rows]
         own_ok = np.isfinite(r).sum(axis=1) >= s.min_residuals
         offsets = np.zeros((len(point), len(qs)))
         if own_ok.any():
             offsets[own_ok] = np.nanquantile(r[own_ok], qs, axis=1).T
-        rel = r / self.level_[:, None]
-        pooled_rel = rel[np.isfinite(rel)]
-        pooled = np.quantile(pooled_rel, qs) if pooled_rel.size else np.zeros(len(qs))
-        offsets[~own_ok] = pooled[None, :] * self.level_[~own_ok, None]
+        offsets[~own_ok] = pooled[None, :] * level[~own_ok, None]
         widen = np.ones(h) if self.flat else np.sqrt(np.arange(1, h + 1))
         qvals = point[:, :, None] + offsets[:, None, :] * widen[None, :, None]
         qvals = np.sort(np.clip(qvals, 0.0, None), axis=2)
         if self.fallback_ is not None:
-            fill_from_fallback(self.fallback_, self.fallback_ids_, self.last_ds_, h, quantiles, point, qvals)
-        return self._frame(h, quantiles, point, qvals)
+            fill_from_fallback(self.fallback_, self.fallback_ids_, self._last(only), h, quantiles, point, qvals)
+        return point, qvals
 
 
 class AutoETSForecaster(StatsForecaster):

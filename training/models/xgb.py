@@ -447,8 +447,8 @@ class XGBoostGlobal(Forecaster):
         self.known_columns_ = []
         self.feature_importance_ = None
 
-    def _fallback_frame(self, h: int, quantiles: list[float]) -> pd.DataFrame:
-        fb = self.fallback_.predict(h=h, quantiles=quantiles)
+    def _fallback_frame(self, h: int, quantiles: list[float], only: pd.Index | None = None) -> pd.DataFrame:
+        fb = self.fallback_.predict(h=h, quantiles=quantiles, ids=None if only is None else list(only))
         old = [self.fallback_.alias, *quantile_columns(self.fallback_.alias, quantiles)]
         new = [self.alias, *quantile_columns(self.alias, quantiles)]
         return fb.rename(columns=dict(zip(old, new, strict=True)))
@@ -464,8 +464,6 @@ class XGBoostGlobal(Forecaster):
         return self._predict(h, quantiles, future=self._other_plan(future))
 
     def _predict_some(self, h: int, quantiles: list[float], plan: pd.DataFrame | None, only: pd.Index) -> pd.DataFrame:
-        if getattr(self, "fallback_", None) is not None:
-            return super()._predict_some(h, quantiles, plan, only)
         return self._predict(h, quantiles, future=self._other_plan(plan), only=only)
 
     def _predict(
@@ -474,14 +472,14 @@ class XGBoostGlobal(Forecaster):
         """Every series' forecast, or `only`'s (their rows of the prediction designs); `future`:
         another plan than the fitted one, with rows for the series predicted."""
         if getattr(self, "fallback_", None) is not None:
-            return self._fallback_frame(h, quantiles)
+            return self._fallback_frame(h, quantiles, only)
         at = slice(None) if only is None else pd.Index(self.pred_ids_).get_indexer(only)
         n = len(self.last_ds_) if only is None else len(only)
         point = np.empty((n, h))
         qvals = np.empty((n, h, len(quantiles)))
         plan = None
         if future is not None:  # another plan than the fitted one: its values at each step
-            last = self.last_ds_ if only is None else self.last_ds_.loc[only]
+            last = self._last(only)
             steps = ((future[DS].to_numpy() - last.reindex(future[ID]).to_numpy()) // np.timedelta64(7, "D")).astype(int)
             rows = pd.Series(np.arange(n), index=last.index).reindex(future[ID]).to_numpy()
             plan = {}
