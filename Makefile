@@ -25,7 +25,7 @@ PROCESS_VARS := $(shell sed -n 's/^\([A-Z_][A-Z0-9_]*\)=.*/\1/p' $(PROCESS_ENV))
 $(foreach var,$(PROCESS_VARS),$(eval $(var) ?= $(shell sed -n 's/^$(var)=//p' $(PROCESS_ENV))))
 export $(PROCESS_VARS)
 
-.PHONY: help venv build train release serve backtest tune test test-fast lint bench bench-panel bench-serve bench-load-serve bench-features bench-accuracy bench-load bench-hierarchy bench-customers bench-graph bench-multitask bench-graph-classifier bench-customer-signals bench-customer-demand bench-threads clean
+.PHONY: help venv build train release serve backtest tune test test-fast lint bench bench-panel bench-serve bench-load-serve bench-whatif bench-features bench-accuracy bench-load bench-hierarchy bench-customers bench-graph bench-multitask bench-graph-classifier bench-customer-signals bench-customer-demand bench-threads clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -67,7 +67,7 @@ lint: venv ## Lint with ruff and check the import contracts (floors point down)
 	$(BIN)/ruff check darkhorse training expectations synthetic feature_repo tests benchmarks
 	$(BIN)/lint-imports
 
-bench: bench-panel bench-serve bench-load-serve ## Every benchmark: panel build, then the served API (weekly and load routes)
+bench: bench-panel bench-serve bench-load-serve bench-whatif ## Every benchmark: panel build, the served API (weekly and load routes), what-if cost by catalogue size
 
 bench-panel: venv ## Benchmark the panel build: dbt vs one DuckDB statement vs pandas (1M rows; ARGS="--rows 1000000 10000000" adds 10M)
 	$(BIN)/python benchmarks/bench_panel.py $(ARGS)
@@ -77,6 +77,9 @@ bench-serve: venv ## Benchmark the newest release over HTTP: latency p50/p99 and
 
 bench-load-serve: venv ## Benchmark the load routes over HTTP: forecast (cached, fresh after an observe) and observe p50/p99 for one series (needs make train CONFIG=$(LOAD_CONFIG))
 	$(BIN)/python benchmarks/bench_load_serve.py --config $(LOAD_CONFIG)
+
+bench-whatif: venv ## What-if answers as the catalogue grows: a plan's forecast against the whole forecast at 600, 10,000 and 30,000 items (ARGS="--items 600 100000 ..."; run it alone)
+	$(BIN)/python benchmarks/bench_whatif.py $(ARGS)
 
 bench-features: venv ## Benchmark the feature store: point-in-time training sets, online lookups (sqlite, redis)
 	$(BIN)/python benchmarks/bench_features.py

@@ -187,36 +187,24 @@ def test_a_plan_for_a_few_series_needs_rows_for_those_only(engine):
         blend.predict(h=H, quantiles=list(LEVELS), ids=[])
 
 
-def test_members_that_forecast_a_few_series_themselves_give_only_those_on_a_what_if(engine):
-    blend = engine.model
-    blend.__dict__.pop("_steady_kept", None)
-    assert blend.members_["naive"].predicts_some  # a row per series: pooled spread, own point
-    some = blend.predict(h=H, quantiles=list(LEVELS), future=_other_plan(engine), ids=["s03", "s00"])
-    assert "_steady_kept" not in blend.__dict__  # nothing predicted for the other items, nothing kept
-    whole = blend.predict(h=H, quantiles=list(LEVELS), future=_other_plan(engine))
-    pd.testing.assert_frame_equal(some.reset_index(drop=True),
-                                  whole[whole[ID].isin(["s00", "s03"])].reset_index(drop=True), check_exact=True)
-
-
 def test_the_kept_forecasts_of_members_no_plan_moves_are_not_saved(engine, tmp_path):
     blend = engine.model
-    # a what-if of every item: the naive member's whole forecast, kept for the next call
-    blend.predict(h=H, quantiles=list(LEVELS), future=_other_plan(engine))
-    assert "_steady_kept" in blend.__dict__
+    blend.predict(h=H, quantiles=list(LEVELS), future=_other_plan(engine), ids=["s00"])
+    assert "_steady_kept" in blend.__dict__  # the naive member's forecast, kept for the next call
     loaded = Forecaster.load(blend.save(tmp_path / "blend"))
     assert "_steady_kept" not in loaded.__dict__
-    pd.testing.assert_frame_equal(loaded.predict(h=H, quantiles=list(LEVELS), future=_other_plan(engine)),
-                                  blend.predict(h=H, quantiles=list(LEVELS), future=_other_plan(engine)))
+    pd.testing.assert_frame_equal(loaded.predict(h=H, quantiles=list(LEVELS), ids=["s00"]),
+                                  blend.predict(h=H, quantiles=list(LEVELS), ids=["s00"]))
 
 
 def test_a_large_catalogue_predicts_the_steady_members_again_rather_than_keeping_them(engine, monkeypatch):
     import training.blend as blend_module
 
     blend = engine.model
-    want = blend.predict(h=H, quantiles=list(LEVELS), future=_other_plan(engine))
+    want = blend.predict(h=H, quantiles=list(LEVELS), future=_other_plan(engine), ids=["s04"])
     blend.__dict__.pop("_steady_kept", None)
     monkeypatch.setattr(blend_module, "STEADY_KEPT_VALUES", 10)
-    got = blend.predict(h=H, quantiles=list(LEVELS), future=_other_plan(engine))
+    got = blend.predict(h=H, quantiles=list(LEVELS), future=_other_plan(engine), ids=["s04"])
     assert "_steady_kept" not in blend.__dict__
     pd.testing.assert_frame_equal(got, want, check_exact=True)
 

@@ -156,7 +156,6 @@ def _ragged_panel() -> pd.DataFrame:
 @pytest.mark.parametrize("name", [n for n in available() if issubclass(model_class(n), RowwiseForecaster)])
 def test_a_few_series_of_a_rowwise_model_keep_the_statistics_pooled_over_every_series(name):
     model = _model(name).fit(_ragged_panel(), horizon=H)
-    assert model.predicts_some
     whole = model.predict(h=H, quantiles=QS)
     # a series with a pooled spread or a fallback, asked with one other: the same rows as in the
     # whole forecast (pooling over the asked series only would give the short one another spread)

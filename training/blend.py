@@ -1082,36 +1082,38 @@ class Blend(Forecaster):
         self, h: int, quantiles: list[float], future: pd.DataFrame | None = None, only: pd.Index | None = None
     ) -> pd.DataFrame:
         """Each member's forecast, of the series `only` when given; `future`: another plan for the
-        members fitted with one. On such a what-if call a member that reads no plan and has no
-        forecast of a few series of its own (`predicts_some`) gives the forecast of every series
-        it gave the first one (kept in memory, never saved)."""
+        members fitted with one. On such a what-if call the members that read no plan give the
+        forecasts they gave the first one (`_steady`)."""
         whatif = future is not None or only is not None
         forecasts, steady = [], []
         for name, m in self.members_.items():
             reads_plan = getattr(m, "future_", None) is not None
-            if whatif and not reads_plan and not (only is not None and m.predicts_some):
+            if whatif and not reads_plan:
                 steady.append(name)
                 continue
             forecasts.append(m.predict(h=h, quantiles=quantiles, future=future if reads_plan else None, ids=only))
         if steady:
-            fc = self._steady(h, quantiles, steady)
-            forecasts.append(fc if only is None else fc[fc[ID].isin(only)].reset_index(drop=True))
+            forecasts.append(self._steady(h, quantiles, steady, only))
         preds = _joined(forecasts)
         preds[STEP] = ((preds[DS] - self.last_ds_.reindex(preds[ID]).to_numpy()) // WEEK).astype("int64")
         return preds
 
-    def _steady(self, h: int, quantiles: list[float], names: list[str]) -> pd.DataFrame:
-        """The forecasts of the members `names` (those no plan changes), predicted once per
-        horizon and quantiles and kept for the next what-if call while they hold at most
-        `STEADY_KEPT_VALUES` numbers (a large catalogue predicts them again at each call)."""
+    def _steady(self, h: int, quantiles: list[float], names: list[str], only: pd.Index | None) -> pd.DataFrame:
+        """The forecasts of the members `names` (those no plan changes), of the series `only` when
+        given. Every series' forecasts are predicted once per horizon and quantiles and kept for
+        the next what-if call while they hold at most `STEADY_KEPT_VALUES` numbers; a larger
+        catalogue asks the members for the series `only` at each call (a row-wise member computes
+        those rows only: `RowwiseForecaster`)."""
         key = (h, tuple(quantiles), tuple(names))
         kept = self.__dict__.get("_steady_kept")
         if kept is None or kept[0] != key:
-            preds = _joined([self.members_[name].predict(h=h, quantiles=quantiles) for name in names])
-            if preds.size > STEADY_KEPT_VALUES:
-                return preds
-            kept = self._steady_kept = (key, preds)
-        return kept[1]
+            size = len(self.last_ds_) * h * (2 + len(names) * (1 + len(quantiles)))
+            if size > STEADY_KEPT_VALUES:
+                ids = None if only is None else list(only)
+                return _joined([self.members_[n].predict(h=h, quantiles=quantiles, ids=ids) for n in names])
+            kept = self._steady_kept = (key, _joined([self.members_[n].predict(h=h, quantiles=quantiles) for n in names]))
+        fc = kept[1]
+        return fc if only is None else fc[fc[ID].isin(only)].reset_index(drop=True)
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()

@@ -175,12 +175,6 @@ class Forecaster:
             out = self._predict_future(h, quantiles, plan)
         return out[out[ID].isin(only)]
 
-    @property
-    def predicts_some(self) -> bool:
-        """Whether `predict(ids=...)` costs about the asked series only (the model has its own
-        `_predict_some`), rather than a forecast of every series filtered."""
-        return type(self)._predict_some is not Forecaster._predict_some
-
     def params(self) -> dict[str, Any]:
         return self.settings.model_dump(mode="json")
 

@@ -1,0 +1,148 @@
+"""Benchmark: what a what-if answer costs as the catalogue grows.
+
+A what-if plan (`/v1/forecast` with `plan`, `/v1/allocate` with `plan`) forecasts again the asked
+items that the plan names: the members that read known-future covariates predict those items'
+rows, and the members that read none give the forecasts they gave before (kept in memory up to
+`training.blend.STEADY_KEPT_VALUES` numbers, or, in a larger catalogue, computed for the asked
+items only). This benchmark fits, for each catalogue size, a blend like a release's on a generated
+weekly panel where a promotion flag triples the units (`--weeks` weeks; XGBoost reads the flag,
+naive, seasonal naive and theta do not), then times in one process:
+
+- `forecast`: the whole forecast of every item (what a release computes when it loads), the
+  reference;
+- `what-if first`: the first call of a one-item plan (two items asked), which fills the kept
+  forecasts where they fit;
+- `what-if`: the median of the next `--calls` calls.
+
+It checks that each what-if answer equals those items' rows of a whole forecast under the same
+plan, to the last bit, and prints each cell with its ratio to the whole forecast.
+
+    python benchmarks/bench_whatif.py --items 600 10000 30000 --out data/bench/whatif.json
+
+Run it alone on the machine: the what-if times are tens of milliseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from darkhorse.core.schema import DS, ID, Y  # noqa: E402
+from training.blend import Blend  # noqa: E402
+from training.models import create  # noqa: E402
+
+HORIZON = 12
+# the service's levels: a 2% grid and the trained quantiles
+LEVELS = sorted({*np.round(np.arange(0.01, 1.0, 0.02), 2).tolist(), 0.1, 0.5, 0.9})
+MEMBERS = {
+    "xgboost": {"n_estimators": 100, "max_depth": 5},
+    "naive": {},
+    "seasonal_naive": {},
+    "theta": {},
+}
+
+
+def promo_panel(n_items: int, n_weeks: int, seed: int = 0) -> pd.DataFrame:
+    """Weekly units with a yearly season that triple in promotion weeks (one week in five)."""
+    rng = np.random.default_rng(seed)
+    weeks = pd.date_range("2022-01-03", periods=n_weeks, freq="7D")
+    base = rng.uniform(5, 50, n_items)
+    promo = (rng.random((n_items, n_weeks)) < 0.2).astype(float)
+    season = 1 + 0.3 * np.sin(2 * np.pi * np.arange(n_weeks) / 52)
+    units = rng.poisson(base[:, None] * season[None, :] * (1 + 2 * promo)).astype(float)
+    ids = np.array([f"i{k:06d}" for k in range(n_items)])
+    return pd.DataFrame({ID: np.repeat(ids, n_weeks), DS: np.tile(weeks, n_items), Y: units.ravel(),
+                         "promo": promo.ravel()})
+
+
+def _split(full: pd.DataFrame, cutoff: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    ahead = (full[DS] > cutoff) & (full[DS] <= cutoff + pd.Timedelta(weeks=HORIZON))
+    return (full[full[DS] <= cutoff].reset_index(drop=True), full.loc[ahead, [ID, DS, "promo"]].reset_index(drop=True),
+            full.loc[ahead, [ID, DS, Y]].reset_index(drop=True))
+
+
+def fit_blend(full: pd.DataFrame) -> Blend:
+    """The members fitted at the panel's last origin with the promotion plan, blended on the
+    origin one horizon earlier."""
+    last = full[DS].max() - pd.Timedelta(weeks=HORIZON)
+    earlier = last - pd.Timedelta(weeks=HORIZON)
+    train, future, actual = _split(full, earlier)
+    valid = actual.assign(cutoff=earlier)
+    for name, params in MEMBERS.items():
+        fc = create(name, **params).fit(train, horizon=HORIZON, future=future).predict(h=HORIZON, quantiles=[0.1, 0.5, 0.9])
+        valid = valid.merge(fc, on=[ID, DS])
+    train, future, _ = _split(full, last)
+    fitted = {name: create(name, **params).fit(train, horizon=HORIZON, future=future) for name, params in MEMBERS.items()}
+    return Blend.from_members(fitted, valid)
+
+
+def _seconds(call) -> tuple[float, Any]:
+    started = time.perf_counter()
+    out = call()
+    return time.perf_counter() - started, out
+
+
+def measure(n_items: int, n_weeks: int, calls: int) -> dict[str, Any]:
+    full = promo_panel(n_items, n_weeks)
+    fit_s, blend = _seconds(lambda: fit_blend(full))
+    print(f"  {n_items:,} items: fitted in {fit_s:.0f}s", file=sys.stderr, flush=True)
+    asked = list(blend.last_ds_.index[[7, 9]])
+    plan = blend.future_[blend.future_[ID].isin(asked)].copy()
+    moved = plan[ID] == asked[0]
+    plan.loc[moved, "promo"] = 1.0 - plan.loc[moved, "promo"]  # the item's promotions the other way round
+
+    def whatif() -> pd.DataFrame:
+        return blend.predict(h=HORIZON, quantiles=LEVELS, future=plan, ids=asked)
+
+    whole_s, _ = _seconds(lambda: blend.predict(h=HORIZON, quantiles=LEVELS))
+    first_s, first = _seconds(whatif)
+    times = [_seconds(whatif)[0] for _ in range(calls)]
+    # the answer is those items' rows of a whole forecast under the same plan
+    every = pd.concat([blend.future_[~blend.future_[ID].isin(asked)], plan], ignore_index=True)
+    whole = blend.predict(h=HORIZON, quantiles=LEVELS, future=every)
+    pd.testing.assert_frame_equal(first.reset_index(drop=True),
+                                  whole[whole[ID].isin(asked)].reset_index(drop=True), check_exact=True)
+    return {"items": n_items, "weeks": n_weeks, "fit_s": fit_s, "forecast_s": whole_s, "whatif_first_s": first_s,
+            "whatif_s": statistics.median(times), "kept": "_steady_kept" in blend.__dict__}
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    lines = ["| items | whole forecast s (reference) | what-if first s | what-if s (median) | what-if / whole forecast | forecasts kept |",
+             "|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        lines.append(f"| {r['items']:,} | {r['forecast_s']:.2f} | {r['whatif_first_s']:.3f} | {r['whatif_s']:.3f} | "
+                     f"{r['whatif_s'] / r['forecast_s']:.3f} | {'yes' if r['kept'] else 'no'} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--items", type=int, nargs="+", default=[600, 10_000, 30_000], help="catalogue sizes")
+    ap.add_argument("--weeks", type=int, default=80, help="weeks of history per item")
+    ap.add_argument("--calls", type=int, default=5, help="what-if calls timed after the first")
+    ap.add_argument("--out", type=Path, help="write the rows as JSON here")
+    args = ap.parse_args(argv)
+    rows = []
+    for n in args.items:
+        rows.append(measure(n, args.weeks, args.calls))
+    print(table(rows))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(rows, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
