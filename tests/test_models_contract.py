@@ -163,3 +163,36 @@ def test_a_few_series_of_a_rowwise_model_keep_the_statistics_pooled_over_every_s
         some = model.predict(h=H, quantiles=QS, ids=asked)
         pd.testing.assert_frame_equal(some.reset_index(drop=True),
                                       whole[whole["unique_id"].isin(asked)].reset_index(drop=True), check_exact=True)
+
+
+def test_a_forecast_is_checked_against_the_rows_asked_for_and_returned_in_their_order():
+    from darkhorse.core.schema import future_index, validate_forecast
+
+    last = pd.Series(pd.to_datetime(["2024-01-01", "2024-01-08"]), index=pd.Index(["a", "b"], name="unique_id"))
+    expected = future_index(last, 2)
+    out = expected.assign(m=[1.0, 2.0, 3.0, 4.0], **{"m-q10": [0.5, 1.5, 2.5, 3.5], "m-q90": [2.0, 1.0, 4.0, 5.0]})
+    same = validate_forecast(out, model="m", quantiles=[0.1, 0.9], expected=expected)
+    assert same["m-q10"].tolist() == [0.5, 1.0, 2.5, 3.5] and same["m-q90"].tolist() == [2.0, 1.5, 4.0, 5.0]  # sorted
+    shuffled = validate_forecast(out.iloc[[3, 1, 0, 2]], model="m", quantiles=[0.1, 0.9], expected=expected)
+    pd.testing.assert_frame_equal(shuffled, same)  # the rows asked for, in their order
+    with pytest.raises(SchemaError, match="returned 3 rows, expected 4"):
+        validate_forecast(out.iloc[:3], model="m", quantiles=[0.1, 0.9], expected=expected)
+    with pytest.raises(SchemaError, match="did not forecast every"):
+        validate_forecast(out.assign(ds=out["ds"] + pd.Timedelta(weeks=1)), model="m", quantiles=[0.1, 0.9],
+                          expected=expected)
+    with pytest.raises(SchemaError, match="missing or infinite"):
+        validate_forecast(out.assign(m=[1.0, np.nan, 3.0, 4.0]), model="m", quantiles=[0.1, 0.9], expected=expected)
+
+
+def test_members_forecasts_side_by_side_without_a_join_equal_the_join():
+    import functools
+
+    from training.blend import _joined
+
+    frame = weekly_retail(12)
+    fcs = [_model(n).fit(frame, horizon=H).predict(h=H, quantiles=QS) for n in ("naive", "seasonal_naive", "theta")]
+    joined = functools.reduce(lambda a, b: a.merge(b, on=["unique_id", "ds"], how="outer"), fcs)
+    pd.testing.assert_frame_equal(_joined(fcs), joined, check_exact=True)
+    # rows in another order: joined on the keys
+    other = [fcs[0], fcs[1].iloc[::-1].reset_index(drop=True), fcs[2]]
+    pd.testing.assert_frame_equal(_joined(other), joined, check_exact=True)

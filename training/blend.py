@@ -83,6 +83,7 @@ from darkhorse.core.schema import (
     forecast_columns,
     quantile_columns,
     quantile_suffix,
+    same_keys,
 )
 from training.metrics import bucket_of, naive_scale, pair_codes, pinball, smape
 from training.models.base import Forecaster, ModelSettings
@@ -928,7 +929,12 @@ def apply_widths(out: pd.DataFrame, name: str, quantiles: Sequence[float], facto
 
 
 def _joined(forecasts: list[pd.DataFrame]) -> pd.DataFrame:
-    """Members' forecasts side by side on `unique_id, ds`."""
+    """Members' forecasts side by side on `unique_id, ds` (checked forecasts of the same series
+    hold the same rows in the same order, sorted: set side by side without a join)."""
+    first = forecasts[0]
+    if all(same_keys(f, first) for f in forecasts[1:]) and pd.MultiIndex.from_frame(first[[ID, DS]]).is_monotonic_increasing:
+        return pd.concat([first.reset_index(drop=True),
+                          *(f.drop(columns=[ID, DS]).reset_index(drop=True) for f in forecasts[1:])], axis=1)
     return functools.reduce(lambda a, b: a.merge(b, on=[ID, DS], how="outer"), forecasts)
 
 
