@@ -3,7 +3,7 @@
 A what-if plan (`/v1/forecast` with `plan`, `/v1/allocate` with `plan`) forecasts again the asked
 items that the plan names: the members that read known-future covariates predict those items'
 rows, and the members that read none give the forecasts they gave before (kept in memory up to
-`training.blend.STEADY_KEPT_VALUES` numbers, or, in a larger catalogue, computed for the asked
+`training.blend.model.STEADY_KEPT_VALUES` numbers, or, in a larger catalogue, computed for the asked
 items only). This benchmark fits, for each catalogue size, a blend like a release's on a generated
 weekly panel where a promotion flag triples the units (`--weeks` weeks; XGBoost reads the flag,
 naive, seasonal naive and theta do not), then times in one process:
@@ -40,7 +40,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from darkhorse.core.schema import DS, ID, Y  # noqa: E402
-from training.blend import Blend  # noqa: E402
+from training.blend.model import Blend  # noqa: E402
 from training.models import create  # noqa: E402
 
 HORIZON = 12

@@ -6,15 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.blend import (
-    BEST_MEMBER,
-    CANDIDATES,
-    SHRINKAGE_GRID,
-    bucket_of,
-    combine,
-    learn_weights,
-    subset_blend,
-)
+from training.blend.model import subset_blend
+from training.blend.weights import BEST_MEMBER, CANDIDATES, SHRINKAGE_GRID, combine, learn_weights
+from training.metrics import bucket_of
 
 QS: list[float] = []
 
@@ -116,7 +110,7 @@ def _sparse_validation(seed: int = 0) -> pd.DataFrame:
 
 
 def test_calibration_lowers_a_low_bound_to_zero_on_intermittent_demand():
-    from training.blend import apply_widths, calibrate_widths
+    from training.blend.intervals import apply_widths, calibrate_widths
 
     v = _sparse_validation()
     w, g = learn_weights(v, ["a", "b"], shrinkage=0.0)
@@ -134,7 +128,7 @@ def test_calibration_lowers_a_low_bound_to_zero_on_intermittent_demand():
 
 
 def test_calibration_keeps_continuous_bounds_at_their_level():
-    from training.blend import apply_widths, calibrate_widths
+    from training.blend.intervals import apply_widths, calibrate_widths
 
     rng = np.random.default_rng(3)
     v = _validation(30, 2, lambda i, c, k, r: (0.0, 0.0))
@@ -182,14 +176,9 @@ def _noisy(n_series: int, cutoffs: int, seed: int, start: int = 0) -> pd.DataFra
 
 
 def test_conformal_intervals_hold_on_later_weeks_per_horizon_bucket():
-    from training.blend import (
-        _bounds,
-        _learn,
-        _sides,
-        bucket_of,
-        conformal_offsets,
-        conformal_table,
-    )
+    from training.blend.intervals import _bounds, _sides, conformal_offsets, conformal_table
+    from training.blend.weights import _learn
+    from training.metrics import bucket_of
 
     v = _noisy(60, 4, seed=1)
     w, g, held, choice = _learn(v, ["a", "b"], grid_step=0.1, min_points=4, shrinkage="auto",
@@ -266,7 +255,7 @@ def test_origin_decay_weighs_recent_cutoffs_more():
 
 
 def _choice(v):
-    from training.blend import _learn
+    from training.blend.weights import _learn
 
     return _learn(v, ["a", "b"], grid_step=0.1, min_points=4, shrinkage="auto", objective="mae",
                   horizon_buckets=[4, 8], fallback_shrinkage=16.0)[3]
@@ -287,7 +276,7 @@ def test_a_combination_is_kept_only_when_it_beats_the_best_member_beyond_noise()
 def test_pooled_horizon_weights_learn_from_every_step_and_keep_the_buckets_for_intervals():
     # a is exact on steps 1-4 and off by 1 later; b is off by 0.6 everywhere: per bucket a wins
     # steps 1-4 and b the rest; pooled over all steps b wins (mean 0.6 against 0.67) everywhere
-    from training.blend import BUCKET, _learn
+    from training.blend.weights import BUCKET, _learn
 
     def rule(i, c, k, r):
         return (0.0 if k <= 4 else 1.0, 0.6)
@@ -330,7 +319,8 @@ def _uneven(n_series: int, cutoffs: int, seed: int, start: int = 0) -> pd.DataFr
 
 
 def test_interval_choice_keeps_conformal_when_the_members_bands_are_too_narrow():
-    from training.blend import _learn, interval_choice, simplex_grid
+    from training.blend.intervals import interval_choice
+    from training.blend.weights import _learn, simplex_grid
 
     v = _noisy(60, 4, seed=1)
     *_, held, choice = _learn(v, ["a", "b"], grid_step=0.1, min_points=4, shrinkage="auto",
@@ -341,7 +331,8 @@ def test_interval_choice_keeps_conformal_when_the_members_bands_are_too_narrow()
 
 
 def test_interval_choice_takes_each_side_from_the_member_whose_quantile_holds():
-    from training.blend import _learn, interval_choice, level_weights, simplex_grid
+    from training.blend.intervals import interval_choice, level_weights
+    from training.blend.weights import _learn, simplex_grid
 
     v = _uneven(40, 4, seed=3)
     *_, held, choice = _learn(v, ["a", "b"], grid_step=0.1, min_points=4, shrinkage="auto",
@@ -358,12 +349,13 @@ def test_level_losses_summed_by_cutoff_and_week_equal_the_loss_of_the_rows_known
     """The held-out side weights sum a (cutoff, week) table computed once; every subset it is
     asked about must give the loss of exactly the rows known at that cutoff, also when a
     (cutoff, week) group spans two chunks of the loss matrix."""
-    import training.blend as B
+    import training.blend.intervals as B
+    from training.blend.weights import simplex_grid
     from training.metrics import pinball
 
     v = _uneven(15, 5, seed=4)
     v.loc[v.sample(frac=0.1, random_state=0).index, "b-q90"] = np.nan  # rows a member lacks drop out
-    grid = B.simplex_grid(2, 0.1)
+    grid = simplex_grid(2, 0.1)
     monkeypatch.setattr(B, "_LEVEL_CELLS", 7 * len(grid))  # 7 rows a chunk: 15 rows a group
     table = B._LevelLosses.of_rows(v, ["a", "b"], grid, 0.9)
     for c in sorted(v["cutoff"].unique())[1:]:
@@ -380,7 +372,7 @@ def test_level_losses_summed_by_cutoff_and_week_equal_the_loss_of_the_rows_known
 
 def test_a_blend_with_level_weights_serves_each_side_from_its_members():
     from benchmarks.accuracy.replay import Stored
-    from training.blend import Blend
+    from training.blend.model import Blend
 
     v = _uneven(40, 4, seed=3)
     future = _uneven(40, 1, seed=4, start=5)
@@ -406,7 +398,7 @@ def test_a_blend_with_level_weights_serves_each_side_from_its_members():
 def test_the_configs_interval_source_reaches_the_blend():
     from darkhorse.core.config import load_config
     from training.backtest import _blend_params
-    from training.blend import Blend
+    from training.blend.model import Blend
 
     from .conftest import REPO
 
@@ -466,7 +458,8 @@ def test_every_blend_setting_of_the_config_reaches_the_blend_and_a_standalone_bl
 
 
 def test_the_point_factor_is_kept_only_when_it_checked_out_on_the_latest_three_cutoffs():
-    from training.blend import POINT_CHECKS, POINT_FACTORS, _learn, held_points, point_factor
+    from training.blend.point import POINT_CHECKS, POINT_FACTORS, held_points, point_factor
+    from training.blend.weights import _learn
 
     assert POINT_CHECKS == 3
 
@@ -502,7 +495,7 @@ def test_the_point_factor_is_kept_only_when_it_checked_out_on_the_latest_three_c
 
 def test_the_blend_scales_its_point_forecast_and_keeps_its_quantiles():
     from benchmarks.accuracy.replay import Stored
-    from training.blend import Blend
+    from training.blend.model import Blend
 
     v = _biased(40, 6, seed=2, bias=lambda c: 1.3)
     future = _biased(40, 1, seed=3, bias=lambda c: 1.3, start=7)
@@ -532,7 +525,8 @@ def test_a_blend_without_validation_rows_serves_the_members_median():
     """No earlier origin (a short panel's first window): the blend and the subset blend take each
     row's median of the members, point and quantiles, so one wild member cannot drag them."""
     from benchmarks.accuracy.replay import Stored
-    from training.blend import MEDIAN, Blend
+    from training.blend.model import Blend
+    from training.blend.weights import MEDIAN
 
     qs = [0.1, 0.5, 0.9]
     future = _validation(10, 1, lambda i, c, k, r: (r.normal(0, 1), r.normal(0, 1)), seed=5)

@@ -8,16 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.blend import (
-    WIDTH_GRID,
-    apply_widths,
-    bucket_of,
-    calibrate_widths,
-    combine,
-    learn_weights,
-    simplex_grid,
-    width_factor,
-)
+from training.blend.intervals import WIDTH_GRID, apply_widths, calibrate_widths, width_factor
+from training.blend.weights import combine, learn_weights, simplex_grid
+from training.metrics import bucket_of
 
 C = pd.Timestamp("2024-01-01")
 

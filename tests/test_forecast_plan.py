@@ -13,7 +13,7 @@ import pytest
 from darkhorse.core.schema import DS, ID, SchemaError, Y
 from darkhorse.serving import api
 from darkhorse.serving.engine import Engine, NoFreshness, RequestError
-from training.blend import Blend
+from training.blend.model import Blend
 from training.models import create
 from training.models.base import Forecaster
 
@@ -198,7 +198,7 @@ def test_the_kept_forecasts_of_members_no_plan_moves_are_not_saved(engine, tmp_p
 
 
 def test_a_large_catalogue_predicts_the_steady_members_again_rather_than_keeping_them(engine, monkeypatch):
-    import training.blend as blend_module
+    import training.blend.model as blend_module
 
     blend = engine.model
     want = blend.predict(h=H, quantiles=list(LEVELS), future=_other_plan(engine), ids=["s04"])

@@ -187,7 +187,7 @@ def test_a_forecast_is_checked_against_the_rows_asked_for_and_returned_in_their_
 def test_members_forecasts_side_by_side_without_a_join_equal_the_join():
     import functools
 
-    from training.blend import _joined
+    from training.blend.model import _joined
 
     frame = weekly_retail(12)
     fcs = [_model(n).fit(frame, horizon=H).predict(h=H, quantiles=QS) for n in ("naive", "seasonal_naive", "theta")]

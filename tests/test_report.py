@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.blend import POINT_CHECKS
+from training.blend.point import POINT_CHECKS
 from training.report import PLOT_FILES, write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

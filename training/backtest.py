@@ -28,7 +28,7 @@ from darkhorse.core.config import Config, ModelSpec
 from darkhorse.core.errors import DarkHorseError
 from darkhorse.core.schema import CUTOFF, DS, ID, WEEK, Y, forecast_columns, quantile_columns
 from training import hot_sellers as hs
-from training.blend import Blend, subset_blend
+from training.blend.model import Blend, subset_blend
 from training.decisions import replay as decision_replay
 from training.history import History, load_history
 from training.hot_sellers.features import first_seasoned_week

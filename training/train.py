@@ -35,7 +35,7 @@ from training.backtest import (
     run_backtest,
     write_outputs,
 )
-from training.blend import Blend
+from training.blend.model import Blend
 from training.history import History, load_history
 from training.load.train import train_load
 from training.metrics import FORECAST_METRICS, naive_scale

@@ -39,7 +39,7 @@ from benchmarks.bench_accuracy import REPO, add_panel_file_args, load_panel, pan
 from darkhorse.core.config import BlendConfig, load_config
 from darkhorse.core.schema import CUTOFF, DS, ID, Y, forecast_columns
 from training.backtest import _blend_params, blend_vs_best
-from training.blend import Blend
+from training.blend.model import Blend
 from training.hot_sellers import COMBINED
 from training.hot_sellers.features import point_columns
 from training.metrics import naive_scale, series_metrics, summarize

@@ -44,7 +44,7 @@ from benchmarks.accuracy.peers import score_peers
 from darkhorse.core.config import Config, ModelSpec
 from darkhorse.core.schema import CUTOFF, DS, ID, WEEK, Y
 from training.backtest import other_blend_mase, run_backtest
-from training.blend import MEDIAN
+from training.blend.weights import MEDIAN
 from training.hot_sellers import FINAL
 from training.metrics import average_precision, ranking_metrics
 

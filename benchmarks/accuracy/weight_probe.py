@@ -10,7 +10,7 @@ history known at the origin. Rules, each learned on those rows (and, marked `hin
 evaluation rows):
 
 * `best_member`: the member with the lowest mean scaled error.
-* `global`: the grid mix (`training.blend.simplex_grid`) with the lowest mean scaled error.
+* `global`: the grid mix (`training.blend.weights.simplex_grid`) with the lowest mean scaled error.
 * `groups_zero`, `groups_cv`: one grid mix per group of series, grouped by the share of zero
   weeks (edges 5%, 30%, 60%) or the coefficient of variation (tertiles) of the last 52 weeks of
   history; a group with fewer than `MIN_GROUP_ROWS` validation rows takes the global mix.
@@ -18,7 +18,7 @@ evaluation rows):
 * `factor_checked`: the best member times its factor (learned on every validation row), only
   when the factor learned on the earlier validation origins beat the member on the latest one
   by more than one standard error of the paired per-series differences: the blend's own check
-  (`training.blend.point_factor`) on the best member's forecasts; `factor_checked_2`: the same,
+  (`training.blend.point.point_factor`) on the best member's forecasts; `factor_checked_2`: the same,
   checked on each of the latest two validation origins (each with the factor learned before it); `factor_checked_2_zero`:
   the best member times one such checked factor per zero-share group (as `groups_zero`; a group
   with fewer than `MIN_GROUP_ROWS` validation rows keeps factor 1).
@@ -45,7 +45,8 @@ from benchmarks.accuracy import panels as P
 from benchmarks.bench_accuracy import load_panel
 from darkhorse.core.config import ForecastConfig
 from darkhorse.core.schema import CUTOFF, DS, ID, Y
-from training.blend import best_point_factor, point_factor, simplex_grid
+from training.blend.point import best_point_factor, point_factor
+from training.blend.weights import simplex_grid
 from training.metrics import naive_scale
 
 ZERO_EDGES = (0.05, 0.30, 0.60)
@@ -119,7 +120,7 @@ class Rules:
         return out
 
     def _checked_factor(self, rows: pd.DataFrame, best: int, n_check: int = 1) -> float:
-        """The best member's factor, kept by the blend's own check (`training.blend.point_factor`:
+        """The best member's factor, kept by the blend's own check (`training.blend.point.point_factor`:
         at each of the latest `n_check` cutoffs, the factor learned before it beat the member on
         that cutoff's rows by one standard error); else 1."""
         return point_factor(rows.assign(pred=rows[self.members[best]]), n_check=n_check)[0]

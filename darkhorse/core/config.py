@@ -835,7 +835,7 @@ class BacktestConfig(_Strict):
 
 class BlendConfig(_Strict):
     """Per-series blend weights (minimum loss on earlier windows), shrunk to global weights. The one
-    description of the blend's settings: the ensemble model's own settings (training/blend.py,
+    description of the blend's settings: the ensemble model's own settings (training/blend/model.py,
     `BlendSettings`) extend it with its members and its inner backtest."""
 
     grid_step: float = Field(
@@ -892,7 +892,7 @@ class BlendConfig(_Strict):
         description="`checked`: the blend's point forecast times one factor for a bias every member shares, "
         "learned on the blend's held-out forecasts and kept only when it beat the unscaled blend on each of "
         "the latest held-out cutoffs by one s.e. (else 1); the factors tried and the number of cutoffs checked "
-        "are `POINT_FACTORS` and `POINT_CHECKS` in training/blend.py. The quantiles stay as they are. `off`: "
+        "are `POINT_FACTORS` and `POINT_CHECKS` in training/blend/point.py. The quantiles stay as they are. `off`: "
         "no factor.",
     )
 

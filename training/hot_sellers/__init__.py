@@ -48,7 +48,7 @@ import pandas as pd
 
 from darkhorse.core.config import Config, ModelSpec
 from darkhorse.core.schema import CUTOFF, DS, ID, WEEK, forecast_columns
-from training.blend import subset_blend
+from training.blend.model import subset_blend
 from training.hot_sellers.classifier import ClassifierSettings, HotSellerClassifier, fit_scorers
 from training.hot_sellers.combine import (
     STACK_MARGIN_SE,

@@ -35,7 +35,7 @@ _REGISTRY: dict[str, str] = {
     "adida": "training.models.stats:ADIDAForecaster",
     "imapa": "training.models.stats:IMAPAForecaster",
     "customer_demand": "training.models.customer_demand:CustomerDemand",
-    "blend": "training.blend:Blend",
+    "blend": "training.blend.model:Blend",
 }
 
 

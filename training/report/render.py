@@ -16,7 +16,8 @@ import jinja2
 from darkhorse.core.config import HotSellerConfig, label_share_far_above
 from darkhorse.core.schema import CUTOFF, DS, ID
 from training.backtest import other_blend_mase
-from training.blend import MEDIAN, POINT_CHECKS
+from training.blend.point import POINT_CHECKS
+from training.blend.weights import MEDIAN
 from training.metrics import PROBABILITY_SCORES
 from training.report.analysis import grain, number, period_unit, reference_ratios
 from training.report.run import Run
