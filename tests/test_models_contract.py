@@ -196,3 +196,17 @@ def test_members_forecasts_side_by_side_without_a_join_equal_the_join():
     # rows in another order: joined on the keys
     other = [fcs[0], fcs[1].iloc[::-1].reset_index(drop=True), fcs[2]]
     pd.testing.assert_frame_equal(_joined(other), joined, check_exact=True)
+
+
+def test_row_quantiles_equal_numpy_s_to_the_last_bit():
+    from training.models.base import row_nanquantile
+
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=(400, 30)) * rng.uniform(0.1, 100, size=(400, 1))
+    a[rng.random(a.shape) < 0.4] = np.nan  # every count of finite values from a few to 30
+    a[:3] = np.nan  # rows with none
+    a[3:6, :4] = 7.0
+    qs = [0.01, 0.1, 0.25, 0.5, 0.77, 0.9, 0.99]
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+        want = np.nanquantile(a, qs, axis=1).T
+    assert np.array_equal(row_nanquantile(a, qs), want, equal_nan=True)

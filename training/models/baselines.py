@@ -13,7 +13,7 @@ import pandas as pd
 from pydantic import Field
 from scipy.stats import norm
 
-from training.models.base import ModelSettings, RowwiseForecaster, series_matrix
+from training.models.base import ModelSettings, RowwiseForecaster, row_nanquantile, series_matrix
 
 
 def _pooled_sigma(resid: np.ndarray) -> np.ndarray:
@@ -178,7 +178,7 @@ class StatQuant(_MatrixModel):
         level, r, own_ok = _level(y, s.window)[rows], r[rows], own_ok[rows]
         own = np.zeros((len(level), len(qs)))
         if own_ok.any():
-            own[own_ok] = np.nanquantile(r[own_ok], qs, axis=1).T
+            own[own_ok] = row_nanquantile(r[own_ok], qs)
         scaled = pooled[None, :] * np.maximum(level, s.level_floor)[:, None]
         values = level[:, None] + np.where(own_ok[:, None], own, scaled)
         point = np.repeat(values[:, [levels.index(0.5)]], h, axis=1)

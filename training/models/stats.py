@@ -34,7 +34,7 @@ import pandas as pd
 from pydantic import Field
 
 from darkhorse.core.schema import DS, ID, Y
-from training.models.base import ModelSettings, RowwiseForecaster
+from training.models.base import ModelSettings, RowwiseForecaster, row_nanquantile
 from training.models.fallback import FallbackName, fill_from_fallback, fit_fallback
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ class StatsForecaster(RowwiseForecaster):
         own_ok = np.isfinite(r).sum(axis=1) >= s.min_residuals
         offsets = np.zeros((len(point), len(qs)))
         if own_ok.any():
-            offsets[own_ok] = np.nanquantile(r[own_ok], qs, axis=1).T
+            offsets[own_ok] = row_nanquantile(r[own_ok], qs)
         offsets[~own_ok] = pooled[None, :] * level[~own_ok, None]
         widen = np.ones(h) if self.flat else np.sqrt(np.arange(1, h + 1))
         qvals = point[:, :, None] + offsets[:, None, :] * widen[None, :, None]
