@@ -134,3 +134,17 @@ def test_a_history_too_short_for_the_booster_takes_its_fallback_baseline(caplog)
     # refitting the short model on the long history leaves no trace of the fallback
     m.fit(long, horizon=12)
     assert m.fallback_ is None and not hasattr(m, "fit_info_")
+
+
+def test_a_booster_that_fell_back_forecasts_a_few_series_as_its_baseline_does():
+    """The fallback baseline forecasts the asked series only; their rows equal those of the
+    whole forecast (the baseline's spread is still pooled over every series)."""
+    short, _ = _flat(n=4, weeks=10)
+    qs = [0.1, 0.5, 0.9]
+    m = create("xgboost", **{**XGB, "min_train_rows": 100_000}).fit(short, horizon=12)
+    assert m.fit_info_["fallback"] == "moving_average"
+    ids = sorted(short["unique_id"].unique())
+    whole = m.predict(h=12, quantiles=qs)
+    some = m.predict(h=12, quantiles=qs, ids=[ids[2]])
+    pd.testing.assert_frame_equal(some.reset_index(drop=True),
+                                  whole[whole["unique_id"] == ids[2]].reset_index(drop=True), check_exact=True)
