@@ -18,7 +18,6 @@ by ONE_SE.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,8 +35,6 @@ from darkhorse.core.schema import (
 )
 from training.blend.weights import BUCKET, ONE_SE, _series_mean_loss, combine
 from training.metrics import pair_codes, pinball
-
-log = logging.getLogger(__name__)
 
 # levels of the held-out score table: whole percents (every level of the service's grid); a
 # level between two takes the linear interpolation, one beyond them the nearest

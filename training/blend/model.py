@@ -1,7 +1,8 @@
 """`Blend` is a model behind the protocol: `fit(df, horizon=H)` fits its members and learns the
 weights from an inner rolling backtest on `df`; the backtest builds it from members it has
 already fitted and their forecasts at earlier cutoffs (`Blend.from_members`), which is the same
-computation.
+computation. `subset_blend` is the blend of some members as a function of their forecasts (the
+growth blend of the hot sellers, the suite's blends without a member).
 """
 
 from __future__ import annotations

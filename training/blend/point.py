@@ -6,7 +6,6 @@ held-out cutoffs beat the unscaled blend on that cutoff by ONE_SE; else 1. Quant
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,8 +18,6 @@ from darkhorse.core.schema import (
     Y,
 )
 from training.blend.weights import ONE_SE, _loss, _series_mean_loss
-
-log = logging.getLogger(__name__)
 
 # factors of the blend's point forecast for a bias of every member alike (multiplied in, 0.70 to 1.30)
 POINT_FACTORS = np.round(np.arange(0.70, 1.301, 0.02), 2)

@@ -37,7 +37,6 @@ remaining weights are renormalised.
 from __future__ import annotations
 
 import itertools
-import logging
 from collections.abc import Sequence
 from typing import Literal
 
@@ -54,8 +53,6 @@ from darkhorse.core.schema import (
     quantile_columns,
 )
 from training.metrics import bucket_of, pair_codes, smape
-
-log = logging.getLogger(__name__)
 
 MAX_GRID = 3000
 INNER_QUANTILES = (0.1, 0.5, 0.9)
