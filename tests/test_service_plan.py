@@ -121,6 +121,22 @@ def test_the_dashboard_opens_a_shared_what_if_link(release, tmp_path):
     assert float(summary["data-released-total"]) == pytest.approx(released, rel=1e-6)
     assert float(summary["data-planned-total"]) == pytest.approx(planned, rel=1e-6) and planned > released
     assert f"on_promo = 1 in the week of {weeks[2]}" in text
+    # the allocation across the hot sellers takes the same plan: the API's answer to the
+    # dashboard's request with it, not without it
+    alloc = page.attrs["allocation-summary"]
+    assert alloc["data-planned"] == "1" and "under the what-if plan of p03" in text
+    hot = httpx.post(f"{url}/v1/hot-sellers", json={"k": 15}, timeout=30).json()["items"]
+    assert "p03" in [h["item"] for h in hot]
+    ask = {"mode": "newsvendor", "capacity": float(alloc["data-capacity"]), "weeks": 4,
+           "items": [{"id": h["item"], "underage_cost": 3, "overage_cost": 1} for h in hot]}
+    row = [{"item": "p03", "week": weeks[2], "values": {"on_promo": 1}}]
+    got = {name: {a["item"]: a["quantity"] for a in httpx.post(f"{url}/v1/allocate", json={**ask, "plan": plan},
+                                                                timeout=60).json()["allocations"]}
+           for name, plan in (("released", []), ("planned", row))}
+    shown = {r["data-item"]: float(r["data-quantity"]) for r in page.rows["allocation"]}
+    assert shown == pytest.approx(got["planned"], rel=1e-9)
+    assert got["planned"]["p03"] > got["released"]["p03"]  # a promotion draws capacity to p03
+    assert [r["data-item"] for r in page.rows["allocation"] if r.get("class") == "planned"] == ["p03"]
     # the what-if form offers the release's covariate and the item's forecast weeks
     assert "whatif-form" in page.attrs and "hidden" not in page.attrs["whatif-form"]
     assert browser.screenshot(link, tmp_path / "dashboard-whatif.png").stat().st_size > 10_000
