@@ -134,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--calls", type=int, default=5, help="what-if calls timed after the first")
     ap.add_argument("--out", type=Path, help="write the rows as JSON here")
     args = ap.parse_args(argv)
+    if min(args.items) < 10 or args.weeks < 3 * HORIZON:
+        ap.error(f"--items needs 10 or more items (two of them are asked) and --weeks {3 * HORIZON} or more")
     rows = []
     for n in args.items:
         rows.append(measure(n, args.weeks, args.calls))
