@@ -2,7 +2,9 @@
 weights from an inner rolling backtest on `df`; the backtest builds it from members it has
 already fitted and their forecasts at earlier cutoffs (`Blend.from_members`), which is the same
 computation. `subset_blend` is the blend of some members as a function of their forecasts (the
-growth blend of the hot sellers, the suite's blends without a member).
+growth blend of the hot sellers, the suite's blends without a member); `subset_weights` keeps
+that blend's learned weights (`SubsetWeights`), which a release applies again to another plan's
+forecasts.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import functools
 import inspect
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -54,22 +57,54 @@ from training.models.base import Forecaster, ModelSettings
 
 log = logging.getLogger(__name__)
 
+@dataclass(frozen=True)
+class SubsetWeights:
+    """The learned weights of a blend of some members (`subset_weights`): applied to any forecast
+    of theirs (`apply`), the one the weights were learned for or another plan's, it gives the same
+    combination row for row."""
+
+    models: tuple[str, ...]
+    weights: pd.DataFrame
+    global_weights: pd.DataFrame
+    median: bool
+    horizon_buckets: tuple[int, ...]
+    factor: float = 1.0
+
+    def apply(self, preds: pd.DataFrame, quantiles: Sequence[float], *, name: str) -> pd.DataFrame:
+        """`preds` (`unique_id, ds`, `cutoff` or `step`, and the members' columns) blended under `name`."""
+        out = combine(preds, self.models, self.weights, self.global_weights, quantiles, name=name,
+                      horizon_buckets=self.horizon_buckets, median=self.median)
+        if self.factor != 1.0:
+            out[name] = out[name] * self.factor
+        return out
+
+
+def subset_weights(
+    validation: pd.DataFrame, models: Sequence[str], *, horizon_buckets: Sequence[int] = (4, 8),
+    factor: Literal["checked", "off"] = "off", **weight_params: Any,
+) -> SubsetWeights:
+    """The weights of the blend of `models` only, learned from `validation` (`learn_weights`);
+    with `factor="checked"` the point takes the checked factor as the blend's does
+    (`point_factor`). `weight_params`: the rest of `learn_weights`' settings (`without_evidence`
+    among them: with no validation row, the members' median or mean)."""
+    settings = {**_learn_defaults(), **weight_params, "horizon_buckets": horizon_buckets}
+    w, g, held, choice = _learn(validation, models, **settings)
+    scale = 1.0
+    if factor == "checked":
+        scale = point_factor(held_points(held, choice, models), objective=settings["objective"])[0]
+    return SubsetWeights(models=tuple(models), weights=w, global_weights=g, median=choice == MEDIAN,
+                         horizon_buckets=tuple(horizon_buckets), factor=float(scale))
+
+
 def subset_blend(
     validation: pd.DataFrame, preds: pd.DataFrame, models: Sequence[str], quantiles: Sequence[float], *,
     name: str, horizon_buckets: Sequence[int] = (4, 8), factor: Literal["checked", "off"] = "off",
     **weight_params: Any,
 ) -> pd.DataFrame:
     """The blend of `models` only, point and member-mixed quantiles, no interval calibration:
-    weights learned from `validation` (`learn_weights`) and applied to `preds` (`combine`);
-    with `factor="checked"` the point takes the checked factor as the blend's does
-    (`point_factor`). `weight_params`: the rest of `learn_weights`' settings (`without_evidence`
-    among them: with no validation row, the members' median or mean)."""
-    settings = {**_learn_defaults(), **weight_params, "horizon_buckets": horizon_buckets}
-    w, g, held, choice = _learn(validation, models, **settings)
-    out = combine(preds, models, w, g, quantiles, name=name, horizon_buckets=horizon_buckets, median=choice == MEDIAN)
-    if factor == "checked":
-        out[name] = out[name] * point_factor(held_points(held, choice, models), objective=settings["objective"])[0]
-    return out
+    `subset_weights` learned from `validation` and applied to `preds`."""
+    learned = subset_weights(validation, models, horizon_buckets=horizon_buckets, factor=factor, **weight_params)
+    return learned.apply(preds, quantiles, name=name)
 
 
 def _learn_defaults() -> dict[str, Any]:

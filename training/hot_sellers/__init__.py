@@ -48,7 +48,7 @@ import pandas as pd
 
 from darkhorse.core.config import Config, ModelSpec
 from darkhorse.core.schema import CUTOFF, DS, ID, WEEK, forecast_columns
-from training.blend.model import subset_blend
+from training.blend.model import SubsetWeights, subset_weights
 from training.hot_sellers.classifier import ClassifierSettings, HotSellerClassifier, fit_scorers
 from training.hot_sellers.combine import (
     STACK_MARGIN_SE,
@@ -63,6 +63,7 @@ from training.hot_sellers.combine import (
 from training.hot_sellers.features import (
     forecast_features,
     forecast_growth,
+    growth_denominator,
     momentum,
     point_columns,
     seasonal_features,
@@ -72,6 +73,7 @@ from training.hot_sellers.graph_features import add_graph_features
 from training.hot_sellers.group_features import add_group_features
 from training.hot_sellers.text_features import add_text_features
 from training.hot_sellers.text_score import TextScoreSettings, add_text_score
+from training.hot_sellers.whatif import RankingWhatIf, origin_rows
 from training.lags import PastFeatures, past_features
 from training.multitask import multitask_params
 
@@ -87,23 +89,32 @@ COMBINED = ("blend", GROWTH_BLEND)
 FINAL = "final"
 
 
-def with_growth_blend(
-    forecast: pd.DataFrame, validation: pd.DataFrame, specs: Sequence[ModelSpec], quantiles: Sequence[float],
-    weight_params: dict[str, Any],
-) -> pd.DataFrame:
-    """`forecast` (`unique_id, ds, cutoff` + member columns) with the growth blend's columns,
-    weighted like the blend (`weight_params`, from `validation`) over the growth members only.
-    Unchanged when the growth members are the blend's (`ModelSpec.blend`), or none feeds growth:
-    the growth score then reads the blend."""
+def growth_weights(
+    validation: pd.DataFrame, specs: Sequence[ModelSpec], weight_params: dict[str, Any],
+) -> SubsetWeights | None:
+    """The growth blend's weights, learned like the blend's (`weight_params`, from `validation`)
+    over the growth members only; None when the growth members are the blend's
+    (`ModelSpec.blend`), or none feeds growth: the growth score then reads the blend."""
     growth = [s.name for s in specs if s.growth]
     if not growth or set(growth) == {s.name for s in specs if s.blend}:
-        return forecast
+        return None
     # without a validation row (a short panel's first origin) the members' mean, not the point
     # blend's median: on nine panels' evaluation origins read as if they had none, growth from
     # the mean ranked hot sellers better on five and by 0.03 AP on average, where the median
     # leans on the members that see no season (docs/accuracy-decisions.md, "A blend without evidence")
-    gb = subset_blend(validation, forecast, growth, quantiles, name=GROWTH_BLEND,
-                      **{**weight_params, "without_evidence": "equal"})
+    return subset_weights(validation, growth, **{**weight_params, "without_evidence": "equal"})
+
+
+def with_growth_blend(
+    forecast: pd.DataFrame, validation: pd.DataFrame, specs: Sequence[ModelSpec], quantiles: Sequence[float],
+    weight_params: dict[str, Any], *, learned: SubsetWeights | None = None,
+) -> pd.DataFrame:
+    """`forecast` (`unique_id, ds, cutoff` + member columns) with the growth blend's columns
+    (`growth_weights`, or the `learned` ones); unchanged where there is no growth blend."""
+    learned = learned if learned is not None else growth_weights(validation, specs, weight_params)
+    if learned is None:
+        return forecast
+    gb = learned.apply(forecast, quantiles, name=GROWTH_BLEND)
     cols = forecast_columns(GROWTH_BLEND, quantiles)
     return forecast.merge(gb[[ID, DS, *cols]], on=[ID, DS], how="left")
 
@@ -248,6 +259,29 @@ def score_origin(
     past_source: PastFeatures | None = None,
     groups: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, HotSellerClassifier | None]:
+    """Every score for the items of `train` at `cutoff` and the classifier (`origin_scores`)."""
+    out, whatif = origin_scores(
+        train, forecast, labels, cutoff=cutoff, covariates=covariates, settings=settings,
+        earlier_forecasts=earlier_forecasts, earlier_scores=earlier_scores, past_source=past_source, groups=groups,
+    )
+    return out, whatif.scorers.get("classifier")
+
+
+def origin_scores(
+    train: pd.DataFrame,
+    forecast: pd.DataFrame,
+    labels: pd.DataFrame,
+    *,
+    cutoff: pd.Timestamp,
+    covariates: list[str],
+    settings: Settings,
+    earlier_forecasts: Sequence[pd.DataFrame] | pd.DataFrame | None = None,
+    earlier_scores: Sequence[pd.DataFrame] | pd.DataFrame | None = None,
+    past_source: PastFeatures | None = None,
+    groups: pd.DataFrame | None = None,
+    growth: SubsetWeights | None = None,
+    quantiles: Sequence[float] = (),
+) -> tuple[pd.DataFrame, RankingWhatIf]:
     """Every score for the items of `train` at `cutoff` (`unique_id, cutoff, model, score`).
 
     `forecast`: this origin's forecasts (`unique_id, ds` + model columns); `earlier_forecasts`:
@@ -257,7 +291,10 @@ def score_origin(
     classifier's past features of the whole panel, computed once for every origin
     (`lags.PastFeatures`; without it they are computed from `train`); `groups`: the series'
     groups (`History.groups`: the classifier's group features read them). The frame's
-    `attrs["choice"]` says how the final ranking was combined."""
+    `attrs["choice"]` says how the final ranking was combined. The `RankingWhatIf` holds what
+    the forecast-reading scores need to be computed again under another plan (a release keeps
+    it): `growth`, the weights that added the growth blend's columns to `forecast`, and
+    `quantiles`, the levels of its quantile columns."""
     column = settings.forecast_model
     if column == "blend" and GROWTH_BLEND in forecast.columns:
         column = GROWTH_BLEND
@@ -274,16 +311,18 @@ def score_origin(
                                      index=train.loc[last, ID].to_numpy(), name="score"),
         "forecast_growth": forecast_growth(train, forecast, column, lookback=settings.lookback, floor=settings.floor),
     }
-    clf = None
+    models = [column, *[c for c in point_columns(forecast) if c != column]]
+    fitted_scorers: dict[str, HotSellerClassifier] = {}
+    origin = pd.DataFrame()
     if len(known) and known["label"].sum() > 0:
-        models = [column, *[c for c in point_columns(forecast) if c != column]]
         earlier = _frame(earlier_forecasts)
         if earlier is not None and not set(models) <= set(earlier.columns):
             earlier = None
         feats, at_origin = classifier_features(train, season, forecast, earlier, cutoff=cutoff, covariates=covariates,
                                                settings=settings, models=models, known=known,
                                                past_source=past_source, groups=groups)
-        clf, fitted = fit_scorers(settings.classifier, feats, known, keep=at_origin, rows=last)
+        fitted_scorers, fitted = fit_scorers(settings.classifier, feats, known, keep=at_origin, rows=last)
+        origin = origin_rows(feats, last)
         scores.update(fitted)  # `classifier`, and `classifier_graph` / `classifier_text(_score)` under `scorer`
         if settings.transformer is not None:
             from training.hot_seller_transformer import TransformerHotSellerClassifier
@@ -305,11 +344,21 @@ def score_origin(
                                   "score": s.to_numpy(dtype="float64")}))
     out = pd.concat(rows, ignore_index=True)
     out.attrs["choice"] = choice.as_dict()
-    return out, clf
+    items = train.loc[last, ID].astype(str).to_numpy()
+    past = growth_denominator(train, settings.lookback)
+    whatif = RankingWhatIf(
+        cutoff=cutoff, quantiles=[float(q) for q in quantiles], column=column,
+        growth_name=GROWTH_BLEND if growth is not None and GROWTH_BLEND in forecast.columns else None,
+        growth=growth, models=models, members=[m for m in models[1:] if m not in COMBINED], floor=settings.floor,
+        past=past.set_axis(past.index.astype(str)),
+        past_mean=pd.Series(season.loc[last, "past_mean"].to_numpy(), index=items),
+        rows=origin, scorers=fitted_scorers, choice=choice,
+    )
+    return out, whatif
 
 
 __all__ = [
     "COMBINED", "GROWTH_BLEND", "Choice", "ClassifierSettings", "HotSellerClassifier", "Settings", "classifier_features",
-    "final_ranking", "forecast_growth", "known_labels", "momentum", "pct_rank", "score_origin", "seasonal_features",
-    "with_growth_blend",
+    "final_ranking", "forecast_growth", "growth_weights", "known_labels", "momentum", "origin_scores", "pct_rank",
+    "score_origin", "seasonal_features", "with_growth_blend",
 ]

@@ -189,8 +189,9 @@ class HotSellerClassifier:
 
 def fit_scorers(
     params: dict, features: pd.DataFrame, labels: pd.DataFrame, *, keep: pd.Series | None, rows: pd.Index,
-) -> tuple[HotSellerClassifier, dict[str, pd.Series]]:
-    """The classifier fitted on `features` and its scores of `rows` (`classifier`).
+) -> tuple[dict[str, HotSellerClassifier], dict[str, pd.Series]]:
+    """The classifiers fitted on `features` by score name (`classifier` first) and their scores
+    of `rows`; each reads its own columns of a frame holding them all (`feature_names_`).
 
     Each feature group of `SCORERS` set to `scorer` (`graph_features`, `text_features`) is set
     apart: the classifier is fitted without its columns, and where `features` has them a second
@@ -205,13 +206,14 @@ def fit_scorers(
     apart_cols = [c for g in cols for c in cols[g]]
     plain = features.drop(columns=apart_cols) if apart_cols else features
     clf = HotSellerClassifier(**params).fit(plain, labels, keep=keep)
+    fitted = {"classifier": clf}
     out = {"classifier": clf.predict_proba(plain.loc[rows])}
     for g, (_, name) in apart.items():
         if cols[g]:
             with_group = features.drop(columns=[c for o in cols if o != g for c in cols[o]])
-            second = HotSellerClassifier(**{**params, g: True}).fit(with_group, labels, keep=keep)
-            out[name] = second.predict_proba(with_group.loc[rows])
-    return clf, out
+            fitted[name] = HotSellerClassifier(**{**params, g: True}).fit(with_group, labels, keep=keep)
+            out[name] = fitted[name].predict_proba(with_group.loc[rows])
+    return fitted, out
 
 
 def _available(labels: pd.DataFrame, auto: list[str]) -> list[str]:

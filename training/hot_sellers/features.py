@@ -58,11 +58,16 @@ def momentum(train: pd.DataFrame, *, recent: int = 4, before: int = 12, floor: f
     return (last / np.maximum(prev.fillna(0.0), floor)).rename("score")
 
 
+def growth_denominator(train: pd.DataFrame, lookback: int) -> pd.Series:
+    """Per item: the label's denominator before the floor, the mean of the last `lookback` weeks."""
+    return tail_stat(train, lookback, how="sum") / lookback
+
+
 def forecast_growth(
     train: pd.DataFrame, forecast: pd.DataFrame, column: str, *, lookback: int, floor: float
 ) -> pd.Series:
     """The label's growth formula applied to the `column` forecast of every item."""
-    past = tail_stat(train, lookback, how="sum") / lookback
+    past = growth_denominator(train, lookback)
     future = forecast.groupby(ID, sort=True)[column].mean()
     return (future / np.maximum(past.reindex(future.index).fillna(0.0), floor)).rename("score")
 
