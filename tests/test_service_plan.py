@@ -140,3 +140,48 @@ def test_the_dashboard_opens_a_shared_what_if_link(release, tmp_path):
     # the what-if form offers the release's covariate and the item's forecast weeks
     assert "whatif-form" in page.attrs and "hidden" not in page.attrs["whatif-form"]
     assert browser.screenshot(link, tmp_path / "dashboard-whatif.png").stat().st_size > 10_000
+
+
+def _flat(items: list[dict], leave: str | None = None) -> dict[tuple[str, str], float]:
+    """Every (item, score name) of a hot-seller answer's items, but the score `leave`."""
+    return {(h["item"], k): v for h in items for k, v in h["scores"].items() if k != leave}
+
+
+def _hot(url: str, plan: list[dict] | None = None) -> dict:
+    r = httpx.post(f"{url}/v1/hot-sellers", json={"k": N_ITEMS, "plan": plan or []}, timeout=60)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_hot_sellers_under_a_plan_score_the_planned_item_from_its_planned_forecast(release):
+    url, _ = release
+    released = _hot(url)
+    scores = {h["item"]: h["scores"] for h in released["items"]}
+    assert released["planned"] == 0 and len(scores) == N_ITEMS and "classifier" in scores["p00"]
+    # the release's own plan, stated again: every score as released
+    weeks = _weeks(url, "p00")
+    same = _hot(url, [{"item": "p00", "week": weeks[0], "values": {"on_promo": 1}}])
+    assert same["planned"] == 1
+    assert _flat(same["items"]) == pytest.approx(_flat(released["items"]), rel=1e-12)
+    # the item ranked last by forecast growth promoted in every week the release did not plan
+    low = min(scores, key=lambda i: scores[i]["forecast_growth"])
+    plan = [{"item": low, "week": w, "values": {"on_promo": 1}} for w in weeks[1:]]
+    moved = _hot(url, plan)
+    got = {h["item"]: h["scores"] for h in moved["items"]}
+    assert moved["planned"] == len(plan) and set(got) == set(scores)
+    # its growth is read from its forecast under the plan: the same ratio as the forecast's mean
+    before, after = sum(_forecast(url, [low])[low]), sum(_forecast(url, [low], plan)[low])
+    assert after > 1.3 * before
+    assert got[low]["forecast_growth"] / scores[low]["forecast_growth"] == pytest.approx(after / before, rel=1e-9)
+    # the other items keep their own scores; the planned one climbs the final ranking
+    others = [[h for h in answer["items"] if h["item"] != low] for answer in (moved, released)]
+    assert _flat(others[0], "final") == pytest.approx(_flat(others[1], "final"), rel=1e-12)
+    # ranked by forecast growth, it climbs from the bottom (the final ranking moves as the
+    # release's combination weighs the scores: tests/test_hot_seller_whatif.py)
+    by_growth = httpx.post(f"{url}/v1/hot-sellers", json={"k": N_ITEMS, "score": "forecast_growth", "plan": plan},
+                           timeout=60).json()["items"]
+    assert [h["item"] for h in by_growth].index(low) < N_ITEMS - 1
+    # a release kept no plan for an unknown item: a 400 naming the field
+    bad = httpx.post(f"{url}/v1/hot-sellers", json={"k": 5, "plan": [
+        {"item": "nope", "week": weeks[0], "values": {"on_promo": 1}}]}, timeout=30)
+    assert bad.status_code == 400 and "plan[0].item" in bad.text

@@ -37,6 +37,7 @@ from training.backtest import (
 )
 from training.blend.model import Blend
 from training.history import History, load_history
+from training.hot_sellers.whatif import WHATIF_FILE, RankingWhatIf
 from training.load.train import train_load
 from training.metrics import FORECAST_METRICS, naive_scale
 from training.periods import path_bank
@@ -92,25 +93,30 @@ def fit_final(
             fc = m.predict(h=horizon, quantiles=config.forecast.quantiles)
             member_fc = fc if member_fc is None else member_fc.merge(fc, on=[ID, DS])
         forecast = forecast.merge(member_fc, on=[ID, DS])
+        growth = hs.growth_weights(validation, specs, _weight_params(config))
         forecast = hs.with_growth_blend(forecast.assign(**{CUTOFF: history.last_week}), validation, specs,
-                                        config.forecast.quantiles, _weight_params(config)).drop(columns=CUTOFF)
-        ranking, clf = hs.score_origin(
+                                        config.forecast.quantiles, _weight_params(config),
+                                        learned=growth).drop(columns=CUTOFF)
+        ranking, whatif = hs.origin_scores(
             history.frame, forecast, history.labels, cutoff=history.last_week,
             covariates=history.covariates, settings=hs.Settings.from_config(config),
             earlier_forecasts=classifier_forecasts(forecasts), earlier_scores=hot_sellers, groups=history.groups,
+            growth=growth, quantiles=config.forecast.quantiles,
         )
         bar.advance(task)
-    return blend, clf, forecast, ranking
+    return blend, whatif, forecast, ranking
 
 
 def save_to_store(
-    config: Config, version: str, blend: Blend, clf, metadata: dict[str, Any],
+    config: Config, version: str, blend: Blend, whatif: RankingWhatIf, metadata: dict[str, Any],
     ranking: pd.DataFrame | None = None,
 ) -> PinnedModels:
-    """Save the forecaster (blend + members) and the classifier as BentoML models `version`.
+    """Save the forecaster (blend + members) and the hot-seller model as BentoML models `version`.
 
-    The hot-seller model also keeps `ranking.parquet`: every score of every item as of the last
-    closed week (the classifier needs each item's history, which a release does not carry).
+    The hot-seller model keeps the classifier (`classifier.pkl`), `ranking.parquet`: every score
+    of every item as of the last closed week (the classifier needs each item's history, which a
+    release does not carry), and `whatif.pkl`: what the scores that read a forecast need to be
+    computed again under another plan (`training.hot_sellers.whatif`).
     """
     import pickle
 
@@ -130,7 +136,9 @@ def save_to_store(
         metadata=metadata,
     ) as ref:
         with open(Path(ref.path) / "classifier.pkl", "wb") as f:
-            pickle.dump(clf, f, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(whatif.scorers.get("classifier"), f, protocol=pickle.HIGHEST_PROTOCOL)
+        with open(Path(ref.path) / WHATIF_FILE, "wb") as f:
+            pickle.dump(whatif, f, protocol=pickle.HIGHEST_PROTOCOL)
         if ranking is not None:
             ranking.to_parquet(Path(ref.path) / "ranking.parquet", index=False)
         tags["hot_seller_classifier"] = str(ref.tag)
@@ -163,13 +171,13 @@ def train(config: Config, *, out_dir: Path | None = None, show_progress: bool = 
     history = load_history(config)
     bt = run_backtest(config, history=history, out_dir=None, show_progress=show_progress)
     version = release_version(config)
-    blend, clf, forecast, ranking = fit_final(
+    blend, whatif, forecast, ranking = fit_final(
         config, history, bt.forecasts, show_progress=show_progress, hot_sellers=bt.hot_sellers
     )
     blend.period_paths_ = path_bank(bt.forecasts, BLEND, horizon=config.panel.horizon_weeks)  # allocation periods
     manifest = run_manifest(config, history, bt.metrics, version)
     if save:
-        manifest = manifest.with_models(save_to_store(config, version, blend, clf, manifest.store_metadata(), ranking))
+        manifest = manifest.with_models(save_to_store(config, version, blend, whatif, manifest.store_metadata(), ranking))
     tags = manifest.models.model_dump() if manifest.models else {}
     bt.metrics["release"] = {"version": version, "tags": tags, "train_seconds": round(time.perf_counter() - started, 1),
                              "blend": choice_record(blend),

@@ -102,6 +102,13 @@ class HotSellersRequest(_Request):
         "final", min_length=1, max_length=64,
         description="Which score ranks the items: final, classifier, forecast_growth, momentum (or any other the release has).",
     )
+    plan: list[PlannedWeek] = Field(
+        default_factory=list, max_length=MAX_PLAN_ROWS,
+        description="What-if known-future values, as in /v1/forecast: the items it names are scored again from "
+        "their forecasts under it (forecast growth and the classifiers read the forecasts; momentum and "
+        "seasonal growth read the history only), and the final ranking is computed again over every item. "
+        "Empty: the release's own scores.",
+    )
 
     @model_validator(mode="after")
     def _some_limit(self) -> HotSellersRequest:
@@ -251,6 +258,7 @@ class HotSellersResponse(_Response):
     score: str
     eligible: int = Field(description="Items ranked.")
     items: list[HotSeller]
+    planned: int = Field(0, description="Plan rows of the request applied (0: the release's own plan).")
 
 
 class ItemAllocation(_Response):

@@ -7,7 +7,8 @@ At start the forecaster predicts every item's next `horizon` weeks at a grid of 
 served exactly as trained); requests then only slice and interpolate
 those arrays, so a request's latency does not depend on the models. Hot-seller scores are the
 ones the release computed at its last closed week (the classifier needs history the release
-does not carry).
+does not carry); under a what-if plan the items it names are scored again from their forecasts
+under it, with the feature rows and models the release kept for that (`whatif.pkl`).
 """
 
 from __future__ import annotations
@@ -52,6 +53,20 @@ class RequestError(DarkHorseError, ValueError):
 
 def level_key(q: float) -> str:
     return f"q{round(q * 100, 6):g}"
+
+
+def _ranking_whatif(hot_seller_dir: Path):
+    """The release's `RankingWhatIf` (`training.hot_sellers.whatif`), or None where it kept none
+    (a release trained before hot sellers took a plan)."""
+    import pickle
+
+    from training.hot_sellers.whatif import WHATIF_FILE
+
+    path = hot_seller_dir / WHATIF_FILE
+    if not path.is_file():
+        return None
+    with open(path, "rb") as f:
+        return pickle.load(f)
 
 
 def _arrays(forecast: pd.DataFrame, column: str, levels) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -200,6 +215,7 @@ class Engine:
     regions: Any = None  # darkhorse.serving.regions.RegionForecasts; None: the release carries none
     paths: Any = None  # training.periods.PathBank: the backtest's sample paths
     model: Any = None  # the release's forecaster, for what-if plans (None: from a forecast table only)
+    whatif: Any = None  # training.hot_sellers.whatif.RankingWhatIf: hot sellers under a plan (None: not kept)
 
     def __post_init__(self) -> None:
         self.position = {str(i): k for k, i in enumerate(self.ids)}
@@ -276,6 +292,7 @@ class Engine:
                                    paths=getattr(model, "period_paths_", None))
         engine.regions = region_forecasts.load(regions_path)
         engine.model = model
+        engine.whatif = _ranking_whatif(Path(hot_seller_dir))
         log.info("release %s: %d items x %d weeks x %d levels ready in %.1fs", release.release,
                  len(engine.ids), engine.horizon, len(levels), time.perf_counter() - started)
         return engine
@@ -312,14 +329,9 @@ class Engine:
         base = getattr(self.model, "future_", None)
         return [] if base is None else [c for c in base.columns if c not in (ID, DS)]
 
-    def planned(self, plan: list[api.PlannedWeek], rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The point and quantile grid of the items at `rows` (one per row, in their order) with
-        the request's plan in place of the release's in the weeks and items it names, and which
-        rows were forecast again. Every plan row is checked. An item's forecast reads its own
-        plan only, so the asked items the plan names are forecast again by the release's members
-        (those fitted with known-future covariates read the plan, the others give their released
-        forecast) and the rest keep the released forecast; a row for an item not asked about
-        changes no answer."""
+    def _plan_future(self, plan: list[api.PlannedWeek], only: set[str] | None = None) -> tuple[pd.DataFrame, list[str]]:
+        """Every plan row checked; the release's plan of the items the rows name (those in `only`
+        when given) with the rows' values in place, and those items (sorted)."""
         covariates = self.covariates()
         if not covariates:
             raise RequestError("plan", "this release reads no known-future covariates (config known_future); "
@@ -331,10 +343,8 @@ class Engine:
             unknown = sorted(set(row.values) - set(covariates))
             if unknown:
                 raise RequestError(f"plan[{i}].values", f"unknown covariate(s) {unknown}; this release reads {covariates}")
-        point, grid = self.point[rows], self.grid[rows]
-        moved = sorted({row.item for row in plan} & {str(i) for i in self.ids[rows]})
-        if not moved:
-            return point, grid, np.zeros(len(rows), dtype=bool)
+        named = {row.item for row in plan}
+        moved = sorted(named if only is None else named & only)
         base = self.model.future_
         future = base[base[ID].astype(str).isin(moved)].reset_index(drop=True)
         at = pd.Series(np.arange(len(future)), index=pd.MultiIndex.from_arrays(
@@ -344,12 +354,47 @@ class Engine:
                 r = int(at[(row.item, week)])
                 for name, value in row.values.items():
                     future.iat[r, future.columns.get_loc(name)] = float(value)
+        return future, moved
+
+    def planned(self, plan: list[api.PlannedWeek], rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The point and quantile grid of the items at `rows` (one per row, in their order) with
+        the request's plan in place of the release's in the weeks and items it names, and which
+        rows were forecast again. Every plan row is checked. An item's forecast reads its own
+        plan only, so the asked items the plan names are forecast again by the release's members
+        (those fitted with known-future covariates read the plan, the others give their released
+        forecast) and the rest keep the released forecast; a row for an item not asked about
+        changes no answer."""
+        future, moved = self._plan_future(plan, {str(i) for i in self.ids[rows]})
+        point, grid = self.point[rows], self.grid[rows]
+        if not moved:
+            return point, grid, np.zeros(len(rows), dtype=bool)
         forecast = self.model.predict(h=self.horizon, quantiles=list(self.levels), future=future, ids=moved)
         ids, _, p, g = _arrays(forecast, self.model.alias, self.levels)
         at_row = pd.Index(ids).get_indexer(self.ids[rows])
         hit = at_row >= 0
         point[hit], grid[hit] = p[at_row[hit]], g[at_row[hit]]
         return point, grid, hit
+
+    def planned_scores(self, plan: list[api.PlannedWeek]) -> pd.DataFrame:
+        """The release's hot-seller scores with the items `plan` names scored again from their
+        forecasts under it (`training.hot_sellers.whatif`): the blend's and every member's at the
+        levels the ranking read, the growth blend's from them; the final ranking over every item."""
+        if self.whatif is None:
+            raise RequestError("plan", "this release keeps no hot-seller what-if state (trained before hot sellers "
+                               "took a plan): train and release again to rank under a plan")
+        future, moved = self._plan_future(plan)
+        w, qs = self.whatif, self.whatif.quantiles
+        parts = [self.model.predict(h=self.horizon, quantiles=qs, future=future, ids=moved)]
+        for member in getattr(self.model, "members_", {}).values():
+            parts.append(member.predict(h=self.horizon, quantiles=qs, future=future, ids=moved))
+        forecast = parts[0]
+        for part in parts[1:]:
+            forecast = forecast.merge(part, on=[ID, DS])
+        missing = [c for c in w.forecast_columns if c not in forecast.columns]
+        if missing:
+            raise RequestError("plan", f"the release's forecaster gives no {missing} forecast, which its hot-seller "
+                               "ranking read: train and release again")
+        return w.rescore(forecast, self.scores)
 
     def forecast(self, req: api.ForecastRequest) -> api.ForecastResponse:
         rows = self._rows(req.items)
@@ -378,25 +423,36 @@ class Engine:
         )
 
     def hot_sellers(self, req: api.HotSellersRequest) -> api.HotSellersResponse:
-        if req.score not in self.scores.columns:
-            raise RequestError("score", f"unknown score {req.score!r}; the release has {', '.join(self.scores.columns)}")
-        col = self.ranked[req.score]
+        scores, ranked_by = self.scores, self.ranked
+        if req.plan:  # the plan's items scored again, every item ranked again
+            scores = self.planned_scores(req.plan)
+            ranked_by = None
+        if req.score not in scores.columns:
+            raise RequestError("score", f"unknown score {req.score!r}; the release has {', '.join(scores.columns)}")
+        col = ranked_by[req.score] if ranked_by is not None else (
+            scores[req.score].dropna().sort_values(ascending=False, kind="stable"))
         ranked = col
         if req.threshold is not None:
             ranked = ranked[ranked >= req.threshold]
         if req.k is not None:
             ranked = ranked.iloc[: req.k]
         latest, names = self.freshness.latest(list(ranked.index)) if len(ranked) else ({}, {})
+        if ranked_by is not None:
+            item_scores = self.item_scores
+        else:
+            listed = scores.loc[ranked.index]
+            item_scores = {item: {c: float(v) for c, v in row.items() if pd.notna(v)}
+                           for item, row in listed.to_dict("index").items()}
         items = [
             api.HotSeller(
-                item=item, rank=k + 1, score=float(score), scores=dict(self.item_scores[item]),
+                item=item, rank=k + 1, score=float(score), scores=dict(item_scores[item]),
                 latest=latest.get(item, {}), **names.get(item, {}),
             )
             for k, (item, score) in enumerate(ranked.items())
         ]
         return api.HotSellersResponse(
             release=self.release, features=self.freshness.snapshot(), as_of_week=self.as_of_week,
-            score=req.score, eligible=len(col), items=items,
+            score=req.score, eligible=len(col), items=items, planned=len(req.plan),
         )
 
     def allocate(self, req: api.AllocateRequest) -> api.AllocateResponse:

@@ -31,6 +31,8 @@ from training.hot_sellers.features import forecast_features
 
 FINAL = "final"
 GROWTH = "forecast_growth"
+# beside the classifier in a release's hot-seller model: the pickled `RankingWhatIf`
+WHATIF_FILE = "whatif.pkl"
 
 
 @dataclass
@@ -98,4 +100,4 @@ def origin_rows(features: pd.DataFrame, last: Sequence) -> pd.DataFrame:
     return rows.assign(**{ID: rows[ID].astype(str)}).set_index(ID).drop(columns=DS)
 
 
-__all__ = ["RankingWhatIf", "origin_rows"]
+__all__ = ["WHATIF_FILE", "RankingWhatIf", "origin_rows"]
