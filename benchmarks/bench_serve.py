@@ -12,6 +12,10 @@ warm-up:
   members that read the plan forecast the asked item again;
 * ``allocate_1000_plan``: the allocation below with such a row for one of its items (the members
   that read the plan forecast the 1,000 items again, their period quantiles recomputed);
+* ``hot_sellers_20``: `POST /v1/hot-sellers`, the top 20 by the final score;
+* ``hot_sellers_20_plan``: the same with the plan row (the planned item scored again from its
+  forecasts under it: the blend's and every member's, the classifiers' feature rows; every item
+  ranked again);
 * ``allocate_1000``: `POST /v1/allocate`, newsvendor, 1,000 items, capacity binding;
 * ``balance_1000``: `POST /v1/allocate`, balance, 1,000 items over 16 nodes.
 
@@ -66,11 +70,14 @@ def scenarios(url: str, n_items: int = 1000) -> dict[str, tuple[str, str, dict |
         planned["forecast_1_plan"] = ("POST", "/v1/forecast",
                                       {"items": [items[0]], "horizon": info["horizon"], "plan": [row]})
     allocate = {"mode": "newsvendor", "capacity": round(0.7 * demand, 1), "items": body}
-    if planned:  # the same allocation with the plan row moved to one of its items
+    hot = {"k": 20, "score": "final"}
+    if planned:  # the same allocation with the plan row moved to one of its items; the ranking under the row
         planned[f"allocate_{n_items}_plan"] = ("POST", "/v1/allocate", {**allocate, "plan": [{**row, "item": chosen[0]}]})
+        planned["hot_sellers_20_plan"] = ("POST", "/v1/hot-sellers", {**hot, "plan": [row]})
     return {
         "reference": ("GET", "/livez", None),
         "forecast_1": ("POST", "/v1/forecast", {"items": [items[0]], "horizon": info["horizon"]}),
+        "hot_sellers_20": ("POST", "/v1/hot-sellers", hot),
         **planned,
         f"allocate_{n_items}": ("POST", "/v1/allocate", allocate),
         f"balance_{n_items}": ("POST", "/v1/allocate", {"mode": "balance", "nodes": 16, "items": [{"id": i} for i in chosen]}),

@@ -139,14 +139,14 @@ def test_the_classifier_reads_no_blend_only_forecasts_in_the_backtest_nor_at_the
     from training.train import fit_final
 
     seen: list[tuple[pd.Timestamp, set]] = []
-    real = hs.score_origin
+    real = hs.origin_scores  # the backtest's score_origin and the final fit both score through it
 
     def spy(train, forecast, labels, *, cutoff, earlier_forecasts=None, **kw):
         frames = earlier_forecasts if isinstance(earlier_forecasts, list) else [earlier_forecasts]
         seen.append((cutoff, {c for f in frames for c in f[CUTOFF].unique()}))
         return real(train, forecast, labels, cutoff=cutoff, earlier_forecasts=earlier_forecasts, **kw)
 
-    monkeypatch.setattr(hs, "score_origin", spy)
+    monkeypatch.setattr(hs, "origin_scores", spy)
     specs = [ModelSpec(model="naive"), ModelSpec(model="moving_average", params={"window": 4})]
     cfg = _config(panel, blend_warmup_windows=2).model_copy(
         update={"forecast": load_config(REPO / "darkhorse.yaml").forecast.model_copy(update={"models": specs})})

@@ -116,6 +116,14 @@ def test_a_release_without_covariates_refuses_a_plan():
     assert got.value.field == "plan"
 
 
+def test_hot_sellers_under_a_plan_need_the_state_the_release_keeps_for_it(engine):
+    week = pd.Timestamp(engine.weeks[0]).date()
+    req = api.HotSellersRequest(k=5, plan=[{"item": "s00", "week": week, "values": {"promo": 1.0}}])
+    with pytest.raises(RequestError, match="train and release again") as got:
+        engine.hot_sellers(req)
+    assert got.value.field == "plan"
+
+
 def test_an_allocation_under_a_plan_follows_the_planned_demand(engine):
     base = engine.model.future_.query("unique_id == 's00'").sort_values(DS)
     value = 1.0 - float(base["promo"].iloc[1])

@@ -267,7 +267,8 @@ def test_serving_benchmark_runs_against_the_server(served, tmp_path):
                  "--items", "200", "--out-dir", str(tmp_path)]) == 0
     result = json.loads((tmp_path / "serve.json").read_text())
     rows = {(r["scenario"], r["concurrency"]): r for r in result["results"]}
-    assert set(rows) == {(s, c) for s in ("reference", "forecast_1", "allocate_200", "balance_200") for c in (1, 2)}
+    assert set(rows) == {(s, c) for s in ("reference", "forecast_1", "hot_sellers_20", "allocate_200", "balance_200")
+                         for c in (1, 2)}
     assert all(r["requests"] > 0 and r["errors"] == 0 and r["p99_ms"] >= r["p50_ms"] > 0 for r in rows.values())
     assert rows[("reference", 1)]["p50_vs_reference"] == 1.0
     assert "| allocate_200 | 1 |" in (tmp_path / "serve.md").read_text()
