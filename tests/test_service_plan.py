@@ -133,6 +133,13 @@ def test_the_dashboard_opens_a_shared_what_if_link(release, tmp_path):
     got = {name: {a["item"]: a["quantity"] for a in httpx.post(f"{url}/v1/allocate", json={**ask, "plan": plan},
                                                                 timeout=60).json()["allocations"]}
            for name, plan in (("released", []), ("planned", row))}
+    # the summary says where p03 would rank among the 15 hot sellers under the plan: the API's answer
+    under = [h["item"] for h in httpx.post(f"{url}/v1/hot-sellers", json={"k": 15, "plan": row},
+                                           timeout=60).json()["items"]]
+    rank = {name: ids.index("p03") + 1 if "p03" in ids else 0 for name, ids in
+            (("released", [h["item"] for h in hot]), ("planned", under))}
+    assert summary["data-released-rank"] == str(rank["released"]) and summary["data-planned-rank"] == str(rank["planned"])
+    assert "hot-seller rank" in text
     shown = {r["data-item"]: float(r["data-quantity"]) for r in page.rows["allocation"]}
     assert shown == pytest.approx(got["planned"], rel=1e-9)
     assert got["planned"]["p03"] > got["released"]["p03"]  # a promotion draws capacity to p03
