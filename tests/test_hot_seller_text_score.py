@@ -140,3 +140,26 @@ def test_by_default_the_score_is_a_scorer_of_its_own(shop):
     default = dataclasses.replace(SETTINGS, classifier={k: v for k, v in SETTINGS.classifier.items() if k != "text_score"})
     s, clf = score_with_marts(frame, labels, folder, c, default)
     assert "classifier_text_score" in set(s["model"]) and ts.COLUMN not in clf.feature_names_
+
+
+def test_under_a_plan_the_text_scorer_is_scored_again_as_the_origin_would_score_it(shop):
+    """A release's what-if state (`origin_scores`) keeps the second classifier too: the planned
+    items' `classifier_text_score` equals scoring the origin again with their planned forecasts."""
+    frame, labels, _, folder, c = shop
+    scorer = dataclasses.replace(SETTINGS, classifier={**SETTINGS.classifier, "text_score": "scorer"},
+                                 marts_dir=str(folder))
+    train = frame[frame["ds"] <= c].reset_index(drop=True)
+    fut = frame[(frame["ds"] > c) & (frame["ds"] <= c + pd.Timedelta(weeks=H))].drop(columns="y")
+    fc = fut.assign(blend=2.0).reset_index(drop=True)
+
+    def score(forecast):
+        out, whatif = hs.origin_scores(train, forecast, labels, cutoff=c, covariates=[], settings=scorer)
+        return out.pivot(index="unique_id", columns="model", values="score").rename_axis(columns=None), whatif
+
+    released, whatif = score(fc)
+    assert set(whatif.scorers) == {"classifier", "classifier_text_score"}
+    pd.testing.assert_frame_equal(whatif.rescore(fc, released), released, check_exact=True)
+    moved = fc["unique_id"].isin(sorted(fc["unique_id"].unique())[:5])
+    planned = fc.assign(blend=np.where(moved, 9.0, fc["blend"]))
+    pd.testing.assert_frame_equal(whatif.rescore(planned[moved].reset_index(drop=True), released),
+                                  score(planned)[0], check_exact=False, rtol=1e-12, atol=0)
