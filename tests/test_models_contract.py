@@ -165,6 +165,15 @@ def test_a_few_series_of_a_rowwise_model_keep_the_statistics_pooled_over_every_s
                                       whole[whole["unique_id"].isin(asked)].reset_index(drop=True), check_exact=True)
 
 
+def test_seasonal_naive_with_a_moving_average_fallback_keeps_its_pooled_spread_for_a_few_series():
+    model = create("seasonal_naive", fallback="moving_average").fit(_ragged_panel(), horizon=H)
+    whole = model.predict(h=H, quantiles=QS)
+    for asked in (["r8", "r0"], ["r6", "r5"]):  # a short series without residuals of its own; two with
+        some = model.predict(h=H, quantiles=QS, ids=asked)
+        pd.testing.assert_frame_equal(some.reset_index(drop=True),
+                                      whole[whole["unique_id"].isin(asked)].reset_index(drop=True), check_exact=True)
+
+
 def test_a_forecast_is_checked_against_the_rows_asked_for_and_returned_in_their_order():
     from darkhorse.core.schema import future_index, validate_forecast
 

@@ -8,6 +8,8 @@ series (scaled by level) where a series has too few of its own.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 from pydantic import Field
@@ -16,14 +18,28 @@ from scipy.stats import norm
 from training.models.base import ModelSettings, RowwiseForecaster, row_nanquantile, series_matrix
 
 
-def _pooled_sigma(resid: np.ndarray) -> np.ndarray:
-    """Per-series RMS of residuals (rows); series with fewer than 2 use the median of others."""
+def _row_sigma(resid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row RMS of residuals and whether the row holds at least 2 of them."""
     n = np.sum(np.isfinite(resid), axis=1)
     sq = np.where(np.isfinite(resid), resid**2, 0.0)
-    sigma = np.sqrt(sq.sum(axis=1) / np.maximum(n, 1))
-    ok = n >= 2
+    return np.sqrt(sq.sum(axis=1) / np.maximum(n, 1)), n >= 2
+
+
+def _pooled_sigma(resid: np.ndarray) -> np.ndarray:
+    """Per-series RMS of residuals (rows); series with fewer than 2 use the median of others."""
+    sigma, ok = _row_sigma(resid)
     fallback = float(np.nanmedian(sigma[ok])) if ok.any() else 1.0
     return np.where(ok, sigma, fallback)
+
+
+def _sigma_of(residuals: Callable[[np.ndarray | slice], np.ndarray], rows: np.ndarray | slice) -> np.ndarray:
+    """`_pooled_sigma` of the series at `rows` only: `residuals(sel)` gives the residual matrix of
+    the series `sel`; every series' is computed only where an asked one needs the median of
+    the others (a what-if about a few series skips a pass over the catalogue)."""
+    sigma, ok = _row_sigma(residuals(rows))
+    if ok.all():
+        return sigma
+    return _pooled_sigma(residuals(slice(None)))[rows]
 
 
 def _normal_quantiles(point: np.ndarray, sigma: np.ndarray, quantiles: list[float]) -> np.ndarray:
@@ -55,7 +71,7 @@ class Naive(_MatrixModel):
     def _arrays(self, h: int, quantiles: list[float], only: pd.Index | None) -> tuple[np.ndarray, np.ndarray]:
         y, rows = self.y_, self._rows(only)
         point = np.repeat(y[rows, -1:], h, axis=1)
-        sigma = _pooled_sigma(np.diff(y, axis=1))[rows]
+        sigma = _sigma_of(lambda sel: np.diff(y[sel], axis=1), rows)
         steps = np.sqrt(np.arange(1, h + 1))[None, :]
         return point, _normal_quantiles(point, sigma[:, None] * steps, quantiles)
 
@@ -76,28 +92,31 @@ class SeasonalNaive(_MatrixModel):
     def _arrays(self, h: int, quantiles: list[float], only: pd.Index | None) -> tuple[np.ndarray, np.ndarray]:
         y, m = self.y_, self.settings.season_length
         n, width = y.shape
+        rows = self._rows(only)
+        ys = y[rows]
         steps = np.arange(1, h + 1)
-        long_enough = self.lengths_ >= m
-        point = np.empty((n, h))
-        sigma = np.empty((n, h))
+        point = np.empty((len(ys), h))
+        sigma = np.empty((len(ys), h))
         if width >= m:
             cols = width - m + (steps - 1) % m
-            point[:] = y[:, cols]
-            sres = _pooled_sigma(y[:, m:] - y[:, :-m]) if width > m + 1 else np.ones(n)
+            point[:] = ys[:, cols]
+            sres = _sigma_of(lambda sel: y[sel, m:] - y[sel, :-m], rows) if width > m + 1 else np.ones(len(ys))
             sigma[:] = sres[:, None] * np.sqrt((steps - 1) // m + 1)[None, :]
-        short = ~long_enough
+        # series shorter than a season: the fallback, its spread pooled over those series
+        every_short = np.flatnonzero(self.lengths_ < m)
+        short = self.lengths_[rows] < m
         if short.any():
-            ys = y[short]
+            at = np.searchsorted(every_short, np.arange(n)[rows][short])  # their places among the short ones
+            spread = _sigma_of(lambda sel: np.diff(y[every_short[sel]], axis=1), at)
             if self.settings.fallback == "naive":
-                point[short] = ys[:, -1:]
-                sigma[short] = _pooled_sigma(np.diff(ys, axis=1))[:, None] * np.sqrt(steps)[None, :]
+                point[short] = ys[short][:, -1:]
+                sigma[short] = spread[:, None] * np.sqrt(steps)[None, :]
             else:
                 w = self.settings.fallback_window
-                point[short] = np.nanmean(ys[:, -w:], axis=1)[:, None]
-                sigma[short] = _pooled_sigma(np.diff(ys, axis=1))[:, None]
-        self.n_fallback_ = int(short.sum())
-        rows = self._rows(only)
-        return point[rows], _normal_quantiles(point[rows], sigma[rows], quantiles)
+                point[short] = np.nanmean(ys[short][:, -w:], axis=1)[:, None]
+                sigma[short] = spread[:, None]
+        self.n_fallback_ = len(every_short)
+        return point, _normal_quantiles(point, sigma, quantiles)
 
 
 class MovingAverageSettings(ModelSettings):
@@ -132,11 +151,14 @@ class MovingAverage(_MatrixModel):
 
     def _arrays(self, h: int, quantiles: list[float], only: pd.Index | None) -> tuple[np.ndarray, np.ndarray]:
         y, w, rows = self.y_, self.settings.window, self._rows(only)
-        level = _level(y, w)[rows]
+        level = _level(y[rows], w)
         point = np.repeat(level[:, None], h, axis=1)
-        ma = _rolling_mean(y, w)
-        resid = y[:, 1:] - ma[:, :-1]
-        sigma = _pooled_sigma(resid)[rows][:, None] * np.ones((1, h))
+
+        def resid(sel):
+            ys = y[sel]
+            return ys[:, 1:] - _rolling_mean(ys, w)[:, :-1]
+
+        sigma = _sigma_of(resid, rows)[:, None] * np.ones((1, h))
         return point, _normal_quantiles(point, sigma, quantiles)
 
 

@@ -131,16 +131,18 @@ class StatsForecaster(RowwiseForecaster):
         s = self.settings
         rows = self._rows(only)
         qs = np.asarray(quantiles)
-        # the pooled offsets come from every series' residuals; each row's own only from its own
-        rel = self.resid_ / self.level_[:, None]
-        pooled_rel = rel[np.isfinite(rel)]
-        pooled = np.quantile(pooled_rel, qs) if pooled_rel.size else np.zeros(len(qs))
         point, r, level = self.point_[rows, :h].copy(), self.resid_[rows], self.level_[rows]
         own_ok = np.isfinite(r).sum(axis=1) >= s.min_residuals
         offsets = np.zeros((len(point), len(qs)))
         if own_ok.any():
             offsets[own_ok] = row_nanquantile(r[own_ok], qs)
-        offsets[~own_ok] = pooled[None, :] * level[~own_ok, None]
+        if not own_ok.all():
+            # the pooled offsets come from every series' residuals (computed only where a row
+            # needs them: a what-if about a few long series skips a pass over the catalogue)
+            rel = self.resid_ / self.level_[:, None]
+            pooled_rel = rel[np.isfinite(rel)]
+            pooled = np.quantile(pooled_rel, qs) if pooled_rel.size else np.zeros(len(qs))
+            offsets[~own_ok] = pooled[None, :] * level[~own_ok, None]
         widen = np.ones(h) if self.flat else np.sqrt(np.arange(1, h + 1))
         qvals = point[:, :, None] + offsets[:, None, :] * widen[None, :, None]
         qvals = np.sort(np.clip(qvals, 0.0, None), axis=2)
