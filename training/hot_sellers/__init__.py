@@ -51,6 +51,7 @@ from darkhorse.core.schema import CUTOFF, DS, ID, WEEK, forecast_columns
 from training.blend.model import SubsetWeights, subset_weights
 from training.hot_sellers.classifier import ClassifierSettings, HotSellerClassifier, fit_scorers
 from training.hot_sellers.combine import (
+    FINAL,
     STACK_MARGIN_SE,
     TIE_MIN_ORIGINS,
     Choice,
@@ -85,8 +86,6 @@ log = logging.getLogger(__name__)
 GROWTH_BLEND = "growth_blend"
 # the point columns that combine members: never counted in the members' disagreement
 COMBINED = ("blend", GROWTH_BLEND)
-# the final ranking's name among the scores
-FINAL = "final"
 
 
 def growth_weights(

@@ -68,6 +68,8 @@ VARIANT_MARGIN_SE = {GRAPH_SCORER: None, TEXT_SCORER: 2.0, TEXT_SCORE_SCORER: 2.
 # 0.1), up to fifty million items.
 TIE_BREAK = 1e-9
 # the fallback's scorers where the classifier learned without the season (`fallback_weights`)
+# the final ranking's name among the scores
+FINAL = "final"
 SEASON_FALLBACK = ("classifier", "forecast_growth", "seasonal_growth")
 # ties go to the earlier name
 PREFERENCE = ("forecast_growth", "seasonal_growth", "classifier", GRAPH_SCORER, TEXT_SCORER, TEXT_SCORE_SCORER,

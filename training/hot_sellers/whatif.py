@@ -12,7 +12,7 @@ moved items' scores in place.
 `RankingWhatIf` holds what that takes, captured where the release's ranking was computed: the
 classifiers' feature rows at the last week, the fitted classifiers, the growth blend's weights,
 the growth denominators and the final ranking's combination. Computed again from the release's
-own forecasts, every score equals the released one to the last bit (tests/test_hot_sellers.py).
+own forecasts, every score equals the released one to the last bit (tests/test_hot_seller_whatif.py).
 """
 
 from __future__ import annotations
@@ -26,11 +26,9 @@ import pandas as pd
 from darkhorse.core.schema import CUTOFF, DS, ID
 from training.blend.model import SubsetWeights
 from training.hot_sellers.classifier import HotSellerClassifier
-from training.hot_sellers.combine import Choice, final_score
+from training.hot_sellers.combine import FINAL, Choice, final_score
 from training.hot_sellers.features import forecast_features
 
-FINAL = "final"
-GROWTH = "forecast_growth"
 # beside the classifier in a release's hot-seller model: the pickled `RankingWhatIf`
 WHATIF_FILE = "whatif.pkl"
 
@@ -77,7 +75,7 @@ class RankingWhatIf:
         future = fc.groupby(ID, sort=True)[self.column].mean()
         future.index = future.index.astype(str)
         past = self.past.reindex(items).fillna(0.0).to_numpy()
-        out.loc[items, GROWTH] = future.reindex(items).to_numpy() / np.maximum(past, self.floor)
+        out.loc[items, "forecast_growth"] = future.reindex(items).to_numpy() / np.maximum(past, self.floor)
         if self.scorers:
             base = pd.DataFrame({ID: items, DS: self.cutoff, "past_mean": self.past_mean.reindex(items).to_numpy()})
             ff = forecast_features(fc.assign(**{CUTOFF: self.cutoff}), base, models=self.models, floor=self.floor,
