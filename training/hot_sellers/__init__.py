@@ -245,24 +245,9 @@ def final_ranking(
     return final_score(scores, choice), choice
 
 
-def score_origin(
-    train: pd.DataFrame,
-    forecast: pd.DataFrame,
-    labels: pd.DataFrame,
-    *,
-    cutoff: pd.Timestamp,
-    covariates: list[str],
-    settings: Settings,
-    earlier_forecasts: Sequence[pd.DataFrame] | pd.DataFrame | None = None,
-    earlier_scores: Sequence[pd.DataFrame] | pd.DataFrame | None = None,
-    past_source: PastFeatures | None = None,
-    groups: pd.DataFrame | None = None,
-) -> tuple[pd.DataFrame, HotSellerClassifier | None]:
-    """Every score for the items of `train` at `cutoff` and the classifier (`origin_scores`)."""
-    out, whatif = origin_scores(
-        train, forecast, labels, cutoff=cutoff, covariates=covariates, settings=settings,
-        earlier_forecasts=earlier_forecasts, earlier_scores=earlier_scores, past_source=past_source, groups=groups,
-    )
+def score_origin(*args: Any, **kwargs: Any) -> tuple[pd.DataFrame, HotSellerClassifier | None]:
+    """`origin_scores` (the same arguments), with the classifier in place of the what-if state."""
+    out, whatif = origin_scores(*args, **kwargs)
     return out, whatif.scorers.get("classifier")
 
 
