@@ -69,6 +69,11 @@ def _ranking_whatif(hot_seller_dir: Path):
         return pickle.load(f)
 
 
+def _item_scores(scores: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Each item's scores (a row of `scores`) that are not missing."""
+    return {item: {c: float(v) for c, v in row.items() if pd.notna(v)} for item, row in scores.to_dict("index").items()}
+
+
 def _arrays(forecast: pd.DataFrame, column: str, levels) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A forecast table (`unique_id, ds, <column>, <column>-qNN` for every level, dense per
     item) as item keys, week starts, points (n, h) and a non-negative, non-decreasing quantile
@@ -223,10 +228,7 @@ class Engine:
         # hot sellers: each score's ranking and each item's non-null scores, once per release
         # (a sort of every item and a `.loc` per listed item on each request, otherwise)
         self.ranked = {c: self.scores[c].dropna().sort_values(ascending=False, kind="stable") for c in self.scores.columns}
-        self.item_scores = {
-            item: {c: float(v) for c, v in row.items() if pd.notna(v)}
-            for item, row in self.scores.to_dict("index").items()
-        }
+        self.item_scores = _item_scores(self.scores)
 
     @property
     def horizon(self) -> int:
@@ -437,12 +439,7 @@ class Engine:
         if req.k is not None:
             ranked = ranked.iloc[: req.k]
         latest, names = self.freshness.latest(list(ranked.index)) if len(ranked) else ({}, {})
-        if ranked_by is not None:
-            item_scores = self.item_scores
-        else:
-            listed = scores.loc[ranked.index]
-            item_scores = {item: {c: float(v) for c, v in row.items() if pd.notna(v)}
-                           for item, row in listed.to_dict("index").items()}
+        item_scores = self.item_scores if ranked_by is not None else _item_scores(scores.loc[ranked.index])
         items = [
             api.HotSeller(
                 item=item, rank=k + 1, score=float(score), scores=dict(item_scores[item]),

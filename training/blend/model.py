@@ -78,6 +78,11 @@ class SubsetWeights:
             out[name] = out[name] * self.factor
         return out
 
+    def beside(self, preds: pd.DataFrame, quantiles: Sequence[float], *, name: str) -> pd.DataFrame:
+        """`preds` with the blend's point and quantile columns (`name`) joined on `unique_id, ds`."""
+        out = self.apply(preds, quantiles, name=name)
+        return preds.merge(out[[ID, DS, name, *quantile_columns(name, quantiles)]], on=[ID, DS], how="left")
+
 
 def subset_weights(
     validation: pd.DataFrame, models: Sequence[str], *, horizon_buckets: Sequence[int] = (4, 8),

@@ -47,7 +47,7 @@ from typing import Any
 import pandas as pd
 
 from darkhorse.core.config import Config, ModelSpec
-from darkhorse.core.schema import CUTOFF, DS, ID, WEEK, forecast_columns
+from darkhorse.core.schema import CUTOFF, DS, ID, WEEK
 from training.blend.model import SubsetWeights, subset_weights
 from training.hot_sellers.classifier import ClassifierSettings, HotSellerClassifier, fit_scorers
 from training.hot_sellers.combine import (
@@ -65,6 +65,7 @@ from training.hot_sellers.features import (
     forecast_features,
     forecast_growth,
     growth_denominator,
+    growth_of,
     momentum,
     point_columns,
     seasonal_features,
@@ -113,9 +114,7 @@ def with_growth_blend(
     learned = learned if learned is not None else growth_weights(validation, specs, weight_params)
     if learned is None:
         return forecast
-    gb = learned.apply(forecast, quantiles, name=GROWTH_BLEND)
-    cols = forecast_columns(GROWTH_BLEND, quantiles)
-    return forecast.merge(gb[[ID, DS, *cols]], on=[ID, DS], how="left")
+    return learned.beside(forecast, quantiles, name=GROWTH_BLEND)
 
 
 @dataclass(frozen=True)
@@ -289,11 +288,12 @@ def origin_scores(
     season = seasonal_features(train, lookback=settings.lookback, horizon=settings.horizon,
                                floor=settings.floor, season=settings.season)
     last = train.groupby(ID, sort=True).tail(1).index
+    past = growth_denominator(train, settings.lookback)
     scores = {
         "momentum": momentum(train, floor=settings.floor),
         "seasonal_growth": pd.Series(season.loc[last, "seasonal_growth"].to_numpy(),
                                      index=train.loc[last, ID].to_numpy(), name="score"),
-        "forecast_growth": forecast_growth(train, forecast, column, lookback=settings.lookback, floor=settings.floor),
+        "forecast_growth": growth_of(forecast, column, past, floor=settings.floor),
     }
     models = [column, *[c for c in point_columns(forecast) if c != column]]
     fitted_scorers: dict[str, HotSellerClassifier] = {}
@@ -329,7 +329,6 @@ def origin_scores(
     out = pd.concat(rows, ignore_index=True)
     out.attrs["choice"] = choice.as_dict()
     items = train.loc[last, ID].astype(str).to_numpy()
-    past = growth_denominator(train, settings.lookback)
     whatif = RankingWhatIf(
         cutoff=cutoff, quantiles=[float(q) for q in quantiles], column=column,
         growth_name=GROWTH_BLEND if growth is not None and GROWTH_BLEND in forecast.columns else None,

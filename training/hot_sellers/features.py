@@ -63,13 +63,18 @@ def growth_denominator(train: pd.DataFrame, lookback: int) -> pd.Series:
     return tail_stat(train, lookback, how="sum") / lookback
 
 
+def growth_of(forecast: pd.DataFrame, column: str, past: pd.Series, *, floor: float) -> pd.Series:
+    """The label's growth formula applied to the `column` forecast of each item of `forecast`:
+    its mean over the horizon / max(`past`, the item's `growth_denominator`, floor)."""
+    future = forecast.groupby(ID, sort=True)[column].mean()
+    return (future / np.maximum(past.reindex(future.index).fillna(0.0), floor)).rename("score")
+
+
 def forecast_growth(
     train: pd.DataFrame, forecast: pd.DataFrame, column: str, *, lookback: int, floor: float
 ) -> pd.Series:
     """The label's growth formula applied to the `column` forecast of every item."""
-    past = growth_denominator(train, lookback)
-    future = forecast.groupby(ID, sort=True)[column].mean()
-    return (future / np.maximum(past.reindex(future.index).fillna(0.0), floor)).rename("score")
+    return growth_of(forecast, column, growth_denominator(train, lookback), floor=floor)
 
 
 def momentum_ratio(df: pd.DataFrame, *, recent: int = 4, before: int = 12, floor: float = 1.0) -> np.ndarray:

@@ -20,14 +20,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from darkhorse.core.schema import CUTOFF, DS, ID
 from training.blend.model import SubsetWeights
 from training.hot_sellers.classifier import HotSellerClassifier
 from training.hot_sellers.combine import FINAL, Choice, final_score
-from training.hot_sellers.features import forecast_features
+from training.hot_sellers.features import forecast_features, growth_of
 
 # beside the classifier in a release's hot-seller model: the pickled `RankingWhatIf`
 WHATIF_FILE = "whatif.pkl"
@@ -54,28 +53,24 @@ class RankingWhatIf:
     @property
     def forecast_columns(self) -> list[str]:
         """The point columns a forecast handed to `rescore` must hold (with their quantiles)."""
-        return [m for m in self.models if m != self.growth_name] or [self.column]
+        return [m for m in self.models if m != self.growth_name]
 
     def with_growth(self, forecast: pd.DataFrame) -> pd.DataFrame:
         """`forecast` with the growth blend's columns, as the release's ranking read them."""
         if self.growth is None or self.growth_name is None:
             return forecast
-        gb = self.growth.apply(forecast.assign(**{CUTOFF: self.cutoff}), self.quantiles, name=self.growth_name)
-        cols = [c for c in gb.columns if c == self.growth_name or c.startswith(f"{self.growth_name}-q")]
-        return forecast.merge(gb[[ID, DS, *cols]], on=[ID, DS], how="left")
+        return self.growth.beside(forecast.assign(**{CUTOFF: self.cutoff}), self.quantiles,
+                                  name=self.growth_name).drop(columns=CUTOFF)
 
     def rescore(self, forecast: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
         """`scores` (the release's: indexed by item, one column per score) with the items of
         `forecast` scored again from it: `forecast` holds `unique_id, ds` and, per item, the
         blend's and every member's point and quantile columns at `quantiles` (another plan's).
         The final ranking is computed again over every item."""
-        fc = self.with_growth(forecast)
-        items = pd.Index(sorted(fc[ID].astype(str).unique()))
+        fc = self.with_growth(forecast.assign(**{ID: forecast[ID].astype(str)}))
+        items = pd.Index(sorted(fc[ID].unique()))
         out = scores.copy()
-        future = fc.groupby(ID, sort=True)[self.column].mean()
-        future.index = future.index.astype(str)
-        past = self.past.reindex(items).fillna(0.0).to_numpy()
-        out.loc[items, "forecast_growth"] = future.reindex(items).to_numpy() / np.maximum(past, self.floor)
+        out.loc[items, "forecast_growth"] = growth_of(fc, self.column, self.past, floor=self.floor).reindex(items).to_numpy()
         if self.scorers:
             base = pd.DataFrame({ID: items, DS: self.cutoff, "past_mean": self.past_mean.reindex(items).to_numpy()})
             ff = forecast_features(fc.assign(**{CUTOFF: self.cutoff}), base, models=self.models, floor=self.floor,
