@@ -238,6 +238,7 @@ def test_dashboard_in_headless_chromium(served, trained, tmp_path):
     page, text = browser.page(url)
     top = httpx.post(f"{served}/v1/hot-sellers", json={"k": 15}, timeout=30).json()["items"]
     assert page.column("hot-sellers", "data-item") == [i["item"] for i in top]
+    assert set(page.column("hot-sellers", "data-planned-rank")) == {None}  # no what-if plan: no planned rank
     assert page.attrs["forecast-chart"]["data-item"] == top[0]["item"]
     assert {"band", "median", "point"} <= set(page.shape_values("path", "class"))
     assert page.column("allocation", "data-item") == [i["item"] for i in top]

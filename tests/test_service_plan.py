@@ -140,6 +140,9 @@ def test_the_dashboard_opens_a_shared_what_if_link(release, tmp_path):
             (("released", [h["item"] for h in hot]), ("planned", under))}
     assert summary["data-released-rank"] == str(rank["released"]) and summary["data-planned-rank"] == str(rank["planned"])
     assert "hot-seller rank" in text
+    # the hot-seller table gives every row's rank under the plan beside its released one
+    assert {r["data-item"]: r["data-planned-rank"] for r in page.rows["hot-sellers"]} == {
+        h["item"]: str(under.index(h["item"]) + 1 if h["item"] in under else 0) for h in hot}
     shown = {r["data-item"]: float(r["data-quantity"]) for r in page.rows["allocation"]}
     assert shown == pytest.approx(got["planned"], rel=1e-9)
     assert got["planned"]["p03"] > got["released"]["p03"]  # a promotion draws capacity to p03
