@@ -4,6 +4,7 @@ with them, everything else stays as released."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, timedelta
 
 import numpy as np
@@ -12,7 +13,10 @@ import pytest
 
 from darkhorse.core.schema import DS, ID, SchemaError, Y
 from darkhorse.serving import api
+from darkhorse.serving.allocation import grid_levels
 from darkhorse.serving.engine import Engine, NoFreshness, RequestError
+from darkhorse.serving.regions import RegionForecasts
+from training import hierarchy
 from training.blend.model import Blend
 from training.models import create
 from training.models.base import Forecaster
@@ -143,10 +147,52 @@ def test_an_allocation_under_a_plan_follows_the_planned_demand(engine):
     assert [a.quantity for a in same.allocations] == pytest.approx([a.quantity for a in before.allocations], rel=1e-9)
 
 
+def _with_regions(engine: Engine, tmp_path) -> Engine:
+    """The release with a reconciled item x region hierarchy of four of its items over its last 30
+    weeks (s04 and later are outside it)."""
+    rng = np.random.default_rng(4)
+    last = pd.Timestamp(engine.as_of_week)
+    rows = [(item, region, last - pd.Timedelta(weeks=t), float(rng.poisson(20 - 3 * i + 4 * r)))
+            for i, item in enumerate(["s00", "s01", "s02", "s03"]) for r, region in enumerate(["N", "S", "E"])
+            for t in range(30)]
+    panel = pd.DataFrame(rows, columns=["item_id", "region", "week_start", "units"])
+    path = tmp_path / "regions.parquet"
+    hierarchy.forecast_frame(panel, top_items=4, top_regions=3, horizon=H, quantiles=grid_levels(50),
+                             method="mint_shrink").to_parquet(path, index=False)
+    return dataclasses.replace(engine, regions=RegionForecasts.read(path))
+
+
+def test_a_plan_moves_the_items_regions_as_it_moves_the_item(engine, tmp_path):
+    served = _with_regions(engine, tmp_path)
+    base = engine.model.future_.query("unique_id == 's00'").sort_values(DS)
+    value = 1.0 - float(base["promo"].iloc[0])
+    row = {"item": "s00", "week": base[DS].iloc[0].date(), "values": {"promo": value}}
+    ratio = _points(_ask(engine, [row]))["s00"][0] / _points(_ask(engine, []))["s00"][0]
+    assert abs(ratio - 1) > 0.2  # the plan moves the item's first week
+    pairs = {"mode": "fair_share", "capacity": 1e6, "weeks": 1, "level": "item_region",
+             "items": [{"id": i, "region": r} for i in ("s00", "s01") for r in ("N", "S", "E")]}
+    regions = {"mode": "fair_share", "capacity": 1e6, "weeks": 1, "level": "region",
+               "items": [{"id": r} for r in ("N", "S", "E")]}
+    got = {}
+    for name, plan in (("released", []), ("planned", [row])):
+        got[name] = {(a.item, a.region): a.expected_demand for level in (pairs, regions)
+                     for a in served.allocate(api.AllocateRequest(**level, plan=plan)).allocations}
+        assert served.allocate(api.AllocateRequest(**regions, plan=plan)).planned == len(plan)
+    b, a = got["released"], got["planned"]
+    for r in ("N", "S", "E"):
+        # the item's series in every region move by its own forecast's ratio, the other item's stay
+        assert a[("s00", r)] == pytest.approx(ratio * b[("s00", r)], rel=1e-9)
+        assert a[("s01", r)] == pytest.approx(b[("s01", r)], rel=1e-12)
+        # each region moves by its pair's change: the hierarchy still adds up
+        assert a[(r, r)] - b[(r, r)] == pytest.approx(a[("s00", r)] - b[("s00", r)], rel=1e-9)
+    # an item outside the hierarchy: a 400 naming the plan row
+    outside = {"item": "s05", "week": base[DS].iloc[0].date(), "values": {"promo": value}}
+    with pytest.raises(RequestError) as e:
+        served.allocate(api.AllocateRequest(**regions, plan=[row, outside]))
+    assert e.value.field == "plan[1].item" and "s05" in e.value.message
+
+
 def test_the_request_schema_bounds_plan_values():
-    with pytest.raises(ValueError, match="plan is for level item"):
-        api.AllocateRequest(mode="newsvendor", capacity=1, level="region", items=[{"id": "north"}],
-                            plan=[{"item": "a", "week": "2011-01-03", "values": {"promo": 1}}])
     with pytest.raises(ValueError, match="values"):
         api.ForecastRequest(items=["a"], plan=[{"item": "a", "week": "2011-01-03", "values": {}}])
     with pytest.raises(ValueError, match=r"finite|inf"):

@@ -60,6 +60,48 @@ def test_the_release_file_reads_back_as_coherent_arrays(regions):
     np.testing.assert_allclose(regions.grid[total][0], regions.grid[bottom].sum(axis=0))
 
 
+def test_a_planned_item_moves_its_pairs_and_every_level_above_them(regions):
+    """Item a released 10, 0, 5, 5 units and is planned at 20, 6, 5, 5: its pairs double in week
+    1, take the 6 new units in week 2 in the proportions of their mean demand, and stay after;
+    b's and c's pairs stay; every series is still the sum of its pairs, quantile by quantile."""
+    new = regions.planned({"a": np.array([10.0, 0.0, 5.0, 5.0])}, {"a": np.array([20.0, 6.0, 5.0, 5.0])})
+    keys = regions.keys
+    bottom = (keys["level"] == "item_region").to_numpy()
+    mine = bottom & (keys["item_id"] == "a").to_numpy()
+    share = regions.mean[mine].sum(axis=1) / regions.mean[mine].sum()
+    np.testing.assert_allclose(new.grid[mine, 0], 2 * regions.grid[mine, 0], rtol=1e-12)
+    np.testing.assert_allclose(new.grid[mine, 1], regions.grid[mine, 1] + 6 * share[:, None], rtol=1e-12)
+    np.testing.assert_allclose(new.mean[mine, 1], regions.mean[mine, 1] + 6 * share, rtol=1e-12)
+    np.testing.assert_array_equal(new.grid[mine, 2:], regions.grid[mine, 2:])
+    np.testing.assert_array_equal(new.grid[bottom & ~mine], regions.grid[bottom & ~mine])
+    for got in (regions, new):
+        _, adds = got._bottom_of()
+        np.testing.assert_allclose(got.grid, np.einsum("sb,bhk->shk", adds.astype(float), got.grid[bottom]),
+                                   rtol=1e-9, atol=1e-9)
+    # the total gained what a's pairs gained, every week
+    total = (keys["level"] == "total").to_numpy()
+    np.testing.assert_allclose(new.mean[total][0] - regions.mean[total][0],
+                               (new.mean[mine] - regions.mean[mine]).sum(axis=0), rtol=1e-9, atol=1e-9)
+    # the period quantiles follow
+    np.testing.assert_allclose(new.period[mine, 1], new.grid[mine, 0] + new.grid[mine, 1], rtol=1e-12)
+
+
+def test_a_plan_moves_the_planned_items_category_too(tmp_path):
+    panel = _panel().assign(category=lambda d: d["item_id"].map({"a": "x", "b": "x", "c": "y"}))
+    path = tmp_path / "regions.parquet"
+    hierarchy.forecast_frame(panel, top_items=3, top_regions=4, horizon=4, quantiles=grid_levels(20),
+                             method="bottom_up").to_parquet(path, index=False)
+    got = RegionForecasts.read(path)
+    new = got.planned({"c": np.full(4, 10.0)}, {"c": np.full(4, 15.0)})
+    level, category = got.keys["level"].to_numpy(), got.keys["category"].to_numpy()
+    c_pairs = (level == "item_region") & (got.keys["item_id"] == "c").to_numpy()
+    gain = (new.mean[c_pairs] - got.mean[c_pairs]).sum(axis=0)
+    np.testing.assert_allclose(gain, 0.5 * got.mean[c_pairs].sum(axis=0), rtol=1e-12)
+    for cat, moved in (("y", gain), ("x", 0.0)):
+        row = (level == "category") & (category == cat)
+        np.testing.assert_allclose(new.mean[row][0] - got.mean[row][0], moved, rtol=1e-9, atol=1e-9)
+
+
 def test_regions_split_a_capacity_and_add_up(regions):
     engine = _engine(regions)
     req = api.AllocateRequest(mode="fair_share", capacity=150, weeks=2, level="region",

@@ -160,7 +160,9 @@ class AllocateRequest(_Request):
     plan: list[PlannedWeek] = Field(
         default_factory=list, max_length=MAX_PLAN_ROWS,
         description="What-if known-future values, as in /v1/forecast: the items' demand is forecast again "
-        "with them (level item only). Empty: the release's own forecast.",
+        "with them. At levels region and item_region each named item's region series move as its forecast "
+        "moves, week by week, and the regions and totals with them (the items must be among the release's "
+        "region items). Empty: the release's own forecast.",
     )
     service_level: Level = Field(0.95, description="Default target level of `service_level` mode.")
     headroom: Level = Field(0.9, description="Quantile of each item's load used by `balance`.")
@@ -176,8 +178,6 @@ class AllocateRequest(_Request):
             raise ValueError("level item_region needs a region for every item")
         if self.level != "item_region" and any(i.region is not None for i in self.items):
             raise ValueError(f"region is only for level item_region (level is {self.level})")
-        if self.level != "item" and self.plan:
-            raise ValueError("plan is for level item: region forecasts come from the release's reconciled hierarchy")
         if self.level != "item" and self.mode == "balance":
             raise ValueError("balance allocates items to nodes: use level item")
         if self.mode == "balance":

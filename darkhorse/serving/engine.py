@@ -456,7 +456,7 @@ class Engine:
         ids = [i.id for i in req.items]
         rows = self._rows(ids) if req.level == "item" else None
         w = self._horizon(req.weeks, "weeks")
-        if req.plan:  # item level only (the request's validator): the items' periods under the plan
+        if req.plan and rows is not None:  # the items' periods under the plan
             _, grid, moved = self.planned(req.plan, rows)
             period = self.period[rows]  # an item's periods read its own forecast only
             if moved.any():
@@ -498,7 +498,28 @@ class Engine:
             rows = self.regions.rows(req.level, ids, [i.region for i in req.items])
         except region_forecasts.RegionLookupError as exc:
             raise RequestError(exc.field, exc.message) from exc
-        return alloc.Demand(self.regions.period_quantiles(rows, weeks), self.regions.levels)
+        regions = self._planned_regions(req.plan, req.level) if req.plan else self.regions
+        return alloc.Demand(regions.period_quantiles(rows, weeks), regions.levels)
+
+    def _planned_regions(self, plan: list[api.PlannedWeek], level: str) -> region_forecasts.RegionForecasts:
+        """The release's hierarchy with the items `plan` names moved as the release's forecast of
+        each moves under the plan (`RegionForecasts.planned`). Every plan row is checked; an item
+        outside the hierarchy's top items is refused, naming the row."""
+        _, moved = self._plan_future(plan)
+        known = set(self.regions.items)
+        for i, row in enumerate(plan):
+            if row.item not in known:
+                raise RequestError(f"plan[{i}].item", f"{row.item} is not among the {len(known)} items of the release's "
+                                   f"region forecasts (its top items by units): a plan at level {level} moves those only")
+        rows = self._rows(moved)
+        point, _, _ = self.planned(plan, rows)
+        at = pd.Index(self.weeks.astype("datetime64[D]")).get_indexer(self.regions.weeks)
+        found = at >= 0  # a hierarchy week outside the release's forecast weeks stays as released
+        before, after = {}, {}
+        for k, item in enumerate(moved):
+            before[item], after[item] = np.ones(len(at)), np.ones(len(at))
+            before[item][found], after[item][found] = self.point[rows[k], at[found]], point[k, at[found]]
+        return self.regions.planned(before, after)
 
     def _allocation_response(self, req, ids, res: alloc.Allocation, weeks: int, unit) -> api.AllocateResponse:
         n = len(ids)

@@ -7,7 +7,9 @@ through the release's last trained week, at the service's quantile grid: one row
 and week, `unique_id, level, item_id, region, ds, mean` and `q<level>` columns. Every level
 adds up (the quantiles too: each is the sum of its bottom quantiles). `/v1/allocate` with
 `level: region` or `item_region` splits a capacity across these series with the same modes
-as items; a period of w weeks is the weekly quantiles added level by level.
+as items; a period of w weeks is the weekly quantiles added level by level. Under a what-if
+plan the named items' series move as the release's forecast of each item moves
+(`RegionForecasts.planned`), and every level still adds up.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def write(config, *, last_week, horizon: int, levels, path: Path) -> int:
 class RegionForecasts:
     """The reconciled series of a release as arrays: `grid[s, week, k]` at `levels[k]`."""
 
-    keys: pd.DataFrame  # unique_id, level, item_id, region (row order of the arrays)
+    keys: pd.DataFrame  # unique_id, level, item_id, region (+ category where named; row order of the arrays)
     weeks: np.ndarray
     mean: np.ndarray  # (n, h)
     grid: np.ndarray  # (n, h, K)
@@ -72,6 +74,60 @@ class RegionForecasts:
         }
         self.period = np.cumsum(self.grid, axis=1)  # comonotone sum over the first w weeks
 
+    def _bottom_of(self) -> tuple[np.ndarray, np.ndarray]:
+        """The bottom (item x region) rows and which of them each series adds up: (n, n_bottom)."""
+        k = self.keys
+        level = k["level"].to_numpy()
+        bottom = np.flatnonzero(level == "item_region")
+        item = k["item_id"].astype(str).to_numpy()
+        region = k["region"].astype(str).to_numpy()
+        category = k["category"].astype(str).to_numpy() if "category" in k else np.full(len(k), "")
+        adds = np.zeros((len(k), len(bottom)), dtype=bool)
+        for s, lv in enumerate(level):
+            if lv == "total":
+                adds[s] = True
+            elif lv == "category":
+                adds[s] = category[bottom] == category[s]
+            elif lv == "region":
+                adds[s] = region[bottom] == region[s]
+            elif lv == "item":
+                adds[s] = item[bottom] == item[s]
+            else:
+                adds[s] = bottom == s
+        return bottom, adds
+
+    def planned(self, released: dict[str, np.ndarray], planned: dict[str, np.ndarray]) -> RegionForecasts:
+        """The hierarchy with each named item's demand moved as the release's forecast of the
+        item moved under a plan (`released` and `planned`: its weekly point forecasts, aligned with
+        `weeks`). In each week the item's item x region series (mean and every quantile) are scaled
+        by planned / released, or, in a week it released nothing for, take the planned units in
+        the proportions of their mean demand over the horizon (equal parts where there is none).
+        Every upper level (the item, its regions and category, the total) moves by the change of
+        the bottom series it adds up, so every level still adds up, quantiles included."""
+        bottom, adds = self._bottom_of()
+        item = self.keys["item_id"].astype(str).to_numpy()[bottom]
+        d_mean = np.zeros((len(bottom), len(self.weeks)))
+        d_grid = np.zeros((len(bottom), *self.grid.shape[1:]))
+        for name, before in released.items():
+            after = planned[name]
+            mine = np.flatnonzero(item == name)
+            share = self.mean[bottom[mine]].sum(axis=1)
+            share = share / share.sum() if share.sum() > 0 else np.full(len(mine), 1 / len(mine))
+            some = before > 1e-12
+            ratio = np.where(some, after / np.where(some, before, 1.0), 1.0)
+            added = np.where(some, 0.0, after)[None, :] * share[:, None]  # (mine, weeks)
+            d_mean[mine] = (ratio - 1) * self.mean[bottom[mine]] + added
+            d_grid[mine] = (ratio - 1)[None, :, None] * self.grid[bottom[mine]] + added[:, :, None]
+        moved = np.flatnonzero(np.abs(d_mean).sum(axis=1) + np.abs(d_grid).sum(axis=(1, 2)) > 0)
+        mean, grid = self.mean.copy(), self.grid.copy()
+        if len(moved):
+            up = adds[:, moved].astype("float64")
+            mean += up @ d_mean[moved]
+            grid += np.einsum("sb,bhk->shk", up, d_grid[moved])
+        grid = np.maximum.accumulate(np.maximum(grid, 0.0), axis=2)
+        return RegionForecasts(keys=self.keys, weeks=self.weeks, mean=np.maximum(mean, 0.0), grid=grid,
+                               levels=self.levels)
+
     @classmethod
     def read(cls, path: Path) -> RegionForecasts:
         df = pd.read_parquet(path)
@@ -79,7 +135,8 @@ class RegionForecasts:
         df = df.assign(_series=pd.factorize(df["unique_id"])[0]).sort_values(["_series", "ds"], kind="stable")
         qcols = sorted((c for c in df.columns if c.startswith("q")), key=lambda c: float(c[1:]))
         levels = np.array([float(c[1:]) for c in qcols])
-        keys = df.drop_duplicates("unique_id")[["unique_id", "level", "item_id", "region"]].reset_index(drop=True)
+        named = ["unique_id", "level", "item_id", "region"] + (["category"] if "category" in df.columns else [])
+        keys = df.drop_duplicates("unique_id")[named].reset_index(drop=True)
         n = len(keys)
         h = len(df) // max(n, 1)
         if n == 0 or h * n != len(df) or not qcols:
