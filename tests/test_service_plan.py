@@ -19,20 +19,24 @@ pytestmark = pytest.mark.slow
 
 H = 4
 N_ITEMS, N_WEEKS = 12, 60
+REGIONS = ["north", "south", "east"]
 
 
 def _sales(root) -> tuple[str, str]:
-    """Weekly units that triple in promotion weeks (about one week in five), and a plan that
-    promotes every item in the first week after the data and no week after it."""
-    rng = np.random.default_rng(3)
+    """Weekly units that triple in promotion weeks (about one week in five), sold in three regions,
+    and a plan that promotes every item in the first week after the data and no week after it."""
+    rng, where = np.random.default_rng(3), np.random.default_rng(7)
     weeks = pd.date_range("2022-01-03", periods=N_WEEKS, freq="7D")
     rows = []
     for i in range(N_ITEMS):
         base = rng.uniform(10, 60)
         promo = rng.random(N_WEEKS) < 0.2
         units = rng.poisson(base * (1 + 2 * promo))
-        rows.append(pd.DataFrame({"sku": f"p{i:02d}", "week": weeks.strftime("%Y-%m-%d"), "units": units,
-                                  "on_promo": np.where(promo, "yes", "no")}))
+        # each week's units sold across three regions, in the item's own proportions
+        split = where.multinomial(units, where.dirichlet([4.0, 2.0, 1.0]))
+        for r, region in enumerate(REGIONS):
+            rows.append(pd.DataFrame({"sku": f"p{i:02d}", "week": weeks.strftime("%Y-%m-%d"), "units": split[:, r],
+                                      "region": region, "on_promo": np.where(promo, "yes", "no")}))
     pd.concat(rows).to_csv(root / "sales.csv", index=False)
     after = [(weeks[-1] + pd.Timedelta(weeks=k)).strftime("%Y-%m-%d") for k in range(1, H + 1)]
     plan = pd.DataFrame([{"sku": f"p{i:02d}", "week": w, "on_promo": "yes" if k == 0 else "no"}
@@ -47,7 +51,7 @@ def release(tmp_path_factory):
     root = tmp_path_factory.mktemp("service_plan")
     sales, plan = _sales(root)
     source = {"name": "shop", "kind": "sales", "path": sales, "granularity": "weekly",
-              "columns": {"item_id": "sku", "date": "week", "quantity": "units"},
+              "columns": {"item_id": "sku", "date": "week", "quantity": "units", "region": "region"},
               "known_future": [{"column": "on_promo", "agg": "max"}], "plan": plan}
     cfg = write_config(root, [source], panel={"horizon_weeks": H})
     import yaml
@@ -68,6 +72,10 @@ def release(tmp_path_factory):
     assert release_src("dh-plan", version).is_dir()
     with bentoml_serve(f"dh-plan:{version}", root / "serve.log") as url:
         yield url, root
+
+
+def _regions(url: str) -> list[str]:
+    return httpx.post(f"{url}/v1/release", json={}, timeout=30).json()["regions"]
 
 
 def _forecast(url: str, items: list[str], plan: list[dict] | None = None) -> dict[str, list[float]]:
@@ -104,6 +112,40 @@ def test_the_served_release_takes_a_plan_over_http(release):
     bad = httpx.post(f"{url}/v1/forecast", json={"items": ["p00"], "plan": [
         {"item": "p00", "week": weeks[0], "values": {"price": 1.0}}]}, timeout=30)
     assert bad.status_code == 400 and "plan[0].values" in bad.text and "on_promo" in bad.text
+
+
+def test_regions_take_a_plan_over_http(release):
+    """The release's reconciled item x region hierarchy moves under a plan as the item's forecast
+    does: each of p00's regions by p00's own ratio, the regions by their pair's change."""
+    url, _ = release
+    info = httpx.post(f"{url}/v1/release", json={}, timeout=30).json()
+    assert set(REGIONS) <= set(info["regions"]) and "p00" in info["region_items"]
+    weeks = _weeks(url, "p00")
+    row = [{"item": "p00", "week": weeks[2], "values": {"on_promo": 1}}]
+    ratio = _forecast(url, ["p00"], row)["p00"][2] / _forecast(url, ["p00"])["p00"][2]
+    assert ratio > 1.25  # a promotion in the third week
+    ask = {"mode": "fair_share", "capacity": 1e7, "weeks": 3}
+    pairs = {**ask, "level": "item_region", "items": [{"id": i, "region": r} for i in ("p00", "p01") for r in REGIONS]}
+    regions = {**ask, "level": "region", "items": [{"id": r} for r in REGIONS]}
+
+    def demand(body, plan, weeks_asked):
+        r = httpx.post(f"{url}/v1/allocate", json={**body, "weeks": weeks_asked, "plan": plan}, timeout=60)
+        assert r.status_code == 200, r.text
+        assert r.json()["planned"] == len(plan)
+        return {(a["item"], a["region"]): a["expected_demand"] for a in r.json()["allocations"]}
+
+    def week3(plan):  # the third week alone: the three weeks' demand less the first two's
+        out = {}
+        for body in (pairs, regions):
+            three, two = demand(body, plan, 3), demand(body, plan, 2)
+            out.update({k: three[k] - two[k] for k in three})
+        return out
+
+    b, a = week3([]), week3(row)
+    for r in REGIONS:
+        assert a[("p00", r)] == pytest.approx(ratio * b[("p00", r)], rel=1e-6)
+        assert a[("p01", r)] == pytest.approx(b[("p01", r)], rel=1e-9)
+        assert a[(r, r)] - b[(r, r)] == pytest.approx(a[("p00", r)] - b[("p00", r)], rel=1e-6)
 
 
 def test_the_dashboard_opens_a_shared_what_if_link(release, tmp_path):
@@ -147,6 +189,17 @@ def test_the_dashboard_opens_a_shared_what_if_link(release, tmp_path):
     assert shown == pytest.approx(got["planned"], rel=1e-9)
     assert got["planned"]["p03"] > got["released"]["p03"]  # a promotion draws capacity to p03
     assert [r["data-item"] for r in page.rows["allocation"] if r.get("class") == "planned"] == ["p03"]
+    # the region split takes the plan too: the API's answer to the dashboard's request with it
+    split = page.attrs["regions-summary"]
+    assert split["data-planned"] == "1" and "under the what-if plan of p03" in text
+    assert split["data-of"] == "p03"  # the split opens on the planned item
+    body = {"mode": "newsvendor", "capacity": float(split["data-capacity"]), "weeks": 4, "level": "item_region",
+            "items": [{"id": "p03", "region": r, "underage_cost": 3, "overage_cost": 1} for r in _regions(url)]}
+    answer = {name: {a["region"]: a["quantity"] for a in httpx.post(
+        f"{url}/v1/allocate", json={**body, "plan": plan}, timeout=60).json()["allocations"]}
+        for name, plan in (("released", []), ("planned", row))}
+    shown = {r["data-item"]: float(r["data-quantity"]) for r in page.rows["regions"]}
+    assert shown == pytest.approx(answer["planned"], rel=1e-9) and shown != pytest.approx(answer["released"], rel=1e-6)
     # the what-if form offers the release's covariate and the item's forecast weeks
     assert "whatif-form" in page.attrs and "hidden" not in page.attrs["whatif-form"]
     assert browser.screenshot(link, tmp_path / "dashboard-whatif.png").stat().st_size > 10_000
