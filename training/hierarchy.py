@@ -307,9 +307,9 @@ def forecast_frame(
     out = h.keys.loc[np.repeat(np.arange(n), horizon)].reset_index(drop=True)
     out["ds"] = np.tile(ds.to_numpy(), n)
     out["mean"] = mean.reshape(-1)
-    for k, q in enumerate(qs):
-        out[quantile_key(q)] = quant[:, :, k].reshape(-1)
-    return out
+    # the quantile columns joined at once (a release writes the service's whole grid of levels)
+    levels = pd.DataFrame(quant.reshape(n * horizon, len(qs)), columns=[quantile_key(q) for q in qs])
+    return pd.concat([out, levels], axis=1)
 
 
 def quantile_key(q: float) -> str:
