@@ -75,7 +75,7 @@ def test_a_planned_item_moves_its_pairs_and_every_level_above_them(regions):
     np.testing.assert_array_equal(new.grid[mine, 2:], regions.grid[mine, 2:])
     np.testing.assert_array_equal(new.grid[bottom & ~mine], regions.grid[bottom & ~mine])
     for got in (regions, new):
-        _, adds = got._bottom_of()
+        _, _, adds = got.summing
         np.testing.assert_allclose(got.grid, np.einsum("sb,bhk->shk", adds.astype(float), got.grid[bottom]),
                                    rtol=1e-9, atol=1e-9)
     # the total gained what a's pairs gained, every week

@@ -503,15 +503,15 @@ class Engine:
 
     def _planned_regions(self, plan: list[api.PlannedWeek], level: str) -> region_forecasts.RegionForecasts:
         """The release's hierarchy with the items `plan` names moved as the release's forecast of
-        each moves under the plan (`RegionForecasts.planned`). Every plan row is checked; an item
-        outside the hierarchy's top items is refused, naming the row."""
-        _, moved = self._plan_future(plan)
+        each moves under the plan (`RegionForecasts.planned`). An item outside the hierarchy's top
+        items is refused, naming the row; `planned` checks every row as at level item."""
         known = set(self.regions.items)
         for i, row in enumerate(plan):
             if row.item not in known:
                 raise RequestError(f"plan[{i}].item", f"{row.item} is not among the {len(known)} items of the release's "
                                    f"region forecasts (its top items by units): a plan at level {level} moves those only")
-        rows = self._rows(moved)
+        moved = sorted({row.item for row in plan})
+        rows = self._rows(moved, "plan")
         point, _, _ = self.planned(plan, rows)
         at = pd.Index(self.weeks.astype("datetime64[D]")).get_indexer(self.regions.weeks)
         found = at >= 0  # a hierarchy week outside the release's forecast weeks stays as released

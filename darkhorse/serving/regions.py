@@ -14,7 +14,9 @@ plan the named items' series move as the release's forecast of each item moves
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -74,8 +76,10 @@ class RegionForecasts:
         }
         self.period = np.cumsum(self.grid, axis=1)  # comonotone sum over the first w weeks
 
-    def _bottom_of(self) -> tuple[np.ndarray, np.ndarray]:
-        """The bottom (item x region) rows and which of them each series adds up: (n, n_bottom)."""
+    @cached_property
+    def summing(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The bottom (item x region) rows, their items, and which of them each series adds up
+        (n, n_bottom): built once per release, read by every planned request."""
         k = self.keys
         level = k["level"].to_numpy()
         bottom = np.flatnonzero(level == "item_region")
@@ -94,7 +98,7 @@ class RegionForecasts:
                 adds[s] = item[bottom] == item[s]
             else:
                 adds[s] = bottom == s
-        return bottom, adds
+        return bottom, item[bottom], adds
 
     def planned(self, released: dict[str, np.ndarray], planned: dict[str, np.ndarray]) -> RegionForecasts:
         """The hierarchy with each named item's demand moved as the release's forecast of the
@@ -103,30 +107,33 @@ class RegionForecasts:
         by planned / released, or, in a week it released nothing for, take the planned units in
         the proportions of their mean demand over the horizon (equal parts where there is none).
         Every upper level (the item, its regions and category, the total) moves by the change of
-        the bottom series it adds up, so every level still adds up, quantiles included."""
-        bottom, adds = self._bottom_of()
-        item = self.keys["item_id"].astype(str).to_numpy()[bottom]
-        d_mean = np.zeros((len(bottom), len(self.weeks)))
-        d_grid = np.zeros((len(bottom), *self.grid.shape[1:]))
+        the bottom series it adds up, so every level still adds up, quantiles included. Only the
+        series above the named items' pairs are computed again; the rest are shared."""
+        bottom, item, adds = self.summing
+        pairs, d_mean, d_grid = [], [], []
         for name, before in released.items():
-            after = planned[name]
             mine = np.flatnonzero(item == name)
-            share = self.mean[bottom[mine]].sum(axis=1)
+            rows = bottom[mine]
+            share = self.mean[rows].sum(axis=1)
             share = share / share.sum() if share.sum() > 0 else np.full(len(mine), 1 / len(mine))
             some = before > 1e-12
-            ratio = np.where(some, after / np.where(some, before, 1.0), 1.0)
-            added = np.where(some, 0.0, after)[None, :] * share[:, None]  # (mine, weeks)
-            d_mean[mine] = (ratio - 1) * self.mean[bottom[mine]] + added
-            d_grid[mine] = (ratio - 1)[None, :, None] * self.grid[bottom[mine]] + added[:, :, None]
-        moved = np.flatnonzero(np.abs(d_mean).sum(axis=1) + np.abs(d_grid).sum(axis=(1, 2)) > 0)
-        mean, grid = self.mean.copy(), self.grid.copy()
-        if len(moved):
-            up = adds[:, moved].astype("float64")
-            mean += up @ d_mean[moved]
-            grid += np.einsum("sb,bhk->shk", up, d_grid[moved])
-        grid = np.maximum.accumulate(np.maximum(grid, 0.0), axis=2)
-        return RegionForecasts(keys=self.keys, weeks=self.weeks, mean=np.maximum(mean, 0.0), grid=grid,
-                               levels=self.levels)
+            ratio = np.where(some, planned[name] / np.where(some, before, 1.0), 1.0)
+            added = np.where(some, 0.0, planned[name])[None, :] * share[:, None]  # (pairs, weeks)
+            pairs.append(mine)
+            d_mean.append((ratio - 1) * self.mean[rows] + added)
+            d_grid.append((ratio - 1)[None, :, None] * self.grid[rows] + added[:, :, None])
+        new = copy.copy(self)  # keys, weeks, levels, positions and the summing matrix shared
+        if not pairs:
+            return new
+        up = adds[:, np.concatenate(pairs)]
+        touched = np.flatnonzero(up.any(axis=1))
+        up = up[touched].astype("float64")
+        new.mean, new.grid, new.period = self.mean.copy(), self.grid.copy(), self.period.copy()
+        new.mean[touched] = np.maximum(self.mean[touched] + up @ np.concatenate(d_mean), 0.0)
+        grid = self.grid[touched] + np.einsum("sb,bhk->shk", up, np.concatenate(d_grid))
+        new.grid[touched] = np.maximum.accumulate(np.maximum(grid, 0.0), axis=2)
+        new.period[touched] = np.cumsum(new.grid[touched], axis=1)
+        return new
 
     @classmethod
     def read(cls, path: Path) -> RegionForecasts:
