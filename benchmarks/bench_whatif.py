@@ -12,10 +12,15 @@ naive, seasonal naive and theta do not), then times in one process:
   reference;
 - `what-if first`: the first call of a one-item plan (two items asked), which fills the kept
   forecasts where they fit;
-- `what-if`: the median of the next `--calls` calls.
+- `what-if`: the median of the next `--calls` calls;
+- `ranking's forecasts`: what the hot sellers under the same plan read (`/v1/hot-sellers` with
+  a plan, `training.hot_sellers.whatif`): the plan's items forecast by the blend and by every
+  member at the ranking's levels, in one pass (`Blend.predict_with_members`, the service's
+  call) and asked one after the other (the blend, then each member), median of `--calls` each.
 
 It checks that each what-if answer equals those items' rows of a whole forecast under the same
-plan, to the last bit, and prints each cell with its ratio to the whole forecast.
+plan, to the last bit, and the one pass the answers asked one after the other, and prints each
+cell with its ratio to the whole forecast.
 
     python benchmarks/bench_whatif.py --items 600 10000 30000 --out data/bench/whatif.json
 
@@ -44,6 +49,8 @@ from training.blend.model import Blend  # noqa: E402
 from training.models import create  # noqa: E402
 
 HORIZON = 12
+# the levels the hot-seller ranking reads the forecasts at (the config's forecast quantiles)
+RANKING_LEVELS = [0.1, 0.5, 0.9]
 # the service's levels: a 2% grid and the trained quantiles
 LEVELS = sorted({*np.round(np.arange(0.01, 1.0, 0.02), 2).tolist(), 0.1, 0.5, 0.9})
 MEMBERS = {
@@ -114,16 +121,39 @@ def measure(n_items: int, n_weeks: int, calls: int) -> dict[str, Any]:
     whole = blend.predict(h=HORIZON, quantiles=LEVELS, future=every)
     pd.testing.assert_frame_equal(first.reset_index(drop=True),
                                   whole[whole[ID].isin(asked)].reset_index(drop=True), check_exact=True)
+    one_s, each_s = ranking_forecasts(blend, plan, [asked[0]], calls)
     return {"items": n_items, "weeks": n_weeks, "fit_s": fit_s, "forecast_s": whole_s, "whatif_first_s": first_s,
-            "whatif_s": statistics.median(times), "kept": "_steady_kept" in blend.__dict__}
+            "whatif_s": statistics.median(times), "kept": "_steady_kept" in blend.__dict__,
+            "ranking_one_pass_s": one_s, "ranking_each_s": each_s}
+
+
+def ranking_forecasts(blend: Blend, plan: pd.DataFrame, items: list[str], calls: int) -> tuple[float, float]:
+    """Median seconds of the forecasts the hot-seller ranking reads under `plan` for `items`: in
+    one pass, and the blend then each member asked alone (checked equal to the last bit)."""
+    def one() -> pd.DataFrame:
+        return blend.predict_with_members(h=HORIZON, quantiles=RANKING_LEVELS, future=plan, ids=items)
+
+    def each() -> pd.DataFrame:
+        out = blend.predict(h=HORIZON, quantiles=RANKING_LEVELS, future=plan, ids=items)
+        for m in blend.members_.values():
+            out = out.merge(m.predict(h=HORIZON, quantiles=RANKING_LEVELS, future=plan, ids=items), on=[ID, DS])
+        return out
+
+    pd.testing.assert_frame_equal(one(), each(), check_exact=True)
+    one_s = statistics.median(_seconds(one)[0] for _ in range(calls))
+    each_s = statistics.median(_seconds(each)[0] for _ in range(calls))
+    return one_s, each_s
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    lines = ["| items | whole forecast s (reference) | what-if first s | what-if s (median) | what-if / whole forecast | forecasts kept |",
-             "|---:|---:|---:|---:|---:|---|"]
+    lines = ["| items | whole forecast s (reference) | what-if first s | what-if s (median) | what-if / whole forecast "
+             "| forecasts kept | ranking's forecasts: one pass s | asked one after the other s | one pass / one after the other |",
+             "|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['items']:,} | {r['forecast_s']:.2f} | {r['whatif_first_s']:.3f} | {r['whatif_s']:.3f} | "
-                     f"{r['whatif_s'] / r['forecast_s']:.3f} | {'yes' if r['kept'] else 'no'} |")
+                     f"{r['whatif_s'] / r['forecast_s']:.3f} | {'yes' if r['kept'] else 'no'} | "
+                     f"{r['ranking_one_pass_s']:.3f} | {r['ranking_each_s']:.3f} | "
+                     f"{r['ranking_one_pass_s'] / r['ranking_each_s']:.2f} |")
     return "\n".join(lines)
 
 

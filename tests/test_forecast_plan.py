@@ -32,14 +32,15 @@ def _inputs(train: pd.DataFrame, future: pd.DataFrame, with_covariates: bool):
     return {"df": train, "future": future} if with_covariates else {"df": train.drop(columns="promo")}
 
 
-def _release(with_covariates: bool = True) -> Engine:
-    """An XGBoost fitted with the promotion plan and a naive member, blended on one earlier
-    origin, served from a forecast table as a release would be."""
+def _release(with_covariates: bool = True, origins: int = 2, **blend_params) -> Engine:
+    """An XGBoost fitted with the promotion plan and a naive member, blended on `origins` earlier
+    origins four weeks apart (`blend_params`: the blend's settings), served from a forecast table
+    as a release would be."""
     full = _panel(n_series=12)
     last = full[DS].max() - pd.Timedelta(weeks=10)
     members = {"xgboost": lambda: create("xgboost", **XGB), "naive": lambda: create("naive")}
     valid = []
-    for cutoff in (last - pd.Timedelta(weeks=8), last - pd.Timedelta(weeks=4)):
+    for cutoff in (last - pd.Timedelta(weeks=4 * k) for k in range(origins, 0, -1)):
         train, future, actual = _split(full, cutoff, H)
         fc = actual[[ID, DS, Y]].assign(cutoff=cutoff)
         for make in members.values():
@@ -48,7 +49,7 @@ def _release(with_covariates: bool = True) -> Engine:
         valid.append(fc)
     train, future, _ = _split(full, last, H)
     fitted = {name: make().fit(**_inputs(train, future, with_covariates), horizon=H) for name, make in members.items()}
-    blend = Blend.from_members(fitted, pd.concat(valid, ignore_index=True))
+    blend = Blend.from_members(fitted, pd.concat(valid, ignore_index=True), **blend_params)
     forecast = blend.predict(h=H, quantiles=list(LEVELS))
     release = api.Release(release="t", forecaster="f:1", hot_seller_model="h:1", trained_through=last.date())
     engine = Engine.from_forecast(forecast, blend.alias, LEVELS, pd.DataFrame(), release, NoFreshness("test"),
@@ -201,7 +202,11 @@ def test_the_request_schema_bounds_plan_values():
 
 def _other_plan(engine: Engine) -> pd.DataFrame:
     """The release's plan with every promotion flipped: a plan that moves every item."""
-    plan = engine.model.future_.copy()
+    return _other_plan_of(engine.model)
+
+
+def _other_plan_of(blend: Blend) -> pd.DataFrame:
+    plan = blend.future_.copy()
     plan["promo"] = 1.0 - plan["promo"]
     return plan
 
@@ -224,6 +229,30 @@ def test_predicting_a_few_series_gives_their_rows_of_the_whole_forecast(engine, 
         some_m = m.predict(h=H, quantiles=list(LEVELS), ids=asked, **kw)
         pd.testing.assert_frame_equal(some_m.reset_index(drop=True),
                                       whole_m[whole_m[ID].isin(asked)].reset_index(drop=True), check_exact=True)
+
+
+@pytest.mark.parametrize("intervals", ["conformal", "members"])
+def test_the_blend_and_its_members_in_one_pass_equal_each_asked_alone(intervals):
+    """What the hot-seller ranking reads under a plan: the blend's forecast and every member's at
+    the ranking's levels, each member predicting once; the same numbers as the blend's `predict`
+    and each member's, to the last bit (a conformal blend asks its members at other levels)."""
+    blend = _release(origins=6, intervals=intervals).model
+    assert blend.intervals_ == intervals and (getattr(blend, "conformal_", None) is not None) == (intervals == "conformal")
+    plan, asked, qs = None, ["s07", "s02"], [0.25, 0.5, 0.75]
+    for plan in (None, _other_plan_of(blend)):
+        got = blend.predict_with_members(h=H, quantiles=qs, future=plan, ids=asked)
+        want = blend.predict(h=H, quantiles=qs, future=plan, ids=asked)
+        for m in blend.members_.values():
+            kw = {"future": plan} if plan is not None and m.future_ is not None else {}
+            want = want.merge(m.predict(h=H, quantiles=qs, ids=asked, **kw), on=[ID, DS])
+        assert list(got.columns) == list(want.columns) and len(got) == 2 * H
+        pd.testing.assert_frame_equal(got, want, check_exact=True)
+    moved = blend.predict_with_members(h=H, quantiles=qs, future=plan, ids=asked)
+    still = blend.predict_with_members(h=H, quantiles=qs, ids=asked)
+    assert not np.array_equal(moved["xgboost"], still["xgboost"])  # the plan reached the member that reads it
+    np.testing.assert_array_equal(moved["naive"], still["naive"])
+    with pytest.raises(SchemaError, match="1 series it was not fitted on"):
+        blend.predict_with_members(h=H, quantiles=qs, ids=["s03", "nope"])
 
 
 def test_a_plan_for_a_few_series_needs_rows_for_those_only(engine):

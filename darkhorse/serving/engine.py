@@ -385,13 +385,8 @@ class Engine:
             raise RequestError("plan", "this release keeps no hot-seller what-if state (trained before hot sellers "
                                "took a plan): train and release again to rank under a plan")
         future, moved = self._plan_future(plan)
-        w, qs = self.whatif, self.whatif.quantiles
-        parts = [self.model.predict(h=self.horizon, quantiles=qs, future=future, ids=moved)]
-        for member in getattr(self.model, "members_", {}).values():
-            parts.append(member.predict(h=self.horizon, quantiles=qs, future=future, ids=moved))
-        forecast = parts[0]
-        for part in parts[1:]:
-            forecast = forecast.merge(part, on=[ID, DS])
+        w = self.whatif
+        forecast = self.model.predict_with_members(h=self.horizon, quantiles=w.quantiles, future=future, ids=moved)
         missing = [c for c in w.forecast_columns if c not in forecast.columns]
         if missing:
             raise RequestError("plan", f"the release's forecaster gives no {missing} forecast, which its hot-seller "

@@ -27,8 +27,11 @@ from darkhorse.core.schema import (
     ID,
     WEEK,
     Y,
+    check_quantiles,
+    future_index,
     quantile_columns,
     same_keys,
+    validate_forecast,
 )
 from training.blend.intervals import (
     _bounds,
@@ -53,7 +56,7 @@ from training.blend.weights import (
     simplex_grid,
 )
 from training.metrics import bucket_of, naive_scale
-from training.models.base import Forecaster, ModelSettings
+from training.models.base import Forecaster, ModelSettings, NotFittedError
 
 log = logging.getLogger(__name__)
 
@@ -325,23 +328,63 @@ class Blend(Forecaster):
     def _predict_some(self, h: int, quantiles: list[float], plan: pd.DataFrame | None, only: pd.Index) -> pd.DataFrame:
         return self._planned(h, quantiles, None if plan is self.future_ else plan, only)
 
+    def predict_with_members(
+        self, *, h: int, quantiles: Sequence[float], future: pd.DataFrame | None = None,
+        ids: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """`predict`'s forecast with every member's point and `quantiles` columns beside it, each
+        member predicting once: what the hot-seller ranking reads under a plan
+        (`training.hot_sellers.whatif`), which asking the blend and then each member would predict
+        twice. Each member's columns are its `predict(h, quantiles, future, ids)` (a member that
+        reads no plan: its own plan's forecast)."""
+        if not self.fitted_:
+            raise NotFittedError(f"model {self.alias!r} must be fitted before predict")
+        qs = check_quantiles(quantiles)
+        only = None if ids is None else self._series(ids)
+        fitted_future = getattr(self, "future_", None)
+        plan = fitted_future
+        if fitted_future is not None and future is not None:
+            plan = self._check_future(future, None, int(h), only)
+        out, preds = self._with_members(int(h), qs, None if plan is fitted_future else plan, only, beside=qs)
+        out = validate_forecast(out, model=self.alias, quantiles=qs, expected=future_index(self._last(only), int(h)))
+        members = preds[[ID, DS, *(c for m in self.members_ for c in (m, *quantile_columns(m, qs)))]]
+        return out.merge(members, on=[ID, DS], how="left", validate="one_to_one")
+
     def _planned(
         self, h: int, quantiles: list[float], future: pd.DataFrame | None, only: pd.Index | None = None
     ) -> pd.DataFrame:
-        out = self._blended(h, quantiles, future, only)
+        return self._with_members(h, quantiles, future, only)[0]
+
+    def _with_members(
+        self, h: int, quantiles: list[float], future: pd.DataFrame | None, only: pd.Index | None = None,
+        *, beside: list[float] | None = None,
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The blend's forecast and the members' forecasts it came from, these asked at the levels
+        `beside` as well."""
+        asked = self._asked(quantiles)
+        if beside is not None:
+            asked = sorted(set(asked) | set(beside))
+        preds = self._member_forecasts(h, asked, future, only)
+        out = self._blended(preds, quantiles)
         factor = getattr(self, "point_factor_", 1.0)
         if factor != 1.0:  # the point only: the quantiles keep their own calibration
             out[self.alias] = out[self.alias] * factor
-        return out
+        return out, preds
 
-    def _blended(
-        self, h: int, quantiles: list[float], future: pd.DataFrame | None = None, only: pd.Index | None = None
-    ) -> pd.DataFrame:
+    def _asked(self, quantiles: list[float]) -> list[float]:
+        """The levels the members are asked at for the blend's `quantiles`: those, or the conformal
+        interval's pair and the median."""
+        if getattr(self, "conformal_", None) is None:
+            return list(quantiles)
+        lo, hi = self.pair_
+        return [lo, 0.5, hi]
+
+    def _blended(self, preds: pd.DataFrame, quantiles: list[float]) -> pd.DataFrame:
+        """The blend of the members' forecasts `preds` (asked at `_asked(quantiles)` at least)."""
         names = list(self.members_)
         buckets_at = self.settings.horizon_buckets
         table = getattr(self, "conformal_", None)
         if table is None:
-            preds = self._member_forecasts(h, quantiles, future, only)
             out = combine(preds, names, self.weights_, self.global_weights_, quantiles,
                           name=self.alias, horizon_buckets=buckets_at, median=getattr(self, "choice_", None) == MEDIAN)
             sides = getattr(self, "level_weights_", {})
@@ -351,7 +394,6 @@ class Blend(Forecaster):
         # conformal: the blended median plus each level's held-out score times the blended
         # interval's width on that side
         lo, hi = self.pair_
-        preds = self._member_forecasts(h, [lo, 0.5, hi], future, only)
         b = combine(preds, names, self.weights_, self.global_weights_, [lo, 0.5, hi], name="b", horizon_buckets=buckets_at)
         point = b["b"].to_numpy()
         center = b["b-q50"].to_numpy()
