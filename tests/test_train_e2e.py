@@ -149,3 +149,29 @@ def test_invalid_model_params_are_one_line_exit_2(trained, tmp_path):
     assert "Traceback" not in proc.stderr
     (line,) = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
     assert "model 'statquant': invalid params: no_such_param" in line
+
+
+def test_the_hot_seller_model_keeps_each_classifier_once_and_it_gives_the_released_scores(trained):
+    _, tmp, env, _ = trained
+    tag = ReleaseManifest.read(tmp / "out" / "train.json").pinned().hot_seller_classifier
+    code = f"""
+import json, pickle, bentoml
+from pathlib import Path
+import pandas as pd
+m = Path(bentoml.models.get({tag!r}).path)
+whatif = pickle.loads((m / "whatif.pkl").read_bytes())
+ranking = pd.read_parquet(m / "ranking.parquet")
+released = ranking[ranking["model"] == "classifier"].set_index("unique_id")["score"]
+rows = whatif.rows.loc[released.index.astype(str)].reset_index(names="unique_id")
+again = whatif.scorers["classifier"].predict_proba(rows).to_numpy()
+print(json.dumps({{"files": sorted(p.name for p in m.iterdir() if p.suffix in (".pkl", ".parquet")),
+                   "scorers": sorted(whatif.scorers), "items": len(released),
+                   "max_diff": float(abs(again - released.to_numpy()).max())}}))
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    info = json.loads(res.stdout.strip().splitlines()[-1])
+    # the classifier's one copy is the what-if state's; the ranking's scores come from it
+    assert info["files"] == ["ranking.parquet", "whatif.pkl"] and info["scorers"] == ["classifier"]
+    assert info["items"] == pd.read_csv(CSV)["sku"].nunique()
+    assert info["max_diff"] == 0.0

@@ -113,10 +113,11 @@ def save_to_store(
 ) -> PinnedModels:
     """Save the forecaster (blend + members) and the hot-seller model as BentoML models `version`.
 
-    The hot-seller model keeps the classifier (`classifier.pkl`), `ranking.parquet`: every score
-    of every item as of the last closed week (the classifier needs each item's history, which a
-    release does not carry), and `whatif.pkl`: what the scores that read a forecast need to be
-    computed again under another plan (`training.hot_sellers.whatif`).
+    The hot-seller model keeps `ranking.parquet`: every score of every item as of the last closed
+    week (the classifier needs each item's history, which a release does not carry), and
+    `whatif.pkl`: what the scores that read a forecast need to be computed again under another
+    plan (`training.hot_sellers.whatif.RankingWhatIf`), the fitted classifiers among it
+    (`scorers`; the one home of each).
     """
     import pickle
 
@@ -135,8 +136,6 @@ def save_to_store(
         f"{prefix}_hot_seller_classifier:{version}", labels={**labels, "kind": "hot_seller_classifier"},
         metadata=metadata,
     ) as ref:
-        with open(Path(ref.path) / "classifier.pkl", "wb") as f:
-            pickle.dump(whatif.scorers.get("classifier"), f, protocol=pickle.HIGHEST_PROTOCOL)
         with open(Path(ref.path) / WHATIF_FILE, "wb") as f:
             pickle.dump(whatif, f, protocol=pickle.HIGHEST_PROTOCOL)
         if ranking is not None:
