@@ -210,8 +210,8 @@ def _flat(items: list[dict], leave: str | None = None) -> dict[tuple[str, str], 
     return {(h["item"], k): v for h in items for k, v in h["scores"].items() if k != leave}
 
 
-def _hot(url: str, plan: list[dict] | None = None) -> dict:
-    r = httpx.post(f"{url}/v1/hot-sellers", json={"k": N_ITEMS, "plan": plan or []}, timeout=60)
+def _hot(url: str, plan: list[dict] | None = None, score: str = "final") -> dict:
+    r = httpx.post(f"{url}/v1/hot-sellers", json={"k": N_ITEMS, "plan": plan or [], "score": score}, timeout=60)
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -248,3 +248,45 @@ def test_hot_sellers_under_a_plan_score_the_planned_item_from_its_planned_foreca
     bad = httpx.post(f"{url}/v1/hot-sellers", json={"k": 5, "plan": [
         {"item": "nope", "week": weeks[0], "values": {"on_promo": 1}}]}, timeout=30)
     assert bad.status_code == 400 and "plan[0].item" in bad.text
+
+
+def test_the_dashboard_lists_the_items_a_plan_brings_into_its_top(release, tmp_path):
+    url, _ = release
+    # ranked by forecast growth, which reads the plan (this release's final ranking reads
+    # seasonal growth, which does not)
+    score = "forecast_growth"
+    released = [h["item"] for h in _hot(url, score=score)["items"]]
+    # the first plan (an item promoted in every week the release did not plan, or in none) and
+    # the shortest table whose top it changes: an item it lifts in, or the one after an item it
+    # drops out
+    found = None
+    for item in released:
+        weeks = _weeks(url, item)
+        for value in (1, 0):
+            plan = [{"item": item, "week": w, "values": {"on_promo": value}} for w in weeks[1:]]
+            under = [h["item"] for h in _hot(url, plan, score=score)["items"]]
+            top = next((k for k in range(1, N_ITEMS) if set(under[:k]) != set(released[:k])), None)
+            if top is not None and found is None:
+                found = item, weeks, value, under, top
+    assert found is not None, "no plan moves the ranking: the test says nothing"
+    item, weeks, value, under, top = found
+    link = f"{url}/ui/?item={item}&top={top}&score={score}&plan=" + ";".join(f"on_promo:{w}:{value}" for w in weeks[1:])
+    page, text = Chromium(tmp_path / "profile").page(link)
+    assert page.attrs["hot-sellers"]["data-score"] == score and "Hot sellers by forecast_growth" in text
+    rows = page.rows["hot-sellers"]
+    listed = [r for r in rows if r.get("class") != "entered"]
+    entered = [r for r in rows if r.get("class") == "entered"]
+    # the released top as released, each with its rank under the plan; after them the items the
+    # plan brings in from below, in their planned order, each with its planned rank
+    assert [r["data-item"] for r in listed] == released[:top]
+    assert {r["data-item"]: r["data-planned-rank"] for r in listed} == {
+        i: str(under.index(i) + 1 if i in under[:top] else 0) for i in released[:top]}
+    assert [r["data-item"] for r in entered] == [i for i in under[:top] if i not in released[:top]] != []
+    assert all(r["data-planned-rank"] == str(under.index(r["data-item"]) + 1) for r in entered)
+    rank = {name: ids[:top].index(item) + 1 if item in ids[:top] else 0 for name, ids in (("was", released), ("now", under))}
+    summary = page.attrs["whatif-summary"]
+    assert (summary["data-released-rank"], summary["data-planned-rank"]) == (str(rank["was"]), str(rank["now"]))
+    # without the plan nothing enters
+    page, _ = Chromium(tmp_path / "profile2").page(f"{url}/ui/?item={item}&top={top}&score={score}")
+    assert [r["data-item"] for r in page.rows["hot-sellers"]] == released[:top]
+    assert all("data-planned-rank" not in r for r in page.rows["hot-sellers"])
