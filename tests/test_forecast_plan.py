@@ -292,6 +292,35 @@ def test_a_large_catalogue_predicts_the_steady_members_again_rather_than_keeping
     pd.testing.assert_frame_equal(got, want, check_exact=True)
 
 
+def test_forecasts_kept_at_two_sets_of_levels_side_by_side_while_they_fit(engine, monkeypatch):
+    """The service asks a planned forecast at its levels, then the hot-seller ranking at the
+    trained ones: the steady members' forecasts at both are kept, not one in place of the other;
+    a set that does not fit beside the kept ones is asked for the planned series only."""
+    import training.blend.model as blend_module
+
+    blend, plan, qs = engine.model, _other_plan(engine), [0.25, 0.5, 0.75]
+
+    def both():
+        return (blend.predict(h=H, quantiles=list(LEVELS), future=plan, ids=["s04"]),
+                blend.predict_with_members(h=H, quantiles=qs, future=plan, ids=["s04"]))
+
+    blend.__dict__.pop("_steady_kept", None)
+    want = both()
+    kept = blend.__dict__["_steady_kept"]
+    assert sorted(k[1] for k in kept) == [tuple(LEVELS), tuple(qs)]
+    first = {k: id(f) for k, f in kept.items()}
+    again = both()
+    assert {k: id(f) for k, f in blend.__dict__["_steady_kept"].items()} == first  # read, not predicted again
+    # room for the first set only: the second is predicted for s04 at each call, the answers the same
+    blend.__dict__.pop("_steady_kept", None)
+    monkeypatch.setattr(blend_module, "STEADY_KEPT_VALUES", next(iter(kept.values())).size)
+    tight = both()
+    assert [k[1] for k in blend.__dict__["_steady_kept"]] == [tuple(LEVELS)]
+    for got in (again, tight):
+        for a, b in zip(got, want, strict=True):
+            pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+
 def test_a_plan_row_for_an_item_not_asked_changes_no_answer_and_is_still_checked(engine):
     base = engine.model.future_.query("unique_id == 's05'").sort_values(DS)
     row = {"item": "s05", "week": base[DS].iloc[0].date(), "values": {"promo": 1.0 - float(base["promo"].iloc[0])}}

@@ -131,7 +131,7 @@ def _joined(forecasts: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 # The forecasts of the members no what-if plan moves are kept between calls up to this many
-# numbers (about 160 MB): some 10,000 items x 12 weeks x 3 members x the service's 50-odd levels.
+# numbers in all (about 160 MB): some 10,000 items x 12 weeks x 3 members x 50-odd levels.
 STEADY_KEPT_VALUES = 20_000_000
 
 
@@ -298,19 +298,22 @@ class Blend(Forecaster):
 
     def _steady(self, h: int, quantiles: list[float], names: list[str], only: pd.Index | None) -> pd.DataFrame:
         """The forecasts of the members `names` (those no plan changes), of the series `only` when
-        given. Every series' forecasts are predicted once per horizon and quantiles and kept for
-        the next what-if call while they hold at most `STEADY_KEPT_VALUES` numbers; a larger
-        catalogue asks the members for the series `only` at each call (a row-wise member computes
-        those rows only: `RowwiseForecaster`)."""
+        given. Every series' forecasts are predicted once per horizon and levels and kept for the
+        next what-if calls, several such sets side by side (the service asks a planned forecast
+        at its levels and the hot-seller ranking at the trained ones, one after the other) while
+        together they hold at most `STEADY_KEPT_VALUES` numbers; a set that does not fit beside
+        the kept ones is not kept: the members are asked for the series `only` at each such call
+        (a row-wise member computes those rows only: `RowwiseForecaster`)."""
         key = (h, tuple(quantiles), tuple(names))
-        kept = self.__dict__.get("_steady_kept")
-        if kept is None or kept[0] != key:
+        kept: dict[tuple, pd.DataFrame] = self.__dict__.get("_steady_kept", {})
+        fc = kept.get(key)
+        if fc is None:
             size = len(self.last_ds_) * h * (2 + len(names) * (1 + len(quantiles)))
-            if size > STEADY_KEPT_VALUES:
+            if sum(f.size for f in kept.values()) + size > STEADY_KEPT_VALUES:
                 ids = None if only is None else list(only)
                 return _joined([self.members_[n].predict(h=h, quantiles=quantiles, ids=ids) for n in names])
-            kept = self._steady_kept = (key, _joined([self.members_[n].predict(h=h, quantiles=quantiles) for n in names]))
-        fc = kept[1]
+            fc = _joined([self.members_[n].predict(h=h, quantiles=quantiles) for n in names])
+            self._steady_kept = {**kept, key: fc}
         return fc if only is None else fc[fc[ID].isin(only)].reset_index(drop=True)
 
     def __getstate__(self) -> dict[str, Any]:
