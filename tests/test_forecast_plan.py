@@ -186,6 +186,20 @@ def test_a_plan_moves_the_items_regions_as_it_moves_the_item(engine, tmp_path):
         assert a[("s01", r)] == pytest.approx(b[("s01", r)], rel=1e-12)
         # each region moves by its pair's change: the hierarchy still adds up
         assert a[(r, r)] - b[(r, r)] == pytest.approx(a[("s00", r)] - b[("s00", r)], rel=1e-9)
+    # the same row landing in region S: all of the item's change in S (its mean moves by the same
+    # units as above; the expected demand read from the quantiles by about as much), N and E stay
+    got["south"] = {(a.item, a.region): a.expected_demand for level in (pairs, regions)
+                    for a in served.allocate(api.AllocateRequest(**level, plan=[{**row, "region": "S"}])).allocations}
+    s = got["south"]
+    change = sum(a[("s00", r)] - b[("s00", r)] for r in ("N", "S", "E"))
+    assert s[("s00", "S")] - b[("s00", "S")] == pytest.approx(change, rel=0.01)
+    for r in ("N", "E"):
+        assert s[("s00", r)] == pytest.approx(b[("s00", r)], rel=1e-12) and s[(r, r)] == pytest.approx(b[(r, r)], rel=1e-12)
+    assert s[("S", "S")] - b[("S", "S")] == pytest.approx(s[("s00", "S")] - b[("s00", "S")], rel=1e-9)
+    # a region the item has no series in: a 400 naming the row's region
+    with pytest.raises(RequestError) as e:
+        served.allocate(api.AllocateRequest(**regions, plan=[{**row, "region": "W"}]))
+    assert e.value.field == "plan[0].region" and "E, N, S" in e.value.message
     # an item outside the hierarchy: a 400 naming the plan row
     outside = {"item": "s05", "week": base[DS].iloc[0].date(), "values": {"promo": value}}
     with pytest.raises(RequestError) as e:
@@ -238,8 +252,8 @@ def test_the_blend_and_its_members_in_one_pass_equal_each_asked_alone(intervals)
     and each member's, to the last bit (a conformal blend asks its members at other levels)."""
     blend = _release(origins=6, intervals=intervals).model
     assert blend.intervals_ == intervals and (getattr(blend, "conformal_", None) is not None) == (intervals == "conformal")
-    plan, asked, qs = None, ["s07", "s02"], [0.25, 0.5, 0.75]
-    for plan in (None, _other_plan_of(blend)):
+    other, asked, qs = _other_plan_of(blend), ["s07", "s02"], [0.25, 0.5, 0.75]
+    for plan in (None, other):
         got = blend.predict_with_members(h=H, quantiles=qs, future=plan, ids=asked)
         want = blend.predict(h=H, quantiles=qs, future=plan, ids=asked)
         for m in blend.members_.values():
@@ -247,7 +261,7 @@ def test_the_blend_and_its_members_in_one_pass_equal_each_asked_alone(intervals)
             want = want.merge(m.predict(h=H, quantiles=qs, ids=asked, **kw), on=[ID, DS])
         assert list(got.columns) == list(want.columns) and len(got) == 2 * H
         pd.testing.assert_frame_equal(got, want, check_exact=True)
-    moved = blend.predict_with_members(h=H, quantiles=qs, future=plan, ids=asked)
+    moved = blend.predict_with_members(h=H, quantiles=qs, future=other, ids=asked)
     still = blend.predict_with_members(h=H, quantiles=qs, ids=asked)
     assert not np.array_equal(moved["xgboost"], still["xgboost"])  # the plan reached the member that reads it
     np.testing.assert_array_equal(moved["naive"], still["naive"])

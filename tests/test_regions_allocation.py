@@ -86,6 +86,39 @@ def test_a_planned_item_moves_its_pairs_and_every_level_above_them(regions):
     np.testing.assert_allclose(new.period[mine, 1], new.grid[mine, 0] + new.grid[mine, 1], rtol=1e-12)
 
 
+def test_a_regional_plan_lands_the_items_change_in_its_regions(regions):
+    """The same plan as above, its change landing in named regions: in week 1 in UK alone, in
+    week 2 (released at zero) in FR and DE by their mean demand that week; in week 3 a cut to zero
+    in NL takes NL's pair to zero and moves the item by no more than NL had."""
+    released, planned = np.array([10.0, 0.0, 5.0, 5.0]), np.array([20.0, 6.0, 0.0, 5.0])
+    everywhere = regions.planned({"a": released}, {"a": planned})
+    new = regions.planned({"a": released}, {"a": planned}, {"a": {0: {"UK"}, 1: {"FR", "DE"}, 2: {"NL"}}})
+    keys = regions.keys
+    level, item, region = keys["level"].to_numpy(), keys["item_id"].astype(str).to_numpy(), keys["region"].astype(str).to_numpy()
+    pair = {r: np.flatnonzero((level == "item_region") & (item == "a") & (region == r))[0] for r in ("UK", "FR", "DE", "NL")}
+    row_a = np.flatnonzero((level == "item") & (item == "a"))[0]
+    gain = new.mean - regions.mean
+    # weeks 1 and 2: the item moves as the plan without regions moves it, all of it in the named regions
+    np.testing.assert_allclose(gain[row_a, :2], (everywhere.mean - regions.mean)[row_a, :2], rtol=1e-9)
+    assert gain[pair["UK"], 0] == pytest.approx(gain[row_a, 0], rel=1e-9) and gain[row_a, 0] > 0
+    assert all(gain[pair[r], 0] == 0 for r in ("FR", "DE", "NL"))
+    fr, de = regions.mean[pair["FR"], 1], regions.mean[pair["DE"], 1]
+    assert gain[pair["FR"], 1] == pytest.approx(6 * fr / (fr + de), rel=1e-9)
+    assert gain[pair["DE"], 1] == pytest.approx(6 * de / (fr + de), rel=1e-9)
+    assert gain[pair["UK"], 1] == gain[pair["NL"], 1] == 0
+    # week 3: NL's pair, mean and every quantile, to zero; the item loses what NL had, less than the cut
+    assert new.mean[pair["NL"], 2] == pytest.approx(0.0, abs=1e-12)
+    np.testing.assert_allclose(new.grid[pair["NL"], 2], 0.0, atol=1e-12)
+    assert gain[row_a, 2] == pytest.approx(-regions.mean[pair["NL"], 2], rel=1e-9)
+    assert gain[row_a, 2] > (everywhere.mean - regions.mean)[row_a, 2]
+    # week 4 unplanned; every series is still the sum of its pairs
+    np.testing.assert_array_equal(new.grid[:, 3], regions.grid[:, 3])
+    bottom = level == "item_region"
+    _, _, adds = new.summing
+    np.testing.assert_allclose(new.grid, np.einsum("sb,bhk->shk", adds.astype(float), new.grid[bottom]),
+                               rtol=1e-9, atol=1e-9)
+
+
 def test_a_plan_moves_the_planned_items_category_too(tmp_path):
     panel = _panel().assign(category=lambda d: d["item_id"].map({"a": "x", "b": "x", "c": "y"}))
     path = tmp_path / "regions.parquet"
@@ -162,6 +195,14 @@ def test_request_validation_of_levels():
         api.AllocateRequest(mode="balance", nodes=2, level="region", items=[{"id": "UK"}])
     ok = api.AllocateRequest(capacity=5, level="item_region", items=[{"id": "a", "region": "UK"}, {"id": "a", "region": "FR"}])
     assert len(ok.items) == 2
+    # a plan row's region: read by region allocations, refused where the item's whole demand moves
+    row = {"item": "a", "week": "2024-07-29", "values": {"promo": 1}, "region": "UK"}
+    assert api.AllocateRequest(capacity=5, level="region", items=[{"id": "UK"}], plan=[row]).plan[0].region == "UK"
+    for request in (lambda: api.AllocateRequest(capacity=5, items=[{"id": "a"}], plan=[row]),
+                    lambda: api.ForecastRequest(items=["a"], plan=[{**row, "region": None}, row]),
+                    lambda: api.HotSellersRequest(plan=[row])):
+        with pytest.raises(ValidationError, match=r"plan\[\d\]\.region: only /v1/allocate at level region"):
+            request()
 
 
 def test_health_lists_the_hierarchy(regions):

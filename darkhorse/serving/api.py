@@ -64,6 +64,20 @@ class PlannedWeek(_Request):
     values: dict[CovariateName, Annotated[float, Field(ge=-MAX_QUANTITY, le=MAX_QUANTITY)]] = Field(
         min_length=1, description="Covariate name (config known_future, e.g. price, on_promo) to its value that week.",
     )
+    region: ItemId | None = Field(
+        None, description="/v1/allocate at level region or item_region only: the region where the row's change "
+        "to the item's demand that week lands (a regional promotion); its other regions stay. Rows of one item "
+        "and week may name several. Unset: every region of the item moves by the item's forecast ratio.",
+    )
+
+
+def _regionless(plan: list[PlannedWeek], where: str) -> list[PlannedWeek]:
+    """`plan`, refused where a row names a region (read by region allocations only)."""
+    for i, row in enumerate(plan):
+        if row.region is not None:
+            raise ValueError(f"plan[{i}].region: only /v1/allocate at level region or item_region reads a plan "
+                             f"row's region; {where} moves the item's whole demand")
+    return plan
 
 
 class ForecastRequest(_Request):
@@ -90,6 +104,11 @@ class ForecastRequest(_Request):
         _unique(v, "items")
         return v
 
+    @field_validator("plan")
+    @classmethod
+    def _item_plan(cls, v: list[PlannedWeek]) -> list[PlannedWeek]:
+        return _regionless(v, "a forecast")
+
 
 class HotSellersRequest(_Request):
     k: int | None = Field(
@@ -115,6 +134,11 @@ class HotSellersRequest(_Request):
         if self.k is None and self.threshold is None:
             raise ValueError("give k, threshold or both")
         return self
+
+    @field_validator("plan")
+    @classmethod
+    def _item_plan(cls, v: list[PlannedWeek]) -> list[PlannedWeek]:
+        return _regionless(v, "a hot-seller ranking")
 
 
 class AllocationItem(_Request):
@@ -162,7 +186,8 @@ class AllocateRequest(_Request):
         description="What-if known-future values, as in /v1/forecast: the items' demand is forecast again "
         "with them. At levels region and item_region each named item's region series move as its forecast "
         "moves, week by week, and the regions and totals with them (the items must be among the release's "
-        "region items). Empty: the release's own forecast.",
+        "region items); a row's `region` lands that week's change in that region alone. Empty: the release's "
+        "own forecast.",
     )
     service_level: Level = Field(0.95, description="Default target level of `service_level` mode.")
     headroom: Level = Field(0.9, description="Quantile of each item's load used by `balance`.")
@@ -178,6 +203,8 @@ class AllocateRequest(_Request):
             raise ValueError("level item_region needs a region for every item")
         if self.level != "item_region" and any(i.region is not None for i in self.items):
             raise ValueError(f"region is only for level item_region (level is {self.level})")
+        if self.level == "item":
+            _regionless(self.plan, "an allocation at level item")
         if self.level != "item" and self.mode == "balance":
             raise ValueError("balance allocates items to nodes: use level item")
         if self.mode == "balance":

@@ -498,23 +498,50 @@ class Engine:
 
     def _planned_regions(self, plan: list[api.PlannedWeek], level: str) -> region_forecasts.RegionForecasts:
         """The release's hierarchy with the items `plan` names moved as the release's forecast of
-        each moves under the plan (`RegionForecasts.planned`). An item outside the hierarchy's top
-        items is refused, naming the row; `planned` checks every row as at level item."""
+        each moves under the plan (`RegionForecasts.planned`), a week's change landing in the
+        regions its rows name where they name one. An item outside the hierarchy's top items, or a
+        region the item has no series in, is refused, naming the row; `planned` checks every row
+        as at level item."""
         known = set(self.regions.items)
         for i, row in enumerate(plan):
             if row.item not in known:
                 raise RequestError(f"plan[{i}].item", f"{row.item} is not among the {len(known)} items of the release's "
                                    f"region forecasts (its top items by units): a plan at level {level} moves those only")
+            if row.region is not None and ("item_region", row.item, row.region) not in self.regions.position:
+                sold = sorted(r for lv, it, r in self.regions.position if lv == "item_region" and it == row.item)
+                raise RequestError(f"plan[{i}].region", f"{row.item} has no region forecast in {row.region}; "
+                                   f"its regions are {', '.join(sold)}")
         moved = sorted({row.item for row in plan})
         rows = self._rows(moved, "plan")
         point, _, _ = self.planned(plan, rows)
-        at = pd.Index(self.weeks.astype("datetime64[D]")).get_indexer(self.regions.weeks)
+        weeks = self.regions.weeks
+        at = pd.Index(self.weeks.astype("datetime64[D]")).get_indexer(weeks)
         found = at >= 0  # a hierarchy week outside the release's forecast weeks stays as released
         before, after = {}, {}
         for k, item in enumerate(moved):
             before[item], after[item] = np.ones(len(at)), np.ones(len(at))
             before[item][found], after[item][found] = self.point[rows[k], at[found]], point[k, at[found]]
-        return self.regions.planned(before, after)
+        return self.regions.planned(before, after, self._landing(plan, weeks))
+
+    def _landing(self, plan: list[api.PlannedWeek], weeks: np.ndarray) -> dict[str, dict[int, set[str]]]:
+        """Per item and hierarchy week, the regions its plan rows name there; a week where one of
+        the item's rows names none is left out (every region moves)."""
+        named: dict[tuple[str, int], set[str] | None] = {}
+        for i, row in enumerate(plan):
+            week = self.weeks[self._week(row.week, f"plan[{i}].week")].astype("datetime64[D]")
+            w = np.flatnonzero(weeks == week)
+            if not len(w):
+                continue
+            key = (row.item, int(w[0]))
+            if row.region is None or named.get(key, set()) is None:
+                named[key] = None
+            else:
+                named[key] = named.get(key, set()) | {row.region}
+        out: dict[str, dict[int, set[str]]] = {}
+        for (item, w), where in named.items():
+            if where is not None:
+                out.setdefault(item, {})[w] = where
+        return out
 
     def _allocation_response(self, req, ids, res: alloc.Allocation, weeks: int, unit) -> api.AllocateResponse:
         n = len(ids)

@@ -100,16 +100,25 @@ class RegionForecasts:
                 adds[s] = bottom == s
         return bottom, item[bottom], adds
 
-    def planned(self, released: dict[str, np.ndarray], planned: dict[str, np.ndarray]) -> RegionForecasts:
+    def planned(
+        self, released: dict[str, np.ndarray], planned: dict[str, np.ndarray],
+        within: dict[str, dict[int, set[str]]] | None = None,
+    ) -> RegionForecasts:
         """The hierarchy with each named item's demand moved as the release's forecast of the
         item moved under a plan (`released` and `planned`: its weekly point forecasts, aligned with
         `weeks`). In each week the item's item x region series (mean and every quantile) are scaled
         by planned / released, or, in a week it released nothing for, take the planned units in
         the proportions of their mean demand over the horizon (equal parts where there is none).
+        `within[item][week]`: the regions where that week's change lands instead (a regional
+        promotion): the item's change in mean units is the same, and its pairs in those regions
+        take all of it in proportion to their mean demand that week (their horizon shares where
+        they have none; scaled down to zero at most, so a cut larger than their demand moves the
+        item by less); its other pairs stay.
         Every upper level (the item, its regions and category, the total) moves by the change of
         the bottom series it adds up, so every level still adds up, quantiles included. Only the
         series above the named items' pairs are computed again; the rest are shared."""
         bottom, item, adds = self.summing
+        region = self.keys["region"].astype(str).to_numpy()[bottom]
         pairs, d_mean, d_grid = [], [], []
         for name, before in released.items():
             mine = np.flatnonzero(item == name)
@@ -119,9 +128,13 @@ class RegionForecasts:
             some = before > 1e-12
             ratio = np.where(some, planned[name] / np.where(some, before, 1.0), 1.0)
             added = np.where(some, 0.0, planned[name])[None, :] * share[:, None]  # (pairs, weeks)
+            dm = (ratio - 1) * self.mean[rows] + added
+            dg = (ratio - 1)[None, :, None] * self.grid[rows] + added[:, :, None]
+            for w, where in (within or {}).get(name, {}).items():
+                dm[:, w], dg[:, w] = self._landed(rows, w, np.isin(region[mine], list(where)), share, dm[:, w].sum())
             pairs.append(mine)
-            d_mean.append((ratio - 1) * self.mean[rows] + added)
-            d_grid.append((ratio - 1)[None, :, None] * self.grid[rows] + added[:, :, None])
+            d_mean.append(dm)
+            d_grid.append(dg)
         new = copy.copy(self)  # keys, weeks, levels, positions and the summing matrix shared
         if not pairs:
             return new
@@ -134,6 +147,24 @@ class RegionForecasts:
         new.grid[touched] = np.maximum.accumulate(np.maximum(grid, 0.0), axis=2)
         new.period[touched] = np.cumsum(new.grid[touched], axis=1)
         return new
+
+    def _landed(
+        self, rows: np.ndarray, w: int, inside: np.ndarray, share: np.ndarray, change: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Week `w`'s change of the pairs `rows` (mean, and grid) when the item's `change` in mean
+        units lands on the pairs `inside` only: scaled by their mean demand that week, or added
+        by their horizon `share` where they have none."""
+        d_mean, d_grid = np.zeros(len(rows)), np.zeros((len(rows), self.grid.shape[2]))
+        base = self.mean[rows[inside], w].sum()
+        if base > 1e-12:
+            factor = max(1.0 + change / base, 0.0)
+            d_mean[inside] = (factor - 1) * self.mean[rows[inside], w]
+            d_grid[inside] = (factor - 1) * self.grid[rows[inside], w]
+        else:
+            part = share[inside] if share[inside].sum() > 0 else np.ones(int(inside.sum()))
+            part = max(change, 0.0) * part / part.sum()
+            d_mean[inside], d_grid[inside] = part, part[:, None]
+        return d_mean, d_grid
 
     @classmethod
     def read(cls, path: Path) -> RegionForecasts:
