@@ -290,3 +290,26 @@ def test_the_dashboard_lists_the_items_a_plan_brings_into_its_top(release, tmp_p
     page, _ = Chromium(tmp_path / "profile2").page(f"{url}/ui/?item={item}&top={top}&score={score}")
     assert [r["data-item"] for r in page.rows["hot-sellers"]] == released[:top]
     assert all("data-planned-rank" not in r for r in page.rows["hot-sellers"])
+
+
+def test_the_dashboard_lands_a_regional_promotion_in_its_region(release, tmp_path):
+    url, _ = release
+    weeks = _weeks(url, "p03")
+    row = {"item": "p03", "week": weeks[2], "values": {"on_promo": 1}}
+    link = f"{url}/ui/?item=p03&plan=on_promo:{weeks[2]}:1:south"
+    page, text = Chromium(tmp_path / "profile").page(link)
+    # the chart and the hot sellers read the row without its region
+    summary = page.attrs["whatif-summary"]
+    assert float(summary["data-planned-total"]) == pytest.approx(sum(_forecast(url, ["p03"], [row])["p03"]), rel=1e-6)
+    assert f"on_promo = 1 in the week of {weeks[2]} in south" in text
+    assert "hidden" not in page.attrs["whatif-where"]  # p03 has region forecasts: the form offers its regions
+    # the region split lands the change in south: the API's answer with the row's region
+    split = page.attrs["regions-summary"]
+    assert split["data-of"] == "p03" and split["data-planned"] == "1"
+    body = {"mode": "newsvendor", "capacity": float(split["data-capacity"]), "weeks": 4, "level": "item_region",
+            "items": [{"id": "p03", "region": r, "underage_cost": 3, "overage_cost": 1} for r in _regions(url)]}
+    answer = {name: {a["region"]: a["quantity"] for a in httpx.post(
+        f"{url}/v1/allocate", json={**body, "plan": plan}, timeout=60).json()["allocations"]}
+        for name, plan in (("south", [{**row, "region": "south"}]), ("everywhere", [row]))}
+    shown = {r["data-item"]: float(r["data-quantity"]) for r in page.rows["regions"]}
+    assert shown == pytest.approx(answer["south"], rel=1e-9) and shown != pytest.approx(answer["everywhere"], rel=1e-6)
