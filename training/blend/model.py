@@ -27,11 +27,8 @@ from darkhorse.core.schema import (
     ID,
     WEEK,
     Y,
-    check_quantiles,
-    future_index,
     quantile_columns,
     same_keys,
-    validate_forecast,
 )
 from training.blend.intervals import (
     _bounds,
@@ -56,7 +53,7 @@ from training.blend.weights import (
     simplex_grid,
 )
 from training.metrics import bucket_of, naive_scale
-from training.models.base import Forecaster, ModelSettings, NotFittedError
+from training.models.base import Forecaster, ModelSettings
 
 log = logging.getLogger(__name__)
 
@@ -340,16 +337,9 @@ class Blend(Forecaster):
         (`training.hot_sellers.whatif`), which asking the blend and then each member would predict
         twice. Each member's columns are its `predict(h, quantiles, future, ids)` (a member that
         reads no plan: its own plan's forecast)."""
-        if not self.fitted_:
-            raise NotFittedError(f"model {self.alias!r} must be fitted before predict")
-        qs = check_quantiles(quantiles)
-        only = None if ids is None else self._series(ids)
-        fitted_future = getattr(self, "future_", None)
-        plan = fitted_future
-        if fitted_future is not None and future is not None:
-            plan = self._check_future(future, None, int(h), only)
-        out, preds = self._with_members(int(h), qs, None if plan is fitted_future else plan, only, beside=qs)
-        out = validate_forecast(out, model=self.alias, quantiles=qs, expected=future_index(self._last(only), int(h)))
+        h, qs, only, plan = self._asked_for(h, quantiles, future, ids)
+        out, preds = self._with_members(h, qs, None if plan is self.future_ else plan, only, beside=qs)
+        out = self._checked(out, h, qs, only)
         members = preds[[ID, DS, *(c for m in self.members_ for c in (m, *quantile_columns(m, qs)))]]
         return out.merge(members, on=[ID, DS], how="left", validate="one_to_one")
 

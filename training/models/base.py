@@ -124,6 +124,21 @@ class Forecaster:
         columns given to `fit` (a new price plan) for this call; default: those given to `fit`
         (with `ids`, it needs rows for those series only). `ids`: only these series (a what-if
         answer for a few items), the same forecast as theirs in a prediction of every series."""
+        h, qs, only, plan = self._asked_for(h, quantiles, future, ids)
+        if only is not None:
+            out = self._predict_some(h, qs, plan, only)
+        elif plan is not None:
+            out = self._predict_future(h, qs, plan)
+        else:
+            out = self._predict(h, qs)
+        return self._checked(out, h, qs, only)
+
+    def _asked_for(
+        self, h: int, quantiles: Sequence[float], future: pd.DataFrame | None, ids: Sequence[str] | None
+    ) -> tuple[int, list[float], pd.Index | None, pd.DataFrame | None]:
+        """`predict`'s arguments checked: the horizon, the levels, the series `ids` names (None:
+        every series) and the plan to read (the fitted one unless `future` is given; None for a
+        model fitted without one)."""
         if not self.fitted_:
             raise NotFittedError(f"model {self.alias!r} must be fitted before predict")
         if int(h) < 1:
@@ -133,18 +148,15 @@ class Forecaster:
             raise ValueError(f"model {self.alias!r} was trained for horizons up to {horizon}, asked {h}")
         qs = check_quantiles(quantiles)
         only = None if ids is None else self._series(ids)
-        expected = future_index(self._last(only), int(h))
         fitted_future = getattr(self, "future_", None)
         plan = None
         if fitted_future is not None:
             plan = fitted_future if future is None else self._check_future(future, None, int(h), only)
-        if only is not None:
-            out = self._predict_some(int(h), qs, plan, only)
-        elif plan is not None:
-            out = self._predict_future(int(h), qs, plan)
-        else:
-            out = self._predict(int(h), qs)
-        return validate_forecast(out, model=self.alias, quantiles=qs, expected=expected)
+        return int(h), qs, only, plan
+
+    def _checked(self, out: pd.DataFrame, h: int, qs: list[float], only: pd.Index | None) -> pd.DataFrame:
+        """A forecast checked as `predict` hands it on: the series' next `h` weeks, every level."""
+        return validate_forecast(out, model=self.alias, quantiles=qs, expected=future_index(self._last(only), h))
 
     def _last(self, only: pd.Index | None) -> pd.Series:
         """Each series' last week, of the series `only` when given (every series otherwise)."""
