@@ -259,15 +259,18 @@ def test_the_dashboard_lists_the_items_a_plan_brings_into_its_top(release, tmp_p
     # the first plan (an item promoted in every week the release did not plan, or in none) and
     # the shortest table whose top it changes: an item it lifts in, or the one after an item it
     # drops out
-    found = None
-    for item in released:
-        weeks = _weeks(url, item)
-        for value in (1, 0):
-            plan = [{"item": item, "week": w, "values": {"on_promo": value}} for w in weeks[1:]]
-            under = [h["item"] for h in _hot(url, plan, score=score)["items"]]
-            top = next((k for k in range(1, N_ITEMS) if set(under[:k]) != set(released[:k])), None)
-            if top is not None and found is None:
-                found = item, weeks, value, under, top
+    def changed():
+        for item in released:
+            weeks = _weeks(url, item)
+            for value in (1, 0):
+                plan = [{"item": item, "week": w, "values": {"on_promo": value}} for w in weeks[1:]]
+                under = [h["item"] for h in _hot(url, plan, score=score)["items"]]
+                top = next((k for k in range(1, N_ITEMS) if set(under[:k]) != set(released[:k])), None)
+                if top is not None:
+                    return item, weeks, value, under, top
+        return None
+
+    found = changed()
     assert found is not None, "no plan moves the ranking: the test says nothing"
     item, weeks, value, under, top = found
     link = f"{url}/ui/?item={item}&top={top}&score={score}&plan=" + ";".join(f"on_promo:{w}:{value}" for w in weeks[1:])
@@ -298,7 +301,7 @@ def test_the_dashboard_lands_a_regional_promotion_in_its_region(release, tmp_pat
     row = {"item": "p03", "week": weeks[2], "values": {"on_promo": 1}}
     link = f"{url}/ui/?item=p03&plan=on_promo:{weeks[2]}:1:south"
     page, text = Chromium(tmp_path / "profile").page(link)
-    # the chart and the hot sellers read the row without its region
+    # the chart reads the row without its region (a forecast refuses one)
     summary = page.attrs["whatif-summary"]
     assert float(summary["data-planned-total"]) == pytest.approx(sum(_forecast(url, ["p03"], [row])["p03"]), rel=1e-6)
     assert f"on_promo = 1 in the week of {weeks[2]} in south" in text

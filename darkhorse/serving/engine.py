@@ -525,7 +525,10 @@ class Engine:
 
     def _landing(self, plan: list[api.PlannedWeek], weeks: np.ndarray) -> dict[str, dict[int, set[str]]]:
         """Per item and hierarchy week, the regions its plan rows name there; a week where one of
-        the item's rows names none is left out (every region moves)."""
+        the item's rows names none is left out (every region moves). Empty, without reading the
+        rows' weeks again, where no row names a region (the usual plan)."""
+        if all(row.region is None for row in plan):
+            return {}
         named: dict[tuple[str, int], set[str] | None] = {}
         for i, row in enumerate(plan):
             week = self.weeks[self._week(row.week, f"plan[{i}].week")].astype("datetime64[D]")

@@ -341,7 +341,7 @@ class Blend(Forecaster):
         out, preds = self._with_members(h, qs, None if plan is self.future_ else plan, only, beside=qs)
         out = self._checked(out, h, qs, only)
         members = preds[[ID, DS, *(c for m in self.members_ for c in (m, *quantile_columns(m, qs)))]]
-        return out.merge(members, on=[ID, DS], how="left", validate="one_to_one")
+        return _joined([out, members])  # the blend holds its members' rows in their order: no join
 
     def _planned(
         self, h: int, quantiles: list[float], future: pd.DataFrame | None, only: pd.Index | None = None
